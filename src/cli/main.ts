@@ -1,0 +1,43 @@
+/**
+ * sigflow's command line. Each area registers its own subcommands from its module under src/cli/; this file only
+ * assembles them. Keep it that way: one import and one call per area.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerDbcCommands } from './dbc.js';
+import { CliError } from './errors.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('sigflow')
+    .description(
+      'Telemetry for CAN buses and sensor networks: raw bytes in, decoded timestamped signals out,\n' +
+        'stored without loss and served to dashboards.',
+    )
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)');
+  registerDbcCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`sigflow: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`sigflow: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

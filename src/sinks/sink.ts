@@ -1,0 +1,29 @@
+/**
+ * The contract between the durable outbox and a sink. A sink writes one batch and says what happened; the outbox
+ * decides what to do next (advance the cursor, retry, split, dead-letter, alarm). Sinks never retry on their own
+ * and never drop silently.
+ */
+import type { TelemetryRecord } from '../records/record.js';
+
+export type WriteResult =
+  /** Every record is stored (or was already: writes are idempotent on series + time). */
+  | { kind: 'ok' }
+  /** Stored except the listed records, which the server rejected permanently (dead-letter them). */
+  | { kind: 'partial'; rejected: { index: number; reason: string }[]; reason: string }
+  /** The batch is too large for the server (HTTP 413): split it and write the halves. */
+  | { kind: 'too_large'; reason: string }
+  /** The whole batch is rejected permanently (400/422…): dead-letter it with the server's reason. */
+  | { kind: 'permanent'; reason: string }
+  /** Credentials refused (401/403): keep the batch, raise an alarm, retry slowly. */
+  | { kind: 'auth'; reason: string }
+  /** Transient (429, 5xx, network): retry with backoff; honour the server's Retry-After when given. */
+  | { kind: 'retry'; reason: string; retryAfterMs?: number };
+
+export interface Sink {
+  /** Unique name within a configuration; the outbox keys its cursor by it. */
+  readonly name: string;
+  /** Writes one batch. Must not throw for server or network failures: classify them instead. */
+  write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult>;
+  /** Releases connections and files. */
+  close(): Promise<void>;
+}

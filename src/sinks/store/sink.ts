@@ -1,0 +1,64 @@
+/**
+ * The `store` sink: writes batches into the embedded SQLite time-series store (src/store), the default sink.
+ * Idempotent on series + time. Records the store cannot take (type conflict, NaN, int64 overflow) come back as
+ * a `partial` result naming each record; storage failures (disk full, I/O, locked) are `retry`: the data is fine,
+ * the disk is not, so the outbox keeps it.
+ */
+import { z } from 'zod';
+import type { TelemetryRecord } from '../../records/record.js';
+import { TimeSeriesStore } from '../../store/store.js';
+import type { Sink, WriteResult } from '../sink.js';
+
+export const storeSinkConfigSchema = z
+  .object({
+    type: z.literal('store'),
+    name: z.string().min(1).default('store'),
+    /** SQLite file path (created if missing). */
+    path: z.string().min(1),
+    /** 'normal' (default in WAL mode: a power cut may lose the last commits, never corrupts) or 'full'. */
+    synchronous: z.enum(['normal', 'full']).default('normal'),
+  })
+  .strict();
+export type StoreSinkConfig = z.input<typeof storeSinkConfigSchema>;
+
+export class StoreSink implements Sink {
+  readonly name: string;
+  readonly store: TimeSeriesStore;
+  private readonly owned: boolean;
+
+  constructor(name: string, store: TimeSeriesStore, owned: boolean) {
+    this.name = name;
+    this.store = store;
+    this.owned = owned;
+  }
+
+  async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
+    if (signal?.aborted) return { kind: 'retry', reason: 'aborted before writing' };
+    try {
+      const rep = this.store.write(batch);
+      if (rep.rejected.length === 0) return { kind: 'ok' };
+      return {
+        kind: 'partial',
+        rejected: rep.rejected,
+        reason: `${rep.rejected.length} of ${batch.length} records rejected by the store (first: ${rep.rejected[0].reason})`,
+      };
+    } catch (e) {
+      return { kind: 'retry', reason: `store ${this.store.path}: ${(e as Error).message}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) this.store.close();
+  }
+}
+
+/** Creates a store sink from its config (opens the SQLite file). */
+export function createStoreSink(config: StoreSinkConfig): StoreSink {
+  const c = storeSinkConfigSchema.parse(config);
+  return new StoreSink(c.name, TimeSeriesStore.open(c.path, { synchronous: c.synchronous }), true);
+}
+
+/** Wraps an already open store (the caller keeps ownership: close() does not close it). */
+export function storeSinkFor(store: TimeSeriesStore, name = 'store'): StoreSink {
+  return new StoreSink(name, store, false);
+}

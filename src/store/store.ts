@@ -1,0 +1,485 @@
+/**
+ * The embedded time-series store: one SQLite file (better-sqlite3, WAL) holding
+ *
+ *   series  (id, measurement, tags, field, type)   the catalogue: one row per measurement + tag set + field
+ *   samples (series_id, time, value)                WITHOUT ROWID, primary key (series_id, time)
+ *
+ * `time` is ns since the epoch as a 64-bit INTEGER (covers 1677-09-21 … 2262-04-11 exactly). `value` has no
+ * declared type, so SQLite keeps each value's storage class: REAL for floats (1.0 stays REAL), INTEGER for
+ * integers (bigint, full int64) and booleans (0/1; the series type says it is a boolean), TEXT for strings.
+ *
+ * Writes are idempotent: the same series + time stores one sample (the last value written wins, as in InfluxDB).
+ * A series has one type for life (fixed by its first sample); a sample of another type is rejected with a reason,
+ * like InfluxDB's field type conflict.
+ */
+import Database from 'better-sqlite3';
+import type { FieldValue, TelemetryRecord } from '../records/record.js';
+
+export type SeriesType = 'float' | 'integer' | 'boolean' | 'string';
+
+export interface SeriesInfo {
+  id: number;
+  measurement: string;
+  tags: Record<string, string>;
+  field: string;
+  type: SeriesType;
+}
+
+export interface StoreWriteReport {
+  /** Samples (record fields) stored or overwritten. */
+  samples: number;
+  /** Records with at least one field that could not be stored; their other fields were stored. */
+  rejected: { index: number; reason: string }[];
+}
+
+export interface RangeQuery {
+  measurement: string;
+  /** Only series whose tags include all of these (exact match). */
+  tags?: Readonly<Record<string, string>>;
+  /** Only these fields (default: all). */
+  fields?: readonly string[];
+  /** Inclusive start, ns. */
+  from: bigint;
+  /** Exclusive end, ns. */
+  to: bigint;
+  /**
+   * Downsample to at most this many buckets per series (equal width ceil((to-from)/points) ns, aligned on
+   * `from`). Omit for raw samples.
+   */
+  points?: number;
+}
+
+export interface TimedValue<V> {
+  time: bigint;
+  value: V;
+}
+
+/**
+ * One bucket of one series. Every value carries the timestamp of the sample it came from (min, max, last). The mean
+ * is not a sample: its time is the centroid (mean time) of the samples in the bucket. Empty buckets are omitted.
+ * For string series only `last` is set; for boolean series min/max are booleans and mean is the fraction true.
+ */
+export interface Bucket {
+  start: bigint;
+  end: bigint;
+  count: number;
+  min: TimedValue<FieldValue> | null;
+  max: TimedValue<FieldValue> | null;
+  mean: TimedValue<number> | null;
+  last: TimedValue<FieldValue>;
+}
+
+export interface SeriesBuckets {
+  series: SeriesInfo;
+  buckets: Bucket[];
+}
+
+export interface SeriesSamples {
+  series: SeriesInfo;
+  samples: TimedValue<FieldValue>[];
+}
+
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const SCHEMA_VERSION = 1;
+const MAX_POINTS = 100_000;
+
+function typeOf(v: FieldValue): SeriesType {
+  switch (typeof v) {
+    case 'number':
+      return 'float';
+    case 'bigint':
+      return 'integer';
+    case 'boolean':
+      return 'boolean';
+    default:
+      return 'string';
+  }
+}
+
+/** Canonical tag-set text: keys sorted, JSON. Same tag set → same text, whatever the key order. */
+export function canonicalTags(tags: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(tags);
+  if (keys.length === 0) return '{}';
+  keys.sort();
+  let s = '{';
+  for (let i = 0; i < keys.length; i++) {
+    if (i) s += ',';
+    s += `${JSON.stringify(keys[i])}:${JSON.stringify(tags[keys[i]])}`;
+  }
+  return `${s}}`;
+}
+
+interface CachedSeries {
+  id: number;
+  type: SeriesType;
+}
+
+export interface StoreOptions {
+  /** Open read-only (dashboards, other processes). */
+  readonly?: boolean;
+  /** SQLite synchronous level in WAL mode: 'normal' (default; a power cut may lose the last commits, never corrupt) or 'full'. */
+  synchronous?: 'normal' | 'full';
+}
+
+export class TimeSeriesStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  /** measurement \0 canonicalTags → field → series */
+  private readonly cache = new Map<string, Map<string, CachedSeries>>();
+  private readonly stmts: ReturnType<TimeSeriesStore['prepare']>;
+  private closed = false;
+
+  private constructor(path: string, opts: StoreOptions) {
+    this.path = path;
+    try {
+      this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    } catch (e) {
+      throw new StoreError(`cannot open store ${path}: ${(e as Error).message}`);
+    }
+    try {
+      this.db.pragma('busy_timeout = 5000');
+      if (!opts.readonly) {
+        this.db.pragma('journal_mode = WAL');
+        this.db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+        this.migrate();
+      } else {
+        const v = this.db.pragma('user_version', { simple: true }) as number;
+        if (v !== SCHEMA_VERSION) throw new StoreError(`${path} is not a sigflow store (schema version ${v})`);
+      }
+      this.stmts = this.prepare();
+    } catch (e) {
+      this.db.close();
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(`cannot open store ${path}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Opens (creating if needed) a store file. `:memory:` works for tests. */
+  static open(path: string, opts: StoreOptions = {}): TimeSeriesStore {
+    return new TimeSeriesStore(path, opts);
+  }
+
+  private migrate(): void {
+    const v = this.db.pragma('user_version', { simple: true }) as number;
+    if (v === SCHEMA_VERSION) return;
+    if (v !== 0) throw new StoreError(`${this.path}: unknown store schema version ${v} (this build knows ${SCHEMA_VERSION})`);
+    const tables = this.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+    if (tables.n !== 0) throw new StoreError(`${this.path} is an SQLite file but not a sigflow store`);
+    this.db.exec(`
+      BEGIN;
+      CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        measurement TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        field TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('float', 'integer', 'boolean', 'string')),
+        UNIQUE (measurement, tags, field)
+      );
+      CREATE TABLE samples (
+        series_id INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        value,
+        PRIMARY KEY (series_id, time)
+      ) WITHOUT ROWID;
+      PRAGMA user_version = ${SCHEMA_VERSION};
+      COMMIT;
+    `);
+  }
+
+  private prepare() {
+    const db = this.db;
+    const sel = (sql: string) => db.prepare(sql).safeIntegers(true);
+    return {
+      insert: db.prepare(
+        'INSERT INTO samples (series_id, time, value) VALUES (?, ?, ?) ON CONFLICT (series_id, time) DO UPDATE SET value = excluded.value',
+      ),
+      findSeries: db.prepare('SELECT id, type FROM series WHERE measurement = ? AND tags = ? AND field = ?'),
+      addSeries: db.prepare('INSERT INTO series (measurement, tags, field, type) VALUES (?, ?, ?, ?)'),
+      seriesOf: db.prepare('SELECT id, measurement, tags, field, type FROM series WHERE measurement = ? ORDER BY id'),
+      allSeries: db.prepare('SELECT id, measurement, tags, field, type FROM series ORDER BY id'),
+      raw: sel('SELECT time, value FROM samples WHERE series_id = ? AND time >= ? AND time < ? ORDER BY time'),
+      bMin: sel(
+        `SELECT (time - @from) / @w AS b, min(value) AS v, time AS t, count(*) AS n, avg(value) AS mean,
+                avg((time - @from) % @w) AS toff
+           FROM samples WHERE series_id = @id AND time >= @from AND time < @to GROUP BY b ORDER BY b`,
+      ),
+      bMax: sel(
+        `SELECT (time - @from) / @w AS b, max(value) AS v, time AS t
+           FROM samples WHERE series_id = @id AND time >= @from AND time < @to GROUP BY b ORDER BY b`,
+      ),
+      bLast: sel(
+        `SELECT (time - @from) / @w AS b, max(time) AS t, value AS v, count(*) AS n
+           FROM samples WHERE series_id = @id AND time >= @from AND time < @to GROUP BY b ORDER BY b`,
+      ),
+      retention: db.prepare('DELETE FROM samples WHERE series_id = ? AND time < ?'),
+      count: sel('SELECT count(*) AS n FROM samples'),
+      measurements: db.prepare('SELECT DISTINCT measurement FROM series ORDER BY measurement'),
+      tagKeys: db.prepare(
+        'SELECT DISTINCT j.key AS k FROM series, json_each(series.tags) AS j WHERE (@m IS NULL OR measurement = @m) ORDER BY k',
+      ),
+      tagValues: db.prepare(
+        `SELECT DISTINCT j.value AS v FROM series, json_each(series.tags) AS j
+          WHERE (@m IS NULL OR measurement = @m) AND j.key = @k ORDER BY v`,
+      ),
+      fields: db.prepare(
+        'SELECT DISTINCT field, type FROM series WHERE (@m IS NULL OR measurement = @m) ORDER BY field, type',
+      ),
+      timeRange: sel('SELECT min(time) AS lo, max(time) AS hi FROM samples WHERE series_id = ?'),
+    };
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreError(`store ${this.path} is closed`);
+  }
+
+  private seriesFor(measurement: string, tagsText: string, field: string, type: SeriesType): CachedSeries {
+    const key = `${measurement}\u0000${tagsText}`;
+    let fields = this.cache.get(key);
+    if (!fields) {
+      fields = new Map();
+      this.cache.set(key, fields);
+    }
+    let s = fields.get(field);
+    if (s) return s;
+    const row = this.stmts.findSeries.get(measurement, tagsText, field) as { id: number; type: SeriesType } | undefined;
+    if (row) s = { id: row.id, type: row.type };
+    else {
+      const info = this.stmts.addSeries.run(measurement, tagsText, field, type);
+      s = { id: Number(info.lastInsertRowid), type };
+    }
+    fields.set(field, s);
+    return s;
+  }
+
+  /**
+   * Stores a batch in one transaction. Records with an invalid time, or fields with a type conflict, an
+   * out-of-range integer or NaN, are reported in `rejected` (other fields of the same record are stored).
+   * Throws StoreError only for storage failures (disk full, I/O error, locked), in which case nothing of the
+   * batch is stored (the transaction rolls back).
+   */
+  write(records: readonly TelemetryRecord[]): StoreWriteReport {
+    this.check();
+    const rejected: { index: number; reason: string }[] = [];
+    let samples = 0;
+    const insert = this.stmts.insert;
+    const run = this.db.transaction(() => {
+      // Series created by a transaction that rolls back must not stay in the cache.
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i];
+        const t = r.time;
+        if (typeof t !== 'bigint' || t < INT64_MIN || t > INT64_MAX) {
+          rejected.push({ index: i, reason: `time ${String(t)} is outside the int64 ns range` });
+          continue;
+        }
+        const tagsText = canonicalTags(r.tags);
+        let problems: string | null = null;
+        for (const field in r.fields) {
+          const v = r.fields[field];
+          const type = typeOf(v);
+          let bind: number | bigint | string;
+          if (type === 'float') {
+            if (Number.isNaN(v)) {
+              problems = `${problems ? `${problems}; ` : ''}field ${JSON.stringify(field)}: NaN cannot be stored`;
+              continue;
+            }
+            bind = v as number;
+          } else if (type === 'integer') {
+            if ((v as bigint) < INT64_MIN || (v as bigint) > INT64_MAX) {
+              problems = `${problems ? `${problems}; ` : ''}field ${JSON.stringify(field)}: integer ${v} is outside int64`;
+              continue;
+            }
+            bind = v as bigint;
+          } else if (type === 'boolean') bind = v ? 1n : 0n;
+          else bind = v as string;
+          const s = this.seriesFor(r.measurement, tagsText, field, type);
+          if (s.type !== type) {
+            problems = `${problems ? `${problems}; ` : ''}field type conflict: ${JSON.stringify(field)} on measurement ${JSON.stringify(r.measurement)} is ${type}, the series is ${s.type}`;
+            continue;
+          }
+          insert.run(s.id, t, bind);
+          samples++;
+        }
+        if (problems) rejected.push({ index: i, reason: problems });
+      }
+    });
+    try {
+      run();
+    } catch (e) {
+      this.cache.clear();
+      throw new StoreError(`write to ${this.path} failed: ${(e as Error).message}`);
+    }
+    return { samples, rejected };
+  }
+
+  private rowToSeries(row: { id: number; measurement: string; tags: string; field: string; type: SeriesType }): SeriesInfo {
+    return { id: row.id, measurement: row.measurement, tags: JSON.parse(row.tags), field: row.field, type: row.type };
+  }
+
+  /** Series matching a measurement, optional tag subset and optional field list. */
+  series(measurement?: string, tags?: Readonly<Record<string, string>>, fields?: readonly string[]): SeriesInfo[] {
+    this.check();
+    const rows = (measurement === undefined ? this.stmts.allSeries.all() : this.stmts.seriesOf.all(measurement)) as {
+      id: number;
+      measurement: string;
+      tags: string;
+      field: string;
+      type: SeriesType;
+    }[];
+    const want = fields ? new Set(fields) : null;
+    const out: SeriesInfo[] = [];
+    for (const row of rows) {
+      if (want && !want.has(row.field)) continue;
+      const s = this.rowToSeries(row);
+      if (tags) {
+        let ok = true;
+        for (const k in tags) if (s.tags[k] !== tags[k]) ok = false;
+        if (!ok) continue;
+      }
+      out.push(s);
+    }
+    return out;
+  }
+
+  private decode(type: SeriesType, v: unknown): FieldValue {
+    if (type === 'boolean') return v === 1n;
+    if (type === 'integer') return v as bigint;
+    if (type === 'float') return typeof v === 'bigint' ? Number(v) : (v as number);
+    return v as string;
+  }
+
+  private checkRange(q: RangeQuery): void {
+    if (typeof q.from !== 'bigint' || typeof q.to !== 'bigint') throw new StoreError('query from/to must be bigint ns');
+    if (q.from < INT64_MIN || q.to > INT64_MAX) throw new StoreError('query range is outside int64 ns');
+    if (q.to <= q.from) throw new StoreError(`query range is empty: from ${q.from} >= to ${q.to}`);
+    if (q.to - q.from > INT64_MAX) throw new StoreError('query range is wider than int64 ns');
+  }
+
+  /** Raw samples in [from, to) per matching series, in time order. */
+  samples(q: Omit<RangeQuery, 'points'>): SeriesSamples[] {
+    this.check();
+    this.checkRange(q as RangeQuery);
+    const out: SeriesSamples[] = [];
+    for (const s of this.series(q.measurement, q.tags, q.fields)) {
+      const rows = this.stmts.raw.all(s.id, q.from, q.to) as { time: bigint; value: unknown }[];
+      out.push({ series: s, samples: rows.map((r) => ({ time: r.time, value: this.decode(s.type, r.value) })) });
+    }
+    return out;
+  }
+
+  /** Downsampled range query: per matching series, ≤ `points` buckets with min/max/mean/last (see Bucket). */
+  query(q: RangeQuery & { points: number }): SeriesBuckets[] {
+    this.check();
+    this.checkRange(q);
+    if (!Number.isInteger(q.points) || q.points < 1 || q.points > MAX_POINTS)
+      throw new StoreError(`points must be an integer in 1..${MAX_POINTS}, got ${q.points}`);
+    const span = q.to - q.from;
+    const n = BigInt(q.points);
+    const w = (span + n - 1n) / n;
+    const out: SeriesBuckets[] = [];
+    for (const s of this.series(q.measurement, q.tags, q.fields)) {
+      const p = { id: s.id, from: q.from, to: q.to, w };
+      const last = this.stmts.bLast.all(p) as { b: bigint; t: bigint; v: unknown; n: bigint }[];
+      const buckets: Bucket[] = [];
+      if (s.type === 'string') {
+        for (const r of last) {
+          const start = q.from + r.b * w;
+          buckets.push({
+            start,
+            end: start + w < q.to ? start + w : q.to,
+            count: Number(r.n),
+            min: null,
+            max: null,
+            mean: null,
+            last: { time: r.t, value: this.decode(s.type, r.v) },
+          });
+        }
+      } else {
+        const mins = this.stmts.bMin.all(p) as { b: bigint; v: unknown; t: bigint; n: bigint; mean: number; toff: number }[];
+        const maxs = this.stmts.bMax.all(p) as { b: bigint; v: unknown; t: bigint }[];
+        for (let i = 0; i < last.length; i++) {
+          const r = last[i];
+          const mi = mins[i];
+          const ma = maxs[i];
+          if (mi.b !== r.b || ma.b !== r.b) throw new StoreError('internal: bucket queries disagree');
+          const start = q.from + r.b * w;
+          buckets.push({
+            start,
+            end: start + w < q.to ? start + w : q.to,
+            count: Number(r.n),
+            min: { time: mi.t, value: this.decode(s.type, mi.v) },
+            max: { time: ma.t, value: this.decode(s.type, ma.v) },
+            mean: { time: start + BigInt(Math.round(mi.toff)), value: Number(mi.mean) },
+            last: { time: r.t, value: this.decode(s.type, r.v) },
+          });
+        }
+      }
+      out.push({ series: s, buckets });
+    }
+    return out;
+  }
+
+  /**
+   * Deletes samples older than `now - maxAgeNs` (per series, through the primary key). The catalogue keeps the
+   * series. Returns the number of samples deleted.
+   */
+  applyRetention(maxAgeNs: bigint, nowNs: bigint = BigInt(Date.now()) * 1_000_000n): number {
+    this.check();
+    if (maxAgeNs < 0n) throw new StoreError(`retention age must be >= 0, got ${maxAgeNs}`);
+    let cutoff = nowNs - maxAgeNs;
+    if (cutoff < INT64_MIN) cutoff = INT64_MIN;
+    let deleted = 0;
+    const ids = (this.stmts.allSeries.all() as { id: number }[]).map((r) => r.id);
+    const del = this.db.transaction((chunk: number[]) => {
+      for (const id of chunk) deleted += this.stmts.retention.run(id, cutoff).changes;
+    });
+    for (let i = 0; i < ids.length; i += 256) del(ids.slice(i, i + 256));
+    return deleted;
+  }
+
+  /** Total number of samples. */
+  count(): number {
+    this.check();
+    return Number((this.stmts.count.get() as { n: bigint }).n);
+  }
+
+  /** Earliest and latest sample time of a series, or null when it has none. */
+  timeRange(seriesId: number): { from: bigint; to: bigint } | null {
+    this.check();
+    const r = this.stmts.timeRange.get(seriesId) as { lo: bigint | null; hi: bigint | null };
+    return r.lo === null || r.hi === null ? null : { from: r.lo, to: r.hi };
+  }
+
+  measurements(): string[] {
+    this.check();
+    return (this.stmts.measurements.all() as { measurement: string }[]).map((r) => r.measurement);
+  }
+
+  tagKeys(measurement?: string): string[] {
+    this.check();
+    return (this.stmts.tagKeys.all({ m: measurement ?? null }) as { k: string }[]).map((r) => r.k);
+  }
+
+  tagValues(key: string, measurement?: string): string[] {
+    this.check();
+    return (this.stmts.tagValues.all({ m: measurement ?? null, k: key }) as { v: string }[]).map((r) => r.v);
+  }
+
+  fields(measurement?: string): { field: string; type: SeriesType }[] {
+    this.check();
+    return this.stmts.fields.all({ m: measurement ?? null }) as { field: string; type: SeriesType }[];
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The few MDF4 header facts a log index needs, read with three small reads: the ID block (finalised or not,
+ * version, program), the HD block (session start time, time zone) and the HD comment (CANedge device and file
+ * information). The full MDF4 reader lives in src/formats/mdf4; this exists so indexing a tree does not parse
+ * channel groups just to learn who wrote a file and when the session started.
+ *
+ * CANedge HD comments are MD XML: `<HDcomment><common_properties><tree name="Device Information">` and
+ * `<tree name="File Information">` with `<e name="...">value</e>` entries. FW 01.03.01 writes two
+ * "Device Information" trees: entries of both are merged (a later duplicate name does not erase an earlier value).
+ */
+import { CanedgeError } from './errors.js';
+import { type ByteSource, readExact } from './source.js';
+
+/** Device and file information from the CANedge HD comment (whichever fields are present). */
+export interface CanedgeMetadata {
+  serialNumber?: string;
+  firmware?: string;
+  hardware?: string;
+  deviceType?: string;
+  session?: number;
+  split?: number;
+  comment?: string;
+  configCrc?: string;
+  storageTotal?: number;
+  storageFree?: number;
+  storageId?: string;
+}
+
+export interface MdfHeaderInfo {
+  fileId: string;
+  version: string;
+  program: string;
+  finalized: boolean;
+  unfinalizedFlags: number;
+  /** HD start time, ns since the Unix epoch. */
+  startNs: bigint;
+  tzOffsetMin: number;
+  dstOffsetMin: number;
+  timeFlags: number;
+  metadata: CanedgeMetadata;
+  /** Raw comment fields keyed by tree name, then entry name (values trimmed). */
+  commentFields: Record<string, Record<string, string>>;
+}
+
+const MAX_COMMENT = 1 << 20;
+
+function entity(s: string): string {
+  return s.replace(/&(lt|gt|amp|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_m, e: string) => {
+    switch (e) {
+      case 'lt':
+        return '<';
+      case 'gt':
+        return '>';
+      case 'amp':
+        return '&';
+      case 'quot':
+        return '"';
+      case 'apos':
+        return "'";
+      default: {
+        const cp = e[1] === 'x' ? Number.parseInt(e.slice(2), 16) : Number.parseInt(e.slice(1), 10);
+        return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : '';
+      }
+    }
+  });
+}
+
+/** Extracts `<tree name>` → `<e name>` → text from an HD comment. Tolerant: unknown markup is ignored. */
+export function parseHdCommentFields(xml: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  const treeRe = /<tree\b[^>]*\bname\s*=\s*"([^"]*)"[^>]*>([\s\S]*?)<\/tree>/g;
+  const eRe = /<e\b[^>]*\bname\s*=\s*"([^"]*)"[^>]*>([\s\S]*?)<\/e>/g;
+  for (let t = treeRe.exec(xml); t; t = treeRe.exec(xml)) {
+    const tree = entity(t[1]);
+    const fields = out[tree] ?? {};
+    out[tree] = fields;
+    for (let e = eRe.exec(t[2]); e; e = eRe.exec(t[2])) {
+      const key = entity(e[1]);
+      const value = entity(e[2]).trim();
+      if (!(key in fields) || fields[key] === '') fields[key] = value;
+    }
+  }
+  return out;
+}
+
+function intOrUndef(s: string | undefined): number | undefined {
+  if (s === undefined || !/^\d+$/.test(s)) return undefined;
+  const v = Number(s);
+  return Number.isSafeInteger(v) ? v : undefined;
+}
+
+/** Normalises CANedge comment fields into metadata. */
+export function canedgeMetadata(fields: Record<string, Record<string, string>>): CanedgeMetadata {
+  const dev = fields['Device Information'] ?? {};
+  const file = fields['File Information'] ?? {};
+  const m: CanedgeMetadata = {};
+  const set = <K extends keyof CanedgeMetadata>(k: K, v: CanedgeMetadata[K] | undefined) => {
+    if (v !== undefined && v !== '') m[k] = v;
+  };
+  set('serialNumber', dev['serial number']?.toUpperCase());
+  set('firmware', dev['firmware version']);
+  set('hardware', dev['hardware version']);
+  set('deviceType', dev['device type']);
+  set('configCrc', dev['config crc32 checksum']);
+  set('storageTotal', intOrUndef(dev['storage total']));
+  set('storageFree', intOrUndef(dev['storage free']));
+  set('storageId', dev['storage id']);
+  set('session', intOrUndef(file.session));
+  set('split', intOrUndef(file.split));
+  set('comment', file.comment);
+  return m;
+}
+
+function u64At(b: Buffer, at: number, name: string, what: string): number {
+  const v = b.readBigUInt64LE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CanedgeError('corrupt', name, `${what} ${v} at byte ${at} is not a valid offset`);
+  return Number(v);
+}
+
+/** Reads ID, HD and the HD comment. Errors name the file and byte offset. */
+export async function readMdfHeader(src: ByteSource): Promise<MdfHeaderInfo> {
+  const name = src.name;
+  if (src.size < 64 + 24 + 6 * 8 + 32) {
+    throw new CanedgeError('truncated', name, `${src.size} bytes: too short for the MDF ID and HD blocks`);
+  }
+  const id = Buffer.from(await readExact(src, 0, 64));
+  const fileId = id.toString('latin1', 0, 8);
+  if (fileId !== 'MDF     ' && fileId !== 'UnFinMF ') {
+    throw new CanedgeError('not-a-log', name, `not an MDF file (ID ${JSON.stringify(fileId)})`);
+  }
+  const version = id.toString('latin1', 8, 16).replace(/\0/g, '').trim();
+  const program = id.toString('latin1', 16, 24).replace(/\0/g, '').trim();
+  const unfinalizedFlags = id.readUInt16LE(60);
+  const hdAt = 64;
+  const hd = Buffer.from(await readExact(src, hdAt, 24 + 6 * 8 + 32));
+  if (hd.toString('latin1', 0, 4) !== '##HD') {
+    throw new CanedgeError('corrupt', name, `at byte ${hdAt}: expected ##HD block, found ${JSON.stringify(hd.toString('latin1', 0, 4))}`);
+  }
+  const linkCount = u64At(hd, 16, name, 'HD link count');
+  if (linkCount < 6) throw new CanedgeError('corrupt', name, `at byte ${hdAt}: HD block has ${linkCount} links, needs 6`);
+  const mdLink = u64At(hd, 24 + 5 * 8, name, 'HD comment link');
+  const d = 24 + linkCount * 8;
+  const hdData = linkCount === 6 ? hd.subarray(d) : Buffer.from(await readExact(src, hdAt + d, 32));
+  const startNs = hdData.readBigUInt64LE(0);
+  const tzOffsetMin = hdData.readInt16LE(8);
+  const dstOffsetMin = hdData.readInt16LE(10);
+  const timeFlags = hdData[12];
+
+  let commentFields: Record<string, Record<string, string>> = {};
+  if (mdLink !== 0) {
+    if (mdLink + 24 > src.size) throw new CanedgeError('corrupt', name, `HD comment link ${mdLink} points past the end (size ${src.size})`);
+    const mh = Buffer.from(await readExact(src, mdLink, 24));
+    const kind = mh.toString('latin1', 0, 4);
+    if (kind !== '##MD' && kind !== '##TX') {
+      throw new CanedgeError('corrupt', name, `at byte ${mdLink}: HD comment is ${JSON.stringify(kind)}, expected ##MD or ##TX`);
+    }
+    const len = u64At(mh, 8, name, 'comment block length');
+    if (len < 24 || mdLink + len > src.size) throw new CanedgeError('corrupt', name, `at byte ${mdLink}: comment block length ${len} passes the end`);
+    const textLen = Math.min(len - 24, MAX_COMMENT);
+    const raw = Buffer.from(await readExact(src, mdLink + 24, textLen));
+    const nul = raw.indexOf(0);
+    const xml = raw.toString('utf8', 0, nul < 0 ? raw.length : nul);
+    if (kind === '##MD') commentFields = parseHdCommentFields(xml);
+  }
+  return {
+    fileId,
+    version,
+    program,
+    finalized: fileId === 'MDF     ' && unfinalizedFlags === 0,
+    unfinalizedFlags,
+    startNs,
+    tzOffsetMin,
+    dstOffsetMin,
+    timeFlags,
+    metadata: canedgeMetadata(commentFields),
+    commentFields,
+  };
+}

@@ -1,0 +1,348 @@
+/**
+ * A loaded DBC database (one or several files): message lookup by frame id (optionally by J1939 PGN), the
+ * compiled batch decoder, the per-frame decoder, and the encoder.
+ */
+import { readFileSync } from 'node:fs';
+import { type CompiledFn, MUX, SHORT, compileMessage, isWide, muxError } from './compile.js';
+import { encodeMessage, type EncodeOptions, type EncodeValue } from './encoder.js';
+import { DbcSyntaxError } from './lexer.js';
+import type { DbcFile, Diagnostic, Message, Signal } from './model.js';
+import { parseDbc } from './parser.js';
+import { decodeDbcBytes } from './text.js';
+
+export interface LoadOptions {
+  /** Quirks are errors instead of warnings. */
+  strict?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Look up VAL_ labels (default true). */
+  choices?: boolean;
+  /** Decode the signals that fit in a short frame instead of failing (cantools' allow_truncated). */
+  truncated?: boolean;
+}
+
+/** Why a frame did not decode. */
+export type FrameErrorKind = 'unknown_id' | 'short' | 'mux';
+
+export const ERR_UNKNOWN_ID = -3;
+
+export type DecodedValue = number | bigint;
+
+export type FrameResult =
+  | {
+      ok: true;
+      message: Message;
+      phys: Record<string, DecodedValue>;
+      raw: Record<string, DecodedValue>;
+      choices: Record<string, string>;
+    }
+  | { ok: false; error: FrameErrorKind; detail: string; message: Message | null };
+
+/** Input frames for the batch decoder, columnar. Frame i's payload is data[offset[i] .. offset[i]+length[i]). */
+export interface FrameColumns {
+  count: number;
+  id: Uint32Array;
+  /** 1 = extended (29-bit) id. */
+  ext: Uint8Array;
+  data: Uint8Array;
+  offset: Uint32Array;
+  length: Uint8Array | Uint16Array | Uint32Array;
+}
+
+/**
+ * Batch decode output. For frame i: message[i] is the message index (Database.messages) or a negative error
+ * code (ERR_UNKNOWN_ID, SHORT, MUX); its values are slots start[i] .. start[i+1]-1 in the value arrays.
+ * Slot k: signal[k] = global signal index (Database.signals), phys[k], raw[k]; choice[k] = label index
+ * (Database.labels) or -1, valid only when choices were requested and the signal has choices; wideRaw[k] /
+ * widePhys[k] hold exact bigints for wide signals (Database.isWide).
+ */
+export class DecodedBatch {
+  frames = 0;
+  message = new Int32Array(0);
+  start = new Uint32Array(1);
+  signal = new Uint32Array(0);
+  phys = new Float64Array(0);
+  raw = new Float64Array(0);
+  choice = new Int32Array(0);
+  wideRaw: (bigint | undefined)[] = [];
+  widePhys: (bigint | undefined)[] = [];
+
+  ensureFrames(n: number): void {
+    if (this.message.length >= n) return;
+    this.message = new Int32Array(n);
+    this.start = new Uint32Array(n + 1);
+  }
+
+  ensureValues(n: number): void {
+    if (this.signal.length >= n) return;
+    const cap = Math.max(n, this.signal.length * 2, 1024);
+    const grow = <T extends Uint32Array | Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.signal = grow(this.signal, (k) => new Uint32Array(k));
+    this.phys = grow(this.phys, (k) => new Float64Array(k));
+    this.raw = grow(this.raw, (k) => new Float64Array(k));
+    this.choice = grow(this.choice, (k) => new Int32Array(k));
+  }
+
+  get values(): number {
+    return this.start[this.frames];
+  }
+}
+
+interface Entry {
+  message: Message;
+  fns: (CompiledFn | null)[];
+}
+
+function idKey(id: number, extended: boolean): number {
+  return extended ? id + 0x100000000 : id;
+}
+
+/** J1939 parameter group number of a 29-bit id (PDU1: the PS byte is a destination address, not part of the PGN). */
+export function j1939Pgn(id: number): number {
+  const pgn = (id >>> 8) & 0x3ffff;
+  return ((pgn >>> 8) & 0xff) < 240 ? pgn & 0x3ff00 : pgn;
+}
+
+export class Database {
+  readonly messages: Message[] = [];
+  /** Every signal of every message, by global index. */
+  readonly signals: Signal[] = [];
+  /** The message each global signal belongs to. */
+  readonly signalMessage: Message[] = [];
+  /** Choice labels, by index (see DecodedBatch.choice). */
+  readonly labels: string[] = [];
+  readonly files: DbcFile[] = [];
+  readonly warnings: Diagnostic[] = [];
+  /** Per global signal: needs the bigint columns. */
+  readonly wide: boolean[] = [];
+  private readonly byId = new Map<number, Entry>();
+  private readonly byPgn = new Map<number, Entry>();
+  private readonly entries: Entry[] = [];
+  private readonly labelIndex = new Map<string, number>();
+  private maxSignals = 0;
+  private scratch = new DecodedBatch();
+
+  /** Parses DBC text. */
+  static fromText(text: string, file = '<dbc>', options: LoadOptions = {}): Database {
+    const db = new Database();
+    db.add(parseDbc(text, { file, strict: options.strict }));
+    return db;
+  }
+
+  /** Loads and combines DBC files; frame-id clashes between files are errors (within a file: warnings). */
+  static load(paths: string[], options: LoadOptions = {}): Database {
+    const db = new Database();
+    for (const p of paths) {
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(p);
+      } catch (e) {
+        throw new Error(`cannot read DBC file ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      const { text, encoding } = decodeDbcBytes(bytes);
+      const file = parseDbc(text, { file: p, strict: options.strict });
+      file.encoding = encoding;
+      db.add(file);
+    }
+    return db;
+  }
+
+  /** Adds a parsed file. Throws when one of its ids is already defined by another file. */
+  add(file: DbcFile): void {
+    const clashes: string[] = [];
+    for (const m of file.messages) {
+      const prev = this.byId.get(idKey(m.id, m.extended));
+      if (prev && prev.message.file !== m.file) {
+        clashes.push(
+          `0x${m.id.toString(16)} (${m.name} in ${m.file}:${m.pos.line}, ${prev.message.name} in ${prev.message.file}:${prev.message.pos.line})`,
+        );
+      }
+    }
+    if (clashes.length > 0) {
+      const first = file.messages[0];
+      throw new DbcSyntaxError(
+        file.file,
+        first?.pos.line ?? 1,
+        first?.pos.column ?? 1,
+        `frame ids clash with an already loaded DBC: ${clashes.slice(0, 5).join('; ')}${clashes.length > 5 ? ` and ${clashes.length - 5} more` : ''}`,
+      );
+    }
+    this.files.push(file);
+    this.warnings.push(...file.warnings);
+    const base = this.signals.length;
+    for (const m of file.messages) {
+      m.index = this.messages.length;
+      this.messages.push(m);
+      for (const s of m.signals) {
+        s.globalIndex = this.signals.length;
+        this.signals.push(s);
+        this.signalMessage.push(m);
+        const w = isWide(s);
+        this.wide.push(w.raw || w.phys);
+      }
+      this.maxSignals = Math.max(this.maxSignals, m.signals.length);
+      const e: Entry = { message: m, fns: [null, null, null, null] };
+      this.entries.push(e);
+      // Later definitions win, as in cantools.
+      this.byId.set(idKey(m.id, m.extended), e);
+      if (m.extended && m.isJ1939) this.byPgn.set(j1939Pgn(m.id), e);
+    }
+    void base;
+  }
+
+  /** The message a frame id maps to, or undefined. `j1939`: fall back to PGN matching for J1939 messages. */
+  lookup(id: number, extended: boolean, j1939 = false): Message | undefined {
+    const e = this.byId.get(idKey(id, extended)) ?? (j1939 && extended ? this.byPgn.get(j1939Pgn(id)) : undefined);
+    return e?.message;
+  }
+
+  getMessage(name: string): Message | undefined {
+    return this.messages.find((m) => m.name === name || m.shortName === name);
+  }
+
+  private label(text: string): number {
+    let i = this.labelIndex.get(text);
+    if (i === undefined) {
+      i = this.labels.length;
+      this.labels.push(text);
+      this.labelIndex.set(text, i);
+    }
+    return i;
+  }
+
+  /** The compiled decoder of a message for the given variant (compiled on first use). */
+  compiled(m: Message, truncated: boolean, choices: boolean): CompiledFn {
+    const e = this.entries[m.index];
+    const v = (truncated ? 2 : 0) + (choices ? 1 : 0);
+    let fn = e.fns[v];
+    if (!fn) {
+      fn = compileMessage(m, { label: (t) => this.label(t) }, { truncated, choices });
+      e.fns[v] = fn;
+    }
+    return fn;
+  }
+
+  /** Compiles every message's decoder now (otherwise each compiles on first use). */
+  compileAll(options: DecodeOptions = {}): void {
+    for (const m of this.messages) this.compiled(m, options.truncated ?? false, options.choices ?? true);
+  }
+
+  /**
+   * Decodes `frames` into `out` without allocating per frame or per signal. Never throws on payload bytes:
+   * unknown ids, short frames and undefined multiplexer values become negative codes in out.message.
+   */
+  decodeBatch(frames: FrameColumns, out: DecodedBatch, options: DecodeOptions & { j1939?: boolean } = {}): void {
+    const truncated = options.truncated ?? false;
+    const choices = options.choices ?? true;
+    const j1939 = options.j1939 ?? false;
+    const v = (truncated ? 2 : 0) + (choices ? 1 : 0);
+    const n = frames.count;
+    out.ensureFrames(n);
+    out.ensureValues(n * Math.min(this.maxSignals, 8) + this.maxSignals);
+    const { id, ext, data, offset, length } = frames;
+    const byId = this.byId;
+    let p = 0;
+    out.start[0] = 0;
+    for (let i = 0; i < n; i++) {
+      const x = ext[i] !== 0;
+      let e = byId.get(x ? id[i] + 0x100000000 : id[i]);
+      if (e === undefined && j1939 && x) e = this.byPgn.get(j1939Pgn(id[i]));
+      if (e === undefined) {
+        out.message[i] = ERR_UNKNOWN_ID;
+        out.start[i + 1] = p;
+        continue;
+      }
+      if (out.signal.length < p + this.maxSignals + 1) out.ensureValues(p + this.maxSignals + 1);
+      let fn = e.fns[v];
+      if (fn === null) fn = this.compiled(e.message, truncated, choices);
+      const r = fn(data, offset[i], length[i], out.signal, out.phys, out.raw, out.choice, out.wideRaw, out.widePhys, p);
+      if (r < 0) {
+        out.message[i] = r;
+      } else {
+        out.message[i] = e.message.index;
+        p = r;
+      }
+      out.start[i + 1] = p;
+    }
+    out.frames = n;
+  }
+
+  /** Decodes one frame into plain objects (convenient; the batch API is the fast path). */
+  decodeFrame(
+    id: number,
+    extended: boolean,
+    data: Uint8Array,
+    options: DecodeOptions & { j1939?: boolean } = {},
+  ): FrameResult {
+    const m = this.lookup(id, extended, options.j1939 ?? false);
+    if (!m) {
+      return {
+        ok: false,
+        error: 'unknown_id',
+        detail: `no message with ${extended ? 'extended' : 'standard'} id 0x${id.toString(16)}`,
+        message: null,
+      };
+    }
+    return this.decodeMessage(m, data, options);
+  }
+
+  /** Decodes a payload as the given message. */
+  decodeMessage(m: Message, data: Uint8Array, options: DecodeOptions = {}): FrameResult {
+    const choices = options.choices ?? true;
+    const fn = this.compiled(m, options.truncated ?? false, choices);
+    const b = this.scratch;
+    b.ensureValues(this.maxSignals + 1);
+    const end = fn(data, 0, data.length, b.signal, b.phys, b.raw, b.choice, b.wideRaw, b.widePhys, 0);
+    if (end === SHORT) {
+      return {
+        ok: false,
+        error: 'short',
+        detail: `${m.name} needs ${m.length} bytes, got ${data.length}`,
+        message: m,
+      };
+    }
+    if (end === MUX) return { ok: false, error: 'mux', detail: this.muxErrorDetail(), message: m };
+    const phys: Record<string, DecodedValue> = {};
+    const raw: Record<string, DecodedValue> = {};
+    const ch: Record<string, string> = {};
+    for (let k = 0; k < end; k++) {
+      const gi = b.signal[k];
+      const s = this.signals[gi];
+      if (this.wide[gi]) {
+        const wr = b.wideRaw[k];
+        const wp = b.widePhys[k];
+        raw[s.name] = wr !== undefined && s.length > 53 ? wr : b.raw[k];
+        phys[s.name] = wp !== undefined ? wp : b.phys[k];
+        b.wideRaw[k] = undefined;
+        b.widePhys[k] = undefined;
+      } else {
+        raw[s.name] = b.raw[k];
+        phys[s.name] = b.phys[k];
+      }
+      if (choices && s.choices) {
+        const c = b.choice[k];
+        if (c >= 0) ch[s.name] = this.labels[c];
+      }
+    }
+    return { ok: true, message: m, phys, raw, choices: ch };
+  }
+
+  /** Describes the most recent MUX result (the multiplexer and the value that no signal or VAL_ defines). */
+  muxErrorDetail(): string {
+    const s = this.signals[muxError[0]];
+    const m = this.signalMessage[muxError[0]];
+    return `${m?.name}: multiplexer ${s?.name} = ${muxError[1]} is not a defined multiplexer value`;
+  }
+
+  /** Encodes signal values into a payload of the message's length. See encoder.ts. */
+  encode(message: Message | string, values: Record<string, EncodeValue>, options: EncodeOptions = {}): Uint8Array {
+    const m = typeof message === 'string' ? this.getMessage(message) : message;
+    if (!m) throw new Error(`no message named ${String(message)}`);
+    return encodeMessage(m, values, options);
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * DBC tokenizer. Produces identifiers, numbers, strings and punctuation with line/column positions.
+ *
+ * Real-file quirks are recognised here and flagged on the token (the parser decides whether they are warnings or,
+ * in strict mode, errors): identifiers that start with a digit (`64_BIT_LE`), numbers written `.25`.
+ */
+import type { SourcePos } from './model.js';
+
+export type TokenKind = 'ident' | 'number' | 'string' | 'punct' | 'eof';
+
+export interface Token {
+  kind: TokenKind;
+  /** Identifier/punctuation text, the number's source text, or the string's unescaped contents. */
+  text: string;
+  /** Offset in the source of the token's first character. */
+  start: number;
+  line: number;
+  column: number;
+  /** True when the token is the first on its line. */
+  lineStart: boolean;
+  /** Quirk: identifier starting with a digit, or number starting with '.'. */
+  quirk?: 'digit_ident' | 'leading_dot';
+}
+
+export class DbcSyntaxError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+    readonly detail: string,
+  ) {
+    super(`${file}:${line}:${column}: ${detail}`);
+    this.name = 'DbcSyntaxError';
+  }
+}
+
+const enum C {
+  TAB = 9,
+  LF = 10,
+  CR = 13,
+  SPACE = 32,
+  QUOTE = 34,
+  PLUS = 43,
+  MINUS = 45,
+  DOT = 46,
+  SLASH = 47,
+  ZERO = 48,
+  NINE = 57,
+  BACKSLASH = 92,
+}
+
+function isIdentChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+function isDigit(c: number): boolean {
+  return c >= C.ZERO && c <= C.NINE;
+}
+
+export class Lexer {
+  private pos = 0;
+  private line = 1;
+  private lineOffset = 0;
+  private sawNewline = true;
+  private peeked: Token | null = null;
+
+  constructor(
+    readonly src: string,
+    readonly file: string,
+  ) {}
+
+  peek(): Token {
+    if (this.peeked === null) this.peeked = this.scan();
+    return this.peeked;
+  }
+
+  next(): Token {
+    const t = this.peek();
+    this.peeked = null;
+    return t;
+  }
+
+  posOf(t: Token): SourcePos {
+    return { file: this.file, line: t.line, column: t.column };
+  }
+
+  error(t: Token, detail: string): DbcSyntaxError {
+    return new DbcSyntaxError(this.file, t.line, t.column, detail);
+  }
+
+  /** Source text between two offsets (for keeping unknown statements verbatim). */
+  slice(from: number, to: number): string {
+    return this.src.slice(from, to);
+  }
+
+  get offset(): number {
+    return this.peeked ? this.peeked.start : this.pos;
+  }
+
+  private skipSpace(): void {
+    const s = this.src;
+    const n = s.length;
+    for (;;) {
+      if (this.pos >= n) return;
+      const c = s.charCodeAt(this.pos);
+      if (c === C.LF) {
+        this.pos++;
+        this.line++;
+        this.lineOffset = this.pos;
+        this.sawNewline = true;
+      } else if (c === C.SPACE || c === C.TAB || c === C.CR || c === 0xfeff || c === 12 || c === 11) {
+        this.pos++;
+      } else if (c === C.SLASH && s.charCodeAt(this.pos + 1) === C.SLASH) {
+        // `//` line comment (accepted by several tools; not in the Vector grammar).
+        while (this.pos < n && s.charCodeAt(this.pos) !== C.LF) this.pos++;
+      } else {
+        return;
+      }
+    }
+  }
+
+  private scan(): Token {
+    this.skipSpace();
+    const s = this.src;
+    const start = this.pos;
+    const line = this.line;
+    const column = start - this.lineOffset + 1;
+    const lineStart = this.sawNewline;
+    this.sawNewline = false;
+    if (start >= s.length) return { kind: 'eof', text: '', start, line, column, lineStart: true };
+    const c = s.charCodeAt(start);
+
+    if (c === C.QUOTE) return this.scanString(start, line, column, lineStart);
+
+    // Numbers: [+-]? (digits [. digits]? | . digits) ([eE] [+-]? digits)?
+    const signed = (c === C.MINUS || c === C.PLUS) && start + 1 < s.length;
+    const c1 = signed ? s.charCodeAt(start + 1) : c;
+    if (isDigit(c1) || (c1 === C.DOT && isDigit(s.charCodeAt(start + (signed ? 2 : 1))))) {
+      let p = start + (signed ? 1 : 0);
+      const leadingDot = s.charCodeAt(p) === C.DOT;
+      while (p < s.length && isDigit(s.charCodeAt(p))) p++;
+      // A run of digits followed by identifier characters is an identifier that starts with a digit.
+      if (!signed && !leadingDot && p < s.length && isIdentChar(s.charCodeAt(p)) && !this.isExponent(p)) {
+        while (p < s.length && isIdentChar(s.charCodeAt(p))) p++;
+        this.pos = p;
+        return { kind: 'ident', text: s.slice(start, p), start, line, column, lineStart, quirk: 'digit_ident' };
+      }
+      if (s.charCodeAt(p) === C.DOT) {
+        p++;
+        while (p < s.length && isDigit(s.charCodeAt(p))) p++;
+      }
+      if (this.isExponent(p)) {
+        p++;
+        if (s.charCodeAt(p) === C.PLUS || s.charCodeAt(p) === C.MINUS) p++;
+        while (p < s.length && isDigit(s.charCodeAt(p))) p++;
+      }
+      this.pos = p;
+      const tok: Token = { kind: 'number', text: s.slice(start, p), start, line, column, lineStart };
+      if (leadingDot) tok.quirk = 'leading_dot';
+      return tok;
+    }
+
+    if (isIdentChar(c)) {
+      let p = start + 1;
+      while (p < s.length && isIdentChar(s.charCodeAt(p))) p++;
+      this.pos = p;
+      return { kind: 'ident', text: s.slice(start, p), start, line, column, lineStart };
+    }
+
+    this.pos = start + 1;
+    return { kind: 'punct', text: s[start], start, line, column, lineStart };
+  }
+
+  /** `e`/`E` followed by an optionally signed digit: an exponent, not an identifier tail. */
+  private isExponent(p: number): boolean {
+    const s = this.src;
+    const c = s.charCodeAt(p);
+    if (c !== 101 && c !== 69) return false;
+    let q = p + 1;
+    if (s.charCodeAt(q) === C.PLUS || s.charCodeAt(q) === C.MINUS) q++;
+    if (!isDigit(s.charCodeAt(q))) return false;
+    while (q < s.length && isDigit(s.charCodeAt(q))) q++;
+    return !(q < s.length && isIdentChar(s.charCodeAt(q)));
+  }
+
+  private scanString(start: number, line: number, column: number, lineStart: boolean): Token {
+    const s = this.src;
+    let p = start + 1;
+    let out = '';
+    let chunk = p;
+    for (;;) {
+      if (p >= s.length) {
+        throw new DbcSyntaxError(this.file, line, column, 'unterminated string (missing closing ")');
+      }
+      const c = s.charCodeAt(p);
+      if (c === C.QUOTE) {
+        out += s.slice(chunk, p);
+        p++;
+        break;
+      }
+      if (c === C.BACKSLASH && p + 1 < s.length) {
+        const n = s.charCodeAt(p + 1);
+        if (n === C.QUOTE || n === C.BACKSLASH) {
+          out += s.slice(chunk, p) + s[p + 1];
+          p += 2;
+          chunk = p;
+          continue;
+        }
+      }
+      if (c === C.LF) {
+        this.line++;
+        this.lineOffset = p + 1;
+      }
+      p++;
+    }
+    this.pos = p;
+    return { kind: 'string', text: out.replace(/\r\n/g, '\n'), start, line, column, lineStart };
+  }
+}

@@ -133,12 +133,17 @@ function typeName(h: GenericHeader): string {
 }
 
 /** Parses a container header of a known type (compressed or encrypted); unknown type/subtype → error. */
-export function parseContainerHeader(bytes: Uint8Array, name: string): CompressedHeader | EncryptedHeader {
+export function parseContainerHeader(
+  bytes: Uint8Array,
+  name: string,
+  /** Size of the whole file when `bytes` is only its start. */
+  totalSize = bytes.length,
+): CompressedHeader | EncryptedHeader {
   const g = parseGenericHeader(bytes, name);
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (g.type === TYPE_COMPRESSED && g.subtype === SUBTYPE_HEATSHRINK) {
     if (b.length < COMPRESSED_HEADER_SIZE) {
-      throw new CanedgeError('truncated', name, `compressed container header needs ${COMPRESSED_HEADER_SIZE} bytes, file has ${b.length}`);
+      throw new CanedgeError('truncated', name, `compressed container header needs ${COMPRESSED_HEADER_SIZE} bytes, file has ${totalSize}`);
     }
     const lookaheadField = b.readUInt32BE(20);
     const windowField = b.readUInt32BE(24);
@@ -160,11 +165,11 @@ export function parseContainerHeader(bytes: Uint8Array, name: string): Compresse
     return h;
   }
   if (g.type === TYPE_ENCRYPTED && g.subtype === SUBTYPE_AES256_GCM) {
-    if (b.length < ENCRYPTED_HEADER_SIZE + GCM_TAG_SIZE) {
+    if (b.length < ENCRYPTED_HEADER_SIZE || totalSize < ENCRYPTED_HEADER_SIZE + GCM_TAG_SIZE) {
       throw new CanedgeError(
         'truncated',
         name,
-        `encrypted container needs at least ${ENCRYPTED_HEADER_SIZE + GCM_TAG_SIZE} bytes (52-byte header + 16-byte tag), file has ${b.length}`,
+        `encrypted container needs at least ${ENCRYPTED_HEADER_SIZE + GCM_TAG_SIZE} bytes (52-byte header + 16-byte tag), file has ${totalSize}`,
       );
     }
     const iterations = b.readUInt32BE(32);
@@ -342,7 +347,7 @@ export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promi
   }
   try {
     // Validate the header before reading the whole file (clear errors for unknown types without the I/O).
-    parseContainerHeader(head, name);
+    parseContainerHeader(head, name, src.size);
     const maxContainer = opts.maxContainerSize ?? 1 << 30;
     if (src.size > maxContainer) {
       throw new CanedgeError('too-large', name, `container of ${src.size} bytes exceeds the limit of ${maxContainer} bytes`);
@@ -378,7 +383,7 @@ export async function peekContainer(
   if (what === 'unknown') {
     throw new CanedgeError('not-a-log', src.name, `neither MDF4 nor a CANedge Generic File container (starts with ${describeStart(head)})`);
   }
-  const h = parseContainerHeader(head, src.name);
+  const h = parseContainerHeader(head, src.name, src.size);
   return { outer: 'iv' in h ? 'encrypted' : 'compressed', deviceId: h.deviceId, header: h };
 }
 

@@ -1,0 +1,474 @@
+/**
+ * MDF4 block layer: reads and validates the metadata blocks (ID, HD, TX, MD, FH, DG, CG, CN, CC, SI) into a
+ * plain in-memory model. Data blocks (DT, SD, DZ, DL, HL) are walked lazily by data.ts.
+ *
+ * Every link is checked: inside the file, pointing at a block of an expected type, no cycles in lists (a visited
+ * set per chain), bounded nesting. Every block length is checked against the file size. Problems throw
+ * {@link Mdf4Error} naming the file and the byte offset.
+ */
+import { type ByteSource, Mdf4Error, type Mdf4Warning } from './source.js';
+
+export const MAX_META_BLOCK = 64 * 1024 * 1024;
+const MAX_NESTING = 32;
+const td = new TextDecoder('utf-8');
+
+export interface RawBlock {
+  offset: number;
+  id: string;
+  length: number;
+  links: number[];
+  /** The block's data section (after the links). */
+  data: Uint8Array;
+  view: DataView;
+}
+
+export interface IdBlock {
+  fileId: string;
+  versionString: string;
+  program: string;
+  version: number;
+  unfinalizedFlags: number;
+  customUnfinalizedFlags: number;
+  finalized: boolean;
+}
+
+export interface Conversion {
+  offset: number;
+  type: number;
+  name: string | null;
+  unit: string | null;
+  flags: number;
+  values: number[];
+  /** cc_ref links resolved: text (TX/MD content), nested conversion, or null. */
+  refs: (string | Conversion | null)[];
+  physMin: number;
+  physMax: number;
+}
+
+export interface SourceInfo {
+  offset: number;
+  name: string | null;
+  path: string | null;
+  type: number;
+  busType: number;
+  flags: number;
+}
+
+export interface Channel {
+  offset: number;
+  name: string;
+  /** cn_type: 0 fixed, 1 VLSD, 2 master, 3 virtual master, 4 sync, 5 MLSD, 6 virtual data, 7 VLSC. */
+  type: number;
+  syncType: number;
+  dataType: number;
+  bitOffset: number;
+  byteOffset: number;
+  bitCount: number;
+  flags: number;
+  invalBitPos: number;
+  conversion: Conversion | null;
+  /** cn_data link (SD/DL/DZ/HL for VLSD in sorted groups, or a VLSD CG), 0 if none. */
+  dataLink: number;
+  unit: string | null;
+  comment: string | null;
+  source: SourceInfo | null;
+  /** Structure members when cn_composition points to a CN list. */
+  children: Channel[];
+}
+
+export interface ChannelGroup {
+  offset: number;
+  index: number;
+  recordId: number;
+  cycleCount: number;
+  flags: number;
+  pathSeparator: number;
+  dataBytes: number;
+  invalBytes: number;
+  acqName: string | null;
+  comment: string | null;
+  source: SourceInfo | null;
+  channels: Channel[];
+  /** cg_flags bit 0: variable-length signal data CG (records are u32 length + bytes). */
+  isVlsd: boolean;
+}
+
+export interface DataGroup {
+  offset: number;
+  index: number;
+  recIdSize: number;
+  dataLink: number;
+  comment: string | null;
+  channelGroups: ChannelGroup[];
+}
+
+export interface FileHistory {
+  offset: number;
+  timeNs: bigint;
+  comment: string | null;
+}
+
+export interface HeaderBlock {
+  offset: number;
+  startTimeNs: bigint;
+  tzOffsetMin: number;
+  dstOffsetMin: number;
+  timeFlags: number;
+  timeClass: number;
+  flags: number;
+  comment: string | null;
+}
+
+export function u64(view: DataView, at: number): number {
+  const lo = view.getUint32(at, true);
+  const hi = view.getUint32(at + 4, true);
+  if (hi >= 0x200000) return Number.POSITIVE_INFINITY; // > 2^53: never a valid offset/length
+  return hi * 0x100000000 + lo;
+}
+
+/** Reads metadata blocks of one source, with caches for shared TX/CC/SI blocks. */
+export class BlockReader {
+  private readonly texts = new Map<number, string>();
+  private readonly convs = new Map<number, Conversion>();
+  private readonly sources = new Map<number, SourceInfo>();
+  /** Offsets of all metadata blocks read (used to bound an unfinalised DT that "runs to EOF"). */
+  readonly blockStarts: number[] = [];
+
+  constructor(
+    readonly source: ByteSource,
+    readonly warnings: Mdf4Warning[],
+  ) {}
+
+  fail(offset: number, detail: string): never {
+    throw new Mdf4Error(this.source.name, offset, detail);
+  }
+
+  /** Checks a link value: 0 or a block start inside the file. */
+  checkLink(from: number, what: string, link: number): void {
+    if (link === 0) return;
+    if (!Number.isFinite(link) || link < 64 || link + 24 > this.source.size || link % 1 !== 0)
+      this.fail(from, `${what} link ${link} points outside the file (size ${this.source.size})`);
+  }
+
+  async readHeader(offset: number): Promise<{ id: string; length: number; linkCount: number }> {
+    const b = await this.source.read(offset, 24);
+    if (b.length < 24) this.fail(offset, 'block header truncated (file ends)');
+    if (b[0] !== 0x23 || b[1] !== 0x23) this.fail(offset, 'no block here (expected "##")');
+    const id = String.fromCharCode(b[2], b[3]);
+    const v = new DataView(b.buffer, b.byteOffset, 24);
+    const length = u64(v, 8);
+    const linkCount = u64(v, 16);
+    if (!(length >= 24) || linkCount * 8 + 24 > length)
+      this.fail(offset, `##${id} block has invalid length ${length} / link count ${linkCount}`);
+    return { id, length, linkCount };
+  }
+
+  /** Reads a whole (metadata) block, checking its type and that it lies inside the file. */
+  async readBlock(offset: number, expected: readonly string[], what: string): Promise<RawBlock> {
+    const h = await this.readHeader(offset);
+    if (!expected.includes(h.id))
+      this.fail(offset, `${what}: expected ##${expected.join('/##')} block, found ##${h.id}`);
+    if (offset + h.length > this.source.size)
+      this.fail(offset, `##${h.id} block length ${h.length} runs past end of file (size ${this.source.size})`);
+    if (h.length > MAX_META_BLOCK) this.fail(offset, `##${h.id} block length ${h.length} is implausibly large`);
+    const all = await this.source.read(offset, h.length);
+    if (all.length < h.length) this.fail(offset, `##${h.id} block truncated`);
+    const copy = all.slice(); // sources may reuse buffers
+    const view = new DataView(copy.buffer, copy.byteOffset, copy.length);
+    const links: number[] = [];
+    for (let i = 0; i < h.linkCount; i++) {
+      const l = u64(view, 24 + 8 * i);
+      links.push(l);
+    }
+    const dataStart = 24 + 8 * h.linkCount;
+    const data = copy.subarray(dataStart);
+    this.blockStarts.push(offset);
+    return {
+      offset,
+      id: h.id,
+      length: h.length,
+      links,
+      data,
+      view: new DataView(copy.buffer, copy.byteOffset + dataStart, data.length),
+    };
+  }
+
+  need(b: RawBlock, dataBytes: number, links: number): void {
+    if (b.data.length < dataBytes || b.links.length < links)
+      this.fail(b.offset, `##${b.id} block too short (${b.links.length} links, ${b.data.length} data bytes)`);
+  }
+
+  /** TX or MD content as a string (null for link 0). */
+  async text(link: number, from: number, what: string): Promise<string | null> {
+    if (link === 0) return null;
+    this.checkLink(from, what, link);
+    const cached = this.texts.get(link);
+    if (cached !== undefined) return cached;
+    const b = await this.readBlock(link, ['TX', 'MD'], what);
+    let end = b.data.indexOf(0);
+    if (end < 0) end = b.data.length;
+    const s = td.decode(b.data.subarray(0, end));
+    this.texts.set(link, s);
+    return s;
+  }
+
+  async conversion(link: number, from: number, depth = 0): Promise<Conversion | null> {
+    if (link === 0) return null;
+    this.checkLink(from, 'cn_cc_conversion', link);
+    const cached = this.convs.get(link);
+    if (cached) return cached;
+    if (depth > MAX_NESTING) this.fail(link, 'conversion nesting too deep (link cycle?)');
+    const b = await this.readBlock(link, ['CC'], 'conversion');
+    this.need(b, 24, 4);
+    const type = b.view.getUint8(0);
+    const flags = b.view.getUint16(2, true);
+    const refCount = b.view.getUint16(4, true);
+    const valCount = b.view.getUint16(6, true);
+    if (b.links.length < 4 + refCount || b.data.length < 24 + 8 * valCount)
+      this.fail(link, `##CC block declares ${refCount} refs / ${valCount} values it does not hold`);
+    const values: number[] = [];
+    for (let i = 0; i < valCount; i++) values.push(b.view.getFloat64(24 + 8 * i, true));
+    const conv: Conversion = {
+      offset: link,
+      type,
+      name: null,
+      unit: null,
+      flags,
+      values,
+      refs: [],
+      physMin: b.view.getFloat64(8, true),
+      physMax: b.view.getFloat64(16, true),
+    };
+    this.convs.set(link, conv); // before recursion: a self-referencing CC terminates
+    conv.name = await this.text(b.links[0], link, 'cc_tx_name');
+    conv.unit = await this.text(b.links[1], link, 'cc_md_unit');
+    for (let i = 0; i < refCount; i++) {
+      const r = b.links[4 + i];
+      if (r === 0) {
+        conv.refs.push(null);
+        continue;
+      }
+      this.checkLink(link, 'cc_ref', r);
+      const h = await this.readHeader(r);
+      if (h.id === 'CC') conv.refs.push(await this.conversion(r, link, depth + 1));
+      else conv.refs.push(await this.text(r, link, 'cc_ref'));
+    }
+    return conv;
+  }
+
+  async sourceInfo(link: number, from: number): Promise<SourceInfo | null> {
+    if (link === 0) return null;
+    this.checkLink(from, 'si link', link);
+    const cached = this.sources.get(link);
+    if (cached) return cached;
+    const b = await this.readBlock(link, ['SI'], 'source information');
+    this.need(b, 3, 3);
+    const si: SourceInfo = {
+      offset: link,
+      name: await this.text(b.links[0], link, 'si_tx_name'),
+      path: await this.text(b.links[1], link, 'si_tx_path'),
+      type: b.view.getUint8(0),
+      busType: b.view.getUint8(1),
+      flags: b.view.getUint8(2),
+    };
+    this.sources.set(link, si);
+    return si;
+  }
+
+  async channels(first: number, from: number, depth: number): Promise<Channel[]> {
+    const out: Channel[] = [];
+    const seen = new Set<number>();
+    let link = first;
+    let prev = from;
+    while (link !== 0) {
+      this.checkLink(prev, 'cn link', link);
+      if (seen.has(link)) this.fail(link, 'channel list has a link cycle');
+      seen.add(link);
+      const b = await this.readBlock(link, ['CN'], 'channel');
+      this.need(b, 24, 8);
+      const v = b.view;
+      const cn: Channel = {
+        offset: link,
+        name: (await this.text(b.links[2], link, 'cn_tx_name')) ?? '',
+        type: v.getUint8(0),
+        syncType: v.getUint8(1),
+        dataType: v.getUint8(2),
+        bitOffset: v.getUint8(3),
+        byteOffset: v.getUint32(4, true),
+        bitCount: v.getUint32(8, true),
+        flags: v.getUint32(12, true),
+        invalBitPos: v.getUint32(16, true),
+        conversion: await this.conversion(b.links[4], link),
+        dataLink: b.links[5],
+        unit: await this.text(b.links[6], link, 'cn_md_unit'),
+        comment: await this.text(b.links[7], link, 'cn_md_comment'),
+        source: await this.sourceInfo(b.links[3], link),
+        children: [],
+      };
+      this.checkLink(link, 'cn_data', cn.dataLink);
+      const comp = b.links[1];
+      if (comp !== 0) {
+        this.checkLink(link, 'cn_composition', comp);
+        if (depth >= MAX_NESTING) this.fail(link, 'channel composition nested too deep (link cycle?)');
+        const h = await this.readHeader(comp);
+        if (h.id === 'CN') cn.children = await this.channels(comp, link, depth + 1);
+        else if (h.id !== 'CA') this.fail(comp, `cn_composition: expected ##CN or ##CA, found ##${h.id}`);
+        else this.warn(comp, `channel "${cn.name}": array (##CA) compositions are not supported; read as bytes`);
+      }
+      out.push(cn);
+      prev = link;
+      link = b.links[0];
+    }
+    return out;
+  }
+
+  warn(offset: number, message: string): void {
+    if (this.warnings.length < 1000) this.warnings.push({ file: this.source.name, offset, message });
+  }
+
+  async id(): Promise<IdBlock> {
+    const b = await this.source.read(0, 64);
+    if (b.length < 64) this.fail(0, `not an MDF file: only ${b.length} bytes (ID block needs 64)`);
+    const s = (a: number, n: number) => String.fromCharCode(...b.subarray(a, a + n));
+    const fileId = s(0, 8);
+    if (fileId !== 'MDF     ' && fileId !== 'UnFinMF ')
+      this.fail(0, `not an MDF file (file identifier ${JSON.stringify(fileId)})`);
+    const v = new DataView(b.buffer, b.byteOffset, 64);
+    const version = v.getUint16(28, true);
+    if (version < 400 || version >= 500) this.fail(28, `MDF version ${version} is not supported (need 4.x)`);
+    return {
+      fileId,
+      versionString: s(8, 8).replace(/\0+$/, '').trim(),
+      program: s(16, 8).replace(/\0+$/, '').trimEnd(),
+      version,
+      unfinalizedFlags: v.getUint16(60, true),
+      customUnfinalizedFlags: v.getUint16(62, true),
+      finalized: fileId === 'MDF     ',
+    };
+  }
+
+  async header(): Promise<{ hd: HeaderBlock; dgFirst: number; fhFirst: number }> {
+    const b = await this.readBlock(64, ['HD'], 'header');
+    this.need(b, 17, 6);
+    const v = b.view;
+    const lo = BigInt(v.getUint32(0, true));
+    const hi = BigInt(v.getUint32(4, true));
+    for (let i = 0; i < 6; i++) this.checkLink(64, 'hd link', b.links[i]);
+    return {
+      hd: {
+        offset: 64,
+        startTimeNs: (hi << 32n) | lo,
+        tzOffsetMin: v.getInt16(8, true),
+        dstOffsetMin: v.getInt16(10, true),
+        timeFlags: v.getUint8(12),
+        timeClass: v.getUint8(13),
+        flags: v.getUint8(14),
+        comment: await this.text(b.links[5], 64, 'hd_md_comment'),
+      },
+      dgFirst: b.links[0],
+      fhFirst: b.links[1],
+    };
+  }
+
+  async fileHistory(first: number): Promise<FileHistory[]> {
+    const out: FileHistory[] = [];
+    const seen = new Set<number>();
+    let link = first;
+    while (link !== 0) {
+      this.checkLink(64, 'fh link', link);
+      if (seen.has(link)) this.fail(link, 'file history list has a link cycle');
+      seen.add(link);
+      const b = await this.readBlock(link, ['FH'], 'file history');
+      this.need(b, 8, 2);
+      const v = b.view;
+      out.push({
+        offset: link,
+        timeNs: (BigInt(v.getUint32(4, true)) << 32n) | BigInt(v.getUint32(0, true)),
+        comment: await this.text(b.links[1], link, 'fh_md_comment'),
+      });
+      link = b.links[0];
+    }
+    return out;
+  }
+
+  async dataGroups(first: number): Promise<DataGroup[]> {
+    const out: DataGroup[] = [];
+    const seen = new Set<number>();
+    let link = first;
+    let cgIndex = 0;
+    while (link !== 0) {
+      this.checkLink(64, 'dg link', link);
+      if (seen.has(link)) this.fail(link, 'data group list has a link cycle');
+      seen.add(link);
+      const b = await this.readBlock(link, ['DG'], 'data group');
+      this.need(b, 1, 4);
+      const recIdSize = b.view.getUint8(0);
+      if (![0, 1, 2, 4, 8].includes(recIdSize)) this.fail(link, `invalid record id size ${recIdSize}`);
+      this.checkLink(link, 'dg_data', b.links[2]);
+      const dg: DataGroup = {
+        offset: link,
+        index: out.length,
+        recIdSize,
+        dataLink: b.links[2],
+        comment: await this.text(b.links[3], link, 'dg_md_comment'),
+        channelGroups: [],
+      };
+      const cgSeen = new Set<number>();
+      let cgl = b.links[1];
+      while (cgl !== 0) {
+        this.checkLink(link, 'cg link', cgl);
+        if (cgSeen.has(cgl)) this.fail(cgl, 'channel group list has a link cycle');
+        cgSeen.add(cgl);
+        const c = await this.readBlock(cgl, ['CG'], 'channel group');
+        this.need(c, 32, 6);
+        const v = c.view;
+        const recordId = u64(v, 0);
+        const cycleCount = u64(v, 8);
+        if (!Number.isFinite(recordId)) this.fail(cgl, 'record id too large');
+        const flags = v.getUint16(16, true);
+        const cg: ChannelGroup = {
+          offset: cgl,
+          index: cgIndex++,
+          recordId,
+          cycleCount: Number.isFinite(cycleCount) ? cycleCount : 0,
+          flags,
+          pathSeparator: v.getUint16(18, true),
+          dataBytes: v.getUint32(24, true),
+          invalBytes: v.getUint32(28, true),
+          acqName: await this.text(c.links[2], cgl, 'cg_tx_acq_name'),
+          comment: await this.text(c.links[5], cgl, 'cg_md_comment'),
+          source: await this.sourceInfo(c.links[3], cgl),
+          channels: (flags & 1) !== 0 ? [] : await this.channels(c.links[1], cgl, 0),
+          isVlsd: (flags & 1) !== 0,
+        };
+        dg.channelGroups.push(cg);
+        cgl = c.links[0];
+      }
+      if (recIdSize === 0 && dg.channelGroups.length > 1)
+        this.fail(link, `data group has ${dg.channelGroups.length} channel groups but no record ids`);
+      const ids = new Set<number>();
+      for (const cg of dg.channelGroups) {
+        if (recIdSize > 0 && ids.has(cg.recordId)) this.fail(cg.offset, `duplicate record id ${cg.recordId}`);
+        ids.add(cg.recordId);
+        if (recIdSize > 0 && recIdSize < 8 && cg.recordId >= 2 ** (8 * recIdSize))
+          this.fail(cg.offset, `record id ${cg.recordId} does not fit ${recIdSize} byte(s)`);
+      }
+      out.push(dg);
+      link = b.links[0];
+    }
+    return out;
+  }
+}
+
+/** All channels of a group, compositions flattened (parents before their members). */
+export function flattenChannels(chs: Channel[]): Channel[] {
+  const out: Channel[] = [];
+  const walk = (list: Channel[]) => {
+    for (const c of list) {
+      out.push(c);
+      walk(c.children);
+    }
+  };
+  walk(chs);
+  return out;
+}

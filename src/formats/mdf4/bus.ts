@@ -1,0 +1,636 @@
+/**
+ * Bus-logging extraction (ASAM MDF4 bus logging as written by CANedge and asammdf): CAN data / remote / error
+ * frames (classic and FD) and LIN frames / LIN errors, as columnar batches merged into one time-ordered stream.
+ *
+ * Generic: a bus-event channel group is recognised by its channel names (`CAN_DataFrame.ID`, `LIN_Frame.DataBytes`,
+ * …); each field is located by the CN block's byte offset / bit offset / bit count / data type / conversion, and
+ * virtual channels (cn_type 6, CANedge FW ≥ 01.07) evaluate their conversion at the record index (a constant when
+ * the linear factor is 0). For every channel group an extractor function is generated for exactly that layout.
+ * No firmware-specific offsets are hard-coded.
+ *
+ * Each channel group is in time order on its own; groups are not (FW ≥ 01.07 interleaves groups with backward
+ * steps up to ~1 s). `readBusFrames` streams every group with its own cursor (bounded memory: one chunk per
+ * group) and k-way merges them; ties keep on-disk order.
+ */
+import { type Channel, type ChannelGroup, type Conversion, type DataGroup, flattenChannels } from './blocks.js';
+import { convert } from './channels.js';
+import type { Mdf4File } from './file.js';
+import { countRecords, type RecordChunk, RecordCursor } from './records.js';
+
+export const BUS_CAN = 0;
+export const BUS_LIN = 1;
+
+/** Event types (FrameBatch.type). */
+export const EV_CAN_DATA = 0;
+export const EV_CAN_REMOTE = 1;
+export const EV_CAN_ERROR = 2;
+export const EV_LIN_FRAME = 3;
+export const EV_LIN_CHECKSUM_ERROR = 4;
+export const EV_LIN_RECEIVE_ERROR = 5;
+export const EV_LIN_SYNC_ERROR = 6;
+export const EV_LIN_TRANSMISSION_ERROR = 7;
+
+export const EVENT_NAMES = [
+  'CAN_DataFrame',
+  'CAN_RemoteFrame',
+  'CAN_ErrorFrame',
+  'LIN_Frame',
+  'LIN_ChecksumError',
+  'LIN_ReceiveError',
+  'LIN_SyncError',
+  'LIN_TransmissionError',
+] as const;
+export type EventName = (typeof EVENT_NAMES)[number];
+
+/** FrameBatch.flags bits. */
+export const FLAG_EXT = 1;
+export const FLAG_TX = 2;
+export const FLAG_EDL = 4;
+export const FLAG_BRS = 8;
+export const FLAG_ESI = 16;
+
+export type FrameKind = 'data' | 'remote' | 'error';
+
+export function kindOf(type: number): FrameKind {
+  if (type === EV_CAN_DATA || type === EV_LIN_FRAME) return 'data';
+  if (type === EV_CAN_REMOTE) return 'remote';
+  return 'error';
+}
+
+/** CAN FD DLC → payload length. */
+export const FD_LENGTH = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64];
+
+/**
+ * A batch of bus events, column by column (index i = one event).
+ * - time: `startNs + BigInt(offsetNs[i])` ns since the Unix epoch (HD start time + the record's master value);
+ *   offsetNs holds integers, exact below 2^53 ns (~104 days after the HD start).
+ * - data: bytes of event i are `data.subarray(dataStart[i], dataStart[i + 1])` (the first `length[i]` bytes of
+ *   DataBytes, or fewer if the record holds fewer; none for remote frames).
+ * - group: index into `mdf.channelGroups` of the channel group the event came from; recordPos: its byte offset
+ *   in its data group's record stream (on-disk order).
+ */
+export interface FrameBatch {
+  count: number;
+  startNs: bigint;
+  offsetNs: Float64Array;
+  bus: Uint8Array;
+  type: Uint8Array;
+  channel: Uint8Array;
+  id: Uint32Array;
+  flags: Uint8Array;
+  dlc: Uint8Array;
+  length: Uint8Array;
+  errorType: Uint8Array;
+  dataStart: Uint32Array;
+  data: Uint8Array;
+  group: Uint16Array;
+  recordPos: Float64Array;
+}
+
+/** One event as a plain object (convenience; the batch API is the fast path). */
+export interface BusFrame {
+  timeNs: bigint;
+  bus: 'CAN' | 'LIN';
+  type: EventName;
+  kind: FrameKind;
+  channel: number;
+  id: number;
+  extended: boolean;
+  dir: 'Rx' | 'Tx';
+  dlc: number;
+  length: number;
+  edl: boolean;
+  brs: boolean;
+  esi: boolean;
+  errorType: number;
+  data: Uint8Array;
+}
+
+export function frameAt(b: FrameBatch, i: number): BusFrame {
+  const f = b.flags[i];
+  return {
+    timeNs: b.startNs + BigInt(b.offsetNs[i]),
+    bus: b.bus[i] === BUS_LIN ? 'LIN' : 'CAN',
+    type: EVENT_NAMES[b.type[i]],
+    kind: kindOf(b.type[i]),
+    channel: b.channel[i],
+    id: b.id[i],
+    extended: (f & FLAG_EXT) !== 0,
+    dir: f & FLAG_TX ? 'Tx' : 'Rx',
+    dlc: b.dlc[i],
+    length: b.length[i],
+    edl: (f & FLAG_EDL) !== 0,
+    brs: (f & FLAG_BRS) !== 0,
+    esi: (f & FLAG_ESI) !== 0,
+    errorType: b.errorType[i],
+    data: b.data.slice(b.dataStart[i], b.dataStart[i + 1]),
+  };
+}
+
+class Builder {
+  n = 0;
+  dn = 0;
+  offsetNs!: Float64Array;
+  recordPos!: Float64Array;
+  bus!: Uint8Array;
+  type!: Uint8Array;
+  channel!: Uint8Array;
+  id!: Uint32Array;
+  flags!: Uint8Array;
+  dlc!: Uint8Array;
+  length!: Uint8Array;
+  errorType!: Uint8Array;
+  group!: Uint16Array;
+  dataStart!: Uint32Array;
+  data!: Uint8Array;
+  constructor(
+    readonly cap: number,
+    readonly startNs: bigint,
+  ) {
+    this.alloc();
+  }
+  private alloc(): void {
+    const c = this.cap;
+    this.offsetNs = new Float64Array(c);
+    this.recordPos = new Float64Array(c);
+    this.bus = new Uint8Array(c);
+    this.type = new Uint8Array(c);
+    this.channel = new Uint8Array(c);
+    this.id = new Uint32Array(c);
+    this.flags = new Uint8Array(c);
+    this.dlc = new Uint8Array(c);
+    this.length = new Uint8Array(c);
+    this.errorType = new Uint8Array(c);
+    this.group = new Uint16Array(c);
+    this.dataStart = new Uint32Array(c + 1);
+    this.data = new Uint8Array(Math.max(1024, c * 8));
+    this.n = 0;
+    this.dn = 0;
+  }
+  growData(extra: number): Uint8Array {
+    let cap = this.data.length * 2;
+    while (cap < this.dn + extra) cap *= 2;
+    const d = new Uint8Array(cap);
+    d.set(this.data.subarray(0, this.dn));
+    this.data = d;
+    return d;
+  }
+  take(): FrameBatch {
+    const n = this.n;
+    this.dataStart[n] = this.dn;
+    const b: FrameBatch = {
+      count: n,
+      startNs: this.startNs,
+      offsetNs: this.offsetNs.subarray(0, n),
+      bus: this.bus.subarray(0, n),
+      type: this.type.subarray(0, n),
+      channel: this.channel.subarray(0, n),
+      id: this.id.subarray(0, n),
+      flags: this.flags.subarray(0, n),
+      dlc: this.dlc.subarray(0, n),
+      length: this.length.subarray(0, n),
+      errorType: this.errorType.subarray(0, n),
+      group: this.group.subarray(0, n),
+      dataStart: this.dataStart.subarray(0, n + 1),
+      data: this.data.subarray(0, this.dn),
+      recordPos: this.recordPos.subarray(0, n),
+    };
+    this.alloc();
+    return b;
+  }
+  /** Appends event i of batch s. */
+  copyFrom(s: FrameBatch, i: number): void {
+    const n = this.n;
+    this.offsetNs[n] = s.offsetNs[i];
+    this.recordPos[n] = s.recordPos[i];
+    this.bus[n] = s.bus[i];
+    this.type[n] = s.type[i];
+    this.channel[n] = s.channel[i];
+    this.id[n] = s.id[i];
+    this.flags[n] = s.flags[i];
+    this.dlc[n] = s.dlc[i];
+    this.length[n] = s.length[i];
+    this.errorType[n] = s.errorType[i];
+    this.group[n] = s.group[i];
+    this.dataStart[n] = this.dn;
+    const a = s.dataStart[i];
+    const l = s.dataStart[i + 1] - a;
+    if (this.dn + l > this.data.length) this.growData(l);
+    const d = this.data;
+    const src = s.data;
+    for (let k = 0; k < l; k++) d[this.dn + k] = src[a + k];
+    this.dn += l;
+    this.n = n + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Layout compilation
+
+const FIELDS = ['ID', 'IDE', 'BusChannel', 'DLC', 'DataLength', 'DataBytes', 'Dir', 'EDL', 'BRS', 'ESI', 'ErrorType'] as const;
+type FieldName = (typeof FIELDS)[number];
+
+export interface BusGroupLayout {
+  cg: ChannelGroup;
+  dg: DataGroup;
+  event: number;
+  bus: number;
+  master: Channel;
+  fields: Partial<Record<FieldName, Channel>>;
+}
+
+function isTextConversion(cc: Conversion | null): boolean {
+  return !!cc && cc.type >= 7;
+}
+
+/** Recognises a bus-event channel group by its channel names; null if it is not one (or lacks a time master). */
+export function busLayout(dg: DataGroup, cg: ChannelGroup): BusGroupLayout | null {
+  if (cg.isVlsd) return null;
+  const all = flattenChannels(cg.channels);
+  let event = -1;
+  const fields: Partial<Record<FieldName, Channel>> = {};
+  for (const ch of all) {
+    const dot = ch.name.indexOf('.');
+    const prefix = dot < 0 ? ch.name : ch.name.slice(0, dot);
+    const ev = (EVENT_NAMES as readonly string[]).indexOf(prefix);
+    if (ev < 0) continue;
+    if (event < 0) event = ev;
+    if (ev !== event || dot < 0) continue;
+    const f = ch.name.slice(ch.name.lastIndexOf('.') + 1) as FieldName;
+    if ((FIELDS as readonly string[]).includes(f) && !fields[f]) fields[f] = ch;
+  }
+  if (event < 0) return null;
+  const master = all.find((c) => (c.type === 2 || c.type === 3) && c.syncType === 1) ?? all.find((c) => c.type === 2 || c.type === 3);
+  if (!master) return null;
+  return { cg, dg, event, bus: event >= EV_LIN_FRAME ? BUS_LIN : BUS_CAN, master, fields };
+}
+
+/** Bus-event channel groups of a file. */
+export function busGroups(mdf: Mdf4File): BusGroupLayout[] {
+  const out: BusGroupLayout[] = [];
+  for (const dg of mdf.groups) for (const cg of dg.channelGroups) {
+    const l = busLayout(dg, cg);
+    if (l) out.push(l);
+  }
+  return out;
+}
+
+function num(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Number.POSITIVE_INFINITY) return 'Infinity';
+  if (x === Number.NEGATIVE_INFINITY) return '-Infinity';
+  return `(${String(x)})`;
+}
+
+/** Slow path for odd bit fields: unsigned little/big-endian value of up to 53 bits. */
+function readUnsigned(b: Uint8Array, at: number, bitOffset: number, bitCount: number, be: boolean): number {
+  const nbytes = (bitOffset + bitCount + 7) >> 3;
+  let v = 0;
+  if (nbytes <= 6) {
+    if (be) for (let i = 0; i < nbytes; i++) v = v * 256 + b[at + i];
+    else for (let i = nbytes - 1; i >= 0; i--) v = v * 256 + b[at + i];
+    return Math.floor(v / 2 ** bitOffset) % 2 ** bitCount;
+  }
+  let big = 0n;
+  if (be) for (let i = 0; i < nbytes; i++) big = (big << 8n) | BigInt(b[at + i]);
+  else for (let i = nbytes - 1; i >= 0; i--) big = (big << 8n) | BigInt(b[at + i]);
+  return Number((big >> BigInt(bitOffset)) & ((1n << BigInt(Math.min(bitCount, 64))) - 1n));
+}
+
+interface CompileCtx {
+  luts: Float64Array[];
+  convs: Conversion[];
+  recordSize: number;
+  where: string;
+}
+
+/** JS expression for a channel's raw value in the record at `p` (record index `ix`). */
+function rawExpr(ch: Channel, cx: CompileCtx): string {
+  return `(${rawExprInner(ch, cx)})`;
+}
+
+function rawExprInner(ch: Channel, cx: CompileCtx): string {
+  if (ch.type === 3 || ch.type === 6) return 'ix';
+  const dt = ch.dataType;
+  const o = ch.byteOffset;
+  const nbytes = (ch.bitOffset + ch.bitCount + 7) >> 3;
+  if (o + nbytes > cx.recordSize)
+    throw new Error(`${cx.where}: channel "${ch.name}" (byte ${o}, ${ch.bitCount} bits) lies outside the ${cx.recordSize}-byte record`);
+  if (dt === 4 || dt === 5) {
+    const le = dt === 4;
+    if (ch.bitCount === 64) return `v.getFloat64(p+${o},${le})`;
+    if (ch.bitCount === 32) return `v.getFloat32(p+${o},${le})`;
+    throw new Error(`${cx.where}: float channel "${ch.name}" with ${ch.bitCount} bits is not supported here`);
+  }
+  if (dt > 3) throw new Error(`${cx.where}: channel "${ch.name}" has non-numeric data type ${dt}`);
+  if (ch.bitCount === 0) return '0';
+  let e: string;
+  const be = dt === 1 || dt === 3;
+  const bo = ch.bitOffset;
+  const bc = ch.bitCount;
+  if (!be && bc + bo <= 32 && nbytes <= 4) {
+    const parts: string[] = [];
+    for (let i = 0; i < nbytes; i++) parts.push(i === 0 ? `b[p+${o}]` : `(b[p+${o + i}]<<${8 * i})`);
+    e = `((${parts.join('|')})>>>${bo})`;
+    if (bc < 32) e = `(${e}&${2 ** bc - 1})`;
+  } else if (!be && bo === 0 && bc === 48) {
+    e = `((b[p+${o}]|(b[p+${o + 1}]<<8)|(b[p+${o + 2}]<<16)|(b[p+${o + 3}]<<24))>>>0)+(b[p+${o + 4}]|(b[p+${o + 5}]<<8))*4294967296`;
+  } else if (!be && bo === 0 && bc === 64) {
+    e = `(v.getUint32(p+${o},true)+v.getUint32(p+${o + 4},true)*4294967296)`;
+  } else {
+    e = `ru(b,p+${o},${bo},${Math.min(bc, 64)},${be})`;
+  }
+  if (dt === 2 || dt === 3) {
+    // sign-extend
+    const half = 2 ** (bc - 1);
+    e = `((x=>x>=${half}?x-${2 ** bc}:x)(${e}))`;
+  }
+  return e;
+}
+
+/** JS expression for a channel's physical numeric value (conversion applied; text conversions ignored). */
+function valueExpr(ch: Channel, cx: CompileCtx): string {
+  const raw = rawExpr(ch, cx);
+  const cc = ch.conversion;
+  if (!cc || cc.type === 0 || isTextConversion(cc)) return raw;
+  if (cc.type === 1 && cc.values.length >= 2) {
+    const [a0, a1] = cc.values;
+    if (a1 === 0) return num(a0);
+    return `(${num(a0)}+${num(a1)}*${raw})`;
+  }
+  const virtualOrSmall = ch.type !== 3 && ch.type !== 6 && ch.dataType <= 1 && ch.bitCount <= 16;
+  if (virtualOrSmall) {
+    const lut = new Float64Array(2 ** ch.bitCount);
+    for (let i = 0; i < lut.length; i++) {
+      const y = convert(cc, i);
+      lut[i] = typeof y === 'number' ? y : i;
+    }
+    cx.luts.push(lut);
+    return `LUT[${cx.luts.length - 1}][${raw}]`;
+  }
+  cx.convs.push(cc);
+  return `cv(C[${cx.convs.length - 1}],${raw})`;
+}
+
+function masterExpr(ch: Channel, cx: CompileCtx): string {
+  const raw = rawExpr(ch, cx);
+  const cc = ch.conversion;
+  let a0 = 0;
+  let a1 = 1;
+  if (cc && cc.type === 1 && cc.values.length >= 2) [a0, a1] = cc.values;
+  else if (cc && cc.type !== 0) {
+    cx.convs.push(cc);
+    return `Math.round(cv(C[${cx.convs.length - 1}],${raw})*1e9)`;
+  }
+  const m = a1 * 1e9;
+  const mi = Math.round(m);
+  const ai = Math.round(a0 * 1e9);
+  if (mi !== 0 && Math.abs(m - mi) <= 1e-6 * Math.abs(mi) && Math.abs(a0 * 1e9 - ai) <= 1e-6)
+    return mi === 1 ? `Math.round(${raw}+${num(ai)})` : `Math.round(${raw}*${num(mi)}+${num(ai)})`;
+  return `Math.round((${num(a0)}+${num(a1)}*${raw})*1e9)`;
+}
+
+type Extractor = (
+  b: Uint8Array,
+  v: DataView,
+  pos: Int32Array,
+  sp: Float64Array,
+  from: number,
+  to: number,
+  ix0: number,
+  vl: { data: Uint8Array; start: Int32Array; len: Int32Array }[],
+  out: Builder,
+  lo: number,
+  hi: number,
+) => number;
+
+/**
+ * Generates the extractor for one bus channel group. Returns a function that appends records [lo, hi) of a
+ * chunk to the builder (filtered by time) and returns the number appended.
+ */
+export function compileExtractor(layout: BusGroupLayout, groupIndex: number, vlsdChannels: Channel[], where: string): Extractor {
+  const cx: CompileCtx = { luts: [], convs: [], recordSize: layout.cg.dataBytes, where };
+  const f = layout.fields;
+  const val = (name: FieldName, dflt: string) => (f[name] ? valueExpr(f[name] as Channel, cx) : dflt);
+  const isCan = layout.bus === BUS_CAN;
+  const lines: string[] = [];
+  lines.push('let n=out.n,d=out.dn,D=out.data,c=0;');
+  lines.push('for(let i=lo;i<hi;i++){const p=pos[i];const ix=ix0+i;');
+  lines.push(`const t=${masterExpr(layout.master, cx)};`);
+  lines.push('if(t<from||t>to)continue;');
+  lines.push(`let id=${val('ID', '0')}>>>0;`);
+  lines.push(`let fl=(${val('IDE', '0')}?1:0)|(${val('Dir', '0')}?2:0)|(${val('EDL', '0')}?4:0)|(${val('BRS', '0')}?8:0)|(${val('ESI', '0')}?16:0);`);
+  if (isCan) lines.push('if(id>0x1fffffff){id&=0x1fffffff;fl|=1;}');
+  lines.push(`const dlc=${val('DLC', '0')};`);
+  if (f.DataLength) lines.push(`const len=${valueExpr(f.DataLength, cx)};`);
+  else if (isCan) lines.push('const len=(fl&4)?FD[dlc&15]:(dlc>8?8:dlc);');
+  else lines.push('const len=dlc;');
+  // data bytes
+  const db = f.DataBytes;
+  const copyData = db && layout.event !== EV_CAN_REMOTE;
+  if (copyData) {
+    const vi = vlsdChannels.indexOf(db);
+    if (vi >= 0) {
+      lines.push(`const col=vl[${vi}];const al=col.len[i];const L=al<0?0:(len<al?len:al);const so=col.start[i];const S=col.data;`);
+      lines.push('if(d+L>D.length){out.dn=d;D=out.growData(L);}');
+      lines.push('for(let k=0;k<L;k++)D[d+k]=S[so+k];');
+    } else {
+      if (db.type !== 0 || db.bitOffset !== 0 || db.bitCount % 8 !== 0) throw new Error(`${where}: DataBytes channel must be byte-aligned bytes`);
+      const nb = db.bitCount >> 3;
+      if (db.byteOffset + nb > cx.recordSize) throw new Error(`${where}: DataBytes lie outside the record`);
+      lines.push(`const L=len<${nb}?len:${nb};`);
+      lines.push('if(d+L>D.length){out.dn=d;D=out.growData(L);}');
+      lines.push(`for(let k=0;k<L;k++)D[d+k]=b[p+${db.byteOffset}+k];`);
+    }
+  } else lines.push('const L=0;');
+  lines.push('out.offsetNs[n]=t;out.recordPos[n]=sp[i];');
+  lines.push(`out.bus[n]=${layout.bus};out.type[n]=${layout.event};out.group[n]=${groupIndex};`);
+  lines.push(`out.channel[n]=${val('BusChannel', '0')};out.id[n]=id;out.flags[n]=fl;`);
+  lines.push(isCan ? 'out.dlc[n]=dlc;' : 'out.dlc[n]=len;');
+  lines.push(`out.length[n]=len;out.errorType[n]=${val('ErrorType', '0')};`);
+  lines.push('out.dataStart[n]=d;d+=L;n++;c++;out.dn=d;}');
+  lines.push('out.n=n;out.dn=d;return c;');
+  const body = lines.join('\n');
+  const make = new Function('LUT', 'C', 'cv', 'ru', 'FD', `return function(b,v,pos,sp,from,to,ix0,vl,out,lo,hi){${body}}`);
+  return make(cx.luts, cx.convs, convertNumber, readUnsigned, FD_LENGTH) as Extractor;
+}
+
+function convertNumber(cc: Conversion, raw: number): number {
+  const y = convert(cc, raw);
+  return typeof y === 'number' ? y : raw;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Streams and merge
+
+export interface ReadBusOptions {
+  /** Only events at or after this time (ns since epoch). */
+  from?: bigint;
+  /** Only events at or before this time (ns since epoch). */
+  to?: bigint;
+  /** Events per batch (default 65536). */
+  batchSize?: number;
+  /** Restrict to these event types (EV_* values). */
+  types?: number[];
+}
+
+interface GroupStream {
+  layout: BusGroupLayout;
+  dgIndex: number;
+  it: AsyncGenerator<FrameBatch>;
+  batch: FrameBatch | null;
+  i: number;
+}
+
+async function* groupFrames(
+  mdf: Mdf4File,
+  layout: BusGroupLayout,
+  groupIndex: number,
+  from: number,
+  to: number,
+  batchSize: number,
+): AsyncGenerator<FrameBatch> {
+  const cursor = new RecordCursor(mdf, layout.dg, layout.cg);
+  const name = layout.cg.acqName ?? EVENT_NAMES[layout.event];
+  const ex = compileExtractor(layout, groupIndex, cursor.vlsdChannels, `${mdf.name}: channel group "${name}" at byte ${layout.cg.offset}`);
+  let out = new Builder(batchSize, mdf.header.startTimeNs);
+  let lastT = Number.NEGATIVE_INFINITY;
+  let warned = false;
+  for await (const c of cursor.chunks()) {
+    let lo = 0;
+    while (lo < c.count) {
+      const room = batchSize - out.n;
+      const hi = Math.min(c.count, lo + room);
+      const before = out.n;
+      ex(c.buf, c.view, c.pos, c.streamPos, from, to, c.index0, c.vlsd, out, lo, hi);
+      // within one group time must not go backwards; if it does, the merge can only be approximate
+      if (!warned) {
+        const o = out.offsetNs;
+        for (let k = before; k < out.n; k++) {
+          if (o[k] < lastT) {
+            warned = true;
+            mdf.reader.warn(layout.cg.offset, `channel group "${name}" is not in time order; merged stream may be out of order`);
+            break;
+          }
+          lastT = o[k];
+        }
+      }
+      lo = hi;
+      if (out.n >= batchSize) {
+        yield out.take();
+        out = new Builder(batchSize, mdf.header.startTimeNs);
+      }
+    }
+  }
+  if (out.n > 0) yield out.take();
+}
+
+/** Bus groups that hold records, with record counts (one structural pass per unsorted, unfinalised group). */
+export async function activeBusGroups(mdf: Mdf4File): Promise<{ layout: BusGroupLayout; records: number }[]> {
+  const layouts = busGroups(mdf);
+  const out: { layout: BusGroupLayout; records: number }[] = [];
+  const counted = new Map<DataGroup, Map<number, number>>();
+  for (const l of layouts) {
+    let n: number;
+    if (l.dg.channelGroups.length === 1 && l.dg.recIdSize === 0) n = mdf.finalized ? l.cg.cycleCount : -1;
+    else if (mdf.finalized) n = l.cg.cycleCount;
+    else {
+      let m = counted.get(l.dg);
+      if (!m) {
+        m = await countRecords(mdf, l.dg);
+        counted.set(l.dg, m);
+      }
+      n = m.get(l.cg.recordId) ?? 0;
+    }
+    if (n !== 0) out.push({ layout: l, records: n });
+  }
+  return out;
+}
+
+/**
+ * All bus events of the file as time-ordered batches (k-way merge of the per-group streams; ties keep on-disk
+ * order). Memory: one data chunk + one batch per active channel group.
+ */
+export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): AsyncGenerator<FrameBatch> {
+  const batchSize = Math.max(1, opts.batchSize ?? 65536);
+  const start = mdf.header.startTimeNs;
+  const from = opts.from === undefined ? Number.NEGATIVE_INFINITY : Number(opts.from - start);
+  const to = opts.to === undefined ? Number.POSITIVE_INFINITY : Number(opts.to - start);
+  const allGroups = mdf.channelGroups;
+  let active = await activeBusGroups(mdf);
+  if (opts.types) active = active.filter((a) => opts.types?.includes(a.layout.event));
+  const streams: GroupStream[] = [];
+  for (const { layout } of active) {
+    const gi = allGroups.indexOf(layout.cg);
+    streams.push({
+      layout,
+      dgIndex: layout.dg.index,
+      it: groupFrames(mdf, layout, gi, from, to, batchSize),
+      batch: null,
+      i: 0,
+    });
+  }
+  const live: GroupStream[] = [];
+  for (const s of streams) if (await advance(s)) live.push(s);
+  if (live.length === 1) {
+    const s = live[0];
+    while (s.batch) {
+      yield s.batch;
+      await advance(s);
+    }
+    return;
+  }
+  let out = new Builder(batchSize, start);
+  while (live.length > 0) {
+    // pick the stream with the smallest head (time, data group, stream position), and the runner-up
+    let best = 0;
+    for (let k = 1; k < live.length; k++) if (before(live[k], live[best])) best = k;
+    const s = live[best];
+    let second: GroupStream | null = null;
+    for (let k = 0; k < live.length; k++) if (k !== best && (!second || before(live[k], second))) second = live[k];
+    const b = s.batch as FrameBatch;
+    const limT = second ? (second.batch as FrameBatch).offsetNs[second.i] : Number.POSITIVE_INFINITY;
+    const limP = second ? (second.batch as FrameBatch).recordPos[second.i] : 0;
+    const limD = second ? second.dgIndex : 0;
+    while (s.i < b.count) {
+      const t = b.offsetNs[s.i];
+      if (second && (t > limT || (t === limT && (s.dgIndex > limD || (s.dgIndex === limD && b.recordPos[s.i] > limP))))) break;
+      out.copyFrom(b, s.i);
+      s.i++;
+      if (out.n >= batchSize) {
+        yield out.take();
+        out = new Builder(batchSize, start);
+      }
+    }
+    if (s.i >= b.count && !(await advance(s))) live.splice(live.indexOf(s), 1);
+  }
+  if (out.n > 0) yield out.take();
+}
+
+async function advance(s: GroupStream): Promise<boolean> {
+  for (;;) {
+    const r = await s.it.next();
+    if (r.done) {
+      s.batch = null;
+      return false;
+    }
+    if (r.value.count > 0) {
+      s.batch = r.value;
+      s.i = 0;
+      return true;
+    }
+  }
+}
+
+function before(a: GroupStream, b: GroupStream): boolean {
+  const ta = (a.batch as FrameBatch).offsetNs[a.i];
+  const tb = (b.batch as FrameBatch).offsetNs[b.i];
+  if (ta !== tb) return ta < tb;
+  if (a.dgIndex !== b.dgIndex) return a.dgIndex < b.dgIndex;
+  return (a.batch as FrameBatch).recordPos[a.i] < (b.batch as FrameBatch).recordPos[b.i];
+}
+
+/** Per-event iterator over `readBusFrames` (allocates one object per event: convenient, not the fast path). */
+export async function* busFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): AsyncGenerator<BusFrame> {
+  for await (const b of readBusFrames(mdf, opts)) for (let i = 0; i < b.count; i++) yield frameAt(b, i);
+}

@@ -1,0 +1,271 @@
+/**
+ * Data-block layer: turns a data link (DT, SD, RD, DZ, DL chain, HL) into the logical byte stream it stores,
+ * delivered as bounded chunks. Nothing here holds more than one chunk (raw blocks are read in `chunkSize` pieces)
+ * or one decompressed DZ block (capped by `maxDzBytes`).
+ *
+ * Unfinalised files (ID `UnFinMF`): the last DT of a chain whose length says "header only" (24) runs to the next
+ * known block or to end of file, as devices write it. Raw blocks whose length runs past end of file are
+ * clamped with a warning (power loss mid-write); compressed blocks that are cut off end the stream with a warning.
+ */
+import { inflateSync } from 'node:zlib';
+import { type BlockReader, u64 } from './blocks.js';
+import { Mdf4Error } from './source.js';
+
+export const DEFAULT_CHUNK = 4 * 1024 * 1024;
+export const DEFAULT_MAX_DZ = 256 * 1024 * 1024;
+
+export interface StreamOptions {
+  chunkSize?: number;
+  maxDzBytes?: number;
+}
+
+interface Leaf {
+  /** Block offset. */
+  offset: number;
+  id: string;
+  /** Logical (uncompressed) bytes this leaf contributes. */
+  length: number;
+  /** Start of its payload (raw blocks) or compressed bytes (DZ). */
+  payload: number;
+  dz?: { zipType: number; param: number; orgLength: number; dataLength: number };
+}
+
+export interface StreamContext {
+  reader: BlockReader;
+  unfinalized: boolean;
+  /** Sorted start offsets of all metadata blocks (to bound an unfinalised DT). */
+  blockStarts: number[];
+}
+
+/** Transposed-deflate un-transpose: the first rows*cols bytes were stored column by column. */
+export function untranspose(src: Uint8Array, cols: number): Uint8Array {
+  if (cols <= 1) return src;
+  const rows = Math.floor(src.length / cols);
+  if (rows <= 1) return src;
+  const out = new Uint8Array(src.length);
+  const n = rows * cols;
+  for (let c = 0; c < cols; c++) {
+    const base = c * rows;
+    for (let r = 0, o = c; r < rows; r++, o += cols) out[o] = src[base + r];
+  }
+  out.set(src.subarray(n), n);
+  return out;
+}
+
+export class DataStream {
+  private leaves: AsyncGenerator<Leaf> | null = null;
+  private leaf: Leaf | null = null;
+  private leafPos = 0;
+  /** Logical offset of the next byte `next()` returns. */
+  position = 0;
+  private done = false;
+  readonly chunkSize: number;
+  readonly maxDz: number;
+  /** Set when the stream ended early because of damage. */
+  damage: Mdf4Error | null = null;
+
+  constructor(
+    private readonly ctx: StreamContext,
+    private readonly link: number,
+    private readonly expected: 'DT' | 'SD',
+    opts: StreamOptions = {},
+  ) {
+    this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
+    this.maxDz = opts.maxDzBytes ?? DEFAULT_MAX_DZ;
+  }
+
+  reset(): void {
+    this.leaves = null;
+    this.leaf = null;
+    this.leafPos = 0;
+    this.position = 0;
+    this.done = false;
+    this.damage = null;
+  }
+
+  private get name(): string {
+    return this.ctx.reader.source.name;
+  }
+
+  private fail(offset: number, msg: string): never {
+    throw new Mdf4Error(this.name, offset, msg);
+  }
+
+  private async *walk(): AsyncGenerator<Leaf> {
+    if (this.link === 0) return;
+    const r = this.ctx.reader;
+    r.checkLink(0, 'data', this.link);
+    const h = await r.readHeader(this.link);
+    if (h.id === 'HL') {
+      const b = await r.readBlock(this.link, ['HL'], 'header list');
+      r.need(b, 3, 1);
+      yield* this.walkDl(b.links[0], b.offset);
+    } else if (h.id === 'DL') {
+      yield* this.walkDl(this.link, 0);
+    } else {
+      yield await this.leafAt(this.link, true);
+    }
+  }
+
+  private async *walkDl(first: number, from: number): AsyncGenerator<Leaf> {
+    const r = this.ctx.reader;
+    const seen = new Set<number>();
+    let link = first;
+    let prev = from;
+    while (link !== 0) {
+      r.checkLink(prev, 'dl link', link);
+      if (seen.has(link)) this.fail(link, 'data list chain has a link cycle');
+      seen.add(link);
+      const b = await r.readBlock(link, ['DL'], 'data list');
+      r.need(b, 8, 1);
+      const flags = b.view.getUint8(0);
+      const count = b.view.getUint32(4, true);
+      if (b.links.length < 1 + count) this.fail(link, `##DL declares ${count} blocks but has ${b.links.length - 1} links`);
+      const next = b.links[0];
+      for (let i = 0; i < count; i++) {
+        const l = b.links[1 + i];
+        if (l === 0) continue;
+        r.checkLink(link, 'dl_data', l);
+        yield await this.leafAt(l, next === 0 && i === count - 1);
+      }
+      void flags;
+      prev = link;
+      link = next;
+    }
+  }
+
+  private async leafAt(offset: number, last: boolean): Promise<Leaf> {
+    const r = this.ctx.reader;
+    const size = r.source.size;
+    const h = await r.readHeader(offset);
+    const okRaw = this.expected === 'DT' ? ['DT', 'RD'] : ['SD'];
+    if (h.id === 'DZ') {
+      const b = await r.source.read(offset + 24, 24);
+      if (b.length < 24) this.fail(offset, '##DZ header truncated');
+      const v = new DataView(b.buffer, b.byteOffset, 24);
+      const org = String.fromCharCode(b[0], b[1]);
+      const zipType = v.getUint8(2);
+      const param = v.getUint32(4, true);
+      const orgLength = u64(v, 8);
+      const dataLength = u64(v, 16);
+      if (!okRaw.includes(org)) this.fail(offset, `##DZ holds ##${org} data where ##${this.expected} was expected`);
+      if (zipType > 1) this.fail(offset, `##DZ zip type ${zipType} is not supported (0 deflate, 1 transposed)`);
+      if (!(orgLength <= this.maxDz))
+        this.fail(offset, `##DZ original length ${orgLength} exceeds the ${this.maxDz}-byte limit`);
+      if (h.length < 48 || dataLength > h.length - 48) this.fail(offset, `##DZ data length ${dataLength} exceeds block`);
+      return { offset, id: 'DZ', length: orgLength, payload: offset + 48, dz: { zipType, param, orgLength, dataLength } };
+    }
+    if (!okRaw.includes(h.id)) this.fail(offset, `expected ##${okRaw.join('/##')} or ##DZ data block, found ##${h.id}`);
+    let length = h.length - 24;
+    if (this.ctx.unfinalized && last && h.id === 'DT' && length === 0) {
+      // Unfinalised: the data runs to the next known block or to end of file.
+      let end = size;
+      for (const s of this.ctx.blockStarts) if (s > offset && s < end) end = s;
+      length = end - (offset + 24);
+    }
+    if (offset + 24 + length > size) {
+      r.warn(offset, `##${h.id} block length ${h.length} runs past end of file; reading the ${size - offset - 24} bytes present`);
+      length = Math.max(0, size - offset - 24);
+    }
+    return { offset, id: h.id, length, payload: offset + 24 };
+  }
+
+  /**
+   * The next chunk of the logical stream (a view, valid until the next call), or null at the end. Damage in the
+   * data chain ends the stream; it is recorded in `damage` (and as a reader warning) instead of thrown.
+   */
+  async next(): Promise<Uint8Array | null> {
+    if (this.done) return null;
+    try {
+      return await this.nextInner();
+    } catch (e) {
+      if (!(e instanceof Mdf4Error)) throw e;
+      this.damage = e;
+      this.ctx.reader.warn(e.offset, `data ends early: ${e.detail}`);
+      this.done = true;
+      return null;
+    }
+  }
+
+  private async nextInner(): Promise<Uint8Array | null> {
+    if (!this.leaves) this.leaves = this.walk();
+    for (;;) {
+      if (this.leaf && this.leafPos < this.leaf.length) break;
+      const n = await this.leaves.next();
+      if (n.done) {
+        this.done = true;
+        return null;
+      }
+      this.leaf = n.value;
+      this.leafPos = 0;
+    }
+    const leaf = this.leaf;
+    if (leaf.dz) {
+      const out = await this.inflate(leaf);
+      this.leafPos = leaf.length;
+      this.position += out.length;
+      return out;
+    }
+    const len = Math.min(this.chunkSize, leaf.length - this.leafPos);
+    const out = await this.ctx.reader.source.read(leaf.payload + this.leafPos, len);
+    if (out.length < len) this.fail(leaf.payload + this.leafPos, `data block truncated (file ends)`);
+    this.leafPos += len;
+    this.position += len;
+    return out;
+  }
+
+  private async inflate(leaf: Leaf): Promise<Uint8Array> {
+    const dz = leaf.dz!;
+    const comp = await this.ctx.reader.source.read(leaf.payload, dz.dataLength);
+    if (comp.length < dz.dataLength) this.fail(leaf.offset, '##DZ block truncated (file ends)');
+    let out: Uint8Array;
+    try {
+      out = inflateSync(comp, { maxOutputLength: Math.max(1, dz.orgLength) });
+    } catch (e) {
+      this.fail(leaf.offset, `##DZ deflate data is corrupt (${(e as Error).message})`);
+    }
+    if (out.length !== dz.orgLength)
+      this.fail(leaf.offset, `##DZ inflated to ${out.length} bytes, header says ${dz.orgLength}`);
+    if (dz.zipType === 1) out = untranspose(out, dz.param);
+    return out;
+  }
+}
+
+/**
+ * Random access into a signal-data stream (SD chain) by byte offset, for VLSD channels of sorted groups.
+ * Keeps one window; offsets are normally increasing, so this reads the stream once. A backward jump restarts
+ * the stream (correct, slower); memory stays one window.
+ */
+export class SignalDataReader {
+  private win: Uint8Array = new Uint8Array(0);
+  private winStart = 0;
+  constructor(private readonly stream: DataStream) {}
+
+  /** Returns the payload of the entry at `offset` (u32 length + bytes), or null if it is not in the stream. */
+  async get(offset: number): Promise<Uint8Array | null> {
+    if (offset < this.winStart) {
+      this.stream.reset();
+      this.win = new Uint8Array(0);
+      this.winStart = 0;
+    }
+    for (;;) {
+      const rel = offset - this.winStart;
+      if (rel + 4 <= this.win.length) {
+        const b = this.win;
+        const len = (b[rel] | (b[rel + 1] << 8) | (b[rel + 2] << 16) | (b[rel + 3] << 24)) >>> 0;
+        if (rel + 4 + len <= b.length) return b.subarray(rel + 4, rel + 4 + len);
+        if (len > this.stream.maxDz) return null;
+      }
+      const chunk = await this.stream.next();
+      if (!chunk) return null;
+      // keep from the requested offset on (if inside the window), append the chunk
+      const keepFrom = Math.min(Math.max(0, rel), this.win.length);
+      const kept = this.win.subarray(keepFrom);
+      const merged = new Uint8Array(kept.length + chunk.length);
+      merged.set(kept, 0);
+      merged.set(chunk, kept.length);
+      this.winStart += keepFrom;
+      this.win = merged;
+    }
+  }
+}

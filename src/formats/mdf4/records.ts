@@ -1,0 +1,472 @@
+/**
+ * Record layer: streams the records of one channel group out of its data group, in bounded chunks.
+ *
+ * Sorted groups (one CG, no record ids) are sliced arithmetically. Unsorted groups (record ids of 1/2/4/8 bytes)
+ * are walked record by record; other groups' records are skipped by their size (fixed) or length prefix (VLSD).
+ * VLSD channels are resolved to their bytes: from a VLSD channel group in the same data group (offsets count the
+ * 4-byte length prefixes of that group's record stream; devices write the fixed record *before* its VLSD record,
+ * so a reference may point ahead — the cursor then carries the unresolved tail into the next chunk) or from an
+ * SD/DL/DZ/HL signal-data chain (sorted files).
+ *
+ * Damage (unknown record id, record cut off by end of file, VLSD reference that never resolves, broken data
+ * chain) ends the stream after the last good record, with a warning on the file.
+ */
+import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
+import { flattenChannels } from './blocks.js';
+import { DataStream, SignalDataReader, type StreamContext } from './data.js';
+import type { Mdf4File } from './file.js';
+
+export interface VlsdColumn {
+  /** Bytes of the resolved payloads of this chunk. */
+  data: Uint8Array;
+  start: Int32Array;
+  /** Payload length, or -1 when the reference could not be resolved. */
+  len: Int32Array;
+}
+
+export interface RecordChunk {
+  buf: Uint8Array;
+  view: DataView;
+  /** Start of each record's data (after the record id) in `buf`. */
+  pos: Int32Array;
+  /** Offset of each record (its id) in the data group's logical byte stream: on-disk order. */
+  streamPos: Float64Array;
+  count: number;
+  /** Cycle index (0-based, within the channel group) of the first record. */
+  index0: number;
+  /** One column per entry of `cursor.vlsdChannels`. */
+  vlsd: VlsdColumn[];
+}
+
+const MAX_CARRY = 64 * 1024 * 1024;
+const MAX_RETAINED = 16 * 1024 * 1024;
+
+export function streamContext(mdf: Mdf4File): StreamContext {
+  return { reader: mdf.reader, unfinalized: !mdf.finalized, blockStarts: mdf.reader.blockStarts };
+}
+
+/** Reads an unsigned little-endian record id of 1/2/4/8 bytes. */
+function readRid(b: Uint8Array, p: number, size: number): number {
+  switch (size) {
+    case 1:
+      return b[p];
+    case 2:
+      return b[p] | (b[p + 1] << 8);
+    case 4:
+      return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+    default: {
+      const lo = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+      const hi = (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16) | (b[p + 7] << 24)) >>> 0;
+      return hi >= 0x200000 ? -1 : hi * 0x100000000 + lo;
+    }
+  }
+}
+
+class Growable {
+  data = new Uint8Array(4096);
+  n = 0;
+  push(src: Uint8Array, from: number, len: number): number {
+    if (this.n + len > this.data.length) {
+      let cap = this.data.length * 2;
+      while (cap < this.n + len) cap *= 2;
+      const d = new Uint8Array(cap);
+      d.set(this.data.subarray(0, this.n));
+      this.data = d;
+    }
+    const at = this.n;
+    this.data.set(src.subarray(from, from + len), at);
+    this.n += len;
+    return at;
+  }
+}
+
+/** Entries of one VLSD channel group seen so far: stream offset → bytes. */
+class VlsdEntries {
+  off: number[] = [];
+  /** 0 = current chunk buffer, 1 = retained copy. */
+  src: number[] = [];
+  pos: number[] = [];
+  len: number[] = [];
+  retained = new Uint8Array(0);
+  next = 0; // stream offset of the next entry
+  ptr = 0;
+  lastUsed = -1;
+  add(off: number, src: number, pos: number, len: number): void {
+    this.off.push(off);
+    this.src.push(src);
+    this.pos.push(pos);
+    this.len.push(len);
+  }
+  /** Index of the entry with stream offset `o`, -2 if it lies ahead (not seen yet), -1 if missing. */
+  find(o: number): number {
+    const off = this.off;
+    const n = off.length;
+    let i = this.ptr;
+    if (i >= n || off[i] > o) i = 0;
+    while (i < n && off[i] < o) i++;
+    this.ptr = i;
+    if (i < n && off[i] === o) return i;
+    if (o >= this.next) return -2;
+    return -1;
+  }
+  /** Drops entries taken from the current buffer at positions >= cut (they will be walked again). */
+  truncateFrom(cut: number): void {
+    for (let i = 0; i < this.off.length; i++) {
+      if (this.src[i] === 0 && this.pos[i] >= cut) {
+        this.next = this.off[i];
+        this.off.length = this.src.length = this.pos.length = this.len.length = i;
+        break;
+      }
+    }
+    if (this.ptr > this.off.length) this.ptr = 0;
+  }
+  /** Keeps (copied) the entries not used yet, before the current buffer goes away. */
+  retain(buf: Uint8Array): boolean {
+    const keep: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < this.off.length; i++) if (this.off[i] > this.lastUsed) keep.push(i);
+    let dropped = false;
+    while (keep.length > 65536) {
+      keep.shift();
+      dropped = true;
+    }
+    for (const i of keep) bytes += this.len[i];
+    while (bytes > MAX_RETAINED && keep.length) {
+      bytes -= this.len[keep.shift() as number];
+      dropped = true;
+    }
+    const nb = new Uint8Array(bytes);
+    const off: number[] = [];
+    const src: number[] = [];
+    const pos: number[] = [];
+    const len: number[] = [];
+    let at = 0;
+    for (const i of keep) {
+      const from = this.src[i] === 0 ? buf : this.retained;
+      nb.set(from.subarray(this.pos[i], this.pos[i] + this.len[i]), at);
+      off.push(this.off[i]);
+      src.push(1);
+      pos.push(at);
+      len.push(this.len[i]);
+      at += this.len[i];
+    }
+    this.retained = nb;
+    this.off = off;
+    this.src = src;
+    this.pos = pos;
+    this.len = len;
+    this.ptr = 0;
+    return dropped;
+  }
+}
+
+interface VlsdSpec {
+  channel: Channel;
+  byteOffset: number;
+  width: 4 | 8;
+  /** Index into cursor's VLSD CG slots, or -1 for a signal-data chain. */
+  slot: number;
+  sd: SignalDataReader | null;
+}
+
+/** Streams the records of one channel group. Create one per pass; `chunks()` may be iterated once. */
+export class RecordCursor {
+  readonly vlsdChannels: Channel[];
+  readonly recordSize: number;
+  private readonly specs: VlsdSpec[] = [];
+  private readonly slots: ChannelGroup[] = [];
+  private warnedSd = false;
+
+  constructor(
+    private readonly mdf: Mdf4File,
+    readonly dg: DataGroup,
+    readonly cg: ChannelGroup,
+  ) {
+    this.recordSize = cg.dataBytes + cg.invalBytes;
+    this.vlsdChannels = flattenChannels(cg.channels).filter((c) => c.type === 1);
+    for (const ch of this.vlsdChannels) {
+      const width = ch.bitCount === 32 ? 4 : 8;
+      if (ch.bitOffset !== 0 || (ch.bitCount !== 32 && ch.bitCount !== 64) || ch.byteOffset + width > cg.dataBytes)
+        mdf.reader.fail(ch.offset, `VLSD channel "${ch.name}": offset field must be a byte-aligned u32/u64 in the record`);
+      let slot = -1;
+      let sd: SignalDataReader | null = null;
+      const target = dg.channelGroups.find((g) => g.offset === ch.dataLink);
+      if (target) {
+        if (!target.isVlsd) mdf.reader.fail(ch.offset, `VLSD channel "${ch.name}" points at a non-VLSD channel group`);
+        slot = this.slots.indexOf(target);
+        if (slot < 0) slot = this.slots.push(target) - 1;
+      } else if (ch.dataLink !== 0) {
+        sd = new SignalDataReader(
+          new DataStream(streamContext(mdf), ch.dataLink, 'SD', { chunkSize: 1 << 20, maxDzBytes: mdf.options.maxDzBytes }),
+        );
+      }
+      this.specs.push({ channel: ch, byteOffset: ch.byteOffset, width, slot, sd });
+    }
+  }
+
+  private warn(offset: number, msg: string): void {
+    this.mdf.reader.warn(offset, msg);
+  }
+
+  async *chunks(): AsyncGenerator<RecordChunk> {
+    const mdf = this.mdf;
+    const dg = this.dg;
+    const ridSize = dg.recIdSize;
+    const recSize = this.recordSize;
+    const stream = new DataStream(streamContext(mdf), dg.dataLink, 'DT', {
+      chunkSize: mdf.options.chunkSize,
+      maxDzBytes: mdf.options.maxDzBytes,
+    });
+    // record id → fixed record size (>= 0) or -1 for VLSD groups
+    const sizeOf = new Map<number, number>();
+    const table = ridSize === 1 ? new Int32Array(256).fill(-2) : null;
+    for (const g of dg.channelGroups) {
+      const s = g.isVlsd ? -1 : g.dataBytes + g.invalBytes;
+      sizeOf.set(g.recordId, s);
+      if (table && g.recordId < 256) table[g.recordId] = s;
+    }
+    const slotOfRid = new Map<number, number>();
+    this.slots.forEach((g, i) => slotOfRid.set(g.recordId, i));
+    const entries = this.slots.map(() => new VlsdEntries());
+    const targetRid = this.cg.recordId;
+    const specs = this.specs;
+    const vcols = specs.map(() => new Growable());
+
+    let carry = new Uint8Array(0);
+    let bufBase = 0; // stream offset of buf[0]
+    let index = 0;
+    let posArr = new Int32Array(1024);
+    let spArr = new Float64Array(1024);
+    let stop = false;
+
+    while (!stop) {
+      const chunk = await stream.next();
+      const eof = chunk === null;
+      if (eof && carry.length === 0) break;
+      let buf: Uint8Array;
+      if (carry.length === 0) buf = chunk as Uint8Array;
+      else if (eof) buf = carry;
+      else {
+        buf = new Uint8Array(carry.length + chunk.length);
+        buf.set(carry, 0);
+        buf.set(chunk, carry.length);
+      }
+      const len = buf.length;
+      let n = 0;
+      let p = 0;
+      const push = (at: number) => {
+        if (n === posArr.length) {
+          const a = new Int32Array(n * 2);
+          a.set(posArr);
+          posArr = a;
+          const b = new Float64Array(n * 2);
+          b.set(spArr);
+          spArr = b;
+        }
+        posArr[n] = at + ridSize;
+        spArr[n] = bufBase + at;
+        n++;
+      };
+      if (ridSize === 0) {
+        if (recSize === 0) {
+          this.warn(dg.offset, 'channel group has zero-length records; nothing to read');
+          break;
+        }
+        const count = Math.floor(len / recSize);
+        if (posArr.length < count) {
+          posArr = new Int32Array(count);
+          spArr = new Float64Array(count);
+        }
+        for (let i = 0; i < count; i++) {
+          posArr[i] = i * recSize;
+          spArr[i] = bufBase + i * recSize;
+        }
+        n = count;
+        p = count * recSize;
+      } else {
+        // walk records
+        while (p + ridSize <= len) {
+          const rid = table ? buf[p] : readRid(buf, p, ridSize);
+          const size = table ? table[rid] : (sizeOf.get(rid) ?? -2);
+          if (size >= 0) {
+            if (p + ridSize + size > len) break;
+            if (rid === targetRid) push(p);
+            p += ridSize + size;
+          } else if (size === -1) {
+            const q = p + ridSize;
+            if (q + 4 > len) break;
+            const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
+            if (q + 4 + l > len) {
+              if (l > MAX_CARRY) {
+                this.warn(dg.offset, `VLSD record at stream offset ${bufBase + p} claims ${l} bytes; stopping`);
+                stop = true;
+              }
+              break;
+            }
+            const slot = slotOfRid.get(rid);
+            if (slot !== undefined) {
+              const e = entries[slot];
+              e.add(e.next, 0, q + 4, l);
+              e.next += 4 + l;
+            }
+            p = q + 4 + l;
+          } else {
+            this.warn(
+              dg.offset,
+              `unknown record id ${rid} at data-group stream offset ${bufBase + p} (data damaged?); records after it are skipped`,
+            );
+            stop = true;
+            break;
+          }
+        }
+      }
+      // resolve VLSD references of the target records, in order; cut at the first one that points ahead
+      let emit = n;
+      let cut = p;
+      for (let s = 0; s < specs.length; s++) vcols[s].n = 0;
+      const starts = specs.map(() => new Int32Array(n));
+      const lens = specs.map(() => new Int32Array(n));
+      if (specs.length) {
+        const view0 = new DataView(buf.buffer, buf.byteOffset, buf.length);
+        outer: for (let i = 0; i < n; i++) {
+          const rp = posArr[i];
+          for (let s = 0; s < specs.length; s++) {
+            const sp = specs[s];
+            const at = rp + sp.byteOffset;
+            const o =
+              sp.width === 4
+                ? view0.getUint32(at, true)
+                : view0.getUint32(at, true) + view0.getUint32(at + 4, true) * 0x100000000;
+            if (sp.slot >= 0) {
+              const e = entries[sp.slot];
+              const k = e.find(o);
+              if (k === -2 && !(eof || stop)) {
+                emit = i;
+                cut = rp - ridSize;
+                break outer;
+              }
+              if (k < 0) {
+                lens[s][i] = -1;
+                this.warn(dg.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+                continue;
+              }
+              const from = e.src[k] === 0 ? buf : e.retained;
+              starts[s][i] = vcols[s].push(from, e.pos[k], e.len[k]);
+              lens[s][i] = e.len[k];
+              e.lastUsed = o;
+            } else if (sp.sd) {
+              const payload = await sp.sd.get(o);
+              if (!payload) {
+                lens[s][i] = -1;
+                this.warn(sp.channel.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+                continue;
+              }
+              starts[s][i] = vcols[s].push(payload, 0, payload.length);
+              lens[s][i] = payload.length;
+            } else {
+              lens[s][i] = -1;
+              if (!this.warnedSd) {
+                this.warnedSd = true;
+                this.warn(sp.channel.offset, `VLSD channel "${sp.channel.name}" has no signal data link`);
+              }
+            }
+          }
+        }
+      }
+      if (emit > 0) {
+        yield {
+          buf,
+          view: new DataView(buf.buffer, buf.byteOffset, buf.length),
+          pos: posArr.subarray(0, emit),
+          streamPos: spArr.subarray(0, emit),
+          count: emit,
+          index0: index,
+          vlsd: specs.map((_, s) => ({ data: vcols[s].data, start: starts[s], len: lens[s] })),
+        };
+        index += emit;
+      }
+      if (cut < p) for (const e of entries) e.truncateFrom(cut);
+      for (const e of entries)
+        if (e.retain(buf)) this.warn(dg.offset, 'unreferenced VLSD records dropped (retention limit reached)');
+      const rest = len - cut;
+      if (eof || stop) {
+        if (rest > 0 && !stop)
+          this.warn(dg.offset, `${rest} trailing byte(s) at data-group stream offset ${bufBase + cut} do not form a complete record; ignored`);
+        break;
+      }
+      if (rest > MAX_CARRY) {
+        this.warn(dg.offset, `no complete record in ${rest} bytes at stream offset ${bufBase + cut}; stopping`);
+        break;
+      }
+      carry = buf.slice(cut);
+      bufBase += cut;
+    }
+  }
+}
+
+/**
+ * One structural pass over an unsorted data group: number of records per record id (devices leave the
+ * CG cycle counters at 0 in unfinalised files). Stops quietly at damage (the extraction pass reports it).
+ */
+export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<number, number>> {
+  const counts = new Map<number, number>();
+  for (const g of dg.channelGroups) counts.set(g.recordId, 0);
+  if (dg.channelGroups.length === 0) return counts;
+  const ridSize = dg.recIdSize;
+  const stream = new DataStream(streamContext(mdf), dg.dataLink, 'DT', {
+    chunkSize: mdf.options.chunkSize,
+    maxDzBytes: mdf.options.maxDzBytes,
+  });
+  if (ridSize === 0) {
+    const g = dg.channelGroups[0];
+    const size = g.dataBytes + g.invalBytes;
+    let total = 0;
+    for (let c = await stream.next(); c; c = await stream.next()) total += c.length;
+    counts.set(g.recordId, size > 0 ? Math.floor(total / size) : 0);
+    return counts;
+  }
+  const table = new Int32Array(256).fill(-2);
+  const sizeOf = new Map<number, number>();
+  for (const g of dg.channelGroups) {
+    const s = g.isVlsd ? -1 : g.dataBytes + g.invalBytes;
+    sizeOf.set(g.recordId, s);
+    if (g.recordId < 256) table[g.recordId] = s;
+  }
+  const cnt = new Float64Array(256);
+  let carry = new Uint8Array(0);
+  outer: for (;;) {
+    const chunk = await stream.next();
+    if (!chunk) break;
+    let buf = chunk;
+    if (carry.length) {
+      buf = new Uint8Array(carry.length + chunk.length);
+      buf.set(carry);
+      buf.set(chunk, carry.length);
+    }
+    const len = buf.length;
+    let p = 0;
+    while (p + ridSize <= len) {
+      const rid = ridSize === 1 ? buf[p] : readRid(buf, p, ridSize);
+      const size = ridSize === 1 ? table[rid] : (sizeOf.get(rid) ?? -2);
+      if (size >= 0) {
+        if (p + ridSize + size > len) break;
+        p += ridSize + size;
+      } else if (size === -1) {
+        const q = p + ridSize;
+        if (q + 4 > len) break;
+        const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
+        if (q + 4 + l > len) {
+          if (l > MAX_CARRY) break outer;
+          break;
+        }
+        p = q + 4 + l;
+      } else break outer;
+      if (rid < 256) cnt[rid]++;
+      else counts.set(rid, (counts.get(rid) ?? 0) + 1);
+    }
+    if (len - p > MAX_CARRY) break;
+    carry = buf.slice(p);
+  }
+  for (let i = 0; i < 256; i++) if (cnt[i] > 0) counts.set(i, (counts.get(i) ?? 0) + cnt[i]);
+  return counts;
+}

@@ -1,0 +1,919 @@
+/**
+ * The SQLite side of the outbox: one database file `<dataDir>/outbox.db` in WAL mode holding
+ *   batches       encoded record batches (id ascending = acceptance order), each with its CRC-32 and an optional
+ *                 target sink (set for dead letters replayed to one sink)
+ *   sinks         one cursor per sink (the id of the last batch it is done with) + persistent counters
+ *   dead_letters  records a sink rejected permanently, with the server's reason
+ *   quarantine    batches whose checksum or encoding failed, moved aside
+ *   events        recovery events (a corrupt file renamed aside, rows salvaged…)
+ *   state         running totals of the batches table, kept by triggers (so other processes see them too)
+ * Everything here is synchronous (better-sqlite3); the async delivery logic lives in outbox.ts.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { crc32 } from './crc32.js';
+import { OutboxOpenError } from './errors.js';
+
+export const OUTBOX_FILE = 'outbox.db';
+const APP_ID = 0x53464f42; // "SFOB"
+const SCHEMA_VERSION = 1;
+
+export type Synchronous = 'normal' | 'full';
+export type WhenFull = 'block' | 'drop_oldest' | 'drop_newest';
+
+export interface StoredBatch {
+  id: number;
+  createdMs: number;
+  target: string | null;
+  records: number;
+  bytes: number;
+  crc: number;
+  data: Buffer;
+}
+
+export interface SinkCounters {
+  name: string;
+  cursor: number;
+  addedMs: number;
+  deliveredRecords: number;
+  deliveredWrites: number;
+  droppedRecords: number;
+  expiredRecords: number;
+  deadLetteredRecords: number;
+  /** Dead letters deleted because the dead-letter budget was full (oldest first). */
+  deadLettersDroppedRecords: number;
+  corruptRecords: number;
+  retries: number;
+  authFailures: number;
+  alarm: boolean;
+  alarmReason: string | null;
+  lastError: string | null;
+  lastErrorMs: number | null;
+  lastDeliveryMs: number | null;
+}
+
+export interface SinkPending {
+  pendingBatches: number;
+  pendingRecords: number;
+  pendingBytes: number;
+  oldestPendingMs: number | null;
+}
+
+export interface DeadLetter {
+  id: number;
+  sink: string;
+  createdMs: number;
+  kind: string;
+  reason: string;
+  records: number;
+  bytes: number;
+  crc: number;
+  sourceBatch: number | null;
+  data?: Buffer;
+}
+
+export interface RecoveryEvent {
+  id: number;
+  atMs: number;
+  kind: string;
+  message: string;
+}
+
+export interface NewDeadLetter {
+  kind: string;
+  reason: string;
+  records: number;
+  data: Buffer;
+  sourceBatch: number | null;
+}
+
+export interface StoreOptions {
+  synchronous?: Synchronous;
+  logger?: Logger;
+  /** Run PRAGMA quick_check on open (default true). */
+  integrityCheck?: boolean;
+  /** On a corrupt or unreadable file: rename it aside, start fresh, salvage what reads (default true). */
+  recover?: boolean;
+  /** Open read-only and never create (the CLI's status and listing). */
+  readonly?: boolean;
+  /** Don't create a missing database (the CLI); throws OutboxOpenError instead. */
+  mustExist?: boolean;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  pending_batches INTEGER NOT NULL DEFAULT 0,
+  pending_records INTEGER NOT NULL DEFAULT 0,
+  pending_bytes INTEGER NOT NULL DEFAULT 0
+);
+INSERT OR IGNORE INTO state (id) VALUES (1);
+CREATE TABLE IF NOT EXISTS batches (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_ms INTEGER NOT NULL,
+  target TEXT,
+  records INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  crc INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_target ON batches (target, id) WHERE target IS NOT NULL;
+CREATE TRIGGER IF NOT EXISTS batches_ins AFTER INSERT ON batches BEGIN
+  UPDATE state SET pending_batches = pending_batches + 1, pending_records = pending_records + NEW.records,
+    pending_bytes = pending_bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS batches_del AFTER DELETE ON batches BEGIN
+  UPDATE state SET pending_batches = pending_batches - 1, pending_records = pending_records - OLD.records,
+    pending_bytes = pending_bytes - OLD.bytes WHERE id = 1;
+END;
+CREATE TABLE IF NOT EXISTS sinks (
+  name TEXT PRIMARY KEY,
+  cursor INTEGER NOT NULL,
+  added_ms INTEGER NOT NULL,
+  delivered_records INTEGER NOT NULL DEFAULT 0,
+  delivered_writes INTEGER NOT NULL DEFAULT 0,
+  dropped_records INTEGER NOT NULL DEFAULT 0,
+  expired_records INTEGER NOT NULL DEFAULT 0,
+  dead_lettered_records INTEGER NOT NULL DEFAULT 0,
+  dead_letters_dropped_records INTEGER NOT NULL DEFAULT 0,
+  corrupt_records INTEGER NOT NULL DEFAULT 0,
+  retries INTEGER NOT NULL DEFAULT 0,
+  auth_failures INTEGER NOT NULL DEFAULT 0,
+  alarm INTEGER NOT NULL DEFAULT 0,
+  alarm_reason TEXT,
+  last_error TEXT,
+  last_error_ms INTEGER,
+  last_delivery_ms INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  records INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  crc INTEGER NOT NULL,
+  source_batch INTEGER,
+  data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_sink ON dead_letters (sink, id);
+CREATE TABLE IF NOT EXISTS quarantine (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  batch_id INTEGER,
+  moved_ms INTEGER NOT NULL,
+  target TEXT,
+  records INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  crc INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  data BLOB
+);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+`;
+
+function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
+}
+
+function rowToSink(r: Record<string, unknown>): SinkCounters {
+  return {
+    name: r.name as string,
+    cursor: r.cursor as number,
+    addedMs: r.added_ms as number,
+    deliveredRecords: r.delivered_records as number,
+    deliveredWrites: r.delivered_writes as number,
+    droppedRecords: r.dropped_records as number,
+    expiredRecords: r.expired_records as number,
+    deadLetteredRecords: r.dead_lettered_records as number,
+    deadLettersDroppedRecords: r.dead_letters_dropped_records as number,
+    corruptRecords: r.corrupt_records as number,
+    retries: r.retries as number,
+    authFailures: r.auth_failures as number,
+    alarm: r.alarm === 1,
+    alarmReason: (r.alarm_reason as string | null) ?? null,
+    lastError: (r.last_error as string | null) ?? null,
+    lastErrorMs: (r.last_error_ms as number | null) ?? null,
+    lastDeliveryMs: (r.last_delivery_ms as number | null) ?? null,
+  };
+}
+
+function rowToBatch(r: Record<string, unknown>): StoredBatch {
+  return {
+    id: r.id as number,
+    createdMs: r.created_ms as number,
+    target: (r.target as string | null) ?? null,
+    records: r.records as number,
+    bytes: r.bytes as number,
+    crc: r.crc as number,
+    data: r.data as Buffer,
+  };
+}
+
+function rowToDeadLetter(r: Record<string, unknown>): DeadLetter {
+  const d: DeadLetter = {
+    id: r.id as number,
+    sink: r.sink as string,
+    createdMs: r.created_ms as number,
+    kind: r.kind as string,
+    reason: r.reason as string,
+    records: r.records as number,
+    bytes: r.bytes as number,
+    crc: r.crc as number,
+    sourceBatch: (r.source_batch as number | null) ?? null,
+  };
+  if (r.data !== undefined) d.data = r.data as Buffer;
+  return d;
+}
+
+/** Result of trying to add a batch under the disk budget. */
+export type InsertResult =
+  | { kind: 'stored'; id: number; droppedBatches: number; droppedRecords: number }
+  | { kind: 'full'; pendingBytes: number }
+  | { kind: 'dropped_newest'; records: number };
+
+export class OutboxStore {
+  readonly db: Database.Database;
+  readonly file: string;
+  /** What recovery did on open (empty when the file was healthy). */
+  readonly recovery: string[] = [];
+  private readonly log: Logger | undefined;
+  private readonly stmts: ReturnType<OutboxStore['prepare']>;
+  private closed = false;
+
+  private constructor(db: Database.Database, file: string, log: Logger | undefined) {
+    this.db = db;
+    this.file = file;
+    this.log = log;
+    this.stmts = this.prepare();
+  }
+
+  /**
+   * Opens (or creates) `<dataDir>/outbox.db`. A file SQLite cannot read, or that fails quick_check, is renamed to
+   * `outbox.db.corrupt-<ms>` (with its -wal), a fresh database is created and every row that still reads (with a
+   * valid checksum for batches) is copied over; the event is logged at error level and kept in `events`.
+   */
+  static open(dataDir: string, opts: StoreOptions = {}): OutboxStore {
+    const file = join(dataDir, OUTBOX_FILE);
+    if (opts.mustExist || opts.readonly) {
+      if (!existsSync(file)) throw new OutboxOpenError(`no outbox at ${file}`);
+    } else mkdirSync(dataDir, { recursive: true });
+    const log = opts.logger;
+    let db: Database.Database | undefined;
+    try {
+      db = OutboxStore.connect(file, opts);
+      if (opts.integrityCheck !== false) {
+        const rows = db.pragma('quick_check(20)') as { quick_check: string }[];
+        const problems = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+        if (problems.length > 0) {
+          const e = new Error(`quick_check failed: ${problems.slice(0, 5).join('; ')}`) as Error & { code: string };
+          e.code = 'SQLITE_CORRUPT_QUICKCHECK';
+          throw e;
+        }
+      }
+      if (!opts.readonly) OutboxStore.migrate(db, file);
+      else OutboxStore.checkIdentity(db, file);
+      return new OutboxStore(db, file, log);
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // already unusable
+      }
+      if (!isCorruption(err) || opts.recover === false || opts.readonly) {
+        if (isCorruption(err)) {
+          throw new OutboxOpenError(`outbox ${file} is corrupt (${(err as Error).message}); sigflow recovers it on start`);
+        }
+        throw err;
+      }
+      return OutboxStore.recoverCorrupt(dataDir, file, err as Error, opts);
+    }
+  }
+
+  private static connect(file: string, opts: StoreOptions): Database.Database {
+    const db = new Database(file, { readonly: opts.readonly === true, fileMustExist: opts.readonly === true });
+    db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    }
+    // Touch the schema so an unreadable header fails here, inside the recovery path.
+    db.prepare('SELECT count(*) AS n FROM sqlite_master').get();
+    return db;
+  }
+
+  private static checkIdentity(db: Database.Database, file: string): void {
+    const appId = db.pragma('application_id', { simple: true }) as number;
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+    if (appId !== APP_ID && tables.length > 0) {
+      throw new OutboxOpenError(`${file} is an SQLite database but not a sigflow outbox (tables: ${tables.slice(0, 5).join(', ')})`);
+    }
+    const v = db.pragma('user_version', { simple: true }) as number;
+    if (v > SCHEMA_VERSION) throw new OutboxOpenError(`${file} has outbox schema ${v}; this sigflow knows up to ${SCHEMA_VERSION}`);
+  }
+
+  private static migrate(db: Database.Database, file: string): void {
+    OutboxStore.checkIdentity(db, file);
+    db.exec(SCHEMA);
+    db.pragma(`application_id = ${APP_ID}`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }
+
+  private static recoverCorrupt(dataDir: string, file: string, cause: Error, opts: StoreOptions): OutboxStore {
+    const log = opts.logger;
+    const aside = `${file}.corrupt-${Date.now()}`;
+    renameSync(file, aside);
+    for (const ext of ['-wal', '-shm']) if (existsSync(file + ext)) renameSync(file + ext, aside + ext);
+    const db = OutboxStore.connect(file, opts);
+    OutboxStore.migrate(db, file);
+    const store = new OutboxStore(db, file, log);
+    const notes = [`${file} could not be used (${cause.message}); moved aside to ${aside}, started a fresh outbox`];
+    try {
+      notes.push(...store.salvage(aside));
+    } catch (e) {
+      notes.push(`salvage from ${aside} failed: ${(e as Error).message}`);
+    }
+    const now = Date.now();
+    const ins = db.prepare('INSERT INTO events (at_ms, kind, message) VALUES (?, ?, ?)');
+    for (const n of notes) ins.run(now, 'recovery', n);
+    store.recovery.push(...notes);
+    log?.error({ file, aside, notes }, 'OUTBOX FILE CORRUPT: moved aside and recovered what was readable');
+    if (!log) process.stderr.write(`sigflow outbox: CORRUPT ${file}: ${notes.join(' | ')}\n`);
+    void dataDir;
+    return store;
+  }
+
+  /** Copies every readable row of a corrupt outbox file into this (fresh) one. Returns what it did. */
+  private salvage(aside: string): string[] {
+    let old: Database.Database;
+    try {
+      old = new Database(aside, { readonly: true, fileMustExist: true });
+      old.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (e) {
+      return [`nothing salvageable: ${(e as Error).message}`];
+    }
+    const notes: string[] = [];
+    try {
+      // Sinks (cursors and counters).
+      let sinks = 0;
+      try {
+        for (const r of old.prepare('SELECT * FROM sinks').iterate() as IterableIterator<Record<string, unknown>>) {
+          this.db
+            .prepare(
+              `INSERT OR REPLACE INTO sinks (name, cursor, added_ms, delivered_records, delivered_writes, dropped_records,
+                 expired_records, dead_lettered_records, dead_letters_dropped_records, corrupt_records, retries, auth_failures, alarm, alarm_reason,
+                 last_error, last_error_ms, last_delivery_ms)
+               VALUES (@name, @cursor, @added_ms, @delivered_records, @delivered_writes, @dropped_records,
+                 @expired_records, @dead_lettered_records, @dead_letters_dropped_records, @corrupt_records, @retries, @auth_failures, @alarm,
+                 @alarm_reason, @last_error, @last_error_ms, @last_delivery_ms)`,
+            )
+            .run(r);
+          sinks++;
+        }
+      } catch (e) {
+        notes.push(`sinks table partly unreadable after ${sinks} rows: ${(e as Error).message}`);
+      }
+      const ids = this.salvageIds(old, 'batches', notes);
+      let good = 0;
+      let goodRecords = 0;
+      let bad = 0;
+      const get = old.prepare('SELECT * FROM batches WHERE id = ?');
+      const put = this.db.prepare(
+        'INSERT INTO batches (id, created_ms, target, records, bytes, crc, data) VALUES (@id, @created_ms, @target, @records, @bytes, @crc, @data)',
+      );
+      for (const id of ids) {
+        try {
+          const r = get.get(id) as Record<string, unknown> | undefined;
+          if (!r) continue;
+          const b = rowToBatch(r);
+          if (!Buffer.isBuffer(b.data) || b.data.length !== b.bytes || crc32(b.data) !== b.crc) {
+            bad++;
+            this.quarantineRaw(b.id, b.target, b.records, b.bytes, b.crc, Buffer.isBuffer(b.data) ? b.data : null, 'checksum mismatch during salvage');
+            this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
+            continue;
+          }
+          put.run(r);
+          good++;
+          goodRecords += b.records;
+        } catch (e) {
+          bad++;
+          notes.push(`batch ${id} unreadable: ${(e as Error).message}`);
+        }
+      }
+      // Keep batch ids increasing past everything the old file ever issued, so cursors stay meaningful.
+      try {
+        const seq = old.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'batches'").get() as { seq: number } | undefined;
+        const maxCursor = (this.db.prepare('SELECT max(cursor) AS m FROM sinks').get() as { m: number | null }).m ?? 0;
+        const floor = Math.max(seq?.seq ?? 0, maxCursor, ids.length ? ids[ids.length - 1] : 0);
+        this.bumpSequence('batches', floor);
+      } catch (e) {
+        notes.push(`batch id sequence unreadable: ${(e as Error).message}`);
+      }
+      const dl = this.salvageIds(old, 'dead_letters', notes);
+      let dlGood = 0;
+      const dget = old.prepare('SELECT * FROM dead_letters WHERE id = ?');
+      const dput = this.db.prepare(
+        `INSERT INTO dead_letters (id, sink, created_ms, kind, reason, records, bytes, crc, source_batch, data)
+         VALUES (@id, @sink, @created_ms, @kind, @reason, @records, @bytes, @crc, @source_batch, @data)`,
+      );
+      for (const id of dl) {
+        try {
+          const r = dget.get(id) as Record<string, unknown> | undefined;
+          if (r && Buffer.isBuffer(r.data) && crc32(r.data as Buffer) === r.crc) {
+            dput.run(r);
+            dlGood++;
+          }
+        } catch {
+          // counted below as missing
+        }
+      }
+      notes.push(
+        `salvaged ${sinks} sink cursors, ${good} batches (${goodRecords} records), ${dlGood}/${dl.length} dead letters; ` +
+          `${bad} batches unreadable or failing their checksum`,
+      );
+    } finally {
+      old.close();
+    }
+    return notes;
+  }
+
+  /** Ids of a table's rows, reading forwards and, if the b-tree breaks, backwards, to get around a bad page. */
+  private salvageIds(old: Database.Database, table: string, notes: string[]): number[] {
+    const ids = new Set<number>();
+    for (const dir of ['ASC', 'DESC']) {
+      try {
+        for (const r of old.prepare(`SELECT id FROM ${table} ORDER BY id ${dir}`).iterate() as IterableIterator<{ id: number }>) {
+          ids.add(r.id);
+        }
+        break;
+      } catch (e) {
+        notes.push(`${table}: index scan ${dir} stopped after ${ids.size} ids: ${(e as Error).message}`);
+      }
+    }
+    return [...ids].sort((a, b) => a - b);
+  }
+
+  private bumpSequence(table: string, floor: number): void {
+    const row = this.db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined;
+    if (!row) this.db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(table, floor);
+    else if (row.seq < floor) this.db.prepare('UPDATE sqlite_sequence SET seq = ? WHERE name = ?').run(floor, table);
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      state: db.prepare('SELECT pending_batches, pending_records, pending_bytes FROM state WHERE id = 1'),
+      insert: db.prepare('INSERT INTO batches (created_ms, target, records, bytes, crc, data) VALUES (?, ?, ?, ?, ?, ?)'),
+      oldest: db.prepare('SELECT id, created_ms, target, records, bytes FROM batches ORDER BY id LIMIT ?'),
+      deleteBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
+      countDrop: db.prepare(
+        'UPDATE sinks SET dropped_records = dropped_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
+      ),
+      countExpire: db.prepare(
+        'UPDATE sinks SET expired_records = expired_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
+      ),
+      countCorrupt: db.prepare(
+        'UPDATE sinks SET corrupt_records = corrupt_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
+      ),
+      dropNewest: db.prepare('UPDATE sinks SET dropped_records = dropped_records + ?'),
+      sinkCount: db.prepare('SELECT count(*) AS n FROM sinks'),
+      fetch: db.prepare('SELECT * FROM batches WHERE id > ? ORDER BY id LIMIT ?'),
+      setCursor: db.prepare('UPDATE sinks SET cursor = max(cursor, ?) WHERE name = ?'),
+      delivered: db.prepare(
+        `UPDATE sinks SET delivered_records = delivered_records + ?, delivered_writes = delivered_writes + ?,
+           dead_lettered_records = dead_lettered_records + ?, last_delivery_ms = ?,
+           alarm = 0, alarm_reason = NULL WHERE name = ?`,
+      ),
+      minCursor: db.prepare('SELECT min(cursor) AS m FROM sinks'),
+      gcAll: db.prepare('DELETE FROM batches WHERE id <= ?'),
+      gcTarget: db.prepare('DELETE FROM batches WHERE target = ? AND id <= ?'),
+      deadLetter: db.prepare(
+        'INSERT INTO dead_letters (sink, created_ms, kind, reason, records, bytes, crc, source_batch, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      failure: db.prepare(
+        `UPDATE sinks SET retries = retries + 1, auth_failures = auth_failures + ?, last_error = ?, last_error_ms = ?,
+           alarm = CASE WHEN ? THEN 1 ELSE alarm END, alarm_reason = CASE WHEN ? THEN ? ELSE alarm_reason END
+         WHERE name = ?`,
+      ),
+      seq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'batches'"),
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new OutboxOpenError(`outbox ${this.file} is closed`);
+  }
+
+  /** Makes sure each named sink has a cursor. A new sink starts after the newest batch: it gets what is accepted from now on. */
+  ensureSinks(names: readonly string[]): void {
+    const now = Date.now();
+    const add = this.db.prepare('INSERT OR IGNORE INTO sinks (name, cursor, added_ms) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      const seq = (this.stmts.seq.get() as { seq: number } | undefined)?.seq ?? 0;
+      for (const n of names) add.run(n, seq, now);
+    }).immediate();
+  }
+
+  totals(): { pendingBatches: number; pendingRecords: number; pendingBytes: number } {
+    const r = this.stmts.state.get() as { pending_batches: number; pending_records: number; pending_bytes: number };
+    return { pendingBatches: r.pending_batches, pendingRecords: r.pending_records, pendingBytes: r.pending_bytes };
+  }
+
+  /**
+   * Adds one encoded batch in one IMMEDIATE transaction, applying the disk budget: with drop_oldest the oldest
+   * batches not in `pinned` are deleted (each counted as dropped for every sink that had not passed it); with
+   * drop_newest the new batch is not stored and counted as dropped for every sink; with block nothing changes and
+   * 'full' is returned. When the transaction commits, the batch is accepted.
+   */
+  insert(
+    data: Buffer,
+    records: number,
+    opts: { maxBytes: number; whenFull: WhenFull; pinned: ReadonlySet<number>; target?: string | null; nowMs?: number },
+  ): InsertResult {
+    this.assertOpen();
+    const crc = crc32(data);
+    const bytes = data.length;
+    const now = opts.nowMs ?? Date.now();
+    return this.db
+      .transaction((): InsertResult => {
+        let pending = (this.stmts.state.get() as { pending_bytes: number }).pending_bytes;
+        let droppedBatches = 0;
+        let droppedRecords = 0;
+        if (pending + bytes > opts.maxBytes) {
+          if (opts.whenFull === 'block') return { kind: 'full', pendingBytes: pending };
+          if (opts.whenFull === 'drop_newest') {
+            if (opts.target) this.stmts.countDrop.run({ n: records, id: Number.MAX_SAFE_INTEGER, target: opts.target });
+            else this.stmts.dropNewest.run(records);
+            return { kind: 'dropped_newest', records };
+          }
+          // drop_oldest
+          let scan = 64;
+          while (pending + bytes > opts.maxBytes) {
+            const rows = this.stmts.oldest.all(scan) as { id: number; target: string | null; records: number; bytes: number }[];
+            let progressed = false;
+            for (const r of rows) {
+              if (opts.pinned.has(r.id)) continue;
+              this.stmts.deleteBatch.run(r.id);
+              this.stmts.countDrop.run({ n: r.records, id: r.id, target: r.target });
+              pending -= r.bytes;
+              droppedBatches++;
+              droppedRecords += r.records;
+              progressed = true;
+              if (pending + bytes <= opts.maxBytes) break;
+            }
+            if (pending + bytes <= opts.maxBytes) break;
+            if (!progressed) {
+              if (rows.length < scan) return { kind: 'full', pendingBytes: pending };
+              scan *= 2;
+            }
+          }
+        }
+        const info = this.stmts.insert.run(now, opts.target ?? null, records, bytes, crc, data);
+        return { kind: 'stored', id: Number(info.lastInsertRowid), droppedBatches, droppedRecords };
+      })
+      .immediate();
+  }
+
+  hasSinks(): boolean {
+    return (this.stmts.sinkCount.get() as { n: number }).n > 0;
+  }
+
+  /** Up to `limit` batches with id > afterId, oldest first. */
+  fetch(afterId: number, limit: number): StoredBatch[] {
+    this.assertOpen();
+    return (this.stmts.fetch.all(afterId, limit) as Record<string, unknown>[]).map(rowToBatch);
+  }
+
+  /**
+   * Records the outcome of one or more writes for a sink in one transaction: counters, dead letters, and (when
+   * given) the new cursor, after which batches every applicable sink has passed are deleted.
+   */
+  complete(
+    sink: string,
+    c: { cursor: number | null; delivered: number; writes: number; deadLetters: readonly NewDeadLetter[]; deadLetterMaxBytes?: number },
+    nowMs = Date.now(),
+  ): void {
+    this.assertOpen();
+    this.db
+      .transaction(() => {
+        let dl = 0;
+        for (const d of c.deadLetters) {
+          this.stmts.deadLetter.run(sink, nowMs, d.kind, d.reason, d.records, d.data.length, crc32(d.data), d.sourceBatch, d.data);
+          dl += d.records;
+        }
+        if (c.deadLetters.length > 0 && c.deadLetterMaxBytes !== undefined) this.boundDeadLetters(c.deadLetterMaxBytes);
+        this.stmts.delivered.run(c.delivered, c.writes, dl, nowMs, sink);
+        if (c.cursor !== null) {
+          this.stmts.setCursor.run(c.cursor, sink);
+          this.gc(sink, c.cursor);
+        }
+      })
+      .immediate();
+  }
+
+  /** Moves a sink's cursor forward without delivering (batches meant for other sinks). */
+  advance(sink: string, cursor: number): void {
+    this.assertOpen();
+    this.db
+      .transaction(() => {
+        this.stmts.setCursor.run(cursor, sink);
+        this.gc(sink, cursor);
+      })
+      .immediate();
+  }
+
+  /** Deletes the oldest dead letters while their total exceeds `maxBytes`; counts them per sink. */
+  private boundDeadLetters(maxBytes: number): void {
+    let total = (this.db.prepare('SELECT coalesce(sum(bytes), 0) AS b FROM dead_letters').get() as { b: number }).b;
+    if (total <= maxBytes) return;
+    const rows = this.db.prepare('SELECT id, sink, records, bytes FROM dead_letters ORDER BY id').iterate() as IterableIterator<{
+      id: number;
+      sink: string;
+      records: number;
+      bytes: number;
+    }>;
+    const victims: { id: number; sink: string; records: number }[] = [];
+    for (const r of rows) {
+      if (total <= maxBytes) break;
+      victims.push(r);
+      total -= r.bytes;
+    }
+    const del = this.db.prepare('DELETE FROM dead_letters WHERE id = ?');
+    const count = this.db.prepare(
+      'UPDATE sinks SET dead_letters_dropped_records = dead_letters_dropped_records + ? WHERE name = ?',
+    );
+    for (const v of victims) {
+      del.run(v.id);
+      count.run(v.records, v.sink);
+    }
+    this.log?.warn({ dropped: victims.length, maxBytes }, 'dead-letter budget full: oldest dead letters deleted (counted)');
+  }
+
+  private gc(sink: string, cursor: number): void {
+    this.stmts.gcTarget.run(sink, cursor);
+    const m = (this.stmts.minCursor.get() as { m: number | null }).m;
+    if (m !== null) this.stmts.gcAll.run(m);
+  }
+
+  /** Counts a failed write (retry or auth) and sets the alarm for auth failures. */
+  recordFailure(sink: string, reason: string, auth: boolean, nowMs = Date.now()): void {
+    if (this.closed) return;
+    const a = auth ? 1 : 0;
+    this.stmts.failure.run(a, reason.slice(0, 2000), nowMs, a, a, reason.slice(0, 2000), sink);
+  }
+
+  /** Moves a batch that fails its checksum or does not decode into quarantine; counts its records per sink. */
+  quarantine(b: StoredBatch, reason: string): void {
+    this.assertOpen();
+    this.db
+      .transaction(() => {
+        const gone = this.stmts.deleteBatch.run(b.id);
+        if (gone.changes === 0) return;
+        this.quarantineRaw(b.id, b.target, b.records, b.bytes, b.crc, b.data, reason);
+        this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
+      })
+      .immediate();
+    this.log?.error({ batch: b.id, records: b.records, reason }, 'outbox batch quarantined');
+  }
+
+  private quarantineRaw(
+    batchId: number,
+    target: string | null,
+    records: number,
+    bytes: number,
+    crc: number,
+    data: Buffer | null,
+    reason: string,
+  ): void {
+    this.db
+      .prepare(
+        'INSERT INTO quarantine (batch_id, moved_ms, target, records, bytes, crc, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(batchId, Date.now(), target, records, bytes, crc, reason, data);
+  }
+
+  /** Deletes batches created before `beforeMs` (not pinned); counts them as expired per sink. Returns records expired. */
+  expire(beforeMs: number, pinned: ReadonlySet<number>): number {
+    this.assertOpen();
+    return this.db
+      .transaction(() => {
+        const rows = this.db
+          .prepare('SELECT id, target, records FROM batches WHERE created_ms < ? ORDER BY id')
+          .all(beforeMs) as { id: number; target: string | null; records: number }[];
+        let n = 0;
+        for (const r of rows) {
+          if (pinned.has(r.id)) continue;
+          this.stmts.deleteBatch.run(r.id);
+          this.stmts.countExpire.run({ n: r.records, id: r.id, target: r.target });
+          n += r.records;
+        }
+        return n;
+      })
+      .immediate();
+  }
+
+  sinks(): SinkCounters[] {
+    return (this.db.prepare('SELECT * FROM sinks ORDER BY name').all() as Record<string, unknown>[]).map(rowToSink);
+  }
+
+  sink(name: string): SinkCounters | null {
+    const r = this.db.prepare('SELECT * FROM sinks WHERE name = ?').get(name) as Record<string, unknown> | undefined;
+    return r ? rowToSink(r) : null;
+  }
+
+  /** What is still to be delivered to a sink (batches after its cursor that apply to it). */
+  pendingFor(name: string, cursor: number): SinkPending {
+    const r = this.db
+      .prepare(
+        `SELECT count(*) AS b, coalesce(sum(records), 0) AS r, coalesce(sum(bytes), 0) AS y, min(created_ms) AS o
+         FROM batches WHERE id > ? AND (target IS NULL OR target = ?)`,
+      )
+      .get(cursor, name) as { b: number; r: number; y: number; o: number | null };
+    return { pendingBatches: r.b, pendingRecords: r.r, pendingBytes: r.y, oldestPendingMs: r.o };
+  }
+
+  deadLetters(opts: { sink?: string; ids?: readonly number[]; limit?: number; withData?: boolean } = {}): DeadLetter[] {
+    const cols = opts.withData
+      ? '*'
+      : 'id, sink, created_ms, kind, reason, records, bytes, crc, source_batch';
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (opts.sink !== undefined) {
+      where.push('sink = ?');
+      args.push(opts.sink);
+    }
+    if (opts.ids && opts.ids.length > 0) {
+      where.push(`id IN (${opts.ids.map(() => '?').join(',')})`);
+      args.push(...opts.ids);
+    }
+    const sql = `SELECT ${cols} FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id${
+      opts.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(opts.limit))}` : ''
+    }`;
+    return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map(rowToDeadLetter);
+  }
+
+  deadLetterTotals(): { count: number; records: number; bytes: number } {
+    const r = this.db
+      .prepare('SELECT count(*) AS c, coalesce(sum(records), 0) AS r, coalesce(sum(bytes), 0) AS b FROM dead_letters')
+      .get() as { c: number; r: number; b: number };
+    return { count: r.c, records: r.r, bytes: r.b };
+  }
+
+  quarantineTotals(): { count: number; records: number; bytes: number } {
+    const r = this.db
+      .prepare('SELECT count(*) AS c, coalesce(sum(records), 0) AS r, coalesce(sum(bytes), 0) AS b FROM quarantine')
+      .get() as { c: number; r: number; b: number };
+    return { count: r.c, records: r.r, bytes: r.b };
+  }
+
+  events(limit = 20): RecoveryEvent[] {
+    return (
+      this.db.prepare('SELECT id, at_ms, kind, message FROM events ORDER BY id DESC LIMIT ?').all(limit) as {
+        id: number;
+        at_ms: number;
+        kind: string;
+        message: string;
+      }[]
+    ).map((r) => ({ id: r.id, atMs: r.at_ms, kind: r.kind, message: r.message }));
+  }
+
+  /**
+   * Moves dead letters back into the outbox as new batches targeted at their sink (one batch per dead letter, in
+   * id order). A dead letter whose checksum fails stays where it is and is reported.
+   */
+  replay(opts: { sink?: string; ids?: readonly number[] }): { replayed: number; records: number; skipped: { id: number; reason: string }[] } {
+    this.assertOpen();
+    const rows = this.deadLetters({ ...opts, withData: true });
+    const skipped: { id: number; reason: string }[] = [];
+    let replayed = 0;
+    let records = 0;
+    const known = new Set(this.sinks().map((s) => s.name));
+    const del = this.db.prepare('DELETE FROM dead_letters WHERE id = ?');
+    this.db
+      .transaction(() => {
+        for (const d of rows) {
+          if (!d.data || crc32(d.data) !== d.crc) {
+            skipped.push({ id: d.id, reason: 'checksum mismatch' });
+            continue;
+          }
+          if (!known.has(d.sink)) {
+            skipped.push({ id: d.id, reason: `sink ${d.sink} has no cursor in this outbox` });
+            continue;
+          }
+          this.stmts.insert.run(Date.now(), d.sink, d.records, d.data.length, d.crc, d.data);
+          this.db.prepare('UPDATE sinks SET dead_lettered_records = dead_lettered_records - ? WHERE name = ?').run(d.records, d.sink);
+          del.run(d.id);
+          replayed++;
+          records += d.records;
+        }
+      })
+      .immediate();
+    return { replayed, records, skipped };
+  }
+
+  /** Deletes dead letters for good. Returns how many rows and records went. */
+  purgeDeadLetters(opts: { sink?: string; ids?: readonly number[] }): { purged: number; records: number } {
+    this.assertOpen();
+    const rows = this.deadLetters(opts);
+    const del = this.db.prepare('DELETE FROM dead_letters WHERE id = ?');
+    let records = 0;
+    this.db
+      .transaction(() => {
+        for (const d of rows) {
+          del.run(d.id);
+          records += d.records;
+        }
+      })
+      .immediate();
+    return { purged: rows.length, records };
+  }
+
+  /** Runs a passive WAL checkpoint, which fsyncs the WAL (and the database) under synchronous=NORMAL. */
+  checkpoint(): void {
+    if (this.closed) return;
+    this.db.pragma('wal_checkpoint(PASSIVE)');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+/** True when `dir` holds an outbox database. */
+export function outboxExists(dir: string): boolean {
+  return existsSync(join(dir, OUTBOX_FILE));
+}
+
+/** Exclusive ownership of a data directory by one sigflow process (pid lock file; stale locks are taken over). */
+const heldLocks = new Set<string>();
+
+export function lockDataDir(dir: string): () => void {
+  const file = join(dir, 'outbox.lock');
+  mkdirSync(dir, { recursive: true });
+  if (heldLocks.has(file)) throw new OutboxOpenError(`outbox ${dir} is in use by process ${process.pid} (this process)`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      heldLocks.add(file);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        heldLocks.delete(file);
+        try {
+          unlinkIfOurs(file);
+        } catch {
+          // best effort
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = readPid(file);
+      if (holder !== null && holder !== process.pid && pidAlive(holder)) {
+        throw new OutboxOpenError(`outbox ${dir} is in use by process ${holder} (lock ${file})`);
+      }
+      try {
+        unlinkSync(file);
+      } catch {
+        // raced with another taker; loop once more
+      }
+    }
+  }
+  throw new OutboxOpenError(`could not lock outbox ${dir} (${file})`);
+}
+
+function readPid(file: string): number | null {
+  try {
+    const n = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+    return Number.isFinite(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+function unlinkIfOurs(file: string): void {
+  if (readPid(file) === process.pid) unlinkSync(file);
+}

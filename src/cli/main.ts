@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDbcCommands } from './dbc.js';
 import { CliError } from './errors.js';
+import { registerLogsCommands } from './logs.js';
 
 export const VERSION = '0.1.0';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
   registerDbcCommands(program);
+  registerLogsCommands(program);
   return program;
 }
 

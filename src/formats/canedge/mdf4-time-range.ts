@@ -1,0 +1,33 @@
+/**
+ * First/last record time of an MDF file through the MDF4 reader (src/formats/mdf4): the minimum and maximum
+ * timestamp over all bus events (CANedge FW ≥ 01.07 files are not time-ordered across channel groups, so this
+ * takes min/max rather than the first and last record on disk). Reads the whole data section once.
+ */
+import { Mdf4Error, openMdf4, readBusFrames } from '../mdf4/index.js';
+import { CanedgeError } from './errors.js';
+import type { TimeRangeProbe } from './log-index.js';
+
+/** Names this probe in index entries; change it when what it computes changes. */
+export const MDF4_TIME_RANGE_ID = 'mdf4-bus-events-v1';
+
+export const mdf4TimeRange: TimeRangeProbe = async (src) => {
+  try {
+    const mdf = await openMdf4(src);
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for await (const b of readBusFrames(mdf)) {
+      const o = b.offsetNs;
+      for (let i = 0; i < b.count; i++) {
+        const t = o[i];
+        if (t < min) min = t;
+        if (t > max) max = t;
+      }
+    }
+    if (min > max) return null;
+    const start = mdf.header.startTimeNs;
+    return { firstNs: start + BigInt(Math.round(min)), lastNs: start + BigInt(Math.round(max)) };
+  } catch (err) {
+    if (err instanceof Mdf4Error) throw new CanedgeError('corrupt', src.name, `MDF4: ${err.message}`, { cause: err });
+    throw err;
+  }
+};

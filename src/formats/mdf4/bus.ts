@@ -198,6 +198,32 @@ class Builder {
     this.alloc();
     return b;
   }
+  /** Appends events [from, to) of batch s. */
+  copyRange(s: FrameBatch, from: number, to: number): void {
+    const n = this.n;
+    const k = to - from;
+    this.offsetNs.set(s.offsetNs.subarray(from, to), n);
+    this.recordPos.set(s.recordPos.subarray(from, to), n);
+    this.bus.set(s.bus.subarray(from, to), n);
+    this.type.set(s.type.subarray(from, to), n);
+    this.channel.set(s.channel.subarray(from, to), n);
+    this.id.set(s.id.subarray(from, to), n);
+    this.flags.set(s.flags.subarray(from, to), n);
+    this.dlc.set(s.dlc.subarray(from, to), n);
+    this.length.set(s.length.subarray(from, to), n);
+    this.errorType.set(s.errorType.subarray(from, to), n);
+    this.group.set(s.group.subarray(from, to), n);
+    const a = s.dataStart[from];
+    const l = s.dataStart[to] - a;
+    if (this.dn + l > this.data.length) this.growData(l);
+    this.data.set(s.data.subarray(a, a + l), this.dn);
+    const shift = this.dn - a;
+    const ds = this.dataStart;
+    const ss = s.dataStart;
+    for (let i = 0; i < k; i++) ds[n + i] = ss[from + i] + shift;
+    this.dn += l;
+    this.n = n + k;
+  }
   /** Appends event i of batch s. */
   copyFrom(s: FrameBatch, i: number): void {
     const n = this.n;
@@ -414,7 +440,7 @@ export function compileExtractor(layout: BusGroupLayout, groupIndex: number, vls
   const val = (name: FieldName, dflt: string) => (f[name] ? valueExpr(f[name] as Channel, cx) : dflt);
   const isCan = layout.bus === BUS_CAN;
   const lines: string[] = [];
-  lines.push('let n=out.n,d=out.dn,D=out.data,c=0;');
+  lines.push('let n=out.n,d=out.dn,D=out.data,c=0;const OT=out.offsetNs,RP=out.recordPos,BU=out.bus,TY=out.type,GR=out.group,CH=out.channel,ID=out.id,FL=out.flags,DC=out.dlc,LN=out.length,ET=out.errorType,DS=out.dataStart;');
   lines.push('for(let i=lo;i<hi;i++){const p=pos[i];const ix=ix0+i;');
   lines.push(`const t=${masterExpr(layout.master, cx)};`);
   lines.push('if(t<from||t>to)continue;');
@@ -443,12 +469,12 @@ export function compileExtractor(layout: BusGroupLayout, groupIndex: number, vls
       lines.push(`for(let k=0;k<L;k++)D[d+k]=b[p+${db.byteOffset}+k];`);
     }
   } else lines.push('const L=0;');
-  lines.push('out.offsetNs[n]=t;out.recordPos[n]=sp[i];');
-  lines.push(`out.bus[n]=${layout.bus};out.type[n]=${layout.event};out.group[n]=${groupIndex};`);
-  lines.push(`out.channel[n]=${val('BusChannel', '0')};out.id[n]=id;out.flags[n]=fl;`);
-  lines.push(isCan ? 'out.dlc[n]=dlc;' : 'out.dlc[n]=len;');
-  lines.push(`out.length[n]=len;out.errorType[n]=${val('ErrorType', '0')};`);
-  lines.push('out.dataStart[n]=d;d+=L;n++;c++;out.dn=d;}');
+  lines.push('OT[n]=t;RP[n]=sp[i];');
+  lines.push(`BU[n]=${layout.bus};TY[n]=${layout.event};GR[n]=${groupIndex};`);
+  lines.push(`CH[n]=${val('BusChannel', '0')};ID[n]=id;FL[n]=fl;`);
+  lines.push(isCan ? 'DC[n]=dlc;' : 'DC[n]=len;');
+  lines.push(`LN[n]=len;ET[n]=${val('ErrorType', '0')};`);
+  lines.push('DS[n]=d;d+=L;n++;c++;}');
   lines.push('out.n=n;out.dn=d;return c;');
   const body = lines.join('\n');
   const make = new Function('LUT', 'C', 'cv', 'ru', 'FD', `return function(b,v,pos,sp,from,to,ix0,vl,out,lo,hi){${body}}`);
@@ -592,11 +618,21 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     const limT = second ? (second.batch as FrameBatch).offsetNs[second.i] : Number.POSITIVE_INFINITY;
     const limP = second ? (second.batch as FrameBatch).recordPos[second.i] : 0;
     const limD = second ? second.dgIndex : 0;
-    while (s.i < b.count) {
-      const t = b.offsetNs[s.i];
-      if (second && (t > limT || (t === limT && (s.dgIndex > limD || (s.dgIndex === limD && b.recordPos[s.i] > limP))))) break;
-      out.copyFrom(b, s.i);
-      s.i++;
+    // the run of this stream's events that sort before the runner-up's head
+    let j = s.i;
+    const ot = b.offsetNs;
+    const rp = b.recordPos;
+    if (!second) j = b.count;
+    else
+      while (j < b.count) {
+        const t = ot[j];
+        if (t > limT || (t === limT && (s.dgIndex > limD || (s.dgIndex === limD && rp[j] > limP)))) break;
+        j++;
+      }
+    while (s.i < j) {
+      const take = Math.min(j - s.i, batchSize - out.n);
+      out.copyRange(b, s.i, s.i + take);
+      s.i += take;
       if (out.n >= batchSize) {
         yield out.take();
         out = new Builder(batchSize, start);

@@ -1,0 +1,81 @@
+/**
+ * CANedge containers and log-tree indexing.
+ *   heatshrink decode (whole buffer, and streaming in 64 KiB input chunks) of the real fixture MFC → MB/s of output
+ *   heatshrink encode of the decoded MDF
+ *   openLog on MFC / MFE / MFM (PBKDF2 at 1000 iterations + AES-256-GCM + heatshrink)
+ *   index build over the shared corpus (header only, and with record time ranges), and an unchanged refresh
+ * `npm run bench -- canedge [--json]` (or `npx tsx bench/canedge.ts`).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildEncryptedContainer, buildMfm, openLog } from '../src/formats/canedge/container.js';
+import { HeatshrinkDecoder, heatshrinkDecode, heatshrinkEncode } from '../src/formats/canedge/heatshrink.js';
+import { LogIndex } from '../src/formats/canedge/log-index.js';
+import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../src/formats/canedge/mdf4-time-range.js';
+import { PasswordBook } from '../src/formats/canedge/passwords.js';
+import { BufferSource, LocalLogStore } from '../src/formats/canedge/source.js';
+import { fixturesDir, sharedData } from '../test/harness/paths.js';
+import { median, note, peakRssMb, report, timeRuns } from './_harness.js';
+
+const mfc = readFileSync(join(fixturesDir, 'canedge', '00000007-643E54EA.MFC'));
+const params = { windowBits: 10, lookaheadBits: 4 };
+const payload = mfc.subarray(28);
+const mdf = heatshrinkDecode(payload, params);
+const MB = 1e6;
+
+function line(name: string, secs: number[], bytes: number, unit = 'MB/s out') {
+  const med = median(secs);
+  const rate = bytes / med / MB;
+  report(
+    { bench: 'canedge', case: name, median_ms: +(med * 1e3).toFixed(3), min_ms: +(Math.min(...secs) * 1e3).toFixed(3), rate_mb_s: +rate.toFixed(1), peak_rss_mb: +peakRssMb().toFixed(1) },
+    `${name.padEnd(44)} median ${(med * 1e3).toFixed(2).padStart(8)} ms  ${rate.toFixed(1).padStart(7)} ${unit}  (peak RSS ${peakRssMb().toFixed(0)} MB)`,
+  );
+}
+
+note(`fixture MFC: ${mfc.length} bytes → ${mdf.length} bytes MDF`);
+line('heatshrink decode, whole buffer', await timeRuns(() => heatshrinkDecode(payload, params), 15, 3), mdf.length);
+line(
+  'heatshrink decode, streaming 64 KiB chunks',
+  await timeRuns(() => {
+    const d = new HeatshrinkDecoder(params);
+    let n = 0;
+    for (let i = 0; i < payload.length; i += 65536) d.push(payload.subarray(i, i + 65536), (b) => (n += b.length));
+    d.finish((b) => (n += b.length));
+    if (n !== mdf.length) throw new Error('length mismatch');
+  }, 15, 3),
+  mdf.length,
+);
+line('heatshrink encode (w10 l4)', await timeRuns(() => heatshrinkEncode(mdf, params), 5, 1), mdf.length, 'MB/s in ');
+
+const book = new PasswordBook({ default: 'pw' });
+const mfe = await buildEncryptedContainer(mdf, { deviceId: '5BC57FEC', password: 'pw', iterations: 1000 });
+const mfm = await buildMfm(mdf, { deviceId: '5BC57FEC', password: 'pw', iterations: 1000 });
+line('openLog MFC', await timeRuns(() => openLog(new BufferSource('a.MFC', mfc)), 15, 3), mdf.length);
+line('openLog MFE (AES-256-GCM, key cached)', await timeRuns(() => openLog(new BufferSource('a.MFE', mfe), { passwords: book }), 15, 3), mdf.length);
+line('openLog MFM (AES-256-GCM + heatshrink)', await timeRuns(() => openLog(new BufferSource('a.MFM', mfm), { passwords: book }), 15, 3), mdf.length);
+
+if (sharedData) {
+  const root = join(sharedData, 'canedge');
+  const cache = mkdtempSync(join(tmpdir(), 'sigflow-bench-'));
+  try {
+    const store = new LocalLogStore(root);
+    let total = 0;
+    for await (const e of store.list()) total += e.size;
+    let i = 0;
+    const build = async (times: boolean) => {
+      const idx = await LogIndex.load(join(cache, `x${i++}.json`), store.id);
+      await idx.refresh(store, times ? { timeRange: mdf4TimeRange, timeRangeId: MDF4_TIME_RANGE_ID } : {});
+      await idx.save();
+      return idx;
+    };
+    line('index build, corpus, header only', await timeRuns(() => build(false), 5, 1), total, 'MB/s tree');
+    line('index build, corpus, with record times', await timeRuns(() => build(true), 3, 1), total, 'MB/s tree');
+    const idx = await build(true);
+    line('index refresh, corpus, nothing changed', await timeRuns(() => idx.refresh(store, { timeRange: mdf4TimeRange, timeRangeId: MDF4_TIME_RANGE_ID }), 7, 2), total, 'MB/s tree');
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+} else {
+  note('../shared/data not found: corpus index cases skipped');
+}

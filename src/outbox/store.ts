@@ -9,7 +9,21 @@
  *   state         running totals of the batches table, kept by triggers (so other processes see them too)
  * Everything here is synchronous (better-sqlite3); the async delivery logic lives in outbox.ts.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -301,13 +315,20 @@ export class OutboxStore {
 
   private static connect(file: string, opts: StoreOptions): Database.Database {
     const db = new Database(file, { readonly: opts.readonly === true, fileMustExist: opts.readonly === true });
-    db.pragma('busy_timeout = 5000');
-    if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    try {
+      db.pragma('busy_timeout = 5000');
+      // Touch the schema so an unreadable header fails here, inside the recovery path, and refuse a foreign
+      // database before changing anything in it (journal_mode=WAL rewrites the header).
+      db.prepare('SELECT count(*) AS n FROM sqlite_master').get();
+      OutboxStore.checkIdentity(db, file);
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      }
+    } catch (e) {
+      db.close();
+      throw e;
     }
-    // Touch the schema so an unreadable header fails here, inside the recovery path.
-    db.prepare('SELECT count(*) AS n FROM sqlite_master').get();
     return db;
   }
 
@@ -354,14 +375,37 @@ export class OutboxStore {
 
   /** Copies every readable row of a corrupt outbox file into this (fresh) one. Returns what it did. */
   private salvage(aside: string): string[] {
+    const notes: string[] = [];
+    // Work on a copy (the aside file stays as found, for inspection). A truncated file is padded back to the
+    // size its header records, so pages that survived stay addressable and only the lost ones read as corrupt.
+    const work = `${aside}.salvage`;
     let old: Database.Database;
     try {
-      old = new Database(aside, { readonly: true, fileMustExist: true });
+      copyFileSync(aside, work);
+      if (existsSync(`${aside}-wal`)) copyFileSync(`${aside}-wal`, `${work}-wal`);
+      const head = Buffer.alloc(100);
+      const fd = openSync(work, 'r+');
+      try {
+        const got = readSync(fd, head, 0, 100, 0);
+        if (got === 100 && head.toString('latin1', 0, 16) === 'SQLite format 3\0') {
+          const ps = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
+          const pages = head.readUInt32BE(28);
+          const want = ps * pages;
+          const have = fstatSync(fd).size;
+          if (ps >= 512 && pages > 0 && want > have && want < have * 64 + ps * 16) {
+            ftruncateSync(fd, want);
+            notes.push(`file was truncated: ${have} of ${want} bytes present`);
+          }
+        }
+      } finally {
+        closeSync(fd);
+      }
+      old = new Database(work, { readonly: true, fileMustExist: true });
       old.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (e) {
-      return [`nothing salvageable: ${(e as Error).message}`];
+      for (const f of [work, `${work}-wal`, `${work}-shm`]) rmSync(f, { force: true });
+      return [...notes, `nothing salvageable: ${(e as Error).message}`];
     }
-    const notes: string[] = [];
     try {
       // Sinks (cursors and counters).
       let sinks = 0;
@@ -442,6 +486,7 @@ export class OutboxStore {
       );
     } finally {
       old.close();
+      for (const f of [work, `${work}-wal`, `${work}-shm`]) rmSync(f, { force: true });
     }
     return notes;
   }

@@ -109,10 +109,10 @@ class VlsdEntries {
     if (o >= this.next) return -2;
     return -1;
   }
-  /** Drops entries taken from the current buffer at positions >= cut (they will be walked again). */
-  truncateFrom(cut: number): void {
+  /** Drops entries whose records start in the current buffer at or after `cut` (they will be walked again). */
+  truncateFrom(cut: number, ridSize: number): void {
     for (let i = 0; i < this.off.length; i++) {
-      if (this.src[i] === 0 && this.pos[i] >= cut) {
+      if (this.src[i] === 0 && this.pos[i] - 4 - ridSize >= cut) {
         this.next = this.off[i];
         this.off.length = this.src.length = this.pos.length = this.len.length = i;
         break;
@@ -385,7 +385,7 @@ export class RecordCursor {
         };
         index += emit;
       }
-      if (cut < p) for (const e of entries) e.truncateFrom(cut);
+      if (cut < p) for (const e of entries) e.truncateFrom(cut, ridSize);
       for (const e of entries)
         if (e.retain(buf)) this.warn(dg.offset, 'unreferenced VLSD records dropped (retention limit reached)');
       const rest = len - cut;

@@ -22,7 +22,7 @@ import { type LogPath, parseLogPath } from './tree.js';
 export const INDEX_FORMAT = 'sigflow-canedge-index';
 export const INDEX_VERSION = 1;
 /** Bump when probing changes what it records: entries from an older probe revision are probed again. */
-export const PROBE_REVISION = 2;
+export const PROBE_REVISION = 3;
 
 /** First and last record time of an MDF file (ns since the epoch), or null when the file has no records. */
 export type TimeRangeProbe = (mdf: ByteSource) => Promise<{ firstNs: bigint; lastNs: bigint } | null>;
@@ -181,8 +181,8 @@ export async function probeLogFile(
     entry.tzOffsetMin = hdr.tzOffsetMin;
     entry.metadata = hdr.metadata;
     const m = hdr.metadata;
-    if (m.serialNumber && /^[0-9A-F]{8}$/.test(m.serialNumber)) {
-      entry.device = m.serialNumber;
+    if (m.serial_number && /^[0-9A-F]{8}$/i.test(m.serial_number)) {
+      entry.device = m.serial_number.toUpperCase();
       entry.identitySource = 'mdf-header';
     }
     if (m.session !== undefined) entry.session = m.session;

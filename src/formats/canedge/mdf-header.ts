@@ -4,27 +4,15 @@
  * information). The full MDF4 reader lives in src/formats/mdf4; this exists so indexing a tree does not parse
  * channel groups just to learn who wrote a file and when the session started.
  *
- * CANedge HD comments are MD XML: `<HDcomment><common_properties><tree name="Device Information">` and
- * `<tree name="File Information">` with `<e name="...">value</e>` entries. FW 01.03.01 writes two
- * "Device Information" trees: entries of both are merged (a later duplicate name does not erase an earlier value).
+ * The HD comment (CANedge `Device Information` / `File Information` trees, both Device Information trees of
+ * FW 01.03.01 merged) is parsed by the MDF4 reader's `parseHeaderComment`, so metadata has one shape in sigflow.
  */
+import { type HeaderMetadata, parseHeaderComment } from '../mdf4/header.js';
 import { CanedgeError } from './errors.js';
 import { type ByteSource, readExact } from './source.js';
 
-/** Device and file information from the CANedge HD comment (whichever fields are present). */
-export interface CanedgeMetadata {
-  serialNumber?: string;
-  firmware?: string;
-  hardware?: string;
-  deviceType?: string;
-  session?: number;
-  split?: number;
-  comment?: string;
-  configCrc?: string;
-  storageTotal?: number;
-  storageFree?: number;
-  storageId?: string;
-}
+/** Device and file information from the CANedge HD comment (the MDF4 reader's shape, snake_case as in the reference JSON). */
+export type CanedgeMetadata = HeaderMetadata;
 
 export interface MdfHeaderInfo {
   fileId: string;
@@ -38,78 +26,11 @@ export interface MdfHeaderInfo {
   dstOffsetMin: number;
   timeFlags: number;
   metadata: CanedgeMetadata;
-  /** Raw comment fields keyed by tree name, then entry name (values trimmed). */
+  /** Raw comment fields keyed by tree name, then entry name (values as written, space padding included). */
   commentFields: Record<string, Record<string, string>>;
 }
 
 const MAX_COMMENT = 1 << 20;
-
-function entity(s: string): string {
-  return s.replace(/&(lt|gt|amp|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_m, e: string) => {
-    switch (e) {
-      case 'lt':
-        return '<';
-      case 'gt':
-        return '>';
-      case 'amp':
-        return '&';
-      case 'quot':
-        return '"';
-      case 'apos':
-        return "'";
-      default: {
-        const cp = e[1] === 'x' ? Number.parseInt(e.slice(2), 16) : Number.parseInt(e.slice(1), 10);
-        return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : '';
-      }
-    }
-  });
-}
-
-/** Extracts `<tree name>` → `<e name>` → text from an HD comment. Tolerant: unknown markup is ignored. */
-export function parseHdCommentFields(xml: string): Record<string, Record<string, string>> {
-  const out: Record<string, Record<string, string>> = {};
-  const treeRe = /<tree\b[^>]*\bname\s*=\s*"([^"]*)"[^>]*>([\s\S]*?)<\/tree>/g;
-  const eRe = /<e\b[^>]*\bname\s*=\s*"([^"]*)"[^>]*>([\s\S]*?)<\/e>/g;
-  for (let t = treeRe.exec(xml); t; t = treeRe.exec(xml)) {
-    const tree = entity(t[1]);
-    const fields = out[tree] ?? {};
-    out[tree] = fields;
-    for (let e = eRe.exec(t[2]); e; e = eRe.exec(t[2])) {
-      const key = entity(e[1]);
-      const value = entity(e[2]).trim();
-      if (!(key in fields) || fields[key] === '') fields[key] = value;
-    }
-  }
-  return out;
-}
-
-function intOrUndef(s: string | undefined): number | undefined {
-  if (s === undefined || !/^\d+$/.test(s)) return undefined;
-  const v = Number(s);
-  return Number.isSafeInteger(v) ? v : undefined;
-}
-
-/** Normalises CANedge comment fields into metadata. */
-export function canedgeMetadata(fields: Record<string, Record<string, string>>): CanedgeMetadata {
-  const dev = fields['Device Information'] ?? {};
-  const file = fields['File Information'] ?? {};
-  const m: CanedgeMetadata = {};
-  const set = <K extends keyof CanedgeMetadata>(k: K, v: CanedgeMetadata[K] | undefined) => {
-    if (v !== undefined && v !== '') m[k] = v;
-  };
-  set('serialNumber', dev['serial number']?.toUpperCase());
-  set('firmware', dev['firmware version']);
-  set('hardware', dev['hardware version']);
-  set('deviceType', dev['device type']);
-  set('configCrc', dev['config crc32 checksum']);
-  set('storageTotal', intOrUndef(dev['storage total']));
-  set('storageFree', intOrUndef(dev['storage free']));
-  set('storageId', dev['storage id']);
-  set('session', intOrUndef(file.session));
-  set('split', intOrUndef(file.split));
-  set('comment', file.comment);
-  return m;
-}
 
 function u64At(b: Buffer, at: number, name: string, what: string): number {
   const v = b.readBigUInt64LE(at);
@@ -147,6 +68,7 @@ export async function readMdfHeader(src: ByteSource): Promise<MdfHeaderInfo> {
   const timeFlags = hdData[12];
 
   let commentFields: Record<string, Record<string, string>> = {};
+  let metadata: HeaderMetadata = {};
   if (mdLink !== 0) {
     if (mdLink + 24 > src.size) throw new CanedgeError('corrupt', name, `HD comment link ${mdLink} points past the end (size ${src.size})`);
     const mh = Buffer.from(await readExact(src, mdLink, 24));
@@ -160,7 +82,7 @@ export async function readMdfHeader(src: ByteSource): Promise<MdfHeaderInfo> {
     const raw = Buffer.from(await readExact(src, mdLink + 24, textLen));
     const nul = raw.indexOf(0);
     const xml = raw.toString('utf8', 0, nul < 0 ? raw.length : nul);
-    if (kind === '##MD') commentFields = parseHdCommentFields(xml);
+    if (kind === '##MD') ({ fields: commentFields, metadata } = parseHeaderComment(xml));
   }
   return {
     fileId,
@@ -172,7 +94,7 @@ export async function readMdfHeader(src: ByteSource): Promise<MdfHeaderInfo> {
     tzOffsetMin,
     dstOffsetMin,
     timeFlags,
-    metadata: canedgeMetadata(commentFields),
+    metadata,
     commentFields,
   };
 }

@@ -120,17 +120,14 @@ describe('log index', () => {
     assert.equal(mfc?.startNs, eMfc.start_time_ns);
     assert.equal(mfc?.firstNs, eMfc.time_range.first_t_ns);
     assert.equal(mfc?.lastNs, eMfc.time_range.last_t_ns);
-    assert.equal(mfc?.metadata?.comment, eMfc.metadata.comment);
-    assert.equal(mfc?.metadata?.firmware, eMfc.metadata.firmware);
+    assert.deepEqual(mfc?.metadata, eMfc.metadata);
 
     const mf4 = by.get(MF4);
     const eMf4 = expected['00000001-60B621D9.MF4'];
     assert.equal(mf4?.firstNs, eMf4.time_range.first_t_ns);
     assert.equal(mf4?.lastNs, eMf4.time_range.last_t_ns);
     // FW 01.03.01 writes two Device Information trees: both are read
-    assert.equal(mf4?.metadata?.serialNumber, eMf4.metadata.serial_number);
-    assert.equal(mf4?.metadata?.storageTotal, eMf4.metadata.storage_total);
-    assert.equal(mf4?.metadata?.configCrc, eMf4.metadata.config_crc);
+    assert.deepEqual(mf4?.metadata, eMf4.metadata);
     assert.equal(mf4?.mismatches, undefined);
 
     const moved = by.get(MOVED);

@@ -1,0 +1,280 @@
+/**
+ * The `influx` sink: line protocol over HTTP to InfluxDB 1.x (`/write?db=&rp=&precision=`), InfluxDB 2.x/3.x
+ * (`/api/v2/write?org=&bucket=&precision=`, `Authorization: Token …`) and VictoriaMetrics (same endpoints; it
+ * answers 204 even for lines it drops, so only a read-back proves storage).
+ *
+ * Response classification (see README): 2xx ok; 413 too_large; 401/403 auth; 429/5xx/network retry (Retry-After
+ * honoured); 400 partial writes are mapped back to record indexes (`partial`) when the server's message pins the
+ * rejected lines down exactly, otherwise a multi-line batch is answered `too_large` so the outbox splits it until
+ * the bad lines are isolated (rewrites are idempotent: same series + time overwrites); other 4xx permanent.
+ */
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import type { TelemetryRecord } from '../../records/record.js';
+import type { Sink, WriteResult } from '../sink.js';
+import { HttpClient, type HttpResponse, parseRetryAfter } from './http.js';
+import { type EncodedBatch, LineEncoder } from './line-protocol.js';
+
+const gzipAsync = promisify(gzip);
+
+export const influxSinkConfigSchema = z
+  .object({
+    type: z.literal('influx'),
+    name: z.string().min(1).default('influx'),
+    /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix is kept). */
+    url: z.string().url(),
+    /** v1: InfluxDB 1.x `/write` (also VictoriaMetrics); v2: `/api/v2/write` (InfluxDB 2.x/3.x, VictoriaMetrics). */
+    api: z.enum(['v1', 'v2']).default('v1'),
+    database: z.string().min(1).optional(),
+    retentionPolicy: z.string().min(1).optional(),
+    org: z.string().min(1).optional(),
+    bucket: z.string().min(1).optional(),
+    /** `Authorization: Token <token>` (v2; InfluxDB 1.8+ also accepts `user:password` as a token). */
+    token: z.string().min(1).optional(),
+    /** HTTP basic auth (v1). */
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    precision: z.enum(['ns', 'us', 'ms', 's']).default('ns'),
+    /** Gzip request bodies of at least this many bytes; null = never. */
+    gzipMinBytes: z.number().int().min(0).nullable().default(64 * 1024),
+    timeoutMs: z.number().int().positive().default(30_000),
+    /** v1: `CREATE DATABASE` before the first write (and again if the server says it is missing). */
+    createDatabase: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.api === 'v1' && !c.database) ctx.addIssue({ code: 'custom', path: ['database'], message: 'api v1 needs a database' });
+    if (c.api === 'v2' && !c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'api v2 needs a bucket' });
+    if (c.api === 'v2' && c.createDatabase)
+      ctx.addIssue({ code: 'custom', path: ['createDatabase'], message: 'createDatabase is for api v1 only' });
+    if (c.token && c.username) ctx.addIssue({ code: 'custom', path: ['token'], message: 'give a token or a username, not both' });
+  });
+export type InfluxSinkConfig = z.input<typeof influxSinkConfigSchema>;
+type Config = z.output<typeof influxSinkConfigSchema>;
+
+const V1_PRECISION = { ns: 'ns', us: 'u', ms: 'ms', s: 's' } as const;
+
+/** Quotes an InfluxQL identifier. */
+function quoteIdent(s: string): string {
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** The server's error text from a JSON body ({"error"} for 1.x, {"message"} for 2.x) or the raw body. */
+function serverMessage(body: string): string {
+  try {
+    const j = JSON.parse(body) as { error?: unknown; message?: unknown };
+    if (typeof j.error === 'string') return j.error;
+    if (typeof j.message === 'string') return j.message;
+  } catch {
+    /* not JSON */
+  }
+  return body.trim();
+}
+
+/** Reads a Go %q-quoted string (as in InfluxDB's messages) without its quotes. */
+function unquoteGo(q: string): string {
+  try {
+    return JSON.parse(q) as string;
+  } catch {
+    return q.slice(1, -1);
+  }
+}
+
+const TYPE_OF = { number: 'float', bigint: 'integer', boolean: 'boolean', string: 'string' } as Record<string, string>;
+
+/**
+ * Maps a 400 body to the lines the server rejected. Returns line index → reason for what could be identified, and
+ * `dropped` when the server said how many points it dropped.
+ */
+export function mapRejectedLines(
+  body: string,
+  enc: EncodedBatch,
+  batch: readonly TelemetryRecord[],
+): { lines: Map<number, string>; dropped: number | null; message: string; partial: boolean } {
+  const message = serverMessage(body);
+  const lines = new Map<number, string>();
+  // InfluxDB 3: {"error": "...", "data": [{"original_line", "line_number" (1-based), "error_message"}]}
+  try {
+    const j = JSON.parse(body) as { data?: { line_number?: number; error_message?: string }[] };
+    if (Array.isArray(j.data))
+      for (const d of j.data)
+        if (typeof d.line_number === 'number' && d.line_number >= 1 && d.line_number <= enc.lines.length)
+          lines.set(d.line_number - 1, d.error_message ?? message);
+  } catch {
+    /* not JSON */
+  }
+  // "unable to parse '<line>': <reason>" (1.x and 2.x list every line that failed to parse)
+  const marker = "unable to parse '";
+  if (message.includes(marker)) {
+    const byText = new Map<string, number[]>();
+    enc.lines.forEach((l, i) => {
+      const a = byText.get(l);
+      if (a) a.push(i);
+      else byText.set(l, [i]);
+    });
+    let p = message.indexOf(marker);
+    while (p >= 0) {
+      const start = p + marker.length;
+      let q = message.indexOf("': ", start);
+      while (q >= 0) {
+        const idx = byText.get(message.slice(start, q));
+        if (idx) {
+          const end = message.indexOf('\n', q);
+          const reason = message.slice(p, end < 0 ? undefined : end);
+          for (const i of idx) lines.set(i, reason);
+          break;
+        }
+        q = message.indexOf("': ", q + 1);
+      }
+      p = message.indexOf(marker, start);
+    }
+  }
+  // "field type conflict: input field "f" on measurement "m" is type float, already exists as type integer"
+  const tc = /field type conflict: input field ("(?:[^"\\]|\\.)*") on measurement ("(?:[^"\\]|\\.)*") is type (\w+), already exists as type (\w+)/.exec(
+    message,
+  );
+  if (tc) {
+    const field = unquoteGo(tc[1]);
+    const m = unquoteGo(tc[2]);
+    const existing = tc[4];
+    enc.lineRecord.forEach((ri, li) => {
+      const r = batch[ri];
+      if (r.measurement !== m || !(field in r.fields)) return;
+      if (TYPE_OF[typeof r.fields[field]] !== existing) lines.set(li, message);
+    });
+  }
+  const d = /dropped=(\d+)/.exec(message);
+  return { lines, dropped: d ? Number(d[1]) : null, message, partial: /partial write/i.test(message) };
+}
+
+export class InfluxSink implements Sink {
+  readonly name: string;
+  readonly config: Config;
+  private readonly encoder: LineEncoder;
+  private readonly client: HttpClient;
+  private readonly writeUrl: URL;
+  private readonly headers: Record<string, string>;
+  private needCreate: boolean;
+
+  constructor(config: InfluxSinkConfig) {
+    const c = influxSinkConfigSchema.parse(config);
+    this.config = c;
+    this.name = c.name;
+    this.encoder = new LineEncoder(c.precision);
+    const base = new URL(c.url);
+    if (!base.pathname.endsWith('/')) base.pathname += '/';
+    this.client = new HttpClient(base, c.timeoutMs);
+    if (c.api === 'v1') {
+      this.writeUrl = new URL('write', base);
+      this.writeUrl.searchParams.set('db', c.database as string);
+      if (c.retentionPolicy) this.writeUrl.searchParams.set('rp', c.retentionPolicy);
+      this.writeUrl.searchParams.set('precision', V1_PRECISION[c.precision]);
+    } else {
+      this.writeUrl = new URL('api/v2/write', base);
+      if (c.org) this.writeUrl.searchParams.set('org', c.org);
+      this.writeUrl.searchParams.set('bucket', c.bucket as string);
+      this.writeUrl.searchParams.set('precision', c.precision);
+    }
+    this.headers = { 'content-type': 'text/plain; charset=utf-8' };
+    if (c.token) this.headers.authorization = `Token ${c.token}`;
+    else if (c.username)
+      this.headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
+    this.needCreate = c.createDatabase;
+  }
+
+  /** v1: CREATE DATABASE (idempotent on the server). Returns an error text or null. */
+  private async createDatabase(signal?: AbortSignal): Promise<string | null> {
+    const url = new URL('query', this.client.base);
+    const body = new URLSearchParams({ q: `CREATE DATABASE ${quoteIdent(this.config.database as string)}` }).toString();
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (this.headers.authorization) headers.authorization = this.headers.authorization;
+    const r = await this.client.request('POST', url, body, headers, signal);
+    if (r.status === 200) {
+      const msg = serverMessage(r.body);
+      if (!/"error"/.test(r.body)) return null;
+      return `CREATE DATABASE failed: ${msg}`;
+    }
+    return r.status === 0 ? (r.error ?? 'no response') : `CREATE DATABASE → HTTP ${r.status} ${serverMessage(r.body)}`;
+  }
+
+  async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
+    const enc = this.encoder.encode(batch);
+    if (enc.lines.length === 0) return this.combine(batch.length, enc, new Map(), 'no record of the batch is writable');
+    if (this.needCreate) {
+      const err = await this.createDatabase(signal);
+      if (err) return this.classifyTransport({ status: 0, headers: {}, body: '', error: err }, err);
+      this.needCreate = false;
+    }
+    let body: Buffer = Buffer.from(enc.body, 'utf8');
+    const headers = { ...this.headers };
+    if (this.config.gzipMinBytes !== null && body.length >= this.config.gzipMinBytes) {
+      body = await gzipAsync(body, { level: 1 });
+      headers['content-encoding'] = 'gzip';
+    }
+    headers['content-length'] = String(body.length);
+    const res = await this.client.request('POST', this.writeUrl, body, headers, signal);
+    return this.classify(res, enc, batch);
+  }
+
+  private classifyTransport(res: HttpResponse, what: string): WriteResult {
+    return { kind: 'retry', reason: `${this.name}: ${res.error ?? what}` };
+  }
+
+  /** Final result: client-side rejects + server-side rejected lines. */
+  private combine(n: number, enc: EncodedBatch, serverLines: Map<number, string>, why: string): WriteResult {
+    const byRecord = new Map<number, string>();
+    for (const r of enc.rejected) byRecord.set(r.index, r.reason);
+    for (const [li, reason] of serverLines) {
+      const ri = enc.lineRecord[li];
+      const prev = byRecord.get(ri);
+      byRecord.set(ri, prev ? `${reason}; ${prev}` : reason);
+    }
+    if (byRecord.size === 0) return { kind: 'ok' };
+    const rejected = [...byRecord].sort((a, b) => a[0] - b[0]).map(([index, reason]) => ({ index, reason }));
+    return { kind: 'partial', rejected, reason: `${this.name}: ${rejected.length} of ${n} records rejected: ${why}` };
+  }
+
+  private classify(res: HttpResponse, enc: EncodedBatch, batch: readonly TelemetryRecord[]): WriteResult {
+    const s = res.status;
+    if (s === 0) return this.classifyTransport(res, 'no response');
+    if (s >= 200 && s < 300) {
+      return this.combine(batch.length, enc, new Map(), enc.rejected[0]?.reason ?? '');
+    }
+    const msg = serverMessage(res.body);
+    const where = `${this.name}: HTTP ${s} from ${this.writeUrl.host}`;
+    if (s === 413) return { kind: 'too_large', reason: `${where}: ${msg || 'request entity too large'}` };
+    if (s === 401 || s === 403) return { kind: 'auth', reason: `${where}: ${msg}` };
+    if (s === 429 || s >= 500) {
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+      return retryAfterMs === undefined
+        ? { kind: 'retry', reason: `${where}: ${msg}` }
+        : { kind: 'retry', reason: `${where}: ${msg}`, retryAfterMs };
+    }
+    if (s === 404) {
+      // A missing database or endpoint is a configuration problem: keep the data and retry (and alarm upstream).
+      if (/database not found/i.test(msg) && this.config.createDatabase) this.needCreate = true;
+      return { kind: 'retry', reason: `${where}: ${msg}${this.config.api === 'v1' && /database not found/i.test(msg) && !this.config.createDatabase ? ' (create the database or set createDatabase)' : ''}` };
+    }
+    if (s === 400 || s === 422) {
+      const m = mapRejectedLines(res.body, enc, batch);
+      // 1.x prints dropped=0 for parse-only partial writes (it then lists every unparsable line).
+      const exact = m.lines.size > 0 && (m.dropped === null || m.dropped === 0 || m.lines.size === m.dropped);
+      if (exact) return this.combine(batch.length, enc, m.lines, m.message);
+      if (enc.lines.length === 1) return this.combine(batch.length, enc, new Map([[0, m.message]]), m.message);
+      return {
+        kind: 'too_large',
+        reason: `${where}: ${m.message} — the server did not name every rejected line (${m.lines.size} identified${m.dropped === null ? '' : `, ${m.dropped} dropped`}): split the batch to isolate them`,
+      };
+    }
+    return { kind: 'permanent', reason: `${where}: ${msg}` };
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+export function createInfluxSink(config: InfluxSinkConfig): InfluxSink {
+  return new InfluxSink(config);
+}

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDbcCommands } from './dbc.js';
 import { CliError } from './errors.js';
 import { registerLogsCommands } from './logs.js';
+import { registerOutboxCommands } from './outbox.js';
 
 export const VERSION = '0.1.0';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerDbcCommands(program);
   registerLogsCommands(program);
+  registerOutboxCommands(program);
   return program;
 }
 

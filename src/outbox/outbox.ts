@@ -98,6 +98,8 @@ export interface EnqueueResult {
 export interface SinkStatus extends SinkCounters, SinkPending {
   /** Configured in this process (inactive sinks still hold their backlog). */
   active: boolean;
+  /** Dead letters of this sink stored now (deadLetteredRecords counts every record ever dead-lettered). */
+  deadLettersStored: { count: number; records: number; bytes: number };
   oldestPendingAgeMs: number | null;
   inFlight: number;
   consecutiveFailures: number;
@@ -157,6 +159,7 @@ export function buildStatus(
   nowMs = Date.now(),
 ): OutboxStatus {
   const t = store.totals();
+  const dl = store.deadLettersBySink();
   const sinks: SinkStatus[] = store.sinks().map((c) => {
     const p = store.pendingFor(c.name, c.cursor);
     const w = live?.active.get(c.name);
@@ -164,6 +167,7 @@ export function buildStatus(
       ...c,
       ...p,
       active: w !== undefined,
+      deadLettersStored: dl.get(c.name) ?? { count: 0, records: 0, bytes: 0 },
       oldestPendingAgeMs: p.oldestPendingMs === null ? null : Math.max(0, nowMs - p.oldestPendingMs),
       inFlight: w?.inFlight ?? 0,
       consecutiveFailures: w?.consecutiveFailures ?? 0,

@@ -58,6 +58,8 @@ export interface SinkCounters {
   deadLetteredRecords: number;
   /** Dead letters deleted because the dead-letter budget was full (oldest first). */
   deadLettersDroppedRecords: number;
+  /** Dead-lettered records deleted by `outbox purge` (a drop the user chose). */
+  purgedRecords: number;
   corruptRecords: number;
   retries: number;
   authFailures: number;
@@ -153,6 +155,7 @@ CREATE TABLE IF NOT EXISTS sinks (
   expired_records INTEGER NOT NULL DEFAULT 0,
   dead_lettered_records INTEGER NOT NULL DEFAULT 0,
   dead_letters_dropped_records INTEGER NOT NULL DEFAULT 0,
+  purged_records INTEGER NOT NULL DEFAULT 0,
   corrupt_records INTEGER NOT NULL DEFAULT 0,
   retries INTEGER NOT NULL DEFAULT 0,
   auth_failures INTEGER NOT NULL DEFAULT 0,
@@ -210,6 +213,7 @@ function rowToSink(r: Record<string, unknown>): SinkCounters {
     expiredRecords: r.expired_records as number,
     deadLetteredRecords: r.dead_lettered_records as number,
     deadLettersDroppedRecords: r.dead_letters_dropped_records as number,
+    purgedRecords: r.purged_records as number,
     corruptRecords: r.corrupt_records as number,
     retries: r.retries as number,
     authFailures: r.auth_failures as number,
@@ -414,10 +418,10 @@ export class OutboxStore {
           this.db
             .prepare(
               `INSERT OR REPLACE INTO sinks (name, cursor, added_ms, delivered_records, delivered_writes, dropped_records,
-                 expired_records, dead_lettered_records, dead_letters_dropped_records, corrupt_records, retries, auth_failures, alarm, alarm_reason,
+                 expired_records, dead_lettered_records, dead_letters_dropped_records, purged_records, corrupt_records, retries, auth_failures, alarm, alarm_reason,
                  last_error, last_error_ms, last_delivery_ms)
                VALUES (@name, @cursor, @added_ms, @delivered_records, @delivered_writes, @dropped_records,
-                 @expired_records, @dead_lettered_records, @dead_letters_dropped_records, @corrupt_records, @retries, @auth_failures, @alarm,
+                 @expired_records, @dead_lettered_records, @dead_letters_dropped_records, @purged_records, @corrupt_records, @retries, @auth_failures, @alarm,
                  @alarm_reason, @last_error, @last_error_ms, @last_delivery_ms)`,
             )
             .run(r);
@@ -812,6 +816,14 @@ export class OutboxStore {
     return { count: r.c, records: r.r, bytes: r.b };
   }
 
+  /** Dead letters currently stored, per sink. */
+  deadLettersBySink(): Map<string, { count: number; records: number; bytes: number }> {
+    const rows = this.db
+      .prepare('SELECT sink, count(*) AS c, sum(records) AS r, sum(bytes) AS b FROM dead_letters GROUP BY sink')
+      .all() as { sink: string; c: number; r: number; b: number }[];
+    return new Map(rows.map((x) => [x.sink, { count: x.c, records: x.r, bytes: x.b }]));
+  }
+
   quarantineTotals(): { count: number; records: number; bytes: number } {
     const r = this.db
       .prepare('SELECT count(*) AS c, coalesce(sum(records), 0) AS r, coalesce(sum(bytes), 0) AS b FROM quarantine')
@@ -854,7 +866,6 @@ export class OutboxStore {
             continue;
           }
           this.stmts.insert.run(Date.now(), d.sink, d.records, d.data.length, d.crc, d.data);
-          this.db.prepare('UPDATE sinks SET dead_lettered_records = dead_lettered_records - ? WHERE name = ?').run(d.records, d.sink);
           del.run(d.id);
           replayed++;
           records += d.records;
@@ -869,11 +880,13 @@ export class OutboxStore {
     this.assertOpen();
     const rows = this.deadLetters(opts);
     const del = this.db.prepare('DELETE FROM dead_letters WHERE id = ?');
+    const count = this.db.prepare('UPDATE sinks SET purged_records = purged_records + ? WHERE name = ?');
     let records = 0;
     this.db
       .transaction(() => {
         for (const d of rows) {
           del.run(d.id);
+          count.run(d.records, d.sink);
           records += d.records;
         }
       })

@@ -120,8 +120,14 @@ test('block: enqueue waits for space, FIFO, and resumes when a sink delivers', a
   await ob.enqueue(seqRecords(0, BATCH));
   await ob.enqueue(seqRecords(100, BATCH));
   const order: number[] = [];
-  const p3 = ob.enqueue(seqRecords(200, BATCH)).then((r) => order.push(3) && r);
-  const p4 = ob.enqueue(seqRecords(300, BATCH)).then((r) => order.push(4) && r);
+  const p3 = ob.enqueue(seqRecords(200, BATCH)).then((r) => {
+    order.push(3);
+    return r;
+  });
+  const p4 = ob.enqueue(seqRecords(300, BATCH)).then((r) => {
+    order.push(4);
+    return r;
+  });
   await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(order, [], 'both wait while the outbox is full');
   assert.equal((await ob.deliverOnce('a')).kind, 'ok');

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeBatch } from '../../src/outbox/codec.js';
 import { Outbox, type SinkDelivery } from '../../src/outbox/outbox.js';
+import type { TelemetryRecord } from '../../src/records/record.js';
 import { range, ScriptedSink, seqRecords, silent, sorted, tempDir } from './helpers.js';
 
 function open(dir: string, sinks: SinkDelivery[], extra: Partial<Parameters<typeof Outbox.open>[0]> = {}) {
@@ -31,7 +32,7 @@ test('records round-trip through the outbox unchanged', async (t) => {
   const dir = tempDir(t);
   const a = new ScriptedSink('a');
   const ob = open(dir, [{ sink: a }]);
-  const recs = [
+  const recs: TelemetryRecord[] = [
     { time: -1n, measurement: 'µ', tags: { 'k é': 'v😀' }, fields: { f: -0, g: Number.NaN, h: Number.NEGATIVE_INFINITY, i: 2n ** 64n, s: '' } },
     { time: 9223372036854775807n, measurement: 'm', tags: {}, fields: { b: true, i: -(2n ** 63n) } },
   ];
@@ -250,7 +251,7 @@ test('a hanging write times out, is aborted and retried', async (t) => {
   const a = new ScriptedSink('a');
   const orig = a.write.bind(a);
   let first = true;
-  a.write = (async (batch, signal) => {
+  a.write = (async (batch: readonly TelemetryRecord[], signal?: AbortSignal) => {
     if (first) {
       first = false;
       signalSeen = signal;
@@ -378,7 +379,9 @@ test('replayed dead letters go to their sink only', async (t) => {
   assert.deepEqual(b.times(), [0, 1, 2]);
   const st = ob.status();
   assert.equal(st.pendingBatches, 0);
-  assert.equal(st.sinks.find((s) => s.name === 'a')?.deadLetteredRecords, 0);
+  const sa = st.sinks.find((s) => s.name === 'a');
+  assert.equal(sa?.deadLetteredRecords, 3, 'a counter: records ever dead-lettered');
+  assert.equal(sa?.deadLettersStored.records, 0, 'none stored any more');
   await ob.close();
 });
 

@@ -1,0 +1,217 @@
+/**
+ * `sigflow outbox …`: inspect and operate the durable outbox of a data directory, also while sigflow runs
+ * (SQLite transactions make that safe). status and dead-letters open the database read-only; replay and purge
+ * write, but never repair: a corrupt file is reported, and sigflow itself recovers it on its next start.
+ */
+import type { Command } from 'commander';
+import { decodeBatch } from '../outbox/codec.js';
+import { OutboxError } from '../outbox/errors.js';
+import { buildStatus, type OutboxStatus } from '../outbox/outbox.js';
+import { type DeadLetter, OutboxStore } from '../outbox/store.js';
+import { nsToIso } from '../records/record.js';
+import { CliError } from './errors.js';
+
+interface CommonOpts {
+  dataDir: string;
+  sink?: string;
+  json?: boolean;
+}
+
+function openStore(dir: string, write: boolean): OutboxStore {
+  try {
+    return write
+      ? OutboxStore.open(dir, { mustExist: true, recover: false, integrityCheck: false })
+      : OutboxStore.open(dir, { readonly: true, integrityCheck: false });
+  } catch (e) {
+    if (e instanceof OutboxError) throw new CliError(e.message);
+    throw new CliError(`cannot open the outbox in ${dir}: ${(e as Error).message}`);
+  }
+}
+
+function parseIds(values: string[] | undefined): number[] | undefined {
+  if (!values || values.length === 0) return undefined;
+  return values.flatMap((v) =>
+    v.split(',').map((s) => {
+      if (!/^\d+$/.test(s.trim())) throw new CliError(`--id: "${s}" is not a dead-letter id (a positive integer)`, 2);
+      return Number(s.trim());
+    }),
+  );
+}
+
+function fmtBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(2)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+function fmtAge(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 7_200_000) return `${(ms / 60_000).toFixed(1)} min`;
+  if (ms < 172_800_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  return `${(ms / 86_400_000).toFixed(1)} d`;
+}
+
+function when(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString();
+}
+
+/** JSON for display: bigints as decimal strings, non-finite floats as strings. */
+function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => {
+    if (typeof x === 'bigint') return x.toString();
+    if (typeof x === 'number' && !Number.isFinite(x)) return String(x);
+    if (Buffer.isBuffer(x)) return undefined;
+    return x;
+  });
+}
+
+function printStatus(st: OutboxStatus, sink: string | undefined): void {
+  const out: string[] = [];
+  out.push(`outbox ${st.file}`);
+  out.push(`  pending: ${st.pendingRecords} records in ${st.pendingBatches} batches, ${fmtBytes(st.pendingBytes)}`);
+  out.push(`  dead letters: ${st.deadLetters.records} records in ${st.deadLetters.count} entries, ${fmtBytes(st.deadLetters.bytes)}`);
+  if (st.quarantined.count > 0) {
+    out.push(`  QUARANTINED (checksum/decoding failed): ${st.quarantined.records} records in ${st.quarantined.count} batches`);
+  }
+  for (const e of st.recoveryEvents) out.push(`  RECOVERY ${when(e.atMs)}: ${e.message}`);
+  for (const s of st.sinks) {
+    if (sink !== undefined && s.name !== sink) continue;
+    out.push(`sink ${s.name}${s.alarm ? '   ** ALARM: ' + (s.alarmReason ?? '') + ' **' : ''}`);
+    out.push(`  pending     ${s.pendingRecords} records, ${s.pendingBatches} batches, ${fmtBytes(s.pendingBytes)}, oldest ${fmtAge(s.oldestPendingAgeMs)}`);
+    out.push(`  delivered   ${s.deliveredRecords} records in ${s.deliveredWrites} writes, last ${when(s.lastDeliveryMs)}`);
+    out.push(
+      `  dropped     ${s.droppedRecords} (disk budget), ${s.expiredRecords} (max age), ${s.corruptRecords} (corrupt), ` +
+        `${s.deadLettersDroppedRecords} (dead-letter budget), ${s.purgedRecords} (purged dead letters)`,
+    );
+    out.push(`  dead-letter ${s.deadLetteredRecords} records so far, ${s.deadLettersStored.records} stored now (${s.deadLettersStored.count} entries)`);
+    out.push(`  retries     ${s.retries} (auth failures ${s.authFailures})${s.lastError ? `, last error ${when(s.lastErrorMs)}: ${s.lastError}` : ''}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function printDeadLetters(list: DeadLetter[], withRecords: boolean): void {
+  if (list.length === 0) {
+    process.stdout.write('no dead letters\n');
+    return;
+  }
+  for (const d of list) {
+    process.stdout.write(
+      `#${d.id}  sink ${d.sink}  ${when(d.createdMs)}  ${d.kind}  ${d.records} records  ${fmtBytes(d.bytes)}  ${d.reason}\n`,
+    );
+    if (withRecords && d.data) {
+      for (const r of decodeBatch(d.data)) {
+        process.stdout.write(`    ${nsToIso(r.time)} ${toJson({ measurement: r.measurement, tags: r.tags, fields: r.fields })}\n`);
+      }
+    }
+  }
+}
+
+export function registerOutboxCommands(program: Command): void {
+  const ob = program
+    .command('outbox')
+    .description('inspect the durable outbox: pending data per sink, drops, dead letters (replay or purge them)')
+    .addHelpText(
+      'after',
+      '\nThe outbox lives in <data-dir>/outbox.db. These commands are safe while sigflow runs.\n' +
+        'Examples:\n' +
+        '  sigflow outbox status --data-dir /var/lib/sigflow\n' +
+        '  sigflow outbox dead-letters --data-dir /var/lib/sigflow --sink influx --records\n' +
+        '  sigflow outbox replay --data-dir /var/lib/sigflow --sink influx\n' +
+        '  sigflow outbox purge --data-dir /var/lib/sigflow --id 12,13 --yes',
+    );
+
+  ob.command('status')
+    .description('pending records/batches/bytes and oldest age per sink; delivered, dropped, dead-lettered, retries, alarms')
+    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .option('--sink <name>', 'only this sink')
+    .option('--json', 'machine-readable output')
+    .action((o: CommonOpts) => {
+      const store = openStore(o.dataDir, false);
+      try {
+        const st = buildStatus(store);
+        if (o.sink !== undefined && !st.sinks.some((s) => s.name === o.sink)) {
+          throw new CliError(`no sink named ${o.sink} in ${store.file} (sinks: ${st.sinks.map((s) => s.name).join(', ') || 'none'})`);
+        }
+        if (o.json) {
+          const view = o.sink === undefined ? st : { ...st, sinks: st.sinks.filter((s) => s.name === o.sink) };
+          process.stdout.write(`${toJson(view)}\n`);
+        } else printStatus(st, o.sink);
+      } finally {
+        store.close();
+      }
+    });
+
+  ob.command('dead-letters')
+    .description('list records sinks rejected permanently, with the server reason')
+    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .option('--sink <name>', 'only this sink')
+    .option('--id <ids...>', 'only these dead-letter ids (space or comma separated)')
+    .option('--limit <n>', 'at most n entries', '1000')
+    .option('--records', 'also print the records of each entry')
+    .option('--json', 'machine-readable output (one JSON object per entry)')
+    .action((o: CommonOpts & { id?: string[]; limit: string; records?: boolean }) => {
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--limit: "${o.limit}" is not a non-negative integer`, 2);
+      const store = openStore(o.dataDir, false);
+      try {
+        const list = store.deadLetters({ sink: o.sink, ids: parseIds(o.id), limit, withData: o.records === true });
+        if (o.json) {
+          for (const d of list) {
+            const entry: Record<string, unknown> = { ...d, data: undefined };
+            if (o.records && d.data) entry.records_list = decodeBatch(d.data);
+            process.stdout.write(`${toJson(entry)}\n`);
+          }
+        } else printDeadLetters(list, o.records === true);
+      } finally {
+        store.close();
+      }
+    });
+
+  ob.command('replay')
+    .description('move dead letters back into the outbox, for their sink only (delivered again in order of id)')
+    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .option('--sink <name>', 'only dead letters of this sink')
+    .option('--id <ids...>', 'only these dead-letter ids')
+    .option('--json', 'machine-readable output')
+    .action((o: CommonOpts & { id?: string[] }) => {
+      const store = openStore(o.dataDir, true);
+      try {
+        const r = store.replay({ sink: o.sink, ids: parseIds(o.id) });
+        if (o.json) process.stdout.write(`${toJson(r)}\n`);
+        else {
+          process.stdout.write(`replayed ${r.replayed} dead letters (${r.records} records) into the outbox\n`);
+          for (const s of r.skipped) process.stdout.write(`  skipped #${s.id}: ${s.reason}\n`);
+        }
+        if (r.skipped.length > 0) process.exitCode = 1;
+      } finally {
+        store.close();
+      }
+    });
+
+  ob.command('purge')
+    .description('delete dead letters for good (asks for --yes)')
+    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .option('--sink <name>', 'only dead letters of this sink')
+    .option('--id <ids...>', 'only these dead-letter ids')
+    .option('--yes', 'really delete')
+    .option('--json', 'machine-readable output')
+    .action((o: CommonOpts & { id?: string[]; yes?: boolean }) => {
+      const ids = parseIds(o.id);
+      const store = openStore(o.dataDir, true);
+      try {
+        if (!o.yes) {
+          const n = store.deadLetters({ sink: o.sink, ids });
+          const records = n.reduce((a, d) => a + d.records, 0);
+          throw new CliError(`purge would delete ${n.length} dead letters (${records} records) for good; add --yes to do it`, 2);
+        }
+        const r = store.purgeDeadLetters({ sink: o.sink, ids });
+        if (o.json) process.stdout.write(`${toJson(r)}\n`);
+        else process.stdout.write(`purged ${r.purged} dead letters (${r.records} records)\n`);
+      } finally {
+        store.close();
+      }
+    });
+}

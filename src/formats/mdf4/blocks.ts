@@ -173,7 +173,7 @@ export class BlockReader {
     if (h.length > MAX_META_BLOCK) this.fail(offset, `##${h.id} block length ${h.length} is implausibly large`);
     const all = await this.source.read(offset, h.length);
     if (all.length < h.length) this.fail(offset, `##${h.id} block truncated`);
-    const copy = all.slice(); // sources may reuse buffers
+    const copy = new Uint8Array(all); // a real copy: sources may reuse buffers (Buffer#slice would be a view)
     const view = new DataView(copy.buffer, copy.byteOffset, copy.length);
     const links: number[] = [];
     for (let i = 0; i < h.linkCount; i++) {

@@ -15,6 +15,7 @@
 import { type Channel, type ChannelGroup, type Conversion, type DataGroup, flattenChannels } from './blocks.js';
 import { convert } from './channels.js';
 import type { Mdf4File } from './file.js';
+import { Mdf4Error } from './source.js';
 import { countRecords, type RecordChunk, RecordCursor } from './records.js';
 
 export const BUS_CAN = 0;
@@ -327,7 +328,12 @@ interface CompileCtx {
   luts: Float64Array[];
   convs: Conversion[];
   recordSize: number;
+  file: string;
   where: string;
+}
+
+function bad(cx: CompileCtx, ch: Channel | null, offset: number, msg: string): never {
+  throw new Mdf4Error(cx.file, ch ? ch.offset : offset, `${cx.where}: ${ch ? `channel "${ch.name}": ` : ''}${msg}`);
 }
 
 /** JS expression for a channel's raw value in the record at `p` (record index `ix`). */
@@ -341,15 +347,16 @@ function rawExprInner(ch: Channel, cx: CompileCtx): string {
   const o = ch.byteOffset;
   const nbytes = (ch.bitOffset + ch.bitCount + 7) >> 3;
   if (o + nbytes > cx.recordSize)
-    throw new Error(`${cx.where}: channel "${ch.name}" (byte ${o}, ${ch.bitCount} bits) lies outside the ${cx.recordSize}-byte record`);
+    bad(cx, ch, 0, `byte ${o}, ${ch.bitCount} bits lie outside the ${cx.recordSize}-byte record`);
   if (dt === 4 || dt === 5) {
     const le = dt === 4;
     if (ch.bitCount === 64) return `v.getFloat64(p+${o},${le})`;
     if (ch.bitCount === 32) return `v.getFloat32(p+${o},${le})`;
-    throw new Error(`${cx.where}: float channel "${ch.name}" with ${ch.bitCount} bits is not supported here`);
+    bad(cx, ch, 0, `float with ${ch.bitCount} bits is not supported here`);
   }
-  if (dt > 3) throw new Error(`${cx.where}: channel "${ch.name}" has non-numeric data type ${dt}`);
+  if (dt > 3) bad(cx, ch, 0, `non-numeric data type ${dt}`);
   if (ch.bitCount === 0) return '0';
+  if (ch.bitCount > 64) bad(cx, ch, 0, `${ch.bitCount}-bit integers are not supported`);
   let e: string;
   const be = dt === 1 || dt === 3;
   const bo = ch.bitOffset;
@@ -434,8 +441,14 @@ type Extractor = (
  * Generates the extractor for one bus channel group. Returns a function that appends records [lo, hi) of a
  * chunk to the builder (filtered by time) and returns the number appended.
  */
-export function compileExtractor(layout: BusGroupLayout, groupIndex: number, vlsdChannels: Channel[], where: string): Extractor {
-  const cx: CompileCtx = { luts: [], convs: [], recordSize: layout.cg.dataBytes, where };
+export function compileExtractor(
+  layout: BusGroupLayout,
+  groupIndex: number,
+  vlsdChannels: Channel[],
+  file: string,
+  where: string,
+): Extractor {
+  const cx: CompileCtx = { luts: [], convs: [], recordSize: layout.cg.dataBytes, file, where };
   const f = layout.fields;
   const val = (name: FieldName, dflt: string) => (f[name] ? valueExpr(f[name] as Channel, cx) : dflt);
   const isCan = layout.bus === BUS_CAN;
@@ -457,13 +470,13 @@ export function compileExtractor(layout: BusGroupLayout, groupIndex: number, vls
   if (copyData) {
     const vi = vlsdChannels.indexOf(db);
     if (vi >= 0) {
-      lines.push(`const col=vl[${vi}];const al=col.len[i];const L=al<0?0:(len<al?len:al);const so=col.start[i];const S=col.data;`);
+      lines.push(`const col=vl[${vi}];const al=col.len[i];if(al<0)continue;const L=len<al?len:al;const so=col.start[i];const S=col.data;`);
       lines.push('if(d+L>D.length){out.dn=d;D=out.growData(L);}');
       lines.push('for(let k=0;k<L;k++)D[d+k]=S[so+k];');
     } else {
-      if (db.type !== 0 || db.bitOffset !== 0 || db.bitCount % 8 !== 0) throw new Error(`${where}: DataBytes channel must be byte-aligned bytes`);
+      if (db.type !== 0 || db.bitOffset !== 0 || db.bitCount % 8 !== 0) bad(cx, db, 0, 'DataBytes must be byte-aligned bytes');
       const nb = db.bitCount >> 3;
-      if (db.byteOffset + nb > cx.recordSize) throw new Error(`${where}: DataBytes lie outside the record`);
+      if (db.byteOffset + nb > cx.recordSize) bad(cx, db, 0, 'DataBytes lie outside the record');
       lines.push(`const L=len<${nb}?len:${nb};`);
       lines.push('if(d+L>D.length){out.dn=d;D=out.growData(L);}');
       lines.push(`for(let k=0;k<L;k++)D[d+k]=b[p+${db.byteOffset}+k];`);
@@ -516,9 +529,17 @@ async function* groupFrames(
   to: number,
   batchSize: number,
 ): AsyncGenerator<FrameBatch> {
-  const cursor = new RecordCursor(mdf, layout.dg, layout.cg);
   const name = layout.cg.acqName ?? EVENT_NAMES[layout.event];
-  const ex = compileExtractor(layout, groupIndex, cursor.vlsdChannels, `${mdf.name}: channel group "${name}" at byte ${layout.cg.offset}`);
+  let cursor: RecordCursor;
+  let ex: Extractor;
+  try {
+    cursor = new RecordCursor(mdf, layout.dg, layout.cg);
+    ex = compileExtractor(layout, groupIndex, cursor.vlsdChannels, mdf.name, `channel group "${name}"`);
+  } catch (e) {
+    if (!(e instanceof Mdf4Error)) throw e;
+    mdf.reader.warn(e.offset, `${e.detail}; group skipped`);
+    return;
+  }
   let out = new Builder(batchSize, mdf.header.startTimeNs);
   let lastT = Number.NEGATIVE_INFINITY;
   let warned = false;

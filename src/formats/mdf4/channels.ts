@@ -47,7 +47,7 @@ export function rawValue(ch: Channel, b: Uint8Array, view: DataView, p: number):
   }
   const bytes = b.subarray(at, at + (ch.bitCount >> 3));
   if (dt >= 6 && dt <= 9) return decodeString(bytes, dt);
-  return bytes.slice();
+  return new Uint8Array(bytes);
 }
 
 function getFloat16(h: number): number {

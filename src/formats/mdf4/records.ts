@@ -398,7 +398,7 @@ export class RecordCursor {
         this.warn(dg.offset, `no complete record in ${rest} bytes at stream offset ${bufBase + cut}; stopping`);
         break;
       }
-      carry = buf.slice(cut);
+      carry = new Uint8Array(buf.subarray(cut));
       bufBase += cut;
     }
   }
@@ -465,7 +465,7 @@ export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<nu
       else counts.set(rid, (counts.get(rid) ?? 0) + 1);
     }
     if (len - p > MAX_CARRY) break;
-    carry = buf.slice(p);
+    carry = new Uint8Array(buf.subarray(p));
   }
   for (let i = 0; i < 256; i++) if (cnt[i] > 0) counts.set(i, (counts.get(i) ?? 0) + cnt[i]);
   return counts;

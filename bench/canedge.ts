@@ -28,7 +28,14 @@ function line(name: string, secs: number[], bytes: number, unit = 'MB/s out') {
   const med = median(secs);
   const rate = bytes / med / MB;
   report(
-    { bench: 'canedge', case: name, median_ms: +(med * 1e3).toFixed(3), min_ms: +(Math.min(...secs) * 1e3).toFixed(3), rate_mb_s: +rate.toFixed(1), peak_rss_mb: +peakRssMb().toFixed(1) },
+    {
+      bench: 'canedge',
+      case: name,
+      median_ms: +(med * 1e3).toFixed(3),
+      min_ms: +(Math.min(...secs) * 1e3).toFixed(3),
+      rate_mb_s: +rate.toFixed(1),
+      peak_rss_mb: +peakRssMb().toFixed(1),
+    },
     `${name.padEnd(44)} median ${(med * 1e3).toFixed(2).padStart(8)} ms  ${rate.toFixed(1).padStart(7)} ${unit}  (peak RSS ${peakRssMb().toFixed(0)} MB)`,
   );
 }
@@ -37,13 +44,17 @@ note(`fixture MFC: ${mfc.length} bytes → ${mdf.length} bytes MDF`);
 line('heatshrink decode, whole buffer', await timeRuns(() => heatshrinkDecode(payload, params), 15, 3), mdf.length);
 line(
   'heatshrink decode, streaming 64 KiB chunks',
-  await timeRuns(() => {
-    const d = new HeatshrinkDecoder(params);
-    let n = 0;
-    for (let i = 0; i < payload.length; i += 65536) d.push(payload.subarray(i, i + 65536), (b) => (n += b.length));
-    d.finish((b) => (n += b.length));
-    if (n !== mdf.length) throw new Error('length mismatch');
-  }, 15, 3),
+  await timeRuns(
+    () => {
+      const d = new HeatshrinkDecoder(params);
+      let n = 0;
+      for (let i = 0; i < payload.length; i += 65536) d.push(payload.subarray(i, i + 65536), (b) => (n += b.length));
+      d.finish((b) => (n += b.length));
+      if (n !== mdf.length) throw new Error('length mismatch');
+    },
+    15,
+    3,
+  ),
   mdf.length,
 );
 line('heatshrink encode (w10 l4)', await timeRuns(() => heatshrinkEncode(mdf, params), 5, 1), mdf.length, 'MB/s in ');
@@ -52,8 +63,16 @@ const book = new PasswordBook({ default: 'pw' });
 const mfe = await buildEncryptedContainer(mdf, { deviceId: '5BC57FEC', password: 'pw', iterations: 1000 });
 const mfm = await buildMfm(mdf, { deviceId: '5BC57FEC', password: 'pw', iterations: 1000 });
 line('openLog MFC', await timeRuns(() => openLog(new BufferSource('a.MFC', mfc)), 15, 3), mdf.length);
-line('openLog MFE (AES-256-GCM, key cached)', await timeRuns(() => openLog(new BufferSource('a.MFE', mfe), { passwords: book }), 15, 3), mdf.length);
-line('openLog MFM (AES-256-GCM + heatshrink)', await timeRuns(() => openLog(new BufferSource('a.MFM', mfm), { passwords: book }), 15, 3), mdf.length);
+line(
+  'openLog MFE (AES-256-GCM, key cached)',
+  await timeRuns(() => openLog(new BufferSource('a.MFE', mfe), { passwords: book }), 15, 3),
+  mdf.length,
+);
+line(
+  'openLog MFM (AES-256-GCM + heatshrink)',
+  await timeRuns(() => openLog(new BufferSource('a.MFM', mfm), { passwords: book }), 15, 3),
+  mdf.length,
+);
 
 if (sharedData) {
   const root = join(sharedData, 'canedge');
@@ -72,7 +91,12 @@ if (sharedData) {
     line('index build, corpus, header only', await timeRuns(() => build(false), 5, 1), total, 'MB/s tree');
     line('index build, corpus, with record times', await timeRuns(() => build(true), 3, 1), total, 'MB/s tree');
     const idx = await build(true);
-    line('index refresh, corpus, nothing changed', await timeRuns(() => idx.refresh(store, { timeRange: mdf4TimeRange, timeRangeId: MDF4_TIME_RANGE_ID }), 7, 2), total, 'MB/s tree');
+    line(
+      'index refresh, corpus, nothing changed',
+      await timeRuns(() => idx.refresh(store, { timeRange: mdf4TimeRange, timeRangeId: MDF4_TIME_RANGE_ID }), 7, 2),
+      total,
+      'MB/s tree',
+    );
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }

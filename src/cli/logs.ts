@@ -6,9 +6,15 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CanedgeError } from '../formats/canedge/errors.js';
-import { type IndexEntry, LogIndex, type RefreshStats, defaultIndexPath, entryBounds } from '../formats/canedge/log-index.js';
+import {
+  defaultIndexPath,
+  entryBounds,
+  type IndexEntry,
+  LogIndex,
+  type RefreshStats,
+} from '../formats/canedge/log-index.js';
 import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../formats/canedge/mdf4-time-range.js';
-import { PasswordBook, loadPasswords } from '../formats/canedge/passwords.js';
+import { loadPasswords, PasswordBook } from '../formats/canedge/passwords.js';
 import { LocalLogStore } from '../formats/canedge/source.js';
 import { CliError } from './errors.js';
 
@@ -133,7 +139,9 @@ function printHuman(root: string, index: LogIndex, stats: RefreshStats, shown: I
   w('');
   const devices = summarise(shown.filter((f) => !f.error));
   for (const d of devices) {
-    const info = [d.comment && `"${d.comment}"`, d.firmware && `FW ${d.firmware}`, `folders ${d.folders.join(', ')}`].filter(Boolean).join('  ');
+    const info = [d.comment && `"${d.comment}"`, d.firmware && `FW ${d.firmware}`, `folders ${d.folders.join(', ')}`]
+      .filter(Boolean)
+      .join('  ');
     w(`device ${d.device}  ${info}`);
     for (const s of d.sessions) {
       w(
@@ -142,9 +150,13 @@ function printHuman(root: string, index: LogIndex, stats: RefreshStats, shown: I
       );
       for (const f of s.files) {
         const b = entryBounds(f);
-        const range = f.firstNs ? `${isoNs(f.firstNs)} → ${isoNs(f.lastNs)}` : `start ${isoNs(f.startNs)}${b.hi !== null ? ` (ends by ${isoNs(b.hi.toString())})` : ''}`;
+        const range = f.firstNs
+          ? `${isoNs(f.firstNs)} → ${isoNs(f.lastNs)}`
+          : `start ${isoNs(f.startNs)}${b.hi !== null ? ` (ends by ${isoNs(b.hi.toString())})` : ''}`;
         const mism = f.mismatches?.length ? `  [${f.mismatches.join('; ')}]` : '';
-        w(`    split ${String(f.split).padStart(8, '0')}  ${(f.container ?? '?').toUpperCase().padEnd(3)}  ${fmtSize(f.size).padStart(9)}  ${range}  ${f.path}${mism}`);
+        w(
+          `    split ${String(f.split).padStart(8, '0')}  ${(f.container ?? '?').toUpperCase().padEnd(3)}  ${fmtSize(f.size).padStart(9)}  ${range}  ${f.path}${mism}`,
+        );
       }
     }
   }
@@ -171,12 +183,16 @@ async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
   try {
     st = statSync(root);
   } catch (err) {
-    throw new CliError(`${root}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`, 2);
+    throw new CliError(
+      `${root}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`,
+      2,
+    );
   }
   if (!st.isDirectory()) throw new CliError(`${root}: not a directory`, 2);
   const store = new LocalLogStore(root);
   let passwords = PasswordBook.empty();
-  const pwPath = opts.passwords ?? (existsSync(join(store.root, 'passwords.json')) ? join(store.root, 'passwords.json') : undefined);
+  const pwPath =
+    opts.passwords ?? (existsSync(join(store.root, 'passwords.json')) ? join(store.root, 'passwords.json') : undefined);
   if (pwPath) {
     try {
       passwords = await loadPasswords(pwPath);
@@ -186,7 +202,8 @@ async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
     }
   }
   const concurrency = Number(opts.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new CliError(`--concurrency: "${opts.concurrency}" is not 1…64`, 2);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new CliError(`--concurrency: "${opts.concurrency}" is not 1…64`, 2);
   const indexPath = opts.index ?? defaultIndexPath(store.id);
   const index = await LogIndex.load(indexPath, store.id);
   if (index.loadWarning) process.stderr.write(`sigflow: ${index.loadWarning}\n`);
@@ -219,7 +236,9 @@ async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
         ...d,
         sessions: d.sessions.map((s) => ({ ...s, splits: s.files.map((f) => f.split) })),
       })),
-      errors: index.errors().map((f) => ({ path: f.path, device: f.device, code: f.error?.code, message: f.error?.message })),
+      errors: index
+        .errors()
+        .map((f) => ({ path: f.path, device: f.device, code: f.error?.code, message: f.error?.message })),
     };
     process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
   } else {

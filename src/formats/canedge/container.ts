@@ -13,7 +13,13 @@
 import { createCipheriv, createDecipheriv, createHash, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { CanedgeError } from './errors.js';
-import { DEFAULT_MAX_OUTPUT, HeatshrinkError, checkHeatshrinkParams, heatshrinkDecode, heatshrinkEncode } from './heatshrink.js';
+import {
+  checkHeatshrinkParams,
+  DEFAULT_MAX_OUTPUT,
+  HeatshrinkError,
+  heatshrinkDecode,
+  heatshrinkEncode,
+} from './heatshrink.js';
 import type { PasswordBook } from './passwords.js';
 import { BufferSource, type ByteSource, readExact } from './source.js';
 
@@ -59,9 +65,7 @@ export interface EncryptedHeader extends GenericHeader {
   salt: Buffer;
 }
 
-export type Layer =
-  | { kind: 'heatshrink'; header: CompressedHeader }
-  | { kind: 'aes-256-gcm'; header: EncryptedHeader };
+export type Layer = { kind: 'heatshrink'; header: CompressedHeader } | { kind: 'aes-256-gcm'; header: EncryptedHeader };
 
 export interface OpenedLog {
   /** The file, as named by its source. */
@@ -113,7 +117,11 @@ function describeStart(head: Uint8Array): string {
 /** Parses the 20 bytes every Generic File header starts with. */
 export function parseGenericHeader(bytes: Uint8Array, name: string): GenericHeader {
   if (bytes.length < GENERIC_COMMON_SIZE) {
-    throw new CanedgeError('truncated', name, `Generic File header needs ${GENERIC_COMMON_SIZE} bytes, file has ${bytes.length}`);
+    throw new CanedgeError(
+      'truncated',
+      name,
+      `Generic File header needs ${GENERIC_COMMON_SIZE} bytes, file has ${bytes.length}`,
+    );
   }
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (!b.subarray(0, 12).equals(GENERIC_MAGIC)) {
@@ -143,7 +151,11 @@ export function parseContainerHeader(
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (g.type === TYPE_COMPRESSED && g.subtype === SUBTYPE_HEATSHRINK) {
     if (b.length < COMPRESSED_HEADER_SIZE) {
-      throw new CanedgeError('truncated', name, `compressed container header needs ${COMPRESSED_HEADER_SIZE} bytes, file has ${totalSize}`);
+      throw new CanedgeError(
+        'truncated',
+        name,
+        `compressed container header needs ${COMPRESSED_HEADER_SIZE} bytes, file has ${totalSize}`,
+      );
     }
     const lookaheadField = b.readUInt32BE(20);
     const windowField = b.readUInt32BE(24);
@@ -174,7 +186,11 @@ export function parseContainerHeader(
     }
     const iterations = b.readUInt32BE(32);
     if (iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS) {
-      throw new CanedgeError('corrupt', name, `PBKDF2 iteration count ${iterations} out of range 1…${MAX_PBKDF2_ITERATIONS}`);
+      throw new CanedgeError(
+        'corrupt',
+        name,
+        `PBKDF2 iteration count ${iterations} out of range 1…${MAX_PBKDF2_ITERATIONS}`,
+      );
     }
     return { ...g, iv: Buffer.from(b.subarray(20, 32)), iterations, salt: Buffer.from(b.subarray(36, 52)) };
   }
@@ -286,7 +302,11 @@ export async function decodeContainer(
     const h = parseContainerHeader(cur, name);
     if ('iv' in h) {
       if (layers.length > 0) {
-        throw new CanedgeError('unknown-container', name, 'an encrypted layer inside a compressed one is not a known container');
+        throw new CanedgeError(
+          'unknown-container',
+          name,
+          'an encrypted layer inside a compressed one is not a known container',
+        );
       }
       const book = opts.passwords;
       const password = book?.lookup(h.deviceId);
@@ -309,7 +329,12 @@ export async function decodeContainer(
       } catch (err) {
         if (err instanceof HeatshrinkError) {
           const code = err.code === 'limit' ? 'too-large' : err.code === 'truncated' ? 'truncated' : 'corrupt';
-          throw new CanedgeError(code, name, err.message.startsWith(name) ? err.message.slice(name.length + 2) : err.message, { cause: err });
+          throw new CanedgeError(
+            code,
+            name,
+            err.message.startsWith(name) ? err.message.slice(name.length + 2) : err.message,
+            { cause: err },
+          );
         }
         throw err;
       }
@@ -317,7 +342,12 @@ export async function decodeContainer(
     }
   }
   const kind = kindOf(layers);
-  if (!kind) throw new CanedgeError('unknown-container', name, `unsupported layer order ${layers.map((l) => l.kind).join(' > ')}`);
+  if (!kind)
+    throw new CanedgeError(
+      'unknown-container',
+      name,
+      `unsupported layer order ${layers.map((l) => l.kind).join(' > ')}`,
+    );
   return { mdf: cur, layers, kind };
 }
 
@@ -350,7 +380,11 @@ export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promi
     parseContainerHeader(head, name, src.size);
     const maxContainer = opts.maxContainerSize ?? 1 << 30;
     if (src.size > maxContainer) {
-      throw new CanedgeError('too-large', name, `container of ${src.size} bytes exceeds the limit of ${maxContainer} bytes`);
+      throw new CanedgeError(
+        'too-large',
+        name,
+        `container of ${src.size} bytes exceeds the limit of ${maxContainer} bytes`,
+      );
     }
     const bytes = await readExact(src, 0, src.size);
     const { mdf, layers, kind } = await decodeContainer(bytes, name, opts);
@@ -381,7 +415,11 @@ export async function peekContainer(
   const what = sniff(head);
   if (what === 'mdf') return { outer: 'mdf', deviceId: null, header: null };
   if (what === 'unknown') {
-    throw new CanedgeError('not-a-log', src.name, `neither MDF4 nor a CANedge Generic File container (starts with ${describeStart(head)})`);
+    throw new CanedgeError(
+      'not-a-log',
+      src.name,
+      `neither MDF4 nor a CANedge Generic File container (starts with ${describeStart(head)})`,
+    );
   }
   const h = parseContainerHeader(head, src.name, src.size);
   return { outer: 'iv' in h ? 'encrypted' : 'compressed', deviceId: h.deviceId, header: h };
@@ -392,12 +430,19 @@ export async function peekContainer(
 
 function deviceIdBytes(deviceId: string | number): number {
   const v = typeof deviceId === 'number' ? deviceId : Number.parseInt(deviceId, 16);
-  if (typeof deviceId === 'string' && !/^[0-9A-Fa-f]{1,8}$/.test(deviceId)) throw new Error(`device id ${deviceId} is not 1–8 hex digits`);
+  if (typeof deviceId === 'string' && !/^[0-9A-Fa-f]{1,8}$/.test(deviceId))
+    throw new Error(`device id ${deviceId} is not 1–8 hex digits`);
   if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`device id ${deviceId} is not a u32`);
   return v;
 }
 
-function genericHeader(size: number, type: number, subtype: number, deviceId: string | number, version: [number, number]): Buffer {
+function genericHeader(
+  size: number,
+  type: number,
+  subtype: number,
+  deviceId: string | number,
+  version: [number, number],
+): Buffer {
   const h = Buffer.alloc(size);
   GENERIC_MAGIC.copy(h, 0);
   h[12] = version[0];
@@ -421,7 +466,13 @@ export interface CompressOptions {
  */
 export function buildCompressedContainer(content: Uint8Array, opts: CompressOptions): Buffer {
   const params = { windowBits: opts.windowBits ?? 10, lookaheadBits: opts.lookaheadBits ?? 4 };
-  const h = genericHeader(COMPRESSED_HEADER_SIZE, TYPE_COMPRESSED, SUBTYPE_HEATSHRINK, opts.deviceId, opts.version ?? [0, 0]);
+  const h = genericHeader(
+    COMPRESSED_HEADER_SIZE,
+    TYPE_COMPRESSED,
+    SUBTYPE_HEATSHRINK,
+    opts.deviceId,
+    opts.version ?? [0, 0],
+  );
   h.writeUInt32BE(params.lookaheadBits, 20);
   h.writeUInt32BE(2 ** params.windowBits, 24);
   return Buffer.concat([h, heatshrinkEncode(content, params)]);
@@ -448,8 +499,15 @@ export async function buildEncryptedContainer(content: Uint8Array, opts: Encrypt
   const iv = Buffer.from(opts.iv ?? randomBytes(12));
   if (salt.length !== 16) throw new Error('salt must be 16 bytes');
   if (iv.length !== 12) throw new Error('iv must be 12 bytes');
-  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS) throw new Error(`iterations ${iterations} out of range`);
-  const h = genericHeader(ENCRYPTED_HEADER_SIZE, TYPE_ENCRYPTED, SUBTYPE_AES256_GCM, opts.deviceId, opts.version ?? [0, 0]);
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS)
+    throw new Error(`iterations ${iterations} out of range`);
+  const h = genericHeader(
+    ENCRYPTED_HEADER_SIZE,
+    TYPE_ENCRYPTED,
+    SUBTYPE_AES256_GCM,
+    opts.deviceId,
+    opts.version ?? [0, 0],
+  );
   iv.copy(h, 20);
   h.writeUInt32BE(iterations, 32);
   salt.copy(h, 36);
@@ -461,7 +519,10 @@ export async function buildEncryptedContainer(content: Uint8Array, opts: Encrypt
 }
 
 /** Builds an MFM: an MFE whose plaintext is an MFC of `content` (see README.md for why this layout). */
-export async function buildMfm(content: Uint8Array, opts: EncryptOptions & Omit<CompressOptions, 'deviceId'>): Promise<Buffer> {
+export async function buildMfm(
+  content: Uint8Array,
+  opts: EncryptOptions & Omit<CompressOptions, 'deviceId'>,
+): Promise<Buffer> {
   const mfc = buildCompressedContainer(content, opts);
   return buildEncryptedContainer(mfc, opts);
 }

@@ -77,7 +77,7 @@ export class HeatshrinkDecoder {
 
   constructor(
     params: HeatshrinkParams,
-    opts: HeatshrinkDecodeOptions & { chunkSize?: number; /** @internal */ growable?: boolean } = {},
+    opts: HeatshrinkDecodeOptions & { chunkSize?: number /** @internal */; growable?: boolean } = {},
   ) {
     this.name = opts.name ?? 'heatshrink stream';
     checkHeatshrinkParams(params, this.name);
@@ -236,7 +236,11 @@ function copyBack(buf: Buffer, pos: number, dist: number, count: number): number
 /**
  * Decodes a whole heatshrink stream held in memory. Fast path for containers (a few MB): one growing buffer.
  */
-export function heatshrinkDecode(input: Uint8Array, params: HeatshrinkParams, opts: HeatshrinkDecodeOptions = {}): Buffer {
+export function heatshrinkDecode(
+  input: Uint8Array,
+  params: HeatshrinkParams,
+  opts: HeatshrinkDecodeOptions = {},
+): Buffer {
   const maxOutput = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
   // Typical CANedge ratio is ~4×; start there and grow by doubling.
   const guess = Math.min(Math.max(input.length * 4 + 1024, 65536), maxOutput + 1);
@@ -282,7 +286,11 @@ export function createHeatshrinkDecodeStream(
  * Hash chains over 3-byte prefixes, bounded search depth; uses a back-reference only when it is shorter than the
  * literals it replaces. Does not reference the implicit zero history.
  */
-export function heatshrinkEncode(input: Uint8Array, params: HeatshrinkParams, opts: { maxChain?: number } = {}): Buffer {
+export function heatshrinkEncode(
+  input: Uint8Array,
+  params: HeatshrinkParams,
+  opts: { maxChain?: number } = {},
+): Buffer {
   checkHeatshrinkParams(params);
   const w = params.windowBits;
   const l = params.lookaheadBits;
@@ -296,7 +304,8 @@ export function heatshrinkEncode(input: Uint8Array, params: HeatshrinkParams, op
   const HASH_BITS = 15;
   const head = new Int32Array(1 << HASH_BITS).fill(-1);
   const prev = new Int32Array(window).fill(-1);
-  const hash = (i: number) => (((input[i] << 16) | (input[i + 1] << 8) | input[i + 2]) * 2654435761) >>> (32 - HASH_BITS);
+  const hash = (i: number) =>
+    (((input[i] << 16) | (input[i + 1] << 8) | input[i + 2]) * 2654435761) >>> (32 - HASH_BITS);
   const insert = (i: number) => {
     if (i + 2 < n) {
       const h = hash(i);

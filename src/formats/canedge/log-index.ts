@@ -108,12 +108,15 @@ export interface RefreshOptions {
 export function defaultCacheDir(): string {
   if (process.env.SIGFLOW_CACHE_DIR) return process.env.SIGFLOW_CACHE_DIR;
   const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg && xdg.startsWith('/') ? xdg : join(homedir(), '.cache'), 'sigflow');
+  return join(xdg?.startsWith('/') ? xdg : join(homedir(), '.cache'), 'sigflow');
 }
 
 /** Default index file for a store: `<cache>/canedge-index/<name>-<hash of store id>.json` (trees may be read-only). */
 export function defaultIndexPath(storeId: string, cacheDir = defaultCacheDir()): string {
-  const tag = basename(storeId).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40) || 'root';
+  const tag =
+    basename(storeId)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .slice(0, 40) || 'root';
   const h = createHash('sha256').update(storeId).digest('hex').slice(0, 16);
   return join(cacheDir, 'canedge-index', `${tag}-${h}.json`);
 }
@@ -197,7 +200,8 @@ export async function probeLogFile(
     }
   } catch (err) {
     if (err instanceof CanedgeError) entry.error = { code: err.code, message: err.message };
-    else entry.error = { code: 'internal', message: `${loc.path}: ${err instanceof Error ? err.message : String(err)}` };
+    else
+      entry.error = { code: 'internal', message: `${loc.path}: ${err instanceof Error ? err.message : String(err)}` };
   } finally {
     await opened?.source.close?.();
   }
@@ -221,7 +225,8 @@ export async function probeLogFile(
   if (entry.device !== loc.device) mism.push(`device: folder ${loc.device}, file ${entry.device}`);
   if (entry.session !== loc.session) mism.push(`session: folder ${loc.session}, file ${entry.session}`);
   if (entry.split !== loc.split) mism.push(`split: file name ${loc.split}, file ${entry.split}`);
-  if (entry.container && entry.container !== loc.extKind) mism.push(`container: extension says ${loc.extKind}, content is ${entry.container}`);
+  if (entry.container && entry.container !== loc.extKind)
+    mism.push(`container: extension says ${loc.extKind}, content is ${entry.container}`);
   if (mism.length) entry.mismatches = mism;
   return entry;
 }
@@ -270,12 +275,20 @@ export class LogIndex {
       text = await fsp.readFile(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      return new LogIndex(path, emptyIndex(storeId), code === 'ENOENT' ? null : `cannot read ${path}: ${(err as Error).message}`);
+      return new LogIndex(
+        path,
+        emptyIndex(storeId),
+        code === 'ENOENT' ? null : `cannot read ${path}: ${(err as Error).message}`,
+      );
     }
     try {
       const d = JSON.parse(text) as IndexFile;
       if (d?.format !== INDEX_FORMAT || d.version !== INDEX_VERSION || !Array.isArray(d.files)) {
-        return new LogIndex(path, emptyIndex(storeId), `${path}: not a version ${INDEX_VERSION} ${INDEX_FORMAT}; rebuilding`);
+        return new LogIndex(
+          path,
+          emptyIndex(storeId),
+          `${path}: not a version ${INDEX_VERSION} ${INDEX_FORMAT}; rebuilding`,
+        );
       }
       if (d.store !== storeId) {
         return new LogIndex(path, emptyIndex(storeId), `${path}: indexes ${d.store}, not ${storeId}; rebuilding`);
@@ -329,7 +342,10 @@ export class LogIndex {
       if (prev && prev.size === f.size && prev.mtimeMs === f.mtimeMs) {
         const stale =
           prev.probe !== probeId ||
-          (prev.error && (prev.error.code === 'io' || prev.error.code === 'internal' || (pwChanged && PASSWORD_ERRORS.has(prev.error.code))));
+          (prev.error &&
+            (prev.error.code === 'io' ||
+              prev.error.code === 'internal' ||
+              (pwChanged && PASSWORD_ERRORS.has(prev.error.code))));
         if (!stale) {
           next.set(f.path, prev);
           unchanged++;

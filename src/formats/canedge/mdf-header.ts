@@ -34,7 +34,8 @@ const MAX_COMMENT = 1 << 20;
 
 function u64At(b: Buffer, at: number, name: string, what: string): number {
   const v = b.readBigUInt64LE(at);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new CanedgeError('corrupt', name, `${what} ${v} at byte ${at} is not a valid offset`);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new CanedgeError('corrupt', name, `${what} ${v} at byte ${at} is not a valid offset`);
   return Number(v);
 }
 
@@ -55,10 +56,15 @@ export async function readMdfHeader(src: ByteSource): Promise<MdfHeaderInfo> {
   const hdAt = 64;
   const hd = Buffer.from(await readExact(src, hdAt, 24 + 6 * 8 + 32));
   if (hd.toString('latin1', 0, 4) !== '##HD') {
-    throw new CanedgeError('corrupt', name, `at byte ${hdAt}: expected ##HD block, found ${JSON.stringify(hd.toString('latin1', 0, 4))}`);
+    throw new CanedgeError(
+      'corrupt',
+      name,
+      `at byte ${hdAt}: expected ##HD block, found ${JSON.stringify(hd.toString('latin1', 0, 4))}`,
+    );
   }
   const linkCount = u64At(hd, 16, name, 'HD link count');
-  if (linkCount < 6) throw new CanedgeError('corrupt', name, `at byte ${hdAt}: HD block has ${linkCount} links, needs 6`);
+  if (linkCount < 6)
+    throw new CanedgeError('corrupt', name, `at byte ${hdAt}: HD block has ${linkCount} links, needs 6`);
   const mdLink = u64At(hd, 24 + 5 * 8, name, 'HD comment link');
   const d = 24 + linkCount * 8;
   const hdData = linkCount === 6 ? hd.subarray(d) : Buffer.from(await readExact(src, hdAt + d, 32));
@@ -70,14 +76,20 @@ export async function readMdfHeader(src: ByteSource): Promise<MdfHeaderInfo> {
   let commentFields: Record<string, Record<string, string>> = {};
   let metadata: HeaderMetadata = {};
   if (mdLink !== 0) {
-    if (mdLink + 24 > src.size) throw new CanedgeError('corrupt', name, `HD comment link ${mdLink} points past the end (size ${src.size})`);
+    if (mdLink + 24 > src.size)
+      throw new CanedgeError('corrupt', name, `HD comment link ${mdLink} points past the end (size ${src.size})`);
     const mh = Buffer.from(await readExact(src, mdLink, 24));
     const kind = mh.toString('latin1', 0, 4);
     if (kind !== '##MD' && kind !== '##TX') {
-      throw new CanedgeError('corrupt', name, `at byte ${mdLink}: HD comment is ${JSON.stringify(kind)}, expected ##MD or ##TX`);
+      throw new CanedgeError(
+        'corrupt',
+        name,
+        `at byte ${mdLink}: HD comment is ${JSON.stringify(kind)}, expected ##MD or ##TX`,
+      );
     }
     const len = u64At(mh, 8, name, 'comment block length');
-    if (len < 24 || mdLink + len > src.size) throw new CanedgeError('corrupt', name, `at byte ${mdLink}: comment block length ${len} passes the end`);
+    if (len < 24 || mdLink + len > src.size)
+      throw new CanedgeError('corrupt', name, `at byte ${mdLink}: comment block length ${len} passes the end`);
     const textLen = Math.min(len - 24, MAX_COMMENT);
     const raw = Buffer.from(await readExact(src, mdLink + 24, textLen));
     const nul = raw.indexOf(0);

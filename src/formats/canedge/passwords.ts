@@ -71,7 +71,11 @@ export function parsePasswords(text: string, name: string): PasswordBook {
   } catch (err) {
     const msg = (err as Error).message;
     const m = /position (\d+)/.exec(msg);
-    const where = m ? lineCol(body, Number(m[1])) : body.trim() === '' ? '1:1 (empty file)' : `end of file (${lineCol(body, body.length)})`;
+    const where = m
+      ? lineCol(body, Number(m[1]))
+      : body.trim() === ''
+        ? '1:1 (empty file)'
+        : `end of file (${lineCol(body, body.length)})`;
     throw new CanedgeError('bad-passwords-file', name, `invalid JSON at ${where}: ${msg}`, { cause: err });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -84,11 +88,19 @@ export function parsePasswords(text: string, name: string): PasswordBook {
   const entries: Record<string, string> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (typeof v !== 'string') {
-      throw new CanedgeError('bad-passwords-file', name, `the password for "${k}" must be a string, got ${v === null ? 'null' : typeof v}`);
+      throw new CanedgeError(
+        'bad-passwords-file',
+        name,
+        `the password for "${k}" must be a string, got ${v === null ? 'null' : typeof v}`,
+      );
     }
     const key = k.trim();
     if (key.toLowerCase() !== 'default' && !/^[0-9A-Fa-f]{8}$/.test(key)) {
-      throw new CanedgeError('bad-passwords-file', name, `key "${k}" is neither an 8-hex-digit device id nor "default"`);
+      throw new CanedgeError(
+        'bad-passwords-file',
+        name,
+        `key "${k}" is neither an 8-hex-digit device id nor "default"`,
+      );
     }
     entries[key] = v;
   }

@@ -167,14 +167,18 @@ export class LocalLogStore implements LogStore {
             continue; // dangling link or deleted meanwhile
           }
           if (!st.isFile()) continue;
-          yield { path: relative(this.root, full).split(sep).join('/'), size: st.size, mtimeMs: Math.trunc(st.mtimeMs) };
+          yield {
+            path: relative(this.root, full).split(sep).join('/'),
+            size: st.size,
+            mtimeMs: Math.trunc(st.mtimeMs),
+          };
         }
       }
     }
   }
 
   async open(path: string): Promise<ByteSource> {
-    const full = join(this.root, ...path.split("/"));
+    const full = join(this.root, ...path.split('/'));
     return FileSource.open(full, full);
   }
 }

@@ -22,7 +22,14 @@ describe('sigflow logs index', () => {
     cache = mkdtempSync(join(tmpdir(), 'sigflow-cli-cache-'));
     put('5BC57FEC/00000001/00000007-643E54EA.MFC', readFileSync(fx('00000007-643E54EA.MFC')));
     put('17BD1DB7/00000006/00000170.MF4', readFileSync(fx('00000170.MF4')));
-    put('FCBF0606/00003482/00000001.MFE', await buildEncryptedContainer(readFileSync(fx('00000001-60B621D9.MF4')), { deviceId: 'FCBF0606', password: 'pw', iterations: 1000 }));
+    put(
+      'FCBF0606/00003482/00000001.MFE',
+      await buildEncryptedContainer(readFileSync(fx('00000001-60B621D9.MF4')), {
+        deviceId: 'FCBF0606',
+        password: 'pw',
+        iterations: 1000,
+      }),
+    );
     put('passwords.json', '{"default": "wrong"}');
   });
   after(() => {
@@ -39,7 +46,10 @@ describe('sigflow logs index', () => {
     assert.match(r.stdout, /device 3EBDACA8 .*folders 17BD1DB7/);
     assert.match(r.stdout, /\[device: folder 17BD1DB7, file 3EBDACA8\]/);
     assert.match(r.stdout, /unreadable files \(1\):\n\s+wrong-password: .*00000001\.MFE/);
-    assert.match(r.stdout, /summary\s+2 device\(s\), 2 session\(s\), 3 log file\(s\).*1 unreadable, 1 other file\(s\) ignored/);
+    assert.match(
+      r.stdout,
+      /summary\s+2 device\(s\), 2 session\(s\), 3 log file\(s\).*1 unreadable, 1 other file\(s\) ignored/,
+    );
     assert.match(r.stdout, /refresh\s+3 added/);
     const again = await runCli(['logs', 'index', root, '--index', join(cache, 'i.json')]);
     assert.match(again.stdout, /refresh\s+0 added, 0 changed, 0 removed, 0 re-probed, 3 unchanged/);
@@ -49,7 +59,20 @@ describe('sigflow logs index', () => {
     const pw = join(cache, 'pw.json');
     writeFileSync(pw, '{"FCBF0606": "pw"}');
     const e = expected['00000001-60B621D9.MF4'].time_range;
-    const r = await runCli(['logs', 'index', root, '--index', join(cache, 'j.json'), '--passwords', pw, '--json', '--device', 'fcbf0606', '--to', e.first_t_ns]);
+    const r = await runCli([
+      'logs',
+      'index',
+      root,
+      '--index',
+      join(cache, 'j.json'),
+      '--passwords',
+      pw,
+      '--json',
+      '--device',
+      'fcbf0606',
+      '--to',
+      e.first_t_ns,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.stats.total, 3);

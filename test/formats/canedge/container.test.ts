@@ -63,10 +63,28 @@ describe('MFC (real samples)', () => {
 
   test('corpus: all three MFC samples vs reference JSON', { skip: !sharedData && 'no ../shared/data' }, async () => {
     if (!sharedData) return;
-    const dir = join(sharedData, 'canedge', 'api-examples', 'examples', 'other', 'concatenate-mf4-by-period', 'LOG', '5BC57FEC', '00000001');
+    const dir = join(
+      sharedData,
+      'canedge',
+      'api-examples',
+      'examples',
+      'other',
+      'concatenate-mf4-by-period',
+      'LOG',
+      '5BC57FEC',
+      '00000001',
+    );
     for (const name of ['00000005-643E503A.MFC', '00000006-643E5292.MFC', '00000007-643E54EA.MFC']) {
       const ref = JSON.parse(
-        readFileSync(join(sharedData, 'canedge', 'reference', `api-examples__examples__other__concatenate-mf4-by-period__LOG__5BC57FEC__00000001__${name}.json`), 'utf8'),
+        readFileSync(
+          join(
+            sharedData,
+            'canedge',
+            'reference',
+            `api-examples__examples__other__concatenate-mf4-by-period__LOG__5BC57FEC__00000001__${name}.json`,
+          ),
+          'utf8',
+        ),
       );
       const log = await openLog(await FileSource.open(join(dir, name)));
       assert.equal(log.deviceId, ref.container_header.device);
@@ -116,7 +134,13 @@ describe('MFE (AES-256-GCM)', () => {
   test('built file follows the documented layout and reads back bit-exact', async () => {
     const salt = Buffer.alloc(16, 7);
     const iv = Buffer.alloc(12, 9);
-    const mfe = await buildEncryptedContainer(MF4, { deviceId: 'FCBF0606', password: 'hunter2', iterations: ITER, salt, iv });
+    const mfe = await buildEncryptedContainer(MF4, {
+      deviceId: 'FCBF0606',
+      password: 'hunter2',
+      iterations: ITER,
+      salt,
+      iv,
+    });
     assert.equal(mfe.length, 52 + MF4.length + 16);
     assert.equal(mfe.toString('latin1', 0, 12), 'Generic File');
     assert.equal(mfe[14], 0x11);
@@ -136,26 +160,36 @@ describe('MFE (AES-256-GCM)', () => {
 
   test('password lookup: device id in any case, then "default"', async () => {
     const mfe = await buildEncryptedContainer(MF4, { deviceId: 'ABCDEF01', password: 'pw', iterations: ITER });
-    for (const book of [new PasswordBook({ abcdef01: 'pw' }), new PasswordBook({ default: 'pw', '12345678': 'other' })]) {
+    for (const book of [
+      new PasswordBook({ abcdef01: 'pw' }),
+      new PasswordBook({ default: 'pw', '12345678': 'other' }),
+    ]) {
       const log = await openLog(new BufferSource('a.MFE', mfe), { passwords: book });
       assert.ok((await readSource(log.source)).equals(MF4));
     }
     // the device entry wins over default
-    const log = await openLog(new BufferSource('a.MFE', mfe), { passwords: new PasswordBook({ default: 'nope', ABCDEF01: 'pw' }) });
+    const log = await openLog(new BufferSource('a.MFE', mfe), {
+      passwords: new PasswordBook({ default: 'nope', ABCDEF01: 'pw' }),
+    });
     assert.ok((await readSource(log.source)).equals(MF4));
   });
 
   test('wrong password → wrong-password error naming the file', async () => {
     const mfe = await buildEncryptedContainer(MF4, { deviceId: 'ABCDEF01', password: 'right', iterations: ITER });
     await assert.rejects(
-      openLog(new BufferSource('LOG/ABCDEF01/00000001/00000001.MFE', mfe), { passwords: new PasswordBook({ default: 'wrong' }) }),
+      openLog(new BufferSource('LOG/ABCDEF01/00000001/00000001.MFE', mfe), {
+        passwords: new PasswordBook({ default: 'wrong' }),
+      }),
       isErr('wrong-password', 'LOG/ABCDEF01/00000001/00000001.MFE', /ABCDEF01/),
     );
   });
 
   test('missing password → missing-password error naming the file and device', async () => {
     const mfe = await buildEncryptedContainer(MF4, { deviceId: 'ABCDEF01', password: 'right', iterations: ITER });
-    await assert.rejects(openLog(new BufferSource('f.MFE', mfe)), isErr('missing-password', 'f.MFE', /ABCDEF01.*no passwords/));
+    await assert.rejects(
+      openLog(new BufferSource('f.MFE', mfe)),
+      isErr('missing-password', 'f.MFE', /ABCDEF01.*no passwords/),
+    );
     await assert.rejects(
       openLog(new BufferSource('f.MFE', mfe), { passwords: new PasswordBook({ '12345678': 'x' }, 'passwords.json') }),
       isErr('missing-password', 'f.MFE', /passwords\.json has no entry for ABCDEF01/),
@@ -168,7 +202,10 @@ describe('MFE (AES-256-GCM)', () => {
     for (const at of [13, 100, mfe.length - 1]) {
       const bad = Buffer.from(mfe);
       bad[at] ^= 1;
-      await assert.rejects(openLog(new BufferSource('t.MFE', bad), { passwords: book }), isErr('wrong-password', 't.MFE'));
+      await assert.rejects(
+        openLog(new BufferSource('t.MFE', bad), { passwords: book }),
+        isErr('wrong-password', 't.MFE'),
+      );
     }
   });
 
@@ -176,9 +213,15 @@ describe('MFE (AES-256-GCM)', () => {
     const mfe = await buildEncryptedContainer(MF4, { deviceId: 'ABCDEF01', password: 'pw', iterations: ITER });
     const book = new PasswordBook({ default: 'pw' });
     for (const n of [12, 19, 40, 67]) {
-      await assert.rejects(openLog(new BufferSource('s.MFE', mfe.subarray(0, n)), { passwords: book }), isErr('truncated', 's.MFE'));
+      await assert.rejects(
+        openLog(new BufferSource('s.MFE', mfe.subarray(0, n)), { passwords: book }),
+        isErr('truncated', 's.MFE'),
+      );
     }
-    await assert.rejects(openLog(new BufferSource('s.MFE', mfe.subarray(0, 5000)), { passwords: book }), isErr('wrong-password', 's.MFE', /truncated/));
+    await assert.rejects(
+      openLog(new BufferSource('s.MFE', mfe.subarray(0, 5000)), { passwords: book }),
+      isErr('wrong-password', 's.MFE', /truncated/),
+    );
   });
 
   test('absurd PBKDF2 iteration counts are refused before deriving', async () => {
@@ -186,7 +229,10 @@ describe('MFE (AES-256-GCM)', () => {
     for (const it of [0, 0xffffffff]) {
       const bad = Buffer.from(mfe);
       bad.writeUInt32BE(it, 32);
-      await assert.rejects(openLog(new BufferSource('i.MFE', bad), { passwords: new PasswordBook({ default: 'pw' }) }), isErr('corrupt', 'i.MFE', /iteration/));
+      await assert.rejects(
+        openLog(new BufferSource('i.MFE', bad), { passwords: new PasswordBook({ default: 'pw' }) }),
+        isErr('corrupt', 'i.MFE', /iteration/),
+      );
     }
   });
 });
@@ -199,7 +245,9 @@ describe('MFM (encrypted MFC)', () => {
     assert.equal(inner.toString('latin1', 0, 12), 'Generic File');
     assert.equal(inner[14], 0x22);
     assert.equal(inner.readUInt32BE(16), 0x11223344);
-    const log = await openLog(new BufferSource('m.MFM', mfm), { passwords: new PasswordBook({ '11223344': 'secret' }) });
+    const log = await openLog(new BufferSource('m.MFM', mfm), {
+      passwords: new PasswordBook({ '11223344': 'secret' }),
+    });
     assert.equal(log.kind, 'mfm');
     assert.deepEqual(
       log.layers.map((l) => l.kind),
@@ -217,12 +265,22 @@ describe('MFM (encrypted MFC)', () => {
 
   test('wrong password on MFM → wrong-password', async () => {
     const mfm = await buildMfm(MF4, { deviceId: '11223344', password: 'secret', iterations: ITER });
-    await assert.rejects(openLog(new BufferSource('m.MFM', mfm), { passwords: new PasswordBook({ default: 'x' }) }), isErr('wrong-password', 'm.MFM'));
+    await assert.rejects(
+      openLog(new BufferSource('m.MFM', mfm), { passwords: new PasswordBook({ default: 'x' }) }),
+      isErr('wrong-password', 'm.MFM'),
+    );
   });
 
   test('decrypted content that is neither MDF nor a container → corrupt', async () => {
-    const mfe = await buildEncryptedContainer(Buffer.from('this is not an MDF file at all'), { deviceId: '11223344', password: 'p', iterations: ITER });
-    await assert.rejects(openLog(new BufferSource('j.MFM', mfe), { passwords: new PasswordBook({ default: 'p' }) }), isErr('corrupt', 'j.MFM', /aes-256-gcm layer/));
+    const mfe = await buildEncryptedContainer(Buffer.from('this is not an MDF file at all'), {
+      deviceId: '11223344',
+      password: 'p',
+      iterations: ITER,
+    });
+    await assert.rejects(
+      openLog(new BufferSource('j.MFM', mfe), { passwords: new PasswordBook({ default: 'p' }) }),
+      isErr('corrupt', 'j.MFM', /aes-256-gcm layer/),
+    );
   });
 });
 
@@ -237,16 +295,34 @@ describe('container errors', () => {
   };
 
   test('unknown type/subtype → unknown-container naming file, type and subtype', async () => {
-    await assert.rejects(openLog(new BufferSource('u.MFX', gen(0x33, 0x01))), isErr('unknown-container', 'u.MFX', /type 0x33 subtype 0x01/));
-    await assert.rejects(openLog(new BufferSource('u.MFC', gen(0x22, 0x02))), isErr('unknown-container', 'u.MFC', /type 0x22 subtype 0x02.*unknown subtype/));
-    await assert.rejects(openLog(new BufferSource('u.MFE', gen(0x11, 0x07))), isErr('unknown-container', 'u.MFE', /type 0x11 subtype 0x07/));
-    await assert.rejects(peekContainer(new BufferSource('u.MFE', gen(0x11, 0x07))), isErr('unknown-container', 'u.MFE'));
+    await assert.rejects(
+      openLog(new BufferSource('u.MFX', gen(0x33, 0x01))),
+      isErr('unknown-container', 'u.MFX', /type 0x33 subtype 0x01/),
+    );
+    await assert.rejects(
+      openLog(new BufferSource('u.MFC', gen(0x22, 0x02))),
+      isErr('unknown-container', 'u.MFC', /type 0x22 subtype 0x02.*unknown subtype/),
+    );
+    await assert.rejects(
+      openLog(new BufferSource('u.MFE', gen(0x11, 0x07))),
+      isErr('unknown-container', 'u.MFE', /type 0x11 subtype 0x07/),
+    );
+    await assert.rejects(
+      peekContainer(new BufferSource('u.MFE', gen(0x11, 0x07))),
+      isErr('unknown-container', 'u.MFE'),
+    );
   });
 
   test('not a log / too short', async () => {
-    await assert.rejects(openLog(new BufferSource('n.MF4', Buffer.from('PK\x03\x04 zip file, not MDF'))), isErr('not-a-log', 'n.MF4', /0x504b0304/));
+    await assert.rejects(
+      openLog(new BufferSource('n.MF4', Buffer.from('PK\x03\x04 zip file, not MDF'))),
+      isErr('not-a-log', 'n.MF4', /0x504b0304/),
+    );
     await assert.rejects(openLog(new BufferSource('e.MF4', Buffer.alloc(0))), isErr('truncated', 'e.MF4'));
-    await assert.rejects(openLog(new BufferSource('g.MFC', MFC.subarray(0, 20))), isErr('truncated', 'g.MFC', /28 bytes/));
+    await assert.rejects(
+      openLog(new BufferSource('g.MFC', MFC.subarray(0, 20))),
+      isErr('truncated', 'g.MFC', /28 bytes/),
+    );
   });
 
   test('bad heatshrink parameters in an MFC header → corrupt', async () => {
@@ -299,7 +375,13 @@ describe('container errors', () => {
   });
 
   test('decoded size limit → too-large', async () => {
-    await assert.rejects(openLog(new BufferSource('l.MFC', MFC), { maxDecodedSize: 100_000 }), isErr('too-large', 'l.MFC'));
-    await assert.rejects(openLog(new BufferSource('l.MFC', MFC), { maxContainerSize: 1000 }), isErr('too-large', 'l.MFC'));
+    await assert.rejects(
+      openLog(new BufferSource('l.MFC', MFC), { maxDecodedSize: 100_000 }),
+      isErr('too-large', 'l.MFC'),
+    );
+    await assert.rejects(
+      openLog(new BufferSource('l.MFC', MFC), { maxContainerSize: 1000 }),
+      isErr('too-large', 'l.MFC'),
+    );
   });
 });

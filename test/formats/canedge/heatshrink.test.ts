@@ -7,9 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  createHeatshrinkDecodeStream,
   HeatshrinkDecoder,
   HeatshrinkError,
-  createHeatshrinkDecodeStream,
   heatshrinkDecode,
   heatshrinkEncode,
 } from '../../../src/formats/canedge/heatshrink.js';
@@ -29,9 +29,9 @@ function bits(...items: [value: number, width: number][]): Buffer {
   return out;
 }
 
-const arbParams = fc.integer({ min: 4, max: 15 }).chain((w) =>
-  fc.integer({ min: 3, max: w - 1 }).map((l) => ({ windowBits: w, lookaheadBits: l })),
-);
+const arbParams = fc
+  .integer({ min: 4, max: 15 })
+  .chain((w) => fc.integer({ min: 3, max: w - 1 }).map((l) => ({ windowBits: w, lookaheadBits: l })));
 
 /** Data with repeats at all distances, so back-references of every length and offset are exercised. */
 const arbData = fc.oneof(
@@ -40,7 +40,9 @@ const arbData = fc.oneof(
     .array(
       fc.oneof(
         fc.uint8Array({ minLength: 1, maxLength: 40 }),
-        fc.record({ byte: fc.integer({ min: 0, max: 255 }), n: fc.integer({ min: 1, max: 700 }) }).map(({ byte, n }) => new Uint8Array(n).fill(byte)),
+        fc
+          .record({ byte: fc.integer({ min: 0, max: 255 }), n: fc.integer({ min: 1, max: 700 }) })
+          .map(({ byte, n }) => new Uint8Array(n).fill(byte)),
       ),
       { maxLength: 60, size: 'max' },
     )
@@ -100,7 +102,10 @@ describe('heatshrink bit layout (hand-built streams)', () => {
       { windowBits: 8, lookaheadBits: 8 },
       { windowBits: 8, lookaheadBits: 2 },
     ]) {
-      assert.throws(() => heatshrinkDecode(Buffer.from([0xff]), p), (e: unknown) => e instanceof HeatshrinkError && e.code === 'params');
+      assert.throws(
+        () => heatshrinkDecode(Buffer.from([0xff]), p),
+        (e: unknown) => e instanceof HeatshrinkError && e.code === 'params',
+      );
     }
   });
 });
@@ -190,7 +195,7 @@ describe('heatshrink on garbage', () => {
     const p = { windowBits: 10, lookaheadBits: 4 };
     const cut = bits([1, 1], [0x42, 8], [1, 1], [0x43, 8], [0, 1], [5, 9]);
     await assert.rejects(
-      pipeline(Readable.from([cut]), createHeatshrinkDecodeStream(p, { name: 'x.MFC' }), async function* (src) {
+      pipeline(Readable.from([cut]), createHeatshrinkDecodeStream(p, { name: 'x.MFC' }), async (src) => {
         for await (const _ of src);
       }),
       /x\.MFC: truncated/,
@@ -199,7 +204,9 @@ describe('heatshrink on garbage', () => {
 });
 
 describe('heatshrink on real CANedge MFC files', () => {
-  const expected = JSON.parse(readFileSync(join(fixturesDir, 'canedge', 'expected.json'), 'utf8')).files['00000007-643E54EA.MFC'];
+  const expected = JSON.parse(readFileSync(join(fixturesDir, 'canedge', 'expected.json'), 'utf8')).files[
+    '00000007-643E54EA.MFC'
+  ];
 
   test('fixture MFC decodes to the reference MDF (sha256 + size), whole and streamed', async () => {
     const file = readFileSync(join(fixturesDir, 'canedge', '00000007-643E54EA.MFC'));
@@ -208,9 +215,13 @@ describe('heatshrink on real CANedge MFC files', () => {
     assert.equal(out.length, expected.mdf_size_of_decompressed);
     assert.equal(sha256(out), expected.mdf_sha256_of_decompressed);
     const parts: Buffer[] = [];
-    await pipeline(Readable.from([file.subarray(28)]), createHeatshrinkDecodeStream(p, { chunkSize: 8192 }), async function* (src) {
-      for await (const c of src) parts.push(c as Buffer);
-    });
+    await pipeline(
+      Readable.from([file.subarray(28)]),
+      createHeatshrinkDecodeStream(p, { chunkSize: 8192 }),
+      async (src: AsyncIterable<Buffer>) => {
+        for await (const c of src) parts.push(c as Buffer);
+      },
+    );
     assert.equal(sha256(Buffer.concat(parts)), expected.mdf_sha256_of_decompressed);
   });
 
@@ -225,11 +236,26 @@ describe('heatshrink on real CANedge MFC files', () => {
 
   test('corpus: all three MFC samples', { skip: !sharedData && 'no ../shared/data' }, () => {
     if (!sharedData) return;
-    const dir = join(sharedData, 'canedge', 'api-examples', 'examples', 'other', 'concatenate-mf4-by-period', 'LOG', '5BC57FEC', '00000001');
+    const dir = join(
+      sharedData,
+      'canedge',
+      'api-examples',
+      'examples',
+      'other',
+      'concatenate-mf4-by-period',
+      'LOG',
+      '5BC57FEC',
+      '00000001',
+    );
     for (const name of ['00000005-643E503A.MFC', '00000006-643E5292.MFC', '00000007-643E54EA.MFC']) {
       const ref = JSON.parse(
         readFileSync(
-          join(sharedData, 'canedge', 'reference', `api-examples__examples__other__concatenate-mf4-by-period__LOG__5BC57FEC__00000001__${name}.json`),
+          join(
+            sharedData,
+            'canedge',
+            'reference',
+            `api-examples__examples__other__concatenate-mf4-by-period__LOG__5BC57FEC__00000001__${name}.json`,
+          ),
           'utf8',
         ),
       );

@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildEncryptedContainer } from '../../../src/formats/canedge/container.js';
-import { LogIndex, defaultIndexPath, refreshIndex } from '../../../src/formats/canedge/log-index.js';
+import { defaultIndexPath, LogIndex, refreshIndex } from '../../../src/formats/canedge/log-index.js';
 import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../../../src/formats/canedge/mdf4-time-range.js';
 import { parsePasswords } from '../../../src/formats/canedge/passwords.js';
-import { type ByteSource, LocalLogStore, type LogStore, type LogStoreEntry } from '../../../src/formats/canedge/source.js';
+import {
+  type ByteSource,
+  LocalLogStore,
+  type LogStore,
+  type LogStoreEntry,
+} from '../../../src/formats/canedge/source.js';
 import { parseLogPath } from '../../../src/formats/canedge/tree.js';
 import { fixturesDir } from '../../harness/paths.js';
 
@@ -87,7 +92,14 @@ describe('log index', () => {
     put(MF4, readFileSync(fx('00000001-60B621D9.MF4')));
     put(MOVED, readFileSync(fx('00000170.MF4')));
     // an encrypted copy of the FCBF0606 log (its own header still says session 3482)
-    put(MFE, await buildEncryptedContainer(readFileSync(fx('00000001-60B621D9.MF4')), { deviceId: 'FCBF0606', password: 'pw', iterations: 1000 }));
+    put(
+      MFE,
+      await buildEncryptedContainer(readFileSync(fx('00000001-60B621D9.MF4')), {
+        deviceId: 'FCBF0606',
+        password: 'pw',
+        iterations: 1000,
+      }),
+    );
     put('gnss.dbc', 'VERSION ""\n');
     put('notes/readme.txt', 'hello');
   });
@@ -184,11 +196,18 @@ describe('log index', () => {
     assert.deepEqual(store.opened, []);
     assert.equal(r.stats.removed, 1);
     assert.equal(r.stats.total, 4);
-    assert.equal(r.index.files.some((f) => f.path === added), false);
+    assert.equal(
+      r.index.files.some((f) => f.path === added),
+      false,
+    );
 
     // new passwords: the file that failed for want of one is probed again and now reads
     store = new CountingStore(base);
-    r = await refreshIndex(store, { ...opts, indexPath, passwords: parsePasswords('{"FCBF0606": "pw"}', 'passwords.json') });
+    r = await refreshIndex(store, {
+      ...opts,
+      indexPath,
+      passwords: parsePasswords('{"FCBF0606": "pw"}', 'passwords.json'),
+    });
     assert.ok(store.opened.includes(MFE));
     const mfe = r.index.files.find((f) => f.path === MFE);
     assert.equal(mfe?.error, undefined);
@@ -196,14 +215,21 @@ describe('log index', () => {
     assert.equal(mfe?.firstNs, expected['00000001-60B621D9.MF4'].time_range.first_t_ns);
     // same passwords again: nothing to do
     store = new CountingStore(base);
-    r = await refreshIndex(store, { ...opts, indexPath, passwords: parsePasswords('{"FCBF0606": "pw"}', 'passwords.json') });
+    r = await refreshIndex(store, {
+      ...opts,
+      indexPath,
+      passwords: parsePasswords('{"FCBF0606": "pw"}', 'passwords.json'),
+    });
     assert.deepEqual(store.opened, []);
 
     // a different probe (header only) re-probes everything once
     store = new CountingStore(base);
     r = await refreshIndex(store, { indexPath, passwords: parsePasswords('{"FCBF0606": "pw"}', 'passwords.json') });
     assert.equal(store.opened.length, 4);
-    assert.equal(r.index.files.every((f) => f.firstNs === undefined && f.timeSource === 'none'), true);
+    assert.equal(
+      r.index.files.every((f) => f.firstNs === undefined && f.timeSource === 'none'),
+      true,
+    );
   });
 
   test('queries: device + time overlap; header-only entries use conservative bounds', async () => {
@@ -229,10 +255,19 @@ describe('log index', () => {
     const suffixNs = BigInt(0x643e54ea) * 1_000_000_000n;
     const inside = BigInt(expected['00000007-643E54EA.MFC'].time_range.last_t_ns);
     assert.ok(inside <= suffixNs + 1_000_000_000n, 'the suffix bounds the last record (doc claim)');
-    assert.deepEqual(h.query({ device: '5BC57FEC', fromNs: inside }).map((f) => f.path), [MFC]);
-    assert.deepEqual(h.query({ device: '5BC57FEC', fromNs: suffixNs + 2_000_000_000n }).map((f) => f.path), []);
+    assert.deepEqual(
+      h.query({ device: '5BC57FEC', fromNs: inside }).map((f) => f.path),
+      [MFC],
+    );
+    assert.deepEqual(
+      h.query({ device: '5BC57FEC', fromNs: suffixNs + 2_000_000_000n }).map((f) => f.path),
+      [],
+    );
     // no suffix, no record times: never excluded by `from`
-    assert.deepEqual(h.query({ device: '3EBDACA8', fromNs: 10n ** 19n }).map((f) => f.path), [MOVED]);
+    assert.deepEqual(
+      h.query({ device: '3EBDACA8', fromNs: 10n ** 19n }).map((f) => f.path),
+      [MOVED],
+    );
   });
 
   test('persistence: saved index reloads; corrupt or foreign index files are rebuilt with a warning', async () => {
@@ -298,7 +333,8 @@ describe('log index', () => {
         '00000003.MF4': 'truncated',
         '00000004.MF4': 'truncated',
       });
-      for (const f of index.files) assert.ok(f.error?.message.includes(f.path.split('/').pop() as string), f.error?.message);
+      for (const f of index.files)
+        assert.ok(f.error?.message.includes(f.path.split('/').pop() as string), f.error?.message);
     } finally {
       rmSync(r2, { recursive: true, force: true });
     }

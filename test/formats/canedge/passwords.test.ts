@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CanedgeError } from '../../../src/formats/canedge/errors.js';
-import { PasswordBook, loadPasswords, parsePasswords } from '../../../src/formats/canedge/passwords.js';
+import { loadPasswords, PasswordBook, parsePasswords } from '../../../src/formats/canedge/passwords.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigflow-pw-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,14 +35,20 @@ describe('passwords.json', () => {
   });
 
   test('bad JSON names the file and line:column', () => {
-    assert.throws(() => parsePasswords('{\n  "AABBCCDD": "x",\n  oops\n}', '/r/passwords.json'), badFile('/r/passwords.json', /invalid JSON at 3:3/));
+    assert.throws(
+      () => parsePasswords('{\n  "AABBCCDD": "x",\n  oops\n}', '/r/passwords.json'),
+      badFile('/r/passwords.json', /invalid JSON at 3:3/),
+    );
     assert.throws(() => parsePasswords('{"a": "x"', 'p.json'), badFile('p.json', /invalid JSON at/));
     assert.throws(() => parsePasswords('', 'p.json'), badFile('p.json', /invalid JSON at 1:1/));
   });
 
   test('wrong shapes are errors naming the key', () => {
     assert.throws(() => parsePasswords('["x"]', 'p.json'), badFile('p.json', /expected an object.*array/));
-    assert.throws(() => parsePasswords('{"AABBCCDD": 5}', 'p.json'), badFile('p.json', /"AABBCCDD" must be a string, got number/));
+    assert.throws(
+      () => parsePasswords('{"AABBCCDD": 5}', 'p.json'),
+      badFile('p.json', /"AABBCCDD" must be a string, got number/),
+    );
     assert.throws(() => parsePasswords('{"device1": "x"}', 'p.json'), badFile('p.json', /key "device1"/));
   });
 

@@ -1,0 +1,150 @@
+/** The postgres sink against a real PostgreSQL server started from its binaries (test/harness/services.ts). */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import pg from 'pg';
+import type { FieldValue, TelemetryRecord } from '../../src/records/record.js';
+import { classifyPgError, PostgresSink } from '../../src/sinks/postgres/sink.js';
+import { freePort, type ServiceHandle, startPostgres } from '../harness/services.js';
+
+const server = await startPostgres();
+after(async () => {
+  await server?.dispose();
+});
+
+const T0 = 1_700_000_000_000_000_000n;
+const rec = (time: bigint, fields: Record<string, FieldValue>, tags: Record<string, string> = {}, measurement = 'm'): TelemetryRecord => ({
+  time,
+  measurement,
+  tags,
+  fields,
+});
+
+let schemaN = 0;
+async function sql<T extends pg.QueryResultRow>(h: ServiceHandle, text: string): Promise<T[]> {
+  const c = new pg.Client({ connectionString: h.url });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('postgres sink', { skip: !server && 'postgresql not installed' }, () => {
+  const h = server as ServiceHandle;
+
+  test('creates its schema; round trip of every type exactly (ns time, int64, NaN/Inf floats, unicode)', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const batch = [
+      rec(T0 + 1n, { f: 0.1, i: 2n ** 63n - 1n, b: true, s: 'hé "q" \\ 😀' }, { dev: 'a', bus: 'can0' }),
+      rec(T0 + 2n, { f: Number.NaN, i: -(2n ** 63n), b: false, s: '' }, { bus: 'can0', dev: 'a' }),
+      rec(-5n, { f: Number.NEGATIVE_INFINITY }, { dev: 'a', bus: 'can0' }),
+    ];
+    assert.deepEqual(await sink.write(batch), { kind: 'ok' });
+    const rows = await sql<{ time_ns: string; field: string; tags: Record<string, string>; value: number | null; value_int: string | null; value_bool: boolean | null; value_text: string | null }>(
+      h,
+      `SELECT time_ns, field, tags, value, value_int, value_bool, value_text FROM ${schema}.points ORDER BY field, time_ns`,
+    );
+    const got = rows.map((r) => [r.field, BigInt(r.time_ns), r.value_int ?? r.value_bool ?? r.value_text ?? r.value]);
+    assert.deepEqual(got, [
+      ['b', T0 + 1n, true],
+      ['b', T0 + 2n, false],
+      ['f', -5n, Number.NEGATIVE_INFINITY],
+      ['f', T0 + 1n, 0.1],
+      ['f', T0 + 2n, Number.NaN],
+      ['i', T0 + 1n, '9223372036854775807'],
+      ['i', T0 + 2n, '-9223372036854775808'],
+      ['s', T0 + 1n, 'hé "q" \\ 😀'],
+      ['s', T0 + 2n, ''],
+    ]);
+    assert.deepEqual(rows[0].tags, { bus: 'can0', dev: 'a' });
+    const series = await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.series`);
+    assert.equal(series[0].n, '4'); // tag order does not create new series
+    const view = await sql<{ t: string }>(h, `SELECT time::text AS t FROM ${schema}.points WHERE field = 'b' ORDER BY time_ns LIMIT 1`);
+    assert.match(view[0].t, /^2023-11-14 22:13:20\+00/);
+    await sink.close();
+  });
+
+  test('idempotent on (series, time): rewrites and in-batch duplicates leave one row, last value wins', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const batch: TelemetryRecord[] = [];
+    for (let i = 0n; i < 5000n; i++) batch.push(rec(T0 + i, { v: Number(i) }, { d: String(i % 10n) }));
+    assert.deepEqual(await sink.write(batch), { kind: 'ok' });
+    assert.deepEqual(await sink.write(batch), { kind: 'ok' });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1.5 }, { d: '0' }), rec(T0, { v: 2.5 }, { d: '0' })]), { kind: 'ok' });
+    const n = await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`);
+    assert.equal(n[0].n, '5000');
+    const v = await sql<{ value: number }>(h, `SELECT value FROM ${schema}.points WHERE time_ns = ${T0} AND tags->>'d' = '0'`);
+    assert.deepEqual(v, [{ value: 2.5 }]);
+    // a second sink (fresh cache) finds the existing series instead of duplicating them
+    const again = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    assert.deepEqual(await again.write(batch.slice(0, 10)), { kind: 'ok' });
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.series`))[0].n, '10');
+    await again.close();
+    await sink.close();
+  });
+
+  test('per-record rejects (type conflict, NUL, int64 overflow) come back as partial; the rest is stored', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1n })]), { kind: 'ok' });
+    const res = await sink.write([
+      rec(T0 + 1n, { v: 2n }),
+      rec(T0 + 2n, { v: 2.5 }),
+      rec(T0 + 3n, { s: 'a\u0000b' }),
+      rec(T0 + 4n, { v: 3n }, { t: 'x\u0000' }),
+      rec(T0 + 5n, { big: 2n ** 64n }),
+      rec(T0 + 6n, { v: 4n }),
+    ]);
+    assert.equal(res.kind, 'partial');
+    if (res.kind !== 'partial') return;
+    assert.deepEqual(
+      res.rejected.map((r) => r.index),
+      [1, 2, 3, 4],
+    );
+    assert.match(res.rejected[0].reason, /type conflict.*float.*integer/);
+    assert.match(res.rejected[1].reason, /NUL/);
+    assert.match(res.rejected[3].reason, /outside int64/);
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`))[0].n, '3');
+    await sink.close();
+  });
+
+  test('server down → retry; back up → the same sink writes again (pool reconnects)', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema, connectTimeoutMs: 2000 });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' });
+    await h.stop();
+    try {
+      const r = await sink.write([rec(T0 + 1n, { v: 2 })]);
+      assert.equal(r.kind, 'retry', JSON.stringify(r));
+    } finally {
+      await h.start();
+    }
+    assert.deepEqual(await sink.write([rec(T0 + 1n, { v: 2 })]), { kind: 'ok' });
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`))[0].n, '2');
+    await sink.close();
+  });
+
+  test('wrong password/user → auth; nothing listening → retry', async () => {
+    const u = new URL(h.url);
+    u.username = 'nobody';
+    const sink = new PostgresSink({ type: 'postgres', connectionString: u.toString(), schema: 'x' });
+    const r = await sink.write([rec(T0, { v: 1 })]);
+    assert.equal(r.kind, 'auth', JSON.stringify(r));
+    await sink.close();
+    const dead = new PostgresSink({ type: 'postgres', connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`, connectTimeoutMs: 2000 });
+    assert.equal((await dead.write([rec(T0, { v: 1 })])).kind, 'retry');
+    await dead.close();
+  });
+
+  test('SQLSTATE classes map to the contract', () => {
+    assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 10, 'pg').kind, 'too_large');
+    assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 1, 'pg').kind, 'permanent');
+    assert.equal(classifyPgError({ code: '57P01', message: 'admin shutdown' }, 1, 'pg').kind, 'retry');
+    assert.equal(classifyPgError({ code: '40P01', message: 'deadlock' }, 1, 'pg').kind, 'retry');
+    assert.equal(classifyPgError({ code: '28P01', message: 'password' }, 1, 'pg').kind, 'auth');
+    assert.equal(classifyPgError({ message: 'Connection terminated unexpectedly' }, 1, 'pg').kind, 'retry');
+  });
+});

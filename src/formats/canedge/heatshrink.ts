@@ -251,8 +251,8 @@ export function heatshrinkDecode(
   dec.push(input, noEmit);
   dec.checkEnd();
   const out = dec.takeAll();
-  // Return an exact-size buffer when the allocation overshoots a lot; otherwise the view is fine.
-  return out.byteOffset > 0 || out.buffer.byteLength > out.length * 1.25 ? Buffer.from(out) : out;
+  // A view is cheapest; copy only when the view would pin much more memory than it shows (growth slack).
+  return out.buffer.byteLength > out.length + Math.max(1 << 16, out.length >> 2) ? Buffer.from(out) : out;
 }
 
 /** A Transform stream that decodes heatshrink; memory stays bounded by the window plus one output chunk. */

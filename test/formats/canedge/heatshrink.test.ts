@@ -191,6 +191,23 @@ describe('heatshrink on garbage', () => {
     assert.ok(total <= limit + 65536 + 16384);
   });
 
+  test('output limit also holds on the fast path (window+lookahead <= 24) and at the exact boundary', () => {
+    const p = { windowBits: 10, lookaheadBits: 4 };
+    // literal 'x', then 99 back-references of 16 bytes at distance 1 → 1 + 99*16 = 1585 bytes
+    const items: [number, number][] = [[1, 1], [0x78, 8]];
+    for (let i = 0; i < 99; i++) items.push([0, 1], [0, 10], [15, 4]);
+    const stream = bits(...items);
+    assert.equal(heatshrinkDecode(stream, p, { maxOutput: 1585 }).length, 1585);
+    assert.ok(heatshrinkDecode(stream, p, { maxOutput: 1585 }).every((b) => b === 0x78));
+    for (const max of [1584, 1000, 16]) {
+      assert.throws(
+        () => heatshrinkDecode(stream, p, { maxOutput: max }),
+        (e: unknown) => e instanceof HeatshrinkError && e.code === 'limit',
+        String(max),
+      );
+    }
+  });
+
   test('Transform stream reports errors through the pipeline', async () => {
     const p = { windowBits: 10, lookaheadBits: 4 };
     const cut = bits([1, 1], [0x42, 8], [1, 1], [0x43, 8], [0, 1], [5, 9]);

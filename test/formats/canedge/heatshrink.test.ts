@@ -194,7 +194,10 @@ describe('heatshrink on garbage', () => {
   test('output limit also holds on the fast path (window+lookahead <= 24) and at the exact boundary', () => {
     const p = { windowBits: 10, lookaheadBits: 4 };
     // literal 'x', then 99 back-references of 16 bytes at distance 1 → 1 + 99*16 = 1585 bytes
-    const items: [number, number][] = [[1, 1], [0x78, 8]];
+    const items: [number, number][] = [
+      [1, 1],
+      [0x78, 8],
+    ];
     for (let i = 0; i < 99; i++) items.push([0, 1], [0, 10], [15, 4]);
     const stream = bits(...items);
     assert.equal(heatshrinkDecode(stream, p, { maxOutput: 1585 }).length, 1585);

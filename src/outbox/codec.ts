@@ -15,6 +15,7 @@
  * Measurement + tag sets and field-name lists are dictionary-encoded per batch: a record costs two small varints,
  * its 8-byte time and its values. Floats keep their exact bits (so -0, NaN, ±Infinity survive); integers are
  * bigints of any size (64-bit ones in 8 bytes). Times must fit in a signed 64-bit integer (years 1677–2262).
+ * Tags and fields are the objects' enumerable string keys in for-in order (plain objects: their own keys).
  *
  * The checksum is not part of the blob: the store keeps a CRC-32 of the whole blob beside it.
  */
@@ -115,6 +116,15 @@ interface SeriesEntry {
   lastFieldSet: number;
 }
 
+const EMPTY: readonly string[] = [];
+
+/** Enumerable string keys in for-in order (what the encoder's fast paths iterate). */
+function enumKeys(o: object): string[] {
+  const out: string[] = [];
+  for (const k in o) out.push(k);
+  return out;
+}
+
 class TrieNode {
   readonly next = new Map<string, TrieNode>();
   entry: SeriesEntry | null = null;
@@ -155,7 +165,10 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
   };
   const series: number[][] = []; // [measurementId, keyId, valueId, ...]
   const trie = new Map<string, TrieNode>();
-  const seriesByTags = new Map<object, SeriesEntry>();
+  let lastTags: object | null = null;
+  let lastMeasurement = '';
+  let lastSeries: SeriesEntry | null = null;
+  const vals: unknown[] = [];
   const fieldSets: string[][] = [];
   const fieldSetByKey = new Map<string, number>();
 
@@ -175,18 +188,17 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
     if (tags === null || typeof tags !== 'object') throw new OutboxInputError(`record ${i}: tags must be an object`);
     if (fields === null || typeof fields !== 'object') throw new OutboxInputError(`record ${i}: fields must be an object`);
 
-    // Series: identity cache first (producers often share one tags object per series), then a trie walk over
-    // measurement, key, value, key, value… (Map lookups of existing strings; no key string is built).
-    let se = seriesByTags.get(tags);
-    if (se === undefined || se.measurement !== measurement) {
-      const keys = Object.keys(tags);
+    // Series: same tags object as the previous record (producers often share one per series), else a trie walk
+    // over measurement, key, value, key, value… (Map lookups of existing strings; no key string is built).
+    let se: SeriesEntry | undefined;
+    if (tags === lastTags && measurement === lastMeasurement) se = lastSeries as SeriesEntry;
+    else {
       let node: TrieNode | undefined = trie.get(measurement);
       if (node === undefined) {
         node = new TrieNode();
         trie.set(measurement, node);
       }
-      for (let j = 0; j < keys.length; j++) {
-        const k = keys[j];
+      for (const k in tags) {
         const v = tags[k];
         if (typeof v !== 'string') throw new OutboxInputError(`record ${i}: tag ${k} must be a string, got ${describe(v)}`);
         let kn: TrieNode | undefined = node.next.get(k);
@@ -200,33 +212,32 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
       }
       se = node.entry ?? undefined;
       if (se === undefined) {
+        const keys = enumKeys(tags);
         const def = [intern(measurement)];
         for (let j = 0; j < keys.length; j++) def.push(intern(keys[j]), intern(tags[keys[j]]));
         se = { measurement, id: series.length, lastFieldSet: -1 };
         series.push(def);
         node.entry = se;
       }
-      if (seriesByTags.size < 4096) seriesByTags.set(tags, se);
+      lastTags = tags;
+      lastMeasurement = measurement;
+      lastSeries = se;
     }
 
-    // Field set: usually the same as this series' previous record.
-    const fkeys = Object.keys(fields);
-    const nf = fkeys.length;
-    if (nf === 0) throw new OutboxInputError(`record ${i}: a record needs at least one field`);
+    // Field set: usually the same as this series' previous record. Values are gathered in the same pass.
     let fs = se.lastFieldSet;
-    if (fs >= 0) {
-      const prev = fieldSets[fs];
-      if (prev.length !== nf) fs = -1;
-      else {
-        for (let j = 0; j < nf; j++) {
-          if (prev[j] !== fkeys[j]) {
-            fs = -1;
-            break;
-          }
-        }
-      }
+    let nf = 0;
+    const prev = fs >= 0 ? fieldSets[fs] : EMPTY;
+    for (const k in fields) {
+      if (nf >= vals.length) vals.push(undefined);
+      vals[nf] = fields[k];
+      if (fs >= 0 && (nf >= prev.length || prev[nf] !== k)) fs = -1;
+      nf++;
     }
+    if (fs >= 0 && nf !== prev.length) fs = -1;
     if (fs < 0) {
+      const fkeys = enumKeys(fields);
+      if (nf === 0) throw new OutboxInputError(`record ${i}: a record needs at least one field`);
       const key = listKey(fkeys);
       const found = fieldSetByKey.get(key);
       if (found === undefined) {
@@ -240,12 +251,13 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
       } else fs = found;
       se.lastFieldSet = fs;
     }
+    const fkeys = fieldSets[fs];
 
     body.varint(se.id);
     body.varint(fs);
     body.i64(time);
     for (let j = 0; j < nf; j++) {
-      const v: unknown = fields[fkeys[j]];
+      const v: unknown = vals[j];
       switch (typeof v) {
         case 'number':
           body.ensure(9);

@@ -191,7 +191,7 @@ describe('heatshrink on garbage', () => {
     assert.ok(total <= limit + 65536 + 16384);
   });
 
-  test('output limit also holds on the fast path (window+lookahead <= 24) and at the exact boundary', () => {
+  test('output limit at CANedge parameters (10/4), exact at the boundary', () => {
     const p = { windowBits: 10, lookaheadBits: 4 };
     // literal 'x', then 99 back-references of 16 bytes at distance 1 → 1 + 99*16 = 1585 bytes
     const items: [number, number][] = [

@@ -196,7 +196,7 @@ class Builder {
       data: this.data.subarray(0, this.dn),
       recordPos: this.recordPos.subarray(0, n),
     };
-    this.alloc();
+    // the arrays now belong to the batch; a taken builder is not used again
     return b;
   }
   /** Appends events [from, to) of batch s. */
@@ -528,7 +528,11 @@ async function* groupFrames(
   from: number,
   to: number,
   batchSize: number,
+  expected: number,
 ): AsyncGenerator<FrameBatch> {
+  // size builders for what the group holds (when known): small groups do not allocate full batches
+  const cap = () => (expected > 0 ? Math.max(1, Math.min(batchSize, expected - emitted)) : batchSize);
+  let emitted = 0;
   const name = layout.cg.acqName ?? EVENT_NAMES[layout.event];
   let cursor: RecordCursor;
   let ex: Extractor;
@@ -540,13 +544,13 @@ async function* groupFrames(
     mdf.reader.warn(e.offset, `${e.detail}; group skipped`);
     return;
   }
-  let out = new Builder(batchSize, mdf.header.startTimeNs);
+  let out = new Builder(cap(), mdf.header.startTimeNs);
   let lastT = Number.NEGATIVE_INFINITY;
   let warned = false;
   for await (const c of cursor.chunks()) {
     let lo = 0;
     while (lo < c.count) {
-      const room = batchSize - out.n;
+      const room = out.cap - out.n;
       const hi = Math.min(c.count, lo + room);
       const before = out.n;
       ex(c.buf, c.view, c.pos, c.streamPos, from, to, c.index0, c.vlsd, out, lo, hi);
@@ -563,9 +567,10 @@ async function* groupFrames(
         }
       }
       lo = hi;
-      if (out.n >= batchSize) {
+      if (out.n >= out.cap) {
+        emitted += out.n;
         yield out.take();
-        out = new Builder(batchSize, mdf.header.startTimeNs);
+        out = new Builder(out.cap >= batchSize ? batchSize : Math.max(cap(), Math.min(batchSize, out.cap * 4)), mdf.header.startTimeNs);
       }
     }
   }
@@ -607,12 +612,12 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   let active = await activeBusGroups(mdf);
   if (opts.types) active = active.filter((a) => opts.types?.includes(a.layout.event));
   const streams: GroupStream[] = [];
-  for (const { layout } of active) {
+  for (const { layout, records } of active) {
     const gi = allGroups.indexOf(layout.cg);
     streams.push({
       layout,
       dgIndex: layout.dg.index,
-      it: groupFrames(mdf, layout, gi, from, to, batchSize),
+      it: groupFrames(mdf, layout, gi, from, to, batchSize, records),
       batch: null,
       i: 0,
     });

@@ -11,7 +11,7 @@ import { inflateSync } from 'node:zlib';
 import { type BlockReader, u64 } from './blocks.js';
 import { Mdf4Error } from './source.js';
 
-export const DEFAULT_CHUNK = 4 * 1024 * 1024;
+export const DEFAULT_CHUNK = 1024 * 1024;
 export const DEFAULT_MAX_DZ = 256 * 1024 * 1024;
 
 export interface StreamOptions {
@@ -240,6 +240,15 @@ export class SignalDataReader {
   private win: Uint8Array = new Uint8Array(0);
   private winStart = 0;
   constructor(private readonly stream: DataStream) {}
+
+  /** The payload at `offset` if it is already in the window (no I/O), else undefined. */
+  peek(offset: number): Uint8Array | undefined {
+    const rel = offset - this.winStart;
+    const b = this.win;
+    if (rel < 0 || rel + 4 > b.length) return undefined;
+    const len = (b[rel] | (b[rel + 1] << 8) | (b[rel + 2] << 16) | (b[rel + 3] << 24)) >>> 0;
+    return rel + 4 + len <= b.length ? b.subarray(rel + 4, rel + 4 + len) : undefined;
+  }
 
   /** Returns the payload of the entry at `offset` (u32 length + bytes), or null if it is not in the stream. */
   async get(offset: number): Promise<Uint8Array | null> {

@@ -22,7 +22,7 @@ export interface Mdf4Header extends HeaderBlock {
 }
 
 export interface OpenOptions {
-  /** Bytes per sequential data read (default 4 MB). */
+  /** Bytes per sequential data read (default 1 MB). */
   chunkSize?: number;
   /** Refuse DZ blocks that inflate to more than this (default 256 MB). */
   maxDzBytes?: number;

@@ -74,7 +74,9 @@ class Growable {
       this.data = d;
     }
     const at = this.n;
-    this.data.set(src.subarray(from, from + len), at);
+    const d = this.data;
+    if (len <= 64) for (let k = 0; k < len; k++) d[at + k] = src[from + k];
+    else d.set(src.subarray(from, from + len), at);
     this.n += len;
     return at;
   }
@@ -355,7 +357,7 @@ export class RecordCursor {
               lens[s][i] = e.len[k];
               e.lastUsed = o;
             } else if (sp.sd) {
-              const payload = await sp.sd.get(o);
+              const payload = sp.sd.peek(o) ?? (await sp.sd.get(o));
               if (!payload) {
                 lens[s][i] = -1;
                 this.warn(sp.channel.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);

@@ -1,0 +1,197 @@
+/**
+ * MDF4 bus-frame extraction benchmark: `npm run bench -- mdf4 [--json] [--mb 200] [--runs 5]`.
+ *
+ * Cases: every .MF4 of the sample corpus (../shared/data/canedge, else the in-repo fixtures), and a synthetic
+ * log of ≥ 200 MB built in os.tmpdir() by repeating the records of a real FW 01.07 log (timestamps shifted per
+ * repetition so each channel group stays in time order), streamed to disk and removed at the end.
+ * Reports medians of MB/s and frames/s, and peak RSS, beside asammdf's open+sort reference of ~30 MB/s.
+ */
+import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flattenChannels, openMdf4, readBusFrames } from '../src/formats/mdf4/index.js';
+import { FileSource } from '../src/formats/mdf4/source.js';
+import { fixturesDir, sharedData } from '../test/harness/paths.js';
+import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
+
+export const ASAMMDF_REFERENCE_MB_S = 30;
+
+/** Extracts every bus frame of a file; returns the frame count. */
+export async function extractFrames(path: string): Promise<number> {
+  const mdf = await openMdf4(path);
+  let n = 0;
+  try {
+    for await (const b of readBusFrames(mdf)) n += b.count;
+  } finally {
+    await mdf.close();
+  }
+  return n;
+}
+
+function findMf4(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.mf4$/i.test(e.name)) out.push(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out.sort();
+}
+
+/** The sample logs: the shared CANedge corpus (.MF4 only), else the in-repo fixtures. */
+export function sampleLogs(): string[] {
+  const shared = sharedData ? findMf4(join(sharedData, 'canedge')) : [];
+  return shared.length ? shared : findMf4(join(fixturesDir, 'mdf4'));
+}
+
+/**
+ * Writes a log of at least `targetBytes` to `path` by repeating the records of `template` (an unfinalised,
+ * unsorted device log whose last DT runs to end of file; record ids of 1 byte; fixed-size records), shifting the
+ * master (uint48 µs or float64) of every record by the template's duration per repetition. Streams to disk.
+ */
+export async function buildSyntheticLog(template: string, path: string, targetBytes: number): Promise<{ bytes: number; reps: number }> {
+  const mdf = await openMdf4(template);
+  const src = mdf.source as FileSource;
+  try {
+    if (mdf.finalized || mdf.groups.length !== 1 || mdf.groups[0].recIdSize !== 1) throw new Error(`${template}: not an unfinalised single-DG device log`);
+    const dg = mdf.groups[0];
+    const dataStart = dg.dataLink + 24;
+    const data = new Uint8Array(src.read(dataStart, src.size - dataStart));
+    const header = new Uint8Array(src.read(0, dataStart));
+    const size = new Int32Array(256).fill(-1);
+    const masterAt = new Int32Array(256).fill(-1);
+    const masterKind = new Uint8Array(256); // 1 = uint48 µs, 2 = float64
+    let maxT = 0;
+    for (const cg of dg.channelGroups) {
+      if (cg.isVlsd) continue;
+      size[cg.recordId] = cg.dataBytes + cg.invalBytes;
+      const m = flattenChannels(cg.channels).find((c) => c.type === 2);
+      if (!m) continue;
+      masterAt[cg.recordId] = m.byteOffset;
+      masterKind[cg.recordId] = m.dataType === 0 && m.bitCount === 48 ? 1 : m.dataType === 4 && m.bitCount === 64 ? 2 : 0;
+    }
+    const dv = new DataView(data.buffer, data.byteOffset, data.length);
+    const get = (p: number, k: number) => (k === 1 ? dv.getUint32(p, true) + dv.getUint16(p + 4, true) * 2 ** 32 : dv.getFloat64(p, true));
+    const set = (p: number, k: number, x: number) => {
+      if (k === 1) {
+        dv.setUint32(p, x % 2 ** 32, true);
+        dv.setUint16(p + 4, Math.floor(x / 2 ** 32), true);
+      } else dv.setFloat64(p, x, true);
+    };
+    // pass 1: duration; record starts
+    const starts: number[] = [];
+    for (let p = 0; p < data.length; ) {
+      const rid = data[p];
+      if (size[rid] < 0) throw new Error(`${template}: record id ${rid} is VLSD or unknown; pick a template without VLSD records`);
+      if (p + 1 + size[rid] > data.length) break;
+      if (masterKind[rid]) {
+        starts.push(p);
+        maxT = Math.max(maxT, get(p + 1 + masterAt[rid], masterKind[rid]));
+      }
+      p += 1 + size[rid];
+    }
+    const step = Math.ceil(maxT) + 1;
+    const fd = openSync(path, 'w');
+    let bytes = 0;
+    let reps = 0;
+    try {
+      writeSync(fd, header);
+      bytes += header.length;
+      while (bytes < targetBytes) {
+        if (reps > 0)
+          for (const p of starts) {
+            const rid = data[p];
+            const at = p + 1 + masterAt[rid];
+            set(at, masterKind[rid], get(at, masterKind[rid]) + step);
+          }
+        writeSync(fd, data);
+        bytes += data.length;
+        reps++;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return { bytes, reps };
+  } finally {
+    await mdf.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const runs = Number(arg('runs', '5'));
+  const targetMb = Number(arg('mb', '200'));
+  note(`mdf4 frame extraction (medians; asammdf open+sort reference ≈ ${ASAMMDF_REFERENCE_MB_S} MB/s)`);
+
+  // corpus
+  const logs = sampleLogs();
+  const totalBytes = logs.reduce((a, p) => a + statSync(p).size, 0);
+  let frames = 0;
+  const cpu: number[] = [];
+  const times = await timeRuns(async () => {
+    frames = 0;
+    const c0 = process.cpuUsage();
+    for (const p of logs) frames += await extractFrames(p);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
+  }, runs, 1);
+  const tc = median(times);
+  const cc = median(cpu.slice(-runs));
+  report(
+    {
+      case: 'corpus',
+      files: logs.length,
+      mb: totalBytes / 1e6,
+      mb_per_s: totalBytes / 1e6 / tc,
+      frames_per_s: frames / tc,
+      cpu_mb_per_s: totalBytes / 1e6 / cc,
+      peak_rss_mb: peakRssMb(),
+      asammdf_mb_per_s: ASAMMDF_REFERENCE_MB_S,
+    },
+    `corpus      ${logs.length} files ${(totalBytes / 1e6).toFixed(1)} MB, ${frames} frames: ${(totalBytes / 1e6 / tc).toFixed(1)} MB/s wall (${(totalBytes / 1e6 / cc).toFixed(1)} MB/s per CPU-second), ${fmtRate(frames / tc)} frames/s (asammdf ≈ ${ASAMMDF_REFERENCE_MB_S} MB/s), peak RSS ${peakRssMb().toFixed(0)} MB`,
+  );
+
+  // synthetic ≥ 200 MB from a real FW ≥ 01.07 log
+  const template =
+    (sharedData && join(sharedData, 'canedge/api-examples/examples/other/asammdf-basics/input/00000001.MF4')) ||
+    join(fixturesDir, 'mdf4', 'fw0107_00000002.MF4');
+  const tpl = existsSync(template) ? template : join(fixturesDir, 'mdf4', 'fw0107_00000002.MF4');
+  const path = join(tmpdir(), `sigflow-mdf4-bench-${process.pid}.MF4`);
+  try {
+    const t0 = performance.now();
+    const { bytes, reps } = await buildSyntheticLog(tpl, path, targetMb * 1e6);
+    note(`built ${(bytes / 1e6).toFixed(0)} MB synthetic log (${reps} × ${tpl.split('/').pop()}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const rssBefore = peakRssMb();
+    let n = 0;
+    const cpuS: number[] = [];
+    const ts = await timeRuns(async () => {
+      const c0 = process.cpuUsage();
+      n = await extractFrames(path);
+      const c = process.cpuUsage(c0);
+      cpuS.push((c.user + c.system) / 1e6);
+    }, Math.max(1, Math.min(runs, 3)), 0);
+    const t = median(ts);
+    const ct = median(cpuS);
+    report(
+      {
+        case: 'synthetic',
+        mb: bytes / 1e6,
+        mb_per_s: bytes / 1e6 / t,
+        frames_per_s: n / t,
+        cpu_mb_per_s: bytes / 1e6 / ct,
+        frames: n,
+        peak_rss_mb: peakRssMb(),
+        peak_rss_before_mb: rssBefore,
+        asammdf_mb_per_s: ASAMMDF_REFERENCE_MB_S,
+      },
+      `synthetic   ${(bytes / 1e6).toFixed(0)} MB, ${n} frames: ${(bytes / 1e6 / t).toFixed(1)} MB/s wall (${(bytes / 1e6 / ct).toFixed(1)} MB/s per CPU-second), ${fmtRate(n / t)} frames/s (asammdf ≈ ${ASAMMDF_REFERENCE_MB_S} MB/s), peak RSS ${peakRssMb().toFixed(0)} MB`,
+    );
+  } finally {
+    rmSync(path, { force: true });
+  }
+}
+
+const isMain = process.argv[1] && /bench[\\/]mdf4\.(ts|js)$/.test(process.argv[1]);
+if (isMain) await main();

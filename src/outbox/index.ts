@@ -31,3 +31,10 @@ export {
   type Synchronous,
   type WhenFull,
 } from './store.js';
+export {
+  type OutboxConfig,
+  outboxConfigSchema,
+  outboxOptionsFromConfig,
+  type SinkDeliveryConfig,
+  sinkDeliveryConfigSchema,
+} from './config.js';

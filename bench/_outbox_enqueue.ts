@@ -33,7 +33,12 @@ export function makeRecords(n: number, start = 1_700_000_000_000_000_000n): Tele
       time: start + BigInt(i) * 10_000_000n,
       measurement: 'engine',
       tags: { device: `truck-${d}`, bus: `can${d % 2}`, site: 'depot-north', model: 'FH16', firmware: '4.2.1' },
-      fields: { rpm: 800 + ((i * 37) % 2000) + 0.25, coolant_c: 80 + (i % 17) * 0.5, odometer_m: BigInt(1_000_000 + i), brake: i % 7 === 0 },
+      fields: {
+        rpm: 800 + ((i * 37) % 2000) + 0.25,
+        coolant_c: 80 + (i % 17) * 0.5,
+        odometer_m: BigInt(1_000_000 + i),
+        brake: i % 7 === 0,
+      },
     };
   }
   return out;
@@ -92,7 +97,9 @@ export async function benchOutboxEnqueue(
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const sync = (arg('synchronous', 'normal') === 'full' ? 'full' : 'normal') as 'normal' | 'full';
   const r = await benchOutboxEnqueue({ records: Number(arg('records', '500000')), synchronous: sync });
-  note(`outbox durable enqueue (batch ${r.batch}, ${r.records} records, synchronous=${r.synchronous}, median of ${r.runs})`);
+  note(
+    `outbox durable enqueue (batch ${r.batch}, ${r.records} records, synchronous=${r.synchronous}, median of ${r.runs})`,
+  );
   report(
     { bench: 'outbox_enqueue', ...r },
     `  ${fmtRate(r.records_per_s)} records/s, ${r.bytes_per_record.toFixed(1)} B/record, peak RSS ${r.peak_rss_mb.toFixed(0)} MB`,

@@ -72,22 +72,34 @@ function printStatus(st: OutboxStatus, sink: string | undefined): void {
   const out: string[] = [];
   out.push(`outbox ${st.file}`);
   out.push(`  pending: ${st.pendingRecords} records in ${st.pendingBatches} batches, ${fmtBytes(st.pendingBytes)}`);
-  out.push(`  dead letters: ${st.deadLetters.records} records in ${st.deadLetters.count} entries, ${fmtBytes(st.deadLetters.bytes)}`);
+  out.push(
+    `  dead letters: ${st.deadLetters.records} records in ${st.deadLetters.count} entries, ${fmtBytes(st.deadLetters.bytes)}`,
+  );
   if (st.quarantined.count > 0) {
-    out.push(`  QUARANTINED (checksum/decoding failed): ${st.quarantined.records} records in ${st.quarantined.count} batches`);
+    out.push(
+      `  QUARANTINED (checksum/decoding failed): ${st.quarantined.records} records in ${st.quarantined.count} batches`,
+    );
   }
   for (const e of st.recoveryEvents) out.push(`  RECOVERY ${when(e.atMs)}: ${e.message}`);
   for (const s of st.sinks) {
     if (sink !== undefined && s.name !== sink) continue;
     out.push(`sink ${s.name}${s.alarm ? '   ** ALARM: ' + (s.alarmReason ?? '') + ' **' : ''}`);
-    out.push(`  pending     ${s.pendingRecords} records, ${s.pendingBatches} batches, ${fmtBytes(s.pendingBytes)}, oldest ${fmtAge(s.oldestPendingAgeMs)}`);
-    out.push(`  delivered   ${s.deliveredRecords} records in ${s.deliveredWrites} writes, last ${when(s.lastDeliveryMs)}`);
+    out.push(
+      `  pending     ${s.pendingRecords} records, ${s.pendingBatches} batches, ${fmtBytes(s.pendingBytes)}, oldest ${fmtAge(s.oldestPendingAgeMs)}`,
+    );
+    out.push(
+      `  delivered   ${s.deliveredRecords} records in ${s.deliveredWrites} writes, last ${when(s.lastDeliveryMs)}`,
+    );
     out.push(
       `  dropped     ${s.droppedRecords} (disk budget), ${s.expiredRecords} (max age), ${s.corruptRecords} (corrupt), ` +
         `${s.deadLettersDroppedRecords} (dead-letter budget), ${s.purgedRecords} (purged dead letters)`,
     );
-    out.push(`  dead-letter ${s.deadLetteredRecords} records so far, ${s.deadLettersStored.records} stored now (${s.deadLettersStored.count} entries)`);
-    out.push(`  retries     ${s.retries} (auth failures ${s.authFailures})${s.lastError ? `, last error ${when(s.lastErrorMs)}: ${s.lastError}` : ''}`);
+    out.push(
+      `  dead-letter ${s.deadLetteredRecords} records so far, ${s.deadLettersStored.records} stored now (${s.deadLettersStored.count} entries)`,
+    );
+    out.push(
+      `  retries     ${s.retries} (auth failures ${s.authFailures})${s.lastError ? `, last error ${when(s.lastErrorMs)}: ${s.lastError}` : ''}`,
+    );
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -103,7 +115,9 @@ function printDeadLetters(list: DeadLetter[], withRecords: boolean): void {
     );
     if (withRecords && d.data) {
       for (const r of decodeBatch(d.data)) {
-        process.stdout.write(`    ${nsToIso(r.time)} ${toJson({ measurement: r.measurement, tags: r.tags, fields: r.fields })}\n`);
+        process.stdout.write(
+          `    ${nsToIso(r.time)} ${toJson({ measurement: r.measurement, tags: r.tags, fields: r.fields })}\n`,
+        );
       }
     }
   }
@@ -124,7 +138,9 @@ export function registerOutboxCommands(program: Command): void {
     );
 
   ob.command('status')
-    .description('pending records/batches/bytes and oldest age per sink; delivered, dropped, dead-lettered, retries, alarms')
+    .description(
+      'pending records/batches/bytes and oldest age per sink; delivered, dropped, dead-lettered, retries, alarms',
+    )
     .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
     .option('--sink <name>', 'only this sink')
     .option('--json', 'machine-readable output')
@@ -133,7 +149,9 @@ export function registerOutboxCommands(program: Command): void {
       try {
         const st = buildStatus(store);
         if (o.sink !== undefined && !st.sinks.some((s) => s.name === o.sink)) {
-          throw new CliError(`no sink named ${o.sink} in ${store.file} (sinks: ${st.sinks.map((s) => s.name).join(', ') || 'none'})`);
+          throw new CliError(
+            `no sink named ${o.sink} in ${store.file} (sinks: ${st.sinks.map((s) => s.name).join(', ') || 'none'})`,
+          );
         }
         if (o.json) {
           const view = o.sink === undefined ? st : { ...st, sinks: st.sinks.filter((s) => s.name === o.sink) };
@@ -154,7 +172,8 @@ export function registerOutboxCommands(program: Command): void {
     .option('--json', 'machine-readable output (one JSON object per entry)')
     .action((o: CommonOpts & { id?: string[]; limit: string; records?: boolean }) => {
       const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--limit: "${o.limit}" is not a non-negative integer`, 2);
+      if (!Number.isInteger(limit) || limit < 0)
+        throw new CliError(`--limit: "${o.limit}" is not a non-negative integer`, 2);
       const store = openStore(o.dataDir, false);
       try {
         const list = store.deadLetters({ sink: o.sink, ids: parseIds(o.id), limit, withData: o.records === true });
@@ -205,7 +224,10 @@ export function registerOutboxCommands(program: Command): void {
         if (!o.yes) {
           const n = store.deadLetters({ sink: o.sink, ids });
           const records = n.reduce((a, d) => a + d.records, 0);
-          throw new CliError(`purge would delete ${n.length} dead letters (${records} records) for good; add --yes to do it`, 2);
+          throw new CliError(
+            `purge would delete ${n.length} dead letters (${records} records) for good; add --yes to do it`,
+            2,
+          );
         }
         const r = store.purgeDeadLetters({ sink: o.sink, ids });
         if (o.json) process.stdout.write(`${toJson(r)}\n`);

@@ -176,9 +176,11 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
   body.varint(n);
   for (let i = 0; i < n; i++) {
     const r = records[i];
-    if (r === null || typeof r !== 'object') throw new OutboxInputError(`record ${i}: expected an object, got ${describe(r)}`);
+    if (r === null || typeof r !== 'object')
+      throw new OutboxInputError(`record ${i}: expected an object, got ${describe(r)}`);
     const { time, measurement, tags, fields } = r;
-    if (typeof time !== 'bigint') throw new OutboxInputError(`record ${i}: time must be a bigint (ns), got ${describe(time)}`);
+    if (typeof time !== 'bigint')
+      throw new OutboxInputError(`record ${i}: time must be a bigint (ns), got ${describe(time)}`);
     if (time < I64_MIN || time > I64_MAX) {
       throw new OutboxInputError(`record ${i}: time ${time} ns is outside the signed 64-bit range`);
     }
@@ -186,7 +188,8 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
       throw new OutboxInputError(`record ${i}: measurement must be a non-empty string`);
     }
     if (tags === null || typeof tags !== 'object') throw new OutboxInputError(`record ${i}: tags must be an object`);
-    if (fields === null || typeof fields !== 'object') throw new OutboxInputError(`record ${i}: fields must be an object`);
+    if (fields === null || typeof fields !== 'object')
+      throw new OutboxInputError(`record ${i}: fields must be an object`);
 
     // Series: same tags object as the previous record (producers often share one per series), else a trie walk
     // over measurement, key, value, key, value… (Map lookups of existing strings; no key string is built).
@@ -200,7 +203,8 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
       }
       for (const k in tags) {
         const v = tags[k];
-        if (typeof v !== 'string') throw new OutboxInputError(`record ${i}: tag ${k} must be a string, got ${describe(v)}`);
+        if (typeof v !== 'string')
+          throw new OutboxInputError(`record ${i}: tag ${k} must be a string, got ${describe(v)}`);
         let kn: TrieNode | undefined = node.next.get(k);
         if (kn === undefined) {
           if (k.length === 0) throw new OutboxInputError(`record ${i}: tag keys must be non-empty`);
@@ -284,7 +288,9 @@ export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
           body.str(v);
           break;
         default:
-          throw new OutboxInputError(`record ${i}: field ${fkeys[j]} has type ${describe(v)} (want number, bigint, boolean or string)`);
+          throw new OutboxInputError(
+            `record ${i}: field ${fkeys[j]} has type ${describe(v)} (want number, bigint, boolean or string)`,
+          );
       }
     }
   }
@@ -364,7 +370,8 @@ class Reader {
 }
 
 function setKey(obj: Record<string, unknown>, k: string, v: unknown): void {
-  if (k === '__proto__') Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
+  if (k === '__proto__')
+    Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
   else obj[k] = v;
 }
 
@@ -375,7 +382,8 @@ function setKey(obj: Record<string, unknown>, k: string, v: unknown): void {
  */
 export function decodeBatch(data: Buffer): TelemetryRecord[] {
   const r = new Reader(data);
-  if (data.length < 4 || data[0] !== MAGIC0 || data[1] !== MAGIC1 || data[2] !== MAGIC2) r.fail('bad magic (not an outbox batch)');
+  if (data.length < 4 || data[0] !== MAGIC0 || data[1] !== MAGIC1 || data[2] !== MAGIC2)
+    r.fail('bad magic (not an outbox batch)');
   if (data[3] !== VERSION) {
     r.pos = 3;
     r.fail(`unsupported batch version ${data[3]}`);

@@ -23,7 +23,11 @@ const ms = z.number().int().nonnegative();
 export const outboxConfigSchema = z
   .object({
     data_dir: z.string().min(1),
-    max_bytes: z.number().int().positive().default(1024 ** 3),
+    max_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 ** 3),
     max_age_ms: z.number().int().positive().optional(),
     when_full: z.enum(['block', 'drop_oldest', 'drop_newest']).default('block'),
     block_timeout_ms: ms.default(60000),

@@ -1,5 +1,12 @@
 /** Public API of the durable outbox. See README.md in this folder and docs/outbox.md. */
 export { decodeBatch, encodeBatch } from './codec.js';
+export {
+  type OutboxConfig,
+  outboxConfigSchema,
+  outboxOptionsFromConfig,
+  type SinkDeliveryConfig,
+  sinkDeliveryConfigSchema,
+} from './config.js';
 export { crc32 } from './crc32.js';
 export {
   BatchDecodeError,
@@ -31,10 +38,3 @@ export {
   type Synchronous,
   type WhenFull,
 } from './store.js';
-export {
-  type OutboxConfig,
-  outboxConfigSchema,
-  outboxOptionsFromConfig,
-  type SinkDeliveryConfig,
-  sinkDeliveryConfigSchema,
-} from './config.js';

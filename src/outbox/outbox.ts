@@ -148,14 +148,24 @@ function defaultLogger(): Logger {
 
 function checkPositive(what: string, v: number | undefined, allowZero = false, allowInf = false): void {
   if (v === undefined) return;
-  const ok = typeof v === 'number' && !Number.isNaN(v) && (allowZero ? v >= 0 : v > 0) && (allowInf || Number.isFinite(v));
-  if (!ok) throw new OutboxError(`outbox option ${what} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`);
+  const ok =
+    typeof v === 'number' && !Number.isNaN(v) && (allowZero ? v >= 0 : v > 0) && (allowInf || Number.isFinite(v));
+  if (!ok)
+    throw new OutboxError(
+      `outbox option ${what} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`,
+    );
 }
 
 /** Builds the status of an outbox from its store alone (the CLI) or with live worker state. */
 export function buildStatus(
   store: OutboxStore,
-  live?: { active: Map<string, SinkWorker>; maxBytes: number; maxAgeMs: number; whenFull: WhenFull; synchronous: Synchronous },
+  live?: {
+    active: Map<string, SinkWorker>;
+    maxBytes: number;
+    maxAgeMs: number;
+    whenFull: WhenFull;
+    synchronous: Synchronous;
+  },
   nowMs = Date.now(),
 ): OutboxStatus {
   const t = store.totals();
@@ -246,7 +256,9 @@ export class Outbox {
     checkPositive('checkpointIntervalMs', opts.checkpointIntervalMs, true);
     checkPositive('pollIntervalMs', opts.pollIntervalMs);
     if (opts.whenFull !== undefined && !['block', 'drop_oldest', 'drop_newest'].includes(opts.whenFull)) {
-      throw new OutboxError(`outbox option whenFull must be block, drop_oldest or drop_newest, got ${String(opts.whenFull)}`);
+      throw new OutboxError(
+        `outbox option whenFull must be block, drop_oldest or drop_newest, got ${String(opts.whenFull)}`,
+      );
     }
     const names = new Set<string>();
     for (const [i, s] of opts.sinks.entries()) {
@@ -262,7 +274,8 @@ export class Outbox {
       checkPositive(`${name}.backoffMaxMs`, s.backoffMaxMs, true);
       checkPositive(`${name}.maxAttempts`, s.maxAttempts, false, true);
       checkPositive(`${name}.writeTimeoutMs`, s.writeTimeoutMs);
-      if (s.backoffFactor !== undefined && !(s.backoffFactor >= 1)) throw new OutboxError(`${name}.backoffFactor must be ≥ 1`);
+      if (s.backoffFactor !== undefined && !(s.backoffFactor >= 1))
+        throw new OutboxError(`${name}.backoffFactor must be ≥ 1`);
       if (s.backoffJitter !== undefined && !(s.backoffJitter >= 0 && s.backoffJitter < 1)) {
         throw new OutboxError(`${name}.backoffJitter must be in [0, 1)`);
       }
@@ -271,7 +284,11 @@ export class Outbox {
     const release = opts.lock === false ? null : lockDataDir(opts.dataDir);
     let store: OutboxStore;
     try {
-      store = OutboxStore.open(opts.dataDir, { synchronous: opts.synchronous, logger: log, integrityCheck: opts.integrityCheck });
+      store = OutboxStore.open(opts.dataDir, {
+        synchronous: opts.synchronous,
+        logger: log,
+        integrityCheck: opts.integrityCheck,
+      });
     } catch (e) {
       release?.();
       throw e;
@@ -342,16 +359,22 @@ export class Outbox {
     }
   }
 
-  private enqueueNow(records: readonly TelemetryRecord[], opts: EnqueueOptions): EnqueueResult | Promise<EnqueueResult> {
+  private enqueueNow(
+    records: readonly TelemetryRecord[],
+    opts: EnqueueOptions,
+  ): EnqueueResult | Promise<EnqueueResult> {
     if (this.closing) throw new OutboxClosedError('enqueue after close()');
     if (!Array.isArray(records)) throw new OutboxError('enqueue expects an array of records');
     if (records.length === 0) {
       return { accepted: true, id: null, records: 0, droppedOldestRecords: 0, droppedNewest: false, waitedMs: 0 };
     }
-    if (this.workers.size === 0 && !this.store.hasSinks()) throw new OutboxError('enqueue with no sinks configured: nothing would deliver it');
+    if (this.workers.size === 0 && !this.store.hasSinks())
+      throw new OutboxError('enqueue with no sinks configured: nothing would deliver it');
     const data = encodeBatch(records);
     if (data.length > this.maxBytes) {
-      throw new BatchTooLargeError(`a batch of ${records.length} records encodes to ${data.length} bytes, more than the outbox budget of ${this.maxBytes} bytes`);
+      throw new BatchTooLargeError(
+        `a batch of ${records.length} records encodes to ${data.length} bytes, more than the outbox budget of ${this.maxBytes} bytes`,
+      );
     }
     const policy = opts.whenFull ?? this.whenFull;
     const started = this.now();
@@ -374,7 +397,12 @@ export class Outbox {
   }
 
   private tryInsert(data: Buffer, records: number, policy: WhenFull, started: number): EnqueueResult | null {
-    const r = this.store.insert(data, records, { maxBytes: this.maxBytes, whenFull: policy, pinned: this.pinnedView, nowMs: this.now() });
+    const r = this.store.insert(data, records, {
+      maxBytes: this.maxBytes,
+      whenFull: policy,
+      pinned: this.pinnedView,
+      nowMs: this.now(),
+    });
     if (r.kind === 'full') return null;
     const waitedMs = this.now() - started;
     if (r.kind === 'dropped_newest') {
@@ -382,18 +410,31 @@ export class Outbox {
       return { accepted: false, id: null, records, droppedOldestRecords: 0, droppedNewest: true, waitedMs };
     }
     if (r.droppedRecords > 0) {
-      this.log.warn({ batches: r.droppedBatches, records: r.droppedRecords }, 'outbox full: oldest batches dropped (drop_oldest), counted');
+      this.log.warn(
+        { batches: r.droppedBatches, records: r.droppedRecords },
+        'outbox full: oldest batches dropped (drop_oldest), counted',
+      );
     }
     for (const w of this.workers.values()) w.poke();
-    return { accepted: true, id: r.id, records, droppedOldestRecords: r.droppedRecords, droppedNewest: false, waitedMs };
+    return {
+      accepted: true,
+      id: r.id,
+      records,
+      droppedOldestRecords: r.droppedRecords,
+      droppedNewest: false,
+      waitedMs,
+    };
   }
 
   private armWaiterTimer(): void {
     if (this.waiterTimer || this.waiters.length === 0) return;
-    this.waiterTimer = setTimeout(() => {
-      this.waiterTimer = null;
-      this.spaceFreed();
-    }, Math.min(250, Math.max(1, this.waiters[0].deadline - this.now())));
+    this.waiterTimer = setTimeout(
+      () => {
+        this.waiterTimer = null;
+        this.spaceFreed();
+      },
+      Math.min(250, Math.max(1, this.waiters[0].deadline - this.now())),
+    );
   }
 
   /** Called whenever batches may have been deleted: admits blocked enqueues in order, fails timed-out ones. */
@@ -445,7 +486,10 @@ export class Outbox {
       n = this.store.expire(this.now() - this.maxAgeMs, this.pinnedView);
     });
     if (n > 0) {
-      this.log.warn({ records: n, maxAgeMs: this.maxAgeMs }, 'outbox: pending records older than maxAge dropped (counted as expired)');
+      this.log.warn(
+        { records: n, maxAgeMs: this.maxAgeMs },
+        'outbox: pending records older than maxAge dropped (counted as expired)',
+      );
       this.spaceFreed();
     }
     return n;
@@ -486,8 +530,12 @@ export class Outbox {
         }
         if (this.now() >= deadline) {
           const st = this.status();
-          const behind = st.sinks.filter((s) => s.active && s.pendingRecords > 0).map((s) => `${s.name}: ${s.pendingRecords} records (${s.lastError ?? 'no error'})`);
-          throw new OutboxError(`drain timed out after ${timeoutMs} ms; still pending: ${behind.join('; ') || 'writes in flight'}`);
+          const behind = st.sinks
+            .filter((s) => s.active && s.pendingRecords > 0)
+            .map((s) => `${s.name}: ${s.pendingRecords} records (${s.lastError ?? 'no error'})`);
+          throw new OutboxError(
+            `drain timed out after ${timeoutMs} ms; still pending: ${behind.join('; ') || 'writes in flight'}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -499,7 +547,13 @@ export class Outbox {
   status(): OutboxStatus {
     return buildStatus(
       this.store,
-      { active: this.workers, maxBytes: this.maxBytes, maxAgeMs: this.maxAgeMs, whenFull: this.whenFull, synchronous: this.synchronous },
+      {
+        active: this.workers,
+        maxBytes: this.maxBytes,
+        maxAgeMs: this.maxAgeMs,
+        whenFull: this.whenFull,
+        synchronous: this.synchronous,
+      },
       this.now(),
     );
   }
@@ -665,10 +719,13 @@ export class SinkWorker {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = null;
-        resolve();
-      }, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+      const t = setTimeout(
+        () => {
+          this.wake = null;
+          resolve();
+        },
+        Math.max(0, Math.min(ms, 2 ** 31 - 1)),
+      );
       this.wake = () => {
         clearTimeout(t);
         resolve();
@@ -705,10 +762,12 @@ export class SinkWorker {
   }
 
   private admit(row: StoredBatch): WinBatch | null {
-    if (row.target !== null && row.target !== this.name) return { id: row.id, skip: true, records: [], total: 0, assigned: 0, done: 0 };
+    if (row.target !== null && row.target !== this.name)
+      return { id: row.id, skip: true, records: [], total: 0, assigned: 0, done: 0 };
     let reason: string | null = null;
     let records: TelemetryRecord[] = [];
-    if (!Buffer.isBuffer(row.data) || row.data.length !== row.bytes) reason = `stored length ${row.data?.length} ≠ recorded ${row.bytes}`;
+    if (!Buffer.isBuffer(row.data) || row.data.length !== row.bytes)
+      reason = `stored length ${row.data?.length} ≠ recorded ${row.bytes}`;
     else if (crc32(row.data) !== row.crc) reason = `checksum mismatch (crc32 ${crc32(row.data)} ≠ stored ${row.crc})`;
     else {
       try {
@@ -807,9 +866,9 @@ export class SinkWorker {
         void this.process(unit)
           .catch((e: unknown) => this.ob.log.error({ err: e, sink: this.name }, 'outbox delivery step failed'))
           .finally(() => {
-          this.inFlight--;
-          this.poke();
-        });
+            this.inFlight--;
+            this.poke();
+          });
       } catch (e) {
         if (this.stopping || this.ob.isClosed) return;
         this.ob.log.error({ err: e, sink: this.name }, 'outbox delivery loop error; retrying in 1 s');
@@ -854,7 +913,8 @@ export class SinkWorker {
       }
       const guarded = p.then(
         (r) => validResult(r, records.length),
-        (e: unknown) => ({ kind: 'retry', reason: `sink threw: ${e instanceof Error ? e.message : String(e)}` }) as WriteResult,
+        (e: unknown) =>
+          ({ kind: 'retry', reason: `sink threw: ${e instanceof Error ? e.message : String(e)}` }) as WriteResult,
       );
       return await Promise.race([guarded, timeout, aborted]);
     } finally {
@@ -881,7 +941,10 @@ export class SinkWorker {
         const seen = new Set<number>();
         for (const r of res.rejected) {
           if (!Number.isInteger(r.index) || r.index < 0 || r.index >= n || seen.has(r.index)) {
-            this.ob.log.warn({ sink: this.name, index: r.index }, 'sink reported a rejected index outside the batch; ignored');
+            this.ob.log.warn(
+              { sink: this.name, index: r.index },
+              'sink reported a rejected index outside the batch; ignored',
+            );
             continue;
           }
           seen.add(r.index);
@@ -893,17 +956,36 @@ export class SinkWorker {
         const dls: NewDeadLetter[] = [];
         for (const [reason, idx] of byReason) {
           idx.sort((a, b) => a - b);
-          dls.push({ kind: 'partial', reason, records: idx.length, data: encodeBatch(idx.map((i) => unit.records[i])), sourceBatch: sourceOf(idx[0]) });
+          dls.push({
+            kind: 'partial',
+            reason,
+            records: idx.length,
+            data: encodeBatch(idx.map((i) => unit.records[i])),
+            sourceBatch: sourceOf(idx[0]),
+          });
         }
-        if (seen.size > 0) this.ob.log.warn({ sink: this.name, rejected: seen.size, reason: res.reason }, 'partial write: rejects dead-lettered');
+        if (seen.size > 0)
+          this.ob.log.warn(
+            { sink: this.name, rejected: seen.size, reason: res.reason },
+            'partial write: rejects dead-lettered',
+          );
         this.finishUnit(unit, n - seen.size, dls);
         return { kind: 'partial', records: n - seen.size, reason: res.reason };
       }
       case 'too_large': {
         if (n <= 1) {
-          this.ob.log.warn({ sink: this.name, reason: res.reason }, 'single record too large for the sink: dead-lettered');
+          this.ob.log.warn(
+            { sink: this.name, reason: res.reason },
+            'single record too large for the sink: dead-lettered',
+          );
           this.finishUnit(unit, 0, [
-            { kind: 'too_large', reason: res.reason, records: n, data: encodeBatch(unit.records), sourceBatch: sourceOf(0) },
+            {
+              kind: 'too_large',
+              reason: res.reason,
+              records: n,
+              data: encodeBatch(unit.records),
+              sourceBatch: sourceOf(0),
+            },
           ]);
           return { kind: 'too_large', records: 0, reason: res.reason };
         }
@@ -917,18 +999,39 @@ export class SinkWorker {
       }
       case 'permanent':
         this.succeeded();
-        this.ob.log.warn({ sink: this.name, records: n, reason: res.reason }, 'batch rejected permanently: dead-lettered');
-        this.finishUnit(unit, 0, [{ kind: 'permanent', reason: res.reason, records: n, data: encodeBatch(unit.records), sourceBatch: sourceOf(0) }]);
+        this.ob.log.warn(
+          { sink: this.name, records: n, reason: res.reason },
+          'batch rejected permanently: dead-lettered',
+        );
+        this.finishUnit(unit, 0, [
+          {
+            kind: 'permanent',
+            reason: res.reason,
+            records: n,
+            data: encodeBatch(unit.records),
+            sourceBatch: sourceOf(0),
+          },
+        ]);
         return { kind: 'permanent', records: 0, reason: res.reason };
       case 'auth':
       case 'retry': {
         const auth = res.kind === 'auth';
         this.ob.store.recordFailure(this.name, `${res.kind}: ${res.reason}`, auth, this.ob.now());
-        if (auth) this.ob.log.error({ sink: this.name, reason: res.reason }, 'ALARM: sink refused credentials; batch kept, retrying with backoff');
-        else this.ob.log.warn({ sink: this.name, reason: res.reason, attempt: unit.attempts }, 'sink write failed; will retry');
+        if (auth)
+          this.ob.log.error(
+            { sink: this.name, reason: res.reason },
+            'ALARM: sink refused credentials; batch kept, retrying with backoff',
+          );
+        else
+          this.ob.log.warn(
+            { sink: this.name, reason: res.reason, attempt: unit.attempts },
+            'sink write failed; will retry',
+          );
         if (unit.attempts >= this.cfg.maxAttempts) {
           const reason = `gave up after ${unit.attempts} attempts: ${res.reason}`;
-          this.finishUnit(unit, 0, [{ kind: 'gave_up', reason, records: n, data: encodeBatch(unit.records), sourceBatch: sourceOf(0) }]);
+          this.finishUnit(unit, 0, [
+            { kind: 'gave_up', reason, records: n, data: encodeBatch(unit.records), sourceBatch: sourceOf(0) },
+          ]);
           return { kind: 'gave_up', records: 0, reason };
         }
         this.consecutiveFailures++;
@@ -967,10 +1070,12 @@ export class SinkWorker {
       this.retryQueue.unshift(unit);
       this.consecutiveFailures++;
       this.backoffUntil = this.ob.now() + this.backoffDelay();
-      this.ob.log.error({ err: e, sink: this.name }, 'could not record a delivery in the outbox; the batch will be written again');
+      this.ob.log.error(
+        { err: e, sink: this.name },
+        'could not record a delivery in the outbox; the batch will be written again',
+      );
     }
   }
-
 }
 
 function validResult(r: unknown, n: number): WriteResult {
@@ -981,7 +1086,11 @@ function validResult(r: unknown, n: number): WriteResult {
     case 'partial': {
       const p = r as { rejected?: unknown; reason?: unknown };
       if (!Array.isArray(p.rejected)) return { kind: 'retry', reason: 'sink returned partial without a rejected list' };
-      return { kind: 'partial', rejected: p.rejected as { index: number; reason: string }[], reason: String(p.reason ?? 'partial write') };
+      return {
+        kind: 'partial',
+        rejected: p.rejected as { index: number; reason: string }[],
+        reason: String(p.reason ?? 'partial write'),
+      };
     }
     case 'too_large':
     case 'permanent':
@@ -989,7 +1098,11 @@ function validResult(r: unknown, n: number): WriteResult {
       return { kind: k, reason: String((r as { reason?: unknown }).reason ?? k) };
     case 'retry': {
       const ra = (r as { retryAfterMs?: unknown }).retryAfterMs;
-      return { kind: 'retry', reason: String((r as { reason?: unknown }).reason ?? 'retry'), retryAfterMs: typeof ra === 'number' ? ra : undefined };
+      return {
+        kind: 'retry',
+        reason: String((r as { reason?: unknown }).reason ?? 'retry'),
+        retryAfterMs: typeof ra === 'number' ? ra : undefined,
+      };
     }
     default:
       return { kind: 'retry', reason: `sink returned an unknown result ${JSON.stringify(k)} for ${n} records` };

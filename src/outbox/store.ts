@@ -309,7 +309,9 @@ export class OutboxStore {
       }
       if (!isCorruption(err) || opts.recover === false || opts.readonly) {
         if (isCorruption(err)) {
-          throw new OutboxOpenError(`outbox ${file} is corrupt (${(err as Error).message}); sigflow recovers it on start`);
+          throw new OutboxOpenError(
+            `outbox ${file} is corrupt (${(err as Error).message}); sigflow recovers it on start`,
+          );
         }
         throw err;
       }
@@ -338,12 +340,17 @@ export class OutboxStore {
 
   private static checkIdentity(db: Database.Database, file: string): void {
     const appId = db.pragma('application_id', { simple: true }) as number;
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+      (r) => r.name,
+    );
     if (appId !== APP_ID && tables.length > 0) {
-      throw new OutboxOpenError(`${file} is an SQLite database but not a sigflow outbox (tables: ${tables.slice(0, 5).join(', ')})`);
+      throw new OutboxOpenError(
+        `${file} is an SQLite database but not a sigflow outbox (tables: ${tables.slice(0, 5).join(', ')})`,
+      );
     }
     const v = db.pragma('user_version', { simple: true }) as number;
-    if (v > SCHEMA_VERSION) throw new OutboxOpenError(`${file} has outbox schema ${v}; this sigflow knows up to ${SCHEMA_VERSION}`);
+    if (v > SCHEMA_VERSION)
+      throw new OutboxOpenError(`${file} has outbox schema ${v}; this sigflow knows up to ${SCHEMA_VERSION}`);
   }
 
   private static migrate(db: Database.Database, file: string): void {
@@ -445,7 +452,15 @@ export class OutboxStore {
           const b = rowToBatch(r);
           if (!Buffer.isBuffer(b.data) || b.data.length !== b.bytes || crc32(b.data) !== b.crc) {
             bad++;
-            this.quarantineRaw(b.id, b.target, b.records, b.bytes, b.crc, Buffer.isBuffer(b.data) ? b.data : null, 'checksum mismatch during salvage');
+            this.quarantineRaw(
+              b.id,
+              b.target,
+              b.records,
+              b.bytes,
+              b.crc,
+              Buffer.isBuffer(b.data) ? b.data : null,
+              'checksum mismatch during salvage',
+            );
             this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
             continue;
           }
@@ -459,7 +474,9 @@ export class OutboxStore {
       }
       // Keep batch ids increasing past everything the old file ever issued, so cursors stay meaningful.
       try {
-        const seq = old.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'batches'").get() as { seq: number } | undefined;
+        const seq = old.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'batches'").get() as
+          | { seq: number }
+          | undefined;
         const maxCursor = (this.db.prepare('SELECT max(cursor) AS m FROM sinks').get() as { m: number | null }).m ?? 0;
         const floor = Math.max(seq?.seq ?? 0, maxCursor, ids.length ? ids[ids.length - 1] : 0);
         this.bumpSequence('batches', floor);
@@ -500,7 +517,9 @@ export class OutboxStore {
     const ids = new Set<number>();
     for (const dir of ['ASC', 'DESC']) {
       try {
-        for (const r of old.prepare(`SELECT id FROM ${table} ORDER BY id ${dir}`).iterate() as IterableIterator<{ id: number }>) {
+        for (const r of old.prepare(`SELECT id FROM ${table} ORDER BY id ${dir}`).iterate() as IterableIterator<{
+          id: number;
+        }>) {
           ids.add(r.id);
         }
         break;
@@ -512,7 +531,9 @@ export class OutboxStore {
   }
 
   private bumpSequence(table: string, floor: number): void {
-    const row = this.db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined;
+    const row = this.db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as
+      | { seq: number }
+      | undefined;
     if (!row) this.db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(table, floor);
     else if (row.seq < floor) this.db.prepare('UPDATE sqlite_sequence SET seq = ? WHERE name = ?').run(floor, table);
   }
@@ -521,7 +542,9 @@ export class OutboxStore {
     const db = this.db;
     return {
       state: db.prepare('SELECT pending_batches, pending_records, pending_bytes FROM state WHERE id = 1'),
-      insert: db.prepare('INSERT INTO batches (created_ms, target, records, bytes, crc, data) VALUES (?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare(
+        'INSERT INTO batches (created_ms, target, records, bytes, crc, data) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       oldest: db.prepare('SELECT id, created_ms, target, records, bytes FROM batches ORDER BY id LIMIT ?'),
       deleteBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
       countDrop: db.prepare(
@@ -565,10 +588,12 @@ export class OutboxStore {
   ensureSinks(names: readonly string[]): void {
     const now = Date.now();
     const add = this.db.prepare('INSERT OR IGNORE INTO sinks (name, cursor, added_ms) VALUES (?, ?, ?)');
-    this.db.transaction(() => {
-      const seq = (this.stmts.seq.get() as { seq: number } | undefined)?.seq ?? 0;
-      for (const n of names) add.run(n, seq, now);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        const seq = (this.stmts.seq.get() as { seq: number } | undefined)?.seq ?? 0;
+        for (const n of names) add.run(n, seq, now);
+      })
+      .immediate();
   }
 
   totals(): { pendingBatches: number; pendingRecords: number; pendingBytes: number } {
@@ -606,7 +631,12 @@ export class OutboxStore {
           // drop_oldest
           let scan = 64;
           while (pending + bytes > opts.maxBytes) {
-            const rows = this.stmts.oldest.all(scan) as { id: number; target: string | null; records: number; bytes: number }[];
+            const rows = this.stmts.oldest.all(scan) as {
+              id: number;
+              target: string | null;
+              records: number;
+              bytes: number;
+            }[];
             let progressed = false;
             for (const r of rows) {
               if (opts.pinned.has(r.id)) continue;
@@ -647,7 +677,13 @@ export class OutboxStore {
    */
   complete(
     sink: string,
-    c: { cursor: number | null; delivered: number; writes: number; deadLetters: readonly NewDeadLetter[]; deadLetterMaxBytes?: number },
+    c: {
+      cursor: number | null;
+      delivered: number;
+      writes: number;
+      deadLetters: readonly NewDeadLetter[];
+      deadLetterMaxBytes?: number;
+    },
     nowMs = Date.now(),
   ): void {
     this.assertOpen();
@@ -655,7 +691,17 @@ export class OutboxStore {
       .transaction(() => {
         let dl = 0;
         for (const d of c.deadLetters) {
-          this.stmts.deadLetter.run(sink, nowMs, d.kind, d.reason, d.records, d.data.length, crc32(d.data), d.sourceBatch, d.data);
+          this.stmts.deadLetter.run(
+            sink,
+            nowMs,
+            d.kind,
+            d.reason,
+            d.records,
+            d.data.length,
+            crc32(d.data),
+            d.sourceBatch,
+            d.data,
+          );
           dl += d.records;
         }
         if (c.deadLetters.length > 0 && c.deadLetterMaxBytes !== undefined) this.boundDeadLetters(c.deadLetterMaxBytes);
@@ -683,7 +729,9 @@ export class OutboxStore {
   private boundDeadLetters(maxBytes: number): void {
     let total = (this.db.prepare('SELECT coalesce(sum(bytes), 0) AS b FROM dead_letters').get() as { b: number }).b;
     if (total <= maxBytes) return;
-    const rows = this.db.prepare('SELECT id, sink, records, bytes FROM dead_letters ORDER BY id').iterate() as IterableIterator<{
+    const rows = this.db
+      .prepare('SELECT id, sink, records, bytes FROM dead_letters ORDER BY id')
+      .iterate() as IterableIterator<{
       id: number;
       sink: string;
       records: number;
@@ -703,7 +751,10 @@ export class OutboxStore {
       del.run(v.id);
       count.run(v.records, v.sink);
     }
-    this.log?.warn({ dropped: victims.length, maxBytes }, 'dead-letter budget full: oldest dead letters deleted (counted)');
+    this.log?.warn(
+      { dropped: victims.length, maxBytes },
+      'dead-letter budget full: oldest dead letters deleted (counted)',
+    );
   }
 
   private gc(sink: string, cursor: number): void {
@@ -790,9 +841,7 @@ export class OutboxStore {
   }
 
   deadLetters(opts: { sink?: string; ids?: readonly number[]; limit?: number; withData?: boolean } = {}): DeadLetter[] {
-    const cols = opts.withData
-      ? '*'
-      : 'id, sink, created_ms, kind, reason, records, bytes, crc, source_batch';
+    const cols = opts.withData ? '*' : 'id, sink, created_ms, kind, reason, records, bytes, crc, source_batch';
     const where: string[] = [];
     const args: unknown[] = [];
     if (opts.sink !== undefined) {
@@ -846,7 +895,11 @@ export class OutboxStore {
    * Moves dead letters back into the outbox as new batches targeted at their sink (one batch per dead letter, in
    * id order). A dead letter whose checksum fails stays where it is and is reported.
    */
-  replay(opts: { sink?: string; ids?: readonly number[] }): { replayed: number; records: number; skipped: { id: number; reason: string }[] } {
+  replay(opts: { sink?: string; ids?: readonly number[] }): {
+    replayed: number;
+    records: number;
+    skipped: { id: number; reason: string }[];
+  } {
     this.assertOpen();
     const rows = this.deadLetters({ ...opts, withData: true });
     const skipped: { id: number; reason: string }[] = [];
@@ -922,7 +975,8 @@ const heldLocks = new Set<string>();
 export function lockDataDir(dir: string): () => void {
   const file = join(dir, 'outbox.lock');
   mkdirSync(dir, { recursive: true });
-  if (heldLocks.has(file)) throw new OutboxOpenError(`outbox ${dir} is in use by process ${process.pid} (this process)`);
+  if (heldLocks.has(file))
+    throw new OutboxOpenError(`outbox ${dir} is in use by process ${process.pid} (this process)`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx');

@@ -10,7 +10,13 @@ const BATCH = 100;
 const batchBytes = encodeBatch(seqRecords(0, BATCH)).length;
 
 function open(dir: string, sinks: ScriptedSink[], extra: Partial<OutboxOptions> = {}) {
-  return Outbox.open({ dataDir: dir, sinks: sinks.map((sink) => ({ sink })), logger: silent, checkpointIntervalMs: 0, ...extra });
+  return Outbox.open({
+    dataDir: dir,
+    sinks: sinks.map((sink) => ({ sink })),
+    logger: silent,
+    checkpointIntervalMs: 0,
+    ...extra,
+  });
 }
 
 test('(c) drop_oldest at the disk bound: exactly the counted records are missing, per sink', async (t) => {
@@ -40,7 +46,11 @@ test('(c) drop_oldest at the disk bound: exactly the counted records are missing
   assert.equal(total - a.accepted.length, sa.droppedRecords, 'a: missing = counted');
   assert.equal(total - b.accepted.length, sb.droppedRecords, 'b: missing = counted');
   assert.equal(sa.droppedRecords, droppedSeen, 'a had every dropped batch pending');
-  assert.equal(sb.droppedRecords, droppedSeen - 3 * BATCH, 'b had already delivered the first 3 batches: not dropped for b');
+  assert.equal(
+    sb.droppedRecords,
+    droppedSeen - 3 * BATCH,
+    'b had already delivered the first 3 batches: not dropped for b',
+  );
   // What survived is the newest data, contiguous, in order.
   const got = a.times();
   assert.deepEqual(got, range(total - got.length, got.length));
@@ -104,7 +114,10 @@ test('drop_newest: the new batch is refused and counted for every sink', async (
   const ob = open(dir, [a, b], { maxBytes: Math.floor(batchBytes * 2.5), whenFull: 'drop_newest' });
   const results = [];
   for (let i = 0; i < 5; i++) results.push(await ob.enqueue(seqRecords(i * BATCH, BATCH)));
-  assert.deepEqual(results.map((r) => r.accepted), [true, true, false, false, false]);
+  assert.deepEqual(
+    results.map((r) => r.accepted),
+    [true, true, false, false, false],
+  );
   assert.equal(results[2].droppedNewest, true);
   while ((await ob.deliverOnce('a')).kind !== 'idle');
   assert.deepEqual(a.times(), range(0, 200));

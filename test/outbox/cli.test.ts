@@ -51,7 +51,10 @@ test('dead-letters lists reasons and records; replay moves them back for their s
   const list = await runCli(['outbox', 'dead-letters', '--data-dir', dir, '--records']);
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, /#1 {2}sink influx .* permanent {2}4 records .* 400 unable to parse/);
-  assert.match(list.stdout, /1970-01-01T00:00:00\.000000003Z \{"measurement":"m","tags":\{"device":"d1","bus":"can0"\},"fields":\{"v":1\.5,"n":"3","ok":false\}\}/);
+  assert.match(
+    list.stdout,
+    /1970-01-01T00:00:00\.000000003Z \{"measurement":"m","tags":\{"device":"d1","bus":"can0"\},"fields":\{"v":1\.5,"n":"3","ok":false\}\}/,
+  );
   const js = await runCli(['outbox', 'dead-letters', '--data-dir', dir, '--json']);
   assert.equal(JSON.parse(js.stdout.trim()).reason, '400 unable to parse');
 

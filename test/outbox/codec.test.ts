@@ -7,7 +7,12 @@ import { crc32, crc32Portable } from '../../src/outbox/crc32.js';
 import { BatchDecodeError, OutboxInputError } from '../../src/outbox/errors.js';
 import type { TelemetryRecord } from '../../src/records/record.js';
 
-const anyString = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('__proto__', 'constructor', '0', ''));
+const anyString = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'grapheme' }),
+  fc.string({ unit: 'binary' }),
+  fc.constantFrom('__proto__', 'constructor', '0', ''),
+);
 const key = anyString.filter((s) => s.length > 0);
 const fieldValue = fc.oneof(
   fc.double(), // includes -0, NaN, ±Infinity
@@ -19,7 +24,8 @@ const fieldValue = fc.oneof(
 const dict = <T>(v: fc.Arbitrary<T>, min: number) =>
   fc.uniqueArray(fc.tuple(key, v), { minLength: min, maxLength: 6, selector: (e) => e[0] }).map((entries) => {
     const o: Record<string, T> = {};
-    for (const [k, x] of entries) Object.defineProperty(o, k, { value: x, enumerable: true, writable: true, configurable: true });
+    for (const [k, x] of entries)
+      Object.defineProperty(o, k, { value: x, enumerable: true, writable: true, configurable: true });
     return o;
   });
 const record: fc.Arbitrary<TelemetryRecord> = fc.record({
@@ -59,7 +65,10 @@ test('records sharing series and field sets reuse dictionary entries (compact)',
   const buf = encodeBatch(recs);
   // Per record: series + fieldset varints (2) + time (8) + 2 floats (18) + int (9) + bool (1) = 38 bytes.
   assert.ok(buf.length < 1000 * 38 + 400, `${buf.length} bytes for 1000 records`);
-  assert.deepStrictEqual(decodeBatch(buf).map((r) => ({ ...r, tags: { ...r.tags } })), recs);
+  assert.deepStrictEqual(
+    decodeBatch(buf).map((r) => ({ ...r, tags: { ...r.tags } })),
+    recs,
+  );
 });
 
 test('decoded records of one series share a frozen tags object', () => {
@@ -83,7 +92,10 @@ test('invalid records are refused naming the record and the problem', () => {
     [null, /record 1: expected an object/],
   ];
   for (const [bad, re] of cases) {
-    assert.throws(() => encodeBatch([ok, bad as TelemetryRecord]), (e: Error) => e instanceof OutboxInputError && re.test(e.message));
+    assert.throws(
+      () => encodeBatch([ok, bad as TelemetryRecord]),
+      (e: Error) => e instanceof OutboxInputError && re.test(e.message),
+    );
   }
 });
 
@@ -119,7 +131,10 @@ test('garbage, truncated or bit-flipped blobs throw BatchDecodeError with an off
     { numRuns: 500 },
   );
   // A huge count in a tiny blob is refused before allocating.
-  assert.throws(() => decodeBatch(Buffer.from([0x53, 0x46, 0x42, 1, 0xff, 0xff, 0xff, 0xff, 0x0f])), /exceeds the remaining/);
+  assert.throws(
+    () => decodeBatch(Buffer.from([0x53, 0x46, 0x42, 1, 0xff, 0xff, 0xff, 0xff, 0x0f])),
+    /exceeds the remaining/,
+  );
   assert.throws(() => decodeBatch(Buffer.from('nope')), /bad magic/);
   assert.throws(() => decodeBatch(Buffer.from([0x53, 0x46, 0x42, 9])), /unsupported batch version 9/);
 });

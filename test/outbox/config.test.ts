@@ -8,7 +8,11 @@ import { ScriptedSink, seqRecords, silent, tempDir } from './helpers.js';
 test('defaults follow the documented ones and the options open a working outbox', async (t) => {
   const dir = tempDir(t);
   const sink = new ScriptedSink('a');
-  const o = outboxOptionsFromConfig({ data_dir: dir, when_full: 'drop_oldest' }, [{ sink, delivery: { batch_size: 10 } }], silent);
+  const o = outboxOptionsFromConfig(
+    { data_dir: dir, when_full: 'drop_oldest' },
+    [{ sink, delivery: { batch_size: 10 } }],
+    silent,
+  );
   assert.equal(o.maxBytes, 1024 ** 3);
   assert.equal(o.whenFull, 'drop_oldest');
   assert.equal(o.synchronous, 'normal');
@@ -30,7 +34,8 @@ test('bad values are refused naming the key', () => {
   assert.throws(() => outboxOptionsFromConfig({ data_dir: '/x', max_bytes: -1 }, []), /max_bytes/);
   assert.throws(() => outboxOptionsFromConfig({ data_dir: '/x', maxBytes: 1 }, []), /maxBytes/);
   assert.throws(
-    () => outboxOptionsFromConfig({ data_dir: '/x' }, [{ sink: new ScriptedSink('a'), delivery: { backoff_jitter: 2 } }]),
+    () =>
+      outboxOptionsFromConfig({ data_dir: '/x' }, [{ sink: new ScriptedSink('a'), delivery: { backoff_jitter: 2 } }]),
     /backoff_jitter/,
   );
 });

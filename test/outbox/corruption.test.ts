@@ -14,7 +14,12 @@ import { range, ScriptedSink, seqRecords, silent, tempDir } from './helpers.js';
 const B = 50;
 
 async function makeOutbox(dir: string, batches: number): Promise<void> {
-  const ob = Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent, checkpointIntervalMs: 0 });
+  const ob = Outbox.open({
+    dataDir: dir,
+    sinks: [{ sink: new ScriptedSink('a') }],
+    logger: silent,
+    checkpointIntervalMs: 0,
+  });
   for (let i = 0; i < batches; i++) await ob.enqueue(seqRecords(i * B, B, `dev-${i}`));
   await ob.close(); // last connection: WAL checkpointed into outbox.db
 }
@@ -156,7 +161,11 @@ test('an SQLite file that is not an outbox is refused and left untouched', async
     /not a sigflow outbox \(tables: customers\)/,
   );
   assert.deepEqual(readFileSync(file), before);
-  assert.throws(() => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }), /not a sigflow outbox/, 'and the lock was released');
+  assert.throws(
+    () => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }),
+    /not a sigflow outbox/,
+    'and the lock was released',
+  );
 });
 
 test('read-only tools report a corrupt file instead of repairing it', async (t) => {

@@ -19,7 +19,10 @@ test('ok: every record delivered once, in order, cursor advanced and batches del
   let steps = 0;
   while ((await ob.deliverOnce('a')).kind !== 'idle') steps++;
   assert.equal(steps, 2, 'batchSize 250 over 400 records = two writes');
-  assert.deepEqual(a.writes.map((w) => w.size), [250, 150]);
+  assert.deepEqual(
+    a.writes.map((w) => w.size),
+    [250, 150],
+  );
   assert.deepEqual(a.times(), range(0, 400));
   const st = ob.status();
   assert.equal(st.pendingBatches, 0);
@@ -33,7 +36,12 @@ test('records round-trip through the outbox unchanged', async (t) => {
   const a = new ScriptedSink('a');
   const ob = open(dir, [{ sink: a }]);
   const recs: TelemetryRecord[] = [
-    { time: -1n, measurement: 'µ', tags: { 'k é': 'v😀' }, fields: { f: -0, g: Number.NaN, h: Number.NEGATIVE_INFINITY, i: 2n ** 64n, s: '' } },
+    {
+      time: -1n,
+      measurement: 'µ',
+      tags: { 'k é': 'v😀' },
+      fields: { f: -0, g: Number.NaN, h: Number.NEGATIVE_INFINITY, i: 2n ** 64n, s: '' },
+    },
     { time: 9223372036854775807n, measurement: 'm', tags: {}, fields: { b: true, i: -(2n ** 63n) } },
   ];
   await ob.enqueue(recs);
@@ -119,7 +127,10 @@ test('running loop: Retry-After is waited for, then the batch is delivered', asy
 
 test('auth: batch kept, alarm raised, cleared by the next success', async (t) => {
   const dir = tempDir(t);
-  const a = new ScriptedSink('a', [{ kind: 'auth', reason: '401 unauthorized' }, { kind: 'auth', reason: '403 forbidden' }]);
+  const a = new ScriptedSink('a', [
+    { kind: 'auth', reason: '401 unauthorized' },
+    { kind: 'auth', reason: '403 forbidden' },
+  ]);
   const ob = open(dir, [{ sink: a }]);
   await ob.enqueue(seqRecords(0, 5));
   await ob.deliverOnce('a');
@@ -183,7 +194,9 @@ test('partial: the rest is delivered, rejects dead-lettered grouped by reason', 
   assert.equal(s.deadLetteredRecords, 3);
   assert.equal(s.pendingRecords, 0);
   const dl = ob.store.deadLetters({ withData: true });
-  const byReason = Object.fromEntries(dl.map((d) => [d.reason, decodeBatch(d.data as Buffer).map((x) => Number(x.time))]));
+  const byReason = Object.fromEntries(
+    dl.map((d) => [d.reason, decodeBatch(d.data as Buffer).map((x) => Number(x.time))]),
+  );
   assert.deepEqual(byReason, { 'type conflict': [1, 3], 'bad tag': [4] });
   await ob.close();
 });
@@ -192,7 +205,9 @@ test('too_large: halves are written (recursively); a single record still too lar
   const dir = tempDir(t);
   // Accept at most 3 records per write; record 5 is always too large.
   const limit = (b: readonly { time: bigint }[]) =>
-    b.length > 3 || b.some((r) => r.time === 5n) ? { kind: 'too_large' as const, reason: '413 entity too large' } : { kind: 'ok' as const };
+    b.length > 3 || b.some((r) => r.time === 5n)
+      ? { kind: 'too_large' as const, reason: '413 entity too large' }
+      : { kind: 'ok' as const };
   const a = new ScriptedSink('a', [], { kind: 'ok' });
   a.write = (async (batch) => {
     const res = limit(batch);
@@ -207,7 +222,10 @@ test('too_large: halves are written (recursively); a single record still too lar
   const dl = ob.store.deadLetters({ withData: true });
   assert.equal(dl.length, 1);
   assert.equal(dl[0].kind, 'too_large');
-  assert.deepEqual(decodeBatch(dl[0].data as Buffer).map((r) => r.time), [5n]);
+  assert.deepEqual(
+    decodeBatch(dl[0].data as Buffer).map((r) => r.time),
+    [5n],
+  );
   assert.equal(ob.status().sinks[0].pendingRecords, 0);
   await ob.close();
 });
@@ -277,7 +295,11 @@ test('small stored batches are combined up to batchSize; flush interval sends a 
   const t0 = Date.now();
   for (let i = 0; i < 10; i++) await ob.enqueue(seqRecords(i * 10, 10));
   while (a.accepted.length < 100 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
-  assert.deepEqual(a.writes.map((w) => w.size), [100], 'ten stored batches, one write');
+  assert.deepEqual(
+    a.writes.map((w) => w.size),
+    [100],
+    'ten stored batches, one write',
+  );
   assert.ok(a.writes[0].at - t0 >= 150, 'waited for the flush interval since nothing filled the batch');
   // A full batch goes out at once.
   const t1 = Date.now();
@@ -315,10 +337,12 @@ test('concurrency 2: everything delivered exactly once, cursor only advances ove
 
 test('close waits for the write in flight and records it; the rest is delivered after reopen', async (t) => {
   const dir = tempDir(t);
-  const a = new ScriptedSink('a', [async () => {
-    await new Promise((r) => setTimeout(r, 100));
-    return { kind: 'ok' };
-  }]);
+  const a = new ScriptedSink('a', [
+    async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      return { kind: 'ok' };
+    },
+  ]);
   const ob = open(dir, [{ sink: a, batchSize: 10, flushIntervalMs: 0, flushJitterMs: 0 }]);
   await ob.enqueue(seqRecords(0, 10));
   await ob.enqueue(seqRecords(10, 10));
@@ -402,7 +426,10 @@ test('invalid records are refused with the index and nothing is stored', async (
 test('a second process cannot open the same data dir; a stale lock is taken over', async (t) => {
   const dir = tempDir(t);
   const ob = open(dir, [{ sink: new ScriptedSink('a') }]);
-  assert.throws(() => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }), /in use by process/);
+  assert.throws(
+    () => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }),
+    /in use by process/,
+  );
   await ob.close();
   const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');

@@ -121,7 +121,11 @@ class Deliver implements Cmd {
             return { kind: 'ok' };
           case 'partial': {
             rejected = new Set([this.pick % batch.length]);
-            return { kind: 'partial', reason: 'partial', rejected: [...rejected].map((index) => ({ index, reason: 'bad line' })) };
+            return {
+              kind: 'partial',
+              reason: 'partial',
+              rejected: [...rejected].map((index) => ({ index, reason: 'bad line' })),
+            };
           }
           case 'retry':
             return { kind: 'retry', reason: '503' };
@@ -204,14 +208,20 @@ class Reopen implements Cmd {
 const commands = [
   fc.integer({ min: 1, max: 12 }).map((n) => new Enqueue(n)),
   fc
-    .tuple(fc.constantFrom(...SINKS), fc.constantFrom<Answer>('ok', 'ok', 'retry', 'auth', 'permanent', 'partial', 'too_large'), fc.nat(100))
+    .tuple(
+      fc.constantFrom(...SINKS),
+      fc.constantFrom<Answer>('ok', 'ok', 'retry', 'auth', 'permanent', 'partial', 'too_large'),
+      fc.nat(100),
+    )
     .map(([s, a, p]) => new Deliver(s, a, p)),
   fc.constant(new Crash()),
   fc.constant(new Reopen()),
   fc.constantFrom(...SINKS).map((s) => new CrashInWrite(s)),
 ];
 
-test('outbox matches its model over random enqueue / deliver / fail / crash / reopen sequences', { timeout: 100_000 }, async (t) => {
+test('outbox matches its model over random enqueue / deliver / fail / crash / reopen sequences', {
+  timeout: 100_000,
+}, async (t) => {
   await fc.assert(
     fc.asyncProperty(fc.commands(commands, { maxCommands: 30 }), async (cmds) => {
       const dir = tempDir();
@@ -227,7 +237,9 @@ test('outbox matches its model over random enqueue / deliver / fail / crash / re
         assert.equal(r.ob.status().pendingBatches, 0, 'everything passed by every sink');
         for (const s of SINKS) {
           const got = r.sinks[s].times();
-          const dead = r.ob.store.deadLetters({ sink: s, withData: true }).flatMap((d) => decodeBatch(d.data as Buffer).map((x) => Number(x.time)));
+          const dead = r.ob.store
+            .deadLetters({ sink: s, withData: true })
+            .flatMap((d) => decodeBatch(d.data as Buffer).map((x) => Number(x.time)));
           const seen = new Set([...got, ...dead]);
           for (const x of m.accepted) assert.ok(seen.has(x), `sink ${s} lost accepted record ${x}`);
           const accepted = new Set(m.accepted);
@@ -235,7 +247,8 @@ test('outbox matches its model over random enqueue / deliver / fail / crash / re
           // Duplicates only where a crash could cause them.
           const counts = new Map<number, number>();
           for (const x of got) counts.set(x, (counts.get(x) ?? 0) + 1);
-          for (const [x, c] of counts) if (c > 1) assert.ok(m.mayRepeat[s].has(x), `sink ${s} got ${x} ${c} times without a crash to explain it`);
+          for (const [x, c] of counts)
+            if (c > 1) assert.ok(m.mayRepeat[s].has(x), `sink ${s} got ${x} ${c} times without a crash to explain it`);
         }
       } finally {
         if (!r.ob.isClosed) await r.ob.close();

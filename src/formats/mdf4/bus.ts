@@ -131,6 +131,9 @@ export function frameAt(b: FrameBatch, i: number): BusFrame {
 class Builder {
   n = 0;
   dn = 0;
+  /** Time of the last record seen by an extractor, and how often time went backwards (within one group). */
+  lastT = Number.NEGATIVE_INFINITY;
+  disorder = 0;
   offsetNs!: Float64Array;
   recordPos!: Float64Array;
   bus!: Uint8Array;
@@ -453,10 +456,10 @@ export function compileExtractor(
   const val = (name: FieldName, dflt: string) => (f[name] ? valueExpr(f[name] as Channel, cx) : dflt);
   const isCan = layout.bus === BUS_CAN;
   const lines: string[] = [];
-  lines.push('let n=out.n,d=out.dn,D=out.data,c=0;const OT=out.offsetNs,RP=out.recordPos,BU=out.bus,TY=out.type,GR=out.group,CH=out.channel,ID=out.id,FL=out.flags,DC=out.dlc,LN=out.length,ET=out.errorType,DS=out.dataStart;');
+  lines.push('let n=out.n,d=out.dn,D=out.data,c=0,lt=out.lastT;const OT=out.offsetNs,RP=out.recordPos,BU=out.bus,TY=out.type,GR=out.group,CH=out.channel,ID=out.id,FL=out.flags,DC=out.dlc,LN=out.length,ET=out.errorType,DS=out.dataStart;');
   lines.push('for(let i=lo;i<hi;i++){const p=pos[i];const ix=ix0+i;');
   lines.push(`const t=${masterExpr(layout.master, cx)};`);
-  lines.push('if(t<from||t>to)continue;');
+  lines.push('if(t<lt)out.disorder++;lt=t;if(t<from||t>to)continue;');
   lines.push(`let id=${val('ID', '0')}>>>0;`);
   lines.push(`let fl=(${val('IDE', '0')}?1:0)|(${val('Dir', '0')}?2:0)|(${val('EDL', '0')}?4:0)|(${val('BRS', '0')}?8:0)|(${val('ESI', '0')}?16:0);`);
   if (isCan) lines.push('if(id>0x1fffffff){id&=0x1fffffff;fl|=1;}');
@@ -488,7 +491,7 @@ export function compileExtractor(
   lines.push(isCan ? 'DC[n]=dlc;' : 'DC[n]=len;');
   lines.push(`LN[n]=len;ET[n]=${val('ErrorType', '0')};`);
   lines.push('DS[n]=d;d+=L;n++;c++;}');
-  lines.push('out.n=n;out.dn=d;return c;');
+  lines.push('out.n=n;out.dn=d;out.lastT=lt;return c;');
   const body = lines.join('\n');
   const make = new Function('LUT', 'C', 'cv', 'ru', 'FD', `return function(b,v,pos,sp,from,to,ix0,vl,out,lo,hi){${body}}`);
   return make(cx.luts, cx.convs, convertNumber, readUnsigned, FD_LENGTH) as Extractor;
@@ -552,19 +555,13 @@ async function* groupFrames(
     while (lo < c.count) {
       const room = out.cap - out.n;
       const hi = Math.min(c.count, lo + room);
-      const before = out.n;
+      out.lastT = lastT;
       ex(c.buf, c.view, c.pos, c.streamPos, from, to, c.index0, c.vlsd, out, lo, hi);
+      lastT = out.lastT;
       // within one group time must not go backwards; if it does, the merge can only be approximate
-      if (!warned) {
-        const o = out.offsetNs;
-        for (let k = before; k < out.n; k++) {
-          if (o[k] < lastT) {
-            warned = true;
-            mdf.reader.warn(layout.cg.offset, `channel group "${name}" is not in time order; merged stream may be out of order`);
-            break;
-          }
-          lastT = o[k];
-        }
+      if (out.disorder > 0 && !warned) {
+        warned = true;
+        mdf.reader.warn(layout.cg.offset, `channel group "${name}" is not in time order; merged stream may be out of order`);
       }
       lo = hi;
       if (out.n >= out.cap) {

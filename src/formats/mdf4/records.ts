@@ -82,27 +82,44 @@ class Growable {
   }
 }
 
-/** Entries of one VLSD channel group seen so far: stream offset → bytes. */
+/** Entries of one VLSD channel group seen so far: stream offset → bytes (typed columns, reused). */
 class VlsdEntries {
-  off: number[] = [];
+  off = new Float64Array(256);
   /** 0 = current chunk buffer, 1 = retained copy. */
-  src: number[] = [];
-  pos: number[] = [];
-  len: number[] = [];
+  src = new Uint8Array(256);
+  pos = new Int32Array(256);
+  len = new Int32Array(256);
+  n = 0;
   retained = new Uint8Array(0);
   next = 0; // stream offset of the next entry
   ptr = 0;
   lastUsed = -1;
   add(off: number, src: number, pos: number, len: number): void {
-    this.off.push(off);
-    this.src.push(src);
-    this.pos.push(pos);
-    this.len.push(len);
+    if (this.n === this.off.length) {
+      const c = this.n * 2;
+      const o = new Float64Array(c);
+      o.set(this.off);
+      this.off = o;
+      const s = new Uint8Array(c);
+      s.set(this.src);
+      this.src = s;
+      const p = new Int32Array(c);
+      p.set(this.pos);
+      this.pos = p;
+      const l = new Int32Array(c);
+      l.set(this.len);
+      this.len = l;
+    }
+    const i = this.n++;
+    this.off[i] = off;
+    this.src[i] = src;
+    this.pos[i] = pos;
+    this.len[i] = len;
   }
   /** Index of the entry with stream offset `o`, -2 if it lies ahead (not seen yet), -1 if missing. */
   find(o: number): number {
     const off = this.off;
-    const n = off.length;
+    const n = this.n;
     let i = this.ptr;
     if (i >= n || off[i] > o) i = 0;
     while (i < n && off[i] < o) i++;
@@ -113,50 +130,44 @@ class VlsdEntries {
   }
   /** Drops entries whose records start in the current buffer at or after `cut` (they will be walked again). */
   truncateFrom(cut: number, ridSize: number): void {
-    for (let i = 0; i < this.off.length; i++) {
-      if (this.src[i] === 0 && this.pos[i] - 4 - ridSize >= cut) {
-        this.next = this.off[i];
-        this.off.length = this.src.length = this.pos.length = this.len.length = i;
-        break;
-      }
+    let i = this.n;
+    while (i > 0 && this.src[i - 1] === 0 && this.pos[i - 1] - 4 - ridSize >= cut) i--;
+    if (i < this.n) {
+      this.next = this.off[i];
+      this.n = i;
     }
-    if (this.ptr > this.off.length) this.ptr = 0;
+    if (this.ptr > this.n) this.ptr = 0;
   }
   /** Keeps (copied) the entries not used yet, before the current buffer goes away. */
   retain(buf: Uint8Array): boolean {
-    const keep: number[] = [];
-    let bytes = 0;
-    for (let i = 0; i < this.off.length; i++) if (this.off[i] > this.lastUsed) keep.push(i);
+    let first = 0;
+    while (first < this.n && this.off[first] <= this.lastUsed) first++;
     let dropped = false;
-    while (keep.length > 65536) {
-      keep.shift();
+    if (this.n - first > 65536) {
+      first = this.n - 65536;
       dropped = true;
     }
-    for (const i of keep) bytes += this.len[i];
-    while (bytes > MAX_RETAINED && keep.length) {
-      bytes -= this.len[keep.shift() as number];
+    let bytes = 0;
+    for (let i = first; i < this.n; i++) bytes += this.len[i];
+    while (bytes > MAX_RETAINED && first < this.n) {
+      bytes -= this.len[first++];
       dropped = true;
     }
     const nb = new Uint8Array(bytes);
-    const off: number[] = [];
-    const src: number[] = [];
-    const pos: number[] = [];
-    const len: number[] = [];
     let at = 0;
-    for (const i of keep) {
+    let k = 0;
+    for (let i = first; i < this.n; i++, k++) {
       const from = this.src[i] === 0 ? buf : this.retained;
-      nb.set(from.subarray(this.pos[i], this.pos[i] + this.len[i]), at);
-      off.push(this.off[i]);
-      src.push(1);
-      pos.push(at);
-      len.push(this.len[i]);
-      at += this.len[i];
+      const l = this.len[i];
+      nb.set(from.subarray(this.pos[i], this.pos[i] + l), at);
+      this.off[k] = this.off[i];
+      this.src[k] = 1;
+      this.pos[k] = at;
+      this.len[k] = l;
+      at += l;
     }
+    this.n = k;
     this.retained = nb;
-    this.off = off;
-    this.src = src;
-    this.pos = pos;
-    this.len = len;
     this.ptr = 0;
     return dropped;
   }

@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flattenChannels, openMdf4, readBusFrames } from '../src/formats/mdf4/index.js';
-import { FileSource } from '../src/formats/mdf4/source.js';
+import type { FileSource } from '../src/formats/mdf4/source.js';
 import { fixturesDir, sharedData } from '../test/harness/paths.js';
 import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
@@ -52,11 +52,16 @@ export function sampleLogs(): string[] {
  * unsorted device log whose last DT runs to end of file; record ids of 1 byte; fixed-size records), shifting the
  * master (uint48 µs or float64) of every record by the template's duration per repetition. Streams to disk.
  */
-export async function buildSyntheticLog(template: string, path: string, targetBytes: number): Promise<{ bytes: number; reps: number }> {
+export async function buildSyntheticLog(
+  template: string,
+  path: string,
+  targetBytes: number,
+): Promise<{ bytes: number; reps: number }> {
   const mdf = await openMdf4(template);
   const src = mdf.source as FileSource;
   try {
-    if (mdf.finalized || mdf.groups.length !== 1 || mdf.groups[0].recIdSize !== 1) throw new Error(`${template}: not an unfinalised single-DG device log`);
+    if (mdf.finalized || mdf.groups.length !== 1 || mdf.groups[0].recIdSize !== 1)
+      throw new Error(`${template}: not an unfinalised single-DG device log`);
     const dg = mdf.groups[0];
     const dataStart = dg.dataLink + 24;
     const data = new Uint8Array(src.read(dataStart, src.size - dataStart));
@@ -71,10 +76,12 @@ export async function buildSyntheticLog(template: string, path: string, targetBy
       const m = flattenChannels(cg.channels).find((c) => c.type === 2);
       if (!m) continue;
       masterAt[cg.recordId] = m.byteOffset;
-      masterKind[cg.recordId] = m.dataType === 0 && m.bitCount === 48 ? 1 : m.dataType === 4 && m.bitCount === 64 ? 2 : 0;
+      masterKind[cg.recordId] =
+        m.dataType === 0 && m.bitCount === 48 ? 1 : m.dataType === 4 && m.bitCount === 64 ? 2 : 0;
     }
     const dv = new DataView(data.buffer, data.byteOffset, data.length);
-    const get = (p: number, k: number) => (k === 1 ? dv.getUint32(p, true) + dv.getUint16(p + 4, true) * 2 ** 32 : dv.getFloat64(p, true));
+    const get = (p: number, k: number) =>
+      k === 1 ? dv.getUint32(p, true) + dv.getUint16(p + 4, true) * 2 ** 32 : dv.getFloat64(p, true);
     const set = (p: number, k: number, x: number) => {
       if (k === 1) {
         dv.setUint32(p, x % 2 ** 32, true);
@@ -85,7 +92,8 @@ export async function buildSyntheticLog(template: string, path: string, targetBy
     const starts: number[] = [];
     for (let p = 0; p < data.length; ) {
       const rid = data[p];
-      if (size[rid] < 0) throw new Error(`${template}: record id ${rid} is VLSD or unknown; pick a template without VLSD records`);
+      if (size[rid] < 0)
+        throw new Error(`${template}: record id ${rid} is VLSD or unknown; pick a template without VLSD records`);
       if (p + 1 + size[rid] > data.length) break;
       if (masterKind[rid]) {
         starts.push(p);
@@ -130,13 +138,17 @@ async function main(): Promise<void> {
   const totalBytes = logs.reduce((a, p) => a + statSync(p).size, 0);
   let frames = 0;
   const cpu: number[] = [];
-  const times = await timeRuns(async () => {
-    frames = 0;
-    const c0 = process.cpuUsage();
-    for (const p of logs) frames += await extractFrames(p);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1e6);
-  }, runs, 1);
+  const times = await timeRuns(
+    async () => {
+      frames = 0;
+      const c0 = process.cpuUsage();
+      for (const p of logs) frames += await extractFrames(p);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1e6);
+    },
+    runs,
+    1,
+  );
   const tc = median(times);
   const cc = median(cpu.slice(-runs));
   report(
@@ -162,16 +174,22 @@ async function main(): Promise<void> {
   try {
     const t0 = performance.now();
     const { bytes, reps } = await buildSyntheticLog(tpl, path, targetMb * 1e6);
-    note(`built ${(bytes / 1e6).toFixed(0)} MB synthetic log (${reps} × ${tpl.split('/').pop()}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    note(
+      `built ${(bytes / 1e6).toFixed(0)} MB synthetic log (${reps} × ${tpl.split('/').pop()}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const rssBefore = peakRssMb();
     let n = 0;
     const cpuS: number[] = [];
-    const ts = await timeRuns(async () => {
-      const c0 = process.cpuUsage();
-      n = await extractFrames(path);
-      const c = process.cpuUsage(c0);
-      cpuS.push((c.user + c.system) / 1e6);
-    }, Math.max(1, Math.min(runs, 3)), 0);
+    const ts = await timeRuns(
+      async () => {
+        const c0 = process.cpuUsage();
+        n = await extractFrames(path);
+        const c = process.cpuUsage(c0);
+        cpuS.push((c.user + c.system) / 1e6);
+      },
+      Math.max(1, Math.min(runs, 3)),
+      0,
+    );
     const t = median(ts);
     const ct = median(cpuS);
     report(

@@ -15,8 +15,8 @@
 import { type Channel, type ChannelGroup, type Conversion, type DataGroup, flattenChannels } from './blocks.js';
 import { convert } from './channels.js';
 import type { Mdf4File } from './file.js';
+import { countRecords, RecordCursor } from './records.js';
 import { Mdf4Error } from './source.js';
-import { countRecords, type RecordChunk, RecordCursor } from './records.js';
 
 export const BUS_CAN = 0;
 export const BUS_LIN = 1;
@@ -257,7 +257,19 @@ class Builder {
 // ---------------------------------------------------------------------------------------------------------
 // Layout compilation
 
-const FIELDS = ['ID', 'IDE', 'BusChannel', 'DLC', 'DataLength', 'DataBytes', 'Dir', 'EDL', 'BRS', 'ESI', 'ErrorType'] as const;
+const FIELDS = [
+  'ID',
+  'IDE',
+  'BusChannel',
+  'DLC',
+  'DataLength',
+  'DataBytes',
+  'Dir',
+  'EDL',
+  'BRS',
+  'ESI',
+  'ErrorType',
+] as const;
 type FieldName = (typeof FIELDS)[number];
 
 export interface BusGroupLayout {
@@ -290,7 +302,9 @@ export function busLayout(dg: DataGroup, cg: ChannelGroup): BusGroupLayout | nul
     if ((FIELDS as readonly string[]).includes(f) && !fields[f]) fields[f] = ch;
   }
   if (event < 0) return null;
-  const master = all.find((c) => (c.type === 2 || c.type === 3) && c.syncType === 1) ?? all.find((c) => c.type === 2 || c.type === 3);
+  const master =
+    all.find((c) => (c.type === 2 || c.type === 3) && c.syncType === 1) ??
+    all.find((c) => c.type === 2 || c.type === 3);
   if (!master) return null;
   return { cg, dg, event, bus: event >= EV_LIN_FRAME ? BUS_LIN : BUS_CAN, master, fields };
 }
@@ -298,10 +312,11 @@ export function busLayout(dg: DataGroup, cg: ChannelGroup): BusGroupLayout | nul
 /** Bus-event channel groups of a file. */
 export function busGroups(mdf: Mdf4File): BusGroupLayout[] {
   const out: BusGroupLayout[] = [];
-  for (const dg of mdf.groups) for (const cg of dg.channelGroups) {
-    const l = busLayout(dg, cg);
-    if (l) out.push(l);
-  }
+  for (const dg of mdf.groups)
+    for (const cg of dg.channelGroups) {
+      const l = busLayout(dg, cg);
+      if (l) out.push(l);
+    }
   return out;
 }
 
@@ -456,12 +471,16 @@ export function compileExtractor(
   const val = (name: FieldName, dflt: string) => (f[name] ? valueExpr(f[name] as Channel, cx) : dflt);
   const isCan = layout.bus === BUS_CAN;
   const lines: string[] = [];
-  lines.push('let n=out.n,d=out.dn,D=out.data,c=0,lt=out.lastT;const OT=out.offsetNs,RP=out.recordPos,BU=out.bus,TY=out.type,GR=out.group,CH=out.channel,ID=out.id,FL=out.flags,DC=out.dlc,LN=out.length,ET=out.errorType,DS=out.dataStart;');
+  lines.push(
+    'let n=out.n,d=out.dn,D=out.data,c=0,lt=out.lastT;const OT=out.offsetNs,RP=out.recordPos,BU=out.bus,TY=out.type,GR=out.group,CH=out.channel,ID=out.id,FL=out.flags,DC=out.dlc,LN=out.length,ET=out.errorType,DS=out.dataStart;',
+  );
   lines.push('for(let i=lo;i<hi;i++){const p=pos[i];const ix=ix0+i;');
   lines.push(`const t=${masterExpr(layout.master, cx)};`);
   lines.push('if(t<lt)out.disorder++;lt=t;if(t<from||t>to)continue;');
   lines.push(`let id=${val('ID', '0')}>>>0;`);
-  lines.push(`let fl=(${val('IDE', '0')}?1:0)|(${val('Dir', '0')}?2:0)|(${val('EDL', '0')}?4:0)|(${val('BRS', '0')}?8:0)|(${val('ESI', '0')}?16:0);`);
+  lines.push(
+    `let fl=(${val('IDE', '0')}?1:0)|(${val('Dir', '0')}?2:0)|(${val('EDL', '0')}?4:0)|(${val('BRS', '0')}?8:0)|(${val('ESI', '0')}?16:0);`,
+  );
   if (isCan) lines.push('if(id>0x1fffffff){id&=0x1fffffff;fl|=1;}');
   lines.push(`const dlc=${val('DLC', '0')};`);
   if (f.DataLength) lines.push(`const len=${valueExpr(f.DataLength, cx)};`);
@@ -473,11 +492,14 @@ export function compileExtractor(
   if (copyData) {
     const vi = vlsdChannels.indexOf(db);
     if (vi >= 0) {
-      lines.push(`const col=vl[${vi}];const al=col.len[i];if(al<0)continue;const L=len<al?len:al;const so=col.start[i];const S=col.data;`);
+      lines.push(
+        `const col=vl[${vi}];const al=col.len[i];if(al<0)continue;const L=len<al?len:al;const so=col.start[i];const S=col.data;`,
+      );
       lines.push('if(d+L>D.length){out.dn=d;D=out.growData(L);}');
       lines.push('for(let k=0;k<L;k++)D[d+k]=S[so+k];');
     } else {
-      if (db.type !== 0 || db.bitOffset !== 0 || db.bitCount % 8 !== 0) bad(cx, db, 0, 'DataBytes must be byte-aligned bytes');
+      if (db.type !== 0 || db.bitOffset !== 0 || db.bitCount % 8 !== 0)
+        bad(cx, db, 0, 'DataBytes must be byte-aligned bytes');
       const nb = db.bitCount >> 3;
       if (db.byteOffset + nb > cx.recordSize) bad(cx, db, 0, 'DataBytes lie outside the record');
       lines.push(`const L=len<${nb}?len:${nb};`);
@@ -493,7 +515,14 @@ export function compileExtractor(
   lines.push('DS[n]=d;d+=L;n++;c++;}');
   lines.push('out.n=n;out.dn=d;out.lastT=lt;return c;');
   const body = lines.join('\n');
-  const make = new Function('LUT', 'C', 'cv', 'ru', 'FD', `return function(b,v,pos,sp,from,to,ix0,vl,out,lo,hi){${body}}`);
+  const make = new Function(
+    'LUT',
+    'C',
+    'cv',
+    'ru',
+    'FD',
+    `return function(b,v,pos,sp,from,to,ix0,vl,out,lo,hi){${body}}`,
+  );
   return make(cx.luts, cx.convs, convertNumber, readUnsigned, FD_LENGTH) as Extractor;
 }
 
@@ -561,13 +590,19 @@ async function* groupFrames(
       // within one group time must not go backwards; if it does, the merge can only be approximate
       if (out.disorder > 0 && !warned) {
         warned = true;
-        mdf.reader.warn(layout.cg.offset, `channel group "${name}" is not in time order; merged stream may be out of order`);
+        mdf.reader.warn(
+          layout.cg.offset,
+          `channel group "${name}" is not in time order; merged stream may be out of order`,
+        );
       }
       lo = hi;
       if (out.n >= out.cap) {
         emitted += out.n;
         yield out.take();
-        out = new Builder(out.cap >= batchSize ? batchSize : Math.max(cap(), Math.min(batchSize, out.cap * 4)), mdf.header.startTimeNs);
+        out = new Builder(
+          out.cap >= batchSize ? batchSize : Math.max(cap(), Math.min(batchSize, out.cap * 4)),
+          mdf.header.startTimeNs,
+        );
       }
     }
   }

@@ -42,7 +42,8 @@ export function rawValue(ch: Channel, b: Uint8Array, view: DataView, p: number):
   if (dt <= 3) {
     const v = readBits(b, p, ch.byteOffset, ch.bitOffset, ch.bitCount, dt === 1 || dt === 3);
     let s = v;
-    if ((dt === 2 || dt === 3) && ch.bitCount > 0 && v >> BigInt(ch.bitCount - 1) === 1n) s = v - (1n << BigInt(ch.bitCount));
+    if ((dt === 2 || dt === 3) && ch.bitCount > 0 && v >> BigInt(ch.bitCount - 1) === 1n)
+      s = v - (1n << BigInt(ch.bitCount));
     return ch.bitCount <= 53 ? Number(s) : s;
   }
   const bytes = b.subarray(at, at + (ch.bitCount >> 3));

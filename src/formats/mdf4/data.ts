@@ -120,7 +120,8 @@ export class DataStream {
       r.need(b, 8, 1);
       const flags = b.view.getUint8(0);
       const count = b.view.getUint32(4, true);
-      if (b.links.length < 1 + count) this.fail(link, `##DL declares ${count} blocks but has ${b.links.length - 1} links`);
+      if (b.links.length < 1 + count)
+        this.fail(link, `##DL declares ${count} blocks but has ${b.links.length - 1} links`);
       const next = b.links[0];
       for (let i = 0; i < count; i++) {
         const l = b.links[1 + i];
@@ -152,8 +153,15 @@ export class DataStream {
       if (zipType > 1) this.fail(offset, `##DZ zip type ${zipType} is not supported (0 deflate, 1 transposed)`);
       if (!(orgLength <= this.maxDz))
         this.fail(offset, `##DZ original length ${orgLength} exceeds the ${this.maxDz}-byte limit`);
-      if (h.length < 48 || dataLength > h.length - 48) this.fail(offset, `##DZ data length ${dataLength} exceeds block`);
-      return { offset, id: 'DZ', length: orgLength, payload: offset + 48, dz: { zipType, param, orgLength, dataLength } };
+      if (h.length < 48 || dataLength > h.length - 48)
+        this.fail(offset, `##DZ data length ${dataLength} exceeds block`);
+      return {
+        offset,
+        id: 'DZ',
+        length: orgLength,
+        payload: offset + 48,
+        dz: { zipType, param, orgLength, dataLength },
+      };
     }
     if (!okRaw.includes(h.id)) this.fail(offset, `expected ##${okRaw.join('/##')} or ##DZ data block, found ##${h.id}`);
     let length = h.length - 24;
@@ -164,7 +172,10 @@ export class DataStream {
       length = end - (offset + 24);
     }
     if (offset + 24 + length > size) {
-      r.warn(offset, `##${h.id} block length ${h.length} runs past end of file; reading the ${size - offset - 24} bytes present`);
+      r.warn(
+        offset,
+        `##${h.id} block length ${h.length} runs past end of file; reading the ${size - offset - 24} bytes present`,
+      );
       length = Math.max(0, size - offset - 24);
     }
     return { offset, id: h.id, length, payload: offset + 24 };

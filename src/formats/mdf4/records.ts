@@ -200,7 +200,10 @@ export class RecordCursor {
     for (const ch of this.vlsdChannels) {
       const width = ch.bitCount === 32 ? 4 : 8;
       if (ch.bitOffset !== 0 || (ch.bitCount !== 32 && ch.bitCount !== 64) || ch.byteOffset + width > cg.dataBytes)
-        mdf.reader.fail(ch.offset, `VLSD channel "${ch.name}": offset field must be a byte-aligned u32/u64 in the record`);
+        mdf.reader.fail(
+          ch.offset,
+          `VLSD channel "${ch.name}": offset field must be a byte-aligned u32/u64 in the record`,
+        );
       let slot = -1;
       let sd: SignalDataReader | null = null;
       const target = dg.channelGroups.find((g) => g.offset === ch.dataLink);
@@ -210,7 +213,10 @@ export class RecordCursor {
         if (slot < 0) slot = this.slots.push(target) - 1;
       } else if (ch.dataLink !== 0) {
         sd = new SignalDataReader(
-          new DataStream(streamContext(mdf), ch.dataLink, 'SD', { chunkSize: 1 << 20, maxDzBytes: mdf.options.maxDzBytes }),
+          new DataStream(streamContext(mdf), ch.dataLink, 'SD', {
+            chunkSize: 1 << 20,
+            maxDzBytes: mdf.options.maxDzBytes,
+          }),
         );
       }
       this.specs.push({ channel: ch, byteOffset: ch.byteOffset, width, slot, sd });
@@ -239,7 +245,9 @@ export class RecordCursor {
       if (table && g.recordId < 256) table[g.recordId] = s;
     }
     const slotOfRid = new Map<number, number>();
-    this.slots.forEach((g, i) => slotOfRid.set(g.recordId, i));
+    this.slots.forEach((g, i) => {
+      slotOfRid.set(g.recordId, i);
+    });
     const entries = this.slots.map(() => new VlsdEntries());
     const targetRid = this.cg.recordId;
     const specs = this.specs;
@@ -371,7 +379,10 @@ export class RecordCursor {
               const payload = sp.sd.peek(o) ?? (await sp.sd.get(o));
               if (!payload) {
                 lens[s][i] = -1;
-                this.warn(sp.channel.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+                this.warn(
+                  sp.channel.offset,
+                  `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`,
+                );
                 continue;
               }
               starts[s][i] = vcols[s].push(payload, 0, payload.length);
@@ -404,7 +415,10 @@ export class RecordCursor {
       const rest = len - cut;
       if (eof || stop) {
         if (rest > 0 && !stop)
-          this.warn(dg.offset, `${rest} trailing byte(s) at data-group stream offset ${bufBase + cut} do not form a complete record; ignored`);
+          this.warn(
+            dg.offset,
+            `${rest} trailing byte(s) at data-group stream offset ${bufBase + cut} do not form a complete record; ignored`,
+          );
         break;
       }
       if (rest > MAX_CARRY) {

@@ -58,7 +58,14 @@ export interface WriterOptions {
   headerList?: boolean;
   /** HD comment XML (default: a CANedge-style comment built from `device`). */
   hdComment?: string;
-  device?: { serial?: string; firmware?: string; hardware?: string; session?: number; split?: number; comment?: string };
+  device?: {
+    serial?: string;
+    firmware?: string;
+    hardware?: string;
+    session?: number;
+    split?: number;
+    comment?: string;
+  };
 }
 
 const FD = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64];
@@ -116,7 +123,9 @@ class Bytes {
 function cc(type: number, values: number[]): Blk {
   const d = new Bytes(24 + 8 * values.length);
   d.u8(0, type).u16(6, values.length);
-  values.forEach((x, i) => d.f64(24 + 8 * i, x));
+  values.forEach((x, i) => {
+    d.f64(24 + 8 * i, x);
+  });
   return blk('CC', [null, null, null, null], d.buf);
 }
 
@@ -356,7 +365,10 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
             name: type,
             size: full ? 19 : 9,
             vlsd: false,
-            channels: [ts, { name: type, dataType: 10, byteOffset: 8, bitCount: full ? 88 : 8, children: linBase(type, full) }],
+            channels: [
+              ts,
+              { name: type, dataType: 10, byteOffset: 8, bitCount: full ? 88 : 8, children: linBase(type, full) },
+            ],
           }));
           rec = new Bytes(full ? 19 : 9);
           rec.u8(8, (f.channel & 3) | ((id & 0x3f) << 2));
@@ -398,7 +410,12 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
               name: `${p}.DataLength`,
               byteOffset: dlcAt,
               bitCount: 4,
-              cc: rtr ? null : cc(5, FD.flatMap((v, i) => [i, fd ? v : Math.min(i, 8)])),
+              cc: rtr
+                ? null
+                : cc(
+                    5,
+                    FD.flatMap((v, i) => [i, fd ? v : Math.min(i, 8)]),
+                  ),
             },
             konst(`${p}.Dir`, tx),
           ];
@@ -415,7 +432,12 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
                 { name: `${p}.BRS`, byteOffset: dlcAt, bitOffset: 6, bitCount: 1 },
               );
           }
-          return { name, size, vlsd: false, channels: [ts, { name: p, dataType: 10, byteOffset: 6, bitCount: (size - 6) * 8, children: kids }] };
+          return {
+            name,
+            size,
+            vlsd: false,
+            channels: [ts, { name: p, dataType: 10, byteOffset: 6, bitCount: (size - 6) * 8, children: kids }],
+          };
         });
         rec = new Bytes(size);
         if (ext) rec.u32(6, id & 0x1fffffff);
@@ -446,7 +468,10 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
               dataType: 10,
               byteOffset: 6,
               bitCount: 8,
-              children: [konst('CAN_ErrorFrame.BusChannel', ch), { name: 'CAN_ErrorFrame.ErrorType', byteOffset: 6, bitCount: 6 }],
+              children: [
+                konst('CAN_ErrorFrame.BusChannel', ch),
+                { name: 'CAN_ErrorFrame.ErrorType', byteOffset: 6, bitCount: 6 },
+              ],
             },
           ],
         }));
@@ -510,11 +535,21 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
           { name: `${type}.ErrorType`, byteOffset: 17, bitCount: 8 },
         ];
         if (withData) kids.push({ name: `${type}.DataBytes`, type: 1, dataType: 10, byteOffset: 18, bitCount: 64 });
-        return { name: type, size, vlsd: false, channels: [t, { name: type, dataType: 10, byteOffset: 8, bitCount: (size - 8) * 8, children: kids }] };
+        return {
+          name: type,
+          size,
+          vlsd: false,
+          channels: [t, { name: type, dataType: 10, byteOffset: 8, bitCount: (size - 8) * 8, children: kids }],
+        };
       });
       rec = new Bytes(size);
       rec.f64(0, seconds);
-      rec.u8(8, f.channel).u32(9, id).u8(13, ext).u8(14, can ? (f.dlc ?? 0) : len).u8(15, len);
+      rec
+        .u8(8, f.channel)
+        .u32(9, id)
+        .u8(13, ext)
+        .u8(14, can ? (f.dlc ?? 0) : len)
+        .u8(15, len);
       rec.u8(16, tx | (f.edl ? 2 : 0) | (f.brs ? 4 : 0) | (f.esi ? 8 : 0)).u8(17, f.errorType ?? 0);
       if (withData) rec.u64(18, addVlsd(g, data));
     }
@@ -551,10 +586,25 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
       d.u16(16, 0b110);
       d.u32(24, g.size);
     }
-    const b = blk('CG', [next, null, g.name ? tx(g.name) : null, g.vlsd ? null : si(g.name.startsWith('LIN') ? 3 : 2, g.name.startsWith('LIN') ? 'LIN' : 'CAN'), null, null], d.buf);
+    const b = blk(
+      'CG',
+      [
+        next,
+        null,
+        g.name ? tx(g.name) : null,
+        g.vlsd ? null : si(g.name.startsWith('LIN') ? 3 : 2, g.name.startsWith('LIN') ? 'LIN' : 'CAN'),
+        null,
+        null,
+      ],
+      d.buf,
+    );
     if (!g.vlsd) {
       const patch = (specs: CnSpec[]): CnSpec[] =>
-        specs.map((s) => ({ ...s, data: s.type === 1 && vlsdLink ? vlsdLink(s) : s.data, children: s.children ? patch(s.children) : undefined }));
+        specs.map((s) => ({
+          ...s,
+          data: s.type === 1 && vlsdLink ? vlsdLink(s) : s.data,
+          children: s.children ? patch(s.children) : undefined,
+        }));
       b.links[1] = cnChain(patch(g.channels));
     }
     g.cg = b;
@@ -580,7 +630,10 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
         const d = new Bytes(24 + z.length);
         d.buf[0] = kind.charCodeAt(0);
         d.buf[1] = kind.charCodeAt(1);
-        d.u8(2, transposed ? 1 : 0).u32(4, transposed ? recordSize : 0).u64(8, p.length).u64(16, z.length);
+        d.u8(2, transposed ? 1 : 0)
+          .u32(4, transposed ? recordSize : 0)
+          .u64(8, p.length)
+          .u64(16, z.length);
         d.buf.set(z, 24);
         return blk('DZ', [], d.buf);
       }
@@ -713,7 +766,9 @@ function serialize(root: Blk, finalized: boolean, program: string): Uint8Array {
     const len = 24 + 8 * b.links.length + b.data.length;
     v.setBigUint64(o + 8, BigInt(b.declaredLength ?? len), true);
     v.setBigUint64(o + 16, BigInt(b.links.length), true);
-    b.links.forEach((l, i) => v.setBigUint64(o + 24 + 8 * i, BigInt(l ? l.offset : 0), true));
+    b.links.forEach((l, i) => {
+      v.setBigUint64(o + 24 + 8 * i, BigInt(l ? l.offset : 0), true);
+    });
     out.set(b.data, o + 24 + 8 * b.links.length);
   }
   if (!finalized) {

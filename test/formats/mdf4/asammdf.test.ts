@@ -29,7 +29,10 @@ for (const name of FILES) {
       assert.equal(mdf.header.comment?.includes(ref.header.comment_raw.slice(0, 40)), true);
       assert.equal(mdf.id.finalized, ref.finalized);
       assert.equal(mdf.id.program, ref.id_block.program.trimEnd());
-      assert.deepEqual(mdf.history.map((h) => h.comment), ref.file_history.map((h: { comment: string }) => h.comment));
+      assert.deepEqual(
+        mdf.history.map((h) => h.comment),
+        ref.file_history.map((h: { comment: string }) => h.comment),
+      );
       const cgs = mdf.channelGroups;
       assert.equal(cgs.length, ref.n_groups);
       let listed = 0;

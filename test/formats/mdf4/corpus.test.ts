@@ -14,7 +14,13 @@ interface Ref {
   file: string;
   container: string;
   finalized: boolean;
-  header: { start_time_ns: number; tz_offset_min: number; dst_offset_min: number; time_flags: number; metadata: Record<string, unknown> };
+  header: {
+    start_time_ns: number;
+    tz_offset_min: number;
+    dst_offset_min: number;
+    time_flags: number;
+    metadata: Record<string, unknown>;
+  };
   counts: { bus: string; chn: number; kind: string; fd: boolean; ext: boolean; n: number }[];
   n_frames: number;
   frames_first: unknown[];

@@ -50,7 +50,8 @@ function checkPartial(o: Outcome, all: Set<string>, total: number, what: string,
   assert.ok(o.ms < TIME_BOUND_MS, `${what}: took ${o.ms} ms`);
   if (o.error) return;
   for (const f of o.frames) assert.ok(all.has(f), `${what}: frame not in the original: ${f}`);
-  if (finalized && o.frames.length < total) assert.ok(o.warnings > 0, `${what}: ${total - o.frames.length} frames lost without a warning`);
+  if (finalized && o.frames.length < total)
+    assert.ok(o.warnings > 0, `${what}: ${total - o.frames.length} frames lost without a warning`);
 }
 
 const START = 1_650_000_000_000_000_000n;
@@ -58,11 +59,29 @@ function synthetic(): Uint8Array {
   const frames: WriteFrame[] = [];
   for (let i = 0; i < 400; i++) {
     const t = START + BigInt(i) * 1000n;
-    if (i % 7 === 0) frames.push({ timeNs: t, type: 'LIN_Frame', channel: 1, id: i & 63, data: Uint8Array.of(i & 255, 1, 2) });
+    if (i % 7 === 0)
+      frames.push({ timeNs: t, type: 'LIN_Frame', channel: 1, id: i & 63, data: Uint8Array.of(i & 255, 1, 2) });
     else if (i % 11 === 0) frames.push({ timeNs: t, type: 'CAN_RemoteFrame', channel: 2, id: i, dlc: 2 });
-    else frames.push({ timeNs: t, channel: 1 + (i % 2), id: i, edl: i % 3 === 0, dlc: i % 16, data: new Uint8Array(64).fill(i & 255).subarray(0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64][i % 16]) });
+    else
+      frames.push({
+        timeNs: t,
+        channel: 1 + (i % 2),
+        id: i,
+        edl: i % 3 === 0,
+        dlc: i % 16,
+        data: new Uint8Array(64)
+          .fill(i & 255)
+          .subarray(0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64][i % 16]),
+      });
   }
-  return buildBusLog(frames, { layout: 'canedge-v1', startTimeNs: START, finalized: true, compression: 'transposed', blockSize: 2000, headerList: true });
+  return buildBusLog(frames, {
+    layout: 'canedge-v1',
+    startTimeNs: START,
+    finalized: true,
+    compression: 'transposed',
+    blockSize: 2000,
+    headerList: true,
+  });
 }
 
 const samples: [string, Uint8Array][] = [
@@ -104,7 +123,8 @@ for (const [name, buf] of samples) {
     assert.ok(clean.frames.length > 0);
     const all = new Set(clean.frames);
     const cuts = new Set<number>([0, 8, 63, 64, 65, buf.length - 1]);
-    for (const o of await blockOffsets(buf)) for (const d of [-1, 0, 1, 12, 23, 24, 40]) if (o + d > 0 && o + d < buf.length) cuts.add(o + d);
+    for (const o of await blockOffsets(buf))
+      for (const d of [-1, 0, 1, 12, 23, 24, 40]) if (o + d > 0 && o + d < buf.length) cuts.add(o + d);
     for (const cut of cuts) {
       const o = await readAll(buf.subarray(0, cut), name);
       checkPartial(o, all, clean.frames.length, `cut at ${cut}`, fin);
@@ -123,7 +143,10 @@ for (const [name, buf] of samples) {
     );
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: buf.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: buf.length - 1 }), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 8,
+        }),
         async (flips) => {
           const b = buf.slice();
           for (const [at, x] of flips) b[at] = x;
@@ -140,7 +163,8 @@ test('link cycles end in an error naming the block', async () => {
   const buf = samples[0][1];
   const mdf = await openMdf4(new BufferSource(buf));
   const v = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
-  const setLink = (b: Uint8Array, block: number, i: number, to: number) => v(b).setBigUint64(block + 24 + 8 * i, BigInt(to), true);
+  const setLink = (b: Uint8Array, block: number, i: number, to: number) =>
+    v(b).setBigUint64(block + 24 + 8 * i, BigInt(to), true);
   const dg = mdf.groups[0];
   const cg = dg.channelGroups[0];
   const cn = cg.channels[1]; // CAN_DataFrame composition parent
@@ -177,8 +201,18 @@ test('not an MDF file / empty / wrong version: clear errors', async () => {
   for (const [what, b] of [
     ['empty', new Uint8Array(0)],
     ['text', new TextEncoder().encode('hello world, this is not an MDF file at all, not even close to it......')],
-    ['v3', (() => { const x = samples[0][1].slice(0, 200); new DataView(x.buffer).setUint16(28, 330, true); return x; })()],
+    [
+      'v3',
+      (() => {
+        const x = samples[0][1].slice(0, 200);
+        new DataView(x.buffer).setUint16(28, 330, true);
+        return x;
+      })(),
+    ],
   ] as [string, Uint8Array][]) {
-    await assert.rejects(openMdf4(new BufferSource(b, what)), (e: unknown) => e instanceof Mdf4Error && e.message.startsWith(`${what}: at byte`));
+    await assert.rejects(
+      openMdf4(new BufferSource(b, what)),
+      (e: unknown) => e instanceof Mdf4Error && e.message.startsWith(`${what}: at byte`),
+    );
   }
 });

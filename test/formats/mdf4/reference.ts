@@ -3,8 +3,17 @@
  * (bus, chn, kind, fd, ext), first/last 25 data frames of the time-sorted stream, and the sha256 digest.
  */
 import { createHash } from 'node:crypto';
-import { BUS_LIN, FLAG_BRS, FLAG_EDL, FLAG_ESI, FLAG_EXT, FLAG_TX, kindOf, readBusFrames } from '../../../src/formats/mdf4/index.js';
 import type { Mdf4File } from '../../../src/formats/mdf4/index.js';
+import {
+  BUS_LIN,
+  FLAG_BRS,
+  FLAG_EDL,
+  FLAG_ESI,
+  FLAG_EXT,
+  FLAG_TX,
+  kindOf,
+  readBusFrames,
+} from '../../../src/formats/mdf4/index.js';
 
 export interface RefFrame {
   t_ns: string;
@@ -67,20 +76,34 @@ export async function summarize(mdf: Mdf4File, batchSize?: number): Promise<Summ
       last.push(fr);
       if (last.length > 25) last.shift();
       const ext = (f & FLAG_EXT) !== 0 ? 1 : 0;
-      lines.push({ t, bus, chn: b.channel[i], id: b.id[i], data, ext, line: `${t},${bus},${b.channel[i]},${b.id[i]},${ext},${data}\n` });
+      lines.push({
+        t,
+        bus,
+        chn: b.channel[i],
+        id: b.id[i],
+        data,
+        ext,
+        line: `${t},${bus},${b.channel[i]},${b.id[i]},${ext},${data}\n`,
+      });
     }
   }
   lines.sort((a, b) =>
     a.t !== b.t
-      ? a.t < b.t ? -1 : 1
+      ? a.t < b.t
+        ? -1
+        : 1
       : a.bus !== b.bus
-        ? a.bus < b.bus ? -1 : 1
+        ? a.bus < b.bus
+          ? -1
+          : 1
         : a.chn !== b.chn
           ? a.chn - b.chn
           : a.id !== b.id
             ? a.id - b.id
             : a.data !== b.data
-              ? a.data < b.data ? -1 : 1
+              ? a.data < b.data
+                ? -1
+                : 1
               : a.ext - b.ext,
   );
   const h = createHash('sha256');
@@ -98,6 +121,12 @@ export async function summarize(mdf: Mdf4File, batchSize?: number): Promise<Summ
   };
 }
 
-export function sortCounts<T extends { bus: string; chn: number; kind: string; fd: boolean; ext: boolean }>(c: T[]): T[] {
-  return [...c].sort((a, b) => JSON.stringify([a.bus, a.chn, a.kind, a.fd, a.ext]).localeCompare(JSON.stringify([b.bus, b.chn, b.kind, b.fd, b.ext])));
+export function sortCounts<T extends { bus: string; chn: number; kind: string; fd: boolean; ext: boolean }>(
+  c: T[],
+): T[] {
+  return [...c].sort((a, b) =>
+    JSON.stringify([a.bus, a.chn, a.kind, a.fd, a.ext]).localeCompare(
+      JSON.stringify([b.bus, b.chn, b.kind, b.fd, b.ext]),
+    ),
+  );
 }

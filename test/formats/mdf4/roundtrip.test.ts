@@ -94,14 +94,40 @@ const frameArb = (layout: WriterOptions['layout']): fc.Arbitrary<WriteFrame> => 
     );
   });
   const remote = can.map(
-    (c): WriteFrame => ({ timeNs: c.timeNs, channel: c.channel, type: 'CAN_RemoteFrame', extended: c.extended, id: c.extended ? c.idRaw : c.idRaw & 0x7ff, dir: c.dir, dlc: Math.min(c.dlc, 8) }),
+    (c): WriteFrame => ({
+      timeNs: c.timeNs,
+      channel: c.channel,
+      type: 'CAN_RemoteFrame',
+      extended: c.extended,
+      id: c.extended ? c.idRaw : c.idRaw & 0x7ff,
+      dir: c.dir,
+      dlc: Math.min(c.dlc, 8),
+    }),
   );
-  const error = fc.record({ timeNs: t, channel: chn, errorType: fc.integer({ min: 0, max: 63 }) }).map((e): WriteFrame => ({ ...e, type: 'CAN_ErrorFrame' }));
+  const error = fc
+    .record({ timeNs: t, channel: chn, errorType: fc.integer({ min: 0, max: 63 }) })
+    .map((e): WriteFrame => ({ ...e, type: 'CAN_ErrorFrame' }));
   const lin = fc
-    .record({ timeNs: t, channel: chn, id: fc.integer({ min: 0, max: 63 }), dir: fc.constantFrom<'Rx' | 'Tx'>('Rx', 'Tx'), n: fc.integer({ min: 1, max: 8 }), type: fc.constantFrom<WriteEvent>('LIN_Frame', 'LIN_ChecksumError') })
-    .chain((l) => bytes(l.n).map((d): WriteFrame => ({ timeNs: l.timeNs, channel: l.channel, id: l.id, dir: l.dir, type: l.type, data: d })));
+    .record({
+      timeNs: t,
+      channel: chn,
+      id: fc.integer({ min: 0, max: 63 }),
+      dir: fc.constantFrom<'Rx' | 'Tx'>('Rx', 'Tx'),
+      n: fc.integer({ min: 1, max: 8 }),
+      type: fc.constantFrom<WriteEvent>('LIN_Frame', 'LIN_ChecksumError'),
+    })
+    .chain((l) =>
+      bytes(l.n).map(
+        (d): WriteFrame => ({ timeNs: l.timeNs, channel: l.channel, id: l.id, dir: l.dir, type: l.type, data: d }),
+      ),
+    );
   const linErr = fc
-    .record({ timeNs: t, channel: chn, id: fc.integer({ min: 0, max: 63 }), type: fc.constantFrom<WriteEvent>('LIN_ReceiveError', 'LIN_TransmissionError') })
+    .record({
+      timeNs: t,
+      channel: chn,
+      id: fc.integer({ min: 0, max: 63 }),
+      type: fc.constantFrom<WriteEvent>('LIN_ReceiveError', 'LIN_TransmissionError'),
+    })
     .map((l): WriteFrame => ({ ...l }));
   return fc.oneof({ arbitrary: data, weight: 5 }, remote, error, lin, linErr);
 };
@@ -115,15 +141,37 @@ function sortFrames(fs: WriteFrame[]): WriteFrame[] {
 
 const configs: { name: string; opts: Omit<WriterOptions, 'startTimeNs'> }[] = [
   { name: 'canedge-v1 unfinalised rid1', opts: { layout: 'canedge-v1' } },
-  { name: 'canedge-v1 finalised rid2 deflate', opts: { layout: 'canedge-v1', finalized: true, recordIdSize: 2, compression: 'deflate' } },
-  { name: 'canedge-v1 finalised rid4 DL', opts: { layout: 'canedge-v1', finalized: true, recordIdSize: 4, blockSize: 97 } },
-  { name: 'canedge-v1 finalised rid8 DZ+DL+HL', opts: { layout: 'canedge-v1', finalized: true, recordIdSize: 8, compression: 'deflate', blockSize: 64, headerList: true } },
+  {
+    name: 'canedge-v1 finalised rid2 deflate',
+    opts: { layout: 'canedge-v1', finalized: true, recordIdSize: 2, compression: 'deflate' },
+  },
+  {
+    name: 'canedge-v1 finalised rid4 DL',
+    opts: { layout: 'canedge-v1', finalized: true, recordIdSize: 4, blockSize: 97 },
+  },
+  {
+    name: 'canedge-v1 finalised rid8 DZ+DL+HL',
+    opts: {
+      layout: 'canedge-v1',
+      finalized: true,
+      recordIdSize: 8,
+      compression: 'deflate',
+      blockSize: 64,
+      headerList: true,
+    },
+  },
   { name: 'canedge-v2 unfinalised rid1', opts: { layout: 'canedge-v2' } },
-  { name: 'canedge-v2 finalised rid2 transposed', opts: { layout: 'canedge-v2', finalized: true, recordIdSize: 2, compression: 'transposed' } },
+  {
+    name: 'canedge-v2 finalised rid2 transposed',
+    opts: { layout: 'canedge-v2', finalized: true, recordIdSize: 2, compression: 'transposed' },
+  },
   { name: 'canedge-v2 unfinalised rid4', opts: { layout: 'canedge-v2', recordIdSize: 4 } },
   { name: 'asammdf sorted', opts: { layout: 'asammdf' } },
   { name: 'asammdf transposed DZ', opts: { layout: 'asammdf', compression: 'transposed' } },
-  { name: 'asammdf DL+HL of transposed DZ', opts: { layout: 'asammdf', compression: 'transposed', blockSize: 50, headerList: true } },
+  {
+    name: 'asammdf DL+HL of transposed DZ',
+    opts: { layout: 'asammdf', compression: 'transposed', blockSize: 50, headerList: true },
+  },
 ];
 
 for (const { name, opts } of configs) {
@@ -146,10 +194,17 @@ for (const { name, opts } of configs) {
 test('merge: groups interleaved out of time order on disk come out time-sorted, each group in its own order', async () => {
   // LIN frames written late (as devices write e.g. CAN9), with times earlier than the CAN frames before them
   const frames: WriteFrame[] = [];
-  for (let i = 0; i < 300; i++) frames.push({ timeNs: START + BigInt(i) * 10_000_000n, channel: 1, id: 1, dlc: 1, data: Uint8Array.of(i & 255) });
+  for (let i = 0; i < 300; i++)
+    frames.push({ timeNs: START + BigInt(i) * 10_000_000n, channel: 1, id: 1, dlc: 1, data: Uint8Array.of(i & 255) });
   const late: WriteFrame[] = [];
   for (let i = 0; i < 300; i++)
-    late.push({ timeNs: START + BigInt(i) * 10_000_000n + 5_000_000n, channel: 2, id: 2, type: 'LIN_Frame', data: Uint8Array.of(i & 255) });
+    late.push({
+      timeNs: START + BigInt(i) * 10_000_000n + 5_000_000n,
+      channel: 2,
+      id: 2,
+      type: 'LIN_Frame',
+      data: Uint8Array.of(i & 255),
+    });
   // on disk: blocks of 50 CAN frames, then the 50 LIN frames of the same period
   const disk: WriteFrame[] = [];
   for (let b = 0; b < 6; b++) disk.push(...frames.slice(b * 50, b * 50 + 50), ...late.slice(b * 50, b * 50 + 50));
@@ -169,7 +224,8 @@ test('merge: groups interleaved out of time order on disk come out time-sorted, 
 test('time window and type filters', async () => {
   const frames: WriteFrame[] = [];
   for (let i = 0; i < 100; i++) frames.push({ timeNs: START + BigInt(i) * 1000n, channel: 1, id: i, dlc: 0 });
-  for (let i = 0; i < 10; i++) frames.push({ timeNs: START + 200_000n + BigInt(i), channel: 1, id: i, type: 'LIN_Frame', data: Uint8Array.of(i) });
+  for (let i = 0; i < 10; i++)
+    frames.push({ timeNs: START + 200_000n + BigInt(i), channel: 1, id: i, type: 'LIN_Frame', data: Uint8Array.of(i) });
   const mdf = await openMdf4(new BufferSource(buildBusLog(frames, { layout: 'canedge-v1', startTimeNs: START })));
   let n = 0;
   for await (const b of readBusFrames(mdf, { from: START + 10_000n, to: START + 19_000n })) n += b.count;

@@ -104,15 +104,22 @@ function typeOf(v: FieldValue): SeriesType {
   }
 }
 
+const NEEDS_JSON = /["\\\u0000-\u001f\ud800-\udfff]/;
+const q = (x: string) => (NEEDS_JSON.test(x) ? JSON.stringify(x) : `"${x}"`);
+
 /** Canonical tag-set text: keys sorted, JSON. Same tag set → same text, whatever the key order. */
 export function canonicalTags(tags: Readonly<Record<string, string>>): string {
   const keys = Object.keys(tags);
   if (keys.length === 0) return '{}';
-  keys.sort();
+  for (let i = 1; i < keys.length; i++)
+    if (keys[i - 1] > keys[i]) {
+      keys.sort();
+      break;
+    }
   let s = '{';
   for (let i = 0; i < keys.length; i++) {
     if (i) s += ',';
-    s += `${JSON.stringify(keys[i])}:${JSON.stringify(tags[keys[i]])}`;
+    s += `${q(keys[i])}:${q(tags[keys[i]])}`;
   }
   return `${s}}`;
 }
@@ -240,13 +247,17 @@ export class TimeSeriesStore {
     if (this.closed) throw new StoreError(`store ${this.path} is closed`);
   }
 
-  private seriesFor(measurement: string, tagsText: string, field: string, type: SeriesType): CachedSeries {
+  private seriesMap(measurement: string, tagsText: string): Map<string, CachedSeries> {
     const key = `${measurement}\u0000${tagsText}`;
     let fields = this.cache.get(key);
     if (!fields) {
       fields = new Map();
       this.cache.set(key, fields);
     }
+    return fields;
+  }
+
+  private seriesFor(fields: Map<string, CachedSeries>, measurement: string, tagsText: string, field: string, type: SeriesType): CachedSeries {
     let s = fields.get(field);
     if (s) return s;
     const row = this.stmts.findSeries.get(measurement, tagsText, field) as { id: number; type: SeriesType } | undefined;
@@ -280,6 +291,7 @@ export class TimeSeriesStore {
           continue;
         }
         const tagsText = canonicalTags(r.tags);
+        const fieldMap = this.seriesMap(r.measurement, tagsText);
         let problems: string | null = null;
         for (const field in r.fields) {
           const v = r.fields[field];
@@ -299,7 +311,7 @@ export class TimeSeriesStore {
             bind = v as bigint;
           } else if (type === 'boolean') bind = v ? 1n : 0n;
           else bind = v as string;
-          const s = this.seriesFor(r.measurement, tagsText, field, type);
+          const s = fieldMap.get(field) ?? this.seriesFor(fieldMap, r.measurement, tagsText, field, type);
           if (s.type !== type) {
             problems = `${problems ? `${problems}; ` : ''}field type conflict: ${JSON.stringify(field)} on measurement ${JSON.stringify(r.measurement)} is ${type}, the series is ${s.type}`;
             continue;

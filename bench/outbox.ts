@@ -1,0 +1,151 @@
+/**
+ * `npm run bench -- outbox [--json] [--records N] [--runs R]`
+ *
+ * The cost of durability, measured in one run on this machine:
+ *   - durable enqueue: records/s committed to the outbox (bench/_outbox_enqueue.ts)
+ *   - end to end, batch 5,000, to the embedded store, InfluxDB 1.x and VictoriaMetrics (servers started here from
+ *     their binaries on 127.0.0.1), each **direct** (sink.write batch after batch) and **through the outbox**
+ *     (enqueue every batch, then drain: the time until the last record is acknowledged by the sink).
+ *     The ratio outbox/direct is the cost of durability.
+ * Records: bench/_outbox_enqueue.ts makeRecords (50 devices × 5 tags, 4 fields: float, float, integer, boolean).
+ * Medians of R runs (after one warm-up); peak RSS of this process (the servers are separate processes).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Outbox } from '../src/outbox/index.js';
+import type { TelemetryRecord } from '../src/records/record.js';
+import { InfluxSink } from '../src/sinks/influx/sink.js';
+import type { Sink } from '../src/sinks/sink.js';
+import { createStoreSink } from '../src/sinks/store/sink.js';
+import { influxQuery, startInfluxDB, startVictoriaMetrics } from '../test/harness/services.js';
+import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
+import { benchOutboxEnqueue, makeRecords } from './_outbox_enqueue.js';
+
+const BATCH = 5000;
+const N = Number(arg('records', '200000'));
+const RUNS = Number(arg('runs', '3'));
+const root = mkdtempSync(join(tmpdir(), 'sigflow-bench-e2e-'));
+let runN = 0;
+
+function batches(offsetNs: bigint): TelemetryRecord[][] {
+  const recs = makeRecords(N, 1_700_000_000_000_000_000n + offsetNs);
+  const out: TelemetryRecord[][] = [];
+  for (let i = 0; i < recs.length; i += BATCH) out.push(recs.slice(i, i + BATCH));
+  return out;
+}
+
+async function direct(sink: Sink, bs: TelemetryRecord[][]): Promise<void> {
+  for (const b of bs) {
+    const r = await sink.write(b);
+    if (r.kind !== 'ok') throw new Error(`${sink.name}: ${JSON.stringify(r).slice(0, 300)}`);
+  }
+}
+
+async function viaOutbox(sink: Sink, bs: TelemetryRecord[][]): Promise<void> {
+  const ob = Outbox.open({
+    dataDir: join(root, `ob${runN++}`),
+    sinks: [{ sink, batchSize: BATCH, flushIntervalMs: 50, flushJitterMs: 0 }],
+    logger: pino({ level: 'silent' }),
+    maxBytes: 8 * 1024 ** 3,
+  });
+  ob.start();
+  for (const b of bs) {
+    const r = await ob.enqueue(b);
+    if (!r.accepted) throw new Error('not accepted');
+  }
+  await ob.drain(600_000);
+  const st = ob.status().sinks[0];
+  await ob.close();
+  if (st.deliveredRecords !== N || st.deadLetteredRecords !== 0)
+    throw new Error(`${sink.name}: delivered ${st.deliveredRecords}/${N}, dead-lettered ${st.deadLetteredRecords}`);
+}
+
+interface Target {
+  name: string;
+  /** A fresh sink per run (fresh file / database / time range, so no run overwrites another's points). */
+  make: (run: number) => Promise<{ sink: Sink; offset: bigint; cleanup?: () => Promise<void> }>;
+}
+
+async function measure(t: Target, mode: 'direct' | 'outbox'): Promise<number> {
+  let run = 0;
+  let prepared: { sink: Sink; bs: TelemetryRecord[][]; cleanup?: () => Promise<void> } | null = null;
+  const times: number[] = [];
+  for (let i = 0; i < RUNS + 1; i++) {
+    const m = await t.make(run++);
+    prepared = { sink: m.sink, bs: batches(m.offset), cleanup: m.cleanup };
+    const p = prepared;
+    const [secs] = await timeRuns(() => (mode === 'direct' ? direct(p.sink, p.bs) : viaOutbox(p.sink, p.bs)), 1, 0);
+    await p.sink.close();
+    await p.cleanup?.();
+    if (i > 0) times.push(secs); // the first run warms up
+  }
+  return N / median(times);
+}
+
+async function main(): Promise<void> {
+  note(`outbox: durable enqueue and end-to-end records/s (batch ${BATCH}, ${N} records, median of ${RUNS})`);
+  const enq = await benchOutboxEnqueue({ records: Math.max(N, 500_000), runs: RUNS });
+  report(
+    { case: 'durable_enqueue', records_per_s: Math.round(enq.records_per_s), peak_rss_mb: Math.round(peakRssMb()) },
+    `  durable enqueue                 ${fmtRate(enq.records_per_s).padStart(8)} records/s   (${enq.bytes_per_record.toFixed(1)} B/record on disk)`,
+  );
+
+  const influx = await startInfluxDB();
+  const vm = await startVictoriaMetrics();
+  const targets: Target[] = [
+    {
+      name: 'store',
+      make: async (run) => ({ sink: createStoreSink({ type: 'store', path: join(root, `store${run}-${runN++}.db`) }), offset: 0n }),
+    },
+  ];
+  if (influx)
+    targets.push({
+      name: 'influxdb',
+      make: async (run) => {
+        const db = `bench${run}_${runN++}`;
+        await influxQuery(influx, `CREATE DATABASE ${db}`);
+        return {
+          sink: new InfluxSink({ type: 'influx', name: 'influxdb', url: influx.url, database: db }),
+          offset: 0n,
+          cleanup: async () => {
+            await influxQuery(influx, `DROP DATABASE ${db}`);
+          },
+        };
+      },
+    });
+  else note('  (InfluxDB not installed: skipped)');
+  if (vm)
+    targets.push({
+      name: 'victoriametrics',
+      make: async () => ({
+        sink: new InfluxSink({ type: 'influx', name: 'victoriametrics', url: vm.url, api: 'v2', bucket: 'bench' }),
+        offset: BigInt(runN++) * 86_400_000_000_000n, // a fresh day per run: no sample overwrites another
+      }),
+    });
+  else note('  (VictoriaMetrics not installed: skipped)');
+
+  try {
+    for (const t of targets) {
+      const d = await measure(t, 'direct');
+      report(
+        { case: `${t.name}_direct`, records_per_s: Math.round(d), peak_rss_mb: Math.round(peakRssMb()) },
+        `  ${`${t.name} direct`.padEnd(31)} ${fmtRate(d).padStart(8)} records/s`,
+      );
+      const o = await measure(t, 'outbox');
+      report(
+        { case: `${t.name}_outbox`, records_per_s: Math.round(o), peak_rss_mb: Math.round(peakRssMb()), ratio_vs_direct: Number((o / d).toFixed(3)) },
+        `  ${`${t.name} through outbox`.padEnd(31)} ${fmtRate(o).padStart(8)} records/s   ${((o / d) * 100).toFixed(0)}% of direct`,
+      );
+    }
+    note(`  peak RSS ${peakRssMb().toFixed(0)} MB`);
+  } finally {
+    await influx?.dispose();
+    await vm?.dispose();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
+

@@ -190,7 +190,12 @@ export class LineEncoder {
       return { line: null, problems: `time ${String(t)} ns is outside InfluxDB's range` };
     let head = m;
     const tagKeys = Object.keys(r.tags);
-    if (tagKeys.length > 1) tagKeys.sort(); // InfluxDB's preferred order (saves it a sort)
+    // InfluxDB's preferred order (saves it a sort); sources usually build tags in a fixed order, so check first
+    for (let i = 1; i < tagKeys.length; i++)
+      if (tagKeys[i - 1] > tagKeys[i]) {
+        tagKeys.sort();
+        break;
+      }
     for (const k of tagKeys) {
       const v = r.tags[k];
       if (v === '') continue;

@@ -352,11 +352,17 @@ export class Outbox {
    * and nothing is stored.
    */
   enqueue(records: readonly TelemetryRecord[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
+    let r: EnqueueResult | Promise<EnqueueResult>;
     try {
-      return Promise.resolve(this.enqueueNow(records, opts));
+      r = this.enqueueNow(records, opts);
     } catch (e) {
       return Promise.reject(e);
     }
+    if (r instanceof Promise) return r;
+    // Resolve on the next event-loop turn, not as a microtask: a producer enqueueing in a tight loop would
+    // otherwise never let the sinks' I/O callbacks run, and delivery would stall until it stopped.
+    const done = r;
+    return new Promise((resolve) => setImmediate(() => resolve(done)));
   }
 
   private enqueueNow(
@@ -689,6 +695,7 @@ export class SinkWorker {
     };
     const c = ob.store.sink(this.name);
     this.fetchedTo = c ? c.cursor : 0;
+    this.lastRowRecords = this.cfg.batchSize;
     this.lastFlush = ob.now();
     this.flushDeadline = this.nextDeadline();
   }
@@ -748,10 +755,14 @@ export class SinkWorker {
   private fill(): void {
     let want = this.cfg.batchSize - this.unassigned();
     while (want > 0) {
-      const rows = this.ob.store.fetch(this.fetchedTo, 8);
+      // Read about as many rows as the write needs (sized by the last row seen), and decode only those.
+      const limit = Math.max(1, Math.min(256, Math.ceil(want / Math.max(1, this.lastRowRecords))));
+      const rows = this.ob.store.fetch(this.fetchedTo, limit);
       if (rows.length === 0) return;
       for (const row of rows) {
+        if (want <= 0) break;
         this.fetchedTo = row.id;
+        this.lastRowRecords = row.records;
         const b = this.admit(row);
         if (b) {
           this.window.push(b);
@@ -760,6 +771,8 @@ export class SinkWorker {
       }
     }
   }
+
+  private lastRowRecords: number;
 
   private admit(row: StoredBatch): WinBatch | null {
     if (row.target !== null && row.target !== this.name)

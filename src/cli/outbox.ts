@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { decodeBatch } from '../outbox/codec.js';
 import { OutboxError } from '../outbox/errors.js';
 import { buildStatus, type OutboxStatus } from '../outbox/outbox.js';
-import { type DeadLetter, OutboxStore } from '../outbox/store.js';
+import { type DeadLetter, lockHolder, OutboxStore } from '../outbox/store.js';
 import { nsToIso } from '../records/record.js';
 import { CliError } from './errors.js';
 
@@ -134,7 +134,8 @@ export function registerOutboxCommands(program: Command): void {
         '  sigflow outbox status --data-dir /var/lib/sigflow\n' +
         '  sigflow outbox dead-letters --data-dir /var/lib/sigflow --sink influx --records\n' +
         '  sigflow outbox replay --data-dir /var/lib/sigflow --sink influx\n' +
-        '  sigflow outbox purge --data-dir /var/lib/sigflow --id 12,13 --yes',
+        '  sigflow outbox purge --data-dir /var/lib/sigflow --id 12,13 --yes\n' +
+        '  sigflow outbox forget-sink --data-dir /var/lib/sigflow --sink old-influx --yes',
     );
 
   ob.command('status')
@@ -232,6 +233,39 @@ export function registerOutboxCommands(program: Command): void {
         const r = store.purgeDeadLetters({ sink: o.sink, ids });
         if (o.json) process.stdout.write(`${toJson(r)}\n`);
         else process.stdout.write(`purged ${r.purged} dead letters (${r.records} records)\n`);
+      } finally {
+        store.close();
+      }
+    });
+
+  ob.command('forget-sink')
+    .description(
+      'remove a sink that is no longer configured: its pending backlog is dropped (recorded), asks for --yes',
+    )
+    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .requiredOption('--sink <name>', 'the sink to forget')
+    .option('--yes', 'really drop its backlog')
+    .option('--json', 'machine-readable output')
+    .action((o: CommonOpts & { sink: string; yes?: boolean }) => {
+      const holder = lockHolder(o.dataDir);
+      if (holder !== null) throw new CliError(`sigflow (pid ${holder}) is running on ${o.dataDir}; stop it first`);
+      const store = openStore(o.dataDir, true);
+      try {
+        const c = store.sink(o.sink);
+        if (!c) throw new CliError(`no sink named ${o.sink} in ${store.file}`);
+        const p = store.pendingFor(o.sink, c.cursor);
+        if (!o.yes) {
+          throw new CliError(
+            `forgetting ${o.sink} drops its ${p.pendingRecords} pending records (${p.pendingBatches} batches); add --yes to do it`,
+            2,
+          );
+        }
+        const r = store.forgetSink(o.sink);
+        if (o.json) process.stdout.write(`${toJson(r)}\n`);
+        else
+          process.stdout.write(
+            `forgot sink ${o.sink}: dropped ${r.pendingRecords} pending records (${r.pendingBatches} batches)\n`,
+          );
       } finally {
         store.close();
       }

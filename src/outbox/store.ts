@@ -928,6 +928,36 @@ export class OutboxStore {
     return { replayed, records, skipped };
   }
 
+  /**
+   * Removes a sink's cursor (a sink renamed or removed from the configuration): its pending records are dropped,
+   * which is recorded as an event with the count (the sink's counters go with its row). Its dead letters stay
+   * (listable; purge them separately). Only while no sigflow process owns the data directory.
+   */
+  forgetSink(name: string): { pendingRecords: number; pendingBatches: number } {
+    this.assertOpen();
+    return this.db
+      .transaction(() => {
+        const c = this.sink(name);
+        if (!c) throw new OutboxOpenError(`no sink named ${name} in ${this.file}`);
+        const p = this.pendingFor(name, c.cursor);
+        this.db.prepare('DELETE FROM sinks WHERE name = ?').run(name);
+        this.db.prepare('DELETE FROM batches WHERE target = ?').run(name);
+        const m = (this.stmts.minCursor.get() as { m: number | null }).m;
+        if (m === null) this.db.prepare('DELETE FROM batches').run();
+        else this.stmts.gcAll.run(m);
+        this.db
+          .prepare('INSERT INTO events (at_ms, kind, message) VALUES (?, ?, ?)')
+          .run(
+            Date.now(),
+            'forget-sink',
+            `sink ${name} forgotten: ${p.pendingRecords} pending records in ${p.pendingBatches} batches dropped for it ` +
+              `(it had delivered ${c.deliveredRecords}, dropped ${c.droppedRecords}, dead-lettered ${c.deadLetteredRecords})`,
+          );
+        return { pendingRecords: p.pendingRecords, pendingBatches: p.pendingBatches };
+      })
+      .immediate();
+  }
+
   /** Deletes dead letters for good. Returns how many rows and records went. */
   purgeDeadLetters(opts: { sink?: string; ids?: readonly number[] }): { purged: number; records: number } {
     this.assertOpen();
@@ -967,6 +997,12 @@ export class OutboxStore {
 /** True when `dir` holds an outbox database. */
 export function outboxExists(dir: string): boolean {
   return existsSync(join(dir, OUTBOX_FILE));
+}
+
+/** The pid of a live process holding the data directory's lock, or null. */
+export function lockHolder(dir: string): number | null {
+  const pid = readPid(join(dir, 'outbox.lock'));
+  return pid !== null && pidAlive(pid) ? pid : null;
 }
 
 /** Exclusive ownership of a data directory by one sigflow process (pid lock file; stale locks are taken over). */

@@ -89,9 +89,32 @@ test('dead-letters lists reasons and records; replay moves them back for their s
   assert.match(badId.stderr, /--id: "x1" is not a dead-letter id/);
 });
 
+test("forget-sink drops an unconfigured sink's backlog (recorded), frees the budget, needs --yes", async (t) => {
+  const dir = tempDir(t);
+  await prepared(dir); // influx has 3 pending, store has 3 pending
+  const no = await runCli(['outbox', 'forget-sink', '--data-dir', dir, '--sink', 'influx']);
+  assert.equal(no.code, 2);
+  assert.match(no.stderr, /drops its 3 pending records \(1 batches\); add --yes/);
+  const yes = await runCli(['outbox', 'forget-sink', '--data-dir', dir, '--sink', 'influx', '--yes']);
+  assert.equal(yes.code, 0, yes.stderr);
+  const st = JSON.parse((await runCli(['outbox', 'status', '--data-dir', dir, '--json'])).stdout);
+  assert.deepEqual(
+    st.sinks.map((s: { name: string }) => s.name),
+    ['store'],
+  );
+  assert.equal(st.pendingRecords, 3, 'still held for store');
+  assert.match(st.recoveryEvents[0].message, /sink influx forgotten: 3 pending records in 1 batches dropped/);
+  // Refused while a sigflow process owns the directory.
+  const ob = Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('store') }], logger: silent });
+  const busy = await runCli(['outbox', 'forget-sink', '--data-dir', dir, '--sink', 'store', '--yes']);
+  assert.equal(busy.code, 1);
+  assert.match(busy.stderr, /is running on .*; stop it first/);
+  await ob.close();
+});
+
 test('outbox --help explains the commands', async () => {
   const r = await runCli(['outbox', '--help']);
   assert.equal(r.code, 0);
-  for (const c of ['status', 'dead-letters', 'replay', 'purge']) assert.match(r.stdout, new RegExp(c));
+  for (const c of ['status', 'dead-letters', 'replay', 'purge', 'forget-sink']) assert.match(r.stdout, new RegExp(c));
   assert.match(r.stdout, /safe while sigflow runs/);
 });

@@ -9,6 +9,8 @@
  *     The ratio outbox/direct is the cost of durability.
  * Records: bench/_outbox_enqueue.ts makeRecords (50 devices × 5 tags, 4 fields: float, float, integer, boolean).
  * Medians of R runs (after one warm-up); peak RSS of this process (the servers are separate processes).
+ * `--concurrency C` keeps C writes in flight to the HTTP sinks (both modes), overlapping sigflow's encoding with
+ * the server's work on a 2-core machine; default 1 (strictly sequential, acceptance order).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,8 @@ import { benchOutboxEnqueue, makeRecords } from './_outbox_enqueue.js';
 const BATCH = 5000;
 const N = Number(arg('records', '200000'));
 const RUNS = Number(arg('runs', '3'));
+/** Writes in flight for the HTTP sinks (InfluxDB, VictoriaMetrics), direct and through the outbox alike. */
+const CONC = Number(arg('concurrency', '1'));
 const root = mkdtempSync(join(tmpdir(), 'sigflow-bench-e2e-'));
 let runN = 0;
 
@@ -36,17 +40,22 @@ function batches(offsetNs: bigint): TelemetryRecord[][] {
   return out;
 }
 
-async function direct(sink: Sink, bs: TelemetryRecord[][]): Promise<void> {
-  for (const b of bs) {
-    const r = await sink.write(b);
-    if (r.kind !== 'ok') throw new Error(`${sink.name}: ${JSON.stringify(r).slice(0, 300)}`);
-  }
+/** Batch after batch, `conc` writes in flight (1 = strictly sequential). */
+async function direct(sink: Sink, bs: TelemetryRecord[][], conc: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < bs.length) {
+      const r = await sink.write(bs[next++]);
+      if (r.kind !== 'ok') throw new Error(`${sink.name}: ${JSON.stringify(r).slice(0, 300)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: conc }, worker));
 }
 
-async function viaOutbox(sink: Sink, bs: TelemetryRecord[][]): Promise<void> {
+async function viaOutbox(sink: Sink, bs: TelemetryRecord[][], concurrency: number): Promise<void> {
   const ob = Outbox.open({
     dataDir: join(root, `ob${runN++}`),
-    sinks: [{ sink, batchSize: BATCH, flushIntervalMs: 50, flushJitterMs: 0 }],
+    sinks: [{ sink, batchSize: BATCH, flushIntervalMs: 50, flushJitterMs: 0, concurrency }],
     logger: pino({ level: 'silent' }),
     maxBytes: 8 * 1024 ** 3,
   });
@@ -64,6 +73,7 @@ async function viaOutbox(sink: Sink, bs: TelemetryRecord[][]): Promise<void> {
 
 interface Target {
   name: string;
+  concurrency: number;
   /** A fresh sink per run (fresh file / database / time range, so no run overwrites another's points). */
   make: (run: number) => Promise<{ sink: Sink; offset: bigint; cleanup?: () => Promise<void> }>;
 }
@@ -76,7 +86,7 @@ async function measure(t: Target, mode: 'direct' | 'outbox'): Promise<number> {
     const m = await t.make(run++);
     prepared = { sink: m.sink, bs: batches(m.offset), cleanup: m.cleanup };
     const p = prepared;
-    const [secs] = await timeRuns(() => (mode === 'direct' ? direct(p.sink, p.bs) : viaOutbox(p.sink, p.bs)), 1, 0);
+    const [secs] = await timeRuns(() => (mode === 'direct' ? direct(p.sink, p.bs, t.concurrency) : viaOutbox(p.sink, p.bs, t.concurrency)), 1, 0);
     await p.sink.close();
     await p.cleanup?.();
     if (i > 0) times.push(secs); // the first run warms up
@@ -85,7 +95,7 @@ async function measure(t: Target, mode: 'direct' | 'outbox'): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  note(`outbox: durable enqueue and end-to-end records/s (batch ${BATCH}, ${N} records, median of ${RUNS})`);
+  note(`outbox: durable enqueue and end-to-end records/s (batch ${BATCH}, ${N} records, median of ${RUNS}, HTTP writes in flight ${CONC})`);
   const enq = await benchOutboxEnqueue({ records: Math.max(N, 500_000), runs: RUNS });
   report(
     { case: 'durable_enqueue', records_per_s: Math.round(enq.records_per_s), peak_rss_mb: Math.round(peakRssMb()) },
@@ -97,12 +107,14 @@ async function main(): Promise<void> {
   const targets: Target[] = [
     {
       name: 'store',
+      concurrency: 1,
       make: async (run) => ({ sink: createStoreSink({ type: 'store', path: join(root, `store${run}-${runN++}.db`) }), offset: 0n }),
     },
   ];
   if (influx)
     targets.push({
       name: 'influxdb',
+      concurrency: CONC,
       make: async (run) => {
         const db = `bench${run}_${runN++}`;
         await influxQuery(influx, `CREATE DATABASE ${db}`);
@@ -119,6 +131,7 @@ async function main(): Promise<void> {
   if (vm)
     targets.push({
       name: 'victoriametrics',
+      concurrency: CONC,
       make: async () => ({
         sink: new InfluxSink({ type: 'influx', name: 'victoriametrics', url: vm.url, api: 'v2', bucket: 'bench' }),
         offset: BigInt(runN++) * 86_400_000_000_000n, // a fresh day per run: no sample overwrites another
@@ -130,12 +143,18 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const d = await measure(t, 'direct');
       report(
-        { case: `${t.name}_direct`, records_per_s: Math.round(d), peak_rss_mb: Math.round(peakRssMb()) },
+        { case: `${t.name}_direct`, records_per_s: Math.round(d), peak_rss_mb: Math.round(peakRssMb()), concurrency: t.concurrency },
         `  ${`${t.name} direct`.padEnd(31)} ${fmtRate(d).padStart(8)} records/s`,
       );
       const o = await measure(t, 'outbox');
       report(
-        { case: `${t.name}_outbox`, records_per_s: Math.round(o), peak_rss_mb: Math.round(peakRssMb()), ratio_vs_direct: Number((o / d).toFixed(3)) },
+        {
+          case: `${t.name}_outbox`,
+          records_per_s: Math.round(o),
+          peak_rss_mb: Math.round(peakRssMb()),
+          ratio_vs_direct: Number((o / d).toFixed(3)),
+          concurrency: t.concurrency,
+        },
         `  ${`${t.name} through outbox`.padEnd(31)} ${fmtRate(o).padStart(8)} records/s   ${((o / d) * 100).toFixed(0)}% of direct`,
       );
     }

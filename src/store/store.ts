@@ -107,15 +107,37 @@ function typeOf(v: FieldValue): SeriesType {
 const NEEDS_JSON = /["\\\u0000-\u001f\ud800-\udfff]/;
 const q = (x: string) => (NEEDS_JSON.test(x) ? JSON.stringify(x) : `"${x}"`);
 
-/** Canonical tag-set text: keys sorted, JSON. Same tag set → same text, whatever the key order. */
-export function canonicalTags(tags: Readonly<Record<string, string>>): string {
-  const keys = Object.keys(tags);
-  if (keys.length === 0) return '{}';
-  for (let i = 1; i < keys.length; i++)
-    if (keys[i - 1] > keys[i]) {
-      keys.sort();
-      break;
+/**
+ * Sorted tag keys, remembering the last key order seen: sources build their tag objects in a fixed key order, so
+ * the sort is skipped when the keys are the same as the previous record's (property keys are internalised
+ * strings, so comparing them is a pointer compare).
+ */
+export class TagKeyOrder {
+  private lastKeys: string[] = [];
+  private lastSorted: string[] = [];
+
+  sorted(tags: Readonly<Record<string, string>>): string[] {
+    const keys = Object.keys(tags);
+    const last = this.lastKeys;
+    if (keys.length === last.length) {
+      let same = true;
+      for (let i = 0; i < keys.length; i++)
+        if (keys[i] !== last[i]) {
+          same = false;
+          break;
+        }
+      if (same) return this.lastSorted;
     }
+    this.lastKeys = keys;
+    this.lastSorted = keys.length > 1 ? [...keys].sort() : keys;
+    return this.lastSorted;
+  }
+}
+
+/** Canonical tag-set text: keys sorted, JSON. Same tag set → same text, whatever the key order. */
+export function canonicalTags(tags: Readonly<Record<string, string>>, order?: TagKeyOrder): string {
+  const keys = order ? order.sorted(tags) : Object.keys(tags).sort();
+  if (keys.length === 0) return '{}';
   let s = '{';
   for (let i = 0; i < keys.length; i++) {
     if (i) s += ',';
@@ -141,6 +163,7 @@ export class TimeSeriesStore {
   private readonly db: Database.Database;
   /** measurement \0 canonicalTags → field → series */
   private readonly cache = new Map<string, Map<string, CachedSeries>>();
+  private readonly keyOrder = new TagKeyOrder();
   private readonly stmts: ReturnType<TimeSeriesStore['prepare']>;
   private closed = false;
 
@@ -290,7 +313,7 @@ export class TimeSeriesStore {
           rejected.push({ index: i, reason: `time ${String(t)} is outside the int64 ns range` });
           continue;
         }
-        const tagsText = canonicalTags(r.tags);
+        const tagsText = canonicalTags(r.tags, this.keyOrder);
         const fieldMap = this.seriesMap(r.measurement, tagsText);
         let problems: string | null = null;
         for (const field in r.fields) {

@@ -68,6 +68,12 @@ describe('line protocol encoder', () => {
     assert.deepEqual(enc.lineRecord, [0]);
   });
 
+  test('tags are sorted whatever the key order of each record', () => {
+    const e = new LineEncoder();
+    const enc = e.encode([rec({ v: 1 }, { b: '1', a: '2' }), rec({ v: 1 }, { b: '3', a: '4' }), rec({ v: 1 }, { c: '5', b: '6' }), rec({ v: 1 }, { b: '7', c: '8' })]);
+    assert.deepEqual(enc.lines, ['m,a=2,b=1 v=1 1', 'm,a=4,b=3 v=1 1', 'm,b=6,c=5 v=1 1', 'm,b=7,c=8 v=1 1']);
+  });
+
   test('empty tag values are omitted; double backslashes inside a name are kept', () => {
     const e = new LineEncoder();
     assert.equal(e.encode([rec({ v: 1 }, { a: '', b: 'c\\\\d' })]).body, 'm,b=c\\\\d v=1 1\n');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { FieldValue, TelemetryRecord } from '../../src/records/record.js';
-import { canonicalTags, StoreError, TimeSeriesStore } from '../../src/store/store.js';
+import { canonicalTags, StoreError, TagKeyOrder, TimeSeriesStore } from '../../src/store/store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigflow-store-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -112,6 +112,13 @@ describe('store writes', () => {
     assert.equal(s.series('engine', { dev: 'b' }).length, 1);
     assert.equal(s.series('engine', undefined, ['speed']).length, 2);
     assert.equal(canonicalTags({ b: '1', a: '2' }), canonicalTags({ a: '2', b: '1' }));
+    // the remembered key order is only reused for the very same keys in the very same order
+    const o = new TagKeyOrder();
+    assert.equal(canonicalTags({ b: '1', a: '2' }, o), '{"a":"2","b":"1"}');
+    assert.equal(canonicalTags({ b: '3', a: '4' }, o), '{"a":"4","b":"3"}');
+    assert.equal(canonicalTags({ b: '1', c: '2' }, o), '{"b":"1","c":"2"}');
+    assert.equal(canonicalTags({ c: '1', b: '2' }, o), '{"b":"2","c":"1"}');
+    assert.equal(canonicalTags({ a: '"\\', c: 'é\u0001' }, o), JSON.stringify({ a: '"\\', c: 'é\u0001' }));
     s.close();
   });
 

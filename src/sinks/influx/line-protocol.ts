@@ -19,6 +19,7 @@
  * the dead letter carries the whole record and the reason names the bad fields).
  */
 import type { FieldValue, TelemetryRecord } from '../../records/record.js';
+import { TagKeyOrder } from '../../store/store.js';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's';
 
@@ -156,6 +157,7 @@ export class LineEncoder {
   private readonly tagKeys = new NameCache('tag key', escapeKey);
   private readonly tagValues = new NameCache('tag value', escapeKey);
   private readonly fieldKeys = new NameCache('field key', escapeKey);
+  private readonly keyOrder = new TagKeyOrder();
 
   constructor(precision: Precision = 'ns') {
     this.precision = precision;
@@ -189,13 +191,7 @@ export class LineEncoder {
     if (typeof t !== 'bigint' || t < MIN_NANO_TIME || t > MAX_NANO_TIME)
       return { line: null, problems: `time ${String(t)} ns is outside InfluxDB's range` };
     let head = m;
-    const tagKeys = Object.keys(r.tags);
-    // InfluxDB's preferred order (saves it a sort); sources usually build tags in a fixed order, so check first
-    for (let i = 1; i < tagKeys.length; i++)
-      if (tagKeys[i - 1] > tagKeys[i]) {
-        tagKeys.sort();
-        break;
-      }
+    const tagKeys = this.keyOrder.sorted(r.tags); // InfluxDB's preferred order: saves the server a sort
     for (const k of tagKeys) {
       const v = r.tags[k];
       if (v === '') continue;

@@ -14,7 +14,7 @@
 import pg from 'pg';
 import { z } from 'zod';
 import type { TelemetryRecord } from '../../records/record.js';
-import { canonicalTags } from '../../store/store.js';
+import { canonicalTags, TagKeyOrder } from '../../store/store.js';
 import type { Sink, WriteResult } from '../sink.js';
 
 export const postgresSinkConfigSchema = z
@@ -87,6 +87,7 @@ export class PostgresSink implements Sink {
   hypertable = false;
   /** measurement \0 canonical tags \0 field → series */
   private readonly cache = new Map<string, { id: number; type: SeriesType }>();
+  private readonly keyOrder = new TagKeyOrder();
 
   constructor(config: PostgresSinkConfig) {
     const c = postgresSinkConfigSchema.parse(config);
@@ -179,7 +180,7 @@ export class PostgresSink implements Sink {
         bad(i, `a tag ${p}`);
         continue;
       }
-      const tags = canonicalTags(r.tags);
+      const tags = canonicalTags(r.tags, this.keyOrder);
       for (const f in r.fields) {
         const v = r.fields[f];
         const fp = textProblem(f) ?? (typeof v === 'string' ? textProblem(v) : null);

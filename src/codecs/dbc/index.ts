@@ -9,3 +9,4 @@ export { formatDiagnostic } from './model.js';
 export type * from './model.js';
 export { parseDbc, QUIRKS } from './parser.js';
 export { decodeDbcBytes } from './text.js';
+export { writeDbc } from './writer.js';

@@ -23,7 +23,7 @@ const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+function killAll(): void {
   for (const p of live) {
     try {
       p.kill('SIGKILL');
@@ -31,7 +31,14 @@ process.on('exit', () => {
       /* already gone */
     }
   }
-});
+}
+process.on('exit', killAll);
+// Interrupted test runs must not leave servers behind: kill them, then die of the same signal.
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    killAll();
+    process.kill(process.pid, sig);
+  });
 
 /** True when CI demands that every service test runs. */
 export const servicesRequired = process.env.SIGFLOW_REQUIRE_SERVICES === '1';

@@ -86,6 +86,15 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     await sink.close();
   });
 
+  test('concurrent first writes share one schema creation', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema, poolSize: 3 });
+    const results = await Promise.all([0n, 1n, 2n].map((k) => sink.write([rec(T0 + k, { v: 1 }, { k: String(k) })])));
+    assert.deepEqual(results, [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }]);
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`))[0].n, '3');
+    await sink.close();
+  });
+
   test('per-record rejects (type conflict, NUL, int64 overflow) come back as partial; the rest is stored', async () => {
     const schema = `s${schemaN++}`;
     const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });

@@ -105,8 +105,19 @@ export class PostgresSink implements Sink {
     this.pool.on('error', () => {});
   }
 
-  private async ensureSchema(client: pg.PoolClient): Promise<void> {
-    if (this.schemaReady) return;
+  private schemaPromise: Promise<void> | null = null;
+
+  /** Creates the schema once (single-flight: concurrent first writes must not race on CREATE TABLE). */
+  private ensureSchema(client: pg.PoolClient): Promise<void> {
+    if (this.schemaReady) return Promise.resolve();
+    if (!this.schemaPromise)
+      this.schemaPromise = this.createSchema(client).finally(() => {
+        this.schemaPromise = null;
+      });
+    return this.schemaPromise;
+  }
+
+  private async createSchema(client: pg.PoolClient): Promise<void> {
     const s = `"${this.config.schema}"`;
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await client.query(`
@@ -211,6 +222,14 @@ export class PostgresSink implements Sink {
     let broken = false;
     try {
       await this.ensureSchema(client);
+    } catch (e) {
+      client.release(true);
+      // creating the schema is not about this batch's data: whatever failed, keep the batch
+      const err = e as PgErrorLike;
+      const r = classifyPgError(err, 1, this.name);
+      return r.kind === 'auth' ? r : { kind: 'retry', reason: `${this.name}: creating schema ${this.config.schema}: ${err.code ?? ''} ${err.message}` };
+    }
+    try {
       // 2. series ids (upsert the ones not cached)
       const missing = new Map<string, number>();
       for (let j = 0; j < keys.length; j++) if (!this.cache.has(keys[j]) && !missing.has(keys[j])) missing.set(keys[j], j);

@@ -162,11 +162,12 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
     const out: string[] = [];
     for (const s of signals) {
       const muxVar = s.isMultiplexer ? `m${muxCounter++}` : null;
-      const body = emitSignal(s, opts.truncated ? `${indent}  ` : indent, muxVar);
+      const guarded = opts.truncated || bytesNeeded(s) > msg.length;
+      const body = emitSignal(s, guarded ? `${indent}  ` : indent, muxVar);
       const kids = s.isMultiplexer ? (children.get(s.name) ?? []) : [];
       const muxBody: string[] = [];
       if (s.isMultiplexer && muxVar) {
-        const inner = opts.truncated ? `${indent}  ` : indent;
+        const inner = guarded ? `${indent}  ` : indent;
         const defined: MuxRange[] = [];
         for (const k of kids) defined.push(...(k.multiplexerRanges ?? []));
         for (const c of s.choices ?? []) {
@@ -192,8 +193,11 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
           muxBody.push(`${inner}}`);
         }
       }
-      if (opts.truncated) {
-        out.push(`${indent}if (n >= ${bytesNeeded(s)}) {`, ...body, ...muxBody, `${indent}}`);
+      // Truncated mode guards every signal; a signal that reaches past the message length (a defect some files
+      // have) is always guarded, so it decodes only from bytes the frame really carries.
+      const need = bytesNeeded(s);
+      if (opts.truncated || need > msg.length) {
+        out.push(`${indent}if (n >= ${need}) {`, ...body, ...muxBody, `${indent}}`);
       } else {
         out.push(...body, ...muxBody);
       }
@@ -203,13 +207,16 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
 
   const body = emitGroup(roots, '  ');
   const muxDecls = Array.from({ length: muxCounter }, (_, i) => `m${i} = 0`);
-  const byteDecls = [...usedBytes].sort((a, b) => a - b).map((i) => `b${i} = d[o + ${i}]`);
+  const byteIndexes = [...usedBytes].sort((a, b) => a - b);
+  const byteDecls = byteIndexes.map((i) => `b${i} = d[o + ${i}]`);
   const src = [
     `return function decode_${msg.shortName.replace(/\W/g, '_')}(d, o, n, S, P, R, C, WR, WP, p) {`,
     opts.truncated ? '' : `  if (n < ${msg.length}) return ${SHORT};`,
     `  let r = 0, rb = 0n, pb = 0n${muxDecls.length ? `, ${muxDecls.join(', ')}` : ''};`,
     // Bytes past the received length read as undefined → 0 via |0 in truncated mode (guards keep them unused).
-    byteDecls.length ? `  const ${byteDecls.map((b) => (opts.truncated ? `${b} | 0` : b)).join(', ')};` : '',
+    byteDecls.length
+      ? `  const ${byteDecls.map((b, i) => (opts.truncated || byteIndexes[i] >= msg.length ? `${b} | 0` : b)).join(', ')};`
+      : '',
     ...body,
     '  return p;',
     '};',

@@ -86,7 +86,11 @@ async function measure(t: Target, mode: 'direct' | 'outbox'): Promise<number> {
     const m = await t.make(run++);
     prepared = { sink: m.sink, bs: batches(m.offset), cleanup: m.cleanup };
     const p = prepared;
-    const [secs] = await timeRuns(() => (mode === 'direct' ? direct(p.sink, p.bs, t.concurrency) : viaOutbox(p.sink, p.bs, t.concurrency)), 1, 0);
+    const [secs] = await timeRuns(
+      () => (mode === 'direct' ? direct(p.sink, p.bs, t.concurrency) : viaOutbox(p.sink, p.bs, t.concurrency)),
+      1,
+      0,
+    );
     await p.sink.close();
     await p.cleanup?.();
     if (i > 0) times.push(secs); // the first run warms up
@@ -95,7 +99,9 @@ async function measure(t: Target, mode: 'direct' | 'outbox'): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  note(`outbox: durable enqueue and end-to-end records/s (batch ${BATCH}, ${N} records, median of ${RUNS}, HTTP writes in flight ${CONC})`);
+  note(
+    `outbox: durable enqueue and end-to-end records/s (batch ${BATCH}, ${N} records, median of ${RUNS}, HTTP writes in flight ${CONC})`,
+  );
   const enq = await benchOutboxEnqueue({ records: Math.max(N, 500_000), runs: RUNS });
   report(
     { case: 'durable_enqueue', records_per_s: Math.round(enq.records_per_s), peak_rss_mb: Math.round(peakRssMb()) },
@@ -108,7 +114,10 @@ async function main(): Promise<void> {
     {
       name: 'store',
       concurrency: 1,
-      make: async (run) => ({ sink: createStoreSink({ type: 'store', path: join(root, `store${run}-${runN++}.db`) }), offset: 0n }),
+      make: async (run) => ({
+        sink: createStoreSink({ type: 'store', path: join(root, `store${run}-${runN++}.db`) }),
+        offset: 0n,
+      }),
     },
   ];
   if (influx)
@@ -143,7 +152,12 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const d = await measure(t, 'direct');
       report(
-        { case: `${t.name}_direct`, records_per_s: Math.round(d), peak_rss_mb: Math.round(peakRssMb()), concurrency: t.concurrency },
+        {
+          case: `${t.name}_direct`,
+          records_per_s: Math.round(d),
+          peak_rss_mb: Math.round(peakRssMb()),
+          concurrency: t.concurrency,
+        },
         `  ${`${t.name} direct`.padEnd(31)} ${fmtRate(d).padStart(8)} records/s`,
       );
       const o = await measure(t, 'outbox');
@@ -167,4 +181,3 @@ async function main(): Promise<void> {
 }
 
 await main();
-

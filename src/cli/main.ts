@@ -3,6 +3,7 @@
  * assembles them. Keep it that way: one import and one call per area.
  */
 import { Command, CommanderError } from 'commander';
+import { registerStoreCommands } from '../store/cli.js';
 import { registerDbcCommands } from './dbc.js';
 import { CliError } from './errors.js';
 import { registerLogsCommands } from './logs.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDbcCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
+  registerStoreCommands(program);
   return program;
 }
 

@@ -3,15 +3,20 @@
  * Configuration files validate against `sinkConfigSchema` (a zod discriminated union on `type`).
  */
 import { z } from 'zod';
-import { type ArchiveSinkConfig, ArchiveSink, archiveSinkConfigSchema } from './archive/sink.js';
-import { type InfluxSinkConfig, InfluxSink, influxSinkConfigSchema } from './influx/sink.js';
-import { type PostgresSinkConfig, PostgresSink, postgresSinkConfigSchema } from './postgres/sink.js';
+import { ArchiveSink, type ArchiveSinkConfig, archiveSinkConfigSchema } from './archive/sink.js';
+import { InfluxSink, type InfluxSinkConfig, influxSinkConfigSchema } from './influx/sink.js';
+import { PostgresSink, type PostgresSinkConfig, postgresSinkConfigSchema } from './postgres/sink.js';
 import type { Sink } from './sink.js';
 import { createStoreSink, type StoreSinkConfig, storeSinkConfigSchema } from './store/sink.js';
 
 export type { Sink, WriteResult } from './sink.js';
 
-export const sinkConfigSchema = z.union([storeSinkConfigSchema, influxSinkConfigSchema, postgresSinkConfigSchema, archiveSinkConfigSchema]);
+export const sinkConfigSchema = z.union([
+  storeSinkConfigSchema,
+  influxSinkConfigSchema,
+  postgresSinkConfigSchema,
+  archiveSinkConfigSchema,
+]);
 export type SinkConfig = StoreSinkConfig | InfluxSinkConfig | PostgresSinkConfig | ArchiveSinkConfig;
 
 export class SinkConfigError extends Error {
@@ -31,7 +36,10 @@ export function createSink(config: unknown, where = 'sink'): Sink {
     archive: archiveSinkConfigSchema,
   };
   const schema = typeof type === 'string' ? schemas[type] : undefined;
-  if (!schema) throw new SinkConfigError(`${where}: type must be one of ${Object.keys(schemas).join(', ')}, got ${JSON.stringify(type)}`);
+  if (!schema)
+    throw new SinkConfigError(
+      `${where}: type must be one of ${Object.keys(schemas).join(', ')}, got ${JSON.stringify(type)}`,
+    );
   const r = schema.safeParse(config);
   if (!r.success) {
     const issue = r.error.issues[0];

@@ -200,8 +200,11 @@ export class TimeSeriesStore {
   private migrate(): void {
     const v = this.db.pragma('user_version', { simple: true }) as number;
     if (v === SCHEMA_VERSION) return;
-    if (v !== 0) throw new StoreError(`${this.path}: unknown store schema version ${v} (this build knows ${SCHEMA_VERSION})`);
-    const tables = this.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+    if (v !== 0)
+      throw new StoreError(`${this.path}: unknown store schema version ${v} (this build knows ${SCHEMA_VERSION})`);
+    const tables = this.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as {
+      n: number;
+    };
     if (tables.n !== 0) throw new StoreError(`${this.path} is an SQLite file but not a sigflow store`);
     this.db.exec(`
       BEGIN;
@@ -280,7 +283,13 @@ export class TimeSeriesStore {
     return fields;
   }
 
-  private seriesFor(fields: Map<string, CachedSeries>, measurement: string, tagsText: string, field: string, type: SeriesType): CachedSeries {
+  private seriesFor(
+    fields: Map<string, CachedSeries>,
+    measurement: string,
+    tagsText: string,
+    field: string,
+    type: SeriesType,
+  ): CachedSeries {
     let s = fields.get(field);
     if (s) return s;
     const row = this.stmts.findSeries.get(measurement, tagsText, field) as { id: number; type: SeriesType } | undefined;
@@ -354,7 +363,13 @@ export class TimeSeriesStore {
     return { samples, rejected };
   }
 
-  private rowToSeries(row: { id: number; measurement: string; tags: string; field: string; type: SeriesType }): SeriesInfo {
+  private rowToSeries(row: {
+    id: number;
+    measurement: string;
+    tags: string;
+    field: string;
+    type: SeriesType;
+  }): SeriesInfo {
     return { id: row.id, measurement: row.measurement, tags: JSON.parse(row.tags), field: row.field, type: row.type };
   }
 
@@ -437,7 +452,14 @@ export class TimeSeriesStore {
           });
         }
       } else {
-        const mins = this.stmts.bMin.all(p) as { b: bigint; v: unknown; t: bigint; n: bigint; mean: number; toff: number }[];
+        const mins = this.stmts.bMin.all(p) as {
+          b: bigint;
+          v: unknown;
+          t: bigint;
+          n: bigint;
+          mean: number;
+          toff: number;
+        }[];
         const maxs = this.stmts.bMax.all(p) as { b: bigint; v: unknown; t: bigint }[];
         for (let i = 0; i < last.length; i++) {
           const r = last[i];

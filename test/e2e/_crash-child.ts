@@ -13,7 +13,12 @@ import { createStoreSink } from '../../src/sinks/store/sink.js';
 export const T0 = 1_700_000_000_000_000_000n;
 
 export function seqRecord(i: number): TelemetryRecord {
-  return { time: T0 + BigInt(i) * 1_000_000n, measurement: 'crash', tags: { dev: `d${i % 4}` }, fields: { seq: BigInt(i), v: i * 0.5 } };
+  return {
+    time: T0 + BigInt(i) * 1_000_000n,
+    measurement: 'crash',
+    tags: { dev: `d${i % 4}` },
+    fields: { seq: BigInt(i), v: i * 0.5 },
+  };
 }
 
 async function main(): Promise<void> {

@@ -22,7 +22,14 @@ import { InfluxSink } from '../../src/sinks/influx/sink.js';
 import { PostgresSink } from '../../src/sinks/postgres/sink.js';
 import { createStoreSink } from '../../src/sinks/store/sink.js';
 import { TimeSeriesStore } from '../../src/store/store.js';
-import { influxQuery, type ServiceHandle, startInfluxDB, startPostgres, startVictoriaMetrics, vmExport } from '../harness/services.js';
+import {
+  influxQuery,
+  type ServiceHandle,
+  startInfluxDB,
+  startPostgres,
+  startVictoriaMetrics,
+  vmExport,
+} from '../harness/services.js';
 import { seqRecord } from './_crash-child.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -62,14 +69,28 @@ describe('(a) sinks down for 10 s in the middle of 100k records', async () => {
   after(async () => {
     await Promise.all([influx?.dispose(), vm?.dispose(), pgs?.dispose()]);
   });
-  test('InfluxDB, VictoriaMetrics and PostgreSQL each end with all 100k; duplicates reported', { skip: !(influx && vm && pgs) && 'a service is not installed', timeout: 120_000 }, async (t) => {
+  test('InfluxDB, VictoriaMetrics and PostgreSQL each end with all 100k; duplicates reported', {
+    skip: !(influx && vm && pgs) && 'a service is not installed',
+    timeout: 120_000,
+  }, async (t) => {
     const [hi, hv, hp] = [influx, vm, pgs] as ServiceHandle[];
     const sinks = [
-      new InfluxSink({ type: 'influx', name: 'influx', url: hi.url, database: 'e2e', createDatabase: true, timeoutMs: 5000 }),
+      new InfluxSink({
+        type: 'influx',
+        name: 'influx',
+        url: hi.url,
+        database: 'e2e',
+        createDatabase: true,
+        timeoutMs: 5000,
+      }),
       new InfluxSink({ type: 'influx', name: 'vm', url: hv.url, api: 'v2', bucket: 'e2e', timeoutMs: 5000 }),
       new PostgresSink({ type: 'postgres', name: 'pg', connectionString: hp.url, connectTimeoutMs: 2000 }),
     ];
-    const outbox = Outbox.open({ dataDir: freshDir(), sinks: sinks.map((sink) => ({ sink, batchSize: 5000, ...FAST })), logger: silent });
+    const outbox = Outbox.open({
+      dataDir: freshDir(),
+      sinks: sinks.map((sink) => ({ sink, batchSize: 5000, ...FAST })),
+      logger: silent,
+    });
     outbox.start();
     const N = 100_000;
     const B = 2000;
@@ -115,7 +136,10 @@ describe('(a) sinks down for 10 s in the middle of 100k records', async () => {
 });
 
 describe('(b) sigflow SIGKILLed mid-stream, then restarted', () => {
-  function child(args: string[], onLine?: (l: string, kill: () => void) => void): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+  function child(
+    args: string[],
+    onLine?: (l: string, kill: () => void) => void,
+  ): Promise<{ code: number | null; signal: string | null; stderr: string }> {
     const script = join(here, fromSource ? '_crash-child.ts' : '_crash-child.js');
     const argv = fromSource ? ['--import', 'tsx', script, ...args] : [script, ...args];
     return new Promise((resolve, reject) => {
@@ -171,7 +195,13 @@ describe('(b) sigflow SIGKILLed mid-stream, then restarted', () => {
       assert.equal(total, seen.size, 'no duplicates (the store is idempotent on series + time)');
       for (let i = 0; i < acked; i++) if (!seen.has(BigInt(i))) assert.fail(`acknowledged record ${i} is missing`);
       // and what was stored is exactly what was sent
-      const sample = store.samples({ measurement: 'crash', tags: { dev: 'd1' }, fields: ['v'], from: 0n, to: 2n ** 62n })[0].samples[3];
+      const sample = store.samples({
+        measurement: 'crash',
+        tags: { dev: 'd1' },
+        fields: ['v'],
+        from: 0n,
+        to: 2n ** 62n,
+      })[0].samples[3];
       const expect = seqRecord(13);
       assert.deepEqual(sample, { time: expect.time, value: expect.fields.v });
     } finally {
@@ -185,10 +215,17 @@ describe('(c) disk bound reached with drop_oldest', () => {
     const storePath = join(root, `bound-${dirN}.db`);
     const sink = createStoreSink({ type: 'store', path: storePath });
     // the sink is unreachable while the producer runs (delivery not started), so the backlog hits the bound
-    const outbox = Outbox.open({ dataDir: freshDir(), sinks: [{ sink, ...FAST }], maxBytes: 400_000, whenFull: 'drop_oldest', logger: silent });
+    const outbox = Outbox.open({
+      dataDir: freshDir(),
+      sinks: [{ sink, ...FAST }],
+      maxBytes: 400_000,
+      whenFull: 'drop_oldest',
+      logger: silent,
+    });
     const N = 50_000;
     let droppedByEnqueue = 0;
-    for (let i = 0; i < N; i += 1000) droppedByEnqueue += (await outbox.enqueue(records(1000, i, 'bound'))).droppedOldestRecords;
+    for (let i = 0; i < N; i += 1000)
+      droppedByEnqueue += (await outbox.enqueue(records(1000, i, 'bound'))).droppedOldestRecords;
     assert.ok(droppedByEnqueue > 0, 'the bound was reached');
     outbox.start();
     await outbox.drain(30_000);
@@ -218,11 +255,15 @@ describe('(d) and (e) against InfluxDB 1.x', async () => {
     await influx?.dispose();
   });
 
-  test('(d) one bad line → the rest delivered, that line dead-lettered with the server message', { skip: !influx && 'influxd not installed' }, async () => {
+  test('(d) one bad line → the rest delivered, that line dead-lettered with the server message', {
+    skip: !influx && 'influxd not installed',
+  }, async () => {
     const h = influx as ServiceHandle;
     await influxQuery(h, 'CREATE DATABASE d');
     const sink = new InfluxSink({ type: 'influx', name: 'influx', url: h.url, database: 'd', gzipMinBytes: 0 });
-    assert.deepEqual(await sink.write([{ time: T0 - 1n, measurement: 'bad', tags: {}, fields: { k: 1n } }]), { kind: 'ok' }); // k is an integer now
+    assert.deepEqual(await sink.write([{ time: T0 - 1n, measurement: 'bad', tags: {}, fields: { k: 1n } }]), {
+      kind: 'ok',
+    }); // k is an integer now
     const outbox = Outbox.open({ dataDir: freshDir(), sinks: [{ sink, batchSize: 5000, ...FAST }], logger: silent });
     outbox.start();
     const batch = records(10_000, 0, 'bad');
@@ -236,13 +277,18 @@ describe('(d) and (e) against InfluxDB 1.x', async () => {
     assert.equal(st.deliveredRecords, 9_999);
     assert.equal(st.deadLetteredRecords, 1);
     assert.equal(dls.length, 1);
-    assert.match(dls[0].reason, /field type conflict: input field "k" on measurement "bad" is type float, already exists as type integer/);
+    assert.match(
+      dls[0].reason,
+      /field type conflict: input field "k" on measurement "bad" is type float, already exists as type integer/,
+    );
     assert.deepEqual(decodeBatch(dls[0].data as Buffer), [batch[4321]]);
     assert.equal(await influxCount(h, 'd', 'SELECT count(v) FROM bad'), 9_999);
     assert.equal(await influxCount(h, 'd', 'SELECT count(k) FROM bad'), 1);
   });
 
-  test('(e) 413 for big batches → split and delivered, nothing dead-lettered', { skip: !influx && 'influxd not installed' }, async () => {
+  test('(e) 413 for big batches → split and delivered, nothing dead-lettered', {
+    skip: !influx && 'influxd not installed',
+  }, async () => {
     const h = influx as ServiceHandle;
     await influxQuery(h, 'CREATE DATABASE e');
     const sink = new InfluxSink({ type: 'influx', name: 'influx', url: h.url, database: 'e', gzipMinBytes: null });

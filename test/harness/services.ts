@@ -12,7 +12,18 @@
  * process still running when the test process exits is SIGKILLed.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,12 +168,15 @@ export class ServiceHandle {
     });
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline) {
-      if (exitedEarly) throw new Error(`${this.kind} exited during startup; log ${this.logFile}:\n${tail(this.logFile)}`);
+      if (exitedEarly)
+        throw new Error(`${this.kind} exited during startup; log ${this.logFile}:\n${tail(this.logFile)}`);
       if (await this.spec.ready().catch(() => false)) return;
       await sleep(100);
     }
     await this.kill();
-    throw new Error(`${this.kind} not ready within ${READY_TIMEOUT_MS} ms; log ${this.logFile}:\n${tail(this.logFile)}`);
+    throw new Error(
+      `${this.kind} not ready within ${READY_TIMEOUT_MS} ms; log ${this.logFile}:\n${tail(this.logFile)}`,
+    );
   }
 
   /** Clean shutdown by pid (the server's fast-shutdown signal), SIGKILL after a grace period. */
@@ -287,7 +301,13 @@ export async function startVictoriaMetrics(opts: VictoriaOptions = {}): Promise<
   ];
   if (opts.dedup) args.push('-dedup.minScrapeInterval=1ms');
   const h = new ServiceHandle(
-    { kind: 'victoriametrics', cmd: bin, args, stopSignal: 'SIGTERM', ready: () => httpOk(`${url}/health`, (s) => s === 200) },
+    {
+      kind: 'victoriametrics',
+      cmd: bin,
+      args,
+      stopSignal: 'SIGTERM',
+      ready: () => httpOk(`${url}/health`, (s) => s === 200),
+    },
     port,
     url,
     dir,
@@ -297,7 +317,8 @@ export async function startVictoriaMetrics(opts: VictoriaOptions = {}): Promise<
 }
 
 function postgresBin(): string | null {
-  if (process.env.SIGFLOW_PG_BIN && existsSync(join(process.env.SIGFLOW_PG_BIN, 'postgres'))) return process.env.SIGFLOW_PG_BIN;
+  if (process.env.SIGFLOW_PG_BIN && existsSync(join(process.env.SIGFLOW_PG_BIN, 'postgres')))
+    return process.env.SIGFLOW_PG_BIN;
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
   const versions = readdirSync(root)
@@ -349,7 +370,18 @@ export async function startPostgres(): Promise<ServiceHandle | null> {
     {
       kind: 'postgres',
       cmd: join(bin, 'postgres'),
-      args: ['-D', data, '-p', String(port), '-k', sock, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=50'],
+      args: [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-k',
+        sock,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'max_connections=50',
+      ],
       uid: asUser?.uid,
       gid: asUser?.gid,
       stopSignal: 'SIGINT', // fast shutdown (SIGTERM would wait for clients to disconnect)
@@ -419,7 +451,10 @@ export interface InfluxQueryResult {
 }
 
 /** VictoriaMetrics: flushes in-memory data and exports every sample whose metric name matches `re`. */
-export async function vmExport(h: ServiceHandle, re: string): Promise<{ metric: Record<string, string>; values: number[]; timestamps: number[] }[]> {
+export async function vmExport(
+  h: ServiceHandle,
+  re: string,
+): Promise<{ metric: Record<string, string>; values: number[]; timestamps: number[] }[]> {
   const f = await fetch(`${h.url}/internal/force_flush`);
   await f.arrayBuffer();
   const q = new URLSearchParams({ 'match[]': `{__name__=~${JSON.stringify(re)}}` });

@@ -4,7 +4,12 @@ import type { TelemetryRecord } from '../../src/records/record.js';
 import { parseRetryAfter } from '../../src/sinks/influx/http.js';
 import { formatFloat, LineEncoder, toPrecision } from '../../src/sinks/influx/line-protocol.js';
 
-const rec = (fields: TelemetryRecord['fields'], tags: Record<string, string> = {}, measurement = 'm', time = 1n): TelemetryRecord => ({
+const rec = (
+  fields: TelemetryRecord['fields'],
+  tags: Record<string, string> = {},
+  measurement = 'm',
+  time = 1n,
+): TelemetryRecord => ({
   time,
   measurement,
   tags,
@@ -15,14 +20,23 @@ describe('line protocol encoder', () => {
   test('escapes each token kind by its own rules and types values', () => {
     const e = new LineEncoder('ns');
     const { body, rejected } = e.encode([
-      rec({ 'f k=,': 'say "hi" \\ there', i: -42n, b: true, x: 1.5 }, { 'z k': 'v,=1', a: 'b c' }, 'my m,x=y', 1_700_000_000_123_456_789n),
+      rec(
+        { 'f k=,': 'say "hi" \\ there', i: -42n, b: true, x: 1.5 },
+        { 'z k': 'v,=1', a: 'b c' },
+        'my m,x=y',
+        1_700_000_000_123_456_789n,
+      ),
     ]);
     assert.deepEqual(rejected, []);
-    assert.equal(body, 'my\\ m\\,x=y,a=b\\ c,z\\ k=v\\,\\=1 f\\ k\\=\\,="say \\"hi\\" \\\\ there",i=-42i,b=true,x=1.5 1700000000123456789\n');
+    assert.equal(
+      body,
+      'my\\ m\\,x=y,a=b\\ c,z\\ k=v\\,\\=1 f\\ k\\=\\,="say \\"hi\\" \\\\ there",i=-42i,b=true,x=1.5 1700000000123456789\n',
+    );
   });
 
   test('floats print in the shortest round-trip form; integers keep int64 exactly', () => {
-    for (const x of [0.1, 1, 1e21, 5e-324, -1.7976931348623157e308, 123456.789e-20]) assert.equal(Number(formatFloat(x)), x);
+    for (const x of [0.1, 1, 1e21, 5e-324, -1.7976931348623157e308, 123456.789e-20])
+      assert.equal(Number(formatFloat(x)), x);
     assert.equal(formatFloat(-0), '-0');
     const e = new LineEncoder();
     assert.equal(e.encode([rec({ v: 2n ** 63n - 1n })]).body, 'm v=9223372036854775807i 1\n');
@@ -62,7 +76,7 @@ describe('line protocol encoder', () => {
       enc.rejected.map((r) => r.index),
       cases.map((_, i) => i),
     );
-    enc.rejected.forEach((r, i) => assert.match(r.reason, cases[i][1], `case ${i}: ${r.reason}`));
+    for (const [i, r] of enc.rejected.entries()) assert.match(r.reason, cases[i][1], `case ${i}: ${r.reason}`);
     // only case 0 had a good field besides the bad one
     assert.deepEqual(enc.lines, ['m ok=1 1']);
     assert.deepEqual(enc.lineRecord, [0]);
@@ -70,7 +84,12 @@ describe('line protocol encoder', () => {
 
   test('tags are sorted whatever the key order of each record', () => {
     const e = new LineEncoder();
-    const enc = e.encode([rec({ v: 1 }, { b: '1', a: '2' }), rec({ v: 1 }, { b: '3', a: '4' }), rec({ v: 1 }, { c: '5', b: '6' }), rec({ v: 1 }, { b: '7', c: '8' })]);
+    const enc = e.encode([
+      rec({ v: 1 }, { b: '1', a: '2' }),
+      rec({ v: 1 }, { b: '3', a: '4' }),
+      rec({ v: 1 }, { c: '5', b: '6' }),
+      rec({ v: 1 }, { b: '7', c: '8' }),
+    ]);
     assert.deepEqual(enc.lines, ['m,a=2,b=1 v=1 1', 'm,a=4,b=3 v=1 1', 'm,b=6,c=5 v=1 1', 'm,b=7,c=8 v=1 1']);
   });
 

@@ -8,7 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { FieldValue, TelemetryRecord } from '../../src/records/record.js';
 import { InfluxSink } from '../../src/sinks/influx/sink.js';
-import { freePort, influxQuery, type ServiceHandle, startInfluxDB, startVictoriaMetrics, vmExport } from '../harness/services.js';
+import {
+  freePort,
+  influxQuery,
+  type ServiceHandle,
+  startInfluxDB,
+  startVictoriaMetrics,
+  vmExport,
+} from '../harness/services.js';
 
 const influx = await startInfluxDB({ maxBodySize: 64 * 1024 });
 const vm = await startVictoriaMetrics();
@@ -18,7 +25,12 @@ after(async () => {
 });
 
 const T0 = 1_700_000_000_000_000_000n;
-const rec = (time: bigint, fields: Record<string, FieldValue>, tags: Record<string, string> = {}, measurement = 'm'): TelemetryRecord => ({
+const rec = (
+  time: bigint,
+  fields: Record<string, FieldValue>,
+  tags: Record<string, string> = {},
+  measurement = 'm',
+): TelemetryRecord => ({
   time,
   measurement,
   tags,
@@ -35,7 +47,8 @@ async function freshDb(h: ServiceHandle): Promise<string> {
 /** All points of a measurement as { time, tags, fields } (InfluxDB 1.x `/query?epoch=ns`, GROUP BY * for tags). */
 async function readBack(h: ServiceHandle, db: string, from = '/.*/', where = '') {
   const res = await influxQuery(h, `SELECT * FROM ${from} ${where} GROUP BY *`, db);
-  const out: { measurement: string; time: bigint; tags: Record<string, string>; fields: Record<string, unknown> }[] = [];
+  const out: { measurement: string; time: bigint; tags: Record<string, string>; fields: Record<string, unknown> }[] =
+    [];
   for (const s of res.results[0].series ?? [])
     for (const row of s.values) {
       const fields: Record<string, unknown> = {};
@@ -63,8 +76,18 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
     assert.deepEqual(await sink.write(batch), { kind: 'ok' });
     const got = await readBack(h, db);
     assert.deepEqual(got, [
-      { measurement: 'm', time: T0 + 1n, tags: { bus: 'can,0', dev: 'x y' }, fields: { f: 0.1, i: 9_007_199_254_740_991, b: true, s: 'a "q" \\ b' } },
-      { measurement: 'm', time: T0 + 2n, tags: { bus: 'can,0', dev: 'x y' }, fields: { f: -1e-300, i: -5, b: false, s: '' } },
+      {
+        measurement: 'm',
+        time: T0 + 1n,
+        tags: { bus: 'can,0', dev: 'x y' },
+        fields: { f: 0.1, i: 9_007_199_254_740_991, b: true, s: 'a "q" \\ b' },
+      },
+      {
+        measurement: 'm',
+        time: T0 + 2n,
+        tags: { bus: 'can,0', dev: 'x y' },
+        fields: { f: -1e-300, i: -5, b: false, s: '' },
+      },
     ]);
     const types = await influxQuery(h, 'SHOW FIELD KEYS FROM m', db);
     assert.deepEqual(types.results[0].series?.[0].values, [
@@ -107,7 +130,8 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
         if (res.kind !== 'ok') {
           // refused client-side, with a reason, and nothing of it reached the server
           assert.equal(res.kind, 'partial', JSON.stringify(res));
-          if (res.kind === 'partial') assert.match(res.rejected[0].reason, /surrogate|line break|NUL|tab|backslash|'#'|"time"|64 KiB/);
+          if (res.kind === 'partial')
+            assert.match(res.rejected[0].reason, /surrogate|line break|NUL|tab|backslash|'#'|"time"|64 KiB/);
           assert.deepEqual(await readBack(h, db, '/.*/', `WHERE time = ${t}`), []);
           return;
         }
@@ -134,7 +158,10 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
       res.rejected.map((r) => r.index),
       [36],
     );
-    assert.match(res.rejected[0].reason, /field type conflict: input field "v" on measurement "m" is type float, already exists as type integer/);
+    assert.match(
+      res.rejected[0].reason,
+      /field type conflict: input field "v" on measurement "m" is type float, already exists as type integer/,
+    );
     assert.equal((await readBack(h, db)).length, 100);
     await sink.close();
   });
@@ -183,7 +210,12 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
     assert.deepEqual(await creating.write([rec(T0, { v: 1 })]), { kind: 'ok' });
     assert.equal((await readBack(h, 'made "here"')).length, 1);
     await creating.close();
-    const dead = new InfluxSink({ type: 'influx', url: `http://127.0.0.1:${await freePort()}`, database: 'x', timeoutMs: 2000 });
+    const dead = new InfluxSink({
+      type: 'influx',
+      url: `http://127.0.0.1:${await freePort()}`,
+      database: 'x',
+      timeoutMs: 2000,
+    });
     const r2 = await dead.write([rec(T0, { v: 1 })]);
     assert.equal(r2.kind, 'retry');
     assert.match((r2 as { reason: string }).reason, /ECONNREFUSED/);
@@ -220,7 +252,15 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
   after(() => new Promise<void>((r) => server.close(() => r())));
 
   test('429/503 with Retry-After → retry with the delay; 401/403 → auth; 422 → permanent; v2 URL and token', async () => {
-    const sink = new InfluxSink({ type: 'influx', url, api: 'v2', org: 'acme', bucket: 'b1', token: 's3cret', precision: 'ms' });
+    const sink = new InfluxSink({
+      type: 'influx',
+      url,
+      api: 'v2',
+      org: 'acme',
+      bucket: 'b1',
+      token: 's3cret',
+      precision: 'ms',
+    });
     next = { status: 429, headers: { 'retry-after': '3' }, body: '{"code":"too many requests","message":"slow down"}' };
     assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), {
       kind: 'retry',
@@ -239,18 +279,35 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
     const r = await sink.write([rec(T0, { v: 1 }), rec(T0 + 1n, { v: 2 })]);
     assert.equal(r.kind, 'too_large'); // not attributable to a line: split to isolate
     next = { status: 418, body: 'teapot' };
-    assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'permanent', reason: `influx: HTTP 418 from ${new URL(url).host}: teapot` });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), {
+      kind: 'permanent',
+      reason: `influx: HTTP 418 from ${new URL(url).host}: teapot`,
+    });
     await sink.close();
   });
 
   test('InfluxDB 3 partial-write body (line_number list) maps to record indexes; v1 basic auth + rp', async () => {
-    const sink = new InfluxSink({ type: 'influx', url, database: 'd', retentionPolicy: 'week', username: 'u', password: 'p' });
+    const sink = new InfluxSink({
+      type: 'influx',
+      url,
+      database: 'd',
+      retentionPolicy: 'week',
+      username: 'u',
+      password: 'p',
+    });
     next = {
       status: 400,
-      body: JSON.stringify({ error: 'partial write of line protocol occurred', data: [{ original_line: 'x', line_number: 2, error_message: 'bad value' }] }),
+      body: JSON.stringify({
+        error: 'partial write of line protocol occurred',
+        data: [{ original_line: 'x', line_number: 2, error_message: 'bad value' }],
+      }),
     };
     const r = await sink.write([rec(T0, { v: 1 }), rec(T0 + 1n, { v: 2 }), rec(T0 + 2n, { v: 3 })]);
-    assert.deepEqual(r, { kind: 'partial', rejected: [{ index: 1, reason: 'bad value' }], reason: 'influx: 1 of 3 records rejected: partial write of line protocol occurred' });
+    assert.deepEqual(r, {
+      kind: 'partial',
+      rejected: [{ index: 1, reason: 'bad value' }],
+      reason: 'influx: 1 of 3 records rejected: partial write of line protocol occurred',
+    });
     assert.equal(seen.at(-1)?.url, '/write?db=d&rp=week&precision=ns');
     assert.equal(seen.at(-1)?.headers.authorization, `Basic ${Buffer.from('u:p').toString('base64')}`);
     await sink.close();
@@ -262,7 +319,12 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
     });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
     const a = slow.address();
-    const sink = new InfluxSink({ type: 'influx', url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`, database: 'd', timeoutMs: 300 });
+    const sink = new InfluxSink({
+      type: 'influx',
+      url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+      database: 'd',
+      timeoutMs: 300,
+    });
     const t0 = Date.now();
     const r = await sink.write([rec(T0, { v: 1 })]);
     assert.equal(r.kind, 'retry');
@@ -279,7 +341,10 @@ describe('influx sink → VictoriaMetrics', { skip: !vm && 'victoria-metrics not
   test('204 is not proof: read back via /api/v1/export; numbers and booleans stored, ms resolution, db label', async () => {
     const sink = new InfluxSink({ type: 'influx', url: h.url, database: 'sig' });
     const batch: TelemetryRecord[] = [];
-    for (let i = 0n; i < 1000n; i++) batch.push(rec(T0 + i * 1_000_000n + 7n, { speed: Number(i) / 2, gear: i % 6n, on: i % 2n === 0n }, { dev: 'a b' }, 'veh'));
+    for (let i = 0n; i < 1000n; i++)
+      batch.push(
+        rec(T0 + i * 1_000_000n + 7n, { speed: Number(i) / 2, gear: i % 6n, on: i % 2n === 0n }, { dev: 'a b' }, 'veh'),
+      );
     assert.deepEqual(await sink.write(batch), { kind: 'ok' });
     const got = await vmExport(h, 'veh_.*');
     const by = new Map(got.map((s) => [s.metric.__name__, s]));

@@ -12,7 +12,12 @@ after(async () => {
 });
 
 const T0 = 1_700_000_000_000_000_000n;
-const rec = (time: bigint, fields: Record<string, FieldValue>, tags: Record<string, string> = {}, measurement = 'm'): TelemetryRecord => ({
+const rec = (
+  time: bigint,
+  fields: Record<string, FieldValue>,
+  tags: Record<string, string> = {},
+  measurement = 'm',
+): TelemetryRecord => ({
   time,
   measurement,
   tags,
@@ -42,7 +47,15 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
       rec(-5n, { f: Number.NEGATIVE_INFINITY }, { dev: 'a', bus: 'can0' }),
     ];
     assert.deepEqual(await sink.write(batch), { kind: 'ok' });
-    const rows = await sql<{ time_ns: string; field: string; tags: Record<string, string>; value: number | null; value_int: string | null; value_bool: boolean | null; value_text: string | null }>(
+    const rows = await sql<{
+      time_ns: string;
+      field: string;
+      tags: Record<string, string>;
+      value: number | null;
+      value_int: string | null;
+      value_bool: boolean | null;
+      value_text: string | null;
+    }>(
       h,
       `SELECT time_ns, field, tags, value, value_int, value_bool, value_text FROM ${schema}.points ORDER BY field, time_ns`,
     );
@@ -61,7 +74,10 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     assert.deepEqual(rows[0].tags, { bus: 'can0', dev: 'a' });
     const series = await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.series`);
     assert.equal(series[0].n, '4'); // tag order does not create new series
-    const view = await sql<{ t: string }>(h, `SELECT time::text AS t FROM ${schema}.points WHERE field = 'b' ORDER BY time_ns LIMIT 1`);
+    const view = await sql<{ t: string }>(
+      h,
+      `SELECT time::text AS t FROM ${schema}.points WHERE field = 'b' ORDER BY time_ns LIMIT 1`,
+    );
     assert.match(view[0].t, /^2023-11-14 22:13:20\+00/);
     await sink.close();
   });
@@ -73,10 +89,15 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     for (let i = 0n; i < 5000n; i++) batch.push(rec(T0 + i, { v: Number(i) }, { d: String(i % 10n) }));
     assert.deepEqual(await sink.write(batch), { kind: 'ok' });
     assert.deepEqual(await sink.write(batch), { kind: 'ok' });
-    assert.deepEqual(await sink.write([rec(T0, { v: 1.5 }, { d: '0' }), rec(T0, { v: 2.5 }, { d: '0' })]), { kind: 'ok' });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1.5 }, { d: '0' }), rec(T0, { v: 2.5 }, { d: '0' })]), {
+      kind: 'ok',
+    });
     const n = await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`);
     assert.equal(n[0].n, '5000');
-    const v = await sql<{ value: number }>(h, `SELECT value FROM ${schema}.points WHERE time_ns = ${T0} AND tags->>'d' = '0'`);
+    const v = await sql<{ value: number }>(
+      h,
+      `SELECT value FROM ${schema}.points WHERE time_ns = ${T0} AND tags->>'d' = '0'`,
+    );
     assert.deepEqual(v, [{ value: 2.5 }]);
     // a second sink (fresh cache) finds the existing series instead of duplicating them
     const again = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
@@ -143,7 +164,11 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     const r = await sink.write([rec(T0, { v: 1 })]);
     assert.equal(r.kind, 'auth', JSON.stringify(r));
     await sink.close();
-    const dead = new PostgresSink({ type: 'postgres', connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`, connectTimeoutMs: 2000 });
+    const dead = new PostgresSink({
+      type: 'postgres',
+      connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`,
+      connectTimeoutMs: 2000,
+    });
     assert.equal((await dead.write([rec(T0, { v: 1 })])).kind, 'retry');
     await dead.close();
   });

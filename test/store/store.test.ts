@@ -12,7 +12,12 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = () => TimeSeriesStore.open(join(dir, `s${n++}.db`));
 
-const rec = (time: bigint, fields: Record<string, FieldValue>, tags: Record<string, string> = {}, m = 'm'): TelemetryRecord => ({
+const rec = (
+  time: bigint,
+  fields: Record<string, FieldValue>,
+  tags: Record<string, string> = {},
+  m = 'm',
+): TelemetryRecord => ({
   time,
   measurement: m,
   tags,
@@ -34,11 +39,23 @@ describe('store writes', () => {
       { time: t0 + 1n, value: Number.POSITIVE_INFINITY },
     ]);
     assert.equal(got.get('f')?.series.type, 'float');
-    assert.deepEqual(got.get('i')?.samples.map((x) => x.value), [2n ** 63n - 1n, -(2n ** 63n)]);
+    assert.deepEqual(
+      got.get('i')?.samples.map((x) => x.value),
+      [2n ** 63n - 1n, -(2n ** 63n)],
+    );
     assert.equal(got.get('i')?.series.type, 'integer');
-    assert.deepEqual(got.get('b')?.samples.map((x) => x.value), [true, false]);
-    assert.deepEqual(got.get('s')?.samples.map((x) => x.value), ['hé "x"\n', '']);
-    assert.deepEqual(got.get('neg')?.samples.map((x) => x.value), [-0.1, 5e-324]);
+    assert.deepEqual(
+      got.get('b')?.samples.map((x) => x.value),
+      [true, false],
+    );
+    assert.deepEqual(
+      got.get('s')?.samples.map((x) => x.value),
+      ['hé "x"\n', ''],
+    );
+    assert.deepEqual(
+      got.get('neg')?.samples.map((x) => x.value),
+      [-0.1, 5e-324],
+    );
     s.close();
   });
 
@@ -90,7 +107,10 @@ describe('store writes', () => {
     ro.close();
     const junk = join(dir, 'junk.db');
     writeFileSync(junk, 'not a database at all, just text'.repeat(200));
-    assert.throws(() => TimeSeriesStore.open(junk), (e: unknown) => e instanceof StoreError && e.message.includes(junk));
+    assert.throws(
+      () => TimeSeriesStore.open(junk),
+      (e: unknown) => e instanceof StoreError && e.message.includes(junk),
+    );
   });
 
   test('catalogue lists measurements, tag keys/values and fields', () => {
@@ -165,7 +185,9 @@ describe('downsampling', () => {
   test('matches a brute-force model (fast-check): counts, min/max/last with their own timestamps, mean', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.bigInt({ min: -5000n, max: 5000n }), fc.integer({ min: -50, max: 50 })), { maxLength: 300 }),
+        fc.array(fc.tuple(fc.bigInt({ min: -5000n, max: 5000n }), fc.integer({ min: -50, max: 50 })), {
+          maxLength: 300,
+        }),
         fc.bigInt({ min: -6000n, max: 4000n }),
         fc.bigInt({ min: 1n, max: 12000n }),
         fc.integer({ min: 1, max: 40 }),
@@ -219,7 +241,9 @@ describe('downsampling', () => {
     const s = fresh();
     const batch: TelemetryRecord[] = [];
     for (let i = 0n; i < 100n; i++)
-      batch.push(rec(i, { n: i * (i % 2n ? -1n : 1n), on: i % 10n === 3n, txt: `s${i}` }, { dev: i % 2n ? 'odd' : 'even' }));
+      batch.push(
+        rec(i, { n: i * (i % 2n ? -1n : 1n), on: i % 10n === 3n, txt: `s${i}` }, { dev: i % 2n ? 'odd' : 'even' }),
+      );
     s.write(batch);
     const res = s.query({ measurement: 'm', tags: { dev: 'odd' }, from: 0n, to: 100n, points: 2 });
     assert.equal(res.length, 3);

@@ -21,7 +21,21 @@
  * Floats are JSON numbers, except NaN/±Infinity/-0 which are {"float":"NaN"|"Infinity"|"-Infinity"|"-0"};
  * integers are {"int":"<decimal>"}.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
@@ -74,7 +88,8 @@ export function encodeArchiveLine(r: TelemetryRecord): string {
   let plain = true;
   for (const k in r.fields) {
     const t = typeof r.fields[k];
-    if (t === 'bigint' || (t === 'number' && (!Number.isFinite(r.fields[k]) || Object.is(r.fields[k], -0)))) plain = false;
+    if (t === 'bigint' || (t === 'number' && (!Number.isFinite(r.fields[k]) || Object.is(r.fields[k], -0))))
+      plain = false;
   }
   // Object.fromEntries keeps a field named "__proto__" as data
   const fields = plain ? r.fields : Object.fromEntries(Object.entries(r.fields).map(([k, v]) => [k, encodeValue(v)]));
@@ -98,10 +113,12 @@ export function parseArchiveLine(line: string, where = 'line'): TelemetryRecord 
   }
   const o = j as { time?: unknown; measurement?: unknown; tags?: unknown; fields?: unknown };
   if (typeof o !== 'object' || o === null) throw new ArchiveFormatError(`${where}: not an object`);
-  if (typeof o.time !== 'string' || !/^-?\d+$/.test(o.time)) throw new ArchiveFormatError(`${where}: time must be a decimal string`);
+  if (typeof o.time !== 'string' || !/^-?\d+$/.test(o.time))
+    throw new ArchiveFormatError(`${where}: time must be a decimal string`);
   if (typeof o.measurement !== 'string') throw new ArchiveFormatError(`${where}: measurement must be a string`);
   if (typeof o.tags !== 'object' || o.tags === null) throw new ArchiveFormatError(`${where}: tags must be an object`);
-  if (typeof o.fields !== 'object' || o.fields === null) throw new ArchiveFormatError(`${where}: fields must be an object`);
+  if (typeof o.fields !== 'object' || o.fields === null)
+    throw new ArchiveFormatError(`${where}: fields must be an object`);
   // Object.fromEntries defines own properties, so a key named "__proto__" stays data, not a prototype.
   const tags = Object.fromEntries(
     Object.entries(o.tags).map(([k, v]) => {
@@ -112,7 +129,12 @@ export function parseArchiveLine(line: string, where = 'line'): TelemetryRecord 
   const fields = Object.fromEntries(
     Object.entries(o.fields as Record<string, unknown>).map(([k, v]): [string, FieldValue] => {
       if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return [k, v];
-      if (v && typeof v === 'object' && typeof (v as { int?: unknown }).int === 'string' && /^-?\d+$/.test((v as { int: string }).int))
+      if (
+        v &&
+        typeof v === 'object' &&
+        typeof (v as { int?: unknown }).int === 'string' &&
+        /^-?\d+$/.test((v as { int: string }).int)
+      )
         return [k, BigInt((v as { int: string }).int)];
       if (v && typeof v === 'object' && typeof (v as { float?: unknown }).float === 'string') {
         const f = (v as { float: string }).float;
@@ -289,7 +311,8 @@ export class ArchiveSink implements Sink {
       closeSync(this.dayFile(date).fd);
       this.open.delete(date);
       let target = join(this.config.dir, `${this.config.prefix}-${date}.ndjson.gz`);
-      for (let n = 1; existsSync(target); n++) target = join(this.config.dir, `${this.config.prefix}-${date}.${n}.ndjson.gz`);
+      for (let n = 1; existsSync(target); n++)
+        target = join(this.config.dir, `${this.config.prefix}-${date}.${n}.ndjson.gz`);
       const tmp = `${target}.tmp`;
       const gz = gzipSync(readFileSync(src));
       const fd = openSync(tmp, 'w');

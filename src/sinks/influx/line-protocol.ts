@@ -56,7 +56,8 @@ function nameProblem(s: string, kind: NameKind): string | null {
     return `${kind} ${JSON.stringify(s)} starts with a tab (InfluxDB skips it as whitespace)`;
   if (kind === 'measurement' && s.charCodeAt(0) === 35)
     return `measurement ${JSON.stringify(s)} starts with '#' (InfluxDB reads the line as a comment)`;
-  if ((kind === 'tag key' || kind === 'field key') && s === 'time') return `a ${kind} named "time" is rejected by InfluxDB`;
+  if ((kind === 'tag key' || kind === 'field key') && s === 'time')
+    return `a ${kind} named "time" is rejected by InfluxDB`;
   return null;
 }
 
@@ -110,14 +111,14 @@ class NameCache {
   private readonly map = new Map<string, string | { problem: string }>();
   constructor(
     private readonly kind: NameKind,
-    private readonly escape: (s: string) => string,
+    private readonly escapeFn: (s: string) => string,
     private readonly max = 50_000,
   ) {}
   get(s: string): string | { problem: string } {
     let v = this.map.get(s);
     if (v !== undefined) return v;
     const p = nameProblem(s, this.kind);
-    v = p ? { problem: p } : this.escape(s);
+    v = p ? { problem: p } : this.escapeFn(s);
     if (this.map.size >= this.max) this.map.clear();
     this.map.set(s, v);
     return v;
@@ -238,7 +239,9 @@ export class LineEncoder {
             continue;
           }
           if (v.length > MAX_STRING_BYTES / 3 && Buffer.byteLength(v, 'utf8') > MAX_STRING_BYTES) {
-            bad(`field ${JSON.stringify(k)}: string of ${Buffer.byteLength(v, 'utf8')} bytes exceeds InfluxDB's 64 KiB`);
+            bad(
+              `field ${JSON.stringify(k)}: string of ${Buffer.byteLength(v, 'utf8')} bytes exceeds InfluxDB's 64 KiB`,
+            );
             continue;
           }
           text = `"${escapeString(v)}"`;

@@ -8,8 +8,9 @@
  * rejected lines down exactly, otherwise a multi-line batch is answered `too_large` so the outbox splits it until
  * the bad lines are isolated (rewrites are idempotent: same series + time overwrites); other 4xx permanent.
  */
-import { gzip } from 'node:zlib';
+
 import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { z } from 'zod';
 import type { TelemetryRecord } from '../../records/record.js';
 import type { Sink, WriteResult } from '../sink.js';
@@ -37,18 +38,26 @@ export const influxSinkConfigSchema = z
     password: z.string().optional(),
     precision: z.enum(['ns', 'us', 'ms', 's']).default('ns'),
     /** Gzip request bodies of at least this many bytes; null = never. */
-    gzipMinBytes: z.number().int().min(0).nullable().default(64 * 1024),
+    gzipMinBytes: z
+      .number()
+      .int()
+      .min(0)
+      .nullable()
+      .default(64 * 1024),
     timeoutMs: z.number().int().positive().default(30_000),
     /** v1: `CREATE DATABASE` before the first write (and again if the server says it is missing). */
     createDatabase: z.boolean().default(false),
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.api === 'v1' && !c.database) ctx.addIssue({ code: 'custom', path: ['database'], message: 'api v1 needs a database' });
-    if (c.api === 'v2' && !c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'api v2 needs a bucket' });
+    if (c.api === 'v1' && !c.database)
+      ctx.addIssue({ code: 'custom', path: ['database'], message: 'api v1 needs a database' });
+    if (c.api === 'v2' && !c.bucket)
+      ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'api v2 needs a bucket' });
     if (c.api === 'v2' && c.createDatabase)
       ctx.addIssue({ code: 'custom', path: ['createDatabase'], message: 'createDatabase is for api v1 only' });
-    if (c.token && c.username) ctx.addIssue({ code: 'custom', path: ['token'], message: 'give a token or a username, not both' });
+    if (c.token && c.username)
+      ctx.addIssue({ code: 'custom', path: ['token'], message: 'give a token or a username, not both' });
   });
 export type InfluxSinkConfig = z.input<typeof influxSinkConfigSchema>;
 type Config = z.output<typeof influxSinkConfigSchema>;
@@ -131,9 +140,10 @@ export function mapRejectedLines(
     }
   }
   // "field type conflict: input field "f" on measurement "m" is type float, already exists as type integer"
-  const tc = /field type conflict: input field ("(?:[^"\\]|\\.)*") on measurement ("(?:[^"\\]|\\.)*") is type (\w+), already exists as type (\w+)/.exec(
-    message,
-  );
+  const tc =
+    /field type conflict: input field ("(?:[^"\\]|\\.)*") on measurement ("(?:[^"\\]|\\.)*") is type (\w+), already exists as type (\w+)/.exec(
+      message,
+    );
   if (tc) {
     const field = unquoteGo(tc[1]);
     const m = unquoteGo(tc[2]);
@@ -254,7 +264,10 @@ export class InfluxSink implements Sink {
     if (s === 404) {
       // A missing database or endpoint is a configuration problem: keep the data and retry (and alarm upstream).
       if (/database not found/i.test(msg) && this.config.createDatabase) this.needCreate = true;
-      return { kind: 'retry', reason: `${where}: ${msg}${this.config.api === 'v1' && /database not found/i.test(msg) && !this.config.createDatabase ? ' (create the database or set createDatabase)' : ''}` };
+      return {
+        kind: 'retry',
+        reason: `${where}: ${msg}${this.config.api === 'v1' && /database not found/i.test(msg) && !this.config.createDatabase ? ' (create the database or set createDatabase)' : ''}`,
+      };
     }
     if (s === 400 || s === 422) {
       const m = mapRejectedLines(res.body, enc, batch);

@@ -45,7 +45,13 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
 function typeOf(v: unknown): SeriesType {
-  return typeof v === 'number' ? 'float' : typeof v === 'bigint' ? 'integer' : typeof v === 'boolean' ? 'boolean' : 'string';
+  return typeof v === 'number'
+    ? 'float'
+    : typeof v === 'bigint'
+      ? 'integer'
+      : typeof v === 'boolean'
+        ? 'boolean'
+        : 'string';
 }
 
 /** Why a text cannot be stored (Postgres text/jsonb refuse NUL; lone surrogates are not UTF-8), or null. */
@@ -68,7 +74,8 @@ export function classifyPgError(e: PgErrorLike, batchLength: number, name: strin
   if (cls === '28' || code === '42501') return { kind: 'auth', reason };
   if (cls === '22' || cls === '23') {
     // A data error fails the whole statement without saying which row: split to isolate it.
-    if (batchLength > 1) return { kind: 'too_large', reason: `${reason} — split the batch to isolate the offending record` };
+    if (batchLength > 1)
+      return { kind: 'too_large', reason: `${reason} — split the batch to isolate the offending record` };
     return { kind: 'permanent', reason };
   }
   if (cls === '54') return batchLength > 1 ? { kind: 'too_large', reason } : { kind: 'permanent', reason };
@@ -227,12 +234,18 @@ export class PostgresSink implements Sink {
       // creating the schema is not about this batch's data: whatever failed, keep the batch
       const err = e as PgErrorLike;
       const r = classifyPgError(err, 1, this.name);
-      return r.kind === 'auth' ? r : { kind: 'retry', reason: `${this.name}: creating schema ${this.config.schema}: ${err.code ?? ''} ${err.message}` };
+      return r.kind === 'auth'
+        ? r
+        : {
+            kind: 'retry',
+            reason: `${this.name}: creating schema ${this.config.schema}: ${err.code ?? ''} ${err.message}`,
+          };
     }
     try {
       // 2. series ids (upsert the ones not cached)
       const missing = new Map<string, number>();
-      for (let j = 0; j < keys.length; j++) if (!this.cache.has(keys[j]) && !missing.has(keys[j])) missing.set(keys[j], j);
+      for (let j = 0; j < keys.length; j++)
+        if (!this.cache.has(keys[j]) && !missing.has(keys[j])) missing.set(keys[j], j);
       if (missing.size) {
         const js = [...missing.values()];
         const args = [js.map((j) => sm[j]), js.map((j) => st[j]), js.map((j) => sf[j]), js.map((j) => stype[j])];
@@ -252,9 +265,13 @@ export class PostgresSink implements Sink {
       const latest = new Map<string, number>();
       for (let j = 0; j < keys.length; j++) {
         const s = this.cache.get(keys[j]);
-        if (!s) throw Object.assign(new Error(`series ${JSON.stringify(keys[j])} has no id after upsert`), { code: 'XX000' });
+        if (!s)
+          throw Object.assign(new Error(`series ${JSON.stringify(keys[j])} has no id after upsert`), { code: 'XX000' });
         if (s.type !== stype[j]) {
-          bad(recIdx[j], `field type conflict: ${JSON.stringify(sf[j])} on measurement ${JSON.stringify(sm[j])} is ${stype[j]}, the series is ${s.type}`);
+          bad(
+            recIdx[j],
+            `field type conflict: ${JSON.stringify(sf[j])} on measurement ${JSON.stringify(sm[j])} is ${stype[j]}, the series is ${s.type}`,
+          );
           continue;
         }
         latest.set(`${s.id}:${stime[j]}`, j);
@@ -300,7 +317,11 @@ export class PostgresSink implements Sink {
     }
     if (problems.size === 0) return { kind: 'ok' };
     const rejected = [...problems].sort((a, b) => a[0] - b[0]).map(([index, reason]) => ({ index, reason }));
-    return { kind: 'partial', rejected, reason: `${this.name}: ${rejected.length} of ${batch.length} records rejected (first: ${rejected[0].reason})` };
+    return {
+      kind: 'partial',
+      rejected,
+      reason: `${this.name}: ${rejected.length} of ${batch.length} records rejected (first: ${rejected[0].reason})`,
+    };
   }
 
   async close(): Promise<void> {

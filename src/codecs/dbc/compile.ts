@@ -2,11 +2,13 @@
  * Message compiler: turns each message into a specialised JavaScript function (mask/shift code, no interpretive
  * per-signal loop) that decodes one frame into the batch output arrays.
  *
- * Generated signature:  fn(d, o, n, S, P, R, C, WR, WP, p) → new p, or SHORT (-1) / MUX (-2)
+ * Generated signature:  fn(d, o, n, out, p) → new p, or SHORT (-1) / MUX (-2)
  *   d: Uint8Array holding the payload at d[o .. o+n)
- *   S: Uint32Array  ← global signal index        P: Float64Array ← physical value
- *   R: Float64Array ← raw value                  C: Int32Array   ← choice label index (-1: raw not in VAL_)
- *   WR/WP: arrays   ← exact bigint raw/phys for "wide" signals (raw > 53 bits, or phys beyond 2^53)
+ *   out: the output columns (DecodedBatch):
+ *     signal: Uint32Array ← global signal index    phys: Float64Array ← physical value
+ *     raw: Float64Array ← raw value (unless the variant omits raw)
+ *     choice: Int32Array ← choice label index (-1: raw not in VAL_)
+ *     wideRaw/widePhys: arrays ← exact bigint raw/phys for "wide" signals (raw > 53 bits, or phys beyond 2^53)
  *   p: first free output slot; the function writes at most message.signals.length slots.
  * On MUX the undefined multiplexer's global signal index and raw value are left in `muxError` for the detail.
  *
@@ -21,18 +23,17 @@ export const SHORT = -1;
 export const muxError = new Float64Array(2);
 export const MUX = -2;
 
-export type CompiledFn = (
-  d: Uint8Array,
-  o: number,
-  n: number,
-  S: Uint32Array,
-  P: Float64Array,
-  R: Float64Array,
-  C: Int32Array,
-  WR: (bigint | undefined)[],
-  WP: (bigint | undefined)[],
-  p: number,
-) => number;
+/** The output columns a compiled decoder writes (implemented by DecodedBatch). */
+export interface OutputColumns {
+  signal: Uint32Array;
+  phys: Float64Array;
+  raw: Float64Array;
+  choice: Int32Array;
+  wideRaw: (bigint | undefined)[];
+  widePhys: (bigint | undefined)[];
+}
+
+export type CompiledFn = (d: Uint8Array, o: number, n: number, out: OutputColumns, p: number) => number;
 
 export interface CompileContext {
   /** Interns a choice label and returns its index in the database's label table. */
@@ -83,6 +84,8 @@ function rangeCond(v: string, ranges: MuxRange[]): string {
 export interface CompileOptions {
   truncated: boolean;
   choices: boolean;
+  /** Write raw values (default true). */
+  raw?: boolean;
 }
 
 export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileOptions): CompiledFn {
@@ -127,7 +130,8 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
       }
       if (w.phys) out.push('rb = BigInt(r);');
     }
-    out.push(`S[p] = ${gi};`, 'R[p] = r;');
+    out.push(`S[p] = ${gi};`);
+    if (opts.raw !== false) out.push('R[p] = r;');
     if (s.factor === 1 && s.offset === 0) {
       out.push('P[p] = r;');
       if (w.phys || w.raw) out.push('WP[p] = rb;');
@@ -209,10 +213,20 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
   const muxDecls = Array.from({ length: muxCounter }, (_, i) => `m${i} = 0`);
   const byteIndexes = [...usedBytes].sort((a, b) => a - b);
   const byteDecls = byteIndexes.map((i) => `b${i} = d[o + ${i}]`);
+  const text = body.join('\n');
+  const cols = [
+    ['S', 'signal'],
+    ['P', 'phys'],
+    ['R', 'raw'],
+    ['C', 'choice'],
+    ['WR', 'wideRaw'],
+    ['WP', 'widePhys'],
+  ].filter(([v]) => new RegExp(`\\b${v}\\[`).test(text));
   const src = [
-    `return function decode_${msg.shortName.replace(/\W/g, '_')}(d, o, n, S, P, R, C, WR, WP, p) {`,
+    `return function decode_${msg.shortName.replace(/\W/g, '_')}(d, o, n, out, p) {`,
     opts.truncated ? '' : `  if (n < ${msg.length}) return ${SHORT};`,
-    `  let r = 0, rb = 0n, pb = 0n${muxDecls.length ? `, ${muxDecls.join(', ')}` : ''};`,
+    cols.length ? `  const ${cols.map(([v, f]) => `${v} = out.${f}`).join(', ')};` : '',
+    `  let r = 0${/\brb\b/.test(text) ? ', rb = 0n' : ''}${/\bpb\b/.test(text) ? ', pb = 0n' : ''}${muxDecls.length ? `, ${muxDecls.join(', ')}` : ''};`,
     // Bytes past the received length read as undefined → 0 via |0 in truncated mode (guards keep them unused).
     byteDecls.length
       ? `  const ${byteDecls.map((b, i) => (opts.truncated || byteIndexes[i] >= msg.length ? `${b} | 0` : b)).join(', ')};`

@@ -121,6 +121,8 @@ export class Database {
   /** Per global signal: needs the bigint columns. */
   readonly wide: boolean[] = [];
   private readonly byId = new Map<number, Entry>();
+  /** Standard (11-bit) ids → entry index + 1 (0: none): a dense table for the hot path. */
+  private readonly std = new Int32Array(2048);
   private readonly byPgn = new Map<number, Entry>();
   private readonly entries: Entry[] = [];
   private readonly labelIndex = new Map<string, number>();
@@ -190,6 +192,7 @@ export class Database {
       this.entries.push(e);
       // Later definitions win, as in cantools.
       this.byId.set(idKey(m.id, m.extended), e);
+      if (!m.extended && m.id < 2048) this.std[m.id] = this.entries.length;
       if (m.extended && m.isJ1939) this.byPgn.set(j1939Pgn(m.id), e);
     }
     void base;
@@ -245,29 +248,40 @@ export class Database {
     out.ensureFrames(n);
     out.ensureValues(n * Math.min(this.maxSignals, 8) + this.maxSignals);
     const { id, ext, data, offset, length } = frames;
-    const byId = this.byId;
+    const { byId, std, entries, maxSignals } = this;
+    const msgOut = out.message;
+    const startOut = out.start;
+    let S = out.signal;
     let p = 0;
-    out.start[0] = 0;
+    startOut[0] = 0;
     for (let i = 0; i < n; i++) {
-      const x = ext[i] !== 0;
-      let e = byId.get(x ? id[i] + 0x100000000 : id[i]);
-      if (e === undefined && j1939 && x) e = this.byPgn.get(j1939Pgn(id[i]));
+      const fid = id[i];
+      let e: Entry | undefined;
+      if (ext[i] === 0) {
+        const k = fid < 2048 ? std[fid] : 0;
+        e = k !== 0 ? entries[k - 1] : undefined;
+      } else {
+        e = byId.get(fid + 0x100000000);
+        if (e === undefined && j1939) e = this.byPgn.get(j1939Pgn(fid));
+      }
       if (e === undefined) {
-        out.message[i] = ERR_UNKNOWN_ID;
-        out.start[i + 1] = p;
+        msgOut[i] = ERR_UNKNOWN_ID;
+        startOut[i + 1] = p;
         continue;
       }
-      if (out.signal.length < p + this.maxSignals + 1) out.ensureValues(p + this.maxSignals + 1);
-      let fn = e.fns[v];
-      if (fn === null) fn = this.compiled(e.message, truncated, choices);
-      const r = fn(data, offset[i], length[i], out.signal, out.phys, out.raw, out.choice, out.wideRaw, out.widePhys, p);
+      if (S.length < p + maxSignals + 1) {
+        out.ensureValues(p + maxSignals + 1);
+        S = out.signal;
+      }
+      const fn = e.fns[v] ?? this.compiled(e.message, truncated, choices);
+      const r = fn(data, offset[i], length[i], out, p);
       if (r < 0) {
-        out.message[i] = r;
+        msgOut[i] = r;
       } else {
-        out.message[i] = e.message.index;
+        msgOut[i] = e.message.index;
         p = r;
       }
-      out.start[i + 1] = p;
+      startOut[i + 1] = p;
     }
     out.frames = n;
   }
@@ -297,7 +311,7 @@ export class Database {
     const fn = this.compiled(m, options.truncated ?? false, choices);
     const b = this.scratch;
     b.ensureValues(this.maxSignals + 1);
-    const end = fn(data, 0, data.length, b.signal, b.phys, b.raw, b.choice, b.wideRaw, b.widePhys, 0);
+    const end = fn(data, 0, data.length, b, 0);
     if (end === SHORT) {
       return {
         ok: false,

@@ -34,6 +34,8 @@ const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
 
 const live = new Set<ChildProcess>();
+/** Temp dirs of handles not disposed yet: removed when the process exits. */
+const dirs = new Set<string>();
 function killAll(): void {
   for (const p of live) {
     try {
@@ -42,6 +44,7 @@ function killAll(): void {
       /* already gone */
     }
   }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 process.on('exit', killAll);
 // Interrupted test runs must not leave servers behind: kill them, then die of the same signal.
@@ -128,6 +131,7 @@ export class ServiceHandle {
     this.url = url;
     this.dir = dir;
     this.logFile = join(dir, 'server.log');
+    dirs.add(dir);
   }
 
   get running(): boolean {
@@ -201,6 +205,7 @@ export class ServiceHandle {
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
+    dirs.delete(this.dir);
   }
 }
 

@@ -79,6 +79,9 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
       `SELECT time::text AS t FROM ${schema}.points WHERE field = 'b' ORDER BY time_ns LIMIT 1`,
     );
     assert.match(view[0].t, /^2023-11-14 22:13:20\+00/);
+    // pre-1970 sub-µs times floor to the µs below (not toward zero)
+    const neg = await sql<{ t: string }>(h, `SELECT time::text AS t FROM ${schema}.points WHERE time_ns = -5`);
+    assert.equal(neg[0].t, '1969-12-31 23:59:59.999999+00');
     await sink.close();
   });
 

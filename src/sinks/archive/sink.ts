@@ -203,8 +203,11 @@ export class ArchiveSink implements Sink {
   private dayFile(date: string): DayFile {
     let d = this.open.get(date);
     if (d) return d;
-    const fd = openSync(this.fileFor(date), 'a+');
+    const file = this.fileFor(date);
+    const created = !existsSync(file);
+    const fd = openSync(file, 'a+');
     try {
+      if (created && this.config.fsync === 'batch') this.fsyncDir(); // the new directory entry must survive too
       let size = fstatSync(fd).size;
       if (size > 0) {
         // find the last newline, reading backwards in 64 KiB steps
@@ -273,6 +276,15 @@ export class ArchiveSink implements Sink {
     }
   }
 
+  private fsyncDir(): void {
+    const dfd = openSync(this.config.dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  }
+
   private forget(d: DayFile): void {
     for (const [k, v] of this.open)
       if (v === d) {
@@ -324,12 +336,7 @@ export class ArchiveSink implements Sink {
         closeSync(fd);
       }
       renameSync(tmp, target);
-      const dfd = openSync(this.config.dir, 'r');
-      try {
-        fsyncSync(dfd);
-      } finally {
-        closeSync(dfd);
-      }
+      this.fsyncDir();
       unlinkSync(src);
       written.push(target);
     }

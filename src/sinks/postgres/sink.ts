@@ -148,7 +148,7 @@ export class PostgresSink implements Sink {
       )`);
     await client.query(`
       CREATE OR REPLACE VIEW ${this.q('points')} AS
-        SELECT timestamptz 'epoch' + (p.time / 1000) * interval '1 microsecond' AS time,
+        SELECT timestamptz 'epoch' + floor(p.time::numeric / 1000)::bigint * interval '1 microsecond' AS time,
                p.time AS time_ns, s.measurement, s.tags, s.field,
                coalesce(p.value_float, p.value_int::double precision, p.value_bool::int::double precision) AS value,
                p.value_int, p.value_bool, p.value_text

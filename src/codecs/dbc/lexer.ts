@@ -18,8 +18,8 @@ export interface Token {
   column: number;
   /** True when the token is the first on its line. */
   lineStart: boolean;
-  /** Quirk: identifier starting with a digit, or number starting with '.'. */
-  quirk?: 'digit_ident' | 'leading_dot';
+  /** Quirk: identifier starting with a digit, or number starting with '.' (always present: one token shape). */
+  quirk: 'digit_ident' | 'leading_dot' | null;
 }
 
 export class DbcSyntaxError extends Error {
@@ -127,7 +127,7 @@ export class Lexer {
     const column = start - this.lineOffset + 1;
     const lineStart = this.sawNewline;
     this.sawNewline = false;
-    if (start >= s.length) return { kind: 'eof', text: '', start, line, column, lineStart: true };
+    if (start >= s.length) return { kind: 'eof', text: '', start, line, column, lineStart: true, quirk: null };
     const c = s.charCodeAt(start);
 
     if (c === C.QUOTE) return this.scanString(start, line, column, lineStart);
@@ -155,20 +155,18 @@ export class Lexer {
         while (p < s.length && isDigit(s.charCodeAt(p))) p++;
       }
       this.pos = p;
-      const tok: Token = { kind: 'number', text: s.slice(start, p), start, line, column, lineStart };
-      if (leadingDot) tok.quirk = 'leading_dot';
-      return tok;
+      return { kind: 'number', text: s.slice(start, p), start, line, column, lineStart, quirk: leadingDot ? 'leading_dot' : null };
     }
 
     if (isIdentChar(c)) {
       let p = start + 1;
       while (p < s.length && isIdentChar(s.charCodeAt(p))) p++;
       this.pos = p;
-      return { kind: 'ident', text: s.slice(start, p), start, line, column, lineStart };
+      return { kind: 'ident', text: s.slice(start, p), start, line, column, lineStart, quirk: null };
     }
 
     this.pos = start + 1;
-    return { kind: 'punct', text: s[start], start, line, column, lineStart };
+    return { kind: 'punct', text: s[start], start, line, column, lineStart, quirk: null };
   }
 
   /** `e`/`E` followed by an optionally signed digit: an exponent, not an identifier tail. */
@@ -214,6 +212,14 @@ export class Lexer {
       p++;
     }
     this.pos = p;
-    return { kind: 'string', text: out.replace(/\r\n/g, '\n'), start, line, column, lineStart };
+    return {
+      kind: 'string',
+      text: out.indexOf('\r') >= 0 ? out.replace(/\r\n/g, '\n') : out,
+      start,
+      line,
+      column,
+      lineStart,
+      quirk: null,
+    };
   }
 }

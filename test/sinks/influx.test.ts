@@ -286,6 +286,20 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
     await sink.close();
   });
 
+  test('a partial write that dropped every line rejects them all at once (no bisecting)', async () => {
+    const sink = new InfluxSink({ type: 'influx', url, database: 'd' });
+    next = { status: 400, body: '{"error":"partial write: points beyond retention policy dropped=2"}' };
+    const r = await sink.write([rec(1n, { v: 1 }), rec(2n, { v: 2 })]);
+    assert.equal(r.kind, 'partial');
+    assert.deepEqual(
+      (r as { rejected: { index: number }[] }).rejected.map((x) => x.index),
+      [0, 1],
+    );
+    next = { status: 400, body: '{"error":"partial write: points beyond retention policy dropped=1"}' };
+    assert.equal((await sink.write([rec(1n, { v: 1 }), rec(2n, { v: 2 })])).kind, 'too_large');
+    await sink.close();
+  });
+
   test('InfluxDB 3 partial-write body (line_number list) maps to record indexes; v1 basic auth + rp', async () => {
     const sink = new InfluxSink({
       type: 'influx',

@@ -274,6 +274,9 @@ export class InfluxSink implements Sink {
       // 1.x prints dropped=0 for parse-only partial writes (it then lists every unparsable line).
       const exact = m.lines.size > 0 && (m.dropped === null || m.dropped === 0 || m.lines.size === m.dropped);
       if (exact) return this.combine(batch.length, enc, m.lines, m.message);
+      // every line dropped (e.g. "points beyond retention policy dropped=N" for a whole old batch): exact too
+      if (m.partial && m.dropped === enc.lines.length)
+        return this.combine(batch.length, enc, new Map(enc.lines.map((_, i) => [i, m.message])), m.message);
       if (enc.lines.length === 1) return this.combine(batch.length, enc, new Map([[0, m.message]]), m.message);
       return {
         kind: 'too_large',

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { registerStoreCommands } from '../store/cli.js';
 import { registerDbcCommands } from './dbc.js';
 import { CliError } from './errors.js';
+import { registerFramesCommands } from './frames.js';
 import { registerLogsCommands } from './logs.js';
 import { registerOutboxCommands } from './outbox.js';
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
   registerDbcCommands(program);
+  registerFramesCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
   registerStoreCommands(program);

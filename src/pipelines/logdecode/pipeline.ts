@@ -1,0 +1,330 @@
+/**
+ * Log files → frames → DBC decode → values. For each input (in order): open it through the CANedge container
+ * layer (MF4/MFC/MFE/MFM, passwords), stream its bus events with the MDF4 reader as columnar batches, adapt each
+ * batch to the DBC decoder's FrameColumns without copying payloads, decode it with every database that serves
+ * the frame's channel, and hand the batch to the caller. Nothing is allocated per frame or per value here; the
+ * caller formats what it needs (see `forEachValue`).
+ *
+ * Errors: a file that cannot be opened or read (missing, wrong password, corrupt) is reported through
+ * `onFileError` and the run continues with the next file (unless the callback throws). Data damage inside a
+ * file ends that file's stream early with MDF4 warnings (reported through `onWarning`).
+ */
+import { openLog } from '../../formats/canedge/container.js';
+import type { ContainerKind } from '../../formats/canedge/container.js';
+import type { PasswordBook } from '../../formats/canedge/passwords.js';
+import { DecodedBatch, ERR_UNKNOWN_ID, type FrameColumns } from '../../codecs/dbc/database.js';
+import {
+  BUS_CAN,
+  EV_CAN_DATA,
+  EV_LIN_FRAME,
+  FLAG_EXT,
+  type FrameBatch,
+  type Mdf4File,
+  type Mdf4Warning,
+  openMdf4,
+  readBusFrames,
+} from '../../formats/mdf4/index.js';
+import { FileSource } from '../../formats/mdf4/source.js';
+import type { DecodeDb, DecoderConfig } from './dbcset.js';
+import type { LogInput } from './inputs.js';
+import { NsFormatter } from './time.js';
+
+export interface OpenedFile {
+  input: LogInput;
+  /** Device id: the MDF header's serial number, else the tree folder, else the container header, else ''. */
+  device: string;
+  kind: ContainerKind;
+  mdf: Mdf4File;
+}
+
+/** Opens one log (any container) for bus-frame reading. Throws CanedgeError / Mdf4Error / Error naming the file. */
+export async function openInput(
+  input: LogInput,
+  opts: { passwords?: PasswordBook; onWarning?: (w: Mdf4Warning) => void } = {},
+): Promise<OpenedFile> {
+  let src: FileSource;
+  try {
+    src = new FileSource(input.path);
+  } catch (e) {
+    throw new Error(`${input.path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let opened: Awaited<ReturnType<typeof openLog>>;
+  try {
+    opened = await openLog(src, { passwords: opts.passwords });
+  } catch (e) {
+    src.close();
+    throw e;
+  }
+  let mdf: Mdf4File;
+  try {
+    mdf = await openMdf4(opened.source, { onWarning: opts.onWarning });
+  } catch (e) {
+    await opened.source.close?.();
+    throw e;
+  }
+  const serial = mdf.header.metadata.serial_number;
+  const device = (serial && serial.trim()) || input.folderDevice || opened.deviceId || '';
+  return { input, device, kind: opened.kind, mdf };
+}
+
+/** Counters of one file or of a whole run. */
+export interface LogStats {
+  files: number;
+  failedFiles: number;
+  bytes: number;
+  /** All bus events. */
+  events: number;
+  /** CAN data frames + LIN frames. */
+  frames: number;
+  /** CAN data frames at least one database decoded. */
+  decodedFrames: number;
+  /** Values handed out (after the signal filter). */
+  values: number;
+  /** CAN data frames no database of their channel knows. */
+  unknownIds: number;
+  /** CAN data frames a known message could not decode (too short, undefined multiplexer value). */
+  decodeErrors: number;
+  /** MDF4 warnings (data damage). */
+  warnings: number;
+}
+
+export function emptyStats(): LogStats {
+  return {
+    files: 0,
+    failedFiles: 0,
+    bytes: 0,
+    events: 0,
+    frames: 0,
+    decodedFrames: 0,
+    values: 0,
+    unknownIds: 0,
+    decodeErrors: 0,
+    warnings: 0,
+  };
+}
+
+export function addStats(into: LogStats, s: LogStats): void {
+  for (const k of Object.keys(into) as (keyof LogStats)[]) into[k] += s[k];
+}
+
+/** What the caller sees per batch. Arrays are reused between batches: copy what you keep. */
+export interface BatchView {
+  file: OpenedFile;
+  frames: FrameBatch;
+  /** The batch as DBC input (shares frames.id / data / dataStart). */
+  columns: FrameColumns;
+  /** Formats frame i's absolute time: time.format(frames.offsetNs[i]). */
+  time: NsFormatter;
+  /** Per database of the config: its decode of this batch (null without a config). */
+  decoded: DecodedBatch[] | null;
+  /** Per CAN channel number (0…255): indexes of the databases serving it. */
+  dbsOfChannel: number[][] | null;
+  config: DecoderConfig | null;
+}
+
+export interface PipelineOptions {
+  passwords?: PasswordBook;
+  from?: bigint;
+  to?: bigint;
+  batchSize?: number;
+  /** Decode with these databases (omit for frames only). */
+  config?: DecoderConfig | null;
+  /** Also return VAL_ label indexes (DecodedBatch.choice). */
+  choices?: boolean;
+  onFileStart?: (file: OpenedFile) => void | Promise<void>;
+  onBatch?: (view: BatchView) => void | Promise<void>;
+  onFileEnd?: (file: OpenedFile, stats: LogStats) => void | Promise<void>;
+  /** A file that failed (open or mid-stream). Throw to abort the run. */
+  onFileError?: (input: LogInput, error: Error) => void | Promise<void>;
+  onWarning?: (input: LogInput, w: Mdf4Warning) => void;
+  /** Bytes of input finished so far (after each file and each batch, estimated within a file). */
+  onProgress?: (bytesDone: number) => void;
+  /** Count values passing the filter (costs a pass over the slots; default true when decoding). */
+  countValues?: boolean;
+}
+
+/** Builds the channel → databases table. */
+function channelTable(config: DecoderConfig): number[][] {
+  const t: number[][] = [];
+  for (let c = 0; c < 256; c++) t.push(config.perChannel.get(c) ?? config.global);
+  return t;
+}
+
+/** Runs the pipeline over the inputs; returns the run's totals. */
+export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions = {}): Promise<LogStats> {
+  const total = emptyStats();
+  const config = opts.config ?? null;
+  const table = config ? channelTable(config) : null;
+  const decoded = config ? config.databases.map(() => new DecodedBatch()) : null;
+  const choices = opts.choices ?? false;
+  const countValues = opts.countValues ?? true;
+  let ext = new Uint8Array(0);
+  let bytesBefore = 0;
+  for (const input of inputs) {
+    const stats = emptyStats();
+    stats.files = 1;
+    stats.bytes = input.size;
+    let file: OpenedFile | null = null;
+    try {
+      file = await openInput(input, {
+        passwords: opts.passwords,
+        onWarning: (w) => {
+          stats.warnings++;
+          opts.onWarning?.(input, w);
+        },
+      });
+      await opts.onFileStart?.(file);
+      const time = new NsFormatter(file.mdf.header.startTimeNs);
+      const columns: FrameColumns = {
+        count: 0,
+        id: new Uint32Array(0),
+        ext,
+        data: new Uint8Array(0),
+        offset: new Uint32Array(0),
+        length: new Uint8Array(0),
+      };
+      const view: BatchView = {
+        file,
+        frames: undefined as unknown as FrameBatch,
+        columns,
+        time,
+        decoded,
+        dbsOfChannel: table,
+        config,
+      };
+      for await (const b of readBusFrames(file.mdf, { from: opts.from, to: opts.to, batchSize: opts.batchSize })) {
+        const n = b.count;
+        if (ext.length < n) ext = new Uint8Array(Math.max(n, ext.length * 2));
+        const flags = b.flags;
+        const type = b.type;
+        let nCan = 0;
+        let nLin = 0;
+        for (let i = 0; i < n; i++) {
+          ext[i] = flags[i] & FLAG_EXT;
+          const ty = type[i];
+          if (ty === EV_CAN_DATA) nCan++;
+          else if (ty === EV_LIN_FRAME) nLin++;
+        }
+        columns.count = n;
+        columns.id = b.id;
+        columns.ext = ext;
+        columns.data = b.data;
+        columns.offset = b.dataStart;
+        columns.length = b.length;
+        time.reset(b.startNs);
+        view.frames = b;
+        stats.events += n;
+        stats.frames += nCan + nLin;
+        if (config && decoded && table && nCan > 0) {
+          decodeBatchAll(config, columns, decoded, choices);
+          tally(b, decoded, table, config.databases, stats, countValues);
+        }
+        await opts.onBatch?.(view);
+        if (opts.onProgress && n > 0) {
+          // recordPos is a byte position in the data group's record stream: a good proxy for progress
+          const frac = Math.min(1, b.recordPos[n - 1] / Math.max(1, file.mdf.source.size));
+          opts.onProgress(bytesBefore + frac * input.size);
+        }
+      }
+    } catch (e) {
+      stats.failedFiles = 1;
+      const err = e instanceof Error ? e : new Error(String(e));
+      if (!err.message.includes(input.path)) err.message = `${input.path}: ${err.message}`;
+      addStats(total, stats);
+      if (file) await file.mdf.close().catch(() => {});
+      bytesBefore += input.size;
+      opts.onProgress?.(bytesBefore);
+      await opts.onFileError?.(input, err);
+      continue;
+    }
+    await file.mdf.close();
+    addStats(total, stats);
+    bytesBefore += input.size;
+    opts.onProgress?.(bytesBefore);
+    await opts.onFileEnd?.(file, stats);
+  }
+  return total;
+}
+
+function decodeBatchAll(config: DecoderConfig, columns: FrameColumns, out: DecodedBatch[], choices: boolean): void {
+  const dbs = config.databases;
+  for (let d = 0; d < dbs.length; d++) {
+    dbs[d].db.decodeBatch(columns, out[d], { choices, j1939: dbs[d].j1939 });
+  }
+}
+
+function tally(
+  b: FrameBatch,
+  decoded: DecodedBatch[],
+  table: number[][],
+  dbs: DecodeDb[],
+  stats: LogStats,
+  countValues: boolean,
+): void {
+  const n = b.count;
+  const type = b.type;
+  const bus = b.bus;
+  const chn = b.channel;
+  let dec = 0;
+  let unk = 0;
+  let err = 0;
+  let vals = 0;
+  for (let i = 0; i < n; i++) {
+    if (type[i] !== EV_CAN_DATA || bus[i] !== BUS_CAN) continue;
+    const set = table[chn[i]];
+    let ok = false;
+    let bad = false;
+    for (let k = 0; k < set.length; k++) {
+      const d = set[k];
+      const out = decoded[d];
+      const m = out.message[i];
+      if (m >= 0) {
+        ok = true;
+        if (countValues) {
+          const inc = dbs[d].include;
+          const sig = out.signal;
+          for (let p = out.start[i], e = out.start[i + 1]; p < e; p++) vals += inc[sig[p]];
+        }
+      } else if (m !== ERR_UNKNOWN_ID) bad = true;
+    }
+    if (ok) dec++;
+    else if (bad) err++;
+    else unk++;
+  }
+  stats.decodedFrames += dec;
+  stats.unknownIds += unk;
+  stats.decodeErrors += err;
+  stats.values += vals;
+}
+
+/**
+ * Calls `fn(i, d, k)` for every value of the batch that passes the signal filter, in frame order (and within a
+ * frame in database, then signal order): frame i, database index d (config.databases[d]), slot k of
+ * view.decoded[d] (signal = decoded[d].signal[k], value = phys[k] or widePhys[k]).
+ */
+export function forEachValue(view: BatchView, fn: (i: number, d: number, k: number) => void): void {
+  const { frames: b, decoded, dbsOfChannel: table, config } = view;
+  if (!decoded || !table || !config) return;
+  const n = b.count;
+  const type = b.type;
+  const bus = b.bus;
+  const chn = b.channel;
+  const dbs = config.databases;
+  for (let i = 0; i < n; i++) {
+    if (type[i] !== EV_CAN_DATA || bus[i] !== BUS_CAN) continue;
+    const set = table[chn[i]];
+    for (let s = 0; s < set.length; s++) {
+      const d = set[s];
+      const out = decoded[d];
+      if (out.message[i] < 0) continue;
+      const inc = dbs[d].include;
+      const sig = out.signal;
+      for (let k = out.start[i], e = out.start[i + 1]; k < e; k++) if (inc[sig[k]] === 1) fn(i, d, k);
+    }
+  }
+}
+
+/** The J1939 source address of a 29-bit id (its low byte). */
+export function j1939Sa(id: number): number {
+  return id & 0xff;
+}

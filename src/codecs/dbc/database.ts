@@ -108,6 +108,50 @@ export function j1939Pgn(id: number): number {
   return ((pgn >>> 8) & 0xff) < 240 ? pgn & 0x3ff00 : pgn;
 }
 
+/** Assigns a property as an own data property even when the name is `__proto__` (names come from files). */
+function setOwn<T>(o: Record<string, T>, k: string, v: T): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+type ObjectBuilder = (b: DecodedBatch, labels: string[], choices: boolean) => FrameResult;
+
+/**
+ * Generates `(b, labels, choices) => ({ ok, message, phys: {…}, raw: {…}, choices })` for a message whose slots are
+ * its signals in order. Keys are JSON string literals; names that could not be literal keys (`__proto__`,
+ * duplicates) make the message use the generic path.
+ */
+function makeObjectBuilder(m: Message, wide: boolean[]): ObjectBuilder | null {
+  // Only when slot k is signal k: no multiplexed signals (the decoder emits roots first, branches after).
+  if (m.signals.some((s) => s.multiplexerSignal !== null)) return null;
+  const names = m.signals.map((s) => s.name);
+  if (names.includes('__proto__') || new Set(names).size !== names.length) return null;
+  const phys: string[] = [];
+  const raw: string[] = [];
+  const pre: string[] = [];
+  const ch: string[] = [];
+  m.signals.forEach((s, k) => {
+    const key = JSON.stringify(s.name);
+    if (wide[s.globalIndex]) {
+      pre.push(`const wp${k} = b.widePhys[${k}], wr${k} = b.wideRaw[${k}]; b.widePhys[${k}] = undefined; b.wideRaw[${k}] = undefined;`);
+      phys.push(`${key}: wp${k} !== undefined ? wp${k} : P[${k}]`);
+      raw.push(`${key}: ${s.length > 53 ? `wr${k} !== undefined ? wr${k} : ` : ''}R[${k}]`);
+    } else {
+      phys.push(`${key}: P[${k}]`);
+      raw.push(`${key}: R[${k}]`);
+    }
+    if (s.choices) ch.push(`if (C[${k}] >= 0) ch[${key}] = labels[C[${k}]];`);
+  });
+  const src = `return function build(b, labels, choices) {
+  const P = b.phys, R = b.raw, C = b.choice;
+  ${pre.join('\n  ')}
+  const ch = {};
+  if (choices) { ${ch.join(' ')} }
+  return { ok: true, message: m, phys: { ${phys.join(', ')} }, raw: { ${raw.join(', ')} }, choices: ch };
+};`;
+  return new Function('m', src)(m) as ObjectBuilder;
+}
+
 export class Database {
   readonly messages: Message[] = [];
   /** Every signal of every message, by global index. */
@@ -127,6 +171,8 @@ export class Database {
   private readonly entries: Entry[] = [];
   private readonly labelIndex = new Map<string, number>();
   private maxSignals = 0;
+  /** Per message: the generated result-object builder (null: the message cannot use one). */
+  private readonly builders: (ObjectBuilder | null)[] = [];
   private scratch = new DecodedBatch();
 
   /** Parses DBC text. */
@@ -321,26 +367,34 @@ export class Database {
       };
     }
     if (end === MUX) return { ok: false, error: 'mux', detail: this.muxErrorDetail(), message: m };
+    if (end === m.signals.length) {
+      // Every signal present, in definition order (no multiplexed signals, nothing skipped): build the objects with
+      // a generated function whose object literals have the message's fixed shape.
+      let build = this.builders[m.index];
+      if (build === undefined) build = this.builders[m.index] = makeObjectBuilder(m, this.wide);
+      if (build !== null) return build(b, this.labels, choices);
+    }
     const phys: Record<string, DecodedValue> = {};
     const raw: Record<string, DecodedValue> = {};
     const ch: Record<string, string> = {};
     for (let k = 0; k < end; k++) {
       const gi = b.signal[k];
       const s = this.signals[gi];
+      let rv: DecodedValue = b.raw[k];
+      let pv: DecodedValue = b.phys[k];
       if (this.wide[gi]) {
         const wr = b.wideRaw[k];
         const wp = b.widePhys[k];
-        raw[s.name] = wr !== undefined && s.length > 53 ? wr : b.raw[k];
-        phys[s.name] = wp !== undefined ? wp : b.phys[k];
+        if (wr !== undefined && s.length > 53) rv = wr;
+        if (wp !== undefined) pv = wp;
         b.wideRaw[k] = undefined;
         b.widePhys[k] = undefined;
-      } else {
-        raw[s.name] = b.raw[k];
-        phys[s.name] = b.phys[k];
       }
+      setOwn(raw, s.name, rv);
+      setOwn(phys, s.name, pv);
       if (choices && s.choices) {
         const c = b.choice[k];
-        if (c >= 0) ch[s.name] = this.labels[c];
+        if (c >= 0) setOwn(ch, s.name, this.labels[c]);
       }
     }
     return { ok: true, message: m, phys, raw, choices: ch };

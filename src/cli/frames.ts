@@ -152,7 +152,7 @@ export function runHooks(
 export function summarise(command: string, stats: LogStats, prep: Prepared, seconds: number, decode: boolean): void {
   const failed = stats.failedFiles + prep.inputErrors;
   const parts = [
-    `${stats.files} file(s)`,
+    `${stats.files + prep.inputErrors} file(s)`,
     `${failed} failed`,
     `${stats.frames} frames`,
     `${stats.events - stats.frames} other events`,

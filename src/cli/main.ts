@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerStoreCommands } from '../store/cli.js';
 import { registerDbcCommands } from './dbc.js';
+import { registerDecodeCommands } from './decode.js';
 import { CliError } from './errors.js';
 import { registerFramesCommands } from './frames.js';
 import { registerLogsCommands } from './logs.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerDbcCommands(program);
   registerFramesCommands(program);
+  registerDecodeCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
   registerStoreCommands(program);

@@ -173,7 +173,7 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
           opts.onWarning?.(input, w);
         },
       });
-      await opts.onFileStart?.(file);
+      if (opts.onFileStart) await callback(() => opts.onFileStart?.(file as OpenedFile));
       const time = new NsFormatter(file.mdf.header.startTimeNs);
       const columns: FrameColumns = {
         count: 0,
@@ -219,7 +219,7 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
           decodeBatchAll(config, columns, decoded, choices);
           tally(b, decoded, table, config.databases, stats, countValues);
         }
-        await opts.onBatch?.(view);
+        if (opts.onBatch) await callback(() => opts.onBatch?.(view));
         if (opts.onProgress && n > 0) {
           // recordPos is a byte position in the data group's record stream: a good proxy for progress
           const frac = Math.min(1, b.recordPos[n - 1] / Math.max(1, file.mdf.source.size));
@@ -227,6 +227,10 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
         }
       }
     } catch (e) {
+      if (e instanceof CallbackAbort) {
+        if (file) await file.mdf.close().catch(() => {});
+        throw e.cause;
+      }
       stats.failedFiles = 1;
       const err = e instanceof Error ? e : new Error(String(e));
       if (!err.message.includes(input.path)) err.message = `${input.path}: ${err.message}`;
@@ -244,6 +248,21 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
     await opts.onFileEnd?.(file, stats);
   }
   return total;
+}
+
+/** An error thrown by a caller's callback: aborts the run (it is not a problem of the file being read). */
+class CallbackAbort extends Error {
+  constructor(override readonly cause: unknown) {
+    super('callback failed');
+  }
+}
+
+async function callback(fn: () => void | Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    throw new CallbackAbort(e);
+  }
 }
 
 function decodeBatchAll(config: DecoderConfig, columns: FrameColumns, out: DecodedBatch[], choices: boolean): void {

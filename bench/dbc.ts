@@ -8,8 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Database, DecodedBatch, type FrameColumns, type Message } from '../src/codecs/dbc/index.js';
 import { rawBits, writeBits } from '../src/codecs/dbc/encoder.js';
+import { Database, DecodedBatch, type FrameColumns, type Message } from '../src/codecs/dbc/index.js';
 import { fixturesDir } from '../test/harness/paths.js';
 import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
@@ -71,7 +71,9 @@ function makeFrames(db: Database, n: number, seed: number): FrameColumns {
 async function main(): Promise<void> {
   const nFrames = Number(arg('frames', '10000'));
   const root = join(fixturesDir, 'dbc', 'dbc', 'opendbc');
-  note(`DBC decode benchmark: ${nFrames} random valid frames per DBC, median of 7 runs (cantools: ../shared/docs/dbc.md)\n`);
+  note(
+    `DBC decode benchmark: ${nFrames} random valid frames per DBC, median of 7 runs (cantools: ../shared/docs/dbc.md)\n`,
+  );
 
   // Parse time of the largest file.
   const fordPath = join(root, 'ford_lincoln_base_pt.dbc');
@@ -124,17 +126,30 @@ async function main(): Promise<void> {
           calls++;
         }
         const reps = Math.max(1, Math.round((200 * calls) / Math.max(1, performance.now() - tw)));
-        const times = await timeRuns(() => {
-          for (let r = 0; r < reps; r++) once();
-        }, 7, 1);
+        const times = await timeRuns(
+          () => {
+            for (let r = 0; r < reps; r++) once();
+          },
+          7,
+          1,
+        );
         const sec = median(times) / reps;
         const fps = frames.count / sec;
         const sps = values / sec;
         if (api === 'batch') errors = [...out.message.subarray(0, out.frames)].filter((x) => x < 0).length;
         const name = `${stem}/${api}/${choices ? 'choices' : 'nochoices'}`;
-        const vs = choices ? `cantools ${fmtRate(ref.lo)}–${fmtRate(ref.hi)} → ${(fps / ref.hi).toFixed(1)}×` : `cantools raw ${ref.raw}`;
+        const vs = choices
+          ? `cantools ${fmtRate(ref.lo)}–${fmtRate(ref.hi)} → ${(fps / ref.hi).toFixed(1)}×`
+          : `cantools raw ${ref.raw}`;
         report(
-          { case: name, frames_per_s: Math.round(fps), signals_per_s: Math.round(sps), errors, cantools_frames_per_s: choices ? [ref.lo, ref.hi] : ref.raw, peak_rss_mb: +peakRssMb().toFixed(1) },
+          {
+            case: name,
+            frames_per_s: Math.round(fps),
+            signals_per_s: Math.round(sps),
+            errors,
+            cantools_frames_per_s: choices ? [ref.lo, ref.hi] : ref.raw,
+            peak_rss_mb: +peakRssMb().toFixed(1),
+          },
           `${name.padEnd(44)} ${fmtRate(fps).padStart(8)} frames/s ${fmtRate(sps).padStart(8)} signals/s   (${vs})${errors ? `  [${errors} frames did not decode]` : ''}`,
         );
       }

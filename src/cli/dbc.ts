@@ -24,7 +24,10 @@ function load(files: string[], strict: boolean): Database {
 }
 
 function hexId(m: { id: number; extended: boolean }): string {
-  return `0x${m.id.toString(16).toUpperCase().padStart(m.extended ? 8 : 3, '0')}`;
+  return `0x${m.id
+    .toString(16)
+    .toUpperCase()
+    .padStart(m.extended ? 8 : 3, '0')}`;
 }
 
 function printWarnings(warnings: Diagnostic[]): void {
@@ -82,19 +85,21 @@ A line that is not a valid frame gives {"error":"input","detail":"line N: …"};
 Example:
   echo '{"id":291,"extended":false,"data":"0102030405060708"}' | sigflow dbc decode vehicle.dbc`,
     )
-    .action(async (files: string[], opts: { strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean }) => {
-      const db = load(files, opts.strict ?? false);
-      printWarnings(db.warnings);
-      const stats = await decodeStream(db, process.stdin, process.stdout, {
-        truncated: opts.truncated ?? false,
-        choices: opts.choices,
-        j1939: opts.j1939 ?? false,
-      });
-      const parts = Object.entries(stats)
-        .filter(([, v]) => v > 0)
-        .map(([k, v]) => `${k} ${v}`);
-      process.stderr.write(`sigflow dbc decode: ${parts.join(', ') || 'no input'}\n`);
-    });
+    .action(
+      async (files: string[], opts: { strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean }) => {
+        const db = load(files, opts.strict ?? false);
+        printWarnings(db.warnings);
+        const stats = await decodeStream(db, process.stdin, process.stdout, {
+          truncated: opts.truncated ?? false,
+          choices: opts.choices,
+          j1939: opts.j1939 ?? false,
+        });
+        const parts = Object.entries(stats)
+          .filter(([, v]) => v > 0)
+          .map(([k, v]) => `${k} ${v}`);
+        process.stderr.write(`sigflow dbc decode: ${parts.join(', ') || 'no input'}\n`);
+      },
+    );
 }
 
 // ---- decode -------------------------------------------------------------------------------------------------
@@ -157,7 +162,9 @@ export async function decodeStream(
         f = JSON.parse(line);
       } catch (e) {
         stats.bad_input++;
-        out.push(`{"error":"input","detail":${JSON.stringify(`line ${lineNo}: not JSON (${(e as Error).message})`)}}\n`);
+        out.push(
+          `{"error":"input","detail":${JSON.stringify(`line ${lineNo}: not JSON (${(e as Error).message})`)}}\n`,
+        );
         continue;
       }
       const id = f?.id;
@@ -254,7 +261,10 @@ function inspectJson(db: Database, messages: Message[]) {
       nodes: f.nodes.map((n) => n.name),
       messages: f.messages.length,
       signals: f.messages.reduce((a, m) => a + m.signals.length, 0),
-      value_tables: f.valueTables.map((t) => ({ name: t.name, choices: t.choices.map((c) => [String(c.value), c.label]) })),
+      value_tables: f.valueTables.map((t) => ({
+        name: t.name,
+        choices: t.choices.map((c) => [String(c.value), c.label]),
+      })),
       warnings: f.warnings,
     })),
     messages: messages.map((m) => ({

@@ -78,7 +78,10 @@ function num(x: number): string {
 }
 
 function rangeCond(v: string, ranges: MuxRange[]): string {
-  return ranges.map((r) => (r.lo === r.hi ? `${v} === ${r.lo}` : `(${v} >= ${r.lo} && ${v} <= ${r.hi})`)).join(' || ') || 'false';
+  return (
+    ranges.map((r) => (r.lo === r.hi ? `${v} === ${r.lo}` : `(${v} >= ${r.lo} && ${v} <= ${r.hi})`)).join(' || ') ||
+    'false'
+  );
 }
 
 export interface CompileOptions {
@@ -89,7 +92,6 @@ export interface CompileOptions {
 }
 
 export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileOptions): CompiledFn {
-  const lines: string[] = [];
   const usedBytes = new Set<number>();
   const byteVar = (i: number) => {
     usedBytes.add(i);
@@ -115,7 +117,11 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
     if (s.valueType === 'float32') {
       out.push(`u32[0] = ${fieldExpr(s, 0, 32, byteVar)};`, 'r = f32[0];');
     } else if (s.valueType === 'float64') {
-      out.push(`u32[0] = ${fieldExpr(s, 0, 32, byteVar)};`, `u32[1] = ${fieldExpr(s, 32, 32, byteVar)};`, 'r = f64[0];');
+      out.push(
+        `u32[0] = ${fieldExpr(s, 0, 32, byteVar)};`,
+        `u32[1] = ${fieldExpr(s, 32, 32, byteVar)};`,
+        'r = f64[0];',
+      );
     } else if (w.raw) {
       out.push(
         `rb = (BigInt(${fieldExpr(s, 32, s.length - 32, byteVar)}) << 32n) | BigInt(${fieldExpr(s, 0, 32, byteVar)});`,
@@ -125,7 +131,8 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
     } else {
       out.push(`r = ${fieldExpr(s, 0, s.length, byteVar)};`);
       if (s.signed) {
-        if (s.length <= 32) out.push(s.length === 32 ? 'r = r | 0;' : `r = (r << ${32 - s.length}) >> ${32 - s.length};`);
+        if (s.length <= 32)
+          out.push(s.length === 32 ? 'r = r | 0;' : `r = (r << ${32 - s.length}) >> ${32 - s.length};`);
         else out.push(`if (r >= ${2 ** (s.length - 1)}) r -= ${2 ** s.length};`);
       }
       if (w.phys) out.push('rb = BigInt(r);');
@@ -153,7 +160,9 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
         for (const c of s.choices) m.set(c.value, ctx.label(c.label));
         bigMaps.push(m);
         const key = w.raw ? 'rb' : 'BigInt(r)';
-        out.push(`{ const c = big[${bigMaps.length - 1}].get(Number.isInteger(r) ? ${key} : null); C[p] = c === undefined ? -1 : c; }`);
+        out.push(
+          `{ const c = big[${bigMaps.length - 1}].get(Number.isInteger(r) ? ${key} : null); C[p] = c === undefined ? -1 : c; }`,
+        );
       }
     }
     out.push('p++;');

@@ -3,8 +3,8 @@
  * compiled batch decoder, the per-frame decoder, and the encoder.
  */
 import { readFileSync } from 'node:fs';
-import { type CompiledFn, MUX, SHORT, compileMessage, isWide, muxError } from './compile.js';
-import { encodeMessage, type EncodeOptions, type EncodeValue } from './encoder.js';
+import { type CompiledFn, compileMessage, isWide, MUX, muxError, SHORT } from './compile.js';
+import { type EncodeOptions, type EncodeValue, encodeMessage } from './encoder.js';
 import { DbcSyntaxError } from './lexer.js';
 import type { DbcFile, Diagnostic, Message, Signal } from './model.js';
 import { parseDbc } from './parser.js';
@@ -110,7 +110,8 @@ export function j1939Pgn(id: number): number {
 
 /** Assigns a property as an own data property even when the name is `__proto__` (names come from files). */
 function setOwn<T>(o: Record<string, T>, k: string, v: T): void {
-  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
   else o[k] = v;
 }
 
@@ -133,7 +134,9 @@ function makeObjectBuilder(m: Message, wide: boolean[]): ObjectBuilder | null {
   m.signals.forEach((s, k) => {
     const key = JSON.stringify(s.name);
     if (wide[s.globalIndex]) {
-      pre.push(`const wp${k} = b.widePhys[${k}], wr${k} = b.wideRaw[${k}]; b.widePhys[${k}] = undefined; b.wideRaw[${k}] = undefined;`);
+      pre.push(
+        `const wp${k} = b.widePhys[${k}], wr${k} = b.wideRaw[${k}]; b.widePhys[${k}] = undefined; b.wideRaw[${k}] = undefined;`,
+      );
       phys.push(`${key}: wp${k} !== undefined ? wp${k} : P[${k}]`);
       raw.push(`${key}: ${s.length > 53 ? `wr${k} !== undefined ? wr${k} : ` : ''}R[${k}]`);
     } else {

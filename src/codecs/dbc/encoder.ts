@@ -66,7 +66,9 @@ export function rawBits(s: Signal, value: EncodeValue, scaling = true): bigint {
   const min = s.signed ? -(1n << (L - 1n)) : 0n;
   const max = s.signed ? (1n << (L - 1n)) - 1n : (1n << L) - 1n;
   if (raw < min || raw > max) {
-    throw new EncodeError(`signal ${s.name}: raw value ${raw} does not fit ${s.length} ${s.signed ? 'signed' : 'unsigned'} bits`);
+    throw new EncodeError(
+      `signal ${s.name}: raw value ${raw} does not fit ${s.length} ${s.signed ? 'signed' : 'unsigned'} bits`,
+    );
   }
   return BigInt.asUintN(s.length, raw);
 }
@@ -74,7 +76,8 @@ export function rawBits(s: Signal, value: EncodeValue, scaling = true): bigint {
 /** Writes a signal's raw bit pattern into the payload. */
 export function writeBits(s: Signal, bits: bigint, data: Uint8Array): void {
   for (const p of fieldParts(s, 0, s.length)) {
-    if (p.byte < 0 || p.byte >= data.length) throw new EncodeError(`signal ${s.name} does not fit the ${data.length}-byte payload`);
+    if (p.byte < 0 || p.byte >= data.length)
+      throw new EncodeError(`signal ${s.name} does not fit the ${data.length}-byte payload`);
     const mask = (1 << p.width) - 1;
     const v = Number((bits >> BigInt(p.pos)) & BigInt(mask));
     data[p.byte] = (data[p.byte] & ~(mask << p.shift)) | (v << p.shift);
@@ -110,7 +113,11 @@ export function activeSignals(m: Message, values: Record<string, EncodeValue>, s
  * Encodes a message. Every signal present for the given multiplexer values must have a value; values for
  * absent signals are ignored. Out-of-range values are an EncodeError naming the signal.
  */
-export function encodeMessage(m: Message, values: Record<string, EncodeValue>, options: EncodeOptions = {}): Uint8Array {
+export function encodeMessage(
+  m: Message,
+  values: Record<string, EncodeValue>,
+  options: EncodeOptions = {},
+): Uint8Array {
   const scaling = options.scaling ?? true;
   const data = new Uint8Array(m.length).fill(options.fill ?? 0);
   for (const s of activeSignals(m, values, scaling)) {

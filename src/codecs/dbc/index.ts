@@ -1,12 +1,20 @@
 /** Public API of the DBC engine. See README.md in this folder. */
-export { Database, DecodedBatch, ERR_UNKNOWN_ID, j1939Pgn } from './database.js';
-export type { DecodeOptions, DecodedValue, FrameColumns, FrameErrorKind, FrameResult, LoadOptions } from './database.js';
+
 export { MUX as ERR_MUX, SHORT as ERR_SHORT } from './compile.js';
-export { EncodeError, encodeMessage } from './encoder.js';
+export type {
+  DecodedValue,
+  DecodeOptions,
+  FrameColumns,
+  FrameErrorKind,
+  FrameResult,
+  LoadOptions,
+} from './database.js';
+export { Database, DecodedBatch, ERR_UNKNOWN_ID, j1939Pgn } from './database.js';
 export type { EncodeOptions, EncodeValue } from './encoder.js';
+export { EncodeError, encodeMessage } from './encoder.js';
 export { DbcSyntaxError } from './lexer.js';
-export { formatDiagnostic } from './model.js';
 export type * from './model.js';
+export { formatDiagnostic } from './model.js';
 export { parseDbc, QUIRKS } from './parser.js';
 export { decodeDbcBytes } from './text.js';
 export { writeDbc } from './writer.js';

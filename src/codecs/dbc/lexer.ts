@@ -34,7 +34,7 @@ export class DbcSyntaxError extends Error {
   }
 }
 
-const enum C {
+enum C {
   TAB = 9,
   LF = 10,
   CR = 13,
@@ -155,7 +155,15 @@ export class Lexer {
         while (p < s.length && isDigit(s.charCodeAt(p))) p++;
       }
       this.pos = p;
-      return { kind: 'number', text: s.slice(start, p), start, line, column, lineStart, quirk: leadingDot ? 'leading_dot' : null };
+      return {
+        kind: 'number',
+        text: s.slice(start, p),
+        start,
+        line,
+        column,
+        lineStart,
+        quirk: leadingDot ? 'leading_dot' : null,
+      };
     }
 
     if (isIdentChar(c)) {

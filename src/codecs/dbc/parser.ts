@@ -8,9 +8,9 @@
  */
 import { DbcSyntaxError, Lexer, type Token } from './lexer.js';
 import type {
+  AttributeDefinition,
   AttrType,
   AttrValue,
-  AttributeDefinition,
   ByteOrder,
   Choice,
   DbcFile,
@@ -19,7 +19,6 @@ import type {
   Message,
   MuxRange,
   Node,
-  ObjectKind,
   Signal,
   SignalGroup,
   SourcePos,
@@ -171,7 +170,8 @@ class Parser {
   }
 
   private fail(t: Token, expected: string): never {
-    const got = t.kind === 'eof' ? 'end of file' : t.kind === 'string' ? `string "${t.text.slice(0, 40)}"` : `'${t.text}'`;
+    const got =
+      t.kind === 'eof' ? 'end of file' : t.kind === 'string' ? `string "${t.text.slice(0, 40)}"` : `'${t.text}'`;
     throw this.lx.error(t, `expected ${expected}, got ${got}`);
   }
 
@@ -379,10 +379,12 @@ class Parser {
     const lenTok = this.lx.peek();
     const length = this.integer('the message length in bytes');
     if (length < 0) this.fail(lenTok, 'a message length ≥ 0');
-    if (length > 64) this.quirk('message_too_long', lenTok, `message ${name} is ${length} bytes long (CAN FD allows 64)`);
+    if (length > 64)
+      this.quirk('message_too_long', lenTok, `message ${name} is ${length} bytes long (CAN FD allows 64)`);
     const senderTok = this.lx.peek();
     let sender = 'Vector__XXX';
-    if (senderTok.kind === 'ident' && !(senderTok.lineStart && this.isKeyword(senderTok))) sender = this.ident('the sender');
+    if (senderTok.kind === 'ident' && !(senderTok.lineStart && this.isKeyword(senderTok)))
+      sender = this.ident('the sender');
     this.messages.push({ dbcId, name, length, sender, signals: [], pos: this.lx.posOf(kw) });
   }
 
@@ -584,7 +586,10 @@ class Parser {
   /** ENUM defaults are written as the label; values as the index. Keep values as written, labels for defaults. */
   private normaliseAttr(def: AttributeDefinition, value: AttrValue, at: Token): AttrValue {
     if (def.type.kind === 'ENUM' && typeof value === 'string') return value;
-    if ((def.type.kind === 'INT' || def.type.kind === 'HEX' || def.type.kind === 'FLOAT') && typeof value !== 'number') {
+    if (
+      (def.type.kind === 'INT' || def.type.kind === 'HEX' || def.type.kind === 'FLOAT') &&
+      typeof value !== 'number'
+    ) {
       const n = Number(value);
       if (value !== '' && Number.isFinite(n)) return n;
       this.quirk('attribute_value_mismatch', at, `attribute "${def.name}" expects a number, got "${value}"`);
@@ -814,11 +819,16 @@ class Parser {
       let id = raw.dbcId & 0x7fffffff;
       let extended = raw.dbcId >= 0x80000000;
       if (raw.name === INDEPENDENT_MSG) {
-        for (const s of raw.signals) independent.push(this.buildSignal(raw, s, null, null, attrsOf, commentOf, choicesBySignal, -1));
+        for (const s of raw.signals)
+          independent.push(this.buildSignal(raw, s, null, null, attrsOf, commentOf, choicesBySignal, -1));
         continue;
       }
       if (extended && id > 0x1fffffff) {
-        this.quirk('id_too_wide', raw.pos, `message ${raw.name}: extended id 0x${id.toString(16)} is wider than 29 bits; masked`);
+        this.quirk(
+          'id_too_wide',
+          raw.pos,
+          `message ${raw.name}: extended id 0x${id.toString(16)} is wider than 29 bits; masked`,
+        );
         id &= 0x1fffffff;
       } else if (!extended && id > 0x7ff) {
         this.quirk(
@@ -828,7 +838,11 @@ class Parser {
         );
         extended = true;
         if (id > 0x1fffffff) {
-          this.quirk('id_too_wide', raw.pos, `message ${raw.name}: id 0x${id.toString(16)} is wider than 29 bits; masked`);
+          this.quirk(
+            'id_too_wide',
+            raw.pos,
+            `message ${raw.name}: id 0x${id.toString(16)} is wider than 29 bits; masked`,
+          );
           id &= 0x1fffffff;
         }
       }
@@ -889,15 +903,24 @@ class Parser {
       if ((key.startsWith('m:') || key.startsWith('s:')) && !usedKeys.has(key)) {
         const id = Number(key.split(':')[1]);
         if (!knownMsgIds.has(id) || key.startsWith('s:'))
-          this.quirk('unknown_reference', c.pos, `CM_ refers to ${key.startsWith('m:') ? 'message' : 'signal'} ${key.slice(2)}, which does not exist`);
+          this.quirk(
+            'unknown_reference',
+            c.pos,
+            `CM_ refers to ${key.startsWith('m:') ? 'message' : 'signal'} ${key.slice(2)}, which does not exist`,
+          );
       }
     }
     for (const v of this.valueDescs) {
       if (v.ref.kind === 'signal' && !usedKeys.has(`s:${v.ref.id}:${v.ref.signal}`))
-        this.quirk('unknown_reference', v.pos, `VAL_ refers to signal ${v.ref.id}:${v.ref.signal}, which does not exist`);
+        this.quirk(
+          'unknown_reference',
+          v.pos,
+          `VAL_ refers to signal ${v.ref.id}:${v.ref.signal}, which does not exist`,
+        );
     }
     for (const [key, t] of this.sigTypes) {
-      if (!usedKeys.has(`s:${key}`)) this.quirk('unknown_reference', t.pos, `SIG_VALTYPE_ refers to signal ${key}, which does not exist`);
+      if (!usedKeys.has(`s:${key}`))
+        this.quirk('unknown_reference', t.pos, `SIG_VALTYPE_ refers to signal ${key}, which does not exist`);
     }
 
     const envVars = this.envVars.map((e) => ({
@@ -928,7 +951,10 @@ class Parser {
   }
 
   private normaliseAttrAt(def: AttributeDefinition, value: AttrValue, pos: SourcePos): AttrValue {
-    if ((def.type.kind === 'INT' || def.type.kind === 'HEX' || def.type.kind === 'FLOAT') && typeof value !== 'number') {
+    if (
+      (def.type.kind === 'INT' || def.type.kind === 'HEX' || def.type.kind === 'FLOAT') &&
+      typeof value !== 'number'
+    ) {
       const n = Number(value);
       if (value !== '' && Number.isFinite(n)) return n;
       this.quirk('attribute_value_mismatch', pos, `attribute "${def.name}" expects a number, got "${value}"`);
@@ -943,7 +969,26 @@ class Parser {
     if (v === null) return null;
     if (def?.type.kind === 'ENUM' && typeof v === 'number') return def.type.values[v] ?? String(v);
     if (def?.type.kind === 'INT' && name === 'VFrameFormat' && typeof v === 'number') {
-      return ['StandardCAN', 'ExtendedCAN', 'reserved', 'J1939PG', 'reserved', 'reserved', 'reserved', 'reserved', 'reserved', 'reserved', 'reserved', 'reserved', 'reserved', 'reserved', 'StandardCAN_FD', 'ExtendedCAN_FD'][v] ?? String(v);
+      return (
+        [
+          'StandardCAN',
+          'ExtendedCAN',
+          'reserved',
+          'J1939PG',
+          'reserved',
+          'reserved',
+          'reserved',
+          'reserved',
+          'reserved',
+          'reserved',
+          'reserved',
+          'reserved',
+          'reserved',
+          'reserved',
+          'StandardCAN_FD',
+          'ExtendedCAN_FD',
+        ][v] ?? String(v)
+      );
     }
     return String(v);
   }
@@ -976,19 +1021,28 @@ class Parser {
     }
     const names = new Set<string>();
     for (const s of raw.signals) {
-      if (names.has(s.name)) this.quirk('duplicate_signal', s.pos, `message ${raw.name} has two signals named ${s.name}`);
+      if (names.has(s.name))
+        this.quirk('duplicate_signal', s.pos, `message ${raw.name} has two signals named ${s.name}`);
       names.add(s.name);
     }
-    let muxers = raw.signals.filter((s) => s.mux !== null && s.mux.endsWith('M'));
+    let muxers = raw.signals.filter((s) => s.mux?.endsWith('M'));
     const bare = raw.signals.filter((s) => s.mux === 'm');
     let bareAsMuxer: RawSignal | null = null;
     for (const b of bare) {
       const hasChildren = raw.signals.some((s) => s.mux !== null && /^m\d+$/.test(s.mux));
       if (muxers.length === 0 && bare.length === 1 && hasChildren) {
         bareAsMuxer = b;
-        this.quirk('bare_multiplexed_marker', b.pos, `signal ${b.name} is marked 'm' with no value; read as the multiplexer 'M' of ${raw.name}`);
+        this.quirk(
+          'bare_multiplexed_marker',
+          b.pos,
+          `signal ${b.name} is marked 'm' with no value; read as the multiplexer 'M' of ${raw.name}`,
+        );
       } else {
-        this.quirk('bare_multiplexed_marker', b.pos, `signal ${b.name} is marked 'm' with no value; read as a plain signal`);
+        this.quirk(
+          'bare_multiplexed_marker',
+          b.pos,
+          `signal ${b.name} is marked 'm' with no value; read as a plain signal`,
+        );
       }
     }
     if (bareAsMuxer) muxers = [bareAsMuxer];
@@ -1015,10 +1069,26 @@ class Parser {
       }
       if (parent !== null && values.length === 0) parent = null;
       if (parent !== null && !raw.signals.some((x) => x.name === parent)) {
-        this.quirk('unknown_reference', s.pos, `signal ${s.name} is multiplexed on ${parent}, which is not in ${raw.name}`);
+        this.quirk(
+          'unknown_reference',
+          s.pos,
+          `signal ${s.name} is multiplexed on ${parent}, which is not in ${raw.name}`,
+        );
         parent = null;
       }
-      out.push(this.buildSignal(raw, s, parent, parent ? mergeRanges(values) : null, attrsOf, commentOf, choicesBySignal, firstIndex + out.length, isMultiplexer));
+      out.push(
+        this.buildSignal(
+          raw,
+          s,
+          parent,
+          parent ? mergeRanges(values) : null,
+          attrsOf,
+          commentOf,
+          choicesBySignal,
+          firstIndex + out.length,
+          isMultiplexer,
+        ),
+      );
     }
     return out;
   }
@@ -1040,9 +1110,19 @@ class Parser {
     const vt = this.sigTypes.get(key)?.type ?? 0;
     const valueType = vt === 1 ? 'float32' : vt === 2 ? 'float64' : 'int';
     if (valueType === 'float32' && s.length !== 32)
-      throw new DbcSyntaxError(this.file, s.pos.line, s.pos.column, `signal ${s.name} is float32 (SIG_VALTYPE_ 1) but ${s.length} bits long`);
+      throw new DbcSyntaxError(
+        this.file,
+        s.pos.line,
+        s.pos.column,
+        `signal ${s.name} is float32 (SIG_VALTYPE_ 1) but ${s.length} bits long`,
+      );
     if (valueType === 'float64' && s.length !== 64)
-      throw new DbcSyntaxError(this.file, s.pos.line, s.pos.column, `signal ${s.name} is float64 (SIG_VALTYPE_ 2) but ${s.length} bits long`);
+      throw new DbcSyntaxError(
+        this.file,
+        s.pos.line,
+        s.pos.column,
+        `signal ${s.name} is float64 (SIG_VALTYPE_ 2) but ${s.length} bits long`,
+      );
     const start = this.numAttr('GenSigStartValue', attrs);
     const spn = attrs.get('SPN');
     return {
@@ -1078,13 +1158,21 @@ class Parser {
     for (const s of m.signals) {
       const bits = signalBits(s);
       if (bits.some((b) => b >= m.length * 8 || b < 0)) {
-        this.quirk('signal_outside_message', s.pos, `signal ${s.name} extends beyond the ${m.length}-byte message ${m.name}`);
+        this.quirk(
+          'signal_outside_message',
+          s.pos,
+          `signal ${s.name} extends beyond the ${m.length}-byte message ${m.name}`,
+        );
         continue;
       }
       for (const b of bits) {
         const o = owners[b];
         if (o && mayCoexist(o, s)) {
-          this.quirk('overlapping_signals', s.pos, `signal ${s.name} overlaps ${o.name} in message ${m.name} (bit ${b})`);
+          this.quirk(
+            'overlapping_signals',
+            s.pos,
+            `signal ${s.name} overlaps ${o.name} in message ${m.name} (bit ${b})`,
+          );
           break;
         }
         owners[b] = s;

@@ -4,7 +4,7 @@
  * Extended multiplexing is written as SG_MUL_VAL_ whenever a message has more than one multiplexer or a signal is
  * active for more than one value.
  */
-import type { AttrValue, AttributeDefinition, DbcFile, Message, Signal } from './model.js';
+import type { AttributeDefinition, AttrValue, DbcFile, Message, Signal } from './model.js';
 
 function str(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -43,7 +43,9 @@ function needsExtendedMux(m: Message): boolean {
   return (
     muxers > 1 ||
     m.signals.some(
-      (s) => s.multiplexerRanges && (s.multiplexerRanges.length > 1 || s.multiplexerRanges[0].lo !== s.multiplexerRanges[0].hi),
+      (s) =>
+        s.multiplexerRanges &&
+        (s.multiplexerRanges.length > 1 || s.multiplexerRanges[0].lo !== s.multiplexerRanges[0].hi),
     )
   );
 }
@@ -81,35 +83,48 @@ export function writeDbc(f: DbcFile): string {
   for (const n of f.nodes) if (n.comment !== null) out.push(`CM_ BU_ ${n.shortName} ${str(n.comment)};`);
   for (const m of f.messages) {
     if (m.comment !== null) out.push(`CM_ BO_ ${dbcId(m)} ${str(m.comment)};`);
-    for (const s of m.signals) if (s.comment !== null) out.push(`CM_ SG_ ${dbcId(m)} ${s.shortName} ${str(s.comment)};`);
+    for (const s of m.signals)
+      if (s.comment !== null) out.push(`CM_ SG_ ${dbcId(m)} ${s.shortName} ${str(s.comment)};`);
   }
   for (const d of f.attributeDefinitions.values()) out.push(attrDef(d));
   for (const d of f.attributeDefinitions.values()) {
-    if (d.defaultValue !== null) out.push(`${d.objectKind.endsWith('_REL_') ? 'BA_DEF_DEF_REL_' : 'BA_DEF_DEF_'} ${str(d.name)} ${attrValue(d.defaultValue)};`);
+    if (d.defaultValue !== null)
+      out.push(
+        `${d.objectKind.endsWith('_REL_') ? 'BA_DEF_DEF_REL_' : 'BA_DEF_DEF_'} ${str(d.name)} ${attrValue(d.defaultValue)};`,
+      );
   }
   for (const [k, v] of f.attributes) out.push(`BA_ ${str(k)} ${attrValue(v)};`);
-  for (const n of f.nodes) for (const [k, v] of n.attributes) out.push(`BA_ ${str(k)} BU_ ${n.shortName} ${attrValue(v)};`);
+  for (const n of f.nodes)
+    for (const [k, v] of n.attributes) out.push(`BA_ ${str(k)} BU_ ${n.shortName} ${attrValue(v)};`);
   for (const m of f.messages) {
     for (const [k, v] of m.attributes) out.push(`BA_ ${str(k)} BO_ ${dbcId(m)} ${attrValue(v)};`);
-    for (const s of m.signals) for (const [k, v] of s.attributes) out.push(`BA_ ${str(k)} SG_ ${dbcId(m)} ${s.shortName} ${attrValue(v)};`);
+    for (const s of m.signals)
+      for (const [k, v] of s.attributes) out.push(`BA_ ${str(k)} SG_ ${dbcId(m)} ${s.shortName} ${attrValue(v)};`);
   }
   for (const r of f.relationAttributes) {
     const target =
-      r.kind === 'BU_SG_REL_' ? `SG_ ${r.messageId} ${r.signal}` : r.kind === 'BU_BO_REL_' ? `${r.messageId}` : `${r.envVar}`;
+      r.kind === 'BU_SG_REL_'
+        ? `SG_ ${r.messageId} ${r.signal}`
+        : r.kind === 'BU_BO_REL_'
+          ? `${r.messageId}`
+          : `${r.envVar}`;
     out.push(`BA_REL_ ${str(r.name)} ${r.kind} ${r.node} ${target} ${attrValue(r.value)};`);
   }
   for (const m of f.messages) {
     for (const s of m.signals) {
-      if (s.choices) out.push(`VAL_ ${dbcId(m)} ${s.shortName} ${s.choices.map((c) => `${c.value} ${str(c.label)}`).join(' ')} ;`);
+      if (s.choices)
+        out.push(`VAL_ ${dbcId(m)} ${s.shortName} ${s.choices.map((c) => `${c.value} ${str(c.label)}`).join(' ')} ;`);
     }
   }
   for (const m of f.messages) {
     for (const s of m.signals) {
-      if (s.valueType !== 'int') out.push(`SIG_VALTYPE_ ${dbcId(m)} ${s.shortName} : ${s.valueType === 'float32' ? 1 : 2};`);
+      if (s.valueType !== 'int')
+        out.push(`SIG_VALTYPE_ ${dbcId(m)} ${s.shortName} : ${s.valueType === 'float32' ? 1 : 2};`);
     }
   }
   for (const m of f.messages) {
-    for (const g of m.signalGroups) out.push(`SIG_GROUP_ ${dbcId(m)} ${g.name} ${g.repetitions} : ${g.signals.join(' ')};`);
+    for (const g of m.signalGroups)
+      out.push(`SIG_GROUP_ ${dbcId(m)} ${g.name} ${g.repetitions} : ${g.signals.join(' ')};`);
   }
   for (const m of f.messages) {
     if (!needsExtendedMux(m)) continue;

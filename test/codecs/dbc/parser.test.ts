@@ -82,10 +82,13 @@ test('the full grammar: every statement kind is read and kept', () => {
   assert.equal(f.nodes[0].comment, 'the engine ECU');
   assert.equal(f.nodes[0].attributes.get('NodeHex'), 17);
   assert.equal(f.comment, 'Database\ncomment with "quotes"');
-  assert.deepEqual(f.valueTables[0].choices.map((c) => [c.value, c.label]), [
-    [1n, 'On'],
-    [0n, 'Off'],
-  ]);
+  assert.deepEqual(
+    f.valueTables[0].choices.map((c) => [c.value, c.label]),
+    [
+      [1n, 'On'],
+      [0n, 'Off'],
+    ],
+  );
   const [eng, ext] = f.messages;
   assert.equal(eng.id, 100);
   assert.equal(eng.extended, false);
@@ -96,12 +99,18 @@ test('the full grammar: every statement kind is read and kept', () => {
   assert.equal(eng.isFd, false);
   assert.deepEqual(eng.signalGroups, [{ name: 'Grp', repetitions: 1, signals: ['Speed', 'Temp'] }]);
   const [speed, temp, mode, a, b] = eng.signals;
-  assert.deepEqual([speed.startBit, speed.length, speed.byteOrder, speed.signed, speed.factor, speed.unit], [0, 16, 'little_endian', false, 0.25, 'rpm']);
+  assert.deepEqual(
+    [speed.startBit, speed.length, speed.byteOrder, speed.signed, speed.factor, speed.unit],
+    [0, 16, 'little_endian', false, 0.25, 'rpm'],
+  );
   assert.deepEqual(speed.receivers, ['ECU2', 'GW']);
   assert.equal(speed.comment, 'engine speed');
   assert.equal(speed.startValue, 400);
   assert.deepEqual([temp.byteOrder, temp.signed, temp.offset], ['big_endian', true, -40]);
-  assert.deepEqual(temp.choices?.map((c) => c.value), [0n, -1n]);
+  assert.deepEqual(
+    temp.choices?.map((c) => c.value),
+    [0n, -1n],
+  );
   assert.equal(mode.isMultiplexer, true);
   assert.equal(a.multiplexerSignal, 'Mode');
   assert.deepEqual(a.multiplexerRanges, [{ lo: 1, hi: 1 }]);
@@ -120,12 +129,17 @@ test('the full grammar: every statement kind is read and kept', () => {
     ],
   );
   assert.equal(ext.signals[2].shortName, 'Wide');
-  assert.deepEqual(f.relationAttributes, [{ name: 'SigRel', kind: 'BU_SG_REL_', node: 'ECU2', messageId: 100, signal: 'Speed', value: 7 }]);
+  assert.deepEqual(f.relationAttributes, [
+    { name: 'SigRel', kind: 'BU_SG_REL_', node: 'ECU2', messageId: 100, signal: 'Speed', value: 7 },
+  ]);
   assert.equal(f.attributeDefinitions.get('SigRel')?.defaultValue, 3);
   assert.equal(f.attributes.get('DBName'), 'demo');
   const env = f.environmentVariables[0];
   assert.deepEqual([env.name, env.unit, env.id, env.dataSize, env.comment], ['EnvA', 'V', 1, 4, 'an env var']);
-  assert.deepEqual(env.choices?.map((c) => c.label), ['zero', 'one']);
+  assert.deepEqual(
+    env.choices?.map((c) => c.label),
+    ['zero', 'one'],
+  );
   assert.equal(f.unknownStatements[0].keyword, 'SGTYPE_');
   assert.deepEqual(
     f.warnings.map((w) => w.code),
@@ -139,7 +153,7 @@ test('decoding the full example: floats, wide integers, mux defined by VAL_ only
   const r = db.decodeFrame(100, false, eng);
   assert.ok(r.ok);
   assert.deepEqual(r.phys, { Speed: 1500, Temp: -40, Mode: 1, A: 7 });
-  assert.deepEqual(r.choices, { Temp: "raw zero", Mode: "one" }); // by raw value: phys -40 is raw 0
+  assert.deepEqual(r.choices, { Temp: 'raw zero', Mode: 'one' }); // by raw value: phys -40 is raw 0
   // Mode 3 is defined only by VAL_: the frame decodes to the multiplexer alone.
   const m3 = db.decodeFrame(100, false, db.encode('Engine', { Speed: 0, Temp: 0, Mode: 3 }));
   assert.ok(m3.ok);
@@ -172,7 +186,14 @@ test('CRLF line endings and cp1252 files read the same as LF / UTF-8', () => {
   assert.equal(b.messages[0].signals.length, 5);
   const dir = mkdtempSync(join(tmpdir(), 'sigflow-dbc-'));
   const p = join(dir, 'cp1252.dbc');
-  writeFileSync(p, Buffer.concat([Buffer.from('BO_ 1 M: 1 X\n SG_ S : 0|8@1+ (1,0) [0|0] "'), Buffer.from([0xb0, 0x43]), Buffer.from('" X\n')]));
+  writeFileSync(
+    p,
+    Buffer.concat([
+      Buffer.from('BO_ 1 M: 1 X\n SG_ S : 0|8@1+ (1,0) [0|0] "'),
+      Buffer.from([0xb0, 0x43]),
+      Buffer.from('" X\n'),
+    ]),
+  );
   const db = Database.load([p]);
   assert.equal(db.files[0].encoding, 'cp1252');
   assert.equal(db.messages[0].signals[0].unit, '°C');
@@ -182,7 +203,12 @@ test('syntax errors name file:line:column and what was expected, in lenient mode
   const bad = 'BO_ 1 M: 8 X\n SG_ S : 0|8@1+ (1,0 [0|0] "" X\n';
   assert.throws(
     () => parseDbc(bad, { file: 'bad.dbc' }),
-    (e: unknown) => e instanceof DbcSyntaxError && e.line === 2 && e.column === 22 && /expected '\)'/.test(e.message) && e.message.startsWith('bad.dbc:2:22'),
+    (e: unknown) =>
+      e instanceof DbcSyntaxError &&
+      e.line === 2 &&
+      e.column === 22 &&
+      /expected '\)'/.test(e.message) &&
+      e.message.startsWith('bad.dbc:2:22'),
   );
   assert.throws(() => parseDbc('BO_ 1 M: 8 X\n SG_ S : 0|8@2+ (1,0) [0|0] "" X\n'), /byte order 0 \(big-endian\) or 1/);
   assert.throws(() => parseDbc('CM_ "never closed;\n'), /unterminated string/);
@@ -220,7 +246,10 @@ test('quirks are warnings with positions in lenient mode and errors in strict mo
   assert.equal(f.messages[0].extended, true);
   assert.equal(f.messages[0].signals[0].factor, 0.5);
   assert.equal(f.messages[0].comment, 'no semicolon');
-  assert.throws(() => parseDbc(QUIRKY, { file: 'q.dbc', strict: true }), /q\.dbc:3:6: identifier .1st. starts with a digit .*strict mode/);
+  assert.throws(
+    () => parseDbc(QUIRKY, { file: 'q.dbc', strict: true }),
+    /q\.dbc:3:6: identifier .1st. starts with a digit .*strict mode/,
+  );
 });
 
 test('a signal reaching past the message end decodes only when the frame carries its bytes', () => {
@@ -249,7 +278,10 @@ test('several DBCs combine into one database; clashing ids are reported with bot
   assert.equal(db.signals.length, 2);
   const r = db.decodeFrame(2, false, new Uint8Array([5]));
   assert.ok(r.ok && r.message.name === 'B' && r.phys.S === 5);
-  assert.throws(() => Database.load([a, c]), (e: Error) => /clash/.test(e.message) && e.message.includes('a.dbc') && e.message.includes('c.dbc'));
+  assert.throws(
+    () => Database.load([a, c]),
+    (e: Error) => /clash/.test(e.message) && e.message.includes('a.dbc') && e.message.includes('c.dbc'),
+  );
   assert.throws(() => Database.load([join(dir, 'missing.dbc')]), /cannot read DBC file .*missing\.dbc: ENOENT/);
 });
 
@@ -297,7 +329,9 @@ test('sigflow dbc decode: one output line per input line, bad lines reported, wi
   const p = join(dir, 'full.dbc');
   writeFileSync(p, FULL);
   const db = Database.fromText(FULL);
-  const ext = Buffer.from(db.encode('Ext', { F32: Number.NaN, F64: Number.POSITIVE_INFINITY, WideSignalWithAVeryLongName: 2n ** 63n })).toString('hex');
+  const ext = Buffer.from(
+    db.encode('Ext', { F32: Number.NaN, F64: Number.POSITIVE_INFINITY, WideSignalWithAVeryLongName: 2n ** 63n }),
+  ).toString('hex');
   const input = [
     JSON.stringify({ id: 1024, extended: true, data: ext }),
     'not json',
@@ -308,7 +342,10 @@ test('sigflow dbc decode: one output line per input line, bad lines reported, wi
   ].join('\n');
   const r = await runCli(['dbc', 'decode', p], { input });
   assert.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 5);
   assert.deepEqual(lines[0].phys, { F32: 'NaN', F64: 'Infinity', WideSignalWithAVeryLongName: '9223372036854775808' });
   assert.equal(lines[1].error, 'input');

@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import {
   Database,
+  type DbcFile,
   DbcSyntaxError,
   DecodedBatch,
-  type DbcFile,
   type FrameColumns,
   parseDbc,
   writeDbc,
@@ -55,7 +55,11 @@ const layoutArb = fc
     const sigs: SigSpec[] = [];
     for (const c of candidates) {
       const len = c.type === 1 ? 32 : c.type === 2 ? 64 : c.length;
-      const spec = { startBit: c.start, length: len, byteOrder: c.order === 1 ? ('little_endian' as const) : ('big_endian' as const) };
+      const spec = {
+        startBit: c.start,
+        length: len,
+        byteOrder: c.order === 1 ? ('little_endian' as const) : ('big_endian' as const),
+      };
       const bits = signalBits(spec);
       if (bits.some((b) => b < 0 || b >= length * 8 || used.has(b))) continue;
       for (const b of bits) used.add(b);
@@ -146,14 +150,19 @@ test('encode → decode returns every raw value, for random layouts (both byte o
       for (const choices of [true, false]) {
         const r = db.decodeFrame(0x123, false, data, { choices });
         assert.ok(r.ok, `decode failed: ${!r.ok && r.detail}`);
-        const active = sigs.filter((s) => !s.mux.startsWith('m') || (muxer && BigInt(values[muxer.name]) === BigInt(s.mux.slice(1))));
+        const active = sigs.filter(
+          (s) => !s.mux.startsWith('m') || (muxer && BigInt(values[muxer.name]) === BigInt(s.mux.slice(1))),
+        );
         assert.deepEqual(Object.keys(r.raw).sort(), active.map((s) => s.name).sort());
         for (const s of active) {
           assert.ok(sameRaw(r.raw[s.name], values[s.name]), `${s.name}: raw ${r.raw[s.name]} ≠ ${values[s.name]}`);
           const raw = r.raw[s.name];
           const phys = r.phys[s.name];
           if (typeof raw === 'number' && typeof phys === 'number' && !(s.factor === 1 && s.offset === 0)) {
-            assert.ok(Object.is(phys, raw * s.factor + s.offset), `${s.name}: phys ${phys} ≠ ${raw}*${s.factor}+${s.offset}`);
+            assert.ok(
+              Object.is(phys, raw * s.factor + s.offset),
+              `${s.name}: phys ${phys} ≠ ${raw}*${s.factor}+${s.offset}`,
+            );
           }
         }
       }
@@ -281,11 +290,52 @@ function parsesSafely(text: string): void {
 }
 
 test('fuzz: random text never crashes or hangs the parser', () => {
-  const tokens = ['BO_', 'SG_', 'CM_', 'BA_', 'VAL_', 'SG_MUL_VAL_', 'SIG_VALTYPE_', ':', '|', '@', '(', ')', '[', ']', ',', ';', '"', '1', '-', '+', '0', '7', ' ', '\n', 'M', 'm1', 'x', '.5', '1e3', '\\"', 'BU_', 'EV_', 'NS_', 'BA_DEF_'];
+  const tokens = [
+    'BO_',
+    'SG_',
+    'CM_',
+    'BA_',
+    'VAL_',
+    'SG_MUL_VAL_',
+    'SIG_VALTYPE_',
+    ':',
+    '|',
+    '@',
+    '(',
+    ')',
+    '[',
+    ']',
+    ',',
+    ';',
+    '"',
+    '1',
+    '-',
+    '+',
+    '0',
+    '7',
+    ' ',
+    '\n',
+    'M',
+    'm1',
+    'x',
+    '.5',
+    '1e3',
+    '\\"',
+    'BU_',
+    'EV_',
+    'NS_',
+    'BA_DEF_',
+  ];
   fc.assert(
-    fc.property(fc.oneof(fc.string({ maxLength: 300 }), fc.array(fc.constantFrom(...tokens), { maxLength: 200 }).map((a) => a.join(' '))), (text) => {
-      parsesSafely(text);
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 300 }),
+        fc.array(fc.constantFrom(...tokens), { maxLength: 200 }).map((a) => a.join(' ')),
+      ),
+      (text) => {
+        parsesSafely(text);
+      },
+    ),
     { numRuns: 2000 },
   );
 });

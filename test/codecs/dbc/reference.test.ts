@@ -34,7 +34,8 @@ async function checkFramesCli(root: string, entry: ManifestEntry): Promise<strin
   const r = await runCli(['dbc', 'decode', join(root, entry.path)], { input });
   if (r.code !== 0) return [`${entry.path}: exit ${r.code}: ${r.stderr.slice(0, 300)}`];
   const lines = r.stdout.trim().split('\n');
-  if (lines.length !== frames.length) return [`${entry.path}: ${lines.length} output lines for ${frames.length} frames`];
+  if (lines.length !== frames.length)
+    return [`${entry.path}: ${lines.length} output lines for ${frames.length} frames`];
   const failures: string[] = [];
   lines.forEach((line, i) => {
     const got = JSON.parse(line);
@@ -57,11 +58,17 @@ async function checkErrorsCli(root: string, cases: RefError[]): Promise<string[]
     const input = list.map((c) => JSON.stringify({ id: c.id, extended: c.extended, data: c.data })).join('\n');
     {
       const r = await runCli(['dbc', 'decode', join(root, dbc), ...(truncated ? ['--truncated'] : [])], { input });
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-      list.forEach((c, i) => {
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      for (const [i, c] of list.entries()) {
         const got = lines[i];
         if (truncated && c.error === 'short') {
-          if (got.error || !got.truncated) return void failures.push(`${dbc} ${c.data}: --truncated gave ${JSON.stringify(got)}`);
+          if (got.error || !got.truncated) {
+            failures.push(`${dbc} ${c.data}: --truncated gave ${JSON.stringify(got)}`);
+            continue;
+          }
           const want = c.truncated ?? {};
           if (Object.keys(got.phys).sort().join() !== Object.keys(want).sort().join())
             failures.push(`${dbc} ${c.data}: --truncated signals differ`);
@@ -72,7 +79,7 @@ async function checkErrorsCli(root: string, cases: RefError[]): Promise<string[]
         } else if (got.error !== c.error) {
           failures.push(`${dbc} ${c.data}: expected error ${c.error}, got ${JSON.stringify(got).slice(0, 200)}`);
         }
-      });
+      }
     }
   });
   return failures;
@@ -104,14 +111,18 @@ for (const [label, root] of roots) {
         }
         if (!e.cantools_loads) {
           // The files cantools rejects load with warnings that name the quirk (checked by eye; see the note).
-          if (db.warnings.length === 0) failures.push(`${e.path}: cantools rejects it (${e.error}) but sigflow warns about nothing`);
+          if (db.warnings.length === 0)
+            failures.push(`${e.path}: cantools rejects it (${e.error}) but sigflow warns about nothing`);
           continue;
         }
         const sigs = db.messages.reduce((a, m) => a + m.signals.length, 0);
         if (db.messages.length !== e.messages || sigs !== e.signals) {
-          failures.push(`${e.path}: ${db.messages.length} messages/${sigs} signals, cantools ${e.messages}/${e.signals}`);
+          failures.push(
+            `${e.path}: ${db.messages.length} messages/${sigs} signals, cantools ${e.messages}/${e.signals}`,
+          );
         }
-        if (e.encoding !== 'ascii' && db.files[0].encoding !== e.encoding) failures.push(`${e.path}: read as ${db.files[0].encoding}, expected ${e.encoding}`);
+        if (e.encoding !== 'ascii' && db.files[0].encoding !== e.encoding)
+          failures.push(`${e.path}: read as ${db.files[0].encoding}, expected ${e.encoding}`);
         // Our notion of "wide" (needs bigint) must cover every signal the oracle writes as decimal strings.
         for (const w of e.wide_signals) {
           const m = db.getMessage(w.message);
@@ -135,7 +146,9 @@ for (const [label, root] of roots) {
     });
 
     test('every errors.ndjson case gives the expected error or truncated decode (library API)', () => {
-      const cases = readNdjson<RefError>(join(root, 'dbc/reference/errors.ndjson')).filter((c) => existsSync(join(root, c.dbc)));
+      const cases = readNdjson<RefError>(join(root, 'dbc/reference/errors.ndjson')).filter((c) =>
+        existsSync(join(root, c.dbc)),
+      );
       assert.ok(cases.length > 0);
       assertNoFailures(checkErrorsLibrary(root, cases), 'error cases');
     });
@@ -147,7 +160,9 @@ for (const [label, root] of roots) {
     });
 
     test('every errors.ndjson case through `sigflow dbc decode` (with and without --truncated)', async () => {
-      const cases = readNdjson<RefError>(join(root, 'dbc/reference/errors.ndjson')).filter((c) => existsSync(join(root, c.dbc)));
+      const cases = readNdjson<RefError>(join(root, 'dbc/reference/errors.ndjson')).filter((c) =>
+        existsSync(join(root, c.dbc)),
+      );
       assertNoFailures(await checkErrorsCli(root, cases), 'CLI error cases');
     });
   });

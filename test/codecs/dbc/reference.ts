@@ -64,18 +64,28 @@ export function valueDiff(expected: number | string, got: DecodedValue | string 
   if (got === undefined) return 'missing';
   if (typeof expected === 'string') {
     // The CLI writes these as strings too; the library returns numbers.
-    if (expected === 'NaN') return got === 'NaN' || (typeof got === 'number' && Number.isNaN(got)) ? null : `expected NaN, got ${got}`;
+    if (expected === 'NaN')
+      return got === 'NaN' || (typeof got === 'number' && Number.isNaN(got)) ? null : `expected NaN, got ${got}`;
     if (expected === 'Infinity' || expected === '-Infinity') {
       return got === expected || got === Number(expected) ? null : `expected ${expected}, got ${got}`;
     }
     const want = BigInt(expected);
-    const have = typeof got === 'bigint' ? got : typeof got === 'string' ? BigInt(got) : Number.isInteger(got) ? BigInt(got) : null;
+    const have =
+      typeof got === 'bigint'
+        ? got
+        : typeof got === 'string'
+          ? BigInt(got)
+          : Number.isInteger(got)
+            ? BigInt(got)
+            : null;
     return have === want ? null : `expected ${expected}, got ${got}`;
   }
   const g = typeof got === 'bigint' ? Number(got) : typeof got === 'string' ? Number(got) : got;
   if (expected === 0) {
     if (g !== 0) return `expected ${Object.is(expected, -0) ? '-0.0' : '0'}, got ${g}`;
-    return Object.is(expected, -0) === Object.is(g, -0) ? null : `sign of zero differs (expected ${Object.is(expected, -0) ? '-0' : '+0'})`;
+    return Object.is(expected, -0) === Object.is(g, -0)
+      ? null
+      : `sign of zero differs (expected ${Object.is(expected, -0) ? '-0' : '+0'})`;
   }
   return Math.abs(g - expected) <= 1e-9 * Math.abs(expected) ? null : `expected ${expected}, got ${g}`;
 }
@@ -84,7 +94,12 @@ export function valueDiff(expected: number | string, got: DecodedValue | string 
 export function frameDiffs(
   dbcPath: string,
   ref: RefFrame,
-  got: { message: string; phys: Record<string, DecodedValue | string>; raw: Record<string, DecodedValue | string>; choices: Record<string, string> },
+  got: {
+    message: string;
+    phys: Record<string, DecodedValue | string>;
+    raw: Record<string, DecodedValue | string>;
+    choices: Record<string, string>;
+  },
   rawChoices?: (signal: string) => string | undefined,
 ): string[] {
   const out: string[] = [];
@@ -155,7 +170,8 @@ export function checkErrorsLibrary(root: string, cases: RefError[]): string[] {
       }
       const want = c.truncated ?? {};
       const keys = Object.keys(want).sort().join();
-      if (Object.keys(t.phys).sort().join() !== keys) failures.push(`${c.dbc} ${c.data}: truncated signals [${Object.keys(t.phys)}] ≠ [${keys}]`);
+      if (Object.keys(t.phys).sort().join() !== keys)
+        failures.push(`${c.dbc} ${c.data}: truncated signals [${Object.keys(t.phys)}] ≠ [${keys}]`);
       for (const k of Object.keys(want)) {
         const d = valueDiff(want[k], t.phys[k]);
         if (d) failures.push(`${c.dbc} ${c.data}: truncated ${k}: ${d}`);

@@ -93,11 +93,6 @@ export class DecodedBatch {
   }
 }
 
-interface Entry {
-  message: Message;
-  fns: (CompiledFn | null)[];
-}
-
 function idKey(id: number, extended: boolean): number {
   return extended ? id + 0x100000000 : id;
 }
@@ -167,11 +162,14 @@ export class Database {
   readonly warnings: Diagnostic[] = [];
   /** Per global signal: needs the bigint columns. */
   readonly wide: boolean[] = [];
-  private readonly byId = new Map<number, Entry>();
-  /** Standard (11-bit) ids → entry index + 1 (0: none): a dense table for the hot path. */
+  /** Frame id key (idKey) → message index. */
+  private readonly byId = new Map<number, number>();
+  /** Standard (11-bit) ids → message index + 1 (0: none): a dense table for the hot path. */
   private readonly std = new Int32Array(2048);
-  private readonly byPgn = new Map<number, Entry>();
-  private readonly entries: Entry[] = [];
+  /** J1939 PGN → message index. */
+  private readonly byPgn = new Map<number, number>();
+  /** Compiled decoders by variant (truncated·2 + choices), then message index; filled on first use. */
+  private readonly fnTables: (CompiledFn | undefined)[][] = [[], [], [], []];
   private readonly labelIndex = new Map<string, number>();
   private maxSignals = 0;
   /** Per message: the generated result-object builder (null: the message cannot use one). */
@@ -207,10 +205,11 @@ export class Database {
   add(file: DbcFile): void {
     const clashes: string[] = [];
     for (const m of file.messages) {
-      const prev = this.byId.get(idKey(m.id, m.extended));
-      if (prev && prev.message.file !== m.file) {
+      const prevIndex = this.byId.get(idKey(m.id, m.extended));
+      const prev = prevIndex === undefined ? undefined : this.messages[prevIndex];
+      if (prev && prev.file !== m.file) {
         clashes.push(
-          `0x${m.id.toString(16)} (${m.name} in ${m.file}:${m.pos.line}, ${prev.message.name} in ${prev.message.file}:${prev.message.pos.line})`,
+          `0x${m.id.toString(16)} (${m.name} in ${m.file}:${m.pos.line}, ${prev.name} in ${prev.file}:${prev.pos.line})`,
         );
       }
     }
@@ -237,20 +236,18 @@ export class Database {
         this.wide.push(w.raw || w.phys);
       }
       this.maxSignals = Math.max(this.maxSignals, m.signals.length);
-      const e: Entry = { message: m, fns: [null, null, null, null] };
-      this.entries.push(e);
       // Later definitions win, as in cantools.
-      this.byId.set(idKey(m.id, m.extended), e);
-      if (!m.extended && m.id < 2048) this.std[m.id] = this.entries.length;
-      if (m.extended && m.isJ1939) this.byPgn.set(j1939Pgn(m.id), e);
+      this.byId.set(idKey(m.id, m.extended), m.index);
+      if (!m.extended && m.id < 2048) this.std[m.id] = m.index + 1;
+      if (m.extended && m.isJ1939) this.byPgn.set(j1939Pgn(m.id), m.index);
     }
     void base;
   }
 
   /** The message a frame id maps to, or undefined. `j1939`: fall back to PGN matching for J1939 messages. */
   lookup(id: number, extended: boolean, j1939 = false): Message | undefined {
-    const e = this.byId.get(idKey(id, extended)) ?? (j1939 && extended ? this.byPgn.get(j1939Pgn(id)) : undefined);
-    return e?.message;
+    const i = this.byId.get(idKey(id, extended)) ?? (j1939 && extended ? this.byPgn.get(j1939Pgn(id)) : undefined);
+    return i === undefined ? undefined : this.messages[i];
   }
 
   getMessage(name: string): Message | undefined {
@@ -269,12 +266,11 @@ export class Database {
 
   /** The compiled decoder of a message for the given variant (compiled on first use). */
   compiled(m: Message, truncated: boolean, choices: boolean): CompiledFn {
-    const e = this.entries[m.index];
-    const v = (truncated ? 2 : 0) + (choices ? 1 : 0);
-    let fn = e.fns[v];
+    const table = this.fnTables[(truncated ? 2 : 0) + (choices ? 1 : 0)];
+    let fn = table[m.index];
     if (!fn) {
       fn = compileMessage(m, { label: (t) => this.label(t) }, { truncated, choices });
-      e.fns[v] = fn;
+      table[m.index] = fn;
     }
     return fn;
   }
@@ -297,7 +293,8 @@ export class Database {
     out.ensureFrames(n);
     out.ensureValues(n * Math.min(this.maxSignals, 8) + this.maxSignals);
     const { id, ext, data, offset, length } = frames;
-    const { byId, std, entries, maxSignals } = this;
+    const { byId, std, maxSignals, messages } = this;
+    const table = this.fnTables[v];
     const msgOut = out.message;
     const startOut = out.start;
     let S = out.signal;
@@ -305,15 +302,15 @@ export class Database {
     startOut[0] = 0;
     for (let i = 0; i < n; i++) {
       const fid = id[i];
-      let e: Entry | undefined;
+      let mi: number | undefined;
       if (ext[i] === 0) {
-        const k = fid < 2048 ? std[fid] : 0;
-        e = k !== 0 ? entries[k - 1] : undefined;
+        mi = fid < 2048 ? std[fid] - 1 : -1;
       } else {
-        e = byId.get(fid + 0x100000000);
-        if (e === undefined && j1939) e = this.byPgn.get(j1939Pgn(fid));
+        mi = byId.get(fid + 0x100000000);
+        if (mi === undefined && j1939) mi = this.byPgn.get(j1939Pgn(fid));
+        if (mi === undefined) mi = -1;
       }
-      if (e === undefined) {
+      if (mi < 0) {
         msgOut[i] = ERR_UNKNOWN_ID;
         startOut[i + 1] = p;
         continue;
@@ -322,12 +319,12 @@ export class Database {
         out.ensureValues(p + maxSignals + 1);
         S = out.signal;
       }
-      const fn = e.fns[v] ?? this.compiled(e.message, truncated, choices);
+      const fn = table[mi] ?? this.compiled(messages[mi], truncated, choices);
       const r = fn(data, offset[i], length[i], out, p);
       if (r < 0) {
         msgOut[i] = r;
       } else {
-        msgOut[i] = e.message.index;
+        msgOut[i] = mi;
         p = r;
       }
       startOut[i + 1] = p;

@@ -15,8 +15,9 @@
 import { type Channel, type ChannelGroup, type Conversion, type DataGroup, flattenChannels } from './blocks.js';
 import { convert } from './channels.js';
 import type { Mdf4File } from './file.js';
-import { countRecords, RecordCursor } from './records.js';
+import { countRecords } from './records.js';
 import { Mdf4Error } from './source.js';
+import { GroupWalker, type WalkChunk, type WalkTarget } from './walk.js';
 
 export const BUS_CAN = 0;
 export const BUS_LIN = 1;
@@ -128,6 +129,9 @@ export function frameAt(b: FrameBatch, i: number): BusFrame {
   };
 }
 
+/** The columns of a batch (also implemented by the internal per-group queues). */
+type Cols = Omit<FrameBatch, 'count' | 'startNs'>;
+
 class Builder {
   n = 0;
   dn = 0;
@@ -147,11 +151,71 @@ class Builder {
   group!: Uint16Array;
   dataStart!: Uint32Array;
   data!: Uint8Array;
+  /** Queue use (internal per-group buffers): events before `head` were consumed by the merge. */
+  head = 0;
   constructor(
-    readonly cap: number,
+    public cap: number,
     readonly startNs: bigint,
   ) {
     this.alloc();
+  }
+  /** Queue use: makes room for `extra` more events (moves unconsumed events to the front, grows if needed). */
+  ensure(extra: number): void {
+    if (this.head > 0) this.compact();
+    if (this.n + extra <= this.cap) return;
+    let c = this.cap * 2;
+    while (c < this.n + extra) c *= 2;
+    const n = this.n;
+    const g = <T extends Float64Array | Uint8Array | Uint16Array | Uint32Array>(a: T, make: (c: number) => T): T => {
+      const b = make(c);
+      b.set(a.subarray(0, n) as never);
+      return b;
+    };
+    this.offsetNs = g(this.offsetNs, (k) => new Float64Array(k));
+    this.recordPos = g(this.recordPos, (k) => new Float64Array(k));
+    this.bus = g(this.bus, (k) => new Uint8Array(k));
+    this.type = g(this.type, (k) => new Uint8Array(k));
+    this.channel = g(this.channel, (k) => new Uint8Array(k));
+    this.id = g(this.id, (k) => new Uint32Array(k));
+    this.flags = g(this.flags, (k) => new Uint8Array(k));
+    this.dlc = g(this.dlc, (k) => new Uint8Array(k));
+    this.length = g(this.length, (k) => new Uint8Array(k));
+    this.errorType = g(this.errorType, (k) => new Uint8Array(k));
+    this.group = g(this.group, (k) => new Uint16Array(k));
+    const ds = new Uint32Array(c + 1);
+    ds.set(this.dataStart.subarray(0, n + 1));
+    this.dataStart = ds;
+    this.cap = c;
+  }
+  /** Queue use: drops the consumed events [0, head). */
+  compact(): void {
+    const h = this.head;
+    if (h === 0) return;
+    const n = this.n;
+    if (h >= n) {
+      this.n = 0;
+      this.dn = 0;
+      this.head = 0;
+      return;
+    }
+    this.offsetNs.copyWithin(0, h, n);
+    this.recordPos.copyWithin(0, h, n);
+    this.bus.copyWithin(0, h, n);
+    this.type.copyWithin(0, h, n);
+    this.channel.copyWithin(0, h, n);
+    this.id.copyWithin(0, h, n);
+    this.flags.copyWithin(0, h, n);
+    this.dlc.copyWithin(0, h, n);
+    this.length.copyWithin(0, h, n);
+    this.errorType.copyWithin(0, h, n);
+    this.group.copyWithin(0, h, n);
+    const d0 = this.dataStart[h];
+    const ds = this.dataStart;
+    for (let i = h; i < n; i++) ds[i - h] = ds[i] - d0;
+    this.data.copyWithin(0, d0, this.dn);
+    this.dn -= d0;
+    this.n = n - h;
+    this.head = 0;
   }
   private alloc(): void {
     const c = this.cap;
@@ -202,8 +266,8 @@ class Builder {
     // the arrays now belong to the batch; a taken builder is not used again
     return b;
   }
-  /** Appends events [from, to) of batch s. */
-  copyRange(s: FrameBatch, from: number, to: number): void {
+  /** Appends events [from, to) of batch (or queue) s. */
+  copyRange(s: Cols, from: number, to: number): void {
     const n = this.n;
     const k = to - from;
     this.offsetNs.set(s.offsetNs.subarray(from, to), n);
@@ -228,8 +292,8 @@ class Builder {
     this.dn += l;
     this.n = n + k;
   }
-  /** Appends event i of batch s. */
-  copyFrom(s: FrameBatch, i: number): void {
+  /** Appends event i of batch (or queue) s. */
+  copyFrom(s: Cols, i: number): void {
     const n = this.n;
     this.offsetNs[n] = s.offsetNs[i];
     this.recordPos[n] = s.recordPos[i];
@@ -445,7 +509,7 @@ type Extractor = (
   b: Uint8Array,
   v: DataView,
   pos: Int32Array,
-  sp: Float64Array,
+  sb: number,
   from: number,
   to: number,
   ix0: number,
@@ -453,7 +517,15 @@ type Extractor = (
   out: Builder,
   lo: number,
   hi: number,
+  gi: number,
 ) => number;
+
+/**
+ * Generated extractors by source text (+ lookup tables): files with the same layout (every CANedge log of a
+ * firmware) share one function, so it is optimised once per process instead of once per file and group.
+ */
+const extractorCache = new Map<string, Extractor>();
+const EXTRACTOR_CACHE_MAX = 256;
 
 /**
  * Generates the extractor for one bus channel group. Returns a function that appends records [lo, hi) of a
@@ -507,23 +579,35 @@ export function compileExtractor(
       lines.push(`for(let k=0;k<L;k++)D[d+k]=b[p+${db.byteOffset}+k];`);
     }
   } else lines.push('const L=0;');
-  lines.push('OT[n]=t;RP[n]=sp[i];');
-  lines.push(`BU[n]=${layout.bus};TY[n]=${layout.event};GR[n]=${groupIndex};`);
+  lines.push('OT[n]=t;RP[n]=sb+p;');
+  lines.push(`BU[n]=${layout.bus};TY[n]=${layout.event};GR[n]=gi;`);
   lines.push(`CH[n]=${val('BusChannel', '0')};ID[n]=id;FL[n]=fl;`);
   lines.push(isCan ? 'DC[n]=dlc;' : 'DC[n]=len;');
   lines.push(`LN[n]=len;ET[n]=${val('ErrorType', '0')};`);
   lines.push('DS[n]=d;d+=L;n++;c++;}');
   lines.push('out.n=n;out.dn=d;out.lastT=lt;return c;');
   const body = lines.join('\n');
+  void groupIndex;
+  // cacheable when the function depends on its text only (no conversion objects; small tables by value)
+  let key: string | null = null;
+  if (cx.convs.length === 0 && cx.luts.reduce((a, l) => a + l.length, 0) <= 4096)
+    key = `${body}\n${cx.luts.map((l) => Array.from(l).join(',')).join(';')}`;
+  const hit = key === null ? undefined : extractorCache.get(key);
+  if (hit) return hit;
   const make = new Function(
     'LUT',
     'C',
     'cv',
     'ru',
     'FD',
-    `return function(b,v,pos,sp,from,to,ix0,vl,out,lo,hi){${body}}`,
+    `return function(b,v,pos,sb,from,to,ix0,vl,out,lo,hi,gi){${body}}`,
   );
-  return make(cx.luts, cx.convs, convertNumber, readUnsigned, FD_LENGTH) as Extractor;
+  const fn = make(cx.luts, cx.convs, convertNumber, readUnsigned, FD_LENGTH) as Extractor;
+  if (key !== null) {
+    if (extractorCache.size >= EXTRACTOR_CACHE_MAX) extractorCache.clear();
+    extractorCache.set(key, fn);
+  }
+  return fn;
 }
 
 function convertNumber(cc: Conversion, raw: number): number {
@@ -543,70 +627,6 @@ export interface ReadBusOptions {
   batchSize?: number;
   /** Restrict to these event types (EV_* values). */
   types?: number[];
-}
-
-interface GroupStream {
-  layout: BusGroupLayout;
-  dgIndex: number;
-  it: AsyncGenerator<FrameBatch>;
-  batch: FrameBatch | null;
-  i: number;
-}
-
-async function* groupFrames(
-  mdf: Mdf4File,
-  layout: BusGroupLayout,
-  groupIndex: number,
-  from: number,
-  to: number,
-  batchSize: number,
-  expected: number,
-): AsyncGenerator<FrameBatch> {
-  // size builders for what the group holds (when known): small groups do not allocate full batches
-  const cap = () => (expected > 0 ? Math.max(1, Math.min(batchSize, expected - emitted)) : batchSize);
-  let emitted = 0;
-  const name = layout.cg.acqName ?? EVENT_NAMES[layout.event];
-  let cursor: RecordCursor;
-  let ex: Extractor;
-  try {
-    cursor = new RecordCursor(mdf, layout.dg, layout.cg);
-    ex = compileExtractor(layout, groupIndex, cursor.vlsdChannels, mdf.name, `channel group "${name}"`);
-  } catch (e) {
-    if (!(e instanceof Mdf4Error)) throw e;
-    mdf.reader.warn(e.offset, `${e.detail}; group skipped`);
-    return;
-  }
-  let out = new Builder(cap(), mdf.header.startTimeNs);
-  let lastT = Number.NEGATIVE_INFINITY;
-  let warned = false;
-  for await (const c of cursor.chunks()) {
-    let lo = 0;
-    while (lo < c.count) {
-      const room = out.cap - out.n;
-      const hi = Math.min(c.count, lo + room);
-      out.lastT = lastT;
-      ex(c.buf, c.view, c.pos, c.streamPos, from, to, c.index0, c.vlsd, out, lo, hi);
-      lastT = out.lastT;
-      // within one group time must not go backwards; if it does, the merge can only be approximate
-      if (out.disorder > 0 && !warned) {
-        warned = true;
-        mdf.reader.warn(
-          layout.cg.offset,
-          `channel group "${name}" is not in time order; merged stream may be out of order`,
-        );
-      }
-      lo = hi;
-      if (out.n >= out.cap) {
-        emitted += out.n;
-        yield out.take();
-        out = new Builder(
-          out.cap >= batchSize ? batchSize : Math.max(cap(), Math.min(batchSize, out.cap * 4)),
-          mdf.header.startTimeNs,
-        );
-      }
-    }
-  }
-  if (out.n > 0) yield out.take();
 }
 
 /** Bus groups that hold records, with record counts (one structural pass per unsorted, unfinalised group). */
@@ -632,8 +652,33 @@ export async function activeBusGroups(mdf: Mdf4File): Promise<{ layout: BusGroup
 }
 
 /**
+ * Tuning of the extraction (internal; tests lower the limits to exercise the fallbacks).
+ * - maxPendingEvents: events one walker may hold for the merge while a channel group of its data group has
+ *   none yet (a quiet group blocks the merge). Beyond it that group is detached to its own walker (see README).
+ */
+export const busTuning = { maxPendingEvents: 1 << 18 };
+
+/** One bus channel group being extracted: its walker target, its queue of extracted events, its merge head. */
+interface GroupState {
+  layout: BusGroupLayout;
+  gi: number;
+  dgIndex: number;
+  name: string;
+  ex: Extractor;
+  /** Records the group holds (counting pass or cycle count); -1 unknown. */
+  expected: number;
+  walker: GroupWalker;
+  target: WalkTarget;
+  q: Builder;
+  warnedDisorder: boolean;
+  warnedExtra: boolean;
+}
+
+/**
  * All bus events of the file as time-ordered batches (k-way merge of the per-group streams; ties keep on-disk
- * order). Memory: one data chunk + one batch per active channel group.
+ * order). Each data group's record stream is walked once for all of its bus groups (see walk.ts).
+ * Memory: one data chunk per data group, the events the merge has not emitted yet (bounded, see busTuning) and
+ * the batch being filled.
  */
 export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): AsyncGenerator<FrameBatch> {
   const batchSize = Math.max(1, opts.batchSize ?? 65536);
@@ -643,85 +688,192 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   const allGroups = mdf.channelGroups;
   let active = await activeBusGroups(mdf);
   if (opts.types) active = active.filter((a) => opts.types?.includes(a.layout.event));
-  const streams: GroupStream[] = [];
+  const walkers = new Map<DataGroup, GroupWalker>();
+  const states: GroupState[] = [];
+  const direct = active.length === 1;
+  /** Direct mode (one group): full batches waiting to be yielded. */
+  const ready: FrameBatch[] = [];
+  let emitted = 0;
+  const cap = (expected: number) =>
+    expected > 0 ? Math.max(1, Math.min(batchSize, expected - emitted)) : batchSize;
   for (const { layout, records } of active) {
     const gi = allGroups.indexOf(layout.cg);
-    streams.push({
-      layout,
-      dgIndex: layout.dg.index,
-      it: groupFrames(mdf, layout, gi, from, to, batchSize, records),
-      batch: null,
-      i: 0,
-    });
-  }
-  const live: GroupStream[] = [];
-  for (const s of streams) if (await advance(s)) live.push(s);
-  if (live.length === 1) {
-    const s = live[0];
-    while (s.batch) {
-      yield s.batch;
-      await advance(s);
+    const name = layout.cg.acqName ?? EVENT_NAMES[layout.event];
+    let w = walkers.get(layout.dg);
+    if (!w) {
+      w = new GroupWalker(mdf, layout.dg);
+      walkers.set(layout.dg, w);
     }
+    const st = {
+      layout,
+      gi,
+      dgIndex: layout.dg.index,
+      name,
+      expected: records,
+      walker: w,
+      q: new Builder(direct ? cap(records) : Math.min(4096, cap(records)), start),
+      warnedDisorder: false,
+      warnedExtra: false,
+    } as GroupState;
+    try {
+      st.target = w.add(layout.cg, direct ? directConsumer(st) : queueConsumer(st));
+      st.ex = compileExtractor(layout, gi, st.target.vlsdChannels, mdf.name, `channel group "${name}"`);
+    } catch (e) {
+      if (!(e instanceof Mdf4Error)) throw e;
+      if (st.target) w.detach(st.target);
+      mdf.reader.warn(e.offset, `${e.detail}; group skipped`);
+      continue;
+    }
+    states.push(st);
+  }
+
+  function noteDisorder(st: GroupState): void {
+    if (st.q.disorder > 0 && !st.warnedDisorder) {
+      st.warnedDisorder = true;
+      mdf.reader.warn(
+        st.layout.cg.offset,
+        `channel group "${st.name}" is not in time order; merged stream may be out of order`,
+      );
+    }
+  }
+  function queueConsumer(st: GroupState) {
+    return (c: WalkChunk) => {
+      st.q.ensure(c.count);
+      st.ex(c.buf, c.view, c.pos, c.spBase, from, to, c.index0, c.vlsd, st.q, 0, c.count, st.gi);
+      st.q.dataStart[st.q.n] = st.q.dn;
+      noteDisorder(st);
+    };
+  }
+  function directConsumer(st: GroupState) {
+    return (c: WalkChunk) => {
+      let lo = 0;
+      while (lo < c.count) {
+        const out = st.q;
+        const hi = Math.min(c.count, lo + (out.cap - out.n));
+        st.ex(c.buf, c.view, c.pos, c.spBase, from, to, c.index0, c.vlsd, out, lo, hi, st.gi);
+        noteDisorder(st);
+        lo = hi;
+        if (out.n >= out.cap) {
+          emitted += out.n;
+          ready.push(out.take());
+          const next = new Builder(
+            out.cap >= batchSize ? batchSize : Math.max(cap(st.expected), Math.min(batchSize, out.cap * 4)),
+            start,
+          );
+          next.lastT = out.lastT;
+          next.disorder = out.disorder;
+          st.q = next;
+        }
+      }
+    };
+  }
+
+  if (direct && states.length === 1) {
+    const st = states[0];
+    while (await st.walker.pull()) {
+      for (const b of ready) yield b;
+      ready.length = 0;
+    }
+    for (const b of ready) yield b;
+    if (st.q.n > 0) yield st.q.take();
     return;
   }
+
+  const isDone = (st: GroupState) => st.walker.done || (st.expected >= 0 && st.target.index >= st.expected);
+  const pending = (w: GroupWalker) => {
+    let n = 0;
+    for (const st of states) if (st.walker === w) n += st.q.n - st.q.head;
+    return n;
+  };
+
+  /** Pulls `st`'s walker once; if the merge is then holding too much for a group that still has nothing, detaches it. */
+  async function refill(st: GroupState): Promise<void> {
+    const w = st.walker;
+    await w.pull();
+    if (st.q.n > st.q.head || isDone(st)) return;
+    if (w.targets.filter((t) => t.active).length < 2 || pending(w) <= busTuning.maxPendingEvents) return;
+    // detach: a walker of its own takes over from where the shared one is
+    w.detach(st.target);
+    const nw = new GroupWalker(mdf, st.layout.dg);
+    const old = st.target;
+    const t = nw.add(st.layout.cg, queueConsumer(st), w.position);
+    if (!t.specs.some((sp) => sp.slot >= 0)) {
+      // no VLSD records to re-index: skip straight to the position (records before it are not walked)
+      nw.startAt(w.position);
+      t.index = old.index;
+      t.minPos = 0;
+    }
+    st.walker = nw;
+    st.target = t;
+  }
+
   let out = new Builder(batchSize, start);
-  while (live.length > 0) {
-    // pick the stream with the smallest head (time, data group, stream position), and the runner-up
-    let best = 0;
-    for (let k = 1; k < live.length; k++) if (before(live[k], live[best])) best = k;
-    const s = live[best];
-    let second: GroupStream | null = null;
-    for (let k = 0; k < live.length; k++) if (k !== best && (!second || before(live[k], second))) second = live[k];
-    const b = s.batch as FrameBatch;
-    const limT = second ? (second.batch as FrameBatch).offsetNs[second.i] : Number.POSITIVE_INFINITY;
-    const limP = second ? (second.batch as FrameBatch).recordPos[second.i] : 0;
-    const limD = second ? second.dgIndex : 0;
-    // the run of this stream's events that sort before the runner-up's head
-    let j = s.i;
-    const ot = b.offsetNs;
-    const rp = b.recordPos;
-    if (!second) j = b.count;
-    else
-      while (j < b.count) {
+  for (;;) {
+    // every group that may still have events needs a head before anything can be emitted
+    let best: GroupState | null = null;
+    let second: GroupState | null = null;
+    let blocked: GroupState | null = null;
+    for (const st of states) {
+      if (st.q.n > st.q.head) {
+        if (st.expected >= 0 && st.target.index > st.expected && !st.warnedExtra) {
+          st.warnedExtra = true;
+          mdf.reader.warn(
+            st.layout.cg.offset,
+            `channel group "${st.name}" has more records than its cycle count says; merged stream may be out of order`,
+          );
+        }
+        if (!best || before(st, best)) {
+          second = best;
+          best = st;
+        } else if (!second || before(st, second)) second = st;
+      } else if (!isDone(st)) {
+        blocked = st;
+        break;
+      }
+    }
+    if (blocked) {
+      await refill(blocked);
+      continue;
+    }
+    if (!best) break;
+    const q = best.q;
+    const ot = q.offsetNs;
+    const rp = q.recordPos;
+    let j = q.head;
+    if (!second) j = q.n;
+    else {
+      const sq = second.q;
+      const limT = sq.offsetNs[sq.head];
+      const limP = sq.recordPos[sq.head];
+      const limD = second.dgIndex;
+      const d = best.dgIndex;
+      const n = q.n;
+      while (j < n) {
         const t = ot[j];
-        if (t > limT || (t === limT && (s.dgIndex > limD || (s.dgIndex === limD && rp[j] > limP)))) break;
+        if (t > limT || (t === limT && (d > limD || (d === limD && rp[j] > limP)))) break;
         j++;
       }
-    while (s.i < j) {
-      const take = Math.min(j - s.i, batchSize - out.n);
-      out.copyRange(b, s.i, s.i + take);
-      s.i += take;
+    }
+    while (q.head < j) {
+      const take = Math.min(j - q.head, batchSize - out.n);
+      if (take < 8) for (let k = 0; k < take; k++) out.copyFrom(q, q.head + k);
+      else out.copyRange(q, q.head, q.head + take);
+      q.head += take;
       if (out.n >= batchSize) {
         yield out.take();
         out = new Builder(batchSize, start);
       }
     }
-    if (s.i >= b.count && !(await advance(s))) live.splice(live.indexOf(s), 1);
   }
   if (out.n > 0) yield out.take();
 }
 
-async function advance(s: GroupStream): Promise<boolean> {
-  for (;;) {
-    const r = await s.it.next();
-    if (r.done) {
-      s.batch = null;
-      return false;
-    }
-    if (r.value.count > 0) {
-      s.batch = r.value;
-      s.i = 0;
-      return true;
-    }
-  }
-}
-
-function before(a: GroupStream, b: GroupStream): boolean {
-  const ta = (a.batch as FrameBatch).offsetNs[a.i];
-  const tb = (b.batch as FrameBatch).offsetNs[b.i];
+function before(a: GroupState, b: GroupState): boolean {
+  const ta = a.q.offsetNs[a.q.head];
+  const tb = b.q.offsetNs[b.q.head];
   if (ta !== tb) return ta < tb;
   if (a.dgIndex !== b.dgIndex) return a.dgIndex < b.dgIndex;
-  return (a.batch as FrameBatch).recordPos[a.i] < (b.batch as FrameBatch).recordPos[b.i];
+  return a.q.recordPos[a.q.head] < b.q.recordPos[b.q.head];
 }
 
 /** Per-event iterator over `readBusFrames` (allocates one object per event: convenient, not the fast path). */

@@ -63,6 +63,9 @@ export class DataStream {
   readonly maxDz: number;
   /** Set when the stream ended early because of damage. */
   damage: Mdf4Error | null = null;
+  /** fill(): the inflated DZ block being served, and how much of it was delivered. */
+  private dzOut: Uint8Array | null = null;
+  private dzPos = 0;
 
   constructor(
     private readonly ctx: StreamContext,
@@ -81,6 +84,8 @@ export class DataStream {
     this.position = 0;
     this.done = false;
     this.damage = null;
+    this.dzOut = null;
+    this.dzPos = 0;
   }
 
   private get name(): string {
@@ -198,6 +203,67 @@ export class DataStream {
     }
   }
 
+  /**
+   * Copies up to `max` bytes of the logical stream into `target` at `at` (no allocation for raw blocks when the
+   * source implements `readInto`); returns the number copied, 0 at the end. Damage ends the stream as in `next()`.
+   * Do not mix with `next()` on one stream.
+   */
+  async fill(target: Uint8Array, at: number, max: number): Promise<number> {
+    if (this.done || max <= 0) return 0;
+    try {
+      return await this.fillInner(target, at, max);
+    } catch (e) {
+      if (!(e instanceof Mdf4Error)) throw e;
+      this.damage = e;
+      this.ctx.reader.warn(e.offset, `data ends early: ${e.detail}`);
+      this.done = true;
+      return 0;
+    }
+  }
+
+  private async fillInner(target: Uint8Array, at: number, max: number): Promise<number> {
+    if (this.dzOut) {
+      const n = Math.min(max, this.dzOut.length - this.dzPos);
+      target.set(this.dzOut.subarray(this.dzPos, this.dzPos + n), at);
+      this.dzPos += n;
+      this.position += n;
+      if (this.dzPos >= this.dzOut.length) this.dzOut = null;
+      return n;
+    }
+    if (!this.leaves) this.leaves = this.walk();
+    for (;;) {
+      if (this.leaf && this.leafPos < this.leaf.length) break;
+      const n = await this.leaves.next();
+      if (n.done) {
+        this.done = true;
+        return 0;
+      }
+      this.leaf = n.value;
+      this.leafPos = 0;
+    }
+    const leaf = this.leaf;
+    if (leaf.dz) {
+      this.dzOut = await this.inflate(leaf);
+      this.dzPos = 0;
+      this.leafPos = leaf.length;
+      return this.fillInner(target, at, max);
+    }
+    const len = Math.min(max, leaf.length - this.leafPos);
+    const src = this.ctx.reader.source;
+    const from = leaf.payload + this.leafPos;
+    let got: number;
+    if (src.readInto) got = await src.readInto(from, target, at, len);
+    else {
+      const b = await src.read(from, len);
+      target.set(b.subarray(0, len), at);
+      got = Math.min(b.length, len);
+    }
+    if (got < len) this.fail(from, `data block truncated (file ends)`);
+    this.leafPos += len;
+    this.position += len;
+    return len;
+  }
+
   private async nextInner(): Promise<Uint8Array | null> {
     if (!this.leaves) this.leaves = this.walk();
     for (;;) {
@@ -260,6 +326,26 @@ export class SignalDataReader {
     const len = (b[rel] | (b[rel + 1] << 8) | (b[rel + 2] << 16) | (b[rel + 3] << 24)) >>> 0;
     return rel + 4 + len <= b.length ? b.subarray(rel + 4, rel + 4 + len) : undefined;
   }
+
+  /** The loaded window (valid until the next `get`). */
+  get window(): Uint8Array {
+    return this.win;
+  }
+
+  /**
+   * Start in `window` of the payload at `offset` if it is already loaded (no I/O, no allocation), else -1; the
+   * payload length is then in `lastLength`.
+   */
+  locate(offset: number): number {
+    const rel = offset - this.winStart;
+    const b = this.win;
+    if (rel < 0 || rel + 4 > b.length) return -1;
+    const len = (b[rel] | (b[rel + 1] << 8) | (b[rel + 2] << 16) | (b[rel + 3] << 24)) >>> 0;
+    if (rel + 4 + len > b.length) return -1;
+    this.lastLength = len;
+    return rel + 4;
+  }
+  lastLength = 0;
 
   /** Returns the payload of the entry at `offset` (u32 length + bytes), or null if it is not in the stream. */
   async get(offset: number): Promise<Uint8Array | null> {

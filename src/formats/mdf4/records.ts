@@ -38,7 +38,7 @@ export interface RecordChunk {
   vlsd: VlsdColumn[];
 }
 
-const MAX_CARRY = 64 * 1024 * 1024;
+export const MAX_CARRY = 64 * 1024 * 1024;
 const MAX_RETAINED = 16 * 1024 * 1024;
 
 export function streamContext(mdf: Mdf4File): StreamContext {
@@ -46,7 +46,7 @@ export function streamContext(mdf: Mdf4File): StreamContext {
 }
 
 /** Reads an unsigned little-endian record id of 1/2/4/8 bytes. */
-function readRid(b: Uint8Array, p: number, size: number): number {
+export function readRid(b: Uint8Array, p: number, size: number): number {
   switch (size) {
     case 1:
       return b[p];
@@ -62,7 +62,7 @@ function readRid(b: Uint8Array, p: number, size: number): number {
   }
 }
 
-class Growable {
+export class Growable {
   data = new Uint8Array(4096);
   n = 0;
   push(src: Uint8Array, from: number, len: number): number {
@@ -83,7 +83,7 @@ class Growable {
 }
 
 /** Entries of one VLSD channel group seen so far: stream offset → bytes (typed columns, reused). */
-class VlsdEntries {
+export class VlsdEntries {
   off = new Float64Array(256);
   /** 0 = current chunk buffer, 1 = retained copy. */
   src = new Uint8Array(256);

@@ -17,6 +17,11 @@ export interface ByteSource {
    * view the caller must not keep past the next read (callers copy what they keep).
    */
   read(offset: number, length: number): Promise<Uint8Array> | Uint8Array;
+  /**
+   * Optional: reads up to `length` bytes at `offset` into `target` at `at` and returns how many were read (fewer
+   * only at end of source). Lets the data layer reuse one buffer instead of allocating a chunk per read.
+   */
+  readInto?(offset: number, target: Uint8Array, at: number, length: number): number | Promise<number>;
   close?(): void | Promise<void>;
 }
 
@@ -52,6 +57,11 @@ export class BufferSource implements ByteSource {
     const start = Math.max(0, Math.min(offset, this.size));
     return this.buf.subarray(start, Math.min(this.size, start + Math.max(0, length)));
   }
+  readInto(offset: number, target: Uint8Array, at: number, length: number): number {
+    const src = this.read(offset, length);
+    target.set(src, at);
+    return src.length;
+  }
 }
 
 /** Positional reads on a file descriptor; never reads more than asked for. */
@@ -78,6 +88,17 @@ export class FileSource implements ByteSource {
       got += n;
     }
     return got === len ? out : out.subarray(0, got);
+  }
+  readInto(offset: number, target: Uint8Array, at: number, length: number): number {
+    if (this.fd === null) throw new Error(`${this.name}: read after close`);
+    const len = Math.max(0, Math.min(length, this.size - offset, target.length - at));
+    let got = 0;
+    while (got < len) {
+      const n = readSync(this.fd, target, at + got, len - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
   }
   close(): void {
     if (this.fd !== null) closeSync(this.fd);

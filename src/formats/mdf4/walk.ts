@@ -1,0 +1,514 @@
+/**
+ * Single-pass record walker for bus extraction: walks a data group's record stream ONCE and hands every record
+ * of the channel groups it serves ("targets") to that target's consumer, chunk by chunk.
+ *
+ * - The stream is read into one reused buffer (`DataStream.fill`): an incomplete record at the end of a chunk is
+ *   moved to the front and the next chunk is read behind it. No per-chunk allocation on raw (DT) data.
+ * - Unsorted groups (record ids of 1/2/4/8 bytes): one pass dispatches each record by id; records of other
+ *   groups are skipped by size (fixed) or length prefix (VLSD). Sorted groups (no record id) are sliced.
+ * - VLSD channels resolve as in records.ts: from a VLSD channel group of the same data group (entries seen so far,
+ *   with references that point ahead cutting the chunk: the walk resumes at the first such record next time) or
+ *   from an SD/DL/DZ/HL signal-data chain.
+ * - A target can be detached (it stops receiving records) and a new walker over the same data group can serve it
+ *   from a stream position on (`minPos`): records before it are skipped but still counted for the record index.
+ *
+ * Damage (unknown record id, record cut off, broken chain) ends the walk after the last good record, with a
+ * warning on the file.
+ */
+import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
+import { flattenChannels } from './blocks.js';
+import { DataStream, SignalDataReader } from './data.js';
+import type { Mdf4File } from './file.js';
+import { Growable, MAX_CARRY, readRid, streamContext, type VlsdColumn, VlsdEntries } from './records.js';
+
+/** What a consumer gets: records [0, count) of its channel group in this chunk. Valid during the call only. */
+export interface WalkChunk {
+  buf: Uint8Array;
+  view: DataView;
+  /** Start of each record's data (after the record id) in `buf`. */
+  pos: Int32Array;
+  count: number;
+  /** Record position in the data group's stream = `spBase + pos[i]`. */
+  spBase: number;
+  /** Record index (within its channel group) of the first record. */
+  index0: number;
+  /** One column per VLSD channel of the group (`WalkTarget.vlsdChannels`). */
+  vlsd: VlsdColumn[];
+}
+
+interface VlsdSpec {
+  channel: Channel;
+  byteOffset: number;
+  width: 4 | 8;
+  /** Index into the walker's VLSD entry tables, or -1 for a signal-data chain. */
+  slot: number;
+  sd: SignalDataReader | null;
+}
+
+export class WalkTarget {
+  readonly vlsdChannels: Channel[];
+  readonly specs: VlsdSpec[] = [];
+  /** Records seen so far (index of the next record). */
+  index = 0;
+  /** Records before this stream position are skipped (counted, not consumed). */
+  minPos = 0;
+  active = true;
+  /** Walk scratch: record positions of this chunk. */
+  pos = new Int32Array(1024);
+  n = 0;
+  vcols: Growable[] = [];
+  vstart: Int32Array[] = [];
+  vlen: Int32Array[] = [];
+  /** Per slot: the last VLSD offset this target used (entries at or before it may be dropped). */
+  lastUsed: number[] = [];
+  warnedSd = false;
+  readonly chunk: WalkChunk;
+
+  constructor(
+    readonly cg: ChannelGroup,
+    readonly consume: (c: WalkChunk) => void,
+  ) {
+    this.vlsdChannels = flattenChannels(cg.channels).filter((c) => c.type === 1);
+    this.chunk = {
+      buf: new Uint8Array(0),
+      view: new DataView(new ArrayBuffer(0)),
+      pos: this.pos,
+      count: 0,
+      spBase: 0,
+      index0: 0,
+      vlsd: [],
+    };
+  }
+
+  push(at: number): void {
+    if (this.n === this.pos.length) {
+      const a = new Int32Array(this.n * 2);
+      a.set(this.pos);
+      this.pos = a;
+    }
+    this.pos[this.n++] = at;
+  }
+}
+
+export class GroupWalker {
+  readonly targets: WalkTarget[] = [];
+  private readonly ridSize: number;
+  private readonly stream: DataStream;
+  private readonly chunkSize: number;
+  private buf: Uint8Array;
+  private carry = 0;
+  /** Stream offset of buf[0]. */
+  private bufBase = 0;
+  private finished = false;
+  /** Start the walk at this stream offset (a record boundary), without walking what lies before it. */
+  private skipTo = 0;
+  /** Record id → fixed record size (>= 0), -1 VLSD group, -2 unknown (1-byte ids). */
+  private readonly sizeTable: Int32Array | null;
+  private readonly sizeOf = new Map<number, number>();
+  /** Record id → target index, -1 none (1-byte ids). */
+  private readonly tgtTable: Int32Array | null;
+  private readonly tgtOf = new Map<number, number>();
+  private readonly slots: ChannelGroup[] = [];
+  private readonly slotOfRid = new Map<number, number>();
+  private entries: VlsdEntries[] = [];
+
+  constructor(
+    private readonly mdf: Mdf4File,
+    readonly dg: DataGroup,
+  ) {
+    this.ridSize = dg.recIdSize;
+    this.stream = new DataStream(streamContext(mdf), dg.dataLink, 'DT', {
+      chunkSize: mdf.options.chunkSize,
+      maxDzBytes: mdf.options.maxDzBytes,
+    });
+    this.chunkSize = Math.max(4096, this.stream.chunkSize);
+    this.buf = new Uint8Array(this.chunkSize + 4096);
+    this.sizeTable = this.ridSize === 1 ? new Int32Array(256).fill(-2) : null;
+    this.tgtTable = this.ridSize === 1 ? new Int32Array(256).fill(-1) : null;
+    for (const g of dg.channelGroups) {
+      const s = g.isVlsd ? -1 : g.dataBytes + g.invalBytes;
+      this.sizeOf.set(g.recordId, s);
+      if (this.sizeTable && g.recordId < 256) this.sizeTable[g.recordId] = s;
+    }
+  }
+
+  /** Stream offset up to which every record has been handed out (the next walk starts here). */
+  get position(): number {
+    return this.bufBase;
+  }
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /**
+   * Adds a channel group to serve. Throws Mdf4Error if its VLSD layout is unusable. Must be called before the
+   * first `pull`, or with `minPos` ≥ the stream position already walked (then use a fresh walker instead).
+   */
+  add(cg: ChannelGroup, consume: (c: WalkChunk) => void, minPos = 0): WalkTarget {
+    const mdf = this.mdf;
+    const t = new WalkTarget(cg, consume);
+    t.minPos = minPos;
+    for (const ch of t.vlsdChannels) {
+      const width = ch.bitCount === 32 ? 4 : 8;
+      if (ch.bitOffset !== 0 || (ch.bitCount !== 32 && ch.bitCount !== 64) || ch.byteOffset + width > cg.dataBytes)
+        mdf.reader.fail(
+          ch.offset,
+          `VLSD channel "${ch.name}": offset field must be a byte-aligned u32/u64 in the record`,
+        );
+      let slot = -1;
+      let sd: SignalDataReader | null = null;
+      const target = this.dg.channelGroups.find((g) => g.offset === ch.dataLink);
+      if (target) {
+        if (!target.isVlsd) mdf.reader.fail(ch.offset, `VLSD channel "${ch.name}" points at a non-VLSD channel group`);
+        slot = this.slots.indexOf(target);
+        if (slot < 0) {
+          slot = this.slots.push(target) - 1;
+          this.slotOfRid.set(target.recordId, slot);
+          this.entries.push(new VlsdEntries());
+        }
+      } else if (ch.dataLink !== 0) {
+        sd = new SignalDataReader(
+          new DataStream(streamContext(mdf), ch.dataLink, 'SD', {
+            chunkSize: 1 << 20,
+            maxDzBytes: mdf.options.maxDzBytes,
+          }),
+        );
+      }
+      t.specs.push({ channel: ch, byteOffset: ch.byteOffset, width, slot, sd });
+      t.vcols.push(new Growable());
+      t.vstart.push(new Int32Array(1024));
+      t.vlen.push(new Int32Array(1024));
+      t.chunk.vlsd.push({ data: t.vcols[t.vcols.length - 1].data, start: t.vstart[0], len: t.vlen[0] });
+    }
+    t.lastUsed = this.slots.map(() => -1);
+    const k = this.targets.push(t) - 1;
+    this.tgtOf.set(cg.recordId, k);
+    if (this.tgtTable && cg.recordId < 256) this.tgtTable[cg.recordId] = k;
+    for (const o of this.targets) while (o.lastUsed.length < this.slots.length) o.lastUsed.push(-1);
+    return t;
+  }
+
+  /**
+   * Starts the walk at stream offset `pos` (must be a record boundary, e.g. another walker's `position`) without
+   * walking the records before it. Only for targets without VLSD channels in this data group; call before `pull`.
+   */
+  startAt(pos: number): void {
+    this.skipTo = pos;
+  }
+
+  /** Stops handing records to `t` (they are skipped from the next chunk on). */
+  detach(t: WalkTarget): void {
+    t.active = false;
+    const k = this.targets.indexOf(t);
+    if (this.tgtTable && t.cg.recordId < 256) this.tgtTable[t.cg.recordId] = -1;
+    this.tgtOf.delete(t.cg.recordId);
+    void k;
+  }
+
+  private warn(offset: number, msg: string): void {
+    this.mdf.reader.warn(offset, msg);
+  }
+
+  /** Walks the next chunk and hands its records to the targets. Returns false once the stream is exhausted. */
+  async pull(): Promise<boolean> {
+    if (this.finished) return false;
+    const ridSize = this.ridSize;
+    let buf = this.buf;
+    while (this.bufBase < this.skipTo) {
+      const got = await this.stream.fill(buf, 0, Math.min(buf.length, this.skipTo - this.bufBase));
+      if (got === 0) {
+        this.finished = true;
+        return false;
+      }
+      this.bufBase += got;
+    }
+    // read behind the carried tail
+    if (this.carry + this.chunkSize > buf.length) {
+      const nb = new Uint8Array(this.carry + this.chunkSize);
+      nb.set(buf.subarray(0, this.carry));
+      this.buf = buf = nb;
+    }
+    let len = this.carry;
+    let eof = false;
+    while (len < this.carry + this.chunkSize) {
+      const got = await this.stream.fill(buf, len, this.carry + this.chunkSize - len);
+      if (got === 0) {
+        eof = true;
+        break;
+      }
+      len += got;
+    }
+    if (eof && len === 0) {
+      this.finished = true;
+      return false;
+    }
+    const targets = this.targets;
+    for (const t of targets) t.n = 0;
+    let p = 0;
+    let stop = false;
+    if (ridSize === 0) {
+      const g = this.dg.channelGroups[0];
+      const recSize = g ? g.dataBytes + g.invalBytes : 0;
+      if (recSize === 0) {
+        this.warn(this.dg.offset, 'channel group has zero-length records; nothing to read');
+        this.finished = true;
+        return false;
+      }
+      const count = Math.floor(len / recSize);
+      const t = targets.length && targets[0].active ? targets[0] : null;
+      if (t) {
+        if (t.pos.length < count) t.pos = new Int32Array(count);
+        const pos = t.pos;
+        for (let i = 0; i < count; i++) pos[i] = i * recSize;
+        t.n = count;
+      }
+      p = count * recSize;
+    } else if (this.sizeTable && this.tgtTable) {
+      const table = this.sizeTable;
+      const tgt = this.tgtTable;
+      while (p < len) {
+        const rid = buf[p];
+        const size = table[rid];
+        if (size >= 0) {
+          const q = p + 1 + size;
+          if (q > len) break;
+          const k = tgt[rid];
+          if (k >= 0) {
+            const t = targets[k];
+            if (t.n === t.pos.length) t.push(p + 1);
+            else t.pos[t.n++] = p + 1;
+          }
+          p = q;
+        } else if (size === -1) {
+          const q = p + 1;
+          if (q + 4 > len) break;
+          const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
+          if (q + 4 + l > len) {
+            if (l > MAX_CARRY) {
+              this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
+              stop = true;
+            }
+            break;
+          }
+          const slot = this.slotOfRid.get(rid);
+          if (slot !== undefined) {
+            const e = this.entries[slot];
+            e.add(e.next, 0, q + 4, l);
+            e.next += 4 + l;
+          }
+          p = q + 4 + l;
+        } else {
+          this.warnUnknown(rid, p);
+          stop = true;
+          break;
+        }
+      }
+    } else {
+      while (p + ridSize <= len) {
+        const rid = readRid(buf, p, ridSize);
+        const size = this.sizeOf.get(rid) ?? -2;
+        if (size >= 0) {
+          if (p + ridSize + size > len) break;
+          const k = this.tgtOf.get(rid);
+          if (k !== undefined) targets[k].push(p + ridSize);
+          p += ridSize + size;
+        } else if (size === -1) {
+          const q = p + ridSize;
+          if (q + 4 > len) break;
+          const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
+          if (q + 4 + l > len) {
+            if (l > MAX_CARRY) {
+              this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
+              stop = true;
+            }
+            break;
+          }
+          const slot = this.slotOfRid.get(rid);
+          if (slot !== undefined) {
+            const e = this.entries[slot];
+            e.add(e.next, 0, q + 4, l);
+            e.next += 4 + l;
+          }
+          p = q + 4 + l;
+        } else {
+          this.warnUnknown(rid, p);
+          stop = true;
+          break;
+        }
+      }
+    }
+    const last = eof || stop;
+    // VLSD references that point ahead (not walked yet) cut the chunk at the earliest such record
+    let cut = p;
+    if (!last && this.entries.length)
+      for (const t of targets) {
+        if (!t.specs.length || !t.active) continue;
+        const view = new DataView(buf.buffer, buf.byteOffset, len);
+        for (let i = 0; i < t.n; i++) {
+          const rp = t.pos[i];
+          if (rp - ridSize >= cut) break;
+          let ahead = false;
+          for (const sp of t.specs) {
+            if (sp.slot < 0) continue;
+            const at = rp + sp.byteOffset;
+            const o =
+              sp.width === 4
+                ? view.getUint32(at, true)
+                : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
+            if (o >= this.entries[sp.slot].next) {
+              ahead = true;
+              break;
+            }
+          }
+          if (ahead) {
+            cut = rp - ridSize;
+            break;
+          }
+        }
+      }
+    // hand out the records before the cut
+    const view = new DataView(buf.buffer, buf.byteOffset, len);
+    const spBase = this.bufBase - ridSize;
+    for (const t of targets) {
+      if (!t.active) continue;
+      let k = t.n;
+      if (cut < p) while (k > 0 && t.pos[k - 1] - ridSize >= cut) k--;
+      let first = 0;
+      if (t.minPos > 0) {
+        while (first < k && spBase + t.pos[first] < t.minPos) first++;
+        if (first > 0) {
+          this.skipVlsd(t, buf, view, first);
+          t.index += first;
+          t.pos.copyWithin(0, first, k);
+          k -= first;
+        }
+      }
+      if (k === 0) continue;
+      if (t.specs.length) await this.resolveVlsd(t, buf, view, k);
+      const c = t.chunk;
+      c.buf = buf;
+      c.view = view;
+      c.pos = t.pos;
+      c.count = k;
+      c.spBase = spBase;
+      c.index0 = t.index;
+      t.consume(c);
+      t.index += k;
+    }
+    if (cut < p) for (const e of this.entries) e.truncateFrom(cut, ridSize);
+    for (let s = 0; s < this.entries.length; s++) {
+      const e = this.entries[s];
+      let used = Number.POSITIVE_INFINITY;
+      for (const t of targets) if (t.active && t.specs.some((sp) => sp.slot === s)) used = Math.min(used, t.lastUsed[s]);
+      e.lastUsed = used === Number.POSITIVE_INFINITY ? e.next : used;
+      if (e.retain(buf)) this.warn(this.dg.offset, 'unreferenced VLSD records dropped (retention limit reached)');
+    }
+    const rest = len - cut;
+    if (last) {
+      if (rest > 0 && !stop)
+        this.warn(
+          this.dg.offset,
+          `${rest} trailing byte(s) at data-group stream offset ${this.bufBase + cut} do not form a complete record; ignored`,
+        );
+      this.finished = true;
+      return true;
+    }
+    if (rest > MAX_CARRY) {
+      this.warn(this.dg.offset, `no complete record in ${rest} bytes at stream offset ${this.bufBase + cut}; stopping`);
+      this.finished = true;
+      return true;
+    }
+    buf.copyWithin(0, cut, len);
+    this.carry = rest;
+    this.bufBase += cut;
+    return true;
+  }
+
+  private warnUnknown(rid: number, p: number): void {
+    this.warn(
+      this.dg.offset,
+      `unknown record id ${rid} at data-group stream offset ${this.bufBase + p} (data damaged?); records after it are skipped`,
+    );
+  }
+
+  /** Skipped records (before `minPos`) still mark their VLSD entries as used, so retention does not fill up. */
+  private skipVlsd(t: WalkTarget, _buf: Uint8Array, view: DataView, count: number): void {
+    for (const sp of t.specs) {
+      if (sp.slot < 0) continue;
+      const at = t.pos[count - 1] + sp.byteOffset;
+      const o =
+        sp.width === 4 ? view.getUint32(at, true) : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
+      if (o > t.lastUsed[sp.slot]) t.lastUsed[sp.slot] = Math.min(o, this.entries[sp.slot].next - 1);
+    }
+  }
+
+  /** Resolves the VLSD references of records [0, k) of `t` into its columns. */
+  private async resolveVlsd(t: WalkTarget, buf: Uint8Array, view: DataView, k: number): Promise<void> {
+    const specs = t.specs;
+    for (let s = 0; s < specs.length; s++) {
+      t.vcols[s].n = 0;
+      if (t.vstart[s].length < k) {
+        t.vstart[s] = new Int32Array(Math.max(k, t.vstart[s].length * 2));
+        t.vlen[s] = new Int32Array(t.vstart[s].length);
+      }
+    }
+    const dg = this.dg;
+    for (let s = 0; s < specs.length; s++) {
+      const sp = specs[s];
+      const starts = t.vstart[s];
+      const lens = t.vlen[s];
+      const col = t.vcols[s];
+      for (let i = 0; i < k; i++) {
+        const at = t.pos[i] + sp.byteOffset;
+        const o =
+          sp.width === 4
+            ? view.getUint32(at, true)
+            : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
+        if (sp.slot >= 0) {
+          const e = this.entries[sp.slot];
+          const j = e.find(o);
+          if (j < 0) {
+            lens[i] = -1;
+            this.warn(dg.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+            continue;
+          }
+          const from = e.src[j] === 0 ? buf : e.retained;
+          starts[i] = col.push(from, e.pos[j], e.len[j]);
+          lens[i] = e.len[j];
+          t.lastUsed[sp.slot] = o;
+        } else if (sp.sd) {
+          let at2 = sp.sd.locate(o);
+          let src: Uint8Array;
+          let l: number;
+          if (at2 >= 0) {
+            src = sp.sd.window;
+            l = sp.sd.lastLength;
+          } else {
+            const payload = await sp.sd.get(o);
+            if (!payload) {
+              lens[i] = -1;
+              this.warn(sp.channel.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+              continue;
+            }
+            src = payload;
+            at2 = 0;
+            l = payload.length;
+          }
+          starts[i] = col.push(src, at2, l);
+          lens[i] = l;
+        } else {
+          lens[i] = -1;
+          if (!t.warnedSd) {
+            t.warnedSd = true;
+            this.warn(sp.channel.offset, `VLSD channel "${sp.channel.name}" has no signal data link`);
+          }
+        }
+      }
+      const v = t.chunk.vlsd[s];
+      v.data = col.data;
+      v.start = starts;
+      v.len = lens;
+    }
+  }
+}

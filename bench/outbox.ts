@@ -8,7 +8,9 @@
  *     (enqueue every batch, then drain: the time until the last record is acknowledged by the sink).
  *     The ratio outbox/direct is the cost of durability.
  * Records: bench/_outbox_enqueue.ts makeRecords (50 devices × 5 tags, 4 fields: float, float, integer, boolean).
- * Medians of R runs (after one warm-up); peak RSS of this process (the servers are separate processes).
+ * Medians of R runs (after one warm-up; direct and outbox runs alternate so that load drift hits both), plus this
+ * process's CPU time per record (less noisy on a shared machine than wall-clock rates; the servers are separate
+ * processes) and its peak RSS.
  * `--concurrency C` keeps C writes in flight to the HTTP sinks (both modes), overlapping sigflow's encoding with
  * the server's work on a 2-core machine; default 1 (strictly sequential, acceptance order).
  */
@@ -78,24 +80,47 @@ interface Target {
   make: (run: number) => Promise<{ sink: Sink; offset: bigint; cleanup?: () => Promise<void> }>;
 }
 
-async function measure(t: Target, mode: 'direct' | 'outbox'): Promise<number> {
+interface Measured {
+  /** records/s (wall clock, median). */
+  rate: number;
+  /** CPU time of this (sigflow) process per record, µs (median): the servers run in their own processes. */
+  cpuUs: number;
+}
+
+/**
+ * Direct and outbox runs alternate (D O D O …, after one warm-up pair) so that load from other processes on this
+ * shared machine drifts into both modes alike; each run writes to a fresh file / database / time range.
+ */
+async function measurePair(t: Target): Promise<{ direct: Measured; outbox: Measured }> {
   let run = 0;
-  let prepared: { sink: Sink; bs: TelemetryRecord[][]; cleanup?: () => Promise<void> } | null = null;
-  const times: number[] = [];
+  const res = {
+    direct: { times: [] as number[], cpu: [] as number[] },
+    outbox: { times: [] as number[], cpu: [] as number[] },
+  };
   for (let i = 0; i < RUNS + 1; i++) {
-    const m = await t.make(run++);
-    prepared = { sink: m.sink, bs: batches(m.offset), cleanup: m.cleanup };
-    const p = prepared;
-    const [secs] = await timeRuns(
-      () => (mode === 'direct' ? direct(p.sink, p.bs, t.concurrency) : viaOutbox(p.sink, p.bs, t.concurrency)),
-      1,
-      0,
-    );
-    await p.sink.close();
-    await p.cleanup?.();
-    if (i > 0) times.push(secs); // the first run warms up
+    for (const mode of ['direct', 'outbox'] as const) {
+      const m = await t.make(run++);
+      const bs = batches(m.offset);
+      const c0 = process.cpuUsage();
+      const [secs] = await timeRuns(
+        () => (mode === 'direct' ? direct(m.sink, bs, t.concurrency) : viaOutbox(m.sink, bs, t.concurrency)),
+        1,
+        0,
+      );
+      const c = process.cpuUsage(c0);
+      await m.sink.close();
+      await m.cleanup?.();
+      if (i > 0) {
+        res[mode].times.push(secs);
+        res[mode].cpu.push((c.user + c.system) / N);
+      }
+    }
   }
-  return N / median(times);
+  const out = (r: { times: number[]; cpu: number[] }): Measured => ({
+    rate: N / median(r.times),
+    cpuUs: median(r.cpu),
+  });
+  return { direct: out(res.direct), outbox: out(res.outbox) };
 }
 
 async function main(): Promise<void> {
@@ -150,26 +175,27 @@ async function main(): Promise<void> {
 
   try {
     for (const t of targets) {
-      const d = await measure(t, 'direct');
+      const { direct: d, outbox: o } = await measurePair(t);
       report(
         {
           case: `${t.name}_direct`,
-          records_per_s: Math.round(d),
+          records_per_s: Math.round(d.rate),
           peak_rss_mb: Math.round(peakRssMb()),
+          cpu_us_per_record: Number(d.cpuUs.toFixed(2)),
           concurrency: t.concurrency,
         },
-        `  ${`${t.name} direct`.padEnd(31)} ${fmtRate(d).padStart(8)} records/s`,
+        `  ${`${t.name} direct`.padEnd(31)} ${fmtRate(d.rate).padStart(8)} records/s   ${d.cpuUs.toFixed(2)} µs CPU/record in sigflow`,
       );
-      const o = await measure(t, 'outbox');
       report(
         {
           case: `${t.name}_outbox`,
-          records_per_s: Math.round(o),
+          records_per_s: Math.round(o.rate),
           peak_rss_mb: Math.round(peakRssMb()),
-          ratio_vs_direct: Number((o / d).toFixed(3)),
+          ratio_vs_direct: Number((o.rate / d.rate).toFixed(3)),
+          cpu_us_per_record: Number(o.cpuUs.toFixed(2)),
           concurrency: t.concurrency,
         },
-        `  ${`${t.name} through outbox`.padEnd(31)} ${fmtRate(o).padStart(8)} records/s   ${((o / d) * 100).toFixed(0)}% of direct`,
+        `  ${`${t.name} through outbox`.padEnd(31)} ${fmtRate(o.rate).padStart(8)} records/s   ${o.cpuUs.toFixed(2)} µs CPU/record   ${((o.rate / d.rate) * 100).toFixed(0)}% of direct`,
       );
     }
     note(`  peak RSS ${peakRssMb().toFixed(0)} MB`);

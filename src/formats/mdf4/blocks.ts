@@ -126,6 +126,9 @@ export function u64(view: DataView, at: number): number {
   return hi * 0x100000000 + lo;
 }
 
+const META_PAGE = 64 * 1024;
+const META_PAGES = 32;
+
 /** Reads metadata blocks of one source, with caches for shared TX/CC/SI blocks. */
 export class BlockReader {
   private readonly texts = new Map<number, string>();
@@ -134,10 +137,29 @@ export class BlockReader {
   /** Offsets of all metadata blocks read (used to bound an unfinalised DT that "runs to EOF"). */
   readonly blockStarts: number[] = [];
 
+  /** Metadata page cache: blocks are small and clustered, so one 64 KB page read serves many of them. */
+  private readonly pages = new Map<number, Uint8Array>();
+
   constructor(
     readonly source: ByteSource,
     readonly warnings: Mdf4Warning[],
   ) {}
+
+  /** Bytes [offset, offset + length) for metadata parsing (a view: valid until the next call; copy to keep). */
+  private async meta(offset: number, length: number): Promise<Uint8Array> {
+    const page = Math.floor(offset / META_PAGE);
+    const rel = offset - page * META_PAGE;
+    if (rel + length > META_PAGE) return this.source.read(offset, length);
+    let b = this.pages.get(page);
+    if (!b) {
+      if (this.pages.size >= META_PAGES) this.pages.delete(this.pages.keys().next().value as number);
+      const at = page * META_PAGE;
+      // a copy: sources may reuse their buffers between reads, and data reads come in between
+      b = new Uint8Array(await this.source.read(at, Math.max(0, Math.min(META_PAGE, this.source.size - at))));
+      this.pages.set(page, b);
+    }
+    return b.subarray(rel, Math.min(b.length, rel + length));
+  }
 
   fail(offset: number, detail: string): never {
     throw new Mdf4Error(this.source.name, offset, detail);
@@ -151,7 +173,7 @@ export class BlockReader {
   }
 
   async readHeader(offset: number): Promise<{ id: string; length: number; linkCount: number }> {
-    const b = await this.source.read(offset, 24);
+    const b = await this.meta(offset, 24);
     if (b.length < 24) this.fail(offset, 'block header truncated (file ends)');
     if (b[0] !== 0x23 || b[1] !== 0x23) this.fail(offset, 'no block here (expected "##")');
     const id = String.fromCharCode(b[2], b[3]);
@@ -171,7 +193,7 @@ export class BlockReader {
     if (offset + h.length > this.source.size)
       this.fail(offset, `##${h.id} block length ${h.length} runs past end of file (size ${this.source.size})`);
     if (h.length > MAX_META_BLOCK) this.fail(offset, `##${h.id} block length ${h.length} is implausibly large`);
-    const all = await this.source.read(offset, h.length);
+    const all = await this.meta(offset, h.length);
     if (all.length < h.length) this.fail(offset, `##${h.id} block truncated`);
     const copy = new Uint8Array(all); // a real copy: sources may reuse buffers (Buffer#slice would be a view)
     const view = new DataView(copy.buffer, copy.byteOffset, copy.length);

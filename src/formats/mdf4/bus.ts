@@ -807,7 +807,11 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     st.target = t;
   }
 
-  let out = new Builder(batchSize, start);
+  // output batches sized for what is left when every group's count is known (small files: small batches)
+  const total = states.every((st) => st.expected >= 0) ? states.reduce((a, st) => a + st.expected, 0) : -1;
+  let merged = 0;
+  const outCap = () => (total >= 0 ? Math.max(1, Math.min(batchSize, total - merged)) : batchSize);
+  let out = new Builder(outCap(), start);
   for (;;) {
     // every group that may still have events needs a head before anything can be emitted
     let best: GroupState | null = null;
@@ -855,13 +859,14 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       }
     }
     while (q.head < j) {
-      const take = Math.min(j - q.head, batchSize - out.n);
+      const take = Math.min(j - q.head, out.cap - out.n);
       if (take < 8) for (let k = 0; k < take; k++) out.copyFrom(q, q.head + k);
       else out.copyRange(q, q.head, q.head + take);
       q.head += take;
-      if (out.n >= batchSize) {
+      if (out.n >= out.cap) {
+        merged += out.n;
         yield out.take();
-        out = new Builder(batchSize, start);
+        out = new Builder(outCap(), start);
       }
     }
   }

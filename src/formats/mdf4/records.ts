@@ -460,39 +460,62 @@ export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<nu
     if (g.recordId < 256) table[g.recordId] = s;
   }
   const cnt = new Float64Array(256);
-  let carry = new Uint8Array(0);
+  // one reused buffer: the incomplete record at the end of a chunk moves to the front
+  const chunk = Math.max(4096, stream.chunkSize);
+  let buf = new Uint8Array(chunk + 4096);
+  let carry = 0;
   outer: for (;;) {
-    const chunk = await stream.next();
-    if (!chunk) break;
-    let buf = chunk;
-    if (carry.length) {
-      buf = new Uint8Array(carry.length + chunk.length);
-      buf.set(carry);
-      buf.set(chunk, carry.length);
+    if (carry + chunk > buf.length) {
+      const nb = new Uint8Array(carry + chunk);
+      nb.set(buf.subarray(0, carry));
+      buf = nb;
     }
-    const len = buf.length;
+    const got = await stream.fill(buf, carry, chunk);
+    if (got === 0) break;
+    const len = carry + got;
     let p = 0;
-    while (p + ridSize <= len) {
-      const rid = ridSize === 1 ? buf[p] : readRid(buf, p, ridSize);
-      const size = ridSize === 1 ? table[rid] : (sizeOf.get(rid) ?? -2);
-      if (size >= 0) {
-        if (p + ridSize + size > len) break;
-        p += ridSize + size;
-      } else if (size === -1) {
-        const q = p + ridSize;
-        if (q + 4 > len) break;
-        const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
-        if (q + 4 + l > len) {
-          if (l > MAX_CARRY) break outer;
-          break;
-        }
-        p = q + 4 + l;
-      } else break outer;
-      if (rid < 256) cnt[rid]++;
-      else counts.set(rid, (counts.get(rid) ?? 0) + 1);
-    }
+    if (ridSize === 1) {
+      while (p < len) {
+        const rid = buf[p];
+        const size = table[rid];
+        if (size >= 0) {
+          if (p + 1 + size > len) break;
+          p += 1 + size;
+        } else if (size === -1) {
+          const q = p + 1;
+          if (q + 4 > len) break;
+          const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
+          if (q + 4 + l > len) {
+            if (l > MAX_CARRY) break outer;
+            break;
+          }
+          p = q + 4 + l;
+        } else break outer;
+        cnt[rid]++;
+      }
+    } else
+      while (p + ridSize <= len) {
+        const rid = readRid(buf, p, ridSize);
+        const size = sizeOf.get(rid) ?? -2;
+        if (size >= 0) {
+          if (p + ridSize + size > len) break;
+          p += ridSize + size;
+        } else if (size === -1) {
+          const q = p + ridSize;
+          if (q + 4 > len) break;
+          const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
+          if (q + 4 + l > len) {
+            if (l > MAX_CARRY) break outer;
+            break;
+          }
+          p = q + 4 + l;
+        } else break outer;
+        if (rid < 256) cnt[rid]++;
+        else counts.set(rid, (counts.get(rid) ?? 0) + 1);
+      }
     if (len - p > MAX_CARRY) break;
-    carry = new Uint8Array(buf.subarray(p));
+    buf.copyWithin(0, p, len);
+    carry = len - p;
   }
   for (let i = 0; i < 256; i++) if (cnt[i] > 0) counts.set(i, (counts.get(i) ?? 0) + cnt[i]);
   return counts;

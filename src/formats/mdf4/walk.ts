@@ -459,6 +459,7 @@ export class GroupWalker {
       const starts = t.vstart[s];
       const lens = t.vlen[s];
       const col = t.vcols[s];
+      let direct = sp.slot >= 0;
       for (let i = 0; i < k; i++) {
         const at = t.pos[i] + sp.byteOffset;
         const o =
@@ -473,8 +474,17 @@ export class GroupWalker {
             this.warn(dg.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
             continue;
           }
-          const from = e.src[j] === 0 ? buf : e.retained;
-          starts[i] = col.push(from, e.pos[j], e.len[j]);
+          if (e.src[j] === 0 && direct) {
+            // payload in the chunk buffer: point at it (no copy)
+            starts[i] = e.pos[j];
+          } else {
+            if (direct) {
+              // first payload from the retained copy: move what was resolved so far into the column
+              direct = false;
+              for (let r = 0; r < i; r++) if (lens[r] >= 0) starts[r] = col.push(buf, starts[r], lens[r]);
+            }
+            starts[i] = col.push(e.src[j] === 0 ? buf : e.retained, e.pos[j], e.len[j]);
+          }
           lens[i] = e.len[j];
           t.lastUsed[sp.slot] = o;
         } else if (sp.sd) {
@@ -506,7 +516,7 @@ export class GroupWalker {
         }
       }
       const v = t.chunk.vlsd[s];
-      v.data = col.data;
+      v.data = direct ? buf : col.data;
       v.start = starts;
       v.len = lens;
     }

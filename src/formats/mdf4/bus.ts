@@ -656,7 +656,7 @@ export async function activeBusGroups(mdf: Mdf4File): Promise<{ layout: BusGroup
  * - maxPendingEvents: events one walker may hold for the merge while a channel group of its data group has
  *   none yet (a quiet group blocks the merge). Beyond it that group is detached to its own walker (see README).
  */
-export const busTuning = { maxPendingEvents: 1 << 18 };
+export const busTuning = { maxPendingEvents: 1 << 18, /** groups detached so far (a statistic for tests) */ detached: 0 };
 
 /** One bus channel group being extracted: its walker target, its queue of extracted events, its merge head. */
 interface GroupState {
@@ -793,6 +793,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     if (st.q.n > st.q.head || isDone(st)) return;
     if (w.targets.filter((t) => t.active).length < 2 || pending(w) <= busTuning.maxPendingEvents) return;
     // detach: a walker of its own takes over from where the shared one is
+    busTuning.detached++;
     w.detach(st.target);
     const nw = new GroupWalker(mdf, st.layout.dg);
     const old = st.target;

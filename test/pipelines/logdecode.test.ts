@@ -18,6 +18,7 @@ import {
   type RefCase,
   SeriesStats,
   seriesKey,
+  signalPattern,
 } from './reference.js';
 
 async function checkFrames(c: RefCase): Promise<void> {
@@ -34,20 +35,25 @@ async function checkFrames(c: RefCase): Promise<void> {
       const hex = Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength);
       for (let i = 0; i < b.count; i++) {
         const ty = b.type[i];
-        fc.add({
-          t: v.time.format(b.offsetNs[i]),
-          bus: b.bus[i] === BUS_LIN ? 'LIN' : 'CAN',
-          chn: b.channel[i],
-          id: b.id[i],
-          ext: (b.flags[i] & FLAG_EXT) !== 0,
-          dir: b.flags[i] & FLAG_TX ? 1 : 0,
-          dlc: b.dlc[i],
-          len: b.length[i],
-          edl: (b.flags[i] & FLAG_EDL) !== 0,
-          brs: (b.flags[i] & FLAG_BRS) !== 0,
-          data: hex.toString('hex', b.dataStart[i], b.dataStart[i + 1]),
-          kind: ty === EV_CAN_DATA || ty === EV_LIN_FRAME ? undefined : kindOf(ty),
-        });
+        const f = b.flags[i];
+        const data = hex.toString('hex', b.dataStart[i], b.dataStart[i + 1]);
+        const t = v.time.format(b.offsetNs[i]);
+        const bus = b.bus[i] === BUS_LIN ? 'LIN' : 'CAN';
+        const kind = ty === EV_CAN_DATA || ty === EV_LIN_FRAME ? 'data' : kindOf(ty);
+        const [chn, id, dlc, len] = [b.channel[i], b.id[i], b.dlc[i], b.length[i]];
+        fc.addFields(t, bus, chn, id, (f & FLAG_EXT) !== 0, (f & FLAG_EDL) !== 0, data, kind, () => ({
+          t,
+          bus,
+          chn,
+          id,
+          ext: (f & FLAG_EXT) !== 0,
+          dir: f & FLAG_TX ? 1 : 0,
+          dlc,
+          len,
+          edl: (f & FLAG_EDL) !== 0,
+          brs: (f & FLAG_BRS) !== 0,
+          data,
+        }));
       }
     },
   });
@@ -61,7 +67,11 @@ async function checkDecode(c: RefCase): Promise<number> {
   const { files } = await expandInputs([c.log]);
   let checked = 0;
   for (const attempt of c.ref.decoding_attempts) {
-    const config = buildDecoderConfig({ dbc: [dbcPath(c, attempt.dbc)] });
+    // only the reference's signals are collected (the others are decoded too, but not handed out)
+    const config = buildDecoderConfig({
+      dbc: [dbcPath(c, attempt.dbc)],
+      signals: new RegExp(signalPattern(c.ref, attempt.dbc)),
+    });
     const series = new Map<string, SeriesStats>();
     const msgNames = config.databases.map((d) => d.messageName);
     let decodedFrames = 0;

@@ -123,26 +123,53 @@ export interface OutFrame {
   kind?: string;
 }
 
-/** Collects frames and checks them against a reference: counts, first/last 25 data frames, digest. */
+/**
+ * Collects frames and checks them against a reference: counts, first/last 25 data frames, digest. Kept lean
+ * (one string per frame, no BigInt): the corpus has 1.4 M frames.
+ */
 export class FrameCheck {
   counts = new Map<string, number>();
-  lines: { t: bigint; key: string; line: string }[] = [];
+  /** Per data frame: sort key (t padded to 20 digits, bus, chn, id, data, ext) + \u0001 + digest line. */
+  lines: string[] = [];
   head: OutFrame[] = [];
-  tail: OutFrame[] = [];
+  private ring: (OutFrame | (() => OutFrame))[] = new Array(25);
+  private n = 0;
 
-  add(f: OutFrame): void {
-    const kind = f.kind ?? 'data';
-    const k = `${f.bus}|${f.chn}|${kind}|${f.edl}|${f.ext}`;
+  /** Adds a frame; `full` builds the whole frame (called only for the first and last 25). */
+  addFields(
+    t: string,
+    bus: string,
+    chn: number,
+    id: number,
+    ext: boolean,
+    edl: boolean,
+    data: string,
+    kind: string,
+    full: OutFrame | (() => OutFrame),
+  ): void {
+    const k = `${bus}|${chn}|${kind}|${edl}|${ext}`;
     this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
     if (kind !== 'data') return;
-    if (this.head.length < 25) this.head.push(f);
-    this.tail.push(f);
-    if (this.tail.length > 50) this.tail.splice(0, 25);
-    this.lines.push({
-      t: BigInt(f.t),
-      key: `${f.bus}\u0000${String(f.chn).padStart(3, '0')}\u0000${String(f.id).padStart(10, '0')}\u0000${f.data}\u0000${f.ext ? 1 : 0}`,
-      line: `${f.t},${f.bus},${f.chn},${f.id},${f.ext ? 1 : 0},${f.data}\n`,
-    });
+    if (this.head.length < 25) this.head.push(typeof full === 'function' ? full() : full);
+    this.ring[this.n % 25] = full;
+    this.n++;
+    const e = ext ? 1 : 0;
+    this.lines.push(
+      `${t.padStart(20, '0')}\u0000${bus}\u0000${String(chn).padStart(3, '0')}\u0000${String(id).padStart(10, '0')}\u0000${data}\u0000${e}\u0001${t},${bus},${chn},${id},${e},${data}\n`,
+    );
+  }
+
+  add(f: OutFrame): void {
+    this.addFields(f.t, f.bus, f.chn, f.id, f.ext, f.edl, f.data, f.kind ?? 'data', f);
+  }
+
+  private tail(): OutFrame[] {
+    const out: OutFrame[] = [];
+    for (let j = Math.max(0, this.n - 25); j < this.n; j++) {
+      const f = this.ring[j % 25];
+      out.push(typeof f === 'function' ? f() : f);
+    }
+    return out;
   }
 
   check(ref: RefJson, name: string): void {
@@ -164,13 +191,20 @@ export class FrameCheck {
     });
     assert.equal(this.lines.length, ref.n_frames, `${name}: n_frames`);
     assert.deepEqual(this.head.map(norm), ref.frames_first.map(norm), `${name}: first 25 frames`);
-    assert.deepEqual(this.tail.slice(-25).map(norm), ref.frames_last.map(norm), `${name}: last 25 frames`);
-    this.lines.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    assert.deepEqual(this.tail().map(norm), ref.frames_last.map(norm), `${name}: last 25 frames`);
+    this.lines.sort();
     const h = createHash('sha256');
-    for (const l of this.lines) h.update(l.line);
+    for (const l of this.lines) h.update(l.slice(l.indexOf('\u0001') + 1));
     assert.equal(h.digest('hex'), ref.digest.sha256, `${name}: digest`);
     assert.equal(this.lines.length, ref.digest.n_frames, `${name}: digest n_frames`);
   }
+}
+
+/** A regular expression matching exactly the reference's `message.signal` names of one DBC (for --signals). */
+export function signalPattern(ref: RefJson, dbc: string | null): string {
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const names = [...new Set(ref.decoded.filter((s) => dbc === null || s.dbc === dbc).map((s) => `${s.message}.${s.signal}`))];
+  return names.length ? `^(?:${names.map(esc).join('|')})$` : '^$';
 }
 
 /** Statistics of one decoded series, accumulated the way the reference defines them. */

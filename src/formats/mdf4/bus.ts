@@ -270,21 +270,67 @@ class Builder {
   copyRange(s: Cols, from: number, to: number): void {
     const n = this.n;
     const k = to - from;
-    this.offsetNs.set(s.offsetNs.subarray(from, to), n);
-    this.recordPos.set(s.recordPos.subarray(from, to), n);
-    this.bus.set(s.bus.subarray(from, to), n);
-    this.type.set(s.type.subarray(from, to), n);
-    this.channel.set(s.channel.subarray(from, to), n);
-    this.id.set(s.id.subarray(from, to), n);
-    this.flags.set(s.flags.subarray(from, to), n);
-    this.dlc.set(s.dlc.subarray(from, to), n);
-    this.length.set(s.length.subarray(from, to), n);
-    this.errorType.set(s.errorType.subarray(from, to), n);
-    this.group.set(s.group.subarray(from, to), n);
     const a = s.dataStart[from];
     const l = s.dataStart[to] - a;
     if (this.dn + l > this.data.length) this.growData(l);
-    this.data.set(s.data.subarray(a, a + l), this.dn);
+    if (k >= 256) {
+      // long runs: bulk copies
+      this.offsetNs.set(s.offsetNs.subarray(from, to), n);
+      this.recordPos.set(s.recordPos.subarray(from, to), n);
+      this.bus.set(s.bus.subarray(from, to), n);
+      this.type.set(s.type.subarray(from, to), n);
+      this.channel.set(s.channel.subarray(from, to), n);
+      this.id.set(s.id.subarray(from, to), n);
+      this.flags.set(s.flags.subarray(from, to), n);
+      this.dlc.set(s.dlc.subarray(from, to), n);
+      this.length.set(s.length.subarray(from, to), n);
+      this.errorType.set(s.errorType.subarray(from, to), n);
+      this.group.set(s.group.subarray(from, to), n);
+      this.data.set(s.data.subarray(a, a + l), this.dn);
+    } else {
+      // short runs (groups interleaved tightly): plain loops, no subarray objects
+      const OT = this.offsetNs;
+      const RP = this.recordPos;
+      const BU = this.bus;
+      const TY = this.type;
+      const CH = this.channel;
+      const ID = this.id;
+      const FL = this.flags;
+      const DC = this.dlc;
+      const LN = this.length;
+      const ET = this.errorType;
+      const GR = this.group;
+      const sOT = s.offsetNs;
+      const sRP = s.recordPos;
+      const sBU = s.bus;
+      const sTY = s.type;
+      const sCH = s.channel;
+      const sID = s.id;
+      const sFL = s.flags;
+      const sDC = s.dlc;
+      const sLN = s.length;
+      const sET = s.errorType;
+      const sGR = s.group;
+      for (let i = 0; i < k; i++) {
+        const o = n + i;
+        const f = from + i;
+        OT[o] = sOT[f];
+        RP[o] = sRP[f];
+        BU[o] = sBU[f];
+        TY[o] = sTY[f];
+        CH[o] = sCH[f];
+        ID[o] = sID[f];
+        FL[o] = sFL[f];
+        DC[o] = sDC[f];
+        LN[o] = sLN[f];
+        ET[o] = sET[f];
+        GR[o] = sGR[f];
+      }
+      const D = this.data;
+      const sD = s.data;
+      const dn = this.dn;
+      for (let i = 0; i < l; i++) D[dn + i] = sD[a + i];
+    }
     const shift = this.dn - a;
     const ds = this.dataStart;
     const ss = s.dataStart;
@@ -818,8 +864,10 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     let best: GroupState | null = null;
     let second: GroupState | null = null;
     let blocked: GroupState | null = null;
+    let nonEmpty = 0;
     for (const st of states) {
       if (st.q.n > st.q.head) {
+        nonEmpty++;
         if (st.expected >= 0 && st.target.index > st.expected && !st.warnedExtra) {
           st.warnedExtra = true;
           mdf.reader.warn(
@@ -841,6 +889,16 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       continue;
     }
     if (!best) break;
+    if (second && nonEmpty === 2) {
+      // the common case: two groups with events, every other one done — one comparison per event
+      merge2(out, best, second);
+      if (out.n >= out.cap) {
+        merged += out.n;
+        yield out.take();
+        out = new Builder(outCap(), start);
+      }
+      continue;
+    }
     const q = best.q;
     const ot = q.offsetNs;
     const rp = q.recordPos;
@@ -861,8 +919,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     }
     while (q.head < j) {
       const take = Math.min(j - q.head, out.cap - out.n);
-      if (take < 8) for (let k = 0; k < take; k++) out.copyFrom(q, q.head + k);
-      else out.copyRange(q, q.head, q.head + take);
+      out.copyRange(q, q.head, q.head + take);
       q.head += take;
       if (out.n >= out.cap) {
         merged += out.n;
@@ -872,6 +929,80 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     }
   }
   if (out.n > 0) yield out.take();
+}
+
+/**
+ * Merges two groups' queues into `out` until one queue is empty or `out` is full (ties: data group, then
+ * on-disk position).
+ */
+function merge2(out: Builder, x: GroupState, y: GroupState): void {
+  const a = x.q;
+  const b = y.q;
+  const da = x.dgIndex;
+  const db = y.dgIndex;
+  let ia = a.head;
+  let ib = b.head;
+  const na = a.n;
+  const nb = b.n;
+  let n = out.n;
+  let dn = out.dn;
+  const cap = out.cap;
+  const OT = out.offsetNs;
+  const RP = out.recordPos;
+  const BU = out.bus;
+  const TY = out.type;
+  const CH = out.channel;
+  const ID = out.id;
+  const FL = out.flags;
+  const DC = out.dlc;
+  const LN = out.length;
+  const ET = out.errorType;
+  const GR = out.group;
+  const DS = out.dataStart;
+  let D = out.data;
+  const aT = a.offsetNs;
+  const aP = a.recordPos;
+  const bT = b.offsetNs;
+  const bP = b.recordPos;
+  while (ia < na && ib < nb && n < cap) {
+    const ta = aT[ia];
+    const tb = bT[ib];
+    let s: Builder;
+    let i: number;
+    if (ta < tb || (ta === tb && (da < db || (da === db && aP[ia] < bP[ib])))) {
+      s = a;
+      i = ia++;
+    } else {
+      s = b;
+      i = ib++;
+    }
+    OT[n] = s.offsetNs[i];
+    RP[n] = s.recordPos[i];
+    BU[n] = s.bus[i];
+    TY[n] = s.type[i];
+    CH[n] = s.channel[i];
+    ID[n] = s.id[i];
+    FL[n] = s.flags[i];
+    DC[n] = s.dlc[i];
+    LN[n] = s.length[i];
+    ET[n] = s.errorType[i];
+    GR[n] = s.group[i];
+    DS[n] = dn;
+    const from = s.dataStart[i];
+    const l = s.dataStart[i + 1] - from;
+    if (dn + l > D.length) {
+      out.dn = dn;
+      D = out.growData(l);
+    }
+    const sd = s.data;
+    for (let k = 0; k < l; k++) D[dn + k] = sd[from + k];
+    dn += l;
+    n++;
+  }
+  out.n = n;
+  out.dn = dn;
+  a.head = ia;
+  b.head = ib;
 }
 
 function before(a: GroupState, b: GroupState): boolean {

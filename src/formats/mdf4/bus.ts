@@ -964,39 +964,76 @@ function merge2(out: Builder, x: GroupState, y: GroupState): void {
   const aP = a.recordPos;
   const bT = b.offsetNs;
   const bP = b.recordPos;
+  const aBU = a.bus;
+  const aTY = a.type;
+  const aCH = a.channel;
+  const aID = a.id;
+  const aFL = a.flags;
+  const aDC = a.dlc;
+  const aLN = a.length;
+  const aET = a.errorType;
+  const aGR = a.group;
+  const aDS = a.dataStart;
+  const aD = a.data;
+  const bBU = b.bus;
+  const bTY = b.type;
+  const bCH = b.channel;
+  const bID = b.id;
+  const bFL = b.flags;
+  const bDC = b.dlc;
+  const bLN = b.length;
+  const bET = b.errorType;
+  const bGR = b.group;
+  const bDS = b.dataStart;
+  const bD = b.data;
   while (ia < na && ib < nb && n < cap) {
     const ta = aT[ia];
     const tb = bT[ib];
-    let s: Builder;
-    let i: number;
     if (ta < tb || (ta === tb && (da < db || (da === db && aP[ia] < bP[ib])))) {
-      s = a;
-      i = ia++;
+      OT[n] = aT[ia];
+      RP[n] = aP[ia];
+      BU[n] = aBU[ia];
+      TY[n] = aTY[ia];
+      CH[n] = aCH[ia];
+      ID[n] = aID[ia];
+      FL[n] = aFL[ia];
+      DC[n] = aDC[ia];
+      LN[n] = aLN[ia];
+      ET[n] = aET[ia];
+      GR[n] = aGR[ia];
+      DS[n] = dn;
+      const from = aDS[ia];
+      const l = aDS[ia + 1] - from;
+      if (dn + l > D.length) {
+        out.dn = dn;
+        D = out.growData(l);
+      }
+      for (let k = 0; k < l; k++) D[dn + k] = aD[from + k];
+      dn += l;
+      ia++;
     } else {
-      s = b;
-      i = ib++;
+      OT[n] = bT[ib];
+      RP[n] = bP[ib];
+      BU[n] = bBU[ib];
+      TY[n] = bTY[ib];
+      CH[n] = bCH[ib];
+      ID[n] = bID[ib];
+      FL[n] = bFL[ib];
+      DC[n] = bDC[ib];
+      LN[n] = bLN[ib];
+      ET[n] = bET[ib];
+      GR[n] = bGR[ib];
+      DS[n] = dn;
+      const from = bDS[ib];
+      const l = bDS[ib + 1] - from;
+      if (dn + l > D.length) {
+        out.dn = dn;
+        D = out.growData(l);
+      }
+      for (let k = 0; k < l; k++) D[dn + k] = bD[from + k];
+      dn += l;
+      ib++;
     }
-    OT[n] = s.offsetNs[i];
-    RP[n] = s.recordPos[i];
-    BU[n] = s.bus[i];
-    TY[n] = s.type[i];
-    CH[n] = s.channel[i];
-    ID[n] = s.id[i];
-    FL[n] = s.flags[i];
-    DC[n] = s.dlc[i];
-    LN[n] = s.length[i];
-    ET[n] = s.errorType[i];
-    GR[n] = s.group[i];
-    DS[n] = dn;
-    const from = s.dataStart[i];
-    const l = s.dataStart[i + 1] - from;
-    if (dn + l > D.length) {
-      out.dn = dn;
-      D = out.growData(l);
-    }
-    const sd = s.data;
-    for (let k = 0; k < l; k++) D[dn + k] = sd[from + k];
-    dn += l;
     n++;
   }
   out.n = n;

@@ -13,8 +13,11 @@ import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flattenChannels, openMdf4, readBusFrames } from '../src/formats/mdf4/index.js';
+import { buildDecoderConfig, type DecoderConfig } from '../src/pipelines/logdecode/dbcset.js';
+import type { LogInput } from '../src/pipelines/logdecode/inputs.js';
+import { runLogPipeline } from '../src/pipelines/logdecode/pipeline.js';
 import type { FileSource } from '../src/formats/mdf4/source.js';
-import { fixturesDir, sharedData } from '../test/harness/paths.js';
+import { cliArgv, fixturesDir, sharedData } from '../test/harness/paths.js';
 import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
 export const ASAMMDF_REFERENCE_MB_S = 30;
@@ -42,6 +45,20 @@ function findMf4(dir: string): string[] {
   };
   if (existsSync(dir)) walk(dir);
   return out.sort();
+}
+
+/** Every log file (MF4/MFC/MFE/MFM) under a folder. */
+function findLogs(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(mf4|mfc|mfe|mfm)$/i.test(e.name)) out.push(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
 }
 
 /** The sample logs: the shared CANedge corpus (.MF4 only), else the in-repo fixtures. */
@@ -131,6 +148,118 @@ export async function buildSyntheticLog(
   }
 }
 
+/** The DBC sets of the decode cases: the J1939 demo DBC, and canmod-gps + gnss (shared corpus, else fixtures). */
+export function benchDbcs(): { name: string; files: string[] }[] {
+  const root = sharedData && existsSync(join(sharedData, 'canedge', 'api-examples'))
+    ? join(sharedData, 'canedge')
+    : join(fixturesDir, 'canedge', 'dbc');
+  const ex = join(root, 'api-examples', 'examples');
+  return [
+    { name: 'j1939', files: [join(ex, 'data-processing', 'dbc_files', 'CSS-Electronics-SAE-J1939-DEMO.dbc')] },
+    {
+      name: 'gnss',
+      files: [
+        join(ex, 'other', 'matlab-basics', 'dbc_files', 'canmod-gps.dbc'),
+        join(ex, 'other', 'concatenate-mf4-by-period', 'dbc_files', 'gnss.dbc'),
+      ],
+    },
+  ];
+}
+
+/** Extraction + DBC decode of the files through the log pipeline (no output formatting); counts. */
+export async function extractDecode(
+  paths: string[],
+  config: DecoderConfig,
+): Promise<{ frames: number; decoded: number; values: number }> {
+  const inputs: LogInput[] = paths.map((p) => ({
+    path: p,
+    size: statSync(p).size,
+    folderDevice: null,
+    session: null,
+    split: null,
+  }));
+  const s = await runLogPipeline(inputs, {
+    config,
+    onFileError: (_i, e) => {
+      throw e;
+    },
+  });
+  return { frames: s.frames, decoded: s.decodedFrames, values: s.values };
+}
+
+async function decodeCases(label: string, paths: string[], bytes: number, runs: number, warmup: number): Promise<void> {
+  for (const set of benchDbcs()) {
+    const config = buildDecoderConfig({ dbc: set.files });
+    let r = { frames: 0, decoded: 0, values: 0 };
+    const cpu: number[] = [];
+    const ts = await timeRuns(
+      async () => {
+        const c0 = process.cpuUsage();
+        r = await extractDecode(paths, config);
+        const c = process.cpuUsage(c0);
+        cpu.push((c.user + c.system) / 1e6);
+      },
+      runs,
+      warmup,
+    );
+    const t = median(ts);
+    const ct = median(cpu.slice(-runs));
+    report(
+      {
+        case: `${label}+decode:${set.name}`,
+        mb: bytes / 1e6,
+        mb_per_s: bytes / 1e6 / t,
+        frames_per_s: r.frames / t,
+        cpu_mb_per_s: bytes / 1e6 / ct,
+        frames: r.frames,
+        decoded_frames: r.decoded,
+        values: r.values,
+        values_per_s: r.values / t,
+        peak_rss_mb: peakRssMb(),
+      },
+      `${`${label}+decode:${set.name}`.padEnd(24)}${(bytes / 1e6).toFixed(0)} MB, ${r.frames} frames (${r.decoded} decoded, ${r.values} values): ${(bytes / 1e6 / t).toFixed(1)} MB/s, ${fmtRate(r.frames / t)} frames/s, ${fmtRate(r.values / t)} values/s (target ≥ 1.5M frames/s), peak RSS ${peakRssMb().toFixed(0)} MB`,
+    );
+  }
+}
+
+/** `sigflow decode` / `sigflow frames` end to end (process start, read, decode, NDJSON formatting to /dev/null). */
+function cliCases(dir: string, bytes: number, runs: number): void {
+  const [cmd, ...pre] = cliArgv();
+  const dbcArgs = benchDbcs().flatMap((s) => s.files.flatMap((f) => ['--dbc', f]));
+  const variants: [string, string[]][] = [
+    ['cli:frames', ['frames', dir, '-o', '/dev/null', '--no-progress']],
+    ['cli:decode', ['decode', dir, ...dbcArgs, '-o', '/dev/null', '--no-progress']],
+  ];
+  for (const [name, args] of variants) {
+    const ts: number[] = [];
+    let summary = '';
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      const r = spawnSync(cmd, [...pre, ...args], { encoding: 'utf8' });
+      ts.push((performance.now() - t0) / 1000);
+      if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
+      summary = r.stderr.trim().split('\n').pop() ?? '';
+    }
+    const t = median(ts);
+    const num = (re: RegExp) => Number(re.exec(summary)?.[1] ?? 0);
+    const frames = num(/(\d+) frames/);
+    const values = num(/(\d+) values/);
+    report(
+      {
+        case: name,
+        mb: bytes / 1e6,
+        seconds: t,
+        mb_per_s: bytes / 1e6 / t,
+        frames_per_s: frames / t,
+        values_per_s: values / t,
+        frames,
+        values,
+      },
+      `${name.padEnd(24)}${(bytes / 1e6).toFixed(1)} MB, ${frames} frames, ${values} values in ${t.toFixed(2)} s (incl. process start): ${fmtRate(frames / t)} frames/s, ${fmtRate(values / t)} values/s`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const runs = Number(arg('runs', '5'));
   const targetMb = Number(arg('mb', '200'));
@@ -167,6 +296,11 @@ async function main(): Promise<void> {
     },
     `corpus      ${logs.length} files ${(totalBytes / 1e6).toFixed(1)} MB, ${frames} frames: ${(totalBytes / 1e6 / tc).toFixed(1)} MB/s wall (${(totalBytes / 1e6 / cc).toFixed(1)} MB/s per CPU-second), ${fmtRate(frames / tc)} frames/s (asammdf ≈ ${ASAMMDF_REFERENCE_MB_S} MB/s), peak RSS ${peakRssMb().toFixed(0)} MB`,
   );
+
+  await decodeCases('corpus', logs, totalBytes, runs, 1);
+  const cliDir = sharedData && existsSync(join(sharedData, 'canedge')) ? join(sharedData, 'canedge') : join(fixturesDir, 'canedge');
+  const cliBytes = findLogs(cliDir).reduce((a, p) => a + statSync(p).size, 0);
+  cliCases(cliDir, cliBytes, Math.max(1, Math.min(runs, 3)));
 
   // synthetic ≥ 200 MB from a real FW ≥ 01.07 log
   const template =
@@ -208,6 +342,7 @@ async function main(): Promise<void> {
       },
       `synthetic   ${(bytes / 1e6).toFixed(0)} MB, ${n} frames, ${r.wall_s.length} runs: ${(bytes / 1e6 / t).toFixed(1)} MB/s wall (${(bytes / 1e6 / t / ASAMMDF_REFERENCE_MB_S).toFixed(1)}× asammdf ≈ ${ASAMMDF_REFERENCE_MB_S} MB/s), ${(bytes / 1e6 / ct).toFixed(1)} MB/s per CPU-second, ${fmtRate(n / t)} frames/s, peak RSS ${r.max_rss_mb.toFixed(0)} MB (own process)`,
     );
+    await decodeCases('synthetic', [path], bytes, Math.max(1, Math.min(runs, 3)), 0);
   } finally {
     rmSync(path, { force: true });
   }

@@ -443,6 +443,44 @@ export class GroupWalker {
     }
   }
 
+  /**
+   * Fast path for a VLSD channel group whose payloads for these records all lie in the current chunk buffer and
+   * are all found: fills `starts`/`lens` with positions in the buffer (no copy). Returns false (having changed
+   * nothing that matters) otherwise; the general path then runs.
+   */
+  private resolveFromBuffer(
+    t: WalkTarget,
+    sp: VlsdSpec,
+    view: DataView,
+    k: number,
+    starts: Int32Array,
+    lens: Int32Array,
+  ): boolean {
+    const e = this.entries[sp.slot];
+    const off = e.off;
+    const src = e.src;
+    const epos = e.pos;
+    const elen = e.len;
+    const en = e.n;
+    const pos = t.pos;
+    const bo = sp.byteOffset;
+    const w4 = sp.width === 4;
+    let ptr = e.ptr;
+    let o = -1;
+    for (let i = 0; i < k; i++) {
+      const at = pos[i] + bo;
+      o = w4 ? view.getUint32(at, true) : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
+      if (ptr >= en || off[ptr] > o) ptr = 0;
+      while (ptr < en && off[ptr] < o) ptr++;
+      if (ptr >= en || off[ptr] !== o || src[ptr] !== 0) return false;
+      starts[i] = epos[ptr];
+      lens[i] = elen[ptr];
+    }
+    e.ptr = ptr;
+    if (k > 0) t.lastUsed[sp.slot] = o;
+    return true;
+  }
+
   /** Resolves the VLSD references of records [0, k) of `t` into its columns. */
   private async resolveVlsd(t: WalkTarget, buf: Uint8Array, view: DataView, k: number): Promise<void> {
     const specs = t.specs;
@@ -460,6 +498,14 @@ export class GroupWalker {
       const lens = t.vlen[s];
       const col = t.vcols[s];
       let direct = sp.slot >= 0;
+      let sdDirect = sp.slot < 0 && sp.sd !== null;
+      if (sp.slot >= 0 && this.resolveFromBuffer(t, sp, view, k, starts, lens)) {
+        const v = t.chunk.vlsd[s];
+        v.data = buf;
+        v.start = starts;
+        v.len = lens;
+        continue;
+      }
       for (let i = 0; i < k; i++) {
         const at = t.pos[i] + sp.byteOffset;
         const o =
@@ -488,25 +534,33 @@ export class GroupWalker {
           lens[i] = e.len[j];
           t.lastUsed[sp.slot] = o;
         } else if (sp.sd) {
-          let at2 = sp.sd.locate(o);
-          let src: Uint8Array;
-          let l: number;
-          if (at2 >= 0) {
-            src = sp.sd.window;
-            l = sp.sd.lastLength;
-          } else {
-            const payload = await sp.sd.get(o);
-            if (!payload) {
-              lens[i] = -1;
-              this.warn(sp.channel.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
-              continue;
-            }
-            src = payload;
-            at2 = 0;
-            l = payload.length;
+          const sd = sp.sd;
+          const at2 = sd.locate(o);
+          if (at2 >= 0 && sdDirect) {
+            // payload in the loaded signal-data window: point at it (no copy)
+            starts[i] = at2;
+            lens[i] = sd.lastLength;
+            continue;
           }
-          starts[i] = col.push(src, at2, l);
-          lens[i] = l;
+          if (sdDirect) {
+            // the window is about to move: copy what points into it so far
+            sdDirect = false;
+            const win = sd.window;
+            for (let r = 0; r < i; r++) if (lens[r] >= 0) starts[r] = col.push(win, starts[r], lens[r]);
+          }
+          if (at2 >= 0) {
+            starts[i] = col.push(sd.window, at2, sd.lastLength);
+            lens[i] = sd.lastLength;
+            continue;
+          }
+          const payload = await sd.get(o);
+          if (!payload) {
+            lens[i] = -1;
+            this.warn(sp.channel.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+            continue;
+          }
+          starts[i] = col.push(payload, 0, payload.length);
+          lens[i] = payload.length;
         } else {
           lens[i] = -1;
           if (!t.warnedSd) {
@@ -516,7 +570,7 @@ export class GroupWalker {
         }
       }
       const v = t.chunk.vlsd[s];
-      v.data = direct ? buf : col.data;
+      v.data = direct ? buf : sdDirect && sp.sd ? sp.sd.window : col.data;
       v.start = starts;
       v.len = lens;
     }

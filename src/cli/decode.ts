@@ -15,8 +15,7 @@ import {
 import { type BatchView, forEachValue, type LogStats, runLogPipeline } from '../pipelines/logdecode/pipeline.js';
 import { parseDuration, TimeArgError } from '../pipelines/logdecode/time.js';
 import { CliError } from './errors.js';
-import { addCommonOptions, type CommonOptions, collect, openOutput, prepare, runHooks, summarise } from './frames.js';
-import { ChunkedWriter } from './lines.js';
+import { addCommonOptions, ByteWriter, type CommonOptions, collect, openOutput, prepare, runHooks, summarise } from './frames.js';
 
 interface DecodeCmdOptions extends CommonOptions {
   dbc: string[];
@@ -46,7 +45,7 @@ function csvNumber(v: number): string {
 function formatValues(
   view: BatchView,
   config: DecoderConfig,
-  w: ChunkedWriter,
+  w: ByteWriter,
   csv: boolean,
   choices: boolean,
   deviceJson: string,
@@ -61,7 +60,6 @@ function formatValues(
   const dbs = config.databases;
   let lastI = -1;
   let head = '';
-  let text = '';
   forEachValue(view, (i, d, k) => {
     const out = decoded[d];
     const db = dbs[d];
@@ -80,19 +78,14 @@ function formatValues(
     }
     if (csv) {
       const value = wv !== undefined ? String(wv) : csvNumber(out.phys[k]);
-      text += `${head}${db.csvPrefix[gi]}${value}${choices ? `,${label ? csvField(label) : ''}` : ''}\n`;
+      w.push(`${head}${db.csvPrefix[gi]}${value}${choices ? `,${label ? csvField(label) : ''}` : ''}\n`);
     } else {
       const value = wv !== undefined ? `"${wv}"` : jsonNumber(out.phys[k]);
       const m = out.message[i];
       const sa = db.messageJ1939[m] ? `,"sa":${ids[i] & 0xff}` : '';
-      text += `${head}${db.jsonPrefix[gi]}${value}${sa}${label ? `,"label":${JSON.stringify(label)}` : ''}}\n`;
-    }
-    if (text.length > 65536) {
-      w.push(text);
-      text = '';
+      w.push(`${head}${db.jsonPrefix[gi]}${value}${sa}${label ? `,"label":${JSON.stringify(label)}` : ''}}\n`);
     }
   });
-  if (text) w.push(text);
 }
 
 /**
@@ -156,7 +149,7 @@ class WideTable {
     });
   }
 
-  async write(w: ChunkedWriter): Promise<void> {
+  async write(w: ByteWriter): Promise<void> {
     const names = [...this.columns.keys()].sort();
     const order = names.map((n) => this.columns.get(n) as number);
     w.push(`t,device,${names.map(csvField).join(',')}\n`);
@@ -240,7 +233,7 @@ A file that cannot be read is reported on stderr and skipped (exit code 1 at the
       const prep = await prepare(paths, opts);
       const t0 = performance.now();
       const out = openOutput(opts.output);
-      const w = new ChunkedWriter(out.stream);
+      const w = new ByteWriter(out.stream);
       const csv = format === 'csv';
       const choices = opts.choices === true;
       if (csv && step === null) w.push(`t,device,bus,chn,message,signal,value${choices ? ',label' : ''}\n`);

@@ -13,7 +13,42 @@ import { expandInputs, type LogInput } from '../pipelines/logdecode/inputs.js';
 import type { BatchView, LogStats, PipelineOptions } from '../pipelines/logdecode/pipeline.js';
 import { parseTimeArg, TimeArgError } from '../pipelines/logdecode/time.js';
 import { CliError } from './errors.js';
-import { ChunkedWriter } from './lines.js';
+
+/**
+ * Output buffer: text is encoded into a 1 MB byte buffer as it is pushed (no long concatenated strings to
+ * flatten, far less garbage than joining strings), handed to the stream when full, honouring backpressure.
+ */
+export class ByteWriter {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private pos = 0;
+  private pending: Buffer[] = [];
+
+  constructor(private readonly out: Writable) {}
+
+  push(text: string): void {
+    if (this.pos + text.length * 3 > this.buf.length) this.rotate(text.length * 3);
+    this.pos += this.buf.write(text, this.pos);
+  }
+
+  private rotate(need: number): void {
+    if (this.pos > 0) this.pending.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(Math.max(1 << 20, need));
+    this.pos = 0;
+  }
+
+  get full(): boolean {
+    return this.pending.length > 0;
+  }
+
+  async flush(): Promise<void> {
+    if (this.pos > 0) this.rotate(0);
+    const parts = this.pending;
+    this.pending = [];
+    for (const p of parts) {
+      if (!this.out.write(p)) await new Promise<void>((r) => this.out.once('drain', r));
+    }
+  }
+}
 
 export interface CommonOptions {
   passwords?: string;
@@ -174,14 +209,13 @@ export function summarise(command: string, stats: LogStats, prep: Prepared, seco
 const KIND_JSON = ['', ',"kind":"remote"', ',"kind":"error"'];
 
 /** Formats the frames of one batch; returns nothing, pushes text into `w`. */
-export function formatFrames(view: BatchView, w: ChunkedWriter, csv: boolean): void {
+export function formatFrames(view: BatchView, w: ByteWriter, csv: boolean): void {
   const b = view.frames;
   const n = b.count;
   const time = view.time;
   const off = b.offsetNs;
   const hexSrc = Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength);
   const { bus, channel, id, flags, dlc, length, dataStart, type } = b;
-  let text = '';
   for (let i = 0; i < n; i++) {
     const f = flags[i];
     const ty = type[i];
@@ -189,16 +223,11 @@ export function formatFrames(view: BatchView, w: ChunkedWriter, csv: boolean): v
     const busName = bus[i] === BUS_LIN ? 'LIN' : 'CAN';
     const kind = ty === EV_CAN_DATA || ty === EV_LIN_FRAME ? 0 : kindOf(ty) === 'remote' ? 1 : 2;
     if (csv) {
-      text += `${time.format(off[i])},${busName},${channel[i]},${id[i]},${f & 1 ? 1 : 0},${f & FLAG_TX ? 1 : 0},${dlc[i]},${length[i]},${f & FLAG_EDL ? 1 : 0},${f & FLAG_BRS ? 1 : 0},${data},${kind === 0 ? 'data' : kind === 1 ? 'remote' : 'error'}\n`;
+      w.push(`${time.format(off[i])},${busName},${channel[i]},${id[i]},${f & 1 ? 1 : 0},${f & FLAG_TX ? 1 : 0},${dlc[i]},${length[i]},${f & FLAG_EDL ? 1 : 0},${f & FLAG_BRS ? 1 : 0},${data},${kind === 0 ? 'data' : kind === 1 ? 'remote' : 'error'}\n`);
     } else {
-      text += `{"t":"${time.format(off[i])}","bus":"${busName}","chn":${channel[i]},"id":${id[i]},"ext":${(f & 1) === 1},"dir":${f & FLAG_TX ? 1 : 0},"dlc":${dlc[i]},"len":${length[i]},"edl":${(f & FLAG_EDL) !== 0},"brs":${(f & FLAG_BRS) !== 0}${KIND_JSON[kind]},"data":"${data}"}\n`;
-    }
-    if (text.length > 65536) {
-      w.push(text);
-      text = '';
+      w.push(`{"t":"${time.format(off[i])}","bus":"${busName}","chn":${channel[i]},"id":${id[i]},"ext":${(f & 1) === 1},"dir":${f & FLAG_TX ? 1 : 0},"dlc":${dlc[i]},"len":${length[i]},"edl":${(f & FLAG_EDL) !== 0},"brs":${(f & FLAG_BRS) !== 0}${KIND_JSON[kind]},"data":"${data}"}\n`);
     }
   }
-  if (text) w.push(text);
 }
 
 export const FRAMES_CSV_HEADER = 't,bus,chn,id,ext,dir,dlc,len,edl,brs,data,kind\n';
@@ -228,7 +257,7 @@ stderr and skipped (exit code 1 at the end). A summary line goes to stderr.`,
       const prep = await prepare(paths, opts);
       const t0 = performance.now();
       const out = openOutput(opts.output);
-      const w = new ChunkedWriter(out.stream);
+      const w = new ByteWriter(out.stream);
       const csv = format === 'csv';
       if (csv) w.push(FRAMES_CSV_HEADER);
       const { hooks, stop } = runHooks('frames', prep, opts);

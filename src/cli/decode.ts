@@ -250,6 +250,8 @@ A file that cannot be read is reported on stderr and skipped (exit code 1 at the
           to: prep.to,
           config,
           choices,
+          // small batches bound the formatted output held before a flush (values per frame × ~150 B)
+          batchSize: 4096,
           ...hooks,
           onFileStart: (f) => {
             device = f.device;

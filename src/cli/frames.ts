@@ -268,6 +268,8 @@ stderr and skipped (exit code 1 at the end). A summary line goes to stderr.`,
           passwords: prep.passwords,
           from: prep.from,
           to: prep.to,
+          // small batches bound the formatted output held before a flush
+          batchSize: 8192,
           ...hooks,
           onBatch: async (view) => {
             formatFrames(view, w, csv);

@@ -702,7 +702,10 @@ export async function activeBusGroups(mdf: Mdf4File): Promise<{ layout: BusGroup
  * - maxPendingEvents: events one walker may hold for the merge while a channel group of its data group has
  *   none yet (a quiet group blocks the merge). Beyond it that group is detached to its own walker (see README).
  */
-export const busTuning = { maxPendingEvents: 1 << 18, /** groups detached so far (a statistic for tests) */ detached: 0 };
+export const busTuning = {
+  maxPendingEvents: 1 << 18,
+  /** groups detached so far (a statistic for tests) */ detached: 0,
+};
 
 /** One bus channel group being extracted: its walker target, its queue of extracted events, its merge head. */
 interface GroupState {
@@ -740,8 +743,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   /** Direct mode (one group): full batches waiting to be yielded. */
   const ready: FrameBatch[] = [];
   let emitted = 0;
-  const cap = (expected: number) =>
-    expected > 0 ? Math.max(1, Math.min(batchSize, expected - emitted)) : batchSize;
+  const cap = (expected: number) => (expected > 0 ? Math.max(1, Math.min(batchSize, expected - emitted)) : batchSize);
   for (const { layout, records } of active) {
     const gi = allGroups.indexOf(layout.cg);
     const name = layout.cg.acqName ?? EVENT_NAMES[layout.event];

@@ -400,7 +400,8 @@ export class GroupWalker {
     for (let s = 0; s < this.entries.length; s++) {
       const e = this.entries[s];
       let used = Number.POSITIVE_INFINITY;
-      for (const t of targets) if (t.active && t.specs.some((sp) => sp.slot === s)) used = Math.min(used, t.lastUsed[s]);
+      for (const t of targets)
+        if (t.active && t.specs.some((sp) => sp.slot === s)) used = Math.min(used, t.lastUsed[s]);
       e.lastUsed = used === Number.POSITIVE_INFINITY ? e.next : used;
       if (e.retain(buf)) this.warn(this.dg.offset, 'unreferenced VLSD records dropped (retention limit reached)');
     }
@@ -438,7 +439,9 @@ export class GroupWalker {
       if (sp.slot < 0) continue;
       const at = t.pos[count - 1] + sp.byteOffset;
       const o =
-        sp.width === 4 ? view.getUint32(at, true) : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
+        sp.width === 4
+          ? view.getUint32(at, true)
+          : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
       if (o > t.lastUsed[sp.slot]) t.lastUsed[sp.slot] = Math.min(o, this.entries[sp.slot].next - 1);
     }
   }
@@ -556,7 +559,10 @@ export class GroupWalker {
           const payload = await sd.get(o);
           if (!payload) {
             lens[i] = -1;
-            this.warn(sp.channel.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+            this.warn(
+              sp.channel.offset,
+              `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`,
+            );
             continue;
           }
           starts[i] = col.push(payload, 0, payload.length);

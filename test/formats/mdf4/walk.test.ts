@@ -102,9 +102,7 @@ for (const [name, opts, fd] of layouts) {
   test(`quiet group: detached or not, the merge gives the time-sorted frames (${name})`, async () => {
     const { disk, sorted } = quietGroupLog(6000, fd);
     const buf = buildBusLog(disk, { ...opts, startTimeNs: START });
-    const want = sorted.map(
-      (f) => `${f.timeNs},${f.channel},${f.id},${Buffer.from(f.data ?? []).toString('hex')}`,
-    );
+    const want = sorted.map((f) => `${f.timeNs},${f.channel},${f.id},${Buffer.from(f.data ?? []).toString('hex')}`);
     const saved = { ...busTuning };
     try {
       const results: Row[][] = [];

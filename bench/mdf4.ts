@@ -13,10 +13,10 @@ import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flattenChannels, openMdf4, readBusFrames } from '../src/formats/mdf4/index.js';
+import type { FileSource } from '../src/formats/mdf4/source.js';
 import { buildDecoderConfig, type DecoderConfig } from '../src/pipelines/logdecode/dbcset.js';
 import type { LogInput } from '../src/pipelines/logdecode/inputs.js';
 import { runLogPipeline } from '../src/pipelines/logdecode/pipeline.js';
-import type { FileSource } from '../src/formats/mdf4/source.js';
 import { cliArgv, fixturesDir, sharedData } from '../test/harness/paths.js';
 import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
@@ -150,9 +150,10 @@ export async function buildSyntheticLog(
 
 /** The DBC sets of the decode cases: the J1939 demo DBC, and canmod-gps + gnss (shared corpus, else fixtures). */
 export function benchDbcs(): { name: string; files: string[] }[] {
-  const root = sharedData && existsSync(join(sharedData, 'canedge', 'api-examples'))
-    ? join(sharedData, 'canedge')
-    : join(fixturesDir, 'canedge', 'dbc');
+  const root =
+    sharedData && existsSync(join(sharedData, 'canedge', 'api-examples'))
+      ? join(sharedData, 'canedge')
+      : join(fixturesDir, 'canedge', 'dbc');
   const ex = join(root, 'api-examples', 'examples');
   return [
     { name: 'j1939', files: [join(ex, 'data-processing', 'dbc_files', 'CSS-Electronics-SAE-J1939-DEMO.dbc')] },
@@ -298,7 +299,8 @@ async function main(): Promise<void> {
   );
 
   await decodeCases('corpus', logs, totalBytes, runs, 1);
-  const cliDir = sharedData && existsSync(join(sharedData, 'canedge')) ? join(sharedData, 'canedge') : join(fixturesDir, 'canedge');
+  const cliDir =
+    sharedData && existsSync(join(sharedData, 'canedge')) ? join(sharedData, 'canedge') : join(fixturesDir, 'canedge');
   const cliBytes = findLogs(cliDir).reduce((a, p) => a + statSync(p).size, 0);
   cliCases(cliDir, cliBytes, Math.max(1, Math.min(runs, 3)));
 

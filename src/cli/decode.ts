@@ -15,7 +15,16 @@ import {
 import { type BatchView, forEachValue, type LogStats, runLogPipeline } from '../pipelines/logdecode/pipeline.js';
 import { parseDuration, TimeArgError } from '../pipelines/logdecode/time.js';
 import { CliError } from './errors.js';
-import { addCommonOptions, ByteWriter, type CommonOptions, collect, openOutput, prepare, runHooks, summarise } from './frames.js';
+import {
+  addCommonOptions,
+  ByteWriter,
+  type CommonOptions,
+  collect,
+  openOutput,
+  prepare,
+  runHooks,
+  summarise,
+} from './frames.js';
 
 interface DecodeCmdOptions extends CommonOptions {
   dbc: string[];
@@ -67,7 +76,9 @@ function formatValues(
     if (i !== lastI) {
       lastI = i;
       const t = time.format(off[i]);
-      head = csv ? `${t},${deviceCsv},CAN,${chn[i]},` : `{"t":"${t}","device":${deviceJson},"bus":"CAN","chn":${chn[i]},`;
+      head = csv
+        ? `${t},${deviceCsv},CAN,${chn[i]},`
+        : `{"t":"${t}","device":${deviceJson},"bus":"CAN","chn":${chn[i]},`;
     }
     const wide = db.wide[gi];
     const wv = wide ? out.widePhys[k] : undefined;
@@ -180,7 +191,10 @@ export function registerDecodeCommands(program: Command): void {
     .option('--dbc <file>', 'DBC file for every CAN channel (repeatable)', collect, [])
     .option('--channel <CANn=file>', 'DBC file for one CAN channel only, e.g. CAN2=b.dbc (repeatable)', collect, [])
     .option('--signals <regex>', 'only signals whose "message.signal" or "signal" matches')
-    .option('--resample <duration>', 'wide CSV: one row per device and interval (e.g. 1s, 100ms), last value per signal')
+    .option(
+      '--resample <duration>',
+      'wide CSV: one row per device and interval (e.g. 1s, 100ms), last value per signal',
+    )
     .option('--choices', 'add the VAL_ label of each value ("label" in NDJSON, a label column in CSV)')
     .option('--max-cells <n>', 'memory bound of --resample, in cells', '20000000')
     .option('--format <format>', 'ndjson, csv (long; wide with --resample) or parquet (not supported yet)', 'ndjson')
@@ -202,7 +216,10 @@ A file that cannot be read is reported on stderr and skipped (exit code 1 at the
     .action(async (paths: string[], opts: DecodeCmdOptions) => {
       const format = opts.format.toLowerCase();
       if (format === 'parquet') {
-        throw new CliError('--format parquet is not supported yet (no Parquet writer is available); use csv or ndjson', 2);
+        throw new CliError(
+          '--format parquet is not supported yet (no Parquet writer is available); use csv or ndjson',
+          2,
+        );
       }
       if (format !== 'ndjson' && format !== 'csv') throw new CliError(`--format ${opts.format}: use ndjson or csv`, 2);
       let step: bigint | null = null;
@@ -212,9 +229,11 @@ A file that cannot be read is reported on stderr and skipped (exit code 1 at the
         if (e instanceof TimeArgError) throw new CliError(e.message, 2);
         throw e;
       }
-      if (step !== null && format !== 'csv') throw new CliError('--resample writes wide CSV: use it with --format csv', 2);
+      if (step !== null && format !== 'csv')
+        throw new CliError('--resample writes wide CSV: use it with --format csv', 2);
       const maxCells = Number(opts.maxCells);
-      if (!Number.isSafeInteger(maxCells) || maxCells <= 0) throw new CliError(`--max-cells ${opts.maxCells}: a positive integer`, 2);
+      if (!Number.isSafeInteger(maxCells) || maxCells <= 0)
+        throw new CliError(`--max-cells ${opts.maxCells}: a positive integer`, 2);
       let config: DecoderConfig;
       try {
         const channels: ChannelSpec[] = opts.channel.map(parseChannelSpec);

@@ -135,7 +135,9 @@ export function openOutput(path: string | undefined): { stream: Writable; finish
     finish: () =>
       new Promise<void>((resolve, reject) => {
         if (failed) return reject(new CliError(`cannot write ${path}: ${failed.message}`, 1));
-        stream.end(() => (failed ? reject(new CliError(`cannot write ${path}: ${(failed as Error).message}`, 1)) : resolve()));
+        stream.end(() =>
+          failed ? reject(new CliError(`cannot write ${path}: ${(failed as Error).message}`, 1)) : resolve(),
+        );
       }),
   };
 }
@@ -223,9 +225,13 @@ export function formatFrames(view: BatchView, w: ByteWriter, csv: boolean): void
     const busName = bus[i] === BUS_LIN ? 'LIN' : 'CAN';
     const kind = ty === EV_CAN_DATA || ty === EV_LIN_FRAME ? 0 : kindOf(ty) === 'remote' ? 1 : 2;
     if (csv) {
-      w.push(`${time.format(off[i])},${busName},${channel[i]},${id[i]},${f & 1 ? 1 : 0},${f & FLAG_TX ? 1 : 0},${dlc[i]},${length[i]},${f & FLAG_EDL ? 1 : 0},${f & FLAG_BRS ? 1 : 0},${data},${kind === 0 ? 'data' : kind === 1 ? 'remote' : 'error'}\n`);
+      w.push(
+        `${time.format(off[i])},${busName},${channel[i]},${id[i]},${f & 1 ? 1 : 0},${f & FLAG_TX ? 1 : 0},${dlc[i]},${length[i]},${f & FLAG_EDL ? 1 : 0},${f & FLAG_BRS ? 1 : 0},${data},${kind === 0 ? 'data' : kind === 1 ? 'remote' : 'error'}\n`,
+      );
     } else {
-      w.push(`{"t":"${time.format(off[i])}","bus":"${busName}","chn":${channel[i]},"id":${id[i]},"ext":${(f & 1) === 1},"dir":${f & FLAG_TX ? 1 : 0},"dlc":${dlc[i]},"len":${length[i]},"edl":${(f & FLAG_EDL) !== 0},"brs":${(f & FLAG_BRS) !== 0}${KIND_JSON[kind]},"data":"${data}"}\n`);
+      w.push(
+        `{"t":"${time.format(off[i])}","bus":"${busName}","chn":${channel[i]},"id":${id[i]},"ext":${(f & 1) === 1},"dir":${f & FLAG_TX ? 1 : 0},"dlc":${dlc[i]},"len":${length[i]},"edl":${(f & FLAG_EDL) !== 0},"brs":${(f & FLAG_BRS) !== 0}${KIND_JSON[kind]},"data":"${data}"}\n`,
+      );
     }
   }
 }

@@ -100,7 +100,10 @@ describe('sigflow frames / decode: fixtures vs asammdf reference', () => {
       const k = await decodeCheck(c);
       n += k;
     });
-    assert.equal(n, cases.reduce((a, c) => a + c.ref.decoded.length, 0));
+    assert.equal(
+      n,
+      cases.reduce((a, c) => a + c.ref.decoded.length, 0),
+    );
   });
 });
 
@@ -140,7 +143,9 @@ describe('sigflow frames / decode: shared corpus vs asammdf reference', () => {
       for (let i = at; i < at + n; i++) {
         const line = all[i];
         const p = line.split(',');
-        fc.addFields(p[0], p[1], Number(p[2]), Number(p[3]), p[4] === '1', p[8] === '1', p[10], p[11], () => parse(line));
+        fc.addFields(p[0], p[1], Number(p[2]), Number(p[3]), p[4] === '1', p[8] === '1', p[10], p[11], () =>
+          parse(line),
+        );
       }
       fc.check(c.ref, `${c.name} (sigflow frames --format csv)`);
       at += n;
@@ -153,7 +158,10 @@ describe('sigflow frames / decode: shared corpus vs asammdf reference', () => {
       const k = await decodeCheck(c);
       n += k;
     });
-    assert.equal(n, cases.reduce((a, c) => a + c.ref.decoded.length, 0));
+    assert.equal(
+      n,
+      cases.reduce((a, c) => a + c.ref.decoded.length, 0),
+    );
   });
 });
 
@@ -200,7 +208,10 @@ describe('sigflow decode: hand-checkable log', () => {
     const tree = join(dir, 'LOG', 'ABCD1234', '00000001');
     mkdirSync(tree, { recursive: true });
     log = join(tree, '00000001.MF4');
-    writeFileSync(log, buildBusLog(FRAMES, { layout: 'canedge-v2', startTimeNs: START, device: { serial: 'ABCD1234' } }));
+    writeFileSync(
+      log,
+      buildBusLog(FRAMES, { layout: 'canedge-v2', startTimeNs: START, device: { serial: 'ABCD1234' } }),
+    );
     main = join(dir, 'main.dbc');
     can2 = join(dir, 'can2.dbc');
     writeFileSync(main, DBC_MAIN);
@@ -209,7 +220,17 @@ describe('sigflow decode: hand-checkable log', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('long CSV with a per-channel DBC and choices', async () => {
-    const r = await runCli(['decode', join(dir, 'LOG'), '--dbc', main, '--channel', `CAN2=${can2}`, '--format', 'csv', '--choices']);
+    const r = await runCli([
+      'decode',
+      join(dir, 'LOG'),
+      '--dbc',
+      main,
+      '--channel',
+      `CAN2=${can2}`,
+      '--format',
+      'csv',
+      '--choices',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout,
@@ -224,7 +245,10 @@ describe('sigflow decode: hand-checkable log', () => {
         '',
       ].join('\n'),
     );
-    assert.match(r.stderr, /1 file\(s\), 0 failed, 6 frames, 0 other events, 4 decoded, 6 values, 1 unknown ids, 1 decode errors/);
+    assert.match(
+      r.stderr,
+      /1 file\(s\), 0 failed, 6 frames, 0 other events, 4 decoded, 6 values, 1 unknown ids, 1 decode errors/,
+    );
   });
 
   it('without --channel, CAN2 frames use the global DBC (a 1-byte Engine frame is a decode error)', async () => {
@@ -245,7 +269,18 @@ describe('sigflow decode: hand-checkable log', () => {
   });
 
   it('wide CSV with --resample 1s: last value per second, empty cells, sorted columns', async () => {
-    const r = await runCli(['decode', log, '--dbc', main, '--channel', `CAN2=${can2}`, '--format', 'csv', '--resample', '1s']);
+    const r = await runCli([
+      'decode',
+      log,
+      '--dbc',
+      main,
+      '--channel',
+      `CAN2=${can2}`,
+      '--format',
+      'csv',
+      '--resample',
+      '1s',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout,
@@ -261,10 +296,14 @@ describe('sigflow decode: hand-checkable log', () => {
   it('--signals filters on message.signal and signal; --from/--to bound the time', async () => {
     let r = await runCli(['decode', log, '--dbc', main, '--signals', '^Engine\\.Rpm$', '--format', 'csv']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').slice(1).map((l) => l.split(',').slice(4).join(',')), [
-      'Engine,Rpm,2500',
-      'Engine,Rpm,5000',
-    ]);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',').slice(4).join(',')),
+      ['Engine,Rpm,2500', 'Engine,Rpm,5000'],
+    );
     r = await runCli(['decode', log, '--dbc', main, '--signals', 'Speed', '--format', 'csv']);
     assert.equal(r.stdout.trim().split('\n').length, 2);
     r = await runCli([
@@ -280,11 +319,14 @@ describe('sigflow decode: hand-checkable log', () => {
       `${START + 1_200_000_000n}`,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').slice(1).map((l) => l.split(',')[0]), [
-      '1704067200600000000',
-      '1704067200600000000',
-      '1704067201200000000',
-    ]);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',')[0]),
+      ['1704067200600000000', '1704067200600000000', '1704067201200000000'],
+    );
   });
 
   it('frames as CSV and NDJSON agree', async () => {
@@ -315,7 +357,10 @@ describe('sigflow decode: hand-checkable log', () => {
     const plain = buildBusLog(FRAMES, { layout: 'canedge-v2', startTimeNs: START, device: { serial: 'ABCD1234' } });
     const mfe = join(dir, 'enc', 'ABCD1234', '00000002', '00000001.MFE');
     mkdirSync(join(mfe, '..'), { recursive: true });
-    writeFileSync(mfe, await buildEncryptedContainer(plain, { deviceId: 'ABCD1234', password: 'right', iterations: 1000 }));
+    writeFileSync(
+      mfe,
+      await buildEncryptedContainer(plain, { deviceId: 'ABCD1234', password: 'right', iterations: 1000 }),
+    );
     const good = join(dir, 'good.json');
     const bad = join(dir, 'bad.json');
     writeFileSync(good, JSON.stringify({ ABCD1234: 'right' }));

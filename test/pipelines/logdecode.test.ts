@@ -4,7 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BUS_LIN, EV_CAN_DATA, EV_LIN_FRAME, FLAG_BRS, FLAG_EDL, FLAG_EXT, FLAG_TX, kindOf } from '../../src/formats/mdf4/index.js';
+import {
+  BUS_LIN,
+  EV_CAN_DATA,
+  EV_LIN_FRAME,
+  FLAG_BRS,
+  FLAG_EDL,
+  FLAG_EXT,
+  FLAG_TX,
+  kindOf,
+} from '../../src/formats/mdf4/index.js';
 import { buildDecoderConfig } from '../../src/pipelines/logdecode/dbcset.js';
 import { expandInputs } from '../../src/pipelines/logdecode/inputs.js';
 import { forEachValue, j1939Sa, runLogPipeline } from '../../src/pipelines/logdecode/pipeline.js';
@@ -150,6 +159,9 @@ describe('log pipeline: shared corpus vs asammdf reference', () => {
       await checkFrames(c);
       signals += await checkDecode(c);
     }
-    assert.equal(signals, cases.reduce((a, c) => a + c.ref.decoded.length, 0));
+    assert.equal(
+      signals,
+      cases.reduce((a, c) => a + c.ref.decoded.length, 0),
+    );
   });
 });

@@ -69,7 +69,9 @@ const fixtureDbcRoot = join(fixturesDir, 'canedge', 'dbc');
 export function fixtureCases(): RefCase[] {
   const out: RefCase[] = [];
   const ce = join(fixturesDir, 'canedge');
-  for (const f of readdirSync(join(ce, 'reference')).filter((f) => f.endsWith('.json')).sort()) {
+  for (const f of readdirSync(join(ce, 'reference'))
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     out.push({
       name: `fixture canedge/${basename(f, '.json')}`,
       log: join(ce, basename(f, '.json')),
@@ -78,7 +80,9 @@ export function fixtureCases(): RefCase[] {
     });
   }
   const md = join(fixturesDir, 'mdf4');
-  for (const f of readdirSync(md).filter((f) => /\.mf4\.json$/i.test(f)).sort()) {
+  for (const f of readdirSync(md)
+    .filter((f) => /\.mf4\.json$/i.test(f))
+    .sort()) {
     out.push({
       name: `fixture mdf4/${basename(f, '.json')}`,
       log: join(md, basename(f, '.json')),
@@ -96,7 +100,9 @@ export function corpusCases(): RefCase[] {
   const refDir = join(root, 'reference');
   if (!existsSync(refDir)) return [];
   const out: RefCase[] = [];
-  for (const f of readdirSync(refDir).filter((f) => f.endsWith('.json') && f !== 'index.json').sort()) {
+  for (const f of readdirSync(refDir)
+    .filter((f) => f.endsWith('.json') && f !== 'index.json')
+    .sort()) {
     const ref = JSON.parse(readFileSync(join(refDir, f), 'utf8')) as RefJson;
     out.push({ name: `corpus ${ref.file}`, log: join(root, ref.file), ref, dbcRoot: root });
   }
@@ -175,7 +181,11 @@ export class FrameCheck {
   check(ref: RefJson, name: string): void {
     const want = new Map<string, number>();
     for (const c of ref.counts) want.set(`${c.bus}|${c.chn}|${c.kind}|${c.fd}|${c.ext}`, c.n);
-    assert.deepEqual(Object.fromEntries([...this.counts].sort()), Object.fromEntries([...want].sort()), `${name}: counts`);
+    assert.deepEqual(
+      Object.fromEntries([...this.counts].sort()),
+      Object.fromEntries([...want].sort()),
+      `${name}: counts`,
+    );
     const norm = (f: RefFrame | OutFrame) => ({
       t: 't_ns' in f ? f.t_ns : f.t,
       bus: f.bus,
@@ -203,7 +213,9 @@ export class FrameCheck {
 /** A regular expression matching exactly the reference's `message.signal` names of one DBC (for --signals). */
 export function signalPattern(ref: RefJson, dbc: string | null): string {
   const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const names = [...new Set(ref.decoded.filter((s) => dbc === null || s.dbc === dbc).map((s) => `${s.message}.${s.signal}`))];
+  const names = [
+    ...new Set(ref.decoded.filter((s) => dbc === null || s.dbc === dbc).map((s) => `${s.message}.${s.signal}`)),
+  ];
   return names.length ? `^(?:${names.map(esc).join('|')})$` : '^$';
 }
 

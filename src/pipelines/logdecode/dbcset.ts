@@ -80,7 +80,9 @@ function loadFile(path: string): DbcFile {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new DbcConfigError(`cannot read DBC file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new DbcConfigError(
+      `cannot read DBC file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   try {
     const { text, encoding } = decodeDbcBytes(bytes);
@@ -210,7 +212,13 @@ export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
       const m = db.signalMessage[gi];
       const mn = messageName[m.index];
       column[gi] = `${mn}.${s.name}`;
-      include[gi] = !opts.signals || opts.signals.test(column[gi]) || opts.signals.test(`${m.name}.${s.name}`) || opts.signals.test(s.name) ? 1 : 0;
+      include[gi] =
+        !opts.signals ||
+        opts.signals.test(column[gi]) ||
+        opts.signals.test(`${m.name}.${s.name}`) ||
+        opts.signals.test(s.name)
+          ? 1
+          : 0;
       jsonPrefix[gi] = `"message":${jsonString(mn)},"signal":${jsonString(s.name)},"value":`;
       csvPrefix[gi] = `${csvField(mn)},${csvField(s.name)},`;
       hasChoices[gi] = s.choices !== null && s.choices.length > 0;

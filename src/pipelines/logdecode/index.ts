@@ -1,7 +1,7 @@
 /** The reusable "log files → frames → DBC decode → values" pipeline. See README.md in this folder. */
 export {
-  buildDecoderConfig,
   type BuildOptions,
+  buildDecoderConfig,
   type ChannelSpec,
   DbcConfigError,
   type DecodeDb,

@@ -94,7 +94,8 @@ export async function expandInputs(args: string[]): Promise<{ files: LogInput[];
     if (st.isDirectory()) {
       const found: string[] = [];
       await walk(a, found);
-      if (found.length === 0) problems.push({ path: a, message: 'no log files (*.MF4, *.MFC, *.MFE, *.MFM) in this folder' });
+      if (found.length === 0)
+        problems.push({ path: a, message: 'no log files (*.MF4, *.MFC, *.MFE, *.MFM) in this folder' });
       for (const p of treeOrder(a, found)) {
         const key = resolve(p);
         if (seen.has(key)) continue;
@@ -102,7 +103,10 @@ export async function expandInputs(args: string[]): Promise<{ files: LogInput[];
         try {
           files.push(describe(p, (await fsp.stat(p)).size));
         } catch (e) {
-          problems.push({ path: p, message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+          problems.push({
+            path: p,
+            message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          });
         }
       }
     } else if (st.isFile()) {

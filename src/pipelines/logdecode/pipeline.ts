@@ -9,10 +9,11 @@
  * `onFileError` and the run continues with the next file (unless the callback throws). Data damage inside a
  * file ends that file's stream early with MDF4 warnings (reported through `onWarning`).
  */
-import { openLog } from '../../formats/canedge/container.js';
-import type { ContainerKind } from '../../formats/canedge/container.js';
-import type { PasswordBook } from '../../formats/canedge/passwords.js';
+
 import { DecodedBatch, ERR_UNKNOWN_ID, type FrameColumns } from '../../codecs/dbc/database.js';
+import type { ContainerKind } from '../../formats/canedge/container.js';
+import { openLog } from '../../formats/canedge/container.js';
+import type { PasswordBook } from '../../formats/canedge/passwords.js';
 import {
   BUS_CAN,
   EV_CAN_DATA,
@@ -63,7 +64,7 @@ export async function openInput(
     throw e;
   }
   const serial = mdf.header.metadata.serial_number;
-  const device = (serial && serial.trim()) || input.folderDevice || opened.deviceId || '';
+  const device = serial?.trim() || input.folderDevice || opened.deviceId || '';
   return { input, device, kind: opened.kind, mdf };
 }
 

@@ -32,9 +32,19 @@ export class NsFormatter {
   /** Decimal ns of start + offset (offset an integer-valued double ≥ 0 or small negative). */
   format(offset: number): string {
     if (this.fallback || offset < 0) return (this.startNs + BigInt(offset)).toString();
-    const r = this.rem + offset;
+    let r: number;
+    let s: number;
+    if (offset < 9_007_198_254_740_992 - 1e9) {
+      // rem + offset stays below 2^53: exact
+      r = this.rem + offset;
+      s = this.sec;
+    } else {
+      const os = Math.floor(offset / 1e9);
+      r = this.rem + (offset - os * 1e9);
+      s = this.sec + os;
+    }
     const carry = Math.floor(r / 1e9);
-    const s = this.sec + carry;
+    s += carry;
     const ns = r - carry * 1e9;
     if (s === 0) return String(ns);
     const t = String(ns);
@@ -53,7 +63,9 @@ export function parseTimeArg(s: string, what: string): bigint {
   if (/^-?\d+$/.test(v)) return BigInt(v);
   // Date.parse accepts many non-ISO shapes; insist on a date first.
   if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i.test(v)) {
-    throw new TimeArgError(`${what}: cannot parse "${s}" (ISO 8601 like 2021-01-06T11:46:17Z, or integer ns since the epoch)`);
+    throw new TimeArgError(
+      `${what}: cannot parse "${s}" (ISO 8601 like 2021-01-06T11:46:17Z, or integer ns since the epoch)`,
+    );
   }
   const ms = Date.parse(v);
   if (Number.isNaN(ms)) {

@@ -93,7 +93,23 @@ async function decodeCheck(c: RefCase): Promise<number> {
 
 describe('sigflow frames / decode: fixtures vs asammdf reference', () => {
   const cases = fixtureCases();
-  it(`frames of ${cases.length} fixture logs`, () => pool(cases, 2, framesCheck));
+  it(`frames of ${cases.length} fixture logs in one NDJSON run`, async () => {
+    const r = await runCli(['frames', ...cases.map((c) => c.log)], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const all = parseLines<OutFrame>(r.stdout);
+    let at = 0;
+    for (const c of cases) {
+      const n = c.ref.counts.reduce((a, x) => a + x.n, 0);
+      const fc = new FrameCheck();
+      for (let i = at; i < at + n; i++) fc.add(all[i]);
+      fc.check(c.ref, `${c.name} (sigflow frames)`);
+      at += n;
+    }
+    assert.equal(at, all.length, 'no extra lines');
+    const total = cases.reduce((a, c) => a + c.ref.n_frames, 0);
+    assert.match(r.stderr, new RegExp(`${cases.length} file\\(s\\), 0 failed, ${total} frames`));
+  });
+  it('frames of one log: summary line', () => framesCheck(cases[0]));
   it(`decoded statistics of ${cases.length} fixture logs (all DBCs at once)`, async () => {
     let n = 0;
     await pool(cases, 2, async (c) => {

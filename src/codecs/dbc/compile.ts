@@ -146,6 +146,8 @@ export function compileMessage(msg: Message, ctx: CompileContext, opts: CompileO
       out.push(`pb = rb * ${BigInt(s.factor)}n + ${BigInt(s.offset)}n;`, 'WP[p] = pb;', 'P[p] = Number(pb);');
     } else {
       out.push(`P[p] = r * ${num(s.factor)} + ${num(s.offset)};`);
+      // A wide raw value scaled by a non-integral factor has a double phys: clear the slot's bigint.
+      if (w.raw) out.push('WP[p] = undefined;');
     }
     if (opts.choices && s.choices && s.choices.length > 0) {
       const allSafe = !w.raw && s.choices.every((c) => c.value >= -(2n ** 53n) && c.value <= 2n ** 53n);

@@ -3,13 +3,14 @@
  * assembles them. Keep it that way: one import and one call per area.
  */
 import { Command, CommanderError } from 'commander';
-import { registerStoreCommands } from '../store/cli.js';
 import { registerDbcCommands } from './dbc.js';
 import { registerDecodeCommands } from './decode.js';
 import { CliError } from './errors.js';
 import { registerFramesCommands } from './frames.js';
+import { registerImportCommands } from './import.js';
 import { registerLogsCommands } from './logs.js';
 import { registerOutboxCommands } from './outbox.js';
+import { registerStoreCommands } from './store.js';
 
 export const VERSION = '0.1.0';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerDbcCommands(program);
   registerFramesCommands(program);
   registerDecodeCommands(program);
+  registerImportCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
   registerStoreCommands(program);

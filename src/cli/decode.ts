@@ -182,6 +182,21 @@ class WideTable {
   }
 }
 
+/** The DBC configuration from --dbc / --channel / --signals; a bad one is a usage error (exit 2). */
+export function decoderConfigFromOptions(opts: { dbc: string[]; channel: string[]; signals?: string }): DecoderConfig {
+  try {
+    const channels: ChannelSpec[] = opts.channel.map(parseChannelSpec);
+    return buildDecoderConfig({
+      dbc: opts.dbc,
+      channels,
+      signals: opts.signals !== undefined ? parseSignalFilter(opts.signals) : undefined,
+    });
+  } catch (e) {
+    if (e instanceof DbcConfigError) throw new CliError(e.message, 2);
+    throw e;
+  }
+}
+
 export function registerDecodeCommands(program: Command): void {
   const cmd = program
     .command('decode')
@@ -234,18 +249,7 @@ A file that cannot be read is reported on stderr and skipped (exit code 1 at the
       const maxCells = Number(opts.maxCells);
       if (!Number.isSafeInteger(maxCells) || maxCells <= 0)
         throw new CliError(`--max-cells ${opts.maxCells}: a positive integer`, 2);
-      let config: DecoderConfig;
-      try {
-        const channels: ChannelSpec[] = opts.channel.map(parseChannelSpec);
-        config = buildDecoderConfig({
-          dbc: opts.dbc,
-          channels,
-          signals: opts.signals !== undefined ? parseSignalFilter(opts.signals) : undefined,
-        });
-      } catch (e) {
-        if (e instanceof DbcConfigError) throw new CliError(e.message, 2);
-        throw e;
-      }
+      const config = decoderConfigFromOptions(opts);
       const dbcWarnings = config.databases.reduce((a, d) => a + d.db.warnings.length, 0);
       if (dbcWarnings > 0)
         process.stderr.write(`sigflow decode: ${dbcWarnings} DBC warning(s) (details: sigflow dbc inspect <file>)\n`);

@@ -8,19 +8,11 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { Outbox, type SinkDelivery } from '../outbox/index.js';
-import {
-  buildDecoderConfig,
-  type ChannelSpec,
-  DbcConfigError,
-  type DecoderConfig,
-  type LogInput,
-  parseChannelSpec,
-  parseSignalFilter,
-  runLogPipeline,
-} from '../pipelines/logdecode/index.js';
+import { type LogInput, runLogPipeline } from '../pipelines/logdecode/index.js';
 import { ImportLedger, recordsFromBatch } from '../pipelines/logimport/index.js';
 import type { TelemetryRecord } from '../records/record.js';
 import { createSink } from '../sinks/index.js';
+import { decoderConfigFromOptions } from './decode.js';
 import { CliError } from './errors.js';
 import { addCommonOptions, type CommonOptions, collect, prepare, runHooks } from './frames.js';
 
@@ -67,19 +59,9 @@ Example:
     .action(async (paths: string[], opts: ImportOptions) => {
       if (opts.dbc.length === 0 && opts.channel.length === 0) throw new CliError('import needs --dbc or --channel', 2);
       const drainSeconds = Number(opts.drainTimeout);
-      if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new CliError(`--drain-timeout ${opts.drainTimeout}`, 2);
-      let config: DecoderConfig;
-      try {
-        const channels: ChannelSpec[] = opts.channel.map(parseChannelSpec);
-        config = buildDecoderConfig({
-          dbc: opts.dbc,
-          channels,
-          signals: opts.signals !== undefined ? parseSignalFilter(opts.signals) : undefined,
-        });
-      } catch (e) {
-        if (e instanceof DbcConfigError) throw new CliError(e.message, 2);
-        throw e;
-      }
+      if (!Number.isFinite(drainSeconds) || drainSeconds < 0)
+        throw new CliError(`--drain-timeout ${opts.drainTimeout}`, 2);
+      const config = decoderConfigFromOptions(opts);
       const prep = await prepare(paths, opts);
       const dataDir = resolve(opts.dataDir);
       try {
@@ -108,7 +90,13 @@ Example:
       if (opts.influx) {
         try {
           sinks.push({
-            sink: createSink({ type: 'influx', name: 'influx', url: opts.influx, database: opts.influxDb, createDatabase: true }),
+            sink: createSink({
+              type: 'influx',
+              name: 'influx',
+              url: opts.influx,
+              database: opts.influxDb,
+              createDatabase: true,
+            }),
           });
         } catch (e) {
           throw new CliError((e as Error).message, 2);
@@ -187,7 +175,10 @@ Example:
       const seconds = (performance.now() - t0) / 1000;
       const sinkText = status.sinks
         .filter((s) => s.active)
-        .map((s) => `${s.name}: ${s.deliveredRecords} delivered, ${s.pendingRecords} pending, ${s.deadLetteredRecords} dead-lettered`)
+        .map(
+          (s) =>
+            `${s.name}: ${s.deliveredRecords} delivered, ${s.pendingRecords} pending, ${s.deadLetteredRecords} dead-lettered`,
+        )
         .join('; ');
       process.stderr.write(
         `sigflow import: ${imported} file(s) imported, ${skipped} already imported, ${stats.failedFiles + prep.inputErrors} failed; ` +

@@ -12,16 +12,16 @@ import { runCli } from '../harness/cli.js';
 import { fixturesDir } from '../harness/paths.js';
 
 const log = join(fixturesDir, 'mdf4', 'fw0107_00000002.MF4');
-const dbc = join(
-  fixturesDir,
-  'canedge/dbc/api-examples/examples/other/concatenate-mf4-by-period/dbc_files/gnss.dbc',
-);
+const dbc = join(fixturesDir, 'canedge/dbc/api-examples/examples/other/concatenate-mf4-by-period/dbc_files/gnss.dbc');
 
 test('sigflow import stores every decoded value once, skips imported files, and --force is idempotent', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sigflow-import-'));
   const decoded = await runCli(['decode', log, '--dbc', dbc, '--format', 'ndjson'], { timeoutMs: 120_000 });
   assert.equal(decoded.code, 0, decoded.stderr);
-  const values = decoded.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const values = decoded.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(values.length > 1000);
 
   const first = await runCli(['import', log, '--dbc', dbc, '--data-dir', dir], { timeoutMs: 120_000 });

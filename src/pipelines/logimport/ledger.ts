@@ -34,7 +34,9 @@ export class ImportLedger {
       try {
         parsed = JSON.parse(text);
       } catch (e) {
-        throw new Error(`${this.file}: not valid JSON (${(e as Error).message}); move it aside to re-import everything`);
+        throw new Error(
+          `${this.file}: not valid JSON (${(e as Error).message}); move it aside to re-import everything`,
+        );
       }
       for (const [k, v] of Object.entries(parsed.files ?? {})) this.entries.set(k, v);
     }

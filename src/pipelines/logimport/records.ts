@@ -3,9 +3,10 @@
  * tags = { device, bus, chn } (+ `sa` for J1939 messages), one field per signal (physical value: a float, or a
  * bigint for integer signals too wide for a double).
  */
+
+import { BUS_CAN, EV_CAN_DATA } from '../../formats/mdf4/index.js';
 import type { TelemetryRecord } from '../../records/record.js';
 import { type BatchView, j1939Sa } from '../logdecode/pipeline.js';
-import { BUS_CAN, EV_CAN_DATA } from '../../formats/mdf4/index.js';
 
 const CHANNEL_TAGS: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 

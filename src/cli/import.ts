@@ -6,12 +6,10 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import pino from 'pino';
-import { Outbox, type SinkDelivery } from '../outbox/index.js';
+import type { SinkDelivery } from '../outbox/index.js';
 import { type LogInput, runLogPipeline } from '../pipelines/logdecode/index.js';
 import { ImportLedger, recordsFromBatch } from '../pipelines/logimport/index.js';
 import type { TelemetryRecord } from '../records/record.js';
-import { createSink } from '../sinks/index.js';
 import { decoderConfigFromOptions } from './decode.js';
 import { CliError } from './errors.js';
 import { addCommonOptions, type CommonOptions, collect, prepare, runHooks } from './frames.js';
@@ -86,6 +84,12 @@ Example:
         else todo.push({ ...f, mtimeMs: st.mtimeMs, abs });
       }
 
+      // Loaded here, not at startup: the sinks pull in zod and pg, which every other command would pay for.
+      const [{ default: pino }, { Outbox }, { createSink }] = await Promise.all([
+        import('pino'),
+        import('../outbox/index.js'),
+        import('../sinks/index.js'),
+      ]);
       const sinks: SinkDelivery[] = [{ sink: createSink({ type: 'store', path: join(dataDir, 'store.db') }) }];
       if (opts.influx) {
         try {

@@ -224,7 +224,6 @@ export class Database {
     }
     this.files.push(file);
     this.warnings.push(...file.warnings);
-    const base = this.signals.length;
     for (const m of file.messages) {
       m.index = this.messages.length;
       this.messages.push(m);
@@ -241,7 +240,6 @@ export class Database {
       if (!m.extended && m.id < 2048) this.std[m.id] = m.index + 1;
       if (m.extended && m.isJ1939) this.byPgn.set(j1939Pgn(m.id), m.index);
     }
-    void base;
   }
 
   /** The message a frame id maps to, or undefined. `j1939`: fall back to PGN matching for J1939 messages. */

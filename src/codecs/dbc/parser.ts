@@ -583,9 +583,11 @@ class Parser {
     this.endStatement(kw.text, kw);
   }
 
-  /** ENUM defaults are written as the label; values as the index. Keep values as written, labels for defaults. */
-  private normaliseAttr(def: AttributeDefinition, value: AttrValue, at: Token): AttrValue {
-    if (def.type.kind === 'ENUM' && typeof value === 'string') return value;
+  /**
+   * Numeric attribute types get numbers (some files quote them); a value that is not a number is a quirk. ENUM
+   * values stay as written: defaults are labels, values are indexes (enumAttr resolves them).
+   */
+  private normaliseAttr(def: AttributeDefinition, value: AttrValue, at: SourcePos | Token): AttrValue {
     if (
       (def.type.kind === 'INT' || def.type.kind === 'HEX' || def.type.kind === 'FLOAT') &&
       typeof value !== 'number'
@@ -786,7 +788,7 @@ class Parser {
       let m = attrsByKey.get(key);
       if (!m) attrsByKey.set(key, (m = new Map()));
       const def = this.attrDefs.get(a.name);
-      m.set(a.name, def ? this.normaliseAttrAt(def, a.value, a.pos) : a.value);
+      m.set(a.name, def ? this.normaliseAttr(def, a.value, a.pos) : a.value);
     }
     const attrsOf = (key: string) => attrsByKey.get(key) ?? new Map<string, AttrValue>();
     const commentOf = (key: string) => this.comments.get(key)?.text ?? null;
@@ -948,18 +950,6 @@ class Parser {
       warnings: this.warnings,
       encoding: 'utf-8',
     };
-  }
-
-  private normaliseAttrAt(def: AttributeDefinition, value: AttrValue, pos: SourcePos): AttrValue {
-    if (
-      (def.type.kind === 'INT' || def.type.kind === 'HEX' || def.type.kind === 'FLOAT') &&
-      typeof value !== 'number'
-    ) {
-      const n = Number(value);
-      if (value !== '' && Number.isFinite(n)) return n;
-      this.quirk('attribute_value_mismatch', pos, `attribute "${def.name}" expects a number, got "${value}"`);
-    }
-    return value;
   }
 
   /** An attribute value resolved through its ENUM definition (index → label), or its default. */

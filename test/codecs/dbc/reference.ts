@@ -100,7 +100,6 @@ export function frameDiffs(
     raw: Record<string, DecodedValue | string>;
     choices: Record<string, string>;
   },
-  rawChoices?: (signal: string) => string | undefined,
 ): string[] {
   const out: string[] = [];
   if (got.message !== ref.message) out.push(`message ${got.message} ≠ ${ref.message}`);
@@ -125,7 +124,6 @@ export function frameDiffs(
     if (gc[sig] !== table[raw]) out.push(`choices.${sig}: ${gc[sig]} is not the VAL_ label for raw ${raw}`);
     delete gc[sig];
   }
-  void rawChoices;
   const a = JSON.stringify(Object.entries(gc).sort());
   const b = JSON.stringify(Object.entries(ref.choices).sort());
   if (a !== b) out.push(`choices ${a} ≠ ${b}`);

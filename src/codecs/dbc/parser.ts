@@ -1080,6 +1080,9 @@ class Parser {
         ),
       );
     }
+    // Multiplexer references use the multiplexer's (long) name, like every other name in the model.
+    const longOf = new Map(out.map((x) => [x.shortName, x.name]));
+    for (const x of out) if (x.multiplexerSignal) x.multiplexerSignal = longOf.get(x.multiplexerSignal) ?? x.multiplexerSignal;
     return out;
   }
 

@@ -130,8 +130,9 @@ export function writeDbc(f: DbcFile): string {
     if (!needsExtendedMux(m)) continue;
     for (const s of m.signals) {
       if (!s.multiplexerSignal || !s.multiplexerRanges) continue;
+      const muxer = m.signals.find((x) => x.name === s.multiplexerSignal)?.shortName ?? s.multiplexerSignal;
       out.push(
-        `SG_MUL_VAL_ ${dbcId(m)} ${s.shortName} ${s.multiplexerSignal} ${s.multiplexerRanges.map((r) => `${r.lo}-${r.hi}`).join(', ')};`,
+        `SG_MUL_VAL_ ${dbcId(m)} ${s.shortName} ${muxer} ${s.multiplexerRanges.map((r) => `${r.lo}-${r.hi}`).join(', ')};`,
       );
     }
   }

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Database, DbcSyntaxError, formatDiagnostic, parseDbc } from '../../../src/codecs/dbc/index.js';
+import { Database, DbcSyntaxError, formatDiagnostic, parseDbc, writeDbc } from '../../../src/codecs/dbc/index.js';
 import { runCli } from '../../harness/cli.js';
 
 const FULL = `VERSION "1.0"
@@ -354,4 +354,21 @@ test('sigflow dbc decode: one output line per input line, bad lines reported, wi
   assert.equal(lines[3].error, 'unknown_id');
   assert.equal(lines[4].error, 'short');
   assert.match(r.stderr, /frames 3, decoded 1, unknown_id 1, short 1, bad_input 2/);
+});
+
+test('a multiplexer with a long name (SystemSignalLongSymbol) still selects its branches; the writer keeps it', () => {
+  const text = `BA_DEF_ SG_ "SystemSignalLongSymbol" STRING;
+BO_ 1 M: 2 X
+ SG_ Mx M : 0|4@1+ (1,0) [0|0] "" X
+ SG_ A m1 : 8|8@1+ (1,0) [0|0] "" X
+ SG_ B m2 : 8|8@1+ (1,0) [0|0] "" X
+BA_ "SystemSignalLongSymbol" SG_ 1 Mx "MultiplexerWithALongName";
+`;
+  for (const db of [Database.fromText(text), Database.fromText(writeDbc(parseDbc(text)))]) {
+    assert.equal(db.messages[0].signals[1].multiplexerSignal, 'MultiplexerWithALongName');
+    const r = db.decodeFrame(1, false, new Uint8Array([2, 7]));
+    assert.ok(r.ok);
+    assert.deepEqual(r.phys, { MultiplexerWithALongName: 2, B: 7 });
+    assert.deepEqual([...db.encode('M', { MultiplexerWithALongName: 1, A: 9, B: 5 })], [1, 9]);
+  }
 });

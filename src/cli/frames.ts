@@ -113,11 +113,7 @@ export async function prepare(paths: string[], opts: CommonOptions): Promise<Pre
 /** Where output goes: a file (-o) or stdout. `finish` flushes and closes. */
 export function openOutput(path: string | undefined): { stream: Writable; finish: () => Promise<void> } {
   if (!path || path === '-') {
-    // a closed pipe (`| head`) ends the run quietly instead of crashing
-    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
-    });
+    // a closed pipe (`| head`) is handled once for every command in main.ts
     return {
       stream: process.stdout,
       finish: async () => {

@@ -19,8 +19,18 @@ export function buildProgram(): Command {
   program
     .name('sigflow')
     .description(
-      'Telemetry for CAN buses and sensor networks: raw bytes in, decoded timestamped signals out,\n' +
-        'stored without loss and served to dashboards.',
+      'Telemetry for CAN buses and sensor networks: raw bytes in, decoded timestamped signals out, stored without ' +
+        'loss and served to dashboards.',
+    )
+    .addHelpText(
+      'after',
+      `
+Start here:
+  sigflow import LOG/ --dbc vehicle.dbc          decode CANedge logs into the embedded store (.sigflow/)
+  sigflow store list .sigflow/store.db           what was stored
+  sigflow decode LOG/ --dbc vehicle.dbc --format csv -o out.csv
+  sigflow dbc inspect vehicle.dbc                what a DBC defines (and what is wrong with it)
+Every command has --help with examples.`,
     )
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { SinkDelivery } from '../outbox/index.js';
 import { type LogInput, runLogPipeline } from '../pipelines/logdecode/index.js';
-import { ImportLedger, recordsFromBatch } from '../pipelines/logimport/index.js';
+import { ImportLedger, importFingerprint, recordsFromBatch } from '../pipelines/logimport/index.js';
 import type { TelemetryRecord } from '../records/record.js';
 import { decoderConfigFromOptions } from './decode.js';
 import { CliError } from './errors.js';
@@ -47,8 +47,11 @@ export function registerImportCommands(program: Command): void {
 Each decoded CAN frame becomes one record: measurement = message name, tags device, bus, chn (+ sa for J1939),
 one field per signal. Records go into a durable outbox (<data-dir>/outbox) and from there to every sink: the
 embedded store <data-dir>/store.db (query it with "sigflow store query") and, with --influx, InfluxDB.
-A file is marked imported (<data-dir>/imports.json) once all its records are in the outbox; a sink that is down
-keeps its backlog in the outbox and gets it on the next run ("sigflow outbox status --data-dir <data-dir>/outbox").
+A file is marked imported (<data-dir>/imports.json) once all its records are in the outbox, together with a
+fingerprint of the settings (DBC contents, --channel, --signals, --from/--to): the same file imported with other
+settings is read again. A file that fails part-way keeps the records read before the failure and is not marked.
+A sink that is down keeps its backlog in the outbox and gets it on the next run
+("sigflow outbox status --data-dir <data-dir>/outbox").
 
 Example:
   sigflow import LOG/ --dbc j1939.dbc --data-dir /var/lib/sigflow
@@ -74,13 +77,14 @@ Example:
         throw new CliError((e as Error).message, 2);
       }
 
-      // Files imported before (same size and mtime) are skipped.
+      // Files imported before (same size, mtime and import settings) are skipped.
+      const settings = importFingerprint({ ...opts, from: prep.from, to: prep.to });
       const todo: (LogInput & { mtimeMs: number; abs: string })[] = [];
       let skipped = 0;
       for (const f of prep.inputs) {
         const abs = resolve(f.path);
         const st = statSync(abs);
-        if (!opts.force && ledger.has(abs, st.size, st.mtimeMs)) skipped++;
+        if (!opts.force && ledger.has(abs, st.size, st.mtimeMs, settings)) skipped++;
         else todo.push({ ...f, mtimeMs: st.mtimeMs, abs });
       }
 
@@ -156,16 +160,25 @@ Example:
               ledger.mark(t.abs, {
                 size: t.size,
                 mtimeMs: t.mtimeMs,
+                settings,
                 device: f.device,
                 frames: fileFrames,
                 records: fileRecords,
                 importedAt: new Date().toISOString(),
               });
+              if (imported % 20 === 0) ledger.save();
             }
+          },
+          onFileError: async (input, err) => {
+            // Frames read before the failure are valid: keep them (the file is not marked, so a re-run reads it
+            // again; the sinks are idempotent).
+            await flush();
+            await hooks.onFileError?.(input, err);
           },
         });
       } finally {
         stop();
+        ledger.save();
       }
       let drained = true;
       try {

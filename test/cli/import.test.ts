@@ -14,7 +14,7 @@ import { fixturesDir } from '../harness/paths.js';
 const log = join(fixturesDir, 'mdf4', 'fw0107_00000002.MF4');
 const dbc = join(fixturesDir, 'canedge/dbc/api-examples/examples/other/concatenate-mf4-by-period/dbc_files/gnss.dbc');
 
-test('sigflow import stores every decoded value once, skips imported files, and --force is idempotent', async () => {
+test('sigflow import stores every decoded value once, skips imported files (same settings only), --force is idempotent', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sigflow-import-'));
   const decoded = await runCli(['decode', log, '--dbc', dbc, '--format', 'ndjson'], { timeoutMs: 120_000 });
   assert.equal(decoded.code, 0, decoded.stderr);
@@ -61,6 +61,17 @@ test('sigflow import stores every decoded value once, skips imported files, and 
   assert.equal(forced.code, 0, forced.stderr);
   assert.match(forced.stderr, /1 file\(s\) imported/);
   check();
+
+  // Other settings (a time window, a signal filter) are another import: the file is read again.
+  const dir2 = mkdtempSync(join(tmpdir(), 'sigflow-import-'));
+  const windowed = await runCli(['import', log, '--dbc', dbc, '--data-dir', dir2, '--to', '2000-01-01T00:00:00Z']);
+  assert.equal(windowed.code, 0, windowed.stderr);
+  assert.match(windowed.stderr, /1 file\(s\) imported.*0 records/);
+  const full = await runCli(['import', log, '--dbc', dbc, '--data-dir', dir2], { timeoutMs: 120_000 });
+  assert.match(full.stderr, /1 file\(s\) imported, 0 already imported/);
+  const records = /(\d+) records/.exec(first.stderr)?.[1];
+  assert.ok(records && Number(records) > 0);
+  assert.match(full.stderr, new RegExp(`, ${records} records`));
 
   const bad = await runCli(['import', log, '--data-dir', dir]);
   assert.equal(bad.code, 2);

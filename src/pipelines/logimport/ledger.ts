@@ -2,14 +2,50 @@
  * Which log files were imported already, so a re-run imports only new or changed files (the CANedge InfluxDB
  * writer kept no such record and re-processed files every run). A file counts as imported once all its records
  * were accepted by the durable outbox; delivery to the sinks is the outbox's job from then on.
- * Stored as JSON in the data directory, replaced atomically (write + fsync + rename).
+ *
+ * An entry is keyed by the file's absolute path and holds its size, mtime and a fingerprint of the import
+ * settings (DBC contents, channel map, signal filter, time window): the same file imported with other settings
+ * is imported again. Stored as JSON in the data directory, replaced atomically (write + fsync + rename) by
+ * `save()`; marks not yet saved when the process dies only mean those files are imported again, which the
+ * idempotent sinks absorb.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+
+/** A fingerprint of what an import decodes and keeps: DBC file contents, channel map, signal filter, window. */
+export function importFingerprint(s: {
+  dbc: string[];
+  channel: string[];
+  signals?: string;
+  from?: bigint;
+  to?: bigint;
+}): string {
+  const h = createHash('sha256');
+  const file = (p: string) =>
+    createHash('sha256')
+      .update(readFileSync(resolve(p)))
+      .digest('hex');
+  h.update(
+    JSON.stringify({
+      dbc: s.dbc.map(file),
+      channel: s.channel.map((c) => {
+        const i = c.indexOf('=');
+        return i < 0 ? c : `${c.slice(0, i).toUpperCase()}=${file(c.slice(i + 1))}`;
+      }),
+      signals: s.signals ?? null,
+      from: s.from?.toString() ?? null,
+      to: s.to?.toString() ?? null,
+    }),
+  );
+  return h.digest('hex').slice(0, 32);
+}
 
 export interface LedgerEntry {
   size: number;
   mtimeMs: number;
+  /** Fingerprint of the import settings (see importFingerprint). */
+  settings: string;
   device: string;
   frames: number;
   records: number;
@@ -42,14 +78,24 @@ export class ImportLedger {
     }
   }
 
-  /** True when this exact file (same size and modification time) was imported before. */
-  has(path: string, size: number, mtimeMs: number): boolean {
+  /** True when this exact file (same size and modification time) was imported before with the same settings. */
+  has(path: string, size: number, mtimeMs: number, settings: string): boolean {
     const e = this.entries.get(path);
-    return e !== undefined && e.size === size && e.mtimeMs === mtimeMs;
+    return e !== undefined && e.size === size && e.mtimeMs === mtimeMs && e.settings === settings;
   }
 
+  /** Records a file as imported (in memory; `save()` persists). */
   mark(path: string, entry: LedgerEntry): void {
     this.entries.set(path, entry);
+    this.dirty = true;
+  }
+
+  private dirty = false;
+
+  /** Writes the ledger if anything changed since the last save. */
+  save(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
     const body = JSON.stringify({ version: 1, files: Object.fromEntries(this.entries) }, null, 1);
     const tmp = `${this.file}.tmp`;
     const fd = openSync(tmp, 'w');

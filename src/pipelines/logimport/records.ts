@@ -32,8 +32,9 @@ export function recordsFromBatch(view: BatchView, device: string, out: Telemetry
         if (dd.include[gi] !== 1) continue;
         const name = dd.db.signals[gi].name;
         const wide = dd.wide[gi] ? res.widePhys[k] : undefined;
-        if (name === '__proto__') continue;
-        fields[name] = wide !== undefined ? wide : res.phys[k];
+        const value = wide !== undefined ? wide : res.phys[k];
+        if (name === '__proto__') Object.defineProperty(fields, name, { value, enumerable: true, writable: true });
+        else fields[name] = value;
         n++;
       }
       if (n === 0) continue;

@@ -39,6 +39,32 @@ export interface RecordChunk {
 }
 
 export const MAX_CARRY = 64 * 1024 * 1024;
+
+/** Tuning hook (tests): the bound on bytes carried between chunks, i.e. on one incomplete record. */
+export const recordTuning = { maxCarry: MAX_CARRY };
+
+/** Largest incomplete record carried from one chunk to the next before the walk stops with a warning. */
+export function maxCarryOf(_mdf: Mdf4File): number {
+  return recordTuning.maxCarry > 0 ? recordTuning.maxCarry : MAX_CARRY;
+}
+
+/**
+ * Whether a fixed record whose VLSD reference `o` lies ahead of everything walked (`o >= next`) should wait for
+ * the next chunk. Devices write the fixed record just before its VLSD record, so a genuine reference ahead is
+ * satisfied by the data the next read brings: `o` is below `next` + the incomplete tail (`len - walked`) + one
+ * chunk, and the fixed record (at `rp`) lies within one chunk of the walk position. Anything else (a corrupt
+ * offset) would make every pull keep and grow the buffer without ever resolving: it is resolved as missing.
+ */
+export function vlsdAheadPlausible(
+  o: number,
+  next: number,
+  rp: number,
+  walked: number,
+  len: number,
+  chunkSize: number,
+): boolean {
+  return o - next < len - walked + chunkSize && walked - rp < chunkSize;
+}
 const MAX_RETAINED = 16 * 1024 * 1024;
 
 export function streamContext(mdf: Mdf4File): StreamContext {
@@ -236,6 +262,8 @@ export class RecordCursor {
       chunkSize: mdf.options.chunkSize,
       maxDzBytes: mdf.options.maxDzBytes,
     });
+    const chunkSize = Math.max(4096, stream.chunkSize);
+    const maxCarry = maxCarryOf(mdf);
     // record id → fixed record size (>= 0) or -1 for VLSD groups
     const sizeOf = new Map<number, number>();
     const table = ridSize === 1 ? new Int32Array(256).fill(-2) : null;
@@ -318,7 +346,7 @@ export class RecordCursor {
             if (q + 4 > len) break;
             const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
             if (q + 4 + l > len) {
-              if (l > MAX_CARRY) {
+              if (l > maxCarry) {
                 this.warn(dg.offset, `VLSD record at stream offset ${bufBase + p} claims ${l} bytes; stopping`);
                 stop = true;
               }
@@ -361,14 +389,17 @@ export class RecordCursor {
             if (sp.slot >= 0) {
               const e = entries[sp.slot];
               const k = e.find(o);
-              if (k === -2 && !(eof || stop)) {
+              if (k === -2 && !(eof || stop) && vlsdAheadPlausible(o, e.next, rp, p, len, chunkSize)) {
                 emit = i;
                 cut = rp - ridSize;
                 break outer;
               }
               if (k < 0) {
                 lens[s][i] = -1;
-                this.warn(dg.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+                this.warn(
+                  dg.offset,
+                  `VLSD offset ${o} of channel "${sp.channel.name}" (record at data-group stream offset ${spArr[i]}) not found in its signal data; record dropped`,
+                );
                 continue;
               }
               const from = e.src[k] === 0 ? buf : e.retained;
@@ -421,7 +452,7 @@ export class RecordCursor {
           );
         break;
       }
-      if (rest > MAX_CARRY) {
+      if (rest > maxCarry) {
         this.warn(dg.offset, `no complete record in ${rest} bytes at stream offset ${bufBase + cut}; stopping`);
         break;
       }
@@ -440,6 +471,7 @@ export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<nu
   for (const g of dg.channelGroups) counts.set(g.recordId, 0);
   if (dg.channelGroups.length === 0) return counts;
   const ridSize = dg.recIdSize;
+  const maxCarry = maxCarryOf(mdf);
   const stream = new DataStream(streamContext(mdf), dg.dataLink, 'DT', {
     chunkSize: mdf.options.chunkSize,
     maxDzBytes: mdf.options.maxDzBytes,
@@ -486,7 +518,7 @@ export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<nu
           if (q + 4 > len) break;
           const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
           if (q + 4 + l > len) {
-            if (l > MAX_CARRY) break outer;
+            if (l > maxCarry) break outer;
             break;
           }
           p = q + 4 + l;
@@ -505,7 +537,7 @@ export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<nu
           if (q + 4 > len) break;
           const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
           if (q + 4 + l > len) {
-            if (l > MAX_CARRY) break outer;
+            if (l > maxCarry) break outer;
             break;
           }
           p = q + 4 + l;
@@ -513,7 +545,7 @@ export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<nu
         if (rid < 256) cnt[rid]++;
         else counts.set(rid, (counts.get(rid) ?? 0) + 1);
       }
-    if (len - p > MAX_CARRY) break;
+    if (len - p > maxCarry) break;
     buf.copyWithin(0, p, len);
     carry = len - p;
   }

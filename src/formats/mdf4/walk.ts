@@ -19,7 +19,15 @@ import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
 import { flattenChannels } from './blocks.js';
 import { DataStream, SignalDataReader } from './data.js';
 import type { Mdf4File } from './file.js';
-import { Growable, MAX_CARRY, readRid, streamContext, type VlsdColumn, VlsdEntries } from './records.js';
+import {
+  Growable,
+  maxCarryOf,
+  readRid,
+  streamContext,
+  type VlsdColumn,
+  VlsdEntries,
+  vlsdAheadPlausible,
+} from './records.js';
 
 /** What a consumer gets: records [0, count) of its channel group in this chunk. Valid during the call only. */
 export interface WalkChunk {
@@ -95,6 +103,7 @@ export class GroupWalker {
   private readonly ridSize: number;
   private readonly stream: DataStream;
   private readonly chunkSize: number;
+  private readonly maxCarry: number;
   private buf: Uint8Array;
   private carry = 0;
   /** Stream offset of buf[0]. */
@@ -122,6 +131,7 @@ export class GroupWalker {
       maxDzBytes: mdf.options.maxDzBytes,
     });
     this.chunkSize = Math.max(4096, this.stream.chunkSize);
+    this.maxCarry = maxCarryOf(mdf);
     this.buf = new Uint8Array(this.chunkSize + 4096);
     this.sizeTable = this.ridSize === 1 ? new Int32Array(256).fill(-2) : null;
     this.tgtTable = this.ridSize === 1 ? new Int32Array(256).fill(-1) : null;
@@ -285,7 +295,7 @@ export class GroupWalker {
           if (q + 4 > len) break;
           const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
           if (q + 4 + l > len) {
-            if (l > MAX_CARRY) {
+            if (l > this.maxCarry) {
               this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
               stop = true;
             }
@@ -318,7 +328,7 @@ export class GroupWalker {
           if (q + 4 > len) break;
           const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
           if (q + 4 + l > len) {
-            if (l > MAX_CARRY) {
+            if (l > this.maxCarry) {
               this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
               stop = true;
             }
@@ -356,7 +366,7 @@ export class GroupWalker {
               sp.width === 4
                 ? view.getUint32(at, true)
                 : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
-            if (o >= this.entries[sp.slot].next) {
+            if (o >= this.entries[sp.slot].next && vlsdAheadPlausible(o, this.entries[sp.slot].next, rp, p, len, this.chunkSize)) {
               ahead = true;
               break;
             }
@@ -415,7 +425,7 @@ export class GroupWalker {
       this.finished = true;
       return true;
     }
-    if (rest > MAX_CARRY) {
+    if (rest > this.maxCarry) {
       this.warn(this.dg.offset, `no complete record in ${rest} bytes at stream offset ${this.bufBase + cut}; stopping`);
       this.finished = true;
       return true;
@@ -520,7 +530,10 @@ export class GroupWalker {
           const j = e.find(o);
           if (j < 0) {
             lens[i] = -1;
-            this.warn(dg.offset, `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`);
+            this.warn(
+              dg.offset,
+              `VLSD offset ${o} of channel "${sp.channel.name}" (record at data-group stream offset ${this.bufBase + t.pos[i] - this.ridSize}) not found in its signal data; record dropped`,
+            );
             continue;
           }
           if (e.src[j] === 0 && direct) {

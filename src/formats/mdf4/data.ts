@@ -3,8 +3,10 @@
  * delivered as bounded chunks. Nothing here holds more than one chunk (raw blocks are read in `chunkSize` pieces)
  * or one decompressed DZ block (capped by `maxDzBytes`).
  *
- * Unfinalised files (ID `UnFinMF`): the last DT of a chain whose length says "header only" (24) runs to the next
- * known block or to end of file, as devices write it. Raw blocks whose length runs past end of file are
+ * Unfinalised files (ID `UnFinMF`) whose unfinalised flags say the last DT length was not updated (bit 2, 0x4):
+ * a DT whose length says "header only" (24), that ends its chain and is the data block with the highest file offset,
+ * runs to the next known block (metadata or data) or to end of file, as devices write it. Any other header-only DT
+ * is empty. Raw blocks whose length runs past end of file are
  * clamped with a warning (power loss mid-write); compressed blocks that are cut off end the stream with a warning.
  */
 import { inflateSync } from 'node:zlib';
@@ -32,9 +34,48 @@ interface Leaf {
 
 export interface StreamContext {
   reader: BlockReader;
+  /** Unfinalised file whose flags say the last DT's length was not updated (ID unfinalised flags bit 2). */
   unfinalized: boolean;
-  /** Sorted start offsets of all metadata blocks (to bound an unfinalised DT). */
+  /** Start offsets of all metadata blocks read (to bound an unfinalised DT). */
   blockStarts: number[];
+  /** Start offsets of every data block of the file (DG data, VLSD signal data, DL/HL members); computed lazily. */
+  dataBlockStarts?: () => Promise<number[]>;
+}
+
+/** ID block unfinalised flag: the length of the last DT block was not updated. */
+export const UNFIN_DT_LENGTH = 0x4;
+
+/**
+ * Start offsets of every data block reachable from `links` (DT/RD/SD/DZ leaves, DL and HL blocks). Damage is
+ * skipped quietly (the data streams report it when they read the same chains); cycles end the walk.
+ */
+export async function collectDataBlockStarts(reader: BlockReader, links: number[]): Promise<number[]> {
+  const out = new Set<number>();
+  const size = reader.source.size;
+  const ok = (l: number) => Number.isInteger(l) && l >= 64 && l + 24 <= size;
+  for (const link of links) {
+    if (!ok(link) || out.has(link)) continue;
+    try {
+      const h = await reader.readHeader(link);
+      out.add(link);
+      let dl = 0;
+      if (h.id === 'HL') {
+        const b = await reader.readBlock(link, ['HL'], 'header list');
+        dl = b.links[0] ?? 0;
+      } else if (h.id === 'DL') dl = link;
+      while (ok(dl)) {
+        const b = await reader.readBlock(dl, ['DL'], 'data list');
+        out.add(dl);
+        for (let i = 1; i < b.links.length; i++) if (ok(b.links[i])) out.add(b.links[i]);
+        const next = b.links[0] ?? 0;
+        if (out.has(next)) break;
+        dl = next;
+      }
+    } catch {
+      // damaged chain: whatever was found so far still bounds
+    }
+  }
+  return [...out].sort((a, b) => a - b);
 }
 
 /** Transposed-deflate un-transpose: the first rows*cols bytes were stored column by column. */
@@ -171,10 +212,16 @@ export class DataStream {
     if (!okRaw.includes(h.id)) this.fail(offset, `expected ##${okRaw.join('/##')} or ##DZ data block, found ##${h.id}`);
     let length = h.length - 24;
     if (this.ctx.unfinalized && last && h.id === 'DT' && length === 0) {
-      // Unfinalised: the data runs to the next known block or to end of file.
-      let end = size;
-      for (const s of this.ctx.blockStarts) if (s > offset && s < end) end = s;
-      length = end - (offset + 24);
+      // Unfinalised, last DT length not updated: if this is the data block with the highest offset, its data runs
+      // to the next known block or to end of file; any other header-only DT is empty.
+      const data = this.ctx.dataBlockStarts ? await this.ctx.dataBlockStarts() : [];
+      if (!data.some((s) => s > offset)) {
+        let end = size;
+        for (const s of this.ctx.blockStarts) if (s > offset && s < end) end = s;
+        for (const s of data) if (s > offset && s < end) end = s;
+        length = end - (offset + 24);
+      } else
+        r.warn(offset, '##DT block holds no data (length 24) but is not the last data block of the file; read as empty');
     }
     if (offset + 24 + length > size) {
       r.warn(

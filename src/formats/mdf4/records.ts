@@ -13,7 +13,13 @@
  */
 import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
 import { flattenChannels } from './blocks.js';
-import { DataStream, SignalDataReader, type StreamContext } from './data.js';
+import {
+  collectDataBlockStarts,
+  DataStream,
+  SignalDataReader,
+  type StreamContext,
+  UNFIN_DT_LENGTH,
+} from './data.js';
 import type { Mdf4File } from './file.js';
 
 export interface VlsdColumn {
@@ -67,8 +73,30 @@ export function vlsdAheadPlausible(
 }
 const MAX_RETAINED = 16 * 1024 * 1024;
 
+const dataStartsOf = new WeakMap<Mdf4File, Promise<number[]>>();
+
 export function streamContext(mdf: Mdf4File): StreamContext {
-  return { reader: mdf.reader, unfinalized: !mdf.finalized, blockStarts: mdf.reader.blockStarts };
+  return {
+    reader: mdf.reader,
+    unfinalized: !mdf.finalized && (mdf.id.unfinalizedFlags & UNFIN_DT_LENGTH) !== 0,
+    blockStarts: mdf.reader.blockStarts,
+    dataBlockStarts: () => {
+      let p = dataStartsOf.get(mdf);
+      if (!p) {
+        const links: number[] = [];
+        for (const dg of mdf.groups) {
+          links.push(dg.dataLink);
+          for (const cg of dg.channelGroups)
+            for (const ch of flattenChannels(cg.channels))
+              if (ch.type === 1 && ch.dataLink !== 0 && !dg.channelGroups.some((g) => g.offset === ch.dataLink))
+                links.push(ch.dataLink);
+        }
+        p = collectDataBlockStarts(mdf.reader, links);
+        dataStartsOf.set(mdf, p);
+      }
+      return p;
+    },
+  };
 }
 
 /** Reads an unsigned little-endian record id of 1/2/4/8 bytes. */

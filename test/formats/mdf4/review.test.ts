@@ -106,3 +106,59 @@ test('a corrupt VLSD offset drops only its own frame (walker and record cursor, 
     recordTuning.maxCarry = saved;
   }
 });
+
+/** Offsets of the blocks with id `id`, found by following the file's own block headers from the HD block on. */
+function blockOffsets(bytes: Uint8Array, id: string): number[] {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: number[] = [];
+  for (let o = 64; o + 24 <= bytes.length; ) {
+    assert.equal(bytes[o], 0x23, `block at ${o}`);
+    if (String.fromCharCode(bytes[o + 2], bytes[o + 3]) === id) out.push(o);
+    const len = Number(dv.getBigUint64(o + 8, true));
+    if (len === 24 && String.fromCharCode(bytes[o + 2], bytes[o + 3]) === 'DT') break; // data runs to EOF
+    o += len + ((8 - (len % 8)) % 8);
+  }
+  return out;
+}
+
+test('unfinalised file: a header-only DT that is not the last data block stays empty (no frames from later blocks)', async () => {
+  const frames = canFrames(5);
+  frames.push({ timeNs: START + 2_300_000n, type: 'LIN_Frame', channel: 1, id: 0x21, data: new Uint8Array([1, 2, 3, 4]) });
+  frames.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
+  const bytes = buildBusLog(frames, { layout: 'asammdf', startTimeNs: START, finalized: false });
+  const dts = blockOffsets(bytes, 'DT');
+  assert.ok(dts.length >= 2, 'one DT per data group');
+  const good = await frameStrings(await openMdf4(new BufferSource(bytes, 'good.mf4')));
+  assert.equal(good.length, frames.length);
+  const patched = new Uint8Array(bytes);
+  new DataView(patched.buffer).setBigUint64(dts[0] + 8, 24n, true);
+  const mdf = await openMdf4(new BufferSource(patched, 'first-dt-24.mf4'));
+  assert.equal(mdf.id.unfinalizedFlags & 4, 4);
+  const got = await frameStrings(mdf);
+  const all = new Set(good);
+  for (const f of got) assert.ok(all.has(f), `fabricated frame ${f}`);
+  // the patched DT's group (LIN here) is empty, the other group is intact
+  assert.deepEqual(
+    got,
+    good.filter((f) => got.includes(f)),
+  );
+  assert.ok(got.length >= 1 && got.length < good.length);
+  assert.ok(mdf.warnings.some((w) => /not the last data block/.test(w.message) && w.offset === dts[0]));
+});
+
+test('unfinalised file: the "header-only last DT runs to EOF" rule needs ID flag bit 2', async () => {
+  const frames = canFrames(300);
+  const bytes = buildBusLog(frames, { layout: 'canedge-v1', startTimeNs: START, finalized: false });
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dts = blockOffsets(bytes, 'DT');
+  assert.equal(dts.length, 1);
+  assert.equal(Number(dv.getBigUint64(dts[0] + 8, true)), 24, 'the writer leaves the unfinalised DT header-only');
+  assert.equal(dv.getUint16(60, true), 0x25);
+  const all = await frameStrings(await openMdf4(new BufferSource(bytes, 'open.mf4')));
+  assert.equal(all.length, frames.length);
+  // flags say the DT length was updated: 24 means empty
+  const noFlag = new Uint8Array(bytes);
+  new DataView(noFlag.buffer).setUint16(60, 0x25 & ~4, true);
+  const mdf = await openMdf4(new BufferSource(noFlag, 'flag-cleared.mf4'));
+  assert.deepEqual(await frameStrings(mdf), []);
+});

@@ -67,7 +67,8 @@ export const FD_LENGTH = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64]
  * - time: `startNs + BigInt(offsetNs[i])` ns since the Unix epoch (HD start time + the record's master value);
  *   offsetNs holds integers, exact below 2^53 ns (~104 days after the HD start).
  * - data: bytes of event i are `data.subarray(dataStart[i], dataStart[i + 1])` (the first `length[i]` bytes of
- *   DataBytes, or fewer if the record holds fewer; none for remote frames).
+ *   DataBytes, or fewer if the record holds fewer; none for remote frames). A DataLength beyond the bus maximum
+ *   (CAN 64, LIN 8) is clamped with a warning; `length[i]` is then the number of bytes kept.
  * - group: index into `mdf.channelGroups` of the channel group the event came from; recordPos: its byte offset
  *   in its data group's record stream (on-disk order).
  */
@@ -138,6 +139,9 @@ class Builder {
   /** Time of the last record seen by an extractor, and how often time went backwards (within one group). */
   lastT = Number.NEGATIVE_INFINITY;
   disorder = 0;
+  /** First record (stream position) whose data length was out of range (clamped), and that length; -1 none. */
+  clampAt = -1;
+  clampLen = 0;
   offsetNs!: Float64Array;
   recordPos!: Float64Array;
   bus!: Uint8Array;
@@ -601,9 +605,14 @@ export function compileExtractor(
   );
   if (isCan) lines.push('if(id>0x1fffffff){id&=0x1fffffff;fl|=1;}');
   lines.push(`const dlc=${val('DLC', '0')};`);
-  if (f.DataLength) lines.push(`const len=${valueExpr(f.DataLength, cx)};`);
-  else if (isCan) lines.push('const len=(fl&4)?FD[dlc&15]:(dlc>8?8:dlc);');
-  else lines.push('const len=dlc;');
+  // a declared length beyond the bus maximum (CAN 64, LIN 8), negative or not a number is clamped (the length
+  // column is a byte; a longer payload keeps its first allowed bytes) and reported once per group
+  // (its length is then the bytes kept, so length[i] === dataStart[i+1]-dataStart[i])
+  const maxLen = isCan ? 64 : 8;
+  const clamp = `if(!(len>=0&&len<=${maxLen})){cl=1;if(out.clampAt<0){out.clampAt=sb+p;out.clampLen=len;}len=len>${maxLen}?${maxLen}:0;}len=len|0;`;
+  if (f.DataLength) lines.push(`let cl=0,len=${valueExpr(f.DataLength, cx)};${clamp}`);
+  else if (isCan) lines.push('const cl=0,len=(fl&4)?FD[dlc&15]:(dlc>8?8:dlc);');
+  else lines.push(`let cl=0,len=dlc;${clamp}`);
   // data bytes
   const db = f.DataBytes;
   const copyData = db && layout.event !== EV_CAN_REMOTE;
@@ -629,7 +638,7 @@ export function compileExtractor(
   lines.push(`BU[n]=${layout.bus};TY[n]=${layout.event};GR[n]=gi;`);
   lines.push(`CH[n]=${val('BusChannel', '0')};ID[n]=id;FL[n]=fl;`);
   lines.push(isCan ? 'DC[n]=dlc;' : 'DC[n]=len;');
-  lines.push(`LN[n]=len;ET[n]=${val('ErrorType', '0')};`);
+  lines.push(`LN[n]=cl?L:len;ET[n]=${val('ErrorType', '0')};`);
   lines.push('DS[n]=d;d+=L;n++;c++;}');
   lines.push('out.n=n;out.dn=d;out.lastT=lt;return c;');
   const body = lines.join('\n');
@@ -721,6 +730,7 @@ interface GroupState {
   q: Builder;
   warnedDisorder: boolean;
   warnedExtra: boolean;
+  warnedClamp: boolean;
 }
 
 /**
@@ -762,6 +772,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       q: new Builder(direct ? cap(records) : Math.min(4096, cap(records)), start),
       warnedDisorder: false,
       warnedExtra: false,
+      warnedClamp: false,
     } as GroupState;
     try {
       st.target = w.add(layout.cg, direct ? directConsumer(st) : queueConsumer(st));
@@ -776,6 +787,13 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   }
 
   function noteDisorder(st: GroupState): void {
+    if (st.q.clampAt >= 0 && !st.warnedClamp) {
+      st.warnedClamp = true;
+      mdf.reader.warn(
+        st.layout.cg.offset,
+        `channel group "${st.name}": data length ${st.q.clampLen} of the record at data-group stream offset ${st.q.clampAt} is out of range (max ${st.layout.bus === BUS_CAN ? 64 : 8}); clamped (further ones not reported)`,
+      );
+    }
     if (st.q.disorder > 0 && !st.warnedDisorder) {
       st.warnedDisorder = true;
       mdf.reader.warn(

@@ -162,3 +162,76 @@ test('unfinalised file: the "header-only last DT runs to EOF" rule needs ID flag
   const mdf = await openMdf4(new BufferSource(noFlag, 'flag-cleared.mf4'));
   assert.deepEqual(await frameStrings(mdf), []);
 });
+
+/** The CN block of the channel named `name` (first match). */
+async function channelOffset(bytes: Uint8Array, name: string): Promise<number> {
+  const mdf = await openMdf4(new BufferSource(bytes, 'probe'));
+  for (const cg of mdf.channelGroups)
+    for (const ch of flattenChannels(cg.channels)) if (ch.name === name) return ch.offset;
+  throw new Error(`no channel ${name}`);
+}
+
+async function batchColumns(mdf: Mdf4File) {
+  const out: { length: number; span: number; data: string }[] = [];
+  for await (const b of readBusFrames(mdf))
+    for (let i = 0; i < b.count; i++) {
+      const span = b.dataStart[i + 1] - b.dataStart[i];
+      out.push({
+        length: b.length[i],
+        span,
+        data: Buffer.from(b.data.subarray(b.dataStart[i], b.dataStart[i + 1])).toString('hex'),
+      });
+    }
+  return out;
+}
+
+test('data lengths beyond the bus maximum are clamped with a warning (length column = bytes kept)', async () => {
+  // a VLSD payload of 100 bytes declared as DataLength 100 (CAN allows at most 64)
+  const long = Uint8Array.from({ length: 100 }, (_, i) => i);
+  const frames = canFrames(20);
+  frames[5] = { ...frames[5], dlc: 15, edl: true, length: 100, data: long };
+  const bytes = buildBusLog(frames, { layout: 'canedge-v1', startTimeNs: START, finalized: true });
+  let mdf = await openMdf4(new BufferSource(bytes, 'long.mf4'));
+  let got = await batchColumns(mdf);
+  assert.equal(got.length, 20);
+  for (const f of got) assert.equal(f.length, f.span);
+  assert.equal(got[5].length, 64);
+  assert.equal(got[5].data, Buffer.from(long.subarray(0, 64)).toString('hex'));
+  assert.equal(got[4].length, 8);
+  assert.equal(mdf.warnings.length, 1);
+  assert.match(mdf.warnings[0].message, /data length 100 .*out of range \(max 64\)/);
+
+  // a DataLength channel widened to 15 bits reads DLC/EDL bits too: values > 255 (used to wrap in the u8 column)
+  const wide = new Uint8Array(buildBusLog(canFrames(20), { layout: 'canedge-v1', startTimeNs: START }));
+  const cn = await channelOffset(wide, 'CAN_DataFrame.DataLength');
+  const dv = new DataView(wide.buffer);
+  const links = Number(dv.getBigUint64(cn + 16, true));
+  assert.equal(dv.getUint32(cn + 24 + links * 8 + 8, true), 7);
+  dv.setUint32(cn + 24 + links * 8 + 8, 15, true);
+  mdf = await openMdf4(new BufferSource(wide, 'wide.mf4'));
+  got = await batchColumns(mdf);
+  assert.equal(got.length, 20);
+  for (const f of got) {
+    assert.equal(f.length, f.span);
+    assert.equal(f.length, 8);
+  }
+  assert.equal(mdf.warnings.length, 1);
+  assert.match(mdf.warnings[0].message, /data length \d{3,} .*clamped/);
+
+  // LIN: DataLength 200 with 8 data bytes
+  const lin: WriteFrame[] = [
+    { timeNs: START, type: 'LIN_Frame', channel: 1, id: 0x21, length: 200, data: new Uint8Array(8).fill(7) },
+    { timeNs: START + 1000n, type: 'LIN_Frame', channel: 1, id: 0x22, data: new Uint8Array([1, 2]) },
+  ];
+  mdf = await openMdf4(new BufferSource(buildBusLog(lin, { layout: 'asammdf', startTimeNs: START }), 'lin.mf4'));
+  got = await batchColumns(mdf);
+  assert.deepEqual(
+    got.map((f) => [f.length, f.span]),
+    [
+      [8, 8],
+      [2, 2],
+    ],
+  );
+  assert.equal(mdf.warnings.length, 1);
+  assert.match(mdf.warnings[0].message, /data length 200 .*max 8/);
+});

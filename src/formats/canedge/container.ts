@@ -354,13 +354,24 @@ export async function decodeContainer(
 /**
  * Opens a log file of any kind and returns a random-access source over its MDF bytes. Plain MDF passes through
  * (the caller keeps ownership of `src`; closing the result closes it). Containers are read whole (bounded by
- * `maxContainerSize`) and decoded in memory; `src` is closed once read.
+ * `maxContainerSize`) and decoded in memory; `src` is closed once read. On any error `src` is closed.
  */
 export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promise<OpenedLog> {
   const name = src.name;
   const headLen = Math.min(src.size, 64);
-  const head = await src.read(0, headLen);
-  const what = sniff(head);
+  let head: Uint8Array;
+  let what: ReturnType<typeof sniff>;
+  try {
+    head = await src.read(0, headLen);
+    what = sniff(head);
+  } catch (err) {
+    try {
+      await src.close?.();
+    } catch {
+      // the read error is the one to report
+    }
+    throw err;
+  }
   if (what === 'mdf') {
     const finalized = Buffer.from(head.buffer, head.byteOffset, 8).toString('latin1') === MDF_MAGIC_FINALIZED;
     return { name, kind: 'mdf', layers: [], deviceId: null, finalized, storedSize: src.size, source: src };

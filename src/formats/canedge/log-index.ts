@@ -164,6 +164,7 @@ export async function probeLogFile(
   };
   let opened: OpenedLog | null = null;
   try {
+    // openLog closes `src` on every error path; once it returns, `opened.source` owns it (closed below)
     const src = await store.open(loc.path);
     opened = await openLog(src, {
       passwords: opts.passwords,

@@ -154,11 +154,19 @@ function printHuman(root: string, index: LogIndex, stats: RefreshStats, shown: I
           ? `${isoNs(f.firstNs)} → ${isoNs(f.lastNs)}`
           : `start ${isoNs(f.startNs)}${b.hi !== null ? ` (ends by ${isoNs(b.hi.toString())})` : ''}`;
         const mism = f.mismatches?.length ? `  [${f.mismatches.join('; ')}]` : '';
+        const dmg = f.dataWarnings ? `  [damaged: ${f.dataWarnings.count} warning(s)]` : '';
         w(
-          `    split ${String(f.split).padStart(8, '0')}  ${(f.container ?? '?').toUpperCase().padEnd(3)}  ${fmtSize(f.size).padStart(9)}  ${range}  ${f.path}${mism}`,
+          `    split ${String(f.split).padStart(8, '0')}  ${(f.container ?? '?').toUpperCase().padEnd(3)}  ${fmtSize(f.size).padStart(9)}  ${range}  ${f.path}${mism}${dmg}`,
         );
       }
     }
+  }
+  const damaged = shown.filter((f) => !f.error && f.dataWarnings);
+  if (damaged.length) {
+    w('');
+    w(`files with damaged data (${damaged.length}; times from the readable records):`);
+    for (const f of damaged)
+      w(`  ${f.path}: ${f.dataWarnings?.count} warning(s), first: ${f.dataWarnings?.messages[0] ?? ''}`);
   }
   const errors = shown.filter((f) => f.error);
   if (errors.length) {

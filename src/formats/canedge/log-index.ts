@@ -25,7 +25,24 @@ export const INDEX_VERSION = 1;
 export const PROBE_REVISION = 3;
 
 /** First and last record time of an MDF file (ns since the epoch), or null when the file has no records. */
-export type TimeRangeProbe = (mdf: ByteSource) => Promise<{ firstNs: bigint; lastNs: bigint } | null>;
+/** Damage the reader reported while reading a file's records (the file stays usable; what it returned may not be all). */
+export interface DataWarnings {
+  count: number;
+  /** The first few warning texts. */
+  messages: string[];
+}
+
+/**
+ * First/last record time of an MDF file, or null without records. `dataWarnings` reports damage found while
+ * reading (also when there are no records: then firstNs/lastNs are absent).
+ */
+export type TimeRangeProbe = (
+  mdf: ByteSource,
+) => Promise<
+  | { firstNs: bigint; lastNs: bigint; dataWarnings?: DataWarnings }
+  | { firstNs?: undefined; lastNs?: undefined; dataWarnings: DataWarnings }
+  | null
+>;
 
 export interface IndexEntry {
   path: string;
@@ -57,6 +74,8 @@ export interface IndexEntry {
   /** First/last record time, ns since the epoch, decimal strings; absent when not probed or no records. */
   firstNs?: string;
   lastNs?: string;
+  /** Damage reported while reading the records for the time range (absent: none, or not probed). */
+  dataWarnings?: DataWarnings;
   /** 'records' when first/last come from the records; 'none' when not known. */
   timeSource: 'records' | 'none';
   tzOffsetMin?: number;
@@ -194,8 +213,11 @@ export async function probeLogFile(
     if (opts.timeRange) {
       const r = await opts.timeRange(opened.source);
       if (r) {
-        entry.firstNs = r.firstNs.toString();
-        entry.lastNs = r.lastNs.toString();
+        if (r.firstNs !== undefined) {
+          entry.firstNs = r.firstNs.toString();
+          entry.lastNs = r.lastNs.toString();
+        }
+        if (r.dataWarnings && r.dataWarnings.count > 0) entry.dataWarnings = r.dataWarnings;
       }
       entry.timeSource = 'records';
     }

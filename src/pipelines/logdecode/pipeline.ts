@@ -176,6 +176,7 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
       });
       if (opts.onFileStart) await callback(() => opts.onFileStart?.(file as OpenedFile));
       const time = new NsFormatter(file.mdf.header.startTimeNs);
+      const progress = new FileProgress(file.mdf);
       const columns: FrameColumns = {
         count: 0,
         id: new Uint32Array(0),
@@ -221,11 +222,7 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
           tally(b, decoded, table, config.databases, stats, countValues);
         }
         if (opts.onBatch) await callback(() => opts.onBatch?.(view));
-        if (opts.onProgress && n > 0) {
-          // recordPos is a byte position in the data group's record stream: a good proxy for progress
-          const frac = Math.min(1, b.recordPos[n - 1] / Math.max(1, file.mdf.source.size));
-          opts.onProgress(bytesBefore + frac * input.size);
-        }
+        if (opts.onProgress && n > 0) opts.onProgress(bytesBefore + progress.update(b) * input.size);
       }
     } catch (e) {
       if (e instanceof CallbackAbort) {
@@ -249,6 +246,47 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
     await opts.onFileEnd?.(file, stats);
   }
   return total;
+}
+
+/**
+ * Progress within one file, as a fraction in [0, 1] that never goes backwards. `recordPos` is a byte position in
+ * its data group's record stream, and the merge reads every data group at once (each stream restarts at 0 in a
+ * sorted file): the bytes read are the sum over data groups of the furthest position seen, against the file size.
+ */
+class FileProgress {
+  private readonly dgOf: Int32Array;
+  private readonly furthest: Float64Array;
+  private sum = 0;
+  private readonly size: number;
+
+  constructor(mdf: Mdf4File) {
+    const cgs = mdf.channelGroups;
+    this.dgOf = new Int32Array(cgs.length);
+    mdf.groups.forEach((dg, d) => {
+      for (const cg of dg.channelGroups) {
+        const k = cgs.indexOf(cg);
+        if (k >= 0) this.dgOf[k] = d;
+      }
+    });
+    this.furthest = new Float64Array(mdf.groups.length);
+    this.size = Math.max(1, mdf.source.size);
+  }
+
+  /** Takes a batch into account and returns the fraction of the file read so far. */
+  update(b: FrameBatch): number {
+    const g = b.group;
+    const rp = b.recordPos;
+    const dgOf = this.dgOf;
+    const furthest = this.furthest;
+    for (let i = 0; i < b.count; i++) {
+      const d = dgOf[g[i]] ?? 0;
+      if (rp[i] > furthest[d]) {
+        this.sum += rp[i] - furthest[d];
+        furthest[d] = rp[i];
+      }
+    }
+    return Math.min(1, this.sum / this.size);
+  }
 }
 
 /** An error thrown by a caller's callback: aborts the run (it is not a problem of the file being read). */

@@ -201,7 +201,6 @@ export function buildStatus(
 interface Waiter {
   data: Buffer;
   records: number;
-  recs: readonly TelemetryRecord[];
   policy: WhenFull;
   started: number;
   deadline: number;
@@ -209,18 +208,9 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-/**
- * Records of the most recently accepted batches, kept in memory so a sink that is keeping up delivers them without
- * reading and decoding them back from SQLite (the durable copy is still written and still what survives a crash;
- * batches not found here are read and checksum-verified as usual). Bounded by a record count, oldest evicted.
- */
-const RECENT_MAX_RECORDS = 50_000;
-
 export class Outbox {
   readonly store: OutboxStore;
   readonly log: Logger;
-  private readonly recent = new Map<number, readonly TelemetryRecord[]>();
-  private recentRecords = 0;
   readonly maxBytes: number;
   readonly maxAgeMs: number;
   readonly whenFull: WhenFull;
@@ -360,9 +350,6 @@ export class Outbox {
    * counted. Under `block` a full outbox makes the call wait (FIFO behind earlier blocked calls) until deliveries
    * free space, and reject with OutboxFullError after the timeout. Invalid records reject with OutboxInputError
    * and nothing is stored.
-   *
-   * The outbox keeps references to the records of recent batches and may hand those objects to the sinks instead
-   * of decoding the stored copy: do not mutate records after enqueueing them.
    */
   enqueue(records: readonly TelemetryRecord[], opts: EnqueueOptions = {}): Promise<EnqueueResult> {
     let r: EnqueueResult | Promise<EnqueueResult>;
@@ -398,14 +385,13 @@ export class Outbox {
     const policy = opts.whenFull ?? this.whenFull;
     const started = this.now();
     if (this.waiters.length === 0) {
-      const r = this.tryInsert(data, records, policy, started);
+      const r = this.tryInsert(data, records.length, policy, started);
       if (r) return r;
     }
     return new Promise<EnqueueResult>((resolve, reject) => {
       this.waiters.push({
         data,
         records: records.length,
-        recs: records,
         policy,
         started,
         deadline: started + (opts.timeoutMs ?? this.blockTimeoutMs),
@@ -416,29 +402,7 @@ export class Outbox {
     });
   }
 
-  /** The records of a recently accepted batch, if still in memory (see RECENT_MAX_RECORDS). */
-  recentBatch(id: number): readonly TelemetryRecord[] | undefined {
-    return this.recent.get(id);
-  }
-
-  private remember(id: number, recs: readonly TelemetryRecord[]): void {
-    if (recs.length > RECENT_MAX_RECORDS) return;
-    this.recent.set(id, recs.slice());
-    this.recentRecords += recs.length;
-    for (const [k, v] of this.recent) {
-      if (this.recentRecords <= RECENT_MAX_RECORDS) break;
-      this.recent.delete(k);
-      this.recentRecords -= v.length;
-    }
-  }
-
-  private tryInsert(
-    data: Buffer,
-    recs: readonly TelemetryRecord[],
-    policy: WhenFull,
-    started: number,
-  ): EnqueueResult | null {
-    const records = recs.length;
+  private tryInsert(data: Buffer, records: number, policy: WhenFull, started: number): EnqueueResult | null {
     const r = this.store.insert(data, records, {
       maxBytes: this.maxBytes,
       whenFull: policy,
@@ -457,7 +421,6 @@ export class Outbox {
         'outbox full: oldest batches dropped (drop_oldest), counted',
       );
     }
-    this.remember(r.id, recs);
     for (const w of this.workers.values()) w.poke();
     return {
       accepted: true,
@@ -491,7 +454,7 @@ export class Outbox {
       }
       let r: EnqueueResult | null;
       try {
-        r = this.tryInsert(w.data, w.recs, w.policy, w.started);
+        r = this.tryInsert(w.data, w.records, w.policy, w.started);
       } catch (e) {
         this.waiters.shift();
         w.reject(e as Error);
@@ -816,12 +779,6 @@ export class SinkWorker {
       return { id: row.id, skip: true, records: [], total: 0, assigned: 0, done: 0 };
     let reason: string | null = null;
     let records: TelemetryRecord[] = [];
-    const recent = this.ob.recentBatch(row.id);
-    if (recent !== undefined && recent.length === row.records) {
-      this.ob.pin(row.id);
-      this.myPins.add(row.id);
-      return { id: row.id, skip: false, records: recent as TelemetryRecord[], total: recent.length, assigned: 0, done: 0 };
-    }
     if (!Buffer.isBuffer(row.data) || row.data.length !== row.bytes)
       reason = `stored length ${row.data?.length} ≠ recorded ${row.bytes}`;
     else if (crc32(row.data) !== row.crc) reason = `checksum mismatch (crc32 ${crc32(row.data)} ≠ stored ${row.crc})`;

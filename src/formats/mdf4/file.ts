@@ -88,6 +88,11 @@ export async function openMdf4(src: ByteSource | string, options: OpenOptions = 
     reader.blockStarts.sort((a, b) => a - b);
     const parsed = parseHeaderComment(hd.comment);
     const header: Mdf4Header = { ...hd, ...parsed, timeIsLocal: (hd.timeFlags & 1) !== 0 };
+    if (header.timeIsLocal)
+      reader.warn(
+        64,
+        'HD start time is local time (time flags bit 0), of an unknown time zone; times are reported as if it were UTC',
+      );
     return new Mdf4File(source, reader, id, header, history, groups, options);
   } catch (e) {
     if (typeof src === 'string') await source.close?.();

@@ -61,7 +61,12 @@ for (const name of FILES) {
         }
       }
       assert.equal(listed, ref.numeric_channels_listed);
-      assert.deepEqual(mdf.warnings, []);
+      // the only warning: a start time flagged as local time (reported, used as if UTC)
+      assert.deepEqual(
+        mdf.warnings.map((w) => w.offset),
+        ref.header.time_is_local ? [64] : [],
+      );
+      if (ref.header.time_is_local) assert.match(mdf.warnings[0].message, /local time/);
     } finally {
       await mdf.close();
     }

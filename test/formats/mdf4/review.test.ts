@@ -235,3 +235,21 @@ test('data lengths beyond the bus maximum are clamped with a warning (length col
   assert.equal(mdf.warnings.length, 1);
   assert.match(mdf.warnings[0].message, /data length 200 .*max 8/);
 });
+
+test('a local-time HD start time (time flags bit 0) is reported through onWarning', async () => {
+  const bytes = new Uint8Array(buildBusLog(canFrames(3), { layout: 'canedge-v1', startTimeNs: START }));
+  const dv = new DataView(bytes.buffer);
+  assert.equal(String.fromCharCode(bytes[66], bytes[67]), 'HD');
+  const flagsAt = 64 + 24 + Number(dv.getBigUint64(64 + 16, true)) * 8 + 12;
+  const utc: string[] = [];
+  let mdf = await openMdf4(new BufferSource(bytes, 'utc.mf4'), { onWarning: (w) => utc.push(w.message) });
+  assert.equal(mdf.header.timeIsLocal, false);
+  assert.deepEqual(utc, []);
+  bytes[flagsAt] |= 1;
+  const local: string[] = [];
+  mdf = await openMdf4(new BufferSource(bytes, 'local.mf4'), { onWarning: (w) => local.push(w.message) });
+  assert.equal(mdf.header.timeIsLocal, true);
+  assert.equal(local.length, 1);
+  assert.match(local[0], /local time/);
+  assert.equal((await frameStrings(mdf)).length, 3);
+});

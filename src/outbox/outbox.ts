@@ -384,7 +384,8 @@ export class Outbox {
     }
     const policy = opts.whenFull ?? this.whenFull;
     const started = this.now();
-    if (this.waiters.length === 0) {
+    // Only `block` calls queue behind earlier blocked calls; drop_oldest / drop_newest act at once.
+    if (this.waiters.length === 0 || policy !== 'block') {
       const r = this.tryInsert(data, records.length, policy, started);
       if (r) return r;
     }
@@ -439,7 +440,7 @@ export class Outbox {
         this.waiterTimer = null;
         this.spaceFreed();
       },
-      Math.min(250, Math.max(1, this.waiters[0].deadline - this.now())),
+      Math.min(250, Math.max(1, Math.min(...this.waiters.map((w) => w.deadline)) - this.now())),
     );
   }
 
@@ -476,6 +477,18 @@ export class Outbox {
         continue;
       }
       break;
+    }
+    // Waiters behind the head keep their own deadlines (a per-call timeoutMs can be shorter).
+    const now = this.now();
+    for (let i = 1; i < this.waiters.length; i++) {
+      const w = this.waiters[i];
+      if (now < w.deadline) continue;
+      this.waiters.splice(i--, 1);
+      w.reject(
+        new OutboxFullError(
+          `outbox full: waited ${now - w.started} ms for space, batch of ${w.records} records not stored`,
+        ),
+      );
     }
     if (this.waiterTimer) {
       clearTimeout(this.waiterTimer);
@@ -876,6 +889,8 @@ export class SinkWorker {
           continue;
         }
         this.inFlight++;
+        // One macrotask per write: a sink that answers without real I/O cannot starve timers and other sinks.
+        await new Promise<void>((r) => setImmediate(r));
         void this.process(unit)
           .catch((e: unknown) => this.ob.log.error({ err: e, sink: this.name }, 'outbox delivery step failed'))
           .finally(() => {
@@ -942,6 +957,23 @@ export class SinkWorker {
     const res = await this.write(unit.records);
     // After abort() the database is closed: the outcome is not recorded and the batch stays pending.
     if (this.ob.store.isClosed) return { kind: res.kind, records: n };
+    try {
+      return this.act(unit, res);
+    } catch (e) {
+      // Acting on the answer failed (e.g. the disk is full while recording it): the unit must not be lost or
+      // leave the window unsettled — write it again after a backoff (at-least-once).
+      if (this.ob.store.isClosed) return { kind: 'retry', records: 0, reason: 'outbox closed' };
+      if (!this.retryQueue.includes(unit)) this.retryQueue.unshift(unit);
+      this.consecutiveFailures++;
+      this.backoffUntil = this.ob.now() + this.backoffDelay();
+      this.ob.log.error({ err: e, sink: this.name }, 'could not act on a sink answer; the batch will be written again');
+      return { kind: 'retry', records: 0, reason: `outbox error: ${(e as Error).message}` };
+    }
+  }
+
+  /** Acts on one sink answer: cursor, counters, dead letters, splits, backoff. */
+  private act(unit: Unit, res: WriteResult): StepOutcome {
+    const n = unit.records.length;
     const sourceOf = (i: number) => batchOf(unit.segs, i);
     switch (res.kind) {
       case 'ok':
@@ -1029,7 +1061,12 @@ export class SinkWorker {
       case 'auth':
       case 'retry': {
         const auth = res.kind === 'auth';
-        this.ob.store.recordFailure(this.name, `${res.kind}: ${res.reason}`, auth, this.ob.now());
+        try {
+          this.ob.store.recordFailure(this.name, `${res.kind}: ${res.reason}`, auth, this.ob.now());
+        } catch (e) {
+          // Best effort: the failure counters must not stop the retry itself.
+          this.ob.log.error({ err: e, sink: this.name }, 'could not record a failed write in the outbox');
+        }
         if (auth)
           this.ob.log.error(
             { sink: this.name, reason: res.reason },
@@ -1058,7 +1095,8 @@ export class SinkWorker {
 
   /** Delay before the next attempt: Retry-After when the server gave one, else capped exponential with jitter. */
   backoffDelay(retryAfterMs?: number): number {
-    if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs >= 0) {
+    // A server answering "Retry-After: 0" (or a date in the past) gets the normal backoff, not a tight loop.
+    if (retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
       return Math.min(retryAfterMs, this.cfg.retryAfterMaxMs);
     }
     const k = Math.max(0, this.consecutiveFailures - 1);

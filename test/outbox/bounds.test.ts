@@ -212,3 +212,18 @@ test('dead letters have their own budget: the oldest go first and are counted', 
   assert.equal(s.deadLetteredRecords, 5 * BATCH);
   await ob.close();
 });
+
+test('drop_newest / drop_oldest calls act at once, even while a block call waits for space', async (t) => {
+  const dir = tempDir(t);
+  const ob = open(dir, [new ScriptedSink('a')], { maxBytes: Math.floor(batchBytes * 1.5), blockTimeoutMs: 3000 });
+  await ob.enqueue(seqRecords(0, BATCH));
+  const blocked = ob.enqueue(seqRecords(100, BATCH)).catch((e: Error) => e);
+  const t0 = Date.now();
+  const r = await ob.enqueue(seqRecords(200, BATCH), { whenFull: 'drop_newest', timeoutMs: 10 });
+  assert.equal(r.accepted, false);
+  assert.equal(r.droppedNewest, true);
+  assert.ok(Date.now() - t0 < 1000, `drop_newest answered after ${Date.now() - t0} ms`);
+  assert.equal(ob.status().sinks[0].droppedRecords, BATCH, 'the refused batch is counted');
+  await ob.close();
+  assert.ok((await blocked) instanceof Error, 'the blocked call is released by close');
+});

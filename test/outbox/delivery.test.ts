@@ -437,3 +437,35 @@ test('a second process cannot open the same data dir; a stale lock is taken over
   const ob2 = open(dir, [{ sink: new ScriptedSink('a') }]);
   await ob2.close();
 });
+
+test('Retry-After: 0 (or a past date) gets the normal backoff, not a tight retry loop', async (t) => {
+  const dir = tempDir(t);
+  const ob = open(dir, [{ sink: new ScriptedSink('a') }], { random: () => 0.5 });
+  const w = ob.workers.get('a');
+  assert.ok(w);
+  w.consecutiveFailures = 1;
+  assert.equal(w.backoffDelay(0), 5000);
+  await ob.close();
+});
+
+test('an error while acting on an answer (e.g. disk full) does not lose the write: it is retried', async (t) => {
+  const dir = tempDir(t);
+  const a = new ScriptedSink('a', [{ kind: 'retry', reason: '503' }]);
+  const ob = open(dir, [{ sink: a, backoffInitialMs: 1, backoffMaxMs: 1 }]);
+  const store = ob.store as unknown as { recordFailure: (...args: unknown[]) => void };
+  const real = store.recordFailure.bind(store);
+  let failures = 0;
+  store.recordFailure = () => {
+    failures++;
+    throw new Error('SQLITE_FULL: database or disk is full');
+  };
+  await ob.enqueue(seqRecords(0, 20));
+  await ob.deliverOnce('a');
+  store.recordFailure = real;
+  await new Promise((r) => setTimeout(r, 5));
+  while ((await ob.deliverOnce('a')).kind !== 'idle');
+  assert.equal(failures, 1);
+  assert.deepEqual(a.times(), range(0, 20), 'delivered after the failed bookkeeping');
+  assert.equal(ob.status().sinks[0].pendingRecords, 0);
+  await ob.close();
+});

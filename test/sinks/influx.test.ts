@@ -286,6 +286,19 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
     await sink.close();
   });
 
+  test('InfluxDB 2.x 400 (nothing written, first bad line named) → split, never "delivered with rejects"', async () => {
+    const sink = new InfluxSink({ type: 'influx', url, api: 'v2', org: 'o', bucket: 'b', token: 't' });
+    next = {
+      status: 400,
+      body: '{"code":"invalid","message":"unable to parse \'m v=1 x\': bad timestamp"}',
+    };
+    const two = await sink.write([rec(T0, { v: 1 }), rec(T0 + 1n, { v: 2 })]);
+    assert.equal(two.kind, 'too_large', 'the other lines were not written: they must be retried');
+    const one = await sink.write([rec(T0, { v: 1 })]);
+    assert.equal(one.kind, 'partial', 'a single line is attributable: dead-letter it');
+    await sink.close();
+  });
+
   test('a partial write that dropped every line rejects them all at once (no bisecting)', async () => {
     const sink = new InfluxSink({ type: 'influx', url, database: 'd' });
     next = { status: 400, body: '{"error":"partial write: points beyond retention policy dropped=2"}' };

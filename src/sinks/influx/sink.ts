@@ -271,11 +271,16 @@ export class InfluxSink implements Sink {
     }
     if (s === 400 || s === 422) {
       const m = mapRejectedLines(res.body, enc, batch);
+      // InfluxDB 2.x documents a 400 as "no points were written" (naming the first malformed line); only InfluxDB 3
+      // on the v2 endpoint answers partial writes. So for a v2 400 that is not an InfluxDB 3 partial write, nothing
+      // is known to be stored: split until the bad lines are isolated (rewrites are idempotent).
+      const v2WholeBatch = this.config.api === 'v2' && !/partial write of line protocol occurred/i.test(res.body);
       // 1.x prints dropped=0 for parse-only partial writes (it then lists every unparsable line).
-      const exact = m.lines.size > 0 && (m.dropped === null || m.dropped === 0 || m.lines.size === m.dropped);
+      const exact =
+        !v2WholeBatch && m.lines.size > 0 && (m.dropped === null || m.dropped === 0 || m.lines.size === m.dropped);
       if (exact) return this.combine(batch.length, enc, m.lines, m.message);
       // every line dropped (e.g. "points beyond retention policy dropped=N" for a whole old batch): exact too
-      if (m.partial && m.dropped === enc.lines.length)
+      if (!v2WholeBatch && m.partial && m.dropped === enc.lines.length)
         return this.combine(batch.length, enc, new Map(enc.lines.map((_, i) => [i, m.message])), m.message);
       if (enc.lines.length === 1) return this.combine(batch.length, enc, new Map([[0, m.message]]), m.message);
       return {

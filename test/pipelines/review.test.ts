@@ -19,8 +19,20 @@ test('progress is monotonic and ends at the input size on a sorted file with int
     for (let i = 0; i < 6000; i++)
       frames.push(
         i % 4 !== 3
-          ? { timeNs: start + BigInt(i) * 1000n, channel: 1, id: 0x100 + (i % 7), dlc: 8, data: new Uint8Array(8).fill(i) }
-          : { timeNs: start + BigInt(i) * 1000n, type: 'LIN_Frame', channel: 1, id: 0x21, data: new Uint8Array([1, 2, 3, 4]) },
+          ? {
+              timeNs: start + BigInt(i) * 1000n,
+              channel: 1,
+              id: 0x100 + (i % 7),
+              dlc: 8,
+              data: new Uint8Array(8).fill(i),
+            }
+          : {
+              timeNs: start + BigInt(i) * 1000n,
+              type: 'LIN_Frame',
+              channel: 1,
+              id: 0x21,
+              data: new Uint8Array([1, 2, 3, 4]),
+            },
       );
     const path = join(dir, 'sorted.mf4');
     writeBusLog(path, frames, { layout: 'asammdf', startTimeNs: start });

@@ -221,7 +221,10 @@ export class DataStream {
         for (const s of data) if (s > offset && s < end) end = s;
         length = end - (offset + 24);
       } else
-        r.warn(offset, '##DT block holds no data (length 24) but is not the last data block of the file; read as empty');
+        r.warn(
+          offset,
+          '##DT block holds no data (length 24) but is not the last data block of the file; read as empty',
+        );
     }
     if (offset + 24 + length > size) {
       r.warn(

@@ -13,13 +13,7 @@
  */
 import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
 import { flattenChannels } from './blocks.js';
-import {
-  collectDataBlockStarts,
-  DataStream,
-  SignalDataReader,
-  type StreamContext,
-  UNFIN_DT_LENGTH,
-} from './data.js';
+import { collectDataBlockStarts, DataStream, SignalDataReader, type StreamContext, UNFIN_DT_LENGTH } from './data.js';
 import type { Mdf4File } from './file.js';
 
 export interface VlsdColumn {

@@ -366,7 +366,10 @@ export class GroupWalker {
               sp.width === 4
                 ? view.getUint32(at, true)
                 : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
-            if (o >= this.entries[sp.slot].next && vlsdAheadPlausible(o, this.entries[sp.slot].next, rp, p, len, this.chunkSize)) {
+            if (
+              o >= this.entries[sp.slot].next &&
+              vlsdAheadPlausible(o, this.entries[sp.slot].next, rp, p, len, this.chunkSize)
+            ) {
               ahead = true;
               break;
             }

@@ -7,15 +7,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../../../src/formats/canedge/mdf4-time-range.js';
-import { BufferSource as MdfBufferSource, openMdf4 } from '../../../src/formats/mdf4/index.js';
-import { buildBusLog } from '../../../src/formats/mdf4/writer.js';
-import { runCli } from '../../harness/cli.js';
 import { openLog } from '../../../src/formats/canedge/container.js';
 import { CanedgeError } from '../../../src/formats/canedge/errors.js';
 import { probeLogFile } from '../../../src/formats/canedge/log-index.js';
+import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../../../src/formats/canedge/mdf4-time-range.js';
 import type { ByteSource, LogStore } from '../../../src/formats/canedge/source.js';
 import { parseLogPath } from '../../../src/formats/canedge/tree.js';
+import { BufferSource as MdfBufferSource, openMdf4 } from '../../../src/formats/mdf4/index.js';
+import { buildBusLog } from '../../../src/formats/mdf4/writer.js';
+import { runCli } from '../../harness/cli.js';
 
 /** A source whose reads fail (an I/O error), counting how often it is closed. */
 function failingSource(name: string): ByteSource & { closed: number } {
@@ -123,7 +123,10 @@ test('sigflow logs index shows files with damaged data; the index entry records 
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /00000002\.MF4 .*\[damaged: 1 warning\(s\)\]/);
     assert.doesNotMatch(r.stdout, /00000001\.MF4 .*\[damaged/);
-    assert.match(r.stdout, /files with damaged data \(1;.*\n\s+ABCDEF01\/00000001\/00000002\.MF4: 1 warning\(s\), first: at byte \d+: unknown record id 238/);
+    assert.match(
+      r.stdout,
+      /files with damaged data \(1;.*\n\s+ABCDEF01\/00000001\/00000002\.MF4: 1 warning\(s\), first: at byte \d+: unknown record id 238/,
+    );
     const idx = JSON.parse(readFileSync(indexPath, 'utf8'));
     const byPath = new Map(idx.files.map((f: { path: string }) => [f.path, f]));
     const bad = byPath.get('ABCDEF01/00000001/00000002.MF4') as { dataWarnings?: { count: number }; probe: string };

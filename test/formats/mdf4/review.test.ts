@@ -123,7 +123,13 @@ function blockOffsets(bytes: Uint8Array, id: string): number[] {
 
 test('unfinalised file: a header-only DT that is not the last data block stays empty (no frames from later blocks)', async () => {
   const frames = canFrames(5);
-  frames.push({ timeNs: START + 2_300_000n, type: 'LIN_Frame', channel: 1, id: 0x21, data: new Uint8Array([1, 2, 3, 4]) });
+  frames.push({
+    timeNs: START + 2_300_000n,
+    type: 'LIN_Frame',
+    channel: 1,
+    id: 0x21,
+    data: new Uint8Array([1, 2, 3, 4]),
+  });
   frames.sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
   const bytes = buildBusLog(frames, { layout: 'asammdf', startTimeNs: START, finalized: false });
   const dts = blockOffsets(bytes, 'DT');

@@ -7,9 +7,9 @@
  * and integers as decimal strings, so nothing is rounded).
  */
 import type { Command } from 'commander';
-import { CliError } from './errors.js';
 import type { FieldValue } from '../records/record.js';
 import { StoreError, TimeSeriesStore } from '../store/store.js';
+import { CliError } from './errors.js';
 
 const UNIT_NS: Record<string, bigint> = {
   ns: 1n,

@@ -1082,7 +1082,8 @@ class Parser {
     }
     // Multiplexer references use the multiplexer's (long) name, like every other name in the model.
     const longOf = new Map(out.map((x) => [x.shortName, x.name]));
-    for (const x of out) if (x.multiplexerSignal) x.multiplexerSignal = longOf.get(x.multiplexerSignal) ?? x.multiplexerSignal;
+    for (const x of out)
+      if (x.multiplexerSignal) x.multiplexerSignal = longOf.get(x.multiplexerSignal) ?? x.multiplexerSignal;
     return out;
   }
 

@@ -227,10 +227,20 @@ export class PostgresSink implements Sink {
       return classifyPgError(e as PgErrorLike, batch.length, this.name);
     }
     let broken = false;
+    // A checked-out client whose server goes away between queries emits 'error' (not a rejected query): without a
+    // listener that would crash the process. Mark it broken; the query in flight, if any, rejects on its own.
+    const onClientError = () => {
+      broken = true;
+    };
+    client.on('error', onClientError);
+    const release = (destroy: boolean) => {
+      client.off('error', onClientError);
+      client.release(destroy);
+    };
     try {
       await this.ensureSchema(client);
     } catch (e) {
-      client.release(true);
+      release(true);
       // creating the schema is not about this batch's data: whatever failed, keep the batch
       const err = e as PgErrorLike;
       const r = classifyPgError(err, 1, this.name);
@@ -313,7 +323,7 @@ export class PostgresSink implements Sink {
       broken = !err.code || err.code.startsWith('08') || err.code.startsWith('57');
       return classifyPgError(err, batch.length, this.name);
     } finally {
-      client.release(broken);
+      release(broken);
     }
     if (problems.size === 0) return { kind: 'ok' };
     const rejected = [...problems].sort((a, b) => a[0] - b[0]).map(([index, reason]) => ({ index, reason }));

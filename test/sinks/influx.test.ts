@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { FieldValue, TelemetryRecord } from '../../src/records/record.js';
+import type { TelemetryRecord } from '../../src/records/record.js';
 import { InfluxSink } from '../../src/sinks/influx/sink.js';
+import { rec, T0 } from '../harness/records.js';
 import {
   freePort,
   influxQuery,
@@ -22,19 +23,6 @@ const vm = await startVictoriaMetrics();
 after(async () => {
   await influx?.dispose();
   await vm?.dispose();
-});
-
-const T0 = 1_700_000_000_000_000_000n;
-const rec = (
-  time: bigint,
-  fields: Record<string, FieldValue>,
-  tags: Record<string, string> = {},
-  measurement = 'm',
-): TelemetryRecord => ({
-  time,
-  measurement,
-  tags,
-  fields,
 });
 
 let dbn = 0;

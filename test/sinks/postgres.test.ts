@@ -2,26 +2,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import type { FieldValue, TelemetryRecord } from '../../src/records/record.js';
+import type { TelemetryRecord } from '../../src/records/record.js';
 import { classifyPgError, PostgresSink } from '../../src/sinks/postgres/sink.js';
+import { rec, T0 } from '../harness/records.js';
 import { freePort, type ServiceHandle, startPostgres } from '../harness/services.js';
 
 const server = await startPostgres();
 after(async () => {
   await server?.dispose();
-});
-
-const T0 = 1_700_000_000_000_000_000n;
-const rec = (
-  time: bigint,
-  fields: Record<string, FieldValue>,
-  tags: Record<string, string> = {},
-  measurement = 'm',
-): TelemetryRecord => ({
-  time,
-  measurement,
-  tags,
-  fields,
 });
 
 let schemaN = 0;

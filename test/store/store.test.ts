@@ -4,25 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { FieldValue, TelemetryRecord } from '../../src/records/record.js';
+import type { TelemetryRecord } from '../../src/records/record.js';
 import { canonicalTags, StoreError, TagKeyOrder, TimeSeriesStore } from '../../src/store/store.js';
+import { rec } from '../harness/records.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigflow-store-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = () => TimeSeriesStore.open(join(dir, `s${n++}.db`));
-
-const rec = (
-  time: bigint,
-  fields: Record<string, FieldValue>,
-  tags: Record<string, string> = {},
-  m = 'm',
-): TelemetryRecord => ({
-  time,
-  measurement: m,
-  tags,
-  fields,
-});
 
 describe('store writes', () => {
   test('round-trips every field type exactly, including int64 extremes, 1.0 vs 1n and ns times', () => {

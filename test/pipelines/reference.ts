@@ -7,21 +7,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import type { RefFrame } from '../formats/mdf4/reference.js';
 import { fixturesDir, sharedData } from '../harness/paths.js';
 
-export interface RefFrame {
-  t_ns: string;
-  bus: string;
-  chn: number;
-  id: number;
-  ext: boolean;
-  dir: number;
-  dlc: number;
-  len: number;
-  edl: boolean;
-  brs: boolean;
-  data: string;
-}
+export type { RefFrame };
 
 export interface RefSignal {
   dbc: string;

@@ -78,8 +78,42 @@ function which(bin: string): string | null {
   return null;
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released; the server binds it a moment later). */
-export function freePort(): Promise<number> {
+/**
+ * The kernel's ephemeral port range. Outgoing connections take their local port from it, so a port picked there,
+ * released and bound again a moment later (or after a restart) can already be some client's local port.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo > 0 && hi >= lo) return [lo, hi];
+  } catch {}
+  return [32768, 60999];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a server started a moment later: chosen at random below the kernel's ephemeral
+ * range (so no outgoing connection can be holding it when the server binds it, or binds it again after a restart)
+ * and checked by binding it. Parallel test files can still race for the same port; the service starters retry
+ * with fresh ports when the server reports the address in use.
+ */
+export async function freePort(): Promise<number> {
+  const [ephemeralLo] = ephemeralRange();
+  const lo = 15000;
+  const hi = Math.min(ephemeralLo - 1, 32767);
+  if (hi - lo >= 1000) {
+    for (let i = 0; i < 50; i++) {
+      const port = lo + Math.floor(Math.random() * (hi - lo + 1));
+      if (await canBind(port)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -89,6 +123,18 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+const BIND_ATTEMPTS = 4;
+/** Runs a starter (which picks its own ports) again when the server could not bind them. */
+async function withFreshPorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= BIND_ATTEMPTS || !/address already in use|could not bind/i.test((e as Error).message)) throw e;
+    }
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -229,7 +275,11 @@ export interface InfluxOptions {
 }
 
 /** InfluxDB 1.x from `influxd`, with reporting, monitoring and every listener but HTTP (and RPC on loopback) off. */
-export async function startInfluxDB(opts: InfluxOptions = {}): Promise<ServiceHandle | null> {
+export function startInfluxDB(opts: InfluxOptions = {}): Promise<ServiceHandle | null> {
+  return withFreshPorts(() => launchInfluxDB(opts));
+}
+
+async function launchInfluxDB(opts: InfluxOptions = {}): Promise<ServiceHandle | null> {
   const bin = which('influxd');
   if (!bin) return missing('influxdb', 'influxd not found on PATH');
   const dir = mkdtempSync(join(tmpdir(), 'sigflow-influxdb-'));
@@ -291,7 +341,11 @@ export interface VictoriaOptions {
 }
 
 /** VictoriaMetrics single-node from `victoria-metrics`, with a 100-year retention (historical test data). */
-export async function startVictoriaMetrics(opts: VictoriaOptions = {}): Promise<ServiceHandle | null> {
+export function startVictoriaMetrics(opts: VictoriaOptions = {}): Promise<ServiceHandle | null> {
+  return withFreshPorts(() => launchVictoriaMetrics(opts));
+}
+
+async function launchVictoriaMetrics(opts: VictoriaOptions = {}): Promise<ServiceHandle | null> {
   const bin = which('victoria-metrics');
   if (!bin) return missing('victoriametrics', 'victoria-metrics not found on PATH');
   const dir = mkdtempSync(join(tmpdir(), 'sigflow-vm-'));
@@ -347,7 +401,11 @@ function postgresUser(): { uid: number; gid: number } | null {
 }
 
 /** PostgreSQL: initdb into a temp dir (trust auth, user `postgres`), listening on 127.0.0.1 and a private socket dir. */
-export async function startPostgres(): Promise<ServiceHandle | null> {
+export function startPostgres(): Promise<ServiceHandle | null> {
+  return withFreshPorts(() => launchPostgres());
+}
+
+async function launchPostgres(): Promise<ServiceHandle | null> {
   const bin = postgresBin();
   if (!bin) return missing('postgres', 'no /usr/lib/postgresql/<version>/bin/postgres');
   const asUser = postgresUser();

@@ -78,11 +78,15 @@ async function main(): Promise<void> {
   // Parse time of the largest file.
   const fordPath = join(root, 'ford_lincoln_base_pt.dbc');
   const fordText = readFileSync(fordPath, 'latin1');
+  // The first parse in the process runs before V8 has optimised the parser: what a CLI run pays.
+  const t0 = performance.now();
+  Database.fromText(fordText, fordPath);
+  const coldMs = performance.now() - t0;
   const parseTimes = await timeRuns(() => Database.fromText(fordText, fordPath), 9, 2);
   const parseMs = median(parseTimes) * 1000;
   report(
-    { case: 'ford_lincoln_base_pt/parse', ms: +parseMs.toFixed(1), cantools_ms: 330 },
-    `parse ford_lincoln_base_pt.dbc (807 KB): ${parseMs.toFixed(1)} ms median (cantools 317–368 ms → ${(330 / parseMs).toFixed(1)}× faster)`,
+    { case: 'ford_lincoln_base_pt/parse', ms: +parseMs.toFixed(1), cold_ms: +coldMs.toFixed(1), cantools_ms: 330 },
+    `parse ford_lincoln_base_pt.dbc (807 KB): ${parseMs.toFixed(1)} ms median, first parse in the process ${coldMs.toFixed(1)} ms (cantools 317–368 ms → ${(330 / parseMs).toFixed(1)}× / ${(330 / coldMs).toFixed(1)}× faster)`,
   );
 
   for (const stem of ['ford_lincoln_base_pt', 'vw_mlb', 'toyota_tss2_adas']) {

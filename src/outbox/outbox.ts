@@ -1059,18 +1059,22 @@ export class SinkWorker {
         ]);
         return { kind: 'permanent', records: 0, reason: res.reason };
       case 'auth':
+      case 'misconfigured':
       case 'retry': {
         const auth = res.kind === 'auth';
+        const alarm = res.kind !== 'retry';
         try {
-          this.ob.store.recordFailure(this.name, `${res.kind}: ${res.reason}`, auth, this.ob.now());
+          this.ob.store.recordFailure(this.name, `${res.kind}: ${res.reason}`, { auth, alarm }, this.ob.now());
         } catch (e) {
           // Best effort: the failure counters must not stop the retry itself.
           this.ob.log.error({ err: e, sink: this.name }, 'could not record a failed write in the outbox');
         }
-        if (auth)
+        if (alarm)
           this.ob.log.error(
             { sink: this.name, reason: res.reason },
-            'ALARM: sink refused credentials; batch kept, retrying with backoff',
+            auth
+              ? 'ALARM: sink refused credentials; batch kept, retrying with backoff'
+              : 'ALARM: sink cannot store data until its configuration is fixed; batch kept, retrying with backoff',
           );
         else
           this.ob.log.warn(
@@ -1146,6 +1150,7 @@ function validResult(r: unknown, n: number): WriteResult {
     case 'too_large':
     case 'permanent':
     case 'auth':
+    case 'misconfigured':
       return { kind: k, reason: String((r as { reason?: unknown }).reason ?? k) };
     case 'retry': {
       const ra = (r as { retryAfterMs?: unknown }).retryAfterMs;

@@ -763,11 +763,15 @@ export class OutboxStore {
     if (m !== null) this.stmts.gcAll.run(m);
   }
 
-  /** Counts a failed write (retry or auth) and sets the alarm for auth failures. */
-  recordFailure(sink: string, reason: string, auth: boolean, nowMs = Date.now()): void {
+  /**
+   * Counts a failed write; `auth` counts it as an authentication failure, `alarm` raises the sink's alarm (cleared
+   * by its next delivery).
+   */
+  recordFailure(sink: string, reason: string, kind: { auth: boolean; alarm: boolean }, nowMs = Date.now()): void {
     if (this.closed) return;
-    const a = auth ? 1 : 0;
-    this.stmts.failure.run(a, reason.slice(0, 2000), nowMs, a, a, reason.slice(0, 2000), sink);
+    const a = kind.auth ? 1 : 0;
+    const al = kind.alarm ? 1 : 0;
+    this.stmts.failure.run(a, reason.slice(0, 2000), nowMs, al, al, reason.slice(0, 2000), sink);
   }
 
   /** Moves a batch that fails its checksum or does not decode into quarantine; counts its records per sink. */

@@ -16,6 +16,11 @@ export type WriteResult =
   | { kind: 'permanent'; reason: string }
   /** Credentials refused (401/403): keep the batch, raise an alarm, retry slowly. */
   | { kind: 'auth'; reason: string }
+  /**
+   * The server cannot take any data until someone changes its configuration (InfluxDB 404 "database not found",
+   * a PostgreSQL table altered behind the sink's back): keep the batch, raise an alarm, retry slowly.
+   */
+  | { kind: 'misconfigured'; reason: string }
   /** Transient (429, 5xx, network): retry with backoff; honour the server's Retry-After when given. */
   | { kind: 'retry'; reason: string; retryAfterMs?: number };
 

@@ -149,6 +149,26 @@ test('auth: batch kept, alarm raised, cleared by the next success', async (t) =>
   await ob.close();
 });
 
+test('misconfigured: batch kept, alarm raised (not an auth failure), cleared by the next success', async (t) => {
+  const dir = tempDir(t);
+  const a = new ScriptedSink('a', [{ kind: 'misconfigured', reason: '404 database not found: "x"' }]);
+  const ob = open(dir, [{ sink: a }]);
+  await ob.enqueue(seqRecords(0, 5));
+  await ob.deliverOnce('a');
+  let s = ob.status().sinks[0];
+  assert.equal(s.alarm, true);
+  assert.match(s.alarmReason ?? '', /database not found/);
+  assert.equal(s.authFailures, 0);
+  assert.equal(s.retries, 1);
+  assert.equal(s.pendingRecords, 5);
+  assert.equal(s.deadLetteredRecords, 0);
+  await ob.deliverOnce('a');
+  s = ob.status().sinks[0];
+  assert.equal(s.alarm, false);
+  assert.deepEqual(a.times(), range(0, 5));
+  await ob.close();
+});
+
 test('permanent: the whole write is dead-lettered with the server reason, the sink moves on', async (t) => {
   const dir = tempDir(t);
   const a = new ScriptedSink('a', [{ kind: 'permanent', reason: '400 unable to parse' }]);

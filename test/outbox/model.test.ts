@@ -100,7 +100,7 @@ class Enqueue implements Cmd {
   toString = () => `enqueue(${this.n})`;
 }
 
-type Answer = 'ok' | 'retry' | 'auth' | 'permanent' | 'partial' | 'too_large';
+type Answer = 'ok' | 'retry' | 'auth' | 'misconfigured' | 'permanent' | 'partial' | 'too_large';
 
 class Deliver implements Cmd {
   constructor(
@@ -210,7 +210,7 @@ const commands = [
   fc
     .tuple(
       fc.constantFrom(...SINKS),
-      fc.constantFrom<Answer>('ok', 'ok', 'retry', 'auth', 'permanent', 'partial', 'too_large'),
+      fc.constantFrom<Answer>('ok', 'ok', 'retry', 'auth', 'misconfigured', 'permanent', 'partial', 'too_large'),
       fc.nat(100),
     )
     .map(([s, a, p]) => new Deliver(s, a, p)),

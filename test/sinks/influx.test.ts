@@ -188,10 +188,10 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
     await sink.close();
   });
 
-  test('database missing → retry (kept); createDatabase creates it; unreachable server → retry', async () => {
+  test('database missing → misconfigured (kept, alarm); createDatabase creates it; unreachable server → retry', async () => {
     const missing = new InfluxSink({ type: 'influx', url: h.url, database: 'nope_db' });
     const r1 = await missing.write([rec(T0, { v: 1 })]);
-    assert.equal(r1.kind, 'retry');
+    assert.equal(r1.kind, 'misconfigured');
     assert.match((r1 as { reason: string }).reason, /database not found.*createDatabase/);
     await missing.close();
     const creating = new InfluxSink({ type: 'influx', url: h.url, database: 'made "here"', createDatabase: true });
@@ -210,10 +210,10 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
     await dead.close();
   });
 
-  test('v2 endpoint is absent on 1.6 → retry with the server message, not a silent drop', async () => {
+  test('v2 endpoint is absent on 1.6 → misconfigured with the server message, not a silent drop', async () => {
     const sink = new InfluxSink({ type: 'influx', url: h.url, api: 'v2', org: 'o', bucket: 'b', token: 't' });
     const r = await sink.write([rec(T0, { v: 1 })]);
-    assert.equal(r.kind, 'retry');
+    assert.equal(r.kind, 'misconfigured');
     assert.match((r as { reason: string }).reason, /HTTP 404/);
     await sink.close();
   });

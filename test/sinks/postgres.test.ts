@@ -164,12 +164,28 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     await dead.close();
   });
 
+  test('a table altered behind the sink (dropped column) → misconfigured; restored → written', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' });
+    await sql(h, `ALTER TABLE ${schema}.samples DROP COLUMN value_text CASCADE`);
+    const r = await sink.write([rec(T0 + 1n, { v: 2 })]);
+    assert.equal(r.kind, 'misconfigured', JSON.stringify(r));
+    assert.match((r as { reason: string }).reason, /42703/);
+    await sql(h, `ALTER TABLE ${schema}.samples ADD COLUMN value_text text`);
+    assert.deepEqual(await sink.write([rec(T0 + 1n, { v: 2 })]), { kind: 'ok' });
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`))[0].n, '2');
+    await sink.close();
+  });
+
   test('SQLSTATE classes map to the contract', () => {
     assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 10, 'pg').kind, 'too_large');
     assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 1, 'pg').kind, 'permanent');
     assert.equal(classifyPgError({ code: '57P01', message: 'admin shutdown' }, 1, 'pg').kind, 'retry');
     assert.equal(classifyPgError({ code: '40P01', message: 'deadlock' }, 1, 'pg').kind, 'retry');
     assert.equal(classifyPgError({ code: '28P01', message: 'password' }, 1, 'pg').kind, 'auth');
+    assert.equal(classifyPgError({ code: '42501', message: 'permission denied' }, 1, 'pg').kind, 'auth');
+    assert.equal(classifyPgError({ code: '42703', message: 'undefined column' }, 10, 'pg').kind, 'misconfigured');
     assert.equal(classifyPgError({ message: 'Connection terminated unexpectedly' }, 1, 'pg').kind, 'retry');
   });
 });

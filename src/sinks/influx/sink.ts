@@ -262,11 +262,16 @@ export class InfluxSink implements Sink {
         : { kind: 'retry', reason: `${where}: ${msg}`, retryAfterMs };
     }
     if (s === 404) {
-      // A missing database or endpoint is a configuration problem: keep the data and retry (and alarm upstream).
-      if (/database not found/i.test(msg) && this.config.createDatabase) this.needCreate = true;
+      // A missing database, bucket or endpoint: keep the data. With createDatabase the next attempt creates it;
+      // otherwise nothing will change until someone fixes the server or the URL, so raise the alarm.
+      const dbMissing = /database not found/i.test(msg);
+      if (dbMissing && this.config.createDatabase && this.config.api === 'v1') {
+        this.needCreate = true;
+        return { kind: 'retry', reason: `${where}: ${msg} (creating it)` };
+      }
       return {
-        kind: 'retry',
-        reason: `${where}: ${msg}${this.config.api === 'v1' && /database not found/i.test(msg) && !this.config.createDatabase ? ' (create the database or set createDatabase)' : ''}`,
+        kind: 'misconfigured',
+        reason: `${where}: ${msg}${this.config.api === 'v1' && dbMissing ? ' (create the database or set createDatabase)' : ''}`,
       };
     }
     if (s === 400 || s === 422) {

@@ -79,6 +79,9 @@ export function classifyPgError(e: PgErrorLike, batchLength: number, name: strin
     return { kind: 'permanent', reason };
   }
   if (cls === '54') return batchLength > 1 ? { kind: 'too_large', reason } : { kind: 'permanent', reason };
+  // 42 (other than 42501): the statements are fixed and the data travels as parameters, so an undefined column or
+  // a type mismatch means the tables were changed behind the sink's back. Retrying alone will not fix it.
+  if (cls === '42') return { kind: 'misconfigured', reason };
   // 08 connection, 40 rollback (serialization, deadlock), 53 resources, 55 object state, 57 operator intervention
   // (shutdown, statement timeout), 58/XX system — and errors without a code (network): transient.
   return { kind: 'retry', reason };
@@ -244,12 +247,8 @@ export class PostgresSink implements Sink {
       // creating the schema is not about this batch's data: whatever failed, keep the batch
       const err = e as PgErrorLike;
       const r = classifyPgError(err, 1, this.name);
-      return r.kind === 'auth'
-        ? r
-        : {
-            kind: 'retry',
-            reason: `${this.name}: creating schema ${this.config.schema}: ${err.code ?? ''} ${err.message}`,
-          };
+      const reason = `${this.name}: creating schema ${this.config.schema}: ${err.code ?? ''} ${err.message}`;
+      return r.kind === 'auth' || r.kind === 'misconfigured' ? { kind: r.kind, reason } : { kind: 'retry', reason };
     }
     try {
       // 2. series ids (upsert the ones not cached)

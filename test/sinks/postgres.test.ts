@@ -178,6 +178,21 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     await sink.close();
   });
 
+  test('the series cache is bounded; forgotten series are found again, not duplicated', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema, seriesCacheSize: 8 });
+    const batch = (k: number, t: bigint) =>
+      Array.from({ length: 5 }, (_, i) => rec(t, { v: k * 5 + i }, { d: String(k * 5 + i) }));
+    for (let k = 0; k < 20; k++) {
+      assert.deepEqual(await sink.write(batch(k, T0)), { kind: 'ok' });
+      assert.ok(sink.cachedSeries <= 8 + 5, `cache holds ${sink.cachedSeries} series`);
+    }
+    for (let k = 0; k < 20; k++) assert.deepEqual(await sink.write(batch(k, T0 + 1n)), { kind: 'ok' });
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.series`))[0].n, '100');
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`))[0].n, '200');
+    await sink.close();
+  });
+
   test('SQLSTATE classes map to the contract', () => {
     assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 10, 'pg').kind, 'too_large');
     assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 1, 'pg').kind, 'permanent');

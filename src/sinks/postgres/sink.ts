@@ -35,6 +35,11 @@ export const postgresSinkConfigSchema = z
     statementTimeoutMs: z.number().int().positive().default(30_000),
     connectTimeoutMs: z.number().int().positive().default(10_000),
     poolSize: z.number().int().min(1).max(16).default(2),
+    /**
+     * Series ids kept in memory (about 200 bytes each). Beyond it the oldest half is forgotten and looked up again
+     * when next written, so high-cardinality tags cost round trips, not unbounded memory.
+     */
+    seriesCacheSize: z.number().int().min(1).default(100_000),
   })
   .strict();
 export type PostgresSinkConfig = z.input<typeof postgresSinkConfigSchema>;
@@ -98,6 +103,11 @@ export class PostgresSink implements Sink {
   /** measurement \0 canonical tags \0 field → series */
   private readonly cache = new Map<string, { id: number; type: SeriesType }>();
   private readonly keyOrder = new TagKeyOrder();
+
+  /** Series ids currently cached. */
+  get cachedSeries(): number {
+    return this.cache.size;
+  }
 
   constructor(config: PostgresSinkConfig) {
     const c = postgresSinkConfigSchema.parse(config);
@@ -251,7 +261,14 @@ export class PostgresSink implements Sink {
       return r.kind === 'auth' || r.kind === 'misconfigured' ? { kind: r.kind, reason } : { kind: 'retry', reason };
     }
     try {
-      // 2. series ids (upsert the ones not cached)
+      // 2. series ids (upsert the ones not cached; the cache is bounded, oldest first out)
+      if (this.cache.size > this.config.seriesCacheSize) {
+        let drop = this.cache.size - (this.config.seriesCacheSize >> 1);
+        for (const k of this.cache.keys()) {
+          if (drop-- <= 0) break;
+          this.cache.delete(k);
+        }
+      }
       const missing = new Map<string, number>();
       for (let j = 0; j < keys.length; j++)
         if (!this.cache.has(keys[j]) && !missing.has(keys[j])) missing.set(keys[j], j);

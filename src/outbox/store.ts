@@ -1005,11 +1005,15 @@ export function outboxExists(dir: string): boolean {
 
 /** The pid of a live process holding the data directory's lock, or null. */
 export function lockHolder(dir: string): number | null {
-  const pid = readPid(join(dir, 'outbox.lock'));
-  return pid !== null && pidAlive(pid) ? pid : null;
+  const owner = readOwner(join(dir, 'outbox.lock'));
+  return owner !== null && ownerAlive(owner) ? owner.pid : null;
 }
 
-/** Exclusive ownership of a data directory by one sigflow process (pid lock file; stale locks are taken over). */
+/**
+ * Exclusive ownership of a data directory by one sigflow process: a lock file holding the owner's pid and, on
+ * Linux, its start time (so a pid reused after a crash or a container restart does not look like the owner).
+ * Stale locks are taken over.
+ */
 const heldLocks = new Set<string>();
 
 export function lockDataDir(dir: string): () => void {
@@ -1020,7 +1024,8 @@ export function lockDataDir(dir: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx');
-      writeSync(fd, `${process.pid}\n`);
+      const start = processStart(process.pid);
+      writeSync(fd, start === null ? `${process.pid}\n` : `${process.pid} ${start}\n`);
       closeSync(fd);
       heldLocks.add(file);
       let released = false;
@@ -1036,9 +1041,9 @@ export function lockDataDir(dir: string): () => void {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = readPid(file);
-      if (holder !== null && holder !== process.pid && pidAlive(holder)) {
-        throw new OutboxOpenError(`outbox ${dir} is in use by process ${holder} (lock ${file})`);
+      const holder = readOwner(file);
+      if (holder !== null && holder.pid !== process.pid && ownerAlive(holder)) {
+        throw new OutboxOpenError(`outbox ${dir} is in use by process ${holder.pid} (lock ${file})`);
       }
       try {
         unlinkSync(file);
@@ -1050,22 +1055,41 @@ export function lockDataDir(dir: string): () => void {
   throw new OutboxOpenError(`could not lock outbox ${dir} (${file})`);
 }
 
-function readPid(file: string): number | null {
+interface LockOwner {
+  pid: number;
+  /** Start time of the process in clock ticks since boot (Linux /proc), when the lock recorded it. */
+  start: string | null;
+}
+function readOwner(file: string): LockOwner | null {
   try {
-    const n = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isFinite(n) && n > 0 ? n : null;
+    const [p, start] = readFileSync(file, 'utf8').trim().split(/\s+/);
+    const pid = Number.parseInt(p, 10);
+    return Number.isFinite(pid) && pid > 0 ? { pid, start: start && /^\d+$/.test(start) ? start : null } : null;
   } catch {
     return null;
   }
 }
-function pidAlive(pid: number): boolean {
+/** Field 22 of /proc/<pid>/stat, or null where there is no /proc. */
+function processStart(pid: number): string | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return start && /^\d+$/.test(start) ? start : null;
+  } catch {
+    return null;
   }
 }
+function ownerAlive(o: LockOwner): boolean {
+  try {
+    process.kill(o.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (o.start === null) return true;
+  const now = processStart(o.pid);
+  return now === null || now === o.start;
+}
 function unlinkIfOurs(file: string): void {
-  if (readPid(file) === process.pid) unlinkSync(file);
+  if (readOwner(file)?.pid === process.pid) unlinkSync(file);
 }

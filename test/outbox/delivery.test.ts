@@ -1,5 +1,7 @@
 /** Delivery semantics: what the outbox does with each WriteResult class, batching, ordering, backoff. */
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeBatch } from '../../src/outbox/codec.js';
 import { Outbox, type SinkDelivery } from '../../src/outbox/outbox.js';
@@ -451,11 +453,28 @@ test('a second process cannot open the same data dir; a stale lock is taken over
     /in use by process/,
   );
   await ob.close();
-  const { writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
   writeFileSync(join(dir, 'outbox.lock'), '999999999\n');
   const ob2 = open(dir, [{ sink: new ScriptedSink('a') }]);
   await ob2.close();
+});
+
+test('a lock naming a live pid that belongs to another process (pid reused) is taken over', async (t) => {
+  if (!existsSync('/proc/self/stat')) return t.skip('no /proc on this system');
+  const { spawn } = await import('node:child_process');
+  const dir = tempDir(t);
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => other.kill('SIGKILL'));
+  const pid = other.pid as number;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  // the live process with its own start time holds the lock …
+  writeFileSync(join(dir, 'outbox.lock'), `${pid} ${start}\n`);
+  assert.throws(() => open(dir, [{ sink: new ScriptedSink('a') }]), new RegExp(`in use by process ${pid}`));
+  // … but the same pid with another start time is a stale lock from a process that no longer exists
+  writeFileSync(join(dir, 'outbox.lock'), `${pid} ${BigInt(start) + 1n}\n`);
+  const ob = open(dir, [{ sink: new ScriptedSink('a') }]);
+  assert.match(readFileSync(join(dir, 'outbox.lock'), 'utf8'), new RegExp(`^${process.pid} \\d+\n$`));
+  await ob.close();
 });
 
 test('Retry-After: 0 (or a past date) gets the normal backoff, not a tight retry loop', async (t) => {

@@ -1,0 +1,390 @@
+/**
+ * Streaming Parquet file writer over hyparquet-writer's incremental `ParquetWriter`: typed columns, rows buffered
+ * into column arrays and encoded as one row group every `rowGroupSize` rows (bounded memory whatever the total),
+ * snappy-compressed pages, and a file that only appears under its name once complete.
+ *
+ * The file is written to `<path>.<pid>.tmp` beside the target; `close()` writes the footer, syncs and renames it
+ * over `path`; `abort()` (or `discardSync()` from a signal handler) deletes it. A run that fails therefore never
+ * leaves a truncated file looking like a valid Parquet file under the requested name (a pre-existing file there is
+ * left untouched). See README.md in this folder.
+ */
+import { unlinkSync } from 'node:fs';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { ByteWriter, type ColumnSource, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
+
+/** A problem writing a Parquet file (I/O, or a value the column cannot hold). */
+export class ParquetWriteError extends Error {
+  override readonly name = 'ParquetWriteError';
+}
+
+type Encoding = NonNullable<ColumnSource['encoding']>;
+
+/** The default row-group size in rows (DuckDB and Arrow use ~120k–1M; 128 Ki keeps buffers to a few MB). */
+export const DEFAULT_ROW_GROUP_SIZE = 131_072;
+
+/** The default bound on rows × columns buffered per row group (wide tables get shorter row groups). */
+export const DEFAULT_MAX_CELLS_PER_ROW_GROUP = 2_097_152;
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** True when a bigint fits a Parquet INT64. */
+export function fitsInt64(v: bigint): boolean {
+  return v >= INT64_MIN && v <= INT64_MAX;
+}
+
+/** One column: its schema element and the values of the rows buffered since the last row group. */
+export abstract class Column {
+  protected count = 0;
+
+  constructor(
+    readonly name: string,
+    readonly nullable: boolean,
+  ) {}
+
+  /** The Parquet schema element of this column. */
+  abstract element(): SchemaElement;
+
+  /** The encoding to request (undefined: the library's choice — dictionary when it at least halves the size). */
+  encoding(): Encoding | undefined {
+    return undefined;
+  }
+
+  /** Hands over the buffered values (exactly `rows` of them; valid until the next push) and starts over. */
+  abstract take(rows: number): ColumnSource['data'];
+
+  protected repetition(): 'OPTIONAL' | 'REQUIRED' {
+    return this.nullable ? 'OPTIONAL' : 'REQUIRED';
+  }
+
+  protected nullError(): ParquetWriteError {
+    return new ParquetWriteError(`parquet column ${this.name} is not nullable`);
+  }
+}
+
+/** Values kept in a plain array (strings, bigints, nullable numbers): the library needs nulls in place. */
+abstract class ArrayColumn<T> extends Column {
+  protected data: (T | null)[] = [];
+
+  push(v: T | null): void {
+    if (v === null && !this.nullable) throw this.nullError();
+    this.data.push(v);
+    this.count++;
+  }
+
+  take(rows: number): ColumnSource['data'] {
+    if (this.count !== rows)
+      throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
+    const d = this.data;
+    this.data = [];
+    this.count = 0;
+    return d;
+  }
+}
+
+/** UTF-8 strings; `dictionary` forces dictionary encoding (for repetitive names). */
+export class StringColumn extends ArrayColumn<string> {
+  constructor(
+    name: string,
+    nullable: boolean,
+    private readonly dictionary = false,
+  ) {
+    super(name, nullable);
+  }
+
+  element(): SchemaElement {
+    return {
+      name: this.name,
+      type: 'BYTE_ARRAY',
+      converted_type: 'UTF8',
+      logical_type: { type: 'STRING' },
+      repetition_type: this.repetition(),
+    };
+  }
+
+  override encoding(): Encoding | undefined {
+    // a forced dictionary over a chunk of nulls only would be an empty dictionary page: let the library choose
+    return this.dictionary && !this.nullable ? 'RLE_DICTIONARY' : undefined;
+  }
+}
+
+/** Signed 64-bit integers, exact (bigint); values outside the INT64 range are refused. */
+export class Int64Column extends ArrayColumn<bigint> {
+  override push(v: bigint | null): void {
+    if (v !== null && !fitsInt64(v))
+      throw new ParquetWriteError(`parquet column ${this.name}: ${v} is outside the INT64 range`);
+    super.push(v);
+  }
+
+  element(): SchemaElement {
+    return { name: this.name, type: 'INT64', repetition_type: this.repetition() };
+  }
+}
+
+/**
+ * Instants as INT64 nanoseconds since the epoch, logical type TIMESTAMP(NANOS, isAdjustedToUTC=true), exact
+ * (bigint in, bigint out; years 1677–2262). Delta-encoded: log timestamps are close to sorted.
+ */
+export class TimestampNsColumn extends Int64Column {
+  override element(): SchemaElement {
+    return {
+      ...super.element(),
+      logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'NANOS' },
+    };
+  }
+
+  override encoding(): Encoding | undefined {
+    return 'DELTA_BINARY_PACKED';
+  }
+}
+
+/** 64-bit floats (NaN and ±Infinity kept as such). Non-null columns use a Float64Array. */
+export class DoubleColumn extends Column {
+  private values: Float64Array | (number | null)[];
+
+  constructor(name: string, nullable: boolean) {
+    super(name, nullable);
+    this.values = nullable ? [] : new Float64Array(1024);
+  }
+
+  push(v: number | null): void {
+    const a = this.values;
+    if (a instanceof Float64Array) {
+      if (v === null) throw this.nullError();
+      if (this.count === a.length) this.values = grow(a, new Float64Array(Math.max(1024, a.length * 2)));
+      (this.values as Float64Array)[this.count] = v;
+    } else a.push(v);
+    this.count++;
+  }
+
+  element(): SchemaElement {
+    return { name: this.name, type: 'DOUBLE', repetition_type: this.repetition() };
+  }
+
+  take(rows: number): ColumnSource['data'] {
+    if (this.count !== rows)
+      throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
+    const a = this.values;
+    this.count = 0;
+    if (a instanceof Float64Array) {
+      // the library copies what it keeps (slice per row group), so the buffer can be reused
+      return a.subarray(0, rows);
+    }
+    this.values = [];
+    return a;
+  }
+}
+
+/** 32-bit signed integers. Non-null columns use an Int32Array. */
+export class Int32Column extends Column {
+  private values: Int32Array | (number | null)[];
+
+  constructor(name: string, nullable: boolean) {
+    super(name, nullable);
+    this.values = nullable ? [] : new Int32Array(1024);
+  }
+
+  push(v: number | null): void {
+    const a = this.values;
+    if (a instanceof Int32Array) {
+      if (v === null) throw this.nullError();
+      if (this.count === a.length) this.values = grow(a, new Int32Array(Math.max(1024, a.length * 2)));
+      (this.values as Int32Array)[this.count] = v;
+    } else a.push(v);
+    this.count++;
+  }
+
+  element(): SchemaElement {
+    return { name: this.name, type: 'INT32', repetition_type: this.repetition() };
+  }
+
+  take(rows: number): ColumnSource['data'] {
+    if (this.count !== rows)
+      throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
+    const a = this.values;
+    this.count = 0;
+    if (a instanceof Int32Array) return a.subarray(0, rows);
+    this.values = [];
+    return a;
+  }
+}
+
+function grow<T extends Float64Array | Int32Array>(a: T, b: T): T {
+  b.set(a);
+  return b;
+}
+
+export interface ParquetFileOptions {
+  /** Rows per row group (default DEFAULT_ROW_GROUP_SIZE). */
+  rowGroupSize?: number;
+  /** At most this many rows × columns per row group (default DEFAULT_MAX_CELLS_PER_ROW_GROUP). */
+  maxCellsPerRowGroup?: number;
+  /** FileMetaData created_by (default "sigflow"). */
+  createdBy?: string;
+  /** Extra key/value metadata in the footer. */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * One Parquet file being written. `open(path)` creates the temporary file (so an unwritable target fails before
+ * any work); `begin(columns)` fixes the schema; then per row: push a value into every column and call `endRow()`.
+ * Every `rowGroupSize` rows a row group is encoded (synchronously) into memory; `drain()` writes the encoded bytes
+ * to disk (call it between batches); `close()` writes the last row group and the footer and renames the file into
+ * place; `abort()` removes it.
+ */
+export class ParquetFileWriter {
+  private pw: ParquetWriter | null = null;
+  private cols: Column[] = [];
+  private readonly bytes = new ByteWriter(1 << 16);
+  private pending: Buffer[] = [];
+  private rows = 0;
+  private done = false;
+  /** Rows per row group, fixed by `begin` (rowGroupSize, bounded by maxCellsPerRowGroup / columns). */
+  rowGroupSize = 0;
+  /** Rows in the row groups encoded so far. */
+  totalRows = 0;
+  /** Row groups written so far. */
+  rowGroups = 0;
+
+  private constructor(
+    readonly path: string,
+    readonly tmpPath: string,
+    private readonly fh: FileHandle,
+    private readonly opts: ParquetFileOptions,
+  ) {}
+
+  /** Creates `<path>.<pid>.tmp`; throws ParquetWriteError naming the path when it cannot be created. */
+  static async open(path: string, opts: ParquetFileOptions = {}): Promise<ParquetFileWriter> {
+    const tmp = `${path}.${process.pid}.tmp`;
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'w');
+    } catch (e) {
+      throw new ParquetWriteError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return new ParquetFileWriter(path, tmp, fh, opts);
+  }
+
+  /** Fixes the schema (once, before the first row). */
+  begin(columns: Column[]): void {
+    if (this.pw) throw new ParquetWriteError('parquet schema already set');
+    const names = new Set<string>();
+    for (const c of columns) {
+      if (names.has(c.name)) throw new ParquetWriteError(`parquet column ${c.name} defined twice`);
+      names.add(c.name);
+    }
+    this.cols = columns;
+    const rows = Math.floor(this.opts.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE);
+    const byCells = Math.floor((this.opts.maxCellsPerRowGroup ?? DEFAULT_MAX_CELLS_PER_ROW_GROUP) / columns.length);
+    this.rowGroupSize = Math.max(1, Math.min(rows, byCells));
+    const schema: SchemaElement[] = [
+      { name: 'root', num_children: columns.length },
+      ...columns.map((c) => c.element()),
+    ];
+    const kv = Object.entries(this.opts.metadata ?? {}).map(([key, value]) => ({ key, value }));
+    this.pw = new ParquetWriter({
+      writer: this.bytes,
+      schema,
+      codec: 'SNAPPY',
+      createdBy: this.opts.createdBy ?? 'sigflow',
+      kvMetadata: kv.length > 0 ? kv : undefined,
+    });
+  }
+
+  /** Call after pushing one value into every column; encodes a row group when `rowGroupSize` rows are buffered. */
+  endRow(): void {
+    if (++this.rows >= this.rowGroupSize) this.flushRowGroup();
+  }
+
+  /** Encoded row groups are waiting for `drain()`. */
+  get hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /** Encodes the buffered rows as one row group (no-op without rows). */
+  flushRowGroup(): void {
+    const pw = this.pw;
+    if (!pw) throw new ParquetWriteError('parquet schema not set');
+    const n = this.rows;
+    if (n === 0) return;
+    const columnData: ColumnSource[] = this.cols.map((c) => ({
+      name: c.name,
+      data: c.take(n),
+      encoding: c.encoding(),
+      nullable: c.nullable,
+    }));
+    try {
+      // our ByteWriter has no async flush, so write() is synchronous
+      void pw.write({ columnData, rowGroupSize: n });
+    } catch (e) {
+      throw new ParquetWriteError(`cannot encode a row group of ${this.path}: ${(e as Error).message}`);
+    }
+    this.rows = 0;
+    this.totalRows += n;
+    this.rowGroups++;
+    this.takeBytes();
+  }
+
+  private takeBytes(): void {
+    const b = this.bytes;
+    if (b.index === 0) return;
+    this.pending.push(Buffer.from(b.getBytes()));
+    b.index = 0;
+  }
+
+  /** Writes the encoded row groups to disk. */
+  async drain(): Promise<void> {
+    const parts = this.pending;
+    this.pending = [];
+    for (const p of parts) {
+      let at = 0;
+      try {
+        while (at < p.length) at += (await this.fh.write(p, at, p.length - at)).bytesWritten;
+      } catch (e) {
+        throw new ParquetWriteError(
+          `cannot write ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
+      }
+    }
+  }
+
+  /** Writes the last row group and the footer, syncs, and renames the file into place. */
+  async close(): Promise<void> {
+    if (this.done) throw new ParquetWriteError(`${this.path} already closed`);
+    const pw = this.pw;
+    if (!pw) throw new ParquetWriteError('parquet schema not set');
+    this.flushRowGroup();
+    void pw.finish();
+    this.takeBytes();
+    await this.drain();
+    try {
+      await this.fh.datasync();
+      await this.fh.close();
+      this.done = true;
+      await rename(this.tmpPath, this.path);
+    } catch (e) {
+      throw new ParquetWriteError(
+        `cannot write ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+  }
+
+  /** Closes and deletes the temporary file (after an error). Never throws. */
+  async abort(): Promise<void> {
+    this.pending = [];
+    if (!this.done) {
+      this.done = true;
+      await this.fh.close().catch(() => {});
+    }
+    await unlink(this.tmpPath).catch(() => {});
+  }
+
+  /** Deletes the temporary file synchronously (from a signal handler, just before the process ends). */
+  discardSync(): void {
+    try {
+      unlinkSync(this.tmpPath);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -29,7 +29,7 @@ import { benchOutboxEnqueue, makeRecords } from './_outbox_enqueue.js';
 
 const BATCH = 5000;
 const N = Number(arg('records', '200000'));
-const RUNS = Number(arg('runs', '3'));
+const RUNS = Number(arg('runs', '5'));
 /** Writes in flight for the HTTP sinks (InfluxDB, VictoriaMetrics), direct and through the outbox alike. */
 const CONC = Number(arg('concurrency', '1'));
 const root = mkdtempSync(join(tmpdir(), 'sigflow-bench-e2e-'));

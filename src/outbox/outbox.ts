@@ -897,6 +897,9 @@ export class SinkWorker {
             this.inFlight--;
             this.poke();
           });
+        // Read ahead while the write is on the wire: fetching and decoding the next write's batches now overlaps
+        // the sink's server time instead of following it (the window never holds more than one write ahead).
+        if (this.inFlight > 0 && this.retryQueue.length === 0) this.fill();
       } catch (e) {
         if (this.stopping || this.ob.isClosed) return;
         this.ob.log.error({ err: e, sink: this.name }, 'outbox delivery loop error; retrying in 1 s');

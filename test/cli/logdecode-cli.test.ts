@@ -418,9 +418,13 @@ describe('sigflow decode: hand-checkable log', () => {
       [['decode', log, '--dbc', main, '--signals', '(['], /--signals/],
       [['decode', log, '--dbc', main, '--from', 'last tuesday'], /--from: cannot parse/],
       [['decode', log, '--dbc', main, '--from', '2024-01-02', '--to', '2024-01-01'], /--from is after --to/],
-      [['decode', log, '--dbc', main, '--format', 'parquet'], /parquet is not supported yet/],
+      [['decode', log, '--dbc', main, '--format', 'parquet'], /--format parquet writes a binary file: give it with -o/],
+      [['decode', log, '--dbc', main, '--format', 'xml'], /--format xml: use ndjson, csv or parquet/],
       [['decode', log, '--dbc', main, '--format', 'csv', '--resample', 'soon'], /--resample: cannot parse/],
-      [['decode', log, '--dbc', main, '--resample', '1s'], /--resample writes wide CSV/],
+      [
+        ['decode', log, '--dbc', main, '--resample', '1s'],
+        /--resample writes a wide table: use it with --format csv or/,
+      ],
       [['frames', log, '--format', 'xml'], /ndjson or csv/],
       [['frames', log, '--passwords', join(dir, 'none.json')], /--passwords/],
     ];

@@ -1,0 +1,182 @@
+/**
+ * `sigflow decode --format parquet`: the two table layouts as Parquet columns (the file mechanics — row groups,
+ * compression, temporary file and rename — are src/formats/parquet).
+ *
+ * Long (default): one row per decoded value, the content of the NDJSON lines as typed columns
+ *   t TIMESTAMP(NANOS, UTC) INT64, device, bus STRING, chn INT32, message, signal STRING, value DOUBLE,
+ *   value_int INT64 (nullable), sa INT32 (nullable), label STRING (nullable; only with --choices).
+ * `value` is the physical value as a double, always set (NaN/±Infinity kept); for signals the DBC engine decodes
+ * as exact integers beyond 2^53 ("wide", decimal strings in NDJSON), `value_int` holds the exact value and `value`
+ * the nearest double. A wide value outside the INT64 range (e.g. an unsigned 64-bit value ≥ 2^63) cannot be held
+ * exactly: `value_int` is null, `value` the nearest double, and the run counts it (`beyondInt64`, a warning line).
+ * `sa` is the J1939 source address (NDJSON "sa"), `label` the VAL_ text ("label").
+ *
+ * Wide (--resample): t (interval start), device, then one nullable column per `message.signal` (sorted, as the
+ * wide CSV): DOUBLE, or INT64 when every value of the column is an exact integer within INT64 (wide signals).
+ */
+import type { DecodedBatch } from '../codecs/dbc/database.js';
+import {
+  type Column,
+  DoubleColumn,
+  fitsInt64,
+  Int32Column,
+  Int64Column,
+  type ParquetFileWriter,
+  ParquetWriteError,
+  StringColumn,
+  TimestampNsColumn,
+} from '../formats/parquet/writer.js';
+import type { DecoderConfig } from '../pipelines/logdecode/dbcset.js';
+import { type BatchView, forEachValue } from '../pipelines/logdecode/pipeline.js';
+
+/** The long layout, filled batch by batch while decoding. */
+export class LongParquetTable {
+  private readonly t = new TimestampNsColumn('t', false);
+  private readonly device = new StringColumn('device', false, true);
+  private readonly bus = new StringColumn('bus', false, true);
+  private readonly chn = new Int32Column('chn', false);
+  private readonly message = new StringColumn('message', false, true);
+  private readonly signal = new StringColumn('signal', false, true);
+  private readonly value = new DoubleColumn('value', false);
+  private readonly valueInt = new Int64Column('value_int', true);
+  private readonly sa = new Int32Column('sa', true);
+  private readonly label: StringColumn | null;
+  /** Per database, per global signal index: the (qualified) message name and the signal name. */
+  private readonly sigMessage: string[][];
+  private readonly sigName: string[][];
+  /** Wide values that did not fit INT64 (written to `value` as the nearest double only). */
+  beyondInt64 = 0;
+
+  constructor(
+    private readonly w: ParquetFileWriter,
+    private readonly config: DecoderConfig,
+    choices: boolean,
+  ) {
+    this.label = choices ? new StringColumn('label', true) : null;
+    const cols: Column[] = [
+      this.t,
+      this.device,
+      this.bus,
+      this.chn,
+      this.message,
+      this.signal,
+      this.value,
+      this.valueInt,
+      this.sa,
+    ];
+    if (this.label) cols.push(this.label);
+    w.begin(cols);
+    this.sigMessage = config.databases.map((d) => d.db.signalMessage.map((m) => d.messageName[m.index]));
+    this.sigName = config.databases.map((d) => d.db.signals.map((s) => s.name));
+  }
+
+  /** Adds the values of one batch (rows are encoded into row groups as they fill up). */
+  add(view: BatchView, device: string): void {
+    const b = view.frames;
+    const off = b.offsetNs;
+    const chn = b.channel;
+    const ids = b.id;
+    const time = view.time;
+    const decoded = view.decoded as DecodedBatch[];
+    const dbs = this.config.databases;
+    const { t: tCol, device: devCol, bus, chn: chnCol, message, signal, value, valueInt, sa, label, w } = this;
+    let lastI = -1;
+    let t = 0n;
+    let c = 0;
+    forEachValue(view, (i, d, k) => {
+      if (i !== lastI) {
+        lastI = i;
+        t = time.bigint(off[i]);
+        if (!fitsInt64(t))
+          throw new ParquetWriteError(
+            `${view.file.input.path}: time ${t} ns since the epoch is beyond the Parquet timestamp range (years 1677–2262)`,
+          );
+        c = chn[i];
+      }
+      const out = decoded[d];
+      const db = dbs[d];
+      const gi = out.signal[k];
+      tCol.push(t);
+      devCol.push(device);
+      bus.push('CAN');
+      chnCol.push(c);
+      message.push(this.sigMessage[d][gi]);
+      signal.push(this.sigName[d][gi]);
+      value.push(out.phys[k]);
+      const wv = db.wide[gi] ? out.widePhys[k] : undefined;
+      if (wv === undefined) valueInt.push(null);
+      else if (fitsInt64(wv)) valueInt.push(wv);
+      else {
+        valueInt.push(null);
+        this.beyondInt64++;
+      }
+      sa.push(db.messageJ1939[out.message[i]] ? ids[i] & 0xff : null);
+      if (label) {
+        const ch = db.hasChoices[gi] ? out.choice[k] : -1;
+        label.push(ch >= 0 ? db.db.labels[ch] : null);
+      }
+      w.endRow();
+    });
+  }
+}
+
+/** One cell of the wide table: a double, an exact integer (wide signals), or empty. */
+export type WideCell = number | bigint | undefined;
+
+/** A row of the wide table: interval start, device, and cells indexed like `WideSource.names`. */
+export interface WideRow {
+  t: bigint;
+  device: string;
+  cells: WideCell[];
+}
+
+export interface WideSource {
+  /** Column names in output order. */
+  names: string[];
+  /** The rows in output order (iterated twice: once to choose column types, once to write). */
+  rows: () => Iterable<WideRow>;
+}
+
+/**
+ * Writes the wide table. A column is INT64 when all its values are bigints within INT64, else DOUBLE; returns how
+ * many integer values lost precision as doubles (bigints that a double does not hold exactly).
+ */
+export async function writeWideParquet(w: ParquetFileWriter, table: WideSource): Promise<{ rounded: number }> {
+  const n = table.names.length;
+  const exactInt = new Array<boolean>(n).fill(true);
+  const seen = new Array<boolean>(n).fill(false);
+  for (const r of table.rows()) {
+    const cells = r.cells;
+    for (let c = 0; c < n; c++) {
+      const v = cells[c];
+      if (v === undefined) continue;
+      seen[c] = true;
+      if (typeof v !== 'bigint' || !fitsInt64(v)) exactInt[c] = false;
+    }
+  }
+  const t = new TimestampNsColumn('t', false);
+  const device = new StringColumn('device', false, true);
+  const cols = table.names.map((name, c) =>
+    exactInt[c] && seen[c] ? new Int64Column(name, true) : new DoubleColumn(name, true),
+  );
+  w.begin([t, device, ...cols]);
+  let rounded = 0;
+  for (const r of table.rows()) {
+    t.push(r.t);
+    device.push(r.device);
+    for (let c = 0; c < n; c++) {
+      const v = r.cells[c];
+      const col = cols[c];
+      if (col instanceof Int64Column) col.push(v === undefined ? null : (v as bigint));
+      else if (v === undefined) col.push(null);
+      else if (typeof v === 'bigint') {
+        const x = Number(v);
+        if (BigInt(x) !== v) rounded++;
+        col.push(x);
+      } else col.push(v);
+    }
+    w.endRow();
+    if (w.hasPending) await w.drain();
+  }
+  return { rounded };
+}

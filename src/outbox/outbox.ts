@@ -334,6 +334,13 @@ export class Outbox {
     }
   }
 
+  /** Sinks holding an intact, decoded copy of a batch (read before it went bad): they still deliver it. */
+  holdersOf(id: number): Set<string> {
+    const out = new Set<string>();
+    if (this.pinned.has(id)) for (const w of this.workers.values()) if (w.holds(id)) out.add(w.name);
+    return out;
+  }
+
   pin(id: number): void {
     this.pinned.set(id, (this.pinned.get(id) ?? 0) + 1);
   }
@@ -804,7 +811,7 @@ export class SinkWorker {
       }
     }
     if (reason !== null) {
-      this.ob.store.quarantine(row, `batch ${row.id}: ${reason}`);
+      this.ob.store.quarantine(row, `batch ${row.id}: ${reason}`, this.ob.holdersOf(row.id));
       return null;
     }
     this.ob.pin(row.id);
@@ -869,6 +876,11 @@ export class SinkWorker {
   }
 
   private readonly myPins = new Set<number>();
+
+  /** Whether this sink has the batch in its window (decoded, not yet settled). */
+  holds(id: number): boolean {
+    return this.myPins.has(id);
+  }
 
   private async run(): Promise<void> {
     while (!this.stopping) {

@@ -556,6 +556,7 @@ export class OutboxStore {
       countCorrupt: db.prepare(
         'UPDATE sinks SET corrupt_records = corrupt_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
       ),
+      countCorruptOne: db.prepare('UPDATE sinks SET corrupt_records = corrupt_records + ? WHERE name = ?'),
       dropNewest: db.prepare('UPDATE sinks SET dropped_records = dropped_records + ?'),
       sinkCount: db.prepare('SELECT count(*) AS n FROM sinks'),
       fetch: db.prepare('SELECT * FROM batches WHERE id > ? ORDER BY id LIMIT ?'),
@@ -774,15 +775,22 @@ export class OutboxStore {
     this.stmts.failure.run(a, reason.slice(0, 2000), nowMs, al, al, reason.slice(0, 2000), sink);
   }
 
-  /** Moves a batch that fails its checksum or does not decode into quarantine; counts its records per sink. */
-  quarantine(b: StoredBatch, reason: string): void {
+  /**
+   * Moves a batch that fails its checksum or does not decode into quarantine; counts its records as corrupt for
+   * every sink still owed it, except `holders`: sinks that read it intact before it went bad and still deliver it.
+   */
+  quarantine(b: StoredBatch, reason: string, holders: ReadonlySet<string> = new Set()): void {
     this.assertOpen();
     this.db
       .transaction(() => {
         const gone = this.stmts.deleteBatch.run(b.id);
         if (gone.changes === 0) return;
         this.quarantineRaw(b.id, b.target, b.records, b.bytes, b.crc, b.data, reason);
-        this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
+        if (holders.size === 0) this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
+        else
+          for (const s of this.sinks())
+            if (s.cursor < b.id && (b.target === null || s.name === b.target) && !holders.has(s.name))
+              this.stmts.countCorruptOne.run(b.records, s.name);
       })
       .immediate();
     this.log?.error({ batch: b.id, records: b.records, reason }, 'outbox batch quarantined');

@@ -178,3 +178,29 @@ test('read-only tools report a corrupt file instead of repairing it', async (t) 
   assert.throws(() => OutboxStore.open(dir, { readonly: true }), /is corrupt .*sigflow recovers it on start/);
   assert.equal(readdirSync(dir).filter((f) => f.includes('corrupt')).length, 0);
 });
+
+test('a batch that goes bad after one sink read it intact: quarantined, counted only for the sink that lost it', async (t) => {
+  const dir = tempDir(t);
+  let release: (r: { kind: 'ok' }) => void = () => {};
+  const a = new ScriptedSink('a', [() => new Promise((r) => (release = r))]);
+  const b = new ScriptedSink('b');
+  const ob = Outbox.open({ dataDir: dir, sinks: [{ sink: a }, { sink: b }], logger: silent, checkpointIntervalMs: 0 });
+  await ob.enqueue(seqRecords(0, B));
+  const writingA = ob.deliverOnce('a'); // a holds the batch, decoded, its write in flight
+  // The stored copy is damaged (another connection rewrites one byte of the blob) before b reads it.
+  const db = new Database(join(dir, 'outbox.db'));
+  db.prepare("UPDATE batches SET data = data || x'00'").run();
+  db.close();
+  assert.equal((await ob.deliverOnce('b')).kind, 'idle');
+  release({ kind: 'ok' });
+  await writingA;
+  assert.deepEqual(a.times(), range(0, B));
+  assert.deepEqual(b.times(), []);
+  const st = ob.status();
+  const [sa, sb] = [st.sinks.find((s) => s.name === 'a'), st.sinks.find((s) => s.name === 'b')];
+  assert.equal(st.quarantined.records, B);
+  assert.equal(sb?.corruptRecords, B, 'b lost the batch');
+  assert.equal(sa?.corruptRecords, 0, 'a delivered it: not counted as lost for a');
+  assert.equal(sa?.deliveredRecords, B);
+  await ob.close();
+});

@@ -34,7 +34,7 @@ interface ParquetFile {
 function openParquet(path: string): ParquetFile {
   const b = readFileSync(path);
   const file = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  const meta = parquetMetadata(file);
+  const meta = parquetMetadata(file, { parsers: { timestampFromNanoseconds: (ns: bigint) => ns } });
   return {
     meta,
     rows: (rowStart = 0, rowEnd = Number(meta.num_rows)) =>

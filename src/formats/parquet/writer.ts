@@ -33,14 +33,23 @@ export function fitsInt64(v: bigint): boolean {
   return v >= INT64_MIN && v <= INT64_MAX;
 }
 
+export interface ColumnOptions {
+  /** Write min/max/null-count statistics (default true; they cost a comparison per value when encoding). */
+  statistics?: boolean;
+}
+
 /** One column: its schema element and the values of the rows buffered since the last row group. */
 export abstract class Column {
   protected count = 0;
+  readonly statistics: boolean;
 
   constructor(
     readonly name: string,
     readonly nullable: boolean,
-  ) {}
+    opts: ColumnOptions = {},
+  ) {
+    this.statistics = opts.statistics ?? true;
+  }
 
   /** The Parquet schema element of this column. */
   abstract element(): SchemaElement;
@@ -62,34 +71,34 @@ export abstract class Column {
   }
 }
 
-/** Values kept in a plain array (strings, bigints, nullable numbers): the library needs nulls in place. */
+/**
+ * Values kept in a plain array (strings, bigints, nullable numbers): the library needs nulls in place. The array
+ * is reused from one row group to the next (the library copies the rows it encodes).
+ */
 abstract class ArrayColumn<T> extends Column {
   protected data: (T | null)[] = [];
 
   push(v: T | null): void {
     if (v === null && !this.nullable) throw this.nullError();
-    this.data.push(v);
-    this.count++;
+    this.data[this.count++] = v;
   }
 
   take(rows: number): ColumnSource['data'] {
     if (this.count !== rows)
       throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
-    const d = this.data;
-    this.data = [];
+    if (this.data.length !== rows) this.data.length = rows;
     this.count = 0;
-    return d;
+    return this.data;
   }
 }
 
 /** UTF-8 strings; `dictionary` forces dictionary encoding (for repetitive names). */
 export class StringColumn extends ArrayColumn<string> {
-  constructor(
-    name: string,
-    nullable: boolean,
-    private readonly dictionary = false,
-  ) {
-    super(name, nullable);
+  private readonly dictionary: boolean;
+
+  constructor(name: string, nullable: boolean, opts: ColumnOptions & { dictionary?: boolean } = {}) {
+    super(name, nullable, opts);
+    this.dictionary = opts.dictionary ?? false;
   }
 
   element(): SchemaElement {
@@ -142,8 +151,8 @@ export class TimestampNsColumn extends Int64Column {
 export class DoubleColumn extends Column {
   private values: Float64Array | (number | null)[];
 
-  constructor(name: string, nullable: boolean) {
-    super(name, nullable);
+  constructor(name: string, nullable: boolean, opts: ColumnOptions = {}) {
+    super(name, nullable, opts);
     this.values = nullable ? [] : new Float64Array(1024);
   }
 
@@ -151,9 +160,9 @@ export class DoubleColumn extends Column {
     const a = this.values;
     if (a instanceof Float64Array) {
       if (v === null) throw this.nullError();
-      if (this.count === a.length) this.values = grow(a, new Float64Array(Math.max(1024, a.length * 2)));
+      if (this.count === a.length) this.values = grow(a, new Float64Array(a.length * 2));
       (this.values as Float64Array)[this.count] = v;
-    } else a.push(v);
+    } else a[this.count] = v;
     this.count++;
   }
 
@@ -166,11 +175,9 @@ export class DoubleColumn extends Column {
       throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
     const a = this.values;
     this.count = 0;
-    if (a instanceof Float64Array) {
-      // the library copies what it keeps (slice per row group), so the buffer can be reused
-      return a.subarray(0, rows);
-    }
-    this.values = [];
+    // the library copies the rows it encodes (a slice per row group), so the buffer is reused
+    if (a instanceof Float64Array) return a.subarray(0, rows);
+    if (a.length !== rows) a.length = rows;
     return a;
   }
 }
@@ -179,8 +186,8 @@ export class DoubleColumn extends Column {
 export class Int32Column extends Column {
   private values: Int32Array | (number | null)[];
 
-  constructor(name: string, nullable: boolean) {
-    super(name, nullable);
+  constructor(name: string, nullable: boolean, opts: ColumnOptions = {}) {
+    super(name, nullable, opts);
     this.values = nullable ? [] : new Int32Array(1024);
   }
 
@@ -188,9 +195,9 @@ export class Int32Column extends Column {
     const a = this.values;
     if (a instanceof Int32Array) {
       if (v === null) throw this.nullError();
-      if (this.count === a.length) this.values = grow(a, new Int32Array(Math.max(1024, a.length * 2)));
+      if (this.count === a.length) this.values = grow(a, new Int32Array(a.length * 2));
       (this.values as Int32Array)[this.count] = v;
-    } else a.push(v);
+    } else a[this.count] = v;
     this.count++;
   }
 
@@ -204,7 +211,7 @@ export class Int32Column extends Column {
     const a = this.values;
     this.count = 0;
     if (a instanceof Int32Array) return a.subarray(0, rows);
-    this.values = [];
+    if (a.length !== rows) a.length = rows;
     return a;
   }
 }
@@ -312,6 +319,7 @@ export class ParquetFileWriter {
       data: c.take(n),
       encoding: c.encoding(),
       nullable: c.nullable,
+      statistics: c.statistics,
     }));
     try {
       // our ByteWriter has no async flush, so write() is synchronous

@@ -22,7 +22,7 @@ import {
 function read(path: string) {
   const b = readFileSync(path);
   const file = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  const meta = parquetMetadata(file);
+  const meta = parquetMetadata(file, { parsers: { timestampFromNanoseconds: (ns: bigint) => ns } });
   return {
     meta,
     rows: () =>
@@ -43,13 +43,13 @@ describe('ParquetFileWriter', () => {
     const path = join(dir, 'kinds.parquet');
     const w = await ParquetFileWriter.open(path, { rowGroupSize: 3, metadata: { k: 'v' } });
     const t = new TimestampNsColumn('t', false);
-    const s = new StringColumn('s', false, true);
+    const s = new StringColumn('s', false, { dictionary: true });
     const sn = new StringColumn('sn', true);
     const i32 = new Int32Column('i32', false);
     const i32n = new Int32Column('i32n', true);
     const i64n = new Int64Column('i64n', true);
     const d = new DoubleColumn('d', false);
-    const dn = new DoubleColumn('dn', true);
+    const dn = new DoubleColumn('dn', true, { statistics: false });
     w.begin([t, s, sn, i32, i32n, i64n, d, dn]);
     const rows = [
       [1704067200123456789n, 'a', null, 1, null, -(2n ** 63n), Number.NaN, null],
@@ -76,6 +76,17 @@ describe('ParquetFileWriter', () => {
       [3n, 2n],
     );
     assert.deepEqual(f.meta.key_value_metadata, [{ key: 'k', value: 'v' }]);
+    const chunk = (g: number, name: string) =>
+      f.meta.row_groups[g].columns.find((c) => c.meta_data?.path_in_schema[0] === name)?.meta_data;
+    assert.deepEqual(
+      [chunk(0, 't')?.statistics?.min_value, chunk(0, 't')?.statistics?.max_value],
+      [-1n, 9223372036854775807n],
+      'statistics by default',
+    );
+    assert.equal(chunk(0, 'dn')?.statistics, undefined, 'statistics: false');
+    assert.deepEqual(chunk(0, 't')?.encodings, ['DELTA_BINARY_PACKED']);
+    assert.ok(chunk(0, 's')?.encodings.includes('RLE_DICTIONARY'));
+    assert.ok(f.meta.row_groups.every((g) => g.columns.every((c) => c.meta_data?.codec === 'SNAPPY')));
     assert.equal(f.meta.created_by, 'sigflow');
     const got = await f.rows();
     assert.equal(got.length, rows.length);

@@ -6,7 +6,8 @@
  * repetition so each channel group stays in time order), streamed to disk and removed at the end.
  * Reports medians of wall MB/s, MB per CPU-second, frames/s, and peak RSS, beside asammdf's open+sort reference of
  * ~30 MB/s. The synthetic log is extracted in a child process of its own, so its peak RSS (the kernel's maxRSS)
- * is that case's alone.
+ * is that case's alone. The `cli:` cases run `sigflow frames` / `sigflow decode` (NDJSON to /dev/null, Parquet to a
+ * temporary file) over the corpus and the synthetic log, each run a process with its own peak RSS.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -223,40 +224,64 @@ async function decodeCases(label: string, paths: string[], bytes: number, runs: 
   }
 }
 
-/** `sigflow decode` / `sigflow frames` end to end (process start, read, decode, NDJSON formatting to /dev/null). */
-function cliCases(dir: string, bytes: number, runs: number): void {
+/** Prints the child's kernel peak RSS on stderr at exit (a data: URL module, --import'ed before the CLI). */
+const RSS_HOOK = `data:text/javascript,${encodeURIComponent(
+  "process.on('exit', () => process.stderr.write('\\nsigflow-bench-maxrss-kb ' + process.resourceUsage().maxRSS + '\\n'));",
+)}`;
+
+/**
+ * `sigflow decode` / `sigflow frames` end to end, each in its own process (process start, read, decode, output):
+ * NDJSON to /dev/null and Parquet to a temporary file, with the child's peak RSS (kernel maxRSS) beside each.
+ */
+function cliCases(label: string, inputs: string[], bytes: number, runs: number, frames = true): void {
   const [cmd, ...pre] = cliArgv();
   const dbcArgs = benchDbcs().flatMap((s) => s.files.flatMap((f) => ['--dbc', f]));
+  const out = join(tmpdir(), `sigflow-bench-${process.pid}.parquet`);
   const variants: [string, string[]][] = [
-    ['cli:frames', ['frames', dir, '-o', '/dev/null', '--no-progress']],
-    ['cli:decode', ['decode', dir, ...dbcArgs, '-o', '/dev/null', '--no-progress']],
+    ...(frames
+      ? [['cli:frames', ['frames', ...inputs, '-o', '/dev/null', '--no-progress']] as [string, string[]]]
+      : []),
+    ['cli:decode', ['decode', ...inputs, ...dbcArgs, '-o', '/dev/null', '--no-progress']],
+    ['cli:decode:parquet', ['decode', ...inputs, ...dbcArgs, '--format', 'parquet', '-o', out, '--no-progress']],
   ];
   for (const [name, args] of variants) {
     const ts: number[] = [];
+    const rss: number[] = [];
     let summary = '';
+    let outBytes = 0;
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      const r = spawnSync(cmd, [...pre, ...args], { encoding: 'utf8' });
+      const r = spawnSync(cmd, ['--import', RSS_HOOK, ...pre, ...args], { encoding: 'utf8' });
       ts.push((performance.now() - t0) / 1000);
       if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
-      summary = r.stderr.trim().split('\n').pop() ?? '';
+      const lines = r.stderr.trim().split('\n');
+      summary = lines.filter((l) => /^sigflow (decode|frames): \d+ file/.test(l)).pop() ?? '';
+      rss.push(Number(/sigflow-bench-maxrss-kb (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024);
+      if (args.includes('parquet')) {
+        outBytes = statSync(out).size;
+        rmSync(out, { force: true });
+      }
     }
     const t = median(ts);
     const num = (re: RegExp) => Number(re.exec(summary)?.[1] ?? 0);
-    const frames = num(/(\d+) frames/);
+    const nFrames = num(/(\d+) frames/);
     const values = num(/(\d+) values/);
+    const peak = Math.max(...rss);
+    const case_ = `${label}${name}`;
     report(
       {
-        case: name,
+        case: case_,
         mb: bytes / 1e6,
         seconds: t,
         mb_per_s: bytes / 1e6 / t,
-        frames_per_s: frames / t,
+        frames_per_s: nFrames / t,
         values_per_s: values / t,
-        frames,
+        frames: nFrames,
         values,
+        peak_rss_mb: peak,
+        ...(outBytes ? { out_mb: outBytes / 1e6, out_bytes_per_value: outBytes / Math.max(1, values) } : {}),
       },
-      `${name.padEnd(24)}${(bytes / 1e6).toFixed(1)} MB, ${frames} frames, ${values} values in ${t.toFixed(2)} s (incl. process start): ${fmtRate(frames / t)} frames/s, ${fmtRate(values / t)} values/s`,
+      `${case_.padEnd(30)}${(bytes / 1e6).toFixed(1)} MB, ${nFrames} frames, ${values} values in ${t.toFixed(2)} s (incl. process start): ${fmtRate(nFrames / t)} frames/s, ${fmtRate(values / t)} values/s, peak RSS ${peak.toFixed(0)} MB${outBytes ? `, ${(outBytes / 1e6).toFixed(1)} MB Parquet (${(outBytes / Math.max(1, values)).toFixed(2)} B/value)` : ''}`,
     );
   }
 }
@@ -302,7 +327,7 @@ async function main(): Promise<void> {
   const cliDir =
     sharedData && existsSync(join(sharedData, 'canedge')) ? join(sharedData, 'canedge') : join(fixturesDir, 'canedge');
   const cliBytes = findLogs(cliDir).reduce((a, p) => a + statSync(p).size, 0);
-  cliCases(cliDir, cliBytes, Math.max(1, Math.min(runs, 3)));
+  cliCases('', [cliDir], cliBytes, Math.max(1, Math.min(runs, 3)));
 
   // synthetic ≥ 200 MB from a real FW ≥ 01.07 log
   const template =
@@ -345,6 +370,7 @@ async function main(): Promise<void> {
       `synthetic   ${(bytes / 1e6).toFixed(0)} MB, ${n} frames, ${r.wall_s.length} runs: ${(bytes / 1e6 / t).toFixed(1)} MB/s wall (${(bytes / 1e6 / t / ASAMMDF_REFERENCE_MB_S).toFixed(1)}× asammdf ≈ ${ASAMMDF_REFERENCE_MB_S} MB/s), ${(bytes / 1e6 / ct).toFixed(1)} MB/s per CPU-second, ${fmtRate(n / t)} frames/s, peak RSS ${r.max_rss_mb.toFixed(0)} MB (own process)`,
     );
     await decodeCases('synthetic', [path], bytes, Math.max(1, Math.min(runs, 3)), 0);
+    cliCases('synthetic ', [path], bytes, 1, false);
   } finally {
     rmSync(path, { force: true });
   }

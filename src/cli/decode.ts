@@ -3,6 +3,7 @@
  * CSV or Parquet, or (with --resample) wide CSV or Parquet (the Parquet layouts: decode-parquet.ts). See the help
  * text and src/pipelines/logdecode/README.md for the rules.
  */
+import { statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import type { DecodedBatch } from '../codecs/dbc/database.js';
 import { DEFAULT_ROW_GROUP_SIZE, ParquetFileWriter, ParquetWriteError } from '../formats/parquet/writer.js';
@@ -358,6 +359,8 @@ async function decodeToParquet(
   o: { wide: WideTable | null; choices: boolean; rowGroupSize: number },
 ): Promise<void> {
   const t0 = performance.now();
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory())
+    throw new CliError(`-o ${path}: a folder; give the Parquet file's name`, 2);
   let file: ParquetFileWriter;
   try {
     file = await ParquetFileWriter.open(path, {

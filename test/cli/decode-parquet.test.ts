@@ -443,6 +443,7 @@ describe('sigflow decode --format parquet: integers wider than 2^53, row groups,
         2,
         /--row-group-size/,
       ],
+      [['decode', log, '--dbc', dbc, '--format', 'parquet', '-o', dir], 2, /a folder; give the Parquet file's name/],
       [
         ['decode', log, '--dbc', dbc, '--format', 'parquet', '-o', join(dir, 'no', 'such', 'dir', 'x.parquet')],
         1,

@@ -8,6 +8,7 @@
  *     max_age_ms: 604800000        # optional
  *     when_full: block             # block | drop_oldest | drop_newest
  *     synchronous: normal          # normal | full
+ *     memory_cache_bytes: 8388608  # recent batches also kept in memory (encoded size; 0 = off)
  *   delivery (per sink):
  *     batch_size: 5000, flush_interval_ms: 1000, flush_jitter_ms: 100, concurrency: 1,
  *     backoff_initial_ms: 5000, backoff_factor: 2, backoff_max_ms: 30000, backoff_jitter: 0.2,
@@ -34,6 +35,11 @@ export const outboxConfigSchema = z
     dead_letter_max_bytes: z.number().int().positive().optional(),
     synchronous: z.enum(['normal', 'full']).default('normal'),
     checkpoint_interval_ms: ms.default(1000),
+    memory_cache_bytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(8 * 1024 ** 2),
   })
   .strict();
 
@@ -72,6 +78,7 @@ export function outboxOptionsFromConfig(
     deadLetterMaxBytes: c.dead_letter_max_bytes,
     synchronous: c.synchronous,
     checkpointIntervalMs: c.checkpoint_interval_ms,
+    memoryCacheBytes: c.memory_cache_bytes,
     logger,
     sinks: sinks.map(({ sink, delivery }): SinkDelivery => {
       const d = sinkDeliveryConfigSchema.parse(delivery ?? {});

@@ -9,6 +9,7 @@ import type { Sink, WriteResult } from '../sinks/sink.js';
 import { decodeBatch, encodeBatch } from './codec.js';
 import { crc32 } from './crc32.js';
 import { BatchTooLargeError, OutboxClosedError, OutboxError, OutboxFullError } from './errors.js';
+import { HotBatches } from './hot.js';
 import {
   lockDataDir,
   type NewDeadLetter,
@@ -62,6 +63,11 @@ export interface OutboxOptions {
   synchronous?: Synchronous;
   /** With synchronous 'normal', fsync the WAL this often via a passive checkpoint (default 1000 ms; 0 = never). */
   checkpointIntervalMs?: number;
+  /**
+   * Recently enqueued batches are also kept in memory, up to this many encoded bytes (default 8 MiB; 0 = off), so
+   * sinks that keep up skip reading them back and decoding them (src/outbox/hot.ts). The disk copy is unaffected.
+   */
+  memoryCacheBytes?: number;
   /** How often an idle loop looks for batches added by other processes (e.g. `outbox replay`), default 1000 ms. */
   pollIntervalMs?: number;
   /** Run PRAGMA quick_check on open (default true). */
@@ -200,7 +206,7 @@ export function buildStatus(
 
 interface Waiter {
   data: Buffer;
-  records: number;
+  batch: readonly TelemetryRecord[];
   policy: WhenFull;
   started: number;
   deadline: number;
@@ -224,6 +230,8 @@ export class Outbox {
   readonly pinned = new Map<number, number>();
   private readonly pinnedView: ReadonlySet<number>;
   readonly workers = new Map<string, SinkWorker>();
+  /** In-memory copies of recently enqueued batches (a shortcut for delivery; never the only copy). */
+  readonly hot: HotBatches;
   private readonly waiters: Waiter[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private releaseLock: (() => void) | null = null;
@@ -243,6 +251,7 @@ export class Outbox {
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
+    this.hot = new HotBatches(opts.memoryCacheBytes ?? 8 * 1024 * 1024);
     const pinned = this.pinned;
     this.pinnedView = { has: (id: number) => pinned.has(id) } as ReadonlySet<number>;
   }
@@ -254,6 +263,7 @@ export class Outbox {
     checkPositive('blockTimeoutMs', opts.blockTimeoutMs, true, true);
     checkPositive('deadLetterMaxBytes', opts.deadLetterMaxBytes, true);
     checkPositive('checkpointIntervalMs', opts.checkpointIntervalMs, true);
+    checkPositive('memoryCacheBytes', opts.memoryCacheBytes, true);
     checkPositive('pollIntervalMs', opts.pollIntervalMs);
     if (opts.whenFull !== undefined && !['block', 'drop_oldest', 'drop_newest'].includes(opts.whenFull)) {
       throw new OutboxError(
@@ -393,13 +403,13 @@ export class Outbox {
     const started = this.now();
     // Only `block` calls queue behind earlier blocked calls; drop_oldest / drop_newest act at once.
     if (this.waiters.length === 0 || policy !== 'block') {
-      const r = this.tryInsert(data, records.length, policy, started);
+      const r = this.tryInsert(data, records, policy, started);
       if (r) return r;
     }
     return new Promise<EnqueueResult>((resolve, reject) => {
       this.waiters.push({
         data,
-        records: records.length,
+        batch: records,
         policy,
         started,
         deadline: started + (opts.timeoutMs ?? this.blockTimeoutMs),
@@ -410,7 +420,13 @@ export class Outbox {
     });
   }
 
-  private tryInsert(data: Buffer, records: number, policy: WhenFull, started: number): EnqueueResult | null {
+  private tryInsert(
+    data: Buffer,
+    batch: readonly TelemetryRecord[],
+    policy: WhenFull,
+    started: number,
+  ): EnqueueResult | null {
+    const records = batch.length;
     const r = this.store.insert(data, records, {
       maxBytes: this.maxBytes,
       whenFull: policy,
@@ -424,11 +440,13 @@ export class Outbox {
       return { accepted: false, id: null, records, droppedOldestRecords: 0, droppedNewest: true, waitedMs };
     }
     if (r.droppedRecords > 0) {
+      this.hot.forgetBelow(this.store.oldestBatchId());
       this.log.warn(
         { batches: r.droppedBatches, records: r.droppedRecords },
         'outbox full: oldest batches dropped (drop_oldest), counted',
       );
     }
+    this.hot.remember(r.id, batch, data.length, this.workers.keys());
     for (const w of this.workers.values()) w.poke();
     return {
       accepted: true,
@@ -453,6 +471,7 @@ export class Outbox {
 
   /** Called whenever batches may have been deleted: admits blocked enqueues in order, fails timed-out ones. */
   spaceFreed(): void {
+    if (this.hot.size > 0 && !this.store.isClosed) this.hot.forgetBelow(this.store.oldestBatchId());
     while (this.waiters.length > 0) {
       const w = this.waiters[0];
       if (this.closing) {
@@ -462,7 +481,7 @@ export class Outbox {
       }
       let r: EnqueueResult | null;
       try {
-        r = this.tryInsert(w.data, w.records, w.policy, w.started);
+        r = this.tryInsert(w.data, w.batch, w.policy, w.started);
       } catch (e) {
         this.waiters.shift();
         w.reject(e as Error);
@@ -478,7 +497,7 @@ export class Outbox {
         const t = this.store.totals();
         w.reject(
           new OutboxFullError(
-            `outbox full: ${t.pendingBytes} of ${this.maxBytes} bytes pending; waited ${this.now() - w.started} ms for space, batch of ${w.records} records not stored`,
+            `outbox full: ${t.pendingBytes} of ${this.maxBytes} bytes pending; waited ${this.now() - w.started} ms for space, batch of ${w.batch.length} records not stored`,
           ),
         );
         continue;
@@ -493,7 +512,7 @@ export class Outbox {
       this.waiters.splice(i--, 1);
       w.reject(
         new OutboxFullError(
-          `outbox full: waited ${now - w.started} ms for space, batch of ${w.records} records not stored`,
+          `outbox full: waited ${now - w.started} ms for space, batch of ${w.batch.length} records not stored`,
         ),
       );
     }
@@ -620,6 +639,7 @@ export class Outbox {
 
   private finish(): void {
     if (this.waiterTimer) clearTimeout(this.waiterTimer);
+    this.hot.forget();
     try {
       this.store.close();
     } finally {
@@ -633,7 +653,7 @@ interface WinBatch {
   id: number;
   /** For another sink: passed without delivering. */
   skip: boolean;
-  records: TelemetryRecord[];
+  records: readonly TelemetryRecord[];
   total: number;
   assigned: number;
   done: number;
@@ -797,6 +817,12 @@ export class SinkWorker {
   private admit(row: StoredBatch): WinBatch | null {
     if (row.target !== null && row.target !== this.name)
       return { id: row.id, skip: true, records: [], total: 0, assigned: 0, done: 0 };
+    const hot = this.ob.hot.take(row.id, this.name);
+    if (hot !== undefined && hot.length === row.records) {
+      this.ob.pin(row.id);
+      this.myPins.add(row.id);
+      return { id: row.id, skip: false, records: hot, total: hot.length, assigned: 0, done: 0 };
+    }
     let reason: string | null = null;
     let records: TelemetryRecord[] = [];
     if (!Buffer.isBuffer(row.data) || row.data.length !== row.bytes)

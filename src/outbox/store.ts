@@ -567,6 +567,7 @@ export class OutboxStore {
            alarm = 0, alarm_reason = NULL WHERE name = ?`,
       ),
       minCursor: db.prepare('SELECT min(cursor) AS m FROM sinks'),
+      minBatchId: db.prepare('SELECT min(id) AS m FROM batches'),
       gcAll: db.prepare('DELETE FROM batches WHERE id <= ?'),
       gcTarget: db.prepare('DELETE FROM batches WHERE target = ? AND id <= ?'),
       deadLetter: db.prepare(
@@ -660,6 +661,12 @@ export class OutboxStore {
         return { kind: 'stored', id: Number(info.lastInsertRowid), droppedBatches, droppedRecords };
       })
       .immediate();
+  }
+
+  /** The smallest batch id still stored (what has not been deleted yet), or +Infinity when there is none. */
+  oldestBatchId(): number {
+    const r = this.stmts.minBatchId.get() as { m: number | null };
+    return r.m ?? Number.POSITIVE_INFINITY;
   }
 
   hasSinks(): boolean {

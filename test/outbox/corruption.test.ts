@@ -184,7 +184,14 @@ test('a batch that goes bad after one sink read it intact: quarantined, counted 
   let release: (r: { kind: 'ok' }) => void = () => {};
   const a = new ScriptedSink('a', [() => new Promise((r) => (release = r))]);
   const b = new ScriptedSink('b');
-  const ob = Outbox.open({ dataDir: dir, sinks: [{ sink: a }, { sink: b }], logger: silent, checkpointIntervalMs: 0 });
+  // (memoryCacheBytes 0: both sinks read the stored copy, as after a restart)
+  const ob = Outbox.open({
+    dataDir: dir,
+    sinks: [{ sink: a }, { sink: b }],
+    logger: silent,
+    checkpointIntervalMs: 0,
+    memoryCacheBytes: 0,
+  });
   await ob.enqueue(seqRecords(0, B));
   const writingA = ob.deliverOnce('a'); // a holds the batch, decoded, its write in flight
   // The stored copy is damaged (another connection rewrites one byte of the blob) before b reads it.

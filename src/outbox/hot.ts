@@ -1,0 +1,76 @@
+/**
+ * Recently enqueued batches kept in memory beside their durable copy, so that a sink that keeps up is handed the
+ * producer's records instead of reading the blob back and decoding it. Purely a shortcut: the batch is committed
+ * to SQLite before it is remembered here, and anything not found here (another process's batch, after a restart,
+ * or past the budget) is read from disk as before. Delivery order, cursors and acknowledgements do not change.
+ *
+ * Ownership: enqueue() takes the records; the producer must not mutate them afterwards (the disk copy would then
+ * differ from what a sink is handed).
+ *
+ * Bounded by the batches' encoded size (`budgetBytes`; the records as JS objects take several times that). When a
+ * batch does not fit it is simply not remembered: the oldest batches stay, which are the ones delivered next.
+ */
+import type { TelemetryRecord } from '../records/record.js';
+
+interface Entry {
+  records: readonly TelemetryRecord[];
+  bytes: number;
+  /** Sinks of this process that have not taken the batch yet. */
+  owed: Set<string>;
+}
+
+export class HotBatches {
+  private readonly entries = new Map<number, Entry>();
+  private bytes = 0;
+
+  constructor(readonly budgetBytes: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get usedBytes(): number {
+    return this.bytes;
+  }
+
+  /** Remembers a committed batch for the given sinks, if it fits the budget. */
+  remember(id: number, records: readonly TelemetryRecord[], bytes: number, sinks: Iterable<string>): void {
+    if (this.budgetBytes <= 0 || this.bytes + bytes > this.budgetBytes) return;
+    const owed = new Set(sinks);
+    if (owed.size === 0) return;
+    this.entries.set(id, { records, bytes, owed });
+    this.bytes += bytes;
+  }
+
+  /** The batch's records for one sink (each sink takes them once), or undefined when not in memory. */
+  take(id: number, sink: string): readonly TelemetryRecord[] | undefined {
+    const e = this.entries.get(id);
+    if (e === undefined || !e.owed.delete(sink)) return undefined;
+    if (e.owed.size === 0) this.drop(id, e);
+    return e.records;
+  }
+
+  /** Forgets batches below `id` (deleted from the outbox: delivered everywhere, dropped, expired or purged). */
+  forgetBelow(id: number): void {
+    for (const [k, e] of this.entries) {
+      if (k >= id) break; // ids are remembered in increasing order
+      this.drop(k, e);
+    }
+  }
+
+  /** Forgets one batch (e.g. dropped as the newest by a full outbox) or everything. */
+  forget(id?: number): void {
+    if (id === undefined) {
+      this.entries.clear();
+      this.bytes = 0;
+      return;
+    }
+    const e = this.entries.get(id);
+    if (e) this.drop(id, e);
+  }
+
+  private drop(id: number, e: Entry): void {
+    this.entries.delete(id);
+    this.bytes -= e.bytes;
+  }
+}

@@ -193,6 +193,33 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     await sink.close();
   });
 
+  test('an aborted write (outbox timeout) is cancelled on the server, not left running beside the retry', async () => {
+    const schema = `s${schemaN++}`;
+    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' });
+    const locker = new pg.Client({ connectionString: h.url });
+    locker.on('error', () => {});
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query(`LOCK TABLE ${schema}.samples IN ACCESS EXCLUSIVE MODE`);
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const writing = sink.write([rec(T0 + 1n, { v: 2 })], ac.signal);
+    setTimeout(() => ac.abort(new Error('write timed out')), 300);
+    const r = await writing;
+    assert.equal(r.kind, 'retry', JSON.stringify(r));
+    assert.match((r as { reason: string }).reason, /57014|cancel/i);
+    assert.ok(Date.now() - t0 < 5000, 'the blocked statement ended soon after the abort');
+    const waiting = await locker.query(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE '%INSERT INTO "${schema}"%' AND state = 'active' AND pid <> pg_backend_pid()`,
+    );
+    assert.equal(waiting.rows[0].n, '0', 'nothing of the aborted write is still running');
+    await locker.query('COMMIT');
+    await locker.end();
+    assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`))[0].n, '1');
+    await sink.close();
+  });
+
   test('SQLSTATE classes map to the contract', () => {
     assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 10, 'pg').kind, 'too_large');
     assert.equal(classifyPgError({ code: '22P02', message: 'invalid input' }, 1, 'pg').kind, 'permanent');

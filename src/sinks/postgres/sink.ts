@@ -246,7 +246,19 @@ export class PostgresSink implements Sink {
       broken = true;
     };
     client.on('error', onClientError);
+    // The outbox aborts a write that outlives its timeout: cancel the statement on the server (from another
+    // connection), so the abandoned write does not keep running beside the retry. It then fails with 57014 → retry.
+    const backend = (client as unknown as { processID?: number }).processID;
+    const onAbort = () => {
+      broken = true;
+      if (typeof backend === 'number')
+        this.pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => {
+          // the server is gone or busy: the connection is discarded on release anyway
+        });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     const release = (destroy: boolean) => {
+      signal?.removeEventListener('abort', onAbort);
       client.off('error', onClientError);
       client.release(destroy);
     };

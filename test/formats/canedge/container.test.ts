@@ -17,6 +17,7 @@ import { heatshrinkDecode } from '../../../src/formats/canedge/heatshrink.js';
 import { PasswordBook } from '../../../src/formats/canedge/passwords.js';
 import { BufferSource, FileSource } from '../../../src/formats/canedge/source.js';
 import { fixturesDir, sharedData, warnNoShared } from '../../harness/paths.js';
+import { mfcSamples } from './mfc-corpus.js';
 
 warnNoShared();
 
@@ -62,31 +63,10 @@ describe('MFC (real samples)', () => {
   });
 
   test('corpus: all three MFC samples vs reference JSON', { skip: !sharedData && 'no ../shared/data' }, async () => {
-    if (!sharedData) return;
-    const dir = join(
-      sharedData,
-      'canedge',
-      'api-examples',
-      'examples',
-      'other',
-      'concatenate-mf4-by-period',
-      'LOG',
-      '5BC57FEC',
-      '00000001',
-    );
-    for (const name of ['00000005-643E503A.MFC', '00000006-643E5292.MFC', '00000007-643E54EA.MFC']) {
-      const ref = JSON.parse(
-        readFileSync(
-          join(
-            sharedData,
-            'canedge',
-            'reference',
-            `api-examples__examples__other__concatenate-mf4-by-period__LOG__5BC57FEC__00000001__${name}.json`,
-          ),
-          'utf8',
-        ),
-      );
-      const log = await openLog(await FileSource.open(join(dir, name)));
+    const samples = mfcSamples();
+    assert.equal(samples.length, 3);
+    for (const { name, path, ref } of samples) {
+      const log = await openLog(await FileSource.open(path));
       assert.equal(log.deviceId, ref.container_header.device);
       const mdf = await readSource(log.source);
       assert.equal(mdf.length, ref.mdf_size_of_decompressed, name);

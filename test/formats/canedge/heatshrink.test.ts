@@ -14,6 +14,7 @@ import {
   heatshrinkEncode,
 } from '../../../src/formats/canedge/heatshrink.js';
 import { fixturesDir, sharedData, warnNoShared } from '../../harness/paths.js';
+import { mfcSamples } from './mfc-corpus.js';
 
 warnNoShared();
 
@@ -255,31 +256,10 @@ describe('heatshrink on real CANedge MFC files', () => {
   });
 
   test('corpus: all three MFC samples', { skip: !sharedData && 'no ../shared/data' }, () => {
-    if (!sharedData) return;
-    const dir = join(
-      sharedData,
-      'canedge',
-      'api-examples',
-      'examples',
-      'other',
-      'concatenate-mf4-by-period',
-      'LOG',
-      '5BC57FEC',
-      '00000001',
-    );
-    for (const name of ['00000005-643E503A.MFC', '00000006-643E5292.MFC', '00000007-643E54EA.MFC']) {
-      const ref = JSON.parse(
-        readFileSync(
-          join(
-            sharedData,
-            'canedge',
-            'reference',
-            `api-examples__examples__other__concatenate-mf4-by-period__LOG__5BC57FEC__00000001__${name}.json`,
-          ),
-          'utf8',
-        ),
-      );
-      const out = heatshrinkDecode(readFileSync(join(dir, name)).subarray(28), { windowBits: 10, lookaheadBits: 4 });
+    const samples = mfcSamples();
+    assert.equal(samples.length, 3);
+    for (const { name, path, ref } of samples) {
+      const out = heatshrinkDecode(readFileSync(path).subarray(28), { windowBits: 10, lookaheadBits: 4 });
       assert.equal(out.length, ref.mdf_size_of_decompressed, name);
       assert.equal(sha256(out), ref.mdf_sha256_of_decompressed, name);
     }

@@ -58,15 +58,10 @@ export class HotBatches {
     }
   }
 
-  /** Forgets one batch (e.g. dropped as the newest by a full outbox) or everything. */
-  forget(id?: number): void {
-    if (id === undefined) {
-      this.entries.clear();
-      this.bytes = 0;
-      return;
-    }
-    const e = this.entries.get(id);
-    if (e) this.drop(id, e);
+  /** Forgets everything (the outbox is closing). */
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
   }
 
   private drop(id: number, e: Entry): void {

@@ -639,7 +639,7 @@ export class Outbox {
 
   private finish(): void {
     if (this.waiterTimer) clearTimeout(this.waiterTimer);
-    this.hot.forget();
+    this.hot.clear();
     try {
       this.store.close();
     } finally {
@@ -818,11 +818,15 @@ export class SinkWorker {
     if (row.target !== null && row.target !== this.name)
       return { id: row.id, skip: true, records: [], total: 0, assigned: 0, done: 0 };
     const hot = this.ob.hot.take(row.id, this.name);
-    if (hot !== undefined && hot.length === row.records) {
-      this.ob.pin(row.id);
-      this.myPins.add(row.id);
-      return { id: row.id, skip: false, records: hot, total: hot.length, assigned: 0, done: 0 };
-    }
+    const records = hot !== undefined && hot.length === row.records ? hot : this.readStored(row);
+    if (records === null) return null;
+    this.ob.pin(row.id);
+    this.myPins.add(row.id);
+    return { id: row.id, skip: false, records, total: records.length, assigned: 0, done: 0 };
+  }
+
+  /** The stored copy of a batch, checked (length, CRC, decode); a damaged one is quarantined and null returned. */
+  private readStored(row: StoredBatch): TelemetryRecord[] | null {
     let reason: string | null = null;
     let records: TelemetryRecord[] = [];
     if (!Buffer.isBuffer(row.data) || row.data.length !== row.bytes)
@@ -840,9 +844,7 @@ export class SinkWorker {
       this.ob.store.quarantine(row, `batch ${row.id}: ${reason}`, this.ob.holdersOf(row.id));
       return null;
     }
-    this.ob.pin(row.id);
-    this.myPins.add(row.id);
-    return { id: row.id, skip: false, records, total: records.length, assigned: 0, done: 0 };
+    return records;
   }
 
   /** The next write, or null when there is nothing to write yet (force: ignore the flush interval). */

@@ -10,7 +10,8 @@
  * clamped with a warning (power loss mid-write); compressed blocks that are cut off end the stream with a warning.
  */
 import { inflateSync } from 'node:zlib';
-import { type BlockReader, u64 } from './blocks.js';
+import { type BlockReader, flattenChannels, u64 } from './blocks.js';
+import type { Mdf4File } from './file.js';
 import { Mdf4Error } from './source.js';
 
 export const DEFAULT_CHUNK = 1024 * 1024;
@@ -76,6 +77,33 @@ export async function collectDataBlockStarts(reader: BlockReader, links: number[
     }
   }
   return [...out].sort((a, b) => a - b);
+}
+
+const dataStartsOf = new WeakMap<Mdf4File, Promise<number[]>>();
+
+/** The stream context of a file's data streams (its data block starts are collected once per file, lazily). */
+export function streamContext(mdf: Mdf4File): StreamContext {
+  return {
+    reader: mdf.reader,
+    unfinalized: !mdf.finalized && (mdf.id.unfinalizedFlags & UNFIN_DT_LENGTH) !== 0,
+    blockStarts: mdf.reader.blockStarts,
+    dataBlockStarts: () => {
+      let p = dataStartsOf.get(mdf);
+      if (!p) {
+        const links: number[] = [];
+        for (const dg of mdf.groups) {
+          links.push(dg.dataLink);
+          for (const cg of dg.channelGroups)
+            for (const ch of flattenChannels(cg.channels))
+              if (ch.type === 1 && ch.dataLink !== 0 && !dg.channelGroups.some((g) => g.offset === ch.dataLink))
+                links.push(ch.dataLink);
+        }
+        p = collectDataBlockStarts(mdf.reader, links);
+        dataStartsOf.set(mdf, p);
+      }
+      return p;
+    },
+  };
 }
 
 /** Transposed-deflate un-transpose: the first rows*cols bytes were stored column by column. */

@@ -1,35 +1,196 @@
 /**
- * Single-pass record walker for bus extraction: walks a data group's record stream ONCE and hands every record
- * of the channel groups it serves ("targets") to that target's consumer, chunk by chunk.
+ * Record walker: the one implementation that walks a data group's record stream. It walks the stream ONCE and
+ * hands every record of the channel groups it serves ("targets") to that target's consumer, chunk by chunk. Bus
+ * extraction (bus.ts) serves all bus groups of a data group with one walker; records.ts serves one group
+ * (`RecordCursor`) and counts records (`countRecords`) with it.
  *
  * - The stream is read into one reused buffer (`DataStream.fill`): an incomplete record at the end of a chunk is
  *   moved to the front and the next chunk is read behind it. No per-chunk allocation on raw (DT) data.
  * - Unsorted groups (record ids of 1/2/4/8 bytes): one pass dispatches each record by id; records of other
  *   groups are skipped by size (fixed) or length prefix (VLSD). Sorted groups (no record id) are sliced.
- * - VLSD channels resolve as in records.ts: from a VLSD channel group of the same data group (entries seen so far,
- *   with references that point ahead cutting the chunk: the walk resumes at the first such record next time) or
- *   from an SD/DL/DZ/HL signal-data chain.
+ * - VLSD channels are resolved to their bytes: from a VLSD channel group of the same data group (entries seen so
+ *   far, keyed by stream offset counting the 4-byte length prefixes; devices write the fixed record *before* its
+ *   VLSD record, so a reference may point ahead: it cuts the chunk and the walk resumes at that record next time)
+ *   or from an SD/DL/DZ/HL signal-data chain (window reader).
  * - A target can be detached (it stops receiving records) and a new walker over the same data group can serve it
  *   from a stream position on (`minPos`): records before it are skipped but still counted for the record index.
  *
- * Damage (unknown record id, record cut off, broken chain) ends the walk after the last good record, with a
- * warning on the file.
+ * Damage (unknown record id, record cut off, VLSD record longer than the carry bound, broken chain) ends the walk
+ * after the last good record, with a warning on the file (none from a `quiet` walker).
  */
 import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
 import { flattenChannels } from './blocks.js';
-import { DataStream, SignalDataReader } from './data.js';
+import { DataStream, SignalDataReader, streamContext } from './data.js';
 import type { Mdf4File } from './file.js';
-import {
-  Growable,
-  maxCarryOf,
-  readRid,
-  streamContext,
-  type VlsdColumn,
-  VlsdEntries,
-  vlsdAheadPlausible,
-} from './records.js';
 
-/** What a consumer gets: records [0, count) of its channel group in this chunk. Valid during the call only. */
+/** The resolved payloads of one VLSD channel for the records of a chunk (valid during that chunk only). */
+export interface VlsdColumn {
+  /** Bytes of the resolved payloads of this chunk (payload i = data[start[i], start[i] + len[i])). */
+  data: Uint8Array;
+  start: Int32Array;
+  /** Payload length, or -1 when the reference could not be resolved. */
+  len: Int32Array;
+}
+
+const MAX_CARRY = 64 * 1024 * 1024;
+
+/** Tuning hook (tests): the bound on bytes carried between chunks, i.e. on one incomplete record. */
+export const recordTuning = { maxCarry: MAX_CARRY };
+
+/** Largest incomplete record carried from one chunk to the next before the walk stops with a warning. */
+function maxCarry(): number {
+  return recordTuning.maxCarry > 0 ? recordTuning.maxCarry : MAX_CARRY;
+}
+
+/**
+ * Whether a fixed record whose VLSD reference `o` lies ahead of everything walked (`o >= next`) should wait for
+ * the next chunk. Devices write the fixed record just before its VLSD record, so a genuine reference ahead is
+ * satisfied by the data the next read brings: `o` is below `next` + the incomplete tail (`len - walked`) + one
+ * chunk, and the fixed record (at `rp`) lies within one chunk of the walk position. Anything else (a corrupt
+ * offset) would make every pull keep and grow the buffer without ever resolving: it is resolved as missing.
+ */
+function vlsdAheadPlausible(
+  o: number,
+  next: number,
+  rp: number,
+  walked: number,
+  len: number,
+  chunkSize: number,
+): boolean {
+  return o - next < len - walked + chunkSize && walked - rp < chunkSize;
+}
+
+/** Bytes of VLSD payloads one VLSD channel group may keep (copied) for references not seen yet. */
+const MAX_RETAINED = 16 * 1024 * 1024;
+
+/** Reads an unsigned little-endian record id of 1/2/4/8 bytes. */
+function readRid(b: Uint8Array, p: number, size: number): number {
+  switch (size) {
+    case 1:
+      return b[p];
+    case 2:
+      return b[p] | (b[p + 1] << 8);
+    case 4:
+      return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+    default: {
+      const lo = (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+      const hi = (b[p + 4] | (b[p + 5] << 8) | (b[p + 6] << 16) | (b[p + 7] << 24)) >>> 0;
+      return hi >= 0x200000 ? -1 : hi * 0x100000000 + lo;
+    }
+  }
+}
+
+/** A byte column payloads are copied into (reused across chunks). */
+class Growable {
+  data = new Uint8Array(4096);
+  n = 0;
+  push(src: Uint8Array, from: number, len: number): number {
+    if (this.n + len > this.data.length) {
+      let cap = this.data.length * 2;
+      while (cap < this.n + len) cap *= 2;
+      const d = new Uint8Array(cap);
+      d.set(this.data.subarray(0, this.n));
+      this.data = d;
+    }
+    const at = this.n;
+    const d = this.data;
+    if (len <= 64) for (let k = 0; k < len; k++) d[at + k] = src[from + k];
+    else d.set(src.subarray(from, from + len), at);
+    this.n += len;
+    return at;
+  }
+}
+
+/** `to` (larger) with the elements of `from` at its start. */
+function grown<A extends Float64Array | Int32Array | Uint8Array>(from: A, to: A): A {
+  to.set(from);
+  return to;
+}
+
+/** Entries of one VLSD channel group seen so far: stream offset → bytes (typed columns, reused). */
+class VlsdEntries {
+  off = new Float64Array(256);
+  /** 0 = current chunk buffer, 1 = retained copy. */
+  src = new Uint8Array(256);
+  pos = new Int32Array(256);
+  len = new Int32Array(256);
+  n = 0;
+  retained = new Uint8Array(0);
+  next = 0; // stream offset of the next entry
+  ptr = 0;
+  lastUsed = -1;
+  add(off: number, src: number, pos: number, len: number): void {
+    if (this.n === this.off.length) {
+      const c = this.n * 2;
+      this.off = grown(this.off, new Float64Array(c));
+      this.src = grown(this.src, new Uint8Array(c));
+      this.pos = grown(this.pos, new Int32Array(c));
+      this.len = grown(this.len, new Int32Array(c));
+    }
+    const i = this.n++;
+    this.off[i] = off;
+    this.src[i] = src;
+    this.pos[i] = pos;
+    this.len[i] = len;
+  }
+  /** Index of the entry with stream offset `o`, -2 if it lies ahead (not seen yet), -1 if missing. */
+  find(o: number): number {
+    const off = this.off;
+    const n = this.n;
+    let i = this.ptr;
+    if (i >= n || off[i] > o) i = 0;
+    while (i < n && off[i] < o) i++;
+    this.ptr = i;
+    if (i < n && off[i] === o) return i;
+    if (o >= this.next) return -2;
+    return -1;
+  }
+  /** Drops entries whose records start in the current buffer at or after `cut` (they will be walked again). */
+  truncateFrom(cut: number, ridSize: number): void {
+    let i = this.n;
+    while (i > 0 && this.src[i - 1] === 0 && this.pos[i - 1] - 4 - ridSize >= cut) i--;
+    if (i < this.n) {
+      this.next = this.off[i];
+      this.n = i;
+    }
+    if (this.ptr > this.n) this.ptr = 0;
+  }
+  /** Keeps (copied) the entries not used yet, before the current buffer goes away. */
+  retain(buf: Uint8Array): boolean {
+    let first = 0;
+    while (first < this.n && this.off[first] <= this.lastUsed) first++;
+    let dropped = false;
+    if (this.n - first > 65536) {
+      first = this.n - 65536;
+      dropped = true;
+    }
+    let bytes = 0;
+    for (let i = first; i < this.n; i++) bytes += this.len[i];
+    while (bytes > MAX_RETAINED && first < this.n) {
+      bytes -= this.len[first++];
+      dropped = true;
+    }
+    const nb = new Uint8Array(bytes);
+    let at = 0;
+    let k = 0;
+    for (let i = first; i < this.n; i++, k++) {
+      const from = this.src[i] === 0 ? buf : this.retained;
+      const l = this.len[i];
+      nb.set(from.subarray(this.pos[i], this.pos[i] + l), at);
+      this.off[k] = this.off[i];
+      this.src[k] = 1;
+      this.pos[k] = at;
+      this.len[k] = l;
+      at += l;
+    }
+    this.n = k;
+    this.retained = nb;
+    this.ptr = 0;
+    return dropped;
+  }
+}
+
+/** What a consumer gets: records [0, count) of its channel group in this chunk. Valid until the next `pull`. */
 export interface WalkChunk {
   buf: Uint8Array;
   view: DataView;
@@ -53,6 +214,7 @@ interface VlsdSpec {
   sd: SignalDataReader | null;
 }
 
+/** A channel group a walker serves: its consumer, record index and per-chunk scratch. */
 export class WalkTarget {
   readonly vlsdChannels: Channel[];
   readonly specs: VlsdSpec[] = [];
@@ -75,6 +237,8 @@ export class WalkTarget {
   constructor(
     readonly cg: ChannelGroup,
     readonly consume: (c: WalkChunk) => void,
+    /** Counter (`GroupWalker.addCounter`): records are counted in `n`, no positions, never consumed. */
+    readonly countOnly = false,
   ) {
     this.vlsdChannels = flattenChannels(cg.channels).filter((c) => c.type === 1);
     this.chunk = {
@@ -98,6 +262,11 @@ export class WalkTarget {
   }
 }
 
+export interface WalkerOptions {
+  /** No warnings from the walk itself (damage still ends it); the data layer still reports a broken chain. */
+  quiet?: boolean;
+}
+
 export class GroupWalker {
   readonly targets: WalkTarget[] = [];
   private readonly ridSize: number;
@@ -105,7 +274,9 @@ export class GroupWalker {
   private readonly chunkSize: number;
   private readonly maxCarry: number;
   private buf: Uint8Array;
+  /** The incomplete tail of the last chunk: `carry` bytes at `carryFrom` in `buf` (moved to the front by `pull`). */
   private carry = 0;
+  private carryFrom = 0;
   /** Stream offset of buf[0]. */
   private bufBase = 0;
   private finished = false;
@@ -114,24 +285,30 @@ export class GroupWalker {
   /** Record id → fixed record size (>= 0), -1 VLSD group, -2 unknown (1-byte ids). */
   private readonly sizeTable: Int32Array | null;
   private readonly sizeOf = new Map<number, number>();
-  /** Record id → target index, -1 none (1-byte ids). */
+  /**
+   * Record id → dispatch code (1-byte ids): target index k (positions go to it), -2 - k (counter k: only counted),
+   * -1 none.
+   */
   private readonly tgtTable: Int32Array | null;
   private readonly tgtOf = new Map<number, number>();
   private readonly slots: ChannelGroup[] = [];
   private readonly slotOfRid = new Map<number, number>();
   private entries: VlsdEntries[] = [];
+  private readonly quiet: boolean;
 
   constructor(
     private readonly mdf: Mdf4File,
     readonly dg: DataGroup,
+    opts: WalkerOptions = {},
   ) {
+    this.quiet = opts.quiet === true;
     this.ridSize = dg.recIdSize;
     this.stream = new DataStream(streamContext(mdf), dg.dataLink, 'DT', {
       chunkSize: mdf.options.chunkSize,
       maxDzBytes: mdf.options.maxDzBytes,
     });
     this.chunkSize = Math.max(4096, this.stream.chunkSize);
-    this.maxCarry = maxCarryOf(mdf);
+    this.maxCarry = maxCarry();
     this.buf = new Uint8Array(this.chunkSize + 4096);
     this.sizeTable = this.ridSize === 1 ? new Int32Array(256).fill(-2) : null;
     this.tgtTable = this.ridSize === 1 ? new Int32Array(256).fill(-1) : null;
@@ -152,8 +329,10 @@ export class GroupWalker {
   }
 
   /**
-   * Adds a channel group to serve. Throws Mdf4Error if its VLSD layout is unusable. Must be called before the
-   * first `pull`, or with `minPos` ≥ the stream position already walked (then use a fresh walker instead).
+   * Adds a channel group to serve, with its VLSD channels resolved. Throws Mdf4Error if its VLSD layout is
+   * unusable. Must be called before the first `pull`, or with `minPos` ≥ the stream position already walked (then
+   * use a fresh walker instead). A VLSD channel group gets no records here (its payloads are reached through the
+   * VLSD channels that point at it); `addCounter` counts them.
    */
   add(cg: ChannelGroup, consume: (c: WalkChunk) => void, minPos = 0): WalkTarget {
     const mdf = this.mdf;
@@ -172,6 +351,8 @@ export class GroupWalker {
       if (target) {
         if (!target.isVlsd) mdf.reader.fail(ch.offset, `VLSD channel "${ch.name}" points at a non-VLSD channel group`);
         slot = this.slots.indexOf(target);
+        if (slot < 0 && this.targets.some((o) => o.countOnly))
+          throw new Error('GroupWalker: counters and targets with VLSD channel groups do not mix');
         if (slot < 0) {
           slot = this.slots.push(target) - 1;
           this.slotOfRid.set(target.recordId, slot);
@@ -191,10 +372,27 @@ export class GroupWalker {
       t.vlen.push(new Int32Array(1024));
       t.chunk.vlsd.push({ data: t.vcols[t.vcols.length - 1].data, start: t.vstart[0], len: t.vlen[0] });
     }
+    return this.register(t, cg.isVlsd ? null : this.targets.length);
+  }
+
+  /**
+   * Adds a channel group (VLSD ones included) whose records are only counted (`WalkTarget.index`), never consumed.
+   * Not in a walker that resolves VLSD channel groups (a VLSD reference ahead would re-walk counted records).
+   */
+  addCounter(cg: ChannelGroup): WalkTarget {
+    if (this.slots.length) throw new Error('GroupWalker: counters and targets with VLSD channel groups do not mix');
+    return this.register(new WalkTarget(cg, () => {}, true), -2 - this.targets.length);
+  }
+
+  /** Registers `t` under dispatch code `code` (see `tgtTable`; null: it gets no records). */
+  private register(t: WalkTarget, code: number | null): WalkTarget {
+    const cg = t.cg;
     t.lastUsed = this.slots.map(() => -1);
-    const k = this.targets.push(t) - 1;
-    this.tgtOf.set(cg.recordId, k);
-    if (this.tgtTable && cg.recordId < 256) this.tgtTable[cg.recordId] = k;
+    this.targets.push(t);
+    if (code !== null) {
+      this.tgtOf.set(cg.recordId, code);
+      if (this.tgtTable && cg.recordId < 256) this.tgtTable[cg.recordId] = code;
+    }
     for (const o of this.targets) while (o.lastUsed.length < this.slots.length) o.lastUsed.push(-1);
     return t;
   }
@@ -217,7 +415,7 @@ export class GroupWalker {
   }
 
   private warn(offset: number, msg: string): void {
-    this.mdf.reader.warn(offset, msg);
+    if (!this.quiet) this.mdf.reader.warn(offset, msg);
   }
 
   /** Walks the next chunk and hands its records to the targets. Returns false once the stream is exhausted. */
@@ -233,7 +431,11 @@ export class GroupWalker {
       }
       this.bufBase += got;
     }
-    // read behind the carried tail
+    // the last chunk stayed intact until now (consumers may read it until the next pull): read behind its tail
+    if (this.carryFrom > 0) {
+      buf.copyWithin(0, this.carryFrom, this.carryFrom + this.carry);
+      this.carryFrom = 0;
+    }
     if (this.carry + this.chunkSize > buf.length) {
       const nb = new Uint8Array(this.carry + this.chunkSize);
       nb.set(buf.subarray(0, this.carry));
@@ -288,26 +490,16 @@ export class GroupWalker {
             const t = targets[k];
             if (t.n === t.pos.length) t.push(p + 1);
             else t.pos[t.n++] = p + 1;
-          }
+          } else if (k !== -1) targets[-2 - k].n++;
           p = q;
         } else if (size === -1) {
-          const q = p + 1;
-          if (q + 4 > len) break;
-          const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
-          if (q + 4 + l > len) {
-            if (l > this.maxCarry) {
-              this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
-              stop = true;
-            }
+          const end = this.vlsdRecord(buf, p, 1, len, rid);
+          if (end < 0) {
+            stop = end === -2;
             break;
           }
-          const slot = this.slotOfRid.get(rid);
-          if (slot !== undefined) {
-            const e = this.entries[slot];
-            e.add(e.next, 0, q + 4, l);
-            e.next += 4 + l;
-          }
-          p = q + 4 + l;
+          this.hand(tgt[rid], p + 1);
+          p = end;
         } else {
           this.warnUnknown(rid, p);
           stop = true;
@@ -321,26 +513,17 @@ export class GroupWalker {
         if (size >= 0) {
           if (p + ridSize + size > len) break;
           const k = this.tgtOf.get(rid);
-          if (k !== undefined) targets[k].push(p + ridSize);
+          if (k !== undefined) this.hand(k, p + ridSize);
           p += ridSize + size;
         } else if (size === -1) {
-          const q = p + ridSize;
-          if (q + 4 > len) break;
-          const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
-          if (q + 4 + l > len) {
-            if (l > this.maxCarry) {
-              this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
-              stop = true;
-            }
+          const end = this.vlsdRecord(buf, p, ridSize, len, rid);
+          if (end < 0) {
+            stop = end === -2;
             break;
           }
-          const slot = this.slotOfRid.get(rid);
-          if (slot !== undefined) {
-            const e = this.entries[slot];
-            e.add(e.next, 0, q + 4, l);
-            e.next += 4 + l;
-          }
-          p = q + 4 + l;
+          const k = this.tgtOf.get(rid);
+          if (k !== undefined) this.hand(k, p + ridSize);
+          p = end;
         } else {
           this.warnUnknown(rid, p);
           stop = true;
@@ -385,6 +568,10 @@ export class GroupWalker {
     const spBase = this.bufBase - ridSize;
     for (const t of targets) {
       if (!t.active) continue;
+      if (t.countOnly) {
+        t.index += t.n;
+        continue;
+      }
       let k = t.n;
       if (cut < p) while (k > 0 && t.pos[k - 1] - ridSize >= cut) k--;
       let first = 0;
@@ -433,10 +620,39 @@ export class GroupWalker {
       this.finished = true;
       return true;
     }
-    buf.copyWithin(0, cut, len);
+    this.carryFrom = cut;
     this.carry = rest;
     this.bufBase += cut;
     return true;
+  }
+
+  /**
+   * The VLSD record at `p` (id of `ridSize` bytes, then u32 length and payload): its payload becomes an entry of
+   * its VLSD slot (if a target's channel uses that group). Returns the position after it, -1 if it does not end
+   * within `len` (carried to the next chunk), -2 if it claims more than can ever be carried (warned; stop).
+   */
+  private vlsdRecord(buf: Uint8Array, p: number, ridSize: number, len: number, rid: number): number {
+    const q = p + ridSize;
+    if (q + 4 > len) return -1;
+    const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
+    if (q + 4 + l > len) {
+      if (l <= this.maxCarry) return -1;
+      this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
+      return -2;
+    }
+    const slot = this.slotOfRid.get(rid);
+    if (slot !== undefined) {
+      const e = this.entries[slot];
+      e.add(e.next, 0, q + 4, l);
+      e.next += 4 + l;
+    }
+    return q + 4 + l;
+  }
+
+  /** Hands the record whose data starts at `at` to the target with dispatch code `k` (see `tgtTable`). */
+  private hand(k: number, at: number): void {
+    if (k >= 0) this.targets[k].push(at);
+    else if (k !== -1) this.targets[-2 - k].n++;
   }
 
   private warnUnknown(rid: number, p: number): void {

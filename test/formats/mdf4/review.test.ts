@@ -13,7 +13,7 @@ import {
   RecordCursor,
   readBusFrames,
 } from '../../../src/formats/mdf4/index.js';
-import { recordTuning } from '../../../src/formats/mdf4/records.js';
+import { recordTuning } from '../../../src/formats/mdf4/walk.js';
 import { buildBusLog, type WriteFrame } from '../../../src/formats/mdf4/writer.js';
 
 const START = 1_600_000_000_000_000_000n;

@@ -344,11 +344,14 @@ export class Outbox {
     }
   }
 
-  /** Sinks holding an intact, decoded copy of a batch (read before it went bad): they still deliver it. */
-  holdersOf(id: number): Set<string> {
-    const out = new Set<string>();
-    if (this.pinned.has(id)) for (const w of this.workers.values()) if (w.holds(id)) out.add(w.name);
-    return out;
+  /** An intact copy of a batch that some sink read (or was handed) before its stored copy went bad, if any. */
+  intactCopy(id: number): readonly TelemetryRecord[] | undefined {
+    if (!this.pinned.has(id)) return undefined;
+    for (const w of this.workers.values()) {
+      const r = w.heldRecords(id);
+      if (r) return r;
+    }
+    return undefined;
   }
 
   pin(id: number): void {
@@ -801,9 +804,10 @@ export class SinkWorker {
       if (rows.length === 0) return;
       for (const row of rows) {
         if (want <= 0) break;
+        // admit() may throw (e.g. disk full while quarantining): then the row is fetched again next time.
+        const b = this.admit(row);
         this.fetchedTo = row.id;
         this.lastRowRecords = row.records;
-        const b = this.admit(row);
         if (b) {
           this.window.push(b);
           want -= b.total;
@@ -840,11 +844,19 @@ export class SinkWorker {
         reason = (e as Error).message;
       }
     }
-    if (reason !== null) {
-      this.ob.store.quarantine(row, `batch ${row.id}: ${reason}`, this.ob.holdersOf(row.id));
-      return null;
+    if (reason === null) return records;
+    // Another sink read this batch intact before its stored copy went bad: repair the stored copy from it, so that
+    // no sink loses the batch (that sink's copy lives only in memory until it is delivered).
+    const copy = this.ob.intactCopy(row.id);
+    if (copy !== undefined && copy.length === row.records && this.ob.store.repair(row.id, encodeBatch(copy))) {
+      this.ob.log.warn(
+        { sink: this.name, batch: row.id, reason },
+        'outbox batch damaged on disk; repaired from an intact copy in memory',
+      );
+      return [...copy];
     }
-    return records;
+    this.ob.store.quarantine(row, `batch ${row.id}: ${reason}`);
+    return null;
   }
 
   /** The next write, or null when there is nothing to write yet (force: ignore the flush interval). */
@@ -905,9 +917,10 @@ export class SinkWorker {
 
   private readonly myPins = new Set<number>();
 
-  /** Whether this sink has the batch in its window (decoded, not yet settled). */
-  holds(id: number): boolean {
-    return this.myPins.has(id);
+  /** The records of a batch in this sink's window (fetched, not yet settled), if it holds it. */
+  heldRecords(id: number): readonly TelemetryRecord[] | undefined {
+    if (!this.myPins.has(id)) return undefined;
+    return this.window.find((b) => b.id === id && !b.skip)?.records;
   }
 
   private async run(): Promise<void> {

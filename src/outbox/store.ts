@@ -556,7 +556,7 @@ export class OutboxStore {
       countCorrupt: db.prepare(
         'UPDATE sinks SET corrupt_records = corrupt_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
       ),
-      countCorruptOne: db.prepare('UPDATE sinks SET corrupt_records = corrupt_records + ? WHERE name = ?'),
+      repair: db.prepare('UPDATE batches SET data = ?, bytes = ?, crc = ? WHERE id = ?'),
       dropNewest: db.prepare('UPDATE sinks SET dropped_records = dropped_records + ?'),
       sinkCount: db.prepare('SELECT count(*) AS n FROM sinks'),
       fetch: db.prepare('SELECT * FROM batches WHERE id > ? ORDER BY id LIMIT ?'),
@@ -661,6 +661,12 @@ export class OutboxStore {
         return { kind: 'stored', id: Number(info.lastInsertRowid), droppedBatches, droppedRecords };
       })
       .immediate();
+  }
+
+  /** Replaces a damaged batch's stored copy with an intact encoding of the same records. False if it is gone. */
+  repair(id: number, data: Buffer): boolean {
+    this.assertOpen();
+    return this.stmts.repair.run(data, data.length, crc32(data), id).changes > 0;
   }
 
   /** The smallest batch id still stored (what has not been deleted yet), or +Infinity when there is none. */
@@ -782,22 +788,15 @@ export class OutboxStore {
     this.stmts.failure.run(a, reason.slice(0, 2000), nowMs, al, al, reason.slice(0, 2000), sink);
   }
 
-  /**
-   * Moves a batch that fails its checksum or does not decode into quarantine; counts its records as corrupt for
-   * every sink still owed it, except `holders`: sinks that read it intact before it went bad and still deliver it.
-   */
-  quarantine(b: StoredBatch, reason: string, holders: ReadonlySet<string> = new Set()): void {
+  /** Moves a batch that fails its checksum or does not decode into quarantine; counts its records per sink. */
+  quarantine(b: StoredBatch, reason: string): void {
     this.assertOpen();
     this.db
       .transaction(() => {
         const gone = this.stmts.deleteBatch.run(b.id);
         if (gone.changes === 0) return;
         this.quarantineRaw(b.id, b.target, b.records, b.bytes, b.crc, b.data, reason);
-        if (holders.size === 0) this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
-        else
-          for (const s of this.sinks())
-            if (s.cursor < b.id && (b.target === null || s.name === b.target) && !holders.has(s.name))
-              this.stmts.countCorruptOne.run(b.records, s.name);
+        this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
       })
       .immediate();
     this.log?.error({ batch: b.id, records: b.records, reason }, 'outbox batch quarantined');

@@ -179,35 +179,62 @@ test('read-only tools report a corrupt file instead of repairing it', async (t) 
   assert.equal(readdirSync(dir).filter((f) => f.includes('corrupt')).length, 0);
 });
 
-test('a batch that goes bad after one sink read it intact: quarantined, counted only for the sink that lost it', async (t) => {
+test('a batch that goes bad after one sink read it intact is repaired from that copy: no sink loses it', async (t) => {
   const dir = tempDir(t);
   let release: (r: { kind: 'ok' }) => void = () => {};
   const a = new ScriptedSink('a', [() => new Promise((r) => (release = r))]);
   const b = new ScriptedSink('b');
   // (memoryCacheBytes 0: both sinks read the stored copy, as after a restart)
-  const ob = Outbox.open({
-    dataDir: dir,
-    sinks: [{ sink: a }, { sink: b }],
-    logger: silent,
-    checkpointIntervalMs: 0,
-    memoryCacheBytes: 0,
-  });
+  const open = () =>
+    Outbox.open({
+      dataDir: dir,
+      sinks: [{ sink: a }, { sink: b }],
+      logger: silent,
+      checkpointIntervalMs: 0,
+      memoryCacheBytes: 0,
+    });
+  const ob = open();
   await ob.enqueue(seqRecords(0, B));
   const writingA = ob.deliverOnce('a'); // a holds the batch, decoded, its write in flight
-  // The stored copy is damaged (another connection rewrites one byte of the blob) before b reads it.
+  // The stored copy is damaged (another connection appends a byte to the blob) before b reads it.
   const db = new Database(join(dir, 'outbox.db'));
   db.prepare("UPDATE batches SET data = data || x'00'").run();
   db.close();
-  assert.equal((await ob.deliverOnce('b')).kind, 'idle');
-  release({ kind: 'ok' });
+  assert.equal((await ob.deliverOnce('b')).kind, 'ok');
+  assert.deepEqual(b.times(), range(0, B), 'b delivers the repaired batch');
+  // a's write fails and the process stops before it is retried: the batch must still be on disk for a.
+  release({ kind: 'retry', reason: '503' } as unknown as { kind: 'ok' });
   await writingA;
-  assert.deepEqual(a.times(), range(0, B));
-  assert.deepEqual(b.times(), []);
-  const st = ob.status();
-  const [sa, sb] = [st.sinks.find((s) => s.name === 'a'), st.sinks.find((s) => s.name === 'b')];
-  assert.equal(st.quarantined.records, B);
-  assert.equal(sb?.corruptRecords, B, 'b lost the batch');
-  assert.equal(sa?.corruptRecords, 0, 'a delivered it: not counted as lost for a');
-  assert.equal(sa?.deliveredRecords, B);
+  await ob.close();
+  const ob2 = open();
+  for (let i = 0; i < 10 && (await ob2.deliverOnce('a')).kind !== 'idle'; i++);
+  assert.deepEqual(a.times(), range(0, B), 'a delivers it after the restart');
+  const st = ob2.status();
+  assert.equal(st.quarantined.records, 0);
+  for (const s of st.sinks) assert.equal(s.corruptRecords, 0, `${s.name}: nothing lost`);
+  await ob2.close();
+});
+
+test('quarantining a damaged batch fails once (disk full): the batch is looked at again, never silently passed', async (t) => {
+  const dir = tempDir(t);
+  const a = new ScriptedSink('a');
+  const ob = Outbox.open({ dataDir: dir, sinks: [{ sink: a }], logger: silent, memoryCacheBytes: 0 });
+  await ob.enqueue(seqRecords(0, 10));
+  await ob.enqueue(seqRecords(10, 10));
+  const db = new Database(join(dir, 'outbox.db'));
+  db.prepare("UPDATE batches SET data = data || x'00' WHERE id = (SELECT min(id) FROM batches)").run();
+  db.close();
+  const store = ob.store as unknown as { quarantine: (...args: unknown[]) => void };
+  const real = store.quarantine.bind(store);
+  store.quarantine = () => {
+    store.quarantine = real;
+    throw new Error('database or disk is full');
+  };
+  await assert.rejects(ob.deliverOnce('a'), /disk is full/);
+  for (let i = 0; i < 10 && (await ob.deliverOnce('a')).kind !== 'idle'; i++);
+  const s = ob.status().sinks[0];
+  assert.deepEqual(a.times(), range(10, 10));
+  assert.equal(s.corruptRecords, 10, 'the damaged batch is quarantined and counted, not skipped');
+  assert.equal(ob.status().quarantined.records, 10);
   await ob.close();
 });

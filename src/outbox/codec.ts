@@ -382,12 +382,30 @@ function fieldsBuilder(keys: readonly string[]): FieldsBuilder {
   const key = listKey(keys);
   let b = builders.get(key);
   if (b === undefined) {
-    const props = keys.map((k, j) => `${k === '__proto__' ? `[${JSON.stringify(k)}]` : JSON.stringify(k)}: v[${j}]`);
-    b = new Function('v', `return { ${props.join(', ')} };`) as FieldsBuilder;
+    b = generatedBuilder(keys) ?? loopBuilder(keys);
     if (builders.size >= MAX_BUILDERS) builders.clear();
     builders.set(key, b);
   }
   return b;
+}
+
+/** The generated literal, or null where code generation from strings is disallowed (a hardening flag). */
+function generatedBuilder(keys: readonly string[]): FieldsBuilder | null {
+  const props = keys.map((k, j) => `${k === '__proto__' ? `[${JSON.stringify(k)}]` : JSON.stringify(k)}: v[${j}]`);
+  try {
+    return new Function('v', `return { ${props.join(', ')} };`) as FieldsBuilder;
+  } catch (e) {
+    if (e instanceof EvalError) return null;
+    throw e;
+  }
+}
+
+function loopBuilder(keys: readonly string[]): FieldsBuilder {
+  return (v) => {
+    const o: Record<string, FieldValue> = {};
+    for (let j = 0; j < keys.length; j++) setKey(o, keys[j], v[j]);
+    return o;
+  };
 }
 
 function setKey(obj: Record<string, unknown>, k: string, v: unknown): void {

@@ -19,6 +19,23 @@ interface Entry {
   owed: Set<string>;
 }
 
+function plain(o: object): boolean {
+  const p = Object.getPrototypeOf(o);
+  return p === Object.prototype || p === null;
+}
+
+function allPlain(records: readonly TelemetryRecord[]): boolean {
+  let lastTags: object | null = null;
+  for (const r of records) {
+    if (r.tags !== lastTags) {
+      if (!plain(r.tags)) return false;
+      lastTags = r.tags;
+    }
+    if (!plain(r.fields)) return false;
+  }
+  return true;
+}
+
 export class HotBatches {
   private readonly entries = new Map<number, Entry>();
   private bytes = 0;
@@ -33,9 +50,13 @@ export class HotBatches {
     return this.bytes;
   }
 
-  /** Remembers a committed batch for the given sinks, if it fits the budget. */
+  /**
+   * Remembers a committed batch for the given sinks, if it fits the budget and reads the same from memory as from
+   * disk: tags and fields must be plain objects (the codec stores for-in keys, inherited enumerable ones included,
+   * while sinks read own keys).
+   */
   remember(id: number, records: readonly TelemetryRecord[], bytes: number, sinks: Iterable<string>): void {
-    if (this.budgetBytes <= 0 || this.bytes + bytes > this.budgetBytes) return;
+    if (this.budgetBytes <= 0 || this.bytes + bytes > this.budgetBytes || !allPlain(records)) return;
     const owed = new Set(sinks);
     if (owed.size === 0) return;
     this.entries.set(id, { records, bytes, owed });

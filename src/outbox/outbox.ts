@@ -8,7 +8,7 @@ import type { TelemetryRecord } from '../records/record.js';
 import type { Sink, WriteResult } from '../sinks/sink.js';
 import { decodeBatch, encodeBatch } from './codec.js';
 import { crc32 } from './crc32.js';
-import { BatchTooLargeError, OutboxClosedError, OutboxError, OutboxFullError } from './errors.js';
+import { BatchDecodeError, BatchTooLargeError, OutboxClosedError, OutboxError, OutboxFullError } from './errors.js';
 import { HotBatches } from './hot.js';
 import {
   lockDataDir,
@@ -841,7 +841,9 @@ export class SinkWorker {
         records = decodeBatch(row.data);
         if (records.length !== row.records) reason = `decoded ${records.length} records, row says ${row.records}`;
       } catch (e) {
-        reason = (e as Error).message;
+        // Only a malformed blob is corruption; anything else (out of memory…) is retried, never quarantined.
+        if (!(e instanceof BatchDecodeError)) throw e;
+        reason = e.message;
       }
     }
     if (reason === null) return records;

@@ -1,6 +1,9 @@
 /** The batch encoding: exact round trip (property-based), dictionary compactness, and hostile input. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { decodeBatch, encodeBatch } from '../../src/outbox/codec.js';
 import { crc32, crc32Portable } from '../../src/outbox/crc32.js';
@@ -143,4 +146,20 @@ test('crc32: native and portable agree, and match the standard check value', () 
   assert.equal(crc32Portable(Buffer.from('123456789')), 0xcbf43926);
   assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
   fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => crc32(b) === crc32Portable(b)));
+});
+
+test('decoding works where code generation from strings is disallowed (a hardening flag): plain objects instead', () => {
+  const ext = fileURLToPath(import.meta.url).endsWith('.ts') ? 'ts' : 'js';
+  const codec = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), `../../src/outbox/codec.${ext}`)).href;
+  const code = `
+    const { decodeBatch, encodeBatch } = await import(${JSON.stringify(codec)});
+    const recs = [{ time: 1n, measurement: 'm', tags: { a: 'b' }, fields: { v: 1.5, ['__proto__']: 2, ok: true } }];
+    const [r] = decodeBatch(encodeBatch(recs));
+    process.stdout.write(JSON.stringify({ keys: Object.keys(r.fields), v: r.fields.v, p: Object.getPrototypeOf(r.fields) === Object.prototype }));`;
+  const out = execFileSync(
+    process.execPath,
+    [...process.execArgv, '--disallow-code-generation-from-strings', '--input-type=module', '-e', code],
+    { encoding: 'utf8' },
+  );
+  assert.deepEqual(JSON.parse(out), { keys: ['v', '__proto__', 'ok'], v: 1.5, p: true });
 });

@@ -100,3 +100,22 @@ test('batches dropped by a full outbox (drop_oldest) are forgotten in memory too
   assert.equal(ob.hot.size, 0);
   await ob.close();
 });
+
+test('records with inherited tags or fields are not served from memory: what a sink gets never depends on it', async (t) => {
+  const dir = tempDir(t);
+  const a = new ScriptedSink('a');
+  const ob = Outbox.open({ dataDir: dir, sinks: [{ sink: a }], logger: silent });
+  const common = { site: 'plant-7' };
+  const tags = Object.assign(Object.create(common) as Record<string, string>, { device: 'd1' });
+  const recs: TelemetryRecord[] = [{ time: 1n, measurement: 'm', tags, fields: { v: 1.5 } }];
+  await ob.enqueue(recs);
+  assert.equal(ob.hot.size, 0, 'not remembered');
+  await ob.deliverOnce('a');
+  assert.equal(identical(a.accepted, recs), 0);
+  assert.deepEqual(
+    a.accepted[0].tags,
+    { device: 'd1', site: 'plant-7' },
+    'the stored (for-in) view, as after a restart',
+  );
+  await ob.close();
+});

@@ -7,8 +7,10 @@
  * Ownership: enqueue() takes the records; the producer must not mutate them afterwards (the disk copy would then
  * differ from what a sink is handed).
  *
- * Bounded by the batches' encoded size (`budgetBytes`; the records as JS objects take several times that). When a
- * batch does not fit it is simply not remembered: the oldest batches stay, which are the ones delivered next.
+ * Bounded by the batches' encoded size (`budgetBytes`; the records as JS objects take several times that, ≈ 5× for
+ * import-like records). When a batch does not fit, batches that some sink already took are forgotten first (what
+ * is left of them is owed to sinks that lag); if it still does not fit it is not remembered: the oldest batches
+ * stay, which are the ones delivered next.
  */
 import type { TelemetryRecord } from '../records/record.js';
 
@@ -17,6 +19,8 @@ interface Entry {
   bytes: number;
   /** Sinks of this process that have not taken the batch yet. */
   owed: Set<string>;
+  /** How many sinks it was remembered for. */
+  sinks: number;
 }
 
 function plain(o: object): boolean {
@@ -56,10 +60,12 @@ export class HotBatches {
    * while sinks read own keys).
    */
   remember(id: number, records: readonly TelemetryRecord[], bytes: number, sinks: Iterable<string>): void {
-    if (this.budgetBytes <= 0 || this.bytes + bytes > this.budgetBytes || !allPlain(records)) return;
+    if (this.budgetBytes <= 0 || bytes > this.budgetBytes || !allPlain(records)) return;
     const owed = new Set(sinks);
     if (owed.size === 0) return;
-    this.entries.set(id, { records, bytes, owed });
+    if (this.bytes + bytes > this.budgetBytes) this.makeRoom(bytes);
+    if (this.bytes + bytes > this.budgetBytes) return;
+    this.entries.set(id, { records, bytes, owed, sinks: owed.size });
     this.bytes += bytes;
   }
 
@@ -83,6 +89,18 @@ export class HotBatches {
   clear(): void {
     this.entries.clear();
     this.bytes = 0;
+  }
+
+  /**
+   * Frees room by forgetting batches some sink already took: what is left of them is owed only to sinks that
+   * lag (down or slow), which read them from disk later. Without this, one sink that is down would fill the
+   * budget with its backlog and every healthy sink would fall back to disk.
+   */
+  private makeRoom(bytes: number): void {
+    for (const [k, e] of this.entries) {
+      if (this.bytes + bytes <= this.budgetBytes) return;
+      if (e.owed.size < e.sinks) this.drop(k, e);
+    }
   }
 
   private drop(id: number, e: Entry): void {

@@ -119,3 +119,28 @@ test('records with inherited tags or fields are not served from memory: what a s
   );
   await ob.close();
 });
+
+test('a sink that is down does not keep the healthy sinks off the memory path', async (t) => {
+  const dir = tempDir(t);
+  const up = new ScriptedSink('up');
+  const down = new ScriptedSink('down');
+  const ob = Outbox.open({
+    dataDir: dir,
+    sinks: [{ sink: up }, { sink: down }],
+    logger: silent,
+    memoryCacheBytes: 2000,
+  });
+  const enq: TelemetryRecord[] = [];
+  for (let i = 0; i < 20; i++) {
+    const recs = seqRecords(i * 10, 10);
+    enq.push(...recs);
+    await ob.enqueue(recs);
+    await ob.deliverOnce('up'); // 'down' never takes anything
+  }
+  assert.deepEqual(up.times(), range(0, 200));
+  assert.equal(identical(up.accepted, enq), 200, 'every batch reached the healthy sink from memory');
+  assert.ok(ob.hot.usedBytes <= 2000);
+  for (let i = 0; i < 100 && (await ob.deliverOnce('down')).kind !== 'idle'; i++);
+  assert.deepEqual(down.times(), range(0, 200), 'the lagging sink gets everything, from disk where needed');
+  await ob.close();
+});

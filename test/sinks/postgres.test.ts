@@ -231,3 +231,68 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     assert.equal(classifyPgError({ message: 'Connection terminated unexpectedly' }, 1, 'pg').kind, 'retry');
   });
 });
+
+describe('postgres sink: logic under concurrency (a scripted pool, no server)', () => {
+  /** A PostgresSink whose pool is a script: series ids are handed out in order; `hold` can stall a statement. */
+  function scripted(cacheSize: number, hold: (client: number, sql: string) => Promise<void> | undefined) {
+    const sink = new PostgresSink({
+      type: 'postgres',
+      connectionString: 'postgres://x@127.0.0.1:1/x',
+      seriesCacheSize: cacheSize,
+    });
+    const internals = sink as unknown as { schemaReady: boolean; pool: unknown };
+    internals.schemaReady = true;
+    const ids = new Map<string, number>();
+    let clients = 0;
+    internals.pool = {
+      async connect() {
+        const me = ++clients;
+        return {
+          processID: 4000 + me,
+          on() {},
+          off() {},
+          release() {},
+          async query(sql: string, args?: unknown[]) {
+            await hold(me, sql);
+            if (!sql.includes('SELECT u.i')) return { rows: [] };
+            const [m, t, f] = args as string[][];
+            return {
+              rows: m.map((_, i) => {
+                const k = `${m[i]}|${t[i]}|${f[i]}`;
+                if (!ids.has(k)) ids.set(k, ids.size + 1);
+                return { i: String(i + 1), id: ids.get(k), type: 'float' };
+              }),
+            };
+          },
+        };
+      },
+      async query() {
+        return { rows: [] };
+      },
+      async end() {},
+    };
+    return sink;
+  }
+  const one = (t: bigint, field: string): TelemetryRecord => ({
+    time: t,
+    measurement: 'm',
+    tags: { d: '1' },
+    fields: { [field]: 1.5 },
+  });
+
+  test('a series id looked up from the cache survives a concurrent write evicting it', async () => {
+    const gates: (() => void)[] = [];
+    const sink = scripted(4, (client, sql) =>
+      client === 2 && sql.includes('INSERT INTO "sigflow"."series"')
+        ? new Promise<void>((r) => gates.push(r))
+        : undefined,
+    );
+    assert.deepEqual(await sink.write(['k1', 'k2', 'k3', 'k4'].map((f, i) => one(BigInt(i), f))), { kind: 'ok' });
+    const a = sink.write([one(10n, 'k1'), one(10n, 'n1')]); // k1 from the cache, n1 upserted: a waits there
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(await sink.write([one(11n, 'n2')]), { kind: 'ok' });
+    assert.deepEqual(await sink.write([one(12n, 'n3')]), { kind: 'ok' }); // evicts the oldest half, k1 among them
+    for (const g of gates) g();
+    assert.deepEqual(await a, { kind: 'ok' });
+  });
+});

@@ -127,6 +127,21 @@ export class PostgresSink implements Sink {
 
   private schemaPromise: Promise<void> | null = null;
 
+  /** pg_cancel_backend over a short-lived connection of its own; best effort. */
+  private cancelBackend(pid: number): void {
+    const c = new pg.Client({
+      connectionString: this.config.connectionString,
+      connectionTimeoutMillis: this.config.connectTimeoutMs,
+    });
+    c.on('error', () => {});
+    c.connect()
+      .then(() => c.query('SELECT pg_cancel_backend($1)', [pid]))
+      .catch(() => {
+        // the server is gone or refuses: the aborted connection is discarded on release anyway
+      })
+      .finally(() => void c.end().catch(() => {}));
+  }
+
   /** Creates the schema once (single-flight: concurrent first writes must not race on CREATE TABLE). */
   private ensureSchema(client: pg.PoolClient): Promise<void> {
     if (this.schemaReady) return Promise.resolve();
@@ -239,6 +254,10 @@ export class PostgresSink implements Sink {
     } catch (e) {
       return classifyPgError(e as PgErrorLike, batch.length, this.name);
     }
+    if (signal?.aborted) {
+      client.release();
+      return { kind: 'retry', reason: `${this.name}: aborted before writing` };
+    }
     let broken = false;
     // A checked-out client whose server goes away between queries emits 'error' (not a rejected query): without a
     // listener that would crash the process. Mark it broken; the query in flight, if any, rejects on its own.
@@ -246,15 +265,13 @@ export class PostgresSink implements Sink {
       broken = true;
     };
     client.on('error', onClientError);
-    // The outbox aborts a write that outlives its timeout: cancel the statement on the server (from another
-    // connection), so the abandoned write does not keep running beside the retry. It then fails with 57014 → retry.
+    // The outbox aborts a write that outlives its timeout: cancel the statement on the server, so the abandoned
+    // write does not keep running beside the retry (it then fails with 57014 → retry). The cancel goes through a
+    // connection of its own (the pool may be busy with stuck writes); this one is discarded on release.
     const backend = (client as unknown as { processID?: number }).processID;
     const onAbort = () => {
       broken = true;
-      if (typeof backend === 'number')
-        this.pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => {
-          // the server is gone or busy: the connection is discarded on release anyway
-        });
+      if (typeof backend === 'number') this.cancelBackend(backend);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const release = (destroy: boolean) => {
@@ -273,7 +290,21 @@ export class PostgresSink implements Sink {
       return r.kind === 'auth' || r.kind === 'misconfigured' ? { kind: r.kind, reason } : { kind: 'retry', reason };
     }
     try {
-      // 2. series ids (upsert the ones not cached; the cache is bounded, oldest first out)
+      // 2. series ids: this write's own map (a concurrent write may evict cache entries while this one awaits),
+      //    filled from the cache (least recently used out) and by upserting the rest.
+      const series = new Map<string, { id: number; type: SeriesType }>();
+      const missing = new Map<string, number>();
+      for (let j = 0; j < keys.length; j++) {
+        const key = keys[j];
+        if (series.has(key) || missing.has(key)) continue;
+        const hit = this.cache.get(key);
+        if (hit === undefined) missing.set(key, j);
+        else {
+          series.set(key, hit);
+          this.cache.delete(key); // re-insert: most recently used last
+          this.cache.set(key, hit);
+        }
+      }
       if (this.cache.size > this.config.seriesCacheSize) {
         let drop = this.cache.size - (this.config.seriesCacheSize >> 1);
         for (const k of this.cache.keys()) {
@@ -281,9 +312,6 @@ export class PostgresSink implements Sink {
           this.cache.delete(k);
         }
       }
-      const missing = new Map<string, number>();
-      for (let j = 0; j < keys.length; j++)
-        if (!this.cache.has(keys[j]) && !missing.has(keys[j])) missing.set(keys[j], j);
       if (missing.size) {
         const js = [...missing.values()];
         const args = [js.map((j) => sm[j]), js.map((j) => st[j]), js.map((j) => sf[j]), js.map((j) => stype[j])];
@@ -297,12 +325,17 @@ export class PostgresSink implements Sink {
              JOIN ${this.q('series')} s ON s.measurement = u.m AND s.tags = u.t AND s.field = u.f`,
           args.slice(0, 3),
         );
-        for (const row of res.rows) this.cache.set(keys[js[Number(row.i) - 1]], { id: row.id, type: row.type });
+        for (const row of res.rows) {
+          const key = keys[js[Number(row.i) - 1]];
+          const s = { id: row.id, type: row.type };
+          series.set(key, s);
+          this.cache.set(key, s);
+        }
       }
       // 3. samples: last write wins within the batch too (ON CONFLICT cannot touch a row twice in one statement)
       const latest = new Map<string, number>();
       for (let j = 0; j < keys.length; j++) {
-        const s = this.cache.get(keys[j]);
+        const s = series.get(keys[j]);
         if (!s)
           throw Object.assign(new Error(`series ${JSON.stringify(keys[j])} has no id after upsert`), { code: 'XX000' });
         if (s.type !== stype[j]) {
@@ -324,7 +357,7 @@ export class PostgresSink implements Sink {
       let k = 0;
       for (const j of latest.values()) {
         const v = sval[j];
-        ids[k] = (this.cache.get(keys[j]) as { id: number }).id;
+        ids[k] = (series.get(keys[j]) as { id: number }).id;
         times[k] = stime[j].toString();
         vf[k] = typeof v === 'number' ? v : null;
         vi[k] = typeof v === 'bigint' ? v.toString() : null;
@@ -348,7 +381,7 @@ export class PostgresSink implements Sink {
         this.cache.clear();
         return { kind: 'retry', reason: `${this.name}: ${err.code} ${err.message} (schema will be recreated)` };
       }
-      broken = !err.code || err.code.startsWith('08') || err.code.startsWith('57');
+      broken ||= !err.code || err.code.startsWith('08') || err.code.startsWith('57');
       return classifyPgError(err, batch.length, this.name);
     } finally {
       release(broken);

@@ -221,15 +221,19 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
 
 describe('influx sink: statuses real servers rarely produce (local HTTP responder)', () => {
   let url = '';
-  let next: { status: number; headers?: Record<string, string>; body: string } = { status: 204, body: '' };
+  type Answer = { status: number; headers?: Record<string, string>; body: string };
+  let next: Answer = { status: 204, body: '' };
+  /** Answers by path prefix, before `next`. */
+  let byPath: Record<string, Answer> = {};
   const seen: { url: string; headers: Record<string, unknown>; body: Buffer }[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       seen.push({ url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(next.status, next.headers ?? {});
-      res.end(next.body);
+      const ans = Object.entries(byPath).find(([p]) => req.url?.startsWith(p))?.[1] ?? next;
+      res.writeHead(ans.status, ans.headers ?? {});
+      res.end(ans.body);
     });
   });
   before(() => new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r())));
@@ -238,6 +242,33 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
     url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
+
+  test('createDatabase refused (not an admin): the write is tried anyway; a missing database then alarms', async () => {
+    byPath = {
+      '/query': { status: 403, body: '{"error":"error authorizing query: user is not an admin"}' },
+      '/write': { status: 204, body: '' },
+    };
+    const sink = new InfluxSink({ type: 'influx', url, database: 'exists', createDatabase: true });
+    assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' }, 'the database exists: written');
+    seen.length = 0;
+    assert.deepEqual(await sink.write([rec(T0, { v: 2 })]), { kind: 'ok' });
+    assert.deepEqual(
+      seen.map((s) => s.url.split('?')[0]),
+      ['/write'],
+      'no more CREATE attempts once a write succeeded',
+    );
+    await sink.close();
+    byPath = {
+      '/query': { status: 403, body: '{"error":"error authorizing query: user is not an admin"}' },
+      '/write': { status: 404, body: '{"error":"database not found: \\"gone\\""}' },
+    };
+    const missing = new InfluxSink({ type: 'influx', url, database: 'gone', createDatabase: true });
+    const r = await missing.write([rec(T0, { v: 1 })]);
+    assert.equal(r.kind, 'misconfigured', JSON.stringify(r));
+    assert.match((r as { reason: string }).reason, /not found.*CREATE DATABASE → HTTP 403.*not an admin/);
+    await missing.close();
+    byPath = {};
+  });
 
   test('429/503 with Retry-After → retry with the delay; 401/403 → auth; 422 → permanent; v2 URL and token', async () => {
     const sink = new InfluxSink({

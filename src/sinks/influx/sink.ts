@@ -211,10 +211,12 @@ export class InfluxSink implements Sink {
   async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
     const enc = this.encoder.encode(batch);
     if (enc.lines.length === 0) return this.combine(batch.length, enc, new Map(), 'no record of the batch is writable');
+    // CREATE DATABASE needs admin rights the writing user may lack while the database exists: when it fails, the
+    // write is tried anyway, and only a "database not found" then reports the CREATE failure (with an alarm).
+    let createErr: string | null = null;
     if (this.needCreate) {
-      const err = await this.createDatabase(signal);
-      if (err) return this.classifyTransport({ status: 0, headers: {}, body: '', error: err }, err);
-      this.needCreate = false;
+      createErr = await this.createDatabase(signal);
+      if (createErr === null) this.needCreate = false;
     }
     let body: Buffer = Buffer.from(enc.body, 'utf8');
     const headers = { ...this.headers };
@@ -224,6 +226,13 @@ export class InfluxSink implements Sink {
     }
     headers['content-length'] = String(body.length);
     const res = await this.client.request('POST', this.writeUrl, body, headers, signal);
+    if (res.status >= 200 && res.status < 300) this.needCreate = false; // the database exists
+    if (createErr !== null && res.status === 404)
+      return {
+        kind: 'misconfigured',
+        reason: `${this.name}: database ${this.config.database} not found, and ${createErr}`,
+      };
+    if (createErr !== null && res.status === 0) return this.classifyTransport(res, createErr);
     return this.classify(res, enc, batch);
   }
 

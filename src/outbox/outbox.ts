@@ -72,7 +72,7 @@ export interface OutboxOptions {
   pollIntervalMs?: number;
   /** Run PRAGMA quick_check on open (default true). */
   integrityCheck?: boolean;
-  /** Take the data directory's pid lock (default true). */
+  /** Take the data directory's lock (default true). */
   lock?: boolean;
   logger?: Logger;
   /** Source of randomness for jitter (tests make it deterministic). */

@@ -22,7 +22,7 @@ import {
   renameSync,
   rmSync,
   unlinkSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -1024,9 +1024,11 @@ export function lockHolder(dir: string): number | null {
 }
 
 /**
- * Exclusive ownership of a data directory by one sigflow process: a lock file holding the owner's pid and, on
- * Linux, its start time (so a pid reused after a crash or a container restart does not look like the owner).
- * Stale locks are taken over.
+ * Exclusive ownership of a data directory by one sigflow process. The lock itself is the kernel's: an exclusive
+ * SQLite transaction on `outbox.lock.db`, held for as long as the process has the outbox open, which the kernel
+ * drops when the process ends however it ends (kill -9, power cut) — no stale lock to take over, and no race
+ * between processes starting together. `outbox.lock` beside it names the owner (pid and, on Linux, its process
+ * start time) for humans and `sigflow outbox status`.
  */
 const heldLocks = new Set<string>();
 
@@ -1035,38 +1037,44 @@ export function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true });
   if (heldLocks.has(file))
     throw new OutboxOpenError(`outbox ${dir} is in use by process ${process.pid} (this process)`);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx');
-      const start = processStart(process.pid);
-      writeSync(fd, start === null ? `${process.pid}\n` : `${process.pid} ${start}\n`);
-      closeSync(fd);
-      heldLocks.add(file);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        heldLocks.delete(file);
-        try {
-          unlinkIfOurs(file);
-        } catch {
-          // best effort
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = readOwner(file);
-      if (holder !== null && holder.pid !== process.pid && ownerAlive(holder)) {
-        throw new OutboxOpenError(`outbox ${dir} is in use by process ${holder.pid} (lock ${file})`);
+  let kernelLock: Database.Database | null = null;
+  try {
+    kernelLock = new Database(join(dir, 'outbox.lock.db'), { timeout: 0 });
+    kernelLock.pragma('locking_mode = EXCLUSIVE');
+    kernelLock.exec('BEGIN EXCLUSIVE');
+  } catch (e) {
+    kernelLock?.close();
+    if ((e as { code?: string }).code === 'SQLITE_BUSY' || (e as { code?: string }).code === 'SQLITE_LOCKED') {
+      // The owner may have taken the lock a moment ago and not yet written its name: give it 250 ms.
+      let owner = readOwner(file);
+      for (let i = 0; i < 25 && (owner === null || !ownerAlive(owner)); i++) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        owner = readOwner(file);
       }
-      try {
-        unlinkSync(file);
-      } catch {
-        // raced with another taker; loop once more
-      }
+      throw new OutboxOpenError(
+        `outbox ${dir} is in use by ${owner && ownerAlive(owner) ? `process ${owner.pid}` : 'another process'} (lock ${file})`,
+      );
     }
+    throw new OutboxOpenError(`could not lock outbox ${dir}: ${(e as Error).message}`);
   }
-  throw new OutboxOpenError(`could not lock outbox ${dir} (${file})`);
+  const held = kernelLock;
+  const start = processStart(process.pid);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, start === null ? `${process.pid}\n` : `${process.pid} ${start}\n`);
+  renameSync(tmp, file);
+  heldLocks.add(file);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    heldLocks.delete(file);
+    try {
+      unlinkIfOurs(file);
+    } catch {
+      // best effort: the file only names the owner
+    }
+    held.close();
+  };
 }
 
 interface LockOwner {

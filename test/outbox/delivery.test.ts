@@ -1,8 +1,10 @@
 /** Delivery semantics: what the outbox does with each WriteResult class, batching, ordering, backoff. */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { decodeBatch } from '../../src/outbox/codec.js';
 import { Outbox, type SinkDelivery } from '../../src/outbox/outbox.js';
 import type { TelemetryRecord } from '../../src/records/record.js';
@@ -458,22 +460,52 @@ test('a second process cannot open the same data dir; a stale lock is taken over
   await ob2.close();
 });
 
-test('a lock naming a live pid that belongs to another process (pid reused) is taken over', async (t) => {
-  if (!existsSync('/proc/self/stat')) return t.skip('no /proc on this system');
-  const { spawn } = await import('node:child_process');
+/** Child processes that take the data directory's lock, print `locked` or `busy: …`, and hold it for `holdMs`. */
+function lockers(dir: string, n: number, holdMs: number) {
+  const ext = fileURLToPath(import.meta.url).endsWith('.ts') ? 'ts' : 'js';
+  const store = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), `../../src/outbox/store.${ext}`)).href;
+  const code = `
+    const { lockDataDir } = await import(${JSON.stringify(store)});
+    await new Promise((r) => setTimeout(r, Number(process.env.START_AT) - Date.now()));
+    try { lockDataDir(${JSON.stringify(dir)}); console.log('locked'); } catch (e) { console.log('busy: ' + e.message); }
+    setTimeout(() => {}, ${holdMs});`;
+  const startAt = String(Date.now() + 1500);
+  return Array.from({ length: n }, () => {
+    const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', code], {
+      env: { ...process.env, START_AT: startAt },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const said = new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      child.on('exit', () => resolve(out.trim()));
+    });
+    return { child, said };
+  });
+}
+
+test('processes starting together: exactly one holds the outbox lock; a crashed holder frees it', async (t) => {
   const dir = tempDir(t);
-  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
-  t.after(() => other.kill('SIGKILL'));
-  const pid = other.pid as number;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  // the live process with its own start time holds the lock …
-  writeFileSync(join(dir, 'outbox.lock'), `${pid} ${start}\n`);
-  assert.throws(() => open(dir, [{ sink: new ScriptedSink('a') }]), new RegExp(`in use by process ${pid}`));
-  // … but the same pid with another start time is a stale lock from a process that no longer exists
-  writeFileSync(join(dir, 'outbox.lock'), `${pid} ${BigInt(start) + 1n}\n`);
+  const procs = lockers(dir, 4, 30_000);
+  t.after(() => {
+    for (const p of procs) p.child.kill('SIGKILL');
+  });
+  const said = await Promise.all(procs.map((p) => p.said));
+  const winners = said.filter((s) => s === 'locked');
+  assert.equal(winners.length, 1, said.join(' | '));
+  const holder = procs[said.indexOf('locked')].child;
+  for (const s of said)
+    if (s !== 'locked') assert.match(s, new RegExp(`busy: .*in use by (process ${holder.pid}|another process)`));
+  assert.throws(() => open(dir, [{ sink: new ScriptedSink('a') }]), new RegExp(`in use by process ${holder.pid}`));
+  // kill -9: the kernel drops the lock with the process; the stale owner file does not block the next one
+  const exited = new Promise((r) => holder.once('exit', r));
+  holder.kill('SIGKILL');
+  await exited;
   const ob = open(dir, [{ sink: new ScriptedSink('a') }]);
-  assert.match(readFileSync(join(dir, 'outbox.lock'), 'utf8'), new RegExp(`^${process.pid} \\d+\n$`));
+  assert.match(readFileSync(join(dir, 'outbox.lock'), 'utf8'), new RegExp(`^${process.pid}( \\d+)?\n$`));
   await ob.close();
 });
 

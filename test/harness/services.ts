@@ -220,7 +220,14 @@ export class ServiceHandle {
     while (Date.now() < deadline) {
       if (exitedEarly)
         throw new Error(`${this.kind} exited during startup; log ${this.logFile}:\n${tail(this.logFile)}`);
-      if (await this.spec.ready().catch(() => false)) return;
+      if (await this.spec.ready().catch(() => false)) {
+        // The answer may have come from another test file's server that won the port: ours then dies on its bind
+        // ("address already in use") a moment later, which the caller's fresh-port retry handles.
+        await sleep(300);
+        if (exitedEarly)
+          throw new Error(`${this.kind} exited during startup; log ${this.logFile}:\n${tail(this.logFile)}`);
+        return;
+      }
       await sleep(100);
     }
     await this.kill();

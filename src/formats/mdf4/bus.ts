@@ -477,7 +477,7 @@ function rawExprInner(ch: Channel, cx: CompileCtx): string {
   if (ch.type === 3 || ch.type === 6) return 'ix';
   const dt = ch.dataType;
   const o = ch.byteOffset;
-  const nbytes = (ch.bitOffset + ch.bitCount + 7) >> 3;
+  const nbytes = Math.ceil((ch.bitOffset + ch.bitCount) / 8); // not >>: bit counts are u32 from the file
   if (o + nbytes > cx.recordSize)
     bad(cx, ch, 0, `byte ${o}, ${ch.bitCount} bits lie outside the ${cx.recordSize}-byte record`);
   if (dt === 4 || dt === 5) {
@@ -627,8 +627,8 @@ export function compileExtractor(
     } else {
       if (db.type !== 0 || db.bitOffset !== 0 || db.bitCount % 8 !== 0)
         bad(cx, db, 0, 'DataBytes must be byte-aligned bytes');
-      const nb = db.bitCount >> 3;
-      if (db.byteOffset + nb > cx.recordSize) bad(cx, db, 0, 'DataBytes lie outside the record');
+      const nb = db.bitCount / 8; // not >> 3: a damaged u32 bit count would turn negative
+      if (nb <= 0 || db.byteOffset + nb > cx.recordSize) bad(cx, db, 0, 'DataBytes lie outside the record');
       lines.push(`const L=len<${nb}?len:${nb};`);
       lines.push('if(d+L>D.length){out.dn=d;D=out.growData(L);}');
       lines.push(`for(let k=0;k<L;k++)D[d+k]=b[p+${db.byteOffset}+k];`);

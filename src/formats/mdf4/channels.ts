@@ -46,7 +46,7 @@ export function rawValue(ch: Channel, b: Uint8Array, view: DataView, p: number):
       s = v - (1n << BigInt(ch.bitCount));
     return ch.bitCount <= 53 ? Number(s) : s;
   }
-  const bytes = b.subarray(at, at + (ch.bitCount >> 3));
+  const bytes = b.subarray(at, at + Math.floor(ch.bitCount / 8));
   if (dt >= 6 && dt <= 9) return decodeString(bytes, dt);
   return new Uint8Array(bytes);
 }

@@ -159,6 +159,20 @@ for (const [name, buf] of samples) {
   });
 }
 
+test('a damaged DataBytes bit count (u32 ≥ 2^31) is an error naming the channel, not a crash', async () => {
+  // found by the flipped-bytes property above (CI seed -2073248837): `bitCount >> 3` turned negative
+  const [name, buf] = samples[3];
+  const b = buf.slice();
+  for (const [at, x] of [
+    [6419, 128],
+    [8525, 0],
+  ])
+    b[at] = x;
+  const o = await readAll(b, name);
+  assert.ok(o.error !== null || o.warnings > 0, 'the damage is reported');
+  if (o.error) assert.match(o.error.message, /DataBytes|outside/);
+});
+
 test('link cycles end in an error naming the block', async () => {
   const buf = samples[0][1];
   const mdf = await openMdf4(new BufferSource(buf));

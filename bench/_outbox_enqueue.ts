@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { Outbox } from '../src/outbox/outbox.js';
+import { Outbox, type Sink } from '../src/outbox/index.js';
 import type { TelemetryRecord } from '../src/records/record.js';
-import type { Sink } from '../src/sinks/sink.js';
 import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
 export interface OutboxEnqueueResult {

@@ -9,12 +9,20 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildEncryptedContainer, buildMfm, openLog } from '../src/formats/canedge/container.js';
-import { HeatshrinkDecoder, heatshrinkDecode, heatshrinkEncode } from '../src/formats/canedge/heatshrink.js';
-import { LogIndex } from '../src/formats/canedge/log-index.js';
-import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../src/formats/canedge/mdf4-time-range.js';
-import { PasswordBook } from '../src/formats/canedge/passwords.js';
-import { BufferSource, LocalLogStore } from '../src/formats/canedge/source.js';
+import {
+  buildEncryptedContainer,
+  buildMfm,
+  HeatshrinkDecoder,
+  heatshrinkDecode,
+  heatshrinkEncode,
+  LocalLogStore,
+  LogIndex,
+  MDF4_TIME_RANGE_ID,
+  mdf4TimeRange,
+  openLog,
+  PasswordBook,
+} from '../src/formats/canedge/index.js';
+import { BufferSource } from '../src/io/index.js';
 import { fixturesDir, sharedData } from '../test/harness/paths.js';
 import { median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
@@ -62,15 +70,15 @@ line('heatshrink encode (w10 l4)', await timeRuns(() => heatshrinkEncode(mdf, pa
 const book = new PasswordBook({ default: 'pw' });
 const mfe = await buildEncryptedContainer(mdf, { deviceId: '5BC57FEC', password: 'pw', iterations: 1000 });
 const mfm = await buildMfm(mdf, { deviceId: '5BC57FEC', password: 'pw', iterations: 1000 });
-line('openLog MFC', await timeRuns(() => openLog(new BufferSource('a.MFC', mfc)), 15, 3), mdf.length);
+line('openLog MFC', await timeRuns(() => openLog(new BufferSource(mfc, 'a.MFC')), 15, 3), mdf.length);
 line(
   'openLog MFE (AES-256-GCM, key cached)',
-  await timeRuns(() => openLog(new BufferSource('a.MFE', mfe), { passwords: book }), 15, 3),
+  await timeRuns(() => openLog(new BufferSource(mfe, 'a.MFE'), { passwords: book }), 15, 3),
   mdf.length,
 );
 line(
   'openLog MFM (AES-256-GCM + heatshrink)',
-  await timeRuns(() => openLog(new BufferSource('a.MFM', mfm), { passwords: book }), 15, 3),
+  await timeRuns(() => openLog(new BufferSource(mfm, 'a.MFM'), { passwords: book }), 15, 3),
   mdf.length,
 );
 

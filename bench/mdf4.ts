@@ -14,7 +14,7 @@ import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flattenChannels, openMdf4, readBusFrames } from '../src/formats/mdf4/index.js';
-import type { FileSource } from '../src/formats/mdf4/source.js';
+import type { FileSource } from '../src/io/index.js';
 import { buildDecoderConfig, type DecoderConfig } from '../src/pipelines/logdecode/dbcset.js';
 import type { LogInput } from '../src/pipelines/logdecode/inputs.js';
 import { runLogPipeline } from '../src/pipelines/logdecode/pipeline.js';

@@ -12,15 +12,12 @@ import {
   type Message,
   type Signal,
 } from '../codecs/dbc/index.js';
-import { CliError } from './errors.js';
+import { SigflowError } from '../errors/index.js';
 import { ChunkedWriter, readLines } from './lines.js';
 
+/** Loads the DBC files; an unreadable or malformed one is the DBC engine's error (SF_ERR_DBC_READ, SF_ERR_DBC_SYNTAX …: exit 2). */
 function load(files: string[], strict: boolean): Database {
-  try {
-    return Database.load(files, { strict });
-  } catch (e) {
-    throw new CliError((e as Error).message, 2);
-  }
+  return Database.load(files, { strict });
 }
 
 function hexId(m: { id: number; extended: boolean }): string {
@@ -48,22 +45,7 @@ export function registerDbcCommands(program: Command): void {
       'after',
       '\nExamples:\n  sigflow dbc inspect vehicle.dbc\n  sigflow dbc inspect vehicle.dbc --message 0x1A0 --json',
     )
-    .action((files: string[], opts: { json?: boolean; strict?: boolean; message?: string }) => {
-      const db = load(files, opts.strict ?? false);
-      let messages = db.messages;
-      if (opts.message) {
-        const want = opts.message;
-        const id = /^(0x[0-9a-f]+|\d+)$/i.test(want) ? Number(want) : null;
-        messages = messages.filter((m) => m.name === want || m.shortName === want || m.id === id);
-        if (messages.length === 0) throw new CliError(`no message ${want} in ${files.join(', ')}`, 2);
-      }
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(inspectJson(db, messages), null, 2)}\n`);
-      } else {
-        process.stdout.write(inspectText(db, messages));
-      }
-      printWarnings(db.warnings);
-    });
+    .action(inspectAction);
 
   dbc
     .command('decode')
@@ -85,21 +67,45 @@ A line that is not a valid frame gives {"error":"input","detail":"line N: …"};
 Example:
   echo '{"id":291,"extended":false,"data":"0102030405060708"}' | sigflow dbc decode vehicle.dbc`,
     )
-    .action(
-      async (files: string[], opts: { strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean }) => {
-        const db = load(files, opts.strict ?? false);
-        printWarnings(db.warnings);
-        const stats = await decodeStream(db, process.stdin, process.stdout, {
-          truncated: opts.truncated ?? false,
-          choices: opts.choices,
-          j1939: opts.j1939 ?? false,
-        });
-        const parts = Object.entries(stats)
-          .filter(([, v]) => v > 0)
-          .map(([k, v]) => `${k} ${v}`);
-        process.stderr.write(`sigflow dbc decode: ${parts.join(', ') || 'no input'}\n`);
-      },
-    );
+    .action(decodeAction);
+}
+
+function inspectAction(files: string[], opts: { json?: boolean; strict?: boolean; message?: string }): void {
+  const db = load(files, opts.strict ?? false);
+  let messages = db.messages;
+  if (opts.message) {
+    const want = opts.message;
+    const id = /^(0x[0-9a-f]+|\d+)$/i.test(want) ? Number(want) : null;
+    messages = messages.filter((m) => m.name === want || m.shortName === want || m.id === id);
+    if (messages.length === 0) {
+      throw new SigflowError('SF_ERR_DBC_UNKNOWN_MESSAGE', `no message ${want} in ${files.join(', ')}`, {
+        where: files.join(', '),
+      });
+    }
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(inspectJson(db, messages), null, 2)}\n`);
+  } else {
+    process.stdout.write(inspectText(db, messages));
+  }
+  printWarnings(db.warnings);
+}
+
+async function decodeAction(
+  files: string[],
+  opts: { strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean },
+): Promise<void> {
+  const db = load(files, opts.strict ?? false);
+  printWarnings(db.warnings);
+  const stats = await decodeStream(db, process.stdin, process.stdout, {
+    truncated: opts.truncated ?? false,
+    choices: opts.choices,
+    j1939: opts.j1939 ?? false,
+  });
+  const parts = Object.entries(stats)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${v}`);
+  process.stderr.write(`sigflow dbc decode: ${parts.join(', ') || 'no input'}\n`);
 }
 
 // ---- decode -------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
  * and write output in large chunks while honouring backpressure.
  */
 import type { Readable, Writable } from 'node:stream';
+import { SigflowError } from '../errors/index.js';
 
 /** Yields arrays of complete lines (without the newline; a trailing \r is removed). */
 export async function* readLines(input: Readable, maxLineBytes = 16 * 1024 * 1024): AsyncGenerator<string[]> {
@@ -11,7 +12,9 @@ export async function* readLines(input: Readable, maxLineBytes = 16 * 1024 * 102
     const text = tail + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
     const lines = text.split('\n');
     tail = lines.pop() ?? '';
-    if (tail.length > maxLineBytes) throw new Error(`input line longer than ${maxLineBytes} bytes`);
+    if (tail.length > maxLineBytes) {
+      throw new SigflowError('SF_ERR_CLI_LINE_TOO_LONG', `input line longer than ${maxLineBytes} bytes`);
+    }
     for (let i = 0; i < lines.length; i++) if (lines[i].endsWith('\r')) lines[i] = lines[i].slice(0, -1);
     yield lines;
   }

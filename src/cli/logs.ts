@@ -5,18 +5,20 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { CanedgeError } from '../formats/canedge/errors.js';
+import { SigflowError } from '../errors/index.js';
 import {
   defaultIndexPath,
   entryBounds,
   type IndexEntry,
+  LocalLogStore,
   LogIndex,
+  loadPasswords,
+  MDF4_TIME_RANGE_ID,
+  mdf4TimeRange,
+  PasswordBook,
   type RefreshStats,
-} from '../formats/canedge/log-index.js';
-import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../formats/canedge/mdf4-time-range.js';
-import { loadPasswords, PasswordBook } from '../formats/canedge/passwords.js';
-import { LocalLogStore } from '../formats/canedge/source.js';
-import { CliError } from './errors.js';
+} from '../formats/canedge/index.js';
+import { parseTime } from '../units/index.js';
 
 interface IndexCmdOptions {
   passwords?: string;
@@ -27,16 +29,6 @@ interface IndexCmdOptions {
   from?: string;
   to?: string;
   concurrency: string;
-}
-
-function parseTime(s: string, what: string): bigint {
-  if (/^-?\d+$/.test(s)) return BigInt(s); // ns since the epoch
-  const ms = Date.parse(s);
-  if (Number.isNaN(ms)) throw new CliError(`${what}: cannot parse "${s}" (ISO 8601 or integer ns since the epoch)`, 2);
-  const frac = /\.(\d+)/.exec(s)?.[1] ?? '';
-  // keep sub-millisecond digits Date.parse drops
-  const subMs = frac.length > 3 ? BigInt(frac.slice(3, 9).padEnd(6, '0')) : 0n;
-  return BigInt(ms) * 1_000_000n + subMs;
 }
 
 function isoNs(ns: string | undefined): string {
@@ -186,32 +178,30 @@ function printHuman(root: string, index: LogIndex, stats: RefreshStats, shown: I
   );
 }
 
-async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
+/** The root argument: an existing folder (SF_ERR_USAGE otherwise). */
+function checkRoot(root: string): void {
   let st: import('node:fs').Stats;
   try {
     st = statSync(root);
   } catch (err) {
-    throw new CliError(
-      `${root}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`,
-      2,
-    );
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such directory' : (err as Error).message;
+    throw new SigflowError('SF_ERR_USAGE', `${root}: ${why}`, { where: root, cause: err });
   }
-  if (!st.isDirectory()) throw new CliError(`${root}: not a directory`, 2);
-  const store = new LocalLogStore(root);
-  let passwords = PasswordBook.empty();
-  const pwPath =
-    opts.passwords ?? (existsSync(join(store.root, 'passwords.json')) ? join(store.root, 'passwords.json') : undefined);
-  if (pwPath) {
-    try {
-      passwords = await loadPasswords(pwPath);
-    } catch (err) {
-      if (err instanceof CanedgeError) throw new CliError(err.message, 2);
-      throw err;
-    }
-  }
+  if (!st.isDirectory()) throw new SigflowError('SF_ERR_USAGE', `${root}: not a directory`, { where: root });
+}
+
+async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
+  checkRoot(root);
+  const fromNs = opts.from !== undefined ? parseTime(opts.from, '--from') : undefined;
+  const toNs = opts.to !== undefined ? parseTime(opts.to, '--to') : undefined;
   const concurrency = Number(opts.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
-    throw new CliError(`--concurrency: "${opts.concurrency}" is not 1…64`, 2);
+    throw new SigflowError('SF_ERR_USAGE', `--concurrency: "${opts.concurrency}" is not 1…64`);
+  const store = new LocalLogStore(root);
+  const pwPath =
+    opts.passwords ?? (existsSync(join(store.root, 'passwords.json')) ? join(store.root, 'passwords.json') : undefined);
+  const passwords = pwPath ? await loadPasswords(pwPath) : PasswordBook.empty();
   const indexPath = opts.index ?? defaultIndexPath(store.id);
   const index = await LogIndex.load(indexPath, store.id);
   if (index.loadWarning) process.stderr.write(`sigflow: ${index.loadWarning}\n`);
@@ -228,30 +218,30 @@ async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
   }
   const filtered = opts.device !== undefined || opts.from !== undefined || opts.to !== undefined;
   let shown: IndexEntry[] = [...index.files];
-  if (filtered) {
-    const fromNs = opts.from ? parseTime(opts.from, '--from') : undefined;
-    const toNs = opts.to ? parseTime(opts.to, '--to') : undefined;
-    shown = index.query({ device: opts.device, fromNs, toNs });
-  }
-  if (opts.json) {
-    const out = {
-      root: store.root,
-      index: indexPath,
-      passwords: pwPath ?? null,
-      stats,
-      ignored: index.ignored,
-      devices: summarise(shown.filter((f) => !f.error)).map((d) => ({
-        ...d,
-        sessions: d.sessions.map((s) => ({ ...s, splits: s.files.map((f) => f.split) })),
-      })),
-      errors: index
-        .errors()
-        .map((f) => ({ path: f.path, device: f.device, code: f.error?.code, message: f.error?.message })),
-    };
-    process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
-  } else {
-    printHuman(store.root, index, stats, shown, filtered);
-  }
+  if (filtered) shown = index.query({ device: opts.device, fromNs, toNs });
+  if (opts.json) printJson({ root: store.root, index: indexPath, passwords: pwPath ?? null }, index, stats, shown);
+  else printHuman(store.root, index, stats, shown, filtered);
+}
+
+function printJson(
+  where: { root: string; index: string; passwords: string | null },
+  index: LogIndex,
+  stats: RefreshStats,
+  shown: IndexEntry[],
+): void {
+  const out = {
+    ...where,
+    stats,
+    ignored: index.ignored,
+    devices: summarise(shown.filter((f) => !f.error)).map((d) => ({
+      ...d,
+      sessions: d.sessions.map((s) => ({ ...s, splits: s.files.map((f) => f.split) })),
+    })),
+    errors: index
+      .errors()
+      .map((f) => ({ path: f.path, device: f.device, code: f.error?.code, message: f.error?.message })),
+  };
+  process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
 }
 
 export function registerLogsCommands(program: Command): void {
@@ -267,10 +257,15 @@ export function registerLogsCommands(program: Command): void {
     .option('--index <file>', 'index file (default: $SIGFLOW_CACHE_DIR or $XDG_CACHE_HOME/sigflow/canedge-index/…)')
     .option('--no-times', 'skip reading records for first/last timestamps (header start time only; much faster)')
     .option('--device <id>', 'only show files of this device (header serial number)')
-    .option('--from <time>', 'only show files with records at or after this time (ISO 8601 or ns)')
-    .option('--to <time>', 'only show files with records at or before this time (ISO 8601 or ns)')
+    .option('--from <time>', 'only show files with records at or after this time (see below)')
+    .option('--to <time>', 'only show files with records at or before this time (see below)')
     .option('--concurrency <n>', 'files probed in parallel', '4')
     .option('--json', 'print JSON instead of text')
+    .addHelpText(
+      'after',
+      '\n--from/--to: RFC 3339 / ISO 8601, UTC unless an offset is given (2024-01-02T03:04:05 = …05Z), or integer ns\n' +
+        'since the epoch. Bad arguments: exit status 2.',
+    )
     .action(async (root: string, opts: IndexCmdOptions) => {
       await runIndex(root, opts);
     });

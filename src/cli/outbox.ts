@@ -4,12 +4,16 @@
  * write, but never repair: a corrupt file is reported, and sigflow itself recovers it on its next start.
  */
 import type { Command } from 'commander';
-import { decodeBatch } from '../outbox/codec.js';
-import { OutboxError } from '../outbox/errors.js';
-import { buildStatus, type OutboxStatus } from '../outbox/outbox.js';
-import { type DeadLetter, lockHolder, OutboxStore } from '../outbox/store.js';
-import { nsToIso } from '../records/record.js';
-import { CliError } from './errors.js';
+import { SigflowError } from '../errors/index.js';
+import {
+  buildStatus,
+  type DeadLetter,
+  decodeBatch,
+  lockHolder,
+  type OutboxStatus,
+  OutboxStore,
+} from '../outbox/index.js';
+import { nsToIso } from '../records/index.js';
 
 interface CommonOpts {
   dataDir: string;
@@ -17,22 +21,24 @@ interface CommonOpts {
   json?: boolean;
 }
 
+/** Opens the outbox of a data directory; a missing or damaged one is the outbox's own error (e.g. SF_ERR_OUTBOX_MISSING). */
 function openStore(dir: string, write: boolean): OutboxStore {
-  try {
-    return write
-      ? OutboxStore.open(dir, { mustExist: true, recover: false, integrityCheck: false })
-      : OutboxStore.open(dir, { readonly: true, integrityCheck: false });
-  } catch (e) {
-    if (e instanceof OutboxError) throw new CliError(e.message);
-    throw new CliError(`cannot open the outbox in ${dir}: ${(e as Error).message}`);
-  }
+  return write
+    ? OutboxStore.open(dir, { mustExist: true, recover: false, integrityCheck: false })
+    : OutboxStore.open(dir, { readonly: true, integrityCheck: false });
+}
+
+function noSuchSink(name: string, file: string, known?: string[]): SigflowError {
+  const list = known ? ` (sinks: ${known.join(', ') || 'none'})` : '';
+  return new SigflowError('SF_ERR_OUTBOX_UNKNOWN_SINK', `no sink named ${name} in ${file}${list}`, { where: file });
 }
 
 function parseIds(values: string[] | undefined): number[] | undefined {
   if (!values || values.length === 0) return undefined;
   return values.flatMap((v) =>
     v.split(',').map((s) => {
-      if (!/^\d+$/.test(s.trim())) throw new CliError(`--id: "${s}" is not a dead-letter id (a positive integer)`, 2);
+      if (!/^\d+$/.test(s.trim()))
+        throw new SigflowError('SF_ERR_USAGE', `--id: "${s}" is not a dead-letter id (a positive integer)`);
       return Number(s.trim());
     }),
   );
@@ -145,23 +151,7 @@ export function registerOutboxCommands(program: Command): void {
     .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
     .option('--sink <name>', 'only this sink')
     .option('--json', 'machine-readable output')
-    .action((o: CommonOpts) => {
-      const store = openStore(o.dataDir, false);
-      try {
-        const st = buildStatus(store);
-        if (o.sink !== undefined && !st.sinks.some((s) => s.name === o.sink)) {
-          throw new CliError(
-            `no sink named ${o.sink} in ${store.file} (sinks: ${st.sinks.map((s) => s.name).join(', ') || 'none'})`,
-          );
-        }
-        if (o.json) {
-          const view = o.sink === undefined ? st : { ...st, sinks: st.sinks.filter((s) => s.name === o.sink) };
-          process.stdout.write(`${toJson(view)}\n`);
-        } else printStatus(st, o.sink);
-      } finally {
-        store.close();
-      }
-    });
+    .action(statusAction);
 
   ob.command('dead-letters')
     .description('list records sinks rejected permanently, with the server reason')
@@ -171,24 +161,7 @@ export function registerOutboxCommands(program: Command): void {
     .option('--limit <n>', 'at most n entries', '1000')
     .option('--records', 'also print the records of each entry')
     .option('--json', 'machine-readable output (one JSON object per entry)')
-    .action((o: CommonOpts & { id?: string[]; limit: string; records?: boolean }) => {
-      const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit < 0)
-        throw new CliError(`--limit: "${o.limit}" is not a non-negative integer`, 2);
-      const store = openStore(o.dataDir, false);
-      try {
-        const list = store.deadLetters({ sink: o.sink, ids: parseIds(o.id), limit, withData: o.records === true });
-        if (o.json) {
-          for (const d of list) {
-            const entry: Record<string, unknown> = { ...d, data: undefined };
-            if (o.records && d.data) entry.records_list = decodeBatch(d.data);
-            process.stdout.write(`${toJson(entry)}\n`);
-          }
-        } else printDeadLetters(list, o.records === true);
-      } finally {
-        store.close();
-      }
-    });
+    .action(deadLettersAction);
 
   ob.command('replay')
     .description('move dead letters back into the outbox, for their sink only (delivered again in order of id)')
@@ -196,20 +169,7 @@ export function registerOutboxCommands(program: Command): void {
     .option('--sink <name>', 'only dead letters of this sink')
     .option('--id <ids...>', 'only these dead-letter ids')
     .option('--json', 'machine-readable output')
-    .action((o: CommonOpts & { id?: string[] }) => {
-      const store = openStore(o.dataDir, true);
-      try {
-        const r = store.replay({ sink: o.sink, ids: parseIds(o.id) });
-        if (o.json) process.stdout.write(`${toJson(r)}\n`);
-        else {
-          process.stdout.write(`replayed ${r.replayed} dead letters (${r.records} records) into the outbox\n`);
-          for (const s of r.skipped) process.stdout.write(`  skipped #${s.id}: ${s.reason}\n`);
-        }
-        if (r.skipped.length > 0) process.exitCode = 1;
-      } finally {
-        store.close();
-      }
-    });
+    .action(replayAction);
 
   ob.command('purge')
     .description('delete dead letters for good (asks for --yes)')
@@ -218,25 +178,7 @@ export function registerOutboxCommands(program: Command): void {
     .option('--id <ids...>', 'only these dead-letter ids')
     .option('--yes', 'really delete')
     .option('--json', 'machine-readable output')
-    .action((o: CommonOpts & { id?: string[]; yes?: boolean }) => {
-      const ids = parseIds(o.id);
-      const store = openStore(o.dataDir, true);
-      try {
-        if (!o.yes) {
-          const n = store.deadLetters({ sink: o.sink, ids });
-          const records = n.reduce((a, d) => a + d.records, 0);
-          throw new CliError(
-            `purge would delete ${n.length} dead letters (${records} records) for good; add --yes to do it`,
-            2,
-          );
-        }
-        const r = store.purgeDeadLetters({ sink: o.sink, ids });
-        if (o.json) process.stdout.write(`${toJson(r)}\n`);
-        else process.stdout.write(`purged ${r.purged} dead letters (${r.records} records)\n`);
-      } finally {
-        store.close();
-      }
-    });
+    .action(purgeAction);
 
   ob.command('forget-sink')
     .description(
@@ -246,28 +188,112 @@ export function registerOutboxCommands(program: Command): void {
     .requiredOption('--sink <name>', 'the sink to forget')
     .option('--yes', 'really drop its backlog')
     .option('--json', 'machine-readable output')
-    .action((o: CommonOpts & { sink: string; yes?: boolean }) => {
-      const holder = lockHolder(o.dataDir);
-      if (holder !== null) throw new CliError(`sigflow (pid ${holder}) is running on ${o.dataDir}; stop it first`);
-      const store = openStore(o.dataDir, true);
-      try {
-        const c = store.sink(o.sink);
-        if (!c) throw new CliError(`no sink named ${o.sink} in ${store.file}`);
-        const p = store.pendingFor(o.sink, c.cursor);
-        if (!o.yes) {
-          throw new CliError(
-            `forgetting ${o.sink} drops its ${p.pendingRecords} pending records (${p.pendingBatches} batches); add --yes to do it`,
-            2,
-          );
-        }
-        const r = store.forgetSink(o.sink);
-        if (o.json) process.stdout.write(`${toJson(r)}\n`);
-        else
-          process.stdout.write(
-            `forgot sink ${o.sink}: dropped ${r.pendingRecords} pending records (${r.pendingBatches} batches)\n`,
-          );
-      } finally {
-        store.close();
+    .action(forgetSinkAction);
+}
+
+function statusAction(o: CommonOpts): void {
+  const store = openStore(o.dataDir, false);
+  try {
+    const st = buildStatus(store);
+    if (o.sink !== undefined && !st.sinks.some((s) => s.name === o.sink)) {
+      throw noSuchSink(
+        o.sink,
+        store.file,
+        st.sinks.map((s) => s.name),
+      );
+    }
+    if (o.json) {
+      const view = o.sink === undefined ? st : { ...st, sinks: st.sinks.filter((s) => s.name === o.sink) };
+      process.stdout.write(`${toJson(view)}\n`);
+    } else printStatus(st, o.sink);
+  } finally {
+    store.close();
+  }
+}
+
+function deadLettersAction(o: CommonOpts & { id?: string[]; limit: string; records?: boolean }): void {
+  const limit = Number(o.limit);
+  if (!Number.isInteger(limit) || limit < 0)
+    throw new SigflowError('SF_ERR_USAGE', `--limit: "${o.limit}" is not a non-negative integer`);
+  const store = openStore(o.dataDir, false);
+  try {
+    const list = store.deadLetters({ sink: o.sink, ids: parseIds(o.id), limit, withData: o.records === true });
+    if (o.json) {
+      for (const d of list) {
+        const entry: Record<string, unknown> = { ...d, data: undefined };
+        if (o.records && d.data) entry.records_list = decodeBatch(d.data);
+        process.stdout.write(`${toJson(entry)}\n`);
       }
-    });
+    } else printDeadLetters(list, o.records === true);
+  } finally {
+    store.close();
+  }
+}
+
+function replayAction(o: CommonOpts & { id?: string[] }): void {
+  const store = openStore(o.dataDir, true);
+  try {
+    const r = store.replay({ sink: o.sink, ids: parseIds(o.id) });
+    if (o.json) process.stdout.write(`${toJson(r)}\n`);
+    else {
+      process.stdout.write(`replayed ${r.replayed} dead letters (${r.records} records) into the outbox\n`);
+      for (const s of r.skipped) process.stdout.write(`  skipped #${s.id}: ${s.reason}\n`);
+    }
+    if (r.skipped.length > 0) process.exitCode = 1;
+  } finally {
+    store.close();
+  }
+}
+
+function purgeAction(o: CommonOpts & { id?: string[]; yes?: boolean }): void {
+  const ids = parseIds(o.id);
+  const store = openStore(o.dataDir, true);
+  try {
+    if (!o.yes) {
+      const n = store.deadLetters({ sink: o.sink, ids });
+      const records = n.reduce((a, d) => a + d.records, 0);
+      throw new SigflowError(
+        'SF_ERR_CLI_CONFIRM',
+        `purge would delete ${n.length} dead letters (${records} records) for good; add --yes to do it`,
+      );
+    }
+    const r = store.purgeDeadLetters({ sink: o.sink, ids });
+    if (o.json) process.stdout.write(`${toJson(r)}\n`);
+    else process.stdout.write(`purged ${r.purged} dead letters (${r.records} records)\n`);
+  } finally {
+    store.close();
+  }
+}
+
+function forgetSinkAction(o: CommonOpts & { sink: string; yes?: boolean }): void {
+  const holder = lockHolder(o.dataDir);
+  if (holder !== null) {
+    throw new SigflowError(
+      'SF_ERR_OUTBOX_LOCKED',
+      `sigflow (pid ${holder}) is running on ${o.dataDir}; stop it first`,
+      {
+        where: o.dataDir,
+      },
+    );
+  }
+  const store = openStore(o.dataDir, true);
+  try {
+    const c = store.sink(o.sink);
+    if (!c) throw noSuchSink(o.sink, store.file);
+    const p = store.pendingFor(o.sink, c.cursor);
+    if (!o.yes) {
+      throw new SigflowError(
+        'SF_ERR_CLI_CONFIRM',
+        `forgetting ${o.sink} drops its ${p.pendingRecords} pending records (${p.pendingBatches} batches); add --yes to do it`,
+      );
+    }
+    const r = store.forgetSink(o.sink);
+    if (o.json) process.stdout.write(`${toJson(r)}\n`);
+    else
+      process.stdout.write(
+        `forgot sink ${o.sink}: dropped ${r.pendingRecords} pending records (${r.pendingBatches} batches)\n`,
+      );
+  } finally {
+    store.close();
+  }
 }

@@ -58,39 +58,426 @@ export const ERRORS = {
   // ── config ─────────────────────────────────────────────────────────────────────────────────────────────
   SF_ERR_CONFIG_INVALID: usage(
     'A configuration value does not fit its schema; the message names the key path.',
-    'Fix the named key; `sigflow check -c FILE` validates a file, and examples/ has working configurations.',
+    'Fix the named key; every component documents its keys in its README, with a working sample.yaml beside it.',
   ),
 
   // ── io ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_IO_OPEN: failure(
+    'A file could not be opened for reading: it is missing, not a regular file, or not readable by this user.',
+    'Check the path and its permissions; the message names the file and the system’s reason (ENOENT, EACCES …).',
+  ),
+  SF_ERR_IO_READ: failure(
+    'Reading a file failed in the operating system (an I/O error, a file removed from a network share).',
+    'Check the disk or share named in the message and run again; the system’s reason is in the message.',
+  ),
+  SF_ERR_IO_CLOSED: failure(
+    'A byte source was read after it was closed: a bug in sigflow, not in your input.',
+    'Run again with SIGFLOW_DEBUG=1 and report the stack with the command that caused it.',
+  ),
+  SF_ERR_IO_RANGE: failure(
+    'A read was asked for a negative, fractional or too large offset or length (damaged offsets in a file, or a bug).',
+    'If the message names a damaged file, re-copy it; otherwise report it with SIGFLOW_DEBUG=1 output.',
+  ),
+  SF_ERR_IO_TRUNCATED: failure(
+    'A file ended before the bytes a reader needed: it is truncated (an interrupted copy or upload, a log still being written).',
+    'Copy the file again from the device, card or bucket; the message names the file, the offset and its size.',
+    422,
+  ),
 
   // ── dbc ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_DBC_SYNTAX: usage(
+    'A DBC file does not fit the DBC grammar, or describes a signal that cannot exist; the message names file:line:column and what was expected.',
+    'Fix the file at the named position (the statement there, or the one before it if a ; or " is missing).',
+  ),
+  SF_ERR_DBC_STRICT: usage(
+    'Strict mode is on and the DBC file has a quirk that lenient loading accepts with a warning; the message names the quirk code.',
+    'Fix the file at the named position, or load it without --strict to get the quirk as a warning.',
+  ),
+  SF_ERR_DBC_READ: usage(
+    'A DBC file could not be read (missing, unreadable, a directory).',
+    'Check the path and its permissions.',
+  ),
+  SF_ERR_DBC_ID_CLASH: usage(
+    'Two DBC files loaded together define the same frame id; the message names both places.',
+    'Load the files separately, or remove the duplicate message from one of them.',
+  ),
+  SF_ERR_DBC_UNKNOWN_MESSAGE: usage(
+    'No message of the loaded DBC files has the name asked for.',
+    'Check the name (`sigflow dbc inspect FILE` lists the messages); long names from SystemMessageLongSymbol count.',
+  ),
+  SF_ERR_DBC_ENCODE: usage(
+    'Signal values cannot be encoded into the message: a label that is not a value description, a value out of range, a missing value or multiplexer.',
+    'Give every signal (and the multiplexer) a value that fits its length, factor and offset, or one of its VAL_ labels.',
+  ),
+  SF_ERR_DBC_HOST_BYTE_ORDER: failure(
+    'The compiled DBC decoder reinterprets float bits in host byte order and runs only on little-endian hosts.',
+    'Run sigflow on a little-endian machine (x86-64, ARM64, ppc64le).',
+  ),
 
   // ── mdf4 ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_MDF4_NOT_MDF4: usage(
+    'The file is not an MDF4 file (its first 64 bytes are not an MDF identification block).',
+    'Check that you gave the right file; CANedge containers (MFC/MFE/MFM) are opened through `sigflow frames`/`decode`.',
+  ),
+  SF_ERR_MDF4_CORRUPT: failure(
+    'The MDF4 file’s block structure is damaged (a link outside the file, a wrong block type, a cycle, a bad length).',
+    'The message names the byte offset; re-copy the file from the device or card. Data before damage in the data blocks is still read.',
+    422,
+  ),
+  SF_ERR_MDF4_UNSUPPORTED: failure(
+    'The MDF4 file uses something this reader does not support (an MDF version other than 4.x, an unknown DZ zip type).',
+    'Convert the file with the logger vendor’s tools (e.g. asammdf) to plain MDF 4.1, or report the file.',
+    422,
+  ),
+  SF_ERR_MDF4_TOO_LARGE: failure(
+    'A compressed (##DZ) data block would inflate beyond the reader’s limit (256 MB by default).',
+    'The block is most likely damaged; if it is genuine, raise maxDzBytes where the caller offers it.',
+    413,
+  ),
+  SF_ERR_MDF4_WRITE_INPUT: usage(
+    'Frames given to the MDF4 writer cannot be stored in the chosen layout (a time before the start time, or not whole µs for canedge-v2).',
+    'Give frames at or after the start time, and whole-microsecond times for the canedge-v2 layout.',
+  ),
 
   // ── canedge ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_CANEDGE_NOT_A_LOG: usage(
+    'The file is neither MDF4 nor a CANedge Generic File container (MFC, MFE, MFM).',
+    'Check that you gave a log file; the message shows how the file starts.',
+  ),
+  SF_ERR_CANEDGE_UNKNOWN_CONTAINER: failure(
+    'A Generic File container of a type, subtype or layer order this reader does not know.',
+    'The message names the type and subtype; update sigflow, or convert the file with the vendor’s tools.',
+    422,
+  ),
+  SF_ERR_CANEDGE_TRUNCATED: failure(
+    'A container or its compressed stream ends before the format requires: the file is truncated.',
+    'Copy the file again from the device, card or bucket.',
+    422,
+  ),
+  SF_ERR_CANEDGE_CORRUPT: failure(
+    'A container header has invalid parameters, or its payload does not decode (heatshrink, or the MDF inside).',
+    'Copy the file again; if the copy is the same, the file was damaged on the device.',
+    422,
+  ),
+  SF_ERR_CANEDGE_MISSING_PASSWORD: usage(
+    'An encrypted log (MFE/MFM) was read without a password for its device.',
+    'Give a passwords.json ({"<DEVICEID>": "password", "default": "password"}) that has the device named in the message.',
+  ),
+  SF_ERR_CANEDGE_WRONG_PASSWORD: usage(
+    'An encrypted log did not authenticate: the password is wrong (or the file is truncated or tampered with).',
+    'Check the password for the device named in the message in your passwords.json.',
+  ),
+  SF_ERR_CANEDGE_TOO_LARGE: failure(
+    'A container, or what it decodes to, exceeds the reader’s limit (1 GiB by default).',
+    'The file is most likely damaged; genuine device splits are a few MB.',
+    413,
+  ),
+  SF_ERR_CANEDGE_PASSWORDS_FILE: usage(
+    'The passwords file cannot be read, is not valid JSON, or has an entry that is not "<8 hex digits>" or "default" → string.',
+    'Fix the file at the line:column the message names.',
+  ),
+  SF_ERR_CANEDGE_TREE_UNREADABLE: usage(
+    'The folder of a log tree could not be listed (missing, not a folder, no permission).',
+    'Check the path given as the log tree.',
+  ),
+  SF_ERR_CANEDGE_BUILD_OPTIONS: usage(
+    'Options for building a CANedge container are invalid (device id not 1–8 hex digits, salt/IV size, iteration count).',
+    'Give a device id of 1–8 hex digits, a 16-byte salt, a 12-byte IV and 1…10,000,000 iterations.',
+  ),
 
   // ── parquet ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_PARQUET_WRITE: failure(
+    'A Parquet file could not be created, encoded, written, synced or renamed into place (disk full, no permission, missing folder).',
+    'Check the output path and free space; nothing is left under the file’s name (the temporary file is removed).',
+  ),
+  SF_ERR_PARQUET_VALUE: failure(
+    'A value does not fit its Parquet column (a null in a required column, an integer or a time outside INT64).',
+    'The message names the column and the value; times must lie in 1677…2262.',
+  ),
+  SF_ERR_PARQUET_SCHEMA: failure(
+    'The Parquet writer was used with an invalid schema or out of order (a column defined twice, rows not matching the columns, a write after close).',
+    'A bug in sigflow unless you call the writer yourself; report it with SIGFLOW_DEBUG=1 output.',
+  ),
 
   // ── store ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_STORE_OPEN: usage(
+    'A store file could not be opened or created (missing when opened read-only, no permission, locked, not SQLite).',
+    'Check the path; the message gives SQLite’s reason.',
+  ),
+  SF_ERR_STORE_NOT_A_STORE: usage(
+    'The file is an SQLite database but not a sigflow store, or a store of a schema version this build does not know.',
+    'Give the path of a sigflow store (or a new file to create one); a newer store needs a newer sigflow.',
+  ),
+  SF_ERR_STORE_CLOSED: failure(
+    'The store was used after it was closed: a bug in sigflow, not in your input.',
+    'Run again with SIGFLOW_DEBUG=1 and report the stack with the command that caused it.',
+  ),
+  SF_ERR_STORE_WRITE: failure(
+    'A batch could not be written to the store (disk full, I/O error, database locked); nothing of the batch was stored.',
+    'Free disk space or stop the other writer; the outbox keeps the batch and retries.',
+    503,
+  ),
+  SF_ERR_STORE_QUERY: usage(
+    'A store query or retention request is out of range (an empty or non-int64 time range, points outside 1…100000, a negative age).',
+    'Give --from before --to, --points between 1 and 100000, and a non-negative --max-age.',
+  ),
 
   // ── outbox ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_OUTBOX_INPUT: usage(
+    'A record handed to the outbox is not a valid record; the message names its index and the field. Nothing of the batch was stored.',
+    'Fix the producer: time is a bigint of ns, measurement a non-empty string, tags strings, at least one field.',
+  ),
+  SF_ERR_OUTBOX_BATCH_DECODE: failure(
+    'An encoded outbox batch is malformed (checksum, truncation, bad tag); the message names the byte offset.',
+    'Delivery quarantines such batches by itself (counted as corrupt); if a command reports it, keep the file and report it.',
+  ),
+  SF_ERR_OUTBOX_FULL: failure(
+    'The outbox stayed full (its max_bytes budget) for longer than block_timeout; the batch was not stored.',
+    'Find out why the sinks do not keep up (`sigflow outbox status`), raise max_bytes, or choose when_full: drop_oldest.',
+    503,
+  ),
+  SF_ERR_OUTBOX_BATCH_TOO_LARGE: failure(
+    'A single batch encodes to more bytes than the whole outbox budget, so no policy can make room for it.',
+    'Send smaller batches, or raise the outbox max_bytes.',
+    413,
+  ),
+  SF_ERR_OUTBOX_OPEN: failure(
+    'The outbox could not be opened: the data directory holds an SQLite file that is not a sigflow outbox, one of a newer schema, or it could not be locked.',
+    'Point data_dir at a directory of its own; an outbox from a newer sigflow needs that version.',
+  ),
+  SF_ERR_OUTBOX_MISSING: usage(
+    'There is no outbox in the data directory named (commands that read an outbox never create one).',
+    'Check the data directory (--data-dir); the outbox is created by the first sigflow that writes to it.',
+  ),
+  SF_ERR_OUTBOX_LOCKED: failure(
+    'Another sigflow process (or this one) owns the outbox’s data directory; one process per data directory.',
+    'Stop that process (its pid is in the message), or give this one a data directory of its own.',
+    409,
+  ),
+  SF_ERR_OUTBOX_CORRUPT: failure(
+    'The outbox file is damaged (SQLite cannot read it or it fails its integrity check).',
+    'Start sigflow: it moves the file aside and recovers every readable row; commands only report the damage.',
+  ),
+  SF_ERR_OUTBOX_CLOSED: failure(
+    'The outbox was used after it was closed (or closed while a call was waiting); that batch was not stored.',
+    'Send the batch again after the next start; during shutdown this is expected.',
+    503,
+  ),
+  SF_ERR_OUTBOX_NO_SINKS: usage(
+    'A batch was enqueued into an outbox that has no sink configured, so nothing would ever deliver it.',
+    'Configure at least one sink.',
+  ),
+  SF_ERR_OUTBOX_UNKNOWN_SINK: usage(
+    'No sink of that name has a cursor in this outbox.',
+    '`sigflow outbox status` lists the sinks the outbox knows.',
+  ),
+  SF_ERR_OUTBOX_NOT_IDLE: usage(
+    'A single delivery step was asked of an outbox whose delivery loops are running.',
+    'Call deliverOnce only on an outbox that was not started (tests, tools).',
+  ),
+  SF_ERR_OUTBOX_DRAIN_TIMEOUT: failure(
+    'Waiting for every sink to catch up took longer than allowed; the message names what is still pending and the last error.',
+    'Nothing is lost: the pending records stay in the outbox. Check the named sinks, or wait longer.',
+    504,
+  ),
+  SF_ERR_OUTBOX_WRITE_TIMEOUT: failure(
+    'A sink write took longer than write_timeout and was aborted (the AbortSignal’s reason); the batch is written again.',
+    'Check the sink’s server; raise the sink’s delivery write_timeout if its writes are legitimately slow.',
+    504,
+  ),
 
   // ── sink ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_SINK_ARCHIVE_LINE: usage(
+    'A line of an archive file (archive sink, NDJSON per UTC day) is not a record in the archive format.',
+    'The message names file:line. A torn last line is normal after a crash (it is cut at the next open); any other bad line means the file was edited or damaged: fix or remove that line.',
+  ),
 
   // ── logdecode ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_LOGDECODE_NO_DBC: usage(
+    'Decoding was asked for without any DBC file.',
+    'Give one with --dbc file.dbc (every CAN channel) or --channel CAN<n>=file.dbc (one channel).',
+  ),
+  SF_ERR_LOGDECODE_CHANNEL_SPEC: usage(
+    'A per-channel DBC assignment is not of the form CAN<n>=<file.dbc> with n in 1…255.',
+    'Write it like --channel CAN2=powertrain.dbc.',
+  ),
+  SF_ERR_LOGDECODE_SIGNAL_FILTER: usage(
+    'The signal filter is not a valid regular expression.',
+    'Fix the pattern given with --signals (JavaScript regular expression syntax).',
+  ),
+  SF_ERR_LOGDECODE_INPUT: failure(
+    'A log file or folder cannot be opened or read; the other files are still read.',
+    'Check the path and its permissions; the run exits 1 after reading the other files.',
+  ),
+  SF_ERR_LOGDECODE_FAIL_FAST: failure(
+    'The run stopped at the first log file that could not be read, as asked (--fail-fast).',
+    'Fix or remove the file named in the line before, or run without --fail-fast to skip it.',
+  ),
+  SF_ERR_LOGDECODE_RESAMPLE_LIMIT: failure(
+    'The resampled (wide) table needs more cells than the memory bound allows.',
+    'Use a longer --resample interval, fewer signals (--signals), a shorter --from/--to window, or raise --max-cells.',
+  ),
+  SF_ERR_LOGDECODE_TIME_RANGE: failure(
+    'A log holds a time outside the Parquet nanosecond timestamp range (years 1677–2262).',
+    'The log file named in the message has a broken clock; write NDJSON or CSV instead, or leave the file out.',
+  ),
 
   // ── logimport ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_LOGIMPORT_DATA_DIR: usage(
+    'The data directory of an import cannot be created.',
+    'Give a writable folder with --data-dir.',
+  ),
+  SF_ERR_LOGIMPORT_LEDGER: usage(
+    'The import ledger (<data-dir>/imports.json) cannot be read or is not valid JSON.',
+    'Move the file aside: every log is then imported again (the sinks are idempotent, nothing is duplicated).',
+  ),
+  SF_ERR_LOGIMPORT_LEDGER_WRITE: failure(
+    'The import ledger (<data-dir>/imports.json) cannot be written.',
+    'Check free space and permissions of the data directory; files not marked are imported again next run.',
+  ),
+  SF_ERR_LOGIMPORT_DROPPED: failure(
+    'The outbox refused a batch of an import (its drop policy), which an import never expects.',
+    'Check the outbox settings of the data directory (`sigflow outbox status`); imports block when the outbox is full.',
+  ),
 
   // ── cli ──────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_CLI_OUTPUT: failure(
+    'The output file given with -o cannot be written.',
+    'Check that its folder exists, is writable and has free space.',
+  ),
+  SF_ERR_CLI_LINE_TOO_LONG: usage(
+    'An input line on stdin is longer than the limit (16 MiB).',
+    'Feed one JSON object per line.',
+  ),
+  SF_ERR_CLI_CONFIRM: usage(
+    'The command deletes data for good and was not confirmed.',
+    'Read what the message says would be deleted, then run it again with --yes.',
+  ),
 } as const satisfies Record<string, ErrorSpec>;
 
 export const WARNINGS = {
   // ── dbc (the DBC parser's quirks) ───────────────────────────────────────────────────────────────────
+  // One per entry of QUIRKS (src/codecs/dbc/quirks.ts); each Diagnostic carries both codes. --strict makes them errors.
+  SF_WARN_DBC_EXTENDED_ID_WITHOUT_FLAG: {
+    means: 'A frame id above 0x7FF lacks the 0x80000000 extended flag; it is read as an extended (29-bit) id.',
+    action: 'Add the flag to the BO_ id (id | 0x80000000) if the message is extended; nothing to do otherwise.',
+  },
+  SF_WARN_DBC_ID_TOO_WIDE: {
+    means: 'A frame id is wider than 29 bits; it is masked to 29 bits.',
+    action: 'Correct the BO_ id in the file.',
+  },
+  SF_WARN_DBC_DIGIT_IDENTIFIER: {
+    means: 'An identifier starts with a digit, which the DBC grammar does not allow; it is read as a name.',
+    action: 'Rename it if other tools must read the file; sigflow reads it as written.',
+  },
+  SF_WARN_DBC_LEADING_DOT_NUMBER: {
+    means: 'A number is written without its leading zero (.25); it is read as 0.25.',
+    action: 'Write 0.25 if other tools must read the file.',
+  },
+  SF_WARN_DBC_COMMENT_WITHOUT_SIGNAL: {
+    means: 'A CM_ SG_ comment has no signal name; the comment is ignored.',
+    action: 'Add the signal name after the message id, or remove the comment.',
+  },
+  SF_WARN_DBC_COMMENT_WITHOUT_KIND: {
+    means: 'A CM_ comment has an id but no object kind (BU_/BO_/SG_/EV_); the comment is ignored.',
+    action: 'Add the object kind (usually BO_) before the id.',
+  },
+  SF_WARN_DBC_MISSING_SEMICOLON: {
+    means: 'A statement has no closing ; before the next statement or the end of the file; it is applied anyway.',
+    action: 'Add the ; (cantools silently drops such a statement at the end of a file).',
+  },
+  SF_WARN_DBC_OVERLAPPING_SIGNALS: {
+    means: 'Two signals that can be in the same frame share bits; each still decodes on its own.',
+    action: 'Check the start bits and lengths of the named signals.',
+  },
+  SF_WARN_DBC_BARE_MULTIPLEXED_MARKER: {
+    means: 'A signal is marked m without a multiplexer value; it is read as the multiplexer its author meant, or as a plain signal.',
+    action: 'Write M for a multiplexer or m<n> for a multiplexed signal.',
+  },
+  SF_WARN_DBC_SIGNAL_OUTSIDE_MESSAGE: {
+    means: 'A signal extends beyond the message length; it decodes only from frames that carry those bytes.',
+    action: 'Correct the message length or the signal’s start bit and length.',
+  },
+  SF_WARN_DBC_UNKNOWN_REFERENCE: {
+    means: 'A statement refers to a message, signal, node or attribute that does not exist; that part is ignored.',
+    action: 'Correct the name or id, or remove the statement.',
+  },
+  SF_WARN_DBC_DUPLICATE_MESSAGE_ID: {
+    means: 'Two messages of one file have the same frame id; the later one decodes the frames.',
+    action: 'Remove or renumber one of them.',
+  },
+  SF_WARN_DBC_DUPLICATE_SIGNAL: {
+    means: 'Two signals of one message have the same name.',
+    action: 'Rename one of them; decoded values are keyed by name, so one hides the other.',
+  },
+  SF_WARN_DBC_UNKNOWN_STATEMENT: {
+    means: 'A statement sigflow does not interpret (SGTYPE_, CAT_ …) is kept verbatim and written back as it was.',
+    action: 'Nothing to do unless you expected it to change decoding.',
+  },
+  SF_WARN_DBC_MESSAGE_TOO_LONG: {
+    means: 'A message is declared longer than 64 bytes (the CAN FD maximum).',
+    action: 'Correct the message length.',
+  },
+  SF_WARN_DBC_ATTRIBUTE_VALUE_MISMATCH: {
+    means: 'An attribute value does not match its definition (text where the BA_DEF_ says a number); it is kept as written.',
+    action: 'Correct the value or the attribute definition.',
+  },
   // ── mdf4 ──────────────────────────────────────────────────────────────────────────────────────────────
+  SF_WARN_MDF4_DATA_DAMAGED: {
+    means:
+      'Damaged or truncated data blocks or records: the reader stopped (or skipped records) at the damage and returned what came before it.',
+    action: 'What was returned is correct; re-copy the file from the device or card if you need the rest.',
+  },
+  SF_WARN_MDF4_GROUP_SKIPPED: {
+    means:
+      'A channel group’s channel layout cannot be read (damaged or unsupported); its records are skipped, the other groups are read.',
+    action: 'Check the file with the vendor’s tools; report it if the group looks valid there.',
+  },
+  SF_WARN_MDF4_OUT_OF_ORDER: {
+    means:
+      'A channel group is not in time order, or holds more records than its cycle count: the merged frame stream may be out of order.',
+    action: 'Sort downstream by time if order matters; the frames themselves are complete.',
+  },
+  SF_WARN_MDF4_VLSD: {
+    means:
+      'Variable-length signal data a record points at (e.g. a CAN FD payload) is missing or was dropped; the records concerned are dropped.',
+    action: 'The file is most likely damaged; re-copy it from the device or card.',
+  },
+  SF_WARN_MDF4_UNSUPPORTED: {
+    means:
+      'A feature this reader does not support: array compositions are read as raw bytes; data in a DZ block of an unknown zip type ends the stream there.',
+    action: 'None for bus logging with CANedge files; report the file if you need that data.',
+  },
+  SF_WARN_MDF4_LOCAL_TIME: {
+    means: 'The file’s start time is local time of an unknown time zone; times are reported as if it were UTC.',
+    action: 'Shift the times by the logger’s UTC offset, or configure the logger to record UTC.',
+  },
+  SF_WARN_MDF4_HISTORY: {
+    means: 'The file history (##FH blocks) is damaged and was skipped; the data is not affected.',
+    action: 'None needed.',
+  },
   // ── canedge ───────────────────────────────────────────────────────────────────────────────────────────
+  SF_WARN_CANEDGE_DATA_DAMAGED: {
+    means:
+      'A log in the index was read with damage reports from the MDF4 reader: its time range covers only the records before the damage.',
+    action: '`sigflow logs` lists the file and the first warning; re-copy it from the device or card.',
+  },
+  SF_WARN_CANEDGE_INDEX_REBUILT: {
+    means:
+      'The stored log index could not be used (unreadable, corrupt, another format version or another tree) and is rebuilt.',
+    action: 'None needed: the next refresh probes every file again.',
+  },
   // ── outbox ────────────────────────────────────────────────────────────────────────────────────────────
   // ── sink ──────────────────────────────────────────────────────────────────────────────────────────────
   // ── logdecode ─────────────────────────────────────────────────────────────────────────────────────────
+  SF_WARN_LOGDECODE_BEYOND_INT64: {
+    means: 'Integer values outside the INT64 range went to a long Parquet table: value_int is null for them.',
+    action: 'Nothing is lost in `value` beyond double precision; use NDJSON or CSV for the exact decimal values.',
+  },
+  SF_WARN_LOGDECODE_ROUNDED: {
+    means: 'Integer values wider than 2^53 went to DOUBLE columns of a wide Parquet table and were rounded.',
+    action: 'Use the long layout (no --resample), whose value_int column holds them exactly.',
+  },
 } as const satisfies Record<string, WarningSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -19,7 +19,7 @@
  *
  * The checksum is not part of the blob: the store keeps a CRC-32 of the whole blob beside it.
  */
-import type { FieldValue, TelemetryRecord } from '../records/record.js';
+import type { FieldValue, TelemetryRecord } from '../records/index.js';
 import { BatchDecodeError, OutboxInputError } from './errors.js';
 
 const MAGIC0 = 0x53; // S
@@ -149,6 +149,9 @@ function describe(v: unknown): string {
 /**
  * Encodes records into one blob. Throws OutboxInputError naming the record index and the offending part when a
  * record is not a valid TelemetryRecord (the same rules as validateRecord, plus time within int64).
+ *
+ * Long on purpose: this is the per-record hot loop of every enqueue (bench/_outbox_enqueue.ts). Validation,
+ * dictionary lookups and writing share one pass over each record, with the cursor and buffers in locals.
  */
 export function encodeBatch(records: readonly TelemetryRecord[]): Buffer {
   const n = records.length;
@@ -418,6 +421,8 @@ function setKey(obj: Record<string, unknown>, k: string, v: unknown): void {
  * Decodes a blob made by encodeBatch. Throws BatchDecodeError (with the byte offset) on any malformed input; never
  * reads out of bounds and never allocates more than the blob's size justifies. Records of one series share one
  * frozen tags object.
+ *
+ * Long on purpose: the per-record hot loop of every read-back from disk, one pass with the cursor in locals.
  */
 export function decodeBatch(data: Buffer): TelemetryRecord[] {
   const r = new Reader(data);

@@ -12,7 +12,7 @@
  * is left of them is owed to sinks that lag); if it still does not fit it is not remembered: the oldest batches
  * stay, which are the ones delivered next.
  */
-import type { TelemetryRecord } from '../records/record.js';
+import type { TelemetryRecord } from '../records/index.js';
 
 interface Entry {
   records: readonly TelemetryRecord[];

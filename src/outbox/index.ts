@@ -2,8 +2,13 @@
 export { decodeBatch, encodeBatch } from './codec.js';
 export {
   type OutboxConfig,
+  type OutboxOptions,
   outboxConfigSchema,
   outboxOptionsFromConfig,
+  type ResolvedOutboxOptions,
+  type ResolvedSinkDelivery,
+  resolveOutboxOptions,
+  type SinkDelivery,
   type SinkDeliveryConfig,
   sinkDeliveryConfigSchema,
 } from './config.js';
@@ -13,28 +18,25 @@ export {
   BatchTooLargeError,
   OutboxClosedError,
   OutboxError,
+  type OutboxErrorCode,
   OutboxFullError,
   OutboxInputError,
+  OutboxLockedError,
   OutboxOpenError,
+  SinkWriteTimeoutError,
 } from './errors.js';
-export {
-  buildStatus,
-  type EnqueueOptions,
-  type EnqueueResult,
-  Outbox,
-  type OutboxOptions,
-  type OutboxStatus,
-  type SinkDelivery,
-  type SinkStatus,
-  type StepOutcome,
-} from './outbox.js';
+export { lockDataDir, lockHolder } from './lock.js';
+export { type EnqueueOptions, type EnqueueResult, Outbox } from './outbox.js';
 export {
   type DeadLetter,
   OUTBOX_FILE,
-  OutboxStore,
-  outboxExists,
   type RecoveryEvent,
   type SinkCounters,
+  type SinkPending,
   type Synchronous,
   type WhenFull,
-} from './store.js';
+} from './schema.js';
+export type { Sink, WriteResult } from './sink.js';
+export { buildStatus, type OutboxStatus, type SinkStatus } from './status.js';
+export { OutboxStore, outboxExists, type StoreOptions } from './store.js';
+export type { StepOutcome } from './worker.js';

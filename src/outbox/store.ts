@@ -1,109 +1,33 @@
 /**
- * The SQLite side of the outbox: one database file `<dataDir>/outbox.db` in WAL mode holding
- *   batches       encoded record batches (id ascending = acceptance order), each with its CRC-32 and an optional
- *                 target sink (set for dead letters replayed to one sink)
- *   sinks         one cursor per sink (the id of the last batch it is done with) + persistent counters
- *   dead_letters  records a sink rejected permanently, with the server's reason
- *   quarantine    batches whose checksum or encoding failed, moved aside
- *   events        recovery events (a corrupt file renamed aside, rows salvaged…)
- *   state         running totals of the batches table, kept by triggers (so other processes see them too)
- * Everything here is synchronous (better-sqlite3); the async delivery logic lives in outbox.ts.
+ * The SQL side of the outbox: `OutboxStore` over one SQLite database `<dataDir>/outbox.db` in WAL mode (the tables
+ * are described in schema.ts). Opening checks identity and integrity and hands a damaged file to recovery.ts; the
+ * data directory's lock is lock.ts. Everything here is synchronous (better-sqlite3); the async delivery logic
+ * lives in outbox.ts and worker.ts.
  */
-import {
-  closeSync,
-  copyFileSync,
-  existsSync,
-  fstatSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { crc32 } from './crc32.js';
-import { OutboxOpenError } from './errors.js';
-
-export const OUTBOX_FILE = 'outbox.db';
-const APP_ID = 0x53464f42; // "SFOB"
-const SCHEMA_VERSION = 1;
-
-export type Synchronous = 'normal' | 'full';
-export type WhenFull = 'block' | 'drop_oldest' | 'drop_newest';
-
-export interface StoredBatch {
-  id: number;
-  createdMs: number;
-  target: string | null;
-  records: number;
-  bytes: number;
-  crc: number;
-  data: Buffer;
-}
-
-export interface SinkCounters {
-  name: string;
-  cursor: number;
-  addedMs: number;
-  deliveredRecords: number;
-  deliveredWrites: number;
-  droppedRecords: number;
-  expiredRecords: number;
-  deadLetteredRecords: number;
-  /** Dead letters deleted because the dead-letter budget was full (oldest first). */
-  deadLettersDroppedRecords: number;
-  /** Dead-lettered records deleted by `outbox purge` (a drop the user chose). */
-  purgedRecords: number;
-  corruptRecords: number;
-  retries: number;
-  authFailures: number;
-  alarm: boolean;
-  alarmReason: string | null;
-  lastError: string | null;
-  lastErrorMs: number | null;
-  lastDeliveryMs: number | null;
-}
-
-export interface SinkPending {
-  pendingBatches: number;
-  pendingRecords: number;
-  pendingBytes: number;
-  oldestPendingMs: number | null;
-}
-
-export interface DeadLetter {
-  id: number;
-  sink: string;
-  createdMs: number;
-  kind: string;
-  reason: string;
-  records: number;
-  bytes: number;
-  crc: number;
-  sourceBatch: number | null;
-  data?: Buffer;
-}
-
-export interface RecoveryEvent {
-  id: number;
-  atMs: number;
-  kind: string;
-  message: string;
-}
-
-export interface NewDeadLetter {
-  kind: string;
-  reason: string;
-  records: number;
-  data: Buffer;
-  sourceBatch: number | null;
-}
+import { OutboxClosedError, OutboxError, OutboxOpenError } from './errors.js';
+import { recoverCorrupt } from './recovery.js';
+import {
+  APP_ID,
+  type DeadLetter,
+  type NewDeadLetter,
+  OUTBOX_FILE,
+  type RecoveryEvent,
+  rowToBatch,
+  rowToDeadLetter,
+  rowToSink,
+  SCHEMA,
+  SCHEMA_VERSION,
+  type SinkCounters,
+  type SinkPending,
+  type StoredBatch,
+  type Synchronous,
+  type WhenFull,
+} from './schema.js';
 
 export interface StoreOptions {
   synchronous?: Synchronous;
@@ -118,139 +42,11 @@ export interface StoreOptions {
   mustExist?: boolean;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS state (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  pending_batches INTEGER NOT NULL DEFAULT 0,
-  pending_records INTEGER NOT NULL DEFAULT 0,
-  pending_bytes INTEGER NOT NULL DEFAULT 0
-);
-INSERT OR IGNORE INTO state (id) VALUES (1);
-CREATE TABLE IF NOT EXISTS batches (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  created_ms INTEGER NOT NULL,
-  target TEXT,
-  records INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  crc INTEGER NOT NULL,
-  data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS batches_target ON batches (target, id) WHERE target IS NOT NULL;
-CREATE TRIGGER IF NOT EXISTS batches_ins AFTER INSERT ON batches BEGIN
-  UPDATE state SET pending_batches = pending_batches + 1, pending_records = pending_records + NEW.records,
-    pending_bytes = pending_bytes + NEW.bytes WHERE id = 1;
-END;
-CREATE TRIGGER IF NOT EXISTS batches_del AFTER DELETE ON batches BEGIN
-  UPDATE state SET pending_batches = pending_batches - 1, pending_records = pending_records - OLD.records,
-    pending_bytes = pending_bytes - OLD.bytes WHERE id = 1;
-END;
-CREATE TABLE IF NOT EXISTS sinks (
-  name TEXT PRIMARY KEY,
-  cursor INTEGER NOT NULL,
-  added_ms INTEGER NOT NULL,
-  delivered_records INTEGER NOT NULL DEFAULT 0,
-  delivered_writes INTEGER NOT NULL DEFAULT 0,
-  dropped_records INTEGER NOT NULL DEFAULT 0,
-  expired_records INTEGER NOT NULL DEFAULT 0,
-  dead_lettered_records INTEGER NOT NULL DEFAULT 0,
-  dead_letters_dropped_records INTEGER NOT NULL DEFAULT 0,
-  purged_records INTEGER NOT NULL DEFAULT 0,
-  corrupt_records INTEGER NOT NULL DEFAULT 0,
-  retries INTEGER NOT NULL DEFAULT 0,
-  auth_failures INTEGER NOT NULL DEFAULT 0,
-  alarm INTEGER NOT NULL DEFAULT 0,
-  alarm_reason TEXT,
-  last_error TEXT,
-  last_error_ms INTEGER,
-  last_delivery_ms INTEGER
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dead_letters (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  sink TEXT NOT NULL,
-  created_ms INTEGER NOT NULL,
-  kind TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  records INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  crc INTEGER NOT NULL,
-  source_batch INTEGER,
-  data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dead_letters_sink ON dead_letters (sink, id);
-CREATE TABLE IF NOT EXISTS quarantine (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  batch_id INTEGER,
-  moved_ms INTEGER NOT NULL,
-  target TEXT,
-  records INTEGER NOT NULL,
-  bytes INTEGER NOT NULL,
-  crc INTEGER NOT NULL,
-  reason TEXT NOT NULL,
-  data BLOB
-);
-CREATE TABLE IF NOT EXISTS events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  at_ms INTEGER NOT NULL,
-  kind TEXT NOT NULL,
-  message TEXT NOT NULL
-);
-`;
-
+/** SQLite's own corruption codes, and quick_check's verdict. */
 function isCorruption(err: unknown): boolean {
+  if (err instanceof OutboxError) return err.code === 'SF_ERR_OUTBOX_CORRUPT';
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
-}
-
-function rowToSink(r: Record<string, unknown>): SinkCounters {
-  return {
-    name: r.name as string,
-    cursor: r.cursor as number,
-    addedMs: r.added_ms as number,
-    deliveredRecords: r.delivered_records as number,
-    deliveredWrites: r.delivered_writes as number,
-    droppedRecords: r.dropped_records as number,
-    expiredRecords: r.expired_records as number,
-    deadLetteredRecords: r.dead_lettered_records as number,
-    deadLettersDroppedRecords: r.dead_letters_dropped_records as number,
-    purgedRecords: r.purged_records as number,
-    corruptRecords: r.corrupt_records as number,
-    retries: r.retries as number,
-    authFailures: r.auth_failures as number,
-    alarm: r.alarm === 1,
-    alarmReason: (r.alarm_reason as string | null) ?? null,
-    lastError: (r.last_error as string | null) ?? null,
-    lastErrorMs: (r.last_error_ms as number | null) ?? null,
-    lastDeliveryMs: (r.last_delivery_ms as number | null) ?? null,
-  };
-}
-
-function rowToBatch(r: Record<string, unknown>): StoredBatch {
-  return {
-    id: r.id as number,
-    createdMs: r.created_ms as number,
-    target: (r.target as string | null) ?? null,
-    records: r.records as number,
-    bytes: r.bytes as number,
-    crc: r.crc as number,
-    data: r.data as Buffer,
-  };
-}
-
-function rowToDeadLetter(r: Record<string, unknown>): DeadLetter {
-  const d: DeadLetter = {
-    id: r.id as number,
-    sink: r.sink as string,
-    createdMs: r.created_ms as number,
-    kind: r.kind as string,
-    reason: r.reason as string,
-    records: r.records as number,
-    bytes: r.bytes as number,
-    crc: r.crc as number,
-    sourceBatch: (r.source_batch as number | null) ?? null,
-  };
-  if (r.data !== undefined) d.data = r.data as Buffer;
-  return d;
 }
 
 /** Result of trying to add a batch under the disk budget. */
@@ -283,7 +79,8 @@ export class OutboxStore {
   static open(dataDir: string, opts: StoreOptions = {}): OutboxStore {
     const file = join(dataDir, OUTBOX_FILE);
     if (opts.mustExist || opts.readonly) {
-      if (!existsSync(file)) throw new OutboxOpenError(`no outbox at ${file}`);
+      if (!existsSync(file))
+        throw new OutboxOpenError(`no outbox at ${file}`, { code: 'SF_ERR_OUTBOX_MISSING', where: file });
     } else mkdirSync(dataDir, { recursive: true });
     const log = opts.logger;
     let db: Database.Database | undefined;
@@ -293,9 +90,10 @@ export class OutboxStore {
         const rows = db.pragma('quick_check(20)') as { quick_check: string }[];
         const problems = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
         if (problems.length > 0) {
-          const e = new Error(`quick_check failed: ${problems.slice(0, 5).join('; ')}`) as Error & { code: string };
-          e.code = 'SQLITE_CORRUPT_QUICKCHECK';
-          throw e;
+          throw new OutboxOpenError(`quick_check failed: ${problems.slice(0, 5).join('; ')}`, {
+            code: 'SF_ERR_OUTBOX_CORRUPT',
+            where: file,
+          });
         }
       }
       if (!opts.readonly) OutboxStore.migrate(db, file);
@@ -311,11 +109,20 @@ export class OutboxStore {
         if (isCorruption(err)) {
           throw new OutboxOpenError(
             `outbox ${file} is corrupt (${(err as Error).message}); sigflow recovers it on start`,
+            {
+              code: 'SF_ERR_OUTBOX_CORRUPT',
+              where: file,
+              cause: err,
+            },
           );
         }
         throw err;
       }
-      return OutboxStore.recoverCorrupt(dataDir, file, err as Error, opts);
+      return recoverCorrupt(file, err as Error, log, () => {
+        const fresh = OutboxStore.connect(file, opts);
+        OutboxStore.migrate(fresh, file);
+        return new OutboxStore(fresh, file, log);
+      });
     }
   }
 
@@ -346,11 +153,14 @@ export class OutboxStore {
     if (appId !== APP_ID && tables.length > 0) {
       throw new OutboxOpenError(
         `${file} is an SQLite database but not a sigflow outbox (tables: ${tables.slice(0, 5).join(', ')})`,
+        { where: file },
       );
     }
     const v = db.pragma('user_version', { simple: true }) as number;
     if (v > SCHEMA_VERSION)
-      throw new OutboxOpenError(`${file} has outbox schema ${v}; this sigflow knows up to ${SCHEMA_VERSION}`);
+      throw new OutboxOpenError(`${file} has outbox schema ${v}; this sigflow knows up to ${SCHEMA_VERSION}`, {
+        where: file,
+      });
   }
 
   private static migrate(db: Database.Database, file: string): void {
@@ -360,184 +170,7 @@ export class OutboxStore {
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
 
-  private static recoverCorrupt(dataDir: string, file: string, cause: Error, opts: StoreOptions): OutboxStore {
-    const log = opts.logger;
-    const aside = `${file}.corrupt-${Date.now()}`;
-    renameSync(file, aside);
-    for (const ext of ['-wal', '-shm']) if (existsSync(file + ext)) renameSync(file + ext, aside + ext);
-    const db = OutboxStore.connect(file, opts);
-    OutboxStore.migrate(db, file);
-    const store = new OutboxStore(db, file, log);
-    const notes = [`${file} could not be used (${cause.message}); moved aside to ${aside}, started a fresh outbox`];
-    try {
-      notes.push(...store.salvage(aside));
-    } catch (e) {
-      notes.push(`salvage from ${aside} failed: ${(e as Error).message}`);
-    }
-    const now = Date.now();
-    const ins = db.prepare('INSERT INTO events (at_ms, kind, message) VALUES (?, ?, ?)');
-    for (const n of notes) ins.run(now, 'recovery', n);
-    store.recovery.push(...notes);
-    log?.error({ file, aside, notes }, 'OUTBOX FILE CORRUPT: moved aside and recovered what was readable');
-    if (!log) process.stderr.write(`sigflow outbox: CORRUPT ${file}: ${notes.join(' | ')}\n`);
-    void dataDir;
-    return store;
-  }
-
   /** Copies every readable row of a corrupt outbox file into this (fresh) one. Returns what it did. */
-  private salvage(aside: string): string[] {
-    const notes: string[] = [];
-    // Work on a copy (the aside file stays as found, for inspection). A truncated file is padded back to the
-    // size its header records, so pages that survived stay addressable and only the lost ones read as corrupt.
-    const work = `${aside}.salvage`;
-    let old: Database.Database;
-    try {
-      copyFileSync(aside, work);
-      if (existsSync(`${aside}-wal`)) copyFileSync(`${aside}-wal`, `${work}-wal`);
-      const head = Buffer.alloc(100);
-      const fd = openSync(work, 'r+');
-      try {
-        const got = readSync(fd, head, 0, 100, 0);
-        if (got === 100 && head.toString('latin1', 0, 16) === 'SQLite format 3\0') {
-          const ps = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
-          const pages = head.readUInt32BE(28);
-          const want = ps * pages;
-          const have = fstatSync(fd).size;
-          if (ps >= 512 && pages > 0 && want > have && want < have * 64 + ps * 16) {
-            ftruncateSync(fd, want);
-            notes.push(`file was truncated: ${have} of ${want} bytes present`);
-          }
-        }
-      } finally {
-        closeSync(fd);
-      }
-      old = new Database(work, { readonly: true, fileMustExist: true });
-      old.prepare('SELECT count(*) FROM sqlite_master').get();
-    } catch (e) {
-      for (const f of [work, `${work}-wal`, `${work}-shm`]) rmSync(f, { force: true });
-      return [...notes, `nothing salvageable: ${(e as Error).message}`];
-    }
-    try {
-      // Sinks (cursors and counters).
-      let sinks = 0;
-      try {
-        for (const r of old.prepare('SELECT * FROM sinks').iterate() as IterableIterator<Record<string, unknown>>) {
-          this.db
-            .prepare(
-              `INSERT OR REPLACE INTO sinks (name, cursor, added_ms, delivered_records, delivered_writes, dropped_records,
-                 expired_records, dead_lettered_records, dead_letters_dropped_records, purged_records, corrupt_records, retries, auth_failures, alarm, alarm_reason,
-                 last_error, last_error_ms, last_delivery_ms)
-               VALUES (@name, @cursor, @added_ms, @delivered_records, @delivered_writes, @dropped_records,
-                 @expired_records, @dead_lettered_records, @dead_letters_dropped_records, @purged_records, @corrupt_records, @retries, @auth_failures, @alarm,
-                 @alarm_reason, @last_error, @last_error_ms, @last_delivery_ms)`,
-            )
-            .run(r);
-          sinks++;
-        }
-      } catch (e) {
-        notes.push(`sinks table partly unreadable after ${sinks} rows: ${(e as Error).message}`);
-      }
-      const ids = this.salvageIds(old, 'batches', notes);
-      let good = 0;
-      let goodRecords = 0;
-      let bad = 0;
-      const get = old.prepare('SELECT * FROM batches WHERE id = ?');
-      const put = this.db.prepare(
-        'INSERT INTO batches (id, created_ms, target, records, bytes, crc, data) VALUES (@id, @created_ms, @target, @records, @bytes, @crc, @data)',
-      );
-      for (const id of ids) {
-        try {
-          const r = get.get(id) as Record<string, unknown> | undefined;
-          if (!r) continue;
-          const b = rowToBatch(r);
-          if (!Buffer.isBuffer(b.data) || b.data.length !== b.bytes || crc32(b.data) !== b.crc) {
-            bad++;
-            this.quarantineRaw(
-              b.id,
-              b.target,
-              b.records,
-              b.bytes,
-              b.crc,
-              Buffer.isBuffer(b.data) ? b.data : null,
-              'checksum mismatch during salvage',
-            );
-            this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
-            continue;
-          }
-          put.run(r);
-          good++;
-          goodRecords += b.records;
-        } catch (e) {
-          bad++;
-          notes.push(`batch ${id} unreadable: ${(e as Error).message}`);
-        }
-      }
-      // Keep batch ids increasing past everything the old file ever issued, so cursors stay meaningful.
-      try {
-        const seq = old.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'batches'").get() as
-          | { seq: number }
-          | undefined;
-        const maxCursor = (this.db.prepare('SELECT max(cursor) AS m FROM sinks').get() as { m: number | null }).m ?? 0;
-        const floor = Math.max(seq?.seq ?? 0, maxCursor, ids.length ? ids[ids.length - 1] : 0);
-        this.bumpSequence('batches', floor);
-      } catch (e) {
-        notes.push(`batch id sequence unreadable: ${(e as Error).message}`);
-      }
-      const dl = this.salvageIds(old, 'dead_letters', notes);
-      let dlGood = 0;
-      const dget = old.prepare('SELECT * FROM dead_letters WHERE id = ?');
-      const dput = this.db.prepare(
-        `INSERT INTO dead_letters (id, sink, created_ms, kind, reason, records, bytes, crc, source_batch, data)
-         VALUES (@id, @sink, @created_ms, @kind, @reason, @records, @bytes, @crc, @source_batch, @data)`,
-      );
-      for (const id of dl) {
-        try {
-          const r = dget.get(id) as Record<string, unknown> | undefined;
-          if (r && Buffer.isBuffer(r.data) && crc32(r.data as Buffer) === r.crc) {
-            dput.run(r);
-            dlGood++;
-          }
-        } catch {
-          // counted below as missing
-        }
-      }
-      notes.push(
-        `salvaged ${sinks} sink cursors, ${good} batches (${goodRecords} records), ${dlGood}/${dl.length} dead letters; ` +
-          `${bad} batches unreadable or failing their checksum`,
-      );
-    } finally {
-      old.close();
-      for (const f of [work, `${work}-wal`, `${work}-shm`]) rmSync(f, { force: true });
-    }
-    return notes;
-  }
-
-  /** Ids of a table's rows, reading forwards and, if the b-tree breaks, backwards, to get around a bad page. */
-  private salvageIds(old: Database.Database, table: string, notes: string[]): number[] {
-    const ids = new Set<number>();
-    for (const dir of ['ASC', 'DESC']) {
-      try {
-        for (const r of old.prepare(`SELECT id FROM ${table} ORDER BY id ${dir}`).iterate() as IterableIterator<{
-          id: number;
-        }>) {
-          ids.add(r.id);
-        }
-        break;
-      } catch (e) {
-        notes.push(`${table}: index scan ${dir} stopped after ${ids.size} ids: ${(e as Error).message}`);
-      }
-    }
-    return [...ids].sort((a, b) => a - b);
-  }
-
-  private bumpSequence(table: string, floor: number): void {
-    const row = this.db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as
-      | { seq: number }
-      | undefined;
-    if (!row) this.db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(table, floor);
-    else if (row.seq < floor) this.db.prepare('UPDATE sqlite_sequence SET seq = ? WHERE name = ?').run(floor, table);
-  }
-
   private prepare() {
     const db = this.db;
     return {
@@ -583,7 +216,7 @@ export class OutboxStore {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new OutboxOpenError(`outbox ${this.file} is closed`);
+    if (this.closed) throw new OutboxClosedError(`outbox ${this.file} is closed`);
   }
 
   /** Makes sure each named sink has a cursor. A new sink starts after the newest batch: it gets what is accepted from now on. */
@@ -802,6 +435,22 @@ export class OutboxStore {
     this.log?.error({ batch: b.id, records: b.records, reason }, 'outbox batch quarantined');
   }
 
+  /**
+   * Salvage (recovery.ts): a batch of a damaged file that fails its checksum goes straight to quarantine, counted
+   * per sink like any quarantined batch (it was never in this file's batches table).
+   */
+  recordQuarantined(b: StoredBatch, data: Buffer | null, reason: string): void {
+    this.quarantineRaw(b.id, b.target, b.records, b.bytes, b.crc, data, reason);
+    this.stmts.countCorrupt.run({ n: b.records, id: b.id, target: b.target });
+  }
+
+  /** Appends events (recovery, forget-sink …), all stamped now; `sigflow outbox status` shows the latest. */
+  recordEvents(kind: string, messages: readonly string[]): void {
+    const now = Date.now();
+    const ins = this.db.prepare('INSERT INTO events (at_ms, kind, message) VALUES (?, ?, ?)');
+    for (const m of messages) ins.run(now, kind, m);
+  }
+
   private quarantineRaw(
     batchId: number,
     target: string | null,
@@ -956,21 +605,20 @@ export class OutboxStore {
     return this.db
       .transaction(() => {
         const c = this.sink(name);
-        if (!c) throw new OutboxOpenError(`no sink named ${name} in ${this.file}`);
+        if (!c)
+          throw new OutboxError('SF_ERR_OUTBOX_UNKNOWN_SINK', `no sink named ${name} in ${this.file}`, {
+            where: this.file,
+          });
         const p = this.pendingFor(name, c.cursor);
         this.db.prepare('DELETE FROM sinks WHERE name = ?').run(name);
         this.db.prepare('DELETE FROM batches WHERE target = ?').run(name);
         const m = (this.stmts.minCursor.get() as { m: number | null }).m;
         if (m === null) this.db.prepare('DELETE FROM batches').run();
         else this.stmts.gcAll.run(m);
-        this.db
-          .prepare('INSERT INTO events (at_ms, kind, message) VALUES (?, ?, ?)')
-          .run(
-            Date.now(),
-            'forget-sink',
-            `sink ${name} forgotten: ${p.pendingRecords} pending records in ${p.pendingBatches} batches dropped for it ` +
-              `(it had delivered ${c.deliveredRecords}, dropped ${c.droppedRecords}, dead-lettered ${c.deadLetteredRecords})`,
-          );
+        this.recordEvents('forget-sink', [
+          `sink ${name} forgotten: ${p.pendingRecords} pending records in ${p.pendingBatches} batches dropped for it ` +
+            `(it had delivered ${c.deliveredRecords}, dropped ${c.droppedRecords}, dead-lettered ${c.deadLetteredRecords})`,
+        ]);
         return { pendingRecords: p.pendingRecords, pendingBatches: p.pendingBatches };
       })
       .immediate();
@@ -1015,103 +663,4 @@ export class OutboxStore {
 /** True when `dir` holds an outbox database. */
 export function outboxExists(dir: string): boolean {
   return existsSync(join(dir, OUTBOX_FILE));
-}
-
-/** The pid of a live process holding the data directory's lock, or null. */
-export function lockHolder(dir: string): number | null {
-  const owner = readOwner(join(dir, 'outbox.lock'));
-  return owner !== null && ownerAlive(owner) ? owner.pid : null;
-}
-
-/**
- * Exclusive ownership of a data directory by one sigflow process. The lock itself is the kernel's: an exclusive
- * SQLite transaction on `outbox.lock.db`, held for as long as the process has the outbox open, which the kernel
- * drops when the process ends however it ends (kill -9, power cut) — no stale lock to take over, and no race
- * between processes starting together. `outbox.lock` beside it names the owner (pid and, on Linux, its process
- * start time) for humans and `sigflow outbox status`.
- */
-const heldLocks = new Set<string>();
-
-export function lockDataDir(dir: string): () => void {
-  const file = join(dir, 'outbox.lock');
-  mkdirSync(dir, { recursive: true });
-  if (heldLocks.has(file))
-    throw new OutboxOpenError(`outbox ${dir} is in use by process ${process.pid} (this process)`);
-  let kernelLock: Database.Database | null = null;
-  try {
-    kernelLock = new Database(join(dir, 'outbox.lock.db'), { timeout: 0 });
-    kernelLock.pragma('locking_mode = EXCLUSIVE');
-    kernelLock.exec('BEGIN EXCLUSIVE');
-  } catch (e) {
-    kernelLock?.close();
-    if ((e as { code?: string }).code === 'SQLITE_BUSY' || (e as { code?: string }).code === 'SQLITE_LOCKED') {
-      // The owner may have taken the lock a moment ago and not yet written its name: give it 250 ms.
-      let owner = readOwner(file);
-      for (let i = 0; i < 25 && (owner === null || !ownerAlive(owner)); i++) {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-        owner = readOwner(file);
-      }
-      throw new OutboxOpenError(
-        `outbox ${dir} is in use by ${owner && ownerAlive(owner) ? `process ${owner.pid}` : 'another process'} (lock ${file})`,
-      );
-    }
-    throw new OutboxOpenError(`could not lock outbox ${dir}: ${(e as Error).message}`);
-  }
-  const held = kernelLock;
-  const start = processStart(process.pid);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, start === null ? `${process.pid}\n` : `${process.pid} ${start}\n`);
-  renameSync(tmp, file);
-  heldLocks.add(file);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    heldLocks.delete(file);
-    try {
-      unlinkIfOurs(file);
-    } catch {
-      // best effort: the file only names the owner
-    }
-    held.close();
-  };
-}
-
-interface LockOwner {
-  pid: number;
-  /** Start time of the process in clock ticks since boot (Linux /proc), when the lock recorded it. */
-  start: string | null;
-}
-function readOwner(file: string): LockOwner | null {
-  try {
-    const [p, start] = readFileSync(file, 'utf8').trim().split(/\s+/);
-    const pid = Number.parseInt(p, 10);
-    return Number.isFinite(pid) && pid > 0 ? { pid, start: start && /^\d+$/.test(start) ? start : null } : null;
-  } catch {
-    return null;
-  }
-}
-/** Field 22 of /proc/<pid>/stat, or null where there is no /proc. */
-function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    return start && /^\d+$/.test(start) ? start : null;
-  } catch {
-    return null;
-  }
-}
-function ownerAlive(o: LockOwner): boolean {
-  try {
-    process.kill(o.pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  if (o.start === null) return true;
-  const now = processStart(o.pid);
-  return now === null || now === o.start;
-}
-function unlinkIfOurs(file: string): void {
-  if (readOwner(file)?.pid === process.pid) unlinkSync(file);
 }

@@ -1,58 +1,75 @@
 /**
- * Every sink's config schema and a factory: `createSink(config)` builds the sink named by `config.type`.
- * Configuration files validate against `sinkConfigSchema` (a zod discriminated union on `type`).
+ * The sink registry: one list of plugins (each `src/sinks/<type>/`, see plugin.ts). The config schema of a sink
+ * (`sinkConfigSchema`, a union discriminated on `type`), `createSink` and the root config's `sinks` section all
+ * come from this list — adding a sink is one folder and one entry in SINK_PLUGINS.
  */
 import { z } from 'zod';
-import { ArchiveSink, type ArchiveSinkConfig, archiveSinkConfigSchema } from './archive/sink.js';
-import { InfluxSink, type InfluxSinkConfig, influxSinkConfigSchema } from './influx/sink.js';
-import { PostgresSink, type PostgresSinkConfig, postgresSinkConfigSchema } from './postgres/sink.js';
-import type { Sink } from './sink.js';
-import { createStoreSink, type StoreSinkConfig, storeSinkConfigSchema } from './store/sink.js';
+import type { Sink } from '../outbox/index.js';
+import { archivePlugin } from './archive/index.js';
+import { influxPlugin } from './influx/index.js';
+import { describeConfigIssues, SinkConfigError, underPath } from './issues.js';
+import type { SinkPlugin } from './plugin.js';
+import { postgresPlugin } from './postgres/index.js';
+import { storePlugin } from './store/index.js';
 
-export type { Sink, WriteResult } from './sink.js';
+/** Every sink sigflow can write to. Add a sink: a folder beside these and one entry here. */
+export const SINK_PLUGINS = [
+  storePlugin,
+  influxPlugin,
+  postgresPlugin,
+  archivePlugin,
+] as const satisfies readonly SinkPlugin[];
 
-export const sinkConfigSchema = z.union([
-  storeSinkConfigSchema,
-  influxSinkConfigSchema,
-  postgresSinkConfigSchema,
-  archiveSinkConfigSchema,
-]);
-export type SinkConfig = StoreSinkConfig | InfluxSinkConfig | PostgresSinkConfig | ArchiveSinkConfig;
+type Plugins = typeof SINK_PLUGINS;
+type SchemaOf<P> = P extends { schema: infer S } ? S : never;
+/** Each plugin's schema, as a tuple (a homomorphic mapped type keeps tuples only through a type parameter). */
+type SchemasOf<T extends readonly unknown[]> = { -readonly [K in keyof T]: SchemaOf<T[K]> };
+type Schemas = SchemasOf<Plugins>;
 
-export class SinkConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SinkConfigError';
-  }
+/** A sink's config, selected by `type` (the plugins' schemas: snake_case keys, defaults in the schemas). */
+export const sinkConfigSchema = z.discriminatedUnion('type', SINK_PLUGINS.map((p) => p.schema) as unknown as Schemas);
+/** A sink config as written (defaults optional). */
+export type SinkConfig = z.input<typeof sinkConfigSchema>;
+/** A validated sink config (defaults filled in). */
+export type SinkOptions = z.output<typeof sinkConfigSchema>;
+export type SinkType = SinkConfig['type'];
+
+/** The plugin registered for a `type`, or undefined. */
+export function sinkPlugin(type: unknown): SinkPlugin | undefined {
+  return (SINK_PLUGINS as readonly SinkPlugin[]).find((p) => p.type === type);
 }
 
-/** Validates a sink config (naming the offending path) and builds the sink. */
+/** Renamed keys at a path relative to one sink config: the plugin's own, at the config's top level. */
+export function sinkRenamedKeys(config: unknown): Readonly<Record<string, string>> | undefined {
+  return sinkPlugin((config as { type?: unknown } | null)?.type)?.renamed;
+}
+
+/**
+ * Validates a sink config, throwing SF_ERR_CONFIG_INVALID (SinkConfigError) that names the key path below
+ * `where` (`sinks[1].retention_policy: expected string, got number`).
+ */
+export function parseSinkConfig(config: unknown, where = 'sink'): SinkOptions {
+  const r = sinkConfigSchema.safeParse(config);
+  if (r.success) return r.data;
+  const renamed = sinkRenamedKeys(config);
+  const problems = describeConfigIssues(r.error, config, (path) => (path.length === 0 ? renamed : undefined)).map(
+    (line) => underPath(where, line),
+  );
+  throw new SinkConfigError(problems[0], problems[0].slice(0, problems[0].indexOf(': ')), problems);
+}
+
+/** Validates a sink config (naming the offending key path) and builds the sink its `type` names. */
 export function createSink(config: unknown, where = 'sink'): Sink {
-  const type = (config as { type?: unknown } | null)?.type;
-  const schemas: Record<string, z.ZodType> = {
-    store: storeSinkConfigSchema,
-    influx: influxSinkConfigSchema,
-    postgres: postgresSinkConfigSchema,
-    archive: archiveSinkConfigSchema,
-  };
-  const schema = typeof type === 'string' ? schemas[type] : undefined;
-  if (!schema)
-    throw new SinkConfigError(
-      `${where}: type must be one of ${Object.keys(schemas).join(', ')}, got ${JSON.stringify(type)}`,
-    );
-  const r = schema.safeParse(config);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new SinkConfigError(`${where}.${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  switch (type) {
-    case 'store':
-      return createStoreSink(r.data as StoreSinkConfig);
-    case 'influx':
-      return new InfluxSink(r.data as InfluxSinkConfig);
-    case 'postgres':
-      return new PostgresSink(r.data as PostgresSinkConfig);
-    default:
-      return new ArchiveSink(r.data as ArchiveSinkConfig);
-  }
+  const c = parseSinkConfig(config, where);
+  const plugin = sinkPlugin(c.type) as SinkPlugin;
+  return plugin.create(c);
 }
+
+export type { Sink, WriteResult } from '../outbox/index.js';
+export { ArchiveFormatError, ArchiveSink, listArchive, parseArchiveLine, readArchiveFile } from './archive/index.js';
+export { InfluxSink } from './influx/index.js';
+export { describeConfigIssues, formatKeyPath, type RenamedAt, SinkConfigError, underPath } from './issues.js';
+export type { SinkPlugin } from './plugin.js';
+export { PostgresSink } from './postgres/index.js';
+export { createStoreSink, StoreSink, storeSinkFor } from './store/index.js';
+export { archivePlugin, influxPlugin, postgresPlugin, storePlugin };

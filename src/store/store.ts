@@ -13,7 +13,8 @@
  * like InfluxDB's field type conflict.
  */
 import Database from 'better-sqlite3';
-import type { FieldValue, TelemetryRecord } from '../records/record.js';
+import { SigflowError } from '../errors/index.js';
+import { canonicalTags, type FieldValue, TagKeyOrder, type TelemetryRecord } from '../records/index.js';
 
 export type SeriesType = 'float' | 'integer' | 'boolean' | 'string';
 
@@ -79,10 +80,19 @@ export interface SeriesSamples {
   samples: TimedValue<FieldValue>[];
 }
 
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreError';
+export type StoreErrorCode =
+  | 'SF_ERR_STORE_OPEN'
+  | 'SF_ERR_STORE_NOT_A_STORE'
+  | 'SF_ERR_STORE_CLOSED'
+  | 'SF_ERR_STORE_WRITE'
+  | 'SF_ERR_STORE_QUERY';
+
+/** A store that cannot be opened, written or queried as asked; `where` is the store's path when known. */
+export class StoreError extends SigflowError {
+  declare readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options: { where?: string; cause?: unknown } = {}) {
+    super(code, message, options);
   }
 }
 
@@ -102,48 +112,6 @@ function typeOf(v: FieldValue): SeriesType {
     default:
       return 'string';
   }
-}
-
-const NEEDS_JSON = /["\\\u0000-\u001f\ud800-\udfff]/;
-const q = (x: string) => (NEEDS_JSON.test(x) ? JSON.stringify(x) : `"${x}"`);
-
-/**
- * Sorted tag keys, remembering the last key order seen: sources build their tag objects in a fixed key order, so
- * the sort is skipped when the keys are the same as the previous record's (property keys are internalised
- * strings, so comparing them is a pointer compare).
- */
-export class TagKeyOrder {
-  private lastKeys: string[] = [];
-  private lastSorted: string[] = [];
-
-  sorted(tags: Readonly<Record<string, string>>): string[] {
-    const keys = Object.keys(tags);
-    const last = this.lastKeys;
-    if (keys.length === last.length) {
-      let same = true;
-      for (let i = 0; i < keys.length; i++)
-        if (keys[i] !== last[i]) {
-          same = false;
-          break;
-        }
-      if (same) return this.lastSorted;
-    }
-    this.lastKeys = keys;
-    this.lastSorted = keys.length > 1 ? [...keys].sort() : keys;
-    return this.lastSorted;
-  }
-}
-
-/** Canonical tag-set text: keys sorted, JSON. Same tag set → same text, whatever the key order. */
-export function canonicalTags(tags: Readonly<Record<string, string>>, order?: TagKeyOrder): string {
-  const keys = order ? order.sorted(tags) : Object.keys(tags).sort();
-  if (keys.length === 0) return '{}';
-  let s = '{';
-  for (let i = 0; i < keys.length; i++) {
-    if (i) s += ',';
-    s += `${q(keys[i])}:${q(tags[keys[i]])}`;
-  }
-  return `${s}}`;
 }
 
 interface CachedSeries {
@@ -172,7 +140,10 @@ export class TimeSeriesStore {
     try {
       this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     } catch (e) {
-      throw new StoreError(`cannot open store ${path}: ${(e as Error).message}`);
+      throw new StoreError('SF_ERR_STORE_OPEN', `cannot open store ${path}: ${(e as Error).message}`, {
+        where: path,
+        cause: e,
+      });
     }
     try {
       this.db.pragma('busy_timeout = 5000');
@@ -182,13 +153,19 @@ export class TimeSeriesStore {
         this.migrate();
       } else {
         const v = this.db.pragma('user_version', { simple: true }) as number;
-        if (v !== SCHEMA_VERSION) throw new StoreError(`${path} is not a sigflow store (schema version ${v})`);
+        if (v !== SCHEMA_VERSION)
+          throw new StoreError('SF_ERR_STORE_NOT_A_STORE', `${path} is not a sigflow store (schema version ${v})`, {
+            where: path,
+          });
       }
       this.stmts = this.prepare();
     } catch (e) {
       this.db.close();
       if (e instanceof StoreError) throw e;
-      throw new StoreError(`cannot open store ${path}: ${(e as Error).message}`);
+      throw new StoreError('SF_ERR_STORE_OPEN', `cannot open store ${path}: ${(e as Error).message}`, {
+        where: path,
+        cause: e,
+      });
     }
   }
 
@@ -201,11 +178,18 @@ export class TimeSeriesStore {
     const v = this.db.pragma('user_version', { simple: true }) as number;
     if (v === SCHEMA_VERSION) return;
     if (v !== 0)
-      throw new StoreError(`${this.path}: unknown store schema version ${v} (this build knows ${SCHEMA_VERSION})`);
+      throw new StoreError(
+        'SF_ERR_STORE_NOT_A_STORE',
+        `${this.path}: unknown store schema version ${v} (this build knows ${SCHEMA_VERSION})`,
+        { where: this.path },
+      );
     const tables = this.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as {
       n: number;
     };
-    if (tables.n !== 0) throw new StoreError(`${this.path} is an SQLite file but not a sigflow store`);
+    if (tables.n !== 0)
+      throw new StoreError('SF_ERR_STORE_NOT_A_STORE', `${this.path} is an SQLite file but not a sigflow store`, {
+        where: this.path,
+      });
     this.db.exec(`
       BEGIN;
       CREATE TABLE series (
@@ -270,7 +254,7 @@ export class TimeSeriesStore {
   }
 
   private check(): void {
-    if (this.closed) throw new StoreError(`store ${this.path} is closed`);
+    if (this.closed) throw new StoreError('SF_ERR_STORE_CLOSED', `store ${this.path} is closed`, { where: this.path });
   }
 
   private seriesMap(measurement: string, tagsText: string): Map<string, CachedSeries> {
@@ -358,7 +342,10 @@ export class TimeSeriesStore {
       run();
     } catch (e) {
       this.cache.clear();
-      throw new StoreError(`write to ${this.path} failed: ${(e as Error).message}`);
+      throw new StoreError('SF_ERR_STORE_WRITE', `write to ${this.path} failed: ${(e as Error).message}`, {
+        where: this.path,
+        cause: e,
+      });
     }
     return { samples, rejected };
   }
@@ -406,10 +393,11 @@ export class TimeSeriesStore {
   }
 
   private checkRange(q: RangeQuery): void {
-    if (typeof q.from !== 'bigint' || typeof q.to !== 'bigint') throw new StoreError('query from/to must be bigint ns');
-    if (q.from < INT64_MIN || q.to > INT64_MAX) throw new StoreError('query range is outside int64 ns');
-    if (q.to <= q.from) throw new StoreError(`query range is empty: from ${q.from} >= to ${q.to}`);
-    if (q.to - q.from > INT64_MAX) throw new StoreError('query range is wider than int64 ns');
+    const bad = (message: string) => new StoreError('SF_ERR_STORE_QUERY', message, { where: this.path });
+    if (typeof q.from !== 'bigint' || typeof q.to !== 'bigint') throw bad('query from/to must be bigint ns');
+    if (q.from < INT64_MIN || q.to > INT64_MAX) throw bad('query range is outside int64 ns');
+    if (q.to <= q.from) throw bad(`query range is empty: from ${q.from} >= to ${q.to}`);
+    if (q.to - q.from > INT64_MAX) throw bad('query range is wider than int64 ns');
   }
 
   /** Raw samples in [from, to) per matching series, in time order. */
@@ -429,7 +417,9 @@ export class TimeSeriesStore {
     this.check();
     this.checkRange(q);
     if (!Number.isInteger(q.points) || q.points < 1 || q.points > MAX_POINTS)
-      throw new StoreError(`points must be an integer in 1..${MAX_POINTS}, got ${q.points}`);
+      throw new StoreError('SF_ERR_STORE_QUERY', `points must be an integer in 1..${MAX_POINTS}, got ${q.points}`, {
+        where: this.path,
+      });
     const span = q.to - q.from;
     const n = BigInt(q.points);
     const w = (span + n - 1n) / n;
@@ -465,7 +455,9 @@ export class TimeSeriesStore {
           const r = last[i];
           const mi = mins[i];
           const ma = maxs[i];
-          if (mi.b !== r.b || ma.b !== r.b) throw new StoreError('internal: bucket queries disagree');
+          // internal invariant: the three grouped scans run over the same rows in one read, so their buckets line up
+          if (mi.b !== r.b || ma.b !== r.b)
+            throw new SigflowError('SF_ERR_INTERNAL', 'internal: bucket queries disagree');
           const start = q.from + r.b * w;
           buckets.push({
             start,
@@ -489,7 +481,8 @@ export class TimeSeriesStore {
    */
   applyRetention(maxAgeNs: bigint, nowNs: bigint = BigInt(Date.now()) * 1_000_000n): number {
     this.check();
-    if (maxAgeNs < 0n) throw new StoreError(`retention age must be >= 0, got ${maxAgeNs}`);
+    if (maxAgeNs < 0n)
+      throw new StoreError('SF_ERR_STORE_QUERY', `retention age must be >= 0, got ${maxAgeNs}`, { where: this.path });
     let cutoff = nowNs - maxAgeNs;
     if (cutoff < INT64_MIN) cutoff = INT64_MIN;
     let deleted = 0;

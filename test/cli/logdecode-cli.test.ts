@@ -416,17 +416,17 @@ describe('sigflow decode: hand-checkable log', () => {
       [['decode', log, '--dbc', join(dir, 'none.dbc')], /cannot read DBC file .*none\.dbc/],
       [['decode', log, '--dbc', main, '--channel', 'CAN=x.dbc'], /--channel "CAN=x.dbc"/],
       [['decode', log, '--dbc', main, '--signals', '(['], /--signals/],
-      [['decode', log, '--dbc', main, '--from', 'last tuesday'], /--from: cannot parse/],
+      [['decode', log, '--dbc', main, '--from', 'last tuesday'], /--from: "last tuesday" is not a time/],
       [['decode', log, '--dbc', main, '--from', '2024-01-02', '--to', '2024-01-01'], /--from is after --to/],
       [['decode', log, '--dbc', main, '--format', 'parquet'], /--format parquet writes a binary file: give it with -o/],
       [['decode', log, '--dbc', main, '--format', 'xml'], /--format xml: use ndjson, csv or parquet/],
-      [['decode', log, '--dbc', main, '--format', 'csv', '--resample', 'soon'], /--resample: cannot parse/],
+      [['decode', log, '--dbc', main, '--format', 'csv', '--resample', 'soon'], /--resample: "soon" is not a duration/],
       [
         ['decode', log, '--dbc', main, '--resample', '1s'],
         /--resample writes a wide table: use it with --format csv or/,
       ],
       [['frames', log, '--format', 'xml'], /ndjson or csv/],
-      [['frames', log, '--passwords', join(dir, 'none.json')], /--passwords/],
+      [['frames', log, '--passwords', join(dir, 'none.json')], /none\.json: cannot read/],
     ];
     for (const [args, re] of cases) {
       const r = await runCli(args);

@@ -80,11 +80,11 @@ describe('(a) sinks down for 10 s in the middle of 100k records', async () => {
         name: 'influx',
         url: hi.url,
         database: 'e2e',
-        createDatabase: true,
-        timeoutMs: 5000,
+        create_database: true,
+        timeout: 5000,
       }),
-      new InfluxSink({ type: 'influx', name: 'vm', url: hv.url, api: 'v2', bucket: 'e2e', timeoutMs: 5000 }),
-      new PostgresSink({ type: 'postgres', name: 'pg', connectionString: hp.url, connectTimeoutMs: 2000 }),
+      new InfluxSink({ type: 'influx', name: 'vm', url: hv.url, api: 'v2', bucket: 'e2e', timeout: 5000 }),
+      new PostgresSink({ type: 'postgres', name: 'pg', connection_string: hp.url, connect_timeout: 2000 }),
     ];
     const outbox = Outbox.open({
       dataDir: freshDir(),
@@ -260,7 +260,7 @@ describe('(d) and (e) against InfluxDB 1.x', async () => {
   }, async () => {
     const h = influx as ServiceHandle;
     await influxQuery(h, 'CREATE DATABASE d');
-    const sink = new InfluxSink({ type: 'influx', name: 'influx', url: h.url, database: 'd', gzipMinBytes: 0 });
+    const sink = new InfluxSink({ type: 'influx', name: 'influx', url: h.url, database: 'd', gzip_min_bytes: 0 });
     assert.deepEqual(await sink.write([{ time: T0 - 1n, measurement: 'bad', tags: {}, fields: { k: 1n } }]), {
       kind: 'ok',
     }); // k is an integer now
@@ -291,7 +291,7 @@ describe('(d) and (e) against InfluxDB 1.x', async () => {
   }, async () => {
     const h = influx as ServiceHandle;
     await influxQuery(h, 'CREATE DATABASE e');
-    const sink = new InfluxSink({ type: 'influx', name: 'influx', url: h.url, database: 'e', gzipMinBytes: null });
+    const sink = new InfluxSink({ type: 'influx', name: 'influx', url: h.url, database: 'e', gzip_min_bytes: null });
     const outbox = Outbox.open({ dataDir: freshDir(), sinks: [{ sink, batchSize: 5000, ...FAST }], logger: silent });
     outbox.start();
     const N = 20_000;

@@ -35,13 +35,13 @@ export const sharedDir: string | null = (() => {
 export const sharedData: string | null = sharedDir ? join(sharedDir, 'data') : null;
 
 /**
- * The argv prefix that runs sigflow's CLI from this build: the compiled dist/src/cli/run.js, or src/cli/run.ts
- * through tsx when the tests themselves run from source.
+ * The argv prefix that runs sigflow's CLI from this build: the compiled dist/src/cli/entry.js, or
+ * src/cli/entry.ts through tsx when the tests themselves run from source.
  */
 export function cliArgv(): string[] {
-  if (fromSource) return [process.execPath, '--import', 'tsx', join(repoRoot, 'src', 'cli', 'run.ts')];
-  // here = <out>/test/harness → <out>/src/cli/run.js
-  return [process.execPath, join(here, '..', '..', 'src', 'cli', 'run.js')];
+  if (fromSource) return [process.execPath, '--import', 'tsx', join(repoRoot, 'src', 'cli', 'entry.ts')];
+  // here = <out>/test/harness → <out>/src/cli/entry.js
+  return [process.execPath, join(here, '..', '..', 'src', 'cli', 'entry.js')];
 }
 
 let warned = false;

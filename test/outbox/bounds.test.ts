@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeBatch } from '../../src/outbox/codec.js';
 import { OutboxFullError } from '../../src/outbox/errors.js';
-import { Outbox, type OutboxOptions } from '../../src/outbox/outbox.js';
+import { Outbox, type OutboxOptions } from '../../src/outbox/index.js';
 import { range, ScriptedSink, seqRecords, silent, tempDir } from './helpers.js';
 
 const BATCH = 100;
@@ -160,7 +160,7 @@ test('block: times out with OutboxFullError naming the budget; nothing stored', 
   await ob.enqueue(seqRecords(0, BATCH));
   const t0 = Date.now();
   await assert.rejects(ob.enqueue(seqRecords(100, BATCH)), (e: Error) => {
-    assert.ok(e instanceof OutboxFullError);
+    assert.ok(e instanceof OutboxFullError && e.code === 'SF_ERR_OUTBOX_FULL');
     assert.match(e.message, /outbox full: \d+ of \d+ bytes pending; waited \d+ ms/);
     return true;
   });
@@ -175,7 +175,10 @@ test('block: times out with OutboxFullError naming the budget; nothing stored', 
 test('a batch larger than the whole budget is refused with a clear error', async (t) => {
   const dir = tempDir(t);
   const ob = open(dir, [new ScriptedSink('a')], { maxBytes: batchBytes });
-  await assert.rejects(ob.enqueue(seqRecords(0, BATCH * 2)), /more than the outbox budget/);
+  await assert.rejects(ob.enqueue(seqRecords(0, BATCH * 2)), {
+    code: 'SF_ERR_OUTBOX_BATCH_TOO_LARGE',
+    message: /more than the outbox budget/,
+  });
   await ob.close();
 });
 

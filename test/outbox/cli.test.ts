@@ -38,10 +38,10 @@ test('status: per-sink pending, counters, alarm; --json; unknown sink named', as
   assert.equal(st.sinks[0].deliveredRecords, 4);
   assert.equal(st.pendingRecords, 3);
   const bad = await runCli(['outbox', 'status', '--data-dir', dir, '--sink', 'nope']);
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2, 'SF_ERR_OUTBOX_UNKNOWN_SINK: a usage error');
   assert.match(bad.stderr, /no sink named nope .*sinks: influx, store/);
   const missing = await runCli(['outbox', 'status', '--data-dir', join(dir, 'nothing-here')]);
-  assert.equal(missing.code, 1);
+  assert.equal(missing.code, 2, 'SF_ERR_OUTBOX_MISSING: a usage error');
   assert.match(missing.stderr, /no outbox at .*nothing-here/);
 });
 

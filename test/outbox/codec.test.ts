@@ -118,6 +118,8 @@ test('garbage, truncated or bit-flipped blobs throw BatchDecodeError with an off
         decodeBatch(bad); // a flip inside a float or string can still decode: that is what the CRC is for
       } catch (e) {
         assert.ok(e instanceof BatchDecodeError, String(e));
+        assert.equal(e.code, 'SF_ERR_OUTBOX_BATCH_DECODE');
+        assert.equal(e.where, `byte ${e.offset}`);
         assert.match((e as Error).message, /at byte \d+/);
       }
     }),

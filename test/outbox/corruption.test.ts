@@ -156,10 +156,10 @@ test('an SQLite file that is not an outbox is refused and left untouched', async
   db.exec('CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)');
   db.close();
   const before = readFileSync(file);
-  assert.throws(
-    () => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }),
-    /not a sigflow outbox \(tables: customers\)/,
-  );
+  assert.throws(() => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }), {
+    code: 'SF_ERR_OUTBOX_OPEN',
+    message: /not a sigflow outbox \(tables: customers\)/,
+  });
   assert.deepEqual(readFileSync(file), before);
   assert.throws(
     () => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }),
@@ -175,7 +175,14 @@ test('read-only tools report a corrupt file instead of repairing it', async (t) 
   const bytes = readFileSync(file);
   bytes.fill(0, 0, 100);
   writeFileSync(file, bytes);
-  assert.throws(() => OutboxStore.open(dir, { readonly: true }), /is corrupt .*sigflow recovers it on start/);
+  assert.throws(() => OutboxStore.open(dir, { readonly: true }), {
+    code: 'SF_ERR_OUTBOX_CORRUPT',
+    message: /is corrupt .*sigflow recovers it on start/,
+  });
+  assert.throws(() => OutboxStore.open(join(dir, 'nothing-here'), { readonly: true }), {
+    code: 'SF_ERR_OUTBOX_MISSING',
+    message: /no outbox at /,
+  });
   assert.equal(readdirSync(dir).filter((f) => f.includes('corrupt')).length, 0);
 });
 

@@ -8,9 +8,8 @@
  */
 import { appendFileSync } from 'node:fs';
 import pino from 'pino';
-import { Outbox } from '../../src/outbox/outbox.js';
+import { Outbox, type Sink, type WriteResult } from '../../src/outbox/index.js';
 import type { TelemetryRecord } from '../../src/records/record.js';
-import type { Sink, WriteResult } from '../../src/sinks/sink.js';
 
 const [mode, dataDir, sinkFile, ackFile, seqBaseArg] = process.argv.slice(2);
 

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { decodeBatch } from '../../src/outbox/codec.js';
-import { Outbox, type SinkDelivery } from '../../src/outbox/outbox.js';
+import { Outbox, OutboxLockedError, type SinkDelivery } from '../../src/outbox/index.js';
 import type { TelemetryRecord } from '../../src/records/record.js';
 import { range, ScriptedSink, seqRecords, silent, sorted, tempDir } from './helpers.js';
 
@@ -437,14 +437,14 @@ test('invalid records are refused with the index and nothing is stored', async (
   const dir = tempDir(t);
   const ob = open(dir, [{ sink: new ScriptedSink('a') }]);
   const bad = [...seqRecords(0, 3), { time: 1, measurement: 'm', tags: {}, fields: { a: 1 } } as never];
-  await assert.rejects(ob.enqueue(bad), /record 3: time must be a bigint/);
+  await assert.rejects(ob.enqueue(bad), { code: 'SF_ERR_OUTBOX_INPUT', message: /record 3: time must be a bigint/ });
   await assert.rejects(
     ob.enqueue([{ time: 1n, measurement: 'm', tags: {}, fields: { a: {} as never } }]),
     /record 0: field a has type object/,
   );
   assert.equal(ob.status().pendingBatches, 0);
   await ob.close();
-  await assert.rejects(ob.enqueue(seqRecords(0, 1)), /after close/);
+  await assert.rejects(ob.enqueue(seqRecords(0, 1)), { code: 'SF_ERR_OUTBOX_CLOSED', message: /after close/ });
 });
 
 test('a second process cannot open the same data dir; a stale lock is taken over', async (t) => {
@@ -452,7 +452,11 @@ test('a second process cannot open the same data dir; a stale lock is taken over
   const ob = open(dir, [{ sink: new ScriptedSink('a') }]);
   assert.throws(
     () => Outbox.open({ dataDir: dir, sinks: [{ sink: new ScriptedSink('a') }], logger: silent }),
-    /in use by process/,
+    (e: unknown) =>
+      e instanceof OutboxLockedError &&
+      e.code === 'SF_ERR_OUTBOX_LOCKED' &&
+      e.holder === process.pid &&
+      /in use by process/.test(e.message),
   );
   await ob.close();
   writeFileSync(join(dir, 'outbox.lock'), '999999999\n');
@@ -463,9 +467,9 @@ test('a second process cannot open the same data dir; a stale lock is taken over
 /** Child processes that take the data directory's lock, print `locked` or `busy: …`, and hold it for `holdMs`. */
 function lockers(dir: string, n: number, holdMs: number) {
   const ext = fileURLToPath(import.meta.url).endsWith('.ts') ? 'ts' : 'js';
-  const store = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), `../../src/outbox/store.${ext}`)).href;
+  const lock = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), `../../src/outbox/lock.${ext}`)).href;
   const code = `
-    const { lockDataDir } = await import(${JSON.stringify(store)});
+    const { lockDataDir } = await import(${JSON.stringify(lock)});
     await new Promise((r) => setTimeout(r, Number(process.env.START_AT) - Date.now()));
     try { lockDataDir(${JSON.stringify(dir)}); console.log('locked'); } catch (e) { console.log('busy: ' + e.message); }
     setTimeout(() => {}, ${holdMs});`;

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import type { Sink, WriteResult } from '../../src/outbox/index.js';
 import type { TelemetryRecord } from '../../src/records/record.js';
-import type { Sink, WriteResult } from '../../src/sinks/sink.js';
 
 export const silent = pino({ level: 'silent' });
 

@@ -13,8 +13,7 @@ import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { decodeBatch } from '../../src/outbox/codec.js';
-import { Outbox } from '../../src/outbox/outbox.js';
-import type { WriteResult } from '../../src/sinks/sink.js';
+import { Outbox, type WriteResult } from '../../src/outbox/index.js';
 import { ScriptedSink, seqRecords, silent, tempDir } from './helpers.js';
 
 const SINKS = ['a', 'b'] as const;

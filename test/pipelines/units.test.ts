@@ -1,13 +1,24 @@
-/** Units of the log pipeline: time formatting/parsing, durations, input expansion order, DBC grouping and names. */
+/**
+ * Units of the log pipeline: time formatting, input expansion order, DBC grouping and names. (Time and duration
+ * arguments are parsed by src/units: test/units.)
+ */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { buildDecoderConfig, DbcConfigError, parseChannelSpec } from '../../src/pipelines/logdecode/dbcset.js';
-import { expandInputs } from '../../src/pipelines/logdecode/inputs.js';
-import { NsFormatter, parseDuration, parseTimeArg, TimeArgError } from '../../src/pipelines/logdecode/time.js';
+import { SigflowError } from '../../src/errors/index.js';
+import {
+  buildDecoderConfig,
+  decoderConfigFrom,
+  expandInputs,
+  NsFormatter,
+  parseChannelSpec,
+} from '../../src/pipelines/logdecode/index.js';
+
+/** A predicate for assert.throws: a SigflowError with this code. */
+const code = (c: string) => (e: unknown) => e instanceof SigflowError && e.code === c;
 
 describe('NsFormatter', () => {
   it('equals BigInt arithmetic for any start and integer offset below 2^53', () => {
@@ -24,30 +35,6 @@ describe('NsFormatter', () => {
     assert.equal(new NsFormatter(999_999_999n).format(1), '1000000000');
     assert.equal(new NsFormatter(1_999_999_999n).format(2), '2000000001');
     assert.equal(new NsFormatter(-10n).format(3), '-7');
-  });
-});
-
-describe('time arguments', () => {
-  it('parses ISO 8601 with sub-millisecond digits, offsets and integer ns', () => {
-    assert.equal(parseTimeArg('2024-01-01T00:00:00Z', 'x'), 1704067200000000000n);
-    assert.equal(parseTimeArg('2024-01-01T00:00:00.123456789Z', 'x'), 1704067200123456789n);
-    assert.equal(parseTimeArg('2024-01-01T01:00:00+01:00', 'x'), 1704067200000000000n);
-    assert.equal(parseTimeArg('1704067200000000001', 'x'), 1704067200000000001n);
-    for (const bad of ['yesterday', '2024-13-45T00:00:00Z', '', '12:00']) {
-      assert.throws(
-        () => parseTimeArg(bad, '--from'),
-        (e: Error) => e instanceof TimeArgError && e.message.startsWith('--from'),
-      );
-    }
-  });
-  it('parses durations', () => {
-    assert.equal(parseDuration('1s', 'r'), 1_000_000_000n);
-    assert.equal(parseDuration('250ms', 'r'), 250_000_000n);
-    assert.equal(parseDuration('0.5s', 'r'), 500_000_000n);
-    assert.equal(parseDuration('10m', 'r'), 600_000_000_000n);
-    assert.equal(parseDuration('1h', 'r'), 3_600_000_000_000n);
-    for (const bad of ['0s', '1', 's', '-1s', '1 fortnight'])
-      assert.throws(() => parseDuration(bad, 'r'), TimeArgError);
   });
 });
 
@@ -101,11 +88,24 @@ describe('inputs and DBC configuration', () => {
       assert.equal(cfg.databases.length, 2, 'a+c combined, b separate');
       assert.deepEqual(cfg.databases[0].column, ['a:M.S', 'Other.S']);
       assert.deepEqual(cfg.databases[1].column, ['b:M.S']);
-      assert.throws(() => buildDecoderConfig({ dbc: [] }), DbcConfigError);
+      assert.throws(() => buildDecoderConfig({ dbc: [] }), code('SF_ERR_LOGDECODE_NO_DBC'));
       assert.throws(() => buildDecoderConfig({ dbc: [join(dir, 'none.dbc')] }), /cannot read DBC file/);
+      assert.throws(() => buildDecoderConfig({ dbc: [join(dir, 'none.dbc')] }), code('SF_ERR_DBC_READ'));
       assert.deepEqual(parseChannelSpec('can2=x.dbc'), { bus: 'CAN', channel: 2, file: 'x.dbc' });
       for (const bad of ['CAN0=x.dbc', 'LIN1=x.ldf', 'CAN2', '=x'])
-        assert.throws(() => parseChannelSpec(bad), DbcConfigError);
+        assert.throws(() => parseChannelSpec(bad), code('SF_ERR_LOGDECODE_CHANNEL_SPEC'));
+      assert.throws(
+        () => decoderConfigFrom({ dbc: [join(dir, 'a.dbc')], channel: [], signals: '([' }),
+        code('SF_ERR_LOGDECODE_SIGNAL_FILTER'),
+      );
+      const spec = decoderConfigFrom({ dbc: [join(dir, 'a.dbc')], channel: [`CAN2=${join(dir, 'c.dbc')}`] });
+      assert.deepEqual([...spec.perChannel.keys()], [2]);
+      writeFileSync(join(dir, 'bad.dbc'), 'BO_ x');
+      assert.throws(
+        () => buildDecoderConfig({ dbc: [join(dir, 'bad.dbc')] }),
+        (e: unknown) => e instanceof SigflowError && e.exitCode === 2 && e.message.includes('bad.dbc'),
+        'a syntax error is the DBC engine’s usage error, naming the file',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

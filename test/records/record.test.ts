@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { msToNs, nsToIso, nsToMs, secondsToNs, validateRecord } from '../../src/records/record.js';
+import { msToNs, nsToIso, nsToMs, secondsToNs, validateRecord } from '../../src/records/index.js';
 
 test('time conversions keep microseconds', () => {
   assert.equal(msToNs(1700000000123.456), 1700000000123456000n);

@@ -6,13 +6,14 @@ import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { TelemetryRecord } from '../../src/records/record.js';
 import {
+  ArchiveFormatError,
   ArchiveSink,
   encodeArchiveLine,
   listArchive,
   parseArchiveLine,
   readArchiveFile,
   utcDate,
-} from '../../src/sinks/archive/sink.js';
+} from '../../src/sinks/archive/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sigflow-archive-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -148,7 +149,7 @@ describe('archive sink', () => {
     const dir = freshDir();
     let now = Number((D0 + DAY + 3n * 3_600_000_000_000n) / 1_000_000n); // 2023-12-10 03:00 UTC
     const sink = new ArchiveSink(
-      { type: 'archive', dir, gzipClosedDays: true, closeAfterMs: 3_600_000 },
+      { type: 'archive', dir, gzip_closed_days: true, close_after: '1h' },
       { now: () => now },
     );
     await sink.write([rec(D0 - DAY, { v: 1 }), rec(D0, { v: 2 }), rec(D0 + DAY, { v: 3 })]);
@@ -182,7 +183,11 @@ describe('archive sink', () => {
     writeFileSync(f, `${encodeArchiveLine(rec(D0, { v: 1 }))}\n{"time":1}\n`);
     assert.throws(
       () => readArchiveFile(f),
-      (e: Error) => e.message === `${f}:2: time must be a decimal string`,
+      (e: Error) =>
+        e instanceof ArchiveFormatError &&
+        e.code === 'SF_ERR_SINK_ARCHIVE_LINE' &&
+        e.where === `${f}:2` &&
+        e.message === `${f}:2: time must be a decimal string`,
     );
     assert.throws(
       () => parseArchiveLine('{"time":"1","measurement":"m","tags":{},"fields":{"x":{"int":"1.5"}}}'),

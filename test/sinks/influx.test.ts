@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { TelemetryRecord } from '../../src/records/record.js';
-import { InfluxSink } from '../../src/sinks/influx/sink.js';
+import { InfluxSink } from '../../src/sinks/influx/index.js';
 import { rec, T0 } from '../harness/records.js';
 import {
   freePort,
@@ -90,7 +90,7 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
   test('precision ms/us/s: timestamps truncated to the unit, gzip bodies accepted', async () => {
     for (const precision of ['ms', 'us', 's'] as const) {
       const db = await freshDb(h);
-      const sink = new InfluxSink({ type: 'influx', url: h.url, database: db, precision, gzipMinBytes: 0 });
+      const sink = new InfluxSink({ type: 'influx', url: h.url, database: db, precision, gzip_min_bytes: 0 });
       assert.deepEqual(await sink.write([rec(T0 + 123_456_789n, { v: 1 })]), { kind: 'ok' });
       const unit = { ms: 1_000_000n, us: 1000n, s: 1_000_000_000n }[precision];
       assert.equal((await readBack(h, db))[0].time, ((T0 + 123_456_789n) / unit) * unit);
@@ -177,7 +177,7 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
 
   test('413 above max-body-size → too_large; the halves go through', async () => {
     const db = await freshDb(h);
-    const sink = new InfluxSink({ type: 'influx', url: h.url, database: db, gzipMinBytes: null });
+    const sink = new InfluxSink({ type: 'influx', url: h.url, database: db, gzip_min_bytes: null });
     const batch: TelemetryRecord[] = [];
     for (let i = 0n; i < 3000n; i++) batch.push(rec(T0 + i, { value: Number(i) + 0.25 }, { device: 'dev-0001' }));
     const res = await sink.write(batch);
@@ -188,13 +188,13 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
     await sink.close();
   });
 
-  test('database missing → misconfigured (kept, alarm); createDatabase creates it; unreachable server → retry', async () => {
+  test('database missing → misconfigured (kept, alarm); create_database creates it; unreachable server → retry', async () => {
     const missing = new InfluxSink({ type: 'influx', url: h.url, database: 'nope_db' });
     const r1 = await missing.write([rec(T0, { v: 1 })]);
     assert.equal(r1.kind, 'misconfigured');
-    assert.match((r1 as { reason: string }).reason, /database not found.*createDatabase/);
+    assert.match((r1 as { reason: string }).reason, /database not found.*create_database/);
     await missing.close();
-    const creating = new InfluxSink({ type: 'influx', url: h.url, database: 'made "here"', createDatabase: true });
+    const creating = new InfluxSink({ type: 'influx', url: h.url, database: 'made "here"', create_database: true });
     assert.deepEqual(await creating.write([rec(T0, { v: 1 })]), { kind: 'ok' });
     assert.equal((await readBack(h, 'made "here"')).length, 1);
     await creating.close();
@@ -202,7 +202,7 @@ describe('influx sink → InfluxDB 1.x', { skip: !influx && 'influxd not install
       type: 'influx',
       url: `http://127.0.0.1:${await freePort()}`,
       database: 'x',
-      timeoutMs: 2000,
+      timeout: '2s',
     });
     const r2 = await dead.write([rec(T0, { v: 1 })]);
     assert.equal(r2.kind, 'retry');
@@ -243,12 +243,12 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
 
-  test('createDatabase refused (not an admin): the write is tried anyway; a missing database then alarms', async () => {
+  test('create_database refused (not an admin): the write is tried anyway; a missing database then alarms', async () => {
     byPath = {
       '/query': { status: 403, body: '{"error":"error authorizing query: user is not an admin"}' },
       '/write': { status: 204, body: '' },
     };
-    const sink = new InfluxSink({ type: 'influx', url, database: 'exists', createDatabase: true });
+    const sink = new InfluxSink({ type: 'influx', url, database: 'exists', create_database: true });
     assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' }, 'the database exists: written');
     seen.length = 0;
     assert.deepEqual(await sink.write([rec(T0, { v: 2 })]), { kind: 'ok' });
@@ -262,7 +262,7 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
       '/query': { status: 403, body: '{"error":"error authorizing query: user is not an admin"}' },
       '/write': { status: 404, body: '{"error":"database not found: \\"gone\\""}' },
     };
-    const missing = new InfluxSink({ type: 'influx', url, database: 'gone', createDatabase: true });
+    const missing = new InfluxSink({ type: 'influx', url, database: 'gone', create_database: true });
     const r = await missing.write([rec(T0, { v: 1 })]);
     assert.equal(r.kind, 'misconfigured', JSON.stringify(r));
     assert.match((r as { reason: string }).reason, /not found.*CREATE DATABASE → HTTP 403.*not an admin/);
@@ -337,7 +337,7 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
       type: 'influx',
       url,
       database: 'd',
-      retentionPolicy: 'week',
+      retention_policy: 'week',
       username: 'u',
       password: 'p',
     });
@@ -369,7 +369,7 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
       type: 'influx',
       url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
       database: 'd',
-      timeoutMs: 300,
+      timeout: 300,
     });
     const t0 = Date.now();
     const r = await sink.write([rec(T0, { v: 1 })]);

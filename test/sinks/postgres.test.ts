@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import type { TelemetryRecord } from '../../src/records/record.js';
-import { classifyPgError, PostgresSink } from '../../src/sinks/postgres/sink.js';
+import { classifyPgError, PostgresSink } from '../../src/sinks/postgres/index.js';
 import { rec, T0 } from '../harness/records.js';
 import { freePort, type ServiceHandle, startPostgres } from '../harness/services.js';
 
@@ -28,7 +28,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('creates its schema; round trip of every type exactly (ns time, int64, NaN/Inf floats, unicode)', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema });
     const batch = [
       rec(T0 + 1n, { f: 0.1, i: 2n ** 63n - 1n, b: true, s: 'hé "q" \\ 😀' }, { dev: 'a', bus: 'can0' }),
       rec(T0 + 2n, { f: Number.NaN, i: -(2n ** 63n), b: false, s: '' }, { bus: 'can0', dev: 'a' }),
@@ -75,7 +75,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('idempotent on (series, time): rewrites and in-batch duplicates leave one row, last value wins', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema });
     const batch: TelemetryRecord[] = [];
     for (let i = 0n; i < 5000n; i++) batch.push(rec(T0 + i, { v: Number(i) }, { d: String(i % 10n) }));
     assert.deepEqual(await sink.write(batch), { kind: 'ok' });
@@ -91,7 +91,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
     );
     assert.deepEqual(v, [{ value: 2.5 }]);
     // a second sink (fresh cache) finds the existing series instead of duplicating them
-    const again = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const again = new PostgresSink({ type: 'postgres', connection_string: h.url, schema });
     assert.deepEqual(await again.write(batch.slice(0, 10)), { kind: 'ok' });
     assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.series`))[0].n, '10');
     await again.close();
@@ -100,7 +100,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('concurrent first writes share one schema creation', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema, poolSize: 3 });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema, pool_size: 3 });
     const results = await Promise.all([0n, 1n, 2n].map((k) => sink.write([rec(T0 + k, { v: 1 }, { k: String(k) })])));
     assert.deepEqual(results, [{ kind: 'ok' }, { kind: 'ok' }, { kind: 'ok' }]);
     assert.equal((await sql<{ n: string }>(h, `SELECT count(*) AS n FROM ${schema}.samples`))[0].n, '3');
@@ -109,7 +109,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('per-record rejects (type conflict, NUL, int64 overflow) come back as partial; the rest is stored', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema });
     assert.deepEqual(await sink.write([rec(T0, { v: 1n })]), { kind: 'ok' });
     const res = await sink.write([
       rec(T0 + 1n, { v: 2n }),
@@ -134,7 +134,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('server down → retry; back up → the same sink writes again (pool reconnects)', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema, connectTimeoutMs: 2000 });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema, connect_timeout: '2s' });
     assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' });
     await h.stop();
     try {
@@ -151,14 +151,14 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
   test('wrong password/user → auth; nothing listening → retry', async () => {
     const u = new URL(h.url);
     u.username = 'nobody';
-    const sink = new PostgresSink({ type: 'postgres', connectionString: u.toString(), schema: 'x' });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: u.toString(), schema: 'x' });
     const r = await sink.write([rec(T0, { v: 1 })]);
     assert.equal(r.kind, 'auth', JSON.stringify(r));
     await sink.close();
     const dead = new PostgresSink({
       type: 'postgres',
-      connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`,
-      connectTimeoutMs: 2000,
+      connection_string: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`,
+      connect_timeout: '2s',
     });
     assert.equal((await dead.write([rec(T0, { v: 1 })])).kind, 'retry');
     await dead.close();
@@ -166,7 +166,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('a table altered behind the sink (dropped column) → misconfigured; restored → written', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema });
     assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' });
     await sql(h, `ALTER TABLE ${schema}.samples DROP COLUMN value_text CASCADE`);
     const r = await sink.write([rec(T0 + 1n, { v: 2 })]);
@@ -180,7 +180,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('the series cache is bounded; forgotten series are found again, not duplicated', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema, seriesCacheSize: 8 });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema, series_cache_size: 8 });
     const batch = (k: number, t: bigint) =>
       Array.from({ length: 5 }, (_, i) => rec(t, { v: k * 5 + i }, { d: String(k * 5 + i) }));
     for (let k = 0; k < 20; k++) {
@@ -195,7 +195,7 @@ describe('postgres sink', { skip: !server && 'postgresql not installed' }, () =>
 
   test('an aborted write (outbox timeout) is cancelled on the server, not left running beside the retry', async () => {
     const schema = `s${schemaN++}`;
-    const sink = new PostgresSink({ type: 'postgres', connectionString: h.url, schema });
+    const sink = new PostgresSink({ type: 'postgres', connection_string: h.url, schema });
     assert.deepEqual(await sink.write([rec(T0, { v: 1 })]), { kind: 'ok' });
     const locker = new pg.Client({ connectionString: h.url });
     locker.on('error', () => {});
@@ -237,8 +237,8 @@ describe('postgres sink: logic under concurrency (a scripted pool, no server)', 
   function scripted(cacheSize: number, hold: (client: number, sql: string) => Promise<void> | undefined) {
     const sink = new PostgresSink({
       type: 'postgres',
-      connectionString: 'postgres://x@127.0.0.1:1/x',
-      seriesCacheSize: cacheSize,
+      connection_string: 'postgres://x@127.0.0.1:1/x',
+      series_cache_size: cacheSize,
     });
     const internals = sink as unknown as { schemaReady: boolean; pool: unknown };
     internals.schemaReady = true;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { TimeSeriesStore } from '../../src/store/store.js';
+import { TimeSeriesStore } from '../../src/store/index.js';
 import { runCli } from '../harness/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigflow-store-cli-'));
@@ -75,7 +75,7 @@ test('store query: downsampled buckets with exact ns and integer values as strin
 test('store query/retention refuse bad input with a clear message and exit code 2', async () => {
   const bad = await runCli(['store', 'query', file, 'engine', '--from', 'yesterday', '--to', '1']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /invalid --from time "yesterday"/);
+  assert.match(bad.stderr, /--from: "yesterday" is not a time/);
   const empty = await runCli(['store', 'query', file, 'engine', '--from', '5', '--to', '5']);
   assert.equal(empty.code, 2);
   assert.match(empty.stderr, /query range is empty/);
@@ -86,7 +86,7 @@ test('store query/retention refuse bad input with a clear message and exit code 
   assert.match(j.stderr, /junk\.db/);
   const dur = await runCli(['store', 'retention', file, '--max-age', 'forever']);
   assert.equal(dur.code, 2);
-  assert.match(dur.stderr, /invalid duration "forever"/);
+  assert.match(dur.stderr, /--max-age: "forever" is not a duration/);
 });
 
 test('store retention deletes by age', async () => {

@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import type { TelemetryRecord } from '../../src/records/record.js';
-import { canonicalTags, StoreError, TagKeyOrder, TimeSeriesStore } from '../../src/store/store.js';
+import type { TelemetryRecord } from '../../src/records/index.js';
+import { StoreError, TimeSeriesStore } from '../../src/store/index.js';
 import { rec } from '../harness/records.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigflow-store-test-'));
@@ -98,7 +99,13 @@ describe('store writes', () => {
     writeFileSync(junk, 'not a database at all, just text'.repeat(200));
     assert.throws(
       () => TimeSeriesStore.open(junk),
-      (e: unknown) => e instanceof StoreError && e.message.includes(junk),
+      (e: unknown) => e instanceof StoreError && e.code === 'SF_ERR_STORE_OPEN' && e.message.includes(junk),
+    );
+    const other = join(dir, 'other.db');
+    new Database(other).exec('CREATE TABLE t (x)').close();
+    assert.throws(
+      () => TimeSeriesStore.open(other),
+      (e: unknown) => e instanceof StoreError && e.code === 'SF_ERR_STORE_NOT_A_STORE' && e.where === other,
     );
   });
 
@@ -120,14 +127,6 @@ describe('store writes', () => {
     ]);
     assert.equal(s.series('engine', { dev: 'b' }).length, 1);
     assert.equal(s.series('engine', undefined, ['speed']).length, 2);
-    assert.equal(canonicalTags({ b: '1', a: '2' }), canonicalTags({ a: '2', b: '1' }));
-    // the remembered key order is only reused for the very same keys in the very same order
-    const o = new TagKeyOrder();
-    assert.equal(canonicalTags({ b: '1', a: '2' }, o), '{"a":"2","b":"1"}');
-    assert.equal(canonicalTags({ b: '3', a: '4' }, o), '{"a":"4","b":"3"}');
-    assert.equal(canonicalTags({ b: '1', c: '2' }, o), '{"b":"1","c":"2"}');
-    assert.equal(canonicalTags({ c: '1', b: '2' }, o), '{"b":"2","c":"1"}');
-    assert.equal(canonicalTags({ a: '"\\', c: 'é\u0001' }, o), JSON.stringify({ a: '"\\', c: 'é\u0001' }));
     s.close();
   });
 
@@ -142,18 +141,27 @@ describe('store writes', () => {
     for (const x of s.samples({ measurement: 'm', from: -1n, to: 2n ** 40n }))
       for (const p of x.samples) assert.ok(p.time >= 500_000n);
     assert.equal(s.applyRetention(500_000n, 1_000_000n), 0);
-    assert.throws(() => s.applyRetention(-1n), StoreError);
+    assert.throws(
+      () => s.applyRetention(-1n),
+      (e: unknown) => e instanceof StoreError && e.code === 'SF_ERR_STORE_QUERY',
+    );
     s.close();
   });
 
   test('bad queries are refused with a reason', () => {
     const s = fresh();
+    const query = (e: unknown) => e instanceof StoreError && e.code === 'SF_ERR_STORE_QUERY';
+    assert.throws(() => s.query({ measurement: 'm', from: 10n, to: 10n, points: 5 }), query);
     assert.throws(() => s.query({ measurement: 'm', from: 10n, to: 10n, points: 5 }), /empty/);
     assert.throws(() => s.query({ measurement: 'm', from: 0n, to: 10n, points: 0 }), /points/);
     assert.throws(() => s.query({ measurement: 'm', from: -(2n ** 63n), to: 2n ** 63n - 1n, points: 2 }), /wider/);
     assert.deepEqual(s.query({ measurement: 'nothing', from: 0n, to: 10n, points: 5 }), []);
     s.close();
     assert.throws(() => s.count(), /closed/);
+    assert.throws(
+      () => s.count(),
+      (e: unknown) => e instanceof StoreError && e.code === 'SF_ERR_STORE_CLOSED',
+    );
   });
 });
 

@@ -15,6 +15,7 @@
  * Variants: `truncated` adds a per-signal guard "fully inside the received bytes" (a multiplexed signal also
  * needs its multiplexer); `choices` adds the VAL_ lookup (a switch on the raw value).
  */
+import { SigflowError } from '../../errors/index.js';
 import { bytesNeeded, fieldParts } from './layout.js';
 import type { Message, MuxRange, Signal } from './model.js';
 
@@ -262,4 +263,5 @@ const scratchU32 = new Uint32Array(scratch);
 const scratchF32 = new Float32Array(scratch);
 const scratchF64 = new Float64Array(scratch);
 scratchF64[0] = 1;
-if (scratchU32[1] !== 0x3ff00000) throw new Error('sigflow DBC decoder requires a little-endian host');
+if (scratchU32[1] !== 0x3ff00000)
+  throw new SigflowError('SF_ERR_DBC_HOST_BYTE_ORDER', 'sigflow DBC decoder requires a little-endian host');

@@ -3,6 +3,7 @@
  * compiled batch decoder, the per-frame decoder, and the encoder.
  */
 import { readFileSync } from 'node:fs';
+import { SigflowError } from '../../errors/index.js';
 import { type CompiledFn, compileMessage, isWide, MUX, muxError, SHORT } from './compile.js';
 import { type EncodeOptions, type EncodeValue, encodeMessage } from './encoder.js';
 import { DbcSyntaxError } from './lexer.js';
@@ -191,7 +192,11 @@ export class Database {
       try {
         bytes = readFileSync(p);
       } catch (e) {
-        throw new Error(`cannot read DBC file ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new SigflowError(
+          'SF_ERR_DBC_READ',
+          `cannot read DBC file ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          { where: p, cause: e },
+        );
       }
       const { text, encoding } = decodeDbcBytes(bytes);
       const file = parseDbc(text, { file: p, strict: options.strict });
@@ -220,6 +225,7 @@ export class Database {
         first?.pos.line ?? 1,
         first?.pos.column ?? 1,
         `frame ids clash with an already loaded DBC: ${clashes.slice(0, 5).join('; ')}${clashes.length > 5 ? ` and ${clashes.length - 5} more` : ''}`,
+        'SF_ERR_DBC_ID_CLASH',
       );
     }
     this.files.push(file);
@@ -408,7 +414,7 @@ export class Database {
   /** Encodes signal values into a payload of the message's length. See encoder.ts. */
   encode(message: Message | string, values: Record<string, EncodeValue>, options: EncodeOptions = {}): Uint8Array {
     const m = typeof message === 'string' ? this.getMessage(message) : message;
-    if (!m) throw new Error(`no message named ${String(message)}`);
+    if (!m) throw new SigflowError('SF_ERR_DBC_UNKNOWN_MESSAGE', `no message named ${String(message)}`);
     return encodeMessage(m, values, options);
   }
 }

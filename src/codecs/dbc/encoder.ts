@@ -2,6 +2,7 @@
  * Encoder: physical (or raw) signal values → payload bytes, for every signal type, multiplexing included.
  * Used by simulators, tests and senders. Not a hot path: clarity over speed (bigint bit arithmetic).
  */
+import { SigflowError } from '../../errors/index.js';
 import { fieldParts } from './layout.js';
 import type { Message, Signal } from './model.js';
 
@@ -15,10 +16,10 @@ export interface EncodeOptions {
   fill?: number;
 }
 
-export class EncodeError extends Error {
+/** Values that cannot be encoded into the message (SF_ERR_DBC_ENCODE); the message names the signal. */
+export class EncodeError extends SigflowError {
   constructor(message: string) {
-    super(message);
-    this.name = 'EncodeError';
+    super('SF_ERR_DBC_ENCODE', message);
   }
 }
 

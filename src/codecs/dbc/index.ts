@@ -15,6 +15,7 @@ export { EncodeError, encodeMessage } from './encoder.js';
 export { DbcSyntaxError } from './lexer.js';
 export type * from './model.js';
 export { formatDiagnostic } from './model.js';
-export { parseDbc, QUIRKS } from './parser.js';
+export { type ParseOptions, parseDbc } from './parser.js';
+export { QUIRK_WARNINGS, QUIRKS, type QuirkCode } from './quirks.js';
 export { decodeDbcBytes } from './text.js';
 export { writeDbc } from './writer.js';

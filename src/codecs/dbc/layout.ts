@@ -74,3 +74,16 @@ export function lowestByte(s: FieldLayout): number {
   for (const p of fieldParts(s, 0, s.length)) min = Math.min(min, p.byte);
   return min;
 }
+
+/** Frame bit indexes (byte*8 + bit-in-byte) a signal occupies. */
+export function signalBits(s: FieldLayout): number[] {
+  const out: number[] = [];
+  if (s.byteOrder === 'little_endian') {
+    for (let i = 0; i < s.length; i++) out.push(s.startBit + i);
+  } else {
+    // Motorola: start bit is the MSB in sawtooth numbering; walk towards the LSB.
+    let linear = (s.startBit >> 3) * 8 + (7 - (s.startBit & 7));
+    for (let i = 0; i < s.length; i++, linear++) out.push((linear >> 3) * 8 + (7 - (linear & 7)));
+  }
+  return out;
+}

@@ -4,6 +4,7 @@
  * Real-file quirks are recognised here and flagged on the token (the parser decides whether they are warnings or,
  * in strict mode, errors): identifiers that start with a digit (`64_BIT_LE`), numbers written `.25`.
  */
+import { SigflowError } from '../../errors/index.js';
 import type { SourcePos } from './model.js';
 
 export type TokenKind = 'ident' | 'number' | 'string' | 'punct' | 'eof';
@@ -22,15 +23,19 @@ export interface Token {
   quirk: 'digit_ident' | 'leading_dot' | null;
 }
 
-export class DbcSyntaxError extends Error {
+/**
+ * A DBC file that does not fit the grammar (SF_ERR_DBC_SYNTAX), a quirk refused in strict mode (SF_ERR_DBC_STRICT)
+ * or frame ids clashing with an already loaded file (SF_ERR_DBC_ID_CLASH), at file:line:column (`where`).
+ */
+export class DbcSyntaxError extends SigflowError {
   constructor(
     readonly file: string,
     readonly line: number,
     readonly column: number,
     readonly detail: string,
+    code: 'SF_ERR_DBC_SYNTAX' | 'SF_ERR_DBC_STRICT' | 'SF_ERR_DBC_ID_CLASH' = 'SF_ERR_DBC_SYNTAX',
   ) {
-    super(`${file}:${line}:${column}: ${detail}`);
-    this.name = 'DbcSyntaxError';
+    super(code, `${file}:${line}:${column}: ${detail}`, { where: `${file}:${line}:${column}` });
   }
 }
 

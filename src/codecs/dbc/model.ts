@@ -3,6 +3,7 @@
  * tables, environment variables, signal groups, unknown statements as raw text), with typed accessors for the
  * well-known attributes. Names are the long names when `System*LongSymbol` attributes give them (as cantools).
  */
+import type { WarningCode } from '../../errors/index.js';
 
 export type ByteOrder = 'little_endian' | 'big_endian';
 export type ValueType = 'int' | 'float32' | 'float64';
@@ -149,7 +150,10 @@ export type Severity = 'warning' | 'error';
 
 /** A problem found while loading, with where it is. */
 export interface Diagnostic {
+  /** The quirk's short code (QUIRKS in quirks.ts): what users, `--strict` and formatDiagnostic show. */
   code: string;
+  /** The same warning's catalogue code (QUIRK_WARNINGS in quirks.ts; docs/errors.md). */
+  warningCode: WarningCode;
   message: string;
   file: string;
   line: number;

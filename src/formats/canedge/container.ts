@@ -12,6 +12,8 @@
  */
 import { createCipheriv, createDecipheriv, createHash, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { SigflowError } from '../../errors/index.js';
+import { BufferSource, type ByteSource, readExact } from '../../io/index.js';
 import { CanedgeError } from './errors.js';
 import {
   checkHeatshrinkParams,
@@ -21,7 +23,6 @@ import {
   heatshrinkEncode,
 } from './heatshrink.js';
 import type { PasswordBook } from './passwords.js';
-import { BufferSource, type ByteSource, readExact } from './source.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -118,14 +119,18 @@ function describeStart(head: Uint8Array): string {
 export function parseGenericHeader(bytes: Uint8Array, name: string): GenericHeader {
   if (bytes.length < GENERIC_COMMON_SIZE) {
     throw new CanedgeError(
-      'truncated',
+      'SF_ERR_CANEDGE_TRUNCATED',
       name,
       `Generic File header needs ${GENERIC_COMMON_SIZE} bytes, file has ${bytes.length}`,
     );
   }
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (!b.subarray(0, 12).equals(GENERIC_MAGIC)) {
-    throw new CanedgeError('not-a-log', name, `not a Generic File container (starts with ${describeStart(b)})`);
+    throw new CanedgeError(
+      'SF_ERR_CANEDGE_NOT_A_LOG',
+      name,
+      `not a Generic File container (starts with ${describeStart(b)})`,
+    );
   }
   return {
     versionMajor: b[12],
@@ -152,7 +157,7 @@ export function parseContainerHeader(
   if (g.type === TYPE_COMPRESSED && g.subtype === SUBTYPE_HEATSHRINK) {
     if (b.length < COMPRESSED_HEADER_SIZE) {
       throw new CanedgeError(
-        'truncated',
+        'SF_ERR_CANEDGE_TRUNCATED',
         name,
         `compressed container header needs ${COMPRESSED_HEADER_SIZE} bytes, file has ${totalSize}`,
       );
@@ -167,7 +172,7 @@ export function parseContainerHeader(
       checkHeatshrinkParams(h, `${name}: heatshrink header`);
     } catch (err) {
       throw new CanedgeError(
-        'corrupt',
+        'SF_ERR_CANEDGE_CORRUPT',
         name,
         `invalid heatshrink parameters: window field ${windowField} (want 16…32768 bytes, a power of two), ` +
           `lookahead field ${lookaheadField} (want 3…window bits-1)`,
@@ -179,7 +184,7 @@ export function parseContainerHeader(
   if (g.type === TYPE_ENCRYPTED && g.subtype === SUBTYPE_AES256_GCM) {
     if (b.length < ENCRYPTED_HEADER_SIZE || totalSize < ENCRYPTED_HEADER_SIZE + GCM_TAG_SIZE) {
       throw new CanedgeError(
-        'truncated',
+        'SF_ERR_CANEDGE_TRUNCATED',
         name,
         `encrypted container needs at least ${ENCRYPTED_HEADER_SIZE + GCM_TAG_SIZE} bytes (52-byte header + 16-byte tag), file has ${totalSize}`,
       );
@@ -187,7 +192,7 @@ export function parseContainerHeader(
     const iterations = b.readUInt32BE(32);
     if (iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS) {
       throw new CanedgeError(
-        'corrupt',
+        'SF_ERR_CANEDGE_CORRUPT',
         name,
         `PBKDF2 iteration count ${iterations} out of range 1…${MAX_PBKDF2_ITERATIONS}`,
       );
@@ -196,7 +201,7 @@ export function parseContainerHeader(
   }
   const known = g.type === TYPE_COMPRESSED || g.type === TYPE_ENCRYPTED ? ' (known type, unknown subtype)' : '';
   throw new CanedgeError(
-    'unknown-container',
+    'SF_ERR_CANEDGE_UNKNOWN_CONTAINER',
     name,
     `unknown Generic File container ${typeName(g)}${known}, version ${g.versionMajor}.${g.versionMinor}, device ${g.deviceId}; ` +
       'known: 0x22/0x01 heatshrink (MFC), 0x11/0x01 AES-256-GCM (MFE/MFM)',
@@ -240,7 +245,7 @@ function decryptLayer(bytes: Buffer, h: EncryptedHeader, key: Buffer, name: stri
     return last.length ? Buffer.concat([first, last]) : first;
   } catch (err) {
     throw new CanedgeError(
-      'wrong-password',
+      'SF_ERR_CANEDGE_WRONG_PASSWORD',
       name,
       `AES-256-GCM authentication failed for device ${h.deviceId}: wrong password (or the file is truncated or corrupt)`,
       { cause: err },
@@ -282,7 +287,7 @@ export async function decodeContainer(
     if (what === 'unknown') {
       if (layers.length === 0) {
         throw new CanedgeError(
-          cur.length < 12 ? 'truncated' : 'not-a-log',
+          cur.length < 12 ? 'SF_ERR_CANEDGE_TRUNCATED' : 'SF_ERR_CANEDGE_NOT_A_LOG',
           name,
           cur.length < 12
             ? `only ${cur.length} bytes: too short for an MDF ID block or a Generic File header`
@@ -291,19 +296,19 @@ export async function decodeContainer(
       }
       const last = layers[layers.length - 1].kind;
       throw new CanedgeError(
-        'corrupt',
+        'SF_ERR_CANEDGE_CORRUPT',
         name,
         `after the ${last} layer the content is neither MDF4 nor a Generic File container (starts with ${describeStart(cur)})`,
       );
     }
     if (layers.length >= 2) {
-      throw new CanedgeError('unknown-container', name, 'more than two nested Generic File layers');
+      throw new CanedgeError('SF_ERR_CANEDGE_UNKNOWN_CONTAINER', name, 'more than two nested Generic File layers');
     }
     const h = parseContainerHeader(cur, name);
     if ('iv' in h) {
       if (layers.length > 0) {
         throw new CanedgeError(
-          'unknown-container',
+          'SF_ERR_CANEDGE_UNKNOWN_CONTAINER',
           name,
           'an encrypted layer inside a compressed one is not a known container',
         );
@@ -312,14 +317,18 @@ export async function decodeContainer(
       const password = book?.lookup(h.deviceId);
       if (password === undefined) {
         throw new CanedgeError(
-          'missing-password',
+          'SF_ERR_CANEDGE_MISSING_PASSWORD',
           name,
           `encrypted (device ${h.deviceId}) but ${book ? `${book.source} has no entry for ${h.deviceId} and no "default"` : 'no passwords were given'}`,
         );
       }
       const key = await deriveKey(password, h.salt, h.iterations);
       if (cur.length - ENCRYPTED_HEADER_SIZE - GCM_TAG_SIZE > maxDecoded) {
-        throw new CanedgeError('too-large', name, `encrypted payload exceeds the limit of ${maxDecoded} bytes`);
+        throw new CanedgeError(
+          'SF_ERR_CANEDGE_TOO_LARGE',
+          name,
+          `encrypted payload exceeds the limit of ${maxDecoded} bytes`,
+        );
       }
       cur = decryptLayer(cur, h, key, name);
       layers.push({ kind: 'aes-256-gcm', header: h });
@@ -328,9 +337,8 @@ export async function decodeContainer(
         cur = heatshrinkDecode(cur.subarray(COMPRESSED_HEADER_SIZE), h, { maxOutput: maxDecoded, name });
       } catch (err) {
         if (err instanceof HeatshrinkError) {
-          const code = err.code === 'limit' ? 'too-large' : err.code === 'truncated' ? 'truncated' : 'corrupt';
           throw new CanedgeError(
-            code,
+            err.code,
             name,
             err.message.startsWith(name) ? err.message.slice(name.length + 2) : err.message,
             { cause: err },
@@ -344,7 +352,7 @@ export async function decodeContainer(
   const kind = kindOf(layers);
   if (!kind)
     throw new CanedgeError(
-      'unknown-container',
+      'SF_ERR_CANEDGE_UNKNOWN_CONTAINER',
       name,
       `unsupported layer order ${layers.map((l) => l.kind).join(' > ')}`,
     );
@@ -379,7 +387,7 @@ export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promi
   if (what === 'unknown') {
     await src.close?.();
     throw new CanedgeError(
-      headLen < 12 ? 'truncated' : 'not-a-log',
+      headLen < 12 ? 'SF_ERR_CANEDGE_TRUNCATED' : 'SF_ERR_CANEDGE_NOT_A_LOG',
       name,
       headLen < 12
         ? `only ${headLen} bytes: too short for an MDF ID block or a Generic File header`
@@ -392,7 +400,7 @@ export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promi
     const maxContainer = opts.maxContainerSize ?? 1 << 30;
     if (src.size > maxContainer) {
       throw new CanedgeError(
-        'too-large',
+        'SF_ERR_CANEDGE_TOO_LARGE',
         name,
         `container of ${src.size} bytes exceeds the limit of ${maxContainer} bytes`,
       );
@@ -408,7 +416,7 @@ export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promi
       deviceId: outer.deviceId,
       finalized,
       storedSize: src.size,
-      source: new BufferSource(name, mdf),
+      source: new BufferSource(mdf, name),
     };
   } finally {
     await src.close?.();
@@ -427,7 +435,7 @@ export async function peekContainer(
   if (what === 'mdf') return { outer: 'mdf', deviceId: null, header: null };
   if (what === 'unknown') {
     throw new CanedgeError(
-      'not-a-log',
+      'SF_ERR_CANEDGE_NOT_A_LOG',
       src.name,
       `neither MDF4 nor a CANedge Generic File container (starts with ${describeStart(head)})`,
     );
@@ -442,8 +450,9 @@ export async function peekContainer(
 function deviceIdBytes(deviceId: string | number): number {
   const v = typeof deviceId === 'number' ? deviceId : Number.parseInt(deviceId, 16);
   if (typeof deviceId === 'string' && !/^[0-9A-Fa-f]{1,8}$/.test(deviceId))
-    throw new Error(`device id ${deviceId} is not 1–8 hex digits`);
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`device id ${deviceId} is not a u32`);
+    throw new SigflowError('SF_ERR_CANEDGE_BUILD_OPTIONS', `device id ${deviceId} is not 1–8 hex digits`);
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    throw new SigflowError('SF_ERR_CANEDGE_BUILD_OPTIONS', `device id ${deviceId} is not a u32`);
   return v;
 }
 
@@ -508,10 +517,11 @@ export async function buildEncryptedContainer(content: Uint8Array, opts: Encrypt
   const iterations = opts.iterations ?? 100_000;
   const salt = Buffer.from(opts.salt ?? randomBytes(16));
   const iv = Buffer.from(opts.iv ?? randomBytes(12));
-  if (salt.length !== 16) throw new Error('salt must be 16 bytes');
-  if (iv.length !== 12) throw new Error('iv must be 12 bytes');
+  const bad = (message: string) => new SigflowError('SF_ERR_CANEDGE_BUILD_OPTIONS', message);
+  if (salt.length !== 16) throw bad('salt must be 16 bytes');
+  if (iv.length !== 12) throw bad('iv must be 12 bytes');
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS)
-    throw new Error(`iterations ${iterations} out of range`);
+    throw bad(`iterations ${iterations} out of range`);
   const h = genericHeader(
     ENCRYPTED_HEADER_SIZE,
     TYPE_ENCRYPTED,

@@ -16,6 +16,7 @@
  * garbage input cannot expand without bound (a back-reference can expand ~4000× at windowBits 15).
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { SigflowError } from '../../errors/index.js';
 
 export interface HeatshrinkParams {
   /** log2 of the back-reference window (4…15). */
@@ -34,13 +35,15 @@ export interface HeatshrinkDecodeOptions {
 /** Default output limit: far above any CANedge log split, far below what garbage could make a decoder allocate. */
 export const DEFAULT_MAX_OUTPUT = 1 << 30;
 
-export class HeatshrinkError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'params' | 'truncated' | 'limit',
-  ) {
-    super(message);
-    this.name = 'HeatshrinkError';
+/**
+ * A heatshrink stream that cannot be decoded: invalid parameters (SF_ERR_CANEDGE_CORRUPT), a stream that ends
+ * inside an item (SF_ERR_CANEDGE_TRUNCATED) or output beyond the limit (SF_ERR_CANEDGE_TOO_LARGE).
+ */
+export class HeatshrinkError extends SigflowError {
+  declare readonly code: 'SF_ERR_CANEDGE_CORRUPT' | 'SF_ERR_CANEDGE_TRUNCATED' | 'SF_ERR_CANEDGE_TOO_LARGE';
+
+  constructor(message: string, code: HeatshrinkError['code']) {
+    super(code, message);
   }
 }
 
@@ -48,10 +51,13 @@ export class HeatshrinkError extends Error {
 export function checkHeatshrinkParams(p: HeatshrinkParams, name = 'heatshrink stream'): void {
   const { windowBits: w, lookaheadBits: l } = p;
   if (!Number.isInteger(w) || w < 4 || w > 15) {
-    throw new HeatshrinkError(`${name}: window bits ${w} out of range 4…15`, 'params');
+    throw new HeatshrinkError(`${name}: window bits ${w} out of range 4…15`, 'SF_ERR_CANEDGE_CORRUPT');
   }
   if (!Number.isInteger(l) || l < 3 || l >= w) {
-    throw new HeatshrinkError(`${name}: lookahead bits ${l} out of range 3…${w - 1} (window bits ${w})`, 'params');
+    throw new HeatshrinkError(
+      `${name}: lookahead bits ${l} out of range 3…${w - 1} (window bits ${w})`,
+      'SF_ERR_CANEDGE_CORRUPT',
+    );
   }
 }
 
@@ -98,6 +104,7 @@ export class HeatshrinkDecoder {
   }
 
   push(input: Uint8Array, emit: (chunk: Buffer) => void): void {
+    // internal invariant: callers (the Transform below, heatshrinkDecode) never push after finish()
     if (this.finished) throw new Error(`${this.name}: push after finish`);
     const w = this.w;
     const l = this.l;
@@ -160,7 +167,7 @@ export class HeatshrinkDecoder {
     if (this.outputBytes > this.maxOutput) {
       throw new HeatshrinkError(
         `${this.name}: output exceeds the limit of ${this.maxOutput} bytes (at input byte ~${this.inputBytes})`,
-        'limit',
+        'SF_ERR_CANEDGE_TOO_LARGE',
       );
     }
     if (!this.growable) this.flush(emit);
@@ -181,7 +188,7 @@ export class HeatshrinkDecoder {
       throw new HeatshrinkError(
         `${this.name}: truncated: the stream ends inside a ${kind} (${this.nbits} bits left over after ` +
           `${this.inputBytes} input bytes, ${this.outputBytes} bytes decoded)`,
-        'truncated',
+        'SF_ERR_CANEDGE_TRUNCATED',
       );
     }
   }
@@ -201,13 +208,16 @@ export class HeatshrinkDecoder {
     if (this.outputBytes > this.maxOutput) {
       throw new HeatshrinkError(
         `${this.name}: output exceeds the limit of ${this.maxOutput} bytes (at input byte ~${this.inputBytes})`,
-        'limit',
+        'SF_ERR_CANEDGE_TOO_LARGE',
       );
     }
     if (this.growable) {
       const next = Buffer.allocUnsafe(Math.min(this.buf.length * 2, this.window + this.maxOutput + (1 << this.l)));
       if (next.length <= this.buf.length) {
-        throw new HeatshrinkError(`${this.name}: output exceeds the limit of ${this.maxOutput} bytes`, 'limit');
+        throw new HeatshrinkError(
+          `${this.name}: output exceeds the limit of ${this.maxOutput} bytes`,
+          'SF_ERR_CANEDGE_TOO_LARGE',
+        );
       }
       this.buf.copy(next, 0, 0, this.pos);
       this.buf = next;
@@ -246,6 +256,7 @@ export function heatshrinkDecode(
   const guess = Math.min(Math.max(input.length * 4 + 1024, 65536), maxOutput + 1);
   const dec = new HeatshrinkDecoder(params, { ...opts, chunkSize: guess, growable: true });
   const noEmit = () => {
+    // internal invariant: a growable decoder grows its buffer instead of emitting
     throw new Error('unreachable: whole-buffer decoder emitted a chunk');
   };
   dec.push(input, noEmit);

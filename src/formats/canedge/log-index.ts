@@ -12,21 +12,23 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { type ErrorCode, errorCode } from '../../errors/index.js';
+import type { ByteSource } from '../../io/index.js';
 import { type ContainerKind, type OpenedLog, openLog, peekContainer } from './container.js';
-import { CanedgeError, type CanedgeErrorCode } from './errors.js';
+import type { LogStore } from './log-store.js';
 import { type CanedgeMetadata, readMdfHeader } from './mdf-header.js';
 import type { PasswordBook } from './passwords.js';
-import type { ByteSource, LogStore } from './source.js';
 import { type LogPath, parseLogPath } from './tree.js';
 
 export const INDEX_FORMAT = 'sigflow-canedge-index';
 export const INDEX_VERSION = 1;
 /** Bump when probing changes what it records: entries from an older probe revision are probed again. */
-export const PROBE_REVISION = 3;
+export const PROBE_REVISION = 4; // 4: error codes are catalogue codes (src/errors), data warnings carry a code
 
 /** First and last record time of an MDF file (ns since the epoch), or null when the file has no records. */
 /** Damage the reader reported while reading a file's records (the file stays usable; what it returned may not be all). */
 export interface DataWarnings {
+  code: 'SF_WARN_CANEDGE_DATA_DAMAGED';
   count: number;
   /** The first few warning texts. */
   messages: string[];
@@ -82,7 +84,8 @@ export interface IndexEntry {
   metadata?: CanedgeMetadata;
   /** Disagreements between location and identity (or extension and content). */
   mismatches?: string[];
-  error?: { code: CanedgeErrorCode | 'internal'; message: string };
+  /** Why the file could not be probed: the error's catalogue code (a canedge, io or mdf4 code) and message. */
+  error?: { code: ErrorCode; message: string };
   /** Which probe produced this entry (entries from an older probe are probed again). */
   probe: string;
 }
@@ -152,7 +155,9 @@ function emptyIndex(store: string): IndexFile {
   };
 }
 
-const PASSWORD_ERRORS = new Set<string>(['missing-password', 'wrong-password']);
+const PASSWORD_ERRORS = new Set<string>(['SF_ERR_CANEDGE_MISSING_PASSWORD', 'SF_ERR_CANEDGE_WRONG_PASSWORD']);
+/** Errors that may pass by themselves (the file was busy, the share away): such files are probed again. */
+const TRANSIENT_ERRORS = new Set<string>(['SF_ERR_IO_OPEN', 'SF_ERR_IO_READ', 'SF_ERR_INTERNAL']);
 
 /** Probes one file: container, MDF header, optional record time range. Never throws: errors go into the entry. */
 export async function probeLogFile(
@@ -222,9 +227,9 @@ export async function probeLogFile(
       entry.timeSource = 'records';
     }
   } catch (err) {
-    if (err instanceof CanedgeError) entry.error = { code: err.code, message: err.message };
-    else
-      entry.error = { code: 'internal', message: `${loc.path}: ${err instanceof Error ? err.message : String(err)}` };
+    const code = errorCode(err);
+    const message = err instanceof Error ? err.message : String(err);
+    entry.error = { code, message: code === 'SF_ERR_INTERNAL' ? `${loc.path}: ${message}` : message };
   } finally {
     await opened?.source.close?.();
   }
@@ -287,9 +292,14 @@ export class LogIndex {
   private constructor(
     readonly path: string,
     private data: IndexFile,
-    /** Why a stored index was discarded on load, if it was. */
+    /** Why a stored index was discarded on load, if it was (warning SF_WARN_CANEDGE_INDEX_REBUILT). */
     readonly loadWarning: string | null,
   ) {}
+
+  /** The code of `loadWarning`. */
+  get loadWarningCode(): 'SF_WARN_CANEDGE_INDEX_REBUILT' | null {
+    return this.loadWarning === null ? null : 'SF_WARN_CANEDGE_INDEX_REBUILT';
+  }
 
   /** Loads the index at `path` for `storeId`; a missing, unreadable or foreign file gives an empty index. */
   static async load(path: string, storeId: string): Promise<LogIndex> {
@@ -366,9 +376,7 @@ export class LogIndex {
         const stale =
           prev.probe !== probeId ||
           (prev.error &&
-            (prev.error.code === 'io' ||
-              prev.error.code === 'internal' ||
-              (pwChanged && PASSWORD_ERRORS.has(prev.error.code))));
+            (TRANSIENT_ERRORS.has(prev.error.code) || (pwChanged && PASSWORD_ERRORS.has(prev.error.code))));
         if (!stale) {
           next.set(f.path, prev);
           unchanged++;

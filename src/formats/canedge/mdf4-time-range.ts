@@ -35,7 +35,11 @@ export const mdf4TimeRange: TimeRangeProbe = async (src) => {
     const ws = mdf.warnings;
     const dataWarnings =
       count > 0
-        ? { count, messages: ws.slice(0, MAX_WARNING_TEXTS).map((w) => `at byte ${w.offset}: ${w.message}`) }
+        ? {
+            code: 'SF_WARN_CANEDGE_DATA_DAMAGED' as const,
+            count,
+            messages: ws.slice(0, MAX_WARNING_TEXTS).map((w) => `at byte ${w.offset}: ${w.message}`),
+          }
         : undefined;
     if (min > max) return dataWarnings ? { dataWarnings } : null;
     const start = mdf.header.startTimeNs;
@@ -45,7 +49,8 @@ export const mdf4TimeRange: TimeRangeProbe = async (src) => {
       ...(dataWarnings ? { dataWarnings } : {}),
     };
   } catch (err) {
-    if (err instanceof Mdf4Error) throw new CanedgeError('corrupt', src.name, `MDF4: ${err.message}`, { cause: err });
+    if (err instanceof Mdf4Error)
+      throw new CanedgeError('SF_ERR_CANEDGE_CORRUPT', src.name, `MDF4: ${err.message}`, { cause: err });
     throw err;
   }
 };

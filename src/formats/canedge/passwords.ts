@@ -76,11 +76,11 @@ export function parsePasswords(text: string, name: string): PasswordBook {
       : body.trim() === ''
         ? '1:1 (empty file)'
         : `end of file (${lineCol(body, body.length)})`;
-    throw new CanedgeError('bad-passwords-file', name, `invalid JSON at ${where}: ${msg}`, { cause: err });
+    throw new CanedgeError('SF_ERR_CANEDGE_PASSWORDS_FILE', name, `invalid JSON at ${where}: ${msg}`, { cause: err });
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CanedgeError(
-      'bad-passwords-file',
+      'SF_ERR_CANEDGE_PASSWORDS_FILE',
       name,
       `expected an object {"<DEVICEID>": "password", "default": "password"}, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`,
     );
@@ -89,7 +89,7 @@ export function parsePasswords(text: string, name: string): PasswordBook {
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (typeof v !== 'string') {
       throw new CanedgeError(
-        'bad-passwords-file',
+        'SF_ERR_CANEDGE_PASSWORDS_FILE',
         name,
         `the password for "${k}" must be a string, got ${v === null ? 'null' : typeof v}`,
       );
@@ -97,7 +97,7 @@ export function parsePasswords(text: string, name: string): PasswordBook {
     const key = k.trim();
     if (key.toLowerCase() !== 'default' && !/^[0-9A-Fa-f]{8}$/.test(key)) {
       throw new CanedgeError(
-        'bad-passwords-file',
+        'SF_ERR_CANEDGE_PASSWORDS_FILE',
         name,
         `key "${k}" is neither an 8-hex-digit device id nor "default"`,
       );
@@ -113,7 +113,9 @@ export async function loadPasswords(path: string): Promise<PasswordBook> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new CanedgeError('bad-passwords-file', path, `cannot read: ${(err as Error).message}`, { cause: err });
+    throw new CanedgeError('SF_ERR_CANEDGE_PASSWORDS_FILE', path, `cannot read: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return parsePasswords(text, path);
 }

@@ -6,7 +6,8 @@
  * set per chain), bounded nesting. Every block length is checked against the file size. Problems throw
  * {@link Mdf4Error} naming the file and the byte offset.
  */
-import { type ByteSource, Mdf4Error, type Mdf4Warning } from './source.js';
+import type { ByteSource } from '../../io/index.js';
+import { Mdf4Error, type Mdf4ErrorCode, type Mdf4Warning, type Mdf4WarningCode } from './errors.js';
 
 export const MAX_META_BLOCK = 64 * 1024 * 1024;
 const MAX_NESTING = 32;
@@ -161,8 +162,8 @@ export class BlockReader {
     return b.subarray(rel, Math.min(b.length, rel + length));
   }
 
-  fail(offset: number, detail: string): never {
-    throw new Mdf4Error(this.source.name, offset, detail);
+  fail(offset: number, detail: string, code: Mdf4ErrorCode = 'SF_ERR_MDF4_CORRUPT'): never {
+    throw new Mdf4Error(this.source.name, offset, detail, code);
   }
 
   /** Checks a link value: 0 or a block start inside the file. */
@@ -335,7 +336,12 @@ export class BlockReader {
         const h = await this.readHeader(comp);
         if (h.id === 'CN') cn.children = await this.channels(comp, link, depth + 1);
         else if (h.id !== 'CA') this.fail(comp, `cn_composition: expected ##CN or ##CA, found ##${h.id}`);
-        else this.warn(comp, `channel "${cn.name}": array (##CA) compositions are not supported; read as bytes`);
+        else
+          this.warn(
+            comp,
+            `channel "${cn.name}": array (##CA) compositions are not supported; read as bytes`,
+            'SF_WARN_MDF4_UNSUPPORTED',
+          );
       }
       out.push(cn);
       prev = link;
@@ -344,20 +350,23 @@ export class BlockReader {
     return out;
   }
 
-  warn(offset: number, message: string): void {
-    if (this.warnings.length < 1000) this.warnings.push({ file: this.source.name, offset, message });
+  /** Records a warning (the first 1000 are kept; `onWarning` sees every one). */
+  warn(offset: number, message: string, code: Mdf4WarningCode): void {
+    if (this.warnings.length < 1000) this.warnings.push({ code, file: this.source.name, offset, message });
   }
 
   async id(): Promise<IdBlock> {
     const b = await this.source.read(0, 64);
-    if (b.length < 64) this.fail(0, `not an MDF file: only ${b.length} bytes (ID block needs 64)`);
+    if (b.length < 64)
+      this.fail(0, `not an MDF file: only ${b.length} bytes (ID block needs 64)`, 'SF_ERR_MDF4_NOT_MDF4');
     const s = (a: number, n: number) => String.fromCharCode(...b.subarray(a, a + n));
     const fileId = s(0, 8);
     if (fileId !== 'MDF     ' && fileId !== 'UnFinMF ')
-      this.fail(0, `not an MDF file (file identifier ${JSON.stringify(fileId)})`);
+      this.fail(0, `not an MDF file (file identifier ${JSON.stringify(fileId)})`, 'SF_ERR_MDF4_NOT_MDF4');
     const v = new DataView(b.buffer, b.byteOffset, 64);
     const version = v.getUint16(28, true);
-    if (version < 400 || version >= 500) this.fail(28, `MDF version ${version} is not supported (need 4.x)`);
+    if (version < 400 || version >= 500)
+      this.fail(28, `MDF version ${version} is not supported (need 4.x)`, 'SF_ERR_MDF4_UNSUPPORTED');
     return {
       fileId,
       versionString: s(8, 8).replace(/\0+$/, '').trim(),

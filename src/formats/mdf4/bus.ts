@@ -14,9 +14,9 @@
  */
 import { type Channel, type ChannelGroup, type Conversion, type DataGroup, flattenChannels } from './blocks.js';
 import { convert } from './channels.js';
+import { Mdf4Error } from './errors.js';
 import type { Mdf4File } from './file.js';
 import { countRecords } from './records.js';
-import { Mdf4Error } from './source.js';
 import { GroupWalker, type WalkChunk, type WalkTarget } from './walk.js';
 
 export const BUS_CAN = 0;
@@ -780,7 +780,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     } catch (e) {
       if (!(e instanceof Mdf4Error)) throw e;
       if (st.target) w.detach(st.target);
-      mdf.reader.warn(e.offset, `${e.detail}; group skipped`);
+      mdf.reader.warn(e.offset, `${e.detail}; group skipped`, 'SF_WARN_MDF4_GROUP_SKIPPED');
       continue;
     }
     states.push(st);
@@ -792,6 +792,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       mdf.reader.warn(
         st.layout.cg.offset,
         `channel group "${st.name}": data length ${st.q.clampLen} of the record at data-group stream offset ${st.q.clampAt} is out of range (max ${st.layout.bus === BUS_CAN ? 64 : 8}); clamped (further ones not reported)`,
+        'SF_WARN_MDF4_DATA_DAMAGED',
       );
     }
     if (st.q.disorder > 0 && !st.warnedDisorder) {
@@ -799,6 +800,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       mdf.reader.warn(
         st.layout.cg.offset,
         `channel group "${st.name}" is not in time order; merged stream may be out of order`,
+        'SF_WARN_MDF4_OUT_OF_ORDER',
       );
     }
   }
@@ -893,6 +895,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
           mdf.reader.warn(
             st.layout.cg.offset,
             `channel group "${st.name}" has more records than its cycle count says; merged stream may be out of order`,
+            'SF_WARN_MDF4_OUT_OF_ORDER',
           );
         }
         if (!best || before(st, best)) {

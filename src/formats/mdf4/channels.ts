@@ -144,6 +144,7 @@ export interface ChannelValues {
  */
 export async function readChannel(mdf: Mdf4File, cg: ChannelGroup, ch: Channel): Promise<ChannelValues> {
   const dg = mdf.groups.find((g) => g.channelGroups.includes(cg));
+  // internal invariant: callers pass a channel group of `mdf.groups` (API misuse otherwise, never input data)
   if (!dg) throw new Error('channel group does not belong to this file');
   const cursor = new RecordCursor(mdf, dg, cg);
   const vIndex = cursor.vlsdChannels.indexOf(ch);

@@ -11,8 +11,13 @@
  */
 import { inflateSync } from 'node:zlib';
 import { type BlockReader, flattenChannels, u64 } from './blocks.js';
+import { Mdf4Error, type Mdf4ErrorCode, type Mdf4WarningCode } from './errors.js';
 import type { Mdf4File } from './file.js';
-import { Mdf4Error } from './source.js';
+
+/** The warning code for data that ends early because of `e`: unsupported (e.g. a DZ zip type) or damaged. */
+function damageWarning(e: Mdf4Error): Mdf4WarningCode {
+  return e.code === 'SF_ERR_MDF4_UNSUPPORTED' ? 'SF_WARN_MDF4_UNSUPPORTED' : 'SF_WARN_MDF4_DATA_DAMAGED';
+}
 
 export const DEFAULT_CHUNK = 1024 * 1024;
 export const DEFAULT_MAX_DZ = 256 * 1024 * 1024;
@@ -161,8 +166,8 @@ export class DataStream {
     return this.ctx.reader.source.name;
   }
 
-  private fail(offset: number, msg: string): never {
-    throw new Mdf4Error(this.name, offset, msg);
+  private fail(offset: number, msg: string, code: Mdf4ErrorCode = 'SF_ERR_MDF4_CORRUPT'): never {
+    throw new Mdf4Error(this.name, offset, msg, code);
   }
 
   private async *walk(): AsyncGenerator<Leaf> {
@@ -224,9 +229,18 @@ export class DataStream {
       const orgLength = u64(v, 8);
       const dataLength = u64(v, 16);
       if (!okRaw.includes(org)) this.fail(offset, `##DZ holds ##${org} data where ##${this.expected} was expected`);
-      if (zipType > 1) this.fail(offset, `##DZ zip type ${zipType} is not supported (0 deflate, 1 transposed)`);
+      if (zipType > 1)
+        this.fail(
+          offset,
+          `##DZ zip type ${zipType} is not supported (0 deflate, 1 transposed)`,
+          'SF_ERR_MDF4_UNSUPPORTED',
+        );
       if (!(orgLength <= this.maxDz))
-        this.fail(offset, `##DZ original length ${orgLength} exceeds the ${this.maxDz}-byte limit`);
+        this.fail(
+          offset,
+          `##DZ original length ${orgLength} exceeds the ${this.maxDz}-byte limit`,
+          'SF_ERR_MDF4_TOO_LARGE',
+        );
       if (h.length < 48 || dataLength > h.length - 48)
         this.fail(offset, `##DZ data length ${dataLength} exceeds block`);
       return {
@@ -252,12 +266,14 @@ export class DataStream {
         r.warn(
           offset,
           '##DT block holds no data (length 24) but is not the last data block of the file; read as empty',
+          'SF_WARN_MDF4_DATA_DAMAGED',
         );
     }
     if (offset + 24 + length > size) {
       r.warn(
         offset,
         `##${h.id} block length ${h.length} runs past end of file; reading the ${size - offset - 24} bytes present`,
+        'SF_WARN_MDF4_DATA_DAMAGED',
       );
       length = Math.max(0, size - offset - 24);
     }
@@ -275,7 +291,7 @@ export class DataStream {
     } catch (e) {
       if (!(e instanceof Mdf4Error)) throw e;
       this.damage = e;
-      this.ctx.reader.warn(e.offset, `data ends early: ${e.detail}`);
+      this.ctx.reader.warn(e.offset, `data ends early: ${e.detail}`, damageWarning(e));
       this.done = true;
       return null;
     }
@@ -293,7 +309,7 @@ export class DataStream {
     } catch (e) {
       if (!(e instanceof Mdf4Error)) throw e;
       this.damage = e;
-      this.ctx.reader.warn(e.offset, `data ends early: ${e.detail}`);
+      this.ctx.reader.warn(e.offset, `data ends early: ${e.detail}`, damageWarning(e));
       this.done = true;
       return 0;
     }

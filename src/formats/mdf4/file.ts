@@ -2,6 +2,8 @@
  * An opened MDF4 file: ID block, header (+ parsed metadata), file history, data groups with channel groups and
  * channels. Opening reads only metadata blocks; data is streamed on demand (records.ts, bus.ts).
  */
+
+import { type ByteSource, FileSource } from '../../io/index.js';
 import {
   BlockReader,
   type ChannelGroup,
@@ -10,8 +12,8 @@ import {
   type HeaderBlock,
   type IdBlock,
 } from './blocks.js';
+import type { Mdf4Warning } from './errors.js';
 import { type HeaderMetadata, parseHeaderComment } from './header.js';
-import { type ByteSource, FileSource, type Mdf4Warning } from './source.js';
 
 export interface Mdf4Header extends HeaderBlock {
   /** Normalised device metadata from the HD comment (CANedge `Device Information` / `File Information`). */
@@ -82,7 +84,7 @@ export async function openMdf4(src: ByteSource | string, options: OpenOptions = 
     try {
       history = await reader.fileHistory(fhFirst);
     } catch (e) {
-      reader.warn(64, `file history skipped: ${(e as Error).message}`);
+      reader.warn(64, `file history skipped: ${(e as Error).message}`, 'SF_WARN_MDF4_HISTORY');
     }
     const groups = await reader.dataGroups(dgFirst);
     reader.blockStarts.sort((a, b) => a - b);
@@ -92,6 +94,7 @@ export async function openMdf4(src: ByteSource | string, options: OpenOptions = 
       reader.warn(
         64,
         'HD start time is local time (time flags bit 0), of an unknown time zone; times are reported as if it were UTC',
+        'SF_WARN_MDF4_LOCAL_TIME',
       );
     return new Mdf4File(source, reader, id, header, history, groups, options);
   } catch (e) {

@@ -36,8 +36,9 @@ export {
   readBusFrames,
 } from './bus.js';
 export { type ChannelValues, convert, readChannel } from './channels.js';
+export { Mdf4Error, type Mdf4ErrorCode, type Mdf4Warning, type Mdf4WarningCode } from './errors.js';
 export { Mdf4File, type Mdf4Header, type OpenOptions, openMdf4 } from './file.js';
 export type { HeaderMetadata } from './header.js';
 export { parseHeaderComment } from './header.js';
 export { countRecords, type RecordChunk, RecordCursor } from './records.js';
-export { BufferSource, type ByteSource, FileSource, Mdf4Error, type Mdf4Warning } from './source.js';
+export { buildBusLog, type WriteEvent, type WriteFrame, type WriterOptions, writeBusLog } from './writer.js';

@@ -21,6 +21,7 @@
 import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
 import { flattenChannels } from './blocks.js';
 import { DataStream, SignalDataReader, streamContext } from './data.js';
+import type { Mdf4WarningCode } from './errors.js';
 import type { Mdf4File } from './file.js';
 
 /** The resolved payloads of one VLSD channel for the records of a chunk (valid during that chunk only). */
@@ -352,6 +353,7 @@ export class GroupWalker {
         if (!target.isVlsd) mdf.reader.fail(ch.offset, `VLSD channel "${ch.name}" points at a non-VLSD channel group`);
         slot = this.slots.indexOf(target);
         if (slot < 0 && this.targets.some((o) => o.countOnly))
+          // internal invariant: callers (records.ts, bus.ts) never mix counters with VLSD-resolving targets
           throw new Error('GroupWalker: counters and targets with VLSD channel groups do not mix');
         if (slot < 0) {
           slot = this.slots.push(target) - 1;
@@ -380,6 +382,7 @@ export class GroupWalker {
    * Not in a walker that resolves VLSD channel groups (a VLSD reference ahead would re-walk counted records).
    */
   addCounter(cg: ChannelGroup): WalkTarget {
+    // internal invariant: callers (records.ts, bus.ts) never mix counters with VLSD-resolving targets
     if (this.slots.length) throw new Error('GroupWalker: counters and targets with VLSD channel groups do not mix');
     return this.register(new WalkTarget(cg, () => {}, true), -2 - this.targets.length);
   }
@@ -414,8 +417,8 @@ export class GroupWalker {
     void k;
   }
 
-  private warn(offset: number, msg: string): void {
-    if (!this.quiet) this.mdf.reader.warn(offset, msg);
+  private warn(offset: number, msg: string, code: Mdf4WarningCode): void {
+    if (!this.quiet) this.mdf.reader.warn(offset, msg, code);
   }
 
   /** Walks the next chunk and hands its records to the targets. Returns false once the stream is exhausted. */
@@ -463,7 +466,11 @@ export class GroupWalker {
       const g = this.dg.channelGroups[0];
       const recSize = g ? g.dataBytes + g.invalBytes : 0;
       if (recSize === 0) {
-        this.warn(this.dg.offset, 'channel group has zero-length records; nothing to read');
+        this.warn(
+          this.dg.offset,
+          'channel group has zero-length records; nothing to read',
+          'SF_WARN_MDF4_GROUP_SKIPPED',
+        );
         this.finished = true;
         return false;
       }
@@ -603,7 +610,8 @@ export class GroupWalker {
       for (const t of targets)
         if (t.active && t.specs.some((sp) => sp.slot === s)) used = Math.min(used, t.lastUsed[s]);
       e.lastUsed = used === Number.POSITIVE_INFINITY ? e.next : used;
-      if (e.retain(buf)) this.warn(this.dg.offset, 'unreferenced VLSD records dropped (retention limit reached)');
+      if (e.retain(buf))
+        this.warn(this.dg.offset, 'unreferenced VLSD records dropped (retention limit reached)', 'SF_WARN_MDF4_VLSD');
     }
     const rest = len - cut;
     if (last) {
@@ -611,12 +619,17 @@ export class GroupWalker {
         this.warn(
           this.dg.offset,
           `${rest} trailing byte(s) at data-group stream offset ${this.bufBase + cut} do not form a complete record; ignored`,
+          'SF_WARN_MDF4_DATA_DAMAGED',
         );
       this.finished = true;
       return true;
     }
     if (rest > this.maxCarry) {
-      this.warn(this.dg.offset, `no complete record in ${rest} bytes at stream offset ${this.bufBase + cut}; stopping`);
+      this.warn(
+        this.dg.offset,
+        `no complete record in ${rest} bytes at stream offset ${this.bufBase + cut}; stopping`,
+        'SF_WARN_MDF4_DATA_DAMAGED',
+      );
       this.finished = true;
       return true;
     }
@@ -637,7 +650,11 @@ export class GroupWalker {
     const l = (buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24)) >>> 0;
     if (q + 4 + l > len) {
       if (l <= this.maxCarry) return -1;
-      this.warn(this.dg.offset, `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`);
+      this.warn(
+        this.dg.offset,
+        `VLSD record at stream offset ${this.bufBase + p} claims ${l} bytes; stopping`,
+        'SF_WARN_MDF4_DATA_DAMAGED',
+      );
       return -2;
     }
     const slot = this.slotOfRid.get(rid);
@@ -659,6 +676,7 @@ export class GroupWalker {
     this.warn(
       this.dg.offset,
       `unknown record id ${rid} at data-group stream offset ${this.bufBase + p} (data damaged?); records after it are skipped`,
+      'SF_WARN_MDF4_DATA_DAMAGED',
     );
   }
 
@@ -752,6 +770,7 @@ export class GroupWalker {
             this.warn(
               dg.offset,
               `VLSD offset ${o} of channel "${sp.channel.name}" (record at data-group stream offset ${this.bufBase + t.pos[i] - this.ridSize}) not found in its signal data; record dropped`,
+              'SF_WARN_MDF4_VLSD',
             );
             continue;
           }
@@ -794,6 +813,7 @@ export class GroupWalker {
             this.warn(
               sp.channel.offset,
               `VLSD offset ${o} of channel "${sp.channel.name}" not found in its signal data`,
+              'SF_WARN_MDF4_VLSD',
             );
             continue;
           }
@@ -803,7 +823,11 @@ export class GroupWalker {
           lens[i] = -1;
           if (!t.warnedSd) {
             t.warnedSd = true;
-            this.warn(sp.channel.offset, `VLSD channel "${sp.channel.name}" has no signal data link`);
+            this.warn(
+              sp.channel.offset,
+              `VLSD channel "${sp.channel.name}" has no signal data link`,
+              'SF_WARN_MDF4_VLSD',
+            );
           }
         }
       }

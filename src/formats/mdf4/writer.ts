@@ -18,6 +18,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
+import { SigflowError } from '../../errors/index.js';
 
 export type WriteEvent =
   | 'CAN_DataFrame'
@@ -239,7 +240,11 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
   for (const f of frames) {
     const type = f.type ?? 'CAN_DataFrame';
     const rel = f.timeNs - opts.startTimeNs;
-    if (rel < 0n) throw new Error('frame before start time');
+    if (rel < 0n)
+      throw new SigflowError(
+        'SF_ERR_MDF4_WRITE_INPUT',
+        `frame before start time (frame at ${f.timeNs} ns, start ${opts.startTimeNs} ns)`,
+      );
     const len = defaultLength(f);
     const data = f.data ?? new Uint8Array(0);
     const tx = f.dir === 'Tx' ? 1 : 0;
@@ -381,7 +386,11 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
       }
       rec.f64(0, Number(rel));
     } else if (layout === 'canedge-v2') {
-      if (rel % 1000n !== 0n) throw new Error('canedge-v2 stores µs timestamps: frame times must be whole µs');
+      if (rel % 1000n !== 0n)
+        throw new SigflowError(
+          'SF_ERR_MDF4_WRITE_INPUT',
+          `canedge-v2 stores µs timestamps: frame times must be whole µs (frame at ${f.timeNs} ns)`,
+        );
       const us = Number(rel / 1000n);
       const ts: CnSpec = { name: 'Timestamp', type: 2, sync: 1, dataType: 0, bitCount: 48, cc: linear(0, 1e-6) };
       const konst = (name: string, v: number): CnSpec => ({ name, type: 6, bitCount: 0, cc: linear(v, 0) });

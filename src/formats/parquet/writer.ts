@@ -11,10 +11,25 @@
 import { unlinkSync } from 'node:fs';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { ByteWriter, type ColumnSource, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
+import { SigflowError } from '../../errors/index.js';
 
-/** A problem writing a Parquet file (I/O, or a value the column cannot hold). */
-export class ParquetWriteError extends Error {
-  override readonly name = 'ParquetWriteError';
+export type ParquetErrorCode = 'SF_ERR_PARQUET_WRITE' | 'SF_ERR_PARQUET_VALUE' | 'SF_ERR_PARQUET_SCHEMA';
+
+/**
+ * A problem writing a Parquet file: the file cannot be created, encoded or written (SF_ERR_PARQUET_WRITE, the
+ * default), a value its column cannot hold (SF_ERR_PARQUET_VALUE), or the writer used against its schema
+ * (SF_ERR_PARQUET_SCHEMA).
+ */
+export class ParquetWriteError extends SigflowError {
+  declare readonly code: ParquetErrorCode;
+
+  constructor(
+    message: string,
+    code: ParquetErrorCode = 'SF_ERR_PARQUET_WRITE',
+    options: { where?: string; cause?: unknown } = {},
+  ) {
+    super(code, message, options);
+  }
 }
 
 type Encoding = NonNullable<ColumnSource['encoding']>;
@@ -67,7 +82,7 @@ export abstract class Column {
   }
 
   protected nullError(): ParquetWriteError {
-    return new ParquetWriteError(`parquet column ${this.name} is not nullable`);
+    return new ParquetWriteError(`parquet column ${this.name} is not nullable`, 'SF_ERR_PARQUET_VALUE');
   }
 }
 
@@ -85,7 +100,10 @@ abstract class ArrayColumn<T> extends Column {
 
   take(rows: number): ColumnSource['data'] {
     if (this.count !== rows)
-      throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
+      throw new ParquetWriteError(
+        `parquet column ${this.name}: ${this.count} values for ${rows} rows`,
+        'SF_ERR_PARQUET_SCHEMA',
+      );
     if (this.data.length !== rows) this.data.length = rows;
     this.count = 0;
     return this.data;
@@ -121,7 +139,10 @@ export class StringColumn extends ArrayColumn<string> {
 export class Int64Column extends ArrayColumn<bigint> {
   override push(v: bigint | null): void {
     if (v !== null && !fitsInt64(v))
-      throw new ParquetWriteError(`parquet column ${this.name}: ${v} is outside the INT64 range`);
+      throw new ParquetWriteError(
+        `parquet column ${this.name}: ${v} is outside the INT64 range`,
+        'SF_ERR_PARQUET_VALUE',
+      );
     super.push(v);
   }
 
@@ -172,7 +193,10 @@ export class DoubleColumn extends Column {
 
   take(rows: number): ColumnSource['data'] {
     if (this.count !== rows)
-      throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
+      throw new ParquetWriteError(
+        `parquet column ${this.name}: ${this.count} values for ${rows} rows`,
+        'SF_ERR_PARQUET_SCHEMA',
+      );
     const a = this.values;
     this.count = 0;
     // the library copies the rows it encodes (a slice per row group), so the buffer is reused
@@ -207,7 +231,10 @@ export class Int32Column extends Column {
 
   take(rows: number): ColumnSource['data'] {
     if (this.count !== rows)
-      throw new ParquetWriteError(`parquet column ${this.name}: ${this.count} values for ${rows} rows`);
+      throw new ParquetWriteError(
+        `parquet column ${this.name}: ${this.count} values for ${rows} rows`,
+        'SF_ERR_PARQUET_SCHEMA',
+      );
     const a = this.values;
     this.count = 0;
     if (a instanceof Int32Array) return a.subarray(0, rows);
@@ -267,17 +294,22 @@ export class ParquetFileWriter {
     try {
       fh = await open(tmp, 'w');
     } catch (e) {
-      throw new ParquetWriteError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ParquetWriteError(
+        `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        'SF_ERR_PARQUET_WRITE',
+        { where: path, cause: e },
+      );
     }
     return new ParquetFileWriter(path, tmp, fh, opts);
   }
 
   /** Fixes the schema (once, before the first row). */
   begin(columns: Column[]): void {
-    if (this.pw) throw new ParquetWriteError('parquet schema already set');
+    if (this.pw) throw new ParquetWriteError('parquet schema already set', 'SF_ERR_PARQUET_SCHEMA');
     const names = new Set<string>();
     for (const c of columns) {
-      if (names.has(c.name)) throw new ParquetWriteError(`parquet column ${c.name} defined twice`);
+      if (names.has(c.name))
+        throw new ParquetWriteError(`parquet column ${c.name} defined twice`, 'SF_ERR_PARQUET_SCHEMA');
       names.add(c.name);
     }
     this.cols = columns;
@@ -311,7 +343,7 @@ export class ParquetFileWriter {
   /** Encodes the buffered rows as one row group (no-op without rows). */
   flushRowGroup(): void {
     const pw = this.pw;
-    if (!pw) throw new ParquetWriteError('parquet schema not set');
+    if (!pw) throw new ParquetWriteError('parquet schema not set', 'SF_ERR_PARQUET_SCHEMA');
     const n = this.rows;
     if (n === 0) return;
     const columnData: ColumnSource[] = this.cols.map((c) => ({
@@ -325,7 +357,14 @@ export class ParquetFileWriter {
       // our ByteWriter has no async flush, so write() is synchronous
       void pw.write({ columnData, rowGroupSize: n });
     } catch (e) {
-      throw new ParquetWriteError(`cannot encode a row group of ${this.path}: ${(e as Error).message}`);
+      throw new ParquetWriteError(
+        `cannot encode a row group of ${this.path}: ${(e as Error).message}`,
+        'SF_ERR_PARQUET_WRITE',
+        {
+          where: this.path,
+          cause: e,
+        },
+      );
     }
     this.rows = 0;
     this.totalRows += n;
@@ -351,6 +390,8 @@ export class ParquetFileWriter {
       } catch (e) {
         throw new ParquetWriteError(
           `cannot write ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          'SF_ERR_PARQUET_WRITE',
+          { where: this.path, cause: e },
         );
       }
     }
@@ -358,9 +399,9 @@ export class ParquetFileWriter {
 
   /** Writes the last row group and the footer, syncs, and renames the file into place. */
   async close(): Promise<void> {
-    if (this.done) throw new ParquetWriteError(`${this.path} already closed`);
+    if (this.done) throw new ParquetWriteError(`${this.path} already closed`, 'SF_ERR_PARQUET_SCHEMA');
     const pw = this.pw;
-    if (!pw) throw new ParquetWriteError('parquet schema not set');
+    if (!pw) throw new ParquetWriteError('parquet schema not set', 'SF_ERR_PARQUET_SCHEMA');
     this.flushRowGroup();
     void pw.finish();
     this.takeBytes();
@@ -373,6 +414,8 @@ export class ParquetFileWriter {
     } catch (e) {
       throw new ParquetWriteError(
         `cannot write ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        'SF_ERR_PARQUET_WRITE',
+        { where: this.path, cause: e },
       );
     }
   }

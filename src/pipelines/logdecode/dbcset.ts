@@ -15,15 +15,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
-import { Database } from '../../codecs/dbc/database.js';
-import type { DbcFile, Message } from '../../codecs/dbc/model.js';
-import { parseDbc } from '../../codecs/dbc/parser.js';
-import { decodeDbcBytes } from '../../codecs/dbc/text.js';
-
-/** A user error in the DBC configuration (missing file, syntax error, bad --channel). */
-export class DbcConfigError extends Error {
-  override readonly name = 'DbcConfigError';
-}
+import { Database, type DbcFile, decodeDbcBytes, type Message, parseDbc } from '../../codecs/dbc/index.js';
+import { SigflowError } from '../../errors/index.js';
+import { csvField } from './output/format.js';
 
 /** One loaded database plus the precomputed naming/filter arrays the hot loop indexes by global signal index. */
 export interface DecodeDb {
@@ -66,12 +60,14 @@ export interface DecoderConfig {
   perChannel: Map<number, number[]>;
 }
 
-/** Parses `CAN2=b.dbc`. */
+/** Parses `CAN2=b.dbc` (SF_ERR_LOGDECODE_CHANNEL_SPEC when it is not of that form). */
 export function parseChannelSpec(s: string): ChannelSpec {
+  const bad = (why: string) =>
+    new SigflowError('SF_ERR_LOGDECODE_CHANNEL_SPEC', `--channel "${s}": ${why}`, { where: '--channel' });
   const m = /^CAN(\d{1,3})=(.+)$/i.exec(s.trim());
-  if (!m) throw new DbcConfigError(`--channel "${s}": expected CAN<n>=<file.dbc>, e.g. CAN2=powertrain.dbc`);
+  if (!m) throw bad('expected CAN<n>=<file.dbc>, e.g. CAN2=powertrain.dbc');
   const channel = Number(m[1]);
-  if (channel < 1 || channel > 255) throw new DbcConfigError(`--channel "${s}": channel must be 1…255`);
+  if (channel < 1 || channel > 255) throw bad('channel must be 1…255');
   return { bus: 'CAN', channel, file: m[2] };
 }
 
@@ -80,18 +76,14 @@ function loadFile(path: string): DbcFile {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new DbcConfigError(
-      `cannot read DBC file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new SigflowError('SF_ERR_DBC_READ', `cannot read DBC file ${path}: ${why}`, { where: path, cause: e });
   }
-  try {
-    const { text, encoding } = decodeDbcBytes(bytes);
-    const file = parseDbc(text, { file: path });
-    file.encoding = encoding;
-    return file;
-  } catch (e) {
-    throw new DbcConfigError(`${(e as Error).message}`);
-  }
+  // a syntax error is the DBC engine's SigflowError, naming file:line:column
+  const { text, encoding } = decodeDbcBytes(bytes);
+  const file = parseDbc(text, { file: path });
+  file.encoding = encoding;
+  return file;
 }
 
 /** Greedy grouping: combine files while their ids do not clash. */
@@ -134,10 +126,6 @@ function jsonString(s: string): string {
   return JSON.stringify(s);
 }
 
-function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 export interface BuildOptions {
   /** Global DBC files (--dbc). */
   dbc: string[];
@@ -153,8 +141,21 @@ export interface BuildOptions {
  */
 export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
   if (opts.dbc.length === 0 && (opts.channels ?? []).length === 0) {
-    throw new DbcConfigError('no DBC file given (use --dbc file.dbc, or --channel CAN<n>=file.dbc)');
+    throw new SigflowError(
+      'SF_ERR_LOGDECODE_NO_DBC',
+      'no DBC file given (use --dbc file.dbc, or --channel CAN<n>=file.dbc)',
+    );
   }
+  const { groups, global, perChannel } = loadSets(opts);
+  const qualify = messageNamer(groups);
+  const databases = groups.map((g) => decodeDb(g, qualify, opts.signals));
+  return { databases, global, perChannel };
+}
+
+type Group = { db: Database; files: string[] };
+
+/** The databases of the global set and of each channel's set, each once (identical sets share theirs). */
+function loadSets(opts: BuildOptions): { groups: Group[]; global: number[]; perChannel: Map<number, number[]> } {
   const cache = new Map<string, DbcFile>();
   const groupsGlobal = opts.dbc.length > 0 ? groupFiles(opts.dbc, cache) : [];
   const byChannel = new Map<number, string[]>();
@@ -163,7 +164,7 @@ export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
     list.push(c.file);
     byChannel.set(c.channel, list);
   }
-  const raw: { db: Database; files: string[] }[] = [...groupsGlobal];
+  const groups: Group[] = [...groupsGlobal];
   const global = groupsGlobal.map((_, i) => i);
   const perChannel = new Map<number, number[]>();
   const setKey = new Map<string, number[]>();
@@ -171,25 +172,28 @@ export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
     const key = files.map((f) => resolve(f)).join('\n');
     let idx = setKey.get(key);
     if (!idx) {
-      const gs = groupFiles(files, cache);
-      idx = gs.map((g) => {
-        raw.push(g);
-        return raw.length - 1;
+      idx = groupFiles(files, cache).map((g) => {
+        groups.push(g);
+        return groups.length - 1;
       });
       setKey.set(key, idx);
     }
     perChannel.set(chn, idx);
   }
-  // Message naming across everything loaded.
+  return { groups, global, perChannel };
+}
+
+/** Message naming across everything loaded: `<dbc stem>:` for a name another file defines, `#0x<id>` within one. */
+function messageNamer(groups: Group[]): (m: Message) => string {
   const byName = new Map<string, { m: Message; file: string }[]>();
-  for (const g of raw)
+  for (const g of groups)
     for (const m of g.db.messages) {
       const list = byName.get(m.name) ?? [];
       if (!list.some((x) => x.m.id === m.id && x.m.extended === m.extended && x.m.file === m.file))
         list.push({ m, file: m.file });
       byName.set(m.name, list);
     }
-  const qualify = (m: Message): string => {
+  return (m: Message): string => {
     const list = byName.get(m.name) ?? [];
     if (list.length <= 1) return m.name;
     const files = new Set(list.map((x) => resolve(x.file)));
@@ -199,52 +203,74 @@ export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
     if (sameFile.length > 1) name = `${name}#0x${m.id.toString(16)}`;
     return name;
   };
-  const databases: DecodeDb[] = raw.map(({ db, files }) => {
-    const messageName = db.messages.map(qualify);
-    const n = db.signals.length;
-    const include = new Uint8Array(n);
-    const column: string[] = new Array(n);
-    const jsonPrefix: string[] = new Array(n);
-    const csvPrefix: string[] = new Array(n);
-    const hasChoices: boolean[] = new Array(n);
-    for (let gi = 0; gi < n; gi++) {
-      const s = db.signals[gi];
-      const m = db.signalMessage[gi];
-      const mn = messageName[m.index];
-      column[gi] = `${mn}.${s.name}`;
-      include[gi] =
-        !opts.signals ||
-        opts.signals.test(column[gi]) ||
-        opts.signals.test(`${m.name}.${s.name}`) ||
-        opts.signals.test(s.name)
-          ? 1
-          : 0;
-      jsonPrefix[gi] = `"message":${jsonString(mn)},"signal":${jsonString(s.name)},"value":`;
-      csvPrefix[gi] = `${csvField(mn)},${csvField(s.name)},`;
-      hasChoices[gi] = s.choices !== null && s.choices.length > 0;
-    }
-    return {
-      db,
-      files,
-      j1939: db.messages.some((m) => m.isJ1939),
-      messageName,
-      messageJ1939: db.messages.map((m) => m.isJ1939),
-      include,
-      column,
-      wide: db.wide.slice(),
-      jsonPrefix,
-      csvPrefix,
-      hasChoices,
-    };
-  });
-  return { databases, global, perChannel };
 }
 
-/** Parses --signals; a bad pattern is a DbcConfigError naming it. */
+/** One database with the per-signal arrays the hot loops index (names, filter, output prefixes). */
+function decodeDb({ db, files }: Group, qualify: (m: Message) => string, signals: RegExp | undefined): DecodeDb {
+  const messageName = db.messages.map(qualify);
+  const n = db.signals.length;
+  const include = new Uint8Array(n);
+  const column: string[] = new Array(n);
+  const jsonPrefix: string[] = new Array(n);
+  const csvPrefix: string[] = new Array(n);
+  const hasChoices: boolean[] = new Array(n);
+  for (let gi = 0; gi < n; gi++) {
+    const s = db.signals[gi];
+    const m = db.signalMessage[gi];
+    const mn = messageName[m.index];
+    column[gi] = `${mn}.${s.name}`;
+    include[gi] =
+      !signals || signals.test(column[gi]) || signals.test(`${m.name}.${s.name}`) || signals.test(s.name) ? 1 : 0;
+    jsonPrefix[gi] = `"message":${jsonString(mn)},"signal":${jsonString(s.name)},"value":`;
+    csvPrefix[gi] = `${csvField(mn)},${csvField(s.name)},`;
+    hasChoices[gi] = s.choices !== null && s.choices.length > 0;
+  }
+  return {
+    db,
+    files,
+    j1939: db.messages.some((m) => m.isJ1939),
+    messageName,
+    messageJ1939: db.messages.map((m) => m.isJ1939),
+    include,
+    column,
+    wide: db.wide.slice(),
+    jsonPrefix,
+    csvPrefix,
+    hasChoices,
+  };
+}
+
+/** Parses --signals; a bad pattern is SF_ERR_LOGDECODE_SIGNAL_FILTER naming it. */
 export function parseSignalFilter(pattern: string): RegExp {
   try {
     return new RegExp(pattern);
   } catch (e) {
-    throw new DbcConfigError(`--signals "${pattern}": not a valid regular expression (${(e as Error).message})`);
+    const why = (e as Error).message;
+    throw new SigflowError(
+      'SF_ERR_LOGDECODE_SIGNAL_FILTER',
+      `--signals "${pattern}": not a valid regular expression (${why})`,
+      {
+        where: '--signals',
+      },
+    );
   }
+}
+
+/** What to decode with, as written on the command line or in a config file. */
+export interface DecoderSpec {
+  /** DBC files for every CAN channel. */
+  dbc: string[];
+  /** Per-channel DBC files, `CAN<n>=<file.dbc>`. */
+  channel: string[];
+  /** Keep only signals whose `message.signal` or `signal` matches this regular expression. */
+  signals?: string;
+}
+
+/** The decoder configuration of a spec; its problems are usage errors (exit 2) naming the file or option. */
+export function decoderConfigFrom(spec: DecoderSpec): DecoderConfig {
+  return buildDecoderConfig({
+    dbc: spec.dbc,
+    channels: spec.channel.map(parseChannelSpec),
+    signals: spec.signals !== undefined ? parseSignalFilter(spec.signals) : undefined,
+  });
 }

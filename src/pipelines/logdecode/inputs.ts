@@ -7,7 +7,7 @@
  */
 import { type Dirent, promises as fsp } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
-import { parseLogPath } from '../../formats/canedge/tree.js';
+import { parseLogPath } from '../../formats/canedge/index.js';
 
 export interface LogInput {
   /** Path as given / found (for messages). */

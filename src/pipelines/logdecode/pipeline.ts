@@ -10,10 +10,9 @@
  * file ends that file's stream early with MDF4 warnings (reported through `onWarning`).
  */
 
-import { DecodedBatch, ERR_UNKNOWN_ID, type FrameColumns } from '../../codecs/dbc/database.js';
-import type { ContainerKind } from '../../formats/canedge/container.js';
-import { openLog } from '../../formats/canedge/container.js';
-import type { PasswordBook } from '../../formats/canedge/passwords.js';
+import { DecodedBatch, ERR_UNKNOWN_ID, type FrameColumns } from '../../codecs/dbc/index.js';
+import { SigflowError } from '../../errors/index.js';
+import { type ContainerKind, openLog, type PasswordBook } from '../../formats/canedge/index.js';
 import {
   BUS_CAN,
   EV_CAN_DATA,
@@ -25,7 +24,7 @@ import {
   openMdf4,
   readBusFrames,
 } from '../../formats/mdf4/index.js';
-import { FileSource } from '../../formats/mdf4/source.js';
+import { FileSource } from '../../io/index.js';
 import type { DecodeDb, DecoderConfig } from './dbcset.js';
 import type { LogInput } from './inputs.js';
 import { NsFormatter } from './time.js';
@@ -38,17 +37,15 @@ export interface OpenedFile {
   mdf: Mdf4File;
 }
 
-/** Opens one log (any container) for bus-frame reading. Throws CanedgeError / Mdf4Error / Error naming the file. */
+/**
+ * Opens one log (any container) for bus-frame reading. Throws a SigflowError naming the file: SF_ERR_IO_OPEN when
+ * it cannot be opened, the container's or the MDF4 reader's code when its bytes are wrong.
+ */
 export async function openInput(
   input: LogInput,
   opts: { passwords?: PasswordBook; onWarning?: (w: Mdf4Warning) => void } = {},
 ): Promise<OpenedFile> {
-  let src: FileSource;
-  try {
-    src = new FileSource(input.path);
-  } catch (e) {
-    throw new Error(`${input.path}: cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const src = new FileSource(input.path); // SF_ERR_IO_OPEN naming the file when it cannot be opened
   let opened: Awaited<ReturnType<typeof openLog>>;
   try {
     opened = await openLog(src, { passwords: opts.passwords });
@@ -154,12 +151,7 @@ function channelTable(config: DecoderConfig): number[][] {
 /** Runs the pipeline over the inputs; returns the run's totals. */
 export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions = {}): Promise<LogStats> {
   const total = emptyStats();
-  const config = opts.config ?? null;
-  const table = config ? channelTable(config) : null;
-  const decoded = config ? config.databases.map(() => new DecodedBatch()) : null;
-  const choices = opts.choices ?? false;
-  const countValues = opts.countValues ?? true;
-  let ext = new Uint8Array(0);
+  const decoding = new Decoding(opts);
   let bytesBefore = 0;
   for (const input of inputs) {
     const stats = emptyStats();
@@ -175,68 +167,15 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
         },
       });
       if (opts.onFileStart) await callback(() => opts.onFileStart?.(file as OpenedFile));
-      const time = new NsFormatter(file.mdf.header.startTimeNs);
-      const progress = new FileProgress(file.mdf);
-      const columns: FrameColumns = {
-        count: 0,
-        id: new Uint32Array(0),
-        ext,
-        data: new Uint8Array(0),
-        offset: new Uint32Array(0),
-        length: new Uint8Array(0),
-      };
-      const view: BatchView = {
-        file,
-        frames: undefined as unknown as FrameBatch,
-        columns,
-        time,
-        decoded,
-        dbsOfChannel: table,
-        config,
-      };
-      for await (const b of readBusFrames(file.mdf, { from: opts.from, to: opts.to, batchSize: opts.batchSize })) {
-        const n = b.count;
-        if (ext.length < n) ext = new Uint8Array(Math.max(n, ext.length * 2));
-        const flags = b.flags;
-        const type = b.type;
-        let nCan = 0;
-        let nLin = 0;
-        for (let i = 0; i < n; i++) {
-          ext[i] = flags[i] & FLAG_EXT;
-          const ty = type[i];
-          if (ty === EV_CAN_DATA) nCan++;
-          else if (ty === EV_LIN_FRAME) nLin++;
-        }
-        columns.count = n;
-        columns.id = b.id;
-        columns.ext = ext;
-        columns.data = b.data;
-        columns.offset = b.dataStart;
-        columns.length = b.length;
-        time.reset(b.startNs);
-        view.frames = b;
-        stats.events += n;
-        stats.frames += nCan + nLin;
-        if (config && decoded && table && nCan > 0) {
-          decodeBatchAll(config, columns, decoded, choices);
-          tally(b, decoded, table, config.databases, stats, countValues);
-        }
-        if (opts.onBatch) await callback(() => opts.onBatch?.(view));
-        if (opts.onProgress && n > 0) opts.onProgress(bytesBefore + progress.update(b) * input.size);
-      }
+      await decoding.stream(file, stats, bytesBefore);
     } catch (e) {
-      if (e instanceof CallbackAbort) {
-        if (file) await file.mdf.close().catch(() => {});
-        throw e.cause;
-      }
-      stats.failedFiles = 1;
-      const err = e instanceof Error ? e : new Error(String(e));
-      if (!err.message.includes(input.path)) err.message = `${input.path}: ${err.message}`;
-      addStats(total, stats);
       if (file) await file.mdf.close().catch(() => {});
+      if (e instanceof CallbackAbort) throw e.cause;
+      stats.failedFiles = 1;
+      addStats(total, stats);
       bytesBefore += input.size;
       opts.onProgress?.(bytesBefore);
-      await opts.onFileError?.(input, err);
+      await opts.onFileError?.(input, fileError(input, e));
       continue;
     }
     await file.mdf.close();
@@ -246,6 +185,94 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
     await opts.onFileEnd?.(file, stats);
   }
   return total;
+}
+
+/** A file's failure as an Error whose message names the file. */
+function fileError(input: LogInput, e: unknown): Error {
+  const err =
+    e instanceof Error
+      ? e
+      : new SigflowError('SF_ERR_LOGDECODE_INPUT', `${input.path}: ${String(e)}`, { where: input.path });
+  if (!err.message.includes(input.path)) err.message = `${input.path}: ${err.message}`;
+  return err;
+}
+
+/** The decode side of a run: tables and buffers made once and reused for every file and batch. */
+class Decoding {
+  private readonly config: DecoderConfig | null;
+  private readonly table: number[][] | null;
+  private readonly decoded: DecodedBatch[] | null;
+  private readonly choices: boolean;
+  private readonly countValues: boolean;
+  private ext = new Uint8Array(0);
+
+  constructor(private readonly opts: PipelineOptions) {
+    const config = opts.config ?? null;
+    this.config = config;
+    this.table = config ? channelTable(config) : null;
+    this.decoded = config ? config.databases.map(() => new DecodedBatch()) : null;
+    this.choices = opts.choices ?? false;
+    this.countValues = opts.countValues ?? true;
+  }
+
+  /**
+   * Streams one opened file: each batch is adapted to the DBC decoder's columns (no payload copy), decoded,
+   * counted into `stats` and handed to onBatch. Hot path: the only loop per frame fills the `ext` column.
+   */
+  async stream(file: OpenedFile, stats: LogStats, bytesBefore: number): Promise<void> {
+    const { opts, config, table, decoded } = this;
+    const time = new NsFormatter(file.mdf.header.startTimeNs);
+    const progress = new FileProgress(file.mdf);
+    const columns: FrameColumns = {
+      count: 0,
+      id: new Uint32Array(0),
+      ext: this.ext,
+      data: new Uint8Array(0),
+      offset: new Uint32Array(0),
+      length: new Uint8Array(0),
+    };
+    const view: BatchView = {
+      file,
+      frames: undefined as unknown as FrameBatch,
+      columns,
+      time,
+      decoded,
+      dbsOfChannel: table,
+      config,
+    };
+    const size = file.input.size;
+    for await (const b of readBusFrames(file.mdf, { from: opts.from, to: opts.to, batchSize: opts.batchSize })) {
+      const n = b.count;
+      if (this.ext.length < n) this.ext = new Uint8Array(Math.max(n, this.ext.length * 2));
+      const ext = this.ext;
+      const flags = b.flags;
+      const type = b.type;
+      let nCan = 0;
+      let nLin = 0;
+      for (let i = 0; i < n; i++) {
+        ext[i] = flags[i] & FLAG_EXT;
+        const ty = type[i];
+        if (ty === EV_CAN_DATA) nCan++;
+        else if (ty === EV_LIN_FRAME) nLin++;
+      }
+      columns.count = n;
+      columns.id = b.id;
+      columns.ext = ext;
+      columns.data = b.data;
+      columns.offset = b.dataStart;
+      columns.length = b.length;
+      time.reset(b.startNs);
+      view.frames = b;
+      stats.events += n;
+      stats.frames += nCan + nLin;
+      if (config && decoded && table && nCan > 0) {
+        decodeBatchAll(config, columns, decoded, this.choices);
+        tally(b, decoded, table, config.databases, stats, this.countValues);
+      }
+      if (opts.onBatch) await callback(() => opts.onBatch?.(view));
+      if (opts.onProgress && n > 0) opts.onProgress(bytesBefore + progress.update(b) * size);
+    }
+  }
 }
 
 /**
@@ -289,7 +316,10 @@ class FileProgress {
   }
 }
 
-/** An error thrown by a caller's callback: aborts the run (it is not a problem of the file being read). */
+/**
+ * An error thrown by a caller's callback: aborts the run (it is not a problem of the file being read). Internal:
+ * never escapes runLogPipeline, which rethrows the callback's own error (its `cause`).
+ */
 class CallbackAbort extends Error {
   constructor(override readonly cause: unknown) {
     super('callback failed');

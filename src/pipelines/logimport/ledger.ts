@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { SigflowError } from '../../errors/index.js';
 
 /** A fingerprint of what an import decodes and keeps: DBC file contents, channel map, signal filter, window. */
 export function importFingerprint(s: {
@@ -63,15 +64,27 @@ export class ImportLedger {
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') {
+        throw new SigflowError(
+          'SF_ERR_LOGIMPORT_LEDGER',
+          `${this.file}: cannot read: ${code ?? (e as Error).message}`,
+          {
+            where: this.file,
+            cause: e,
+          },
+        );
+      }
     }
     if (text !== null) {
       let parsed: { files?: Record<string, LedgerEntry> };
       try {
         parsed = JSON.parse(text);
       } catch (e) {
-        throw new Error(
+        throw new SigflowError(
+          'SF_ERR_LOGIMPORT_LEDGER',
           `${this.file}: not valid JSON (${(e as Error).message}); move it aside to re-import everything`,
+          { where: this.file, cause: e },
         );
       }
       for (const [k, v] of Object.entries(parsed.files ?? {})) this.entries.set(k, v);
@@ -92,20 +105,29 @@ export class ImportLedger {
 
   private dirty = false;
 
-  /** Writes the ledger if anything changed since the last save. */
+  /** Writes the ledger if anything changed since the last save (SF_ERR_LOGIMPORT_LEDGER_WRITE when it cannot). */
   save(): void {
     if (!this.dirty) return;
     this.dirty = false;
     const body = JSON.stringify({ version: 1, files: Object.fromEntries(this.entries) }, null, 1);
     const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(tmp, 'w');
+      try {
+        writeSync(fd, body);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.file);
+    } catch (e) {
+      this.dirty = true;
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new SigflowError('SF_ERR_LOGIMPORT_LEDGER_WRITE', `${this.file}: cannot write: ${why}`, {
+        where: this.file,
+        cause: e,
+      });
     }
-    renameSync(tmp, this.file);
   }
 
   get size(): number {

@@ -5,8 +5,8 @@
  */
 
 import { BUS_CAN, EV_CAN_DATA } from '../../formats/mdf4/index.js';
-import type { TelemetryRecord } from '../../records/record.js';
-import { type BatchView, j1939Sa } from '../logdecode/pipeline.js';
+import type { TelemetryRecord } from '../../records/index.js';
+import { type BatchView, j1939Sa } from '../logdecode/index.js';
 
 const CHANNEL_TAGS: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 

@@ -9,17 +9,14 @@
  * - Torn tail: after a crash mid-append the file may end in a partial line. The first time a day file is opened
  *   by a process its tail is checked; bytes after the last newline are cut off (they belong to a write that was
  *   never acknowledged, so the outbox still holds that batch) and counted in `repairedBytes`.
- * - Gzip rotation (optional): day files whose UTC date ended more than `closeAfterMs` ago are compressed to
+ * - Gzip rotation (optional): day files whose UTC date ended more than `close_after` ago are compressed to
  *   `<prefix>-YYYY-MM-DD.ndjson.gz` (written to a temp file, fsynced, renamed, then the plain file removed). A
  *   late record for a rotated day starts a new plain file, later rotated to `…YYYY-MM-DD.1.ndjson.gz` and so on.
  * - Not idempotent: an append log cannot recognise a record it already holds. A batch retried after a crash that
  *   happened between the fsync and the acknowledgement is appended twice (at-least-once); readers that need
  *   exactly-once de-duplicate on (measurement, tags, time).
  *
- * Line format (lossless for the record model):
- *   {"time":"<ns>","measurement":"m","tags":{…},"fields":{"f":1.5,"i":{"int":"42"},"b":true,"s":"x","n":{"float":"NaN"}}}
- * Floats are JSON numbers, except NaN/±Infinity/-0 which are {"float":"NaN"|"Infinity"|"-Infinity"|"-0"};
- * integers are {"int":"<decimal>"}.
+ * The line format and reading files back: format.ts.
  */
 import {
   closeSync,
@@ -37,142 +34,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { z } from 'zod';
-import type { FieldValue, TelemetryRecord } from '../../records/record.js';
-import type { Sink, WriteResult } from '../sink.js';
+import { gzipSync } from 'node:zlib';
+import type { Sink, WriteResult } from '../../outbox/index.js';
+import type { TelemetryRecord } from '../../records/index.js';
+import { type ArchiveSinkConfig, type ArchiveSinkOptions, archiveSinkConfigSchema } from './config.js';
+import { DAY_RE, encodeArchiveLine, utcDate } from './format.js';
 
-export const archiveSinkConfigSchema = z
-  .object({
-    type: z.literal('archive'),
-    name: z.string().min(1).default('archive'),
-    dir: z.string().min(1),
-    prefix: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -')
-      .default('sigflow'),
-    /** 'batch': fsync each day file before acknowledging a write (default); 'none': leave it to the OS. */
-    fsync: z.enum(['batch', 'none']).default('batch'),
-    /** Gzip day files once their UTC date is over (plus closeAfterMs). */
-    gzipClosedDays: z.boolean().default(false),
-    closeAfterMs: z.number().int().min(0).default(3_600_000),
-  })
-  .strict();
-export type ArchiveSinkConfig = z.input<typeof archiveSinkConfigSchema>;
-type Config = z.output<typeof archiveSinkConfigSchema>;
-
-const NS_PER_DAY = 86_400_000_000_000n;
-const DAY_RE = /^(.+)-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.ndjson(\.gz)?$/;
-
-/** UTC date (YYYY-MM-DD) of a ns timestamp (any int64, including before 1970). */
-export function utcDate(ns: bigint): string {
-  let day = ns / NS_PER_DAY;
-  if (ns < 0n && ns % NS_PER_DAY !== 0n) day -= 1n;
-  return new Date(Number(day) * 86_400_000).toISOString().slice(0, 10);
-}
-
-function encodeValue(v: FieldValue): unknown {
-  switch (typeof v) {
-    case 'number':
-      if (!Number.isFinite(v) || Object.is(v, -0)) return { float: Object.is(v, -0) ? '-0' : String(v) };
-      return v;
-    case 'bigint':
-      return { int: v.toString() };
-    default:
-      return v;
-  }
-}
-
-/** One record → one NDJSON line (without the newline). */
-export function encodeArchiveLine(r: TelemetryRecord): string {
-  let plain = true;
-  for (const k in r.fields) {
-    const t = typeof r.fields[k];
-    if (t === 'bigint' || (t === 'number' && (!Number.isFinite(r.fields[k]) || Object.is(r.fields[k], -0))))
-      plain = false;
-  }
-  // Object.fromEntries keeps a field named "__proto__" as data
-  const fields = plain ? r.fields : Object.fromEntries(Object.entries(r.fields).map(([k, v]) => [k, encodeValue(v)]));
-  return JSON.stringify({ time: r.time.toString(), measurement: r.measurement, tags: r.tags, fields });
-}
-
-export class ArchiveFormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ArchiveFormatError';
-  }
-}
-
-/** Parses one archive line; `where` names it in errors (file:line). */
-export function parseArchiveLine(line: string, where = 'line'): TelemetryRecord {
-  let j: unknown;
-  try {
-    j = JSON.parse(line);
-  } catch (e) {
-    throw new ArchiveFormatError(`${where}: not JSON (${(e as Error).message})`);
-  }
-  const o = j as { time?: unknown; measurement?: unknown; tags?: unknown; fields?: unknown };
-  if (typeof o !== 'object' || o === null) throw new ArchiveFormatError(`${where}: not an object`);
-  if (typeof o.time !== 'string' || !/^-?\d+$/.test(o.time))
-    throw new ArchiveFormatError(`${where}: time must be a decimal string`);
-  if (typeof o.measurement !== 'string') throw new ArchiveFormatError(`${where}: measurement must be a string`);
-  if (typeof o.tags !== 'object' || o.tags === null) throw new ArchiveFormatError(`${where}: tags must be an object`);
-  if (typeof o.fields !== 'object' || o.fields === null)
-    throw new ArchiveFormatError(`${where}: fields must be an object`);
-  // Object.fromEntries defines own properties, so a key named "__proto__" stays data, not a prototype.
-  const tags = Object.fromEntries(
-    Object.entries(o.tags).map(([k, v]) => {
-      if (typeof v !== 'string') throw new ArchiveFormatError(`${where}: tag ${k} must be a string`);
-      return [k, v];
-    }),
-  );
-  const fields = Object.fromEntries(
-    Object.entries(o.fields as Record<string, unknown>).map(([k, v]): [string, FieldValue] => {
-      if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return [k, v];
-      if (
-        v &&
-        typeof v === 'object' &&
-        typeof (v as { int?: unknown }).int === 'string' &&
-        /^-?\d+$/.test((v as { int: string }).int)
-      )
-        return [k, BigInt((v as { int: string }).int)];
-      if (v && typeof v === 'object' && typeof (v as { float?: unknown }).float === 'string') {
-        const f = (v as { float: string }).float;
-        if (f === '-0') return [k, -0];
-        if (f === 'NaN' || f === 'Infinity' || f === '-Infinity') return [k, Number(f)];
-        throw new ArchiveFormatError(`${where}: field ${k} has an unknown float ${JSON.stringify(f)}`);
-      }
-      throw new ArchiveFormatError(`${where}: field ${k} has an unsupported value`);
-    }),
-  );
-  return { time: BigInt(o.time), measurement: o.measurement, tags, fields };
-}
-
-/** Reads a day file (.ndjson or .ndjson.gz) back into records. A torn last line (no newline) is reported, not parsed. */
-export function readArchiveFile(path: string): { records: TelemetryRecord[]; tornTailBytes: number } {
-  let buf = readFileSync(path);
-  if (path.endsWith('.gz')) buf = gunzipSync(buf);
-  const text = buf.toString('utf8');
-  const end = text.lastIndexOf('\n') + 1;
-  const records: TelemetryRecord[] = [];
-  let ln = 0;
-  for (const line of text.slice(0, end).split('\n')) {
-    ln++;
-    if (line) records.push(parseArchiveLine(line, `${path}:${ln}`));
-  }
-  return { records, tornTailBytes: Buffer.byteLength(text.slice(end)) };
-}
-
-/** Every archive file of a prefix in a directory, by UTC date. */
-export function listArchive(dir: string, prefix = 'sigflow'): { date: string; file: string; gz: boolean }[] {
-  if (!existsSync(dir)) return [];
-  const out: { date: string; file: string; gz: boolean }[] = [];
-  for (const f of readdirSync(dir)) {
-    const m = DAY_RE.exec(f);
-    if (m && m[1] === prefix) out.push({ date: m[2], file: join(dir, f), gz: m[4] !== undefined });
-  }
-  return out.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : a.file < b.file ? -1 : 1));
-}
+type Config = ArchiveSinkOptions;
 
 interface DayFile {
   fd: number;
@@ -298,7 +166,7 @@ export class ArchiveSink implements Sink {
   }
 
   private maybeRotate(): void {
-    if (!this.config.gzipClosedDays) return;
+    if (!this.config.gzip_closed_days) return;
     const today = new Date(this.now()).toISOString().slice(0, 13); // at most once an hour
     if (today === this.lastRotationDay) return;
     this.lastRotationDay = today;
@@ -306,13 +174,13 @@ export class ArchiveSink implements Sink {
   }
 
   /**
-   * Gzips every plain day file whose UTC date ended more than closeAfterMs ago. Returns the files written.
+   * Gzips every plain day file whose UTC date ended more than close_after ago. Returns the files written.
    * Crash-safe in the sense that no data is lost: the .gz is complete (fsynced, renamed) before the plain file is
    * removed; a crash between the two leaves both, and the plain file is rotated again (as a numbered part).
    */
   rotateClosedDays(): string[] {
     const written: string[] = [];
-    const cutoff = this.now() - this.config.closeAfterMs;
+    const cutoff = this.now() - this.config.close_after;
     for (const f of readdirSync(this.config.dir)) {
       const m = DAY_RE.exec(f);
       if (!m || m[1] !== this.config.prefix || m[4] || m[3]) continue;

@@ -45,14 +45,19 @@ export class HttpClient {
         signal?.removeEventListener('abort', onAbort);
         resolve(r);
       };
-      if (signal?.aborted) return finish({ status: 0, headers: {}, body: '', error: 'aborted' });
+      // resolve directly: finish() would touch `timer` and `onAbort` before they exist
+      if (signal?.aborted) return resolve({ status: 0, headers: {}, body: '', error: 'aborted' });
       // insecureHTTPParser: InfluxDB copies the rejected line into an X-Influxdb-Error header; control characters
       // there must not turn a clear 400 into an endless "Parse Error" retry.
       const req = this.mod.request(url, { method, agent: this.agent, headers, insecureHTTPParser: true });
-      const timer = setTimeout(() => {
-        req.destroy(new Error(`no response within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      const onAbort = () => req.destroy(new Error('aborted'));
+      // A timeout or an abort answers at once with its reason, then tears the request down (the 'error' events
+      // that follow find the promise settled).
+      const giveUp = (why: string) => {
+        finish({ status: 0, headers: {}, body: '', error: `${url.host}: ${why}` });
+        req.destroy();
+      };
+      const timer = setTimeout(() => giveUp(`no response within ${this.timeoutMs} ms`), this.timeoutMs);
+      const onAbort = () => giveUp('aborted');
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (e) => finish({ status: 0, headers: {}, body: '', error: `${url.host}: ${e.message}` }));
       req.on('response', (res) => {

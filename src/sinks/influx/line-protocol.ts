@@ -18,8 +18,7 @@
  * A record whose fields are only partly representable is written with the good fields and reported rejected (so
  * the dead letter carries the whole record and the reason names the bad fields).
  */
-import type { FieldValue, TelemetryRecord } from '../../records/record.js';
-import { TagKeyOrder } from '../../store/store.js';
+import { type FieldValue, TagKeyOrder, type TelemetryRecord } from '../../records/index.js';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's';
 

@@ -11,56 +11,15 @@
 
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { z } from 'zod';
-import type { TelemetryRecord } from '../../records/record.js';
-import type { Sink, WriteResult } from '../sink.js';
+import type { Sink, WriteResult } from '../../outbox/index.js';
+import type { TelemetryRecord } from '../../records/index.js';
+import { type InfluxSinkConfig, type InfluxSinkOptions, influxSinkConfigSchema } from './config.js';
 import { HttpClient, type HttpResponse, parseRetryAfter } from './http.js';
 import { type EncodedBatch, LineEncoder } from './line-protocol.js';
 
 const gzipAsync = promisify(gzip);
 
-export const influxSinkConfigSchema = z
-  .object({
-    type: z.literal('influx'),
-    name: z.string().min(1).default('influx'),
-    /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix is kept). */
-    url: z.string().url(),
-    /** v1: InfluxDB 1.x `/write` (also VictoriaMetrics); v2: `/api/v2/write` (InfluxDB 2.x/3.x, VictoriaMetrics). */
-    api: z.enum(['v1', 'v2']).default('v1'),
-    database: z.string().min(1).optional(),
-    retentionPolicy: z.string().min(1).optional(),
-    org: z.string().min(1).optional(),
-    bucket: z.string().min(1).optional(),
-    /** `Authorization: Token <token>` (v2; InfluxDB 1.8+ also accepts `user:password` as a token). */
-    token: z.string().min(1).optional(),
-    /** HTTP basic auth (v1). */
-    username: z.string().min(1).optional(),
-    password: z.string().optional(),
-    precision: z.enum(['ns', 'us', 'ms', 's']).default('ns'),
-    /** Gzip request bodies of at least this many bytes; null = never. */
-    gzipMinBytes: z
-      .number()
-      .int()
-      .min(0)
-      .nullable()
-      .default(64 * 1024),
-    timeoutMs: z.number().int().positive().default(30_000),
-    /** v1: `CREATE DATABASE` before the first write (and again if the server says it is missing). */
-    createDatabase: z.boolean().default(false),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    if (c.api === 'v1' && !c.database)
-      ctx.addIssue({ code: 'custom', path: ['database'], message: 'api v1 needs a database' });
-    if (c.api === 'v2' && !c.bucket)
-      ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'api v2 needs a bucket' });
-    if (c.api === 'v2' && c.createDatabase)
-      ctx.addIssue({ code: 'custom', path: ['createDatabase'], message: 'createDatabase is for api v1 only' });
-    if (c.token && c.username)
-      ctx.addIssue({ code: 'custom', path: ['token'], message: 'give a token or a username, not both' });
-  });
-export type InfluxSinkConfig = z.input<typeof influxSinkConfigSchema>;
-type Config = z.output<typeof influxSinkConfigSchema>;
+type Config = InfluxSinkOptions;
 
 const V1_PRECISION = { ns: 'ns', us: 'u', ms: 'ms', s: 's' } as const;
 
@@ -174,11 +133,11 @@ export class InfluxSink implements Sink {
     this.encoder = new LineEncoder(c.precision);
     const base = new URL(c.url);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
-    this.client = new HttpClient(base, c.timeoutMs);
+    this.client = new HttpClient(base, c.timeout);
     if (c.api === 'v1') {
       this.writeUrl = new URL('write', base);
       this.writeUrl.searchParams.set('db', c.database as string);
-      if (c.retentionPolicy) this.writeUrl.searchParams.set('rp', c.retentionPolicy);
+      if (c.retention_policy) this.writeUrl.searchParams.set('rp', c.retention_policy);
       this.writeUrl.searchParams.set('precision', V1_PRECISION[c.precision]);
     } else {
       this.writeUrl = new URL('api/v2/write', base);
@@ -190,7 +149,7 @@ export class InfluxSink implements Sink {
     if (c.token) this.headers.authorization = `Token ${c.token}`;
     else if (c.username)
       this.headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
-    this.needCreate = c.createDatabase;
+    this.needCreate = c.create_database;
   }
 
   /** v1: CREATE DATABASE (idempotent on the server). Returns an error text or null. */
@@ -220,7 +179,7 @@ export class InfluxSink implements Sink {
     }
     let body: Buffer = Buffer.from(enc.body, 'utf8');
     const headers = { ...this.headers };
-    if (this.config.gzipMinBytes !== null && body.length >= this.config.gzipMinBytes) {
+    if (this.config.gzip_min_bytes !== null && body.length >= this.config.gzip_min_bytes) {
       body = await gzipAsync(body, { level: 1 });
       headers['content-encoding'] = 'gzip';
     }
@@ -271,16 +230,16 @@ export class InfluxSink implements Sink {
         : { kind: 'retry', reason: `${where}: ${msg}`, retryAfterMs };
     }
     if (s === 404) {
-      // A missing database, bucket or endpoint: keep the data. With createDatabase the next attempt creates it;
+      // A missing database, bucket or endpoint: keep the data. With create_database the next attempt creates it;
       // otherwise nothing will change until someone fixes the server or the URL, so raise the alarm.
       const dbMissing = /database not found/i.test(msg);
-      if (dbMissing && this.config.createDatabase && this.config.api === 'v1') {
+      if (dbMissing && this.config.create_database && this.config.api === 'v1') {
         this.needCreate = true;
         return { kind: 'retry', reason: `${where}: ${msg} (creating it)` };
       }
       return {
         kind: 'misconfigured',
-        reason: `${where}: ${msg}${this.config.api === 'v1' && dbMissing ? ' (create the database or set createDatabase)' : ''}`,
+        reason: `${where}: ${msg}${this.config.api === 'v1' && dbMissing ? ' (create the database or set create_database)' : ''}`,
       };
     }
     if (s === 400 || s === 422) {

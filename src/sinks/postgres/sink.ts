@@ -12,38 +12,11 @@
  * `samples` becomes a TimescaleDB hypertable when the extension is available.
  */
 import pg from 'pg';
-import { z } from 'zod';
-import type { TelemetryRecord } from '../../records/record.js';
-import { canonicalTags, TagKeyOrder } from '../../store/store.js';
-import type { Sink, WriteResult } from '../sink.js';
+import type { Sink, WriteResult } from '../../outbox/index.js';
+import { canonicalTags, TagKeyOrder, type TelemetryRecord } from '../../records/index.js';
+import { type PostgresSinkConfig, type PostgresSinkOptions, postgresSinkConfigSchema } from './config.js';
 
-export const postgresSinkConfigSchema = z
-  .object({
-    type: z.literal('postgres'),
-    name: z.string().min(1).default('postgres'),
-    /** postgres://user:password@host:port/database */
-    connectionString: z.string().min(1),
-    /** Schema holding sigflow's tables (created if missing). */
-    schema: z
-      .string()
-      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
-      .default('sigflow'),
-    /** 'auto': make `samples` a hypertable when the timescaledb extension is available; 'off': never. */
-    timescale: z.enum(['auto', 'off']).default('auto'),
-    /** Hypertable chunk interval in ns (default one day). */
-    chunkIntervalNs: z.number().int().positive().default(86_400_000_000_000),
-    statementTimeoutMs: z.number().int().positive().default(30_000),
-    connectTimeoutMs: z.number().int().positive().default(10_000),
-    poolSize: z.number().int().min(1).max(16).default(2),
-    /**
-     * Series ids kept in memory (about 200 bytes each). Beyond it the oldest half is forgotten and looked up again
-     * when next written, so high-cardinality tags cost round trips, not unbounded memory.
-     */
-    seriesCacheSize: z.number().int().min(1).default(100_000),
-  })
-  .strict();
-export type PostgresSinkConfig = z.input<typeof postgresSinkConfigSchema>;
-type Config = z.output<typeof postgresSinkConfigSchema>;
+type Config = PostgresSinkOptions;
 
 type SeriesType = 'float' | 'integer' | 'boolean' | 'string';
 const INT64_MIN = -(2n ** 63n);
@@ -115,10 +88,10 @@ export class PostgresSink implements Sink {
     this.name = c.name;
     this.q = (t) => `"${c.schema}"."${t}"`;
     this.pool = new pg.Pool({
-      connectionString: c.connectionString,
-      max: c.poolSize,
-      connectionTimeoutMillis: c.connectTimeoutMs,
-      statement_timeout: c.statementTimeoutMs,
+      connectionString: c.connection_string,
+      max: c.pool_size,
+      connectionTimeoutMillis: c.connect_timeout,
+      statement_timeout: c.statement_timeout,
       idleTimeoutMillis: 30_000,
     });
     // An idle client losing its server (restart, network) must not crash the process: the pool drops it.
@@ -130,8 +103,8 @@ export class PostgresSink implements Sink {
   /** pg_cancel_backend over a short-lived connection of its own; best effort. */
   private cancelBackend(pid: number): void {
     const c = new pg.Client({
-      connectionString: this.config.connectionString,
-      connectionTimeoutMillis: this.config.connectTimeoutMs,
+      connectionString: this.config.connection_string,
+      connectionTimeoutMillis: this.config.connect_timeout,
     });
     c.on('error', () => {});
     c.connect()
@@ -186,7 +159,7 @@ export class PostgresSink implements Sink {
       if (avail.rowCount) {
         await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb');
         await client.query(
-          `SELECT create_hypertable('${this.config.schema}.samples', 'time', chunk_time_interval => ${this.config.chunkIntervalNs}::bigint, if_not_exists => true, migrate_data => true)`,
+          `SELECT create_hypertable('${this.config.schema}.samples', 'time', chunk_time_interval => ${BigInt(this.config.chunk_interval) * 1_000_000n}::bigint, if_not_exists => true, migrate_data => true)`,
         );
         this.hypertable = true;
       }
@@ -305,8 +278,8 @@ export class PostgresSink implements Sink {
           this.cache.set(key, hit);
         }
       }
-      if (this.cache.size > this.config.seriesCacheSize) {
-        let drop = this.cache.size - (this.config.seriesCacheSize >> 1);
+      if (this.cache.size > this.config.series_cache_size) {
+        let drop = this.cache.size - (this.config.series_cache_size >> 1);
         for (const k of this.cache.keys()) {
           if (drop-- <= 0) break;
           this.cache.delete(k);
@@ -336,8 +309,9 @@ export class PostgresSink implements Sink {
       const latest = new Map<string, number>();
       for (let j = 0; j < keys.length; j++) {
         const s = series.get(keys[j]);
+        // The series row vanished between the upsert and the select (deleted behind the sink's back): try again.
         if (!s)
-          throw Object.assign(new Error(`series ${JSON.stringify(keys[j])} has no id after upsert`), { code: 'XX000' });
+          return { kind: 'retry', reason: `${this.name}: series ${JSON.stringify(keys[j])} has no id after upsert` };
         if (s.type !== stype[j]) {
           bad(
             recIdx[j],

@@ -4,22 +4,11 @@
  * a `partial` result naming each record; storage failures (disk full, I/O, locked) are `retry`: the data is fine,
  * the disk is not, so the outbox keeps it.
  */
-import { z } from 'zod';
-import type { TelemetryRecord } from '../../records/record.js';
-import { TimeSeriesStore } from '../../store/store.js';
-import type { Sink, WriteResult } from '../sink.js';
 
-export const storeSinkConfigSchema = z
-  .object({
-    type: z.literal('store'),
-    name: z.string().min(1).default('store'),
-    /** SQLite file path (created if missing). */
-    path: z.string().min(1),
-    /** 'normal' (default in WAL mode: a power cut may lose the last commits, never corrupts) or 'full'. */
-    synchronous: z.enum(['normal', 'full']).default('normal'),
-  })
-  .strict();
-export type StoreSinkConfig = z.input<typeof storeSinkConfigSchema>;
+import type { Sink, WriteResult } from '../../outbox/index.js';
+import type { TelemetryRecord } from '../../records/index.js';
+import { TimeSeriesStore } from '../../store/index.js';
+import { type StoreSinkConfig, storeSinkConfigSchema } from './config.js';
 
 export class StoreSink implements Sink {
   readonly name: string;

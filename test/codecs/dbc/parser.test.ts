@@ -4,7 +4,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Database, DbcSyntaxError, formatDiagnostic, parseDbc, writeDbc } from '../../../src/codecs/dbc/index.js';
+import {
+  Database,
+  DbcSyntaxError,
+  EncodeError,
+  formatDiagnostic,
+  parseDbc,
+  QUIRK_WARNINGS,
+  QUIRKS,
+  type QuirkCode,
+  writeDbc,
+} from '../../../src/codecs/dbc/index.js';
+import { SigflowError, WARNINGS } from '../../../src/errors/index.js';
 import { runCli } from '../../harness/cli.js';
 
 const FULL = `VERSION "1.0"
@@ -371,4 +382,48 @@ BA_ "SystemSignalLongSymbol" SG_ 1 Mx "MultiplexerWithALongName";
     assert.deepEqual(r.phys, { MultiplexerWithALongName: 2, B: 7 });
     assert.deepEqual([...db.encode('M', { MultiplexerWithALongName: 1, A: 9, B: 5 })], [1, 9]);
   }
+});
+
+test('errors carry catalogue codes; every quirk warning carries its SF_WARN_DBC_ code beside the short one', () => {
+  const f = parseDbc(QUIRKY, { file: 'q.dbc' });
+  assert.ok(f.warnings.length > 0);
+  for (const w of f.warnings) {
+    assert.equal(w.warningCode, QUIRK_WARNINGS[w.code as QuirkCode]);
+    assert.equal(w.warningCode, `SF_WARN_DBC_${w.code.toUpperCase()}`);
+  }
+  for (const q of Object.keys(QUIRKS) as QuirkCode[])
+    assert.ok(QUIRK_WARNINGS[q] in WARNINGS, `${q} is not in the catalogue`);
+  assert.throws(() => parseDbc(QUIRKY, { file: 'q.dbc', strict: true }), {
+    code: 'SF_ERR_DBC_STRICT',
+    where: 'q.dbc:3:6',
+  });
+  assert.throws(() => parseDbc('BO_ 1 M: 8 X\n SG_ S : 0|8@1+ (1,0 [0|0] "" X\n', { file: 'bad.dbc' }), {
+    code: 'SF_ERR_DBC_SYNTAX',
+    where: 'bad.dbc:2:22',
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-dbc-'));
+  const a = join(dir, 'a.dbc');
+  const c = join(dir, 'c.dbc');
+  writeFileSync(a, 'BO_ 1 A: 1 X\n SG_ S : 0|8@1+ (1,0) [0|0] "" X\n');
+  writeFileSync(c, 'BO_ 1 C: 1 X\n SG_ S : 0|8@1+ (1,0) [0|0] "" X\n');
+  assert.throws(() => Database.load([a, c]), { code: 'SF_ERR_DBC_ID_CLASH' });
+  assert.throws(
+    () => Database.load([join(dir, 'missing.dbc')]),
+    (e: unknown) => {
+      assert.ok(e instanceof SigflowError);
+      assert.equal(e.code, 'SF_ERR_DBC_READ');
+      assert.equal(e.where, join(dir, 'missing.dbc'));
+      return true;
+    },
+  );
+  const db = Database.fromText(FULL, 'full.dbc');
+  assert.throws(() => db.encode('NoSuchMessage', {}), { code: 'SF_ERR_DBC_UNKNOWN_MESSAGE' });
+  assert.throws(
+    () => db.encode('Engine', { Speed: 0, Temp: 0 }),
+    (e: unknown) => {
+      assert.ok(e instanceof EncodeError);
+      assert.equal(e.code, 'SF_ERR_DBC_ENCODE');
+      return true;
+    },
+  );
 });

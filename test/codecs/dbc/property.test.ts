@@ -17,7 +17,7 @@ import {
   parseDbc,
   writeDbc,
 } from '../../../src/codecs/dbc/index.js';
-import { signalBits } from '../../../src/codecs/dbc/parser.js';
+import { signalBits } from '../../../src/codecs/dbc/layout.js';
 import { fixturesDir } from '../../harness/paths.js';
 
 interface SigSpec {

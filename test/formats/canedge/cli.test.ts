@@ -45,7 +45,7 @@ describe('sigflow logs index', () => {
     assert.match(r.stdout, /2023-04-18T08:19:20\.985850Z → 2023-04-18T08:29:20\.760000Z/);
     assert.match(r.stdout, /device 3EBDACA8 .*folders 17BD1DB7/);
     assert.match(r.stdout, /\[device: folder 17BD1DB7, file 3EBDACA8\]/);
-    assert.match(r.stdout, /unreadable files \(1\):\n\s+wrong-password: .*00000001\.MFE/);
+    assert.match(r.stdout, /unreadable files \(1\):\n\s+SF_ERR_CANEDGE_WRONG_PASSWORD: .*00000001\.MFE/);
     assert.match(
       r.stdout,
       /summary\s+2 device\(s\), 2 session\(s\), 3 log file\(s\).*1 unreadable, 1 other file\(s\) ignored/,

@@ -8,14 +8,15 @@ import {
   buildCompressedContainer,
   buildEncryptedContainer,
   buildMfm,
+  CanedgeError,
+  type CanedgeErrorCode,
   decodeContainer,
+  heatshrinkDecode,
   openLog,
+  PasswordBook,
   peekContainer,
-} from '../../../src/formats/canedge/container.js';
-import { CanedgeError, type CanedgeErrorCode } from '../../../src/formats/canedge/errors.js';
-import { heatshrinkDecode } from '../../../src/formats/canedge/heatshrink.js';
-import { PasswordBook } from '../../../src/formats/canedge/passwords.js';
-import { BufferSource, FileSource } from '../../../src/formats/canedge/source.js';
+} from '../../../src/formats/canedge/index.js';
+import { AsyncFileSource, BufferSource } from '../../../src/io/index.js';
 import { fixturesDir, sharedData, warnNoShared } from '../../harness/paths.js';
 import { mfcSamples } from './mfc-corpus.js';
 
@@ -46,7 +47,7 @@ async function readSource(src: { size: number; read(o: number, l: number): Promi
 describe('MFC (real samples)', () => {
   test('fixture: header fields and the decoded MDF equal the reference', async () => {
     const ref = expected['00000007-643E54EA.MFC'];
-    const log = await openLog(await FileSource.open(fx('00000007-643E54EA.MFC')));
+    const log = await openLog(await AsyncFileSource.open(fx('00000007-643E54EA.MFC')));
     assert.equal(log.kind, 'mfc');
     assert.equal(log.deviceId, ref.container_header.device);
     assert.equal(log.layers.length, 1);
@@ -66,7 +67,7 @@ describe('MFC (real samples)', () => {
     const samples = mfcSamples();
     assert.equal(samples.length, 3);
     for (const { name, path, ref } of samples) {
-      const log = await openLog(await FileSource.open(path));
+      const log = await openLog(await AsyncFileSource.open(path));
       assert.equal(log.deviceId, ref.container_header.device);
       const mdf = await readSource(log.source);
       assert.equal(mdf.length, ref.mdf_size_of_decompressed, name);
@@ -75,7 +76,7 @@ describe('MFC (real samples)', () => {
   });
 
   test('plain MF4 passes through (same source, not read into memory)', async () => {
-    const src = await FileSource.open(fx('00000001-60B621D9.MF4'));
+    const src = await AsyncFileSource.open(fx('00000001-60B621D9.MF4'));
     const log = await openLog(src);
     assert.equal(log.kind, 'mdf');
     assert.equal(log.source, src);
@@ -93,7 +94,7 @@ describe('MFC (real samples)', () => {
     assert.equal(c.readUInt32BE(20), 5);
     assert.equal(c.readUInt32BE(24), 2048);
     assert.ok(heatshrinkDecode(c.subarray(28), { windowBits: 11, lookaheadBits: 5 }).equals(MF4));
-    const log = await openLog(new BufferSource('built.MFC', c));
+    const log = await openLog(new BufferSource(c, 'built.MFC'));
     assert.ok((await readSource(log.source)).equals(MF4));
   });
 });
@@ -132,7 +133,7 @@ describe('MFE (AES-256-GCM)', () => {
     assert.ok(decryptByTheDoc(mfe, 'hunter2').equals(MF4));
 
     const book = new PasswordBook({ FCBF0606: 'hunter2' });
-    const log = await openLog(new BufferSource('x/00000001.MFE', mfe), { passwords: book });
+    const log = await openLog(new BufferSource(mfe, 'x/00000001.MFE'), { passwords: book });
     assert.equal(log.kind, 'mfe');
     assert.equal(log.deviceId, 'FCBF0606');
     assert.ok((await readSource(log.source)).equals(MF4));
@@ -144,11 +145,11 @@ describe('MFE (AES-256-GCM)', () => {
       new PasswordBook({ abcdef01: 'pw' }),
       new PasswordBook({ default: 'pw', '12345678': 'other' }),
     ]) {
-      const log = await openLog(new BufferSource('a.MFE', mfe), { passwords: book });
+      const log = await openLog(new BufferSource(mfe, 'a.MFE'), { passwords: book });
       assert.ok((await readSource(log.source)).equals(MF4));
     }
     // the device entry wins over default
-    const log = await openLog(new BufferSource('a.MFE', mfe), {
+    const log = await openLog(new BufferSource(mfe, 'a.MFE'), {
       passwords: new PasswordBook({ default: 'nope', ABCDEF01: 'pw' }),
     });
     assert.ok((await readSource(log.source)).equals(MF4));
@@ -157,22 +158,22 @@ describe('MFE (AES-256-GCM)', () => {
   test('wrong password → wrong-password error naming the file', async () => {
     const mfe = await buildEncryptedContainer(MF4, { deviceId: 'ABCDEF01', password: 'right', iterations: ITER });
     await assert.rejects(
-      openLog(new BufferSource('LOG/ABCDEF01/00000001/00000001.MFE', mfe), {
+      openLog(new BufferSource(mfe, 'LOG/ABCDEF01/00000001/00000001.MFE'), {
         passwords: new PasswordBook({ default: 'wrong' }),
       }),
-      isErr('wrong-password', 'LOG/ABCDEF01/00000001/00000001.MFE', /ABCDEF01/),
+      isErr('SF_ERR_CANEDGE_WRONG_PASSWORD', 'LOG/ABCDEF01/00000001/00000001.MFE', /ABCDEF01/),
     );
   });
 
   test('missing password → missing-password error naming the file and device', async () => {
     const mfe = await buildEncryptedContainer(MF4, { deviceId: 'ABCDEF01', password: 'right', iterations: ITER });
     await assert.rejects(
-      openLog(new BufferSource('f.MFE', mfe)),
-      isErr('missing-password', 'f.MFE', /ABCDEF01.*no passwords/),
+      openLog(new BufferSource(mfe, 'f.MFE')),
+      isErr('SF_ERR_CANEDGE_MISSING_PASSWORD', 'f.MFE', /ABCDEF01.*no passwords/),
     );
     await assert.rejects(
-      openLog(new BufferSource('f.MFE', mfe), { passwords: new PasswordBook({ '12345678': 'x' }, 'passwords.json') }),
-      isErr('missing-password', 'f.MFE', /passwords\.json has no entry for ABCDEF01/),
+      openLog(new BufferSource(mfe, 'f.MFE'), { passwords: new PasswordBook({ '12345678': 'x' }, 'passwords.json') }),
+      isErr('SF_ERR_CANEDGE_MISSING_PASSWORD', 'f.MFE', /passwords\.json has no entry for ABCDEF01/),
     );
   });
 
@@ -183,8 +184,8 @@ describe('MFE (AES-256-GCM)', () => {
       const bad = Buffer.from(mfe);
       bad[at] ^= 1;
       await assert.rejects(
-        openLog(new BufferSource('t.MFE', bad), { passwords: book }),
-        isErr('wrong-password', 't.MFE'),
+        openLog(new BufferSource(bad, 't.MFE'), { passwords: book }),
+        isErr('SF_ERR_CANEDGE_WRONG_PASSWORD', 't.MFE'),
       );
     }
   });
@@ -194,13 +195,13 @@ describe('MFE (AES-256-GCM)', () => {
     const book = new PasswordBook({ default: 'pw' });
     for (const n of [12, 19, 40, 67]) {
       await assert.rejects(
-        openLog(new BufferSource('s.MFE', mfe.subarray(0, n)), { passwords: book }),
-        isErr('truncated', 's.MFE'),
+        openLog(new BufferSource(mfe.subarray(0, n), 's.MFE'), { passwords: book }),
+        isErr('SF_ERR_CANEDGE_TRUNCATED', 's.MFE'),
       );
     }
     await assert.rejects(
-      openLog(new BufferSource('s.MFE', mfe.subarray(0, 5000)), { passwords: book }),
-      isErr('wrong-password', 's.MFE', /truncated/),
+      openLog(new BufferSource(mfe.subarray(0, 5000), 's.MFE'), { passwords: book }),
+      isErr('SF_ERR_CANEDGE_WRONG_PASSWORD', 's.MFE', /truncated/),
     );
   });
 
@@ -210,8 +211,8 @@ describe('MFE (AES-256-GCM)', () => {
       const bad = Buffer.from(mfe);
       bad.writeUInt32BE(it, 32);
       await assert.rejects(
-        openLog(new BufferSource('i.MFE', bad), { passwords: new PasswordBook({ default: 'pw' }) }),
-        isErr('corrupt', 'i.MFE', /iteration/),
+        openLog(new BufferSource(bad, 'i.MFE'), { passwords: new PasswordBook({ default: 'pw' }) }),
+        isErr('SF_ERR_CANEDGE_CORRUPT', 'i.MFE', /iteration/),
       );
     }
   });
@@ -225,7 +226,7 @@ describe('MFM (encrypted MFC)', () => {
     assert.equal(inner.toString('latin1', 0, 12), 'Generic File');
     assert.equal(inner[14], 0x22);
     assert.equal(inner.readUInt32BE(16), 0x11223344);
-    const log = await openLog(new BufferSource('m.MFM', mfm), {
+    const log = await openLog(new BufferSource(mfm, 'm.MFM'), {
       passwords: new PasswordBook({ '11223344': 'secret' }),
     });
     assert.equal(log.kind, 'mfm');
@@ -239,15 +240,15 @@ describe('MFM (encrypted MFC)', () => {
   test('MFM of the real decompressed MFC round-trips to the reference sha256', async () => {
     const mdf = heatshrinkDecode(MFC.subarray(28), { windowBits: 10, lookaheadBits: 4 });
     const mfm = await buildMfm(mdf, { deviceId: '5BC57FEC', password: 'pw', iterations: ITER });
-    const log = await openLog(new BufferSource('r.MFM', mfm), { passwords: new PasswordBook({ default: 'pw' }) });
+    const log = await openLog(new BufferSource(mfm, 'r.MFM'), { passwords: new PasswordBook({ default: 'pw' }) });
     assert.equal(sha256(await readSource(log.source)), expected['00000007-643E54EA.MFC'].mdf_sha256_of_decompressed);
   });
 
   test('wrong password on MFM → wrong-password', async () => {
     const mfm = await buildMfm(MF4, { deviceId: '11223344', password: 'secret', iterations: ITER });
     await assert.rejects(
-      openLog(new BufferSource('m.MFM', mfm), { passwords: new PasswordBook({ default: 'x' }) }),
-      isErr('wrong-password', 'm.MFM'),
+      openLog(new BufferSource(mfm, 'm.MFM'), { passwords: new PasswordBook({ default: 'x' }) }),
+      isErr('SF_ERR_CANEDGE_WRONG_PASSWORD', 'm.MFM'),
     );
   });
 
@@ -258,8 +259,8 @@ describe('MFM (encrypted MFC)', () => {
       iterations: ITER,
     });
     await assert.rejects(
-      openLog(new BufferSource('j.MFM', mfe), { passwords: new PasswordBook({ default: 'p' }) }),
-      isErr('corrupt', 'j.MFM', /aes-256-gcm layer/),
+      openLog(new BufferSource(mfe, 'j.MFM'), { passwords: new PasswordBook({ default: 'p' }) }),
+      isErr('SF_ERR_CANEDGE_CORRUPT', 'j.MFM', /aes-256-gcm layer/),
     );
   });
 });
@@ -276,32 +277,35 @@ describe('container errors', () => {
 
   test('unknown type/subtype → unknown-container naming file, type and subtype', async () => {
     await assert.rejects(
-      openLog(new BufferSource('u.MFX', gen(0x33, 0x01))),
-      isErr('unknown-container', 'u.MFX', /type 0x33 subtype 0x01/),
+      openLog(new BufferSource(gen(0x33, 0x01), 'u.MFX')),
+      isErr('SF_ERR_CANEDGE_UNKNOWN_CONTAINER', 'u.MFX', /type 0x33 subtype 0x01/),
     );
     await assert.rejects(
-      openLog(new BufferSource('u.MFC', gen(0x22, 0x02))),
-      isErr('unknown-container', 'u.MFC', /type 0x22 subtype 0x02.*unknown subtype/),
+      openLog(new BufferSource(gen(0x22, 0x02), 'u.MFC')),
+      isErr('SF_ERR_CANEDGE_UNKNOWN_CONTAINER', 'u.MFC', /type 0x22 subtype 0x02.*unknown subtype/),
     );
     await assert.rejects(
-      openLog(new BufferSource('u.MFE', gen(0x11, 0x07))),
-      isErr('unknown-container', 'u.MFE', /type 0x11 subtype 0x07/),
+      openLog(new BufferSource(gen(0x11, 0x07), 'u.MFE')),
+      isErr('SF_ERR_CANEDGE_UNKNOWN_CONTAINER', 'u.MFE', /type 0x11 subtype 0x07/),
     );
     await assert.rejects(
-      peekContainer(new BufferSource('u.MFE', gen(0x11, 0x07))),
-      isErr('unknown-container', 'u.MFE'),
+      peekContainer(new BufferSource(gen(0x11, 0x07), 'u.MFE')),
+      isErr('SF_ERR_CANEDGE_UNKNOWN_CONTAINER', 'u.MFE'),
     );
   });
 
   test('not a log / too short', async () => {
     await assert.rejects(
-      openLog(new BufferSource('n.MF4', Buffer.from('PK\x03\x04 zip file, not MDF'))),
-      isErr('not-a-log', 'n.MF4', /0x504b0304/),
+      openLog(new BufferSource(Buffer.from('PK\x03\x04 zip file, not MDF'), 'n.MF4')),
+      isErr('SF_ERR_CANEDGE_NOT_A_LOG', 'n.MF4', /0x504b0304/),
     );
-    await assert.rejects(openLog(new BufferSource('e.MF4', Buffer.alloc(0))), isErr('truncated', 'e.MF4'));
     await assert.rejects(
-      openLog(new BufferSource('g.MFC', MFC.subarray(0, 20))),
-      isErr('truncated', 'g.MFC', /28 bytes/),
+      openLog(new BufferSource(Buffer.alloc(0), 'e.MF4')),
+      isErr('SF_ERR_CANEDGE_TRUNCATED', 'e.MF4'),
+    );
+    await assert.rejects(
+      openLog(new BufferSource(MFC.subarray(0, 20), 'g.MFC')),
+      isErr('SF_ERR_CANEDGE_TRUNCATED', 'g.MFC', /28 bytes/),
     );
   });
 
@@ -315,7 +319,10 @@ describe('container errors', () => {
       const bad = Buffer.from(MFC);
       bad.writeUInt32BE(la, 20);
       bad.writeUInt32BE(win, 24);
-      await assert.rejects(openLog(new BufferSource('p.MFC', bad)), isErr('corrupt', 'p.MFC', /heatshrink/));
+      await assert.rejects(
+        openLog(new BufferSource(bad, 'p.MFC')),
+        isErr('SF_ERR_CANEDGE_CORRUPT', 'p.MFC', /heatshrink/),
+      );
     }
   });
 
@@ -324,9 +331,9 @@ describe('container errors', () => {
     let hits = 0;
     for (let cut = 1000; cut < 1200; cut++) {
       try {
-        await openLog(new BufferSource('c.MFC', MFC.subarray(0, cut)));
+        await openLog(new BufferSource(MFC.subarray(0, cut), 'c.MFC'));
       } catch (e) {
-        isErr('truncated', 'c.MFC', /truncated/)(e);
+        isErr('SF_ERR_CANEDGE_TRUNCATED', 'c.MFC', /truncated/)(e);
         hits++;
       }
     }
@@ -335,7 +342,10 @@ describe('container errors', () => {
 
   test('decoded content that is not MDF → corrupt', async () => {
     const c = buildCompressedContainer(Buffer.from('hello hello hello, not MDF'), { deviceId: 1 });
-    await assert.rejects(openLog(new BufferSource('h.MFC', c)), isErr('corrupt', 'h.MFC', /heatshrink layer/));
+    await assert.rejects(
+      openLog(new BufferSource(c, 'h.MFC')),
+      isErr('SF_ERR_CANEDGE_CORRUPT', 'h.MFC', /heatshrink layer/),
+    );
   });
 
   test('garbage after a valid MFC header → error or bounded output, never a hang (fast-check)', async () => {
@@ -356,12 +366,12 @@ describe('container errors', () => {
 
   test('decoded size limit → too-large', async () => {
     await assert.rejects(
-      openLog(new BufferSource('l.MFC', MFC), { maxDecodedSize: 100_000 }),
-      isErr('too-large', 'l.MFC'),
+      openLog(new BufferSource(MFC, 'l.MFC'), { maxDecodedSize: 100_000 }),
+      isErr('SF_ERR_CANEDGE_TOO_LARGE', 'l.MFC'),
     );
     await assert.rejects(
-      openLog(new BufferSource('l.MFC', MFC), { maxContainerSize: 1000 }),
-      isErr('too-large', 'l.MFC'),
+      openLog(new BufferSource(MFC, 'l.MFC'), { maxContainerSize: 1000 }),
+      isErr('SF_ERR_CANEDGE_TOO_LARGE', 'l.MFC'),
     );
   });
 });

@@ -12,7 +12,7 @@ import {
   HeatshrinkError,
   heatshrinkDecode,
   heatshrinkEncode,
-} from '../../../src/formats/canedge/heatshrink.js';
+} from '../../../src/formats/canedge/index.js';
 import { fixturesDir, sharedData, warnNoShared } from '../../harness/paths.js';
 import { mfcSamples } from './mfc-corpus.js';
 
@@ -92,7 +92,8 @@ describe('heatshrink bit layout (hand-built streams)', () => {
     const cut = bits([1, 1], [0x42, 8], [1, 1], [0x43, 8], [0, 1], [5, 9]);
     assert.throws(
       () => heatshrinkDecode(cut, { ...p }),
-      (e: unknown) => e instanceof HeatshrinkError && e.code === 'truncated' && /back-reference/.test(e.message),
+      (e: unknown) =>
+        e instanceof HeatshrinkError && e.code === 'SF_ERR_CANEDGE_TRUNCATED' && /back-reference/.test(e.message),
     );
   });
 
@@ -105,7 +106,7 @@ describe('heatshrink bit layout (hand-built streams)', () => {
     ]) {
       assert.throws(
         () => heatshrinkDecode(Buffer.from([0xff]), p),
-        (e: unknown) => e instanceof HeatshrinkError && e.code === 'params',
+        (e: unknown) => e instanceof HeatshrinkError && e.code === 'SF_ERR_CANEDGE_CORRUPT',
       );
     }
   });
@@ -181,13 +182,13 @@ describe('heatshrink on garbage', () => {
     const limit = 1 << 20;
     assert.throws(
       () => heatshrinkDecode(input, p, { maxOutput: limit }),
-      (e: unknown) => e instanceof HeatshrinkError && e.code === 'limit',
+      (e: unknown) => e instanceof HeatshrinkError && e.code === 'SF_ERR_CANEDGE_TOO_LARGE',
     );
     const dec = new HeatshrinkDecoder(p, { maxOutput: limit, chunkSize: 65536 });
     let total = 0;
     assert.throws(
       () => dec.push(input, (b) => (total += b.length)),
-      (e: unknown) => e instanceof HeatshrinkError && e.code === 'limit',
+      (e: unknown) => e instanceof HeatshrinkError && e.code === 'SF_ERR_CANEDGE_TOO_LARGE',
     );
     assert.ok(total <= limit + 65536 + 16384);
   });
@@ -206,7 +207,7 @@ describe('heatshrink on garbage', () => {
     for (const max of [1584, 1000, 16]) {
       assert.throws(
         () => heatshrinkDecode(stream, p, { maxOutput: max }),
-        (e: unknown) => e instanceof HeatshrinkError && e.code === 'limit',
+        (e: unknown) => e instanceof HeatshrinkError && e.code === 'SF_ERR_CANEDGE_TOO_LARGE',
         String(max),
       );
     }

@@ -3,17 +3,20 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildEncryptedContainer } from '../../../src/formats/canedge/container.js';
-import { defaultIndexPath, LogIndex, refreshIndex } from '../../../src/formats/canedge/log-index.js';
-import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../../../src/formats/canedge/mdf4-time-range.js';
-import { parsePasswords } from '../../../src/formats/canedge/passwords.js';
 import {
-  type ByteSource,
+  buildEncryptedContainer,
+  defaultIndexPath,
   LocalLogStore,
+  LogIndex,
   type LogStore,
   type LogStoreEntry,
-} from '../../../src/formats/canedge/source.js';
-import { parseLogPath } from '../../../src/formats/canedge/tree.js';
+  MDF4_TIME_RANGE_ID,
+  mdf4TimeRange,
+  parseLogPath,
+  parsePasswords,
+  refreshIndex,
+} from '../../../src/formats/canedge/index.js';
+import type { ByteSource } from '../../../src/io/index.js';
 import { fixturesDir } from '../../harness/paths.js';
 
 const fx = (name: string) => join(fixturesDir, 'canedge', name);
@@ -149,7 +152,7 @@ describe('log index', () => {
     assert.deepEqual(moved?.mismatches, ['device: folder 17BD1DB7, file 3EBDACA8']);
 
     const mfe = by.get(MFE);
-    assert.equal(mfe?.error?.code, 'missing-password');
+    assert.equal(mfe?.error?.code, 'SF_ERR_CANEDGE_MISSING_PASSWORD');
     assert.match(mfe?.error?.message ?? '', /00000001\.MFE/);
     assert.equal(mfe?.device, 'FCBF0606');
     assert.equal(mfe?.identitySource, 'container-header');
@@ -328,10 +331,10 @@ describe('log index', () => {
       assert.equal(stats.errors, 4);
       const codes = Object.fromEntries(index.files.map((f) => [f.path.slice(-12), f.error?.code]));
       assert.deepEqual(codes, {
-        '00000001.MF4': 'not-a-log',
-        '00000002.MFC': 'truncated',
-        '00000003.MF4': 'truncated',
-        '00000004.MF4': 'truncated',
+        '00000001.MF4': 'SF_ERR_CANEDGE_NOT_A_LOG',
+        '00000002.MFC': 'SF_ERR_CANEDGE_TRUNCATED',
+        '00000003.MF4': 'SF_ERR_CANEDGE_TRUNCATED',
+        '00000004.MF4': 'SF_ERR_CANEDGE_TRUNCATED',
       });
       for (const f of index.files)
         assert.ok(f.error?.message.includes(f.path.split('/').pop() as string), f.error?.message);

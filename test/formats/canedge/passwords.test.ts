@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CanedgeError } from '../../../src/formats/canedge/errors.js';
-import { loadPasswords, PasswordBook, parsePasswords } from '../../../src/formats/canedge/passwords.js';
+import { CanedgeError, loadPasswords, PasswordBook, parsePasswords } from '../../../src/formats/canedge/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigflow-pw-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -12,7 +11,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function badFile(file: string, re: RegExp) {
   return (e: unknown) => {
     assert.ok(e instanceof CanedgeError);
-    assert.equal(e.code, 'bad-passwords-file');
+    assert.equal(e.code, 'SF_ERR_CANEDGE_PASSWORDS_FILE');
     assert.equal(e.file, file);
     assert.match(e.message, re);
     return true;

@@ -7,14 +7,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { openLog } from '../../../src/formats/canedge/container.js';
-import { CanedgeError } from '../../../src/formats/canedge/errors.js';
-import { probeLogFile } from '../../../src/formats/canedge/log-index.js';
-import { MDF4_TIME_RANGE_ID, mdf4TimeRange } from '../../../src/formats/canedge/mdf4-time-range.js';
-import type { ByteSource, LogStore } from '../../../src/formats/canedge/source.js';
-import { parseLogPath } from '../../../src/formats/canedge/tree.js';
-import { BufferSource as MdfBufferSource, openMdf4 } from '../../../src/formats/mdf4/index.js';
+import {
+  type LogStore,
+  MDF4_TIME_RANGE_ID,
+  mdf4TimeRange,
+  openLog,
+  parseLogPath,
+  probeLogFile,
+} from '../../../src/formats/canedge/index.js';
+import { openMdf4 } from '../../../src/formats/mdf4/index.js';
 import { buildBusLog } from '../../../src/formats/mdf4/writer.js';
+import { BufferSource, type ByteSource, IoError } from '../../../src/io/index.js';
 import { runCli } from '../../harness/cli.js';
 
 /** A source whose reads fail (an I/O error), counting how often it is closed. */
@@ -24,7 +27,7 @@ function failingSource(name: string): ByteSource & { closed: number } {
     size: 4096,
     closed: 0,
     read(): Promise<Uint8Array> {
-      return Promise.reject(new CanedgeError('io', name, 'read failed (simulated)'));
+      return Promise.reject(new IoError('SF_ERR_IO_READ', name, 'read failed (simulated)'));
     },
     close(): void {
       s.closed++;
@@ -35,7 +38,7 @@ function failingSource(name: string): ByteSource & { closed: number } {
 
 test('openLog closes the source when reading its header fails', async () => {
   const src = failingSource('LOG/ABCDEF01/00000001/00000001.MF4');
-  await assert.rejects(openLog(src), (e: unknown) => e instanceof CanedgeError && e.code === 'io');
+  await assert.rejects(openLog(src), (e: unknown) => e instanceof IoError && e.code === 'SF_ERR_IO_READ');
   assert.equal(src.closed, 1);
 });
 
@@ -54,7 +57,7 @@ test('probeLogFile: a file whose read fails is a per-file error and its source i
     },
   };
   const entry = await probeLogFile(store, loc, { size: 4096, mtimeMs: 0 }, {}, 'none');
-  assert.equal(entry.error?.code, 'io');
+  assert.equal(entry.error?.code, 'SF_ERR_IO_READ');
   assert.ok(opened.length >= 1);
   for (const s of opened) assert.ok(s.closed >= 1, `${s.name} opened but never closed`);
 });
@@ -67,7 +70,7 @@ async function damagedLog(n: number, k: number): Promise<Uint8Array> {
   for (let i = 0; i < n; i++)
     frames.push({ timeNs: START + BigInt(i) * 1_000_000n, channel: 1, id: 0x100, dlc: 8, data: new Uint8Array(8) });
   const bytes = new Uint8Array(buildBusLog(frames, { layout: 'canedge-v1', startTimeNs: START, finalized: true }));
-  const mdf = await openMdf4(new MdfBufferSource(bytes, 'probe'));
+  const mdf = await openMdf4(new BufferSource(bytes, 'probe'));
   const dg = mdf.groups[0];
   assert.equal(dg.recIdSize, 1);
   assert.equal(String.fromCharCode(bytes[dg.dataLink + 2], bytes[dg.dataLink + 3]), 'DT');
@@ -85,17 +88,17 @@ async function damagedLog(n: number, k: number): Promise<Uint8Array> {
 }
 
 test('mdf4TimeRange reports data damage (with and without readable records)', async () => {
-  const clean = await mdf4TimeRange(new MdfBufferSource(cleanLog(50), 'c.mf4'));
+  const clean = await mdf4TimeRange(new BufferSource(cleanLog(50), 'c.mf4'));
   assert.ok(clean && clean.firstNs !== undefined);
   assert.equal(clean.dataWarnings, undefined);
   // record 40 of 100 on disk (20 frames: fixed + VLSD record each) → 20 frames readable
-  const part = await mdf4TimeRange(new MdfBufferSource(await damagedLog(50, 40), 'p.mf4'));
+  const part = await mdf4TimeRange(new BufferSource(await damagedLog(50, 40), 'p.mf4'));
   assert.ok(part && part.firstNs !== undefined);
   assert.equal(part.firstNs, START);
   assert.equal(part.lastNs, START + 19n * 1_000_000n);
   assert.equal(part.dataWarnings?.count, 1);
   assert.match(part.dataWarnings?.messages[0] ?? '', /unknown record id 238/);
-  const none = await mdf4TimeRange(new MdfBufferSource(await damagedLog(50, 0), 'n.mf4'));
+  const none = await mdf4TimeRange(new BufferSource(await damagedLog(50, 0), 'n.mf4'));
   assert.ok(none);
   assert.equal(none.firstNs, undefined);
   assert.equal(none.dataWarnings?.count, 1);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BufferSource, openMdf4 } from '../../../src/formats/mdf4/index.js';
+import { openMdf4 } from '../../../src/formats/mdf4/index.js';
+import { BufferSource } from '../../../src/io/index.js';
 import { fixturesDir, sharedData, warnNoShared } from '../../harness/paths.js';
 import { sortCounts, summarize } from './reference.js';
 

@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { BufferSource, Mdf4Error, openMdf4, readBusFrames } from '../../../src/formats/mdf4/index.js';
+import { Mdf4Error, openMdf4, readBusFrames } from '../../../src/formats/mdf4/index.js';
 import { buildBusLog, type WriteFrame } from '../../../src/formats/mdf4/writer.js';
+import { BufferSource } from '../../../src/io/index.js';
 import { fixturesDir } from '../../harness/paths.js';
 
 const TIME_BOUND_MS = 2000;

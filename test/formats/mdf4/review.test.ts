@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  BufferSource,
   flattenChannels,
   frameAt,
   type Mdf4File,
@@ -15,6 +14,7 @@ import {
 } from '../../../src/formats/mdf4/index.js';
 import { recordTuning } from '../../../src/formats/mdf4/walk.js';
 import { buildBusLog, type WriteFrame } from '../../../src/formats/mdf4/writer.js';
+import { BufferSource } from '../../../src/io/index.js';
 
 const START = 1_600_000_000_000_000_000n;
 

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import {
-  BufferSource,
   busFrames,
   EV_CAN_DATA,
   EV_LIN_FRAME,
@@ -16,6 +15,7 @@ import {
   readBusFrames,
 } from '../../../src/formats/mdf4/index.js';
 import { buildBusLog, type WriteEvent, type WriteFrame, type WriterOptions } from '../../../src/formats/mdf4/writer.js';
+import { BufferSource } from '../../../src/io/index.js';
 
 const START = 1_700_000_000_123_456_000n;
 

@@ -8,16 +8,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { busTuning } from '../../../src/formats/mdf4/bus.js';
-import {
-  BufferSource,
-  type ByteSource,
-  busGroups,
-  frameAt,
-  type Mdf4File,
-  openMdf4,
-  readBusFrames,
-} from '../../../src/formats/mdf4/index.js';
+import { busGroups, frameAt, type Mdf4File, openMdf4, readBusFrames } from '../../../src/formats/mdf4/index.js';
 import { buildBusLog, type WriteFrame, type WriterOptions } from '../../../src/formats/mdf4/writer.js';
+import { BufferSource, type ByteSource } from '../../../src/io/index.js';
 import { fixturesDir } from '../../harness/paths.js';
 
 const START = 1_700_000_000_000_000_000n;

@@ -17,7 +17,7 @@ import {
   ParquetWriteError,
   StringColumn,
   TimestampNsColumn,
-} from '../../../src/formats/parquet/writer.js';
+} from '../../../src/formats/parquet/index.js';
 
 function read(path: string) {
   const b = readFileSync(path);
@@ -151,10 +151,22 @@ describe('ParquetFileWriter', () => {
     assert.throws(() => new StringColumn('s', false).push(null), /not nullable/);
     assert.throws(() => new Int64Column('i', true).push(2n ** 63n), /outside the INT64 range/);
     assert.throws(() => new TimestampNsColumn('t', false).push(-(2n ** 63n) - 1n), /outside the INT64 range/);
+    const code = (c: string) => (e: unknown) => e instanceof ParquetWriteError && e.code === c;
+    assert.throws(
+      () => w.begin([new DoubleColumn('a', false), new DoubleColumn('a', true)]),
+      code('SF_ERR_PARQUET_SCHEMA'),
+    );
+    assert.throws(() => new Int64Column('i', true).push(2n ** 63n), code('SF_ERR_PARQUET_VALUE'));
+    assert.throws(() => new DoubleColumn('d', false).push(null), code('SF_ERR_PARQUET_VALUE'));
     await w.abort();
     await assert.rejects(
       ParquetFileWriter.open(join(dir, 'missing', 'x.parquet')),
       /cannot write .*x\.parquet: ENOENT/,
+    );
+    const missing = join(dir, 'missing', 'x.parquet');
+    await assert.rejects(
+      ParquetFileWriter.open(missing),
+      (e: unknown) => code('SF_ERR_PARQUET_WRITE')(e) && (e as ParquetWriteError).where === missing,
     );
   });
 });

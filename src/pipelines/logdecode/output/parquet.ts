@@ -1,5 +1,5 @@
 /**
- * `sigflow decode --format parquet`: the two table layouts as Parquet columns (the file mechanics — row groups,
+ * `decode --format parquet`: the two table layouts as Parquet columns (the file mechanics — row groups,
  * compression, temporary file and rename — are src/formats/parquet).
  *
  * Long (default): one row per decoded value, the content of the NDJSON lines as typed columns
@@ -8,13 +8,14 @@
  * `value` is the physical value as a double, always set (NaN/±Infinity kept); for signals the DBC engine decodes
  * as exact integers beyond 2^53 ("wide", decimal strings in NDJSON), `value_int` holds the exact value and `value`
  * the nearest double. A wide value outside the INT64 range (e.g. an unsigned 64-bit value ≥ 2^63) cannot be held
- * exactly: `value_int` is null, `value` the nearest double, and the run counts it (`beyondInt64`, a warning line).
+ * exactly: `value_int` is null, `value` the nearest double, and the run counts it (`beyondInt64`, a warning).
  * `sa` is the J1939 source address (NDJSON "sa"), `label` the VAL_ text ("label"). Column statistics: t and device.
  *
  * Wide (--resample): t (interval start), device, then one nullable column per `message.signal` (sorted, as the
  * wide CSV): DOUBLE, or INT64 when every value of the column is an exact integer within INT64 (wide signals).
  */
-import type { DecodedBatch } from '../codecs/dbc/database.js';
+import type { DecodedBatch } from '../../../codecs/dbc/index.js';
+import { SigflowError } from '../../../errors/index.js';
 import {
   type Column,
   DoubleColumn,
@@ -22,12 +23,13 @@ import {
   Int32Column,
   Int64Column,
   type ParquetFileWriter,
-  ParquetWriteError,
   StringColumn,
   TimestampNsColumn,
-} from '../formats/parquet/writer.js';
-import type { DecoderConfig } from '../pipelines/logdecode/dbcset.js';
-import { type BatchView, forEachValue } from '../pipelines/logdecode/pipeline.js';
+} from '../../../formats/parquet/index.js';
+import { formatTime } from '../../../units/index.js';
+import type { DecoderConfig } from '../dbcset.js';
+import { type BatchView, forEachValue } from '../pipeline.js';
+import type { WideSource } from './wide.js';
 
 const NO_STATS = { statistics: false };
 
@@ -91,10 +93,14 @@ export class LongParquetTable {
       if (i !== lastI) {
         lastI = i;
         t = time.bigint(off[i]);
-        if (!fitsInt64(t))
-          throw new ParquetWriteError(
-            `${view.file.input.path}: time ${t} ns since the epoch is beyond the Parquet timestamp range (years 1677–2262)`,
+        if (!fitsInt64(t)) {
+          const path = view.file.input.path;
+          throw new SigflowError(
+            'SF_ERR_LOGDECODE_TIME_RANGE',
+            `${path}: time ${formatTime(t)} is beyond the Parquet timestamp range (years 1677–2262)`,
+            { where: path },
           );
+        }
         c = chn[i];
       }
       const out = decoded[d];
@@ -122,23 +128,6 @@ export class LongParquetTable {
       w.endRow();
     });
   }
-}
-
-/** One cell of the wide table: a double, an exact integer (wide signals), or empty. */
-export type WideCell = number | bigint | undefined;
-
-/** A row of the wide table: interval start, device, and cells indexed like `WideSource.names`. */
-export interface WideRow {
-  t: bigint;
-  device: string;
-  cells: WideCell[];
-}
-
-export interface WideSource {
-  /** Column names in output order. */
-  names: string[];
-  /** The rows in output order (iterated twice: once to choose column types, once to write). */
-  rows: () => Iterable<WideRow>;
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * The contract between the durable outbox and a sink. A sink writes one batch and says what happened; the outbox
  * decides what to do next (advance the cursor, retry, split, dead-letter, alarm). Sinks never retry on their own
- * and never drop silently.
+ * and never drop silently. It lives with the outbox (the layer below the sinks): every sink implements it, and
+ * the outbox's per-sink worker (worker.ts) acts on each WriteResult kind with one method.
  */
-import type { TelemetryRecord } from '../records/record.js';
+import type { TelemetryRecord } from '../records/index.js';
 
 export type WriteResult =
   /** Every record is stored (or was already: writes are idempotent on series + time). */

@@ -1,0 +1,17 @@
+/** Streaming Parquet file writer (typed columns, row groups, temp file + rename). See README.md in this folder. */
+export {
+  Column,
+  type ColumnOptions,
+  DEFAULT_MAX_CELLS_PER_ROW_GROUP,
+  DEFAULT_ROW_GROUP_SIZE,
+  DoubleColumn,
+  fitsInt64,
+  Int32Column,
+  Int64Column,
+  type ParquetErrorCode,
+  type ParquetFileOptions,
+  ParquetFileWriter,
+  ParquetWriteError,
+  StringColumn,
+  TimestampNsColumn,
+} from './writer.js';

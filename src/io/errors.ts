@@ -1,0 +1,33 @@
+/**
+ * The typed error of byte sources: a SigflowError with an io code from the catalogue (open, read, closed, range,
+ * truncated), naming the source and the offset.
+ */
+import { SigflowError } from '../errors/index.js';
+
+export type IoErrorCode =
+  | 'SF_ERR_IO_OPEN'
+  | 'SF_ERR_IO_READ'
+  | 'SF_ERR_IO_CLOSED'
+  | 'SF_ERR_IO_RANGE'
+  | 'SF_ERR_IO_TRUNCATED';
+
+export class IoError extends SigflowError {
+  declare readonly code: IoErrorCode;
+
+  constructor(
+    code: IoErrorCode,
+    /** The source's name (a path, a store key, `<buffer>`). */
+    readonly source: string,
+    message: string,
+    options: { offset?: number; cause?: unknown } = {},
+  ) {
+    super(code, `${source}: ${message}`, {
+      where: options.offset === undefined ? source : `${source} at byte ${options.offset}`,
+      cause: options.cause,
+    });
+    this.offset = options.offset;
+  }
+
+  /** The byte offset the error is about, when there is one. */
+  readonly offset: number | undefined;
+}

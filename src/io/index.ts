@@ -1,0 +1,8 @@
+/**
+ * Byte sources: one contract (ByteSource) for random-access reads, with in-memory and local-file implementations
+ * (S3 objects will be the third). See README.md in this folder.
+ */
+export { BufferSource } from './buffer.js';
+export { IoError, type IoErrorCode } from './errors.js';
+export { AsyncFileSource, FileSource } from './file.js';
+export { type ByteSource, isValidRange, rangeError, readAll, readExact } from './source.js';

@@ -1,0 +1,13 @@
+/** The record model {time (ns bigint), measurement, tags, fields} and canonical tag sets. See README.md. */
+export {
+  type FieldValue,
+  msToNs,
+  NS_PER_MS,
+  NS_PER_S,
+  nsToIso,
+  nsToMs,
+  secondsToNs,
+  type TelemetryRecord,
+  validateRecord,
+} from './record.js';
+export { canonicalTags, TagKeyOrder } from './tags.js';

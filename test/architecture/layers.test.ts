@@ -16,7 +16,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['units', 'io'],
   ['records'],
   ['codecs', 'formats'],
-  ['framers'],
+  ['framers', 'transport'],
   ['outbox', 'store'],
   ['sinks'],
   ['pipelines', 'query'],

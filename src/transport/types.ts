@@ -145,7 +145,7 @@ export class PartialTable {
    * of the old message could not be told from one of the new: the new one is dropped too, and false returned.
    */
   start(key: string, p: Partial): boolean {
-    const old = this.open.get(key);
+    const old = this.get(key, p.timeNs); // a timed-out one is dropped as such, not as interrupted
     if (old !== undefined) {
       this.drop(key, 'interrupted');
       if (old.next === p.next) {

@@ -4,20 +4,22 @@
 import type { Command } from 'commander';
 import {
   Database,
-  type DecodedValue,
   type Diagnostic,
-  type FrameResult,
   formatDiagnostic,
   j1939Pgn,
   type Message,
   type Signal,
 } from '../codecs/dbc/index.js';
 import { SigflowError } from '../errors/index.js';
-import { ChunkedWriter, readLines } from './lines.js';
+import { decodeFrameLines, noFrameDecoded } from '../pipelines/logdecode/index.js';
+import { ChunkedWriter } from './chunked-writer.js';
+import { collect } from './log-args.js';
 
 /** Loads the DBC files; an unreadable or malformed one is the DBC engine's error (SF_ERR_DBC_READ, SF_ERR_DBC_SYNTAX …: exit 2). */
 function load(files: string[], strict: boolean): Database {
-  return Database.load(files, { strict });
+  const db = Database.load(files, { strict });
+  for (const n of db.notes) process.stderr.write(`note: ${n.message}\n`);
+  return db;
 }
 
 function hexId(m: { id: number; extended: boolean }): string {
@@ -49,28 +51,45 @@ export function registerDbcCommands(program: Command): void {
 
   dbc
     .command('decode')
-    .description('decode NDJSON frames from stdin, one NDJSON result per input line on stdout')
-    .argument('<files...>', 'DBC files (several are combined)')
+    .description(
+      'decode NDJSON frame lines (as `sigflow frames` writes them) from stdin: one NDJSON line out per line in',
+    )
+    .argument('[files...]', 'DBC files (one set: the same rules as --dbc)')
+    .option('--dbc <file>', 'DBC file (repeatable; the same as giving it as an argument)', collect, [])
     .option('--strict', 'treat real-world quirks in the DBC as errors')
     .option('--truncated', 'decode the signals that fit in short frames instead of reporting "short"')
     .option('--no-choices', 'do not look up VAL_ labels')
-    .option('--j1939', 'match extended frames to J1939 messages by PGN (ignoring priority and source address)')
+    .option('--j1939', 'match extended frames to J1939 messages by PGN (default: when the DBC has J1939 messages)')
+    .option('--no-j1939', 'never match by PGN')
     .addHelpText(
       'after',
       `
-Input lines:   {"id":291,"extended":false,"data":"0a1b2c3d"}
-Output lines:  {"id":291,"extended":false,"message":"M","phys":{…},"raw":{…},"choices":{"S":"label"}}
-           or  {"id":291,"extended":false,"error":"short"|"mux"|"unknown_id","detail":"…"}
+Input lines (the frame lines of \`sigflow frames\`; only id and data are required):
+  {"t":"1641469577108050000","device":"2F6913DB","bus":"CAN","chn":1,"id":291,"ext":false,"data":"0a1b2c3d"}
+  "ext" defaults to false ("extended" is accepted too); an id above 0x7FF needs "ext":true (input error otherwise).
+  t, device, bus and chn are copied to the output line; LIN frames and remote/error events are not decoded.
+Output: exactly one line per input line, in order (blank and bad lines included):
+  {"t":"…","device":"…","bus":"CAN","chn":1,"id":291,"ext":false,"message":"M","phys":{…},"raw":{…},"choices":{"S":"label"}}
+  {…,"id":291,"ext":false,"error":"short"|"mux"|"unknown_id","detail":"…"}
+  {…,"id":291,"ext":false,"error":"not_decoded","detail":"a LIN frame …"}
+  {"error":"input","detail":"line N: …"}      (blank, not JSON, bad fields, longer than 1 MiB)
+Names: "message" as in \`sigflow decode\` (<name>#0x<id> when the DBC file repeats a name); a signal whose name
+its message repeats is "<name>#<n>" (2nd, 3rd …), so every value has its own key.
 Integers beyond 2^53 are decimal strings; NaN and infinities are "NaN", "Infinity", "-Infinity".
-A line that is not a valid frame gives {"error":"input","detail":"line N: …"}; a summary goes to stderr.
+A summary goes to stderr. Exit status: 0 when at least one line decoded, or no line was bad; 1 when no line
+decoded and at least one line was bad input; 2 for bad arguments or DBC files.
 
-Example:
-  echo '{"id":291,"extended":false,"data":"0102030405060708"}' | sigflow dbc decode vehicle.dbc`,
+Examples:
+  echo '{"id":291,"ext":false,"data":"0102030405060708"}' | sigflow dbc decode --dbc vehicle.dbc
+  sigflow frames LOG/ | sigflow dbc decode --dbc vehicle.dbc`,
     )
     .action(decodeAction);
 }
 
-function inspectAction(files: string[], opts: { json?: boolean; strict?: boolean; message?: string }): void {
+async function inspectAction(
+  files: string[],
+  opts: { json?: boolean; strict?: boolean; message?: string },
+): Promise<void> {
   const db = load(files, opts.strict ?? false);
   let messages = db.messages;
   if (opts.message) {
@@ -83,128 +102,35 @@ function inspectAction(files: string[], opts: { json?: boolean; strict?: boolean
       });
     }
   }
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(inspectJson(db, messages), null, 2)}\n`);
-  } else {
-    process.stdout.write(inspectText(db, messages));
+  // streamed message by message (a 50 MB DBC made one string too long for JSON.stringify and GBs of memory)
+  const w = new ChunkedWriter(process.stdout);
+  for (const part of opts.json ? inspectJsonParts(db, messages) : inspectTextLines(db, messages)) {
+    w.push(part);
+    if (w.full) await w.flush();
   }
+  await w.flush();
   printWarnings(db.warnings);
 }
 
 async function decodeAction(
   files: string[],
-  opts: { strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean },
+  opts: { dbc: string[]; strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean },
 ): Promise<void> {
-  const db = load(files, opts.strict ?? false);
+  const all = [...files, ...opts.dbc];
+  if (all.length === 0) throw new SigflowError('SF_ERR_USAGE', 'dbc decode needs a DBC file (--dbc file.dbc)');
+  const db = load(all, opts.strict ?? false);
   printWarnings(db.warnings);
-  const stats = await decodeStream(db, process.stdin, process.stdout, {
+  const stats = await decodeFrameLines(db, process.stdin, process.stdout, {
     truncated: opts.truncated ?? false,
     choices: opts.choices,
-    j1939: opts.j1939 ?? false,
+    j1939: opts.j1939,
   });
   const parts = Object.entries(stats)
-    .filter(([, v]) => v > 0)
+    .filter(([k, v]) => k !== 'lines' && typeof v === 'number' && v > 0)
     .map(([k, v]) => `${k} ${v}`);
-  process.stderr.write(`sigflow dbc decode: ${parts.join(', ') || 'no input'}\n`);
-}
-
-// ---- decode -------------------------------------------------------------------------------------------------
-
-export interface DecodeStats {
-  frames: number;
-  decoded: number;
-  truncated: number;
-  unknown_id: number;
-  short: number;
-  mux: number;
-  bad_input: number;
-}
-
-function jsonValue(v: DecodedValue, wide: boolean): string {
-  if (typeof v === 'bigint') return `"${v}"`;
-  if (Number.isNaN(v)) return '"NaN"';
-  if (v === Number.POSITIVE_INFINITY) return '"Infinity"';
-  if (v === Number.NEGATIVE_INFINITY) return '"-Infinity"';
-  if (wide && Number.isInteger(v)) return `"${BigInt(v)}"`;
-  if (Object.is(v, -0)) return '-0.0';
-  return JSON.stringify(v);
-}
-
-function resultLine(db: Database, id: number, ext: boolean, r: FrameResult, truncated: boolean): string {
-  const head = `{"id":${id},"extended":${ext}`;
-  if (!r.ok) return `${head},"error":"${r.error}","detail":${JSON.stringify(r.detail)}}`;
-  let phys = '';
-  let raw = '';
-  let choices = '';
-  for (const s of r.message.signals) {
-    if (!(s.name in r.phys)) continue;
-    const key = JSON.stringify(s.name);
-    const wide = db.wide[s.globalIndex];
-    phys += `${phys ? ',' : ''}${key}:${jsonValue(r.phys[s.name], wide)}`;
-    raw += `${raw ? ',' : ''}${key}:${jsonValue(r.raw[s.name], wide)}`;
-    const c = r.choices[s.name];
-    if (c !== undefined) choices += `${choices ? ',' : ''}${key}:${JSON.stringify(c)}`;
-  }
-  return `${head},"message":${JSON.stringify(r.message.name)},"phys":{${phys}},"raw":{${raw}},"choices":{${choices}}${truncated ? ',"truncated":true' : ''}}`;
-}
-
-const HEX = /^(?:[0-9a-fA-F]{2})*$/;
-
-export async function decodeStream(
-  db: Database,
-  input: NodeJS.ReadableStream & AsyncIterable<unknown>,
-  output: NodeJS.WritableStream,
-  opts: { truncated: boolean; choices: boolean; j1939: boolean },
-): Promise<DecodeStats> {
-  const stats: DecodeStats = { frames: 0, decoded: 0, truncated: 0, unknown_id: 0, short: 0, mux: 0, bad_input: 0 };
-  const out = new ChunkedWriter(output as never);
-  let lineNo = 0;
-  for await (const lines of readLines(input as never)) {
-    for (const line of lines) {
-      lineNo++;
-      if (line.trim() === '') continue;
-      let f: { id?: unknown; extended?: unknown; data?: unknown };
-      try {
-        f = JSON.parse(line);
-      } catch (e) {
-        stats.bad_input++;
-        out.push(
-          `{"error":"input","detail":${JSON.stringify(`line ${lineNo}: not JSON (${(e as Error).message})`)}}\n`,
-        );
-        continue;
-      }
-      const id = f?.id;
-      const data = f?.data;
-      const ext = f?.extended ?? false;
-      const problem =
-        typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x1fffffff
-          ? 'id must be an integer 0..0x1FFFFFFF'
-          : typeof ext !== 'boolean'
-            ? 'extended must be true or false'
-            : typeof data !== 'string' || !HEX.test(data) || data.length > 128
-              ? 'data must be hex, at most 64 bytes'
-              : null;
-      if (problem) {
-        stats.bad_input++;
-        out.push(`{"error":"input","detail":${JSON.stringify(`line ${lineNo}: ${problem}`)}}\n`);
-        continue;
-      }
-      stats.frames++;
-      const bytes = Buffer.from(data as string, 'hex');
-      let r = db.decodeFrame(id as number, ext as boolean, bytes, { choices: opts.choices, j1939: opts.j1939 });
-      let wasTruncated = false;
-      if (!r.ok && r.error === 'short' && opts.truncated && r.message) {
-        r = db.decodeMessage(r.message, bytes, { choices: opts.choices, truncated: true });
-        wasTruncated = r.ok;
-      }
-      if (r.ok) stats[wasTruncated ? 'truncated' : 'decoded']++;
-      else stats[r.error]++;
-      out.push(`${resultLine(db, id as number, ext as boolean, r, wasTruncated)}\n`);
-    }
-    if (out.full) await out.flush();
-  }
-  await out.flush();
-  return stats;
+  process.stderr.write(`sigflow dbc decode: ${stats.lines} line(s): ${parts.join(', ') || 'no input'}\n`);
+  const err = noFrameDecoded(stats);
+  if (err) throw err;
 }
 
 // ---- inspect ------------------------------------------------------------------------------------------------
@@ -225,13 +151,11 @@ function muxText(s: Signal): string {
   return parts.join(', ');
 }
 
-function inspectText(db: Database, messages: Message[]): string {
-  const out: string[] = [];
+/** The text listing, one line (with its newline) at a time. */
+function* inspectTextLines(db: Database, messages: Message[]): Generator<string> {
   for (const f of db.files) {
     const sigs = f.messages.reduce((a, m) => a + m.signals.length, 0);
-    out.push(
-      `${f.file}: ${f.messages.length} messages, ${sigs} signals, ${f.nodes.length} nodes, ${f.warnings.length} warnings (${f.encoding})`,
-    );
+    yield `${f.file}: ${f.messages.length} messages, ${sigs} signals, ${f.nodes.length} nodes, ${f.warnings.length} warnings (${f.encoding})\n`;
   }
   for (const m of messages) {
     const flags = [
@@ -241,72 +165,99 @@ function inspectText(db: Database, messages: Message[]): string {
       m.cycleTime ? `cycle ${m.cycleTime} ms` : '',
       m.sendType ? `send ${m.sendType}` : '',
     ].filter(Boolean);
-    out.push('');
-    out.push(
-      `${hexId(m)} (${m.id}) ${m.name}  ${m.length} bytes  sender ${m.senders.join(',') || '-'}  [${flags.join(', ')}]`,
-    );
-    if (m.comment) out.push(`  "${m.comment.replace(/\s+/g, ' ').slice(0, 100)}"`);
+    yield '\n';
+    yield `${hexId(m)} (${m.id}) ${m.name}  ${m.length} bytes  sender ${m.senders.join(',') || '-'}  [${flags.join(', ')}]\n`;
+    if (m.comment) yield `  "${m.comment.replace(/\s+/g, ' ').slice(0, 100)}"\n`;
     for (const s of m.signals) {
       const type = s.valueType === 'int' ? (s.signed ? 'signed' : 'unsigned') : s.valueType;
       const scale = `(${s.factor},${s.offset}) [${s.minimum}|${s.maximum}]`;
       const extra = [muxText(s), choiceList(s)].filter(Boolean).join('  ');
-      out.push(
-        `  ${s.name.padEnd(28)} ${String(s.startBit).padStart(3)}|${String(s.length).padEnd(2)} ${s.byteOrder === 'little_endian' ? 'LE' : 'BE'} ${type.padEnd(8)} ${scale} ${JSON.stringify(s.unit)}${extra ? `  ${extra}` : ''}`,
-      );
+      yield `  ${s.name.padEnd(28)} ${String(s.startBit).padStart(3)}|${String(s.length).padEnd(2)} ${s.byteOrder === 'little_endian' ? 'LE' : 'BE'} ${type.padEnd(8)} ${scale} ${JSON.stringify(s.unit)}${extra ? `  ${extra}` : ''}\n`;
     }
   }
-  return `${out.join('\n')}\n`;
 }
 
-function inspectJson(db: Database, messages: Message[]) {
+/**
+ * The JSON document `{"files": […], "messages": […]}` (2-space indentation, as JSON.stringify(doc, null, 2)
+ * writes it), one array element at a time.
+ */
+function* inspectJsonParts(db: Database, messages: Message[]): Generator<string> {
+  yield '{\n';
+  yield* jsonArrayParts('files', db.files, fileJson, false);
+  yield* jsonArrayParts('messages', messages, messageJson, true);
+  yield '}\n';
+}
+
+/** `  "key": [` + each element indented by 4 + `  ]`, exactly as inside JSON.stringify(…, null, 2). */
+function* jsonArrayParts<T>(
+  key: string,
+  items: readonly T[],
+  map: (t: T) => unknown,
+  last: boolean,
+): Generator<string> {
+  const end = last ? '' : ',';
+  if (items.length === 0) {
+    yield `  ${JSON.stringify(key)}: []${end}\n`;
+    return;
+  }
+  yield `  ${JSON.stringify(key)}: [\n`;
+  for (let i = 0; i < items.length; i++) {
+    const text = JSON.stringify(map(items[i]), null, 2).replace(/\n/g, '\n    ');
+    yield `    ${text}${i < items.length - 1 ? ',' : ''}\n`;
+  }
+  yield `  ]${end}\n`;
+}
+
+function fileJson(f: Database['files'][number]) {
   return {
-    files: db.files.map((f) => ({
-      file: f.file,
-      encoding: f.encoding,
-      version: f.version,
-      nodes: f.nodes.map((n) => n.name),
-      messages: f.messages.length,
-      signals: f.messages.reduce((a, m) => a + m.signals.length, 0),
-      value_tables: f.valueTables.map((t) => ({
-        name: t.name,
-        choices: t.choices.map((c) => [String(c.value), c.label]),
-      })),
-      warnings: f.warnings,
+    file: f.file,
+    encoding: f.encoding,
+    version: f.version,
+    nodes: f.nodes.map((n) => n.name),
+    messages: f.messages.length,
+    signals: f.messages.reduce((a, m) => a + m.signals.length, 0),
+    value_tables: f.valueTables.map((t) => ({
+      name: t.name,
+      choices: t.choices.map((c) => [String(c.value), c.label]),
     })),
-    messages: messages.map((m) => ({
-      id: m.id,
-      id_hex: hexId(m),
-      extended: m.extended,
-      name: m.name,
-      length: m.length,
-      senders: m.senders,
-      fd: m.isFd,
-      j1939: m.isJ1939 ? { pgn: j1939Pgn(m.id) } : null,
-      cycle_time_ms: m.cycleTime,
-      send_type: m.sendType,
-      comment: m.comment,
-      attributes: Object.fromEntries(m.attributes),
-      signals: m.signals.map((s) => ({
-        name: s.name,
-        start_bit: s.startBit,
-        length: s.length,
-        byte_order: s.byteOrder,
-        signed: s.signed,
-        type: s.valueType,
-        factor: s.factor,
-        offset: s.offset,
-        minimum: s.minimum,
-        maximum: s.maximum,
-        unit: s.unit,
-        receivers: s.receivers,
-        comment: s.comment,
-        choices: s.choices?.map((c) => [String(c.value), c.label]) ?? null,
-        multiplexer: s.isMultiplexer,
-        multiplexed_on: s.multiplexerSignal,
-        multiplexer_values: s.multiplexerRanges,
-        start_value: s.startValue,
-        attributes: Object.fromEntries(s.attributes),
-      })),
+    warnings: f.warnings,
+  };
+}
+
+function messageJson(m: Message) {
+  return {
+    id: m.id,
+    id_hex: hexId(m),
+    extended: m.extended,
+    name: m.name,
+    length: m.length,
+    senders: m.senders,
+    fd: m.isFd,
+    j1939: m.isJ1939 ? { pgn: j1939Pgn(m.id) } : null,
+    cycle_time_ms: m.cycleTime,
+    send_type: m.sendType,
+    comment: m.comment,
+    attributes: Object.fromEntries(m.attributes),
+    signals: m.signals.map((s) => ({
+      name: s.name,
+      start_bit: s.startBit,
+      length: s.length,
+      byte_order: s.byteOrder,
+      signed: s.signed,
+      type: s.valueType,
+      factor: s.factor,
+      offset: s.offset,
+      minimum: s.minimum,
+      maximum: s.maximum,
+      unit: s.unit,
+      receivers: s.receivers,
+      comment: s.comment,
+      choices: s.choices?.map((c) => [String(c.value), c.label]) ?? null,
+      multiplexer: s.isMultiplexer,
+      multiplexed_on: s.multiplexerSignal,
+      multiplexer_values: s.multiplexerRanges,
+      start_value: s.startValue,
+      attributes: Object.fromEntries(s.attributes),
     })),
   };
 }

@@ -16,7 +16,7 @@ import {
 } from '../pipelines/logdecode/index.js';
 import { parseDuration } from '../units/index.js';
 import { addCommonOptions, type CommonOptions, collect, positiveInt, prepare } from './log-args.js';
-import { reportHooks, summarise } from './log-report.js';
+import { explainDecoding, reportHooks, summarise } from './log-report.js';
 import { openOutput } from './output.js';
 
 interface DecodeCmdOptions extends CommonOptions {
@@ -47,13 +47,22 @@ renamed when complete, removed on failure):
   wide (--resample): t TIMESTAMP(NANOS, UTC), device STRING, then one nullable column per "message.signal",
         sorted: DOUBLE; INT64 for a signal decoded as exact integers (one that can exceed 2^53) when all its
         values fit INT64 (otherwise DOUBLE, and the rounded values are counted in a warning).
-Names: when two loaded messages share a name, the one from another DBC file is shown as "<dbc stem>:<name>" and
-duplicates within one file as "<name>#0x<id>". DBC files whose frame ids clash are decoded separately (a frame
-then yields values from each); otherwise they are combined.
+Names depend on the message and its own DBC file only: the DBC name, or "<name>#0x<id>" when that file defines
+the name more than once; a signal whose name its message repeats is "<name>#<n>" (2nd, 3rd …). The --dbc files
+are one set: a file with the same contents as another is loaded once (a note); two files defining the same frame
+id or message name are refused (exit 2) — give one of them, or each to its own channel with --channel.
+--signals matching no signal of the DBC files, or a DBC without messages, is an error (exit 2); a run without
+values says why (no frame in the window, no known id, no signal matching --signals); decode errors are listed
+per message on stderr ("needs transport-protocol reassembly" for messages longer than their frames).
 --from/--to: e.g. 2024-01-02T03:04:05Z; a time without an offset is UTC (2024-01-02T03:04:05 = …05Z).
 --resample: a duration, e.g. 100ms, 0.5s, 1s, 10m, 1h.
 A file that cannot be read is reported on stderr and skipped (exit status 1 at the end). Bad arguments: exit
-status 2.`;
+status 2.
+
+Examples:
+  sigflow decode LOG/ --dbc vehicle.dbc --format csv -o values.csv
+  sigflow decode LOG/ --dbc j1939.dbc --channel CAN2=gnss.dbc --signals 'EngineSpeed|Speed'
+  sigflow decode LOG/ --dbc vehicle.dbc --resample 1s --format parquet -o wide.parquet`;
 
 export function registerDecodeCommands(program: Command): void {
   const cmd = program
@@ -90,20 +99,25 @@ async function decodeAction(paths: string[], opts: DecodeCmdOptions): Promise<vo
   const { hooks, stop } = reportHooks('decode', prep, opts);
   let result: DecodeResult;
   if (format === 'parquet') {
-    result = await withSignalCleanup((onTemporaryFile) =>
-      runDecodeJob(job, { path: opts.output as string }, { ...hooks, onTemporaryFile }).finally(stop),
-    );
+    // SIGINT/SIGTERM remove the temporary file: the writer installs the handlers when it creates the file
+    result = await runDecodeJob(job, { path: opts.output as string, removeOnSignals: true }, hooks).finally(stop);
   } else {
     const out = openOutput(opts.output);
     try {
       result = await runDecodeJob(job, { stream: out.stream }, hooks);
-    } finally {
+    } catch (e) {
       stop();
-      await out.finish();
+      return out.fail(e); // a failed write removes the partial -o file and says so
     }
+    stop();
+    await out.finish();
   }
   for (const w of result.warnings) process.stderr.write(`sigflow decode: warning: ${w.message}\n`);
   summarise('decode', result.stats, prep, (performance.now() - t0) / 1000, true);
+  explainDecoding('decode', result.stats, result.stats.decodeErrorDetail.entries(config), {
+    signals: opts.signals,
+    window: prep.from !== undefined || prep.to !== undefined,
+  });
 }
 
 /** --format, and the -o a Parquet file needs (usage errors, before anything is read). */
@@ -121,28 +135,7 @@ function decodeFormat(opts: DecodeCmdOptions): DecodeFormat {
 }
 
 function warnDbc(config: DecoderConfig): void {
+  for (const note of config.notes) process.stderr.write(`sigflow decode: note: ${note.message}\n`);
   const n = config.databases.reduce((a, d) => a + d.db.warnings.length, 0);
   if (n > 0) process.stderr.write(`sigflow decode: ${n} DBC warning(s) (details: sigflow dbc inspect <file>)\n`);
-}
-
-/**
- * Runs `job` so that SIGINT or SIGTERM removes the temporary Parquet file before the process dies of the signal
- * (the job removes it itself on any error).
- */
-async function withSignalCleanup<T>(job: (onTemporaryFile: (discard: () => void) => void) => Promise<T>): Promise<T> {
-  let discard: (() => void) | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    discard?.();
-    process.kill(process.pid, signal);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await job((d) => {
-      discard = d;
-    });
-  } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-  }
 }

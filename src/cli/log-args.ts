@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
-import { loadPasswords, type PasswordBook } from '../formats/canedge/index.js';
+import { passwordsFor } from '../formats/canedge/index.js';
 import { expandInputs, type LogSelection } from '../pipelines/logdecode/index.js';
 import { formatTime, parseTime } from '../units/index.js';
 
@@ -25,13 +25,17 @@ export function collect(value: string, previous: string[]): string[] {
 
 const TIME = 'RFC 3339 / ISO 8601, UTC unless an offset is given, or integer ns since the epoch';
 
-/** Adds the options the log commands share. */
-export function addCommonOptions(cmd: Command): Command {
-  return cmd
-    .option('--passwords <file>', 'passwords.json for encrypted logs (MFE/MFM)')
+/** Adds the options the log commands share (`output: false`: no -o, for a command that writes no output file). */
+export function addCommonOptions(cmd: Command, { output = true }: { output?: boolean } = {}): Command {
+  cmd
+    .option(
+      '--passwords <file>',
+      'passwords.json for encrypted logs (MFE/MFM; default: <folder>/passwords.json of each folder given)',
+    )
     .option('--from <time>', `only events at or after this time (${TIME})`)
-    .option('--to <time>', `only events at or before this time (${TIME})`)
-    .option('-o, --output <file>', 'write here instead of stdout')
+    .option('--to <time>', `only events at or before this time (${TIME})`);
+  if (output) cmd.option('-o, --output <file>', 'write here instead of stdout');
+  return cmd
     .option('--fail-fast', 'stop at the first file that cannot be read')
     .option('--no-progress', 'no progress bar (it is only shown when stderr is a terminal)');
 }
@@ -48,8 +52,8 @@ export async function prepare(paths: string[], opts: CommonOptions): Promise<Pre
   if (from !== undefined && to !== undefined && from > to) {
     throw new SigflowError('SF_ERR_USAGE', `--from is after --to (${formatTime(from)} > ${formatTime(to)})`);
   }
-  let passwords: PasswordBook | undefined;
-  if (opts.passwords) passwords = await loadPasswords(opts.passwords);
+  // --passwords, else the passwords.json of each folder given (as `logs index` does)
+  const { book: passwords } = await passwordsFor(paths, opts.passwords);
   const { files, problems } = await expandInputs(paths);
   for (const p of problems) process.stderr.write(`sigflow: ${p.path}: ${p.message}\n`);
   if (problems.length > 0 && opts.failFast) {

@@ -3,7 +3,13 @@
  * one line per file that cannot be read, at most five warnings per file, and the summary line.
  */
 import cliProgress from 'cli-progress';
-import type { JobHooks, LogStats } from '../pipelines/logdecode/index.js';
+import {
+  type DecodeErrorEntry,
+  describeDecodeErrors,
+  explainNoValues,
+  type JobHooks,
+  type LogStats,
+} from '../pipelines/logdecode/index.js';
 import type { CommonOptions, Prepared } from './log-args.js';
 
 /** The hooks that feed the progress bar and the per-file lines; `stop` removes the bar. */
@@ -69,4 +75,22 @@ export function summarise(command: string, stats: LogStats, prep: Prepared, seco
   parts.push(`${(stats.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s`);
   process.stderr.write(`sigflow ${command}: ${parts.join(', ')}\n`);
   if (failed > 0) process.exitCode = 1;
+}
+
+/**
+ * After a decoding run's summary: the per-message breakdown of decode errors, and why there is no value at all
+ * when that happened (the filter that matched nothing), on stderr.
+ */
+export function explainDecoding(
+  command: string,
+  stats: LogStats,
+  errors: DecodeErrorEntry[],
+  ctx: { signals?: string; window?: boolean },
+): void {
+  if (errors.length > 0) {
+    process.stderr.write(`sigflow ${command}: ${stats.decodeErrors} decode error(s), by message:\n`);
+    for (const line of describeDecodeErrors(errors)) process.stderr.write(`  ${line}\n`);
+  }
+  const why = explainNoValues(stats, { ...ctx, files: stats.files - stats.failedFiles });
+  if (why) process.stderr.write(`sigflow ${command}: ${why}\n`);
 }

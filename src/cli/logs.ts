@@ -2,8 +2,7 @@
  * `sigflow logs …`: CANedge log trees. `logs index <root>` builds or refreshes the tree's index (cached outside the
  * tree) and prints devices, sessions, splits and time ranges. Per-file problems are listed, not fatal.
  */
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import {
@@ -12,10 +11,10 @@ import {
   type IndexEntry,
   LocalLogStore,
   LogIndex,
-  loadPasswords,
   MDF4_TIME_RANGE_ID,
   mdf4TimeRange,
   PasswordBook,
+  passwordsFor,
   type RefreshStats,
 } from '../formats/canedge/index.js';
 import { parseTime } from '../units/index.js';
@@ -166,6 +165,11 @@ function printHuman(root: string, index: LogIndex, stats: RefreshStats, shown: I
     w(`unreadable files (${errors.length}):`);
     for (const f of errors) w(`  ${f.error?.code}: ${f.error?.message}`);
   }
+  if (stats.unreadable.length) {
+    w('');
+    w(`unreadable folders and links (${stats.unreadable.length}; their files are not indexed):`);
+    for (const p of stats.unreadable) w(`  ${p.path}: ${p.message}`);
+  }
   const all = index.files;
   const ok = all.filter((f) => !f.error);
   const range = minMax(ok);
@@ -199,9 +203,10 @@ async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     throw new SigflowError('SF_ERR_USAGE', `--concurrency: "${opts.concurrency}" is not 1…64`);
   const store = new LocalLogStore(root);
-  const pwPath =
-    opts.passwords ?? (existsSync(join(store.root, 'passwords.json')) ? join(store.root, 'passwords.json') : undefined);
-  const passwords = pwPath ? await loadPasswords(pwPath) : PasswordBook.empty();
+  // the same rule as frames/decode/import: --passwords, else <root>/passwords.json
+  const pw = await passwordsFor([store.root], opts.passwords);
+  const pwPath = pw.files[0];
+  const passwords = pw.book ?? PasswordBook.empty();
   const indexPath = opts.index ?? defaultIndexPath(store.id);
   const index = await LogIndex.load(indexPath, store.id);
   if (index.loadWarning) process.stderr.write(`sigflow: ${index.loadWarning}\n`);
@@ -221,6 +226,11 @@ async function runIndex(root: string, opts: IndexCmdOptions): Promise<void> {
   if (filtered) shown = index.query({ device: opts.device, fromNs, toNs });
   if (opts.json) printJson({ root: store.root, index: indexPath, passwords: pwPath ?? null }, index, stats, shown);
   else printHuman(store.root, index, stats, shown, filtered);
+  if (stats.unreadable.length > 0) {
+    // the files below could not even be listed: say so on stderr too, and fail (exit 1) after printing the rest
+    for (const p of stats.unreadable) process.stderr.write(`sigflow logs index: ${p.path}: ${p.message}\n`);
+    process.exitCode = 1;
+  }
 }
 
 function printJson(
@@ -250,7 +260,7 @@ export function registerLogsCommands(program: Command): void {
     .command('index')
     .description(
       'build or refresh the index of a log tree (only new/changed files are read) and print devices, sessions,\n' +
-        'splits and time ranges; unreadable files are listed, not fatal',
+        'splits and time ranges; unreadable files are listed, not fatal (folders that cannot be listed: exit 1)',
     )
     .argument('<root>', 'log tree root (a folder holding <device>/<session>/ folders, at any depth)')
     .option('--passwords <file>', 'passwords.json for MFE/MFM files (default: <root>/passwords.json if present)')
@@ -264,7 +274,11 @@ export function registerLogsCommands(program: Command): void {
     .addHelpText(
       'after',
       '\n--from/--to: RFC 3339 / ISO 8601, UTC unless an offset is given (2024-01-02T03:04:05 = …05Z), or integer ns\n' +
-        'since the epoch. Bad arguments: exit status 2.',
+        'since the epoch. Bad arguments: exit status 2.\n\n' +
+        'Examples:\n' +
+        '  sigflow logs index LOG/\n' +
+        '  sigflow logs index LOG/ --device 2F6913DB --from 2024-01-02 --to 2024-01-03\n' +
+        '  sigflow logs index /mnt/sd --passwords passwords.json --json',
     )
     .action(async (root: string, opts: IndexCmdOptions) => {
       await runIndex(root, opts);

@@ -1,17 +1,21 @@
 /**
  * `sigflow outbox …`: inspect and operate the durable outbox of a data directory, also while sigflow runs
- * (SQLite transactions make that safe). status and dead-letters open the database read-only; replay and purge
- * write, but never repair: a corrupt file is reported, and sigflow itself recovers it on its next start.
+ * (SQLite transactions make that safe). `--data-dir` means what it means for `sigflow import`: the data directory
+ * (its outbox in `outbox/`), or the outbox's own directory. status and dead-letters open the database read-only
+ * (they create and change nothing: read-only users and media work) after an integrity check; replay, purge and
+ * forget-sink write, but never repair: a damaged file is reported, and sigflow recovers it on its next start.
  */
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import {
+  accountedRecords,
   buildStatus,
   type DeadLetter,
   decodeBatch,
   lockHolder,
   type OutboxStatus,
   OutboxStore,
+  outboxDirOf,
 } from '../outbox/index.js';
 import { nsToIso } from '../records/index.js';
 
@@ -21,12 +25,55 @@ interface CommonOpts {
   json?: boolean;
 }
 
-/** Opens the outbox of a data directory; a missing or damaged one is the outbox's own error (e.g. SF_ERR_OUTBOX_MISSING). */
+/**
+ * Opens the outbox of a data directory (`dir` or `dir/outbox`); a missing or damaged one is the outbox's own error
+ * (SF_ERR_OUTBOX_MISSING, SF_ERR_OUTBOX_CORRUPT). Reading commands check the file's integrity first, so a damaged
+ * file is reported as damaged instead of listed as empty.
+ */
 function openStore(dir: string, write: boolean): OutboxStore {
+  const at = outboxDirOf(dir);
   return write
-    ? OutboxStore.open(dir, { mustExist: true, recover: false, integrityCheck: false })
-    : OutboxStore.open(dir, { readonly: true, integrityCheck: false });
+    ? OutboxStore.open(at, { mustExist: true, recover: false, integrityCheck: false })
+    : OutboxStore.open(at, { readonly: true, integrityCheck: true });
 }
+
+/** Runs a command on an open outbox: an SQLite corruption error met while reading is SF_ERR_OUTBOX_CORRUPT. */
+function withStore<T>(dir: string, write: boolean, fn: (store: OutboxStore) => T): T {
+  const store = openStore(dir, write);
+  try {
+    return fn(store);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')) {
+      throw new SigflowError(
+        'SF_ERR_OUTBOX_CORRUPT',
+        `outbox ${store.file} is damaged (${(e as Error).message}); sigflow recovers it on its next start`,
+        { where: store.file, cause: e },
+      );
+    }
+    throw e;
+  } finally {
+    store.close();
+  }
+}
+
+/** Dead-letter ids given with --id that do not exist: a usage error naming them (nothing is done). */
+function checkIds(store: OutboxStore, ids: number[] | undefined, sink: string | undefined): void {
+  if (!ids) return;
+  const unknown = store.unknownDeadLetters(ids, sink);
+  if (unknown.length === 0) return;
+  throw new SigflowError(
+    'SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER',
+    `--id: no dead letter ${unknown.map((i) => `#${i}`).join(', ')}${sink !== undefined ? ` of sink ${sink}` : ''} in ${store.file}; nothing done`,
+    { where: store.file },
+  );
+}
+
+const EVENT_LABEL: Record<string, string> = {
+  recovery: 'RECOVERY',
+  'recovery-loss': 'LOST IN RECOVERY',
+  'forget-sink': 'FORGOT SINK',
+};
 
 function noSuchSink(name: string, file: string, known?: string[]): SigflowError {
   const list = known ? ` (sinks: ${known.join(', ') || 'none'})` : '';
@@ -86,7 +133,8 @@ function printStatus(st: OutboxStatus, sink: string | undefined): void {
       `  QUARANTINED (checksum/decoding failed): ${st.quarantined.records} records in ${st.quarantined.count} batches`,
     );
   }
-  for (const e of st.recoveryEvents) out.push(`  RECOVERY ${when(e.atMs)}: ${e.message}`);
+  for (const e of st.recoveryEvents)
+    out.push(`  ${EVENT_LABEL[e.kind] ?? e.kind.toUpperCase()} ${when(e.atMs)}: ${e.message}`);
   for (const s of st.sinks) {
     if (sink !== undefined && s.name !== sink) continue;
     out.push(`sink ${s.name}${s.alarm ? '   ** ALARM: ' + (s.alarmReason ?? '') + ' **' : ''}`);
@@ -98,7 +146,7 @@ function printStatus(st: OutboxStatus, sink: string | undefined): void {
     );
     out.push(
       `  dropped     ${s.droppedRecords} (disk budget), ${s.expiredRecords} (max age), ${s.corruptRecords} (corrupt), ` +
-        `${s.deadLettersDroppedRecords} (dead-letter budget), ${s.purgedRecords} (purged dead letters)`,
+        `${s.lostRecords} (lost in recovery), ${s.deadLettersDroppedRecords} (dead-letter budget), ${s.purgedRecords} (purged dead letters)`,
     );
     out.push(
       `  dead-letter ${s.deadLetteredRecords} records so far, ${s.deadLettersStored.records} stored now (${s.deadLettersStored.count} entries)`,
@@ -106,13 +154,18 @@ function printStatus(st: OutboxStatus, sink: string | undefined): void {
     out.push(
       `  retries     ${s.retries} (auth failures ${s.authFailures})${s.lastError ? `, last error ${when(s.lastErrorMs)}: ${s.lastError}` : ''}`,
     );
+    const accounted = accountedRecords(s, s.pendingRecords);
+    out.push(
+      `  accepted    ${s.acceptedRecords} = delivered + pending + dead-lettered + dropped` +
+        (accounted === s.acceptedRecords ? '' : `  ** counters disagree: they add up to ${accounted} **`),
+    );
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-function printDeadLetters(list: DeadLetter[], withRecords: boolean): void {
+function printDeadLetters(list: DeadLetter[], withRecords: boolean, total: number): void {
   if (list.length === 0) {
-    process.stdout.write('no dead letters\n');
+    process.stdout.write(total === 0 ? 'no dead letters\n' : `showing 0 of ${total} dead letters (--limit 0)\n`);
     return;
   }
   for (const d of list) {
@@ -127,6 +180,8 @@ function printDeadLetters(list: DeadLetter[], withRecords: boolean): void {
       }
     }
   }
+  if (list.length < total)
+    process.stdout.write(`showing ${list.length} of ${total} dead letters; --limit N or --all for more\n`);
 }
 
 export function registerOutboxCommands(program: Command): void {
@@ -135,7 +190,9 @@ export function registerOutboxCommands(program: Command): void {
     .description('inspect the durable outbox: pending data per sink, drops, dead letters (replay or purge them)')
     .addHelpText(
       'after',
-      '\nThe outbox lives in <data-dir>/outbox.db. These commands are safe while sigflow runs.\n' +
+      '\n--data-dir is the data directory of "sigflow import" (the outbox is in <data-dir>/outbox/outbox.db) or the\n' +
+        "outbox's own directory (holding outbox.db). These commands are safe while sigflow runs; status and\n" +
+        'dead-letters only read (read-only users and media work).\n' +
         'Examples:\n' +
         '  sigflow outbox status --data-dir /var/lib/sigflow\n' +
         '  sigflow outbox dead-letters --data-dir /var/lib/sigflow --sink influx --records\n' +
@@ -148,52 +205,72 @@ export function registerOutboxCommands(program: Command): void {
     .description(
       'pending records/batches/bytes and oldest age per sink; delivered, dropped, dead-lettered, retries, alarms',
     )
-    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .requiredOption('--data-dir <dir>', '(required) sigflow data directory (holds outbox/outbox.db, or outbox.db)')
     .option('--sink <name>', 'only this sink')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sigflow outbox status --data-dir /var/lib/sigflow\n  sigflow outbox status --data-dir .sigflow --sink influx --json',
+    )
     .action(statusAction);
 
   ob.command('dead-letters')
     .description('list records sinks rejected permanently, with the server reason')
-    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .requiredOption('--data-dir <dir>', '(required) sigflow data directory (holds outbox/outbox.db, or outbox.db)')
     .option('--sink <name>', 'only this sink')
     .option('--id <ids...>', 'only these dead-letter ids (space or comma separated)')
-    .option('--limit <n>', 'at most n entries', '1000')
+    .option('--limit <n>', 'at most n entries (the listing says how many more there are)', '1000')
+    .option('--all', 'every entry (no limit)')
     .option('--records', 'also print the records of each entry')
     .option('--json', 'machine-readable output (one JSON object per entry)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sigflow outbox dead-letters --data-dir /var/lib/sigflow --sink influx --records\n  sigflow outbox dead-letters --data-dir .sigflow --all --json',
+    )
     .action(deadLettersAction);
 
   ob.command('replay')
     .description('move dead letters back into the outbox, for their sink only (delivered again in order of id)')
-    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .requiredOption('--data-dir <dir>', '(required) sigflow data directory (holds outbox/outbox.db, or outbox.db)')
     .option('--sink <name>', 'only dead letters of this sink')
     .option('--id <ids...>', 'only these dead-letter ids')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sigflow outbox replay --data-dir /var/lib/sigflow --sink influx\n  sigflow outbox replay --data-dir .sigflow --id 12,13',
+    )
     .action(replayAction);
 
   ob.command('purge')
     .description('delete dead letters for good (asks for --yes)')
-    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
+    .requiredOption('--data-dir <dir>', '(required) sigflow data directory (holds outbox/outbox.db, or outbox.db)')
     .option('--sink <name>', 'only dead letters of this sink')
     .option('--id <ids...>', 'only these dead-letter ids')
     .option('--yes', 'really delete')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sigflow outbox purge --data-dir /var/lib/sigflow --id 12,13 --yes\n  sigflow outbox purge --data-dir .sigflow --sink influx',
+    )
     .action(purgeAction);
 
   ob.command('forget-sink')
     .description(
       'remove a sink that is no longer configured: its pending backlog is dropped (recorded), asks for --yes',
     )
-    .requiredOption('--data-dir <dir>', 'sigflow data directory (holds outbox.db)')
-    .requiredOption('--sink <name>', 'the sink to forget')
+    .requiredOption('--data-dir <dir>', '(required) sigflow data directory (holds outbox/outbox.db, or outbox.db)')
+    .requiredOption('--sink <name>', '(required) the sink to forget')
     .option('--yes', 'really drop its backlog')
     .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  sigflow outbox forget-sink --data-dir /var/lib/sigflow --sink old-influx --yes',
+    )
     .action(forgetSinkAction);
 }
 
 function statusAction(o: CommonOpts): void {
-  const store = openStore(o.dataDir, false);
-  try {
+  withStore(o.dataDir, false, (store) => {
     const st = buildStatus(store);
     if (o.sink !== undefined && !st.sinks.some((s) => s.name === o.sink)) {
       throw noSuchSink(
@@ -206,49 +283,51 @@ function statusAction(o: CommonOpts): void {
       const view = o.sink === undefined ? st : { ...st, sinks: st.sinks.filter((s) => s.name === o.sink) };
       process.stdout.write(`${toJson(view)}\n`);
     } else printStatus(st, o.sink);
-  } finally {
-    store.close();
-  }
+  });
 }
 
-function deadLettersAction(o: CommonOpts & { id?: string[]; limit: string; records?: boolean }): void {
-  const limit = Number(o.limit);
-  if (!Number.isInteger(limit) || limit < 0)
+function deadLettersAction(o: CommonOpts & { id?: string[]; limit: string; all?: boolean; records?: boolean }): void {
+  const limit = o.all ? undefined : Number(o.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0))
     throw new SigflowError('SF_ERR_USAGE', `--limit: "${o.limit}" is not a non-negative integer`);
-  const store = openStore(o.dataDir, false);
-  try {
-    const list = store.deadLetters({ sink: o.sink, ids: parseIds(o.id), limit, withData: o.records === true });
+  const ids = parseIds(o.id);
+  withStore(o.dataDir, false, (store) => {
+    checkIds(store, ids, o.sink);
+    const list = store.deadLetters({ sink: o.sink, ids, limit, withData: o.records === true });
+    const total =
+      limit !== undefined && list.length >= limit ? store.countDeadLetters({ sink: o.sink, ids }) : list.length;
     if (o.json) {
       for (const d of list) {
         const entry: Record<string, unknown> = { ...d, data: undefined };
         if (o.records && d.data) entry.records_list = decodeBatch(d.data);
         process.stdout.write(`${toJson(entry)}\n`);
       }
-    } else printDeadLetters(list, o.records === true);
-  } finally {
-    store.close();
-  }
+      if (list.length < total)
+        process.stderr.write(
+          `sigflow outbox: showing ${list.length} of ${total} dead letters; --limit N or --all for more\n`,
+        );
+    } else printDeadLetters(list, o.records === true, total);
+  });
 }
 
 function replayAction(o: CommonOpts & { id?: string[] }): void {
-  const store = openStore(o.dataDir, true);
-  try {
-    const r = store.replay({ sink: o.sink, ids: parseIds(o.id) });
+  const ids = parseIds(o.id);
+  withStore(o.dataDir, true, (store) => {
+    checkIds(store, ids, o.sink);
+    const r = store.replay({ sink: o.sink, ids });
     if (o.json) process.stdout.write(`${toJson(r)}\n`);
     else {
       process.stdout.write(`replayed ${r.replayed} dead letters (${r.records} records) into the outbox\n`);
       for (const s of r.skipped) process.stdout.write(`  skipped #${s.id}: ${s.reason}\n`);
     }
     if (r.skipped.length > 0) process.exitCode = 1;
-  } finally {
-    store.close();
-  }
+  });
 }
 
 function purgeAction(o: CommonOpts & { id?: string[]; yes?: boolean }): void {
   const ids = parseIds(o.id);
-  const store = openStore(o.dataDir, true);
-  try {
+  withStore(o.dataDir, true, (store) => {
+    checkIds(store, ids, o.sink);
     if (!o.yes) {
       const n = store.deadLetters({ sink: o.sink, ids });
       const records = n.reduce((a, d) => a + d.records, 0);
@@ -260,27 +339,21 @@ function purgeAction(o: CommonOpts & { id?: string[]; yes?: boolean }): void {
     const r = store.purgeDeadLetters({ sink: o.sink, ids });
     if (o.json) process.stdout.write(`${toJson(r)}\n`);
     else process.stdout.write(`purged ${r.purged} dead letters (${r.records} records)\n`);
-  } finally {
-    store.close();
-  }
+  });
 }
 
 function forgetSinkAction(o: CommonOpts & { sink: string; yes?: boolean }): void {
-  const holder = lockHolder(o.dataDir);
+  const dir = outboxDirOf(o.dataDir);
+  const holder = lockHolder(dir);
   if (holder !== null) {
-    throw new SigflowError(
-      'SF_ERR_OUTBOX_LOCKED',
-      `sigflow (pid ${holder}) is running on ${o.dataDir}; stop it first`,
-      {
-        where: o.dataDir,
-      },
-    );
+    throw new SigflowError('SF_ERR_OUTBOX_LOCKED', `sigflow (pid ${holder}) is running on ${dir}; stop it first`, {
+      where: dir,
+    });
   }
-  const store = openStore(o.dataDir, true);
-  try {
+  withStore(dir, true, (store) => {
     const c = store.sink(o.sink);
     if (!c) throw noSuchSink(o.sink, store.file);
-    const p = store.pendingFor(o.sink, c.cursor);
+    const p = store.pendingFor(c);
     if (!o.yes) {
       throw new SigflowError(
         'SF_ERR_CLI_CONFIRM',
@@ -293,7 +366,5 @@ function forgetSinkAction(o: CommonOpts & { sink: string; yes?: boolean }): void
       process.stdout.write(
         `forgot sink ${o.sink}: dropped ${r.pendingRecords} pending records (${r.pendingBatches} batches)\n`,
       );
-  } finally {
-    store.close();
-  }
+  });
 }

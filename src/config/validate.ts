@@ -1,7 +1,7 @@
 /**
  * validateConfig: a parsed configuration file (YAML or JSON, already read into a value) → the typed config, or
  * SF_ERR_CONFIG_INVALID naming the file and the key path of every problem:
- *   sigflow.yaml: sinks[0].url: expected a URL
+ *   sigflow.yaml: sinks[0].url: expected an http:// or https:// URL
  *   sigflow.yaml: sinks[1].retentionPolicy: unknown key (renamed: retention_policy)
  */
 import type { z } from 'zod';

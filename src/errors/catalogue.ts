@@ -83,6 +83,14 @@ export const ERRORS = {
     'Copy the file again from the device, card or bucket; the message names the file, the offset and its size.',
     422,
   ),
+  SF_ERR_IO_WRITE: failure(
+    'Output could not be written (no space left, an I/O error, a closed stream); the message names the file or stdout and the system’s reason.',
+    'Free space or choose another place; a partial output file is removed, or named in the message when it cannot be.',
+  ),
+  SF_ERR_IO_MKDIR: failure(
+    'A folder could not be created (a parent is missing or not a folder, no permission, a read-only or special file system such as /proc).',
+    'Check the path named in the message (and the level named after it) and its permissions, or choose another folder.',
+  ),
 
   // ── dbc ──────────────────────────────────────────────────────────────────────────────────────────
   SF_ERR_DBC_SYNTAX: usage(
@@ -98,8 +106,12 @@ export const ERRORS = {
     'Check the path and its permissions.',
   ),
   SF_ERR_DBC_ID_CLASH: usage(
-    'Two DBC files loaded together define the same frame id; the message names both places.',
-    'Load the files separately, or remove the duplicate message from one of them.',
+    'Two different DBC files loaded together (one set) define the same frame id; the message names both places. A frame decodes with one message only.',
+    'Give one of the files (a later version usually contains the earlier one), remove the duplicate message from one of them, or (decode, import) give each file to its own channel with --channel CAN<n>=file.dbc.',
+  ),
+  SF_ERR_DBC_NAME_CLASH: usage(
+    'Two different DBC files loaded together define a message with the same name (at different ids): their values would share one output name (measurement).',
+    'Rename the message in one file, give one of the files, or (decode, import) give each file to its own channel with --channel CAN<n>=file.dbc.',
   ),
   SF_ERR_DBC_UNKNOWN_MESSAGE: usage(
     'No message of the loaded DBC files has the name asked for.',
@@ -217,6 +229,14 @@ export const ERRORS = {
     'Free disk space or stop the other writer; the outbox keeps the batch and retries.',
     503,
   ),
+  SF_ERR_STORE_CORRUPT: failure(
+    'The store file is damaged: SQLite cannot read it or it fails its integrity check (PRAGMA quick_check). Nothing is written into it; what the outbox holds for the store stays there.',
+    'Move the file (and its -wal/-shm) aside and run the import again (`--force` re-reads files already imported); keep the damaged copy for inspection.',
+  ),
+  SF_ERR_STORE_UNKNOWN_NAME: usage(
+    'A store query names a measurement, field, tag key or tag value the store does not have; the message lists the known names, nearest first.',
+    'Use one of the names listed (`sigflow store list FILE` shows them all); names are case-sensitive.',
+  ),
   SF_ERR_STORE_QUERY: usage(
     'A store query or retention request is out of range (an empty or non-int64 time range, points outside 1…100000, a negative age).',
     'Give --from before --to, --points between 1 and 100000, and a non-negative --max-age.',
@@ -271,6 +291,10 @@ export const ERRORS = {
     'No sink of that name has a cursor in this outbox.',
     '`sigflow outbox status` lists the sinks the outbox knows.',
   ),
+  SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER: usage(
+    'An --id names no dead letter in this outbox (or none of the --sink given); nothing was done.',
+    '`sigflow outbox dead-letters --data-dir DIR` lists the dead letters and their ids.',
+  ),
   SF_ERR_OUTBOX_NOT_IDLE: usage(
     'A single delivery step was asked of an outbox whose delivery loops are running.',
     'Call deliverOnce only on an outbox that was not started (tests, tools).',
@@ -305,6 +329,18 @@ export const ERRORS = {
     'The signal filter is not a valid regular expression.',
     'Fix the pattern given with --signals (JavaScript regular expression syntax).',
   ),
+  SF_ERR_LOGDECODE_EMPTY_DBC: usage(
+    'The DBC files given for a set (--dbc, or one --channel) define no message with signals: nothing could be decoded.',
+    'Check that you gave the right file (`sigflow dbc inspect FILE` lists its messages).',
+  ),
+  SF_ERR_LOGDECODE_SIGNALS_UNMATCHED: usage(
+    'The --signals pattern matches no signal of the DBC files, so no value could ever be written; the message lists some of the names it is matched against.',
+    'Match "message.signal" or "signal" names as `sigflow dbc inspect FILE` shows them (the pattern is a regular expression, case-sensitive).',
+  ),
+  SF_ERR_LOGDECODE_NO_FRAME_DECODED: failure(
+    'Frame lines were decoded (`dbc decode`) but no line decoded and at least one was not a valid frame line; every line still got its output line saying why.',
+    'Read the "error":"input" output lines: each names its line number and the problem (write frames as `sigflow frames` does: "id", "ext", "data").',
+  ),
   SF_ERR_LOGDECODE_INPUT: failure(
     'A log file or folder cannot be opened or read; the other files are still read.',
     'Check the path and its permissions; the run exits 1 after reading the other files.',
@@ -324,7 +360,7 @@ export const ERRORS = {
 
   // ── logimport ──────────────────────────────────────────────────────────────────────────────────────────
   SF_ERR_LOGIMPORT_DATA_DIR: usage(
-    'The data directory of an import cannot be created.',
+    'The data directory of an import cannot be created or written (permissions, read-only file system).',
     'Give a writable folder with --data-dir.',
   ),
   SF_ERR_LOGIMPORT_LEDGER: usage(
@@ -345,13 +381,21 @@ export const ERRORS = {
     'The output file given with -o cannot be written.',
     'Check that its folder exists, is writable and has free space.',
   ),
-  SF_ERR_CLI_LINE_TOO_LONG: usage(
-    'An input line on stdin is longer than the limit (16 MiB).',
-    'Feed one JSON object per line.',
-  ),
   SF_ERR_CLI_CONFIRM: usage(
     'The command deletes data for good and was not confirmed.',
     'Read what the message says would be deleted, then run it again with --yes.',
+  ),
+  SF_ERR_CLI_SYSTEM: failure(
+    'The operating system refused a file operation (permission denied, read-only file system, disk full, no such file or folder, busy) where sigflow had no more specific message.',
+    'Read the path and the reason in the message: fix the permissions, free space, create the folder or choose another location, then run again.',
+  ),
+  SF_ERR_CLI_DATABASE: failure(
+    'An SQLite file (store or outbox) is damaged, not a database, busy in another process, or read-only.',
+    'For a damaged file: move it aside (a new one is created); for a busy one: wait for the other process to end.',
+  ),
+  SF_ERR_CLI_TOO_LARGE: failure(
+    'An output is too large to be built in memory (JavaScript string limit).',
+    'Narrow the selection (e.g. one message or measurement) or use the line-by-line output instead of --json.',
   ),
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -391,7 +435,8 @@ export const WARNINGS = {
     action: 'Check the start bits and lengths of the named signals.',
   },
   SF_WARN_DBC_BARE_MULTIPLEXED_MARKER: {
-    means: 'A signal is marked m without a multiplexer value; it is read as the multiplexer its author meant, or as a plain signal.',
+    means:
+      'A signal is marked m without a multiplexer value; it is read as the multiplexer its author meant, or as a plain signal.',
     action: 'Write M for a multiplexer or m<n> for a multiplexed signal.',
   },
   SF_WARN_DBC_SIGNAL_OUTSIDE_MESSAGE: {
@@ -418,8 +463,14 @@ export const WARNINGS = {
     means: 'A message is declared longer than 64 bytes (the CAN FD maximum).',
     action: 'Correct the message length.',
   },
+  SF_WARN_DBC_DUPLICATE_FILE: {
+    means:
+      'A DBC file given has the same contents as one given before it (the same file twice, or a copy): it is loaded once.',
+    action: 'None needed; give each file once to silence the note.',
+  },
   SF_WARN_DBC_ATTRIBUTE_VALUE_MISMATCH: {
-    means: 'An attribute value does not match its definition (text where the BA_DEF_ says a number); it is kept as written.',
+    means:
+      'An attribute value does not match its definition (text where the BA_DEF_ says a number); it is kept as written.',
     action: 'Correct the value or the attribute definition.',
   },
   // ── mdf4 ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -470,6 +521,11 @@ export const WARNINGS = {
   // ── outbox ────────────────────────────────────────────────────────────────────────────────────────────
   // ── sink ──────────────────────────────────────────────────────────────────────────────────────────────
   // ── logdecode ─────────────────────────────────────────────────────────────────────────────────────────
+  SF_WARN_LOGDECODE_EMPTY_DBC: {
+    means:
+      'One of the DBC files of a set defines no message with signals: it decodes nothing (the other files of the set do).',
+    action: 'Check that you gave the right file (`sigflow dbc inspect FILE` lists its messages), or leave it out.',
+  },
   SF_WARN_LOGDECODE_BEYOND_INT64: {
     means: 'Integer values outside the INT64 range went to a long Parquet table: value_int is null for them.',
     action: 'Nothing is lost in `value` beyond double precision; use NDJSON or CSV for the exact decimal values.',

@@ -22,7 +22,13 @@ export function renderErrorsDoc(): string {
   for (const [code, spec] of Object.entries(ERRORS)) {
     if (area(code) !== last) {
       last = area(code);
-      out.push('', `### ${last.toLowerCase()}`, '', '| code | exit | HTTP | means | what to do |', '| --- | --- | --- | --- | --- |');
+      out.push(
+        '',
+        `### ${last.toLowerCase()}`,
+        '',
+        '| code | exit | HTTP | means | what to do |',
+        '| --- | --- | --- | --- | --- |',
+      );
     }
     out.push(`| \`${code}\` | ${spec.exit} | ${spec.http} | ${spec.means} | ${spec.action} |`);
   }

@@ -8,5 +8,5 @@ export {
   type WarningCode,
   type WarningSpec,
 } from './catalogue.js';
-export { errorCode, exitCodeOf, SigflowError, type SigflowErrorOptions } from './error.js';
 export { renderErrorsDoc } from './doc.js';
+export { errorCode, exitCodeOf, SigflowError, type SigflowErrorOptions } from './error.js';

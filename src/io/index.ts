@@ -3,6 +3,8 @@
  * (S3 objects will be the third). See README.md in this folder.
  */
 export { BufferSource } from './buffer.js';
+export { makeDirectory } from './dir.js';
 export { IoError, type IoErrorCode } from './errors.js';
 export { AsyncFileSource, FileSource } from './file.js';
+export { streamName, writeChunk, writeError } from './output.js';
 export { type ByteSource, isValidRange, rangeError, readAll, readExact } from './source.js';

@@ -28,8 +28,10 @@ export {
 export { lockDataDir, lockHolder } from './lock.js';
 export { type EnqueueOptions, type EnqueueResult, Outbox } from './outbox.js';
 export {
+  accountedRecords,
   type DeadLetter,
   OUTBOX_FILE,
+  type OutboxEventKind,
   type RecoveryEvent,
   type SinkCounters,
   type SinkPending,
@@ -38,5 +40,5 @@ export {
 } from './schema.js';
 export type { Sink, WriteResult } from './sink.js';
 export { buildStatus, type OutboxStatus, type SinkStatus } from './status.js';
-export { OutboxStore, outboxExists, type StoreOptions } from './store.js';
+export { OutboxStore, outboxDirOf, outboxExists, type StoreOptions } from './store.js';
 export type { StepOutcome } from './worker.js';

@@ -5,9 +5,10 @@
  * between processes starting together. `outbox.lock` beside it names the owner (pid and, on Linux, its process
  * start time) for humans and `sigflow outbox status`.
  */
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { makeDirectory } from '../io/index.js';
 import { OutboxLockedError, OutboxOpenError } from './errors.js';
 
 /** The pid of a live process holding the data directory's lock, or null. */
@@ -22,7 +23,7 @@ const heldLocks = new Set<string>();
 /** Takes the data directory's lock; returns its release. Throws OutboxLockedError when someone holds it. */
 export function lockDataDir(dir: string): () => void {
   const file = join(dir, 'outbox.lock');
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir, 'outbox folder'); // not mkdir -p: Node's loops forever under /proc
   if (heldLocks.has(file))
     throw new OutboxLockedError(`outbox ${dir} is in use by process ${process.pid} (this process)`, process.pid, dir);
   let kernelLock: Database.Database | null = null;
@@ -41,7 +42,7 @@ export function lockDataDir(dir: string): () => void {
       }
       const holder = owner && ownerAlive(owner) ? owner.pid : null;
       throw new OutboxLockedError(
-        `outbox ${dir} is in use by ${holder !== null ? `process ${holder}` : 'another process'} (lock ${file})`,
+        `outbox ${dir} is in use by ${holder !== null ? `process ${holder}` : 'another process'} (lock ${file}): one process at a time — wait for it to finish, stop it, or use another --data-dir`,
         holder,
         dir,
       );

@@ -381,7 +381,7 @@ export class Outbox implements DeliveryHost {
           let pending = false;
           for (const w of this.workers.values()) {
             const c = this.store.sink(w.name);
-            if (c && this.store.pendingFor(w.name, c.cursor).pendingBatches > 0) pending = true;
+            if (c && this.store.pendingFor(c).pendingBatches > 0) pending = true;
           }
           if (!pending) return;
           for (const w of this.workers.values()) w.poke();
@@ -390,7 +390,10 @@ export class Outbox implements DeliveryHost {
           const st = this.status();
           const behind = st.sinks
             .filter((s) => s.active && s.pendingRecords > 0)
-            .map((s) => `${s.name}: ${s.pendingRecords} records (${s.lastError ?? 'no error'})`);
+            .map(
+              (s) =>
+                `${s.name}: ${s.pendingRecords} records (${s.lastError ?? (s.inFlight > 0 ? 'a write is on the wire, no answer yet' : 'no write failed')})`,
+            );
           throw new OutboxError(
             'SF_ERR_OUTBOX_DRAIN_TIMEOUT',
             `drain timed out after ${timeoutMs} ms; still pending: ${behind.join('; ') || 'writes in flight'}`,

@@ -19,7 +19,7 @@ import {
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { crc32 } from './crc32.js';
-import { rowToBatch } from './schema.js';
+import { accountedRecords, rowToBatch } from './schema.js';
 import type { OutboxStore } from './store.js';
 
 /**
@@ -43,9 +43,11 @@ export function recoverCorrupt(
     notes.push(`salvage from ${aside} failed: ${(e as Error).message}`);
   }
   store.recordEvents('recovery', notes);
-  store.recovery.push(...notes);
-  log?.error({ file, aside, notes }, 'OUTBOX FILE CORRUPT: moved aside and recovered what was readable');
-  if (!log) process.stderr.write(`sigflow outbox: CORRUPT ${file}: ${notes.join(' | ')}\n`);
+  // the losses per sink are their own events (recovery-loss, with the numbers); the log names them too
+  const losses = store.events(100, { kind: 'recovery-loss' }).map((e) => e.message);
+  store.recovery.push(...notes, ...losses);
+  log?.error({ file, aside, notes, losses }, 'OUTBOX FILE CORRUPT: moved aside and recovered what was readable');
+  if (!log) process.stderr.write(`sigflow outbox: CORRUPT ${file}: ${[...notes, ...losses].join(' | ')}\n`);
   return store;
 }
 
@@ -65,13 +67,15 @@ function salvage(store: OutboxStore, aside: string): string[] {
   }
   try {
     const sinks = salvageSinks(old, store.db, notes);
+    const corruptBefore = new Map(store.sinks().map((c) => [c.name, c.corruptRecords]));
     const batches = salvageBatches(old, store, notes);
-    keepBatchIdsIncreasing(old, store.db, batches.ids, notes);
+    const seq = keepBatchIdsIncreasing(old, store.db, batches.ids, notes);
     const dl = salvageDeadLetters(old, store.db, notes);
     notes.push(
-      `salvaged ${sinks} sink cursors, ${batches.good} batches (${batches.goodRecords} records), ${dl.good}/${dl.total} dead letters; ` +
+      `salvaged ${sinks.rows} sink cursors, ${batches.good} batches (${batches.goodRecords} records), ${dl.good}/${dl.total} dead letters; ` +
         `${batches.bad} batches unreadable or failing their checksum`,
     );
+    accountLosses(store, { ...sinks, seq, goodIds: batches.goodIds, corruptBefore }, notes);
   } finally {
     old.close();
     removeWork();
@@ -113,25 +117,115 @@ function openWorkingCopy(aside: string, work: string, notes: string[]): Database
   return old;
 }
 
-/** Sink cursors and counters. Returns how many rows were copied. */
-function salvageSinks(old: Database.Database, db: Database.Database, notes: string[]): number {
-  let sinks = 0;
+/**
+ * Sink cursors and counters (the columns both files have: an aside file of an older schema lacks some).
+ * Returns how many rows were copied, whether the old file kept accepted counts, and whether every row read.
+ */
+function salvageSinks(
+  old: Database.Database,
+  db: Database.Database,
+  notes: string[],
+): { rows: number; hadAccepted: boolean; complete: boolean } {
+  let rows = 0;
+  let hadAccepted = false;
+  const have = new Set((db.prepare('PRAGMA table_info(sinks)').all() as { name: string }[]).map((c) => c.name));
   try {
     for (const r of old.prepare('SELECT * FROM sinks').iterate() as IterableIterator<Record<string, unknown>>) {
+      const cols = Object.keys(r).filter((k) => have.has(k));
+      if (cols.includes('accepted_records')) hadAccepted = true;
       db.prepare(
-        `INSERT OR REPLACE INTO sinks (name, cursor, added_ms, delivered_records, delivered_writes, dropped_records,
-           expired_records, dead_lettered_records, dead_letters_dropped_records, purged_records, corrupt_records, retries, auth_failures, alarm, alarm_reason,
-           last_error, last_error_ms, last_delivery_ms)
-         VALUES (@name, @cursor, @added_ms, @delivered_records, @delivered_writes, @dropped_records,
-           @expired_records, @dead_lettered_records, @dead_letters_dropped_records, @purged_records, @corrupt_records, @retries, @auth_failures, @alarm,
-           @alarm_reason, @last_error, @last_error_ms, @last_delivery_ms)`,
-      ).run(r);
-      sinks++;
+        `INSERT OR REPLACE INTO sinks (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`,
+      ).run(Object.fromEntries(cols.map((c) => [c, r[c]])));
+      rows++;
     }
   } catch (e) {
-    notes.push(`sinks table partly unreadable after ${sinks} rows: ${(e as Error).message}`);
+    notes.push(`sinks table partly unreadable after ${rows} rows: ${(e as Error).message}`);
+    return { rows, hadAccepted, complete: false };
   }
-  return sinks;
+  return { rows, hadAccepted, complete: true };
+}
+
+/** The ids in (from, to] that are not in `good`, as ranges. */
+function missingRanges(from: number, to: number, good: ReadonlySet<number>): [number, number][] {
+  const out: [number, number][] = [];
+  let start: number | null = null;
+  for (let id = from + 1; id <= to + 1; id++) {
+    const missing = id <= to && !good.has(id);
+    if (missing && start === null) start = id;
+    if (!missing && start !== null) {
+      out.push([start, id - 1]);
+      start = null;
+    }
+  }
+  return out;
+}
+
+/**
+ * What the damage cost each sink. Its batches after its cursor that did not come over (unreadable, quarantined,
+ * or gone with a destroyed page) are lost for it: their records are `accepted − (delivered + pending +
+ * dead-lettered + dropped …)`, counted as `lost_records` (the quarantined ones are already counted as corrupt),
+ * and recorded as a `recovery-loss` event with the count and the lost batch ids, so that the import ledger can
+ * forget the files those records came from and the summary can say what to re-send.
+ */
+function accountLosses(
+  store: OutboxStore,
+  s: {
+    rows: number;
+    hadAccepted: boolean;
+    complete: boolean;
+    seq: number;
+    goodIds: ReadonlySet<number>;
+    corruptBefore: ReadonlyMap<string, number>;
+  },
+  notes: string[],
+): void {
+  const db = store.db;
+  if (s.rows === 0 || !s.complete) {
+    // Without the cursors nobody knows what was delivered: every batch not salvaged may be lost for every sink,
+    // and new sinks are started at the beginning so the salvaged batches are delivered (again) rather than skipped.
+    const lost = missingRanges(0, s.seq, s.goodIds);
+    if (s.rows === 0) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('sinks_lost', '1')").run();
+    const message = `the sink cursors could not be read: records lost unknown; batches ${fmtRanges(lost)} are gone`;
+    store.recordEvent('recovery-loss', message, { lostBatches: lost });
+    return;
+  }
+  for (const c of store.sinks()) {
+    const p = store.pendingFor(c);
+    const lostBatches = missingRanges(c.cursor, s.seq, s.goodIds);
+    const corrupt = c.corruptRecords - (s.corruptBefore.get(c.name) ?? 0);
+    let lost: number | null = null;
+    if (s.hadAccepted) {
+      lost = c.acceptedRecords - accountedRecords(c, p.pendingRecords);
+      if (lost < 0) {
+        notes.push(`sink ${c.name}: counters disagree by ${-lost} records after salvage; accepted count reset`);
+        lost = 0;
+      }
+      if (lost > 0) db.prepare('UPDATE sinks SET lost_records = lost_records + ? WHERE name = ?').run(lost, c.name);
+      db.prepare('UPDATE sinks SET accepted_records = ? WHERE name = ?').run(
+        accountedRecords({ ...c, lostRecords: c.lostRecords + lost }, p.pendingRecords),
+        c.name,
+      );
+    } else {
+      // An older file kept no accepted count: the loss in records is unknown, the lost batches are known.
+      db.prepare('UPDATE sinks SET accepted_records = ? WHERE name = ?').run(
+        accountedRecords(c, p.pendingRecords),
+        c.name,
+      );
+    }
+    if (lostBatches.length === 0 && !lost && corrupt === 0) continue;
+    const records = lost === null ? null : lost + corrupt;
+    const message =
+      `sink ${c.name}: ${records === null ? 'an unknown number of' : records} pending records lost ` +
+      `(${lost ?? '?'} unreadable, ${corrupt} failing their checksum) in batches ${fmtRanges(lostBatches)}; ` +
+      're-send them (sigflow import forgets the files they came from in its ledger and reads them again)';
+    store.recordEvent('recovery-loss', message, { sink: c.name, records: records ?? undefined, lostBatches });
+  }
+}
+
+function fmtRanges(r: readonly [number, number][]): string {
+  if (r.length === 0) return '(none)';
+  const shown = r.slice(0, 8).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`));
+  return shown.join(', ') + (r.length > 8 ? ` … (${r.length} ranges)` : '');
 }
 
 /** Batches whose CRC matches are copied; the others are quarantined and counted per sink. */
@@ -139,8 +233,9 @@ function salvageBatches(
   old: Database.Database,
   store: OutboxStore,
   notes: string[],
-): { ids: number[]; good: number; goodRecords: number; bad: number } {
+): { ids: number[]; goodIds: Set<number>; good: number; goodRecords: number; bad: number } {
   const ids = salvageIds(old, 'batches', notes);
+  const goodIds = new Set<number>();
   let good = 0;
   let goodRecords = 0;
   let bad = 0;
@@ -159,6 +254,7 @@ function salvageBatches(
         continue;
       }
       put.run(r);
+      goodIds.add(id);
       good++;
       goodRecords += b.records;
     } catch (e) {
@@ -166,17 +262,21 @@ function salvageBatches(
       notes.push(`batch ${id} unreadable: ${(e as Error).message}`);
     }
   }
-  return { ids, good, goodRecords, bad };
+  return { ids, goodIds, good, goodRecords, bad };
 }
 
-/** Keeps batch ids increasing past everything the old file ever issued, so cursors stay meaningful. */
-function keepBatchIdsIncreasing(old: Database.Database, db: Database.Database, ids: number[], notes: string[]): void {
+/**
+ * Keeps batch ids increasing past everything the old file ever issued, so cursors stay meaningful. Returns the
+ * highest id the old file issued (as far as can be told).
+ */
+function keepBatchIdsIncreasing(old: Database.Database, db: Database.Database, ids: number[], notes: string[]): number {
+  let floor = ids.length ? ids[ids.length - 1] : 0;
   try {
     const seq = old.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'batches'").get() as
       | { seq: number }
       | undefined;
     const maxCursor = (db.prepare('SELECT max(cursor) AS m FROM sinks').get() as { m: number | null }).m ?? 0;
-    const floor = Math.max(seq?.seq ?? 0, maxCursor, ids.length ? ids[ids.length - 1] : 0);
+    floor = Math.max(seq?.seq ?? 0, maxCursor, floor);
     const row = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'batches'").get() as
       | { seq: number }
       | undefined;
@@ -185,6 +285,7 @@ function keepBatchIdsIncreasing(old: Database.Database, db: Database.Database, i
   } catch (e) {
     notes.push(`batch id sequence unreadable: ${(e as Error).message}`);
   }
+  return floor;
 }
 
 /** Dead letters whose CRC matches. */

@@ -13,7 +13,7 @@
  */
 export const OUTBOX_FILE = 'outbox.db';
 export const APP_ID = 0x53464f42; // "SFOB"
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export type Synchronous = 'normal' | 'full';
 export type WhenFull = 'block' | 'drop_oldest' | 'drop_newest';
@@ -31,7 +31,21 @@ export interface StoredBatch {
 export interface SinkCounters {
   name: string;
   cursor: number;
+  /**
+   * The batch after the cursor this sink has partly done (a write covered only its first records), and how many
+   * of its records (a prefix, in acceptance order) are done: delivered or dead-lettered. They are not pending.
+   */
+  partialBatch: number | null;
+  partialDone: number;
   addedMs: number;
+  /**
+   * Records put into this sink's queue: enqueued while it had a cursor (drop_newest ones too, counted as dropped),
+   * and dead letters replayed to it. At every moment accepted = delivered + pending + dead-lettered + dropped +
+   * expired + corrupt + lost (see `accountedRecords`).
+   */
+  acceptedRecords: number;
+  /** Records pending for this sink that a damaged outbox file lost (recovery.ts): gone, re-send them. */
+  lostRecords: number;
   deliveredRecords: number;
   deliveredWrites: number;
   droppedRecords: number;
@@ -71,11 +85,20 @@ export interface DeadLetter {
   data?: Buffer;
 }
 
+/** Kinds of `events` rows: a damaged file recovered, records it lost for a sink, a sink forgotten. */
+export type OutboxEventKind = 'recovery' | 'recovery-loss' | 'forget-sink';
+
 export interface RecoveryEvent {
   id: number;
   atMs: number;
   kind: string;
   message: string;
+  /** The sink the event is about (recovery-loss, forget-sink), else null. */
+  sink: string | null;
+  /** Records the event concerns (lost, dropped by forget-sink), else null. */
+  records: number | null;
+  /** recovery-loss: the batch ids whose records were lost, as [first, last] ranges (for the import ledger). */
+  lostBatches: [number, number][] | null;
 }
 
 export interface NewDeadLetter {
@@ -116,7 +139,11 @@ END;
 CREATE TABLE IF NOT EXISTS sinks (
   name TEXT PRIMARY KEY,
   cursor INTEGER NOT NULL,
+  partial_batch INTEGER,
+  partial_done INTEGER NOT NULL DEFAULT 0,
   added_ms INTEGER NOT NULL,
+  accepted_records INTEGER NOT NULL DEFAULT 0,
+  lost_records INTEGER NOT NULL DEFAULT 0,
   delivered_records INTEGER NOT NULL DEFAULT 0,
   delivered_writes INTEGER NOT NULL DEFAULT 0,
   dropped_records INTEGER NOT NULL DEFAULT 0,
@@ -161,15 +188,55 @@ CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   at_ms INTEGER NOT NULL,
   kind TEXT NOT NULL,
-  message TEXT NOT NULL
+  message TEXT NOT NULL,
+  sink TEXT,
+  records INTEGER,
+  detail TEXT
 );
 `;
+
+/**
+ * Schema 1 → 2: per-sink accepted/lost counters and partial progress, event sink/records/detail. A sink's accepted
+ * count starts as what it had accounted for (its identity then holds from here on).
+ */
+export const MIGRATE_1_TO_2 = `
+ALTER TABLE sinks ADD COLUMN partial_batch INTEGER;
+ALTER TABLE sinks ADD COLUMN partial_done INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sinks ADD COLUMN accepted_records INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sinks ADD COLUMN lost_records INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN sink TEXT;
+ALTER TABLE events ADD COLUMN records INTEGER;
+ALTER TABLE events ADD COLUMN detail TEXT;
+UPDATE sinks SET accepted_records = delivered_records + dead_lettered_records + dropped_records + expired_records +
+  corrupt_records + (SELECT coalesce(sum(records), 0) FROM batches b
+                      WHERE b.id > sinks.cursor AND (b.target IS NULL OR b.target = sinks.name));
+`;
+
+/**
+ * What a sink's counters account for: delivered + pending + dead-lettered + dropped (disk budget, max age,
+ * corrupt, lost in recovery). Equal to `acceptedRecords` at every moment.
+ */
+export function accountedRecords(c: SinkCounters, pendingRecords: number): number {
+  return (
+    c.deliveredRecords +
+    pendingRecords +
+    c.deadLetteredRecords +
+    c.droppedRecords +
+    c.expiredRecords +
+    c.corruptRecords +
+    c.lostRecords
+  );
+}
 
 export function rowToSink(r: Record<string, unknown>): SinkCounters {
   return {
     name: r.name as string,
     cursor: r.cursor as number,
+    partialBatch: (r.partial_batch as number | null | undefined) ?? null,
+    partialDone: (r.partial_done as number | undefined) ?? 0,
     addedMs: r.added_ms as number,
+    acceptedRecords: (r.accepted_records as number | undefined) ?? 0,
+    lostRecords: (r.lost_records as number | undefined) ?? 0,
     deliveredRecords: r.delivered_records as number,
     deliveredWrites: r.delivered_writes as number,
     droppedRecords: r.dropped_records as number,

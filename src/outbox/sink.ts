@@ -30,6 +30,12 @@ export interface Sink {
   readonly name: string;
   /** Writes one batch. Must not throw for server or network failures: classify them instead. */
   write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult>;
+  /**
+   * Optional: checks once that the server answers (and prepares it, e.g. creates the database), so a job can
+   * warn at its start instead of after minutes of retries. Resolves with null when it answers, else with the
+   * reason (never throws); it changes nothing the outbox relies on — writes go on as usual either way.
+   */
+  probe?(signal?: AbortSignal): Promise<string | null>;
   /** Releases connections and files. */
   close(): Promise<void>;
 }

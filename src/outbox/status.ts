@@ -54,7 +54,7 @@ export function buildStatus(store: OutboxStore, live?: LiveOutboxState, nowMs = 
   const t = store.totals();
   const dl = store.deadLettersBySink();
   const sinks: SinkStatus[] = store.sinks().map((c) => {
-    const p = store.pendingFor(c.name, c.cursor);
+    const p = store.pendingFor(c);
     const w = live?.active.get(c.name);
     return {
       ...c,

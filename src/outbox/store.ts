@@ -4,18 +4,21 @@
  * data directory's lock is lock.ts. Everything here is synchronous (better-sqlite3); the async delivery logic
  * lives in outbox.ts and worker.ts.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { makeDirectory } from '../io/index.js';
 import { crc32 } from './crc32.js';
 import { OutboxClosedError, OutboxError, OutboxOpenError } from './errors.js';
 import { recoverCorrupt } from './recovery.js';
 import {
   APP_ID,
   type DeadLetter,
+  MIGRATE_1_TO_2,
   type NewDeadLetter,
   OUTBOX_FILE,
+  type OutboxEventKind,
   type RecoveryEvent,
   rowToBatch,
   rowToDeadLetter,
@@ -49,6 +52,17 @@ function isCorruption(err: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
 }
 
+/**
+ * Counts a batch's records as lost in `column` for every sink that had not passed it — less the prefix a sink had
+ * already done of it (its partly done batch), which is forgotten with the batch.
+ */
+function lossUpdate(column: string): string {
+  return `UPDATE sinks SET ${column} = ${column} + @n - CASE WHEN partial_batch = @id THEN min(partial_done, @n) ELSE 0 END,
+     partial_done = CASE WHEN partial_batch = @id THEN 0 ELSE partial_done END,
+     partial_batch = CASE WHEN partial_batch = @id THEN NULL ELSE partial_batch END
+   WHERE cursor < @id AND (@target IS NULL OR name = @target)`;
+}
+
 /** Result of trying to add a batch under the disk budget. */
 export type InsertResult =
   | { kind: 'stored'; id: number; droppedBatches: number; droppedRecords: number }
@@ -71,6 +85,11 @@ export class OutboxStore {
     this.stmts = this.prepare();
   }
 
+  /** True for a store opened with `readonly` (it never writes, and leaves no -wal/-shm behind). */
+  get readonly(): boolean {
+    return this.db.readonly;
+  }
+
   /**
    * Opens (or creates) `<dataDir>/outbox.db`. A file SQLite cannot read, or that fails quick_check, is renamed to
    * `outbox.db.corrupt-<ms>` (with its -wal), a fresh database is created and every row that still reads (with a
@@ -80,17 +99,24 @@ export class OutboxStore {
     const file = join(dataDir, OUTBOX_FILE);
     if (opts.mustExist || opts.readonly) {
       if (!existsSync(file))
-        throw new OutboxOpenError(`no outbox at ${file}`, { code: 'SF_ERR_OUTBOX_MISSING', where: file });
-    } else mkdirSync(dataDir, { recursive: true });
+        throw new OutboxOpenError(`no outbox at ${file} (nor in ${join(dataDir, 'outbox', OUTBOX_FILE)})`, {
+          code: 'SF_ERR_OUTBOX_MISSING',
+          where: file,
+        });
+    } else makeDirectory(dataDir, 'outbox folder'); // not mkdir -p: Node's loops forever under /proc
     const log = opts.logger;
     let db: Database.Database | undefined;
     try {
       db = OutboxStore.connect(file, opts);
       if (opts.integrityCheck !== false) {
         const rows = db.pragma('quick_check(20)') as { quick_check: string }[];
-        const problems = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
-        if (problems.length > 0) {
-          throw new OutboxOpenError(`quick_check failed: ${problems.slice(0, 5).join('; ')}`, {
+        // one message can hold several lines ("*** in database main ***\nPage 15: never used…"): the first few
+        const problems = rows
+          .flatMap((r) => r.quick_check.split('\n'))
+          .filter((m) => m !== 'ok' && !m.startsWith('***'));
+        if (rows.some((r) => r.quick_check !== 'ok')) {
+          const more = problems.length > 3 ? ` (+${problems.length - 3} more)` : '';
+          throw new OutboxOpenError(`quick_check failed: ${problems.slice(0, 3).join('; ')}${more}`, {
             code: 'SF_ERR_OUTBOX_CORRUPT',
             where: file,
           });
@@ -165,6 +191,8 @@ export class OutboxStore {
 
   private static migrate(db: Database.Database, file: string): void {
     OutboxStore.checkIdentity(db, file);
+    const v = db.pragma('user_version', { simple: true }) as number;
+    if (v === 1) db.transaction(() => db.exec(MIGRATE_1_TO_2)).immediate();
     db.exec(SCHEMA);
     db.pragma(`application_id = ${APP_ID}`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -180,17 +208,17 @@ export class OutboxStore {
       ),
       oldest: db.prepare('SELECT id, created_ms, target, records, bytes FROM batches ORDER BY id LIMIT ?'),
       deleteBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
-      countDrop: db.prepare(
-        'UPDATE sinks SET dropped_records = dropped_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
+      countDrop: db.prepare(lossUpdate('dropped_records')),
+      countExpire: db.prepare(lossUpdate('expired_records')),
+      countCorrupt: db.prepare(lossUpdate('corrupt_records')),
+      accept: db.prepare(
+        'UPDATE sinks SET accepted_records = accepted_records + @n WHERE (@target IS NULL OR name = @target)',
       ),
-      countExpire: db.prepare(
-        'UPDATE sinks SET expired_records = expired_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
-      ),
-      countCorrupt: db.prepare(
-        'UPDATE sinks SET corrupt_records = corrupt_records + @n WHERE cursor < @id AND (@target IS NULL OR name = @target)',
-      ),
+      setPartial: db.prepare('UPDATE sinks SET partial_batch = ?, partial_done = ? WHERE name = ?'),
       repair: db.prepare('UPDATE batches SET data = ?, bytes = ?, crc = ? WHERE id = ?'),
-      dropNewest: db.prepare('UPDATE sinks SET dropped_records = dropped_records + ?'),
+      dropNewest: db.prepare(
+        'UPDATE sinks SET dropped_records = dropped_records + @n, accepted_records = accepted_records + @n',
+      ),
       sinkCount: db.prepare('SELECT count(*) AS n FROM sinks'),
       fetch: db.prepare('SELECT * FROM batches WHERE id > ? ORDER BY id LIMIT ?'),
       setCursor: db.prepare('UPDATE sinks SET cursor = max(cursor, ?) WHERE name = ?'),
@@ -225,8 +253,22 @@ export class OutboxStore {
     const add = this.db.prepare('INSERT OR IGNORE INTO sinks (name, cursor, added_ms) VALUES (?, ?, ?)');
     this.db
       .transaction(() => {
-        const seq = (this.stmts.seq.get() as { seq: number } | undefined)?.seq ?? 0;
-        for (const n of names) add.run(n, seq, now);
+        let seq = (this.stmts.seq.get() as { seq: number } | undefined)?.seq ?? 0;
+        // A recovery that could not read the cursors: start at the beginning, so what was salvaged is delivered
+        // (again, at least once) instead of skipped; those records count as accepted.
+        const lost = this.db.prepare("SELECT value FROM meta WHERE key = 'sinks_lost'").get() !== undefined;
+        if (lost) {
+          seq = 0;
+          this.db.prepare("DELETE FROM meta WHERE key = 'sinks_lost'").run();
+        }
+        for (const n of names) {
+          if (add.run(n, seq, now).changes > 0 && lost)
+            this.db
+              .prepare(
+                'UPDATE sinks SET accepted_records = (SELECT coalesce(sum(records), 0) FROM batches WHERE target IS NULL OR target = ?) WHERE name = ?',
+              )
+              .run(n, n);
+        }
       })
       .immediate();
   }
@@ -259,8 +301,10 @@ export class OutboxStore {
         if (pending + bytes > opts.maxBytes) {
           if (opts.whenFull === 'block') return { kind: 'full', pendingBytes: pending };
           if (opts.whenFull === 'drop_newest') {
-            if (opts.target) this.stmts.countDrop.run({ n: records, id: Number.MAX_SAFE_INTEGER, target: opts.target });
-            else this.stmts.dropNewest.run(records);
+            if (opts.target) {
+              this.stmts.accept.run({ n: records, target: opts.target });
+              this.stmts.countDrop.run({ n: records, id: Number.MAX_SAFE_INTEGER, target: opts.target });
+            } else this.stmts.dropNewest.run({ n: records });
             return { kind: 'dropped_newest', records };
           }
           // drop_oldest
@@ -291,6 +335,7 @@ export class OutboxStore {
           }
         }
         const info = this.stmts.insert.run(now, opts.target ?? null, records, bytes, crc, data);
+        this.stmts.accept.run({ n: records, target: opts.target ?? null });
         return { kind: 'stored', id: Number(info.lastInsertRowid), droppedBatches, droppedRecords };
       })
       .immediate();
@@ -326,6 +371,8 @@ export class OutboxStore {
     sink: string,
     c: {
       cursor: number | null;
+      /** The sink's partly done batch after the cursor and its done prefix (null: none); undefined: unchanged. */
+      partial?: { batch: number; done: number } | null;
       delivered: number;
       writes: number;
       deadLetters: readonly NewDeadLetter[];
@@ -353,6 +400,7 @@ export class OutboxStore {
         }
         if (c.deadLetters.length > 0 && c.deadLetterMaxBytes !== undefined) this.boundDeadLetters(c.deadLetterMaxBytes);
         this.stmts.delivered.run(c.delivered, c.writes, dl, nowMs, sink);
+        if (c.partial !== undefined) this.stmts.setPartial.run(c.partial?.batch ?? null, c.partial?.done ?? 0, sink);
         if (c.cursor !== null) {
           this.stmts.setCursor.run(c.cursor, sink);
           this.gc(sink, c.cursor);
@@ -445,10 +493,26 @@ export class OutboxStore {
   }
 
   /** Appends events (recovery, forget-sink …), all stamped now; `sigflow outbox status` shows the latest. */
-  recordEvents(kind: string, messages: readonly string[]): void {
-    const now = Date.now();
-    const ins = this.db.prepare('INSERT INTO events (at_ms, kind, message) VALUES (?, ?, ?)');
-    for (const m of messages) ins.run(now, kind, m);
+  recordEvents(kind: OutboxEventKind, messages: readonly string[]): void {
+    for (const m of messages) this.recordEvent(kind, m);
+  }
+
+  /** Appends one event with the sink, record count and lost batch ranges it concerns. */
+  recordEvent(
+    kind: OutboxEventKind,
+    message: string,
+    about: { sink?: string; records?: number; lostBatches?: [number, number][] } = {},
+  ): void {
+    this.db
+      .prepare('INSERT INTO events (at_ms, kind, message, sink, records, detail) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(
+        Date.now(),
+        kind,
+        message,
+        about.sink ?? null,
+        about.records ?? null,
+        about.lostBatches ? JSON.stringify({ lostBatches: about.lostBatches }) : null,
+      );
   }
 
   private quarantineRaw(
@@ -496,15 +560,25 @@ export class OutboxStore {
     return r ? rowToSink(r) : null;
   }
 
-  /** What is still to be delivered to a sink (batches after its cursor that apply to it). */
-  pendingFor(name: string, cursor: number): SinkPending {
+  /**
+   * What is still to be delivered to a sink: the records of the batches after its cursor that apply to it, less
+   * the done prefix of the batch it has partly done (pendingBatches and pendingBytes count that batch whole).
+   */
+  pendingFor(c: Pick<SinkCounters, 'name' | 'cursor' | 'partialBatch' | 'partialDone'>): SinkPending {
     const r = this.db
       .prepare(
-        `SELECT count(*) AS b, coalesce(sum(records), 0) AS r, coalesce(sum(bytes), 0) AS y, min(created_ms) AS o
-         FROM batches WHERE id > ? AND (target IS NULL OR target = ?)`,
+        `SELECT count(*) AS b, coalesce(sum(records), 0) AS r, coalesce(sum(bytes), 0) AS y, min(created_ms) AS o,
+                coalesce(sum(CASE WHEN id = @partial THEN min(records, @done) ELSE 0 END), 0) AS d
+         FROM batches WHERE id > @cursor AND (target IS NULL OR target = @name)`,
       )
-      .get(cursor, name) as { b: number; r: number; y: number; o: number | null };
-    return { pendingBatches: r.b, pendingRecords: r.r, pendingBytes: r.y, oldestPendingMs: r.o };
+      .get({ cursor: c.cursor, name: c.name, partial: c.partialBatch, done: c.partialDone }) as {
+      b: number;
+      r: number;
+      y: number;
+      o: number | null;
+      d: number;
+    };
+    return { pendingBatches: r.b, pendingRecords: r.r - r.d, pendingBytes: r.y, oldestPendingMs: r.o };
   }
 
   deadLetters(opts: { sink?: string; ids?: readonly number[]; limit?: number; withData?: boolean } = {}): DeadLetter[] {
@@ -523,6 +597,18 @@ export class OutboxStore {
       opts.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(opts.limit))}` : ''
     }`;
     return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map(rowToDeadLetter);
+  }
+
+  /** How many dead letters match (a listing with a limit says "showing n of this"). */
+  countDeadLetters(opts: { sink?: string; ids?: readonly number[] } = {}): number {
+    return this.deadLetters({ ...opts, withData: false }).length;
+  }
+
+  /** The ids among `ids` that name no dead letter (of `sink`, when given), in the order given. */
+  unknownDeadLetters(ids: readonly number[], sink?: string): number[] {
+    if (ids.length === 0) return [];
+    const known = new Set(this.deadLetters({ ids, sink }).map((d) => d.id));
+    return [...new Set(ids)].filter((id) => !known.has(id));
   }
 
   deadLetterTotals(): { count: number; records: number; bytes: number } {
@@ -547,15 +633,33 @@ export class OutboxStore {
     return { count: r.c, records: r.r, bytes: r.b };
   }
 
-  events(limit = 20): RecoveryEvent[] {
+  /** The latest events, newest first (`afterId`: only those after that id, e.g. what an import has not seen). */
+  events(limit = 20, opts: { kind?: OutboxEventKind; afterId?: number } = {}): RecoveryEvent[] {
     return (
-      this.db.prepare('SELECT id, at_ms, kind, message FROM events ORDER BY id DESC LIMIT ?').all(limit) as {
-        id: number;
-        at_ms: number;
-        kind: string;
-        message: string;
-      }[]
-    ).map((r) => ({ id: r.id, atMs: r.at_ms, kind: r.kind, message: r.message }));
+      this.db
+        .prepare(
+          'SELECT * FROM events WHERE (@kind IS NULL OR kind = @kind) AND id > @after ORDER BY id DESC LIMIT @limit',
+        )
+        .all({ kind: opts.kind ?? null, after: opts.afterId ?? 0, limit }) as Record<string, unknown>[]
+    ).map((r) => {
+      let lost: [number, number][] | null = null;
+      if (typeof r.detail === 'string') {
+        try {
+          lost = (JSON.parse(r.detail) as { lostBatches?: [number, number][] }).lostBatches ?? null;
+        } catch {
+          lost = null;
+        }
+      }
+      return {
+        id: r.id as number,
+        atMs: r.at_ms as number,
+        kind: r.kind as string,
+        message: r.message as string,
+        sink: (r.sink as string | null | undefined) ?? null,
+        records: (r.records as number | null | undefined) ?? null,
+        lostBatches: lost,
+      };
+    });
   }
 
   /**
@@ -586,6 +690,7 @@ export class OutboxStore {
             continue;
           }
           this.stmts.insert.run(Date.now(), d.sink, d.records, d.data.length, d.crc, d.data);
+          this.stmts.accept.run({ n: d.records, target: d.sink });
           del.run(d.id);
           replayed++;
           records += d.records;
@@ -609,16 +714,18 @@ export class OutboxStore {
           throw new OutboxError('SF_ERR_OUTBOX_UNKNOWN_SINK', `no sink named ${name} in ${this.file}`, {
             where: this.file,
           });
-        const p = this.pendingFor(name, c.cursor);
+        const p = this.pendingFor(c);
         this.db.prepare('DELETE FROM sinks WHERE name = ?').run(name);
         this.db.prepare('DELETE FROM batches WHERE target = ?').run(name);
         const m = (this.stmts.minCursor.get() as { m: number | null }).m;
         if (m === null) this.db.prepare('DELETE FROM batches').run();
         else this.stmts.gcAll.run(m);
-        this.recordEvents('forget-sink', [
+        this.recordEvent(
+          'forget-sink',
           `sink ${name} forgotten: ${p.pendingRecords} pending records in ${p.pendingBatches} batches dropped for it ` +
             `(it had delivered ${c.deliveredRecords}, dropped ${c.droppedRecords}, dead-lettered ${c.deadLetteredRecords})`,
-        ]);
+          { sink: name, records: p.pendingRecords },
+        );
         return { pendingRecords: p.pendingRecords, pendingBatches: p.pendingBatches };
       })
       .immediate();
@@ -649,15 +756,43 @@ export class OutboxStore {
     this.db.pragma('wal_checkpoint(PASSIVE)');
   }
 
+  /**
+   * Closes the database. A writer leaves the file in rollback-journal mode (WAL is switched back on at the next
+   * open), so that read-only tools, read-only users and read-only media can read it without creating -wal/-shm
+   * files; if another connection still has it open, it simply stays in WAL mode.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (!this.db.readonly) leaveWalMode(this.db);
     this.db.close();
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** Switches a database back to rollback-journal mode before its last close (see OutboxStore.close); best effort. */
+export function leaveWalMode(db: Database.Database): void {
+  try {
+    db.pragma('busy_timeout = 0');
+    db.pragma('journal_mode = DELETE');
+  } catch {
+    // another connection has it open (or the disk refuses): it stays in WAL mode, which is fine for writers
+  }
+}
+
+/**
+ * The outbox directory a user means by `dir`: the directory holding outbox.db itself, or a sigflow data directory
+ * with the outbox in its `outbox/` folder (what `sigflow import --data-dir` makes). The same `--data-dir` works
+ * for `import` and `outbox`. Returns `dir` when neither holds an outbox (opening then names what is missing).
+ */
+export function outboxDirOf(dir: string): string {
+  if (existsSync(join(dir, OUTBOX_FILE))) return dir;
+  const nested = join(dir, 'outbox');
+  if (existsSync(join(nested, OUTBOX_FILE))) return nested;
+  return dir;
 }
 
 /** True when `dir` holds an outbox database. */

@@ -47,12 +47,18 @@ interface WinBatch {
   skip: boolean;
   records: readonly TelemetryRecord[];
   total: number;
+  /** Records handed to units so far (always a prefix: units are cut in order). */
   assigned: number;
-  done: number;
+  /** Ranges [start, end) of records whose write finished (delivered or dead-lettered), in completion order. */
+  doneRanges: [number, number][];
+  /** Records done from the start without a gap: the progress that may be persisted. */
+  prefix: number;
 }
 
 interface Seg {
   b: WinBatch;
+  /** Index of the first record in the batch. */
+  start: number;
   n: number;
 }
 
@@ -60,6 +66,13 @@ interface Unit {
   records: TelemetryRecord[];
   segs: Seg[];
   attempts: number;
+}
+
+/** A finished unit whose counters wait until every record before it is done too (concurrency > 1). */
+interface Outcome {
+  unit: Unit;
+  delivered: number;
+  deadLetters: NewDeadLetter[];
 }
 
 function splitSegs(segs: Seg[], at: number): [Seg[], Seg[]] {
@@ -71,12 +84,23 @@ function splitSegs(segs: Seg[], at: number): [Seg[], Seg[]] {
       a.push(s);
       left -= s.n;
     } else if (left > 0) {
-      a.push({ b: s.b, n: left });
-      b.push({ b: s.b, n: s.n - left });
+      a.push({ b: s.b, start: s.start, n: left });
+      b.push({ b: s.b, start: s.start + left, n: s.n - left });
       left = 0;
     } else b.push(s);
   }
   return [a, b];
+}
+
+/** Recomputes a batch's done prefix from its done ranges. */
+function updatePrefix(b: WinBatch): void {
+  const ranges = [...b.doneRanges].sort((x, y) => x[0] - y[0]);
+  let p = 0;
+  for (const [s, e] of ranges) {
+    if (s > p) break;
+    if (e > p) p = e;
+  }
+  b.prefix = p;
 }
 
 function batchOf(segs: Seg[], index: number): number {
@@ -126,6 +150,9 @@ export class SinkWorker implements LiveWorkerState {
     this.cfg = d;
     const c = ob.store.sink(this.name);
     this.fetchedTo = c ? c.cursor : 0;
+    // Progress persisted inside the first batch after the cursor: those records are done, not written again.
+    if (c?.partialBatch != null && c.partialDone > 0) this.resume = { batch: c.partialBatch, done: c.partialDone };
+    this.persistedPartial = this.resume ? { ...this.resume } : null;
     this.lastRowRecords = this.cfg.batchSize;
     this.lastFlush = ob.now();
     this.flushDeadline = this.nextDeadline();
@@ -205,16 +232,41 @@ export class SinkWorker implements LiveWorkerState {
   }
 
   private lastRowRecords: number;
+  /** The partly done batch persisted by an earlier run, until it is fetched. */
+  private resume: { batch: number; done: number } | null = null;
+  /** The partial progress as last persisted (to write it only when it changes). */
+  private persistedPartial: { batch: number; done: number } | null = null;
+  /** Finished units whose counters wait for the records before them (only with concurrency > 1). */
+  private held: Outcome[] = [];
 
   private admit(row: StoredBatch): WinBatch | null {
     if (row.target !== null && row.target !== this.name)
-      return { id: row.id, skip: true, records: [], total: 0, assigned: 0, done: 0 };
+      return { id: row.id, skip: true, records: [], total: 0, assigned: 0, doneRanges: [], prefix: 0 };
     const hot = this.ob.hot.take(row.id, this.name);
     const records = hot !== undefined && hot.length === row.records ? hot : this.readStored(row);
     if (records === null) return null;
     this.ob.pin(row.id);
     this.myPins.add(row.id);
-    return { id: row.id, skip: false, records, total: records.length, assigned: 0, done: 0 };
+    const b: WinBatch = {
+      id: row.id,
+      skip: false,
+      records,
+      total: records.length,
+      assigned: 0,
+      doneRanges: [],
+      prefix: 0,
+    };
+    const r = this.resume;
+    if (r !== null && r.batch <= row.id) {
+      this.resume = null;
+      if (r.batch === row.id) {
+        const done = Math.min(r.done, b.total);
+        b.assigned = done;
+        b.prefix = done;
+        b.doneRanges.push([0, done]);
+      }
+    }
+    return b;
   }
 
   /** The stored copy of a batch, checked (length, CRC, decode); a damaged one is quarantined and null returned. */
@@ -253,7 +305,7 @@ export class SinkWorker implements LiveWorkerState {
   private nextUnit(force: boolean): Unit | null {
     if (this.retryQueue.length > 0) return this.retryQueue.shift() as Unit;
     this.fill();
-    this.settleHead();
+    this.settle();
     const avail = this.unassigned();
     if (avail === 0) return null;
     if (avail < this.cfg.batchSize && !force && this.ob.now() < this.flushDeadline) return null;
@@ -266,32 +318,56 @@ export class SinkWorker implements LiveWorkerState {
       const n = Math.min(free, this.cfg.batchSize - records.length);
       if (b.assigned === 0 && n === b.total) for (const r of b.records) records.push(r);
       else for (let i = b.assigned; i < b.assigned + n; i++) records.push(b.records[i]);
+      segs.push({ b, start: b.assigned, n });
       b.assigned += n;
-      segs.push({ b, n });
     }
     this.lastFlush = this.ob.now();
     this.flushDeadline = this.nextDeadline();
     return { records, segs, attempts: 0 };
   }
 
-  /** Pops fully done (or skipped) batches off the window head; persists the new cursor if it moved. */
-  private settleHead(extra?: { delivered: number; writes: number; deadLetters: NewDeadLetter[] }): void {
+  /**
+   * Persists the progress: pops fully done (or skipped) batches off the window head (the cursor moves), records the
+   * done prefix of the next batch (so pending = what is really left, and a restart does not write it again), and
+   * the counters and dead letters of the finished units that lie inside that prefix — all in one transaction, so
+   * delivered + pending + dead-lettered + dropped = accepted holds at every moment. Units finished out of order
+   * (concurrency > 1) wait in `held` until the records before them are done.
+   */
+  private settle(): void {
     let k = 0;
     while (k < this.window.length) {
       const b = this.window[k];
-      if (!(b.skip || (b.assigned >= b.total && b.done >= b.total))) break;
+      if (!(b.skip || b.prefix >= b.total)) break;
       k++;
     }
     const cursor = k > 0 ? this.window[k - 1].id : null;
-    if (cursor !== null || extra) {
+    const front = this.window[k];
+    const partial = front && front.prefix > 0 ? { batch: front.id, done: front.prefix } : null;
+    const frontId = front ? front.id : Number.POSITIVE_INFINITY;
+    const inPrefix = (s: Seg) => s.b.id < frontId || (s.b === front && s.start + s.n <= front.prefix);
+    const ready = this.held.filter((o) => o.unit.segs.every(inPrefix));
+    const p0 = this.persistedPartial;
+    const partialChanged = (p0?.batch ?? null) !== (partial?.batch ?? null) || (p0?.done ?? 0) !== (partial?.done ?? 0);
+    if (cursor !== null || ready.length > 0 || partialChanged) {
+      let delivered = 0;
+      let writes = 0;
+      const deadLetters: NewDeadLetter[] = [];
+      for (const o of ready) {
+        delivered += o.delivered;
+        if (o.delivered > 0) writes++;
+        deadLetters.push(...o.deadLetters);
+      }
       // May throw (disk full, I/O error): then nothing below happens and the caller retries the unit.
       this.ob.store.complete(this.name, {
         cursor,
-        delivered: extra?.delivered ?? 0,
-        writes: extra?.writes ?? 0,
-        deadLetters: extra?.deadLetters ?? [],
+        partial,
+        delivered,
+        writes,
+        deadLetters,
         deadLetterMaxBytes: this.ob.deadLetterMaxBytes,
       });
+      this.persistedPartial = partial;
+      if (ready.length > 0) this.held = this.held.filter((o) => !ready.includes(o));
     }
     if (cursor !== null) {
       this.window.splice(0, k);
@@ -584,12 +660,22 @@ export class SinkWorker implements LiveWorkerState {
   }
 
   private finishUnit(unit: Unit, delivered: number, deadLetters: NewDeadLetter[]): void {
-    for (const s of unit.segs) s.b.done += s.n;
+    const ranges: [WinBatch, [number, number]][] = unit.segs.map((s) => [s.b, [s.start, s.start + s.n]]);
+    for (const [b, r] of ranges) {
+      b.doneRanges.push(r);
+      updatePrefix(b);
+    }
+    const outcome: Outcome = { unit, delivered, deadLetters };
+    this.held.push(outcome);
     try {
-      this.settleHead({ delivered, writes: delivered > 0 ? 1 : 0, deadLetters });
+      this.settle();
     } catch (e) {
       // The outcome could not be recorded: undo and write the unit again later (at-least-once, never lost).
-      for (const s of unit.segs) s.b.done -= s.n;
+      this.held = this.held.filter((o) => o !== outcome);
+      for (const [b, r] of ranges) {
+        b.doneRanges = b.doneRanges.filter((x) => x !== r);
+        updatePrefix(b);
+      }
       if (this.ob.store.isClosed) return;
       this.retryQueue.unshift(unit);
       this.consecutiveFailures++;

@@ -12,9 +12,12 @@
  * A series has one type for life (fixed by its first sample); a sample of another type is rejected with a reason,
  * like InfluxDB's field type conflict.
  */
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { SigflowError } from '../errors/index.js';
 import { canonicalTags, type FieldValue, TagKeyOrder, type TelemetryRecord } from '../records/index.js';
+import { formatTime } from '../units/index.js';
+import { unknownNameText } from './names.js';
 
 export type SeriesType = 'float' | 'integer' | 'boolean' | 'string';
 
@@ -84,8 +87,10 @@ export type StoreErrorCode =
   | 'SF_ERR_STORE_OPEN'
   | 'SF_ERR_STORE_NOT_A_STORE'
   | 'SF_ERR_STORE_CLOSED'
+  | 'SF_ERR_STORE_CORRUPT'
   | 'SF_ERR_STORE_WRITE'
-  | 'SF_ERR_STORE_QUERY';
+  | 'SF_ERR_STORE_QUERY'
+  | 'SF_ERR_STORE_UNKNOWN_NAME';
 
 /** A store that cannot be opened, written or queried as asked; `where` is the store's path when known. */
 export class StoreError extends SigflowError {
@@ -98,6 +103,7 @@ export class StoreError extends SigflowError {
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const clampInt64 = (ns: bigint): bigint => (ns < INT64_MIN ? INT64_MIN : ns > INT64_MAX ? INT64_MAX : ns);
 const SCHEMA_VERSION = 1;
 const MAX_POINTS = 100_000;
 
@@ -122,8 +128,55 @@ interface CachedSeries {
 export interface StoreOptions {
   /** Open read-only (dashboards, other processes). */
   readonly?: boolean;
+  /** Refuse a file that does not exist instead of creating a store (maintenance commands: a mistyped path). */
+  mustExist?: boolean;
   /** SQLite synchronous level in WAL mode: 'normal' (default; a power cut may lose the last commits, never corrupt) or 'full'. */
   synchronous?: 'normal' | 'full';
+  /**
+   * Run PRAGMA quick_check on open and refuse a damaged file (SF_ERR_STORE_CORRUPT) before anything is written
+   * into it. Default: true for a writer, false for a reader (reads that meet damage fail with the same code).
+   */
+  integrityCheck?: boolean;
+}
+
+/**
+ * SQLite's own corruption codes. "Not a database" is damage only for a file that starts like an SQLite file; any
+ * other file is simply not a store (a wrong path: SF_ERR_STORE_OPEN).
+ */
+function isCorruption(e: unknown, path: string): boolean {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code !== 'string') return false;
+  if (code.startsWith('SQLITE_CORRUPT')) return true;
+  if (code !== 'SQLITE_NOTADB' || path === ':memory:') return false;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const head = Buffer.alloc(16);
+      return readSync(fd, head, 0, 16, 0) === 16 && head.toString('latin1') === 'SQLite format 3\0';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+function corruptError(path: string, why: string, cause?: unknown): StoreError {
+  return new StoreError(
+    'SF_ERR_STORE_CORRUPT',
+    `store ${path} is damaged (${why}); nothing was written into it — move it (with any -wal/-shm) aside and import again`,
+    { where: path, cause },
+  );
+}
+
+/** Switches a database back to rollback-journal mode before its last close (see close()); best effort. */
+function leaveWalMode(db: Database.Database): void {
+  try {
+    db.pragma('busy_timeout = 0');
+    db.pragma('journal_mode = DELETE');
+  } catch {
+    // another connection has it open (or the disk refuses): it stays in WAL mode, which is fine for writers
+  }
 }
 
 export class TimeSeriesStore {
@@ -137,8 +190,15 @@ export class TimeSeriesStore {
 
   private constructor(path: string, opts: StoreOptions) {
     this.path = path;
+    const mustExist = opts.readonly === true || opts.mustExist === true;
+    if (mustExist && path !== ':memory:' && !existsSync(path))
+      throw new StoreError('SF_ERR_STORE_OPEN', `no store at ${path} (no such file; check the path)`, { where: path });
+    if (path !== ':memory:' && statSync(path, { throwIfNoEntry: false })?.isDirectory())
+      throw new StoreError('SF_ERR_STORE_OPEN', `${path} is a folder, not a store file (give its store.db)`, {
+        where: path,
+      });
     try {
-      this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+      this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: mustExist });
     } catch (e) {
       throw new StoreError('SF_ERR_STORE_OPEN', `cannot open store ${path}: ${(e as Error).message}`, {
         where: path,
@@ -147,6 +207,15 @@ export class TimeSeriesStore {
     }
     try {
       this.db.pragma('busy_timeout = 5000');
+      // Before anything is written (journal_mode=WAL rewrites the header): a damaged file is refused untouched.
+      if (opts.integrityCheck ?? !opts.readonly) {
+        const rows = this.db.pragma('quick_check(20)') as { quick_check: string }[];
+        const problems = rows
+          .flatMap((r) => r.quick_check.split('\n'))
+          .filter((m) => m !== 'ok' && !m.startsWith('***'));
+        if (rows.some((r) => r.quick_check !== 'ok'))
+          throw corruptError(path, `quick_check: ${problems.slice(0, 3).join('; ') || 'failed'}`);
+      }
       if (!opts.readonly) {
         this.db.pragma('journal_mode = WAL');
         this.db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -157,11 +226,21 @@ export class TimeSeriesStore {
           throw new StoreError('SF_ERR_STORE_NOT_A_STORE', `${path} is not a sigflow store (schema version ${v})`, {
             where: path,
           });
+        const tables = this.db
+          .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('series', 'samples')")
+          .get() as { n: number };
+        if (tables.n !== 2)
+          throw new StoreError(
+            'SF_ERR_STORE_NOT_A_STORE',
+            `${path} is an SQLite file but not a sigflow store (no series and samples tables)`,
+            { where: path },
+          );
       }
       this.stmts = this.prepare();
     } catch (e) {
       this.db.close();
       if (e instanceof StoreError) throw e;
+      if (isCorruption(e, path)) throw corruptError(path, (e as Error).message, e);
       throw new StoreError('SF_ERR_STORE_OPEN', `cannot open store ${path}: ${(e as Error).message}`, {
         where: path,
         cause: e,
@@ -237,6 +316,7 @@ export class TimeSeriesStore {
            FROM samples WHERE series_id = @id AND time >= @from AND time < @to GROUP BY b ORDER BY b`,
       ),
       retention: db.prepare('DELETE FROM samples WHERE series_id = ? AND time < ?'),
+      countBefore: sel('SELECT count(*) AS n FROM samples WHERE series_id = ? AND time < ?'),
       count: sel('SELECT count(*) AS n FROM samples'),
       measurements: db.prepare('SELECT DISTINCT measurement FROM series ORDER BY measurement'),
       tagKeys: db.prepare(
@@ -342,6 +422,7 @@ export class TimeSeriesStore {
       run();
     } catch (e) {
       this.cache.clear();
+      if (isCorruption(e, this.path)) throw corruptError(this.path, (e as Error).message, e);
       throw new StoreError('SF_ERR_STORE_WRITE', `write to ${this.path} failed: ${(e as Error).message}`, {
         where: this.path,
         cause: e,
@@ -396,20 +477,41 @@ export class TimeSeriesStore {
     const bad = (message: string) => new StoreError('SF_ERR_STORE_QUERY', message, { where: this.path });
     if (typeof q.from !== 'bigint' || typeof q.to !== 'bigint') throw bad('query from/to must be bigint ns');
     if (q.from < INT64_MIN || q.to > INT64_MAX) throw bad('query range is outside int64 ns');
-    if (q.to <= q.from) throw bad(`query range is empty: from ${q.from} >= to ${q.to}`);
+    if (q.to <= q.from)
+      throw bad(`query range is empty: from ${formatTime(q.from)} is not before to ${formatTime(q.to)}`);
     if (q.to - q.from > INT64_MAX) throw bad('query range is wider than int64 ns');
   }
 
   /** Raw samples in [from, to) per matching series, in time order. */
   samples(q: Omit<RangeQuery, 'points'>): SeriesSamples[] {
+    const out: SeriesSamples[] = [];
+    for (const { series, samples } of this.streamSamples(q)) out.push({ series, samples: [...samples] });
+    return out;
+  }
+
+  /**
+   * Raw samples in [from, to), streamed: yields each matching series with an iterator over its samples, read row
+   * by row from SQLite as it is consumed — memory stays bounded whatever the range (`samples()` collects them).
+   * Consume (or abandon) one series' samples before taking the next; the range is checked before the first yield.
+   */
+  *streamSamples(
+    q: Omit<RangeQuery, 'points'>,
+  ): Generator<{ series: SeriesInfo; samples: Generator<TimedValue<FieldValue>> }> {
     this.check();
     this.checkRange(q as RangeQuery);
-    const out: SeriesSamples[] = [];
     for (const s of this.series(q.measurement, q.tags, q.fields)) {
-      const rows = this.stmts.raw.all(s.id, q.from, q.to) as { time: bigint; value: unknown }[];
-      out.push({ series: s, samples: rows.map((r) => ({ time: r.time, value: this.decode(s.type, r.value) })) });
+      const rows = this.stmts.raw.iterate(s.id, q.from, q.to) as IterableIterator<{ time: bigint; value: unknown }>;
+      const decode = (v: unknown) => this.decode(s.type, v);
+      const samples = (function* () {
+        for (const r of rows) yield { time: r.time, value: decode(r.value) };
+      })();
+      try {
+        yield { series: s, samples };
+      } finally {
+        samples.return(undefined); // an abandoned series frees its statement
+        rows.return?.();
+      }
     }
-    return out;
   }
 
   /** Downsampled range query: per matching series, ≤ `points` buckets with min/max/mean/last (see Bucket). */
@@ -476,15 +578,44 @@ export class TimeSeriesStore {
   }
 
   /**
-   * Deletes samples older than `now - maxAgeNs` (per series, through the primary key). The catalogue keeps the
-   * series. Returns the number of samples deleted.
+   * Deletes samples older than `now - maxAgeNs` (per series, through the primary key): the age counts back from
+   * the wall clock, not from the newest sample. The catalogue keeps the series. Returns the number of samples
+   * deleted.
    */
   applyRetention(maxAgeNs: bigint, nowNs: bigint = BigInt(Date.now()) * 1_000_000n): number {
     this.check();
     if (maxAgeNs < 0n)
-      throw new StoreError('SF_ERR_STORE_QUERY', `retention age must be >= 0, got ${maxAgeNs}`, { where: this.path });
-    let cutoff = nowNs - maxAgeNs;
-    if (cutoff < INT64_MIN) cutoff = INT64_MIN;
+      throw new StoreError('SF_ERR_STORE_QUERY', `retention age must be >= 0, got ${maxAgeNs} ns`, {
+        where: this.path,
+      });
+    return this.deleteBefore(nowNs - maxAgeNs);
+  }
+
+  /**
+   * What `deleteBefore(cutoffNs)` would delete, without deleting: the samples with time < cutoff, per measurement
+   * (measurements with none are left out), and the total.
+   */
+  retentionPlan(cutoffNs: bigint): {
+    cutoff: bigint;
+    total: number;
+    measurements: { measurement: string; samples: number }[];
+  } {
+    this.check();
+    const cutoff = clampInt64(cutoffNs);
+    const byMeasurement = new Map<string, number>();
+    for (const row of this.stmts.allSeries.all() as { id: number; measurement: string }[]) {
+      const n = Number((this.stmts.countBefore.get(row.id, cutoff) as { n: bigint }).n);
+      if (n > 0) byMeasurement.set(row.measurement, (byMeasurement.get(row.measurement) ?? 0) + n);
+    }
+    const measurements = [...byMeasurement].map(([measurement, samples]) => ({ measurement, samples }));
+    measurements.sort((a, b) => (a.measurement < b.measurement ? -1 : a.measurement > b.measurement ? 1 : 0));
+    return { cutoff, total: measurements.reduce((t, m) => t + m.samples, 0), measurements };
+  }
+
+  /** Deletes the samples with time < cutoffNs (per series, through the primary key); returns how many. */
+  deleteBefore(cutoffNs: bigint): number {
+    this.check();
+    const cutoff = clampInt64(cutoffNs);
     let deleted = 0;
     const ids = (this.stmts.allSeries.all() as { id: number }[]).map((r) => r.id);
     const del = this.db.transaction((chunk: number[]) => {
@@ -527,9 +658,37 @@ export class TimeSeriesStore {
     return this.stmts.fields.all({ m: measurement ?? null }) as { field: string; type: SeriesType }[];
   }
 
+  /**
+   * Refuses a query for names the store does not have (SF_ERR_STORE_UNKNOWN_NAME): the measurement, each field,
+   * each tag key and value (within the measurement), listing the known names nearest first — so a mistyped name is
+   * not mistaken for "no data".
+   */
+  assertKnown(q: { measurement: string; fields?: readonly string[]; tags?: Readonly<Record<string, string>> }): void {
+    this.check();
+    const unknown = (what: string, name: string, known: string[]) =>
+      new StoreError('SF_ERR_STORE_UNKNOWN_NAME', `${this.path}: ${unknownNameText(what, name, known)}`, {
+        where: this.path,
+      });
+    const ms = this.measurements();
+    if (!ms.includes(q.measurement)) throw unknown('measurement', q.measurement, ms);
+    const fields = this.fields(q.measurement).map((f) => f.field);
+    for (const f of q.fields ?? []) if (!fields.includes(f)) throw unknown(`field in ${q.measurement}`, f, fields);
+    const keys = this.tagKeys(q.measurement);
+    for (const [k, v] of Object.entries(q.tags ?? {})) {
+      if (!keys.includes(k)) throw unknown(`tag key in ${q.measurement}`, k, keys);
+      const values = this.tagValues(k, q.measurement);
+      if (!values.includes(v)) throw unknown(`${k} tag value in ${q.measurement}`, v, values);
+    }
+  }
+
+  /**
+   * Closes the store. A writer leaves the file in rollback-journal mode (WAL is switched on again at the next
+   * writable open), so read-only users and read-only media can read it without -wal/-shm files being created.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (!this.db.readonly && this.path !== ':memory:') leaveWalMode(this.db);
     this.db.close();
   }
 }

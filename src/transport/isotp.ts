@@ -54,6 +54,10 @@ export class IsoTpReassembler implements Reassembler {
     return this.table.stats;
   }
 
+  wants(id: number, extended: boolean): boolean {
+    return this.pciOffset.has(idKey(id, extended));
+  }
+
   push(stream: number, timeNs: bigint, id: number, extended: boolean, data: Uint8Array): PushResult {
     const o = this.pciOffset.get(idKey(id, extended));
     if (o === undefined) return NOT_TRANSPORT;

@@ -51,6 +51,11 @@ export class J1939Reassembler implements Reassembler {
     return this.table.stats;
   }
 
+  wants(id: number, extended: boolean): boolean {
+    const pf = (id >>> 16) & 0xff;
+    return extended && (pf === PF_TP_CM || pf === PF_TP_DT);
+  }
+
   push(stream: number, timeNs: bigint, id: number, extended: boolean, data: Uint8Array): PushResult {
     if (!extended) return NOT_TRANSPORT;
     const pf = (id >>> 16) & 0xff;

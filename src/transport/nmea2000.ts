@@ -43,6 +43,10 @@ export class FastPacketReassembler implements Reassembler {
     return this.table.stats;
   }
 
+  wants(id: number, extended: boolean): boolean {
+    return extended && this.pgns.has(j1939Pgn(id));
+  }
+
   push(stream: number, timeNs: bigint, id: number, extended: boolean, data: Uint8Array): PushResult {
     if (!extended) return NOT_TRANSPORT;
     const pgn = j1939Pgn(id);

@@ -93,6 +93,11 @@ export class TransportStage {
     return this.reassemblers.length === 0;
   }
 
+  wants(id: number, extended: boolean): boolean {
+    for (const r of this.reassemblers) if (r.wants(id, extended)) return true;
+    return false;
+  }
+
   push(stream: number, timeNs: bigint, id: number, extended: boolean, data: Uint8Array): PushResult {
     for (const r of this.reassemblers) {
       const res = r.push(stream, timeNs, id, extended, data);

@@ -88,6 +88,8 @@ export function addStats(into: TransportStats, from: TransportStats): TransportS
 export interface Reassembler {
   readonly protocol: 'isotp' | 'j1939' | 'nmea2000';
   readonly stats: TransportStats;
+  /** Cheap pre-check: could a frame with this id be a frame of this protocol (push() would not pass it)? */
+  wants(id: number, extended: boolean): boolean;
   /**
    * Offers one frame. `stream` keys device, bus and channel (frames of different streams never mix); `data` is
    * read during the call only (it may be a view into a reused buffer).

@@ -5,7 +5,7 @@
  * reported with the key path like any other invalid value.
  */
 import { z } from 'zod';
-import { SigflowError } from '../errors/index.js';
+import type { SigflowError } from '../errors/index.js';
 import { parseSize } from './size.js';
 import { parseDuration } from './time.js';
 
@@ -18,7 +18,10 @@ export function durationMs(options: DurationSchemaOptions = {}) {
   return z.union([z.number(), z.string()]).transform((v, ctx): number => {
     if (typeof v === 'number') {
       if (Number.isFinite(v) && (v > 0 || (v === 0 && options.allowZero))) return v;
-      ctx.addIssue({ code: 'custom', message: `expected a duration ${options.allowZero ? '≥ 0' : '> 0'} (ms or "30s")` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration ${options.allowZero ? '≥ 0' : '> 0'} (ms or "30s")`,
+      });
       return z.NEVER;
     }
     try {
@@ -44,7 +47,10 @@ export function sizeBytes(options: SizeSchemaOptions = {}) {
   return z.union([z.number(), z.string()]).transform((v, ctx): number => {
     if (typeof v === 'number') {
       if (Number.isSafeInteger(v) && (v > 0 || (v === 0 && options.allowZero))) return v;
-      ctx.addIssue({ code: 'custom', message: `expected a size ${options.allowZero ? '≥ 0' : '> 0'} (bytes or "8MiB")` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a size ${options.allowZero ? '≥ 0' : '> 0'} (bytes or "8MiB")`,
+      });
       return z.NEVER;
     }
     try {

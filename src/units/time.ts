@@ -36,7 +36,8 @@ export function parseTime(text: string, what: string): bigint {
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const [hour, minute, second] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
   if (month < 1 || month > 12) throw bad(`has no month ${m[2]}`);
-  if (day < 1 || day > daysInMonth(year, month)) throw bad(`is not a calendar date (${m[1]}-${m[2]} has no day ${m[3]})`);
+  if (day < 1 || day > daysInMonth(year, month))
+    throw bad(`is not a calendar date (${m[1]}-${m[2]} has no day ${m[3]})`);
   if (hour > 23 || minute > 59 || second > 59) throw bad('is not a time of day (00:00:00 to 23:59:59)');
   let offsetMin = 0;
   if (m[9]) {

@@ -82,7 +82,10 @@ test('imports run down the layers and reach other areas only through their index
     const rel = relative(src, file).split(sep).join('/');
     const from = areaOf(rel);
     for (const spec of imports(file)) {
-      const target = relative(src, resolve(dirname(file), spec)).split(sep).join('/').replace(/\.js$/, '.ts');
+      const target = relative(src, resolve(dirname(file), spec))
+        .split(sep)
+        .join('/')
+        .replace(/\.js$/, '.ts');
       if (target.startsWith('..')) {
         problems.push(`${rel}: imports ${spec}, outside src/`);
         continue;

@@ -52,7 +52,7 @@ describe('sigflow: exit statuses and error lines', () => {
     const args = ['decode', 'x.MF4', '--dbc', join(repoRoot, 'no-such.dbc')];
     const r = await runCli(args);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^sigflow: cannot read DBC file .*no-such\.dbc: ENOENT\n$/);
+    assert.match(r.stderr, /^sigflow: cannot read DBC file .*no-such\.dbc: ENOENT \(SF_ERR_DBC_READ\)\n$/);
     process.env.SIGFLOW_DEBUG = '1';
     try {
       const d = await runCli(args);
@@ -71,12 +71,12 @@ describe('sigflow: exit statuses and error lines', () => {
       code = reportError(new SigflowError('SF_ERR_UNITS_TIME', '--from: "x" is not a time'));
     });
     assert.equal(code, 2);
-    assert.equal(out, 'sigflow: --from: "x" is not a time\n');
+    assert.equal(out, 'sigflow: --from: "x" is not a time (SF_ERR_UNITS_TIME)\n');
     out = captureStderr(() => {
       code = reportError(new SigflowError('SF_ERR_LOGDECODE_FAIL_FAST', 'stopped'));
     });
     assert.equal(code, 1);
-    assert.equal(out, 'sigflow: stopped\n');
+    assert.equal(out, 'sigflow: stopped (SF_ERR_LOGDECODE_FAIL_FAST)\n');
     out = captureStderr(() => {
       code = reportError(new TypeError('x is not a function'));
     });

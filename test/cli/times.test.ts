@@ -89,7 +89,10 @@ describe('time arguments: UTC unless an offset is given; calendar checked', () =
     for (const args of cases) {
       const r = await runCli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stderr, /^sigflow: --from: "2023-02-30" is not a calendar date \(2023-02 has no day 30\)\n/);
+      assert.match(
+        r.stderr,
+        /^sigflow: --from: "2023-02-30" is not a calendar date \(2023-02 has no day 30\) \(SF_ERR_UNITS_TIME\)\n/,
+      );
       assert.equal(r.stdout, '');
     }
     const late = await runCli(['frames', log, '--from', '2023-01-11T24:00:00']);

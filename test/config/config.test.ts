@@ -53,7 +53,7 @@ test('a configuration made of every plugin sample validates, with defaults fille
 
 test('problems name the file and the key path; all of them are reported', () => {
   assert.deepEqual(problems({ outbox, sinks: [{ type: 'influx', url: 'nope', database: 'd' }] }), [
-    'sinks[0].url: expected a URL',
+    'sinks[0].url: expected an http:// or https:// URL',
   ]);
   assert.deepEqual(
     problems({

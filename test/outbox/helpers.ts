@@ -1,5 +1,5 @@
 /** Test helpers for the outbox: temp dirs, a silent logger, record makers and scripted sinks. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -68,4 +68,25 @@ export function range(from: number, n: number): number[] {
 
 export function sorted(xs: number[]): number[] {
   return [...xs].sort((a, b) => a - b);
+}
+
+/** Overwrites `count` pages (never page 1, the header) of an SQLite file with seeded random bytes. */
+export function damagePages(file: string, count: number, seed: number, from = 0.2, to = 0.9): void {
+  const bytes = readFileSync(file);
+  const ps = bytes.readUInt16BE(16) === 1 ? 65536 : bytes.readUInt16BE(16);
+  const pages = Math.floor(bytes.length / ps);
+  let x = seed >>> 0 || 1;
+  const rnd = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+  const lo = Math.max(1, Math.floor(pages * from));
+  const hi = Math.max(lo + 1, Math.floor(pages * to));
+  for (let k = 0; k < count; k++) {
+    const p = lo + Math.floor(rnd() * (hi - lo));
+    for (let i = p * ps; i < (p + 1) * ps && i < bytes.length; i++) bytes[i] = Math.floor(rnd() * 256);
+  }
+  writeFileSync(file, bytes);
 }

@@ -77,9 +77,11 @@ async function checkDecode(c: RefCase): Promise<number> {
   let checked = 0;
   for (const attempt of c.ref.decoding_attempts) {
     // only the reference's signals are collected (the others are decoded too, but not handed out)
+    // (a DBC with no signal in the reference: no filter — one that matches nothing is a usage error)
+    const pattern = signalPattern(c.ref, attempt.dbc);
     const config = buildDecoderConfig({
       dbc: [dbcPath(c, attempt.dbc)],
-      signals: new RegExp(signalPattern(c.ref, attempt.dbc)),
+      signals: pattern === '^$' ? undefined : new RegExp(pattern),
     });
     const series = new Map<string, SeriesStats>();
     const msgNames = config.databases.map((d) => d.messageName);

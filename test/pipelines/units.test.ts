@@ -77,17 +77,20 @@ describe('inputs and DBC configuration', () => {
     }
   });
 
-  it('combines DBCs without id clashes, separates clashing ones, qualifies shared names', () => {
+  it('combines the DBCs of a set, refuses id clashes between files, names by the own file only', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sigflow-logdecode-dbc-'));
     try {
       const head = 'VERSION ""\nBS_:\nBU_: N\n';
       writeFileSync(join(dir, 'a.dbc'), `${head}BO_ 1 M: 1 N\n SG_ S : 0|8@1+ (1,0) [0|255] "" N\n`);
       writeFileSync(join(dir, 'b.dbc'), `${head}BO_ 1 M: 1 N\n SG_ S : 0|8@1+ (2,0) [0|255] "" N\n`);
       writeFileSync(join(dir, 'c.dbc'), `${head}BO_ 2 Other: 1 N\n SG_ S : 0|8@1+ (1,0) [0|255] "" N\n`);
-      const cfg = buildDecoderConfig({ dbc: ['a.dbc', 'b.dbc', 'c.dbc'].map((f) => join(dir, f)) });
-      assert.equal(cfg.databases.length, 2, 'a+c combined, b separate');
-      assert.deepEqual(cfg.databases[0].column, ['a:M.S', 'Other.S']);
-      assert.deepEqual(cfg.databases[1].column, ['b:M.S']);
+      assert.throws(
+        () => buildDecoderConfig({ dbc: ['a.dbc', 'b.dbc', 'c.dbc'].map((f) => join(dir, f)) }),
+        code('SF_ERR_DBC_ID_CLASH'),
+      );
+      const cfg = buildDecoderConfig({ dbc: ['a.dbc', 'c.dbc'].map((f) => join(dir, f)) });
+      assert.equal(cfg.databases.length, 1, 'a+c combined');
+      assert.deepEqual(cfg.databases[0].column, ['M.S', 'Other.S']);
       assert.throws(() => buildDecoderConfig({ dbc: [] }), code('SF_ERR_LOGDECODE_NO_DBC'));
       assert.throws(() => buildDecoderConfig({ dbc: [join(dir, 'none.dbc')] }), /cannot read DBC file/);
       assert.throws(() => buildDecoderConfig({ dbc: [join(dir, 'none.dbc')] }), code('SF_ERR_DBC_READ'));

@@ -374,7 +374,7 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
     const t0 = Date.now();
     const r = await sink.write([rec(T0, { v: 1 })]);
     assert.equal(r.kind, 'retry');
-    assert.match((r as { reason: string }).reason, /no response within 300 ms/);
+    assert.match((r as { reason: string }).reason, /no answer within 300ms/);
     assert.ok(Date.now() - t0 < 3000);
     await sink.close();
     slow.closeAllConnections();

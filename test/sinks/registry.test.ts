@@ -36,7 +36,11 @@ test('createSink validates each sink config and names the offending key path', a
     );
     assert.throws(
       () => createSink({ type: 'influx', url: 'not a url', database: 'x' }),
-      isConfigError(/^sink\.url: expected a URL$/),
+      isConfigError(/^sink\.url: expected an http:\/\/ or https:\/\/ URL$/),
+    );
+    assert.throws(
+      () => createSink({ type: 'influx', url: 'ftp://127.0.0.1:8086', database: 'x' }),
+      isConfigError(/^sink\.url: expected an http:\/\/ or https:\/\/ URL$/),
     );
     assert.throws(
       () => createSink({ type: 'influx', url: 'http://h', database: 'x', retention_policy: 7 }, 'sinks[1]'),
@@ -61,7 +65,7 @@ test('createSink validates each sink config and names the offending key path', a
     assert.ok(e instanceof SigflowError);
     assert.equal(e.where, 'sinks[3].url');
     assert.deepEqual(e.problems, [
-      'sinks[3].url: expected a URL',
+      'sinks[3].url: expected an http:// or https:// URL',
       'sinks[3].gzipMinBytes: unknown key (renamed: gzip_min_bytes)',
     ]);
   } finally {

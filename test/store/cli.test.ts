@@ -90,7 +90,12 @@ test('store query/retention refuse bad input with a clear message and exit code 
 });
 
 test('store retention deletes by age', async () => {
-  const r = await runCli(['store', 'retention', file, '--max-age', '1d']);
+  const r = await runCli(['store', 'retention', file, '--max-age', '1d', '--yes']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, 'deleted 200 samples older than 1d\n'); // the data is from 2024
+  // the data is from 2024; the cut-off is now - 1d (test/store/retention-cli.test.ts checks the confirmation)
+  assert.match(
+    r.stdout,
+    /^deleted 200 samples older than \d{4}-\d\d-\d\dT[\d:.]+Z \(--max-age 1d counted back from now, /,
+  );
+  assert.match(r.stdout, /\n {2}engine: 200\n$/);
 });

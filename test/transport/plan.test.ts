@@ -43,6 +43,8 @@ BO_ 100 Short: 8 Vector__XXX
   assert.deepEqual([only.isotp.length, only.j1939, only.fastPacketPgns.length], [0, true, 0]);
   const stage = new TransportStage(only);
   assert.equal(stage.push(0, 0n, 2028, false, new Uint8Array(8)), NOT_TRANSPORT);
+  assert.equal(stage.wants(2028, false), false);
+  assert.equal(stage.wants(0x1cecff00, true), true);
   const frames = segmentJ1939(new Uint8Array(28).fill(7), { pgn: 0xfee3, sa: 0 });
   const got = frames.map((f, i) => stage.push(0, BigInt(i), f.id, true, f.data));
   const last = got.at(-1);

@@ -91,6 +91,7 @@ function check(
     const li = live[interleave[k++ % interleave.length] % live.length];
     const { f } = damaged[li].frames[pos[li]++];
     t += 1_000_000n; // 1 ms apart: no timeouts in this property
+    assert.ok(r.wants(f.id, f.extended), 'wants() agrees with push()');
     const res = r.push(lanes[li].stream, t, f.id, f.extended, f.data);
     assert.notEqual(res, NOT_TRANSPORT, 'a transport frame was passed through');
     if (res !== TAKEN) out.push(res as TransportMessage);

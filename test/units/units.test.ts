@@ -2,14 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { SigflowError } from '../../src/errors/index.js';
-import {
-  formatDuration,
-  formatSize,
-  formatTime,
-  parseDuration,
-  parseSize,
-  parseTime,
-} from '../../src/units/index.js';
+import { formatDuration, formatSize, formatTime, parseDuration, parseSize, parseTime } from '../../src/units/index.js';
 
 const code = (f: () => unknown) => {
   try {
@@ -37,10 +30,25 @@ test('times: RFC 3339 shapes, UTC without an offset, nanoseconds kept exactly', 
 });
 
 test('times: the calendar is checked and the error names the flag', () => {
-  for (const bad of ['2023-02-30', '2023-02-29T00:00:00Z', '2023-13-01', '2023-00-10', '2023-01-01T24:00:00Z',
-    '2023-01-01T12:60Z', '2023-01-01T12:00:61Z', 'yesterday', '2023-01-01T00:00:00.1234567891Z', '2023-1-1',
-    '2023-01-01T00:00:00+25:00', '']) {
-    assert.equal(code(() => parseTime(bad, '--from')), 'SF_ERR_UNITS_TIME', bad);
+  for (const bad of [
+    '2023-02-30',
+    '2023-02-29T00:00:00Z',
+    '2023-13-01',
+    '2023-00-10',
+    '2023-01-01T24:00:00Z',
+    '2023-01-01T12:60Z',
+    '2023-01-01T12:00:61Z',
+    'yesterday',
+    '2023-01-01T00:00:00.1234567891Z',
+    '2023-1-1',
+    '2023-01-01T00:00:00+25:00',
+    '',
+  ]) {
+    assert.equal(
+      code(() => parseTime(bad, '--from')),
+      'SF_ERR_UNITS_TIME',
+      bad,
+    );
   }
   assert.equal(parseTime('2024-02-29', 't'), 1709164800_000000000n, 'leap day');
   assert.throws(() => parseTime('2023-02-30', '--from'), /--from: "2023-02-30" is not a calendar date/);
@@ -69,7 +77,11 @@ test('durations: one grammar (integers, decimals, every unit)', () => {
   assert.equal(parseDuration(' 7d ', 'd'), 604_800_000_000_000n);
   assert.equal(parseDuration('0s', 'd', { allowZero: true }), 0n);
   for (const bad of ['0s', '10', 's', '-1s', '1y', '1.s', '1e3ms']) {
-    assert.equal(code(() => parseDuration(bad, '--max-age')), 'SF_ERR_UNITS_DURATION', bad);
+    assert.equal(
+      code(() => parseDuration(bad, '--max-age')),
+      'SF_ERR_UNITS_DURATION',
+      bad,
+    );
   }
   assert.equal(formatDuration(90_000_000_000n), '90s');
   assert.equal(formatDuration(1_209_600_000_000_000n), '2w');
@@ -85,7 +97,11 @@ test('sizes: bytes, decimal and binary units', () => {
   assert.equal(parseSize('12 B', 's'), 12);
   assert.equal(parseSize('0', 's', { allowZero: true }), 0);
   for (const bad of ['0', '1XB', 'GiB', '-1MiB', '99999999TiB']) {
-    assert.equal(code(() => parseSize(bad, 'max_bytes')), 'SF_ERR_UNITS_SIZE', bad);
+    assert.equal(
+      code(() => parseSize(bad, 'max_bytes')),
+      'SF_ERR_UNITS_SIZE',
+      bad,
+    );
   }
   assert.equal(formatSize(1536), '1.50 KiB');
   assert.equal(formatSize(12), '12 B');

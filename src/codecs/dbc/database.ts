@@ -2,8 +2,9 @@
  * A loaded DBC database (one or several files): message lookup by frame id (optionally by J1939 PGN), the
  * compiled batch decoder, the per-frame decoder, and the encoder.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { SigflowError } from '../../errors/index.js';
+import { SigflowError, type WarningCode } from '../../errors/index.js';
 import { type CompiledFn, compileMessage, isWide, MUX, muxError, SHORT } from './compile.js';
 import { type EncodeOptions, type EncodeValue, encodeMessage } from './encoder.js';
 import { DbcSyntaxError } from './lexer.js';
@@ -29,6 +30,36 @@ export type FrameErrorKind = 'unknown_id' | 'short' | 'mux';
 export const ERR_UNKNOWN_ID = -3;
 
 export type DecodedValue = number | bigint;
+
+/** Something worth saying about how a set of files was loaded (not a quirk of one file). */
+export interface LoadNote {
+  code: WarningCode;
+  message: string;
+}
+
+/**
+ * The output key of each message of one file: its name, or `<name>#0x<id hex>` when the file defines that name
+ * more than once (gnss.dbc: `gnss_pos#0x3`, `gnss_pos#0x13`). A function of the file alone, never of the other
+ * files loaded with it.
+ */
+export function messageKeys(messages: readonly Message[]): string[] {
+  const count = new Map<string, number>();
+  for (const m of messages) count.set(m.name, (count.get(m.name) ?? 0) + 1);
+  return messages.map((m) => ((count.get(m.name) ?? 0) > 1 ? `${m.name}#0x${m.id.toString(16)}` : m.name));
+}
+
+/**
+ * The output key of each signal of one message: its name; a later signal with the name of an earlier one (the
+ * duplicate_signal quirk) is `<name>#<n>` for its n-th occurrence, so no value hides another.
+ */
+export function signalKeys(signals: readonly Signal[]): string[] {
+  const seen = new Map<string, number>();
+  return signals.map((s) => {
+    const n = (seen.get(s.name) ?? 0) + 1;
+    seen.set(s.name, n);
+    return n === 1 ? s.name : `${s.name}#${n}`;
+  });
+}
 
 export type FrameResult =
   | {
@@ -161,6 +192,14 @@ export class Database {
   readonly labels: string[] = [];
   readonly files: DbcFile[] = [];
   readonly warnings: Diagnostic[] = [];
+  /** How the set was loaded: files skipped because their contents equal an earlier one's (SF_WARN_DBC_DUPLICATE_FILE). */
+  readonly notes: LoadNote[] = [];
+  /** Per message index: its output key (messageKeys: the name, `#0x<id>` for a name its file repeats). */
+  readonly messageKey: string[] = [];
+  /** Per global signal index: its output key within its message (signalKeys: `#<n>` for a repeated name). */
+  readonly signalKey: string[] = [];
+  /** Message output key → message, to refuse two files defining one name. */
+  private readonly byKey = new Map<string, Message>();
   /** Per global signal: needs the bigint columns. */
   readonly wide: boolean[] = [];
   /** Frame id key (idKey) → message index. */
@@ -184,9 +223,15 @@ export class Database {
     return db;
   }
 
-  /** Loads and combines DBC files; frame-id clashes between files are errors (within a file: warnings). */
+  /**
+   * Loads and combines DBC files: one set, the same for every command (`dbc inspect`, `dbc decode`, `decode`,
+   * `import`). A file whose bytes equal an earlier file's is loaded once (a note in `notes`). Two different files
+   * may not define the same frame id (SF_ERR_DBC_ID_CLASH) nor the same message key (SF_ERR_DBC_NAME_CLASH): a
+   * frame decodes with one message, and a message's output name never depends on the other files loaded.
+   */
   static load(paths: string[], options: LoadOptions = {}): Database {
     const db = new Database();
+    const seen = new Map<string, string>();
     for (const p of paths) {
       let bytes: Buffer;
       try {
@@ -198,6 +243,16 @@ export class Database {
           { where: p, cause: e },
         );
       }
+      const hash = createHash('sha256').update(bytes).digest('hex');
+      const first = seen.get(hash);
+      if (first !== undefined) {
+        db.notes.push({
+          code: 'SF_WARN_DBC_DUPLICATE_FILE',
+          message: `${p} has the same contents as ${first}: loaded once`,
+        });
+        continue;
+      }
+      seen.set(hash, p);
       const { text, encoding } = decodeDbcBytes(bytes);
       const file = parseDbc(text, { file: p, strict: options.strict });
       file.encoding = encoding;
@@ -206,46 +261,76 @@ export class Database {
     return db;
   }
 
-  /** Adds a parsed file. Throws when one of its ids is already defined by another file. */
+  /**
+   * Adds a parsed file. Throws when one of its frame ids (SF_ERR_DBC_ID_CLASH) or message keys
+   * (SF_ERR_DBC_NAME_CLASH) is already defined by another file.
+   */
   add(file: DbcFile): void {
-    const clashes: string[] = [];
-    for (const m of file.messages) {
+    const keys = messageKeys(file.messages);
+    const idClashes: { m: Message; prev: Message }[] = [];
+    const nameClashes: { m: Message; prev: Message }[] = [];
+    file.messages.forEach((m, k) => {
       const prevIndex = this.byId.get(idKey(m.id, m.extended));
       const prev = prevIndex === undefined ? undefined : this.messages[prevIndex];
-      if (prev && prev.file !== m.file) {
-        clashes.push(
-          `0x${m.id.toString(16)} (${m.name} in ${m.file}:${m.pos.line}, ${prev.name} in ${prev.file}:${prev.pos.line})`,
-        );
+      if (prev && prev.file !== m.file) idClashes.push({ m, prev });
+      else {
+        const named = this.byKey.get(keys[k]);
+        if (named && named.file !== m.file) nameClashes.push({ m, prev: named });
       }
-    }
-    if (clashes.length > 0) {
-      const first = file.messages[0];
+    });
+    const clash = (list: { m: Message; prev: Message }[], what: (x: { m: Message; prev: Message }) => string) => {
+      const first = list[0];
+      const fileList = [...new Set(list.map((x) => x.prev.file))];
+      const files = fileList.join(', ');
+      const shown = list.slice(0, 4).map(what).join(', ');
+      return {
+        at: first.m.pos,
+        text: `${files} already define${fileList.length > 1 ? '' : 's'} ${shown}${list.length > 4 ? ` and ${list.length - 4} more` : ''}`,
+      };
+    };
+    const hex = (m: Message) => `0x${m.id.toString(16)}`;
+    if (idClashes.length > 0) {
+      const c = clash(idClashes, ({ m, prev }) => `${hex(m)} (${prev.name} there, ${m.name} here)`);
       throw new DbcSyntaxError(
         file.file,
-        first?.pos.line ?? 1,
-        first?.pos.column ?? 1,
-        `frame ids clash with an already loaded DBC: ${clashes.slice(0, 5).join('; ')}${clashes.length > 5 ? ` and ${clashes.length - 5} more` : ''}`,
+        c.at.line,
+        c.at.column,
+        `frame id clash: ${c.text}. A frame id may be defined by one file of a set only: give one of the files (decode, import: or each to its own channel with --channel CAN<n>=file.dbc)`,
         'SF_ERR_DBC_ID_CLASH',
+      );
+    }
+    if (nameClashes.length > 0) {
+      const c = clash(nameClashes, ({ m, prev }) => `${m.name} (${hex(prev)} there, ${hex(m)} here)`);
+      throw new DbcSyntaxError(
+        file.file,
+        c.at.line,
+        c.at.column,
+        `message name clash: ${c.text}. Output names (measurements) must be unique in a set: rename one, or give one of the files (decode, import: or each to its own channel with --channel CAN<n>=file.dbc)`,
+        'SF_ERR_DBC_NAME_CLASH',
       );
     }
     this.files.push(file);
     this.warnings.push(...file.warnings);
-    for (const m of file.messages) {
+    file.messages.forEach((m, k) => {
       m.index = this.messages.length;
       this.messages.push(m);
-      for (const s of m.signals) {
+      this.messageKey.push(keys[k]);
+      if (!this.byKey.has(keys[k])) this.byKey.set(keys[k], m);
+      const sk = signalKeys(m.signals);
+      m.signals.forEach((s, j) => {
         s.globalIndex = this.signals.length;
         this.signals.push(s);
         this.signalMessage.push(m);
+        this.signalKey.push(sk[j]);
         const w = isWide(s);
         this.wide.push(w.raw || w.phys);
-      }
+      });
       this.maxSignals = Math.max(this.maxSignals, m.signals.length);
       // Later definitions win, as in cantools.
       this.byId.set(idKey(m.id, m.extended), m.index);
       if (!m.extended && m.id < 2048) this.std[m.id] = m.index + 1;
       if (m.extended && m.isJ1939) this.byPgn.set(j1939Pgn(m.id), m.index);
-    }
+    });
   }
 
   /** The message a frame id maps to, or undefined. `j1939`: fall back to PGN matching for J1939 messages. */
@@ -394,11 +479,12 @@ export class Database {
         b.wideRaw[k] = undefined;
         b.widePhys[k] = undefined;
       }
-      setOwn(raw, s.name, rv);
-      setOwn(phys, s.name, pv);
+      const key = this.signalKey[gi];
+      setOwn(raw, key, rv);
+      setOwn(phys, key, pv);
       if (choices && s.choices) {
         const c = b.choice[k];
-        if (c >= 0) setOwn(ch, s.name, this.labels[c]);
+        if (c >= 0) setOwn(ch, key, this.labels[c]);
       }
     }
     return { ok: true, message: m, phys, raw, choices: ch };

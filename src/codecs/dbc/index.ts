@@ -7,9 +7,10 @@ export type {
   FrameColumns,
   FrameErrorKind,
   FrameResult,
+  LoadNote,
   LoadOptions,
 } from './database.js';
-export { Database, DecodedBatch, ERR_UNKNOWN_ID, j1939Pgn } from './database.js';
+export { Database, DecodedBatch, ERR_UNKNOWN_ID, j1939Pgn, messageKeys, signalKeys } from './database.js';
 export type { EncodeOptions, EncodeValue } from './encoder.js';
 export { EncodeError, encodeMessage } from './encoder.js';
 export { DbcSyntaxError } from './lexer.js';

@@ -33,7 +33,11 @@ export class DbcSyntaxError extends SigflowError {
     readonly line: number,
     readonly column: number,
     readonly detail: string,
-    code: 'SF_ERR_DBC_SYNTAX' | 'SF_ERR_DBC_STRICT' | 'SF_ERR_DBC_ID_CLASH' = 'SF_ERR_DBC_SYNTAX',
+    code:
+      | 'SF_ERR_DBC_SYNTAX'
+      | 'SF_ERR_DBC_STRICT'
+      | 'SF_ERR_DBC_ID_CLASH'
+      | 'SF_ERR_DBC_NAME_CLASH' = 'SF_ERR_DBC_SYNTAX',
   ) {
     super(code, `${file}:${line}:${column}: ${detail}`, { where: `${file}:${line}:${column}` });
   }

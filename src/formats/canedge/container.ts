@@ -11,14 +11,19 @@
  * its bytes, not its extension.
  */
 import { createCipheriv, createDecipheriv, createHash, pbkdf2, randomBytes } from 'node:crypto';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SigflowError } from '../../errors/index.js';
-import { BufferSource, type ByteSource, readExact } from '../../io/index.js';
+import { BufferSource, type ByteSource, FileSource, readExact, writeError } from '../../io/index.js';
 import { CanedgeError } from './errors.js';
 import {
   checkHeatshrinkParams,
   DEFAULT_MAX_OUTPUT,
+  HeatshrinkDecoder,
   HeatshrinkError,
+  type HeatshrinkParams,
   heatshrinkDecode,
   heatshrinkEncode,
 } from './heatshrink.js';
@@ -90,7 +95,17 @@ export interface OpenLogOptions {
   maxContainerSize?: number;
   /** Largest decoded MDF (default 1 GiB). */
   maxDecodedSize?: number;
+  /**
+   * `openLog`: a decompressed MDF larger than this (default 32 MiB) is written to a temporary file in `spillDir`
+   * (default the OS temp folder; unlinked as soon as it is open) instead of being held in memory, so memory per
+   * file — and across files decoded at once — stays bounded whatever a container decodes to.
+   */
+  maxInMemory?: number;
+  spillDir?: string;
 }
+
+/** Default `maxInMemory`: decoded MDF above this goes to a temporary file. */
+export const DEFAULT_MAX_IN_MEMORY = 32 << 20;
 
 function log2Exact(v: number): number | null {
   if (v < 1 || (v & (v - 1)) !== 0) return null;
@@ -278,8 +293,20 @@ export async function decodeContainer(
   name: string,
   opts: OpenLogOptions = {},
 ): Promise<{ mdf: Buffer; layers: Layer[]; kind: ContainerKind }> {
+  const r = await decodeLayers(bytes, name, opts, false);
+  return { ...r, mdf: r.mdf as Buffer };
+}
+
+/** decodeContainer; with `spill`, a large decompressed MDF comes back as a FileSource over a temporary file. */
+async function decodeLayers(
+  bytes: Uint8Array,
+  name: string,
+  opts: OpenLogOptions,
+  spill: boolean,
+): Promise<{ mdf: Buffer | FileSource; layers: Layer[]; kind: ContainerKind }> {
   const maxDecoded = opts.maxDecodedSize ?? DEFAULT_MAX_OUTPUT;
   let cur = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  let spilled: FileSource | null = null;
   const layers: Layer[] = [];
   for (;;) {
     const what = sniff(cur.subarray(0, 12));
@@ -334,7 +361,9 @@ export async function decodeContainer(
       layers.push({ kind: 'aes-256-gcm', header: h });
     } else {
       try {
-        cur = heatshrinkDecode(cur.subarray(COMPRESSED_HEADER_SIZE), h, { maxOutput: maxDecoded, name });
+        const out = decodeHeatshrinkLayer(cur.subarray(COMPRESSED_HEADER_SIZE), h, name, opts, spill);
+        if (out instanceof FileSource) spilled = out;
+        else cur = out;
       } catch (err) {
         if (err instanceof HeatshrinkError) {
           throw new CanedgeError(
@@ -347,6 +376,19 @@ export async function decodeContainer(
         throw err;
       }
       layers.push({ kind: 'heatshrink', header: h });
+      if (spilled) {
+        // the innermost layer (compression) is decoded: what is left must be MDF (see the checks above)
+        const head = await spilled.read(0, 12);
+        if (sniff(head) !== 'mdf') {
+          spilled.close();
+          throw new CanedgeError(
+            sniff(head) === 'generic' ? 'SF_ERR_CANEDGE_UNKNOWN_CONTAINER' : 'SF_ERR_CANEDGE_CORRUPT',
+            name,
+            `after the heatshrink layer the content is ${sniff(head) === 'generic' ? 'another Generic File container, which is not a known container' : `neither MDF4 nor a Generic File container (starts with ${describeStart(head)})`}`,
+          );
+        }
+        break;
+      }
     }
   }
   const kind = kindOf(layers);
@@ -356,7 +398,62 @@ export async function decodeContainer(
       name,
       `unsupported layer order ${layers.map((l) => l.kind).join(' > ')}`,
     );
-  return { mdf: cur, layers, kind };
+  return { mdf: spilled ?? cur, layers, kind };
+}
+
+/**
+ * One heatshrink layer. In memory up to `maxInMemory` (the fast path: one growing buffer); beyond it (only with
+ * `spill`) the stream is decoded again, chunk by chunk, into a temporary file that is unlinked once open — memory
+ * stays at the window plus one chunk whatever the output, and the disk holds at most `maxDecodedSize`.
+ */
+function decodeHeatshrinkLayer(
+  stream: Uint8Array,
+  params: HeatshrinkParams,
+  name: string,
+  opts: OpenLogOptions,
+  spill: boolean,
+): Buffer | FileSource {
+  const maxDecoded = opts.maxDecodedSize ?? DEFAULT_MAX_OUTPUT;
+  const inMemory = spill ? Math.min(opts.maxInMemory ?? DEFAULT_MAX_IN_MEMORY, maxDecoded) : maxDecoded;
+  try {
+    return heatshrinkDecode(stream, params, { maxOutput: inMemory, name });
+  } catch (err) {
+    if (!(err instanceof HeatshrinkError && err.code === 'SF_ERR_CANEDGE_TOO_LARGE') || inMemory >= maxDecoded)
+      throw err;
+  }
+  const tmp = join(opts.spillDir ?? tmpdir(), `sigflow-mfc-${process.pid}-${randomBytes(6).toString('hex')}.mdf`);
+  let fd: number | null = openSyncOrThrow(tmp, name);
+  try {
+    const dec = new HeatshrinkDecoder(params, { maxOutput: maxDecoded, name, chunkSize: 1 << 20 });
+    const emit = (chunk: Buffer) => {
+      try {
+        for (let at = 0; at < chunk.length; ) at += writeSync(fd as number, chunk, at, chunk.length - at);
+      } catch (e) {
+        throw writeError(`${tmp} (the decompressed ${name})`, e);
+      }
+    };
+    dec.push(stream, emit);
+    dec.finish(emit);
+    closeSync(fd);
+    fd = null;
+    const src = new FileSource(tmp, name);
+    return src;
+  } finally {
+    if (fd !== null) closeSync(fd);
+    try {
+      unlinkSync(tmp); // open (or failed): the name goes now, the bytes when the source is closed
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function openSyncOrThrow(path: string, name: string): number {
+  try {
+    return openSync(path, 'wx', 0o600);
+  } catch (e) {
+    throw writeError(`${path} (the decompressed ${name})`, e);
+  }
 }
 
 /**
@@ -406,8 +503,9 @@ export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promi
       );
     }
     const bytes = await readExact(src, 0, src.size);
-    const { mdf, layers, kind } = await decodeContainer(bytes, name, opts);
-    const finalized = mdf.subarray(0, 8).toString('latin1') === MDF_MAGIC_FINALIZED;
+    const { mdf, layers, kind } = await decodeLayers(bytes, name, opts, true);
+    const magic = mdf instanceof FileSource ? Buffer.from(await mdf.read(0, 8)) : mdf.subarray(0, 8);
+    const finalized = magic.toString('latin1') === MDF_MAGIC_FINALIZED;
     const outer = layers[0].header;
     return {
       name,
@@ -416,7 +514,7 @@ export async function openLog(src: ByteSource, opts: OpenLogOptions = {}): Promi
       deviceId: outer.deviceId,
       finalized,
       storedSize: src.size,
-      source: new BufferSource(mdf, name),
+      source: mdf instanceof FileSource ? mdf : new BufferSource(mdf, name),
     };
   } finally {
     await src.close?.();

@@ -9,6 +9,7 @@ export {
   type CompressedHeader,
   type CompressOptions,
   type ContainerKind,
+  DEFAULT_MAX_IN_MEMORY,
   decodeContainer,
   deriveKey,
   type EncryptedHeader,
@@ -56,5 +57,6 @@ export {
 export { LocalLogStore, type LogStore, type LogStoreEntry } from './log-store.js';
 export { type CanedgeMetadata, type MdfHeaderInfo, readMdfHeader } from './mdf-header.js';
 export { MDF4_TIME_RANGE_ID, mdf4TimeRange } from './mdf4-time-range.js';
-export { loadPasswords, PasswordBook, parsePasswords } from './passwords.js';
+export { loadPasswords, PasswordBook, parsePasswords, passwordsFileOf, passwordsFor } from './passwords.js';
 export { type LogPath, parseLogPath } from './tree.js';
+export { type TreeFile, type TreeFs, type TreeProblem, type WalkOptions, walkTree } from './tree-walk.js';

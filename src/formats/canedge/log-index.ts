@@ -13,12 +13,13 @@ import { promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type ErrorCode, errorCode } from '../../errors/index.js';
-import type { ByteSource } from '../../io/index.js';
+import { type ByteSource, makeDirectory } from '../../io/index.js';
 import { type ContainerKind, type OpenedLog, openLog, peekContainer } from './container.js';
 import type { LogStore } from './log-store.js';
 import { type CanedgeMetadata, readMdfHeader } from './mdf-header.js';
 import type { PasswordBook } from './passwords.js';
 import { type LogPath, parseLogPath } from './tree.js';
+import type { TreeProblem } from './tree-walk.js';
 
 export const INDEX_FORMAT = 'sigflow-canedge-index';
 export const INDEX_VERSION = 1;
@@ -109,6 +110,11 @@ export interface RefreshStats {
   reprobed: number;
   errors: number;
   ignored: number;
+  /**
+   * Folders and links of the tree that could not be listed or read (their files, if any, are not in the index):
+   * path and reason. Not kept in the index file: every refresh lists the tree again.
+   */
+  unreadable: TreeProblem[];
   ms: number;
 }
 
@@ -123,6 +129,12 @@ export interface RefreshOptions {
   /** Largest container decoded in memory / largest decoded MDF. */
   maxContainerSize?: number;
   maxDecodedSize?: number;
+  /**
+   * Decoded MDF above this many bytes goes to a temporary file in `spillDir` (see OpenLogOptions): memory stays
+   * bounded per probe, so `concurrency` does not multiply a crafted container's expansion.
+   */
+  maxInMemory?: number;
+  spillDir?: string;
   onProgress?: (done: number, todo: number, path: string) => void;
 }
 
@@ -194,6 +206,8 @@ export async function probeLogFile(
       passwords: opts.passwords,
       maxContainerSize: opts.maxContainerSize,
       maxDecodedSize: opts.maxDecodedSize,
+      maxInMemory: opts.maxInMemory,
+      spillDir: opts.spillDir,
     });
     entry.container = opened.kind;
     entry.layers = opened.layers.map((l) => l.kind);
@@ -364,7 +378,8 @@ export class LogIndex {
     const ignored = { count: 0, examples: [] as string[] };
     let unchanged = 0;
     let reprobed = 0;
-    for await (const f of store.list('')) {
+    const unreadable: TreeProblem[] = [];
+    for await (const f of store.list('', (p) => unreadable.push(p))) {
       const loc = parseLogPath(f.path);
       if (!loc) {
         ignored.count++;
@@ -415,13 +430,14 @@ export class LogIndex {
       reprobed,
       errors: files.filter((f) => f.error).length,
       ignored: ignored.count,
+      unreadable,
       ms: performance.now() - t0,
     };
   }
 
   /** Writes the index atomically (temp file + rename), creating the cache folder. */
   async save(): Promise<void> {
-    await fsp.mkdir(dirname(this.path), { recursive: true });
+    makeDirectory(dirname(this.path), 'index folder'); // not mkdir -p: Node's loops forever under /proc
     const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
     await fsp.writeFile(tmp, `${JSON.stringify(this.data, null, 1)}\n`);
     await fsp.rename(tmp, this.path);

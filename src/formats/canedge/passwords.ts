@@ -3,7 +3,9 @@
  * upper-case hex, then `default`. Malformed files are errors naming the file and the line:column.
  */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CanedgeError } from './errors.js';
 
 export class PasswordBook {
@@ -26,6 +28,17 @@ export class PasswordBook {
 
   static empty(): PasswordBook {
     return new PasswordBook({}, 'no passwords file');
+  }
+
+  /** One book from several: for a device id (and for `default`) the first book that has an entry wins. */
+  static combine(books: readonly PasswordBook[]): PasswordBook {
+    if (books.length === 1) return books[0];
+    const entries: Record<string, string> = {};
+    for (const b of books) {
+      for (const [k, v] of b.byDevice) if (!(k in entries)) entries[k] = v;
+      if (b.fallback !== undefined && !('default' in entries)) entries.default = b.fallback;
+    }
+    return new PasswordBook(entries, books.map((b) => b.source).join(' + ') || 'no passwords file');
   }
 
   /** The password for a device id (any case), else `default`, else undefined. */
@@ -105,6 +118,36 @@ export function parsePasswords(text: string, name: string): PasswordBook {
     entries[key] = v;
   }
   return new PasswordBook(entries, name);
+}
+
+/** The passwords.json of a log root — `<root>/passwords.json`, where the CANedge tools keep it — or null. */
+export function passwordsFileOf(root: string): string | null {
+  const file = join(root, 'passwords.json');
+  return statSync(file, { throwIfNoEntry: false })?.isFile() ? file : null;
+}
+
+/**
+ * The passwords for log inputs — the one rule of every command that reads logs (`frames`, `decode`, `import`,
+ * `logs index`): the file given (--passwords), else the passwords.json of each folder among the inputs (combined;
+ * the first folder's entry wins). `files` lists the files read; `book` is undefined when there is none.
+ */
+export async function passwordsFor(
+  inputs: readonly string[],
+  given?: string,
+): Promise<{ book: PasswordBook | undefined; files: string[] }> {
+  const files =
+    given !== undefined
+      ? [given]
+      : [
+          ...new Set(
+            inputs
+              .filter((p) => statSync(p, { throwIfNoEntry: false })?.isDirectory())
+              .map(passwordsFileOf)
+              .filter((f): f is string => f !== null),
+          ),
+        ];
+  if (files.length === 0) return { book: undefined, files };
+  return { book: PasswordBook.combine(await Promise.all(files.map(loadPasswords))), files };
 }
 
 /** Reads and parses a passwords.json file. */

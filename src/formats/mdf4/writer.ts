@@ -19,6 +19,7 @@
 import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { SigflowError } from '../../errors/index.js';
+import { formatTime } from '../../units/index.js';
 
 export type WriteEvent =
   | 'CAN_DataFrame'
@@ -243,7 +244,7 @@ export function buildBusLog(frames: Iterable<WriteFrame>, opts: WriterOptions): 
     if (rel < 0n)
       throw new SigflowError(
         'SF_ERR_MDF4_WRITE_INPUT',
-        `frame before start time (frame at ${f.timeNs} ns, start ${opts.startTimeNs} ns)`,
+        `frame before start time (frame at ${formatTime(f.timeNs)}, start ${formatTime(opts.startTimeNs)})`,
       );
     const len = defaultLength(f);
     const data = f.data ?? new Uint8Array(0);

@@ -4,12 +4,13 @@
  * snappy-compressed pages, and a file that only appears under its name once complete.
  *
  * The file is written to `<path>.<pid>.tmp` beside the target; `close()` writes the footer, syncs and renames it
- * over `path`; `abort()` (or `discardSync()` from a signal handler) deletes it. A run that fails therefore never
+ * over `path`; `abort()` (or `discardSync()`, or SIGINT/SIGTERM with `removeOnSignals`) deletes it. A run that fails therefore never
  * leaves a truncated file looking like a valid Parquet file under the requested name (a pre-existing file there is
  * left untouched). See README.md in this folder.
  */
-import { unlinkSync } from 'node:fs';
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { close, fdatasync, openSync, unlinkSync, write } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { ByteWriter, type ColumnSource, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
 import { SigflowError } from '../../errors/index.js';
 
@@ -257,6 +258,28 @@ export interface ParquetFileOptions {
   createdBy?: string;
   /** Extra key/value metadata in the footer. */
   metadata?: Record<string, string>;
+  /**
+   * Remove the temporary file when the process gets SIGINT or SIGTERM (then die of the signal). The handlers are
+   * installed in the same synchronous step that creates the file, so no signal can find the file without them;
+   * they are removed by `close()` / `abort()`.
+   */
+  removeOnSignals?: boolean;
+  /**
+   * Called right after the temporary file exists, before `open` returns (a test seam: a signal sent from here
+   * must not leave the file behind).
+   */
+  onCreated?: (tmpPath: string) => void | Promise<void>;
+}
+
+const CLEANUP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+const writeP = promisify(write);
+const closeFd = promisify(close);
+const datasyncFd = promisify(fdatasync);
+
+/** Writes `length` bytes of `buf` from `at` to the file's current position; returns how many were written. */
+async function writeFd(fd: number, buf: Buffer, at: number, length: number): Promise<number> {
+  return (await writeP(fd, buf, at, length, null)).bytesWritten;
 }
 
 /**
@@ -280,19 +303,27 @@ export class ParquetFileWriter {
   /** Row groups written so far. */
   rowGroups = 0;
 
+  /** The SIGINT/SIGTERM handler of `removeOnSignals`, while installed. */
+  private onSignal: ((signal: NodeJS.Signals) => void) | null = null;
+
   private constructor(
     readonly path: string,
     readonly tmpPath: string,
-    private readonly fh: FileHandle,
+    /** The temporary file's descriptor (opened synchronously, see open()). */
+    private readonly fd: number,
     private readonly opts: ParquetFileOptions,
   ) {}
 
-  /** Creates `<path>.<pid>.tmp`; throws ParquetWriteError naming the path when it cannot be created. */
+  /**
+   * Creates `<path>.<pid>.tmp`; throws ParquetWriteError naming the path when it cannot be created. The file is
+   * created synchronously, together with the signal handlers of `removeOnSignals`: a signal handler runs only
+   * between JavaScript steps, so it either finds no file or finds its handler installed.
+   */
   static async open(path: string, opts: ParquetFileOptions = {}): Promise<ParquetFileWriter> {
     const tmp = `${path}.${process.pid}.tmp`;
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(tmp, 'w');
+      fd = openSync(tmp, 'w');
     } catch (e) {
       throw new ParquetWriteError(
         `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
@@ -300,7 +331,41 @@ export class ParquetFileWriter {
         { where: path, cause: e },
       );
     }
-    return new ParquetFileWriter(path, tmp, fh, opts);
+    const discard = () => {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+    };
+    let onSignal: ((signal: NodeJS.Signals) => void) | null = null;
+    if (opts.removeOnSignals) {
+      onSignal = (signal) => {
+        discard();
+        for (const s of CLEANUP_SIGNALS) if (onSignal) process.removeListener(s, onSignal);
+        process.kill(process.pid, signal); // die of the signal, as without a handler
+      };
+      for (const s of CLEANUP_SIGNALS) process.on(s, onSignal);
+    }
+    // from here on the file is removed on a signal; wrapping the descriptor and the seam may take turns
+    let w: ParquetFileWriter;
+    try {
+      await opts.onCreated?.(tmp);
+      w = new ParquetFileWriter(path, tmp, fd, opts);
+    } catch (e) {
+      if (onSignal) for (const s of CLEANUP_SIGNALS) process.removeListener(s, onSignal);
+      await closeFd(fd).catch(() => {});
+      discard();
+      throw e;
+    }
+    w.onSignal = onSignal;
+    return w;
+  }
+
+  private removeSignalHandlers(): void {
+    const h = this.onSignal;
+    this.onSignal = null;
+    if (h) for (const s of CLEANUP_SIGNALS) process.removeListener(s, h);
   }
 
   /** Fixes the schema (once, before the first row). */
@@ -386,7 +451,7 @@ export class ParquetFileWriter {
     for (const p of parts) {
       let at = 0;
       try {
-        while (at < p.length) at += (await this.fh.write(p, at, p.length - at)).bytesWritten;
+        while (at < p.length) at += await writeFd(this.fd, p, at, p.length - at);
       } catch (e) {
         throw new ParquetWriteError(
           `cannot write ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
@@ -407,10 +472,11 @@ export class ParquetFileWriter {
     this.takeBytes();
     await this.drain();
     try {
-      await this.fh.datasync();
-      await this.fh.close();
+      await datasyncFd(this.fd);
+      await closeFd(this.fd);
       this.done = true;
       await rename(this.tmpPath, this.path);
+      this.removeSignalHandlers(); // only now: until the rename a signal must still remove the temporary file
     } catch (e) {
       throw new ParquetWriteError(
         `cannot write ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
@@ -425,9 +491,10 @@ export class ParquetFileWriter {
     this.pending = [];
     if (!this.done) {
       this.done = true;
-      await this.fh.close().catch(() => {});
+      await closeFd(this.fd).catch(() => {});
     }
     await unlink(this.tmpPath).catch(() => {});
+    this.removeSignalHandlers();
   }
 
   /** Deletes the temporary file synchronously (from a signal handler, just before the process ends). */

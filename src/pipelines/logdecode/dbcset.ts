@@ -2,20 +2,20 @@
  * The DBC side of the pipeline: which databases decode which bus channel, how decoded values are named, and the
  * signal filter — all resolved once, before any frame is read, into flat per-signal arrays for the hot loop.
  *
- * Several DBC files: files are combined into one `Database` as long as their frame ids do not clash; a file whose
- * ids clash with every group so far starts a new group (greedy, in argument order). Every group decodes every
- * frame of the channels it serves, so a frame defined in two clashing files yields values from both (as asammdf
- * does with several DBCs). J1939 PGN matching is on for a group when any of its messages is J1939
- * (`VFrameFormat` J1939PG): an extended frame with no exact-id message is matched by PGN and the source address
- * is reported.
+ * Several DBC files: the files of a set (`--dbc …`, or the files of one `--channel CAN<n>=…`) are combined into one
+ * `Database` by the DBC engine's one loading rule (`Database.load`, shared with `dbc inspect` / `dbc decode`): a
+ * file with the same contents as an earlier one is loaded once (a note), two files defining one frame id or one
+ * message name are refused (SF_ERR_DBC_ID_CLASH / SF_ERR_DBC_NAME_CLASH). J1939 PGN matching is on for a set when
+ * any of its messages is J1939 (`VFrameFormat` J1939PG): an extended frame with no exact-id message is matched by
+ * PGN and the source address is reported.
  *
- * Naming: `message` is the DBC message name; when two different loaded messages share a name, the one from a
- * different file is qualified with its DBC file stem (`gnss:gnss_status`), and two in the same file with their id
- * (`gnss_pos#0x13`). Wide-CSV columns are `<message>.<signal>` with that qualified message name.
+ * Naming: a value's `message` is a function of the message and its own file only (`Database.messageKey`): the DBC
+ * name, or `<name>#0x<id>` when its file defines that name more than once (gnss.dbc: `gnss_pos#0x13`); a signal
+ * whose name its message repeats is `<name>#<n>` (`Database.signalKey`). Wide-CSV columns are
+ * `<message>.<signal>`.
  */
-import { readFileSync } from 'node:fs';
-import { basename, extname, resolve } from 'node:path';
-import { Database, type DbcFile, decodeDbcBytes, type Message, parseDbc } from '../../codecs/dbc/index.js';
+import { resolve } from 'node:path';
+import { Database, type LoadNote } from '../../codecs/dbc/index.js';
 import { SigflowError } from '../../errors/index.js';
 import { csvField } from './output/format.js';
 
@@ -33,6 +33,8 @@ export interface DecodeDb {
   include: Uint8Array;
   /** Per global signal index: `<message>.<signal>`. */
   column: string[];
+  /** Per global signal index: the signal's output name (`Database.signalKey`). */
+  signalName: string[];
   /** Per global signal index: wide (bigint) values. */
   wide: boolean[];
   /** Per global signal index: a JSON prefix `"message":"…","signal":"…","value":` for NDJSON. */
@@ -58,6 +60,8 @@ export interface DecoderConfig {
   global: number[];
   /** CAN channel number → database indexes of its set (channels absent here use `global`). */
   perChannel: Map<number, number[]>;
+  /** Worth saying before decoding: files loaded once (same contents), files that define nothing. */
+  notes: LoadNote[];
 }
 
 /** Parses `CAN2=b.dbc` (SF_ERR_LOGDECODE_CHANNEL_SPEC when it is not of that form). */
@@ -69,57 +73,6 @@ export function parseChannelSpec(s: string): ChannelSpec {
   const channel = Number(m[1]);
   if (channel < 1 || channel > 255) throw bad('channel must be 1…255');
   return { bus: 'CAN', channel, file: m[2] };
-}
-
-function loadFile(path: string): DbcFile {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new SigflowError('SF_ERR_DBC_READ', `cannot read DBC file ${path}: ${why}`, { where: path, cause: e });
-  }
-  // a syntax error is the DBC engine's SigflowError, naming file:line:column
-  const { text, encoding } = decodeDbcBytes(bytes);
-  const file = parseDbc(text, { file: path });
-  file.encoding = encoding;
-  return file;
-}
-
-/** Greedy grouping: combine files while their ids do not clash. */
-function groupFiles(paths: string[], cache: Map<string, DbcFile>): { db: Database; files: string[] }[] {
-  const groups: { db: Database; files: string[] }[] = [];
-  for (const p of paths) {
-    const key = resolve(p);
-    let file = cache.get(key);
-    if (!file) {
-      file = loadFile(p);
-      cache.set(key, file);
-    }
-    let placed = false;
-    for (const g of groups) {
-      if (clashes(g.db, file)) continue;
-      g.db.add(file);
-      g.files.push(p);
-      placed = true;
-      break;
-    }
-    if (!placed) {
-      const db = new Database();
-      db.add(file);
-      groups.push({ db, files: [p] });
-    }
-  }
-  return groups;
-}
-
-function clashes(db: Database, file: DbcFile): boolean {
-  for (const m of file.messages) if (db.lookup(m.id, m.extended, false)) return true;
-  return false;
-}
-
-function stem(path: string): string {
-  return basename(path, extname(path));
 }
 
 function jsonString(s: string): string {
@@ -136,8 +89,10 @@ export interface BuildOptions {
 }
 
 /**
- * Loads and groups the DBC files. A file used by several sets is parsed once but decoded by its own Database per
- * set only when the sets differ (a database shared by identical sets is reused).
+ * Loads the DBC sets (one Database per distinct set; channels with the same file list share theirs). Refused, as
+ * usage errors naming the files: a set whose files define no signal at all (SF_ERR_LOGDECODE_EMPTY_DBC), a
+ * `--signals` pattern that matches no signal of any set (SF_ERR_LOGDECODE_SIGNALS_UNMATCHED), and the DBC
+ * engine's errors (unreadable, syntax, id or name clash).
  */
 export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
   if (opts.dbc.length === 0 && (opts.channels ?? []).length === 0) {
@@ -146,71 +101,72 @@ export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
       'no DBC file given (use --dbc file.dbc, or --channel CAN<n>=file.dbc)',
     );
   }
-  const { groups, global, perChannel } = loadSets(opts);
-  const qualify = messageNamer(groups);
-  const databases = groups.map((g) => decodeDb(g, qualify, opts.signals));
-  return { databases, global, perChannel };
+  const { sets, global, perChannel } = loadSets(opts);
+  const notes: LoadNote[] = [];
+  for (const set of sets) {
+    notes.push(...set.db.notes);
+    const empty = set.db.files.filter((f) => f.messages.every((m) => m.signals.length === 0));
+    if (empty.length === set.db.files.length) {
+      throw new SigflowError(
+        'SF_ERR_LOGDECODE_EMPTY_DBC',
+        `${set.files.join(', ')}: ${set.files.length > 1 ? 'these DBC files define' : 'the DBC file defines'} no messages with signals: nothing could be decoded`,
+        { where: set.files.join(', ') },
+      );
+    }
+    for (const f of empty)
+      notes.push({
+        code: 'SF_WARN_LOGDECODE_EMPTY_DBC',
+        message: `${f.file} defines no messages with signals: it decodes nothing`,
+      });
+  }
+  const databases = sets.map((set) => decodeDb(set, opts.signals));
+  if (opts.signals && databases.every((d) => !d.include.includes(1))) {
+    const names = databases.flatMap((d) => d.column);
+    throw new SigflowError(
+      'SF_ERR_LOGDECODE_SIGNALS_UNMATCHED',
+      `--signals ${JSON.stringify(opts.signals.source)} matches no signal of the DBC files (${names.length} signals, e.g. ${names.slice(0, 5).join(', ')})`,
+      { where: '--signals' },
+    );
+  }
+  return { databases, global, perChannel, notes };
 }
 
-type Group = { db: Database; files: string[] };
+type DbcSet = { db: Database; files: string[] };
 
 /** The databases of the global set and of each channel's set, each once (identical sets share theirs). */
-function loadSets(opts: BuildOptions): { groups: Group[]; global: number[]; perChannel: Map<number, number[]> } {
-  const cache = new Map<string, DbcFile>();
-  const groupsGlobal = opts.dbc.length > 0 ? groupFiles(opts.dbc, cache) : [];
+function loadSets(opts: BuildOptions): { sets: DbcSet[]; global: number[]; perChannel: Map<number, number[]> } {
+  const sets: DbcSet[] = [];
+  const byKey = new Map<string, number>();
+  const setOf = (files: string[]): number => {
+    const key = files.map((f) => resolve(f)).join('\n');
+    let idx = byKey.get(key);
+    if (idx === undefined) {
+      // parsed per set: a Database numbers the messages and signals it holds, so sets never share parsed files
+      sets.push({ db: Database.load(files), files });
+      idx = sets.length - 1;
+      byKey.set(key, idx);
+    }
+    return idx;
+  };
+  const global = opts.dbc.length > 0 ? [setOf(opts.dbc)] : [];
   const byChannel = new Map<number, string[]>();
   for (const c of opts.channels ?? []) {
     const list = byChannel.get(c.channel) ?? [];
     list.push(c.file);
     byChannel.set(c.channel, list);
   }
-  const groups: Group[] = [...groupsGlobal];
-  const global = groupsGlobal.map((_, i) => i);
   const perChannel = new Map<number, number[]>();
-  const setKey = new Map<string, number[]>();
-  for (const [chn, files] of byChannel) {
-    const key = files.map((f) => resolve(f)).join('\n');
-    let idx = setKey.get(key);
-    if (!idx) {
-      idx = groupFiles(files, cache).map((g) => {
-        groups.push(g);
-        return groups.length - 1;
-      });
-      setKey.set(key, idx);
-    }
-    perChannel.set(chn, idx);
-  }
-  return { groups, global, perChannel };
-}
-
-/** Message naming across everything loaded: `<dbc stem>:` for a name another file defines, `#0x<id>` within one. */
-function messageNamer(groups: Group[]): (m: Message) => string {
-  const byName = new Map<string, { m: Message; file: string }[]>();
-  for (const g of groups)
-    for (const m of g.db.messages) {
-      const list = byName.get(m.name) ?? [];
-      if (!list.some((x) => x.m.id === m.id && x.m.extended === m.extended && x.m.file === m.file))
-        list.push({ m, file: m.file });
-      byName.set(m.name, list);
-    }
-  return (m: Message): string => {
-    const list = byName.get(m.name) ?? [];
-    if (list.length <= 1) return m.name;
-    const files = new Set(list.map((x) => resolve(x.file)));
-    let name = m.name;
-    if (files.size > 1) name = `${stem(m.file)}:${name}`;
-    const sameFile = list.filter((x) => resolve(x.file) === resolve(m.file));
-    if (sameFile.length > 1) name = `${name}#0x${m.id.toString(16)}`;
-    return name;
-  };
+  for (const [chn, files] of byChannel) perChannel.set(chn, [setOf(files)]);
+  return { sets, global, perChannel };
 }
 
 /** One database with the per-signal arrays the hot loops index (names, filter, output prefixes). */
-function decodeDb({ db, files }: Group, qualify: (m: Message) => string, signals: RegExp | undefined): DecodeDb {
-  const messageName = db.messages.map(qualify);
+function decodeDb({ db, files }: DbcSet, signals: RegExp | undefined): DecodeDb {
+  const messageName = db.messageKey.slice();
   const n = db.signals.length;
   const include = new Uint8Array(n);
   const column: string[] = new Array(n);
+  const signalName: string[] = new Array(n);
   const jsonPrefix: string[] = new Array(n);
   const csvPrefix: string[] = new Array(n);
   const hasChoices: boolean[] = new Array(n);
@@ -218,11 +174,19 @@ function decodeDb({ db, files }: Group, qualify: (m: Message) => string, signals
     const s = db.signals[gi];
     const m = db.signalMessage[gi];
     const mn = messageName[m.index];
-    column[gi] = `${mn}.${s.name}`;
+    const sn = db.signalKey[gi];
+    signalName[gi] = sn;
+    column[gi] = `${mn}.${sn}`;
     include[gi] =
-      !signals || signals.test(column[gi]) || signals.test(`${m.name}.${s.name}`) || signals.test(s.name) ? 1 : 0;
-    jsonPrefix[gi] = `"message":${jsonString(mn)},"signal":${jsonString(s.name)},"value":`;
-    csvPrefix[gi] = `${csvField(mn)},${csvField(s.name)},`;
+      !signals ||
+      signals.test(column[gi]) ||
+      signals.test(`${m.name}.${s.name}`) ||
+      signals.test(sn) ||
+      signals.test(s.name)
+        ? 1
+        : 0;
+    jsonPrefix[gi] = `"message":${jsonString(mn)},"signal":${jsonString(sn)},"value":`;
+    csvPrefix[gi] = `${csvField(mn)},${csvField(sn)},`;
     hasChoices[gi] = s.choices !== null && s.choices.length > 0;
   }
   return {
@@ -233,6 +197,7 @@ function decodeDb({ db, files }: Group, qualify: (m: Message) => string, signals
     messageJ1939: db.messages.map((m) => m.isJ1939),
     include,
     column,
+    signalName,
     wide: db.wide.slice(),
     jsonPrefix,
     csvPrefix,

@@ -10,6 +10,24 @@ export {
   parseChannelSpec,
   parseSignalFilter,
 } from './dbcset.js';
+export {
+  type DecodeErrorEntry,
+  type DecodeErrorReason,
+  DecodeErrorTally,
+  describeDecodeErrors,
+  explainNoValues,
+  type RunCounts,
+} from './diagnosis.js';
+export {
+  decodeFrameLines,
+  type FrameDecodeOptions,
+  type FrameDecodeStats,
+  type FrameLine,
+  type InputLine,
+  noFrameDecoded,
+  parseFrameLine,
+  splitLines,
+} from './frame-json.js';
 export { expandInputs, type InputProblem, type LogInput } from './inputs.js';
 export {
   type DecodeFormat,

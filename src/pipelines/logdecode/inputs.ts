@@ -1,13 +1,14 @@
 /**
  * Input expansion: files and folders given on the command line → the log files to read, in CANedge tree order.
- * Folders are walked recursively (dot-folders skipped, directory symlinks not followed); a folder's files are
+ * Folders are walked by the shared log-tree walker of src/formats/canedge (dot entries skipped, links followed
+ * with loops cut, unreadable folders and dangling links reported as problems); a folder's files are
  * sorted by (tree prefix, device, session, split) for `<device>/<session>/<split>[-hex].ext` paths, other log
  * files (`*.mf4|mfc|mfe|mfm` outside a tree) after them by path. Explicit file arguments keep their order and are
  * read whatever their extension (the bytes decide what they are).
  */
-import { type Dirent, promises as fsp } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
-import { parseLogPath } from '../../formats/canedge/index.js';
+import { promises as fsp } from 'node:fs';
+import { relative, resolve, sep } from 'node:path';
+import { parseLogPath, type TreeFs, walkTree } from '../../formats/canedge/index.js';
 
 export interface LogInput {
   /** Path as given / found (for messages). */
@@ -19,7 +20,7 @@ export interface LogInput {
   split: number | null;
 }
 
-/** An argument that is neither a readable file nor a folder. */
+/** An argument that is neither a readable file nor a folder, or a path inside a folder that cannot be read. */
 export interface InputProblem {
   path: string;
   message: string;
@@ -27,23 +28,17 @@ export interface InputProblem {
 
 const LOG_EXT = /\.(mf4|mfc|mfe|mfm)$/i;
 
-async function walk(root: string, out: string[]): Promise<void> {
-  const stack = [root];
-  while (stack.length > 0) {
-    const dir = stack.pop() as string;
-    let entries: Dirent[];
-    try {
-      entries = await fsp.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
-      const full = join(dir, e.name);
-      if (e.isDirectory()) stack.push(full);
-      else if (e.isFile() && LOG_EXT.test(e.name)) out.push(full);
-    }
+/** The folder's log files (path → size) through the shared log-tree walker: the files `logs index` sees. */
+async function walk(root: string, problems: InputProblem[], fs?: TreeFs): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const accept = (name: string) => LOG_EXT.test(name);
+  try {
+    for await (const f of walkTree(root, { accept, fs, onProblem: (p) => problems.push(p) })) out.set(f.path, f.size);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    problems.push({ path: root, message: `cannot list folder: ${why}` });
   }
+  return out;
 }
 
 function treeOrder(root: string, paths: string[]): string[] {
@@ -78,8 +73,14 @@ function describe(path: string, size: number): LogInput {
   return { path, size, folderDevice: lp?.device ?? null, session: lp?.session ?? null, split: lp?.split ?? null };
 }
 
-/** Expands the arguments; missing/unreadable arguments are returned as problems, not thrown. */
-export async function expandInputs(args: string[]): Promise<{ files: LogInput[]; problems: InputProblem[] }> {
+/**
+ * Expands the arguments; missing/unreadable arguments, folders that cannot be listed and dangling or looping
+ * links inside folders are returned as problems (named by path), not thrown. `fs` is the walker's test seam.
+ */
+export async function expandInputs(
+  args: string[],
+  opts: { fs?: TreeFs } = {},
+): Promise<{ files: LogInput[]; problems: InputProblem[] }> {
   const files: LogInput[] = [];
   const problems: InputProblem[] = [];
   const seen = new Set<string>();
@@ -92,22 +93,15 @@ export async function expandInputs(args: string[]): Promise<{ files: LogInput[];
       continue;
     }
     if (st.isDirectory()) {
-      const found: string[] = [];
-      await walk(a, found);
-      if (found.length === 0)
+      const before = problems.length;
+      const found = await walk(a, problems, opts.fs);
+      if (found.size === 0 && problems.length === before)
         problems.push({ path: a, message: 'no log files (*.MF4, *.MFC, *.MFE, *.MFM) in this folder' });
-      for (const p of treeOrder(a, found)) {
+      for (const p of treeOrder(a, [...found.keys()])) {
         const key = resolve(p);
         if (seen.has(key)) continue;
         seen.add(key);
-        try {
-          files.push(describe(p, (await fsp.stat(p)).size));
-        } catch (e) {
-          problems.push({
-            path: p,
-            message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-          });
-        }
+        files.push(describe(p, found.get(p) as number));
       }
     } else if (st.isFile()) {
       const key = resolve(a);

@@ -99,16 +99,14 @@ export interface DecodeJob extends LogSelection {
   rowGroupSize?: number;
 }
 
-/** Where decoded values go: a stream for NDJSON and CSV, a file path for Parquet. */
-export type DecodeTarget = { stream: Writable } | { path: string };
+/**
+ * Where decoded values go: a stream for NDJSON and CSV, a file path for Parquet. `removeOnSignals` (Parquet, for
+ * a command line): SIGINT/SIGTERM remove the temporary file before the process dies of the signal (the job
+ * itself removes it on any error); the handlers exist from the moment the file does (src/formats/parquet).
+ */
+export type DecodeTarget = { stream: Writable } | { path: string; removeOnSignals?: boolean };
 
-export interface DecodeHooks extends JobHooks {
-  /**
-   * Parquet: called once the temporary file exists, with a function that removes it synchronously — for a signal
-   * handler (the job itself removes it on any error).
-   */
-  onTemporaryFile?: (discardSync: () => void) => void;
-}
+export type DecodeHooks = JobHooks;
 
 export interface DecodeResult {
   stats: LogStats;
@@ -131,7 +129,7 @@ export async function runDecodeJob(
     if (!('path' in target)) {
       throw new SigflowError('SF_ERR_USAGE', '--format parquet writes a binary file: give it with -o <file.parquet>');
     }
-    return decodeToParquet(job, target.path, hooks);
+    return decodeToParquet(job, target.path, target.removeOnSignals === true, hooks);
   }
   if (!('stream' in target)) {
     // a caller's bug: the text formats are written to a stream (the CLI opens the -o file as one)
@@ -182,15 +180,20 @@ async function decodeToText(job: DecodeJob, out: Writable, hooks: JobHooks): Pro
 /**
  * Parquet: the long table is encoded into row groups while decoding; the wide table is collected in memory as for
  * CSV and written at the end. The file only appears under its name when complete: an error removes the temporary
- * file (and `onTemporaryFile` lets the caller remove it on a signal).
+ * file (and with `removeOnSignals` so does SIGINT/SIGTERM).
  */
-async function decodeToParquet(job: DecodeJob, path: string, hooks: DecodeHooks): Promise<DecodeResult> {
+async function decodeToParquet(
+  job: DecodeJob,
+  path: string,
+  removeOnSignals: boolean,
+  hooks: DecodeHooks,
+): Promise<DecodeResult> {
   const wide = wideTableOf(job);
   const file = await ParquetFileWriter.open(path, {
     rowGroupSize: job.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE,
     metadata: { 'sigflow.layout': wide ? 'wide' : 'long' },
+    removeOnSignals,
   });
-  hooks.onTemporaryFile?.(() => file.discardSync());
   let long: LongParquetTable | null = null;
   let rounded = 0;
   let device = '';

@@ -17,6 +17,7 @@ import {
   BUS_CAN,
   EV_CAN_DATA,
   EV_LIN_FRAME,
+  FLAG_EDL,
   FLAG_EXT,
   type FrameBatch,
   type Mdf4File,
@@ -26,6 +27,7 @@ import {
 } from '../../formats/mdf4/index.js';
 import { FileSource } from '../../io/index.js';
 import type { DecodeDb, DecoderConfig } from './dbcset.js';
+import { DecodeErrorTally } from './diagnosis.js';
 import type { LogInput } from './inputs.js';
 import { NsFormatter } from './time.js';
 
@@ -84,6 +86,8 @@ export interface LogStats {
   decodeErrors: number;
   /** MDF4 warnings (data damage). */
   warnings: number;
+  /** decodeErrors per message and reason (`entries(config)`: the breakdown; diagnosis.ts). */
+  decodeErrorDetail: DecodeErrorTally;
 }
 
 export function emptyStats(): LogStats {
@@ -98,11 +102,15 @@ export function emptyStats(): LogStats {
     unknownIds: 0,
     decodeErrors: 0,
     warnings: 0,
+    decodeErrorDetail: new DecodeErrorTally(),
   };
 }
 
 export function addStats(into: LogStats, s: LogStats): void {
-  for (const k of Object.keys(into) as (keyof LogStats)[]) into[k] += s[k];
+  for (const k of Object.keys(into) as (keyof LogStats)[]) {
+    if (k === 'decodeErrorDetail') into.decodeErrorDetail.merge(s.decodeErrorDetail);
+    else into[k] += s[k];
+  }
 }
 
 /** What the caller sees per batch. Arrays are reused between batches: copy what you keep. */
@@ -361,7 +369,7 @@ function tally(
     if (type[i] !== EV_CAN_DATA || bus[i] !== BUS_CAN) continue;
     const set = table[chn[i]];
     let ok = false;
-    let bad = false;
+    let bad = -1;
     for (let k = 0; k < set.length; k++) {
       const d = set[k];
       const out = decoded[d];
@@ -373,16 +381,25 @@ function tally(
           const sig = out.signal;
           for (let p = out.start[i], e = out.start[i + 1]; p < e; p++) vals += inc[sig[p]];
         }
-      } else if (m !== ERR_UNKNOWN_ID) bad = true;
+      } else if (m !== ERR_UNKNOWN_ID) bad = d;
     }
     if (ok) dec++;
-    else if (bad) err++;
-    else unk++;
+    else if (bad >= 0) {
+      err++;
+      badFrame(b, i, bad, decoded[bad].message[i], dbs[bad], stats);
+    } else unk++;
   }
   stats.decodedFrames += dec;
   stats.unknownIds += unk;
   stats.decodeErrors += err;
   stats.values += vals;
+}
+
+/** The error path of `tally`: which message a frame that failed to decode was, and why (diagnosis.ts). */
+function badFrame(b: FrameBatch, i: number, d: number, code: number, db: DecodeDb, stats: LogStats): void {
+  const m = db.db.lookup(b.id[i], (b.flags[i] & FLAG_EXT) !== 0, db.j1939);
+  if (!m) return;
+  stats.decodeErrorDetail.add(d, m.index, code, m.length, b.length[i], (b.flags[i] & FLAG_EDL) !== 0);
 }
 
 /**

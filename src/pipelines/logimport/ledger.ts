@@ -51,6 +51,8 @@ export interface LedgerEntry {
   frames: number;
   records: number;
   importedAt: string;
+  /** The outbox batch ids [first, last] this file's records went into (none when it had no records). */
+  batches?: [number, number];
 }
 
 export class ImportLedger {
@@ -88,6 +90,8 @@ export class ImportLedger {
         );
       }
       for (const [k, v] of Object.entries(parsed.files ?? {})) this.entries.set(k, v);
+      if (typeof (parsed as { lossEventsSeen?: unknown }).lossEventsSeen === 'number')
+        this.seen = (parsed as { lossEventsSeen: number }).lossEventsSeen;
     }
   }
 
@@ -104,12 +108,49 @@ export class ImportLedger {
   }
 
   private dirty = false;
+  private seen = 0;
+
+  /** The last outbox `recovery-loss` event handled (losses.ts). */
+  get lossEventsSeen(): number {
+    return this.seen;
+  }
+
+  set lossEventsSeen(id: number) {
+    if (id === this.seen) return;
+    this.seen = id;
+    this.dirty = true;
+  }
+
+  /**
+   * Forgets the files whose records went into any of the given outbox batch ranges (they are read again).
+   * `unattributed`: some entries have no batch ids (imported by an older sigflow), so they may be affected too.
+   */
+  forgetBatches(ranges: readonly [number, number][]): { forgotten: string[]; unattributed: boolean } {
+    const forgotten: string[] = [];
+    let unattributed = false;
+    if (ranges.length === 0) return { forgotten, unattributed };
+    for (const [path, e] of this.entries) {
+      if (!e.batches) {
+        if (e.records > 0) unattributed = true;
+        continue;
+      }
+      const [a, b] = e.batches;
+      if (ranges.some(([x, y]) => x <= b && a <= y)) forgotten.push(path);
+    }
+    for (const p of forgotten) this.entries.delete(p);
+    if (forgotten.length > 0) this.dirty = true;
+    return { forgotten, unattributed };
+  }
 
   /** Writes the ledger if anything changed since the last save (SF_ERR_LOGIMPORT_LEDGER_WRITE when it cannot). */
   save(): void {
     if (!this.dirty) return;
     this.dirty = false;
-    const body = JSON.stringify({ version: 1, files: Object.fromEntries(this.entries) }, null, 1);
+    const body = JSON.stringify(
+      { version: 1, lossEventsSeen: this.seen, files: Object.fromEntries(this.entries) },
+      null,
+      1,
+    );
     const tmp = `${this.file}.tmp`;
     try {
       const fd = openSync(tmp, 'w');

@@ -30,7 +30,7 @@ export function recordsFromBatch(view: BatchView, device: string, out: Telemetry
       for (let k = res.start[i], e = res.start[i + 1]; k < e; k++) {
         const gi = res.signal[k];
         if (dd.include[gi] !== 1) continue;
-        const name = dd.db.signals[gi].name;
+        const name = dd.signalName[gi];
         const wide = dd.wide[gi] ? res.widePhys[k] : undefined;
         const value = wide !== undefined ? wide : res.phys[k];
         if (name === '__proto__') Object.defineProperty(fields, name, { value, enumerable: true, writable: true });

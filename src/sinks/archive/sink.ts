@@ -24,7 +24,6 @@ import {
   fstatSync,
   fsyncSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -35,6 +34,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { makeDirectory } from '../../io/index.js';
 import type { Sink, WriteResult } from '../../outbox/index.js';
 import type { TelemetryRecord } from '../../records/index.js';
 import { type ArchiveSinkConfig, type ArchiveSinkOptions, archiveSinkConfigSchema } from './config.js';
@@ -60,7 +60,7 @@ export class ArchiveSink implements Sink {
     this.config = archiveSinkConfigSchema.parse(config);
     this.name = this.config.name;
     this.now = opts.now ?? Date.now;
-    mkdirSync(this.config.dir, { recursive: true });
+    makeDirectory(this.config.dir, 'archive folder'); // not mkdir -p: Node's loops forever under /proc
   }
 
   fileFor(date: string): string {

@@ -9,8 +9,8 @@ export const influxSinkConfigSchema = z
   .object({
     type: z.literal('influx'),
     name: z.string().min(1).default('influx'),
-    /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix is kept). */
-    url: z.url({ error: 'expected a URL' }),
+    /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix is kept); http:// or https:// only. */
+    url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
     /** v1: InfluxDB 1.x `/write` (also VictoriaMetrics); v2: `/api/v2/write` (InfluxDB 2.x/3.x, VictoriaMetrics). */
     api: z.enum(['v1', 'v2']).default('v1'),
     database: z.string().min(1).optional(),

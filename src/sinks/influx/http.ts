@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { formatDuration } from '../../units/index.js';
 
 export interface HttpResponse {
   /** 0 when no HTTP response arrived (network error, timeout, abort). */
@@ -56,7 +57,10 @@ export class HttpClient {
         finish({ status: 0, headers: {}, body: '', error: `${url.host}: ${why}` });
         req.destroy();
       };
-      const timer = setTimeout(() => giveUp(`no response within ${this.timeoutMs} ms`), this.timeoutMs);
+      const timer = setTimeout(
+        () => giveUp(`no answer within ${formatDuration(BigInt(this.timeoutMs) * 1_000_000n)}`),
+        this.timeoutMs,
+      );
       const onAbort = () => giveUp('aborted');
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (e) => finish({ status: 0, headers: {}, body: '', error: `${url.host}: ${e.message}` }));

@@ -152,30 +152,50 @@ export class InfluxSink implements Sink {
     this.needCreate = c.create_database;
   }
 
-  /** v1: CREATE DATABASE (idempotent on the server). Returns an error text or null. */
-  private async createDatabase(signal?: AbortSignal): Promise<string | null> {
+  /**
+   * v1: CREATE DATABASE (idempotent on the server). `answered`: the server gave an HTTP answer (the statement is
+   * not sent again in this process, unless a write later finds the database missing); `error`: why it failed.
+   */
+  private async createDatabase(signal?: AbortSignal): Promise<{ answered: boolean; error: string | null }> {
     const url = new URL('query', this.client.base);
     const body = new URLSearchParams({ q: `CREATE DATABASE ${quoteIdent(this.config.database as string)}` }).toString();
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
     if (this.headers.authorization) headers.authorization = this.headers.authorization;
     const r = await this.client.request('POST', url, body, headers, signal);
+    if (r.status === 0) return { answered: false, error: r.error ?? 'no answer' };
+    this.needCreate = false;
     if (r.status === 200) {
-      const msg = serverMessage(r.body);
-      if (!/"error"/.test(r.body)) return null;
-      return `CREATE DATABASE failed: ${msg}`;
+      if (!/"error"/.test(r.body)) return { answered: true, error: null };
+      return { answered: true, error: `CREATE DATABASE failed: ${serverMessage(r.body)}` };
     }
-    return r.status === 0 ? (r.error ?? 'no response') : `CREATE DATABASE → HTTP ${r.status} ${serverMessage(r.body)}`;
+    return { answered: true, error: `CREATE DATABASE → HTTP ${r.status} ${serverMessage(r.body)}` };
+  }
+
+  /**
+   * Checks once that the server answers (`/ping`; for v1 with create_database, the CREATE DATABASE itself, so it
+   * is sent once, here). Null when it answered, else why not ("127.0.0.1:8086: no answer within 10s").
+   */
+  async probe(signal?: AbortSignal): Promise<string | null> {
+    if (this.needCreate) {
+      const r = await this.createDatabase(signal);
+      return r.answered ? null : r.error;
+    }
+    const r = await this.client.request('GET', new URL('ping', this.client.base), null, {}, signal);
+    return r.status === 0 ? (r.error ?? 'no answer') : null;
   }
 
   async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
     const enc = this.encoder.encode(batch);
     if (enc.lines.length === 0) return this.combine(batch.length, enc, new Map(), 'no record of the batch is writable');
     // CREATE DATABASE needs admin rights the writing user may lack while the database exists: when it fails, the
-    // write is tried anyway, and only a "database not found" then reports the CREATE failure (with an alarm).
+    // write is tried anyway, and only a "database not found" then reports the CREATE failure (with an alarm). It is
+    // sent once per process (by probe() or before the first write), again only after a "database not found"; a
+    // server that does not answer it gets no write either (one request per attempt, not two timeouts).
     let createErr: string | null = null;
     if (this.needCreate) {
-      createErr = await this.createDatabase(signal);
-      if (createErr === null) this.needCreate = false;
+      const created = await this.createDatabase(signal);
+      if (!created.answered) return { kind: 'retry', reason: `${this.name}: ${created.error}` };
+      createErr = created.error;
     }
     let body: Buffer = Buffer.from(enc.body, 'utf8');
     const headers = { ...this.headers };
@@ -185,7 +205,6 @@ export class InfluxSink implements Sink {
     }
     headers['content-length'] = String(body.length);
     const res = await this.client.request('POST', this.writeUrl, body, headers, signal);
-    if (res.status >= 200 && res.status < 300) this.needCreate = false; // the database exists
     if (createErr !== null && res.status === 404)
       return {
         kind: 'misconfigured',

@@ -2,7 +2,9 @@
  * The `store` sink: writes batches into the embedded SQLite time-series store (src/store), the default sink.
  * Idempotent on series + time. Records the store cannot take (type conflict, NaN, int64 overflow) come back as
  * a `partial` result naming each record; storage failures (disk full, I/O, locked) are `retry`: the data is fine,
- * the disk is not, so the outbox keeps it.
+ * the disk is not, so the outbox keeps it. A store file found damaged is `misconfigured`: kept, the sink's alarm
+ * raised, nothing counted as delivered until the file is replaced. Opening checks the file's integrity first
+ * (src/store), so an import never writes into a damaged store as if it were healthy.
  */
 
 import type { Sink, WriteResult } from '../../outbox/index.js';
@@ -32,6 +34,8 @@ export class StoreSink implements Sink {
         reason: `${rep.rejected.length} of ${batch.length} records rejected by the store (first: ${rep.rejected[0].reason})`,
       };
     } catch (e) {
+      if ((e as { code?: unknown }).code === 'SF_ERR_STORE_CORRUPT')
+        return { kind: 'misconfigured', reason: (e as Error).message };
       return { kind: 'retry', reason: `store ${this.store.path}: ${(e as Error).message}` };
     }
   }

@@ -357,14 +357,15 @@ test('sigflow dbc decode: one output line per input line, bad lines reported, wi
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
-  assert.equal(lines.length, 5);
+  assert.equal(lines.length, 6, 'one output line per input line, the blank one included');
   assert.deepEqual(lines[0].phys, { F32: 'NaN', F64: 'Infinity', WideSignalWithAVeryLongName: '9223372036854775808' });
   assert.equal(lines[1].error, 'input');
   assert.match(lines[1].detail, /line 2: not JSON/);
   assert.match(lines[2].detail, /line 3: data must be hex/);
   assert.equal(lines[3].error, 'unknown_id');
-  assert.equal(lines[4].error, 'short');
-  assert.match(r.stderr, /frames 3, decoded 1, unknown_id 1, short 1, bad_input 2/);
+  assert.match(lines[4].detail, /line 5: blank line/);
+  assert.equal(lines[5].error, 'short');
+  assert.match(r.stderr, /6 line\(s\): decoded 1, unknown_id 1, short 1, bad_input 3/);
 });
 
 test('a multiplexer with a long name (SystemSignalLongSymbol) still selects its branches; the writer keeps it', () => {

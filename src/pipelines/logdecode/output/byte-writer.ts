@@ -1,9 +1,10 @@
 /**
  * Output buffer of the text writers: text is encoded into a 1 MB byte buffer as it is pushed (no long concatenated
  * strings to flatten, far less garbage than joining strings), handed to the stream when full, honouring
- * backpressure.
+ * backpressure (and failing with SF_ERR_IO_WRITE when the stream fails).
  */
 import type { Writable } from 'node:stream';
+import { writeChunk } from '../../../io/index.js';
 
 export class ByteWriter {
   private buf = Buffer.allocUnsafe(1 << 20);
@@ -32,8 +33,8 @@ export class ByteWriter {
     if (this.pos > 0) this.rotate(0);
     const parts = this.pending;
     this.pending = [];
-    for (const p of parts) {
-      if (!this.out.write(p)) await new Promise<void>((r) => this.out.once('drain', r));
-    }
+    // a stream that fails (ENOSPC, a missing folder) rejects with SF_ERR_IO_WRITE naming it, instead of waiting
+    // for a 'drain' that never comes
+    for (const p of parts) await writeChunk(this.out, p);
   }
 }

@@ -73,7 +73,7 @@ export class LongParquetTable {
     if (this.label) cols.push(this.label);
     w.begin(cols);
     this.sigMessage = config.databases.map((d) => d.db.signalMessage.map((m) => d.messageName[m.index]));
-    this.sigName = config.databases.map((d) => d.db.signals.map((s) => s.name));
+    this.sigName = config.databases.map((d) => d.signalName);
   }
 
   /** Adds the values of one batch (rows are encoded into row groups as they fill up). */

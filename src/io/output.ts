@@ -1,0 +1,61 @@
+/**
+ * The write side of io: handing bytes to a Node Writable (a file opened with -o, stdout) so that a failed write is
+ * an error naming the target, never a wait for a 'drain' that does not come. A stream that fails (ENOSPC, EIO,
+ * EISDIR …) emits 'error' and never 'drain'; a writer that waits only for 'drain' leaves the event loop empty and
+ * the process ends with nothing said. `writeChunk` waits for 'drain', 'error' or 'close', whichever comes first.
+ */
+import type { Writable } from 'node:stream';
+import { SigflowError } from '../errors/index.js';
+
+/** The name of a stream in messages: the path of a file stream, `stdout`, or `output`. */
+export function streamName(out: Writable): string {
+  if (out === process.stdout) return 'stdout';
+  const path = (out as { path?: unknown }).path;
+  return typeof path === 'string' ? path : 'output';
+}
+
+/** The system's reason for a failed write: its code (ENOSPC, EIO …) and what it means. */
+function reason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') return 'ENOSPC (no space left on device)';
+  if (e?.code === 'EDQUOT') return 'EDQUOT (disk quota exceeded)';
+  if (e?.code === 'EFBIG') return 'EFBIG (file too large)';
+  return e?.code ?? (err instanceof Error ? err.message : String(err));
+}
+
+/** SF_ERR_IO_WRITE: `cannot write <name>: ENOSPC (no space left on device)`. */
+export function writeError(name: string, err: unknown): SigflowError {
+  return new SigflowError('SF_ERR_IO_WRITE', `cannot write ${name}: ${reason(err)}`, { where: name, cause: err });
+}
+
+/**
+ * Writes `chunk` and, when the stream asks for it, waits until it drained. Rejects with SF_ERR_IO_WRITE when the
+ * stream failed before or fails while waiting (or is closed under us).
+ */
+export async function writeChunk(out: Writable, chunk: Uint8Array | string, name = streamName(out)): Promise<void> {
+  if (out.errored) throw writeError(name, out.errored);
+  if (out.destroyed || out.writableEnded) throw writeError(name, 'the stream is closed');
+  let ok: boolean;
+  try {
+    ok = out.write(chunk);
+  } catch (err) {
+    throw writeError(name, err);
+  }
+  if (out.errored) throw writeError(name, out.errored);
+  if (ok) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: unknown) => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(writeError(name, err));
+    };
+    const onDrain = () => done();
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(out.errored ?? 'the stream closed before everything was written');
+    out.on('drain', onDrain);
+    out.on('error', onError);
+    out.on('close', onClose);
+  });
+}

@@ -11,7 +11,13 @@ import {
   type Signal,
 } from '../codecs/dbc/index.js';
 import { SigflowError } from '../errors/index.js';
-import { decodeFrameLines, noFrameDecoded } from '../pipelines/logdecode/index.js';
+import {
+  decodeFrameLines,
+  noFrameDecoded,
+  parseTransportChoices,
+  type TransportChoice,
+} from '../pipelines/logdecode/index.js';
+import { describeStats } from '../transport/index.js';
 import { ChunkedWriter } from './chunked-writer.js';
 import { collect } from './log-args.js';
 
@@ -61,6 +67,11 @@ export function registerDbcCommands(program: Command): void {
     .option('--no-choices', 'do not look up VAL_ labels')
     .option('--j1939', 'match extended frames to J1939 messages by PGN (default: when the DBC has J1939 messages)')
     .option('--no-j1939', 'never match by PGN')
+    .option(
+      '--transport <choice>',
+      'multi-frame messages: auto (when a DBC message is longer than its frame), off, or isotp,j1939,nmea2000',
+      'auto',
+    )
     .addHelpText(
       'after',
       `
@@ -73,6 +84,10 @@ Output: exactly one line per input line, in order (blank and bad lines included)
   {…,"id":291,"ext":false,"error":"short"|"mux"|"unknown_id","detail":"…"}
   {…,"id":291,"ext":false,"error":"not_decoded","detail":"a LIN frame …"}
   {"error":"input","detail":"line N: …"}      (blank, not JSON, bad fields, longer than 1 MiB)
+Multi-frame messages (ISO-TP, J1939 TP, NMEA 2000 fast packets; --transport): a frame taken into a message is
+answered {…,"transport":"part"}; the frame that completes one is answered with the message decoded:
+  {…,"id":2028,"ext":false,"transport":{"protocol":"isotp","frames":9,"t_first":"…","length":63},"message":…}
+Messages are kept apart per device and chn; t (when given) times out incomplete ones.
 Names: "message" as in \`sigflow decode\` (<name>#0x<id> when the DBC file repeats a name); a signal whose name
 its message repeats is "<name>#<n>" (2nd, 3rd …), so every value has its own key.
 Integers beyond 2^53 are decimal strings; NaN and infinities are "NaN", "Infinity", "-Infinity".
@@ -114,7 +129,7 @@ async function inspectAction(
 
 async function decodeAction(
   files: string[],
-  opts: { dbc: string[]; strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean },
+  opts: { dbc: string[]; strict?: boolean; truncated?: boolean; choices: boolean; j1939?: boolean; transport: string },
 ): Promise<void> {
   const all = [...files, ...opts.dbc];
   if (all.length === 0) throw new SigflowError('SF_ERR_USAGE', 'dbc decode needs a DBC file (--dbc file.dbc)');
@@ -124,13 +139,25 @@ async function decodeAction(
     truncated: opts.truncated ?? false,
     choices: opts.choices,
     j1939: opts.j1939,
+    transport: transportChoice(opts.transport),
   });
+  for (const n of stats.transportNotes) process.stderr.write(`note: ${n}\n`);
+  for (const t of stats.transport)
+    process.stderr.write(`sigflow dbc decode: reassembled ${describeStats(t.protocol, t.stats)}\n`);
   const parts = Object.entries(stats)
     .filter(([k, v]) => k !== 'lines' && typeof v === 'number' && v > 0)
     .map(([k, v]) => `${k} ${v}`);
   process.stderr.write(`sigflow dbc decode: ${stats.lines} line(s): ${parts.join(', ') || 'no input'}\n`);
   const err = noFrameDecoded(stats);
   if (err) throw err;
+}
+
+/** dbc decode's one --transport choice (no per-channel form: the frames come from anywhere). */
+function transportChoice(text: string): TransportChoice {
+  const c = parseTransportChoices([text]);
+  if (c.perChannel.size > 0)
+    throw new SigflowError('SF_ERR_USAGE', `--transport ${text}: dbc decode takes one choice for all frames`);
+  return c.global;
 }
 
 // ---- inspect ------------------------------------------------------------------------------------------------

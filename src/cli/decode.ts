@@ -22,6 +22,7 @@ import { openOutput } from './output.js';
 interface DecodeCmdOptions extends CommonOptions {
   dbc: string[];
   channel: string[];
+  transport: string[];
   signals?: string;
   resample?: string;
   choices?: boolean;
@@ -73,6 +74,13 @@ export function registerDecodeCommands(program: Command): void {
     .option('--dbc <file>', 'DBC file for every CAN channel (repeatable)', collect, [])
     .option('--channel <CANn=file>', 'DBC file for one CAN channel only, e.g. CAN2=b.dbc (repeatable)', collect, [])
     .option('--signals <regex>', 'only signals whose "message.signal" or "signal" matches')
+    .option(
+      '--transport <choice>',
+      'multi-frame messages: auto (when a DBC message is longer than its frame), off, or isotp,j1939,nmea2000; ' +
+        'CAN<n>=<choice> for one channel (repeatable)',
+      collect,
+      [],
+    )
     .option(
       '--resample <duration>',
       'wide table (CSV or Parquet): one row per device and interval (e.g. 1s, 100ms), last value per signal',

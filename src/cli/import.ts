@@ -14,6 +14,7 @@ import { explainDecoding, reportHooks } from './log-report.js';
 
 interface ImportOptions extends CommonOptions {
   dbc: string[];
+  transport: string[];
   channel: string[];
   signals?: string;
   dataDir: string;
@@ -34,6 +35,13 @@ export function registerImportCommands(program: Command): void {
     .option('--dbc <file>', 'DBC file for every CAN channel (repeatable; required: --dbc or --channel)', collect, [])
     .option('--channel <CANn=file>', 'DBC file for one CAN channel only, e.g. CAN2=b.dbc (repeatable)', collect, [])
     .option('--signals <regex>', 'only signals whose "message.signal" or "signal" matches')
+    .option(
+      '--transport <choice>',
+      'multi-frame messages: auto (when a DBC message is longer than its frame), off, or isotp,j1939,nmea2000; ' +
+        'CAN<n>=<choice> for one channel (repeatable)',
+      collect,
+      [],
+    )
     .option('--data-dir <dir>', 'where the outbox, the store and the import ledger live', '.sigflow')
     .option('--influx <url>', 'also write to this InfluxDB 1.x (http:// or https://, e.g. http://127.0.0.1:8086)')
     .option('--influx-db <name>', 'InfluxDB database (created if missing)', 'sigflow')
@@ -106,7 +114,7 @@ async function importAction(paths: string[], opts: ImportOptions): Promise<void>
     summary = await runImport(
       {
         ...prep,
-        decoder: { dbc: opts.dbc, channel: opts.channel, signals: opts.signals },
+        decoder: { dbc: opts.dbc, channel: opts.channel, signals: opts.signals, transport: opts.transport },
         dataDir: opts.dataDir,
         influx: opts.influx ? { url: opts.influx, database: opts.influxDb } : undefined,
         force: opts.force === true,

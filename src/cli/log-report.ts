@@ -10,6 +10,7 @@ import {
   type JobHooks,
   type LogStats,
 } from '../pipelines/logdecode/index.js';
+import { describeStats } from '../transport/index.js';
 import type { CommonOptions, Prepared } from './log-args.js';
 
 /** The hooks that feed the progress bar and the per-file lines; `stop` removes the bar. */
@@ -91,6 +92,8 @@ export function explainDecoding(
     process.stderr.write(`sigflow ${command}: ${stats.decodeErrors} decode error(s), by message:\n`);
     for (const line of describeDecodeErrors(errors)) process.stderr.write(`  ${line}\n`);
   }
+  for (const t of stats.transport)
+    process.stderr.write(`sigflow ${command}: reassembled ${describeStats(t.protocol, t.stats)}\n`);
   const why = explainNoValues(stats, { ...ctx, files: stats.files - stats.failedFiles });
   if (why) process.stderr.write(`sigflow ${command}: ${why}\n`);
 }

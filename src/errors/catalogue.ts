@@ -321,6 +321,10 @@ export const ERRORS = {
     'Decoding was asked for without any DBC file.',
     'Give one with --dbc file.dbc (every CAN channel) or --channel CAN<n>=file.dbc (one channel).',
   ),
+  SF_ERR_LOGDECODE_TRANSPORT: usage(
+    'A --transport choice is not auto, off, or a list of isotp, j1939 and nmea2000 (optionally for one channel).',
+    'Write it like --transport off, --transport isotp,j1939 or --transport CAN2=nmea2000.',
+  ),
   SF_ERR_LOGDECODE_CHANNEL_SPEC: usage(
     'A per-channel DBC assignment is not of the form CAN<n>=<file.dbc> with n in 1…255.',
     'Write it like --channel CAN2=powertrain.dbc.',
@@ -521,6 +525,12 @@ export const WARNINGS = {
   // ── outbox ────────────────────────────────────────────────────────────────────────────────────────────
   // ── sink ──────────────────────────────────────────────────────────────────────────────────────────────
   // ── logdecode ─────────────────────────────────────────────────────────────────────────────────────────
+  SF_WARN_LOGDECODE_TRANSPORT: {
+    means:
+      'A DBC message is longer than its bus frame, so its frames are reassembled (ISO-TP, J1939 transport protocol or NMEA 2000 fast packet) before decoding.',
+    action:
+      'Nothing, if that is what the DBC is for; --transport off decodes frames only (see src/transport/README.md).',
+  },
   SF_WARN_LOGDECODE_EMPTY_DBC: {
     means:
       'One of the DBC files of a set defines no message with signals: it decodes nothing (the other files of the set do).',

@@ -11,6 +11,7 @@ export {
   addStats,
   DROP_REASONS,
   type DropReason,
+  describeStats,
   emptyStats,
   NOT_TRANSPORT,
   type PushResult,

@@ -28,7 +28,16 @@ export const ISOTP_MAX_LENGTH = 1 << 20;
 
 export interface IsoTpOptions extends ReassemblerOptions {
   /** The CAN ids carrying ISO-TP (responses), with their addressing. */
-  ids: Iterable<{ id: number; extended: boolean; addressing?: 'normal' | 'extended' }>;
+  ids: Iterable<{
+    id: number;
+    extended: boolean;
+    addressing?: 'normal' | 'extended';
+    /**
+     * The length of the (DBC) message carried: a frame at least this long already holds it whole (a CAN FD frame
+     * of a DBC that does not say FD) and passes through undecided. Default: no such frame.
+     */
+    wholeLength?: number;
+  }>;
   /** Longest message accepted, bytes (default 1 MiB). */
   maxLength?: number;
 }
@@ -42,12 +51,17 @@ export class IsoTpReassembler implements Reassembler {
   private readonly table: PartialTable;
   /** id key → offset of the PCI byte (0 normal addressing, 1 extended/mixed). */
   private readonly pciOffset = new Map<number, number>();
+  /** id key → frame length from which a frame is the whole message (not ISO-TP). */
+  private readonly whole = new Map<number, number>();
   private readonly maxLength: number;
 
   constructor(options: IsoTpOptions) {
-    this.table = new PartialTable(options.timeoutMs ?? ISOTP_TIMEOUT_MS);
+    this.table = new PartialTable('isotp', options.timeoutMs ?? ISOTP_TIMEOUT_MS);
     this.maxLength = options.maxLength ?? ISOTP_MAX_LENGTH;
-    for (const e of options.ids) this.pciOffset.set(idKey(e.id, e.extended), e.addressing === 'extended' ? 1 : 0);
+    for (const e of options.ids) {
+      this.pciOffset.set(idKey(e.id, e.extended), e.addressing === 'extended' ? 1 : 0);
+      if (e.wholeLength !== undefined) this.whole.set(idKey(e.id, e.extended), e.wholeLength);
+    }
   }
 
   get stats() {
@@ -62,11 +76,12 @@ export class IsoTpReassembler implements Reassembler {
     const o = this.pciOffset.get(idKey(id, extended));
     if (o === undefined) return NOT_TRANSPORT;
     const n = data.length;
+    if (n > 8 && n >= (this.whole.get(idKey(id, extended)) ?? Number.POSITIVE_INFINITY)) return NOT_TRANSPORT;
     if (n <= o) {
       this.table.stray();
       return TAKEN;
     }
-    const key = `${stream}:${idKey(id, extended)}`;
+    const key = stream * 0x200000000 + idKey(id, extended); // stream · 2^33 + id key: exact below 2^53
     const pci = data[o];
     switch (pci >> 4) {
       case 0:
@@ -84,7 +99,7 @@ export class IsoTpReassembler implements Reassembler {
   }
 
   private single(
-    key: string,
+    key: number,
     stream: number,
     timeNs: bigint,
     id: number,
@@ -116,7 +131,7 @@ export class IsoTpReassembler implements Reassembler {
   }
 
   private first(
-    key: string,
+    key: number,
     stream: number,
     timeNs: bigint,
     id: number,
@@ -150,7 +165,7 @@ export class IsoTpReassembler implements Reassembler {
     return TAKEN;
   }
 
-  private consecutive(key: string, stream: number, timeNs: bigint, data: Uint8Array, o: number): PushResult {
+  private consecutive(key: number, stream: number, timeNs: bigint, data: Uint8Array, o: number): PushResult {
     const p = this.table.get(key, timeNs);
     if (p === undefined) {
       this.table.stray();

@@ -44,7 +44,7 @@ export class J1939Reassembler implements Reassembler {
   private readonly table: PartialTable;
 
   constructor(options: ReassemblerOptions = {}) {
-    this.table = new PartialTable(options.timeoutMs ?? J1939_TIMEOUT_MS);
+    this.table = new PartialTable('j1939', options.timeoutMs ?? J1939_TIMEOUT_MS);
   }
 
   get stats() {
@@ -75,18 +75,18 @@ export class J1939Reassembler implements Reassembler {
     const code = data[0];
     if (code === CM_ABORT) {
       // Either side may abort: drop the transfer in both directions.
-      this.table.drop(`${stream}:${sa}:${da}`, 'aborted');
-      this.table.drop(`${stream}:${da}:${sa}`, 'aborted');
+      this.table.drop(stream * 0x10000 + (sa << 8) + da, 'aborted');
+      this.table.drop(stream * 0x10000 + (da << 8) + sa, 'aborted');
       return;
     }
     if (code === CM_CTS) {
       // The receiver asks for packets from data[2] on: the sender may repeat packets it already sent.
-      const p = this.table.get(`${stream}:${da}:${sa}`, timeNs) as J1939Partial | undefined;
+      const p = this.table.get(stream * 0x10000 + (da << 8) + sa, timeNs) as J1939Partial | undefined;
       if (p?.connection && data[1] > 0 && data[2] >= 1 && data[2] <= p.next) p.next = data[2];
       return;
     }
     if (code !== CM_BAM && code !== CM_RTS) return; // end-of-message ack: nothing to take
-    const key = `${stream}:${sa}:${da}`;
+    const key = stream * 0x10000 + (sa << 8) + da;
     const size = data[1] | (data[2] << 8);
     const packets = data[3];
     if (size < 9 || size > J1939_MAX_LENGTH || packets !== Math.ceil(size / 7)) {
@@ -113,7 +113,7 @@ export class J1939Reassembler implements Reassembler {
   }
 
   private transfer(stream: number, timeNs: bigint, sa: number, da: number, data: Uint8Array): PushResult {
-    const key = `${stream}:${sa}:${da}`;
+    const key = stream * 0x10000 + (sa << 8) + da;
     const p = this.table.get(key, timeNs) as J1939Partial | undefined;
     if (p === undefined || data.length < 2) {
       this.table.stray();

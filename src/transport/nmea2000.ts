@@ -35,7 +35,7 @@ export class FastPacketReassembler implements Reassembler {
   private readonly pgns: Set<number>;
 
   constructor(options: FastPacketOptions) {
-    this.table = new PartialTable(options.timeoutMs ?? NMEA2000_TIMEOUT_MS);
+    this.table = new PartialTable('nmea2000', options.timeoutMs ?? NMEA2000_TIMEOUT_MS);
     this.pgns = new Set(options.pgns);
   }
 
@@ -51,7 +51,7 @@ export class FastPacketReassembler implements Reassembler {
     if (!extended) return NOT_TRANSPORT;
     const pgn = j1939Pgn(id);
     if (!this.pgns.has(pgn)) return NOT_TRANSPORT;
-    const key = `${stream}:${pgn}:${id & 0xff}`;
+    const key = stream * 0x4000000 + pgn * 0x100 + (id & 0xff); // stream · 2^26 + PGN · 2^8 + source
     if (data.length < 2) {
       this.table.stray();
       return TAKEN;

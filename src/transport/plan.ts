@@ -18,8 +18,8 @@ import { NOT_TRANSPORT, type PushResult, type Reassembler, type TransportStats }
 export type TransportProtocol = 'isotp' | 'j1939' | 'nmea2000';
 
 export interface TransportPlan {
-  /** ISO-TP response ids. */
-  isotp: { id: number; extended: boolean }[];
+  /** ISO-TP response ids, with the DBC message's length (a CAN FD frame that long is the message whole). */
+  isotp: { id: number; extended: boolean; wholeLength: number }[];
   /** J1939 transport protocol on. */
   j1939: boolean;
   /** NMEA 2000 fast-packet PGNs. */
@@ -59,7 +59,7 @@ export function planTransport(
     const what = `${m.name} (${hex(m.id, m.extended)}) is ${m.length} bytes`;
     if (p === 'isotp') {
       const k = `${m.extended}:${m.id}`;
-      if (!isotpSeen.has(k)) plan.isotp.push({ id: m.id, extended: m.extended });
+      if (!isotpSeen.has(k)) plan.isotp.push({ id: m.id, extended: m.extended, wholeLength: m.length });
       isotpSeen.add(k);
       plan.notes.push(`${what}: ISO-TP reassembly on ${hex(m.id, m.extended)}`);
     } else if (p === 'nmea2000') {
@@ -81,21 +81,39 @@ export function planTransport(
  */
 export class TransportStage {
   readonly reassemblers: Reassembler[] = [];
+  /**
+   * Could a frame with this id be a transport frame of the plan? One function made for the plan (no loop over
+   * the reassemblers): it runs for every frame of a log, the reassemblers only for the frames it lets through.
+   */
+  readonly wants: (id: number, extended: boolean) => boolean;
 
   constructor(readonly plan: TransportPlan) {
     if (plan.isotp.length > 0) this.reassemblers.push(new IsoTpReassembler({ ids: plan.isotp }));
     if (plan.j1939) this.reassemblers.push(new J1939Reassembler());
     if (plan.fastPacketPgns.length > 0)
       this.reassemblers.push(new FastPacketReassembler({ pgns: plan.fastPacketPgns }));
+    // lookup tables, not Sets: this runs for every frame of a log
+    const std = new Uint8Array(2048);
+    for (const e of plan.isotp) if (!e.extended && e.id < 2048) std[e.id] = 1;
+    const ext = new Set(plan.isotp.filter((e) => e.extended).map((e) => e.id));
+    const pgns = new Uint8Array(1 << 18);
+    for (const p of plan.fastPacketPgns) pgns[p] = 1;
+    const fastPackets = plan.fastPacketPgns.length > 0;
+    const extIsotp = ext.size > 0;
+    const j1939 = plan.j1939;
+    this.wants = (id, extended) => {
+      if (!extended) return id < 2048 && std[id] === 1;
+      const pf = (id >>> 16) & 0xff;
+      return (
+        (j1939 && (pf === 0xec || pf === 0xeb)) ||
+        (fastPackets && pgns[j1939Pgn(id)] === 1) ||
+        (extIsotp && ext.has(id))
+      );
+    };
   }
 
   get empty(): boolean {
     return this.reassemblers.length === 0;
-  }
-
-  wants(id: number, extended: boolean): boolean {
-    for (const r of this.reassemblers) if (r.wants(id, extended)) return true;
-    return false;
   }
 
   push(stream: number, timeNs: bigint, id: number, extended: boolean, data: Uint8Array): PushResult {

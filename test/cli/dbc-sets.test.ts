@@ -167,7 +167,7 @@ describe('DBC sets in dbc inspect, dbc decode, decode and import', () => {
     writeFileSync(tp, `${HEAD}BO_ 1979 Temperature: 54 N\n SG_ T : 400|8@1+ (1,-40) [0|0] "" N\n`);
     const log = join(fixturesDir, 'canedge', '00000170.MF4');
     for (const cmd of [['decode'], ['import', '--data-dir', join(dir, 'tp-data')]]) {
-      const r = await runCli([cmd[0], log, '--dbc', tp, ...cmd.slice(1)]);
+      const r = await runCli([cmd[0], log, '--dbc', tp, '--transport', 'off', ...cmd.slice(1)]);
       assert.match(
         r.stderr,
         /(\d+) decode error\(s\), by message:\n {2}Temperature \(0x7BB, .*tp\.dbc\): \d+ frame\(s\): needs transport-protocol reassembly: the DBC defines 54 bytes/,

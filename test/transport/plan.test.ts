@@ -34,7 +34,7 @@ BO_ 100 Short: 8 Vector__XXX
  SG_ a : 0|8@1+ (1,0) [0|255] "" Vector__XXX
 `);
   const plan = planTransport(db.messages);
-  assert.deepEqual(plan.isotp, [{ id: 2028, extended: false }]);
+  assert.deepEqual(plan.isotp, [{ id: 2028, extended: false, wholeLength: 62 }]);
   assert.equal(plan.j1939, true);
   assert.deepEqual(plan.fastPacketPgns, [129029]);
   assert.equal(plan.notes.length, 3);

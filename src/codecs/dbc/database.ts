@@ -24,6 +24,17 @@ export interface DecodeOptions {
   truncated?: boolean;
 }
 
+/** How an extended frame with no exact-id message is matched by its J1939 parameter group number. */
+export interface PgnOptions {
+  /** Among the J1939 messages (VFrameFormat J1939PG). */
+  j1939?: boolean;
+  /**
+   * Among all extended messages: for reassembled J1939 and NMEA 2000 transport messages, whose ids are rebuilt
+   * (priority) or come from another sender than the DBC's.
+   */
+  anyPgn?: boolean;
+}
+
 /** Why a frame did not decode. */
 export type FrameErrorKind = 'unknown_id' | 'short' | 'mux';
 
@@ -208,6 +219,8 @@ export class Database {
   private readonly std = new Int32Array(2048);
   /** J1939 PGN → message index. */
   private readonly byPgn = new Map<number, number>();
+  /** PGN → an extended message with that PGN (a J1939 one when there is one), for PGN matching of any message. */
+  private readonly byPgnAny = new Map<number, number>();
   /** Compiled decoders by variant (truncated·2 + choices), then message index; filled on first use. */
   private readonly fnTables: (CompiledFn | undefined)[][] = [[], [], [], []];
   private readonly labelIndex = new Map<string, number>();
@@ -329,14 +342,27 @@ export class Database {
       // Later definitions win, as in cantools.
       this.byId.set(idKey(m.id, m.extended), m.index);
       if (!m.extended && m.id < 2048) this.std[m.id] = m.index + 1;
-      if (m.extended && m.isJ1939) this.byPgn.set(j1939Pgn(m.id), m.index);
+      if (m.extended) {
+        const pgn = j1939Pgn(m.id);
+        if (m.isJ1939) this.byPgn.set(pgn, m.index);
+        const had = this.byPgnAny.get(pgn);
+        if (m.isJ1939 || had === undefined || !this.messages[had].isJ1939) this.byPgnAny.set(pgn, m.index);
+      }
     });
   }
 
-  /** The message a frame id maps to, or undefined. `j1939`: fall back to PGN matching for J1939 messages. */
-  lookup(id: number, extended: boolean, j1939 = false): Message | undefined {
-    const i = this.byId.get(idKey(id, extended)) ?? (j1939 && extended ? this.byPgn.get(j1939Pgn(id)) : undefined);
+  /**
+   * The message a frame id maps to, or undefined. With no exact id: `j1939` falls back to PGN matching among the
+   * J1939 messages (VFrameFormat J1939PG), `anyPgn` among all extended messages.
+   */
+  lookup(id: number, extended: boolean, j1939 = false, anyPgn = false): Message | undefined {
+    const pgns = this.pgnMap(j1939, anyPgn);
+    const i = this.byId.get(idKey(id, extended)) ?? (pgns && extended ? pgns.get(j1939Pgn(id)) : undefined);
     return i === undefined ? undefined : this.messages[i];
+  }
+
+  private pgnMap(j1939: boolean, anyPgn: boolean): Map<number, number> | null {
+    return anyPgn ? this.byPgnAny : j1939 ? this.byPgn : null;
   }
 
   getMessage(name: string): Message | undefined {
@@ -373,10 +399,10 @@ export class Database {
    * Decodes `frames` into `out` without allocating per frame or per signal. Never throws on payload bytes:
    * unknown ids, short frames and undefined multiplexer values become negative codes in out.message.
    */
-  decodeBatch(frames: FrameColumns, out: DecodedBatch, options: DecodeOptions & { j1939?: boolean } = {}): void {
+  decodeBatch(frames: FrameColumns, out: DecodedBatch, options: DecodeOptions & PgnOptions = {}): void {
     const truncated = options.truncated ?? false;
     const choices = options.choices ?? true;
-    const j1939 = options.j1939 ?? false;
+    const pgns = this.pgnMap(options.j1939 ?? false, options.anyPgn ?? false);
     const v = (truncated ? 2 : 0) + (choices ? 1 : 0);
     const n = frames.count;
     out.ensureFrames(n);
@@ -396,7 +422,7 @@ export class Database {
         mi = fid < 2048 ? std[fid] - 1 : -1;
       } else {
         mi = byId.get(fid + 0x100000000);
-        if (mi === undefined && j1939) mi = this.byPgn.get(j1939Pgn(fid));
+        if (mi === undefined && pgns !== null) mi = pgns.get(j1939Pgn(fid));
         if (mi === undefined) mi = -1;
       }
       if (mi < 0) {
@@ -422,13 +448,8 @@ export class Database {
   }
 
   /** Decodes one frame into plain objects (convenient; the batch API is the fast path). */
-  decodeFrame(
-    id: number,
-    extended: boolean,
-    data: Uint8Array,
-    options: DecodeOptions & { j1939?: boolean } = {},
-  ): FrameResult {
-    const m = this.lookup(id, extended, options.j1939 ?? false);
+  decodeFrame(id: number, extended: boolean, data: Uint8Array, options: DecodeOptions & PgnOptions = {}): FrameResult {
+    const m = this.lookup(id, extended, options.j1939 ?? false, options.anyPgn ?? false);
     if (!m) {
       return {
         ok: false,

@@ -9,6 +9,7 @@ export type {
   FrameResult,
   LoadNote,
   LoadOptions,
+  PgnOptions,
 } from './database.js';
 export { Database, DecodedBatch, ERR_UNKNOWN_ID, j1939Pgn, messageKeys, signalKeys } from './database.js';
 export type { EncodeOptions, EncodeValue } from './encoder.js';

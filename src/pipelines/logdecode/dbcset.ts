@@ -18,6 +18,7 @@ import { resolve } from 'node:path';
 import { Database, type LoadNote } from '../../codecs/dbc/index.js';
 import { SigflowError } from '../../errors/index.js';
 import { csvField } from './output/format.js';
+import { BatchReassembly, parseTransportChoices, type TransportChoices } from './transport.js';
 
 /** One loaded database plus the precomputed naming/filter arrays the hot loop indexes by global signal index. */
 export interface DecodeDb {
@@ -60,7 +61,9 @@ export interface DecoderConfig {
   global: number[];
   /** CAN channel number → database indexes of its set (channels absent here use `global`). */
   perChannel: Map<number, number[]>;
-  /** Worth saying before decoding: files loaded once (same contents), files that define nothing. */
+  /** Transport-protocol reassembly for every channel and per channel (`--transport`; default auto). */
+  transport: TransportChoices;
+  /** Worth saying before decoding: files loaded once (same contents), files that define nothing, reassembly on. */
   notes: LoadNote[];
 }
 
@@ -86,6 +89,8 @@ export interface BuildOptions {
   channels?: ChannelSpec[];
   /** Keep only signals whose `message.signal` or `signal` matches. */
   signals?: RegExp;
+  /** Transport-protocol reassembly (default: auto for every channel). */
+  transport?: TransportChoices;
 }
 
 /**
@@ -128,7 +133,10 @@ export function buildDecoderConfig(opts: BuildOptions): DecoderConfig {
       { where: '--signals' },
     );
   }
-  return { databases, global, perChannel, notes };
+  const transport = opts.transport ?? { global: 'auto', perChannel: new Map() };
+  for (const message of BatchReassembly.forConfig({ databases, global, perChannel, transport })?.notes ?? [])
+    notes.push({ code: 'SF_WARN_LOGDECODE_TRANSPORT', message });
+  return { databases, global, perChannel, transport, notes };
 }
 
 type DbcSet = { db: Database; files: string[] };
@@ -229,6 +237,8 @@ export interface DecoderSpec {
   channel: string[];
   /** Keep only signals whose `message.signal` or `signal` matches this regular expression. */
   signals?: string;
+  /** Transport-protocol reassembly: auto (default), off, isotp,j1939,nmea2000 — each optionally `CAN<n>=…`. */
+  transport?: string[];
 }
 
 /** The decoder configuration of a spec; its problems are usage errors (exit 2) naming the file or option. */
@@ -237,5 +247,6 @@ export function decoderConfigFrom(spec: DecoderSpec): DecoderConfig {
     dbc: spec.dbc,
     channels: spec.channel.map(parseChannelSpec),
     signals: spec.signals !== undefined ? parseSignalFilter(spec.signals) : undefined,
+    transport: parseTransportChoices(spec.transport ?? []),
   });
 }

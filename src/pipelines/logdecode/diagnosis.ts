@@ -94,7 +94,7 @@ export class DecodeErrorTally {
       const received = c.minLength === c.maxLength ? `${c.minLength}` : `${c.minLength}…${c.maxLength}`;
       const detail =
         c.reason === 'transport_protocol'
-          ? `needs transport-protocol reassembly: the DBC defines ${m.length} bytes, a classic CAN frame carries at most 8 (multi-frame messages are not reassembled yet)`
+          ? `needs transport-protocol reassembly: the DBC defines ${m.length} bytes, a classic CAN frame carries at most 8 (these frames were not part of a reassembled message: see --transport)`
           : c.reason === 'short'
             ? `frames shorter than the message: the DBC defines ${m.length} bytes, the frames carry ${received}`
             : 'a multiplexer value the DBC does not define';

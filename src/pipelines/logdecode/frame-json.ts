@@ -14,11 +14,25 @@
  *
  * Decoding is line by line, with exactly one output line per input line (blank and bad lines included), in
  * bounded memory: a line longer than `maxLineBytes` is skipped as it streams (an error line naming its number).
+ *
+ * Multi-frame messages (ISO-TP, J1939 TP, NMEA 2000 fast packet; on when a DBC message is longer than its frame,
+ * `transport` option): a frame taken into a message is answered `"transport":"part"`; the frame that completes
+ * one is answered with the decoded message — its id, `"transport":{"protocol","frames","t_first","length"}` and
+ * the values. Messages are kept apart per `device` and `chn`; `t` times out incomplete ones (src/transport).
  */
 import type { Readable, Writable } from 'node:stream';
 import type { Database, DecodedValue, FrameResult } from '../../codecs/dbc/index.js';
 import { SigflowError } from '../../errors/index.js';
+import {
+  NOT_TRANSPORT,
+  planTransport,
+  TAKEN,
+  type TransportProtocol,
+  TransportStage,
+  type TransportStats,
+} from '../../transport/index.js';
 import { ByteWriter } from './output/byte-writer.js';
+import type { TransportChoice } from './transport.js';
 
 /** One frame as read from a frame line. */
 export interface FrameLine {
@@ -29,6 +43,10 @@ export interface FrameLine {
   head: string;
   /** Why it is not decoded (a LIN frame, a remote or error event), or null. */
   skip: string | null;
+  /** Time (ns), device and channel when given: they key and time transport-protocol reassembly. */
+  t: bigint | null;
+  device: string;
+  chn: number;
 }
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
@@ -73,7 +91,16 @@ export function parseFrameLine(text: string): FrameLine | { problem: string } {
       : kind === 'remote' || kind === 'error'
         ? `a CAN ${kind} frame (only CAN data frames are decoded)`
         : null;
-  return { id, ext, data: Buffer.from(data, 'hex'), head, skip };
+  return {
+    id,
+    ext,
+    data: Buffer.from(data, 'hex'),
+    head,
+    skip,
+    t: t === undefined ? null : BigInt(t as string | number),
+    device: (device as string | undefined) ?? '',
+    chn: (chn as number | undefined) ?? 0,
+  };
 }
 
 /** A line of the input: its text, or how long it was when it exceeded the limit (its bytes were not kept). */
@@ -136,6 +163,14 @@ export interface FrameDecodeStats {
   skipped: number;
   /** Lines that are not a valid frame (blank, not JSON, bad fields, too long). */
   bad_input: number;
+  /** Frames taken into multi-frame messages (each answered with a `"transport":"part"` line). */
+  transport_parts: number;
+  /** Messages reassembled (each answered on the line of the frame that completed it). */
+  transport_messages: number;
+  /** Reassembly counters per protocol in use. */
+  transport: { protocol: TransportProtocol; stats: TransportStats }[];
+  /** Why reassembly is on: one line per DBC message longer than its frame. */
+  transportNotes: string[];
   /** The first bad line's problem (`line N: …`), or null. */
   firstProblem: string | null;
 }
@@ -149,6 +184,8 @@ export interface FrameDecodeOptions {
   j1939?: boolean;
   /** Longest input line kept, in bytes (default 1 MiB; longer lines are input errors). */
   maxLineBytes?: number;
+  /** Transport-protocol reassembly (default auto: when a DBC message is longer than its frame). */
+  transport?: TransportChoice;
 }
 
 function jsonValue(v: DecodedValue, wide: boolean): string {
@@ -161,9 +198,18 @@ function jsonValue(v: DecodedValue, wide: boolean): string {
   return JSON.stringify(v);
 }
 
-/** The output line of a frame: the pass-through keys, id, ext, then the result (keys: Database.signalKey). */
-function resultLine(db: Database, f: FrameLine, r: FrameResult, truncated: boolean): string {
-  const head = `{${f.head}"id":${f.id},"ext":${f.ext}`;
+/**
+ * The output line of a frame: the pass-through keys, id, ext, then the result (keys: Database.signalKey).
+ * `extra`: keys put after ext (a reassembled message's "transport").
+ */
+function resultLine(
+  db: Database,
+  f: Pick<FrameLine, 'head' | 'id' | 'ext'>,
+  r: FrameResult,
+  truncated: boolean,
+  extra = '',
+): string {
+  const head = `{${f.head}"id":${f.id},"ext":${f.ext}${extra}`;
   if (!r.ok) return `${head},"error":"${r.error}","detail":${JSON.stringify(r.detail)}}`;
   let phys = '';
   let raw = '';
@@ -201,7 +247,24 @@ export async function decodeFrameLines(
     mux: 0,
     skipped: 0,
     bad_input: 0,
+    transport_parts: 0,
+    transport_messages: 0,
+    transport: [],
+    transportNotes: [],
     firstProblem: null,
+  };
+  const choice = opts.transport ?? 'auto';
+  const stage =
+    choice === 'off'
+      ? null
+      : new TransportStage(planTransport(db.messages, choice === 'auto' ? undefined : new Set(choice)));
+  stats.transportNotes = stage?.plan.notes ?? [];
+  const streams = new Map<string, number>();
+  const streamOf = (f: FrameLine) => {
+    const key = `${f.device}\u0000${f.chn}`;
+    let n = streams.get(key);
+    if (n === undefined) streams.set(key, (n = streams.size));
+    return n;
   };
   const choices = opts.choices ?? true;
   const j1939 = opts.j1939 ?? db.messages.some((m) => m.isJ1939);
@@ -231,6 +294,24 @@ export async function decodeFrameLines(
           out.push(`{${f.head}"id":${f.id},"ext":${f.ext},"error":"not_decoded","detail":${JSON.stringify(f.skip)}}\n`);
           continue;
         }
+        if (stage && !stage.empty && stage.wants(f.id, f.ext)) {
+          // without "t" there are no timeouts: the frames are taken as they come
+          const res = stage.push(streamOf(f), f.t ?? 0n, f.id, f.ext, f.data);
+          if (res === TAKEN) {
+            stats.transport_parts++;
+            out.push(`{${f.head}"id":${f.id},"ext":${f.ext},"transport":"part"}\n`);
+            continue;
+          }
+          if (res !== NOT_TRANSPORT) {
+            stats.transport_messages++;
+            const r = db.decodeFrame(res.id, res.extended, res.data, { choices, anyPgn: true, truncated: true });
+            if (r.ok) stats.decoded++;
+            else stats[r.error]++;
+            const extra = `,"transport":{"protocol":"${res.protocol}","frames":${res.frames},"t_first":"${res.timeNs}","length":${res.data.length}}`;
+            out.push(`${resultLine(db, { head: f.head, id: res.id, ext: res.extended }, r, false, extra)}\n`);
+            continue;
+          }
+        }
         let r = db.decodeFrame(f.id, f.ext, f.data, { choices, j1939 });
         let wasTruncated = false;
         if (!r.ok && r.error === 'short' && opts.truncated && r.message) {
@@ -245,6 +326,10 @@ export async function decodeFrameLines(
     }
   } finally {
     await out.flush();
+  }
+  if (stage) {
+    stage.finish();
+    stats.transport = stage.stats();
   }
   return stats;
 }

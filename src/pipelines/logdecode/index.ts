@@ -62,3 +62,10 @@ export {
   runLogPipeline,
 } from './pipeline.js';
 export { NsFormatter } from './time.js';
+export {
+  BatchReassembly,
+  parseTransportChoices,
+  type ReassembledBatch,
+  type TransportChoice,
+  type TransportChoices,
+} from './transport.js';

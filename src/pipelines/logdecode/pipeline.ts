@@ -26,10 +26,12 @@ import {
   readBusFrames,
 } from '../../formats/mdf4/index.js';
 import { FileSource } from '../../io/index.js';
+import type { TransportProtocol, TransportStats } from '../../transport/index.js';
 import type { DecodeDb, DecoderConfig } from './dbcset.js';
 import { DecodeErrorTally } from './diagnosis.js';
 import type { LogInput } from './inputs.js';
 import { NsFormatter } from './time.js';
+import { BatchReassembly, type ReassembledBatch } from './transport.js';
 
 export interface OpenedFile {
   input: LogInput;
@@ -86,6 +88,12 @@ export interface LogStats {
   decodeErrors: number;
   /** MDF4 warnings (data damage). */
   warnings: number;
+  /** CAN data frames taken by transport-protocol reassembly (not decoded one by one). */
+  transportFrames: number;
+  /** Messages reassembled from them (decoded like frames: counted in decodedFrames, decodeErrors …). */
+  transportMessages: number;
+  /** A run's totals: reassembly counters per protocol in use, drops by reason (empty per file and when off). */
+  transport: { protocol: TransportProtocol; stats: TransportStats }[];
   /** decodeErrors per message and reason (`entries(config)`: the breakdown; diagnosis.ts). */
   decodeErrorDetail: DecodeErrorTally;
 }
@@ -102,6 +110,9 @@ export function emptyStats(): LogStats {
     unknownIds: 0,
     decodeErrors: 0,
     warnings: 0,
+    transportFrames: 0,
+    transportMessages: 0,
+    transport: [],
     decodeErrorDetail: new DecodeErrorTally(),
   };
 }
@@ -109,7 +120,7 @@ export function emptyStats(): LogStats {
 export function addStats(into: LogStats, s: LogStats): void {
   for (const k of Object.keys(into) as (keyof LogStats)[]) {
     if (k === 'decodeErrorDetail') into.decodeErrorDetail.merge(s.decodeErrorDetail);
-    else into[k] += s[k];
+    else if (k !== 'transport') into[k] += s[k];
   }
 }
 
@@ -156,7 +167,10 @@ function channelTable(config: DecoderConfig): number[][] {
   return t;
 }
 
-/** Runs the pipeline over the inputs; returns the run's totals. */
+/**
+ * Runs the pipeline over the inputs; returns the run's totals. Transport-protocol reassembly (config.transport)
+ * carries on across the files of the run; its counters are in the totals' `transport`.
+ */
 export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions = {}): Promise<LogStats> {
   const total = emptyStats();
   const decoding = new Decoding(opts);
@@ -192,6 +206,8 @@ export async function runLogPipeline(inputs: LogInput[], opts: PipelineOptions =
     opts.onProgress?.(bytesBefore);
     await opts.onFileEnd?.(file, stats);
   }
+  decoding.finish();
+  total.transport = decoding.transportStats();
   return total;
 }
 
@@ -213,10 +229,13 @@ class Decoding {
   private readonly choices: boolean;
   private readonly countValues: boolean;
   private ext = new Uint8Array(0);
+  private readonly transport: BatchReassembly | null;
+  private taken = new Uint8Array(0);
 
   constructor(private readonly opts: PipelineOptions) {
     const config = opts.config ?? null;
     this.config = config;
+    this.transport = config ? BatchReassembly.forConfig(config) : null;
     this.table = config ? channelTable(config) : null;
     this.decoded = config ? config.databases.map(() => new DecodedBatch()) : null;
     this.choices = opts.choices ?? false;
@@ -273,13 +292,56 @@ class Decoding {
       view.frames = b;
       stats.events += n;
       stats.frames += nCan + nLin;
+      let reassembled: ReassembledBatch | null = null;
+      let taken: Uint8Array | null = null;
       if (config && decoded && table && nCan > 0) {
-        decodeBatchAll(config, columns, decoded, this.choices);
-        tally(b, decoded, table, config.databases, stats, this.countValues);
+        if (this.transport) {
+          if (this.taken.length < n) this.taken = new Uint8Array(Math.max(n, this.taken.length * 2));
+          taken = this.taken;
+          reassembled = this.transport.run(b, file.device, taken);
+        }
+        decodeBatchAll(config, columns, decoded, this.choices, false);
+        tally(b, decoded, table, config.databases, stats, this.countValues, taken);
       }
       if (opts.onBatch) await callback(() => opts.onBatch?.(view));
+      if (reassembled) await this.emitReassembled(reassembled, view, stats);
       if (opts.onProgress && n > 0) opts.onProgress(bytesBefore + progress.update(b) * size);
     }
+  }
+
+  /**
+   * Decodes the messages reassembled in a batch (PGN matching for the 29-bit ones, whose ids are rebuilt; signals
+   * that fit, as a multiplexed DBC message's length is its longest variant) and hands them on as a batch.
+   */
+  private async emitReassembled(r: ReassembledBatch, view: BatchView, stats: LogStats): Promise<void> {
+    const { config, table, decoded, opts } = this;
+    if (!config || !table || !decoded) return;
+    const b = r.frames;
+    const ext = new Uint8Array(b.count);
+    for (let i = 0; i < b.count; i++) ext[i] = b.flags[i] & FLAG_EXT;
+    const columns: FrameColumns = {
+      count: b.count,
+      id: b.id,
+      ext,
+      data: b.data,
+      offset: b.dataStart,
+      length: r.lengths,
+    };
+    decodeBatchAll(config, columns, decoded, this.choices, true);
+    stats.transportMessages += b.count;
+    tally(b, decoded, table, config.databases, stats, this.countValues, null);
+    view.frames = b;
+    view.columns = columns;
+    view.time.reset(b.startNs);
+    if (opts.onBatch) await callback(() => opts.onBatch?.(view));
+  }
+
+  finish(): void {
+    this.transport?.finish();
+  }
+
+  transportStats(): LogStats['transport'] {
+    return this.transport?.stats() ?? [];
   }
 }
 
@@ -342,10 +404,21 @@ async function callback(fn: () => void | Promise<void>): Promise<void> {
   }
 }
 
-function decodeBatchAll(config: DecoderConfig, columns: FrameColumns, out: DecodedBatch[], choices: boolean): void {
+/** Decodes a batch with every database; `reassembled`: transport messages (PGN matching, truncated signals). */
+function decodeBatchAll(
+  config: DecoderConfig,
+  columns: FrameColumns,
+  out: DecodedBatch[],
+  choices: boolean,
+  reassembled: boolean,
+): void {
   const dbs = config.databases;
   for (let d = 0; d < dbs.length; d++) {
-    dbs[d].db.decodeBatch(columns, out[d], { choices, j1939: dbs[d].j1939 });
+    dbs[d].db.decodeBatch(
+      columns,
+      out[d],
+      reassembled ? { choices, anyPgn: true, truncated: true } : { choices, j1939: dbs[d].j1939 },
+    );
   }
 }
 
@@ -356,6 +429,7 @@ function tally(
   dbs: DecodeDb[],
   stats: LogStats,
   countValues: boolean,
+  taken: Uint8Array | null,
 ): void {
   const n = b.count;
   const type = b.type;
@@ -365,9 +439,16 @@ function tally(
   let unk = 0;
   let err = 0;
   let vals = 0;
+  let tp = 0;
   for (let i = 0; i < n; i++) {
     if (type[i] !== EV_CAN_DATA || bus[i] !== BUS_CAN) continue;
     const set = table[chn[i]];
+    if (taken !== null && taken[i] === 1) {
+      // a frame of a multi-frame message: not decoded on its own (its message is, in the reassembled batch)
+      for (let k = 0; k < set.length; k++) decoded[set[k]].message[i] = ERR_UNKNOWN_ID;
+      tp++;
+      continue;
+    }
     let ok = false;
     let bad = -1;
     for (let k = 0; k < set.length; k++) {
@@ -389,6 +470,7 @@ function tally(
       badFrame(b, i, bad, decoded[bad].message[i], dbs[bad], stats);
     } else unk++;
   }
+  stats.transportFrames += tp;
   stats.decodedFrames += dec;
   stats.unknownIds += unk;
   stats.decodeErrors += err;
@@ -397,7 +479,7 @@ function tally(
 
 /** The error path of `tally`: which message a frame that failed to decode was, and why (diagnosis.ts). */
 function badFrame(b: FrameBatch, i: number, d: number, code: number, db: DecodeDb, stats: LogStats): void {
-  const m = db.db.lookup(b.id[i], (b.flags[i] & FLAG_EXT) !== 0, db.j1939);
+  const m = db.db.lookup(b.id[i], (b.flags[i] & FLAG_EXT) !== 0, db.j1939, true);
   if (!m) return;
   stats.decodeErrorDetail.add(d, m.index, code, m.length, b.length[i], (b.flags[i] & FLAG_EDL) !== 0);
 }

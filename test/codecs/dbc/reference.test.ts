@@ -31,7 +31,8 @@ const roots: [string, string | null][] = [
 async function checkFramesCli(root: string, entry: ManifestEntry): Promise<string[]> {
   const frames = readNdjson<RefFrame>(join(root, 'dbc/reference', entry.frames_file!));
   const input = frames.map((f) => JSON.stringify({ id: f.id, extended: f.extended, data: f.data })).join('\n');
-  const r = await runCli(['dbc', 'decode', join(root, entry.path)], { input });
+  // single frames against cantools: no transport-protocol reassembly (the frames are not bus traffic)
+  const r = await runCli(['dbc', 'decode', join(root, entry.path), '--transport', 'off'], { input });
   if (r.code !== 0) return [`${entry.path}: exit ${r.code}: ${r.stderr.slice(0, 300)}`];
   const lines = r.stdout.trim().split('\n');
   if (lines.length !== frames.length)
@@ -63,7 +64,10 @@ async function checkErrorsCli(root: string, cases: RefError[], modes: boolean[])
   await inBatches(jobs, 4, async ({ dbc, list, truncated }) => {
     const input = list.map((c) => JSON.stringify({ id: c.id, extended: c.extended, data: c.data })).join('\n');
     {
-      const r = await runCli(['dbc', 'decode', join(root, dbc), ...(truncated ? ['--truncated'] : [])], { input });
+      const r = await runCli(
+        ['dbc', 'decode', join(root, dbc), '--transport', 'off', ...(truncated ? ['--truncated'] : [])],
+        { input },
+      );
       const lines = r.stdout
         .trim()
         .split('\n')

@@ -1,6 +1,6 @@
 /**
- * sigflow's command line. Each area registers its own subcommands from its module under src/cli/; this file only
- * assembles them, and is the one place that turns an error into a line on stderr and an exit status:
+ * sigflow's command line. Each area registers its own subcommands from its module under src/cli/; program.ts
+ * assembles them (this file loads only the command being run when it can: programFor); this file is the one place that turns an error into a line on stderr and an exit status:
  * - a SigflowError prints `sigflow: <message>` and exits with its catalogue status (2: the input or the invocation
  *   is wrong; 1: it could not be done) — commands never pick exit statuses themselves;
  * - a usage error found by commander (unknown option, missing argument) exits 2 after commander's own message;
@@ -10,54 +10,31 @@
  * Every line ends with the error's code in parentheses.
  * The stack trace (and the chain of causes) is printed only with SIGFLOW_DEBUG=1.
  */
-import { Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { ERRORS, SigflowError } from '../errors/index.js';
 import { writeError } from '../io/index.js';
-import { registerDbcCommands } from './dbc.js';
-import { registerDecodeCommands } from './decode.js';
-import { registerFramesCommands } from './frames.js';
-import { registerImportCommands } from './import.js';
-import { registerLogsCommands } from './logs.js';
-import { registerOutboxCommands } from './outbox.js';
-import { registerStoreCommands } from './store.js';
+import { rootProgram } from './root.js';
 import { VERSION } from './version.js';
 
 export { VERSION };
 
-export function buildProgram(): Command {
-  const program = new Command();
-  program
-    .name('sigflow')
-    .description(
-      'Telemetry for CAN buses and sensor networks: raw bytes in, decoded timestamped signals out, stored without ' +
-        'loss and served to dashboards.',
-    )
-    .addHelpText(
-      'after',
-      `
-Start here:
-  sigflow import LOG/ --dbc vehicle.dbc          decode CANedge logs into the embedded store (.sigflow/)
-  sigflow store list .sigflow/store.db           what was stored
-  sigflow decode LOG/ --dbc vehicle.dbc --format csv -o out.csv
-  sigflow dbc inspect vehicle.dbc                what a DBC defines (and what is wrong with it)
-Every command has --help with examples.
-Times are RFC 3339 / ISO 8601 (UTC unless an offset is given: 2024-01-02T03:04:05Z, 2024-01-02T05:04:05+02:00,
-2024-01-02) or integer ns since the epoch; durations a number and a unit (500ms, 30s, 10m, 2h, 7d, 2w).
-Exit status: 0 done; 1 could not be done (e.g. a file failed); 2 bad arguments or input. Errors carry a code
-(SF_ERR_…, docs/errors.md); SIGFLOW_DEBUG=1 prints their stack trace.`,
-    )
-    .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    // throw instead of exiting, here and in every subcommand (they inherit it when created below): main() decides
-    .exitOverride();
-  registerDbcCommands(program);
-  registerFramesCommands(program);
-  registerDecodeCommands(program);
-  registerImportCommands(program);
-  registerLogsCommands(program);
-  registerOutboxCommands(program);
-  registerStoreCommands(program);
-  return program;
+/**
+ * The program for `argv`: for `frames` and `decode` the root with that command only (loading nothing else: a
+ * one-shot command starts faster; its help and behaviour are the same), else every command (program.ts).
+ */
+async function programFor(argv: string[]): Promise<Command> {
+  const command = argv[2];
+  if (command === 'frames') {
+    const program = rootProgram();
+    (await import('./frames.js')).registerFramesCommands(program);
+    return program;
+  }
+  if (command === 'decode') {
+    const program = rootProgram();
+    (await import('./decode.js')).registerDecodeCommands(program);
+    return program;
+  }
+  return (await import('./program.js')).buildProgram();
 }
 
 /** A failed write to stdout was reported already (by the command's error), so the stream's 'error' stays quiet. */
@@ -77,8 +54,8 @@ export async function main(argv: string[]): Promise<void> {
   const fatal = (err: unknown) => process.exit(reportError(err));
   process.once('uncaughtException', fatal);
   process.once('unhandledRejection', fatal);
-  const program = buildProgram();
   try {
+    const program = await programFor(argv);
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof SigflowError && err.code === 'SF_ERR_IO_WRITE' && err.where === 'stdout')

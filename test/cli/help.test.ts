@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Command } from 'commander';
-import { buildProgram, reportError } from '../../src/cli/main.js';
+import { reportError } from '../../src/cli/main.js';
+import { buildProgram } from '../../src/cli/program.js';
 import { runCli } from '../harness/cli.js';
 
 /** Every command with an action (leaf), with its path of names. */

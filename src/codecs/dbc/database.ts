@@ -156,21 +156,28 @@ function setOwn<T>(o: Record<string, T>, k: string, v: T): void {
 type ObjectBuilder = (b: DecodedBatch, labels: string[], choices: boolean) => FrameResult;
 
 /**
- * Generates `(b, labels, choices) => ({ ok, message, phys: {…}, raw: {…}, choices })` for a message whose slots are
- * its signals in order. Keys are JSON string literals; names that could not be literal keys (`__proto__`,
- * duplicates) make the message use the generic path.
+ * Generates `(b, labels, choices) => ({ ok, message, phys: {…}, raw: {…}, choices })` for one slot layout of a
+ * message: slot k holds global signal `sigs[k]` (for a multiplexed message, one layout per decoded branch: the
+ * decoder emits roots first and each multiplexer's active children after it). The object literals have the
+ * layout's fixed shape, with the keys the generic path gives (Database.signalKey, in slot order). Returns null
+ * (use the generic path) when a key is `__proto__` or two slots share a key.
  */
-function makeObjectBuilder(m: Message, wide: boolean[]): ObjectBuilder | null {
-  // Only when slot k is signal k: no multiplexed signals (the decoder emits roots first, branches after).
-  if (m.signals.some((s) => s.multiplexerSignal !== null)) return null;
-  const names = m.signals.map((s) => s.name);
-  if (names.includes('__proto__') || new Set(names).size !== names.length) return null;
+function makeObjectBuilder(
+  m: Message,
+  sigs: ArrayLike<number>,
+  signals: readonly Signal[],
+  signalKey: readonly string[],
+  wide: readonly boolean[],
+): ObjectBuilder | null {
+  const keys = Array.from(sigs, (gi) => signalKey[gi]);
+  if (keys.includes('__proto__') || new Set(keys).size !== keys.length) return null;
   const phys: string[] = [];
   const raw: string[] = [];
   const pre: string[] = [];
-  const ch: string[] = [];
-  m.signals.forEach((s, k) => {
-    const key = JSON.stringify(s.name);
+  const chSlots: { k: number; key: string; always: boolean }[] = [];
+  keys.forEach((name, k) => {
+    const s = signals[sigs[k]];
+    const key = JSON.stringify(name);
     if (wide[s.globalIndex]) {
       pre.push(
         `const wp${k} = b.widePhys[${k}], wr${k} = b.wideRaw[${k}]; b.widePhys[${k}] = undefined; b.wideRaw[${k}] = undefined;`,
@@ -181,17 +188,86 @@ function makeObjectBuilder(m: Message, wide: boolean[]): ObjectBuilder | null {
       phys.push(`${key}: P[${k}]`);
       raw.push(`${key}: R[${k}]`);
     }
-    if (s.choices) ch.push(`if (C[${k}] >= 0) ch[${key}] = labels[C[${k}]];`);
+    if (s.choices) chSlots.push({ k, key, always: choiceAlways(s) });
   });
   const src = `return function build(b, labels, choices) {
   const P = b.phys, R = b.raw, C = b.choice;
   ${pre.join('\n  ')}
-  const ch = {};
-  if (choices) { ${ch.join(' ')} }
+  let ch;
+  if (choices) {
+    ${choicesCode(chSlots)}
+  } else ch = {};
   return { ok: true, message: m, phys: { ${phys.join(', ')} }, raw: { ${raw.join(', ')} }, choices: ch };
 };`;
   return new Function('m', src)(m) as ObjectBuilder;
 }
+
+/** True when every raw value of the signal has a VAL_ label (so its choice is always present). */
+function choiceAlways(s: Signal): boolean {
+  if (!s.choices || s.valueType !== 'int' || s.length > 12) return false;
+  const values = new Set(s.choices.map((c) => c.value));
+  const lo = s.signed ? -(2n ** BigInt(s.length - 1)) : 0n;
+  const hi = s.signed ? 2n ** BigInt(s.length - 1) - 1n : 2n ** BigInt(s.length) - 1n;
+  if (BigInt(values.size) < hi - lo + 1n) return false;
+  for (let v = lo; v <= hi; v++) if (!values.has(v)) return false;
+  return true;
+}
+
+/** Up to this many choice signals whose label may be absent: one object literal per combination of presence. */
+const CHOICE_VARIANT_BITS = 4;
+/** Up to this many: properties added one by one (at most 2^n hidden classes per layout); more: dictionary mode. */
+const CHOICE_ADD_BITS = 10;
+
+/**
+ * Code that sets `ch` to the choices object: the labels present, in slot order. Adding properties one by one to
+ * `{}` gives a hidden class per combination of present keys, and stores that see many of them. So: with at most
+ * CHOICE_VARIANT_BITS signals whose label may be absent (signals whose every raw value has a label are always
+ * present), one object literal per combination (fixed shapes); up to CHOICE_ADD_BITS, adds (a bounded set of
+ * hidden classes, made once); with more, varied payloads would make V8 create a new hidden class for nearly every
+ * frame: a dictionary-mode object (built without a prototype, then given Object.prototype — the same own keys,
+ * order and prototype as `{}` with the same properties added).
+ */
+function choicesCode(slots: { k: number; key: string; always: boolean }[]): string {
+  const bits = slots.filter((c) => !c.always);
+  const literal = (present: typeof slots) => `{ ${present.map((c) => `${c.key}: labels[C[${c.k}]]`).join(', ')} }`;
+  if (bits.length === 0) return `ch = ${literal(slots)};`;
+  if (bits.length <= CHOICE_VARIANT_BITS) {
+    return [
+      `switch (${bits.map((c, i) => `(C[${c.k}] >= 0 ? ${1 << i} : 0)`).join(' | ')}) {`,
+      ...Array.from({ length: 1 << bits.length }, (_, mask) => {
+        const present = slots.filter((c) => c.always || (mask & (1 << bits.indexOf(c))) !== 0);
+        return `  case ${mask}: ch = ${literal(present)}; break;`;
+      }),
+      '  default: ch = {};',
+      '}',
+    ].join('\n    ');
+  }
+  if (bits.length <= CHOICE_ADD_BITS)
+    return ['ch = {};', ...slots.map((c) => `if (C[${c.k}] >= 0) ch[${c.key}] = labels[C[${c.k}]];`)].join('\n    ');
+  return [
+    'ch = Object.create(null);',
+    ...slots.map((c) =>
+      c.always ? `ch[${c.key}] = labels[C[${c.k}]];` : `if (C[${c.k}] >= 0) ch[${c.key}] = labels[C[${c.k}]];`,
+    ),
+    'Object.setPrototypeOf(ch, Object.prototype);',
+  ].join('\n    ');
+}
+
+/** One slot layout of a message (the global signal index of each slot) and its builder; chained on hash clashes. */
+interface LayoutBuilder {
+  sigs: Uint32Array;
+  build: ObjectBuilder | null;
+  next: LayoutBuilder | undefined;
+}
+
+/** Per message, the layouts seen so far, by a hash of their slots' signal indexes (Database.layoutBuilder). */
+interface LayoutTable {
+  byHash: Map<number, LayoutBuilder>;
+  count: number;
+}
+
+/** A message keeps at most this many generated builders (branches × truncation points); others go generic. */
+const MAX_LAYOUTS = 256;
 
 export class Database {
   readonly messages: Message[] = [];
@@ -225,8 +301,15 @@ export class Database {
   private readonly fnTables: (CompiledFn | undefined)[][] = [[], [], [], []];
   private readonly labelIndex = new Map<string, number>();
   private maxSignals = 0;
-  /** Per message: the generated result-object builder (null: the message cannot use one). */
+  /**
+   * Per message without multiplexed signals: the generated result-object builder for all its signals in order
+   * (null: the message cannot use one).
+   */
   private readonly builders: (ObjectBuilder | null)[] = [];
+  /** Per message: builders for the other slot layouts (multiplexer branches, truncated frames), by layout. */
+  private readonly layouts: (LayoutTable | undefined)[] = [];
+  /** Per message: has multiplexed signals (its decoder's slot order is not its signal order). */
+  private readonly muxed: boolean[] = [];
   private scratch = new DecodedBatch();
 
   /** Parses DBC text. */
@@ -339,6 +422,7 @@ export class Database {
         this.wide.push(w.raw || w.phys);
       });
       this.maxSignals = Math.max(this.maxSignals, m.signals.length);
+      this.muxed[m.index] = m.signals.some((s) => s.multiplexerSignal !== null);
       // Later definitions win, as in cantools.
       this.byId.set(idKey(m.id, m.extended), m.index);
       if (!m.extended && m.id < 2048) this.std[m.id] = m.index + 1;
@@ -449,7 +533,9 @@ export class Database {
 
   /** Decodes one frame into plain objects (convenient; the batch API is the fast path). */
   decodeFrame(id: number, extended: boolean, data: Uint8Array, options: DecodeOptions & PgnOptions = {}): FrameResult {
-    const m = this.lookup(id, extended, options.j1939 ?? false, options.anyPgn ?? false);
+    // Standard ids: the dense table (as decodeBatch); others through lookup.
+    const si = !extended && id >= 0 && id < 2048 ? this.std[id] - 1 : -1;
+    const m = si >= 0 ? this.messages[si] : this.lookup(id, extended, options.j1939 ?? false, options.anyPgn ?? false);
     if (!m) {
       return {
         ok: false,
@@ -477,13 +563,66 @@ export class Database {
       };
     }
     if (end === MUX) return { ok: false, error: 'mux', detail: this.muxErrorDetail(), message: m };
-    if (end === m.signals.length) {
-      // Every signal present, in definition order (no multiplexed signals, nothing skipped): build the objects with
-      // a generated function whose object literals have the message's fixed shape.
+    if (end === m.signals.length && !this.muxed[m.index]) {
+      // Every signal present, in definition order: build the objects with a generated function whose object
+      // literals have the message's fixed shape.
       let build = this.builders[m.index];
-      if (build === undefined) build = this.builders[m.index] = makeObjectBuilder(m, this.wide);
+      if (build === undefined)
+        build = this.builders[m.index] = makeObjectBuilder(
+          m,
+          b.signal.subarray(0, end),
+          this.signals,
+          this.signalKey,
+          this.wide,
+        );
+      if (build !== null) return build(b, this.labels, choices);
+    } else {
+      // A multiplexer branch (or a truncated frame): one generated builder per slot layout, found by a hash of
+      // the slots' signal indexes and checked slot by slot.
+      const build = this.layoutBuilder(m, b.signal, end);
       if (build !== null) return build(b, this.labels, choices);
     }
+    return this.buildGeneric(m, b, end, choices);
+  }
+
+  /**
+   * The generic object building (per-signal property adds), which the generated builders must equal key for key;
+   * public for the tests that pin them against it.
+   */
+  decodeMessageGeneric(m: Message, data: Uint8Array, options: DecodeOptions = {}): FrameResult {
+    const choices = options.choices ?? true;
+    const fn = this.compiled(m, options.truncated ?? false, choices);
+    const b = this.scratch;
+    b.ensureValues(this.maxSignals + 1);
+    const end = fn(data, 0, data.length, b, 0);
+    if (end === SHORT)
+      return { ok: false, error: 'short', detail: `${m.name} needs ${m.length} bytes, got ${data.length}`, message: m };
+    if (end === MUX) return { ok: false, error: 'mux', detail: this.muxErrorDetail(), message: m };
+    return this.buildGeneric(m, b, end, choices);
+  }
+
+  private layoutBuilder(m: Message, S: Uint32Array, end: number): ObjectBuilder | null {
+    let table = this.layouts[m.index];
+    if (table === undefined) table = this.layouts[m.index] = { byHash: new Map(), count: 0 };
+    let h = end;
+    for (let k = 0; k < end; k++) h = Math.imul(h ^ S[k], 0x01000193);
+    const first = table.byHash.get(h);
+    for (let e = first; e !== undefined; e = e.next) {
+      const sigs = e.sigs;
+      if (sigs.length !== end) continue;
+      let k = 0;
+      while (k < end && sigs[k] === S[k]) k++;
+      if (k === end) return e.build;
+    }
+    if (table.count >= MAX_LAYOUTS) return null;
+    table.count++;
+    const sigs = S.slice(0, end);
+    const build = makeObjectBuilder(m, sigs, this.signals, this.signalKey, this.wide);
+    table.byHash.set(h, { sigs, build, next: first });
+    return build;
+  }
+
+  private buildGeneric(m: Message, b: DecodedBatch, end: number, choices: boolean): FrameResult {
     const phys: Record<string, DecodedValue> = {};
     const raw: Record<string, DecodedValue> = {};
     const ch: Record<string, string> = {};

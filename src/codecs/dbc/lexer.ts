@@ -58,12 +58,48 @@ enum C {
   BACKSLASH = 92,
 }
 
+/**
+ * Character classes of the code units below 128 (a table, not calls: the first file of a process is lexed by
+ * the interpreter before V8 optimises the lexer, and a call per character is what costs most there).
+ */
+const DIGIT = 1;
+const IDENT = 2;
+const CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++)
+  CLASS[c] =
+    (c >= 48 && c <= 57 ? DIGIT | IDENT : 0) | ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 ? IDENT : 0);
+
+/** [0-9A-Za-z_] (NaN, i.e. past the end, is not). */
 function isIdentChar(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+  return c < 128 && (CLASS[c] & IDENT) !== 0;
 }
 
 function isDigit(c: number): boolean {
   return c >= C.ZERO && c <= C.NINE;
+}
+
+/*
+ * Runs of identifier characters and digits are matched by sticky regular expressions: V8 runs them as native code
+ * from the first call, while a per-character loop runs in the interpreter until the lexer is optimised — which,
+ * for the first file of a process, is most of the file.
+ */
+const IDENT_RUN = /[0-9A-Za-z_]*/y;
+const DIGIT_RUN = /[0-9]*/y;
+
+/** End of the run of identifier characters starting at `p`. */
+function identEnd(s: string, p: number): number {
+  if (p >= s.length) return p; // (a failed sticky match would reset lastIndex to 0)
+  IDENT_RUN.lastIndex = p;
+  IDENT_RUN.test(s);
+  return IDENT_RUN.lastIndex;
+}
+
+/** End of the run of digits starting at `p`. */
+function digitsEnd(s: string, p: number): number {
+  if (p >= s.length) return p; // (a failed sticky match would reset lastIndex to 0)
+  DIGIT_RUN.lastIndex = p;
+  DIGIT_RUN.test(s);
+  return DIGIT_RUN.lastIndex;
 }
 
 export class Lexer {
@@ -109,23 +145,26 @@ export class Lexer {
   private skipSpace(): void {
     const s = this.src;
     const n = s.length;
+    let p = this.pos;
     for (;;) {
-      if (this.pos >= n) return;
-      const c = s.charCodeAt(this.pos);
+      if (p >= n) break;
+      const c = s.charCodeAt(p);
       if (c === C.LF) {
-        this.pos++;
+        p++;
         this.line++;
-        this.lineOffset = this.pos;
+        this.lineOffset = p;
         this.sawNewline = true;
       } else if (c === C.SPACE || c === C.TAB || c === C.CR || c === 0xfeff || c === 12 || c === 11) {
-        this.pos++;
-      } else if (c === C.SLASH && s.charCodeAt(this.pos + 1) === C.SLASH) {
+        p++;
+      } else if (c === C.SLASH && s.charCodeAt(p + 1) === C.SLASH) {
         // `//` line comment (accepted by several tools; not in the Vector grammar).
-        while (this.pos < n && s.charCodeAt(this.pos) !== C.LF) this.pos++;
+        const lf = s.indexOf('\n', p);
+        p = lf < 0 ? n : lf;
       } else {
-        return;
+        break;
       }
     }
+    this.pos = p;
   }
 
   private scan(): Token {
@@ -147,21 +186,18 @@ export class Lexer {
     if (isDigit(c1) || (c1 === C.DOT && isDigit(s.charCodeAt(start + (signed ? 2 : 1))))) {
       let p = start + (signed ? 1 : 0);
       const leadingDot = s.charCodeAt(p) === C.DOT;
-      while (p < s.length && isDigit(s.charCodeAt(p))) p++;
+      p = digitsEnd(s, p);
       // A run of digits followed by identifier characters is an identifier that starts with a digit.
       if (!signed && !leadingDot && p < s.length && isIdentChar(s.charCodeAt(p)) && !this.isExponent(p)) {
-        while (p < s.length && isIdentChar(s.charCodeAt(p))) p++;
+        p = identEnd(s, p);
         this.pos = p;
         return { kind: 'ident', text: s.slice(start, p), start, line, column, lineStart, quirk: 'digit_ident' };
       }
-      if (s.charCodeAt(p) === C.DOT) {
-        p++;
-        while (p < s.length && isDigit(s.charCodeAt(p))) p++;
-      }
+      if (s.charCodeAt(p) === C.DOT) p = digitsEnd(s, p + 1);
       if (this.isExponent(p)) {
         p++;
         if (s.charCodeAt(p) === C.PLUS || s.charCodeAt(p) === C.MINUS) p++;
-        while (p < s.length && isDigit(s.charCodeAt(p))) p++;
+        p = digitsEnd(s, p);
       }
       this.pos = p;
       return {
@@ -176,8 +212,7 @@ export class Lexer {
     }
 
     if (isIdentChar(c)) {
-      let p = start + 1;
-      while (p < s.length && isIdentChar(s.charCodeAt(p))) p++;
+      const p = identEnd(s, start + 1);
       this.pos = p;
       return { kind: 'ident', text: s.slice(start, p), start, line, column, lineStart, quirk: null };
     }
@@ -194,7 +229,7 @@ export class Lexer {
     let q = p + 1;
     if (s.charCodeAt(q) === C.PLUS || s.charCodeAt(q) === C.MINUS) q++;
     if (!isDigit(s.charCodeAt(q))) return false;
-    while (q < s.length && isDigit(s.charCodeAt(q))) q++;
+    q = digitsEnd(s, q);
     return !(q < s.length && isIdentChar(s.charCodeAt(q)));
   }
 

@@ -598,7 +598,9 @@ export function compileExtractor(
   );
   lines.push('for(let i=lo;i<hi;i++){const p=pos[i];const ix=ix0+i;');
   lines.push(`const t=${masterExpr(layout.master, cx)};`);
-  lines.push('if(t<lt)out.disorder++;lt=t;if(t<from||t>to)continue;');
+  // the builder's counters are stored in the loop, not after it: code after a loop that V8 optimised on the stack
+  // (OSR) in the first chunk has no type feedback and deoptimised the function at the end of every chunk
+  lines.push('if(t<lt)out.disorder++;lt=t;out.lastT=t;if(t<from||t>to)continue;');
   lines.push(`let id=${val('ID', '0')}>>>0;`);
   lines.push(
     `let fl=(${val('IDE', '0')}?1:0)|(${val('Dir', '0')}?2:0)|(${val('EDL', '0')}?4:0)|(${val('BRS', '0')}?8:0)|(${val('ESI', '0')}?16:0);`,
@@ -639,8 +641,8 @@ export function compileExtractor(
   lines.push(`CH[n]=${val('BusChannel', '0')};ID[n]=id;FL[n]=fl;`);
   lines.push(isCan ? 'DC[n]=dlc;' : 'DC[n]=len;');
   lines.push(`LN[n]=cl?L:len;ET[n]=${val('ErrorType', '0')};`);
-  lines.push('DS[n]=d;d+=L;n++;c++;}');
-  lines.push('out.n=n;out.dn=d;out.lastT=lt;return c;');
+  lines.push('DS[n]=d;d+=L;n++;c++;out.n=n;out.dn=d;}');
+  lines.push('return c;');
   const body = lines.join('\n');
   void groupIndex;
   // cacheable when the function depends on its text only (no conversion objects; small tables by value)
@@ -914,7 +916,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
     if (!best) break;
     if (second && nonEmpty === 2) {
       // the common case: two groups with events, every other one done — one comparison per event
-      merge2(out, best, second);
+      merge2(out, best, second, out.cap);
       if (out.n >= out.cap) {
         merged += out.n;
         yield out.take();
@@ -923,23 +925,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       continue;
     }
     const q = best.q;
-    const ot = q.offsetNs;
-    const rp = q.recordPos;
-    let j = q.head;
-    if (!second) j = q.n;
-    else {
-      const sq = second.q;
-      const limT = sq.offsetNs[sq.head];
-      const limP = sq.recordPos[sq.head];
-      const limD = second.dgIndex;
-      const d = best.dgIndex;
-      const n = q.n;
-      while (j < n) {
-        const t = ot[j];
-        if (t > limT || (t === limT && (d > limD || (d === limD && rp[j] > limP)))) break;
-        j++;
-      }
-    }
+    const j = second ? runEnd(best, second) : q.n;
     while (q.head < j) {
       const take = Math.min(j - q.head, out.cap - out.n);
       out.copyRange(q, q.head, q.head + take);
@@ -955,10 +941,34 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
 }
 
 /**
- * Merges two groups' queues into `out` until one queue is empty or `out` is full (ties: data group, then
- * on-disk position).
+ * The end of `best`'s run of events that come before `second`'s head (ties: data group, then on-disk position).
+ * A small function of its own, like merge2: a per-event loop inside the large async readBusFrames made V8 optimise
+ * all of readBusFrames (expensive to compile) in a first pass.
  */
-function merge2(out: Builder, x: GroupState, y: GroupState): void {
+function runEnd(best: GroupState, second: GroupState): number {
+  const q = best.q;
+  const ot = q.offsetNs;
+  const rp = q.recordPos;
+  const sq = second.q;
+  const limT = sq.offsetNs[sq.head];
+  const limP = sq.recordPos[sq.head];
+  const limD = second.dgIndex;
+  const d = best.dgIndex;
+  const n = q.n;
+  let j = q.head;
+  while (j < n) {
+    const t = ot[j];
+    if (t > limT || (t === limT && (d > limD || (d === limD && rp[j] > limP)))) break;
+    j++;
+  }
+  return j;
+}
+
+/**
+ * Merges two groups' queues into `out` until one queue is empty or `out` holds `limit` events (≤ its capacity;
+ * ties: data group, then on-disk position).
+ */
+function merge2(out: Builder, x: GroupState, y: GroupState, limit: number): void {
   const a = x.q;
   const b = y.q;
   const da = x.dgIndex;
@@ -969,7 +979,7 @@ function merge2(out: Builder, x: GroupState, y: GroupState): void {
   const nb = b.n;
   let n = out.n;
   let dn = out.dn;
-  const cap = out.cap;
+  const cap = Math.min(out.cap, limit);
   const OT = out.offsetNs;
   const RP = out.recordPos;
   const BU = out.bus;

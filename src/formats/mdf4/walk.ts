@@ -81,6 +81,37 @@ function readRid(b: Uint8Array, p: number, size: number): number {
   }
 }
 
+/**
+ * The hot loop of the walk (1-byte record ids): dispatches the fixed-size records from `p` on and returns the
+ * position of the first record it does not handle — a VLSD or unknown record id, a record that does not end
+ * within `len`, or `len`. Kept small and separate from the async `pull` so that V8 optimises it within the first
+ * chunk of a process (a hot loop inside a large async function is optimised late: the first pass ran interpreted).
+ */
+function dispatchFixed1(
+  buf: Uint8Array,
+  p: number,
+  len: number,
+  table: Int32Array,
+  tgt: Int32Array,
+  targets: WalkTarget[],
+): number {
+  while (p < len) {
+    const rid = buf[p];
+    const size = table[rid];
+    if (size < 0) return p;
+    const q = p + 1 + size;
+    if (q > len) return p;
+    const k = tgt[rid];
+    if (k >= 0) {
+      const t = targets[k];
+      if (t.n === t.pos.length) t.push(p + 1);
+      else t.pos[t.n++] = p + 1;
+    } else if (k !== -1) targets[-2 - k].n++;
+    p = q;
+  }
+  return p;
+}
+
 /** A byte column payloads are copied into (reused across chunks). */
 class Growable {
   data = new Uint8Array(4096);
@@ -460,116 +491,17 @@ export class GroupWalker {
     }
     const targets = this.targets;
     for (const t of targets) t.n = 0;
-    let p = 0;
-    let stop = false;
-    if (ridSize === 0) {
-      const g = this.dg.channelGroups[0];
-      const recSize = g ? g.dataBytes + g.invalBytes : 0;
-      if (recSize === 0) {
-        this.warn(
-          this.dg.offset,
-          'channel group has zero-length records; nothing to read',
-          'SF_WARN_MDF4_GROUP_SKIPPED',
-        );
-        this.finished = true;
-        return false;
-      }
-      const count = Math.floor(len / recSize);
-      const t = targets.length && targets[0].active ? targets[0] : null;
-      if (t) {
-        if (t.pos.length < count) t.pos = new Int32Array(count);
-        const pos = t.pos;
-        for (let i = 0; i < count; i++) pos[i] = i * recSize;
-        t.n = count;
-      }
-      p = count * recSize;
-    } else if (this.sizeTable && this.tgtTable) {
-      const table = this.sizeTable;
-      const tgt = this.tgtTable;
-      while (p < len) {
-        const rid = buf[p];
-        const size = table[rid];
-        if (size >= 0) {
-          const q = p + 1 + size;
-          if (q > len) break;
-          const k = tgt[rid];
-          if (k >= 0) {
-            const t = targets[k];
-            if (t.n === t.pos.length) t.push(p + 1);
-            else t.pos[t.n++] = p + 1;
-          } else if (k !== -1) targets[-2 - k].n++;
-          p = q;
-        } else if (size === -1) {
-          const end = this.vlsdRecord(buf, p, 1, len, rid);
-          if (end < 0) {
-            stop = end === -2;
-            break;
-          }
-          this.hand(tgt[rid], p + 1);
-          p = end;
-        } else {
-          this.warnUnknown(rid, p);
-          stop = true;
-          break;
-        }
-      }
-    } else {
-      while (p + ridSize <= len) {
-        const rid = readRid(buf, p, ridSize);
-        const size = this.sizeOf.get(rid) ?? -2;
-        if (size >= 0) {
-          if (p + ridSize + size > len) break;
-          const k = this.tgtOf.get(rid);
-          if (k !== undefined) this.hand(k, p + ridSize);
-          p += ridSize + size;
-        } else if (size === -1) {
-          const end = this.vlsdRecord(buf, p, ridSize, len, rid);
-          if (end < 0) {
-            stop = end === -2;
-            break;
-          }
-          const k = this.tgtOf.get(rid);
-          if (k !== undefined) this.hand(k, p + ridSize);
-          p = end;
-        } else {
-          this.warnUnknown(rid, p);
-          stop = true;
-          break;
-        }
-      }
+    // the per-record loops live in small synchronous methods: V8 optimises those quickly, while this large async
+    // function stays unoptimised (optimising it cost ~100 ms of compile time per first pass, three times over)
+    const p = this.dispatch(buf, len);
+    if (p < 0) {
+      this.finished = true;
+      return false;
     }
+    const stop = this.stopped;
     const last = eof || stop;
     // VLSD references that point ahead (not walked yet) cut the chunk at the earliest such record
-    let cut = p;
-    if (!last && this.entries.length)
-      for (const t of targets) {
-        if (!t.specs.length || !t.active) continue;
-        const view = new DataView(buf.buffer, buf.byteOffset, len);
-        for (let i = 0; i < t.n; i++) {
-          const rp = t.pos[i];
-          if (rp - ridSize >= cut) break;
-          let ahead = false;
-          for (const sp of t.specs) {
-            if (sp.slot < 0) continue;
-            const at = rp + sp.byteOffset;
-            const o =
-              sp.width === 4
-                ? view.getUint32(at, true)
-                : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
-            if (
-              o >= this.entries[sp.slot].next &&
-              vlsdAheadPlausible(o, this.entries[sp.slot].next, rp, p, len, this.chunkSize)
-            ) {
-              ahead = true;
-              break;
-            }
-          }
-          if (ahead) {
-            cut = rp - ridSize;
-            break;
-          }
-        }
-      }
+    const cut = !last && this.entries.length ? this.vlsdCut(buf, len, p) : p;
     // hand out the records before the cut
     const view = new DataView(buf.buffer, buf.byteOffset, len);
     const spBase = this.bufBase - ridSize;
@@ -637,6 +569,137 @@ export class GroupWalker {
     this.carry = rest;
     this.bufBase += cut;
     return true;
+  }
+
+  /** The earliest record (< p) whose VLSD reference lies ahead of what was walked: the chunk ends before it. */
+  private vlsdCut(buf: Uint8Array, len: number, p: number): number {
+    const ridSize = this.ridSize;
+    const targets = this.targets;
+    let cut = p;
+    for (const t of targets) {
+      if (!t.specs.length || !t.active) continue;
+      const view = new DataView(buf.buffer, buf.byteOffset, len);
+      for (let i = 0; i < t.n; i++) {
+        const rp = t.pos[i];
+        if (rp - ridSize >= cut) break;
+        let ahead = false;
+        for (const sp of t.specs) {
+          if (sp.slot < 0) continue;
+          const at = rp + sp.byteOffset;
+          const o =
+            sp.width === 4
+              ? view.getUint32(at, true)
+              : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
+          if (
+            o >= this.entries[sp.slot].next &&
+            vlsdAheadPlausible(o, this.entries[sp.slot].next, rp, p, len, this.chunkSize)
+          ) {
+            ahead = true;
+            break;
+          }
+        }
+        if (ahead) {
+          cut = rp - ridSize;
+          break;
+        }
+      }
+    }
+    return cut;
+  }
+
+  /** Set by `dispatch` when the walk must stop after this chunk (damage). */
+  private stopped = false;
+
+  /**
+   * Dispatches the records of buf[0, len) to the targets' position lists; returns the position after the last
+   * complete record handed out (`stopped` set if the walk must end there), or -1 if the group has zero-length
+   * records (warned).
+   */
+  private dispatch(buf: Uint8Array, len: number): number {
+    this.stopped = false;
+    // one method per record-id layout: each is optimised once, for its own case
+    if (this.ridSize === 0) return this.dispatchSorted(len);
+    if (this.sizeTable && this.tgtTable) return this.dispatchByte(buf, len, this.sizeTable, this.tgtTable);
+    return this.dispatchWide(buf, len);
+  }
+
+  /** Sorted data group (no record ids): records sliced arithmetically. */
+  private dispatchSorted(len: number): number {
+    const targets = this.targets;
+    const g = this.dg.channelGroups[0];
+    const recSize = g ? g.dataBytes + g.invalBytes : 0;
+    if (recSize === 0) {
+      this.warn(this.dg.offset, 'channel group has zero-length records; nothing to read', 'SF_WARN_MDF4_GROUP_SKIPPED');
+      return -1;
+    }
+    const count = Math.floor(len / recSize);
+    const t = targets.length && targets[0].active ? targets[0] : null;
+    if (t) {
+      if (t.pos.length < count) t.pos = new Int32Array(count);
+      const pos = t.pos;
+      t.n = count; // before the loop: nothing after it needs type feedback (see dispatchFixed1)
+      for (let i = 0; i < count; i++) pos[i] = i * recSize;
+    }
+    return count * recSize;
+  }
+
+  /** 1-byte record ids: tables by id. */
+  private dispatchByte(buf: Uint8Array, len: number, table: Int32Array, tgt: Int32Array): number {
+    const targets = this.targets;
+    let p = 0;
+    while (p < len) {
+      // fixed-size records in a small function of their own (optimised early; see dispatchFixed1)
+      p = dispatchFixed1(buf, p, len, table, tgt, targets);
+      if (p >= len) break;
+      const rid = buf[p];
+      const size = table[rid];
+      if (size >= 0) {
+        break; // a fixed record that does not end in this chunk: carried
+      } else if (size === -1) {
+        const end = this.vlsdRecord(buf, p, 1, len, rid);
+        if (end < 0) {
+          this.stopped = end === -2;
+          break;
+        }
+        this.hand(tgt[rid], p + 1);
+        p = end;
+      } else {
+        this.warnUnknown(rid, p);
+        this.stopped = true;
+        break;
+      }
+    }
+    return p;
+  }
+
+  /** 2/4/8-byte record ids: maps by id. */
+  private dispatchWide(buf: Uint8Array, len: number): number {
+    const ridSize = this.ridSize;
+    let p = 0;
+    while (p + ridSize <= len) {
+      const rid = readRid(buf, p, ridSize);
+      const size = this.sizeOf.get(rid) ?? -2;
+      if (size >= 0) {
+        if (p + ridSize + size > len) break;
+        const k = this.tgtOf.get(rid);
+        if (k !== undefined) this.hand(k, p + ridSize);
+        p += ridSize + size;
+      } else if (size === -1) {
+        const end = this.vlsdRecord(buf, p, ridSize, len, rid);
+        if (end < 0) {
+          this.stopped = end === -2;
+          break;
+        }
+        const k = this.tgtOf.get(rid);
+        if (k !== undefined) this.hand(k, p + ridSize);
+        p = end;
+      } else {
+        this.warnUnknown(rid, p);
+        this.stopped = true;
+        break;
+      }
+    }
+    return p;
   }
 
   /**
@@ -731,6 +794,51 @@ export class GroupWalker {
     return true;
   }
 
+  /**
+   * Resolves the references of records [0, k) of `t` to VLSD channel group `sp.slot` into column `s` (`starts`,
+   * `lens`); returns true when every payload lies in the chunk buffer (positions in `buf`), false when they were
+   * copied into the column's bytes.
+   */
+  private resolveSlot(t: WalkTarget, sp: VlsdSpec, s: number, buf: Uint8Array, view: DataView, k: number): boolean {
+    const starts = t.vstart[s];
+    const lens = t.vlen[s];
+    const col = t.vcols[s];
+    const dg = this.dg;
+    const e = this.entries[sp.slot];
+    let direct = true;
+    for (let i = 0; i < k; i++) {
+      const at = t.pos[i] + sp.byteOffset;
+      const o =
+        sp.width === 4
+          ? view.getUint32(at, true)
+          : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
+      const j = e.find(o);
+      if (j < 0) {
+        lens[i] = -1;
+        this.warn(
+          dg.offset,
+          `VLSD offset ${o} of channel "${sp.channel.name}" (record at data-group stream offset ${this.bufBase + t.pos[i] - this.ridSize}) not found in its signal data; record dropped`,
+          'SF_WARN_MDF4_VLSD',
+        );
+        continue;
+      }
+      if (e.src[j] === 0 && direct) {
+        // payload in the chunk buffer: point at it (no copy)
+        starts[i] = e.pos[j];
+      } else {
+        if (direct) {
+          // first payload from the retained copy: move what was resolved so far into the column
+          direct = false;
+          for (let r = 0; r < i; r++) if (lens[r] >= 0) starts[r] = col.push(buf, starts[r], lens[r]);
+        }
+        starts[i] = col.push(e.src[j] === 0 ? buf : e.retained, e.pos[j], e.len[j]);
+      }
+      lens[i] = e.len[j];
+      t.lastUsed[sp.slot] = o;
+    }
+    return direct;
+  }
+
   /** Resolves the VLSD references of records [0, k) of `t` into its columns. */
   private async resolveVlsd(t: WalkTarget, buf: Uint8Array, view: DataView, k: number): Promise<void> {
     const specs = t.specs;
@@ -741,17 +849,17 @@ export class GroupWalker {
         t.vlen[s] = new Int32Array(t.vstart[s].length);
       }
     }
-    const dg = this.dg;
     for (let s = 0; s < specs.length; s++) {
       const sp = specs[s];
       const starts = t.vstart[s];
       const lens = t.vlen[s];
       const col = t.vcols[s];
-      let direct = sp.slot >= 0;
-      let sdDirect = sp.slot < 0 && sp.sd !== null;
-      if (sp.slot >= 0 && this.resolveFromBuffer(t, sp, view, k, starts, lens)) {
+      let sdDirect = sp.sd !== null;
+      if (sp.slot >= 0) {
+        // a VLSD channel group of this data group: synchronous, in small methods (see dispatchFixed1)
+        const inBuf = this.resolveFromBuffer(t, sp, view, k, starts, lens) || this.resolveSlot(t, sp, s, buf, view, k);
         const v = t.chunk.vlsd[s];
-        v.data = buf;
+        v.data = inBuf ? buf : col.data;
         v.start = starts;
         v.len = lens;
         continue;
@@ -762,32 +870,7 @@ export class GroupWalker {
           sp.width === 4
             ? view.getUint32(at, true)
             : view.getUint32(at, true) + view.getUint32(at + 4, true) * 0x100000000;
-        if (sp.slot >= 0) {
-          const e = this.entries[sp.slot];
-          const j = e.find(o);
-          if (j < 0) {
-            lens[i] = -1;
-            this.warn(
-              dg.offset,
-              `VLSD offset ${o} of channel "${sp.channel.name}" (record at data-group stream offset ${this.bufBase + t.pos[i] - this.ridSize}) not found in its signal data; record dropped`,
-              'SF_WARN_MDF4_VLSD',
-            );
-            continue;
-          }
-          if (e.src[j] === 0 && direct) {
-            // payload in the chunk buffer: point at it (no copy)
-            starts[i] = e.pos[j];
-          } else {
-            if (direct) {
-              // first payload from the retained copy: move what was resolved so far into the column
-              direct = false;
-              for (let r = 0; r < i; r++) if (lens[r] >= 0) starts[r] = col.push(buf, starts[r], lens[r]);
-            }
-            starts[i] = col.push(e.src[j] === 0 ? buf : e.retained, e.pos[j], e.len[j]);
-          }
-          lens[i] = e.len[j];
-          t.lastUsed[sp.slot] = o;
-        } else if (sp.sd) {
+        if (sp.sd) {
           const sd = sp.sd;
           const at2 = sd.locate(o);
           if (at2 >= 0 && sdDirect) {
@@ -832,7 +915,7 @@ export class GroupWalker {
         }
       }
       const v = t.chunk.vlsd[s];
-      v.data = direct ? buf : sdDirect && sp.sd ? sp.sd.window : col.data;
+      v.data = sdDirect && sp.sd ? sp.sd.window : col.data;
       v.start = starts;
       v.len = lens;
     }

@@ -46,6 +46,31 @@ export class NsFormatter {
     return `${s}${'000000000'.slice(t.length)}${t}`;
   }
 
+  /** The nanoseconds within the second of the last `seconds()` call. */
+  lastNs = 0;
+
+  /**
+   * format() in two numbers for writers that print digits themselves: returns the whole seconds of start + offset
+   * and sets `lastNs` (the text is the seconds then lastNs padded to 9 digits, or lastNs alone when the seconds are
+   * 0); -1 when format() must be used instead (a negative or huge instant).
+   */
+  seconds(offset: number): number {
+    if (this.fallback || offset < 0) return -1;
+    let r: number;
+    let s: number;
+    if (offset < 9_007_198_254_740_992 - 1e9) {
+      r = this.rem + offset;
+      s = this.sec;
+    } else {
+      const os = Math.floor(offset / 1e9);
+      r = this.rem + (offset - os * 1e9);
+      s = this.sec + os;
+    }
+    const carry = Math.floor(r / 1e9);
+    this.lastNs = r - carry * 1e9;
+    return s + carry;
+  }
+
   /** The same instant as a bigint (slower; for bucketing). */
   bigint(offset: number): bigint {
     return this.startNs + BigInt(offset);

@@ -135,7 +135,7 @@ export class BatchReassembly {
     for (let i = 0; i < n; i++) {
       if (type[i] !== EV_CAN_DATA || bus[i] !== BUS_CAN) continue;
       const stage = stages[chn[i]];
-      if (stage !== null && stage.wants(ids[i], (flags[i] & FLAG_EXT) !== 0)) {
+      if (stage?.wants(ids[i], (flags[i] & FLAG_EXT) !== 0)) {
         taken[i] = 2;
         candidates++;
       }

@@ -9,8 +9,8 @@ import type { DecodedBatch } from '../../../codecs/dbc/index.js';
 import { SigflowError } from '../../../errors/index.js';
 import type { DecoderConfig } from '../dbcset.js';
 import { type BatchView, forEachValue } from '../pipeline.js';
-import type { ByteWriter } from './byte-writer.js';
-import { csvField, csvNumber } from './format.js';
+import { type ByteWriter, utf8 } from './byte-writer.js';
+import { csvField } from './format.js';
 
 /** One cell of the wide table: a double, an exact integer (wide signals), or empty. */
 export type WideCell = number | bigint | undefined;
@@ -117,12 +117,24 @@ export class WideTable {
 export async function writeWideCsv(table: WideSource, w: ByteWriter): Promise<void> {
   const { names, rows } = table;
   w.push(`t,device,${names.map(csvField).join(',')}\n`);
+  let device = '';
+  let deviceBytes = utf8(',');
   for (const r of rows()) {
-    let line = `${r.t},${csvField(r.device)}`;
-    for (const v of r.cells) {
-      line += v === undefined ? ',' : typeof v === 'bigint' ? `,${v}` : `,${csvNumber(v)}`;
+    if (r.device !== device) {
+      device = r.device;
+      deviceBytes = utf8(`,${csvField(device)}`);
     }
-    w.push(`${line}\n`);
+    w.ascii(String(r.t));
+    w.bytes(deviceBytes);
+    for (const v of r.cells) {
+      w.reserve(1);
+      w.buf[w.pos++] = 44;
+      if (v === undefined) continue;
+      if (typeof v === 'bigint') w.ascii(String(v));
+      else w.number(v, false);
+    }
+    w.reserve(1);
+    w.buf[w.pos++] = 10;
     if (w.full) await w.flush();
   }
 }

@@ -1,0 +1,26 @@
+/**
+ * The whole command line: the root (root.ts) with every command group registered. Each area registers its own
+ * subcommands from its module under src/cli/. main.ts loads this module unless the command being run is one it can
+ * load alone (`frames`, `decode`: their start-up does not pay for the store, outbox and sinks modules).
+ */
+import type { Command } from 'commander';
+import { registerDbcCommands } from './dbc.js';
+import { registerDecodeCommands } from './decode.js';
+import { registerFramesCommands } from './frames.js';
+import { registerImportCommands } from './import.js';
+import { registerLogsCommands } from './logs.js';
+import { registerOutboxCommands } from './outbox.js';
+import { rootProgram } from './root.js';
+import { registerStoreCommands } from './store.js';
+
+export function buildProgram(): Command {
+  const program = rootProgram();
+  registerDbcCommands(program);
+  registerFramesCommands(program);
+  registerDecodeCommands(program);
+  registerImportCommands(program);
+  registerLogsCommands(program);
+  registerOutboxCommands(program);
+  registerStoreCommands(program);
+  return program;
+}

@@ -59,42 +59,42 @@ type Out = { channel: number; id: number; timeNs: bigint; data: string };
 
 /** The second reassembler: per address, start on a first frame, append continuations in order, emit when full. */
 function simple(protocol: string, frames: Frame[], isotpIds: Set<number>, pgns: Set<number>): Out[] {
+  type Open = { timeNs: bigint; id: number; want: number; next: number; bytes: number[] };
   const out: Out[] = [];
-  const open = new Map<string, { timeNs: bigint; id: number; want: number; next: number; bytes: number[] }>();
+  const open = new Map<string, Open>();
+  const emit = (channel: number, o: Open) =>
+    out.push({ channel, id: o.id, timeNs: o.timeNs, data: hex(Uint8Array.from(o.bytes.slice(0, o.want))) });
+  /** Starts a message (emitted at once when its first frame holds it all). */
+  const start = (k: string, channel: number, o: Open) => {
+    if (o.bytes.length >= o.want) {
+      open.delete(k);
+      emit(channel, o);
+    } else open.set(k, o);
+  };
+  /** A continuation: `seq` must be the next expected; `next` is the one after it. */
+  const more = (k: string, channel: number, seq: number, next: number, bytes: number[]) => {
+    const o = open.get(k);
+    if (!o || seq !== o.next) {
+      open.delete(k);
+      return;
+    }
+    o.bytes.push(...bytes);
+    o.next = next;
+    if (o.bytes.length >= o.want) {
+      emit(channel, o);
+      open.delete(k);
+    }
+  };
   for (const f of frames) {
     const d = [...f.data];
     if (protocol === 'isotp') {
       if (f.extended || !isotpIds.has(f.id)) continue;
       const k = `${f.channel}:${f.id}`;
       const type = d[0] >> 4;
-      if (type === 0) {
-        open.delete(k);
-        out.push({
-          channel: f.channel,
-          id: f.id,
-          timeNs: f.timeNs,
-          data: hex(Uint8Array.from(d.slice(0, 1 + (d[0] & 15)))),
-        });
-      } else if (type === 1) {
-        open.set(k, { timeNs: f.timeNs, id: f.id, want: 1 + (((d[0] & 15) << 8) | d[1]), next: 1, bytes: d.slice(1) });
-      } else if (type === 2) {
-        const o = open.get(k);
-        if (!o || (d[0] & 15) !== o.next) {
-          open.delete(k);
-          continue;
-        }
-        o.bytes.push(...d.slice(1));
-        o.next = (o.next + 1) & 15;
-        if (o.bytes.length >= o.want) {
-          out.push({
-            channel: f.channel,
-            id: o.id,
-            timeNs: o.timeNs,
-            data: hex(Uint8Array.from(o.bytes.slice(0, o.want))),
-          });
-          open.delete(k);
-        }
-      }
+      const o = { timeNs: f.timeNs, id: f.id, next: 1 };
+      if (type === 0) start(k, f.channel, { ...o, want: 1 + (d[0] & 15), bytes: d });
+      else if (type === 1) start(k, f.channel, { ...o, want: 1 + (((d[0] & 15) << 8) | d[1]), bytes: d.slice(1) });
+      else if (type === 2) more(k, f.channel, d[0] & 15, ((d[0] & 15) + 1) & 15, d.slice(1));
     } else if (protocol === 'j1939') {
       if (!f.extended) continue;
       const pf = (f.id >>> 16) & 0xff;
@@ -102,56 +102,14 @@ function simple(protocol: string, frames: Frame[], isotpIds: Set<number>, pgns: 
       if (pf === 0xec && (d[0] === 32 || d[0] === 16)) {
         const pgn = d[5] | (d[6] << 8) | (d[7] << 16);
         const id = ((6 << 26) | (pgn << 8) | (f.id & 0xff)) >>> 0;
-        open.set(k, { timeNs: f.timeNs, id, want: d[1] | (d[2] << 8), next: 1, bytes: [] });
-      } else if (pf === 0xeb) {
-        const o = open.get(k);
-        if (!o || d[0] !== o.next) {
-          open.delete(k);
-          continue;
-        }
-        o.bytes.push(...d.slice(1));
-        o.next++;
-        if (o.bytes.length >= o.want) {
-          out.push({
-            channel: f.channel,
-            id: o.id,
-            timeNs: o.timeNs,
-            data: hex(Uint8Array.from(o.bytes.slice(0, o.want))),
-          });
-          open.delete(k);
-        }
-      }
+        start(k, f.channel, { timeNs: f.timeNs, id, want: d[1] | (d[2] << 8), next: 1, bytes: [] });
+      } else if (pf === 0xeb) more(k, f.channel, d[0], d[0] + 1, d.slice(1));
     } else {
       if (!f.extended || !pgns.has(j1939Pgn(f.id))) continue;
       const k = `${f.channel}:${f.id}`;
-      if ((d[0] & 0x1f) === 0) {
-        const o = { timeNs: f.timeNs, id: f.id, want: d[1], next: d[0] + 1, bytes: d.slice(2) };
-        if (o.bytes.length >= o.want) {
-          out.push({
-            channel: f.channel,
-            id: f.id,
-            timeNs: f.timeNs,
-            data: hex(Uint8Array.from(o.bytes.slice(0, o.want))),
-          });
-        } else open.set(k, o);
-      } else {
-        const o = open.get(k);
-        if (!o || d[0] !== o.next) {
-          open.delete(k);
-          continue;
-        }
-        o.bytes.push(...d.slice(1));
-        o.next++;
-        if (o.bytes.length >= o.want) {
-          out.push({
-            channel: f.channel,
-            id: o.id,
-            timeNs: o.timeNs,
-            data: hex(Uint8Array.from(o.bytes.slice(0, o.want))),
-          });
-          open.delete(k);
-        }
-      }
+      if ((d[0] & 0x1f) === 0)
+        start(k, f.channel, { timeNs: f.timeNs, id: f.id, want: d[1], next: d[0] + 1, bytes: d.slice(2) });
+      else more(k, f.channel, d[0], d[0] + 1, d.slice(1));
     }
   }
   return out;

@@ -26,23 +26,10 @@ export class NsFormatter {
 
   /** Decimal ns of start + offset (offset an integer-valued double ≥ 0 or small negative). */
   format(offset: number): string {
-    if (this.fallback || offset < 0) return (this.startNs + BigInt(offset)).toString();
-    let r: number;
-    let s: number;
-    if (offset < 9_007_198_254_740_992 - 1e9) {
-      // rem + offset stays below 2^53: exact
-      r = this.rem + offset;
-      s = this.sec;
-    } else {
-      const os = Math.floor(offset / 1e9);
-      r = this.rem + (offset - os * 1e9);
-      s = this.sec + os;
-    }
-    const carry = Math.floor(r / 1e9);
-    s += carry;
-    const ns = r - carry * 1e9;
-    if (s === 0) return String(ns);
-    const t = String(ns);
+    const s = this.seconds(offset);
+    if (s < 0) return (this.startNs + BigInt(offset)).toString();
+    const t = String(this.lastNs);
+    if (s === 0) return t;
     return `${s}${'000000000'.slice(t.length)}${t}`;
   }
 
@@ -59,6 +46,7 @@ export class NsFormatter {
     let r: number;
     let s: number;
     if (offset < 9_007_198_254_740_992 - 1e9) {
+      // rem + offset stays below 2^53: exact
       r = this.rem + offset;
       s = this.sec;
     } else {

@@ -6,5 +6,5 @@ export { BufferSource } from './buffer.js';
 export { makeDirectory } from './dir.js';
 export { IoError, type IoErrorCode } from './errors.js';
 export { AsyncFileSource, FileSource } from './file.js';
-export { streamName, writeChunk, writeError } from './output.js';
+export { copiesOnWrite, streamName, writeChunk, writeError } from './output.js';
 export { type ByteSource, isValidRange, rangeError, readAll, readExact } from './source.js';

@@ -4,6 +4,7 @@
  * EISDIR …) emits 'error' and never 'drain'; a writer that waits only for 'drain' leaves the event loop empty and
  * the process ends with nothing said. `writeChunk` waits for 'drain', 'error' or 'close', whichever comes first.
  */
+import { WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { SigflowError } from '../errors/index.js';
 
@@ -29,15 +30,29 @@ export function writeError(name: string, err: unknown): SigflowError {
 }
 
 /**
- * Writes `chunk` and, when the stream asks for it, waits until it drained. Rejects with SF_ERR_IO_WRITE when the
- * stream failed before or fails while waiting (or is closed under us).
+ * Whether a chunk written to `out` is done with once its write callback ran: true for files and stdout (the bytes
+ * went to the system), false for any other stream (a PassThrough hands the very buffer to its reader).
  */
-export async function writeChunk(out: Writable, chunk: Uint8Array | string, name = streamName(out)): Promise<void> {
+export function copiesOnWrite(out: Writable): boolean {
+  return out === process.stdout || out === process.stderr || out instanceof WriteStream;
+}
+
+/**
+ * Writes `chunk` and, when the stream asks for it, waits until it drained. Rejects with SF_ERR_IO_WRITE when the
+ * stream failed before or fails while waiting (or is closed under us). `written` is the stream's write callback
+ * (called once the chunk was handled, with the error if it failed).
+ */
+export async function writeChunk(
+  out: Writable,
+  chunk: Uint8Array | string,
+  name = streamName(out),
+  written?: (err?: Error | null) => void,
+): Promise<void> {
   if (out.errored) throw writeError(name, out.errored);
   if (out.destroyed || out.writableEnded) throw writeError(name, 'the stream is closed');
   let ok: boolean;
   try {
-    ok = out.write(chunk);
+    ok = written ? out.write(chunk, written) : out.write(chunk);
   } catch (err) {
     throw writeError(name, err);
   }

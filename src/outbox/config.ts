@@ -23,7 +23,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { SigflowError } from '../errors/index.js';
-import { durationWholeMs, sizeBytes } from '../units/index.js';
+import { durationWholeMs, sizeBytes } from '../schema/index.js';
 import type { Synchronous, WhenFull } from './schema.js';
 import type { Sink } from './sink.js';
 

@@ -1,11 +1,5 @@
-/** Public API of the units grammar: instants, durations and sizes, for flags and config alike. */
-export {
-  type DurationSchemaOptions,
-  durationMs,
-  durationWholeMs,
-  type SizeSchemaOptions,
-  sizeBytes,
-} from './schema.js';
+/** Public API of the units grammar: instants, durations and sizes, for flags and config alike (the zod types for
+ * config files are in src/schema). */
 export { formatSize, parseSize, type SizeOptions } from './size.js';
 export {
   DURATION_UNITS_NS,

@@ -14,7 +14,7 @@ const src = join(repoRoot, 'src');
 export const LAYERS: readonly (readonly string[])[] = [
   ['errors'],
   ['units', 'io'],
-  ['records'],
+  ['records', 'schema'],
   ['codecs', 'formats'],
   ['framers', 'transport'],
   ['outbox', 'store'],

@@ -133,6 +133,22 @@ export class Lexer {
     return new DbcSyntaxError(this.file, t.line, t.column, detail);
   }
 
+  /**
+   * Matches the sticky regular expression `re` at the next token (after white space and comments) and, when it
+   * matches, moves past it; null (nothing consumed but white space) when it does not or a token was peeked. For
+   * the parser's fast paths over the most frequent one-line statements: `re` must not match a line break.
+   */
+  sticky(re: RegExp): RegExpExecArray | null {
+    if (this.peeked !== null) return null;
+    this.skipSpace();
+    re.lastIndex = this.pos;
+    const m = re.exec(this.src);
+    if (m === null) return null;
+    this.pos = re.lastIndex;
+    this.sawNewline = false;
+    return m;
+  }
+
   /** Source text between two offsets (for keeping unknown statements verbatim). */
   slice(from: number, to: number): string {
     return this.src.slice(from, to);

@@ -153,6 +153,15 @@ export function normaliseAttr(
   return value;
 }
 
+/**
+ * `"name" [SG_ id signal | BO_ id | BU_ node | EV_ name] value ;` on one line, with plain strings (no escapes),
+ * identifiers that start with a letter and decimal numbers: 1 name, 2–3 signal ref, 4 message id, 5 node, 6
+ * environment variable, 7 number value (finite: at most 200 integer digits and a 2-digit exponent), 8 string value.
+ * An id or name must end where the lexer ends its token (`(?!\\w)`: `BO_ 12345;` is not id 1234 and value 5).
+ */
+const BA_LINE =
+  /"([^"\\\r\n]*)"[ \t]*(?:SG_[ \t]+(\d{1,15})(?!\w)[ \t]*([A-Za-z_]\w*)(?!\w)|BO_[ \t]+(\d{1,15})(?!\w)|BU_[ \t]+([A-Za-z_]\w*)(?!\w)|EV_[ \t]+([A-Za-z_]\w*)(?!\w))?[ \t]*(?:([+-]?\d{1,200}(?:\.\d+)?(?:[eE][+-]?\d{1,2})?)|"([^"\\\r\n]*)")[ \t]*;/y;
+
 /** Reads every statement of `lx`'s text. */
 export function parseStatements(lx: Lexer, quirks: QuirkLog): RawDbc {
   return new StatementParser(lx, quirks).parse();
@@ -589,6 +598,24 @@ class StatementParser {
   }
 
   private parseAttr(kw: Token): void {
+    const m = this.lx.sticky(BA_LINE);
+    if (m !== null) {
+      // the common forms in one native match (a file of 7000 BA_ lines spent a quarter of its parse here); the
+      // same result as the token path below, which handles everything else (escapes, comments, quirks, errors)
+      const ref: ObjRef =
+        m[2] !== undefined
+          ? { kind: 'signal', id: Number(m[2]), signal: m[3] }
+          : m[4] !== undefined
+            ? { kind: 'message', id: Number(m[4]) }
+            : m[5] !== undefined
+              ? { kind: 'node', node: m[5] }
+              : m[6] !== undefined
+                ? { kind: 'envvar', name: m[6] }
+                : { kind: 'database' };
+      const value = m[7] !== undefined ? Number(m[7]) : m[8];
+      this.raw.attrs.push({ name: m[1], ref, value, pos: this.lx.posOf(kw) });
+      return;
+    }
     const name = this.string('the attribute name');
     const ref = this.objectRef('BU_, BO_, SG_, EV_ or the value');
     const value = this.attrValue();

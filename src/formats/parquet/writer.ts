@@ -11,7 +11,7 @@
 import { close, fdatasync, openSync, unlinkSync, write } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { ByteWriter, type ColumnSource, ParquetWriter, type SchemaElement } from 'hyparquet-writer';
+import type { ByteWriter, ColumnSource, ParquetWriter, SchemaElement } from 'hyparquet-writer';
 import { SigflowError } from '../../errors/index.js';
 
 export type ParquetErrorCode = 'SF_ERR_PARQUET_WRITE' | 'SF_ERR_PARQUET_VALUE' | 'SF_ERR_PARQUET_SCHEMA';
@@ -34,6 +34,12 @@ export class ParquetWriteError extends SigflowError {
 }
 
 type Encoding = NonNullable<ColumnSource['encoding']>;
+
+/**
+ * hyparquet-writer, loaded by the first `ParquetFileWriter.open` (51 modules: a command that writes no Parquet —
+ * `sigflow frames`, NDJSON decoding — does not pay for them at start-up).
+ */
+let hw: typeof import('hyparquet-writer') | null = null;
 
 /** The default row-group size in rows (DuckDB and Arrow use ~120k–1M; 128 Ki keeps buffers to a few MB). */
 export const DEFAULT_ROW_GROUP_SIZE = 131_072;
@@ -292,7 +298,7 @@ async function writeFd(fd: number, buf: Buffer, at: number, length: number): Pro
 export class ParquetFileWriter {
   private pw: ParquetWriter | null = null;
   private cols: Column[] = [];
-  private readonly bytes = new ByteWriter(1 << 16);
+  private readonly bytes: ByteWriter;
   private pending: Buffer[] = [];
   private rows = 0;
   private done = false;
@@ -312,7 +318,9 @@ export class ParquetFileWriter {
     /** The temporary file's descriptor (opened synchronously, see open()). */
     private readonly fd: number,
     private readonly opts: ParquetFileOptions,
-  ) {}
+  ) {
+    this.bytes = new (hw as typeof import('hyparquet-writer')).ByteWriter(1 << 16);
+  }
 
   /**
    * Creates `<path>.<pid>.tmp`; throws ParquetWriteError naming the path when it cannot be created. The file is
@@ -320,6 +328,7 @@ export class ParquetFileWriter {
    * between JavaScript steps, so it either finds no file or finds its handler installed.
    */
   static async open(path: string, opts: ParquetFileOptions = {}): Promise<ParquetFileWriter> {
+    hw ??= await import('hyparquet-writer');
     const tmp = `${path}.${process.pid}.tmp`;
     let fd: number;
     try {
@@ -386,7 +395,7 @@ export class ParquetFileWriter {
       ...columns.map((c) => c.element()),
     ];
     const kv = Object.entries(this.opts.metadata ?? {}).map(([key, value]) => ({ key, value }));
-    this.pw = new ParquetWriter({
+    this.pw = new (hw as typeof import('hyparquet-writer')).ParquetWriter({
       writer: this.bytes,
       schema,
       codec: 'SNAPPY',

@@ -3,7 +3,7 @@
  * and nowhere else). See README.md for every key.
  */
 import { z } from 'zod';
-import { durationWholeMs, sizeBytes } from '../../units/index.js';
+import { durationWholeMs, sizeBytes } from '../../schema/index.js';
 
 export const influxSinkConfigSchema = z
   .object({

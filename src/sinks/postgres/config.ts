@@ -3,7 +3,7 @@
  * nowhere else). See README.md for every key.
  */
 import { z } from 'zod';
-import { durationWholeMs } from '../../units/index.js';
+import { durationWholeMs } from '../../schema/index.js';
 
 export const postgresSinkConfigSchema = z
   .object({

@@ -6,11 +6,22 @@
  * hold on to it); memory is bounded by the callers flushing when `full`.
  */
 import type { Writable } from 'node:stream';
-import { writeChunk } from '../../../io/index.js';
+import { copiesOnWrite, writeChunk } from '../../../io/index.js';
 import type { NsFormatter } from '../time.js';
 import { csvNumber, jsonNumber } from './format.js';
 
 const CHUNK = 1 << 20;
+
+/** The three decimal digits of 0…999, zero-padded, 3 bytes each. */
+const DIGITS3 = (() => {
+  const t = new Uint8Array(3000);
+  for (let i = 0; i < 1000; i++) {
+    t[3 * i] = 48 + Math.floor(i / 100);
+    t[3 * i + 1] = 48 + (Math.floor(i / 10) % 10);
+    t[3 * i + 2] = 48 + (i % 10);
+  }
+  return t;
+})();
 const SAFE = 9_007_199_254_740_992; // 2^53
 
 /** The bytes of an ASCII or UTF-8 string, to be copied with `bytes()` (prefixes built once). */
@@ -23,8 +34,19 @@ export class ByteWriter {
   buf: Buffer = Buffer.allocUnsafe(CHUNK);
   pos = 0;
   private pending: Buffer[] = [];
+  /** Chunk buffers the stream is done with (files and stdout only: copiesOnWrite), reused by rotate(). */
+  private readonly free: Buffer[] = [];
+  private readonly recycle: boolean;
+  /** The write callback of a chunk cut from `whole`: `whole` goes back to the free list once written. */
+  private written(whole: Buffer): (err?: Error | null) => void {
+    return (err) => {
+      if (!err && this.free.length < 4) this.free.push(whole);
+    };
+  }
 
-  constructor(private readonly out: Writable) {}
+  constructor(private readonly out: Writable) {
+    this.recycle = copiesOnWrite(out);
+  }
 
   /** Room for `n` more bytes in `buf` from `pos`. */
   reserve(n: number): void {
@@ -85,7 +107,15 @@ export class ByteWriter {
     this.ascii(json ? jsonNumber(v) : csvNumber(v));
   }
 
-  /** The instant `fmt.format(offset)` (time.ts), its digits written directly. */
+  /** The whole seconds last written by time(), and their digits (consecutive events share them). */
+  private lastSec = -1;
+  private readonly secDigits = Buffer.alloc(16);
+  private secLen = 0;
+
+  /**
+   * The instant `fmt.format(offset)` (time.ts), its digits written directly: the seconds' digits cached while
+   * they stay the same, the nanoseconds as three groups of three digits from a table.
+   */
   time(fmt: NsFormatter, offset: number): void {
     const s = fmt.seconds(offset);
     if (s < 0) {
@@ -94,23 +124,40 @@ export class ByteWriter {
     }
     if (this.pos + 32 > this.buf.length) this.rotate(32);
     const buf = this.buf;
-    let ns = fmt.lastNs;
+    const ns = fmt.lastNs;
     if (s === 0) {
       this.pos = writeUint(buf, this.pos, ns);
       return;
     }
-    const p = writeUint(buf, this.pos, s);
-    for (let q = p + 8; q >= p; q--) {
-      const y = (ns / 10) | 0;
-      buf[q] = 48 + (ns - y * 10);
-      ns = y;
+    if (s !== this.lastSec) {
+      this.lastSec = s;
+      this.secLen = writeUint(this.secDigits, 0, s);
     }
+    let p = this.pos;
+    const sd = this.secDigits;
+    for (let k = 0; k < this.secLen; k++) buf[p++] = sd[k];
+    const a = (ns / 1e6) | 0;
+    const r = ns - a * 1e6;
+    const b = (r / 1000) | 0;
+    const c = (r - b * 1000) * 3;
+    buf[p] = DIGITS3[a * 3];
+    buf[p + 1] = DIGITS3[a * 3 + 1];
+    buf[p + 2] = DIGITS3[a * 3 + 2];
+    buf[p + 3] = DIGITS3[b * 3];
+    buf[p + 4] = DIGITS3[b * 3 + 1];
+    buf[p + 5] = DIGITS3[b * 3 + 2];
+    buf[p + 6] = DIGITS3[c];
+    buf[p + 7] = DIGITS3[c + 1];
+    buf[p + 8] = DIGITS3[c + 2];
     this.pos = p + 9;
   }
 
   private rotate(need: number): void {
     if (this.pos > 0) this.pending.push(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(Math.max(CHUNK, need));
+    else if (this.buf.length === CHUNK && this.free.length < 4) this.free.push(this.buf);
+    // a reused buffer's pages are mapped already: writing 1 MB into fresh memory costs a page fault per 4 KB
+    this.buf =
+      need <= CHUNK && this.free.length > 0 ? (this.free.pop() as Buffer) : Buffer.allocUnsafe(Math.max(CHUNK, need));
     this.pos = 0;
   }
 
@@ -125,7 +172,11 @@ export class ByteWriter {
     this.pending = [];
     // a stream that fails (ENOSPC, a missing folder) rejects with SF_ERR_IO_WRITE naming it, instead of waiting
     // for a 'drain' that never comes
-    for (const p of parts) await writeChunk(this.out, p);
+    for (const p of parts) {
+      // a chunk of a CHUNK-sized buffer of ours (allocUnsafe of 1 MB is never pooled: byteOffset 0, own store)
+      const whole = this.recycle && p.byteOffset === 0 && p.buffer.byteLength === CHUNK;
+      await writeChunk(this.out, p, undefined, whole ? this.written(Buffer.from(p.buffer, 0, CHUNK)) : undefined);
+    }
   }
 }
 

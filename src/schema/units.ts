@@ -1,13 +1,12 @@
 /**
  * zod types for durations and sizes in config files, so every component's schema reads them through the one
- * grammar (time.ts, size.ts). A number is still accepted where config took one before (milliseconds for
+ * grammar (src/units). A number is still accepted where config took one before (milliseconds for
  * durations, bytes for sizes); a string goes through the grammar. Parse errors become zod issues, so they are
  * reported with the key path like any other invalid value.
  */
 import { z } from 'zod';
 import type { SigflowError } from '../errors/index.js';
-import { parseSize } from './size.js';
-import { parseDuration } from './time.js';
+import { parseDuration, parseSize } from '../units/index.js';
 
 export interface DurationSchemaOptions {
   allowZero?: boolean;

@@ -47,7 +47,8 @@ export class HumanLogLines implements DestinationStream {
       return;
     }
     const level = LEVELS[Number(o.level)] ?? 'log';
-    const sink = typeof o.sink === 'string' ? `${o.sink}: ` : '';
+    // who it is about: a sink (the outbox's lines) or a unit (sigflow run's)
+    const sink = typeof o.sink === 'string' ? `${o.sink}: ` : typeof o.unit === 'string' ? `${o.unit}: ` : '';
     const msg = String(o.msg ?? '');
     const why = o.reason ?? (o.err as { message?: unknown } | undefined)?.message;
     const records = Number(o.rejected ?? o.records ?? 0) || 0;

@@ -11,6 +11,7 @@ import { registerImportCommands } from './import.js';
 import { registerLogsCommands } from './logs.js';
 import { registerOutboxCommands } from './outbox.js';
 import { rootProgram } from './root.js';
+import { registerRunCommands } from './run.js';
 import { registerStoreCommands } from './store.js';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerImportCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
+  registerRunCommands(program);
   registerStoreCommands(program);
   return program;
 }

@@ -1,18 +1,19 @@
 /**
- * The root schema of a sigflow configuration file, assembled from the components' own schemas — nothing about a
- * component's keys is written here:
+ * The root schema of a sigflow configuration file, assembled from the components' own schemas:
  *
- *   outbox:   src/outbox's outboxConfigSchema (where data lives, bounds, what to do when full)
- *   sinks:    a list; each entry is one sink plugin's schema (src/sinks, selected by `type`) plus `delivery`
- *             (src/outbox's sinkDeliveryConfigSchema: batching, retries, timeouts for that sink)
- *
- * Room is kept for the sections later issues add (`sources`, `pipelines`, `server`, `logging`): each is named
- * below and rejected with "planned, not built yet" until its component lands and replaces the placeholder with
- * its own schema. Adding a section = one key here, the component's schema as its value.
+ *   outbox:    src/outbox's outboxConfigSchema (where data lives, bounds, what to do when full)
+ *   sinks:     a list; each entry is one sink plugin's schema (src/sinks, selected by `type`) plus `delivery`
+ *              (src/outbox's sinkDeliveryConfigSchema: batching, retries, timeouts for that sink)
+ *   pipelines: the units of `sigflow run`: a source (src/sources, by `type`) and a decode section
+ *              (src/pipelines/live)
+ *   runtime, logging, server: the process's own (restarts and stopping, log lines and stats, the HTTP endpoint)
  */
 import { z } from 'zod';
 import { outboxConfigSchema, sinkDeliveryConfigSchema } from '../outbox/index.js';
+import { liveDecodeConfigSchema } from '../pipelines/live/index.js';
+import { durationWholeMs, numberish } from '../schema/index.js';
 import { SINK_PLUGINS, type SinkConfig, type SinkOptions } from '../sinks/index.js';
+import { sourceConfigSchema } from '../sources/index.js';
 
 /** One `sinks:` entry as written: the sink's keys plus its optional `delivery` section. */
 export type SinkEntryConfig = SinkConfig & { delivery?: z.input<typeof sinkDeliveryConfigSchema> };
@@ -28,23 +29,77 @@ export const sinkEntrySchema = z.discriminatedUnion(
   ],
 ) as unknown as z.ZodType<SinkEntry, SinkEntryConfig>;
 
-/** A section a later issue fills in: accepted only when absent. */
-function planned(section: string) {
-  return z.never({ error: `the ${section} section is planned, not built yet (see docs/ARCHITECTURE.md)` }).optional();
-}
+/**
+ * One `pipelines:` entry: a unit of `sigflow run` — its source (src/sources, selected by `type`) and how its frames
+ * become records (src/pipelines/live). Its name keys its counters, metrics and log lines.
+ */
+export const pipelineEntrySchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (at most 64)'),
+    source: sourceConfigSchema,
+    decode: liveDecodeConfigSchema,
+  })
+  .strict();
+
+/** The process's own sections (sigflow run): how units are restarted and stopped, logs, the HTTP endpoint. */
+export const runtimeConfigSchema = z
+  .object({
+    /** A crashed unit restarts after restart_initial, doubling up to restart_max. */
+    restart_initial: durationWholeMs().prefault('1s'),
+    restart_max: durationWholeMs().prefault('1m'),
+    /** This many crashes within crash_loop_window: the unit is marked failed (alarm) and left stopped. */
+    crash_loop_count: numberish({ integer: true, min: 1 }).default(5),
+    crash_loop_window: durationWholeMs().prefault('5m'),
+    /** On SIGINT/SIGTERM: time for the units to stop and hand over their last records… */
+    stop_timeout: durationWholeMs().prefault('10s'),
+    /** …then for the sinks to take what is pending (what is left stays in the outbox for the next start). */
+    drain_timeout: durationWholeMs({ allowZero: true }).prefault('30s'),
+  })
+  .strict();
+
+export const loggingConfigSchema = z
+  .object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+    /** auto: readable lines on a terminal, JSON (pino) otherwise. */
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    /** A stats line per unit this often (0 = none; `1s` is the serial logger's once a second). */
+    stats_interval: durationWholeMs({ allowZero: true }).prefault('10s'),
+  })
+  .strict();
+
+export const serverConfigSchema = z
+  .object({
+    /** host:port of /metrics, /healthz, /readyz (127.0.0.1 only unless told otherwise; port 0 = any free). */
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+      .default('127.0.0.1:9464'),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
     outbox: outboxConfigSchema,
     sinks: z.array(sinkEntrySchema).min(1, 'at least one sink (e.g. `- type: store` with a `path`)'),
-    // ── planned sections (later issues replace each placeholder by its component's schema) ──
-    sources: planned('sources'),
-    pipelines: planned('pipelines'),
-    server: planned('server'),
-    logging: planned('logging'),
+    pipelines: z.array(pipelineEntrySchema).default([]),
+    runtime: runtimeConfigSchema.prefault({}),
+    logging: loggingConfigSchema.prefault({}),
+    /** The HTTP endpoint of `sigflow run`; `server: false` for none. */
+    server: z.union([z.literal(false), serverConfigSchema]).prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
+    const names = new Map<string, number>();
+    c.pipelines.forEach((p, i) => {
+      const first = names.get(p.name);
+      if (first === undefined) names.set(p.name, i);
+      else
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pipelines', i, 'name'],
+          message: `${JSON.stringify(p.name)} is already the name of pipelines[${first}] (names must be unique)`,
+        });
+    });
     // the outbox keys each sink's cursor by its name
     const seen = new Map<string, number>();
     c.sinks.forEach((s, i) => {
@@ -61,5 +116,9 @@ export const configSchema = z
 
 /** A configuration file as written (defaults optional; durations and sizes as numbers or strings). */
 export type SigflowConfigInput = z.input<typeof configSchema>;
+export type PipelineEntry = z.output<typeof pipelineEntrySchema>;
+export type RuntimeConfig = z.output<typeof runtimeConfigSchema>;
+export type LoggingConfig = z.output<typeof loggingConfigSchema>;
+export type ServerConfig = z.output<typeof serverConfigSchema>;
 /** A validated configuration (defaults filled in; durations in ms, sizes in bytes). */
 export type SigflowConfig = z.output<typeof configSchema>;

@@ -8,7 +8,7 @@ import type { Sink } from '../outbox/index.js';
 import { archivePlugin } from './archive/index.js';
 import { influxPlugin } from './influx/index.js';
 import { describeConfigIssues, SinkConfigError, underPath } from './issues.js';
-import type { SinkPlugin } from './plugin.js';
+import type { SinkContext, SinkPlugin } from './plugin.js';
 import { postgresPlugin } from './postgres/index.js';
 import { storePlugin } from './store/index.js';
 
@@ -58,18 +58,21 @@ export function parseSinkConfig(config: unknown, where = 'sink'): SinkOptions {
   throw new SinkConfigError(problems[0], problems[0].slice(0, problems[0].indexOf(': ')), problems);
 }
 
-/** Validates a sink config (naming the offending key path) and builds the sink its `type` names. */
-export function createSink(config: unknown, where = 'sink'): Sink {
+/**
+ * Validates a sink config (naming the offending key path) and builds the sink its `type` names. `context.info`
+ * receives what a sink finds out once and is worth saying (the InfluxDB API `auto` chose).
+ */
+export function createSink(config: unknown, where = 'sink', context: SinkContext = {}): Sink {
   const c = parseSinkConfig(config, where);
   const plugin = sinkPlugin(c.type) as SinkPlugin;
-  return plugin.create(c);
+  return plugin.create(c, context);
 }
 
 export type { Sink, WriteResult } from '../outbox/index.js';
 export { ArchiveFormatError, ArchiveSink, listArchive, parseArchiveLine, readArchiveFile } from './archive/index.js';
 export { InfluxSink } from './influx/index.js';
 export { describeConfigIssues, formatKeyPath, type RenamedAt, SinkConfigError, underPath } from './issues.js';
-export type { SinkPlugin } from './plugin.js';
+export type { SinkContext, SinkPlugin } from './plugin.js';
 export { PostgresSink } from './postgres/index.js';
 export { createStoreSink, StoreSink, storeSinkFor } from './store/index.js';
 export { archivePlugin, influxPlugin, postgresPlugin, storePlugin };

@@ -22,5 +22,11 @@ export interface SinkPlugin<S extends z.ZodObject = z.ZodObject> {
   /** Keys renamed in the past, old → new: still rejected (no aliases), but the error names the new key. */
   readonly renamed: Readonly<Record<string, string>>;
   /** Builds the sink from a validated config (the schema's output). Opens nothing remote before the first write. */
-  create(config: z.output<S>): Sink;
+  create(config: z.output<S>, context?: SinkContext): Sink;
+}
+
+/** What a running sink may tell its host (the daemon's log). */
+export interface SinkContext {
+  /** Something found out once and worth saying (e.g. the InfluxDB API `api: auto` chose). */
+  info?: (message: string) => void;
 }

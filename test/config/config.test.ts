@@ -142,7 +142,7 @@ test('durations and sizes: a number (ms, bytes) or the units grammar, in sinks a
   assert.match(bad[1], /^sinks\[0\]\.timeout: "30 parsecs" /);
 });
 
-test('sink names are unique; the sections later issues add are named and refused until then', () => {
+test('sink and pipeline names are unique; unknown top-level sections are refused', () => {
   assert.deepEqual(
     problems({
       outbox,
@@ -155,8 +155,17 @@ test('sink names are unique; the sections later issues add are named and refused
       'sinks[1].name: "store" is already the name of sinks[0] (names must be unique: the outbox keeps each sink\'s position by name)',
     ],
   );
-  for (const section of ['sources', 'pipelines', 'server', 'logging'])
-    assert.deepEqual(problems({ outbox, sinks: [{ type: 'store', path: 'a' }], [section]: {} }), [
-      `${section}: the ${section} section is planned, not built yet (see docs/ARCHITECTURE.md)`,
-    ]);
+  const replay = { type: 'replay', paths: ['logs'] };
+  assert.deepEqual(
+    problems({
+      outbox,
+      sinks: [{ type: 'store', path: 'a' }],
+      pipelines: [
+        { name: 'p', source: replay, decode: { dbc: 'a.dbc' } },
+        { name: 'p', source: replay, decode: { dbc: 'a.dbc' } },
+      ],
+    }),
+    ['pipelines[1].name: "p" is already the name of pipelines[0] (names must be unique)'],
+  );
+  assert.deepEqual(problems({ outbox, sinks: [{ type: 'store', path: 'a' }], sources: {} }), ['sources: unknown key']);
 });

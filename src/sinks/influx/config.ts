@@ -11,8 +11,12 @@ export const influxSinkConfigSchema = z
     name: z.string().min(1).default('influx'),
     /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix is kept); http:// or https:// only. */
     url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
-    /** v1: InfluxDB 1.x `/write` (also VictoriaMetrics); v2: `/api/v2/write` (InfluxDB 2.x/3.x, VictoriaMetrics). */
-    api: z.enum(['v1', 'v2']).default('v1'),
+    /**
+     * v1: InfluxDB 1.x `/write` (also VictoriaMetrics); v2: `/api/v2/write` (InfluxDB 2.x/3.x, VictoriaMetrics);
+     * auto: asks `/ping` before the first write — a 1.x server (no 2.x API before 1.8) is written with v1 to
+     * `database` (default: `bucket`), anything else with v2.
+     */
+    api: z.enum(['v1', 'v2', 'auto']).default('v1'),
     database: z.string().min(1).optional(),
     retention_policy: z.string().min(1).optional(),
     org: z.string().min(1).optional(),
@@ -36,8 +40,14 @@ export const influxSinkConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['database'], message: 'api v1 needs a database' });
     if (c.api === 'v2' && !c.bucket)
       ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'api v2 needs a bucket' });
+    if (c.api === 'auto' && !c.bucket && !c.database)
+      ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'api auto needs a bucket (or a database)' });
     if (c.api === 'v2' && c.create_database)
-      ctx.addIssue({ code: 'custom', path: ['create_database'], message: 'create_database is for api v1 only' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['create_database'],
+        message: 'create_database is for api v1 (or auto) only',
+      });
     if (c.token && c.username)
       ctx.addIssue({ code: 'custom', path: ['token'], message: 'give a token or a username, not both' });
   });

@@ -14,5 +14,6 @@ export const influxPlugin = {
   // same measurement + tag set + field + time overwrites (VictoriaMetrics only with -dedup.minScrapeInterval)
   idempotent: true,
   renamed: influxRenamedKeys,
-  create: (config: InfluxSinkOptions) => new InfluxSink(config),
+  create: (config: InfluxSinkOptions, context?: { info?: (message: string) => void }) =>
+    new InfluxSink(config, context?.info ? { info: context.info } : null),
 } as const;

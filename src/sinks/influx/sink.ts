@@ -117,16 +117,24 @@ export function mapRejectedLines(
   return { lines, dropped: d ? Number(d[1]) : null, message, partial: /partial write/i.test(message) };
 }
 
+/** Where the sink tells what it found out once (the API `auto` chose). */
+export interface SinkNotices {
+  info(message: string): void;
+}
+
 export class InfluxSink implements Sink {
   readonly name: string;
-  readonly config: Config;
+  config: Config;
   private readonly encoder: LineEncoder;
   private readonly client: HttpClient;
-  private readonly writeUrl: URL;
+  private writeUrl: URL | null = null;
   private readonly headers: Record<string, string>;
   private needCreate: boolean;
 
-  constructor(config: InfluxSinkConfig) {
+  constructor(
+    config: InfluxSinkConfig,
+    private readonly notices: SinkNotices | null = null,
+  ) {
     const c = influxSinkConfigSchema.parse(config);
     this.config = c;
     this.name = c.name;
@@ -134,22 +142,60 @@ export class InfluxSink implements Sink {
     const base = new URL(c.url);
     if (!base.pathname.endsWith('/')) base.pathname += '/';
     this.client = new HttpClient(base, c.timeout);
-    if (c.api === 'v1') {
-      this.writeUrl = new URL('write', base);
-      this.writeUrl.searchParams.set('db', c.database as string);
-      if (c.retention_policy) this.writeUrl.searchParams.set('rp', c.retention_policy);
-      this.writeUrl.searchParams.set('precision', V1_PRECISION[c.precision]);
-    } else {
-      this.writeUrl = new URL('api/v2/write', base);
-      if (c.org) this.writeUrl.searchParams.set('org', c.org);
-      this.writeUrl.searchParams.set('bucket', c.bucket as string);
-      this.writeUrl.searchParams.set('precision', c.precision);
-    }
     this.headers = { 'content-type': 'text/plain; charset=utf-8' };
     if (c.token) this.headers.authorization = `Token ${c.token}`;
     else if (c.username)
       this.headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64')}`;
-    this.needCreate = c.create_database;
+    this.needCreate = c.create_database && c.api === 'v1';
+    if (c.api !== 'auto') this.writeUrl = this.urlFor(c);
+  }
+
+  /** The write endpoint of a v1 or v2 config. */
+  private urlFor(c: Config): URL {
+    const base = this.client.base;
+    if (c.api === 'v1') {
+      const url = new URL('write', base);
+      url.searchParams.set('db', c.database as string);
+      if (c.retention_policy) url.searchParams.set('rp', c.retention_policy);
+      url.searchParams.set('precision', V1_PRECISION[c.precision]);
+      return url;
+    }
+    const url = new URL('api/v2/write', base);
+    if (c.org) url.searchParams.set('org', c.org);
+    url.searchParams.set('bucket', c.bucket as string);
+    url.searchParams.set('precision', c.precision);
+    return url;
+  }
+
+  /**
+   * api auto: `/ping` says which server this is. InfluxDB 1.x answers `X-Influxdb-Version: 1.…` (before 1.8 it has
+   * no 2.x API): written with v1 to `database`, else the bucket (`db/rp` as 1.8's compatibility API reads it), with
+   * a `user:password` token as basic auth. Anything else (2.x, 3.x, VictoriaMetrics) with v2. Null when decided,
+   * else why not (no answer yet: retried like a write).
+   */
+  private async detect(signal?: AbortSignal): Promise<string | null> {
+    const r = await this.client.request('GET', new URL('ping', this.client.base), null, {}, signal);
+    if (r.status === 0) return r.error ?? 'no answer';
+    const version = String(r.headers['x-influxdb-version'] ?? '');
+    const c = this.config;
+    const where = `${this.client.base.origin}`;
+    if (/^v?1\./.test(version)) {
+      const [db, rp] = (c.database ?? (c.bucket as string)).split('/');
+      this.config = { ...c, api: 'v1', database: db, retention_policy: c.retention_policy ?? rp };
+      if (c.token?.includes(':')) this.headers.authorization = `Basic ${Buffer.from(c.token).toString('base64')}`;
+      this.needCreate = c.create_database;
+      this.notices?.info(
+        `${this.name}: ${where} is InfluxDB ${version}, which has no 2.x write API: writing with the 1.x API to database ${db}${rp ? `, retention policy ${rp}` : ''}`,
+      );
+    } else {
+      this.config = { ...c, api: 'v2' };
+      this.notices?.info(
+        `${this.name}: ${where} is ${version ? `InfluxDB ${version}` : 'not InfluxDB 1.x (no version header: e.g. VictoriaMetrics)'}: writing with the 2.x API to bucket ${c.bucket ?? c.database}`,
+      );
+      if (!c.bucket) this.config.bucket = c.database;
+    }
+    this.writeUrl = this.urlFor(this.config);
+    return null;
   }
 
   /**
@@ -185,6 +231,10 @@ export class InfluxSink implements Sink {
   }
 
   async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
+    if (this.writeUrl === null) {
+      const why = await this.detect(signal);
+      if (why !== null) return { kind: 'retry', reason: `${this.name}: ${why}` };
+    }
     const enc = this.encoder.encode(batch);
     if (enc.lines.length === 0) return this.combine(batch.length, enc, new Map(), 'no record of the batch is writable');
     // CREATE DATABASE needs admin rights the writing user may lack while the database exists: when it fails, the
@@ -204,7 +254,7 @@ export class InfluxSink implements Sink {
       headers['content-encoding'] = 'gzip';
     }
     headers['content-length'] = String(body.length);
-    const res = await this.client.request('POST', this.writeUrl, body, headers, signal);
+    const res = await this.client.request('POST', this.writeUrl as URL, body, headers, signal);
     if (createErr !== null && res.status === 404)
       return {
         kind: 'misconfigured',
@@ -239,7 +289,7 @@ export class InfluxSink implements Sink {
       return this.combine(batch.length, enc, new Map(), enc.rejected[0]?.reason ?? '');
     }
     const msg = serverMessage(res.body);
-    const where = `${this.name}: HTTP ${s} from ${this.writeUrl.host}`;
+    const where = `${this.name}: HTTP ${s} from ${this.client.base.host}`;
     if (s === 413) return { kind: 'too_large', reason: `${where}: ${msg || 'request entity too large'}` };
     if (s === 401 || s === 403) return { kind: 'auth', reason: `${where}: ${msg}` };
     if (s === 429 || s >= 500) {

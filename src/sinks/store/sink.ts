@@ -7,6 +7,8 @@
  * (src/store), so an import never writes into a damaged store as if it were healthy.
  */
 
+import { dirname } from 'node:path';
+import { makeDirectory } from '../../io/index.js';
 import type { Sink, WriteResult } from '../../outbox/index.js';
 import type { TelemetryRecord } from '../../records/index.js';
 import { TimeSeriesStore } from '../../store/index.js';
@@ -48,6 +50,8 @@ export class StoreSink implements Sink {
 /** Creates a store sink from its config (opens the SQLite file). */
 export function createStoreSink(config: StoreSinkConfig): StoreSink {
   const c = storeSinkConfigSchema.parse(config);
+  // `path: /var/lib/sigflow/store.db` works on a fresh machine, as the outbox's data_dir does
+  makeDirectory(dirname(c.path), 'store folder');
   return new StoreSink(c.name, TimeSeriesStore.open(c.path, { synchronous: c.synchronous }), true);
 }
 

@@ -1,0 +1,310 @@
+/**
+ * The serial CAN logger's wire format (../shared/docs/serial-can-logger.md): lines ended by CR LF, each holding one
+ * or more 21-byte records back to back — an 8-byte big-endian timestamp, a 4-byte big-endian CAN id and 8 data
+ * bytes, with (`with_filler`) or without (`no_filler`, byte 20 unused) a filler byte between timestamp and id.
+ *
+ * The seed splits the stream at every CR LF, so a record whose id or payload holds `0d 0a` is cut in two and lost,
+ * as are the records of a line that starts with a few bytes of noise. Here a line is accepted only as a whole
+ * number of records whose timestamps are plausible; a CR LF that does not end such a line is taken as data when a
+ * later CR LF does, else as the end of a damaged line, whose records are then found one by one (resynchronising on
+ * plausible timestamps close to the last good one). See README.md for the rules and their limits.
+ */
+import type { CanFrameBatch, Framer } from '../frames/index.js';
+
+export const RECORD_BYTES = 21;
+
+export type Records21Layout = 'auto' | 'with_filler' | 'no_filler';
+export type Records21Timestamp = 'auto' | 'f64_s' | 'u64_s' | 'u64_ms' | 'u64_us';
+
+export interface Records21Options {
+  /** Where the id and data sit (default auto: with_filler when its id is known, else no_filler when that is). */
+  layout?: Records21Layout;
+  /** How the 8 timestamp bytes are read (default auto: the first plausible of f64_s, u64_s, u64_ms, u64_us). */
+  timestamp?: Records21Timestamp;
+  /**
+   * Check timestamps for framing (default true): a record is taken only when its timestamp is plausible. Turn
+   * off for a device whose clock is not wall time (lines are then framed by CR LF and length alone).
+   */
+  checkTimestamps?: boolean;
+  /** Longest line accepted, in records (default 16). */
+  maxRecordsPerLine?: number;
+  /** Plausible timestamps start here (µs since the epoch; default 2000-01-01). */
+  plausibleFromUs?: number;
+  /** … and end this far after the receive time (µs; default one day). */
+  plausibleAheadUs?: number;
+  /**
+   * A record found by resynchronising inside a damaged line must lie within this many µs of the last good record
+   * (default one hour): random bytes are plausible f64 timestamps about once in 4000, but not that close.
+   */
+  maxJumpUs?: number;
+  /** Is this id in the database? (layout auto). Without it, auto means with_filler. */
+  known?: (id: number, ext: boolean) => boolean;
+  /** The channel number given to every frame (default 0). */
+  channel?: number;
+}
+
+export interface Records21Framer extends Framer {
+  readonly counters: {
+    frames: number;
+    lines: number;
+    garbage_bytes: number;
+    /** Damaged lines (not a whole number of plausible records) and runs of bytes with no line end. */
+    resyncs: number;
+    /** Records found inside damaged lines. */
+    salvaged: number;
+    /** CR LF bytes inside records taken as data (the seed lost those records). */
+    crlf_in_records: number;
+    layout_with_filler: number;
+    layout_no_filler: number;
+    /** auto: neither layout's id is known (the frame is given with the with_filler id, to be counted unknown). */
+    layout_unresolved: number;
+    ts_f64_s: number;
+    ts_u64_s: number;
+    ts_u64_ms: number;
+    ts_u64_us: number;
+  };
+}
+
+const TS_NAMES = ['ts_f64_s', 'ts_u64_s', 'ts_u64_ms', 'ts_u64_us'] as const;
+const TS_FORMATS: Record<Exclude<Records21Timestamp, 'auto'>, number> = { f64_s: 0, u64_s: 1, u64_ms: 2, u64_us: 3 };
+const TWO32 = 4_294_967_296;
+
+export function createRecords21Framer(options: Records21Options = {}): Records21Framer {
+  return new Records21(options);
+}
+
+class Records21 implements Records21Framer {
+  readonly counters = {
+    frames: 0,
+    lines: 0,
+    garbage_bytes: 0,
+    resyncs: 0,
+    salvaged: 0,
+    crlf_in_records: 0,
+    layout_with_filler: 0,
+    layout_no_filler: 0,
+    layout_unresolved: 0,
+    ts_f64_s: 0,
+    ts_u64_s: 0,
+    ts_u64_ms: 0,
+    ts_u64_us: 0,
+  };
+  private buf = new Uint8Array(4096);
+  private view = new DataView(this.buf.buffer);
+  private start = 0;
+  private end = 0;
+  private readonly maxLine: number;
+  /** Fixed timestamp format (0–3) or -1 for auto. */
+  private readonly tsFormat: number;
+  private readonly layout: Records21Layout;
+  private readonly check: boolean;
+  private readonly fromUs: number;
+  private readonly aheadUs: number;
+  private readonly maxJumpUs: number;
+  /** Time of the last accepted record (its own timestamp), for resynchronising; NaN before the first. */
+  private lastGoodUs = Number.NaN;
+  /** Timestamp of the record `valid()` last read, and its format. */
+  private tsUs = 0;
+  private tsFmt = 0;
+
+  constructor(private readonly o: Records21Options) {
+    this.maxLine = RECORD_BYTES * Math.max(1, Math.floor(o.maxRecordsPerLine ?? 16));
+    this.tsFormat = o.timestamp === undefined || o.timestamp === 'auto' ? -1 : TS_FORMATS[o.timestamp];
+    this.layout = o.layout ?? 'auto';
+    this.check = o.checkTimestamps ?? true;
+    this.fromUs = o.plausibleFromUs ?? Date.UTC(2000, 0, 1) * 1000;
+    this.aheadUs = o.plausibleAheadUs ?? 86_400e6;
+    this.maxJumpUs = o.maxJumpUs ?? 3_600e6;
+  }
+
+  push(chunk: Uint8Array, nowUs: number, out: CanFrameBatch): void {
+    this.append(chunk);
+    this.scan(nowUs, out, false);
+  }
+
+  flush(nowUs: number, out: CanFrameBatch): void {
+    this.scan(nowUs, out, true);
+    // what is left has no line end: the records in it, then nothing
+    if (this.end > this.start) this.salvage(this.start, this.end, nowUs, out);
+    this.start = this.end = 0;
+  }
+
+  private append(chunk: Uint8Array): void {
+    const live = this.end - this.start;
+    if (live + chunk.length > this.buf.length) {
+      const b = new Uint8Array(Math.max(this.buf.length * 2, live + chunk.length));
+      b.set(this.buf.subarray(this.start, this.end));
+      this.buf = b;
+      this.view = new DataView(b.buffer);
+    } else if (this.start > 0) this.buf.copyWithin(0, this.start, this.end);
+    this.buf.set(chunk, live);
+    this.start = 0;
+    this.end = live + chunk.length;
+  }
+
+  /** The next CR LF at or after `from` (index of the CR), or -1. */
+  private crlf(from: number): number {
+    const b = this.buf;
+    for (let i = from, e = this.end - 1; i < e; i++) if (b[i] === 13 && b[i + 1] === 10) return i;
+    return -1;
+  }
+
+  private scan(nowUs: number, out: CanFrameBatch, final: boolean): void {
+    for (;;) {
+      const s = this.start;
+      const e = this.crlf(s);
+      if (e < 0) {
+        // no line end: keep at most one line (bytes beyond it cannot be part of a good line any more)
+        if (this.end - s > this.maxLine + 1) {
+          const cut = this.end - this.maxLine - 1;
+          this.salvage(s, cut, nowUs, out);
+          this.start = cut;
+        }
+        return;
+      }
+      const len = e - s;
+      if (len > 0 && len % RECORD_BYTES === 0 && len <= this.maxLine && this.allValid(s, e, nowUs, false)) {
+        this.emitLine(s, e, nowUs, out);
+        this.start = e + 2;
+        continue;
+      }
+      // the CR LF at e is data inside a record, or the end of a damaged line. A plausible record right after it
+      // (close in time to the last good one) makes it a line end: inside a record, what follows a CR LF is the
+      // rest of that record, whose bytes are not a timestamp.
+      // (Not when the CR LF would be the last two bytes of a record: then the next record follows it either way.)
+      if ((e + 2 - s) % RECORD_BYTES !== 0) {
+        if (this.end - e - 2 < RECORD_BYTES && !final && this.end - s < this.maxLine + 2) return; // wait for them
+        if (this.end - e - 2 >= RECORD_BYTES && this.valid(e + 2, nowUs, true)) {
+          this.damaged(s, e, nowUs, out);
+          continue;
+        }
+      }
+      // else a later CR LF that ends a whole line of plausible records (close in time) makes it data
+      let later = -1;
+      let more = false;
+      for (let f = this.crlf(e + 1); ; f = this.crlf(f + 1)) {
+        if (f < 0) {
+          more = this.end - s < this.maxLine + 2;
+          break;
+        }
+        const l = f - s;
+        if (l > this.maxLine) break;
+        if (l % RECORD_BYTES === 0 && this.allValid(s, f, nowUs, true)) {
+          later = f;
+          break;
+        }
+      }
+      if (later >= 0) {
+        for (let i = s; i < later - 1; i++)
+          if (this.buf[i] === 13 && this.buf[i + 1] === 10) this.counters.crlf_in_records++;
+        this.emitLine(s, later, nowUs, out);
+        this.start = later + 2;
+        continue;
+      }
+      if (more && !final) return; // wait for the rest of the line
+      this.damaged(s, e, nowUs, out);
+    }
+  }
+
+  /** [s, e) is a damaged line ended by the CR LF at e: its records found one by one, the rest counted. */
+  private damaged(s: number, e: number, nowUs: number, out: CanFrameBatch): void {
+    this.counters.resyncs++;
+    this.salvage(s, e, nowUs, out);
+    this.counters.garbage_bytes += 2; // its CR LF
+    this.start = e + 2;
+  }
+
+  /** Every record of [s, e) is plausible (and, when `near`, close in time to the last good record). */
+  private allValid(s: number, e: number, nowUs: number, near: boolean): boolean {
+    for (let p = s; p < e; p += RECORD_BYTES) if (!this.valid(p, nowUs, near)) return false;
+    return true;
+  }
+
+  /** Reads the timestamp of the record at p into tsUs/tsFmt; false when none of the allowed formats is plausible. */
+  private valid(p: number, nowUs: number, near: boolean): boolean {
+    const v = this.view;
+    const hi = v.getUint32(p);
+    const lo = v.getUint32(p + 4);
+    const limit = nowUs + this.aheadUs;
+    const f0 = Math.max(this.tsFormat, 0);
+    const f1 = this.tsFormat < 0 ? 3 : this.tsFormat;
+    for (let f = f0; f <= f1; f++) {
+      let us: number;
+      if (f === 0) us = Math.round(v.getFloat64(p) * 1e6);
+      else {
+        const u = hi * TWO32 + lo; // exact below 2^53; above it no format is plausible anyway
+        us = f === 1 ? u * 1e6 : f === 2 ? u * 1e3 : u;
+      }
+      if (!this.check || (us >= this.fromUs && us <= limit)) {
+        if (near && this.check && Math.abs(us - this.lastGoodUs) > this.maxJumpUs) continue;
+        this.tsUs = us;
+        this.tsFmt = f;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private emitLine(s: number, e: number, nowUs: number, out: CanFrameBatch): void {
+    this.counters.lines++;
+    for (let p = s; p < e; p += RECORD_BYTES) {
+      this.valid(p, nowUs, false);
+      this.emit(p, out);
+    }
+  }
+
+  /** The records inside damaged bytes [s, e): found one by one, resynchronising byte by byte; the rest counted. */
+  private salvage(s: number, e: number, nowUs: number, out: CanFrameBatch): void {
+    let p = s;
+    let garbage = 0;
+    // (before the first good record, plausibility alone; with checks off, every position is a record)
+    while (p + RECORD_BYTES <= e) {
+      if (this.valid(p, nowUs, true)) {
+        this.emit(p, out);
+        this.counters.salvaged++;
+        p += RECORD_BYTES;
+      } else {
+        p++;
+        garbage++;
+      }
+    }
+    this.counters.garbage_bytes += garbage + (e - p);
+  }
+
+  /** Appends the record at p (its timestamp already read by valid()). */
+  private emit(p: number, out: CanFrameBatch): void {
+    const c = this.counters;
+    const v = this.view;
+    c[TS_NAMES[this.tsFmt]]++;
+    this.lastGoodUs = this.tsUs;
+    let filler: boolean;
+    const rawF = v.getUint32(p + 9);
+    const rawN = v.getUint32(p + 8);
+    if (this.layout === 'with_filler') filler = true;
+    else if (this.layout === 'no_filler') filler = false;
+    else {
+      const known = this.o.known;
+      if (known === undefined || known(idOf(rawF), extOf(rawF))) filler = true;
+      else if (known(idOf(rawN), extOf(rawN))) filler = false;
+      else {
+        filler = true;
+        c.layout_unresolved++;
+      }
+    }
+    if (filler) c.layout_with_filler++;
+    else c.layout_no_filler++;
+    const raw = filler ? rawF : rawN;
+    out.push(this.tsUs, idOf(raw), extOf(raw), 0, this.o.channel ?? 0, this.buf, p + (filler ? 13 : 12), 8);
+    c.frames++;
+  }
+}
+
+/** The 29 id bits of the big-endian id word (bit 31, SocketCAN's extended flag, and bits 29–30 dropped). */
+function idOf(raw: number): number {
+  return raw & 0x1fffffff;
+}
+
+/** Extended: the flag bit set, or an id beyond 11 bits. */
+function extOf(raw: number): boolean {
+  return (raw & 0x80000000) !== 0 || (raw & 0x1fffffff) > 0x7ff;
+}

@@ -1,0 +1,148 @@
+/**
+ * The HTTP endpoint of `sigflow run` (127.0.0.1 unless told otherwise): Prometheus `/metrics` (prom-client, read
+ * from the supervisor at each scrape), `/healthz` (200 unless a unit is marked failed) and `/readyz` (200 when every
+ * unit runs with its source connected and no sink is alarmed; 503 with the reasons otherwise). Anything else: 404.
+ * The `serve` issue puts the Grafana protocols on the same server.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Gauge, Registry } from 'prom-client';
+import { SigflowError } from '../errors/index.js';
+import type { RunStatus } from './supervisor.js';
+
+export interface MetricsSource {
+  status(): RunStatus;
+  readiness(): string[];
+  health(): string[];
+}
+
+export interface MetricsServer {
+  address: string;
+  close(): Promise<void>;
+}
+
+/** Unit counters with a metric of their own; the others are `sigflow_unit_events_total{event=…}`. */
+const NAMED: Record<string, string> = {
+  frames_seen: 'Frames read by the unit’s source',
+  decoded: 'Frames decoded by the unit’s DBC',
+  unknown_ids: 'Frames whose id is in no message of the DBC',
+  decode_errors: 'Frames of a known id that did not decode (too short, no multiplexer branch)',
+  records: 'Records handed to the outbox',
+};
+
+export function metricsRegistry(src: MetricsSource): Registry {
+  const reg = new Registry();
+  const units = () => src.status().units;
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [reg],
+      collect() {
+        this.reset();
+        collect(this);
+      },
+    });
+  gauge('sigflow_unit_up', 'The unit runs (1) or not (0)', ['unit', 'state'], (g) => {
+    for (const u of units()) g.set({ unit: u.name, state: u.state }, u.state === 'running' ? 1 : 0);
+  });
+  gauge('sigflow_unit_restarts_total', 'Restarts after a crash', ['unit'], (g) => {
+    for (const u of units()) g.set({ unit: u.name }, u.restarts);
+  });
+  gauge('sigflow_source_connected', 'The unit’s source is connected (1) or not (0)', ['unit', 'source'], (g) => {
+    for (const u of units()) g.set({ unit: u.name, source: u.source }, u.connected ? 1 : 0);
+  });
+  for (const [key, help] of Object.entries(NAMED))
+    gauge(`sigflow_${key}_total`, help, ['unit'], (g) => {
+      for (const u of units()) g.set({ unit: u.name }, u.counters[key] ?? 0);
+    });
+  gauge(
+    'sigflow_unit_events_total',
+    'Other counters of the unit (reconnects, framer resyncs …)',
+    ['unit', 'event'],
+    (g) => {
+      for (const u of units())
+        for (const [k, v] of Object.entries(u.counters)) if (!(k in NAMED)) g.set({ unit: u.name, event: k }, v);
+    },
+  );
+  const sinks = () => src.status().outbox.sinks.filter((s) => s.active);
+  const sinkGauge = (name: string, help: string, pick: (s: ReturnType<typeof sinks>[number]) => number) =>
+    gauge(name, help, ['sink'], (g) => {
+      for (const s of sinks()) g.set({ sink: s.name }, pick(s));
+    });
+  sinkGauge('sigflow_outbox_pending_records', 'Records waiting for the sink', (s) => s.pendingRecords);
+  sinkGauge('sigflow_outbox_pending_bytes', 'Encoded bytes waiting for the sink', (s) => s.pendingBytes);
+  sinkGauge('sigflow_outbox_oldest_pending_seconds', 'Age of the oldest pending batch', (s) =>
+    s.oldestPendingAgeMs === null ? 0 : s.oldestPendingAgeMs / 1000,
+  );
+  sinkGauge('sigflow_sink_delivered_records_total', 'Records the sink took', (s) => s.deliveredRecords);
+  sinkGauge(
+    'sigflow_sink_dead_lettered_records_total',
+    'Records dead-lettered for the sink',
+    (s) => s.deadLetteredRecords,
+  );
+  sinkGauge(
+    'sigflow_sink_dropped_records_total',
+    'Records dropped by a policy',
+    (s) => s.droppedRecords + s.expiredRecords,
+  );
+  sinkGauge('sigflow_sink_retries_total', 'Failed writes retried', (s) => s.retries);
+  sinkGauge('sigflow_sink_alarm', 'The sink is alarmed (1): auth refused, misconfigured server…', (s) =>
+    s.alarm ? 1 : 0,
+  );
+  gauge('sigflow_uptime_seconds', 'Seconds since sigflow run started', [], (g) => g.set(src.status().uptimeMs / 1000));
+  return reg;
+}
+
+/** Listens on `listen` (host:port); SF_ERR_RUN_LISTEN when it cannot. */
+export async function startMetricsServer(listen: string, src: MetricsSource): Promise<MetricsServer> {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(listen.slice(i + 1));
+  const reg = metricsRegistry(src);
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    const json = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
+    };
+    if (path === '/metrics') {
+      reg.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': reg.contentType }).end(text),
+        (e: Error) => json(500, { error: e.message }),
+      );
+    } else if (path === '/healthz') {
+      const why = src.health();
+      json(why.length ? 503 : 200, { status: why.length ? 'failing' : 'ok', reasons: why });
+    } else if (path === '/readyz') {
+      const why = src.readiness();
+      json(why.length ? 503 : 200, { status: why.length ? 'not ready' : 'ready', reasons: why });
+    } else json(404, { error: 'not found', routes: ['/metrics', '/healthz', '/readyz'] });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new SigflowError('SF_ERR_RUN_LISTEN', `cannot listen on ${listen}: ${e.code ?? e.message}`, {
+          where: 'server.listen',
+          cause: e,
+        }),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * The supervisor of `sigflow run`: opens the outbox (one process per data directory: its lock) with the sinks,
+ * runs every pipeline as a unit in its own worker thread, enqueues what the units hand over and acknowledges it
+ * once durable, prints a stats line per unit every `stats_interval`, serves /metrics /healthz /readyz, applies a
+ * reloaded config to the units it changes, and stops in order: units first (their last records acknowledged),
+ * then the sinks get `drain_timeout` to take what is pending (the rest stays in the outbox for the next start).
+ */
+import type { Logger } from 'pino';
+import type { PipelineEntry, SigflowConfig } from '../config/index.js';
+import { SigflowError } from '../errors/index.js';
+import { Outbox, type OutboxStatus, outboxOptionsFromConfig } from '../outbox/index.js';
+import type { TelemetryRecord } from '../records/index.js';
+import { createSink } from '../sinks/index.js';
+import { type MetricsServer, startMetricsServer } from './http.js';
+import { Unit, type UnitStatus } from './unit.js';
+
+export interface SupervisorOptions {
+  logger: Logger;
+  /** Where the units' own pino lines go (the main logger's destination). */
+  writeLogLine: (line: string) => void;
+  /** Stats and final lines (default: the logger at info). */
+  print?: (line: string) => void;
+}
+
+export interface RunStatus {
+  uptimeMs: number;
+  units: UnitStatus[];
+  outbox: OutboxStatus;
+}
+
+/** Counters shown in stats lines, in this order (others are in /metrics). */
+const STAT_KEYS = ['frames_seen', 'decoded', 'unknown_ids', 'decode_errors', 'records'] as const;
+
+export class Supervisor {
+  readonly units = new Map<string, Unit>();
+  private readonly startMs = Date.now();
+  private statsTimer: NodeJS.Timeout | null = null;
+  private server: MetricsServer | null = null;
+  private stopping = false;
+  private lastStats = new Map<string, { ms: number; counters: Record<string, number> }>();
+
+  private constructor(
+    private config: SigflowConfig,
+    readonly outbox: Outbox,
+    private readonly o: SupervisorOptions,
+  ) {}
+
+  /** Opens the outbox and the HTTP endpoint, starts every unit. */
+  static async start(config: SigflowConfig, o: SupervisorOptions): Promise<Supervisor> {
+    const sinks = config.sinks.map((s, i) => ({
+      sink: createSink(s, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: s.name }, m) }),
+      delivery: s.delivery,
+    }));
+    const outbox = Outbox.open(outboxOptionsFromConfig(config.outbox, sinks, o.logger));
+    const sup = new Supervisor(config, outbox, o);
+    try {
+      if (config.server !== false) sup.server = await startMetricsServer(config.server.listen, sup);
+    } catch (e) {
+      await outbox.close();
+      throw e;
+    }
+    outbox.start();
+    for (const p of config.pipelines) sup.add(p);
+    sup.scheduleStats();
+    return sup;
+  }
+
+  /** The address /metrics is served on (null without a server). */
+  get address(): string | null {
+    return this.server?.address ?? null;
+  }
+
+  private add(entry: PipelineEntry): void {
+    const unit = new Unit(entry, {
+      enqueue: (records) => this.enqueue(records),
+      logLine: this.o.writeLogLine,
+      info: (unit, msg, fields) => this.o.logger.info({ unit, ...fields }, msg),
+      error: (unit, msg, fields) => this.o.logger.error({ unit, ...fields }, msg),
+      runtime: this.config.runtime,
+      logLevel: this.config.logging.level,
+    });
+    this.units.set(entry.name, unit);
+    unit.start();
+  }
+
+  private async enqueue(records: TelemetryRecord[]): Promise<void> {
+    const r = await this.outbox.enqueue(records);
+    // a drop policy (drop_newest) refused this batch: counted per sink by the outbox; the source may ack it
+    if (!r.accepted && !r.droppedNewest)
+      throw new SigflowError('SF_ERR_RUN_ENQUEUE', 'the outbox did not accept the batch', { where: 'outbox' });
+  }
+
+  status(): RunStatus {
+    return {
+      uptimeMs: Date.now() - this.startMs,
+      units: [...this.units.values()].map((u) => u.status()),
+      outbox: this.outbox.status(),
+    };
+  }
+
+  /** Ready: every unit running with its source connected, and no sink alarmed. Else the reasons. */
+  readiness(): string[] {
+    const why: string[] = [];
+    for (const u of this.units.values()) {
+      if (u.state !== 'running') why.push(`unit ${u.name} is ${u.state}${u.lastError ? `: ${u.lastError}` : ''}`);
+      else if (!u.connected) why.push(`unit ${u.name}: source not connected${u.detail ? ` (${u.detail})` : ''}`);
+    }
+    for (const s of this.outbox.status().sinks)
+      if (s.active && s.alarm) why.push(`sink ${s.name}: alarm: ${s.alarmReason ?? 'see the log'}`);
+    return why;
+  }
+
+  /** Healthy unless a unit hit its crash-loop cap (a restart of the process may help) — else the reasons. */
+  health(): string[] {
+    return [...this.units.values()]
+      .filter((u) => u.state === 'failed')
+      .map((u) => `unit ${u.name} failed: ${u.lastError ?? 'crash loop'}`);
+  }
+
+  /**
+   * Applies a new (valid) config to the units it changes: added pipelines start, removed ones stop, changed ones
+   * restart with it (a failed one gets a fresh start). Outbox, sinks, server and runtime changes need a restart of
+   * the process: they are reported and not applied. Returns what it did, one line each.
+   */
+  async reload(next: SigflowConfig): Promise<string[]> {
+    const done: string[] = [];
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    for (const key of ['outbox', 'sinks', 'server', 'runtime'] as const)
+      if (!same(this.config[key], next[key])) done.push(`${key}: changed; applies when sigflow is restarted`);
+    const wanted = new Map(next.pipelines.map((p) => [p.name, p]));
+    for (const [name, unit] of this.units) {
+      const p = wanted.get(name);
+      if (!p) {
+        await unit.stop(this.config.runtime.stop_timeout);
+        this.units.delete(name);
+        done.push(`pipeline ${name}: removed (stopped)`);
+      } else if (!same(unit.entry, p)) {
+        await unit.stop(this.config.runtime.stop_timeout);
+        this.units.delete(name);
+        done.push(`pipeline ${name}: changed (restarted)`);
+      }
+    }
+    const logLevelChanged = !same(this.config.logging, next.logging);
+    this.config = { ...next, outbox: this.config.outbox, sinks: this.config.sinks, server: this.config.server };
+    for (const p of next.pipelines)
+      if (!this.units.has(p.name)) {
+        this.add(p);
+        if (!done.some((d) => d.startsWith(`pipeline ${p.name}:`))) done.push(`pipeline ${p.name}: added (started)`);
+      }
+    if (logLevelChanged) {
+      this.scheduleStats();
+      done.push('logging: applied to the stats interval; units started from now on use the new level');
+    }
+    return done;
+  }
+
+  private scheduleStats(): void {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsTimer = null;
+    const every = this.config.logging.stats_interval;
+    if (every > 0) {
+      this.statsTimer = setInterval(() => this.printStats(), every);
+      this.statsTimer.unref();
+    }
+  }
+
+  private print(line: string): void {
+    if (this.o.print) this.o.print(line);
+    else this.o.logger.info(line);
+  }
+
+  /** One line per unit: state, counters and their rate since the last line; one for the outbox. */
+  printStats(): void {
+    const now = Date.now();
+    for (const u of this.units.values()) {
+      const c = u.counters();
+      const last = this.lastStats.get(u.name);
+      const secs = last ? (now - last.ms) / 1000 : (now - u.startedMs) / 1000;
+      const rate = secs > 0 ? (c.decoded - (last?.counters.decoded ?? 0)) / secs : 0;
+      this.lastStats.set(u.name, { ms: now, counters: c });
+      const parts = STAT_KEYS.map((k) => `${k}=${c[k] ?? 0}`);
+      this.print(
+        `${u.name}: ${u.state}${u.connected ? ', connected' : ''}; ${parts.join(' ')}; ${rate.toFixed(1)} decoded/s`,
+      );
+    }
+    this.print(outboxLine(this.outbox.status()));
+  }
+
+  /**
+   * Stops everything in order and returns the final lines (uptime, per unit totals and average rate, the outbox).
+   * Records still pending after drain_timeout stay in the outbox for the next start.
+   */
+  async stop(): Promise<string[]> {
+    if (this.stopping) return [];
+    this.stopping = true;
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    const r = this.config.runtime;
+    await Promise.all([...this.units.values()].map((u) => u.stop(r.stop_timeout)));
+    let drained = true;
+    try {
+      if (r.drain_timeout > 0) await this.outbox.drain(r.drain_timeout);
+    } catch {
+      drained = false;
+    }
+    const uptimeMs = Date.now() - this.startMs;
+    const lines = [`uptime ${(uptimeMs / 1000).toFixed(1)} s`];
+    for (const u of this.units.values()) {
+      const c = u.counters();
+      const avg = uptimeMs > 0 ? (c.decoded ?? 0) / (uptimeMs / 1000) : 0;
+      lines.push(
+        `${u.name}: ${STAT_KEYS.map((k) => `${k}=${c[k] ?? 0}`).join(' ')}; ${avg.toFixed(1)} decoded/s on average; ${u.restarts} restart(s)${u.state === 'failed' ? `; FAILED: ${u.lastError}` : ''}`,
+      );
+    }
+    const st = this.outbox.status();
+    lines.push(
+      outboxLine(st) + (drained ? '' : ` (drain_timeout ${r.drain_timeout} ms reached: kept for the next start)`),
+    );
+    await this.outbox.close();
+    await this.server?.close();
+    return lines;
+  }
+}
+
+function outboxLine(st: OutboxStatus): string {
+  const sinks = st.sinks
+    .filter((s) => s.active)
+    .map(
+      (s) =>
+        `${s.name} delivered=${s.deliveredRecords} pending=${s.pendingRecords}${s.deadLetteredRecords ? ` dead=${s.deadLetteredRecords}` : ''}${s.alarm ? ' ALARM' : ''}`,
+    );
+  return `outbox: pending ${st.pendingRecords} records; ${sinks.join('; ')}`;
+}

@@ -1,0 +1,211 @@
+/**
+ * One unit as the supervisor sees it: a pipeline running in a child process of its own, restarted with
+ * exponential backoff when it crashes and marked failed (an alarm) after `crash_loop_count` crashes within
+ * `crash_loop_window`. Its counters add up across restarts.
+ *
+ * Why a process and not a worker thread: serialport's native poller cannot run in a worker thread (it aborts the
+ * whole process: serialport/node-serialport#2748, #1938), and a native crash of any driver addon, or running out of
+ * memory, should end one unit — a thread would take the process with it.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { PipelineEntry, RuntimeConfig } from '../config/index.js';
+import type { TelemetryRecord } from '../records/index.js';
+import type { SupervisorMessage, UnitMessage } from './protocol.js';
+
+export type UnitState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped' | 'failed';
+
+/** What a unit needs from its supervisor. */
+export interface UnitHost {
+  /** Stores records durably (the outbox); rejects with the reason when it cannot. */
+  enqueue(records: TelemetryRecord[]): Promise<void>;
+  /** A pino JSON line of the unit's logger, and the supervisor's own messages about the unit. */
+  logLine(line: string): void;
+  info(unit: string, msg: string, fields?: Record<string, unknown>): void;
+  error(unit: string, msg: string, fields?: Record<string, unknown>): void;
+  runtime: RuntimeConfig;
+  logLevel: string;
+}
+
+/** The unit's module: the compiled .js next to this file, or the .ts when running from sources (tsx). */
+const UNIT_MODULE = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? './unit-process.ts' : './unit-process.js', import.meta.url),
+);
+
+export class Unit {
+  state: UnitState = 'stopped';
+  connected = false;
+  detail = '';
+  restarts = 0;
+  lastError: string | null = null;
+  /** Times (ms) of recent crashes, for the crash-loop cap. */
+  private crashes: number[] = [];
+  /** Counters of the workers that ended, and of the current one. */
+  private totals: Record<string, number> = {};
+  private current: Record<string, number> = {};
+  private worker: ChildProcess | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  startedMs = 0;
+
+  constructor(
+    public entry: PipelineEntry,
+    private readonly host: UnitHost,
+  ) {}
+
+  get name(): string {
+    return this.entry.name;
+  }
+
+  /** Cumulative counters across restarts. */
+  counters(): Record<string, number> {
+    const out = { ...this.totals };
+    for (const [k, v] of Object.entries(this.current)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  }
+
+  start(): void {
+    if (this.worker) return;
+    this.state = 'starting';
+    this.startedMs = Date.now();
+    const w = fork(UNIT_MODULE, [], {
+      serialization: 'advanced',
+      // a unit that allocates without bound ends alone, not the supervisor; stdout/stderr are the supervisor's
+      execArgv: [...process.execArgv, '--max-old-space-size=512'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.worker = w;
+    w.send({ type: 'start', pipeline: this.entry, logLevel: this.host.logLevel } satisfies SupervisorMessage);
+    let fatal = false;
+    let stopped = false;
+    this.exited = new Promise<void>((resolve) => {
+      w.on('message', (m: UnitMessage) => {
+        switch (m.type) {
+          case 'records':
+            this.host.enqueue(m.records).then(
+              () => this.post(w, { type: 'ack', seq: m.seq, error: null }),
+              (e: Error) => this.post(w, { type: 'ack', seq: m.seq, error: e.message }),
+            );
+            break;
+          case 'state':
+            if (this.state === 'starting') this.state = 'running';
+            if (m.connected !== this.connected || m.detail !== this.detail)
+              this.host.info(this.name, m.detail, { connected: m.connected });
+            this.connected = m.connected;
+            this.detail = m.detail;
+            break;
+          case 'counters':
+            this.current = m.counters;
+            if (this.state === 'starting') this.state = 'running';
+            break;
+          case 'log':
+            this.host.logLine(m.line);
+            break;
+          case 'stopped':
+            this.current = m.counters;
+            stopped = true;
+            break;
+          case 'fatal':
+            fatal = true;
+            this.lastError = `${m.message} (${m.code})`;
+            break;
+        }
+      });
+      w.on('error', (e) => {
+        // (fork failed, or a message could not be sent)
+        this.lastError = e.message;
+      });
+      w.on('exit', (code, signal) => {
+        if (signal && !this.lastError) this.lastError = `killed by ${signal}`;
+        this.worker = null;
+        this.connected = false;
+        this.fold();
+        resolve();
+        if (this.state === 'stopping') {
+          this.state = 'stopped';
+          if (!stopped && code !== 0) this.host.error(this.name, 'unit ended badly while stopping', { code });
+          return;
+        }
+        if (fatal) {
+          this.state = 'failed';
+          this.host.error(this.name, `unit cannot run: ${this.lastError}; not restarted until its config changes`);
+          return;
+        }
+        this.crashed(code ?? -1);
+      });
+    });
+  }
+
+  private post(w: ChildProcess, m: SupervisorMessage): void {
+    // a unit that already ended cannot take its ack: its batches were enqueued or refused all the same
+    if (this.worker === w && w.connected) w.send(m);
+  }
+
+  private fold(): void {
+    for (const [k, v] of Object.entries(this.current)) this.totals[k] = (this.totals[k] ?? 0) + v;
+    this.current = {};
+  }
+
+  private crashed(code: number): void {
+    const now = Date.now();
+    const r = this.host.runtime;
+    this.crashes = this.crashes.filter((t) => now - t < r.crash_loop_window);
+    this.crashes.push(now);
+    const why = this.lastError ?? `exit code ${code}`;
+    if (this.crashes.length >= r.crash_loop_count) {
+      this.state = 'failed';
+      this.host.error(
+        this.name,
+        `unit crashed ${this.crashes.length} times within ${Math.round(r.crash_loop_window / 1000)} s: marked failed (alarm), not restarted; the other units keep running`,
+        { lastError: why },
+      );
+      return;
+    }
+    const delay = Math.min(r.restart_max, r.restart_initial * 2 ** (this.crashes.length - 1));
+    this.state = 'backoff';
+    this.host.error(this.name, `unit crashed (${why}); restarting in ${delay} ms`, {
+      crashes: this.crashes.length,
+    });
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.state !== 'backoff') return;
+      this.restarts++;
+      this.start();
+    }, delay);
+  }
+
+  /** Stops the unit: its source ends, its last records are acknowledged; terminated after `timeoutMs`. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const w = this.worker;
+    if (!w) {
+      if (this.state !== 'failed') this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    if (w.connected) w.send({ type: 'stop' } satisfies SupervisorMessage);
+    const t = setTimeout(() => {
+      this.host.error(this.name, `unit did not stop within ${timeoutMs} ms: killed`);
+      w.kill('SIGKILL');
+    }, timeoutMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  /** Snapshot for status, stats and metrics. */
+  status() {
+    return {
+      name: this.name,
+      state: this.state,
+      connected: this.connected,
+      detail: this.detail,
+      restarts: this.restarts,
+      lastError: this.lastError,
+      source: this.entry.source.type,
+      counters: this.counters(),
+    };
+  }
+}
+
+export type UnitStatus = ReturnType<Unit['status']>;

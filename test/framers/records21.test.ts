@@ -1,0 +1,160 @@
+/**
+ * records21 framing: every record of a damaged stream (noise, truncated records, CR LF inside records, reads split
+ * at any byte) comes out once, in order, with its timestamp, id and data; layouts and timestamp formats.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { CanFrameBatch } from '../../src/framers/frames/index.js';
+import { createRecords21Framer, type Records21Options } from '../../src/framers/records21/index.js';
+import { encodeRecord, randomSplits, type SimRecord, simulateStream } from '../harness/records21.js';
+
+const IDS = [
+  { id: 0x100, ext: false },
+  { id: 0x7ff, ext: false },
+  { id: 0x18fef100, ext: true },
+  { id: 0x0d0a0d0a, ext: true }, // an id holding CR LF
+];
+const NOW = Date.UTC(2024, 4, 2) * 1000;
+
+function frame(rs: Uint8Array[], options: Records21Options = {}) {
+  const f = createRecords21Framer(options);
+  const out = new CanFrameBatch();
+  for (const c of rs) f.push(c, NOW, out);
+  f.flush(NOW, out);
+  const got: SimRecord[] = [];
+  for (let i = 0; i < out.count; i++)
+    got.push({
+      us: out.timeUs[i],
+      id: out.id[i],
+      ext: out.ext[i] === 1,
+      data: out.data.slice(out.offset[i], out.offset[i] + out.length[i]),
+    });
+  return { got, counters: f.counters };
+}
+
+const same = (a: SimRecord, b: SimRecord) =>
+  a.us === b.us && a.id === b.id && a.ext === b.ext && Buffer.compare(a.data, b.data) === 0;
+
+test('a clean stream: every record, with its time (µs), id and data', () => {
+  const s = simulateStream({ records: 2000, ids: IDS, garbage: 0, seed: 3 });
+  const { got, counters } = frame([s.bytes]);
+  assert.equal(got.length, s.records.length);
+  s.records.forEach((r, i) => {
+    assert.ok(same(got[i], r), `record ${i}`);
+  });
+  assert.equal(counters.garbage_bytes, 0);
+  assert.equal(counters.resyncs, 0);
+  assert.ok(counters.crlf_in_records > 0, 'the stream holds records with CR LF inside');
+  assert.equal(counters.ts_f64_s, 2000);
+});
+
+test('damaged streams split anywhere: every record exactly once, in order, nothing invented', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 1e9 }), fc.integer({ min: 1, max: 400 }), (seed, max) => {
+      const s = simulateStream({ records: 400, ids: IDS, garbage: 0.1, crlf: 0.05, seed });
+      const { got, counters } = frame(randomSplits(s.bytes, seed, max));
+      assert.equal(got.length, s.records.length, `seed ${seed}: ${got.length} of ${s.records.length}`);
+      s.records.forEach((r, i) => {
+        assert.ok(same(got[i], r), `seed ${seed}: record ${i}`);
+      });
+      assert.ok(counters.resyncs >= s.damaged - 1 || s.damaged === 0);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('one percent damage in 100,000 records, read in serial-sized chunks', () => {
+  const s = simulateStream({ records: 100_000, ids: IDS, garbage: 0.01, seed: 11 });
+  const { got, counters } = frame(randomSplits(s.bytes, 5, 64));
+  assert.equal(got.length, s.records.length);
+  for (let i = 0; i < got.length; i++) if (!same(got[i], s.records[i])) assert.fail(`record ${i} differs`);
+  assert.ok(counters.garbage_bytes > 0 && counters.resyncs > 0);
+  assert.equal(counters.frames, 100_000);
+});
+
+test('noise before the first record and between lines is counted, not decoded', () => {
+  const rec = { us: NOW - 1000, id: 0x123, ext: false, data: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8) };
+  const noise = Uint8Array.of(0xff, 0x00, 0x13, 0x37, 13, 10);
+  const bytes = Buffer.concat([
+    noise,
+    encodeRecord(rec),
+    Buffer.from('\r\n'),
+    Buffer.from('xyz\r\n'),
+    encodeRecord(rec),
+  ]);
+  const { got, counters } = frame([bytes]);
+  assert.equal(got.length, 2);
+  assert.ok(same(got[0], rec) && same(got[1], rec));
+  assert.equal(counters.garbage_bytes, noise.length + 5);
+});
+
+test('layouts: with_filler, no_filler, auto by the ids the database knows (counted)', () => {
+  const a = { us: NOW - 5000, id: 0x200, ext: false, data: Uint8Array.of(9, 8, 7, 6, 5, 4, 3, 2) };
+  const b = { us: NOW - 4000, id: 0x300, ext: false, data: Uint8Array.of(1, 1, 2, 3, 5, 8, 13, 21) };
+  const line = (r: SimRecord, filler: boolean) => Buffer.concat([encodeRecord(r, filler), Buffer.from('\r\n')]);
+  const bytes = Buffer.concat([line(a, true), line(b, false)]);
+  const known = (id: number) => id === 0x200 || id === 0x300;
+  const auto = frame([bytes], { known });
+  assert.ok(same(auto.got[0], a) && same(auto.got[1], b));
+  assert.equal(auto.counters.layout_with_filler, 1);
+  assert.equal(auto.counters.layout_no_filler, 1);
+  const nf = frame([line(b, false)], { layout: 'no_filler' });
+  assert.ok(same(nf.got[0], b));
+  const unknown = frame([line(a, true)], { known: () => false });
+  assert.equal(unknown.counters.layout_unresolved, 1);
+  assert.equal(unknown.got[0].id, 0x200, 'unresolved: the with_filler id, to be counted as unknown');
+});
+
+test('timestamp formats: fixed, and auto takes the first plausible (f64 s, u64 s, ms, µs)', () => {
+  const mk = (write: (v: DataView) => void) => {
+    const b = encodeRecord({ us: 0, id: 0x10, ext: false, data: new Uint8Array(8) });
+    write(new DataView(b.buffer));
+    return Buffer.concat([b, Buffer.from('\r\n')]);
+  };
+  const sec = 1_714_600_000;
+  const u64 = (v: DataView, n: bigint) => v.setBigUint64(0, n);
+  const cases: [Buffer, string, number][] = [
+    [mk((v) => v.setFloat64(0, sec + 0.25)), 'ts_f64_s', (sec + 0.25) * 1e6],
+    [mk((v) => u64(v, BigInt(sec))), 'ts_u64_s', sec * 1e6],
+    [mk((v) => u64(v, BigInt(sec) * 1000n + 5n)), 'ts_u64_ms', sec * 1e6 + 5000],
+    [mk((v) => u64(v, BigInt(sec) * 1000000n + 7n)), 'ts_u64_us', sec * 1e6 + 7],
+  ];
+  for (const [bytes, counter, us] of cases) {
+    const { got, counters } = frame([bytes]);
+    assert.equal(got.length, 1, counter);
+    assert.equal(got[0].us, us, counter);
+    assert.equal((counters as Record<string, number>)[counter], 1, counter);
+  }
+  // fixed format: a record whose timestamp is implausible in that format is not a record
+  assert.equal(frame([cases[1][0]], { timestamp: 'f64_s' }).got.length, 0);
+  assert.equal(frame([cases[1][0]], { timestamp: 'u64_s' }).got[0].us, sec * 1e6);
+  // checks off: f64 as the seed reads it, whatever it gives
+  assert.equal(frame([cases[1][0]], { timestamp: 'f64_s', checkTimestamps: false }).got.length, 1);
+});
+
+test('random bytes never throw, and the buffer stays bounded', () => {
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 500 }), { maxLength: 30 }), (chunks) => {
+      const f = createRecords21Framer();
+      const out = new CanFrameBatch();
+      for (const c of chunks) {
+        f.push(c, NOW, out);
+        // biome-ignore lint/suspicious/noExplicitAny: white-box bound check
+        const live = (f as any).end - (f as any).start;
+        assert.ok(live <= 16 * 21 + 2 + 500, `buffered ${live}`);
+      }
+      f.flush(NOW, out);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('limit: 19 bytes of a record then CR LF read as a whole record (indistinguishable)', () => {
+  const rec = { us: NOW - 1000, id: 0x123, ext: false, data: Uint8Array.of(1, 2, 3, 4, 5, 6, 13, 10) };
+  const next = { us: NOW - 900, id: 0x124, ext: false, data: new Uint8Array(8) };
+  const whole = encodeRecord(rec); // its last two bytes are 0d 0a
+  const { got } = frame([whole.subarray(0, 19), Buffer.from('\r\n'), encodeRecord(next), Buffer.from('\r\n')]);
+  assert.equal(got.length, 2);
+  assert.ok(same(got[0], rec) && same(got[1], next));
+});

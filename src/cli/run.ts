@@ -15,34 +15,50 @@ interface RunOptions {
 export function registerRunCommands(program: Command): void {
   program
     .command('run')
-    .description('run live pipelines (serial CAN adapters, log replay) into the sinks, supervised, until stopped')
-    .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON; .env files beside it are read)')
+    .description('run live pipelines (serial CAN adapters, MQTT, log replay) into the sinks, supervised, until stopped')
+    .requiredOption(
+      '-c, --config <file>',
+      'configuration file (YAML or JSON; .env files beside it are read) (required)',
+    )
     .option('--log-format <format>', 'auto (readable on a terminal, JSON otherwise), json or pretty')
     .addHelpText(
       'after',
       `
-Each pipeline runs as a unit in its own worker thread: a source (serial port, log replay), its framer and DBC
-decoder. Records go into the durable outbox (<outbox.data_dir>) and from there to every sink. A unit that crashes
+Each pipeline runs as a unit in a child process of its own: a source (serial port, MQTT, log replay), its framer
+and DBC decoder. Records go into the durable outbox (<outbox.data_dir>) and from there to every sink. A unit that crashes
 restarts with backoff (runtime.restart_initial … restart_max) and is marked failed after runtime.crash_loop_count
 crashes within runtime.crash_loop_window; the others keep running.
 Signals: SIGINT/SIGTERM stop the sources, hand the last records over, give the sinks runtime.drain_timeout to
 catch up (what is left stays in the outbox for the next start), print final stats and exit 0. SIGHUP re-reads the
 file: a valid config is applied to the pipelines it changes; an invalid one is reported and the old one kept.
-HTTP (server.listen, 127.0.0.1:9464 by default): /metrics (Prometheus), /healthz, /readyz.
+HTTP (server.listen, 127.0.0.1:9464 by default): /metrics (Prometheus), /healthz, /readyz, /status (JSON).
 One sigflow per data directory (a lock). Config errors: exit 2, naming file, line and key path.
 
+Check a file first with "sigflow check -c FILE".
+
 Examples:
-  sigflow check -c examples/serial-influx.yaml
   sigflow run -c examples/replay-store.yaml
-  SERIAL_PORT=/dev/ttyUSB1 sigflow run -c examples/serial-influx.yaml`,
+  sigflow run -c examples/serial-influx.yaml --log-format json`,
     )
     .action(runAction);
   program
     .command('check')
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the text names the ${VAR} syntax
     .description('validate a configuration file and print it resolved (defaults, ${VAR}s), secrets redacted')
-    .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON)')
+    .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON) (required)')
     .option('--json', 'print the resolved config as JSON instead of YAML')
+    .addHelpText(
+      'after',
+      `
+Loads the file as "sigflow run" would (its .env files, \${VAR} from the environment), validates it, loads every
+pipeline's DBC files, and prints the result with every default filled in (durations in ms, sizes in bytes) and
+secrets shown as <redacted>. Creates nothing. Exit status 0 when valid; 2 with every problem named by file, line
+and key path.
+
+Examples:
+  sigflow check -c examples/serial-influx.yaml
+  sigflow check -c sigflow.yaml --json`,
+    )
     .action(checkAction);
 }
 

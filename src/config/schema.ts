@@ -13,7 +13,7 @@ import { outboxConfigSchema, sinkDeliveryConfigSchema } from '../outbox/index.js
 import { liveDecodeConfigSchema } from '../pipelines/live/index.js';
 import { durationWholeMs, numberish } from '../schema/index.js';
 import { SINK_PLUGINS, type SinkConfig, type SinkOptions } from '../sinks/index.js';
-import { sourceConfigSchema } from '../sources/index.js';
+import { sourceConfigSchema, sourcePlugin } from '../sources/index.js';
 
 /** One `sinks:` entry as written: the sink's keys plus its optional `delivery` section. */
 export type SinkEntryConfig = SinkConfig & { delivery?: z.input<typeof sinkDeliveryConfigSchema> };
@@ -37,9 +37,25 @@ export const pipelineEntrySchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (at most 64)'),
     source: sourceConfigSchema,
-    decode: liveDecodeConfigSchema,
+    /** DBC decoding of a source of frames (serial, replay); a source of records (mqtt) has none. */
+    decode: liveDecodeConfigSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    const produces = sourcePlugin(p.source.type)?.produces;
+    if (produces === 'frames' && !p.decode)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['decode'],
+        message: `a ${p.source.type} source reads CAN frames: give a decode section (dbc: …)`,
+      });
+    if (produces === 'records' && p.decode)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['decode'],
+        message: `a ${p.source.type} source makes records itself (its payload section): remove decode`,
+      });
+  });
 
 /** The process's own sections (sigflow run): how units are restarted and stopped, logs, the HTTP endpoint. */
 export const runtimeConfigSchema = z
@@ -67,6 +83,16 @@ export const loggingConfigSchema = z
   })
   .strict();
 
+export const brokerConfigSchema = z
+  .object({
+    /** host:port of the embedded MQTT broker (aedes, MQTT 3.1.1); 127.0.0.1 only unless told otherwise. */
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:1883')
+      .default('127.0.0.1:1883'),
+  })
+  .strict();
+
 export const serverConfigSchema = z
   .object({
     /** host:port of /metrics, /healthz, /readyz (127.0.0.1 only unless told otherwise; port 0 = any free). */
@@ -84,6 +110,8 @@ export const configSchema = z
     pipelines: z.array(pipelineEntrySchema).default([]),
     runtime: runtimeConfigSchema.prefault({}),
     logging: loggingConfigSchema.prefault({}),
+    /** An embedded MQTT broker for a box with none (started before the units, stopped after them). */
+    broker: brokerConfigSchema.optional(),
     /** The HTTP endpoint of `sigflow run`; `server: false` for none. */
     server: z.union([z.literal(false), serverConfigSchema]).prefault({}),
   })
@@ -120,5 +148,6 @@ export type PipelineEntry = z.output<typeof pipelineEntrySchema>;
 export type RuntimeConfig = z.output<typeof runtimeConfigSchema>;
 export type LoggingConfig = z.output<typeof loggingConfigSchema>;
 export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type BrokerConfig = z.output<typeof brokerConfigSchema>;
 /** A validated configuration (defaults filled in; durations in ms, sizes in bytes). */
 export type SigflowConfig = z.output<typeof configSchema>;

@@ -385,10 +385,6 @@ export const ERRORS = {
     'A unit handed records to the outbox and they could not be stored (the outbox is full beyond block_timeout, closed or damaged); nothing was acknowledged upstream.',
     'Read the reason; `sigflow outbox status` shows whether the sinks keep up. The unit restarts and its source sends again what was not acknowledged (MQTT) or is read anew.',
   ),
-  SF_ERR_RUN_UNIT_FATAL: usage(
-    'A unit cannot run with its configuration (e.g. its DBC files do not load); it is not restarted until the configuration changes.',
-    'Fix the named file or key and reload (SIGHUP) or restart sigflow; `sigflow check -c FILE` checks it first.',
-  ),
   SF_ERR_RUN_NO_PIPELINES: usage(
     'The configuration given to `sigflow run` has no pipelines.',
     'Add a `pipelines:` entry (a source and a decode section); examples/ holds working configs.',

@@ -42,7 +42,7 @@ export function lockDataDir(dir: string): () => void {
       }
       const holder = owner && ownerAlive(owner) ? owner.pid : null;
       throw new OutboxLockedError(
-        `outbox ${dir} is in use by ${holder !== null ? `process ${holder}` : 'another process'} (lock ${file}): one process at a time — wait for it to finish, stop it, or use another --data-dir`,
+        `outbox ${dir} is in use by ${holder !== null ? `process ${holder}` : 'another process'} (lock ${file}): one process at a time — wait for it to finish, stop it, or use another data directory (--data-dir, or outbox.data_dir in a config)`,
         holder,
         dir,
       );

@@ -4,12 +4,13 @@
  */
 import { z } from 'zod';
 import type { LiveSource } from '../pipelines/live/index.js';
-import type { SourcePlugin } from './plugin.js';
+import { mqttPlugin } from './mqtt/index.js';
+import type { SourceEnv, SourcePlugin } from './plugin.js';
 import { replayPlugin } from './replay/index.js';
 import { serialPlugin } from './serial/index.js';
 
 /** Every source sigflow can read from. Add a source: a folder beside these and one entry here. */
-export const SOURCE_PLUGINS = [serialPlugin, replayPlugin] as const satisfies readonly SourcePlugin[];
+export const SOURCE_PLUGINS = [serialPlugin, replayPlugin, mqttPlugin] as const satisfies readonly SourcePlugin[];
 
 type SchemaOf<P> = P extends { schema: infer S } ? S : never;
 type SchemasOf<T extends readonly unknown[]> = { -readonly [K in keyof T]: SchemaOf<T[K]> };
@@ -27,9 +28,9 @@ export function sourcePlugin(type: unknown): SourcePlugin | undefined {
 }
 
 /** Builds the source of a validated `source:` section. */
-export function createSource(config: SourceOptions, env: { useNowTime: boolean }): LiveSource {
+export function createSource(config: SourceOptions, env: SourceEnv): LiveSource {
   return (sourcePlugin(config.type) as SourcePlugin).create(config as never, env);
 }
 
-export type { SourcePlugin } from './plugin.js';
-export { replayPlugin, serialPlugin };
+export type { SourceEnv, SourcePlugin } from './plugin.js';
+export { mqttPlugin, replayPlugin, serialPlugin };

@@ -6,6 +6,14 @@
 import type { z } from 'zod';
 import type { LiveSource } from '../pipelines/live/index.js';
 
+/** What a source learns about its pipeline. */
+export interface SourceEnv {
+  /** The pipeline stamps records with the receive time. */
+  useNowTime: boolean;
+  /** The pipeline's name (e.g. for a default MQTT client id). */
+  pipeline: string;
+}
+
 export interface SourcePlugin<S extends z.ZodObject = z.ZodObject> {
   /** The `type` that selects it in a pipeline's `source:`; also its folder's name. */
   readonly type: string;
@@ -14,6 +22,8 @@ export interface SourcePlugin<S extends z.ZodObject = z.ZodObject> {
   readonly schema: S;
   /** One line: what it promises about what it read (at most once, at least once …). */
   readonly guarantee: string;
+  /** What it hands over: CAN frames (its pipeline then needs a `decode:` section) or records it makes itself. */
+  readonly produces: 'frames' | 'records';
   /** Builds the source from a validated config; opens nothing before run(). */
-  create(config: z.output<S>, env: { useNowTime: boolean }): LiveSource;
+  create(config: z.output<S>, env: SourceEnv): LiveSource;
 }

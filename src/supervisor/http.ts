@@ -1,12 +1,13 @@
 /**
  * The HTTP endpoint of `sigflow run` (127.0.0.1 unless told otherwise): Prometheus `/metrics` (prom-client, read
  * from the supervisor at each scrape), `/healthz` (200 unless a unit is marked failed) and `/readyz` (200 when every
- * unit runs with its source connected and no sink is alarmed; 503 with the reasons otherwise). Anything else: 404.
+ * unit runs with its source connected and no sink is alarmed; 503 with the reasons otherwise) and `/status` (the
+ * units and the outbox as JSON: what `sigflow outbox status` and the console show). Anything else: 404.
  * The `serve` issue puts the Grafana protocols on the same server.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { SigflowError } from '../errors/index.js';
 import type { RunStatus } from './supervisor.js';
 
@@ -32,18 +33,39 @@ const NAMED: Record<string, string> = {
 
 export function metricsRegistry(src: MetricsSource): Registry {
   const reg = new Registry();
-  const units = () => src.status().units;
-  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
-    new Gauge({
+  // one status per scrape (it reads the outbox's counters), not one per metric family
+  let cached: { at: number; status: RunStatus } | null = null;
+  const status = () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > 100) cached = { at: now, status: src.status() };
+    return cached.status;
+  };
+  const units = () => status().units;
+  type Setter = { set(labels: Record<string, string>, v: number): void };
+  /** A family read from the supervisor at each scrape: a counter when its name ends in _total, else a gauge. */
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Setter) => void) => {
+    if (name.endsWith('_total'))
+      return new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [reg],
+        collect() {
+          this.reset();
+          collect({ set: (labels, v) => this.inc(labels, v) });
+        },
+      });
+    return new Gauge({
       name,
       help,
       labelNames,
       registers: [reg],
       collect() {
         this.reset();
-        collect(this);
+        collect({ set: (labels, v) => this.set(labels, v) });
       },
     });
+  };
   gauge('sigflow_unit_up', 'The unit runs (1) or not (0)', ['unit', 'state'], (g) => {
     for (const u of units()) g.set({ unit: u.name, state: u.state }, u.state === 'running' ? 1 : 0);
   });
@@ -66,7 +88,7 @@ export function metricsRegistry(src: MetricsSource): Registry {
         for (const [k, v] of Object.entries(u.counters)) if (!(k in NAMED)) g.set({ unit: u.name, event: k }, v);
     },
   );
-  const sinks = () => src.status().outbox.sinks.filter((s) => s.active);
+  const sinks = () => status().outbox.sinks.filter((s) => s.active);
   const sinkGauge = (name: string, help: string, pick: (s: ReturnType<typeof sinks>[number]) => number) =>
     gauge(name, help, ['sink'], (g) => {
       for (const s of sinks()) g.set({ sink: s.name }, pick(s));
@@ -91,7 +113,7 @@ export function metricsRegistry(src: MetricsSource): Registry {
   sinkGauge('sigflow_sink_alarm', 'The sink is alarmed (1): auth refused, misconfigured server…', (s) =>
     s.alarm ? 1 : 0,
   );
-  gauge('sigflow_uptime_seconds', 'Seconds since sigflow run started', [], (g) => g.set(src.status().uptimeMs / 1000));
+  gauge('sigflow_uptime_seconds', 'Seconds since sigflow run started', [], (g) => g.set({}, status().uptimeMs / 1000));
   return reg;
 }
 
@@ -121,7 +143,9 @@ export async function startMetricsServer(listen: string, src: MetricsSource): Pr
     } else if (path === '/readyz') {
       const why = src.readiness();
       json(why.length ? 503 : 200, { status: why.length ? 'not ready' : 'ready', reasons: why });
-    } else json(404, { error: 'not found', routes: ['/metrics', '/healthz', '/readyz'] });
+    } else if (path === '/status') {
+      json(200, src.status());
+    } else json(404, { error: 'not found', routes: ['/metrics', '/healthz', '/readyz', '/status'] });
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;

@@ -1,4 +1,4 @@
-/** The supervisor of `sigflow run`: units in worker threads, restarts, stats, metrics and health (README.md). */
+/** The supervisor of `sigflow run`: units in child processes, restarts, stats, metrics and health (README.md). */
 export { type MetricsServer, metricsRegistry, startMetricsServer } from './http.js';
 export { type CheckedConfig, checkConfigFile, type RunServiceOptions, runService } from './service.js';
 export { type RunStatus, Supervisor, type SupervisorOptions } from './supervisor.js';

@@ -10,9 +10,11 @@ import type { TelemetryRecord } from '../records/index.js';
 export type UnitMessage =
   /** Records to enqueue; answered by an `ack` with the same seq once they are durable (or refused). */
   | { type: 'records'; seq: number; records: TelemetryRecord[] }
+  /** A message that could not be read: archived, then answered by an `ack` with the same seq. */
+  | { type: 'reject'; seq: number; topic: string; reason: string; payload: Uint8Array }
   /** The source's connection changed. */
   | { type: 'state'; connected: boolean; detail: string }
-  /** The unit's counters (cumulative since the worker started). */
+  /** The unit's counters (cumulative since its process started). */
   | { type: 'counters'; counters: Record<string, number> }
   /** A pino JSON line of the unit's logger. */
   | { type: 'log'; line: string }

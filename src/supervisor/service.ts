@@ -27,19 +27,19 @@ export function checkConfigFile(path: string, env?: NodeJS.ProcessEnv): CheckedC
   const { config, loaded } = loadAndValidateConfig(path, env ? { env } : {});
   const notes: string[] = [];
   config.pipelines.forEach((p, i) => {
+    if (!p.decode) {
+      notes.push(`pipeline ${p.name}: ${p.source.type} source`);
+      return;
+    }
     let db: Database;
     try {
       db = Database.load(p.decode.dbc);
     } catch (e) {
       const err = e as SigflowError;
-      throw new SigflowError(
-        err.code ?? 'SF_ERR_RUN_UNIT_FATAL',
-        `${path}: pipelines[${i}].decode.dbc: ${err.message}`,
-        {
-          where: `pipelines[${i}].decode.dbc`,
-          cause: e,
-        },
-      );
+      throw new SigflowError(err.code ?? 'SF_ERR_INTERNAL', `${path}: pipelines[${i}].decode.dbc: ${err.message}`, {
+        where: `pipelines[${i}].decode.dbc`,
+        cause: e,
+      });
     }
     notes.push(
       `pipeline ${p.name}: ${p.source.type} source; ${p.decode.dbc.length} DBC file(s), ${db.messages.length} messages, mapping ${p.decode.mapping}`,
@@ -86,23 +86,28 @@ export async function runService(path: string, o: RunServiceOptions): Promise<st
       reloading.then(() => sup.stop()).then(resolve, reject);
     };
     const reload = () => {
-      reloading = reloading.then(async () => {
-        let next: SigflowConfig;
-        try {
-          next = checkConfigFile(path).config;
-        } catch (e) {
-          o.logger.error(
-            { err: { message: (e as Error).message, code: (e as SigflowError).code } },
-            `SIGHUP: ${path} is not valid; the running config is kept`,
+      reloading = reloading
+        .then(async () => {
+          let next: SigflowConfig;
+          try {
+            next = checkConfigFile(path).config;
+          } catch (e) {
+            o.logger.error(
+              { err: { message: (e as Error).message, code: (e as SigflowError).code } },
+              `SIGHUP: ${path} is not valid; the running config is kept`,
+            );
+            return;
+          }
+          const done = await sup.reload(next);
+          o.logger.info(
+            { changes: done },
+            `SIGHUP: ${path} re-read; ${done.length ? done.join('; ') : 'nothing changed'}`,
           );
-          return;
-        }
-        const done = await sup.reload(next);
-        o.logger.info(
-          { changes: done },
-          `SIGHUP: ${path} re-read; ${done.length ? done.join('; ') : 'nothing changed'}`,
-        );
-      });
+        })
+        .catch((e: Error) => {
+          // a reload that failed half-way (a unit that would not stop): said, and the next signal still works
+          o.logger.error({ err: { message: e.message } }, `SIGHUP: applying ${path} failed`);
+        });
     };
     if (o.handleSignals !== false) {
       handlers.push(['SIGINT', () => stop('SIGINT')], ['SIGTERM', () => stop('SIGTERM')], ['SIGHUP', reload]);

@@ -1,17 +1,20 @@
 /**
  * The supervisor of `sigflow run`: opens the outbox (one process per data directory: its lock) with the sinks,
- * runs every pipeline as a unit in its own worker thread, enqueues what the units hand over and acknowledges it
+ * runs every pipeline as a unit in a child process of its own, enqueues what the units hand over and acknowledges it
  * once durable, prints a stats line per unit every `stats_interval`, serves /metrics /healthz /readyz, applies a
  * reloaded config to the units it changes, and stops in order: units first (their last records acknowledged),
  * then the sinks get `drain_timeout` to take what is pending (the rest stays in the outbox for the next start).
  */
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PipelineEntry, SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
-import { Outbox, type OutboxStatus, outboxOptionsFromConfig } from '../outbox/index.js';
+import { lockDataDir, Outbox, type OutboxStatus, outboxOptionsFromConfig } from '../outbox/index.js';
 import type { TelemetryRecord } from '../records/index.js';
 import { createSink } from '../sinks/index.js';
+import { type EmbeddedBroker, startBroker } from './broker.js';
 import { type MetricsServer, startMetricsServer } from './http.js';
+import { RejectArchive } from './rejects.js';
 import { Unit, type UnitStatus } from './unit.js';
 
 export interface SupervisorOptions {
@@ -36,27 +39,49 @@ export class Supervisor {
   private readonly startMs = Date.now();
   private statsTimer: NodeJS.Timeout | null = null;
   private server: MetricsServer | null = null;
+  private broker: EmbeddedBroker | null = null;
+  private releaseLock: () => void = () => {};
   private stopping = false;
   private lastStats = new Map<string, { ms: number; counters: Record<string, number> }>();
+
+  /** Messages the units could not read, archived beside the outbox. */
+  private readonly rejects: RejectArchive;
 
   private constructor(
     private config: SigflowConfig,
     readonly outbox: Outbox,
     private readonly o: SupervisorOptions,
-  ) {}
+  ) {
+    this.rejects = new RejectArchive(join(config.outbox.data_dir, 'rejected'));
+  }
 
   /** Opens the outbox and the HTTP endpoint, starts every unit. */
   static async start(config: SigflowConfig, o: SupervisorOptions): Promise<Supervisor> {
-    const sinks = config.sinks.map((s, i) => ({
-      sink: createSink(s, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: s.name }, m) }),
-      delivery: s.delivery,
-    }));
-    const outbox = Outbox.open(outboxOptionsFromConfig(config.outbox, sinks, o.logger));
+    // the data directory's lock first: a second instance must not touch the first one's sinks (a store file)
+    const release = lockDataDir(config.outbox.data_dir);
+    let outbox: Outbox;
+    try {
+      const sinks = config.sinks.map((s, i) => ({
+        sink: createSink(s, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: s.name }, m) }),
+        delivery: s.delivery,
+      }));
+      outbox = Outbox.open({ ...outboxOptionsFromConfig(config.outbox, sinks, o.logger), lock: false });
+    } catch (e) {
+      release();
+      throw e;
+    }
     const sup = new Supervisor(config, outbox, o);
+    sup.releaseLock = release;
     try {
       if (config.server !== false) sup.server = await startMetricsServer(config.server.listen, sup);
+      if (config.broker) {
+        sup.broker = await startBroker(config.broker.listen);
+        o.logger.info(`embedded MQTT broker on mqtt://${sup.broker.address}`);
+      }
     } catch (e) {
+      await sup.server?.close();
       await outbox.close();
+      release();
       throw e;
     }
     outbox.start();
@@ -73,11 +98,12 @@ export class Supervisor {
   private add(entry: PipelineEntry): void {
     const unit = new Unit(entry, {
       enqueue: (records) => this.enqueue(records),
+      archive: (unit, topic, reason, payload) => this.rejects.write(unit, topic, reason, payload),
       logLine: this.o.writeLogLine,
       info: (unit, msg, fields) => this.o.logger.info({ unit, ...fields }, msg),
       error: (unit, msg, fields) => this.o.logger.error({ unit, ...fields }, msg),
       runtime: this.config.runtime,
-      logLevel: this.config.logging.level,
+      logLevel: () => this.config.logging.level,
     });
     this.units.set(entry.name, unit);
     unit.start();
@@ -125,7 +151,7 @@ export class Supervisor {
   async reload(next: SigflowConfig): Promise<string[]> {
     const done: string[] = [];
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-    for (const key of ['outbox', 'sinks', 'server', 'runtime'] as const)
+    for (const key of ['outbox', 'sinks', 'server', 'runtime', 'broker'] as const)
       if (!same(this.config[key], next[key])) done.push(`${key}: changed; applies when sigflow is restarted`);
     const wanted = new Map(next.pipelines.map((p) => [p.name, p]));
     for (const [name, unit] of this.units) {
@@ -135,22 +161,34 @@ export class Supervisor {
         this.units.delete(name);
         done.push(`pipeline ${name}: removed (stopped)`);
       } else if (!same(unit.entry, p)) {
-        await unit.stop(this.config.runtime.stop_timeout);
-        this.units.delete(name);
+        // the same unit (its counters and restarts carry on), stopped and started with the new entry
+        await unit.replace(p, this.config.runtime.stop_timeout);
         done.push(`pipeline ${name}: changed (restarted)`);
       }
     }
-    const logLevelChanged = !same(this.config.logging, next.logging);
-    this.config = { ...next, outbox: this.config.outbox, sinks: this.config.sinks, server: this.config.server };
+    const logging = this.config.logging;
+    this.config = {
+      ...next,
+      outbox: this.config.outbox,
+      sinks: this.config.sinks,
+      server: this.config.server,
+      runtime: this.config.runtime,
+      broker: this.config.broker,
+    };
     for (const p of next.pipelines)
       if (!this.units.has(p.name)) {
         this.add(p);
         if (!done.some((d) => d.startsWith(`pipeline ${p.name}:`))) done.push(`pipeline ${p.name}: added (started)`);
       }
-    if (logLevelChanged) {
+    if (logging.stats_interval !== next.logging.stats_interval) {
       this.scheduleStats();
-      done.push('logging: applied to the stats interval; units started from now on use the new level');
+      done.push('logging.stats_interval: applied');
     }
+    if (logging.level !== next.logging.level) {
+      this.o.logger.level = next.logging.level;
+      done.push('logging.level: applied to sigflow and to units started from now on');
+    }
+    if (logging.format !== next.logging.format) done.push('logging.format: changed; applies when sigflow is restarted');
     return done;
   }
 
@@ -216,6 +254,8 @@ export class Supervisor {
       outboxLine(st) + (drained ? '' : ` (drain_timeout ${r.drain_timeout} ms reached: kept for the next start)`),
     );
     await this.outbox.close();
+    this.releaseLock();
+    await this.broker?.close();
     await this.server?.close();
     return lines;
   }

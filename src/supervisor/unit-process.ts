@@ -27,10 +27,13 @@ let pipeline: PipelineEntry;
 let logger: Logger;
 
 const counters: Record<string, number> = {};
-const tracked: Readonly<Record<string, number>>[] = [];
+/** The framer counters being tracked (the source's current framer), and those of the framers before it. */
+let tracked: Readonly<Record<string, number>> | null = null;
+const retired: Record<string, number> = {};
 function snapshot(decoder: LiveDecoder | null): Record<string, number> {
   const out: Record<string, number> = { ...counters, ...(decoder?.counters ?? {}) };
-  for (const t of tracked) for (const [k, v] of Object.entries(t)) out[`framer_${k}`] = (out[`framer_${k}`] ?? 0) + v;
+  for (const [k, v] of Object.entries(retired)) out[`framer_${k}`] = v;
+  if (tracked) for (const [k, v] of Object.entries(tracked)) out[`framer_${k}`] = (out[`framer_${k}`] ?? 0) + v;
   return out;
 }
 
@@ -42,6 +45,11 @@ const inFlight = new Set<Promise<void>>();
 let roomWaiters: (() => void)[] = [];
 
 function send(records: TelemetryRecord[]): Promise<void> {
+  return request((s) => post({ type: 'records', seq: s, records }));
+}
+
+/** Posts a message answered by an `ack` (records, rejects); resolves or rejects with the answer. */
+function request(postIt: (seq: number) => void): Promise<void> {
   const s = ++seq;
   const p = new Promise<void>((resolve, reject) => waiting.set(s, { resolve, reject }));
   const settled = p.then(
@@ -50,7 +58,7 @@ function send(records: TelemetryRecord[]): Promise<void> {
   );
   inFlight.add(settled);
   void settled.then(() => inFlight.delete(settled));
-  post({ type: 'records', seq: s, records });
+  postIt(s);
   return p;
 }
 
@@ -97,22 +105,30 @@ process.on('message', (m: SupervisorMessage) => {
 });
 
 async function main(): Promise<void> {
-  let db: Database;
-  try {
-    db = Database.load(pipeline.decode.dbc);
-  } catch (e) {
-    const err = e as SigflowError;
-    post({ type: 'fatal', message: err.message, code: err.code ?? 'SF_ERR_INTERNAL' });
-    return;
+  // a source of frames decodes them with its DBC files; a source of records (MQTT) has no decode section
+  let decoder: LiveDecoder | null = null;
+  const decode = pipeline.decode;
+  if (decode) {
+    let db: Database;
+    try {
+      db = Database.load(decode.dbc);
+    } catch (e) {
+      const err = e as SigflowError;
+      post({ type: 'fatal', message: err.message, code: err.code ?? 'SF_ERR_INTERNAL' });
+      return;
+    }
+    decoder = new LiveDecoder({
+      db,
+      mapping: decode.mapping,
+      device: decode.device ?? pipeline.name,
+      useNowTime: decode.use_now_time,
+      j1939: decode.j1939,
+    });
   }
-  const decoder = new LiveDecoder({
-    db,
-    mapping: pipeline.decode.mapping,
-    device: pipeline.decode.device ?? pipeline.name,
-    useNowTime: pipeline.decode.use_now_time,
-    j1939: pipeline.decode.j1939,
+  const source = createSource(pipeline.source, {
+    useNowTime: decode?.use_now_time ?? false,
+    pipeline: pipeline.name,
   });
-  const source = createSource(pipeline.source, { useNowTime: pipeline.decode.use_now_time });
   const timer = setInterval(() => post({ type: 'counters', counters: snapshot(decoder) }), 1000);
   const failures: Error[] = [];
   const track = (p: Promise<void>) => {
@@ -126,6 +142,8 @@ async function main(): Promise<void> {
   const ctx: SourceContext = {
     frames(batch: CanFrameBatch, receivedUs: number) {
       const records: TelemetryRecord[] = [];
+      // internal invariant: the schema requires a decode section for sources of frames
+      if (!decoder) throw new Error(`${pipeline.name}: frames without a decode section`);
       decoder.decode(batch, receivedUs, records);
       if (records.length === 0) return;
       track(send(records));
@@ -134,6 +152,9 @@ async function main(): Promise<void> {
     records(records: TelemetryRecord[]) {
       return records.length === 0 ? Promise.resolve() : track(send(records));
     },
+    reject(topic, payload, reason) {
+      return track(request((s) => post({ type: 'reject', seq: s, topic, reason, payload })));
+    },
     state(connected, detail) {
       post({ type: 'state', connected, detail });
     },
@@ -141,9 +162,11 @@ async function main(): Promise<void> {
       counters[name] = (counters[name] ?? 0) + by;
     },
     track(c) {
-      tracked.push(c);
+      // a new framer (a reconnect) retires the previous one: its counts are kept, the object is let go
+      if (tracked) for (const [k, v] of Object.entries(tracked)) retired[k] = (retired[k] ?? 0) + v;
+      tracked = c;
     },
-    known: (id, ext) => decoder.known(id, ext),
+    known: (id, ext) => decoder?.known(id, ext) ?? false,
     logger,
     signal: ac.signal,
   };

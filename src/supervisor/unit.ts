@@ -4,8 +4,8 @@
  * `crash_loop_window`. Its counters add up across restarts.
  *
  * Why a process and not a worker thread: serialport's native poller cannot run in a worker thread (it aborts the
- * whole process: serialport/node-serialport#2748, #1938), and a native crash of any driver addon, or running out of
- * memory, should end one unit — a thread would take the process with it.
+ * whole process: serialport/node-serialport#2748, #1938), and a native crash of any driver addon (a segfault, an
+ * abort) should end one unit — in a thread it takes the process with it.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,12 +19,15 @@ export type UnitState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopp
 export interface UnitHost {
   /** Stores records durably (the outbox); rejects with the reason when it cannot. */
   enqueue(records: TelemetryRecord[]): Promise<void>;
+  /** Archives a message the unit could not read, with the reason. */
+  archive(unit: string, topic: string, reason: string, payload: Uint8Array): Promise<void>;
   /** A pino JSON line of the unit's logger, and the supervisor's own messages about the unit. */
   logLine(line: string): void;
   info(unit: string, msg: string, fields?: Record<string, unknown>): void;
   error(unit: string, msg: string, fields?: Record<string, unknown>): void;
   runtime: RuntimeConfig;
-  logLevel: string;
+  /** The log level for a unit starting now. */
+  logLevel: () => string;
 }
 
 /** The unit's module: the compiled .js next to this file, or the .ts when running from sources (tsx). */
@@ -40,9 +43,11 @@ export class Unit {
   lastError: string | null = null;
   /** Times (ms) of recent crashes, for the crash-loop cap. */
   private crashes: number[] = [];
-  /** Counters of the workers that ended, and of the current one. */
+  /** Counters of the processes that ended, and of the current one. */
   private totals: Record<string, number> = {};
   private current: Record<string, number> = {};
+  /** Records of this unit durable in the outbox (counted by the supervisor: the `records` counter). */
+  private stored = 0;
   private worker: ChildProcess | null = null;
   private timer: NodeJS.Timeout | null = null;
   private exited: Promise<void> = Promise.resolve();
@@ -57,11 +62,21 @@ export class Unit {
     return this.entry.name;
   }
 
-  /** Cumulative counters across restarts. */
+  /** Cumulative counters across restarts (and reloads); `records` = durable in the outbox. */
   counters(): Record<string, number> {
     const out = { ...this.totals };
     for (const [k, v] of Object.entries(this.current)) out[k] = (out[k] ?? 0) + v;
+    out.records = this.stored;
     return out;
+  }
+
+  /** A reloaded config: stops the unit and starts it with `entry` (counters and restarts carry on). */
+  async replace(entry: PipelineEntry, timeoutMs: number): Promise<void> {
+    await this.stop(timeoutMs);
+    this.entry = entry;
+    this.crashes = [];
+    this.lastError = null;
+    this.start();
   }
 
   start(): void {
@@ -75,14 +90,26 @@ export class Unit {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.worker = w;
-    w.send({ type: 'start', pipeline: this.entry, logLevel: this.host.logLevel } satisfies SupervisorMessage);
+    w.send({ type: 'start', pipeline: this.entry, logLevel: this.host.logLevel() } satisfies SupervisorMessage);
     let fatal = false;
     let stopped = false;
+    /** Why this process ended, if it failed: its fatal message, its last error log, a signal or its code. */
+    let cause: string | null = null;
     this.exited = new Promise<void>((resolve) => {
       w.on('message', (m: UnitMessage) => {
         switch (m.type) {
           case 'records':
             this.host.enqueue(m.records).then(
+              () => {
+                // counted here, once durable: what the unit counted after its last report is not lost with it
+                this.stored += m.records.length;
+                this.post(w, { type: 'ack', seq: m.seq, error: null });
+              },
+              (e: Error) => this.post(w, { type: 'ack', seq: m.seq, error: e.message }),
+            );
+            break;
+          case 'reject':
+            this.host.archive(this.name, m.topic, m.reason, m.payload).then(
               () => this.post(w, { type: 'ack', seq: m.seq, error: null }),
               (e: Error) => this.post(w, { type: 'ack', seq: m.seq, error: e.message }),
             );
@@ -100,6 +127,7 @@ export class Unit {
             break;
           case 'log':
             this.host.logLine(m.line);
+            if (m.line.includes('"msg":"unit failed"')) cause = errorOf(m.line) ?? cause;
             break;
           case 'stopped':
             this.current = m.counters;
@@ -107,16 +135,15 @@ export class Unit {
             break;
           case 'fatal':
             fatal = true;
-            this.lastError = `${m.message} (${m.code})`;
+            cause = `${m.message} (${m.code})`;
             break;
         }
       });
       w.on('error', (e) => {
         // (fork failed, or a message could not be sent)
-        this.lastError = e.message;
+        cause ??= e.message;
       });
       w.on('exit', (code, signal) => {
-        if (signal && !this.lastError) this.lastError = `killed by ${signal}`;
         this.worker = null;
         this.connected = false;
         this.fold();
@@ -126,12 +153,13 @@ export class Unit {
           if (!stopped && code !== 0) this.host.error(this.name, 'unit ended badly while stopping', { code });
           return;
         }
+        this.lastError = cause ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
         if (fatal) {
           this.state = 'failed';
           this.host.error(this.name, `unit cannot run: ${this.lastError}; not restarted until its config changes`);
           return;
         }
-        this.crashed(code ?? -1);
+        this.crashed();
       });
     });
   }
@@ -146,12 +174,12 @@ export class Unit {
     this.current = {};
   }
 
-  private crashed(code: number): void {
+  private crashed(): void {
     const now = Date.now();
     const r = this.host.runtime;
     this.crashes = this.crashes.filter((t) => now - t < r.crash_loop_window);
     this.crashes.push(now);
-    const why = this.lastError ?? `exit code ${code}`;
+    const why = this.lastError;
     if (this.crashes.length >= r.crash_loop_count) {
       this.state = 'failed';
       this.host.error(
@@ -203,9 +231,21 @@ export class Unit {
       restarts: this.restarts,
       lastError: this.lastError,
       source: this.entry.source.type,
+      /** The unit's process id while it runs. */
+      pid: this.worker?.pid ?? null,
       counters: this.counters(),
     };
   }
 }
 
 export type UnitStatus = ReturnType<Unit['status']>;
+
+/** The error message of a pino JSON line (`err.message`), if any. */
+function errorOf(line: string): string | null {
+  try {
+    const o = JSON.parse(line) as { err?: { message?: unknown } };
+    return typeof o.err?.message === 'string' ? o.err.message : null;
+  } catch {
+    return null;
+  }
+}

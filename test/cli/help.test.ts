@@ -111,7 +111,11 @@ describe('sigflow <command> --help', () => {
         const parsed = c.parseOptions(rest);
         assert.deepEqual(parsed.unknown, [], `${name}: example "${line}" uses unknown options`);
         for (const o of c.options) {
-          if (o.mandatory) assert.ok(rest.includes(o.long as string), `${name}: example "${line}" lacks ${o.long}`);
+          if (o.mandatory)
+            assert.ok(
+              rest.includes(o.long as string) || (o.short !== undefined && rest.includes(o.short)),
+              `${name}: example "${line}" lacks ${o.long}`,
+            );
         }
       }
       for (const o of cmd.options) {

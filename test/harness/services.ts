@@ -5,6 +5,8 @@
  *   - VictoriaMetrics (`victoria-metrics`, Debian `victoria-metrics`)
  *   - PostgreSQL      (`/usr/lib/postgresql/<v>/bin/{initdb,postgres}`, Debian `postgresql`); run as the
  *                     `postgres` user when we are root (postgres refuses to run as root)
+ *   - Mosquitto       (`mosquitto`, Debian `mosquitto`): persistence on, `max_queued_messages 0` (its default of
+ *                     1000 drops QoS 1 messages in bursts), anonymous clients on 127.0.0.1
  *
  * Each start function returns a ServiceHandle, or null when the binary is missing — after a LOUD stderr note —
  * unless SIGFLOW_REQUIRE_SERVICES=1 (CI), in which case it throws. Handles expose stop()/start() (same port,
@@ -24,11 +26,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export type ServiceKind = 'influxdb' | 'victoriametrics' | 'postgres';
+export type ServiceKind = 'influxdb' | 'victoriametrics' | 'postgres' | 'mosquitto';
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
@@ -489,9 +491,62 @@ async function startOrClean(h: ServiceHandle): Promise<void> {
 }
 
 /** Starts a service by kind. */
+
+/** A TCP port that accepts connections. */
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    s.setTimeout(1000, () => done(false));
+  });
+}
+
+/**
+ * Mosquitto from `mosquitto` with its own config: one listener on 127.0.0.1, anonymous, persistence in the temp
+ * dir (saved on shutdown and every second), no limit on queued QoS 1/2 messages. `url` is mqtt://127.0.0.1:<port>.
+ */
+export function startMosquitto(): Promise<ServiceHandle | null> {
+  return withFreshPorts(async () => {
+    const bin = which('mosquitto');
+    if (!bin) return missing('mosquitto', 'mosquitto not found on PATH');
+    const dir = mkdtempSync(join(tmpdir(), 'sigflow-mosquitto-'));
+    const port = await freePort();
+    const conf = join(dir, 'mosquitto.conf');
+    writeFileSync(
+      conf,
+      `listener ${port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location ${dir}/
+autosave_interval 1
+max_queued_messages 0
+max_inflight_messages 0
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+${process.getuid?.() === 0 ? 'user root\n' : ''}`,
+    );
+    const h = new ServiceHandle(
+      { kind: 'mosquitto', cmd: bin, args: ['-c', conf], stopSignal: 'SIGTERM', ready: () => tcpOpen(port) },
+      port,
+      `mqtt://127.0.0.1:${port}`,
+      dir,
+    );
+    await h.start();
+    return h;
+  });
+}
+
 export function startService(kind: ServiceKind): Promise<ServiceHandle | null> {
   if (kind === 'influxdb') return startInfluxDB();
   if (kind === 'victoriametrics') return startVictoriaMetrics();
+  if (kind === 'mosquitto') return startMosquitto();
   return startPostgres();
 }
 

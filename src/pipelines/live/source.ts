@@ -18,11 +18,19 @@ export interface SourceContext {
    * upstream (MQTT PUBACK) does so only after this resolves; rejects when they could not be stored.
    */
   records(records: TelemetryRecord[]): Promise<void>;
+  /**
+   * A message that could not be read (malformed, too large): archived with the reason (beside the outbox:
+   * `rejected/<unit>.ndjson`). Resolves once archived — acknowledge it upstream then, so it never blocks a queue.
+   */
+  reject(topic: string, payload: Uint8Array, reason: string): Promise<void>;
   /** Connected or not, with what to say (logged on changes only, shown by /readyz and the stats). */
   state(connected: boolean, detail: string): void;
   /** Counters of the source's own (reconnects, open_failures …), merged into the unit's. */
   count(name: string, by?: number): void;
-  /** A live counter object (a framer's) whose values are added to the unit's counters from now on. */
+  /**
+   * A live counter object (the current framer's) whose values are added to the unit's counters as `framer_<name>`;
+   * tracking the next one (after a reconnect) keeps the previous one's counts.
+   */
   track(counters: Readonly<Record<string, number>>): void;
   /** Is a frame with this id in the pipeline's database (records21's `auto` layout). */
   known(id: number, ext: boolean): boolean;

@@ -10,5 +10,6 @@ export const replayPlugin = {
   description: 'recorded CANedge logs (MF4/MFC/MFE/MFM) played at real time, N× or full speed',
   schema: replaySourceConfigSchema,
   guarantee: 'each pass plays every frame of the files once; a restarted unit starts the files again',
-  create: (config: ReplaySourceOptions, _env: { useNowTime: boolean }) => new ReplaySource(config),
+  produces: 'frames',
+  create: (config: ReplaySourceOptions) => new ReplaySource(config),
 } as const;

@@ -14,6 +14,9 @@ import type { ReplaySourceOptions } from './config.js';
 class Stopped extends Error {}
 
 export class ReplaySource implements LiveSource {
+  /** The last retimed frame time (µs). */
+  private lastUs = 0;
+
   constructor(private readonly o: ReplaySourceOptions) {}
 
   async run(ctx: SourceContext): Promise<void> {
@@ -55,7 +58,13 @@ export class ReplaySource implements LiveSource {
             (b.type[i] === EV_CAN_REMOTE ? FRAME_RTR : 0) |
             (f & FLAG_EDL ? FRAME_FD : 0) |
             (f & FLAG_BRS ? FRAME_BRS : 0);
-          const t = this.o.retime ? wall0 * 1000 + (us - log0) / (speed || 1) : us;
+          // retimed: as if it happened now; at full speed (0) the time it is handed over, kept strictly increasing
+          // (frames of a pass must not land on each other's timestamps)
+          let t = us;
+          if (this.o.retime) {
+            t = speed === 0 ? Math.max(Date.now() * 1000, this.lastUs + 1) : wall0 * 1000 + (us - log0) / speed;
+            this.lastUs = t;
+          }
           batch.push(t, b.id[i], (f & FLAG_EXT) !== 0, flags, b.channel[i], b.data, b.dataStart[i], b.length[i]);
         }
         await this.hand(batch, ctx);
@@ -69,11 +78,15 @@ export class ReplaySource implements LiveSource {
             ctx.count('file_errors');
             ctx.logger.warn({ path: input.path }, `replay: ${input.path}: ${e.message}`);
           },
+          onWarning: (input, w) => {
+            ctx.count('file_warnings');
+            ctx.logger.warn({ path: input.path, code: w.code }, `replay: ${input.path}: ${w.message}`);
+          },
         });
       } catch (e) {
         if (!(e instanceof Stopped)) throw e;
       }
-      ctx.count('passes');
+      if (!ctx.signal.aborted) ctx.count('passes'); // a pass cut short by a stop is not one
     } while (this.o.loop && !ctx.signal.aborted);
     await this.hand(batch, ctx);
     if (!ctx.signal.aborted) {

@@ -1,0 +1,84 @@
+/**
+ * The `mqtt` source's configuration: the broker connection (persistent session by default), the topics, and how
+ * a payload becomes records. Defaults live here only.
+ */
+import { z } from 'zod';
+import { boolFlag, durationWholeMs, numberish, sizeBytes } from '../../schema/index.js';
+
+const topic = z.union([
+  z.string().min(1),
+  z.object({ topic: z.string().min(1), qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1) }).strict(),
+]);
+
+/** Where a value comes from: a JSON path (`a.b.0.c`) in the payload, or a topic level (`topic:2`, 0-based). */
+const valueRef = z.string().min(1);
+
+const json = z
+  .object({
+    format: z.literal('json'),
+    /** The measurement: a literal, or a reference (`path:type`, `topic:1`). */
+    measurement: z.string().min(1).default('mqtt'),
+    /** Where the time is (a path); absent: the receive time. */
+    time: valueRef.optional(),
+    /** The time's unit when it is a number (auto: by magnitude — s, ms, µs or ns since the epoch). */
+    time_unit: z.enum(['auto', 's', 'ms', 'us', 'ns']).default('auto'),
+    /** Tag name → reference (`topic:1`, `meta.site`). */
+    tags: z.record(z.string().min(1), valueRef).default({}),
+    /** Field name → path; absent: every top-level number, boolean and string (but the time and the tags). */
+    fields: z.record(z.string().min(1), valueRef).optional(),
+  })
+  .strict();
+
+const raw = z
+  .object({
+    format: z.literal('raw'),
+    measurement: z.string().min(1).default('mqtt'),
+    tags: z.record(z.string().min(1), valueRef).default({}),
+  })
+  .strict();
+
+const envelope = z
+  .object({
+    /** `{"data": "<base64>", "snr": …}`: the bytes as hex in field `data`, the other numbers as fields. */
+    format: z.literal('envelope'),
+    measurement: z.string().min(1).default('mqtt'),
+    tags: z.record(z.string().min(1), valueRef).default({}),
+  })
+  .strict();
+
+export const mqttSourceConfigSchema = z
+  .object({
+    type: z.literal('mqtt'),
+    /** mqtt://, mqtts://, ws:// or wss:// */
+    url: z.string().regex(/^(mqtts?|wss?):\/\/[^\s]+$/, 'expected an mqtt://, mqtts://, ws:// or wss:// URL'),
+    /** Fixed, so the broker keeps the session across reconnects and restarts (default: sigflow-<pipeline>). */
+    client_id: z.string().min(1).max(128).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** TLS: CA bundle, client certificate and key (PEM files); verify the server (default true). */
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    reject_unauthorized: boolFlag().default(true),
+    protocol_version: z.union([z.literal(4), z.literal(5)]).default(4),
+    /** false: a persistent session — what is published while sigflow is away is kept for it by the broker. */
+    clean: boolFlag().default(false),
+    /** MQTT 5: how long the broker keeps the session after a disconnect. */
+    session_expiry: durationWholeMs().prefault('7d'),
+    /** Topics (`$share/<group>/<topic>` to split the load among instances), each with its QoS (default 1). */
+    topics: z.array(topic).min(1),
+    keepalive: durationWholeMs().prefault('30s'),
+    reconnect_period: durationWholeMs().prefault('1s'),
+    connect_timeout: durationWholeMs().prefault('30s'),
+    /** A larger payload is not decoded: archived (its first bytes) with the reason, and acknowledged. */
+    max_payload_bytes: sizeBytes().prefault('256KiB'),
+    /** Messages per batch handed to the outbox, and the longest a batch waits to fill. */
+    batch_messages: numberish({ integer: true, min: 1, max: 100_000 }).default(1000),
+    batch_wait: durationWholeMs({ allowZero: true }).prefault('20ms'),
+    payload: z.discriminatedUnion('format', [json, raw, envelope]).prefault({ format: 'json' } as never),
+  })
+  .strict();
+
+export type MqttSourceConfig = z.input<typeof mqttSourceConfigSchema>;
+export type MqttSourceOptions = z.output<typeof mqttSourceConfigSchema>;
+export type MqttPayloadOptions = MqttSourceOptions['payload'];

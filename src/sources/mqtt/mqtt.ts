@@ -1,0 +1,216 @@
+/**
+ * The `mqtt` source (mqtt.js): a persistent session (clean = false, a fixed client id) subscribed on every
+ * (re)connect, messages decoded into records in batches, and **QoS 1 acknowledged only once their records are
+ * durable in the outbox** — or, for a payload that cannot be read, once it is archived with the reason. (QoS 2
+ * topics are subscribed at QoS 1: see run().)
+ *
+ * mqtt.js handles one incoming PUBLISH at a time and sends its PUBACK when the handler is done,
+ * so acknowledging after a durable write would allow one outbox round trip per message. Instead the acks are held:
+ * the client's packet writer is wrapped so that PUBACK/PUBREC packets wait in a queue, in the order the messages
+ * arrived, and are sent when the batch holding their message is durable. Acks held for a connection that has since
+ * dropped are discarded: the broker sends those messages again (with the dup flag) on the new connection, and the
+ * sinks' writes are idempotent (same series and time). Nothing is ever left unacknowledged, so the broker's
+ * in-flight window never stalls (Telegraf stalls after 1000 unacknowledged messages).
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { LiveSource, SourceContext } from '../../pipelines/live/index.js';
+import type { TelemetryRecord } from '../../records/index.js';
+import type { MqttSourceOptions } from './config.js';
+import { payloadToRecords } from './payload.js';
+
+interface HeldAck {
+  packet: { cmd: string; messageId?: number };
+  /** The connection it belongs to (acks of an older one are dropped). */
+  conn: number;
+}
+
+/** One batch being filled: its records and the acks its messages wait for. */
+interface Batch {
+  records: TelemetryRecord[];
+  rejects: { topic: string; reason: string; payload: Uint8Array }[];
+  acks: HeldAck[];
+  messages: number;
+}
+
+const ARCHIVE_BYTES = 4096;
+/** Batches handed over and not yet durable before reading stops. */
+const MAX_UNSTORED = 4;
+
+export class MqttSource implements LiveSource {
+  constructor(
+    private readonly o: MqttSourceOptions,
+    private readonly clientId: string,
+  ) {}
+
+  async run(ctx: SourceContext): Promise<void> {
+    const o = this.o;
+    const opts: IClientOptions = {
+      clientId: this.clientId,
+      clean: o.clean,
+      protocolVersion: o.protocol_version,
+      keepalive: Math.max(1, Math.round(o.keepalive / 1000)),
+      reconnectPeriod: o.reconnect_period,
+      connectTimeout: o.connect_timeout,
+      resubscribe: false, // subscribed on every connect below
+      rejectUnauthorized: o.reject_unauthorized,
+      ...(o.username !== undefined ? { username: o.username } : {}),
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.ca ? { ca: readFileSync(o.ca) } : {}),
+      ...(o.cert ? { cert: readFileSync(o.cert) } : {}),
+      ...(o.key ? { key: readFileSync(o.key) } : {}),
+      ...(o.protocol_version === 5
+        ? {
+            properties: {
+              sessionExpiryInterval: Math.round(o.session_expiry / 1000),
+              maximumPacketSize: o.max_payload_bytes + 65_536,
+            },
+          }
+        : {}),
+    };
+    const client = mqtt.connect(o.url, opts);
+    this.holdAcks(client);
+    // every message is handled here, synchronously before mqtt.js writes its PUBACK (which is then held)
+    client.on('message', (topic, message, packet) => this.onMessage(topic, message, packet.qos, ctx));
+    // backpressure (mqtt.js's hook: the next message is read only after this calls back): while MAX_UNSTORED
+    // batches wait to be durable, the broker keeps the rest, so memory stays bounded when the outbox blocks
+    client.handleMessage = (_packet, callback) => {
+      if (this.unstored < MAX_UNSTORED) callback();
+      else this.resume = () => callback();
+    };
+    let connectedOnce = false;
+    client.on('connect', (connack) => {
+      this.conn++;
+      if (connectedOnce) ctx.count('reconnects');
+      connectedOnce = true;
+      // QoS 2 is subscribed as QoS 1: mqtt.js keeps the QoS 2 handshake's state in memory, so its PUBREC cannot wait
+      // for durability; at least once with idempotent sinks leaves one copy stored all the same
+      const topics = o.topics.map((t) =>
+        typeof t === 'string' ? { topic: t, qos: 1 as const } : { topic: t.topic, qos: Math.min(t.qos, 1) as 0 | 1 },
+      );
+      client.subscribe(Object.fromEntries(topics.map((t) => [t.topic, { qos: t.qos }])), (err, granted) => {
+        if (err) {
+          ctx.state(false, `${o.url}: subscribe failed: ${err.message}`);
+          return;
+        }
+        const refused = (granted ?? []).filter((g) => g.qos === 128);
+        for (const g of refused)
+          ctx.logger.error({ topic: g.topic }, `${o.url}: the broker refused the subscription to ${g.topic}`);
+        ctx.state(
+          true,
+          `${o.url}: connected as ${this.clientId}${connack.sessionPresent ? ' (session resumed)' : ''}; subscribed to ${topics.map((t) => `${t.topic} (QoS ${t.qos})`).join(', ')}`,
+        );
+      });
+    });
+    let down: string | null = null;
+    const disconnected = (why: string) => {
+      if (down === why || ctx.signal.aborted) return; // said once per outage, not once per retry
+      down = why;
+      ctx.state(false, `${o.url}: ${why}; reconnecting every ${o.reconnect_period} ms`);
+    };
+    client.on('connect', () => {
+      down = null;
+    });
+    client.on('error', (e) => disconnected(e.message));
+    client.on('close', () => disconnected('connection closed'));
+    client.on('offline', () => disconnected('offline'));
+    await new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) resolve();
+      else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    // stop: no new messages; what was received is handed over and acknowledged before the client closes
+    await this.flush(ctx);
+    await this.chain;
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+  }
+
+  /** Connection counter: acks are only sent on the connection their message came on. */
+  private conn = 0;
+  private current: Batch = { records: [], rejects: [], acks: [], messages: 0 };
+  private timer: NodeJS.Timeout | null = null;
+  /** The batch of the message being handled, until the wrapped packet writer takes its PUBACK. */
+  private pendingAck: Batch | null = null;
+  /** Batches are handed over and acknowledged in order. */
+  private chain: Promise<void> = Promise.resolve();
+  /** Batches handed over and not yet durable; and how to go on reading once fewer. */
+  private unstored = 0;
+  private resume: (() => void) | null = null;
+
+  /** Wraps the client's packet writer: the PUBACK of a received message waits for its batch to be durable. */
+  private holdAcks(client: MqttClient): void {
+    const c = client as unknown as {
+      _sendPacket: (packet: HeldAck['packet'], cb?: () => void, ...rest: unknown[]) => void;
+    };
+    const send = c._sendPacket.bind(client);
+    c._sendPacket = (packet, cb, ...rest) => {
+      if (packet.cmd === 'puback' && this.pendingAck) {
+        this.pendingAck.acks.push({ packet, conn: this.conn });
+        this.pendingAck = null;
+        cb?.(); // the client goes on with the next message
+        return;
+      }
+      send(packet, cb, ...rest);
+    };
+    this.sendHeld = (a) => {
+      if (a.conn === this.conn && client.connected) send(a.packet);
+    };
+  }
+
+  private sendHeld: (a: HeldAck) => void = () => {};
+
+  private onMessage(topic: string, payload: Buffer, qos: number, ctx: SourceContext): void {
+    const b = this.current;
+    b.messages++;
+    ctx.count('messages');
+    if (qos > 0) this.pendingAck = b;
+    if (payload.length > this.o.max_payload_bytes) {
+      b.rejects.push({
+        topic,
+        reason: `payload of ${payload.length} bytes is over max_payload_bytes (${this.o.max_payload_bytes}); first ${ARCHIVE_BYTES} bytes kept`,
+        payload: Uint8Array.from(payload.subarray(0, ARCHIVE_BYTES)),
+      });
+    } else {
+      const why = payloadToRecords(this.o.payload, topic, payload, BigInt(Date.now()) * 1_000_000n, b.records);
+      if (why !== null) b.rejects.push({ topic, reason: why, payload: Uint8Array.from(payload) });
+    }
+    if (b.messages >= this.o.batch_messages) void this.flush(ctx);
+    else if (this.timer === null) this.timer = setTimeout(() => void this.flush(ctx), this.o.batch_wait);
+  }
+
+  /** Hands the current batch over; its acks are sent once it is durable (after the batches before it). */
+  private flush(ctx: SourceContext): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const b = this.current;
+    if (b.messages === 0) return this.chain;
+    this.current = { records: [], rejects: [], acks: [], messages: 0 };
+    // the acks are collected synchronously after each message (see holdAcks), so `b.acks` is complete by the
+    // time this promise chain reaches it
+    this.unstored++;
+    const stored = Promise.all([
+      b.records.length ? ctx.records(b.records) : undefined,
+      ...b.rejects.map((r) => ctx.reject(r.topic, r.payload, r.reason)),
+    ]).finally(() => {
+      this.unstored--;
+      const r = this.resume;
+      this.resume = null;
+      r?.();
+    });
+    stored.catch(() => {}); // observed below, in order; not an unhandled rejection meanwhile
+    this.chain = this.chain.then(() =>
+      stored.then(
+        () => {
+          if (b.rejects.length) ctx.count('rejected', b.rejects.length);
+          ctx.count('acked', b.acks.length);
+          for (const a of b.acks) this.sendHeld(a);
+        },
+        (e: Error) => {
+          // not durable: nothing is acknowledged (the broker sends them again); the unit ends and restarts
+          ctx.logger.error({ err: { message: e.message } }, 'records could not be stored: not acknowledged');
+          throw e;
+        },
+      ),
+    );
+    return this.chain;
+  }
+}

@@ -61,9 +61,10 @@ export class Supervisor {
     const release = lockDataDir(config.outbox.data_dir);
     let outbox: Outbox;
     try {
-      const sinks = config.sinks.map((s, i) => ({
-        sink: createSink(s, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: s.name }, m) }),
-        delivery: s.delivery,
+      const sinks = config.sinks.map(({ delivery, ...sink }, i) => ({
+        // (the entry's `delivery` section is the outbox's, not the sink's)
+        sink: createSink(sink, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: sink.name }, m) }),
+        delivery,
       }));
       outbox = Outbox.open({ ...outboxOptionsFromConfig(config.outbox, sinks, o.logger), lock: false });
     } catch (e) {

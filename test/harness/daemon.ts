@@ -82,8 +82,12 @@ export class Daemon {
   /** The Prometheus text of /metrics, parsed to `name{labels}` → value. */
   async metrics(): Promise<Map<string, number>> {
     if (!this.http) return new Map();
-    const r = await fetch(`${this.http}/metrics`);
-    const text = await r.text();
+    let text: string;
+    try {
+      text = await (await fetch(`${this.http}/metrics`)).text();
+    } catch {
+      return new Map(); // not answering (yet, or any more: until() then reports the exit with the log)
+    }
     const m = new Map<string, number>();
     for (const line of text.split('\n')) {
       if (!line || line.startsWith('#')) continue;

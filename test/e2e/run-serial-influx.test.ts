@@ -111,6 +111,13 @@ async function migrate(server: ServiceHandle, bucket: string): Promise<Record<st
   return d.json();
 }
 
+/** socat is there (a pair is made and removed again). */
+async function socatInstalled(): Promise<boolean> {
+  const p = await PtyPair.create();
+  await p?.dispose();
+  return p !== null;
+}
+
 /** The expected float of a signal (or can_timestamp) of record i. */
 function expected(i: number, field: string): number {
   if (field === 'can_timestamp') return sim.records[i].us / 1e6;
@@ -120,8 +127,7 @@ function expected(i: number, field: string): number {
 test('serial logger migration → VictoriaMetrics (InfluxDB 2.x write API): every record once, cantools values', async (t) => {
   const vm = await startVictoriaMetrics();
   if (!vm) return t.skip('victoria-metrics is not installed');
-  if (!(await PtyPair.create().then(async (p) => (p ? (await p.dispose(), true) : false))))
-    return t.skip('socat is not installed');
+  if (!(await socatInstalled())) return t.skip('socat is not installed');
   try {
     const logs = await migrate(vm, 'can');
     assert.ok(
@@ -159,8 +165,7 @@ test('serial logger migration → VictoriaMetrics (InfluxDB 2.x write API): ever
 test('serial logger migration → InfluxDB 1.6 (no 2.x API: detected, written with 1.x): every record once', async (t) => {
   const influx = await startInfluxDB();
   if (!influx) return t.skip('influxd is not installed');
-  if (!(await PtyPair.create().then(async (p) => (p ? (await p.dispose(), true) : false))))
-    return t.skip('socat is not installed');
+  if (!(await socatInstalled())) return t.skip('socat is not installed');
   try {
     await influxQuery(influx, 'CREATE DATABASE can');
     const logs = await migrate(influx, 'can');

@@ -73,7 +73,10 @@ export function reportError(err: unknown): number {
   const debug = process.env.SIGFLOW_DEBUG === '1';
   const known = err instanceof SigflowError ? err : ordinaryCondition(err);
   if (known) {
-    process.stderr.write(`sigflow: ${oneLine(known.message)} (${known.code})\n`);
+    // a config file's problems one per line (file:line: key.path: what), each with the code; anything else on one
+    if (known.code === 'SF_ERR_CONFIG_INVALID' && known.message.includes('\n'))
+      for (const line of known.message.split('\n')) process.stderr.write(`sigflow: ${line.trim()} (${known.code})\n`);
+    else process.stderr.write(`sigflow: ${oneLine(known.message)} (${known.code})\n`);
   } else {
     const message = err instanceof Error ? err.message : String(err);
     const hint = debug ? '' : '; set SIGFLOW_DEBUG=1 for the stack';

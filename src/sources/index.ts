@@ -4,13 +4,19 @@
  */
 import { z } from 'zod';
 import type { LiveSource } from '../pipelines/live/index.js';
+import { candumpPlugin } from './candump/index.js';
 import { mqttPlugin } from './mqtt/index.js';
 import type { SourceEnv, SourcePlugin } from './plugin.js';
 import { replayPlugin } from './replay/index.js';
 import { serialPlugin } from './serial/index.js';
 
 /** Every source sigflow can read from. Add a source: a folder beside these and one entry here. */
-export const SOURCE_PLUGINS = [serialPlugin, replayPlugin, mqttPlugin] as const satisfies readonly SourcePlugin[];
+export const SOURCE_PLUGINS = [
+  serialPlugin,
+  replayPlugin,
+  mqttPlugin,
+  candumpPlugin,
+] as const satisfies readonly SourcePlugin[];
 
 type SchemaOf<P> = P extends { schema: infer S } ? S : never;
 type SchemasOf<T extends readonly unknown[]> = { -readonly [K in keyof T]: SchemaOf<T[K]> };
@@ -33,4 +39,4 @@ export function createSource(config: SourceOptions, env: SourceEnv): LiveSource 
 }
 
 export type { SourceEnv, SourcePlugin } from './plugin.js';
-export { mqttPlugin, replayPlugin, serialPlugin };
+export { candumpPlugin, mqttPlugin, replayPlugin, serialPlugin };

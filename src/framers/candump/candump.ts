@@ -251,7 +251,8 @@ class Candump implements CandumpFramer {
       ch = this.names.size;
       this.names.set(name, ch);
     }
-    this.lastName = buf.slice(from, to);
+    // a copy: a Node Buffer's slice is a view, and the caller may reuse its read buffer
+    this.lastName = Uint8Array.prototype.slice.call(buf, from, to);
     this.lastChannel = ch;
     return ch;
   }

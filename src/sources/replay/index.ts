@@ -7,7 +7,7 @@ export { ReplaySource } from './replay.js';
 
 export const replayPlugin = {
   type: 'replay',
-  description: 'recorded CANedge logs (MF4/MFC/MFE/MFM) played at real time, N× or full speed',
+  description: 'recorded CANedge logs (MF4/MFC/MFE/MFM) and candump -L logs played at real time, N× or full speed',
   schema: replaySourceConfigSchema,
   guarantee: 'each pass plays every frame of the files once; a restarted unit starts the files again',
   produces: 'frames',

@@ -60,7 +60,7 @@ test('damaged streams split anywhere: every record exactly once, in order, nothi
       });
       assert.ok(counters.resyncs >= s.damaged - 1 || s.damaged === 0);
     }),
-    { numRuns: 60 },
+    { numRuns: 300 },
   );
 });
 

@@ -89,8 +89,8 @@ class Records21 implements Records21Framer {
     ts_u64_ms: 0,
     ts_u64_us: 0,
   };
-  private buf = new Uint8Array(4096);
-  private view = new DataView(this.buf.buffer);
+  private buf: Uint8Array = new Uint8Array(4096);
+  private view: DataView = new DataView(this.buf.buffer);
   private start = 0;
   private end = 0;
   private readonly maxLine: number;
@@ -101,6 +101,8 @@ class Records21 implements Records21Framer {
   private readonly fromUs: number;
   private readonly aheadUs: number;
   private readonly maxJumpUs: number;
+  /** A clean line far in time from the last good record, waiting for the next line to confirm it. */
+  private held: Uint8Array | null = null;
   /** Time of the last accepted record (its own timestamp), for resynchronising; NaN before the first. */
   private lastGoodUs = Number.NaN;
   /** Timestamp of the record `valid()` last read, and its format. */
@@ -124,6 +126,7 @@ class Records21 implements Records21Framer {
 
   flush(nowUs: number, out: CanFrameBatch): void {
     this.scan(nowUs, out, true);
+    this.dropHeld(); // a far-off line nothing confirmed
     // what is left has no line end: the records in it, then nothing
     if (this.end > this.start) this.salvage(this.start, this.end, nowUs, out);
     this.start = this.end = 0;
@@ -164,7 +167,7 @@ class Records21 implements Records21Framer {
       }
       const len = e - s;
       if (len > 0 && len % RECORD_BYTES === 0 && len <= this.maxLine && this.allValid(s, e, nowUs, false)) {
-        this.emitLine(s, e, nowUs, out);
+        this.cleanLine(s, e, nowUs, out);
         this.start = e + 2;
         continue;
       }
@@ -172,7 +175,8 @@ class Records21 implements Records21Framer {
       // (close in time to the last good one) makes it a line end: inside a record, what follows a CR LF is the
       // rest of that record, whose bytes are not a timestamp.
       // (Not when the CR LF would be the last two bytes of a record: then the next record follows it either way.)
-      if ((e + 2 - s) % RECORD_BYTES !== 0) {
+      // (And not before the first good record: "close in time" needs a time to be close to.)
+      if ((e + 2 - s) % RECORD_BYTES !== 0 && !Number.isNaN(this.lastGoodUs)) {
         if (this.end - e - 2 < RECORD_BYTES && !final && this.end - s < this.maxLine + 2) return; // wait for them
         if (this.end - e - 2 >= RECORD_BYTES && this.valid(e + 2, nowUs, true)) {
           this.damaged(s, e, nowUs, out);
@@ -212,6 +216,66 @@ class Records21 implements Records21Framer {
     this.salvage(s, e, nowUs, out);
     this.counters.garbage_bytes += 2; // its CR LF
     this.start = e + 2;
+  }
+
+  /**
+   * A line of plausible records. One far in time from the last good record (more than maxJumpUs) is held back:
+   * noise of 21·n bytes can look like records (random bytes are plausible doubles about once in 4000). The next
+   * clean line decides: close to the held one → the device's clock jumped, both are emitted (and the clock
+   * re-anchored); close to the last good record → the held line was noise (garbage).
+   */
+  private cleanLine(s: number, e: number, nowUs: number, out: CanFrameBatch): void {
+    const far = this.check && !Number.isNaN(this.lastGoodUs) && !this.allValid(s, e, nowUs, true);
+    const held = this.held;
+    if (!far) {
+      if (held) this.dropHeld();
+      this.emitLine(s, e, nowUs, out);
+      return;
+    }
+    const line = this.buf.slice(s, e);
+    if (held) {
+      // its last record close to this line's first: the clock jumped (re-anchored at the held line)
+      const heldLast = this.tsAt(held, held.length - RECORD_BYTES, nowUs);
+      const first = this.tsAt(line, 0, nowUs);
+      this.held = null;
+      if (Math.abs(first - heldLast) <= this.maxJumpUs) {
+        this.emitFrom(held, nowUs, out);
+        this.emitFrom(line, nowUs, out);
+        return;
+      }
+      this.counters.garbage_bytes += held.length + 2;
+      this.counters.resyncs++;
+    }
+    this.held = line;
+  }
+
+  /** A line held back (far in time) that the next line did not confirm: noise. */
+  private dropHeld(): void {
+    if (!this.held) return;
+    this.counters.garbage_bytes += this.held.length + 2;
+    this.counters.resyncs++;
+    this.held = null;
+  }
+
+  /** Runs `fn` with `bytes` as the buffer (a held line), then restores the stream's buffer. */
+  private withBuffer<T>(bytes: Uint8Array, fn: () => T): T {
+    const [buf, view] = [this.buf, this.view];
+    this.buf = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    try {
+      return fn();
+    } finally {
+      this.buf = buf;
+      this.view = view;
+    }
+  }
+
+  private tsAt(bytes: Uint8Array, p: number, nowUs: number): number {
+    return this.withBuffer(bytes, () => (this.valid(p, nowUs, false) ? this.tsUs : Number.NaN));
+  }
+
+  private emitFrom(bytes: Uint8Array, nowUs: number, out: CanFrameBatch): void {
+    this.withBuffer(bytes, () => this.emitLine(0, bytes.length, nowUs, out));
   }
 
   /** Every record of [s, e) is plausible (and, when `near`, close in time to the last good record). */

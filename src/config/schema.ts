@@ -20,13 +20,22 @@ export type SinkEntryConfig = SinkConfig & { delivery?: z.input<typeof sinkDeliv
 /** One validated `sinks:` entry (defaults filled in). */
 export type SinkEntry = SinkOptions & { delivery?: z.output<typeof sinkDeliveryConfigSchema> };
 
+/**
+ * A plugin's `delivery` section: the outbox's schema, with the plugin's own default flush interval where it has one
+ * (the local store: a write is a cheap local transaction, so records need not wait a second to be seen).
+ */
+function deliveryOf(p: object) {
+  const flush = (p as { deliveryDefaults?: { flush_interval?: number } }).deliveryDefaults?.flush_interval;
+  if (flush === undefined) return sinkDeliveryConfigSchema.optional();
+  return sinkDeliveryConfigSchema
+    .extend({ flush_interval: durationWholeMs({ allowZero: true }).default(flush) })
+    .prefault({});
+}
+
 /** One `sinks:` entry: each registered plugin's schema, extended by `delivery`, selected by `type`. */
 export const sinkEntrySchema = z.discriminatedUnion(
   'type',
-  SINK_PLUGINS.map((p) => p.schema.extend({ delivery: sinkDeliveryConfigSchema.optional() })) as unknown as [
-    z.ZodObject,
-    ...z.ZodObject[],
-  ],
+  SINK_PLUGINS.map((p) => p.schema.extend({ delivery: deliveryOf(p) })) as unknown as [z.ZodObject, ...z.ZodObject[]],
 ) as unknown as z.ZodType<SinkEntry, SinkEntryConfig>;
 
 /**

@@ -19,6 +19,8 @@ export interface SinkPlugin<S extends z.ZodObject = z.ZodObject> {
    * delivers at least once, so a non-idempotent sink may store a record twice after a crash; the README says when.
    */
   readonly idempotent: boolean;
+  /** Defaults of its `delivery` section that differ from the outbox's (ms), e.g. a shorter flush for a local sink. */
+  readonly deliveryDefaults?: { readonly flush_interval?: number };
   /** Keys renamed in the past, old → new: still rejected (no aliases), but the error names the new key. */
   readonly renamed: Readonly<Record<string, string>>;
   /** Builds the sink from a validated config (the schema's output). Opens nothing remote before the first write. */

@@ -48,7 +48,17 @@ test('a configuration made of every plugin sample validates, with defaults fille
   assert.equal(influx.gzip_min_bytes, 65_536);
   assert.equal(influx.delivery?.batch_size, 5000);
   const minimal = validateConfig({ outbox, sinks: [{ type: 'store', path: '/tmp/s.db' }] }, 'x.yaml');
-  assert.deepEqual(minimal.sinks[0], { type: 'store', name: 'store', path: '/tmp/s.db', synchronous: 'normal' });
+  const { delivery, ...store } = minimal.sinks[0];
+  assert.deepEqual(store, { type: 'store', name: 'store', path: '/tmp/s.db', synchronous: 'normal' });
+  // the store's own delivery default: a partial batch after 100 ms (the outbox's default for the others is 1 s)
+  assert.equal(delivery?.flush_interval, 100);
+  assert.equal(delivery?.batch_size, 5000);
+  assert.equal(influx.delivery?.flush_interval, 1000);
+  const set = validateConfig(
+    { outbox, sinks: [{ type: 'store', path: '/tmp/s.db', delivery: { flush_interval: '2s' } }] },
+    'x.yaml',
+  );
+  assert.equal(set.sinks[0].delivery?.flush_interval, 2000);
 });
 
 test('problems name the file and the key path; all of them are reported', () => {

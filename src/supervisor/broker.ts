@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import { SigflowError } from '../errors/index.js';
+import { parseListen } from './listen.js';
 
 export interface EmbeddedBroker {
   address: string;
@@ -14,9 +15,7 @@ export interface EmbeddedBroker {
 }
 
 export async function startBroker(listen: string): Promise<EmbeddedBroker> {
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(listen.slice(i + 1));
+  const { host, port } = parseListen(listen);
   const aedes = await Aedes.createBroker();
   const server: Server = createServer(aedes.handle);
   await new Promise<void>((resolve, reject) => {

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { SigflowError } from '../errors/index.js';
+import { parseListen } from './listen.js';
 import type { RunStatus } from './supervisor.js';
 
 export interface MetricsSource {
@@ -119,9 +120,7 @@ export function metricsRegistry(src: MetricsSource): Registry {
 
 /** Listens on `listen` (host:port); SF_ERR_RUN_LISTEN when it cannot. */
 export async function startMetricsServer(listen: string, src: MetricsSource): Promise<MetricsServer> {
-  const i = listen.lastIndexOf(':');
-  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(listen.slice(i + 1));
+  const { host, port } = parseListen(listen);
   const reg = metricsRegistry(src);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

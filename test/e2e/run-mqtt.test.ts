@@ -18,7 +18,7 @@ import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { TimeSeriesStore } from '../../src/store/index.js';
 import { Daemon } from '../harness/daemon.js';
-import { startMosquitto } from '../harness/services.js';
+import { freePort, startMosquitto } from '../harness/services.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -235,4 +235,25 @@ test('unreadable payloads are archived with the reason and acknowledged; the uni
     await new Promise<void>((r) => aedes.close(() => r()));
     server.close();
   }
+});
+
+test('the embedded broker (broker: section): a box with no broker of its own', async () => {
+  const port = await freePort();
+  const dir = tempDir();
+  const url = `mqtt://127.0.0.1:${port}`;
+  // the broker runs inside sigflow; its mqtt pipeline subscribes to it like any other
+  const file = config(dir, url);
+  writeFileSync(file, `${readFileSync(file, 'utf8')}broker: { listen: "127.0.0.1:${port}" }\n`);
+  const d = Daemon.start(file, {});
+  try {
+    await d.until('the subscription', () => d.lines.some((l) => l.includes('subscribed to sensors/#')), 30_000);
+    assert.ok(d.lines.some((l) => l.includes(`embedded MQTT broker on mqtt://127.0.0.1:${port}`)));
+    await publish(url, 2000, Date.UTC(2025, 0, 2));
+    await d.until('all stored', () => storedSeqs(dir).length === 2000, 30_000);
+    const { code } = await d.stop('SIGTERM');
+    assert.equal(code, 0, d.tail());
+  } finally {
+    if (d.proc.exitCode === null) await d.stop('SIGKILL');
+  }
+  assert.equal(new Set(storedSeqs(dir)).size, 2000);
 });

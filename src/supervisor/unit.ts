@@ -139,9 +139,10 @@ export class Unit {
             break;
         }
       });
+      // (fork failed, or a message could not be sent: an ack to a unit that just died — its signal says more)
+      let channelError: string | null = null;
       w.on('error', (e) => {
-        // (fork failed, or a message could not be sent)
-        cause ??= e.message;
+        channelError ??= e.message;
       });
       w.on('exit', (code, signal) => {
         this.worker = null;
@@ -153,7 +154,8 @@ export class Unit {
           if (!stopped && code !== 0) this.host.error(this.name, 'unit ended badly while stopping', { code });
           return;
         }
-        this.lastError = cause ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
+        // what the unit said (fatal, its last error) first, then the signal, then a failed send, then the code
+        this.lastError = cause ?? (signal ? `killed by ${signal}` : (channelError ?? `exit code ${code}`));
         if (fatal) {
           this.state = 'failed';
           this.host.error(this.name, `unit cannot run: ${this.lastError}; not restarted until its config changes`);

@@ -20,35 +20,54 @@ export function lockHolder(dir: string): number | null {
 /** Lock files this process holds (a second open in the same process is refused like another process's). */
 const heldLocks = new Set<string>();
 
+/**
+ * The exclusive transaction on `outbox.lock.db`. SQLITE_BUSY also comes from processes that only open the file at
+ * the same moment (creating it, reading its header): with no live owner named yet, the attempt is repeated for up
+ * to 500 ms — else processes starting together could all give up and none take the lock.
+ */
+function takeKernelLock(dir: string, file: string): Database.Database {
+  const deadline = Date.now() + 500;
+  for (;;) {
+    let db: Database.Database | null = null;
+    try {
+      db = new Database(join(dir, 'outbox.lock.db'), { timeout: 0 });
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE');
+      return db;
+    } catch (e) {
+      db?.close();
+      const code = (e as { code?: string }).code;
+      if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED')
+        throw new OutboxOpenError(`could not lock outbox ${dir}: ${(e as Error).message}`, { where: dir, cause: e });
+      const owner = readOwner(file);
+      if ((owner !== null && ownerAlive(owner)) || Date.now() > deadline) throw lockedError(dir, file);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
+/** OutboxLockedError naming the holder (given 250 ms to write its name if it has just taken the lock). */
+function lockedError(dir: string, file: string): OutboxLockedError {
+  let owner = readOwner(file);
+  for (let i = 0; i < 25 && (owner === null || !ownerAlive(owner)); i++) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    owner = readOwner(file);
+  }
+  const holder = owner && ownerAlive(owner) ? owner.pid : null;
+  return new OutboxLockedError(
+    `outbox ${dir} is in use by ${holder !== null ? `process ${holder}` : 'another process'} (lock ${file}): one process at a time — wait for it to finish, stop it, or use another data directory (--data-dir, or outbox.data_dir in a config)`,
+    holder,
+    dir,
+  );
+}
+
 /** Takes the data directory's lock; returns its release. Throws OutboxLockedError when someone holds it. */
 export function lockDataDir(dir: string): () => void {
   const file = join(dir, 'outbox.lock');
   makeDirectory(dir, 'outbox folder'); // not mkdir -p: Node's loops forever under /proc
   if (heldLocks.has(file))
     throw new OutboxLockedError(`outbox ${dir} is in use by process ${process.pid} (this process)`, process.pid, dir);
-  let kernelLock: Database.Database | null = null;
-  try {
-    kernelLock = new Database(join(dir, 'outbox.lock.db'), { timeout: 0 });
-    kernelLock.pragma('locking_mode = EXCLUSIVE');
-    kernelLock.exec('BEGIN EXCLUSIVE');
-  } catch (e) {
-    kernelLock?.close();
-    if ((e as { code?: string }).code === 'SQLITE_BUSY' || (e as { code?: string }).code === 'SQLITE_LOCKED') {
-      // The owner may have taken the lock a moment ago and not yet written its name: give it 250 ms.
-      let owner = readOwner(file);
-      for (let i = 0; i < 25 && (owner === null || !ownerAlive(owner)); i++) {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-        owner = readOwner(file);
-      }
-      const holder = owner && ownerAlive(owner) ? owner.pid : null;
-      throw new OutboxLockedError(
-        `outbox ${dir} is in use by ${holder !== null ? `process ${holder}` : 'another process'} (lock ${file}): one process at a time — wait for it to finish, stop it, or use another data directory (--data-dir, or outbox.data_dir in a config)`,
-        holder,
-        dir,
-      );
-    }
-    throw new OutboxOpenError(`could not lock outbox ${dir}: ${(e as Error).message}`, { where: dir, cause: e });
-  }
+  const kernelLock = takeKernelLock(dir, file);
   const held = kernelLock;
   const start = processStart(process.pid);
   const tmp = `${file}.${process.pid}.tmp`;

@@ -79,7 +79,8 @@ async function runAction(opts: RunOptions): Promise<void> {
     import('../supervisor/index.js'),
   ]);
   // the file's logging.format unless the flag says otherwise
-  const fileFormat = checkConfigFile(opts.config).config.logging;
+  const checked = checkConfigFile(opts.config);
+  const fileFormat = checked.config.logging;
   const chosen = opts.logFormat ? format : fileFormat.format;
   const pretty = chosen === 'pretty' || (chosen === 'auto' && process.stderr.isTTY === true);
   const human = pretty ? new HumanLogLines('sigflow run') : null;
@@ -87,11 +88,15 @@ async function runAction(opts: RunOptions): Promise<void> {
   const logger = pino({ name: 'sigflow-run', level: fileFormat.level }, dest);
   const print = (line: string) => (human ? process.stderr.write(`sigflow run: ${line}\n`) : logger.info(line));
   try {
-    const final = await runService(opts.config, {
-      logger,
-      writeLogLine: (line) => dest.write(line.endsWith('\n') ? line : `${line}\n`),
-      print,
-    });
+    const final = await runService(
+      opts.config,
+      {
+        logger,
+        writeLogLine: (line) => dest.write(line.endsWith('\n') ? line : `${line}\n`),
+        print,
+      },
+      checked,
+    );
     for (const line of final) print(`final: ${line}`);
   } finally {
     human?.end();

@@ -92,23 +92,25 @@ export const loggingConfigSchema = z
   })
   .strict();
 
+/** A `listen` address, host:port (`[::1]:1883` for IPv6; port 0 = any free one), with its default. */
+function listenAddress(dflt: string) {
+  return z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, `expected host:port, e.g. ${dflt}`)
+    .default(dflt);
+}
+
 export const brokerConfigSchema = z
   .object({
     /** host:port of the embedded MQTT broker (aedes, MQTT 3.1.1); 127.0.0.1 only unless told otherwise. */
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:1883')
-      .default('127.0.0.1:1883'),
+    listen: listenAddress('127.0.0.1:1883'),
   })
   .strict();
 
 export const serverConfigSchema = z
   .object({
-    /** host:port of /metrics, /healthz, /readyz (127.0.0.1 only unless told otherwise; port 0 = any free). */
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
-      .default('127.0.0.1:9464'),
+    /** host:port of /metrics, /healthz, /readyz, /status (127.0.0.1 only unless told otherwise). */
+    listen: listenAddress('127.0.0.1:9464'),
   })
   .strict();
 

@@ -63,9 +63,16 @@ export interface RunServiceOptions {
   handleSignals?: boolean;
 }
 
-/** Runs until SIGINT/SIGTERM (or `signal`); resolves with the final stats lines after an orderly stop. */
-export async function runService(path: string, o: RunServiceOptions): Promise<string[]> {
-  const { config } = checkConfigFile(path);
+/**
+ * Runs until SIGINT/SIGTERM (or `signal`); resolves with the final stats lines after an orderly stop. `checked` is
+ * the file already checked by the caller (its logging settings chose the logger), so it is not read twice.
+ */
+export async function runService(
+  path: string,
+  o: RunServiceOptions,
+  checked: CheckedConfig = checkConfigFile(path),
+): Promise<string[]> {
+  const { config } = checked;
   if (config.pipelines.length === 0)
     throw new SigflowError('SF_ERR_RUN_NO_PIPELINES', `${path}: no pipelines to run`, { where: path });
   const sup = await Supervisor.start(config, { logger: o.logger, writeLogLine: o.writeLogLine, print: o.print });

@@ -101,6 +101,9 @@ class Records21 implements Records21Framer {
   private readonly fromUs: number;
   private readonly aheadUs: number;
   private readonly maxJumpUs: number;
+  /** The timestamps (µs) and formats of the records of the line allValid last read. */
+  private readonly lineUs: Float64Array;
+  private readonly lineFmt: Uint8Array;
   /** A clean line far in time from the last good record, waiting for the next line to confirm it. */
   private held: Uint8Array | null = null;
   /** Time of the last accepted record (its own timestamp), for resynchronising; NaN before the first. */
@@ -111,6 +114,8 @@ class Records21 implements Records21Framer {
 
   constructor(private readonly o: Records21Options) {
     this.maxLine = RECORD_BYTES * Math.max(1, Math.floor(o.maxRecordsPerLine ?? 16));
+    this.lineUs = new Float64Array(this.maxLine / RECORD_BYTES);
+    this.lineFmt = new Uint8Array(this.maxLine / RECORD_BYTES);
     this.tsFormat = o.timestamp === undefined || o.timestamp === 'auto' ? -1 : TS_FORMATS[o.timestamp];
     this.layout = o.layout ?? 'auto';
     this.check = o.checkTimestamps ?? true;
@@ -201,7 +206,7 @@ class Records21 implements Records21Framer {
       if (later >= 0) {
         for (let i = s; i < later - 1; i++)
           if (this.buf[i] === 13 && this.buf[i + 1] === 10) this.counters.crlf_in_records++;
-        this.emitLine(s, later, nowUs, out);
+        this.emitLine(s, later, out);
         this.start = later + 2;
         continue;
       }
@@ -225,11 +230,11 @@ class Records21 implements Records21Framer {
    * re-anchored); close to the last good record → the held line was noise (garbage).
    */
   private cleanLine(s: number, e: number, nowUs: number, out: CanFrameBatch): void {
-    const far = this.check && !Number.isNaN(this.lastGoodUs) && !this.allValid(s, e, nowUs, true);
+    const far = this.check && !Number.isNaN(this.lastGoodUs) && !this.lineNear((e - s) / RECORD_BYTES);
     const held = this.held;
     if (!far) {
       if (held) this.dropHeld();
-      this.emitLine(s, e, nowUs, out);
+      this.emitLine(s, e, out);
       return;
     }
     const line = this.buf.slice(s, e);
@@ -275,12 +280,27 @@ class Records21 implements Records21Framer {
   }
 
   private emitFrom(bytes: Uint8Array, nowUs: number, out: CanFrameBatch): void {
-    this.withBuffer(bytes, () => this.emitLine(0, bytes.length, nowUs, out));
+    this.withBuffer(bytes, () => {
+      this.allValid(0, bytes.length, nowUs, false);
+      this.emitLine(0, bytes.length, out);
+    });
   }
 
   /** Every record of [s, e) is plausible (and, when `near`, close in time to the last good record). */
   private allValid(s: number, e: number, nowUs: number, near: boolean): boolean {
-    for (let p = s; p < e; p += RECORD_BYTES) if (!this.valid(p, nowUs, near)) return false;
+    for (let p = s, k = 0; p < e; p += RECORD_BYTES, k++) {
+      if (!this.valid(p, nowUs, near)) return false;
+      // kept for emitLine (a line's records are read once): the plausible formats' ranges do not overlap, so the
+      // format a record is read in is the same with or without `near`
+      this.lineUs[k] = this.tsUs;
+      this.lineFmt[k] = this.tsFmt;
+    }
+    return true;
+  }
+
+  /** Every record of the line allValid last read lies within maxJumpUs of the last good record. */
+  private lineNear(records: number): boolean {
+    for (let k = 0; k < records; k++) if (Math.abs(this.lineUs[k] - this.lastGoodUs) > this.maxJumpUs) return false;
     return true;
   }
 
@@ -309,10 +329,12 @@ class Records21 implements Records21Framer {
     return false;
   }
 
-  private emitLine(s: number, e: number, nowUs: number, out: CanFrameBatch): void {
+  /** Emits the line [s, e) that allValid just read (its timestamps kept in lineUs/lineFmt). */
+  private emitLine(s: number, e: number, out: CanFrameBatch): void {
     this.counters.lines++;
-    for (let p = s; p < e; p += RECORD_BYTES) {
-      this.valid(p, nowUs, false);
+    for (let p = s, k = 0; p < e; p += RECORD_BYTES, k++) {
+      this.tsUs = this.lineUs[k];
+      this.tsFmt = this.lineFmt[k];
       this.emit(p, out);
     }
   }

@@ -12,9 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import mqtt from 'mqtt';
-import { TimeSeriesStore } from '../../src/store/index.js';
 import { Daemon } from '../harness/daemon.js';
+import { publishSeq, storedSeqs } from '../harness/mqtt.js';
 import { startMosquitto } from '../harness/services.js';
 
 const dirs: string[] = [];
@@ -53,33 +52,9 @@ runtime: { drain_timeout: 30s }
   return file;
 }
 
-/** Publishes n QoS 1 messages (its own persistent session: what the broker did not take is sent again). */
-async function publish(url: string, n: number, t0: number, onProgress?: (i: number) => Promise<void> | void) {
-  const pub = mqtt.connect(url, { clientId: `pub-share-${process.pid}`, clean: false, reconnectPeriod: 200 });
-  await new Promise<void>((r) => pub.once('connect', () => r()));
-  const window = 500;
-  for (let i = 0; i < n; i += window) {
-    const sends: Promise<unknown>[] = [];
-    for (let k = i; k < Math.min(n, i + window); k++)
-      sends.push(
-        pub.publishAsync(`sensors/dev${k % 10}`, JSON.stringify({ t: t0 + k, seq: k, temp: k / 2 }), { qos: 1 }),
-      );
-    await Promise.all(sends);
-    await onProgress?.(i + window);
-  }
-  await pub.endAsync();
-}
-
-function storedSeqs(dir: string): number[] {
-  const store = TimeSeriesStore.open(join(dir, 'data', 'store.db'));
-  try {
-    const out: number[] = [];
-    for (const s of store.samples({ measurement: 'env', fields: ['seq'], from: 0n, to: 2n ** 62n }))
-      for (const v of s.samples) out.push(Number(v.value));
-    return out;
-  } finally {
-    store.close();
-  }
+/** Publishes n QoS 1 messages (test/harness/mqtt.ts). */
+function publish(url: string, n: number, t0: number, onProgress?: (i: number) => Promise<void> | void) {
+  return publishSeq(url, `pub-share-${process.pid}`, n, t0, onProgress);
 }
 
 const subscribed = (d: Daemon) => d.lines.some((l) => l.includes(`subscribed to ${SHARE}`));

@@ -9,30 +9,15 @@ import fc from 'fast-check';
 import { SigflowError } from '../../src/errors/index.js';
 import { CanFrameBatch, FRAME_BRS, FRAME_FD, FRAME_RTR } from '../../src/framers/frames/index.js';
 import { createSlcanFramer, SLCAN_MAX_LINE, type SlcanOptions } from '../../src/framers/slcan/index.js';
+import { type FrameRow, frameRows } from '../harness/frames.js';
 
 const NOW = 1_700_000_000_000_000;
 const enc = (s: string) => new TextEncoder().encode(s);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const hexOf = (n: number, digits: number) => n.toString(16).padStart(digits, '0');
 
-interface Row {
-  t: number;
-  id: number;
-  ext: number;
-  flags: number;
-  ch: number;
-  data: string;
-}
-
-/** The batch's columns as rows. */
-function rows(b: CanFrameBatch): Row[] {
-  const r: Row[] = [];
-  for (let i = 0; i < b.count; i++) {
-    const data = hex(b.data.subarray(b.offset[i], b.offset[i] + b.length[i]));
-    r.push({ t: b.timeUs[i], id: b.id[i], ext: b.ext[i], flags: b.flags[i], ch: b.channel[i], data });
-  }
-  return r;
-}
+const rows = frameRows;
+type Row = FrameRow;
 
 /** Pushes `input` in one chunk; the frames and counters. */
 function run(input: string, options: SlcanOptions = {}, now = NOW) {

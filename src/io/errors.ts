@@ -31,3 +31,9 @@ export class IoError extends SigflowError {
   /** The byte offset the error is about, when there is one. */
   readonly offset: number | undefined;
 }
+
+/** The system's short reason for a failed operation: its code (ENOENT, EACCES, EIO …), else its message. */
+export function systemReason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException | null;
+  return err?.code ?? err?.message ?? String(e);
+}

@@ -4,7 +4,7 @@
  */
 export { BufferSource } from './buffer.js';
 export { makeDirectory } from './dir.js';
-export { IoError, type IoErrorCode } from './errors.js';
+export { IoError, type IoErrorCode, systemReason } from './errors.js';
 export { AsyncFileSource, FileSource } from './file.js';
 export { copiesOnWrite, streamName, writeChunk, writeError } from './output.js';
 export { type ByteSource, isValidRange, rangeError, readAll, readExact } from './source.js';

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { type CandumpFramer, CanFrameBatch, createCandumpFramer } from '../../framers/index.js';
+import { systemReason } from '../../io/index.js';
 import { Backoff, type LiveSource, type SourceContext, sleep } from '../../pipelines/live/index.js';
 import type { CandumpSourceOptions } from './config.js';
 
@@ -149,7 +150,7 @@ export class CandumpSource implements LiveSource {
           resume = { ino, dev, pos };
           await fh?.close().catch(() => {});
           fh = null;
-          down = `cannot read ${path}: ${reason(e)}`;
+          down = `cannot read ${path}: ${systemReason(e)}`;
           ctx.count('read_errors');
           ctx.state(false, `${down}; reopening with backoff`);
           await sleep(backoff.next(), ctx.signal);
@@ -207,7 +208,7 @@ export class CandumpSource implements LiveSource {
       try {
         child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
       } catch (e) {
-        resolve(`cannot start: ${reason(e)}`);
+        resolve(`cannot start: ${systemReason(e)}`);
         return;
       }
       const out = child.stdout as NonNullable<ChildProcess['stdout']>;
@@ -268,8 +269,8 @@ export class CandumpSource implements LiveSource {
         upTimer = setTimeout(markUp, UP_AFTER_MS);
       });
       child.on('error', (e) => {
-        if (!spawned) void finish(`cannot start: ${reason(e)}`);
-        else ctx.logger.warn({ command: argv, err: reason(e) }, `${argv[0]}: ${reason(e)}`);
+        if (!spawned) void finish(`cannot start: ${systemReason(e)}`);
+        else ctx.logger.warn({ command: argv, err: systemReason(e) }, `${argv[0]}: ${systemReason(e)}`);
       });
       // a child that left a process of its own holding the pipes open: stop waiting for them after its exit
       child.on('exit', () => {
@@ -323,7 +324,7 @@ async function openRegular(path: string): Promise<{ fh: FileHandle; st: Stats } 
   try {
     fh = await fsp.open(path, 'r');
   } catch (e) {
-    return reason(e);
+    return systemReason(e);
   }
   try {
     const st = await fh.stat();
@@ -332,7 +333,7 @@ async function openRegular(path: string): Promise<{ fh: FileHandle; st: Stats } 
     return 'not a regular file';
   } catch (e) {
     await fh.close().catch(() => {});
-    return reason(e);
+    return systemReason(e);
   }
 }
 
@@ -358,9 +359,4 @@ async function endStream(framer: CandumpFramer, batch: CanFrameBatch, ctx: Sourc
  */
 function bytes(b: Buffer, n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
-}
-
-function reason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return err?.code ?? err?.message ?? String(e);
 }

@@ -18,6 +18,7 @@ import {
   FRAME_FD,
   FRAME_RTR,
 } from '../../framers/index.js';
+import { systemReason } from '../../io/index.js';
 import { type LiveSource, type SourceContext, sleep } from '../../pipelines/live/index.js';
 import {
   type BatchView,
@@ -169,7 +170,7 @@ export class ReplaySource implements LiveSource {
       fh = await fsp.open(path, 'r');
     } catch (e) {
       ctx.count('file_errors');
-      ctx.logger.warn({ path }, `replay: ${path}: cannot read: ${reason(e)}`);
+      ctx.logger.warn({ path }, `replay: ${path}: cannot read: ${systemReason(e)}`);
       return;
     }
     const buf = Buffer.allocUnsafe(CHUNK);
@@ -190,7 +191,7 @@ export class ReplaySource implements LiveSource {
       framer.flush(Date.now() * 1000, this.dumped);
       this.dumped.clear();
       ctx.count('file_errors');
-      ctx.logger.warn({ path }, `replay: ${path}: ${reason(e)}`);
+      ctx.logger.warn({ path }, `replay: ${path}: ${systemReason(e)}`);
     } finally {
       await fh.close().catch(() => {});
     }
@@ -321,9 +322,4 @@ export async function listInputs(paths: string[]): Promise<{ items: Item[]; file
     for (const d of dumps) addCandump(d);
   }
   return { items, files, problems };
-}
-
-function reason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return err?.code ?? err?.message ?? String(e);
 }

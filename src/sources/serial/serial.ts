@@ -5,6 +5,7 @@
  */
 import { SerialPort } from 'serialport';
 import { CanFrameBatch, createRecords21Framer, createSlcanFramer, type Framer } from '../../framers/index.js';
+import { systemReason } from '../../io/index.js';
 import { Backoff, type LiveSource, type SourceContext, sleep } from '../../pipelines/live/index.js';
 import type { SerialSourceOptions } from './config.js';
 
@@ -131,7 +132,5 @@ function open(path: string, baudRate: number): Promise<SerialPort> {
 }
 
 function reason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException & { disconnected?: boolean };
-  if (err?.disconnected) return 'the device was disconnected';
-  return err?.code ?? err?.message ?? String(e);
+  return (e as { disconnected?: boolean } | null)?.disconnected ? 'the device was disconnected' : systemReason(e);
 }

@@ -12,6 +12,7 @@ import { registerLogsCommands } from './logs.js';
 import { registerOutboxCommands } from './outbox.js';
 import { rootProgram } from './root.js';
 import { registerRunCommands } from './run.js';
+import { registerServeCommands } from './serve.js';
 import { registerStoreCommands } from './store.js';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerLogsCommands(program);
   registerOutboxCommands(program);
   registerRunCommands(program);
+  registerServeCommands(program);
   registerStoreCommands(program);
   return program;
 }

@@ -394,6 +394,47 @@ export const ERRORS = {
     'Choose another port (`server: { listen: 127.0.0.1:0 }` takes any free one) or `server: false`.',
   ),
 
+  // ── serve (the query engine and the Grafana server) ─────────────────────────────────────────────────
+  SF_ERR_SERVE_CONFIG: usage(
+    'The server cannot start as configured: a data root that is not a folder or bucket, two DBC files with one key, a TLS file that cannot be read, an auth setting that is incomplete.',
+    'Read the message; `sigflow serve --help` lists the options and working examples.',
+  ),
+  SF_ERR_SERVE_BAD_REQUEST: usage(
+    'A request body or query string does not fit the protocol: not JSON, a missing or mistyped field, a target that is not the JSON the dashboards send, a time range that cannot be read.',
+    'The message names the field. The routes and their bodies are listed in src/server/README.md.',
+  ),
+  SF_ERR_SERVE_UNKNOWN_DB: {
+    exit: 2,
+    http: 404,
+    means: 'A query names a DBC the server has not loaded.',
+    action:
+      'Use one of the keys the message lists (the lower-case file names of the .dbc files in the data root or given with --dbc).',
+  },
+  SF_ERR_SERVE_LIMIT: failure(
+    'A query needs more log bytes decoded than the per-query limit (--limit) allows; nothing was left out silently.',
+    'Narrow the time range or the signals, raise --limit, or start the server with --on-limit partial to get what fits with a notice.',
+    413,
+  ),
+  SF_ERR_SERVE_UNAUTHORIZED: {
+    exit: 2,
+    http: 401,
+    means:
+      'The request carries no credentials or wrong ones (bearer token or basic auth, as the server is configured).',
+    action:
+      'Set the token or user/password in the Grafana data source (Authorization header or Basic auth) as given to the server.',
+  },
+  SF_ERR_SERVE_CANCELLED: {
+    exit: 1,
+    http: 499,
+    means:
+      'The client went away before its answer was ready; the decoding done for it was stopped (logged, never sent).',
+    action: 'Nothing to do: Grafana cancels the requests of panels that were refreshed or closed.',
+  },
+  SF_ERR_SERVE_LISTEN: failure(
+    'The server cannot listen on its address (in use, not a local address, or not permitted).',
+    'Choose another --port (0 takes any free one) or --bind address.',
+  ),
+
   // ── cli ──────────────────────────────────────────────────────────────────────────────────────────
   SF_ERR_CLI_OUTPUT: failure(
     'The output file given with -o cannot be written.',

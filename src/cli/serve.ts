@@ -1,0 +1,180 @@
+/**
+ * `sigflow serve <data>`: Grafana dashboards over a CANedge log tree — the drop-in for the CANedge Grafana
+ * backend (`canedge_datasource_cli.py file:///$PWD/LOG --port 8080 --limit 100`). Parses arguments and prints;
+ * the server is src/server (startServe).
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { SigflowError } from '../errors/index.js';
+import { parseDuration, parseSize } from '../units/index.js';
+import { collect } from './log-args.js';
+
+interface ServeArgs {
+  port: string;
+  bind: string;
+  limit: string;
+  onLimit: string;
+  cache: string;
+  dbc: string[];
+  passwords?: string;
+  poll: string;
+  tokenFile?: string;
+  basicUser?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  cors: string[];
+  loglevel: string;
+  s3_ak?: string;
+  s3_sk?: string;
+  s3_bucket?: string;
+  s3_cert?: string;
+}
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('serve CANedge log trees to Grafana (SimpleJson, simPod JSON, Infinity), decoded on demand')
+    .argument(
+      '[data]',
+      'the data root: a folder or file:// URL holding <device>/<session>/<split>.MF4 and the .dbc files (default $CANEDGE_DATA_URL)',
+    )
+    .option('--port <n>', 'TCP port (0: any free one)', '8080')
+    .option(
+      '--bind <address>',
+      'address to listen on (0.0.0.0: every interface — set up auth and TLS first)',
+      '127.0.0.1',
+    )
+    .option(
+      '--limit <size>',
+      "log bytes one request may decode: MB as a plain number (the old backend's --limit), or a size like 2GiB",
+      '100',
+    )
+    .option(
+      '--on-limit <mode>',
+      'over the limit: error (the request fails with the reason) or partial (what fits, with a notice)',
+      'error',
+    )
+    .option('--cache <size>', 'memory for decoded columns, shared by all requests', '256MiB')
+    .option('--dbc <file>', "another DBC file (repeatable; the root's *.dbc files are always loaded)", collect, [])
+    .option('--passwords <file>', 'passwords.json for encrypted logs (default: the one in the data root)')
+    .option('--poll <duration>', 'how often the tree is listed for new and changed files (0: only at start)', '10s')
+    .option(
+      '--token-file <file>',
+      'require "Authorization: Bearer <token>", one accepted token per line (also $SIGFLOW_SERVE_TOKENS, comma-separated)',
+    )
+    .option('--basic-user <user>', 'require basic auth with this user and the password in $SIGFLOW_SERVE_PASSWORD')
+    .option('--tls-cert <pem>', 'serve HTTPS with this certificate (with --tls-key)')
+    .option('--tls-key <pem>', "the certificate's private key")
+    .option(
+      '--cors <origin>',
+      'allow browser calls from this origin (repeatable; * for any); off by default',
+      collect,
+      [],
+    )
+    .option('--loglevel <level>', 'debug, info, warn or error', 'info')
+    .option('--s3_ak <key>', "S3 access key (the old backend's flag; S3 is not built yet)")
+    .option('--s3_sk <secret>', 'S3 secret key (not built yet)')
+    .option('--s3_bucket <bucket>', 'S3 bucket (not built yet)')
+    .option('--s3_cert <pem>', 'S3 CA certificate (not built yet)')
+    .addHelpText(
+      'after',
+      `
+Decodes log files when a dashboard asks, like the CANedge Grafana backend, and keeps the decoded columns in
+memory (--cache) for the next panel and user. The tree is indexed once (the index is kept in the cache folder,
+$SIGFLOW_CACHE_DIR or ~/.cache/sigflow) and listed again every --poll, so new uploads show up in the dashboards.
+DBC files in the data root are keyed by their lower-case file name (canmod-gps.dbc → "canmod-gps");
+passwords.json in the root opens encrypted logs.
+
+Routes: SimpleJson (GET /, POST /search, /query, /annotations, /tag-keys, /tag-values — the CANedge dashboard
+templates work unchanged), simPod JSON (POST /metrics, /metric-payload-options, /variable, /query), Infinity
+rows (GET /api/rows), GET /healthz, GET /api/stats. See src/server/README.md.
+
+Examples:
+  sigflow serve file:///$PWD/LOG --port 8080 --limit 100
+  sigflow serve LOG --dbc extra/j1939.dbc --cache 1GiB
+  SIGFLOW_SERVE_TOKENS=s3cret sigflow serve /data/LOG --bind 0.0.0.0 --tls-cert cert.pem --tls-key key.pem`,
+    )
+    .action(serveAction);
+}
+
+function readTokens(file: string | undefined): string[] {
+  const tokens = (process.env.SIGFLOW_SERVE_TOKENS ?? '').split(',').map((t) => t.trim());
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new SigflowError('SF_ERR_USAGE', `--token-file ${file}: ${(e as Error).message}`);
+    }
+    tokens.push(...text.split('\n').map((t) => t.trim()));
+  }
+  return tokens.filter((t) => t.length > 0 && !t.startsWith('#'));
+}
+
+async function serveAction(data: string | undefined, a: ServeArgs): Promise<void> {
+  const root = data ?? process.env.CANEDGE_DATA_URL;
+  if (!root)
+    throw new SigflowError('SF_ERR_USAGE', 'no data root: give a folder or file:// URL (or set CANEDGE_DATA_URL)');
+  if (a.s3_ak || a.s3_sk || a.s3_bucket || a.s3_cert) {
+    throw new SigflowError(
+      'SF_ERR_USAGE',
+      'S3 data roots are not built yet: serve a local folder (or a mounted bucket)',
+    );
+  }
+  const port = Number(a.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new SigflowError('SF_ERR_USAGE', `--port ${a.port}: not a port number`);
+  if (a.onLimit !== 'error' && a.onLimit !== 'partial')
+    throw new SigflowError('SF_ERR_USAGE', `--on-limit ${a.onLimit}: use error or partial`);
+  if (!['debug', 'info', 'warn', 'error'].includes(a.loglevel))
+    throw new SigflowError('SF_ERR_USAGE', `--loglevel ${a.loglevel}: use debug, info, warn or error`);
+  if (Boolean(a.tlsCert) !== Boolean(a.tlsKey))
+    throw new SigflowError('SF_ERR_USAGE', '--tls-cert and --tls-key go together');
+  const limitBytes = /^\d+(\.\d+)?$/.test(a.limit) ? Number(a.limit) * 1024 * 1024 : parseSize(a.limit, '--limit');
+  const cacheBytes = parseSize(a.cache, '--cache');
+  const pollMs = a.poll === '0' ? 0 : Number(parseDuration(a.poll, '--poll') / 1_000_000n);
+  const tokens = readTokens(a.tokenFile);
+  let basic: { user: string; password: string } | undefined;
+  if (a.basicUser) {
+    const password = process.env.SIGFLOW_SERVE_PASSWORD;
+    if (!password) throw new SigflowError('SF_ERR_USAGE', '--basic-user needs the password in $SIGFLOW_SERVE_PASSWORD');
+    basic = { user: a.basicUser, password };
+  }
+  if (a.bind !== '127.0.0.1' && a.bind !== '::1' && a.bind !== 'localhost' && tokens.length === 0 && !basic) {
+    process.stderr.write(
+      `sigflow serve: warning: listening on ${a.bind} without auth: anyone who can reach it reads your data\n`,
+    );
+  }
+  const [{ default: pino }, { startServe }] = await Promise.all([import('pino'), import('../server/index.js')]);
+  const logger = pino({ name: 'sigflow-serve', level: a.loglevel }, pino.destination({ fd: 2, sync: true }));
+  const server = await startServe({
+    data: root,
+    dbc: a.dbc,
+    passwords: a.passwords,
+    host: a.bind,
+    port,
+    limitBytes,
+    onLimit: a.onLimit,
+    cacheBytes,
+    pollMs,
+    auth: { tokens, basic },
+    tls: a.tlsCert && a.tlsKey ? { cert: a.tlsCert, key: a.tlsKey } : undefined,
+    corsOrigins: a.cors,
+    logger,
+  });
+  const cat = server.engine.catalog;
+  const files = cat.lastRefresh.stats?.total ?? 0;
+  const bad = cat.unreadable().length;
+  process.stderr.write(
+    `sigflow serve: ${cat.devices().length} device(s), ${files} log file(s)${bad ? ` (${bad} unreadable: see /api/stats and the log)` : ''}, DBC: ${server.engine.dbcKeys().join(', ') || 'none'}\n`,
+  );
+  for (const e of cat.unreadable()) logger.warn(`${e.path}: ${e.error?.message} (${e.error?.code})`);
+  process.stderr.write(`sigflow serve: listening on ${server.url} (Ctrl-C stops)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  process.stderr.write('sigflow serve: stopped\n');
+}

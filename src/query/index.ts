@@ -1,0 +1,29 @@
+/** The query area: log catalog → decode → column cache → downsampling, for the server. See README.md. */
+export { type CacheStats, ColumnCache, SingleFlight, type Sized } from './cache.js';
+export { type CatalogOptions, entryStartMs, LogCatalog } from './catalog.js';
+export { LoadedDbc, loadDbcs, type SignalRef, signalNames } from './dbcs.js';
+export {
+  type ColumnRequest,
+  type DecodedFile,
+  decodeFileColumns,
+  type Interface,
+  type SignalColumn,
+} from './decode.js';
+export {
+  DOWNSAMPLE_METHODS,
+  type DownsampleMethod,
+  type DownsampleOptions,
+  downsample,
+  lowerBound,
+  type Point,
+  type Segment,
+  upperBound,
+} from './downsample.js';
+export {
+  type EngineOptions,
+  type EngineStats,
+  QueryEngine,
+  type QueryReport,
+  type SeriesOut,
+  type SeriesQuery,
+} from './engine.js';

@@ -1,0 +1,80 @@
+/**
+ * Flat JSON rows for the Infinity data source (and any HTTP client): `GET /api/rows?device=2F6913DB&db=canmod-gps
+ * &signals=Speed,Latitude,Longitude&from=…&to=…&max_points=1000` → `[{"time": epoch ms, "Speed": 12.5, …}]`, one
+ * row per timestamp, a column per signal (null where a signal has no sample at that time), time-ordered. Latitude
+ * and longitude signals are also given as `latitude` / `longitude`, the names Geomap's auto mode looks for.
+ * Optional: itf (CAN), chn (CH1), method (MINMAX, MIN, MAX, NEAREST), interval_ms. Times: ISO 8601 or epoch ms
+ * (Grafana's `${__from}` / `${__to}`). Session breaks are not rows (a table has no gaps).
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { QueryEngine } from '../query/index.js';
+import { clientGone } from './protocol.js';
+import { parseBody, parseChannel, parseDevice, parseMethod, parseTime } from './requests.js';
+
+const RowsQuery = z.looseObject({
+  device: z.string().max(64),
+  db: z.string().max(200),
+  signals: z.union([z.string().max(10_000), z.array(z.string().max(200)).max(200)]),
+  from: z.string().max(64),
+  to: z.string().max(64),
+  itf: z.string().max(8).optional(),
+  chn: z.string().max(8).optional(),
+  method: z.string().max(16).optional(),
+  max_points: z.coerce.number().int().positive().max(100_000).optional(),
+  interval_ms: z.coerce.number().nonnegative().optional(),
+});
+
+const GEO: Record<string, string> = {
+  latitude: 'latitude',
+  lat: 'latitude',
+  longitude: 'longitude',
+  lon: 'longitude',
+  lng: 'longitude',
+};
+
+export function registerInfinity(app: FastifyInstance, engine: QueryEngine): void {
+  app.get('/api/rows', async (req, reply) => {
+    const q = parseBody(RowsQuery, req.query, '/api/rows');
+    const fromMs = parseTime(q.from, 'from');
+    const toMs = parseTime(q.to, 'to');
+    const { itf, channel } = parseChannel(q.itf, q.chn, 'query');
+    const names = (Array.isArray(q.signals) ? q.signals : q.signals.split(',')).map((s) => s.trim()).filter(Boolean);
+    const { series, report } = await engine.series(
+      [
+        {
+          device: parseDevice(q.device, 'device'),
+          itf,
+          channel,
+          db: q.db,
+          signals: names,
+          fromMs,
+          toMs,
+          maxPoints: q.max_points ?? 1000,
+          intervalMs: q.interval_ms,
+          method: parseMethod(q.method, 'query'),
+        },
+      ],
+      clientGone(req, reply),
+    );
+    if (report.notices.length)
+      reply.header('x-sigflow-notices', encodeURIComponent(report.notices.join(' | ')).slice(0, 4000));
+    const rows = new Map<number, Record<string, number | null>>();
+    const columns = series.map((s) => s.name);
+    for (const s of series) {
+      const geo = GEO[s.name.toLowerCase()];
+      for (const p of s.points) {
+        if (p[1] === null) continue;
+        let row = rows.get(p[1]);
+        if (!row) {
+          row = { time: p[1] };
+          for (const c of columns) row[c] = null;
+          rows.set(p[1], row);
+        }
+        row[s.name] = p[0];
+        if (geo) row[geo] = p[0];
+      }
+    }
+    return [...rows.values()].sort((a, b) => (a.time as number) - (b.time as number));
+  });
+}

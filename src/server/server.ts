@@ -1,0 +1,107 @@
+/**
+ * The HTTP server of `sigflow serve` (fastify): the Grafana protocols (SimpleJson, simPod JSON, Infinity rows)
+ * over one query engine, plus `/healthz` and `/api/stats`. Security: 127.0.0.1 unless told otherwise (the CLI),
+ * bearer-token and/or basic auth on every route but `/healthz`, TLS from a certificate and key, CORS off unless
+ * origins are listed, JSON bodies only and at most `bodyLimit` bytes, every body validated (requests.ts).
+ * Errors answer `{code, message}` with the catalogue's HTTP status (400 bad request, 401, 404 unknown DBC, 413
+ * over the limit); Grafana shows the message. Credentials are compared in constant time and never logged (the
+ * request log has method, URL, status and time only).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { ERRORS, errorCode, SigflowError } from '../errors/index.js';
+import type { QueryEngine } from '../query/index.js';
+import { registerInfinity } from './infinity.js';
+import { registerSimpleJson } from './simplejson.js';
+import { registerSimpod } from './simpod.js';
+
+export interface AuthOptions {
+  /** Accepted bearer tokens (`Authorization: Bearer <token>`). */
+  tokens?: string[];
+  /** Accepted basic-auth user and password. */
+  basic?: { user: string; password: string };
+}
+
+export interface ServerOptions {
+  auth?: AuthOptions;
+  /** PEM certificate and key: HTTPS instead of HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Origins allowed to call from a browser (CORS); none by default. `*` allows any. */
+  corsOrigins?: string[];
+  /** Largest request body (default 1 MiB). */
+  bodyLimit?: number;
+  logger?: FastifyBaseLogger;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const same = (a: string, b: Buffer) => timingSafeEqual(digest(a), b);
+
+function authCheck(auth: AuthOptions | undefined): ((header: string | undefined) => boolean) | null {
+  const tokens = (auth?.tokens ?? []).filter((t) => t.length > 0).map(digest);
+  const basic = auth?.basic ? digest(`${auth.basic.user}:${auth.basic.password}`) : null;
+  if (tokens.length === 0 && !basic) return null;
+  return (header) => {
+    if (!header) return false;
+    const sp = header.indexOf(' ');
+    const scheme = header.slice(0, sp).toLowerCase();
+    const cred = header.slice(sp + 1).trim();
+    if (scheme === 'bearer') return tokens.some((t) => same(cred, t));
+    if (scheme === 'basic' && basic) return same(Buffer.from(cred, 'base64').toString('utf8'), basic);
+    return false;
+  };
+}
+
+export async function buildServer(engine: QueryEngine, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
+    // Grafana sends JSON; anything else is refused by the content-type parser (415)
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  // JSON only: a text/plain body is refused (415) rather than read as a string
+  app.removeContentTypeParser('text/plain');
+  const check = authCheck(opts.auth);
+  const origins = new Set(opts.corsOrigins ?? []);
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (origin && (origins.has('*') || origins.has(origin))) {
+      reply.header('access-control-allow-origin', origins.has('*') ? '*' : origin);
+      reply.header('vary', 'Origin');
+      if (req.method === 'OPTIONS') {
+        reply.header('access-control-allow-methods', 'GET, POST, OPTIONS');
+        reply.header('access-control-allow-headers', 'authorization, content-type');
+        reply.header('access-control-max-age', '600');
+        return reply.code(204).send();
+      }
+    }
+    if (check && req.url !== '/healthz' && !check(req.headers.authorization)) {
+      reply.header('www-authenticate', opts.auth?.basic ? 'Basic realm="sigflow"' : 'Bearer');
+      throw new SigflowError('SF_ERR_SERVE_UNAUTHORIZED', 'missing or wrong credentials');
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as Error & { statusCode?: number; code?: string };
+    if (reply.raw.destroyed) return; // the client went away: nothing to answer
+    if (e instanceof SigflowError) {
+      if (e.code === 'SF_ERR_INTERNAL') req.log.error({ err: e }, 'request failed');
+      return reply.code(ERRORS[e.code].http).send({ code: e.code, message: e.message });
+    }
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      // fastify's own refusals: body not JSON, too large, wrong media type
+      return reply.code(e.statusCode).send({ code: 'SF_ERR_SERVE_BAD_REQUEST', message: e.message });
+    }
+    req.log.error({ err: e }, 'request failed');
+    const code = errorCode(e);
+    return reply.code(ERRORS[code].http).send({ code, message: e.message });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/api/stats', async () => ({ engine: engine.stats(), index: engine.catalog.lastRefresh }));
+  registerSimpleJson(app, engine);
+  registerSimpod(app, engine);
+  registerInfinity(app, engine);
+  return app;
+}

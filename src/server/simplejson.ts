@@ -1,0 +1,102 @@
+/**
+ * The SimpleJson protocol exactly as the CANedge Grafana backend spoke it, so its dashboard templates work
+ * unchanged: `GET /` → "OK"; `POST /search` with the target JSON ({"search":"device"|"device_name"|"itf"|"chn"|
+ * "db"|"method"|"signal"}); `POST /query` with time-series targets (one series per signal, named
+ * `device:itf:chn:db:signal`, `refId` kept, `[null, null]` at session breaks) and the two table targets
+ * ({"device"} raw frames, {"device","type":"info"} files); `POST /annotations` ({"annotation":"session"|"split",
+ * "device"}); `POST /tag-keys`, `POST /tag-values`. simPod targets (with a `payload`) on `/query` are handled by
+ * simpod.ts through the same handler.
+ *
+ * Differences from the old backend, on purpose: concurrent queries run concurrently (no 501); the byte budget
+ * fails loudly or says what it left out (a notice series) instead of skipping files; maxDataPoints is honoured
+ * with real points; a signal name shared by two messages gives one series per message; channels are any CH<n>
+ * (CAN1/2/9, LIN1/2); bad targets are a 400 naming the field instead of an empty answer.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { QueryEngine } from '../query/index.js';
+import { clientGone, fileTable, frameTable, search, timeSeries } from './protocol.js';
+import {
+  AnnotationBodySchema,
+  badRequest,
+  parseBody,
+  parseDevice,
+  parseRange,
+  parseSignalTarget,
+  parseTargetJson,
+  QueryBodySchema,
+  SearchBodySchema,
+  type SignalTarget,
+  type Target,
+} from './requests.js';
+import { simpodQuery } from './simpod.js';
+
+export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): void {
+  app.get('/', async () => 'OK');
+
+  app.post('/search', async (req) => {
+    const body = parseBody(SearchBodySchema, req.body, '/search');
+    return search(engine, body.target);
+  });
+
+  app.post('/query', async (req, reply) => {
+    const body = parseBody(QueryBodySchema, req.body, '/query');
+    const range = parseRange(body.range);
+    const maxPoints = Math.min(body.maxDataPoints ?? 1000, 100_000);
+    const signal = clientGone(req, reply);
+    const visible = body.targets.filter((t) => t.hide !== true);
+    const out: unknown[] = [];
+    const series: { refId?: string; t: SignalTarget }[] = [];
+    const simpod: Target[] = [];
+    for (const [i, t] of visible.entries()) {
+      const field = `targets[${i}].target`;
+      if (t.payload !== undefined) {
+        simpod.push(t);
+        continue;
+      }
+      if (t.target === undefined || t.target === '') continue; // an empty query row in the panel editor
+      const o = typeof t.target === 'string' ? parseTargetJson(t.target, field) : t.target;
+      if (t.type === 'table') {
+        const device = parseDevice(typeof o.device === 'string' ? o.device : undefined, `${field}.device`);
+        if (o.type === 'info') out.push(fileTable(engine, device, range, maxPoints));
+        else {
+          const r = await frameTable(engine, device, range, maxPoints, signal);
+          for (const n of r.notices) req.log.warn({ notice: n }, 'raw frames');
+          out.push(r.table);
+        }
+        continue;
+      }
+      if (t.type !== undefined && t.type !== 'timeserie' && t.type !== 'timeseries') {
+        throw badRequest(`targets[${i}].type: ${JSON.stringify(t.type)} is neither "timeserie" nor "table"`);
+      }
+      series.push({ refId: t.refId, t: parseSignalTarget(o, field) });
+    }
+    const r = await timeSeries(engine, series, range, maxPoints, body.intervalMs, signal);
+    out.push(...r.series);
+    if (simpod.length) out.push(...(await simpodQuery(engine, simpod, range, maxPoints, body.intervalMs, signal)));
+    if (r.notices.length) {
+      for (const n of r.notices) req.log.warn({ notice: n }, 'query notice');
+      reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));
+      out.push({ refId: series[0]?.refId, target: `⚠ ${r.notices.join(' | ')}`, datapoints: [] });
+    }
+    return out;
+  });
+
+  app.post('/annotations', async (req) => {
+    const body = parseBody(AnnotationBodySchema, req.body, '/annotations');
+    const range = parseRange(body.range);
+    const q = parseTargetJson(body.annotation.query ?? '', 'annotation.query');
+    if (q.annotation !== 'session' && q.annotation !== 'split') {
+      throw badRequest(`annotation.query.annotation: ${JSON.stringify(q.annotation)} is neither "session" nor "split"`);
+    }
+    const device = parseDevice(typeof q.device === 'string' ? q.device : undefined, 'annotation.query.device');
+    return engine.annotations(q.annotation, device, range.fromMs, range.toMs);
+  });
+
+  app.post('/tag-keys', async () => [{ type: 'string', text: 'device' }]);
+
+  app.post('/tag-values', async (req) => {
+    const key = (req.body as { key?: unknown } | null)?.key;
+    if (key !== 'device') return [];
+    return engine.catalog.devices().map((text) => ({ text }));
+  });
+}

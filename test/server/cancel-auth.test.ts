@@ -1,0 +1,208 @@
+/**
+ * `sigflow serve`: a client that goes away stops its decoding (shown by the engine's counters) while other
+ * requests are answered; bearer and basic auth; TLS; CORS only for the origins given.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServe } from '../../src/server/index.js';
+import { fixturesDir } from '../harness/paths.js';
+
+const FIX = join(fixturesDir, 'canedge', 'serve', 'LOG');
+const RANGE = { from: '2022-01-06T00:00:00.000Z', to: '2022-01-07T00:00:00.000Z' };
+const FILES = 150;
+let dir: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sigflow-serve-cancel-'));
+  // one device-session of 150 copies of the 215 kB sample (32 MB): long enough to cancel in the middle
+  const sess = join(dir, 'LOG', '2F6913DB', '00000004');
+  mkdirSync(sess, { recursive: true });
+  for (let i = 1; i <= FILES; i++)
+    copyFileSync(join(FIX, '2F6913DB', '00000004', '00000001.MF4'), join(sess, `${String(i).padStart(8, '0')}.MF4`));
+  cpSync(join(FIX, 'canmod-gps.dbc'), join(dir, 'LOG', 'canmod-gps.dbc'));
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const body = JSON.stringify({
+  range: RANGE,
+  maxDataPoints: 1000,
+  targets: [
+    {
+      refId: 'A',
+      target: JSON.stringify({
+        device: '2F6913DB',
+        itf: 'CAN',
+        chn: 'CH2',
+        db: 'canmod-gps',
+        signal: '(AccelerationX|Speed|Latitude|Roll)',
+      }),
+    },
+  ],
+});
+
+test('a client that disconnects stops its decoding; the server keeps answering meanwhile', async () => {
+  const s = await startServe({
+    data: join(dir, 'LOG'),
+    port: 0,
+    pollMs: 0,
+    indexPath: join(dir, 'i.json'),
+    limitBytes: 1 << 30,
+  });
+  try {
+    const ac = new AbortController();
+    const pending = fetch(`${s.url}/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      signal: ac.signal,
+    }).catch((e: Error) => e);
+    // wait until decoding is under way, then measure a cheap request meanwhile
+    for (let i = 0; i < 200 && s.engine.stats().passes < 3; i++) await sleep(10);
+    assert.ok(s.engine.stats().passes >= 3, 'decoding started');
+    const t0 = performance.now();
+    const ok = await fetch(`${s.url}/`);
+    const cheapMs = performance.now() - t0;
+    assert.equal(ok.status, 200);
+    assert.ok(cheapMs < 500, `GET / took ${cheapMs.toFixed(0)} ms during a big decode`);
+    ac.abort();
+    assert.ok((await pending) instanceof Error);
+    await sleep(300);
+    const a = s.engine.stats();
+    await sleep(500);
+    const b = s.engine.stats();
+    assert.ok(a.passesAborted >= 1, `no pass was aborted: ${JSON.stringify(a)}`);
+    assert.equal(b.eventsRead, a.eventsRead, 'decoding went on after the client left');
+    assert.equal(b.passes, a.passes);
+    assert.ok(b.passes < FILES, `${b.passes} of ${FILES} files were decoded: nothing was cancelled`);
+    // the same query to the end, for contrast: every file decoded
+    const r = await fetch(`${s.url}/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+    assert.ok(s.engine.stats().passes >= FILES);
+  } finally {
+    await s.close();
+  }
+});
+
+test('bearer tokens and basic auth: 401 without or with wrong credentials, /healthz open', async () => {
+  const s = await startServe({
+    data: join(dir, 'LOG'),
+    port: 0,
+    pollMs: 0,
+    indexPath: join(dir, 'i.json'),
+    auth: { tokens: ['tok-1', 'tok-2'], basic: { user: 'grafana', password: 'pa:ss' } },
+  });
+  try {
+    const get = (h: Record<string, string> = {}) => fetch(`${s.url}/`, { headers: h });
+    assert.equal((await get()).status, 401);
+    const denied = await get({ authorization: 'Bearer nope' });
+    assert.equal(denied.status, 401);
+    assert.deepEqual(await denied.json(), {
+      code: 'SF_ERR_SERVE_UNAUTHORIZED',
+      message: 'missing or wrong credentials',
+    });
+    assert.equal((await get({ authorization: 'Bearer tok-2' })).status, 200);
+    assert.equal((await get({ authorization: 'Bearer tok-1 ' })).status, 200);
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+    assert.equal((await get({ authorization: basic('grafana', 'pa:ss') })).status, 200);
+    assert.equal((await get({ authorization: basic('grafana', 'pass') })).status, 401);
+    assert.equal((await get({ authorization: 'Basic !!!' })).status, 401);
+    const post = await fetch(`${s.url}/search`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"target":"{\\"search\\":\\"device\\"}"}',
+    });
+    assert.equal(post.status, 401, 'every route but /healthz');
+    assert.equal((await fetch(`${s.url}/healthz`)).status, 200);
+    // CORS: not configured, so no header
+    assert.equal(
+      (await get({ authorization: 'Bearer tok-1', origin: 'http://evil.example' })).headers.get(
+        'access-control-allow-origin',
+      ),
+      null,
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+test('CORS only for the listed origins', async () => {
+  const s = await startServe({
+    data: join(dir, 'LOG'),
+    port: 0,
+    pollMs: 0,
+    indexPath: join(dir, 'i.json'),
+    corsOrigins: ['http://grafana.local:3000'],
+  });
+  try {
+    const pre = await fetch(`${s.url}/query`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://grafana.local:3000', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-origin'), 'http://grafana.local:3000');
+    const other = await fetch(`${s.url}/`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+  } finally {
+    await s.close();
+  }
+});
+
+test('TLS: HTTPS with the given certificate', async (t) => {
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  const r = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+  ]);
+  if (r.error || r.status !== 0) {
+    t.skip(`openssl is not available to make a test certificate: ${r.error?.message ?? r.stderr}`);
+    return;
+  }
+  const s = await startServe({
+    data: join(dir, 'LOG'),
+    port: 0,
+    pollMs: 0,
+    indexPath: join(dir, 'i.json'),
+    tls: { cert: certFile, key: keyFile },
+  });
+  try {
+    assert.match(s.url, /^https:\/\//);
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = request(`${s.url}/`, { ca: readFileSync(certFile) }, (res) => {
+        let b = '';
+        res.on('data', (c) => {
+          b += c;
+        });
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(text, 'OK');
+    // plain HTTP to the TLS port is refused
+    await assert.rejects(fetch(s.url.replace('https:', 'http:')));
+  } finally {
+    await s.close();
+  }
+});

@@ -34,6 +34,7 @@ export class LogCatalog {
   private running: Promise<RefreshStats> | null = null;
   private lastStats: RefreshStats | null = null;
   private refreshedAt = 0;
+  private gen = 0;
 
   private constructor(
     private readonly opts: CatalogOptions,
@@ -66,6 +67,11 @@ export class LogCatalog {
     return { stats: this.lastStats, at: this.refreshedAt };
   }
 
+  /** Goes up whenever a refresh changed the index: answers computed at an older generation are stale. */
+  get generation(): number {
+    return this.gen;
+  }
+
   /** Lists the store and probes what changed; concurrent calls share one run. */
   refresh(): Promise<RefreshStats> {
     if (this.running) return this.running;
@@ -78,6 +84,7 @@ export class LogCatalog {
           concurrency: this.opts.concurrency,
         });
         if (stats.added + stats.changed + stats.removed + stats.reprobed > 0) {
+          this.gen++;
           await this.index.save().catch((e: Error) => this.opts.onSaveError?.(e));
         }
         this.lastStats = stats;

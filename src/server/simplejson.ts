@@ -13,7 +13,7 @@
  * (CAN1/2/9, LIN1/2); bad targets are a 400 naming the field instead of an empty answer.
  */
 import type { FastifyInstance } from 'fastify';
-import type { QueryEngine } from '../query/index.js';
+import { ColumnCache, type QueryEngine } from '../query/index.js';
 import { clientGone, fileTable, frameTable, search, timeSeries } from './protocol.js';
 import {
   AnnotationBodySchema,
@@ -38,9 +38,22 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     return search(engine, body.target);
   });
 
+  // whole answers of /query, for the same request while the index is unchanged (many users, one dashboard);
+  // partial answers are not kept (the next request may decode more)
+  const answers = new ColumnCache<{ text: string; bytes: number; generation: number }>(32 * 1024 * 1024);
   app.post('/query', async (req, reply) => {
     const body = parseBody(QueryBodySchema, req.body, '/query');
     const range = parseRange(body.range);
+    const key = JSON.stringify([
+      body.range.from,
+      body.range.to,
+      body.intervalMs,
+      body.maxDataPoints,
+      body.targets.map((t) => [t.refId, t.target, t.type, t.hide, t.payload]),
+    ]);
+    const hit = answers.get(key);
+    if (hit && hit.generation === engine.catalog.generation) return reply.type('application/json').send(hit.text);
+    const generation = engine.catalog.generation;
     const maxPoints = Math.min(body.maxDataPoints ?? 1000, 100_000);
     const signal = clientGone(req, reply);
     const visible = body.targets.filter((t) => t.hide !== true);
@@ -78,7 +91,9 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
       reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));
       out.push({ refId: series[0]?.refId, target: `⚠ ${r.notices.join(' | ')}`, datapoints: [] });
     }
-    return out;
+    const text = JSON.stringify(out);
+    if (!r.partial && !simpod.length) answers.set(key, { text, bytes: text.length * 2 + key.length * 2, generation });
+    return reply.type('application/json').send(text);
   });
 
   app.post('/annotations', async (req) => {

@@ -1,0 +1,241 @@
+/**
+ * `sigflow serve`: a 5-signal Grafana panel over one device-day of CANedge logs.
+ *   The day is built from the 2F6913DB sample (64 s of CAN2 GNSS/IMU + CAN1 UDS, 215 kB): `--files N` copies
+ *   (default 675) whose MDF header start time is moved so they follow each other every 86400/N s — 24 hours, in
+ *   sessions of 20 splits. The server runs as `./bin/sigflow serve` in a child process (its own event loop and
+ *   peak RSS, as users run it); the clients are fetch() calls from this process.
+ *   Cold: the panel (Latitude, Longitude, Speed, Altitude, Satellites over the whole day, maxDataPoints 1000) as
+ *   the first query of a fresh server (`--cold-runs`, default 3); MB of log decoded per second (one core: the
+ *   decoding runs on the server's event loop).
+ *   Warm: the same panel again, at 1 client (100 requests) and at 20 concurrent clients (10 requests each):
+ *   latency p50/p95/p99.
+ *   Memory: VmRSS of the server after 100, 300 and 600 warm queries over changing ranges (zooms): bounded by the
+ *   cache (`--cache`, default 256MiB) plus a constant, not by the number of queries; and its peak (VmHWM).
+ *   Reference in the same run: `sigflow decode` of the same files, CAN2 with the same DBC, NDJSON to /dev/null.
+ * `npm run bench -- serve [--json] [--files N] [--cold-runs N]`.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixturesDir, repoRoot } from '../test/harness/paths.js';
+import { arg, median, note, report } from './_harness.js';
+
+const FILES = Number(arg('files', '675'));
+const COLD_RUNS = Number(arg('cold-runs', '3'));
+const CACHE = arg('cache', '256MiB') as string;
+const SAMPLE = join(fixturesDir, 'canedge', 'serve', 'LOG', '2F6913DB', '00000004', '00000001.MF4');
+const DBC = join(fixturesDir, 'canedge', 'serve', 'LOG', 'canmod-gps.dbc');
+const SIGNALS = '(Latitude|Longitude|Speed|Altitude|Satellites)';
+const bin = join(repoRoot, 'bin', 'sigflow');
+
+function buildDay(root: string): { bytes: number; fromMs: number; toMs: number } {
+  const sample = readFileSync(SAMPLE);
+  const hdStart = sample.readBigUInt64LE(136); // HD block at 64, its start_time_ns after 24 header + 6 links
+  const step = 86_400_000_000_000n / BigInt(FILES);
+  const day0 = 1_641_427_200_000_000_000n; // 2022-01-06T00:00:00Z, the sample's day
+  for (let i = 0; i < FILES; i++) {
+    const session = 1 + Math.floor(i / 20);
+    const split = 1 + (i % 20);
+    const dir = join(root, '2F6913DB', String(session).padStart(8, '0'));
+    mkdirSync(dir, { recursive: true });
+    const b = Buffer.from(sample);
+    b.writeBigUInt64LE(day0 + step * BigInt(i), 136);
+    writeFileSync(join(dir, `${String(split).padStart(8, '0')}.MF4`), b);
+  }
+  copyFileSync(DBC, join(root, 'canmod-gps.dbc'));
+  const firstOffsetMs = Number(1_641_469_577_024n - hdStart / 1_000_000n);
+  return {
+    bytes: sample.length * FILES,
+    fromMs: Number(day0 / 1_000_000n),
+    toMs: Number(day0 / 1_000_000n) + 86_400_000 + firstOffsetMs + 70_000,
+  };
+}
+
+function vm(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function startServer(
+  root: string,
+  cacheDir: string,
+): Promise<{ child: ChildProcess; url: string; startMs: number }> {
+  const t0 = performance.now();
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve', root, '--port', '0', '--poll', '0', '--limit', '4GiB', '--cache', CACHE, '--loglevel', 'warn'],
+    {
+      env: { ...process.env, SIGFLOW_CACHE_DIR: cacheDir },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`sigflow serve exited ${code}: ${err}`)));
+  });
+  return { child, url, startMs: performance.now() - t0 };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+function panel(fromMs: number, toMs: number) {
+  return JSON.stringify({
+    range: { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() },
+    intervalMs: Math.max(1, Math.floor((toMs - fromMs) / 1000)),
+    maxDataPoints: 1000,
+    targets: [
+      {
+        refId: 'A',
+        target: JSON.stringify({ device: '2F6913DB', itf: 'CAN', chn: 'CH2', db: 'canmod-gps', signal: SIGNALS }),
+      },
+    ],
+  });
+}
+
+async function query(url: string, body: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await fetch(`${url}/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const res = (await r.json()) as { target: string; datapoints: unknown[] }[];
+  if (r.status !== 200) throw new Error(`query failed: ${r.status} ${JSON.stringify(res)}`);
+  const pts = res.reduce((n, s) => n + s.datapoints.length, 0);
+  if (res.length !== 5 || pts === 0) throw new Error(`unexpected answer: ${JSON.stringify(res).slice(0, 300)}`);
+  return performance.now() - t0;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'sigflow-bench-serve-'));
+  try {
+    const root = join(tmp, 'LOG');
+    const day = buildDay(root);
+    const mb = day.bytes / 1e6;
+    note(
+      `device-day: ${FILES} files, ${mb.toFixed(1)} MB, ${new Date(day.fromMs).toISOString()} … ${new Date(day.toMs).toISOString()}`,
+    );
+    const body = panel(day.fromMs, day.toMs);
+
+    // reference: sigflow decode of the same files (CAN2, the same DBC), output to /dev/null
+    const dec: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const t0 = performance.now();
+      const r = spawnSync(
+        process.execPath,
+        [bin, 'decode', root, '--channel', `CAN2=${join(root, 'canmod-gps.dbc')}`, '--output', '/dev/null'],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      if (r.status !== 0) throw new Error(`sigflow decode failed: ${r.stderr}`);
+      dec.push((performance.now() - t0) / 1000);
+    }
+    const decS = median(dec);
+    report(
+      {
+        bench: 'serve',
+        case: 'reference: sigflow decode',
+        median_s: +decS.toFixed(3),
+        mb_s: +(mb / decS).toFixed(1),
+        runs_s: dec.map((x) => +x.toFixed(2)),
+      },
+      `reference: sigflow decode (CAN2, NDJSON → /dev/null)  ${decS.toFixed(2)} s = ${(mb / decS).toFixed(1)} MB/s  (runs ${dec.map((x) => x.toFixed(2)).join(', ')} s)`,
+    );
+
+    // cold: a fresh server per run (the index is built by the first start and kept in the cache folder)
+    const cacheDir = join(tmp, 'cache');
+    const cold: number[] = [];
+    let startMs: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const s = await startServer(root, cacheDir);
+      startMs.push(s.startMs);
+      cold.push(await query(s.url, body));
+      await stop(s.child);
+    }
+    const coldMs = median(cold);
+    report(
+      {
+        bench: 'serve',
+        case: 'cold panel',
+        median_ms: +coldMs.toFixed(1),
+        mb_s_per_core: +(mb / (coldMs / 1000)).toFixed(1),
+        runs_ms: cold.map((x) => +x.toFixed(0)),
+        first_start_ms: +startMs[0].toFixed(0),
+        later_start_ms: +median(startMs.slice(1)).toFixed(0),
+      },
+      `cold panel (5 signals, whole day, fresh server)  ${coldMs.toFixed(0)} ms = ${(mb / (coldMs / 1000)).toFixed(1)} MB/s of log on one core  (runs ${cold.map((x) => x.toFixed(0)).join(', ')} ms; server start ${startMs[0].toFixed(0)} ms indexing, then ${median(startMs.slice(1)).toFixed(0)} ms)`,
+    );
+    startMs = [];
+
+    // warm, memory
+    const s = await startServer(root, cacheDir);
+    try {
+      await query(s.url, body);
+      const one: number[] = [];
+      for (let i = 0; i < 100; i++) one.push(await query(s.url, body));
+      const many: number[] = [];
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          for (let i = 0; i < 10; i++) many.push(await query(s.url, body));
+        }),
+      );
+      for (const [name, xs, n] of [
+        ['warm panel, 1 client', one, 1],
+        ['warm panel, 20 concurrent clients', many, 20],
+      ] as const) {
+        report(
+          {
+            bench: 'serve',
+            case: name,
+            clients: n,
+            requests: xs.length,
+            p50_ms: +pct(xs, 50).toFixed(2),
+            p95_ms: +pct(xs, 95).toFixed(2),
+            p99_ms: +pct(xs, 99).toFixed(2),
+          },
+          `${name.padEnd(36)} p50 ${pct(xs, 50).toFixed(1)} ms  p95 ${pct(xs, 95).toFixed(1)} ms  p99 ${pct(xs, 99).toFixed(1)} ms  (${xs.length} requests)`,
+        );
+      }
+      // memory: zooms over the day (other ranges, same columns) — RSS must not grow with the number of queries
+      const rss: [number, number][] = [];
+      let done = 0;
+      for (const upto of [100, 300, 600]) {
+        for (; done < upto; done++) {
+          const w = 3_600_000 * (1 + (done % 6));
+          const from = day.fromMs + ((done * 977_000) % (86_400_000 - w));
+          await query(s.url, panel(from, from + w)).catch(() => 0);
+        }
+        rss.push([upto, vm(s.child.pid as number, 'VmRSS')]);
+      }
+      const hwm = vm(s.child.pid as number, 'VmHWM');
+      const stats = (await (await fetch(`${s.url}/api/stats`)).json()) as { engine: { cache: { bytes: number } } };
+      report(
+        {
+          bench: 'serve',
+          case: 'server memory',
+          rss_mb_after: Object.fromEntries(rss.map(([n, r]) => [n, +r.toFixed(1)])),
+          peak_rss_mb: +hwm.toFixed(1),
+          cache_mb: +(stats.engine.cache.bytes / 1048576).toFixed(1),
+          cache_limit: CACHE,
+        },
+        `server memory: VmRSS ${rss.map(([n, r]) => `${r.toFixed(0)} MB after ${n}`).join(', ')} queries; peak ${hwm.toFixed(0)} MB; column cache holds ${(stats.engine.cache.bytes / 1048576).toFixed(1)} MB (limit ${CACHE})`,
+      );
+    } finally {
+      await stop(s.child);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();

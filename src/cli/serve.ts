@@ -24,6 +24,8 @@ interface ServeArgs {
   tlsKey?: string;
   cors: string[];
   loglevel: string;
+  s3Endpoint?: string;
+  s3Region?: string;
   s3_ak?: string;
   s3_sk?: string;
   s3_bucket?: string;
@@ -89,8 +91,14 @@ Routes: SimpleJson (GET /, POST /search, /query, /annotations, /tag-keys, /tag-v
 templates work unchanged), simPod JSON (POST /metrics, /metric-payload-options, /variable, /query), Infinity
 rows (GET /api/rows), GET /healthz, GET /api/stats. See src/server/README.md.
 
+S3: s3://bucket/prefix (AWS, or any S3-compatible server with --s3-endpoint), or the old backend's form — the
+endpoint URL with --s3_bucket. Files are read with ranged GETs; DBC files and passwords.json are read from the
+root of the prefix. Credentials: --s3_ak/--s3_sk, $CANEDGE_S3_AK/$CANEDGE_S3_SK, else the AWS default chain.
+
 Examples:
   sigflow serve file:///$PWD/LOG --port 8080 --limit 100
+  sigflow serve http://192.168.0.100:9000 --s3_bucket canedge --s3_ak KEY --s3_sk SECRET
+  AWS_PROFILE=fleet sigflow serve s3://my-bucket/LOG --s3-region eu-central-1
   sigflow serve LOG --dbc extra/j1939.dbc --cache 1GiB
   SIGFLOW_SERVE_TOKENS=s3cret sigflow serve /data/LOG --bind 0.0.0.0 --tls-cert cert.pem --tls-key key.pem`,
     )
@@ -115,10 +123,19 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
   const root = data ?? process.env.CANEDGE_DATA_URL;
   if (!root)
     throw new SigflowError('SF_ERR_USAGE', 'no data root: give a folder or file:// URL (or set CANEDGE_DATA_URL)');
-  if (a.s3_ak || a.s3_sk || a.s3_bucket || a.s3_cert) {
+  const env = process.env;
+  const s3 = {
+    endpoint: a.s3Endpoint,
+    region: a.s3Region,
+    bucket: a.s3_bucket ?? env.CANEDGE_S3_BUCKET,
+    accessKeyId: a.s3_ak ?? env.CANEDGE_S3_AK,
+    secretAccessKey: a.s3_sk ?? env.CANEDGE_S3_SK,
+    caFile: a.s3_cert ?? env.CANEDGE_S3_CERT,
+  };
+  if (Boolean(s3.accessKeyId) !== Boolean(s3.secretAccessKey)) {
     throw new SigflowError(
       'SF_ERR_USAGE',
-      'S3 data roots are not built yet: serve a local folder (or a mounted bucket)',
+      'the S3 access key and secret key go together (--s3_ak/--s3_sk or $CANEDGE_S3_AK/$CANEDGE_S3_SK)',
     );
   }
   const port = Number(a.port);
@@ -149,6 +166,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
   const logger = pino({ name: 'sigflow-serve', level: a.loglevel }, pino.destination({ fd: 2, sync: true }));
   const server = await startServe({
     data: root,
+    s3,
     dbc: a.dbc,
     passwords: a.passwords,
     host: a.bind,

@@ -66,11 +66,15 @@ export class LoadedDbc {
   }
 }
 
-/** Loads one DBC file per key; two files with one stem are refused (a query could not say which it means). */
-export function loadDbcs(files: { path: string; mtimeMs: number }[]): Map<string, LoadedDbc> {
+/**
+ * Loads one DBC file per key; two files with one stem are refused (a query could not say which it means).
+ * `text`: the file's contents when it is not on disk (an S3 object; `path` names it).
+ */
+export function loadDbcs(files: { path: string; mtimeMs: number; text?: string }[]): Map<string, LoadedDbc> {
   const out = new Map<string, LoadedDbc>();
   for (const f of files) {
-    const key = basename(f.path, extname(f.path)).toLowerCase();
+    const name = f.path.slice(f.path.lastIndexOf('/') + 1);
+    const key = basename(name, extname(name)).toLowerCase();
     const prev = out.get(key);
     if (prev) {
       throw new SigflowError(
@@ -79,7 +83,8 @@ export function loadDbcs(files: { path: string; mtimeMs: number }[]): Map<string
         { where: f.path },
       );
     }
-    out.set(key, new LoadedDbc(key, f.path, Database.load([f.path]), f.mtimeMs));
+    const db = f.text === undefined ? Database.load([f.path]) : Database.fromText(f.text, f.path);
+    out.set(key, new LoadedDbc(key, f.path, db, f.mtimeMs));
   }
   return out;
 }

@@ -8,13 +8,39 @@ import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { SigflowError } from '../errors/index.js';
-import { LocalLogStore, loadPasswords, type PasswordBook, passwordsFileOf } from '../formats/canedge/index.js';
+import {
+  LocalLogStore,
+  type LogStore,
+  loadPasswords,
+  type PasswordBook,
+  parsePasswords,
+  passwordsFileOf,
+  S3LogStore,
+} from '../formats/canedge/index.js';
+import { S3Bucket, type S3Location } from '../io/index.js';
 import { LogCatalog, loadDbcs, QueryEngine } from '../query/index.js';
 import { type AuthOptions, buildServer } from './server.js';
 
+/** S3 settings of a data root (the old backend's --s3_* flags). */
+export interface S3Options {
+  /** http(s)://host:port of an S3-compatible server (MinIO …); omit for AWS. */
+  endpoint?: string;
+  region?: string;
+  /** Needed when the data root is the endpoint URL (the old backend's form). */
+  bucket?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** PEM of the CA that signed the server's certificate. */
+  caFile?: string;
+}
+
 export interface ServeOptions {
-  /** The data root: a folder or a file:// URL. */
+  /**
+   * The data root: a folder, a file:// URL, `s3://bucket/prefix` (with `s3.endpoint` for a non-AWS server) or
+   * the old backend's form, an S3 endpoint URL with `s3.bucket`.
+   */
   data: string;
+  s3?: S3Options;
   /** More DBC files (besides the root's *.dbc). */
   dbc?: string[];
   /** A passwords.json (default: the root's, when there is one). */
@@ -43,8 +69,31 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The folder a data argument names: a path, or a file:// URL (`file:///home/me/LOG`). */
-export function dataRoot(data: string): string {
+/** What a data argument names: a folder (a path or file:// URL) or an S3 location. */
+export type DataRoot = { kind: 'dir'; root: string } | { kind: 's3'; loc: S3Location };
+
+export function dataRoot(data: string, s3: S3Options = {}): DataRoot {
+  const creds = {
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    caFile: s3.caFile,
+    region: s3.region,
+  };
+  if (/^s3:\/\//i.test(data)) {
+    const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(data);
+    if (!m?.[1]) throw new SigflowError('SF_ERR_SERVE_CONFIG', `${data}: not an S3 URL (s3://bucket/prefix)`);
+    const prefix = m[2] && !m[2].endsWith('/') ? `${m[2]}/` : m[2];
+    return { kind: 's3', loc: { ...creds, endpoint: s3.endpoint, bucket: m[1], prefix } };
+  }
+  if (/^https?:\/\//i.test(data)) {
+    if (!s3.bucket) {
+      throw new SigflowError(
+        'SF_ERR_SERVE_CONFIG',
+        `${data}: an S3 endpoint needs the bucket (--s3_bucket), or give s3://bucket/prefix with --s3-endpoint`,
+      );
+    }
+    return { kind: 's3', loc: { ...creds, endpoint: data.replace(/\/+$/, ''), bucket: s3.bucket, prefix: '' } };
+  }
   let root = data;
   if (/^file:/i.test(data)) {
     try {
@@ -53,10 +102,7 @@ export function dataRoot(data: string): string {
       throw new SigflowError('SF_ERR_SERVE_CONFIG', `${data}: not a file URL: ${(e as Error).message}`);
     }
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(data)) {
-    throw new SigflowError(
-      'SF_ERR_SERVE_CONFIG',
-      `${data}: only folders and file:// URLs are served so far (S3 is not built yet)`,
-    );
+    throw new SigflowError('SF_ERR_SERVE_CONFIG', `${data}: not a folder, file:// URL, s3:// URL or S3 endpoint`);
   }
   root = resolve(root);
   if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
@@ -65,20 +111,71 @@ export function dataRoot(data: string): string {
       `${root}: not a folder (the data root holds <device>/<session>/<split>.MF4 and the .dbc files)`,
     );
   }
-  return root;
+  return { kind: 'dir', root };
 }
 
-/** The root's DBC files (top level, any case of .dbc) and the ones given, with their mtimes. */
-function dbcFiles(root: string, extra: string[]): { path: string; mtimeMs: number }[] {
-  const inRoot = readdirSync(root)
+/** The store of a data root, its DBC files (the root's *.dbc, then the given ones) and its passwords. */
+async function openRoot(
+  where: DataRoot,
+  extraDbc: string[],
+  passwordsFile: string | undefined,
+): Promise<{
+  store: LogStore;
+  dbcs: { path: string; mtimeMs: number; text?: string }[];
+  passwords?: PasswordBook;
+  close(): void;
+}> {
+  const extra = extraDbc
+    .map((p) => resolve(p))
+    .map((path) => {
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st?.isFile()) throw new SigflowError('SF_ERR_SERVE_CONFIG', `${path}: no such DBC file`);
+      return { path, mtimeMs: st.mtimeMs };
+    });
+  const given = passwordsFile ? await loadPasswords(passwordsFile) : undefined;
+  if (where.kind === 'dir') {
+    const pw = given ? undefined : passwordsFileOf(where.root);
+    return {
+      store: new LocalLogStore(where.root),
+      dbcs: [...dbcFiles(where.root), ...extra],
+      passwords: given ?? (pw ? await loadPasswords(pw) : undefined),
+      close() {},
+    };
+  }
+  const bucket = new S3Bucket(where.loc);
+  try {
+    const dbcs: { path: string; mtimeMs: number; text?: string }[] = [];
+    let passwords = given;
+    for await (const o of bucket.list('', true)) {
+      const name = o.key;
+      if (extname(name).toLowerCase() === '.dbc') {
+        dbcs.push({
+          path: `${bucket.loc.bucket}/${(bucket.loc.prefix ?? '') + name}`,
+          mtimeMs: o.mtimeMs,
+          text: Buffer.from(await bucket.getAll(name)).toString('utf8'),
+        });
+      } else if (name === 'passwords.json' && !given) {
+        passwords = parsePasswords(
+          Buffer.from(await bucket.getAll(name)).toString('utf8'),
+          `s3://${bucket.loc.bucket}/${(bucket.loc.prefix ?? '') + name}`,
+        );
+      }
+    }
+    dbcs.sort((a, b) => (a.path < b.path ? -1 : 1));
+    return { store: new S3LogStore(bucket), dbcs: [...dbcs, ...extra], passwords, close: () => bucket.destroy() };
+  } catch (e) {
+    bucket.destroy();
+    throw e;
+  }
+}
+
+/** The root's DBC files (top level, any case of .dbc), with their mtimes. */
+function dbcFiles(root: string): { path: string; mtimeMs: number }[] {
+  return readdirSync(root)
     .filter((n) => extname(n).toLowerCase() === '.dbc')
     .sort()
-    .map((n) => join(root, n));
-  return [...inRoot, ...extra.map((p) => resolve(p))].map((path) => {
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (!st?.isFile()) throw new SigflowError('SF_ERR_SERVE_CONFIG', `${path}: no such DBC file`);
-    return { path, mtimeMs: st.mtimeMs };
-  });
+    .map((n) => join(root, n))
+    .map((path) => ({ path, mtimeMs: statSync(path).mtimeMs }));
 }
 
 function readPem(path: string, what: string): Buffer {
@@ -90,14 +187,22 @@ function readPem(path: string, what: string): Buffer {
 }
 
 export async function startServe(o: ServeOptions): Promise<RunningServer> {
-  const root = dataRoot(o.data);
-  const dbcs = loadDbcs(dbcFiles(root, o.dbc ?? []));
-  const pwFile = o.passwords ?? passwordsFileOf(root);
-  const passwords: PasswordBook | undefined = pwFile ? await loadPasswords(pwFile) : undefined;
+  const root = await openRoot(dataRoot(o.data, o.s3), o.dbc ?? [], o.passwords);
+  try {
+    return await serveRoot(root, o);
+  } catch (e) {
+    root.close();
+    throw e;
+  }
+}
+
+async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOptions): Promise<RunningServer> {
+  const dbcs = loadDbcs(root.dbcs);
+  const { passwords } = root;
   const tls = o.tls ? { cert: readPem(o.tls.cert, 'TLS certificate'), key: readPem(o.tls.key, 'TLS key') } : undefined;
   const log = o.logger;
   const catalog = await LogCatalog.open({
-    store: new LocalLogStore(root),
+    store: root.store,
     passwords,
     indexPath: o.indexPath,
     onSaveError: (e) => log?.warn(`the index could not be saved (it is kept in memory): ${e.message}`),
@@ -143,6 +248,7 @@ export async function startServe(o: ServeOptions): Promise<RunningServer> {
     async close() {
       if (timer) clearInterval(timer);
       await app.close();
+      root.close();
     },
   };
 }

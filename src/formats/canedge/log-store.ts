@@ -1,9 +1,9 @@
 /**
  * Log stores: the seam between log trees and where their files live. `LocalLogStore` reads a directory tree on
- * disk; an S3 store implements the same `LogStore` interface later. Files are opened as ByteSources (src/io).
+ * disk, `S3LogStore` a bucket. Files are opened as ByteSources (src/io).
  */
 import { join, relative, resolve, sep } from 'node:path';
-import { AsyncFileSource, type ByteSource } from '../../io/index.js';
+import { AsyncFileSource, type ByteSource, type S3Bucket } from '../../io/index.js';
 import { CanedgeError } from './errors.js';
 import { type TreeFs, type TreeProblem, walkTree } from './tree-walk.js';
 
@@ -69,5 +69,26 @@ export class LocalLogStore implements LogStore {
   async open(path: string): Promise<ByteSource> {
     const full = join(this.root, ...path.split('/'));
     return AsyncFileSource.open(full, full);
+  }
+}
+
+/**
+ * A log tree in an S3 bucket (under a key prefix), listed with ListObjectsV2 (all pages) and read with ranged
+ * GETs (src/io S3Source: aligned blocks, bounded memory per file). Keys are relative to the prefix. An object's
+ * change is seen through its size and LastModified (S3 gives whole seconds).
+ */
+export class S3LogStore implements LogStore {
+  constructor(readonly bucket: S3Bucket) {}
+
+  get id(): string {
+    return this.bucket.id;
+  }
+
+  async *list(prefix = ''): AsyncIterable<LogStoreEntry> {
+    for await (const o of this.bucket.list(prefix)) yield { path: o.key, size: o.size, mtimeMs: o.mtimeMs };
+  }
+
+  open(path: string): Promise<ByteSource> {
+    return this.bucket.open(path);
   }
 }

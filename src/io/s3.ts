@@ -1,0 +1,236 @@
+/**
+ * S3 objects as ByteSources, and bucket listings: any S3-compatible store (AWS, MinIO, Ceph, GCS's XML API …)
+ * through @aws-sdk/client-s3, loaded on first use (commands that never touch S3 do not pay for it).
+ *
+ * Reads are ranged GETs in aligned blocks (`blockSize`, default 1 MiB; a larger read fetches what it asks for):
+ * the MDF4 reader's small header reads share a block, and its sequential data reads get one GET each. At most
+ * `blocks` blocks (default 4) are kept per open object: memory per object is bounded whatever its size.
+ * Credentials: the ones given, else the SDK's default chain (environment, shared files, instance roles).
+ * A custom CA (a private MinIO) is a PEM file. Errors are IoErrors naming `s3://bucket/key`.
+ */
+import { readFileSync } from 'node:fs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { IoError } from './errors.js';
+import { type ByteSource, isValidRange, rangeError } from './source.js';
+
+export interface S3Location {
+  /** http(s)://host:port of an S3-compatible server; omit for AWS (region endpoints). */
+  endpoint?: string;
+  region?: string;
+  bucket: string;
+  /** Key prefix of the tree ('' or ending in '/'). */
+  prefix?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** PEM file of the CA that signed the server's certificate. */
+  caFile?: string;
+  /** Path-style addressing (default: true with an endpoint, as MinIO wants). */
+  forcePathStyle?: boolean;
+}
+
+export interface S3Object {
+  key: string;
+  size: number;
+  mtimeMs: number;
+}
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+let sdk: Promise<Sdk> | null = null;
+function loadSdk(): Promise<Sdk> {
+  // the SDK warns on Node 20 that its releases after January 2027 need Node 22; the lockfile pins this one
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  sdk ??= import('@aws-sdk/client-s3');
+  return sdk;
+}
+
+/** `s3://bucket/prefix` (for messages and index keys). */
+export function s3Url(loc: S3Location, key = loc.prefix ?? ''): string {
+  return `s3://${loc.bucket}/${key}`;
+}
+
+function s3Error(code: 'SF_ERR_IO_OPEN' | 'SF_ERR_IO_READ', name: string, what: string, err: unknown): IoError {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  return new IoError(
+    code,
+    name,
+    `${what}: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+/** One client per location (connections are pooled by the SDK). */
+export class S3Bucket {
+  private client: S3Client | null = null;
+
+  constructor(readonly loc: S3Location) {}
+
+  get id(): string {
+    return `${s3Url(this.loc)}${this.loc.endpoint ? ` at ${this.loc.endpoint}` : ''}`;
+  }
+
+  private async getClient(): Promise<{ client: S3Client; sdk: Sdk }> {
+    const s = await loadSdk();
+    if (!this.client) {
+      const { loc } = this;
+      let requestHandler: unknown;
+      if (loc.caFile) {
+        const { Agent } = await import('node:https');
+        let ca: Buffer;
+        try {
+          ca = readFileSync(loc.caFile);
+        } catch (e) {
+          throw new IoError('SF_ERR_IO_OPEN', loc.caFile, `cannot read the S3 CA certificate: ${(e as Error).message}`);
+        }
+        // the client takes the node HTTP handler's options as a plain object
+        requestHandler = { httpsAgent: new Agent({ ca }) };
+      }
+      this.client = new s.S3Client({
+        endpoint: loc.endpoint,
+        region: loc.region ?? process.env.AWS_REGION ?? 'us-east-1',
+        forcePathStyle: loc.forcePathStyle ?? loc.endpoint !== undefined,
+        credentials:
+          loc.accessKeyId && loc.secretAccessKey
+            ? { accessKeyId: loc.accessKeyId, secretAccessKey: loc.secretAccessKey }
+            : undefined,
+        ...(requestHandler ? { requestHandler: requestHandler as never } : {}),
+      });
+    }
+    return { client: this.client, sdk: s };
+  }
+
+  /** Every object under `prefix` (relative to the location's prefix), all pages; `shallow`: not in sub-folders. */
+  async *list(prefix = '', shallow = false): AsyncIterable<S3Object> {
+    const { client, sdk: s } = await this.getClient();
+    const base = this.loc.prefix ?? '';
+    let token: string | undefined;
+    do {
+      let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
+      try {
+        page = await client.send(
+          new s.ListObjectsV2Command({
+            Bucket: this.loc.bucket,
+            Prefix: base + prefix,
+            ContinuationToken: token,
+            Delimiter: shallow ? '/' : undefined,
+          }),
+        );
+      } catch (e) {
+        throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, base + prefix), 'cannot list', e);
+      }
+      for (const o of page.Contents ?? []) {
+        if (!o.Key || o.Key.endsWith('/')) continue;
+        yield { key: o.Key.slice(base.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** The bytes of a range of an object (`key` relative to the location's prefix). */
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    const { client, sdk: s } = await this.getClient();
+    const full = (this.loc.prefix ?? '') + key;
+    try {
+      const r = await client.send(
+        new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full, Range: `bytes=${offset}-${offset + length - 1}` }),
+      );
+      return (await r.Body?.transformToByteArray()) ?? new Uint8Array(0);
+    } catch (e) {
+      throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), `cannot read bytes ${offset}–${offset + length - 1}`, e);
+    }
+  }
+
+  /** A whole (small) object: DBC files, passwords.json. */
+  async getAll(key: string): Promise<Uint8Array> {
+    const { client, sdk: s } = await this.getClient();
+    const full = (this.loc.prefix ?? '') + key;
+    try {
+      const r = await client.send(new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full }));
+      return (await r.Body?.transformToByteArray()) ?? new Uint8Array(0);
+    } catch (e) {
+      throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), 'cannot read', e);
+    }
+  }
+
+  /** Opens an object for random access (one HEAD for its size). */
+  async open(key: string, opts: { blockSize?: number; blocks?: number } = {}): Promise<S3Source> {
+    const { client, sdk: s } = await this.getClient();
+    const full = (this.loc.prefix ?? '') + key;
+    let size: number;
+    try {
+      const h = await client.send(new s.HeadObjectCommand({ Bucket: this.loc.bucket, Key: full }));
+      size = h.ContentLength ?? 0;
+    } catch (e) {
+      throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, full), 'cannot open', e);
+    }
+    return new S3Source(this, key, s3Url(this.loc, full), size, opts.blockSize ?? 1 << 20, opts.blocks ?? 4);
+  }
+
+  destroy(): void {
+    this.client?.destroy();
+    this.client = null;
+  }
+}
+
+/** An S3 object as a ByteSource: aligned block reads, a few blocks kept (see the file comment). */
+export class S3Source implements ByteSource {
+  private readonly blocks = new Map<number, Promise<Uint8Array>>();
+  private closed = false;
+
+  constructor(
+    private readonly bucket: S3Bucket,
+    private readonly key: string,
+    readonly name: string,
+    readonly size: number,
+    private readonly blockSize: number,
+    private readonly keep: number,
+  ) {}
+
+  private block(i: number): Promise<Uint8Array> {
+    let b = this.blocks.get(i);
+    if (b) {
+      this.blocks.delete(i);
+      this.blocks.set(i, b);
+      return b;
+    }
+    const start = i * this.blockSize;
+    b = this.bucket.getRange(this.key, start, Math.min(this.blockSize, this.size - start));
+    this.blocks.set(i, b);
+    b.catch(() => this.blocks.delete(i));
+    while (this.blocks.size > this.keep) this.blocks.delete(this.blocks.keys().next().value as number);
+    return b;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.closed) throw new IoError('SF_ERR_IO_CLOSED', this.name, 'read after close');
+    if (!isValidRange(offset, length)) throw rangeError(this.name, offset, length);
+    const len = Math.max(0, Math.min(length, this.size - offset));
+    if (len === 0) return new Uint8Array(0);
+    // a read of more than two blocks goes straight to the server (sequential data reads)
+    if (len > 2 * this.blockSize) return this.bucket.getRange(this.key, offset, len);
+    const first = Math.floor(offset / this.blockSize);
+    const last = Math.floor((offset + len - 1) / this.blockSize);
+    if (first === last) {
+      const b = await this.block(first);
+      const at = offset - first * this.blockSize;
+      return b.subarray(at, at + len);
+    }
+    const out = new Uint8Array(len);
+    let o = 0;
+    for (let i = first; i <= last; i++) {
+      const b = await this.block(i);
+      const from = i === first ? offset - i * this.blockSize : 0;
+      const n = Math.min(b.length - from, len - o);
+      out.set(b.subarray(from, from + n), o);
+      o += n;
+    }
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.blocks.clear();
+  }
+}

@@ -5,11 +5,11 @@
  *   sessions of 20 splits. The server runs as `./bin/sigflow serve` in a child process (its own event loop and
  *   peak RSS, as users run it); the clients are fetch() calls from this process.
  *   Cold: the panel (Latitude, Longitude, Speed, Altitude, Satellites over the whole day, maxDataPoints 1000) as
- *   the first query of a fresh server (`--cold-runs`, default 3); MB of log decoded per second (one core: the
- *   decoding runs on the server's event loop).
+ *   the first query of a fresh server (`--cold-runs`, default 3), with the default worker threads and with
+ *   `--workers 0` (decoding on the event loop: MB/s of log per core).
  *   Warm: the same panel again, at 1 client (100 requests) and at 20 concurrent clients (10 requests each):
  *   latency p50/p95/p99.
- *   Memory: VmRSS of the server after 100, 300 and 600 warm queries over changing ranges (zooms): bounded by the
+ *   Memory: VmRSS of the server after 100, 500, 1000 and 2000 queries over changing ranges (zooms): bounded by the
  *   cache (`--cache`, default 256MiB) plus a constant, not by the number of queries; and its peak (VmHWM).
  *   Reference in the same run: `sigflow decode` of the same files, CAN2 with the same DBC, NDJSON to /dev/null.
  * `npm run bench -- serve [--json] [--files N] [--cold-runs N]`.
@@ -60,11 +60,27 @@ function vm(pid: number, key: 'VmRSS' | 'VmHWM'): number {
 async function startServer(
   root: string,
   cacheDir: string,
+  extra: string[] = [],
 ): Promise<{ child: ChildProcess; url: string; startMs: number }> {
   const t0 = performance.now();
   const child = spawn(
     process.execPath,
-    [bin, 'serve', root, '--port', '0', '--poll', '0', '--limit', '4GiB', '--cache', CACHE, '--loglevel', 'warn'],
+    [
+      bin,
+      'serve',
+      root,
+      '--port',
+      '0',
+      '--poll',
+      '0',
+      '--limit',
+      '4GiB',
+      '--cache',
+      CACHE,
+      '--loglevel',
+      'warn',
+      ...extra,
+    ],
     {
       env: { ...process.env, SIGFLOW_CACHE_DIR: cacheDir },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -154,28 +170,31 @@ async function main(): Promise<void> {
 
     // cold: a fresh server per run (the index is built by the first start and kept in the cache folder)
     const cacheDir = join(tmp, 'cache');
-    const cold: number[] = [];
-    let startMs: number[] = [];
-    for (let i = 0; i < COLD_RUNS; i++) {
-      const s = await startServer(root, cacheDir);
-      startMs.push(s.startMs);
-      cold.push(await query(s.url, body));
-      await stop(s.child);
+    for (const [label, extra] of [
+      ['event loop, --workers 0', ['--workers', '0']],
+      ['worker threads (default)', []],
+    ] as const) {
+      const cold: number[] = [];
+      const startMs: number[] = [];
+      for (let i = 0; i < COLD_RUNS; i++) {
+        const s = await startServer(root, cacheDir, [...extra]);
+        startMs.push(s.startMs);
+        cold.push(await query(s.url, body));
+        await stop(s.child);
+      }
+      const coldMs = median(cold);
+      report(
+        {
+          bench: 'serve',
+          case: `cold panel, ${label}`,
+          median_ms: +coldMs.toFixed(1),
+          mb_s: +(mb / (coldMs / 1000)).toFixed(1),
+          runs_ms: cold.map((x) => +x.toFixed(0)),
+          start_ms: startMs.map((x) => +x.toFixed(0)),
+        },
+        `cold panel (5 signals, whole day, fresh server), ${label.padEnd(26)} ${coldMs.toFixed(0)} ms = ${(mb / (coldMs / 1000)).toFixed(1)} MB/s of log  (runs ${cold.map((x) => x.toFixed(0)).join(', ')} ms; server start ${startMs.map((x) => x.toFixed(0)).join(', ')} ms, the first indexing)`,
+      );
     }
-    const coldMs = median(cold);
-    report(
-      {
-        bench: 'serve',
-        case: 'cold panel',
-        median_ms: +coldMs.toFixed(1),
-        mb_s_per_core: +(mb / (coldMs / 1000)).toFixed(1),
-        runs_ms: cold.map((x) => +x.toFixed(0)),
-        first_start_ms: +startMs[0].toFixed(0),
-        later_start_ms: +median(startMs.slice(1)).toFixed(0),
-      },
-      `cold panel (5 signals, whole day, fresh server)  ${coldMs.toFixed(0)} ms = ${(mb / (coldMs / 1000)).toFixed(1)} MB/s of log on one core  (runs ${cold.map((x) => x.toFixed(0)).join(', ')} ms; server start ${startMs[0].toFixed(0)} ms indexing, then ${median(startMs.slice(1)).toFixed(0)} ms)`,
-    );
-    startMs = [];
 
     // warm, memory
     const s = await startServer(root, cacheDir);
@@ -208,14 +227,17 @@ async function main(): Promise<void> {
       }
       // memory: zooms over the day (other ranges, same columns) — RSS must not grow with the number of queries
       const rss: [number, number][] = [];
+      const heap: number[] = [];
       let done = 0;
-      for (const upto of [100, 300, 600]) {
+      for (const upto of [100, 500, 1000, 2000]) {
         for (; done < upto; done++) {
           const w = 3_600_000 * (1 + (done % 6));
           const from = day.fromMs + ((done * 977_000) % (86_400_000 - w));
           await query(s.url, panel(from, from + w)).catch(() => 0);
         }
         rss.push([upto, vm(s.child.pid as number, 'VmRSS')]);
+        const st = (await (await fetch(`${s.url}/api/stats`)).json()) as { memory_mb: { heap_used: number } };
+        heap.push(st.memory_mb.heap_used);
       }
       const hwm = vm(s.child.pid as number, 'VmHWM');
       const stats = (await (await fetch(`${s.url}/api/stats`)).json()) as { engine: { cache: { bytes: number } } };
@@ -224,11 +246,12 @@ async function main(): Promise<void> {
           bench: 'serve',
           case: 'server memory',
           rss_mb_after: Object.fromEntries(rss.map(([n, r]) => [n, +r.toFixed(1)])),
+          heap_used_mb_after: Object.fromEntries(rss.map(([n], i) => [n, heap[i]])),
           peak_rss_mb: +hwm.toFixed(1),
           cache_mb: +(stats.engine.cache.bytes / 1048576).toFixed(1),
           cache_limit: CACHE,
         },
-        `server memory: VmRSS ${rss.map(([n, r]) => `${r.toFixed(0)} MB after ${n}`).join(', ')} queries; peak ${hwm.toFixed(0)} MB; column cache holds ${(stats.engine.cache.bytes / 1048576).toFixed(1)} MB (limit ${CACHE})`,
+        `server memory: VmRSS ${rss.map(([n, r]) => `${r.toFixed(0)} MB after ${n}`).join(', ')} queries (main heap in use ${heap.map((h) => h.toFixed(0)).join(', ')} MB); peak ${hwm.toFixed(0)} MB; column cache holds ${(stats.engine.cache.bytes / 1048576).toFixed(1)} MB (limit ${CACHE})`,
       );
     } finally {
       await stop(s.child);

@@ -19,6 +19,7 @@ interface ServeArgs {
   passwords?: string;
   poll: string;
   tokenFile?: string;
+  workers?: string;
   basicUser?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -59,6 +60,10 @@ export function registerServeCommands(program: Command): void {
     .option('--cache <size>', 'memory for decoded columns, shared by all requests', '256MiB')
     .option('--dbc <file>', "another DBC file (repeatable; the root's *.dbc files are always loaded)", collect, [])
     .option('--passwords <file>', 'passwords.json for encrypted logs (default: the one in the data root)')
+    .option(
+      '--workers <n>',
+      'threads that decode log files (default: the cores, at most 4; 0: decode on the main thread)',
+    )
     .option('--poll <duration>', 'how often the tree is listed for new and changed files (0: only at start)', '10s')
     .option(
       '--token-file <file>',
@@ -151,6 +156,10 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
   const cacheBytes = parseSize(a.cache, '--cache');
   const pollMs = a.poll === '0' ? 0 : Number(parseDuration(a.poll, '--poll') / 1_000_000n);
   const tokens = readTokens(a.tokenFile);
+  const workers = a.workers === undefined ? undefined : Number(a.workers);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 0 || workers > 64)) {
+    throw new SigflowError('SF_ERR_USAGE', `--workers ${a.workers}: a whole number from 0 to 64`);
+  }
   let basic: { user: string; password: string } | undefined;
   if (a.basicUser) {
     const password = process.env.SIGFLOW_SERVE_PASSWORD;
@@ -175,6 +184,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
     onLimit: a.onLimit,
     cacheBytes,
     pollMs,
+    workers,
     auth: { tokens, basic },
     tls: a.tlsCert && a.tlsKey ? { cert: a.tlsCert, key: a.tlsKey } : undefined,
     corsOrigins: a.cors,

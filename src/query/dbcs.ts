@@ -32,6 +32,8 @@ export class LoadedDbc {
     readonly path: string,
     readonly db: Database,
     readonly mtimeMs: number,
+    /** The file's text when it is not on disk (an S3 object): how a worker thread loads it again. */
+    readonly text?: string,
   ) {
     for (const s of db.signals) {
       const list = this.byName.get(s.name);
@@ -84,7 +86,7 @@ export function loadDbcs(files: { path: string; mtimeMs: number; text?: string }
       );
     }
     const db = f.text === undefined ? Database.load([f.path]) : Database.fromText(f.text, f.path);
-    out.set(key, new LoadedDbc(key, f.path, db, f.mtimeMs));
+    out.set(key, new LoadedDbc(key, f.path, db, f.mtimeMs, f.text));
   }
   return out;
 }
@@ -105,4 +107,22 @@ export function signalNames(sel: string | readonly string[]): string[] {
   const parts = sep ? s.split(sep) : [s];
   const names = parts.map((p) => p.trim().replace(/\\(.)/g, '$1')).filter((p) => p.length > 0);
   return [...new Set(names)];
+}
+
+/** What a worker thread needs to load the same DBC. */
+export interface DbcSpec {
+  key: string;
+  path: string;
+  mtimeMs: number;
+  text?: string;
+}
+
+export function dbcSpec(d: LoadedDbc): DbcSpec {
+  return { key: d.key, path: d.path, mtimeMs: d.mtimeMs, text: d.text };
+}
+
+/** Loads a DBC from its spec (in a worker thread). */
+export function loadDbcSpec(s: DbcSpec): LoadedDbc {
+  const db = s.text === undefined ? Database.load([s.path]) : Database.fromText(s.text, s.path);
+  return new LoadedDbc(s.key, s.path, db, s.mtimeMs, s.text);
 }

@@ -22,9 +22,10 @@ import { type IndexEntry, openLog } from '../formats/canedge/index.js';
 import { BUS_LIN, EV_CAN_DATA, EV_LIN_FRAME, FLAG_EXT, openMdf4, readBusFrames } from '../formats/mdf4/index.js';
 import { type CacheStats, ColumnCache, SingleFlight } from './cache.js';
 import { entryStartMs, type LogCatalog } from './catalog.js';
-import { type LoadedDbc, type SignalRef, signalNames } from './dbcs.js';
+import { dbcSpec, type LoadedDbc, type SignalRef, signalNames } from './dbcs.js';
 import { decodeFileColumns, type Interface, type SignalColumn } from './decode.js';
 import { type DownsampleMethod, downsample, lowerBound, type Point, upperBound } from './downsample.js';
+import type { DecodePool } from './pool.js';
 
 export interface EngineOptions {
   catalog: LogCatalog;
@@ -35,8 +36,10 @@ export interface EngineOptions {
   limitBytes?: number;
   /** Over the budget: fail the request (default) or serve what fits and say what was left out. */
   onLimit?: 'error' | 'partial';
-  /** Decode passes run at once per request (default 2). */
+  /** Decode passes run at once per request (default 2, or twice the pool's workers). */
   concurrency?: number;
+  /** Worker threads that decode (omit: decode on the event loop, in batches with a turn between them). */
+  pool?: DecodePool;
 }
 
 export interface SeriesQuery {
@@ -86,6 +89,8 @@ export interface EngineStats {
   /** Decode passes a second request joined instead of decoding again. */
   passesShared: number;
   cache: CacheStats;
+  /** The worker pool: its size, jobs sent, cancelled, and stopped mid-file by their worker (null: no pool). */
+  workers: { size: number; jobs: number; cancelled: number; stoppedInWorker: number } | null;
 }
 
 interface Pass {
@@ -127,7 +132,7 @@ export class QueryEngine {
     this.cache = new ColumnCache<SignalColumn>(opts.cacheBytes ?? 256 * MiB);
     this.limitBytes = opts.limitBytes ?? 100 * MiB;
     this.onLimit = opts.onLimit ?? 'error';
-    this.concurrency = Math.max(1, opts.concurrency ?? 2);
+    this.concurrency = Math.max(1, opts.concurrency ?? (opts.pool ? opts.pool.size * 2 : 2));
   }
 
   get catalog(): LogCatalog {
@@ -144,7 +149,12 @@ export class QueryEngine {
   }
 
   stats(): EngineStats {
-    return { ...this.counters, passesShared: this.flights.shared, cache: this.cache.stats() };
+    return {
+      ...this.counters,
+      passesShared: this.flights.shared,
+      cache: this.cache.stats(),
+      workers: this.opts.pool ? { size: this.opts.pool.size, ...this.opts.pool.counters } : null,
+    };
   }
 
   /** The DBC of a query, or SF_ERR_SERVE_UNKNOWN_DB naming the ones there are. */
@@ -295,12 +305,31 @@ export class QueryEngine {
         async (abort) => {
           this.counters.passes++;
           try {
-            const src = await this.catalog.open(p.entry);
-            const r = await decodeFileColumns(
-              src,
-              { itf: p.itf, channel: p.channel, dbc: p.dbc, signals: missing.map((i) => p.signals.get(i) as Signal) },
-              { passwords: this.catalog.passwords, signal: abort },
-            );
+            const spec = this.catalog.store.spec;
+            const r =
+              this.opts.pool && spec
+                ? await this.opts.pool.decode(
+                    {
+                      store: spec,
+                      path: p.entry.path,
+                      dbc: dbcSpec(p.dbc),
+                      passwords: this.catalog.passwords?.entries(),
+                      itf: p.itf,
+                      channel: p.channel,
+                      signals: missing,
+                    },
+                    abort,
+                  )
+                : await decodeFileColumns(
+                    await this.catalog.open(p.entry),
+                    {
+                      itf: p.itf,
+                      channel: p.channel,
+                      dbc: p.dbc,
+                      signals: missing.map((i) => p.signals.get(i) as Signal),
+                    },
+                    { passwords: this.catalog.passwords, signal: abort },
+                  );
             this.counters.eventsRead += r.events;
             this.counters.bytesDecoded += p.entry.size;
             for (const [i, c] of r.columns) this.cache.set(`${p.key}\u0000${i}`, c);

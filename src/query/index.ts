@@ -1,7 +1,7 @@
 /** The query area: log catalog → decode → column cache → downsampling, for the server. See README.md. */
 export { type CacheStats, ColumnCache, SingleFlight, type Sized } from './cache.js';
 export { type CatalogOptions, entryStartMs, LogCatalog } from './catalog.js';
-export { LoadedDbc, loadDbcs, type SignalRef, signalNames } from './dbcs.js';
+export { type DbcSpec, dbcSpec, LoadedDbc, loadDbcSpec, loadDbcs, type SignalRef, signalNames } from './dbcs.js';
 export {
   type ColumnRequest,
   type DecodedFile,
@@ -27,3 +27,4 @@ export {
   type SeriesOut,
   type SeriesQuery,
 } from './engine.js';
+export { DecodePool, defaultWorkers } from './pool.js';

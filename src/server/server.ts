@@ -99,7 +99,20 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
   });
 
   app.get('/healthz', async () => ({ ok: true }));
-  app.get('/api/stats', async () => ({ engine: engine.stats(), index: engine.catalog.lastRefresh }));
+  app.get('/api/stats', async () => {
+    const m = process.memoryUsage();
+    const mb = (n: number) => +(n / 1048576).toFixed(1);
+    return {
+      engine: engine.stats(),
+      index: engine.catalog.lastRefresh,
+      memory_mb: {
+        rss: mb(m.rss),
+        heap_used: mb(m.heapUsed),
+        external: mb(m.external),
+        array_buffers: mb(m.arrayBuffers),
+      },
+    };
+  });
   registerSimpleJson(app, engine);
   registerSimpod(app, engine);
   registerInfinity(app, engine);

@@ -16,9 +16,10 @@ import {
   parsePasswords,
   passwordsFileOf,
   S3LogStore,
+  type StoreSpec,
 } from '../formats/canedge/index.js';
-import { S3Bucket, type S3Location } from '../io/index.js';
-import { LogCatalog, loadDbcs, QueryEngine } from '../query/index.js';
+import { S3Bucket } from '../io/index.js';
+import { DecodePool, defaultWorkers, LogCatalog, loadDbcs, QueryEngine } from '../query/index.js';
 import { type AuthOptions, buildServer } from './server.js';
 
 /** S3 settings of a data root (the old backend's --s3_* flags). */
@@ -52,6 +53,8 @@ export interface ServeOptions {
   onLimit?: 'error' | 'partial';
   /** Column cache size (default 256 MiB). */
   cacheBytes?: number;
+  /** Decoding worker threads (default: the cores, at most 4; 0: decode on the event loop). */
+  workers?: number;
   /** How often the tree is listed for new files (default 10 s; 0: never after the start). */
   pollMs?: number;
   indexPath?: string;
@@ -69,8 +72,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** What a data argument names: a folder (a path or file:// URL) or an S3 location. */
-export type DataRoot = { kind: 'dir'; root: string } | { kind: 's3'; loc: S3Location };
+/** What a data argument names: a folder (a path or file:// URL) or an S3 location — a store spec. */
+export type DataRoot = StoreSpec;
 
 export function dataRoot(data: string, s3: S3Options = {}): DataRoot {
   const creds = {
@@ -208,9 +211,13 @@ async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOpt
     onSaveError: (e) => log?.warn(`the index could not be saved (it is kept in memory): ${e.message}`),
   });
   if (catalog.loadWarning) log?.warn(catalog.loadWarning);
+  const workers = DecodePool.available ? (o.workers ?? defaultWorkers()) : 0;
+  const pool = workers > 0 ? new DecodePool(workers) : undefined;
+  await pool?.warm();
   const engine = new QueryEngine({
     catalog,
     dbcs,
+    pool,
     limitBytes: o.limitBytes,
     onLimit: o.onLimit,
     cacheBytes: o.cacheBytes,
@@ -221,6 +228,7 @@ async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOpt
     url = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 8080 });
   } catch (e) {
     await app.close();
+    await pool?.close();
     throw new SigflowError(
       'SF_ERR_SERVE_LISTEN',
       `cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 8080}: ${(e as Error).message}`,
@@ -248,6 +256,7 @@ async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOpt
     async close() {
       if (timer) clearInterval(timer);
       await app.close();
+      await pool?.close();
       root.close();
     },
   };

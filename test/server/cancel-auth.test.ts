@@ -47,49 +47,61 @@ const body = JSON.stringify({
   ],
 });
 
-test('a client that disconnects stops its decoding; the server keeps answering meanwhile', async () => {
-  const s = await startServe({
-    data: join(dir, 'LOG'),
-    port: 0,
-    pollMs: 0,
-    indexPath: join(dir, 'i.json'),
-    limitBytes: 1 << 30,
+for (const workers of [0, 2]) {
+  test(`a client that disconnects stops its decoding; the server keeps answering meanwhile (${workers ? `${workers} worker threads` : 'on the event loop'})`, async () => {
+    const s = await startServe({
+      data: join(dir, 'LOG'),
+      port: 0,
+      pollMs: 0,
+      indexPath: join(dir, 'i.json'),
+      workers,
+      limitBytes: 1 << 30,
+    });
+    try {
+      const ac = new AbortController();
+      const pending = fetch(`${s.url}/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: ac.signal,
+      }).catch((e: Error) => e);
+      // wait until decoding is under way, then measure a cheap request meanwhile
+      for (let i = 0; i < 200 && s.engine.stats().passes < 3; i++) await sleep(10);
+      assert.ok(s.engine.stats().passes >= 3, 'decoding started');
+      const t0 = performance.now();
+      const ok = await fetch(`${s.url}/`);
+      const cheapMs = performance.now() - t0;
+      assert.equal(ok.status, 200);
+      assert.ok(cheapMs < 500, `GET / took ${cheapMs.toFixed(0)} ms during a big decode`);
+      ac.abort();
+      assert.ok((await pending) instanceof Error);
+      await sleep(300);
+      const a = s.engine.stats();
+      await sleep(500);
+      const b = s.engine.stats();
+      assert.ok(a.passesAborted >= 1, `no pass was aborted: ${JSON.stringify(a)}`);
+      assert.equal(b.eventsRead, a.eventsRead, 'decoding went on after the client left');
+      assert.equal(b.passes, a.passes);
+      assert.ok(b.passes < FILES, `${b.passes} of ${FILES} files were decoded: nothing was cancelled`);
+      if (workers) {
+        // the workers said they stopped mid-file, not just that the main thread stopped waiting
+        assert.equal(b.workers?.size, workers);
+        assert.ok((b.workers?.stoppedInWorker ?? 0) >= 1, JSON.stringify(b.workers));
+      } else assert.equal(b.workers, null);
+      // the same query to the end, for contrast: every file decoded
+      const r = await fetch(`${s.url}/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+      assert.ok(s.engine.stats().passes >= FILES);
+    } finally {
+      await s.close();
+    }
   });
-  try {
-    const ac = new AbortController();
-    const pending = fetch(`${s.url}/query`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      signal: ac.signal,
-    }).catch((e: Error) => e);
-    // wait until decoding is under way, then measure a cheap request meanwhile
-    for (let i = 0; i < 200 && s.engine.stats().passes < 3; i++) await sleep(10);
-    assert.ok(s.engine.stats().passes >= 3, 'decoding started');
-    const t0 = performance.now();
-    const ok = await fetch(`${s.url}/`);
-    const cheapMs = performance.now() - t0;
-    assert.equal(ok.status, 200);
-    assert.ok(cheapMs < 500, `GET / took ${cheapMs.toFixed(0)} ms during a big decode`);
-    ac.abort();
-    assert.ok((await pending) instanceof Error);
-    await sleep(300);
-    const a = s.engine.stats();
-    await sleep(500);
-    const b = s.engine.stats();
-    assert.ok(a.passesAborted >= 1, `no pass was aborted: ${JSON.stringify(a)}`);
-    assert.equal(b.eventsRead, a.eventsRead, 'decoding went on after the client left');
-    assert.equal(b.passes, a.passes);
-    assert.ok(b.passes < FILES, `${b.passes} of ${FILES} files were decoded: nothing was cancelled`);
-    // the same query to the end, for contrast: every file decoded
-    const r = await fetch(`${s.url}/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    assert.equal(r.status, 200);
-    await r.arrayBuffer();
-    assert.ok(s.engine.stats().passes >= FILES);
-  } finally {
-    await s.close();
-  }
-});
+}
 
 test('bearer tokens and basic auth: 401 without or with wrong credentials, /healthz open', async () => {
   const s = await startServe({

@@ -54,7 +54,14 @@ export {
   refreshIndex,
   type TimeRangeProbe,
 } from './log-index.js';
-export { LocalLogStore, type LogStore, type LogStoreEntry, S3LogStore } from './log-store.js';
+export {
+  LocalLogStore,
+  type LogStore,
+  type LogStoreEntry,
+  openStore,
+  S3LogStore,
+  type StoreSpec,
+} from './log-store.js';
 export { type CanedgeMetadata, type MdfHeaderInfo, readMdfHeader } from './mdf-header.js';
 export { MDF4_TIME_RANGE_ID, mdf4TimeRange } from './mdf4-time-range.js';
 export { loadPasswords, PasswordBook, parsePasswords, passwordsFileOf, passwordsFor } from './passwords.js';

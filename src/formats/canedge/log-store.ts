@@ -3,7 +3,7 @@
  * disk, `S3LogStore` a bucket. Files are opened as ByteSources (src/io).
  */
 import { join, relative, resolve, sep } from 'node:path';
-import { AsyncFileSource, type ByteSource, type S3Bucket } from '../../io/index.js';
+import { AsyncFileSource, type ByteSource, S3Bucket, type S3Location } from '../../io/index.js';
 import { CanedgeError } from './errors.js';
 import { type TreeFs, type TreeProblem, walkTree } from './tree-walk.js';
 
@@ -15,9 +15,14 @@ export interface LogStoreEntry {
   mtimeMs: number;
 }
 
+/** What a store is, as plain data: enough to open the same store again in another thread (`openStore`). */
+export type StoreSpec = { kind: 'dir'; root: string } | { kind: 's3'; loc: S3Location };
+
 export interface LogStore {
   /** Describes the store in messages and keys its cache (a resolved directory, or s3://bucket/prefix). */
   readonly id: string;
+  /** The store as plain data, when it can be opened elsewhere (worker threads decode through it). */
+  readonly spec?: StoreSpec;
   /**
    * Every file under `prefix` ('' = all), recursively, in no particular order. Paths that cannot be listed or
    * read are reported to `onProblem` (and the listing goes on); an unlistable root throws.
@@ -45,6 +50,10 @@ export class LocalLogStore implements LogStore {
 
   get id(): string {
     return this.root;
+  }
+
+  get spec(): StoreSpec {
+    return { kind: 'dir', root: this.root };
   }
 
   async *list(prefix = '', onProblem?: (problem: TreeProblem) => void): AsyncIterable<LogStoreEntry> {
@@ -84,6 +93,10 @@ export class S3LogStore implements LogStore {
     return this.bucket.id;
   }
 
+  get spec(): StoreSpec {
+    return { kind: 's3', loc: this.bucket.loc };
+  }
+
   async *list(prefix = ''): AsyncIterable<LogStoreEntry> {
     for await (const o of this.bucket.list(prefix)) yield { path: o.key, size: o.size, mtimeMs: o.mtimeMs };
   }
@@ -91,4 +104,9 @@ export class S3LogStore implements LogStore {
   open(path: string): Promise<ByteSource> {
     return this.bucket.open(path);
   }
+}
+
+/** Opens the store a spec describes. */
+export function openStore(spec: StoreSpec): LogStore {
+  return spec.kind === 'dir' ? new LocalLogStore(spec.root) : new S3LogStore(new S3Bucket(spec.loc));
 }

@@ -46,6 +46,13 @@ export class PasswordBook {
     return this.byDevice.get(deviceId.toUpperCase()) ?? this.fallback;
   }
 
+  /** The entries as given to the constructor (to hand the book to a worker thread). */
+  entries(): Record<string, string> {
+    const out: Record<string, string> = Object.fromEntries(this.byDevice);
+    if (this.fallback !== undefined) out.default = this.fallback;
+    return out;
+  }
+
   get size(): number {
     return this.byDevice.size + (this.fallback === undefined ? 0 : 1);
   }

@@ -20,6 +20,7 @@ interface ServeArgs {
   poll: string;
   tokenFile?: string;
   workers?: string;
+  store?: string;
   basicUser?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -58,6 +59,10 @@ export function registerServeCommands(program: Command): void {
       'error',
     )
     .option('--cache <size>', 'memory for decoded columns, shared by all requests', '256MiB')
+    .option(
+      '--store <file>',
+      'also serve this embedded store (what sigflow run / import wrote): measurements, tags, fields',
+    )
     .option('--dbc <file>', "another DBC file (repeatable; the root's *.dbc files are always loaded)", collect, [])
     .option('--passwords <file>', 'passwords.json for encrypted logs (default: the one in the data root)')
     .option(
@@ -95,6 +100,8 @@ passwords.json in the root opens encrypted logs.
 Routes: SimpleJson (GET /, POST /search, /query, /annotations, /tag-keys, /tag-values — the CANedge dashboard
 templates work unchanged), simPod JSON (POST /metrics, /metric-payload-options, /variable, /query), Infinity
 rows (GET /api/rows), GET /healthz, GET /api/stats. See src/server/README.md.
+With --store, targets {"measurement":"EEC1","field":"EngineSpeed","tags":{"device":"truck"}} (SimpleJson), the
+simPod metric "Stored series" and /api/rows?measurement=… serve the store too.
 
 S3: s3://bucket/prefix (AWS, or any S3-compatible server with --s3-endpoint), or the old backend's form — the
 endpoint URL with --s3_bucket. Files are read with ranged GETs; DBC files and passwords.json are read from the
@@ -105,6 +112,7 @@ Examples:
   sigflow serve http://192.168.0.100:9000 --s3_bucket canedge --s3_ak KEY --s3_sk SECRET
   AWS_PROFILE=fleet sigflow serve s3://my-bucket/LOG --s3-region eu-central-1
   sigflow serve LOG --dbc extra/j1939.dbc --cache 1GiB
+  sigflow serve --store .sigflow/store.db          # what sigflow run / import stored
   SIGFLOW_SERVE_TOKENS=s3cret sigflow serve /data/LOG --bind 0.0.0.0 --tls-cert cert.pem --tls-key key.pem`,
     )
     .action(serveAction);
@@ -126,8 +134,11 @@ function readTokens(file: string | undefined): string[] {
 
 async function serveAction(data: string | undefined, a: ServeArgs): Promise<void> {
   const root = data ?? process.env.CANEDGE_DATA_URL;
-  if (!root)
-    throw new SigflowError('SF_ERR_USAGE', 'no data root: give a folder or file:// URL (or set CANEDGE_DATA_URL)');
+  if (!root && !a.store)
+    throw new SigflowError(
+      'SF_ERR_USAGE',
+      'nothing to serve: give a log tree (a folder, file:// or s3:// URL; or set CANEDGE_DATA_URL) or --store FILE',
+    );
   const env = process.env;
   const s3 = {
     endpoint: a.s3Endpoint,
@@ -175,6 +186,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
   const logger = pino({ name: 'sigflow-serve', level: a.loglevel }, pino.destination({ fd: 2, sync: true }));
   const server = await startServe({
     data: root,
+    store: a.store,
     s3,
     dbc: a.dbc,
     passwords: a.passwords,

@@ -26,6 +26,7 @@ import { dbcSpec, type LoadedDbc, type SignalRef, signalNames } from './dbcs.js'
 import { decodeFileColumns, type Interface, type SignalColumn } from './decode.js';
 import { type DownsampleMethod, downsample, lowerBound, type Point, upperBound } from './downsample.js';
 import type { DecodePool } from './pool.js';
+import type { StoreSource } from './store-source.js';
 
 export interface EngineOptions {
   catalog: LogCatalog;
@@ -40,6 +41,8 @@ export interface EngineOptions {
   concurrency?: number;
   /** Worker threads that decode (omit: decode on the event loop, in batches with a turn between them). */
   pool?: DecodePool;
+  /** The embedded store, served beside the logs (measurements, tags, fields). */
+  store?: StoreSource;
 }
 
 export interface SeriesQuery {
@@ -137,6 +140,11 @@ export class QueryEngine {
 
   get catalog(): LogCatalog {
     return this.opts.catalog;
+  }
+
+  /** The embedded store served beside the logs, if any. */
+  get store(): StoreSource | null {
+    return this.opts.store ?? null;
   }
 
   /** DBC keys, sorted. */

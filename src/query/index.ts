@@ -28,3 +28,4 @@ export {
   type SeriesQuery,
 } from './engine.js';
 export { DecodePool, defaultWorkers } from './pool.js';
+export { type StoreSeries, type StoreSeriesQuery, StoreSource, storeSeriesName } from './store-source.js';

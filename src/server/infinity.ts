@@ -8,14 +8,25 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { QueryEngine } from '../query/index.js';
-import { clientGone } from './protocol.js';
-import { parseBody, parseChannel, parseDevice, parseMethod, parseTime } from './requests.js';
+import type { Point, QueryEngine } from '../query/index.js';
+import { clientGone, storeTimeSeries } from './protocol.js';
+import {
+  badRequest,
+  parseBody,
+  parseChannel,
+  parseDevice,
+  parseMethod,
+  parseStoreTarget,
+  parseTime,
+} from './requests.js';
 
+const list = z.union([z.string().max(10_000), z.array(z.string().max(200)).max(200)]);
 const RowsQuery = z.looseObject({
-  device: z.string().max(64),
-  db: z.string().max(200),
-  signals: z.union([z.string().max(10_000), z.array(z.string().max(200)).max(200)]),
+  device: z.string().max(64).optional(),
+  db: z.string().max(200).optional(),
+  signals: list.optional(),
+  measurement: z.string().max(200).optional(),
+  fields: list.optional(),
   from: z.string().max(64),
   to: z.string().max(64),
   itf: z.string().max(8).optional(),
@@ -38,15 +49,35 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
     const q = parseBody(RowsQuery, req.query, '/api/rows');
     const fromMs = parseTime(q.from, 'from');
     const toMs = parseTime(q.to, 'to');
+    const split = (v: string | string[]) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean);
+    if (q.measurement !== undefined) {
+      // the embedded store: measurement, fields, tag.<key>=<value>
+      const tags: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) {
+        if (k.startsWith('tag.') && typeof v === 'string') tags[k.slice(4)] = v;
+      }
+      const t = parseStoreTarget(
+        { measurement: q.measurement, fields: q.fields ? split(q.fields) : undefined, tags, method: q.method },
+        'query',
+      );
+      const r = storeTimeSeries(engine, [{ t }], { fromMs, toMs }, q.max_points ?? 1000);
+      if (r.notices.length) reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));
+      return rowsOf(
+        r.series.map((s) => ({ name: s.target.slice(s.target.lastIndexOf(':') + 1), points: s.datapoints })),
+      );
+    }
+    if (q.device === undefined || q.db === undefined || q.signals === undefined) {
+      throw badRequest('/api/rows: give device, db and signals (log trees) or measurement (the store)');
+    }
     const { itf, channel } = parseChannel(q.itf, q.chn, 'query');
-    const names = (Array.isArray(q.signals) ? q.signals : q.signals.split(',')).map((s) => s.trim()).filter(Boolean);
+    const names = split(q.signals);
     const { series, report } = await engine.series(
       [
         {
           device: parseDevice(q.device, 'device'),
           itf,
           channel,
-          db: q.db,
+          db: q.db as string,
           signals: names,
           fromMs,
           toMs,
@@ -59,22 +90,27 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
     );
     if (report.notices.length)
       reply.header('x-sigflow-notices', encodeURIComponent(report.notices.join(' | ')).slice(0, 4000));
-    const rows = new Map<number, Record<string, number | null>>();
-    const columns = series.map((s) => s.name);
-    for (const s of series) {
-      const geo = GEO[s.name.toLowerCase()];
-      for (const p of s.points) {
-        if (p[1] === null) continue;
-        let row = rows.get(p[1]);
-        if (!row) {
-          row = { time: p[1] };
-          for (const c of columns) row[c] = null;
-          rows.set(p[1], row);
-        }
-        row[s.name] = p[0];
-        if (geo) row[geo] = p[0];
-      }
-    }
-    return [...rows.values()].sort((a, b) => (a.time as number) - (b.time as number));
+    return rowsOf(series);
   });
+}
+
+/** One row per timestamp, a column per series (null where it has no sample then), latitude/longitude aliases. */
+function rowsOf(series: { name: string; points: Point[] }[]): Record<string, number | null>[] {
+  const rows = new Map<number, Record<string, number | null>>();
+  const columns = series.map((s) => s.name);
+  for (const s of series) {
+    const geo = GEO[s.name.toLowerCase()];
+    for (const p of s.points) {
+      if (p[1] === null) continue;
+      let row = rows.get(p[1]);
+      if (!row) {
+        row = { time: p[1] };
+        for (const c of columns) row[c] = null;
+        rows.set(p[1], row);
+      }
+      row[s.name] = p[0];
+      if (geo) row[geo] = p[0];
+    }
+  }
+  return [...rows.values()].sort((a, b) => (a.time as number) - (b.time as number));
 }

@@ -4,8 +4,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SigflowError } from '../errors/index.js';
-import type { QueryEngine, SeriesQuery } from '../query/index.js';
-import { parseTargetJson, type SignalTarget, seriesName } from './requests.js';
+import type { DownsampleMethod, QueryEngine, SeriesQuery } from '../query/index.js';
+import { badRequest, parseTargetJson, type SignalTarget, seriesName } from './requests.js';
 
 /** The channels offered to pickers: CAN1/2 and the CANedge's internal CAN9 (GNSS/IMU); LIN uses CH1/CH2. */
 export const CHANNELS = ['CH1', 'CH2', 'CH9'];
@@ -55,9 +55,61 @@ export function search(engine: QueryEngine, target: string | undefined): unknown
       if (typeof req.db !== 'string') return [];
       return engine.dbc(req.db)?.signalNames() ?? [];
     }
+    // the embedded store
+    case 'measurement':
+      return engine.store?.measurements() ?? [];
+    case 'field':
+      return engine.store?.fields(typeof req.measurement === 'string' ? req.measurement : undefined) ?? [];
+    case 'tag_key':
+      return engine.store?.tagKeys(typeof req.measurement === 'string' ? req.measurement : undefined) ?? [];
+    case 'tag_value': {
+      if (typeof req.key !== 'string') return [];
+      const m = typeof req.measurement === 'string' ? req.measurement : undefined;
+      return engine.store?.tagValues(req.key, m) ?? [];
+    }
     default:
       return [];
   }
+}
+
+/** Tag keys for Grafana's ad-hoc filters: `device` (log trees) and the store's tag keys. */
+export function tagKeys(engine: QueryEngine): { type: string; text: string }[] {
+  const keys = new Set(['device', ...(engine.store?.tagKeys() ?? [])]);
+  return [...keys].map((text) => ({ type: 'string', text }));
+}
+
+export function tagValues(engine: QueryEngine, key: string): { text: string }[] {
+  const values = new Set<string>(key === 'device' ? engine.catalog.devices() : []);
+  for (const v of engine.store?.tagValues(key) ?? []) values.add(v);
+  return [...values].sort().map((text) => ({ text }));
+}
+
+/** A store target: {"measurement", "field" (or "fields": a name, `(A|B)` or a list), "tags": {k: v}, "method"}. */
+export interface StoreTarget {
+  measurement: string;
+  fields?: string | string[];
+  tags?: Record<string, string>;
+  method?: DownsampleMethod;
+}
+
+/** Time series of store targets (one per matching series); notices as for the log targets. */
+export function storeTimeSeries(
+  engine: QueryEngine,
+  targets: { refId?: string; t: StoreTarget }[],
+  range: { fromMs: number; toMs: number },
+  maxPoints: number,
+): { series: SeriesResult[]; notices: string[] } {
+  const notices: string[] = [];
+  const series: SeriesResult[] = [];
+  if (targets.length === 0) return { series, notices };
+  const store = engine.store;
+  if (!store)
+    throw badRequest('this server serves no store: start it with --store <file> (or a server: section in sigflow run)');
+  for (const { refId, t } of targets) {
+    for (const s of store.series({ ...t, ...range, maxPoints }, notices))
+      series.push({ refId, target: s.name, datapoints: s.points });
+  }
+  return { series, notices };
 }
 
 /** Time series for CANedge target objects; notices become an empty series named "⚠ …" under the first refId. */

@@ -155,3 +155,32 @@ export function parseSignalTarget(o: Record<string, unknown>, field: string): Si
 export function seriesName(t: SignalTarget, signal: string): string {
   return t.nameParts.map((p) => (p.key === 'signal' || p.key === 'signals' ? signal : p.value)).join(':');
 }
+
+/** A store target object: measurement, field(s), tags, method. */
+export function parseStoreTarget(o: Record<string, unknown>, field: string): StoreTargetParsed {
+  const measurement = str(o, 'measurement', field);
+  if (!measurement) throw badRequest(`${field}: no measurement`);
+  const f = o.fields ?? o.field;
+  let fields: string | string[] | undefined;
+  if (Array.isArray(f)) fields = f.map((x) => String(x)).slice(0, 1000);
+  else if (f !== undefined && f !== null) fields = str(o, o.fields !== undefined ? 'fields' : 'field', field, 10_000);
+  let tags: Record<string, string> | undefined;
+  if (o.tags !== undefined) {
+    if (o.tags === null || typeof o.tags !== 'object' || Array.isArray(o.tags))
+      throw badRequest(`${field}.tags: expected an object of tag values`);
+    tags = {};
+    for (const [k, v] of Object.entries(o.tags as Record<string, unknown>)) {
+      if (typeof v !== 'string' || k.length > 200 || v.length > 1000)
+        throw badRequest(`${field}.tags.${k}: expected a string`);
+      tags[k] = v;
+    }
+  }
+  return { measurement, fields, tags, method: parseMethod(str(o, 'method', field), field) };
+}
+
+export interface StoreTargetParsed {
+  measurement: string;
+  fields?: string | string[];
+  tags?: Record<string, string>;
+  method?: DownsampleMethod;
+}

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { SigflowError } from '../errors/index.js';
 import {
+  EmptyLogStore,
   LocalLogStore,
   type LogStore,
   loadPasswords,
@@ -19,7 +20,7 @@ import {
   type StoreSpec,
 } from '../formats/canedge/index.js';
 import { S3Bucket } from '../io/index.js';
-import { DecodePool, defaultWorkers, LogCatalog, loadDbcs, QueryEngine } from '../query/index.js';
+import { DecodePool, defaultWorkers, LogCatalog, loadDbcs, QueryEngine, StoreSource } from '../query/index.js';
 import { type AuthOptions, buildServer } from './server.js';
 
 /** S3 settings of a data root (the old backend's --s3_* flags). */
@@ -40,8 +41,10 @@ export interface ServeOptions {
    * The data root: a folder, a file:// URL, `s3://bucket/prefix` (with `s3.endpoint` for a non-AWS server) or
    * the old backend's form, an S3 endpoint URL with `s3.bucket`.
    */
-  data: string;
+  data?: string;
   s3?: S3Options;
+  /** An embedded store file to serve as well (read-only; `sigflow run`/`import` may write it meanwhile). */
+  store?: string;
   /** More DBC files (besides the root's *.dbc). */
   dbc?: string[];
   /** A passwords.json (default: the root's, when there is one). */
@@ -172,6 +175,17 @@ async function openRoot(
   }
 }
 
+/** DBC files given by path (--dbc), with their mtimes. */
+function extraDbcs(paths: string[]): { path: string; mtimeMs: number }[] {
+  return paths
+    .map((p) => resolve(p))
+    .map((path) => {
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st?.isFile()) throw new SigflowError('SF_ERR_SERVE_CONFIG', `${path}: no such DBC file`);
+      return { path, mtimeMs: st.mtimeMs };
+    });
+}
+
 /** The root's DBC files (top level, any case of .dbc), with their mtimes. */
 function dbcFiles(root: string): { path: string; mtimeMs: number }[] {
   return readdirSync(root)
@@ -190,7 +204,16 @@ function readPem(path: string, what: string): Buffer {
 }
 
 export async function startServe(o: ServeOptions): Promise<RunningServer> {
-  const root = await openRoot(dataRoot(o.data, o.s3), o.dbc ?? [], o.passwords);
+  if (o.data === undefined && o.store === undefined) {
+    throw new SigflowError(
+      'SF_ERR_SERVE_CONFIG',
+      'nothing to serve: give a log tree (folder, file:// or S3) or a store file',
+    );
+  }
+  const root =
+    o.data === undefined
+      ? { store: new EmptyLogStore(), dbcs: [], passwords: undefined, close() {} }
+      : await openRoot(dataRoot(o.data, o.s3), o.dbc ?? [], o.passwords);
   try {
     return await serveRoot(root, o);
   } catch (e) {
@@ -200,7 +223,8 @@ export async function startServe(o: ServeOptions): Promise<RunningServer> {
 }
 
 async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOptions): Promise<RunningServer> {
-  const dbcs = loadDbcs(root.dbcs);
+  const dbcs = loadDbcs([...root.dbcs, ...(o.data === undefined ? extraDbcs(o.dbc ?? []) : [])]);
+  const store = o.store === undefined ? undefined : StoreSource.open(o.store);
   const { passwords } = root;
   const tls = o.tls ? { cert: readPem(o.tls.cert, 'TLS certificate'), key: readPem(o.tls.key, 'TLS key') } : undefined;
   const log = o.logger;
@@ -218,6 +242,7 @@ async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOpt
     catalog,
     dbcs,
     pool,
+    store,
     limitBytes: o.limitBytes,
     onLimit: o.onLimit,
     cacheBytes: o.cacheBytes,
@@ -229,6 +254,7 @@ async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOpt
   } catch (e) {
     await app.close();
     await pool?.close();
+    store?.close();
     throw new SigflowError(
       'SF_ERR_SERVE_LISTEN',
       `cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 8080}: ${(e as Error).message}`,
@@ -257,6 +283,7 @@ async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOpt
       if (timer) clearInterval(timer);
       await app.close();
       await pool?.close();
+      store?.close();
       root.close();
     },
   };

@@ -14,7 +14,16 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ColumnCache, type QueryEngine } from '../query/index.js';
-import { clientGone, fileTable, frameTable, search, timeSeries } from './protocol.js';
+import {
+  clientGone,
+  fileTable,
+  frameTable,
+  search,
+  storeTimeSeries,
+  tagKeys,
+  tagValues,
+  timeSeries,
+} from './protocol.js';
 import {
   AnnotationBodySchema,
   badRequest,
@@ -22,10 +31,12 @@ import {
   parseDevice,
   parseRange,
   parseSignalTarget,
+  parseStoreTarget,
   parseTargetJson,
   QueryBodySchema,
   SearchBodySchema,
   type SignalTarget,
+  type StoreTargetParsed,
   type Target,
 } from './requests.js';
 import { simpodQuery } from './simpod.js';
@@ -59,6 +70,7 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     const visible = body.targets.filter((t) => t.hide !== true);
     const out: unknown[] = [];
     const series: { refId?: string; t: SignalTarget }[] = [];
+    const stored: { refId?: string; t: StoreTargetParsed }[] = [];
     const simpod: Target[] = [];
     for (const [i, t] of visible.entries()) {
       const field = `targets[${i}].target`;
@@ -81,10 +93,14 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
       if (t.type !== undefined && t.type !== 'timeserie' && t.type !== 'timeseries') {
         throw badRequest(`targets[${i}].type: ${JSON.stringify(t.type)} is neither "timeserie" nor "table"`);
       }
-      series.push({ refId: t.refId, t: parseSignalTarget(o, field) });
+      if (o.measurement !== undefined) stored.push({ refId: t.refId, t: parseStoreTarget(o, field) });
+      else series.push({ refId: t.refId, t: parseSignalTarget(o, field) });
     }
     const r = await timeSeries(engine, series, range, maxPoints, body.intervalMs, signal);
     out.push(...r.series);
+    const st = storeTimeSeries(engine, stored, range, maxPoints);
+    out.push(...st.series);
+    r.notices.push(...st.notices);
     if (simpod.length) out.push(...(await simpodQuery(engine, simpod, range, maxPoints, body.intervalMs, signal)));
     if (r.notices.length) {
       for (const n of r.notices) req.log.warn({ notice: n }, 'query notice');
@@ -107,11 +123,10 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     return engine.annotations(q.annotation, device, range.fromMs, range.toMs);
   });
 
-  app.post('/tag-keys', async () => [{ type: 'string', text: 'device' }]);
+  app.post('/tag-keys', async () => tagKeys(engine));
 
   app.post('/tag-values', async (req) => {
     const key = (req.body as { key?: unknown } | null)?.key;
-    if (key !== 'device') return [];
-    return engine.catalog.devices().map((text) => ({ text }));
+    return typeof key === 'string' ? tagValues(engine, key) : [];
   });
 }

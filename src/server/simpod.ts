@@ -12,8 +12,25 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { QueryEngine } from '../query/index.js';
-import { CHANNELS, fileTable, frameTable, INTERFACES, METHODS, search, timeSeries } from './protocol.js';
-import { badRequest, parseBody, parseDevice, parseSignalTarget, RangeSchema, type Target } from './requests.js';
+import {
+  CHANNELS,
+  fileTable,
+  frameTable,
+  INTERFACES,
+  METHODS,
+  search,
+  storeTimeSeries,
+  timeSeries,
+} from './protocol.js';
+import {
+  badRequest,
+  parseBody,
+  parseDevice,
+  parseSignalTarget,
+  parseStoreTarget,
+  RangeSchema,
+  type Target,
+} from './requests.js';
 
 const Payload = z.record(z.string(), z.unknown());
 const MetricsBody = z.looseObject({ metric: z.string().max(200).optional(), payload: Payload.optional() });
@@ -46,6 +63,10 @@ function payloadOptions(engine: QueryEngine, metric: string, name: string, paylo
       const db = typeof payload.db === 'string' ? engine.dbc(payload.db) : undefined;
       return opts(db?.signalNames() ?? []);
     }
+    case 'measurement':
+      return opts(engine.store?.measurements() ?? []);
+    case 'fields':
+      return opts(typeof payload.measurement === 'string' ? (engine.store?.fields(payload.measurement) ?? []) : []);
     default:
       throw badRequest(`metric-payload-options: metric ${JSON.stringify(metric)} has no field ${JSON.stringify(name)}`);
   }
@@ -75,6 +96,19 @@ function metrics(engine: QueryEngine, payload: Record<string, unknown>) {
     },
     { label: 'Raw frames', value: 'frames', payloads: [device] },
     { label: 'Log files', value: 'files', payloads: [device] },
+    ...(engine.store
+      ? [
+          {
+            label: 'Stored series',
+            value: 'store',
+            payloads: [
+              select('measurement', 'Measurement', 'select', true),
+              select('fields', 'Fields', 'multi-select'),
+              select('method', 'Downsampling'),
+            ],
+          },
+        ]
+      : []),
   ];
 }
 
@@ -109,6 +143,7 @@ export async function simpodQuery(
 ): Promise<unknown[]> {
   const out: unknown[] = [];
   const series: Parameters<typeof timeSeries>[1] = [];
+  const stored: Parameters<typeof storeTimeSeries>[1] = [];
   for (const [i, t] of targets.entries()) {
     const field = `targets[${i}].payload`;
     const p = typeof t.payload === 'string' ? {} : (t.payload ?? {});
@@ -122,8 +157,19 @@ export async function simpodQuery(
       );
       continue;
     }
+    if (metric === 'store') {
+      const fields = Array.isArray(p.fields) ? p.fields.map(String) : p.fields;
+      const tags = p.tags && typeof p.tags === 'object' ? p.tags : undefined;
+      stored.push({
+        refId: t.refId,
+        t: parseStoreTarget({ measurement: p.measurement, fields, tags, method: p.method }, field),
+      });
+      continue;
+    }
     if (metric !== 'signals')
-      throw badRequest(`targets[${i}].target: unknown metric ${JSON.stringify(metric)} (signals, frames, files)`);
+      throw badRequest(
+        `targets[${i}].target: unknown metric ${JSON.stringify(metric)} (signals, frames, files, store)`,
+      );
     const sig = Array.isArray(p.signals) ? p.signals.map(String).join('|') : p.signals;
     series.push({
       refId: t.refId,
@@ -135,6 +181,9 @@ export async function simpodQuery(
   }
   const r = await timeSeries(engine, series, range, maxPoints, intervalMs, signal);
   out.push(...r.series);
+  const st = storeTimeSeries(engine, stored, range, maxPoints);
+  out.push(...st.series);
+  r.notices.push(...st.notices);
   if (r.notices.length) out.push({ refId: series[0]?.refId, target: `⚠ ${r.notices.join(' | ')}`, datapoints: [] });
   return out;
 }

@@ -55,6 +55,7 @@ export {
   type TimeRangeProbe,
 } from './log-index.js';
 export {
+  EmptyLogStore,
   LocalLogStore,
   type LogStore,
   type LogStoreEntry,

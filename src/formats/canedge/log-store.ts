@@ -110,3 +110,14 @@ export class S3LogStore implements LogStore {
 export function openStore(spec: StoreSpec): LogStore {
   return spec.kind === 'dir' ? new LocalLogStore(spec.root) : new S3LogStore(new S3Bucket(spec.loc));
 }
+
+/** No log tree (a server that serves only the embedded store): lists nothing. */
+export class EmptyLogStore implements LogStore {
+  readonly id = '(no log tree)';
+
+  async *list(): AsyncIterable<LogStoreEntry> {}
+
+  open(path: string): Promise<ByteSource> {
+    return Promise.reject(new CanedgeError('SF_ERR_CANEDGE_TREE_UNREADABLE', path, 'no log tree is served'));
+  }
+}

@@ -87,6 +87,7 @@ async function runAction(opts: RunOptions): Promise<void> {
   const dest = human ?? pino.destination({ fd: 2, sync: true });
   const logger = pino({ name: 'sigflow-run', level: fileFormat.level }, dest);
   const print = (line: string) => (human ? process.stderr.write(`sigflow run: ${line}\n`) : logger.info(line));
+  const dashboards = await dashboardsOf(checked.config, logger);
   try {
     const final = await runService(
       opts.config,
@@ -94,11 +95,34 @@ async function runAction(opts: RunOptions): Promise<void> {
         logger,
         writeLogLine: (line) => dest.write(line.endsWith('\n') ? line : `${line}\n`),
         print,
+        httpFallback: dashboards?.handler,
       },
       checked,
     );
     for (const line of final) print(`final: ${line}`);
   } finally {
+    await dashboards?.close();
     human?.end();
   }
+}
+
+/** The Grafana routes of `server.dashboards` (src/server), handed to the run's HTTP endpoint; null when off. */
+async function dashboardsOf(
+  config: import('../config/index.js').SigflowConfig,
+  logger: import('pino').Logger,
+): Promise<Awaited<ReturnType<typeof import('../server/index.js').startDashboards>> | null> {
+  const d = config.server === false ? undefined : config.server.dashboards;
+  if (!d) return null;
+  const storeSink = config.sinks.find((s) => s.type === 'store') as { path?: string } | undefined;
+  const { startDashboards } = await import('../server/index.js');
+  return startDashboards({
+    data: d.logs,
+    storePath: d.store ? storeSink?.path : undefined,
+    dbc: d.dbc,
+    limitBytes: d.limit,
+    onLimit: d.on_limit,
+    cacheBytes: d.cache,
+    auth: { tokens: d.tokens, basic: d.basic_auth },
+    logger: logger.child({ part: 'dashboards' }) as never,
+  });
 }

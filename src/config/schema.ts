@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { outboxConfigSchema, sinkDeliveryConfigSchema } from '../outbox/index.js';
 import { liveDecodeConfigSchema } from '../pipelines/live/index.js';
-import { durationWholeMs, numberish } from '../schema/index.js';
+import { durationWholeMs, numberish, sizeBytes } from '../schema/index.js';
 import { SINK_PLUGINS, type SinkConfig, type SinkOptions } from '../sinks/index.js';
 import { sourceConfigSchema, sourcePlugin } from '../sources/index.js';
 
@@ -107,10 +107,36 @@ export const brokerConfigSchema = z
   })
   .strict();
 
+/** The Grafana routes of `sigflow serve` on `sigflow run`'s HTTP endpoint (src/server). */
+export const dashboardsConfigSchema = z
+  .object({
+    /** Serve the (first) store sink's file: what the pipelines stored, live. */
+    store: z.boolean().default(true),
+    /** Also a CANedge log tree: a folder, file:// URL or s3://bucket/prefix (credentials from the AWS chain). */
+    logs: z.string().min(1).optional(),
+    /** More DBC files for the log tree (its root's *.dbc are always loaded). */
+    dbc: z.array(z.string().min(1)).default([]),
+    /** Log bytes one request may decode, and what happens over it. */
+    limit: sizeBytes().default(100 * 1024 * 1024),
+    on_limit: z.enum(['error', 'partial']).default('error'),
+    /** Memory for decoded log columns. */
+    cache: sizeBytes().default(256 * 1024 * 1024),
+    /** Bearer tokens accepted on the Grafana routes (none: no auth; use ${VAR}). */
+    tokens: z.array(z.string().min(1)).default([]),
+    /** Basic auth on the Grafana routes. */
+    basic_auth: z
+      .object({ user: z.string().min(1), password: z.string().min(1) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const serverConfigSchema = z
   .object({
     /** host:port of /metrics, /healthz, /readyz, /status (127.0.0.1 only unless told otherwise). */
     listen: listenAddress('127.0.0.1:9464'),
+    /** The Grafana routes (SimpleJson, simPod, Infinity) on the same address; off when absent. */
+    dashboards: dashboardsConfigSchema.optional(),
   })
   .strict();
 
@@ -159,6 +185,7 @@ export type PipelineEntry = z.output<typeof pipelineEntrySchema>;
 export type RuntimeConfig = z.output<typeof runtimeConfigSchema>;
 export type LoggingConfig = z.output<typeof loggingConfigSchema>;
 export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type DashboardsConfig = z.output<typeof dashboardsConfigSchema>;
 export type BrokerConfig = z.output<typeof brokerConfigSchema>;
 /** A validated configuration (defaults filled in; durations in ms, sizes in bytes). */
 export type SigflowConfig = z.output<typeof configSchema>;

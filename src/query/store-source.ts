@@ -6,6 +6,7 @@
  * them, `nearest` the bucket's last sample. When the range holds no more samples than maxDataPoints, the raw
  * samples come back. Booleans are 1/0; string fields cannot be charted and are left out with a notice.
  */
+import { existsSync } from 'node:fs';
 import { SigflowError } from '../errors/index.js';
 import type { FieldValue } from '../records/index.js';
 import { type SeriesInfo, TimeSeriesStore } from '../store/index.js';
@@ -47,31 +48,58 @@ export function storeSeriesName(s: SeriesInfo): string {
 }
 
 export class StoreSource {
-  private constructor(readonly store: TimeSeriesStore) {}
+  private opened: TimeSeriesStore | null;
+
+  private constructor(
+    readonly path: string,
+    opened: TimeSeriesStore | null,
+  ) {
+    this.opened = opened;
+  }
 
   /** Opens a store file read-only (SF_ERR_STORE_OPEN / _NOT_A_STORE when it is missing or not a store). */
   static open(path: string): StoreSource {
-    return new StoreSource(TimeSeriesStore.open(path, { readonly: true }));
+    return new StoreSource(path, TimeSeriesStore.open(path, { readonly: true }));
+  }
+
+  /**
+   * A store file that may not exist yet (`sigflow run` before its store sink wrote anything): opened at the first
+   * request that finds it; until then the source is empty.
+   */
+  static lazy(path: string): StoreSource {
+    return new StoreSource(path, null);
+  }
+
+  private get store(): TimeSeriesStore | null {
+    if (this.opened) return this.opened;
+    if (!existsSync(this.path)) return null;
+    this.opened = TimeSeriesStore.open(this.path, { readonly: true });
+    return this.opened;
   }
 
   measurements(): string[] {
-    return this.store.measurements();
+    return this.store?.measurements() ?? [];
   }
 
   fields(measurement?: string): string[] {
-    return [...new Set(this.store.fields(measurement).map((f) => f.field))];
+    return [...new Set((this.store?.fields(measurement) ?? []).map((f) => f.field))];
   }
 
   tagKeys(measurement?: string): string[] {
-    return this.store.tagKeys(measurement);
+    return this.store?.tagKeys(measurement) ?? [];
   }
 
   tagValues(key: string, measurement?: string): string[] {
-    return this.store.tagValues(key, measurement);
+    return this.store?.tagValues(key, measurement) ?? [];
   }
 
   /** The series of a query, downsampled (see the file comment); names that match nothing go to `notices`. */
   series(q: StoreSeriesQuery, notices: string[]): StoreSeries[] {
+    const store = this.store;
+    if (!store) {
+      notices.push(`the store ${this.path} holds nothing yet`);
+      return [];
+    }
     const fields = q.fields === undefined ? [] : signalNames(q.fields);
     if (!this.measurements().includes(q.measurement)) {
       notices.push(`no measurement "${q.measurement}" in the store`);
@@ -91,7 +119,7 @@ export class StoreSource {
     const method = q.method ?? 'minmax';
     const base = { measurement: q.measurement, tags: q.tags, fields: wanted.length ? wanted : undefined, from, to };
     const out: StoreSeries[] = [];
-    const buckets = this.store.query({ ...base, points: method === 'minmax' ? Math.max(1, Math.floor(max / 2)) : max });
+    const buckets = store.query({ ...base, points: method === 'minmax' ? Math.max(1, Math.floor(max / 2)) : max });
     for (const { series, buckets: bs } of buckets) {
       if (series.type === 'string') {
         notices.push(`${storeSeriesName(series)}: a string field cannot be charted`);
@@ -100,7 +128,7 @@ export class StoreSource {
       const raw = bs.reduce((n, b) => n + b.count, 0);
       let points: Point[];
       if (raw <= max) {
-        const all = this.store.samples({ ...base, fields: [series.field], tags: series.tags });
+        const all = store.samples({ ...base, fields: [series.field], tags: series.tags });
         const mine = all.find((x) => x.series.id === series.id);
         points = (mine?.samples ?? []).map((s) => [num(s.value), nsToMs(s.time)]);
       } else {
@@ -123,6 +151,7 @@ export class StoreSource {
   }
 
   close(): void {
-    this.store.close();
+    this.opened?.close();
+    this.opened = null;
   }
 }

@@ -4,6 +4,7 @@
  * kept up to date on a poll interval, behind the HTTP server. Returns the listening address and a close().
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -203,8 +204,17 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
-export async function startServe(o: ServeOptions): Promise<RunningServer> {
-  if (o.data === undefined && o.store === undefined) {
+/** The engine and the app over a data root and/or a store, not listening yet; close() releases everything. */
+interface Serving {
+  engine: QueryEngine;
+  app: FastifyInstance;
+  /** Starts polling the tree for new files. */
+  poll(): void;
+  close(): Promise<void>;
+}
+
+async function prepare(o: ServeOptions, store: StoreSource | undefined): Promise<Serving> {
+  if (o.data === undefined && store === undefined) {
     throw new SigflowError(
       'SF_ERR_SERVE_CONFIG',
       'nothing to serve: give a log tree (folder, file:// or S3) or a store file',
@@ -214,56 +224,43 @@ export async function startServe(o: ServeOptions): Promise<RunningServer> {
     o.data === undefined
       ? { store: new EmptyLogStore(), dbcs: [], passwords: undefined, close() {} }
       : await openRoot(dataRoot(o.data, o.s3), o.dbc ?? [], o.passwords);
+  let pool: DecodePool | undefined;
   try {
-    return await serveRoot(root, o);
-  } catch (e) {
-    root.close();
-    throw e;
-  }
-}
-
-async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOptions): Promise<RunningServer> {
-  const dbcs = loadDbcs([...root.dbcs, ...(o.data === undefined ? extraDbcs(o.dbc ?? []) : [])]);
-  const store = o.store === undefined ? undefined : StoreSource.open(o.store);
-  const { passwords } = root;
-  const tls = o.tls ? { cert: readPem(o.tls.cert, 'TLS certificate'), key: readPem(o.tls.key, 'TLS key') } : undefined;
-  const log = o.logger;
-  const catalog = await LogCatalog.open({
-    store: root.store,
-    passwords,
-    indexPath: o.indexPath,
-    onSaveError: (e) => log?.warn(`the index could not be saved (it is kept in memory): ${e.message}`),
-  });
-  if (catalog.loadWarning) log?.warn(catalog.loadWarning);
-  const workers = DecodePool.available ? (o.workers ?? defaultWorkers()) : 0;
-  const pool = workers > 0 ? new DecodePool(workers) : undefined;
-  await pool?.warm();
-  const engine = new QueryEngine({
-    catalog,
-    dbcs,
-    pool,
-    store,
-    limitBytes: o.limitBytes,
-    onLimit: o.onLimit,
-    cacheBytes: o.cacheBytes,
-  });
-  const app = await buildServer(engine, { auth: o.auth, tls, corsOrigins: o.corsOrigins, logger: log });
-  let url: string;
-  try {
-    url = await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 8080 });
-  } catch (e) {
-    await app.close();
-    await pool?.close();
-    store?.close();
-    throw new SigflowError(
-      'SF_ERR_SERVE_LISTEN',
-      `cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 8080}: ${(e as Error).message}`,
-    );
-  }
-  const pollMs = o.pollMs ?? 10_000;
-  const timer =
-    pollMs > 0
-      ? setInterval(() => {
+    const dbcs = loadDbcs([...root.dbcs, ...(o.data === undefined ? extraDbcs(o.dbc ?? []) : [])]);
+    const tls = o.tls
+      ? { cert: readPem(o.tls.cert, 'TLS certificate'), key: readPem(o.tls.key, 'TLS key') }
+      : undefined;
+    const log = o.logger;
+    const catalog = await LogCatalog.open({
+      store: root.store,
+      passwords: root.passwords,
+      indexPath: o.indexPath,
+      onSaveError: (e) => log?.warn(`the index could not be saved (it is kept in memory): ${e.message}`),
+    });
+    if (catalog.loadWarning) log?.warn(catalog.loadWarning);
+    // no log tree: nothing to decode, no threads
+    const workers = DecodePool.available && o.data !== undefined ? (o.workers ?? defaultWorkers()) : 0;
+    pool = workers > 0 ? new DecodePool(workers) : undefined;
+    await pool?.warm();
+    const engine = new QueryEngine({
+      catalog,
+      dbcs,
+      pool,
+      store,
+      limitBytes: o.limitBytes,
+      onLimit: o.onLimit,
+      cacheBytes: o.cacheBytes,
+    });
+    const app = await buildServer(engine, { auth: o.auth, tls, corsOrigins: o.corsOrigins, logger: log });
+    let timer: NodeJS.Timeout | null = null;
+    const p = pool;
+    return {
+      engine,
+      app,
+      poll() {
+        const pollMs = o.pollMs ?? 10_000;
+        if (pollMs <= 0 || o.data === undefined) return;
+        timer = setInterval(() => {
           catalog.refresh().then(
             (s) => {
               if (s.added + s.changed + s.removed > 0) {
@@ -272,19 +269,78 @@ async function serveRoot(root: Awaited<ReturnType<typeof openRoot>>, o: ServeOpt
             },
             (e: Error) => log?.error(`index refresh failed: ${e.message}`),
           );
-        }, pollMs)
-      : null;
-  timer?.unref();
+        }, pollMs);
+        timer.unref();
+      },
+      async close() {
+        if (timer) clearInterval(timer);
+        await app.close();
+        await p?.close();
+        root.close();
+      },
+    };
+  } catch (e) {
+    await pool?.close();
+    root.close();
+    throw e;
+  }
+}
+
+export async function startServe(o: ServeOptions): Promise<RunningServer> {
+  const store = o.store === undefined ? undefined : StoreSource.open(o.store);
+  let s: Serving;
+  try {
+    s = await prepare(o, store);
+  } catch (e) {
+    store?.close();
+    throw e;
+  }
+  const close = async () => {
+    await s.close();
+    store?.close();
+  };
+  let url: string;
+  try {
+    url = await s.app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 8080 });
+  } catch (e) {
+    await close();
+    throw new SigflowError(
+      'SF_ERR_SERVE_LISTEN',
+      `cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 8080}: ${(e as Error).message}`,
+    );
+  }
+  s.poll();
+  return { url, engine: s.engine, app: s.app, close };
+}
+
+/**
+ * The Grafana routes as a request handler for another server (`sigflow run`'s HTTP endpoint, `server.dashboards`):
+ * the store file is opened when it first exists (the store sink creates it).
+ */
+export async function startDashboards(
+  o: Omit<ServeOptions, 'host' | 'port' | 'tls' | 'store'> & { storePath?: string },
+): Promise<{
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  engine: QueryEngine;
+  close(): Promise<void>;
+}> {
+  const store = o.storePath === undefined ? undefined : StoreSource.lazy(o.storePath);
+  let s: Serving;
+  try {
+    s = await prepare(o, store);
+    await s.app.ready();
+  } catch (e) {
+    store?.close();
+    throw e;
+  }
+  s.poll();
+  const app = s.app;
   return {
-    url,
-    engine,
-    app,
+    handler: (req, res) => app.routing(req, res),
+    engine: s.engine,
     async close() {
-      if (timer) clearInterval(timer);
-      await app.close();
-      await pool?.close();
+      await s.close();
       store?.close();
-      root.close();
     },
   };
 }

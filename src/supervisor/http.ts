@@ -3,9 +3,9 @@
  * from the supervisor at each scrape), `/healthz` (200 unless a unit is marked failed) and `/readyz` (200 when every
  * unit runs with its source connected and no sink is alarmed; 503 with the reasons otherwise) and `/status` (the
  * units and the outbox as JSON: what `sigflow outbox status` and the console show). Anything else: 404.
- * The `serve` issue puts the Grafana protocols on the same server.
+ * With a fallback (the `server.dashboards` section, wired by the CLI) every other path goes to the Grafana routes.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { SigflowError } from '../errors/index.js';
@@ -118,12 +118,25 @@ export function metricsRegistry(src: MetricsSource): Registry {
   return reg;
 }
 
+/** Handles the requests the endpoint's own routes do not (the Grafana routes of src/server, wired by the CLI). */
+export type HttpFallback = (req: IncomingMessage, res: ServerResponse) => void;
+
+const OWN = new Set(['/metrics', '/healthz', '/readyz', '/status']);
+
 /** Listens on `listen` (host:port); SF_ERR_RUN_LISTEN when it cannot. */
-export async function startMetricsServer(listen: string, src: MetricsSource): Promise<MetricsServer> {
+export async function startMetricsServer(
+  listen: string,
+  src: MetricsSource,
+  fallback?: HttpFallback,
+): Promise<MetricsServer> {
   const { host, port } = parseListen(listen);
   const reg = metricsRegistry(src);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (fallback && !OWN.has(path)) {
+      fallback(req, res);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;

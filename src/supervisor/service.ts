@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { Database } from '../codecs/dbc/index.js';
 import { type LoadedConfig, loadAndValidateConfig, redactSecrets, type SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
+import type { HttpFallback } from './http.js';
 import { Supervisor } from './supervisor.js';
 
 export interface CheckedConfig {
@@ -61,6 +62,8 @@ export interface RunServiceOptions {
   signal?: AbortSignal;
   /** Install SIGINT/SIGTERM/SIGHUP handlers (default true). */
   handleSignals?: boolean;
+  /** The Grafana routes on the HTTP endpoint (the CLI builds them from `server.dashboards`; see http.ts). */
+  httpFallback?: HttpFallback;
 }
 
 /**
@@ -75,7 +78,12 @@ export async function runService(
   const { config } = checked;
   if (config.pipelines.length === 0)
     throw new SigflowError('SF_ERR_RUN_NO_PIPELINES', `${path}: no pipelines to run`, { where: path });
-  const sup = await Supervisor.start(config, { logger: o.logger, writeLogLine: o.writeLogLine, print: o.print });
+  const sup = await Supervisor.start(config, {
+    logger: o.logger,
+    writeLogLine: o.writeLogLine,
+    print: o.print,
+    httpFallback: o.httpFallback,
+  });
   o.logger.info(
     { pipelines: config.pipelines.map((p) => p.name), http: sup.address },
     `running ${config.pipelines.length} pipeline(s)${sup.address ? `; metrics and health on http://${sup.address}` : ''}`,

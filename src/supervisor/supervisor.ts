@@ -13,7 +13,7 @@ import { lockDataDir, Outbox, type OutboxStatus, outboxOptionsFromConfig } from 
 import type { TelemetryRecord } from '../records/index.js';
 import { createSink } from '../sinks/index.js';
 import { type EmbeddedBroker, startBroker } from './broker.js';
-import { type MetricsServer, startMetricsServer } from './http.js';
+import { type HttpFallback, type MetricsServer, startMetricsServer } from './http.js';
 import { RejectArchive } from './rejects.js';
 import { Unit, type UnitStatus } from './unit.js';
 
@@ -23,6 +23,8 @@ export interface SupervisorOptions {
   writeLogLine: (line: string) => void;
   /** Stats and final lines (default: the logger at info). */
   print?: (line: string) => void;
+  /** Requests the HTTP endpoint's own routes do not handle (the Grafana routes; see http.ts). */
+  httpFallback?: HttpFallback;
 }
 
 export interface RunStatus {
@@ -74,7 +76,7 @@ export class Supervisor {
     const sup = new Supervisor(config, outbox, o);
     sup.releaseLock = release;
     try {
-      if (config.server !== false) sup.server = await startMetricsServer(config.server.listen, sup);
+      if (config.server !== false) sup.server = await startMetricsServer(config.server.listen, sup, o.httpFallback);
       if (config.broker) {
         sup.broker = await startBroker(config.broker.listen);
         o.logger.info(`embedded MQTT broker on mqtt://${sup.broker.address}`);

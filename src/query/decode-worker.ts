@@ -1,11 +1,13 @@
 /**
  * The decode worker thread (pool.ts starts it): decodes one log file's wanted signals per job, as
  * decodeFileColumns does in the main thread, and sends the columns back as transferred buffers. Stores and DBC
- * files are opened once per worker and kept. A `cancel` message aborts a job between two batches.
+ * files are opened once per worker and kept. A `cancel` message aborts a job before it starts or between two
+ * batches (local files are read with blocking reads: a batch runs without a turn of the worker's event loop).
  */
+import { setImmediate as turn } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
 import { errorCode, SigflowError } from '../errors/index.js';
-import { type LogStore, openStore, PasswordBook } from '../formats/canedge/index.js';
+import { LocalLogStore, type LogStore, openStore, PasswordBook } from '../formats/canedge/index.js';
 import { type LoadedDbc, loadDbcSpec } from './dbcs.js';
 import { decodeFileColumns } from './decode.js';
 import type { WorkerJob, WorkerReply } from './pool.js';
@@ -31,6 +33,9 @@ async function run(job: WorkerJob): Promise<void> {
   const ac = new AbortController();
   jobs.set(job.id, ac);
   try {
+    // let the messages queued behind this job in (a `cancel` for it, sent while it waited) before decoding
+    await turn();
+    ac.signal.throwIfAborted();
     const storeKey = JSON.stringify(job.store);
     let store = stores.get(storeKey);
     if (!store) {
@@ -44,8 +49,10 @@ async function run(job: WorkerJob): Promise<void> {
       dbcs.set(dbcKey, dbc);
     }
     const d = dbc;
+    // a worker serves nothing else: local files are read with blocking reads (faster)
+    const src = store instanceof LocalLogStore ? store.openBlocking(job.path) : await store.open(job.path);
     const r = await decodeFileColumns(
-      await store.open(job.path),
+      src,
       { itf: job.itf, channel: job.channel, dbc: d, signals: job.signals.map((i) => d.db.signals[i]) },
       { passwords: job.passwords ? new PasswordBook(job.passwords) : undefined, signal: ac.signal },
     );

@@ -4,27 +4,44 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeBusLog } from '../../src/formats/mdf4/index.js';
 import { startServe } from '../../src/server/index.js';
 import { fixturesDir } from '../harness/paths.js';
 
 const FIX = join(fixturesDir, 'canedge', 'serve', 'LOG');
 const RANGE = { from: '2022-01-06T00:00:00.000Z', to: '2022-01-07T00:00:00.000Z' };
-const FILES = 150;
+// (12 files, one per hour from 00:00)
+const FILES = 12;
 let dir: string;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'sigflow-serve-cancel-'));
-  // one device-session of 150 copies of the 215 kB sample (32 MB): long enough to cancel in the middle
+  // one session of FILES logs written by the MDF4 writer, each 150,000 gnss_pos frames on CAN2 (10 batches of
+  // the decoder: a cancellation can land in the middle of a file)
   const sess = join(dir, 'LOG', '2F6913DB', '00000004');
   mkdirSync(sess, { recursive: true });
-  for (let i = 1; i <= FILES; i++)
-    copyFileSync(join(FIX, '2F6913DB', '00000004', '00000001.MF4'), join(sess, `${String(i).padStart(8, '0')}.MF4`));
+  const t0 = 1_641_427_200_000_000_000n; // 2022-01-06
+  for (let f = 0; f < FILES; f++) {
+    const start = t0 + BigInt(f) * 3_600_000_000_000n;
+    const frames = (function* () {
+      for (let i = 0; i < 150_000; i++) {
+        const data = new Uint8Array(8);
+        new DataView(data.buffer).setUint32(0, i * 2654435761);
+        yield { timeNs: start + BigInt(i) * 10_000_000n, channel: 2, id: 3, data };
+      }
+    })();
+    writeBusLog(join(sess, `${String(f + 1).padStart(8, '0')}.MF4`), frames, {
+      layout: 'canedge-v2',
+      startTimeNs: start,
+      device: { serial: '2F6913DB' },
+    });
+  }
   cpSync(join(FIX, 'canmod-gps.dbc'), join(dir, 'LOG', 'canmod-gps.dbc'));
 });
 
@@ -41,7 +58,7 @@ const body = JSON.stringify({
         itf: 'CAN',
         chn: 'CH2',
         db: 'canmod-gps',
-        signal: '(AccelerationX|Speed|Latitude|Roll)',
+        signal: '(Latitude|Longitude|PositionAccuracy)',
       }),
     },
   ],

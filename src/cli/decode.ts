@@ -69,7 +69,7 @@ export function registerDecodeCommands(program: Command): void {
   const cmd = program
     .command('decode')
     .description('decode CANedge / MDF4 logs with DBC files into signal values (NDJSON, CSV, wide CSV, Parquet)')
-    .argument('<inputs...>', 'log files or folders');
+    .argument('<inputs...>', 'log files or folders, or s3://bucket/prefix');
   addCommonOptions(cmd)
     .option('--dbc <file>', 'DBC file for every CAN channel (repeatable)', collect, [])
     .option('--channel <CANn=file>', 'DBC file for one CAN channel only, e.g. CAN2=b.dbc (repeatable)', collect, [])

@@ -13,7 +13,7 @@ export function registerFramesCommands(program: Command): void {
   const cmd = program
     .command('frames')
     .description('raw bus frames of CANedge / MDF4 logs (MF4, MFC, MFE, MFM; folders are read recursively)')
-    .argument('<inputs...>', 'log files or folders');
+    .argument('<inputs...>', 'log files or folders, or s3://bucket/prefix');
   addCommonOptions(cmd)
     .option('--format <format>', 'ndjson or csv', 'ndjson')
     .addHelpText(

@@ -23,13 +23,15 @@ interface ImportOptions extends CommonOptions {
   force?: boolean;
   drainTimeout: string;
   logFormat: string;
+  watch?: string;
+  listen?: string;
 }
 
 export function registerImportCommands(program: Command): void {
   const cmd = program
     .command('import')
     .description('decode logs with DBC files and store the signals durably (embedded store; optionally InfluxDB)')
-    .argument('<inputs...>', 'log files or folders (CANedge MF4/MFC/MFE/MFM)');
+    .argument('<inputs...>', 'log files or folders (CANedge MF4/MFC/MFE/MFM), or s3://bucket/prefix');
   // no -o: an import writes into its data directory
   addCommonOptions(cmd, { output: false })
     .option('--dbc <file>', 'DBC file for every CAN channel (repeatable; required: --dbc or --channel)', collect, [])
@@ -46,6 +48,15 @@ export function registerImportCommands(program: Command): void {
     .option('--influx <url>', 'also write to this InfluxDB 1.x (http:// or https://, e.g. http://127.0.0.1:8086)')
     .option('--influx-db <name>', 'InfluxDB database (created if missing)', 'sigflow')
     .option('--force', 'import files again even if the ledger says they were imported')
+    .option(
+      '--watch <duration>',
+      'keep running: list the inputs again every <duration> (e.g. 1m) and import what is new, until Ctrl-C',
+    )
+    .option(
+      '--listen <host:port>',
+      'with --watch: also start a round when an S3 event notification (MinIO/AWS webhook) is POSTed here ' +
+        '(token: $SIGFLOW_IMPORT_WEBHOOK_TOKEN as "Authorization: Bearer")',
+    )
     .option(
       '--drain-timeout <duration>',
       'how long to wait for the sinks to catch up at the end (a duration like 2m, or seconds)',
@@ -75,8 +86,13 @@ saved), the summary says what was kept, exit status 130 / 143.
 --from/--to: e.g. 2024-01-02T03:04:05Z; a time without an offset is UTC (2024-01-02T03:04:05 = …05Z).
 Bad arguments: exit status 2.
 
+--watch: each round lists the inputs again (folders, s3://bucket/prefix) and imports what the ledger has not seen
+(new uploads, changed files); a round prints one summary. --listen wakes a round at once on a notification — the
+round still lists the inputs itself, so a missed or repeated notification loses or doubles nothing.
+
 Examples:
   sigflow import LOG/ --dbc j1939.dbc --data-dir /var/lib/sigflow
+  sigflow import s3://fleet/LOG --s3-endpoint http://minio:9000 --dbc j1939.dbc --watch 1m --listen 127.0.0.1:9100
   sigflow import LOG/ --dbc j1939.dbc --influx http://127.0.0.1:8086 --influx-db vehicles
   sigflow store query /var/lib/sigflow/store.db EEC1 --from 2021-01-01T00:00:00Z --to 2021-01-02T00:00:00Z`,
     )
@@ -93,11 +109,59 @@ async function importAction(paths: string[], opts: ImportOptions): Promise<void>
   if (opts.dbc.length === 0 && opts.channel.length === 0) {
     throw new SigflowError('SF_ERR_USAGE', 'import needs --dbc or --channel');
   }
-  const drainMs = drainTimeoutMs(opts.drainTimeout);
+  drainTimeoutMs(opts.drainTimeout);
   if (opts.influx !== undefined) influxUrl(opts.influx);
   const logFormat = opts.logFormat.toLowerCase();
   if (logFormat !== 'human' && logFormat !== 'json')
     throw new SigflowError('SF_ERR_USAGE', `--log-format ${opts.logFormat}: use human or json`);
+  if (opts.listen !== undefined && opts.watch === undefined) {
+    throw new SigflowError('SF_ERR_USAGE', '--listen goes with --watch (it starts the next round early)');
+  }
+  if (opts.watch === undefined) {
+    await importOnce(paths, opts);
+    return;
+  }
+  const everyMs = Number(parseDuration(opts.watch, '--watch') / 1_000_000n);
+  const { startImportTrigger, untilNextRound } = await import('../pipelines/logimport/index.js');
+  const interrupt = onInterrupt(() => {});
+  let trigger: Awaited<ReturnType<typeof startImportTrigger>> | null = null;
+  try {
+    if (opts.listen !== undefined) {
+      const { host, port } = parseHostPort(opts.listen);
+      trigger = await startImportTrigger(host, port, {
+        token: process.env.SIGFLOW_IMPORT_WEBHOOK_TOKEN,
+        onNotice: (keys) =>
+          process.stderr.write(`sigflow import: notified: ${keys.slice(0, 3).join(', ') || '(no object key)'}\n`),
+      });
+      process.stderr.write(`sigflow import: listening for S3 event notifications on ${trigger.address}\n`);
+    }
+    while (!interrupt.signal.aborted) {
+      await importOnce(paths, opts, interrupt.signal);
+      if (interrupt.signal.aborted) break;
+      process.stderr.write(`sigflow import: next round in ${opts.watch}${trigger ? ' or on a notification' : ''}\n`);
+      await untilNextRound(everyMs, interrupt.signal, trigger);
+    }
+  } finally {
+    interrupt.dispose();
+    await trigger?.close();
+  }
+}
+
+/** `host:port` of --listen (127.0.0.1:9100, [::1]:9100). */
+function parseHostPort(text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  const host = text.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(text.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SigflowError('SF_ERR_USAGE', `--listen ${text}: expected host:port (e.g. 127.0.0.1:9100)`);
+  }
+  return { host, port };
+}
+
+/** One import of the inputs; `outer`: the watch loop's interrupt (else this run installs its own). */
+async function importOnce(paths: string[], opts: ImportOptions, outer?: AbortSignal): Promise<void> {
+  const drainMs = drainTimeoutMs(opts.drainTimeout);
+  const logFormat = opts.logFormat.toLowerCase();
   const prep = await prepare(paths, opts);
   // Loaded here, not at startup: the job pulls in the outbox and the sinks (zod, pg), which every other command
   // would pay for.
@@ -107,7 +171,7 @@ async function importAction(paths: string[], opts: ImportOptions): Promise<void>
   ]);
   const { hooks, stop } = reportHooks('import', prep, opts);
   const t0 = performance.now();
-  const interrupt = onInterrupt(stop);
+  const interrupt = outer ? { signal: outer, dispose() {} } : onInterrupt(stop);
   const human = logFormat === 'human' ? new HumanLogLines('sigflow import') : null;
   let summary: ImportSummary;
   try {

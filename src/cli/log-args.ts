@@ -16,6 +16,9 @@ export interface CommonOptions {
   output?: string;
   failFast?: boolean;
   progress?: boolean;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Ca?: string;
 }
 
 /** Commander's collector of a repeatable option. */
@@ -32,6 +35,12 @@ export function addCommonOptions(cmd: Command, { output = true }: { output?: boo
       '--passwords <file>',
       'passwords.json for encrypted logs (MFE/MFM; default: <folder>/passwords.json of each folder given)',
     )
+    .option(
+      '--s3-endpoint <url>',
+      'S3-compatible server for s3://bucket/prefix inputs (MinIO: http://host:9000); AWS when omitted. Keys: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY or the AWS chain',
+    )
+    .option('--s3-region <region>', 'S3 region of s3:// inputs (default $AWS_REGION or us-east-1)')
+    .option('--s3-ca <pem>', 'CA certificate of the S3 server (a private MinIO)')
     .option('--from <time>', `only events at or after this time (${TIME})`)
     .option('--to <time>', `only events at or before this time (${TIME})`);
   if (output) cmd.option('-o, --output <file>', 'write here instead of stdout');
@@ -54,7 +63,9 @@ export async function prepare(paths: string[], opts: CommonOptions): Promise<Pre
   }
   // --passwords, else the passwords.json of each folder given (as `logs index` does)
   const { book: passwords } = await passwordsFor(paths, opts.passwords);
-  const { files, problems } = await expandInputs(paths);
+  const { files, problems } = await expandInputs(paths, {
+    s3: { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca },
+  });
   for (const p of problems) process.stderr.write(`sigflow: ${p.path}: ${p.message}\n`);
   if (problems.length > 0 && opts.failFast) {
     const first = problems[0];

@@ -9,11 +9,16 @@
 import { promises as fsp } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { parseLogPath, type TreeFs, walkTree } from '../../formats/canedge/index.js';
+import { type ByteSource, S3Bucket, type S3Location } from '../../io/index.js';
 
 export interface LogInput {
-  /** Path as given / found (for messages). */
+  /** Path as given / found (for messages), or `s3://bucket/key`. */
   path: string;
   size: number;
+  /** Opens the bytes when they are not a local file (an S3 object); absent: `path` is a local file. */
+  open?: () => Promise<ByteSource>;
+  /** Last modification (ms since the epoch) when the listing gave it (S3: LastModified). */
+  mtimeMs?: number;
   /** Device folder from the tree layout, or null. */
   folderDevice: string | null;
   session: number | null;
@@ -79,12 +84,16 @@ function describe(path: string, size: number): LogInput {
  */
 export async function expandInputs(
   args: string[],
-  opts: { fs?: TreeFs } = {},
+  opts: { fs?: TreeFs; s3?: Omit<S3Location, 'bucket' | 'prefix'> } = {},
 ): Promise<{ files: LogInput[]; problems: InputProblem[] }> {
   const files: LogInput[] = [];
   const problems: InputProblem[] = [];
   const seen = new Set<string>();
   for (const a of args) {
+    if (/^s3:\/\//i.test(a)) {
+      await expandS3(a, opts.s3 ?? {}, files, problems, seen);
+      continue;
+    }
     let st: Awaited<ReturnType<typeof fsp.stat>>;
     try {
       st = await fsp.stat(a);
@@ -113,4 +122,58 @@ export async function expandInputs(
     }
   }
   return { files, problems };
+}
+
+/**
+ * An `s3://bucket/prefix` argument: its log objects (listed with every page), in tree order, opened with ranged
+ * GETs. A prefix that names one object is that object. Credentials and endpoint: `s3` (else the AWS chain).
+ */
+async function expandS3(
+  url: string,
+  s3: Omit<S3Location, 'bucket' | 'prefix'>,
+  files: LogInput[],
+  problems: InputProblem[],
+  seen: Set<string>,
+): Promise<void> {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(url);
+  if (!m?.[1]) {
+    problems.push({ path: url, message: 'not an S3 URL (s3://bucket/prefix)' });
+    return;
+  }
+  const bucket = new S3Bucket({ ...s3, bucket: m[1], prefix: '' });
+  const found = new Map<string, { size: number; mtimeMs: number }>();
+  try {
+    for await (const o of bucket.list(m[2])) {
+      if (
+        LOG_EXT.test(o.key) &&
+        (o.key === m[2] || m[2] === '' || m[2].endsWith('/') || o.key.startsWith(`${m[2]}/`))
+      ) {
+        found.set(o.key, { size: o.size, mtimeMs: o.mtimeMs });
+      }
+    }
+  } catch (e) {
+    // the error names the listing it failed (s3://bucket/prefix): not twice
+    problems.push({ path: url, message: (e as Error).message.replace(/^s3:\/\/\S*: /, '') });
+    return;
+  }
+  if (found.size === 0) {
+    problems.push({ path: url, message: 'no log files (*.MF4, *.MFC, *.MFE, *.MFM) under this prefix' });
+    return;
+  }
+  for (const key of treeOrder('', [...found.keys()])) {
+    const path = `s3://${m[1]}/${key}`;
+    if (seen.has(path)) continue;
+    seen.add(path);
+    const lp = parseLogPath(key);
+    const { size, mtimeMs } = found.get(key) as { size: number; mtimeMs: number };
+    files.push({
+      path,
+      size,
+      mtimeMs,
+      open: () => bucket.open(key),
+      folderDevice: lp?.device ?? null,
+      session: lp?.session ?? null,
+      split: lp?.split ?? null,
+    });
+  }
 }

@@ -25,7 +25,7 @@ import {
   openMdf4,
   readBusFrames,
 } from '../../formats/mdf4/index.js';
-import { FileSource } from '../../io/index.js';
+import { type ByteSource, FileSource } from '../../io/index.js';
 import type { TransportProtocol, TransportStats } from '../../transport/index.js';
 import type { DecodeDb, DecoderConfig } from './dbcset.js';
 import { DecodeErrorTally } from './diagnosis.js';
@@ -49,12 +49,14 @@ export async function openInput(
   input: LogInput,
   opts: { passwords?: PasswordBook; onWarning?: (w: Mdf4Warning) => void } = {},
 ): Promise<OpenedFile> {
-  const src = new FileSource(input.path); // SF_ERR_IO_OPEN naming the file when it cannot be opened
+  // SF_ERR_IO_OPEN naming the file when it cannot be opened
+  const open = input.open;
+  const src: ByteSource = open ? await open() : new FileSource(input.path);
   let opened: Awaited<ReturnType<typeof openLog>>;
   try {
     opened = await openLog(src, { passwords: opts.passwords });
   } catch (e) {
-    src.close();
+    await src.close?.();
     throw e;
   }
   let mdf: Mdf4File;

@@ -6,3 +6,4 @@
 export { type ImportHooks, type ImportJob, type ImportSummary, runImport } from './job.js';
 export { ImportLedger, importFingerprint, type LedgerEntry } from './ledger.js';
 export { recordsFromBatch } from './records.js';
+export { type ImportTrigger, notifiedKeys, startImportTrigger, untilNextRound } from './watch.js';

@@ -204,8 +204,9 @@ function filesToImport(
   const todo: ImportFile[] = [];
   let skipped = 0;
   for (const f of job.inputs) {
-    const abs = resolve(f.path);
-    const st = statSync(abs, { throwIfNoEntry: false });
+    const abs = f.open ? f.path : resolve(f.path);
+    // an S3 object: the listing gave its size and LastModified
+    const st = f.open ? { size: f.size, mtimeMs: f.mtimeMs ?? 0 } : statSync(abs, { throwIfNoEntry: false });
     // a file gone since the inputs were listed is read anyway: the pipeline reports it like any unreadable file
     if (st && !job.force && ledger.has(abs, st.size, st.mtimeMs, settings)) skipped++;
     else todo.push({ ...f, mtimeMs: st?.mtimeMs ?? 0, abs });

@@ -18,6 +18,7 @@ import {
   type RefreshStats,
 } from '../formats/canedge/index.js';
 import type { ByteSource } from '../io/index.js';
+import { nsToMs } from './time.js';
 
 export interface CatalogOptions {
   store: LogStore;
@@ -144,6 +145,5 @@ export class LogCatalog {
 export function entryStartMs(e: IndexEntry): number | null {
   const ns = e.firstNs ?? e.startNs;
   if (ns === undefined) return null;
-  const b = BigInt(ns);
-  return Number(b / 1_000_000n) + Number(b % 1_000_000n) / 1e6;
+  return nsToMs(BigInt(ns));
 }

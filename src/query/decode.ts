@@ -22,6 +22,7 @@ import {
 import type { ByteSource } from '../io/index.js';
 import type { Sized } from './cache.js';
 import type { LoadedDbc } from './dbcs.js';
+import { nsToMs } from './time.js';
 
 export type Interface = 'CAN' | 'LIN';
 
@@ -93,11 +94,6 @@ function sortByTime(t: Float64Array, v: Float64Array): { t: Float64Array<ArrayBu
     v2[i] = v[j];
   });
   return { t: t2, v: v2 };
-}
-
-/** Epoch ms of a batch start (ns bigint) without losing the sub-ms part to a 2^53 overflow. */
-function epochMs(ns: bigint): number {
-  return Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6;
 }
 
 /**
@@ -185,7 +181,7 @@ export async function decodeFileColumns(
         cols.count = m;
         cols.data = b.data;
         db.decodeBatch(cols, decodedBatch, { choices: false, j1939 });
-        const base = epochMs(b.startNs);
+        const base = nsToMs(b.startNs);
         const { message, start, signal, phys, widePhys } = decodedBatch;
         const wide = db.wide;
         for (let j = 0; j < m; j++) {

@@ -27,6 +27,7 @@ import { decodeFileColumns, type Interface, type SignalColumn } from './decode.j
 import { type DownsampleMethod, downsample, lowerBound, type Point, upperBound } from './downsample.js';
 import type { DecodePool } from './pool.js';
 import type { StoreSource } from './store-source.js';
+import { msToNs, nsToMs } from './time.js';
 
 export interface EngineOptions {
   catalog: LogCatalog;
@@ -111,10 +112,6 @@ interface Pass {
 }
 
 const MiB = 1024 * 1024;
-
-function msToNs(ms: number): bigint {
-  return BigInt(Math.floor(ms)) * 1_000_000n + BigInt(Math.round((ms - Math.floor(ms)) * 1e6));
-}
 
 export class QueryEngine {
   readonly cache: ColumnCache<SignalColumn>;
@@ -407,8 +404,9 @@ export class QueryEngine {
         try {
           for await (const b of readBusFrames(mdf, { from, to, types: [EV_CAN_DATA, EV_LIN_FRAME], batchSize: 4096 })) {
             signal?.throwIfAborted();
+            const startMs = nsToMs(b.startNs);
             for (let i = 0; i < b.count && rows.length < maxRows; i++) {
-              const t = Number(b.startNs / 1_000_000n) + Number(b.startNs % 1_000_000n) / 1e6 + b.offsetNs[i] / 1e6;
+              const t = startMs + b.offsetNs[i] / 1e6;
               let hex = '';
               for (let k = b.dataStart[i]; k < b.dataStart[i + 1]; k++) {
                 hex += (hex ? ' ' : '') + b.data[k].toString(16).toUpperCase().padStart(2, '0');

@@ -12,6 +12,7 @@ import type { FieldValue } from '../records/index.js';
 import { type SeriesInfo, TimeSeriesStore } from '../store/index.js';
 import { signalNames } from './dbcs.js';
 import type { DownsampleMethod, Point } from './downsample.js';
+import { msToNs, nsToMs } from './time.js';
 
 export interface StoreSeriesQuery {
   measurement: string;
@@ -32,9 +33,6 @@ export interface StoreSeries {
   points: Point[];
   raw: number;
 }
-
-const nsToMs = (ns: bigint) => Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6;
-const msToNs = (ms: number) => BigInt(Math.floor(ms)) * 1_000_000n + BigInt(Math.round((ms - Math.floor(ms)) * 1e6));
 
 function num(v: FieldValue): number {
   return typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);

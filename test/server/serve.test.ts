@@ -484,3 +484,32 @@ test('20 concurrent queries are served concurrently and agree with the same quer
     await s.close();
   }
 });
+
+test('the Infinity dashboard (dashboards/sigflow-infinity.json): its URLs answer with the columns it selects', async () => {
+  const dash = JSON.parse(readFileSync(join(repoRoot, 'dashboards', 'sigflow-infinity.json'), 'utf8'));
+  const vars: Record<string, string> = {
+    SIGFLOW: base,
+    DEVICE: DEVICE,
+    DB: 'canmod-gps',
+    CHN: 'CH2',
+    __from: String(Date.parse(S4.from)),
+    __to: String(Date.parse(S4.to)),
+  };
+  const subst = (t: string) => t.replace(/\$\{(\w+)\}/g, (_, n: string) => vars[n] ?? `\${${n}}`);
+  for (const panel of dash.panels) {
+    for (const t of panel.targets) {
+      const url = new URL(subst(t.url));
+      for (const p of t.url_options.params) url.searchParams.set(p.key, subst(p.value));
+      const r = await fetch(url);
+      const rows = (await r.json()) as Record<string, unknown>[];
+      assert.equal(r.status, 200, JSON.stringify(rows));
+      assert.ok(rows.length > 10, `${panel.title}: ${rows.length} rows`);
+      for (const c of t.columns) {
+        assert.ok(
+          rows.every((row) => typeof row[c.selector] === 'number'),
+          `${panel.title}: column ${c.selector}`,
+        );
+      }
+    }
+  }
+});

@@ -56,7 +56,7 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
-    // Grafana sends JSON; anything else is refused by the content-type parser (415)
+    // requests arriving while the server closes get 503, not a reset
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
 

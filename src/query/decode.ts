@@ -152,7 +152,9 @@ export async function decodeFileColumns(
   let decoded = 0;
   try {
     const types = [isLin ? EV_LIN_FRAME : EV_CAN_DATA];
-    for await (const b of readBusFrames(mdf, { types, batchSize: opts.batchSize ?? 16384 })) {
+    // the reader skips frames of other channels and unwanted ids itself (no payload copied for them)
+    const keep = (channel: number, id: number, ext: boolean) => channel === req.channel && wanted(id, !isLin && ext);
+    for await (const b of readBusFrames(mdf, { types, batchSize: opts.batchSize ?? 16384, keep })) {
       abort?.throwIfAborted();
       const n = b.count;
       events += n;

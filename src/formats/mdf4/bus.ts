@@ -568,7 +568,14 @@ type Extractor = (
   lo: number,
   hi: number,
   gi: number,
+  keep: KeepFrame | null,
 ) => number;
+
+/**
+ * A reader's filter on channel and id (ReadBusOptions.keep): records it refuses are skipped after their channel
+ * and id are read — no payload copied, no event emitted.
+ */
+export type KeepFrame = (channel: number, id: number, extended: boolean) => boolean;
 
 /**
  * Generated extractors by source text (+ lookup tables): files with the same layout (every CANedge log of a
@@ -606,6 +613,8 @@ export function compileExtractor(
     `let fl=(${val('IDE', '0')}?1:0)|(${val('Dir', '0')}?2:0)|(${val('EDL', '0')}?4:0)|(${val('BRS', '0')}?8:0)|(${val('ESI', '0')}?16:0);`,
   );
   if (isCan) lines.push('if(id>0x1fffffff){id&=0x1fffffff;fl|=1;}');
+  lines.push(`const ch=${val('BusChannel', '0')};`);
+  lines.push('if(keep!==null&&!keep(ch,id,(fl&1)===1))continue;');
   lines.push(`const dlc=${val('DLC', '0')};`);
   // a declared length beyond the bus maximum (CAN 64, LIN 8), negative or not a number is clamped (the length
   // column is a byte; a longer payload keeps its first allowed bytes) and reported once per group
@@ -638,7 +647,7 @@ export function compileExtractor(
   } else lines.push('const L=0;');
   lines.push('OT[n]=t;RP[n]=sb+p;');
   lines.push(`BU[n]=${layout.bus};TY[n]=${layout.event};GR[n]=gi;`);
-  lines.push(`CH[n]=${val('BusChannel', '0')};ID[n]=id;FL[n]=fl;`);
+  lines.push('CH[n]=ch;ID[n]=id;FL[n]=fl;');
   lines.push(isCan ? 'DC[n]=dlc;' : 'DC[n]=len;');
   lines.push(`LN[n]=cl?L:len;ET[n]=${val('ErrorType', '0')};`);
   lines.push('DS[n]=d;d+=L;n++;c++;out.n=n;out.dn=d;}');
@@ -657,7 +666,7 @@ export function compileExtractor(
     'cv',
     'ru',
     'FD',
-    `return function(b,v,pos,sb,from,to,ix0,vl,out,lo,hi,gi){${body}}`,
+    `return function(b,v,pos,sb,from,to,ix0,vl,out,lo,hi,gi,keep){${body}}`,
   );
   const fn = make(cx.luts, cx.convs, convertNumber, readUnsigned, FD_LENGTH) as Extractor;
   if (key !== null) {
@@ -684,6 +693,8 @@ export interface ReadBusOptions {
   batchSize?: number;
   /** Restrict to these event types (EV_* values). */
   types?: number[];
+  /** Only frames this accepts (by channel, id, extended flag): the others are skipped inside the reader. */
+  keep?: KeepFrame;
 }
 
 /** Bus groups that hold records, with record counts (one structural pass per unsorted, unfinalised group). */
@@ -746,6 +757,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   const start = mdf.header.startTimeNs;
   const from = opts.from === undefined ? Number.NEGATIVE_INFINITY : Number(opts.from - start);
   const to = opts.to === undefined ? Number.POSITIVE_INFINITY : Number(opts.to - start);
+  const keep = opts.keep ?? null;
   const allGroups = mdf.channelGroups;
   let active = await activeBusGroups(mdf);
   if (opts.types) active = active.filter((a) => opts.types?.includes(a.layout.event));
@@ -809,7 +821,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   function queueConsumer(st: GroupState) {
     return (c: WalkChunk) => {
       st.q.ensure(c.count);
-      st.ex(c.buf, c.view, c.pos, c.spBase, from, to, c.index0, c.vlsd, st.q, 0, c.count, st.gi);
+      st.ex(c.buf, c.view, c.pos, c.spBase, from, to, c.index0, c.vlsd, st.q, 0, c.count, st.gi, keep);
       st.q.dataStart[st.q.n] = st.q.dn;
       noteDisorder(st);
     };
@@ -820,7 +832,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       while (lo < c.count) {
         const out = st.q;
         const hi = Math.min(c.count, lo + (out.cap - out.n));
-        st.ex(c.buf, c.view, c.pos, c.spBase, from, to, c.index0, c.vlsd, out, lo, hi, st.gi);
+        st.ex(c.buf, c.view, c.pos, c.spBase, from, to, c.index0, c.vlsd, out, lo, hi, st.gi, keep);
         noteDisorder(st);
         lo = hi;
         if (out.n >= out.cap) {

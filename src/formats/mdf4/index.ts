@@ -31,6 +31,7 @@ export {
   type FrameBatch,
   type FrameKind,
   frameAt,
+  type KeepFrame,
   kindOf,
   type ReadBusOptions,
   readBusFrames,

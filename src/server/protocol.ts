@@ -4,8 +4,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SigflowError } from '../errors/index.js';
-import type { DownsampleMethod, QueryEngine, SeriesQuery } from '../query/index.js';
-import { badRequest, parseTargetJson, type SignalTarget, seriesName } from './requests.js';
+import type { QueryEngine, SeriesQuery } from '../query/index.js';
+import { badRequest, parseTargetJson, type SignalTarget, type StoreTargetParsed, seriesName } from './requests.js';
 
 /** The channels offered to pickers: CAN1/2 and the CANedge's internal CAN9 (GNSS/IMU); LIN uses CH1/CH2. */
 export const CHANNELS = ['CH1', 'CH2', 'CH9'];
@@ -84,18 +84,10 @@ export function tagValues(engine: QueryEngine, key: string): { text: string }[] 
   return [...values].sort().map((text) => ({ text }));
 }
 
-/** A store target: {"measurement", "field" (or "fields": a name, `(A|B)` or a list), "tags": {k: v}, "method"}. */
-export interface StoreTarget {
-  measurement: string;
-  fields?: string | string[];
-  tags?: Record<string, string>;
-  method?: DownsampleMethod;
-}
-
 /** Time series of store targets (one per matching series); notices as for the log targets. */
 export function storeTimeSeries(
   engine: QueryEngine,
-  targets: { refId?: string; t: StoreTarget }[],
+  targets: { refId?: string; t: StoreTargetParsed }[],
   range: { fromMs: number; toMs: number },
   maxPoints: number,
 ): { series: SeriesResult[]; notices: string[] } {

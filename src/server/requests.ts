@@ -156,7 +156,7 @@ export function seriesName(t: SignalTarget, signal: string): string {
   return t.nameParts.map((p) => (p.key === 'signal' || p.key === 'signals' ? signal : p.value)).join(':');
 }
 
-/** A store target object: measurement, field(s), tags, method. */
+/** A store target: {"measurement", "field" (or "fields": a name, `(A|B)` or a list), "tags": {k: v}, "method"}. */
 export function parseStoreTarget(o: Record<string, unknown>, field: string): StoreTargetParsed {
   const measurement = str(o, 'measurement', field);
   if (!measurement) throw badRequest(`${field}: no measurement`);

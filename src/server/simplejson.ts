@@ -49,8 +49,7 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     return search(engine, body.target);
   });
 
-  // whole answers of /query, for the same request while the index is unchanged (many users, one dashboard);
-  // partial answers are not kept (the next request may decode more)
+  // whole answers of /query, for the same request while the log index is unchanged (many users, one dashboard)
   const answers = new ColumnCache<{ text: string; bytes: number; generation: number }>(32 * 1024 * 1024);
   app.post('/query', async (req, reply) => {
     const body = parseBody(QueryBodySchema, req.body, '/query');
@@ -108,7 +107,11 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
       out.push({ refId: series[0]?.refId, target: `⚠ ${r.notices.join(' | ')}`, datapoints: [] });
     }
     const text = JSON.stringify(out);
-    if (!r.partial && !simpod.length) answers.set(key, { text, bytes: text.length * 2 + key.length * 2, generation });
+    // not kept: partial answers (the next request may decode more), the store's (it grows while sigflow run
+    // writes; the index generation does not see it) and simPod's (answers of mixed kinds)
+    if (!r.partial && !simpod.length && stored.length === 0) {
+      answers.set(key, { text, bytes: text.length * 2 + key.length * 2, generation });
+    }
     return reply.type('application/json').send(text);
   });
 

@@ -151,3 +151,26 @@ test('simPod "store" metric and Infinity rows', async () => {
   ]);
   assert.equal(rows.length, 10);
 });
+
+test('store answers follow the store as it grows (never served from the answer cache)', async () => {
+  const q = {
+    range: { from: new Date(T0).toISOString(), to: new Date(T0 + 2 * N * 100).toISOString() },
+    maxDataPoints: 100_000,
+  };
+  const target = JSON.stringify({ measurement: 'EEC1', field: 'EngineSpeed', tags: { device: 'van' } });
+  const before = await post<{ datapoints: unknown[] }[]>('/query', { ...q, targets: [{ refId: 'A', target }] });
+  assert.equal(before[0].datapoints.length, N);
+  const st = TimeSeriesStore.open(join(dir, 'store.db'));
+  st.write([
+    {
+      time: BigInt(T0 + N * 100) * 1_000_000n,
+      measurement: 'EEC1',
+      tags: { device: 'van', bus: 'CAN' },
+      fields: { EngineSpeed: 7 },
+    },
+  ]);
+  st.close();
+  const after = await post<{ datapoints: [number, number][] }[]>('/query', { ...q, targets: [{ refId: 'A', target }] });
+  assert.equal(after[0].datapoints.length, N + 1);
+  assert.deepEqual(after[0].datapoints.at(-1), [7, T0 + N * 100]);
+});

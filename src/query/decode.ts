@@ -7,7 +7,7 @@
  * and the AbortSignal is checked (a cancelled query stops decoding within one batch).
  */
 import { setImmediate as turn } from 'node:timers/promises';
-import { DecodedBatch, type FrameColumns, type Signal } from '../codecs/dbc/index.js';
+import { type Database, DecodedBatch, type FrameColumns, type Signal } from '../codecs/dbc/index.js';
 import { openLog, type PasswordBook } from '../formats/canedge/index.js';
 import {
   BUS_CAN,
@@ -20,6 +20,7 @@ import {
   readBusFrames,
 } from '../formats/mdf4/index.js';
 import type { ByteSource } from '../io/index.js';
+import { NOT_TRANSPORT, planTransport, TAKEN, type TransportMessage, TransportStage } from '../transport/index.js';
 import type { Sized } from './cache.js';
 import type { LoadedDbc } from './dbcs.js';
 import { nsToMs } from './time.js';
@@ -130,6 +131,11 @@ export async function decodeFileColumns(
     }
     return w;
   };
+  // multi-frame messages (ISO-TP/UDS, J1939 TP, NMEA 2000 fast packets) among the wanted ones: their frames are
+  // reassembled (src/transport) and the whole message decoded; a message split across two files is not joined
+  const plan = isLin ? null : planTransport(db.messages.filter((m) => wantMsg[m.index] === 1));
+  const stage =
+    plan && (plan.isotp.length > 0 || plan.j1939 || plan.fastPacketPgns.length > 0) ? new TransportStage(plan) : null;
   const opened = await openLog(src, { passwords: opts.passwords });
   let mdf: Awaited<ReturnType<typeof openMdf4>>;
   try {
@@ -153,7 +159,9 @@ export async function decodeFileColumns(
   try {
     const types = [isLin ? EV_LIN_FRAME : EV_CAN_DATA];
     // the reader skips frames of other channels and unwanted ids itself (no payload copied for them)
-    const keep = (channel: number, id: number, ext: boolean) => channel === req.channel && wanted(id, !isLin && ext);
+    const keep = (channel: number, id: number, ext: boolean) =>
+      channel === req.channel && (wanted(id, !isLin && ext) || stage?.wants(id, ext) === true);
+    const messages: TransportMessage[] = [];
     for await (const b of readBusFrames(mdf, { types, batchSize: opts.batchSize ?? 16384, keep })) {
       abort?.throwIfAborted();
       const n = b.count;
@@ -171,6 +179,15 @@ export async function decodeFileColumns(
       for (let i = 0; i < n; i++) {
         if (type[i] !== ev || b.bus[i] !== bus || channel[i] !== req.channel) continue;
         const ext = !isLin && (flags[i] & FLAG_EXT) !== 0;
+        if (stage?.wants(id[i], ext)) {
+          const timeNs = b.startNs + BigInt(Math.round(b.offsetNs[i]));
+          const r = stage.push(0, timeNs, id[i], ext, b.data.subarray(dataStart[i], dataStart[i] + length[i]));
+          if (r === TAKEN) continue;
+          if (r !== NOT_TRANSPORT) {
+            messages.push(r);
+            continue;
+          }
+        }
         if (!wanted(id[i], ext)) continue;
         sel[m] = i;
         cols.id[m] = id[i];
@@ -197,12 +214,61 @@ export async function decodeFileColumns(
           }
         }
       }
+      if (messages.length > 0) decoded += decodeMessages(messages.splice(0), db, wantSig, out);
       await turn();
     }
+    stage?.finish();
   } finally {
     await mdf.close();
   }
   const columns = new Map<number, SignalColumn>();
   for (const [s, g] of out) columns.set(s, g.done());
   return { columns, events, decoded };
+}
+
+/**
+ * Decodes reassembled messages (PGN matching among all extended messages for the 29-bit ones, signals that fit: a
+ * multiplexed UDS message's DBC length is its longest variant) into the wanted signals' columns, at each message's
+ * first-frame time. Returns the messages decoded.
+ */
+function decodeMessages(
+  msgs: TransportMessage[],
+  db: Database,
+  wantSig: Uint8Array,
+  out: Map<number, Growing>,
+): number {
+  let total = 0;
+  for (const m of msgs) total += m.data.length;
+  const data = new Uint8Array(total);
+  const cols: FrameColumns = {
+    count: msgs.length,
+    id: new Uint32Array(msgs.length),
+    ext: new Uint8Array(msgs.length),
+    data,
+    offset: new Uint32Array(msgs.length),
+    length: new Uint32Array(msgs.length),
+  };
+  let at = 0;
+  msgs.forEach((m, i) => {
+    cols.id[i] = m.id;
+    cols.ext[i] = m.extended ? 1 : 0;
+    cols.offset[i] = at;
+    cols.length[i] = m.data.length;
+    data.set(m.data, at);
+    at += m.data.length;
+  });
+  const d = new DecodedBatch();
+  db.decodeBatch(cols, d, { choices: false, anyPgn: true, truncated: true });
+  let n = 0;
+  for (let j = 0; j < msgs.length; j++) {
+    if (d.message[j] < 0) continue;
+    n++;
+    const t = nsToMs(msgs[j].timeNs);
+    for (let k = d.start[j], e = d.start[j + 1]; k < e; k++) {
+      const s = d.signal[k];
+      if (wantSig[s] !== 1) continue;
+      (out.get(s) as Growing).push(t, db.wide[s] ? Number(d.widePhys[k]) : d.phys[k]);
+    }
+  }
+  return n;
 }

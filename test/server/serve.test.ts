@@ -513,3 +513,60 @@ test('the Infinity dashboard (dashboards/sigflow-infinity.json): its URLs answer
     }
   }
 });
+
+test('multi-frame UDS messages (ISO-TP on CAN1) are reassembled and decoded as `sigflow decode` does', async () => {
+  const uds = join(FIX, 'tp_uds_nissan.dbc');
+  const s = await startServe({
+    data: join(dir, 'LOG'),
+    dbc: [uds],
+    port: 0,
+    pollMs: 0,
+    indexPath: join(dir, 'i-uds.json'),
+  });
+  try {
+    const r = await fetch(`${s.url}/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        range: RANGE,
+        maxDataPoints: 100_000,
+        targets: [
+          {
+            refId: 'U',
+            target: target({
+              device: DEVICE,
+              itf: 'CAN',
+              chn: 'CH1',
+              db: 'tp_uds_nissan',
+              signal: '(SoC|BatPackTemp1)',
+            }),
+          },
+        ],
+      }),
+    });
+    const res = (await r.json()) as Series[];
+    assert.equal(r.status, 200, JSON.stringify(res));
+    const ref = spawnSync(
+      process.execPath,
+      [join(repoRoot, 'bin', 'sigflow'), 'decode', join(dir, 'LOG'), '--channel', `CAN1=${uds}`],
+      { encoding: 'utf8', maxBuffer: 1 << 28 },
+    );
+    assert.equal(ref.status, 0, ref.stderr);
+    for (const name of ['SoC', 'BatPackTemp1']) {
+      const want = ref.stdout
+        .split('\n')
+        .filter((l) => l.includes(`"signal":"${name}"`))
+        .map((l) => JSON.parse(l) as { t: string; value: number });
+      const got = (res.find((x) => x.target.endsWith(`:${name}`))?.datapoints ?? []).filter((p) => p[0] !== null);
+      assert.ok(want.length > 5, `${name}: ${want.length} reference values`);
+      assert.equal(got.length, want.length, name);
+      got.forEach((p, i) => {
+        assert.equal(p[0], want[i].value);
+        const ns = BigInt(want[i].t);
+        assert.ok(Math.abs((p[1] as number) - (Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6)) < 1e-3);
+      });
+    }
+  } finally {
+    await s.close();
+  }
+});

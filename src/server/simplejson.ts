@@ -50,7 +50,7 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
   });
 
   // whole answers of /query, for the same request while the log index is unchanged (many users, one dashboard)
-  const answers = new ColumnCache<{ text: string; bytes: number; generation: number }>(32 * 1024 * 1024);
+  const answers = new ColumnCache<{ body: Buffer; bytes: number; generation: number }>(32 * 1024 * 1024);
   app.post('/query', async (req, reply) => {
     const body = parseBody(QueryBodySchema, req.body, '/query');
     const range = parseRange(body.range);
@@ -62,7 +62,7 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
       body.targets.map((t) => [t.refId, t.target, t.type, t.hide, t.payload]),
     ]);
     const hit = answers.get(key);
-    if (hit && hit.generation === engine.catalog.generation) return reply.type('application/json').send(hit.text);
+    if (hit && hit.generation === engine.catalog.generation) return reply.type('application/json').send(hit.body);
     const generation = engine.catalog.generation;
     const maxPoints = Math.min(body.maxDataPoints ?? 1000, 100_000);
     const signal = clientGone(req, reply);
@@ -110,7 +110,8 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     // not kept: partial answers (the next request may decode more), the store's (it grows while sigflow run
     // writes; the index generation does not see it) and simPod's (answers of mixed kinds)
     if (!r.partial && !simpod.length && stored.length === 0) {
-      answers.set(key, { text, bytes: text.length * 2 + key.length * 2, generation });
+      const buf = Buffer.from(text);
+      answers.set(key, { body: buf, bytes: buf.length + key.length * 2, generation });
     }
     return reply.type('application/json').send(text);
   });

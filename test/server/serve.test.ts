@@ -26,8 +26,8 @@ let dir: string;
 let server: RunningServer;
 let base: string;
 
-async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${base}${path}`, {
+async function post(path: string, body: unknown, headers: Record<string, string> = {}, at = base): Promise<Response> {
+  return fetch(`${at}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -269,11 +269,7 @@ describe('limits, bad files and bad requests', () => {
       limitBytes: 300_000,
     });
     try {
-      const r = await fetch(`${strict.url}/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+      const r = await post('/query', body, {}, strict.url);
       assert.equal(r.status, 413);
       const e = (await r.json()) as { code: string; message: string };
       assert.equal(e.code, 'SF_ERR_SERVE_LIMIT');
@@ -290,11 +286,7 @@ describe('limits, bad files and bad requests', () => {
       onLimit: 'partial',
     });
     try {
-      const r = await fetch(`${partial.url}/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+      const r = await post('/query', body, {}, partial.url);
       assert.equal(r.status, 200);
       const res = (await r.json()) as Series[];
       const notice = res.find((s) => s.target.startsWith('⚠'));
@@ -325,10 +317,9 @@ describe('limits, bad files and bad requests', () => {
       writeFileSync(join(d2, 'LOG', 'passwords.json'), JSON.stringify({ [DEVICE]: 'wrong-password' }));
       const s = await startServe({ data: join(d2, 'LOG'), port: 0, pollMs: 0, indexPath: join(d2, 'i.json') });
       try {
-        const r = await fetch(`${s.url}/query`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
+        const r = await post(
+          '/query',
+          {
             range: RANGE,
             maxDataPoints: 100_000,
             targets: [
@@ -337,8 +328,10 @@ describe('limits, bad files and bad requests', () => {
                 target: target({ device: DEVICE, itf: 'CAN', chn: 'CH2', db: 'canmod-gps', signal: 'Speed' }),
               },
             ],
-          }),
-        });
+          },
+          {},
+          s.url,
+        );
         assert.equal(r.status, 200);
         const res = (await r.json()) as Series[];
         const speed = res.find((x) => x.target.endsWith(':Speed'));
@@ -463,11 +456,7 @@ test('20 concurrent queries are served concurrently and agree with the same quer
   const s = await startServe({ data: join(dir, 'LOG'), port: 0, pollMs: 0, indexPath: join(dir, 'i4.json') });
   try {
     const send = (sig: string) =>
-      fetch(`${s.url}/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body(sig)),
-      }).then(async (r) => {
+      post('/query', body(sig), {}, s.url).then(async (r) => {
         assert.equal(r.status, 200);
         return r.text();
       });
@@ -524,10 +513,9 @@ test('multi-frame UDS messages (ISO-TP on CAN1) are reassembled and decoded as `
     indexPath: join(dir, 'i-uds.json'),
   });
   try {
-    const r = await fetch(`${s.url}/query`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
+    const r = await post(
+      '/query',
+      {
         range: RANGE,
         maxDataPoints: 100_000,
         targets: [
@@ -542,8 +530,10 @@ test('multi-frame UDS messages (ISO-TP on CAN1) are reassembled and decoded as `
             }),
           },
         ],
-      }),
-    });
+      },
+      {},
+      s.url,
+    );
     const res = (await r.json()) as Series[];
     assert.equal(r.status, 200, JSON.stringify(res));
     const ref = spawnSync(

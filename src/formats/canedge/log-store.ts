@@ -3,7 +3,14 @@
  * disk, `S3LogStore` a bucket. Files are opened as ByteSources (src/io).
  */
 import { join, relative, resolve, sep } from 'node:path';
-import { AsyncFileSource, type ByteSource, FileSource, S3Bucket, type S3Location } from '../../io/index.js';
+import {
+  AsyncFileSource,
+  BufferSource,
+  type ByteSource,
+  FileSource,
+  S3Bucket,
+  type S3Location,
+} from '../../io/index.js';
 import { CanedgeError } from './errors.js';
 import { type TreeFs, type TreeProblem, walkTree } from './tree-walk.js';
 
@@ -44,6 +51,8 @@ export class LocalLogStore implements LogStore {
     root: string,
     /** The file system of the walk (a test seam). */
     private readonly fs?: TreeFs,
+    /** Files up to this size are read whole by `open` (see there). */
+    private readonly wholeFileBytes = 4 * 1024 * 1024,
   ) {
     this.root = resolve(root);
   }
@@ -75,9 +84,21 @@ export class LocalLogStore implements LogStore {
     }
   }
 
+  /**
+   * Opens a file: one asynchronous read of the whole file when it is small (≤ `wholeFileBytes`, default 4 MiB —
+   * most CANedge splits; the MDF reader then reads from memory without a promise per read: measured ~1.2× on a
+   * server's cold queries), else an AsyncFileSource (positional reads; memory stays bounded for big files).
+   */
   async open(path: string): Promise<ByteSource> {
     const full = join(this.root, ...path.split('/'));
-    return AsyncFileSource.open(full, full);
+    const src = await AsyncFileSource.open(full, full);
+    if (src.size > this.wholeFileBytes) return src;
+    try {
+      const bytes = await src.read(0, src.size);
+      return new BufferSource(bytes, full);
+    } finally {
+      await src.close();
+    }
   }
 
   /**

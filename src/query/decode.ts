@@ -139,7 +139,10 @@ export async function decodeFileColumns(
   const opened = await openLog(src, { passwords: opts.passwords });
   let mdf: Awaited<ReturnType<typeof openMdf4>>;
   try {
-    mdf = await openMdf4(opened.source, { onWarning: opts.onWarning });
+    // reads no larger than the file (the reader allocates its chunk buffer up front: 1 MiB by default, most of the
+    // garbage of a cold query over small splits)
+    const chunkSize = Math.max(64 * 1024, Math.min(1 << 20, 2 ** Math.ceil(Math.log2(opened.source.size + 1))));
+    mdf = await openMdf4(opened.source, { onWarning: opts.onWarning, chunkSize });
   } catch (e) {
     await opened.source.close?.();
     throw e;

@@ -106,7 +106,15 @@ export class LocalLogStore implements LogStore {
    * on a tree of small logs), for threads that serve nothing else — the server's decode workers.
    */
   openBlocking(path: string): ByteSource {
-    return new FileSource(join(this.root, ...path.split('/')));
+    const full = join(this.root, ...path.split('/'));
+    const src = new FileSource(full);
+    if (src.size > this.wholeFileBytes) return src;
+    try {
+      // small files whole, as `open` does (read returns a fresh buffer: it outlives the handle)
+      return new BufferSource(src.read(0, src.size), full);
+    } finally {
+      src.close();
+    }
   }
 }
 

@@ -61,7 +61,11 @@ export async function openInput(
   }
   let mdf: Mdf4File;
   try {
-    mdf = await openMdf4(opened.source, { onWarning: opts.onWarning });
+    // reads no larger than the file: the reader allocates its chunk buffer up front (1 MiB by default), which for
+    // a tree of small splits was a large share of the garbage
+    const size = opened.source.size;
+    const chunkSize = Math.max(64 * 1024, Math.min(1 << 20, 2 ** Math.ceil(Math.log2(size + 1))));
+    mdf = await openMdf4(opened.source, { onWarning: opts.onWarning, chunkSize });
   } catch (e) {
     await opened.source.close?.();
     throw e;

@@ -127,7 +127,7 @@ async function importAction(paths: string[], opts: ImportOptions): Promise<void>
   let trigger: Awaited<ReturnType<typeof startImportTrigger>> | null = null;
   try {
     if (opts.listen !== undefined) {
-      const { host, port } = parseHostPort(opts.listen);
+      const { host, port } = await parseHostPort(opts.listen);
       trigger = await startImportTrigger(host, port, {
         token: process.env.SIGFLOW_IMPORT_WEBHOOK_TOKEN,
         onNotice: (keys) =>
@@ -148,11 +148,10 @@ async function importAction(paths: string[], opts: ImportOptions): Promise<void>
 }
 
 /** `host:port` of --listen (127.0.0.1:9100, [::1]:9100). */
-function parseHostPort(text: string): { host: string; port: number } {
-  const i = text.lastIndexOf(':');
-  const host = text.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(text.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+async function parseHostPort(text: string): Promise<{ host: string; port: number }> {
+  const { parseListen } = await import('../supervisor/index.js'); // the one reading of host:port
+  const { host, port } = parseListen(text);
+  if (!host || !text.includes(':') || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new SigflowError('SF_ERR_USAGE', `--listen ${text}: expected host:port (e.g. 127.0.0.1:9100)`);
   }
   return { host, port };

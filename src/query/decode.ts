@@ -8,17 +8,8 @@
  */
 import { setImmediate as turn } from 'node:timers/promises';
 import { type Database, DecodedBatch, type FrameColumns, type Signal } from '../codecs/dbc/index.js';
-import { openLog, type PasswordBook } from '../formats/canedge/index.js';
-import {
-  BUS_CAN,
-  BUS_LIN,
-  EV_CAN_DATA,
-  EV_LIN_FRAME,
-  FLAG_EXT,
-  type Mdf4Warning,
-  openMdf4,
-  readBusFrames,
-} from '../formats/mdf4/index.js';
+import { openLogMdf4, type PasswordBook } from '../formats/canedge/index.js';
+import { EV_CAN_DATA, EV_LIN_FRAME, FLAG_EXT, type Mdf4Warning, readBusFrames } from '../formats/mdf4/index.js';
 import type { ByteSource } from '../io/index.js';
 import { NOT_TRANSPORT, planTransport, TAKEN, type TransportMessage, TransportStage } from '../transport/index.js';
 import type { Sized } from './cache.js';
@@ -118,7 +109,6 @@ export async function decodeFileColumns(
     out.set(s.globalIndex, new Growing());
   }
   const isLin = req.itf === 'LIN';
-  const bus = isLin ? BUS_LIN : BUS_CAN;
   const j1939 = req.dbc.j1939;
   const known = new Map<number, boolean>();
   const wanted = (id: number, ext: boolean): boolean => {
@@ -136,17 +126,7 @@ export async function decodeFileColumns(
   const plan = isLin ? null : planTransport(db.messages.filter((m) => wantMsg[m.index] === 1));
   const stage =
     plan && (plan.isotp.length > 0 || plan.j1939 || plan.fastPacketPgns.length > 0) ? new TransportStage(plan) : null;
-  const opened = await openLog(src, { passwords: opts.passwords });
-  let mdf: Awaited<ReturnType<typeof openMdf4>>;
-  try {
-    // reads no larger than the file (the reader allocates its chunk buffer up front: 1 MiB by default, most of the
-    // garbage of a cold query over small splits)
-    const chunkSize = Math.max(64 * 1024, Math.min(1 << 20, 2 ** Math.ceil(Math.log2(opened.source.size + 1))));
-    mdf = await openMdf4(opened.source, { onWarning: opts.onWarning, chunkSize });
-  } catch (e) {
-    await opened.source.close?.();
-    throw e;
-  }
+  const { mdf } = await openLogMdf4(src, { passwords: opts.passwords, onWarning: opts.onWarning });
   const decodedBatch = new DecodedBatch();
   let sel = new Uint32Array(0);
   const cols: FrameColumns = {
@@ -176,11 +156,11 @@ export async function decodeFileColumns(
         cols.offset = new Uint32Array(n);
         cols.length = new Uint8Array(n);
       }
-      const { id, flags, channel, dataStart, length, type } = b;
-      const ev = types[0];
+      const { id, flags, dataStart, length } = b;
       let m = 0;
+      // the reader emitted only frames of this interface and channel that `keep` accepted: wanted ones, and
+      // (with a transport stage) the frames of multi-frame messages
       for (let i = 0; i < n; i++) {
-        if (type[i] !== ev || b.bus[i] !== bus || channel[i] !== req.channel) continue;
         const ext = !isLin && (flags[i] & FLAG_EXT) !== 0;
         if (stage?.wants(id[i], ext)) {
           const timeNs = b.startNs + BigInt(Math.round(b.offsetNs[i]));
@@ -190,8 +170,8 @@ export async function decodeFileColumns(
             messages.push(r);
             continue;
           }
+          if (!wanted(id[i], ext)) continue; // not a transport frame after all, and not a wanted message
         }
-        if (!wanted(id[i], ext)) continue;
         sel[m] = i;
         cols.id[m] = id[i];
         cols.ext[m] = ext ? 1 : 0;

@@ -18,8 +18,8 @@
  */
 import type { Signal } from '../codecs/dbc/index.js';
 import { errorCode, SigflowError } from '../errors/index.js';
-import { type IndexEntry, openLog } from '../formats/canedge/index.js';
-import { BUS_LIN, EV_CAN_DATA, EV_LIN_FRAME, FLAG_EXT, openMdf4, readBusFrames } from '../formats/mdf4/index.js';
+import { type IndexEntry, openLogMdf4 } from '../formats/canedge/index.js';
+import { BUS_LIN, EV_CAN_DATA, EV_LIN_FRAME, FLAG_EXT, readBusFrames } from '../formats/mdf4/index.js';
 import { type CacheStats, ColumnCache, SingleFlight } from './cache.js';
 import { entryStartMs, type LogCatalog } from './catalog.js';
 import { dbcSpec, type LoadedDbc, type SignalRef, signalNames } from './dbcs.js';
@@ -396,11 +396,7 @@ export class QueryEngine {
       budget -= entry.size;
       signal?.throwIfAborted();
       try {
-        const opened = await openLog(await this.catalog.open(entry), { passwords: this.catalog.passwords });
-        const mdf = await openMdf4(opened.source).catch(async (e) => {
-          await opened.source.close?.();
-          throw e;
-        });
+        const { mdf } = await openLogMdf4(await this.catalog.open(entry), { passwords: this.catalog.passwords });
         try {
           for await (const b of readBusFrames(mdf, { from, to, types: [EV_CAN_DATA, EV_LIN_FRAME], batchSize: 4096 })) {
             signal?.throwIfAborted();

@@ -39,7 +39,7 @@ import {
   type StoreTargetParsed,
   type Target,
 } from './requests.js';
-import { simpodQuery } from './simpod.js';
+import { simpodTargets } from './simpod.js';
 
 export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): void {
   app.get('/', async () => 'OK');
@@ -95,12 +95,17 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
       if (o.measurement !== undefined) stored.push({ refId: t.refId, t: parseStoreTarget(o, field) });
       else series.push({ refId: t.refId, t: parseSignalTarget(o, field) });
     }
+    if (simpod.length) {
+      const sp = await simpodTargets(engine, simpod, range, maxPoints, signal);
+      out.push(...sp.tables);
+      series.push(...sp.series);
+      stored.push(...sp.stored);
+    }
     const r = await timeSeries(engine, series, range, maxPoints, body.intervalMs, signal);
     out.push(...r.series);
     const st = storeTimeSeries(engine, stored, range, maxPoints);
     out.push(...st.series);
     r.notices.push(...st.notices);
-    if (simpod.length) out.push(...(await simpodQuery(engine, simpod, range, maxPoints, body.intervalMs, signal)));
     if (r.notices.length) {
       for (const n of r.notices) req.log.warn({ notice: n }, 'query notice');
       reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));

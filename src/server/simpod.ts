@@ -7,21 +7,12 @@
  * - `files` — payload {device}: the log files table.
  * `POST /metrics`, `POST /metric-payload-options` (options of one payload field, given the others),
  * `POST /variable` (the `/search` questions: {"search":"device"} or a plain word), and `/query` (shared with
- * SimpleJson: a target with a `payload` is a simPod target).
+ * SimpleJson: a target with a `payload` is a simPod target; `simpodTargets` turns them into SimpleJson's).
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { QueryEngine } from '../query/index.js';
-import {
-  CHANNELS,
-  fileTable,
-  frameTable,
-  INTERFACES,
-  METHODS,
-  search,
-  storeTimeSeries,
-  timeSeries,
-} from './protocol.js';
+import { CHANNELS, fileTable, frameTable, INTERFACES, METHODS, search } from './protocol.js';
 import {
   badRequest,
   parseBody,
@@ -29,6 +20,8 @@ import {
   parseSignalTarget,
   parseStoreTarget,
   RangeSchema,
+  type SignalTarget,
+  type StoreTargetParsed,
   type Target,
 } from './requests.js';
 
@@ -132,25 +125,31 @@ export function registerSimpod(app: FastifyInstance, engine: QueryEngine): void 
   });
 }
 
-/** simPod targets of a `/query` request. */
-export async function simpodQuery(
+/**
+ * simPod targets of a `/query` request: its tables answered here, its series targets handed back to be answered
+ * with the SimpleJson ones (one decode request, one notice).
+ */
+export async function simpodTargets(
   engine: QueryEngine,
   targets: Target[],
   range: { fromMs: number; toMs: number },
   maxPoints: number,
-  intervalMs: number | undefined,
   signal: AbortSignal,
-): Promise<unknown[]> {
-  const out: unknown[] = [];
-  const series: Parameters<typeof timeSeries>[1] = [];
-  const stored: Parameters<typeof storeTimeSeries>[1] = [];
+): Promise<{
+  tables: unknown[];
+  series: { refId?: string; t: SignalTarget }[];
+  stored: { refId?: string; t: StoreTargetParsed }[];
+}> {
+  const tables: unknown[] = [];
+  const series: { refId?: string; t: SignalTarget }[] = [];
+  const stored: { refId?: string; t: StoreTargetParsed }[] = [];
   for (const [i, t] of targets.entries()) {
     const field = `targets[${i}].payload`;
     const p = typeof t.payload === 'string' ? {} : (t.payload ?? {});
     const metric = typeof t.target === 'string' ? t.target : 'signals';
     if (metric === 'frames' || metric === 'files') {
       const device = parseDevice(typeof p.device === 'string' ? p.device : undefined, `${field}.device`);
-      out.push(
+      tables.push(
         metric === 'files'
           ? fileTable(engine, device, range, maxPoints)
           : (await frameTable(engine, device, range, maxPoints, signal)).table,
@@ -179,11 +178,5 @@ export async function simpodQuery(
       ),
     });
   }
-  const r = await timeSeries(engine, series, range, maxPoints, intervalMs, signal);
-  out.push(...r.series);
-  const st = storeTimeSeries(engine, stored, range, maxPoints);
-  out.push(...st.series);
-  r.notices.push(...st.notices);
-  if (r.notices.length) out.push({ refId: series[0]?.refId, target: `⚠ ${r.notices.join(' | ')}`, datapoints: [] });
-  return out;
+  return { tables, series, stored };
 }

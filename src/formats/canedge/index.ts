@@ -65,6 +65,7 @@ export {
 } from './log-store.js';
 export { type CanedgeMetadata, type MdfHeaderInfo, readMdfHeader } from './mdf-header.js';
 export { MDF4_TIME_RANGE_ID, mdf4TimeRange } from './mdf4-time-range.js';
+export { openLogMdf4 } from './open-mdf.js';
 export { loadPasswords, PasswordBook, parsePasswords, passwordsFileOf, passwordsFor } from './passwords.js';
 export { type LogPath, parseLogPath } from './tree.js';
 export { type TreeFile, type TreeFs, type TreeProblem, type WalkOptions, walkTree } from './tree-walk.js';

@@ -12,6 +12,7 @@ import {
   type HeaderBlock,
   type IdBlock,
 } from './blocks.js';
+import { DEFAULT_CHUNK } from './data.js';
 import type { Mdf4Warning } from './errors.js';
 import { type HeaderMetadata, parseHeaderComment } from './header.js';
 
@@ -24,7 +25,10 @@ export interface Mdf4Header extends HeaderBlock {
 }
 
 export interface OpenOptions {
-  /** Bytes per sequential data read (default 1 MB). */
+  /**
+   * Bytes per sequential data read (default: the file's size rounded up to a power of two, between 64 KiB and
+   * 1 MiB — readers allocate a chunk buffer up front, so a small file does not pay for a 1 MiB one).
+   */
   chunkSize?: number;
   /** Refuse DZ blocks that inflate to more than this (default 256 MB). */
   maxDzBytes?: number;
@@ -65,6 +69,11 @@ export class Mdf4File {
  * Opens an MDF4 file from a path or any {@link ByteSource} (e.g. a decompressed .MFC buffer via BufferSource).
  * Throws Mdf4Error for input that is not MDF4 or whose metadata blocks are damaged.
  */
+/** The default chunk for a file of `size` bytes: its size rounded up to a power of two, 64 KiB … 1 MiB. */
+function fittedChunk(size: number): number {
+  return Math.max(64 * 1024, Math.min(DEFAULT_CHUNK, 2 ** Math.ceil(Math.log2(size + 1))));
+}
+
 export async function openMdf4(src: ByteSource | string, options: OpenOptions = {}): Promise<Mdf4File> {
   const source = typeof src === 'string' ? new FileSource(src) : src;
   try {
@@ -96,7 +105,8 @@ export async function openMdf4(src: ByteSource | string, options: OpenOptions = 
         'HD start time is local time (time flags bit 0), of an unknown time zone; times are reported as if it were UTC',
         'SF_WARN_MDF4_LOCAL_TIME',
       );
-    return new Mdf4File(source, reader, id, header, history, groups, options);
+    const chunkSize = options.chunkSize ?? fittedChunk(source.size);
+    return new Mdf4File(source, reader, id, header, history, groups, { ...options, chunkSize });
   } catch (e) {
     if (typeof src === 'string') await source.close?.();
     throw e;

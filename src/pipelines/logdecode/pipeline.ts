@@ -12,7 +12,7 @@
 
 import { DecodedBatch, ERR_UNKNOWN_ID, type FrameColumns } from '../../codecs/dbc/index.js';
 import { SigflowError } from '../../errors/index.js';
-import { type ContainerKind, openLog, type PasswordBook } from '../../formats/canedge/index.js';
+import { type ContainerKind, openLogMdf4, type PasswordBook } from '../../formats/canedge/index.js';
 import {
   BUS_CAN,
   EV_CAN_DATA,
@@ -22,7 +22,6 @@ import {
   type FrameBatch,
   type Mdf4File,
   type Mdf4Warning,
-  openMdf4,
   readBusFrames,
 } from '../../formats/mdf4/index.js';
 import { type ByteSource, FileSource } from '../../io/index.js';
@@ -52,24 +51,7 @@ export async function openInput(
   // SF_ERR_IO_OPEN naming the file when it cannot be opened
   const open = input.open;
   const src: ByteSource = open ? await open() : new FileSource(input.path);
-  let opened: Awaited<ReturnType<typeof openLog>>;
-  try {
-    opened = await openLog(src, { passwords: opts.passwords });
-  } catch (e) {
-    await src.close?.();
-    throw e;
-  }
-  let mdf: Mdf4File;
-  try {
-    // reads no larger than the file: the reader allocates its chunk buffer up front (1 MiB by default), which for
-    // a tree of small splits was a large share of the garbage
-    const size = opened.source.size;
-    const chunkSize = Math.max(64 * 1024, Math.min(1 << 20, 2 ** Math.ceil(Math.log2(size + 1))));
-    mdf = await openMdf4(opened.source, { onWarning: opts.onWarning, chunkSize });
-  } catch (e) {
-    await opened.source.close?.();
-    throw e;
-  }
+  const { log: opened, mdf } = await openLogMdf4(src, opts);
   const serial = mdf.header.metadata.serial_number;
   const device = serial?.trim() || input.folderDevice || opened.deviceId || '';
   return { input, device, kind: opened.kind, mdf };

@@ -10,6 +10,7 @@ import { registerFramesCommands } from './frames.js';
 import { registerImportCommands } from './import.js';
 import { registerLogsCommands } from './logs.js';
 import { registerOutboxCommands } from './outbox.js';
+import { registerPacketsCommands } from './packets.js';
 import { rootProgram } from './root.js';
 import { registerRunCommands } from './run.js';
 import { registerServeCommands } from './serve.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerImportCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
+  registerPacketsCommands(program);
   registerRunCommands(program);
   registerServeCommands(program);
   registerStoreCommands(program);

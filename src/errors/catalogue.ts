@@ -435,6 +435,24 @@ export const ERRORS = {
     'Choose another --port (0 takes any free one) or --bind address.',
   ),
 
+  // ── packets (bit-field packet specs) and the IoF application ─────────────────────────────────────────
+  SF_ERR_PACKETS_SPEC: usage(
+    'A bit-field packet spec does not fit the spec language: a missing or mistyped key, a field past the end of its block, an unknown field referenced by a selector or a derived value.',
+    'The message names the key path; src/codecs/bitfield/README.md describes the language and the built-in `iof` spec is a working example.',
+  ),
+  SF_ERR_PACKETS_DECODE: usage(
+    'A message could not be decoded to its end: an unknown discriminator value, a packet cut short, or a payload that is not the expected base64, hex or JSON envelope. The rows before the error are kept.',
+    'The message names the packet and byte offset; check the sender or the spec. The raw message is kept in the backup.',
+  ),
+  SF_ERR_IOF_WORKBOOK: usage(
+    'The IoF metadata workbook cannot be read: a missing sheet or column, or a cell of the wrong type; the message names sheet, row and column.',
+    'Fix the workbook (metadata_example.xlsx shows the format) and run `sigflow iof init` again; it is safe to re-run.',
+  ),
+  SF_ERR_IOF_PROJECT: usage(
+    'An IoF project folder or project file is missing or invalid.',
+    'Create it with `sigflow iof init <dir> --workbook metadata.xlsx`; the message names the file and key.',
+  ),
+
   // ── cli ──────────────────────────────────────────────────────────────────────────────────────────
   SF_ERR_CLI_OUTPUT: failure(
     'The output file given with -o cannot be written.',

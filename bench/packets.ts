@@ -1,0 +1,166 @@
+/**
+ * `npm run bench -- packets [--json] [--messages N] [--runs N]`
+ *
+ * IoF messages (random valid ones: header, a GPS block in half, 1–7 tag/TBR packets — LoRa-sized, 6–60 bytes) decoded
+ * per second on one core by the compiled `iof` spec — through the column callback (what the IoF sink uses) and
+ * as row objects — beside a straightforward reference decoder written here (DataView, field by field, an object
+ * per row), in the same process on the same messages. Target (issue 12): ≥ 1M messages/s.
+ * Positions per second: the TDOA solver (src/geo) on synthetic detection triplets.
+ */
+import { loadPacketSpec } from '../src/codecs/bitfield/index.js';
+import { encodeIof, prng, randomMessage } from '../test/codecs/bitfield/iof-encoder.js';
+import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
+
+const count = Number(arg('messages', '200000'));
+const runs = Number(arg('runs', '7'));
+
+const PROTOCOLS = ['R256', 'R04K', 'R64K', 'S256', 'R01M', 'S64K', 'HS256', 'DS256'];
+const ID_BYTES = [1, 2, 2, 1, 3, 2, 1, 1];
+const DATA_BYTES = [[], [], [], [1], [], [1], [2], [1, 1]];
+const FIX = ['no fix', 'dead reckoning only', '2D-fix', '3D-fix', 'GNSS + dead reckoning combined', 'time only fix'];
+
+/** The reference: what one writes by hand with a DataView — an object per row. */
+function referenceDecode(bytes: Uint8Array): Record<string, unknown>[] {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const rows: Record<string, unknown>[] = [];
+  const h = dv.getUint16(0);
+  const tbr = h >> 2;
+  const ref = dv.getUint32(2);
+  let p = 6;
+  if ((h & 3) === 1) {
+    const hi = dv.getUint32(p);
+    const lo = dv.getUint8(p + 4);
+    let lon = ((hi & 0x3ffff) * 256 + lo) | 0;
+    if (lon & 0x2000000) lon -= 0x4000000;
+    const w = dv.getUint32(p + 5);
+    let lat = w & 0x1ffffff;
+    if (lat & 0x1000000) lat -= 0x2000000;
+    const f = dv.getUint8(p + 9);
+    rows.push({
+      kind: 'gps',
+      tbr_serial_id: tbr,
+      timestamp: ref,
+      slim_status: hi >>> 18,
+      longitude: lon / 1e5,
+      pdop: (w >>> 25) / 10,
+      latitude: lat / 1e5,
+      fix: FIX[f >> 5],
+      num_sat_tracked: f & 31,
+    });
+    p += 10;
+  }
+  while (p < bytes.length) {
+    const off = dv.getUint8(p);
+    const code = dv.getUint8(p + 1);
+    const timestamp = off > 250 ? ref - (255 - off) : ref + off;
+    if (code === 0xff) {
+      const t = dv.getUint16(p + 2);
+      rows.push({
+        kind: 'tbr',
+        tbr_serial_id: tbr,
+        timestamp,
+        temperature: (t - 50) / 10,
+        temperature_data_raw: t,
+        noise_avg: dv.getUint8(p + 4),
+        noise_peak: dv.getUint8(p + 5),
+        frequency: dv.getUint8(p + 6),
+      });
+      p += 7;
+      continue;
+    }
+    const k = code >> 4;
+    const pi = code & 7;
+    if (code & 8 || k > 14) throw new Error(`unknown comm_code ${code}`);
+    let q = p + 2;
+    let id = 0;
+    for (let i = 0; i < ID_BYTES[pi]; i++) id = id * 256 + dv.getUint8(q++);
+    const row: Record<string, unknown> = {
+      kind: 'tag',
+      tbr_serial_id: tbr,
+      timestamp,
+      comm_protocol: PROTOCOLS[pi],
+      frequency: k <= 8 ? 69 + k : 54 + k,
+      tag_id: id,
+    };
+    const data = DATA_BYTES[pi];
+    if (data.length) {
+      row.tag_data = data[0] === 2 ? dv.getUint16(q) : dv.getUint8(q);
+      q += data[0];
+      if (data.length > 1) row.tag_data_2 = dv.getUint8(q++);
+    }
+    const sm = dv.getUint16(q);
+    row.snr = sm >> 10;
+    row.millisecond = sm & 1023;
+    rows.push(row);
+    p = q + 2;
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const rnd = prng(12);
+  const messages = Array.from({ length: count }, () => encodeIof(randomMessage(rnd, 1 + Math.floor(rnd() * 7))));
+  const bytes = messages.reduce((s, m) => s + m.length, 0);
+  const iof = loadPacketSpec('iof');
+  const v = iof.values;
+  const tagKind = iof.kind('tag');
+  const msSlot = tagKind?.columns.find((c) => c.name === 'millisecond')?.slot ?? 0;
+
+  let rowsCols = 0;
+  let check = 0;
+  const onRow = (k: number) => {
+    rowsCols++;
+    check += v[msSlot] * k;
+  };
+  const columns = () => {
+    rowsCols = 0;
+    for (const m of messages) iof.decode(m, onRow);
+  };
+  let rowsObj = 0;
+  const objects = () => {
+    rowsObj = 0;
+    for (const m of messages) rowsObj += iof.rows(m).rows.length;
+  };
+  let rowsRef = 0;
+  const reference = () => {
+    rowsRef = 0;
+    for (const m of messages) rowsRef += referenceDecode(m).length;
+  };
+  // Alternate the three so drift on a shared machine hits them alike.
+  const times: Record<string, number[]> = { columns: [], objects: [], reference: [] };
+  for (let i = 0; i < runs; i++) {
+    times.columns.push(...(await timeRuns(columns, 1, i === 0 ? 2 : 0, false)));
+    times.objects.push(...(await timeRuns(objects, 1, i === 0 ? 2 : 0, false)));
+    times.reference.push(...(await timeRuns(reference, 1, i === 0 ? 2 : 0, false)));
+  }
+  if (rowsCols !== rowsObj || rowsObj !== rowsRef || rowsCols === 0)
+    throw new Error(`row counts differ: columns ${rowsCols}, objects ${rowsObj}, reference ${rowsRef}`);
+  const rate = (name: string) => count / median(times[name]);
+  const result = {
+    bench: 'packets',
+    messages: count,
+    rows: rowsCols,
+    mean_message_bytes: Number((bytes / count).toFixed(1)),
+    sigflow_columns_msgs_per_s: Math.round(rate('columns')),
+    sigflow_objects_msgs_per_s: Math.round(rate('objects')),
+    reference_dataview_msgs_per_s: Math.round(rate('reference')),
+    ratio_columns_vs_reference: Number((rate('columns') / rate('reference')).toFixed(2)),
+    ratio_objects_vs_reference: Number((rate('objects') / rate('reference')).toFixed(2)),
+    target_msgs_per_s: 1_000_000,
+    peak_rss_mb: Math.round(peakRssMb()),
+    checksum: check,
+  };
+  report(
+    result,
+    [
+      `packets: ${count} IoF messages (${result.mean_message_bytes} B mean, ${rowsCols} rows), medians of ${runs} runs, one core`,
+      `  sigflow iof spec, columns  ${fmtRate(rate('columns'))} msgs/s  (${fmtRate((rate('columns') * rowsCols) / count)} rows/s)  ${(rate('columns') / rate('reference')).toFixed(2)}× reference`,
+      `  sigflow iof spec, objects  ${fmtRate(rate('objects'))} msgs/s  ${(rate('objects') / rate('reference')).toFixed(2)}× reference`,
+      `  reference DataView decoder ${fmtRate(rate('reference'))} msgs/s (objects, field by field)`,
+      `  target ≥ 1M msgs/s; peak RSS ${result.peak_rss_mb} MB`,
+    ].join('\n'),
+  );
+  note('');
+}
+
+await main();

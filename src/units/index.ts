@@ -9,3 +9,4 @@ export {
   parseDuration,
   parseTime,
 } from './time.js';
+export { localDateHour, rfc3339InZone, wallClockToInstant, zoneOffsetMs } from './zone.js';

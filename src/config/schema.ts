@@ -12,13 +12,26 @@ import { z } from 'zod';
 import { outboxConfigSchema, sinkDeliveryConfigSchema } from '../outbox/index.js';
 import { liveDecodeConfigSchema } from '../pipelines/live/index.js';
 import { durationWholeMs, numberish, sizeBytes } from '../schema/index.js';
-import { SINK_PLUGINS, type SinkConfig, type SinkOptions } from '../sinks/index.js';
+import {
+  type MeasurementFilter,
+  measurementFilterSchema,
+  SINK_PLUGINS,
+  type SinkConfig,
+  type SinkOptions,
+} from '../sinks/index.js';
 import { sourceConfigSchema, sourcePlugin } from '../sources/index.js';
 
 /** One `sinks:` entry as written: the sink's keys plus its optional `delivery` section. */
-export type SinkEntryConfig = SinkConfig & { delivery?: z.input<typeof sinkDeliveryConfigSchema> };
+export type SinkEntryConfig = SinkConfig & {
+  delivery?: z.input<typeof sinkDeliveryConfigSchema>;
+  measurements?: z.input<typeof measurementFilterSchema>;
+};
 /** One validated `sinks:` entry (defaults filled in). */
-export type SinkEntry = SinkOptions & { delivery?: z.output<typeof sinkDeliveryConfigSchema> };
+export type SinkEntry = SinkOptions & {
+  delivery?: z.output<typeof sinkDeliveryConfigSchema>;
+  /** Which records the sink is given, by measurement (src/sinks/filter.ts). */
+  measurements?: MeasurementFilter;
+};
 
 /**
  * A plugin's `delivery` section: the outbox's schema, with the plugin's own default flush interval where it has one
@@ -35,7 +48,9 @@ function deliveryOf(p: object) {
 /** One `sinks:` entry: each registered plugin's schema, extended by `delivery`, selected by `type`. */
 export const sinkEntrySchema = z.discriminatedUnion(
   'type',
-  SINK_PLUGINS.map((p) => p.schema.extend({ delivery: deliveryOf(p) })) as unknown as [z.ZodObject, ...z.ZodObject[]],
+  SINK_PLUGINS.map((p) =>
+    p.schema.extend({ delivery: deliveryOf(p), measurements: measurementFilterSchema.optional() }),
+  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
 ) as unknown as z.ZodType<SinkEntry, SinkEntryConfig>;
 
 /**

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Sink } from '../outbox/index.js';
 import { archivePlugin } from './archive/index.js';
 import { influxPlugin } from './influx/index.js';
+import { iofPlugin } from './iof/index.js';
 import { describeConfigIssues, SinkConfigError, underPath } from './issues.js';
 import type { SinkContext, SinkPlugin } from './plugin.js';
 import { postgresPlugin } from './postgres/index.js';
@@ -18,6 +19,7 @@ export const SINK_PLUGINS = [
   influxPlugin,
   postgresPlugin,
   archivePlugin,
+  iofPlugin,
 ] as const satisfies readonly SinkPlugin[];
 
 type Plugins = typeof SINK_PLUGINS;
@@ -70,9 +72,10 @@ export function createSink(config: unknown, where = 'sink', context: SinkContext
 
 export type { Sink, WriteResult } from '../outbox/index.js';
 export { ArchiveFormatError, ArchiveSink, listArchive, parseArchiveLine, readArchiveFile } from './archive/index.js';
+export { filterSink, type MeasurementFilter, measurementFilterSchema, measurementTest } from './filter.js';
 export { InfluxSink } from './influx/index.js';
 export { describeConfigIssues, formatKeyPath, type RenamedAt, SinkConfigError, underPath } from './issues.js';
 export type { SinkContext, SinkPlugin } from './plugin.js';
 export { PostgresSink } from './postgres/index.js';
 export { createStoreSink, StoreSink, storeSinkFor } from './store/index.js';
-export { archivePlugin, influxPlugin, postgresPlugin, storePlugin };
+export { archivePlugin, influxPlugin, iofPlugin, postgresPlugin, storePlugin };

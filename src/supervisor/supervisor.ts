@@ -11,7 +11,7 @@ import type { PipelineEntry, SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
 import { lockDataDir, Outbox, type OutboxStatus, outboxOptionsFromConfig } from '../outbox/index.js';
 import type { TelemetryRecord } from '../records/index.js';
-import { createSink } from '../sinks/index.js';
+import { createSink, filterSink } from '../sinks/index.js';
 import { type EmbeddedBroker, startBroker } from './broker.js';
 import { type HttpFallback, type MetricsServer, startMetricsServer } from './http.js';
 import { RejectArchive } from './rejects.js';
@@ -63,11 +63,11 @@ export class Supervisor {
     const release = lockDataDir(config.outbox.data_dir);
     let outbox: Outbox;
     try {
-      const sinks = config.sinks.map(({ delivery, ...sink }, i) => ({
-        // (the entry's `delivery` section is the outbox's, not the sink's)
-        sink: createSink(sink, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: sink.name }, m) }),
-        delivery,
-      }));
+      const sinks = config.sinks.map(({ delivery, measurements, ...sink }, i) => {
+        // (the entry's `delivery` section is the outbox's, not the sink's; `measurements` filters what it is given)
+        const s = createSink(sink, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: sink.name }, m) });
+        return { sink: measurements ? filterSink(s, measurements) : s, delivery };
+      });
       outbox = Outbox.open({ ...outboxOptionsFromConfig(config.outbox, sinks, o.logger), lock: false });
     } catch (e) {
       release();

@@ -27,7 +27,9 @@ test('createSink validates each sink config and names the offending key path', a
     await archive.close();
     assert.throws(
       () => createSink({ type: 'kafka' }, 'sinks[2]'),
-      isConfigError(/^sinks\[2\]\.type: expected "store" \| "influx" \| "postgres" \| "archive", got "kafka"$/),
+      isConfigError(
+        /^sinks\[2\]\.type: expected "store" \| "influx" \| "postgres" \| "archive" \| "iof", got "kafka"$/,
+      ),
     );
     assert.throws(() => createSink(null, 'sinks[2]'), isConfigError(/^sinks\[2\]: expected object, got null$/));
     assert.throws(
@@ -79,6 +81,7 @@ test('the old camelCase keys are rejected, each naming its new key', () => {
     influx: { type: 'influx', url: 'http://127.0.0.1:8086', database: 'd' },
     postgres: { type: 'postgres', connection_string: 'postgres://x' },
     archive: { type: 'archive', dir: '/tmp/a' },
+    iof: { type: 'iof', project: '/tmp/iof.yaml', path: '/tmp/iof.db' },
   };
   let renames = 0;
   for (const p of SINK_PLUGINS) {

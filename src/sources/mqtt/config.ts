@@ -46,6 +46,25 @@ const envelope = z
   })
   .strict();
 
+const packets = z
+  .object({
+    /** Binary messages through a bit-field packet spec (src/codecs/bitfield): a `<prefix>message` record per
+     * message (raw, kept whether it decodes or not) and a `<prefix><kind>` record per decoded row. */
+    format: z.literal('packets'),
+    /** A built-in spec (`iof`) or a YAML/JSON spec file. */
+    spec: z.string().min(1),
+    /** true: the payload is a gateway envelope `{"data": "<base64>", "snr": …}`; false: the binary message itself. */
+    envelope: boolFlag().default(true),
+    /** Put before every measurement name: `iof_` → iof_message, iof_gps, iof_tag, iof_tbr. */
+    measurement_prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]*$/, 'letters, digits, _ . -')
+      .default(''),
+    /** Row columns that become tags (identity: tbr_serial_id, tag_id, frequency); the others are fields. */
+    tags: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
 export const mqttSourceConfigSchema = z
   .object({
     type: z.literal('mqtt'),
@@ -75,7 +94,7 @@ export const mqttSourceConfigSchema = z
     /** Messages per batch handed to the outbox, and the longest a batch waits to fill. */
     batch_messages: numberish({ integer: true, min: 1, max: 100_000 }).default(1000),
     batch_wait: durationWholeMs({ allowZero: true }).prefault('20ms'),
-    payload: z.discriminatedUnion('format', [json, raw, envelope]).prefault({ format: 'json' } as never),
+    payload: z.discriminatedUnion('format', [json, raw, envelope, packets]).prefault({ format: 'json' } as never),
   })
   .strict();
 

@@ -16,7 +16,8 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { LiveSource, SourceContext } from '../../pipelines/live/index.js';
 import type { TelemetryRecord } from '../../records/index.js';
-import type { MqttSourceOptions } from './config.js';
+import type { MqttPayloadOptions, MqttSourceOptions } from './config.js';
+import { PacketPayloads } from './packets.js';
 import { payloadToRecords } from './payload.js';
 
 interface HeldAck {
@@ -38,10 +39,15 @@ const ARCHIVE_BYTES = 4096;
 const MAX_UNSTORED = 4;
 
 export class MqttSource implements LiveSource {
+  /** `payload.format: packets`: the compiled spec (loaded at start, so a bad spec stops the unit at once). */
+  private readonly packets: PacketPayloads | undefined;
+
   constructor(
     private readonly o: MqttSourceOptions,
     private readonly clientId: string,
-  ) {}
+  ) {
+    this.packets = o.payload.format === 'packets' ? new PacketPayloads(o.payload) : undefined;
+  }
 
   async run(ctx: SourceContext): Promise<void> {
     const o = this.o;
@@ -170,8 +176,18 @@ export class MqttSource implements LiveSource {
         payload: Uint8Array.from(payload.subarray(0, ARCHIVE_BYTES)),
       });
     } else {
-      const why = payloadToRecords(this.o.payload, topic, payload, BigInt(Date.now()) * 1_000_000n, b.records);
-      if (why !== null) b.rejects.push({ topic, reason: why, payload: Uint8Array.from(payload) });
+      const now = BigInt(Date.now()) * 1_000_000n;
+      if (this.packets) this.packets.toRecords(topic, payload, now, b.records);
+      else {
+        const why = payloadToRecords(
+          this.o.payload as Exclude<MqttPayloadOptions, { format: 'packets' }>,
+          topic,
+          payload,
+          now,
+          b.records,
+        );
+        if (why !== null) b.rejects.push({ topic, reason: why, payload: Uint8Array.from(payload) });
+      }
     }
     if (b.messages >= this.o.batch_messages) void this.flush(ctx);
     else if (this.timer === null) this.timer = setTimeout(() => void this.flush(ctx), this.o.batch_wait);

@@ -80,7 +80,7 @@ function fieldValue(v: unknown): FieldValue | undefined {
 
 /** Appends the records of one message to `out`; returns null, or why the payload cannot be read. */
 export function payloadToRecords(
-  o: MqttPayloadOptions,
+  o: Exclude<MqttPayloadOptions, { format: 'packets' }>,
   topic: string,
   payload: Uint8Array,
   receivedNs: bigint,

@@ -8,6 +8,7 @@ import { registerDbcCommands } from './dbc.js';
 import { registerDecodeCommands } from './decode.js';
 import { registerFramesCommands } from './frames.js';
 import { registerImportCommands } from './import.js';
+import { registerIofCommands } from './iof.js';
 import { registerLogsCommands } from './logs.js';
 import { registerOutboxCommands } from './outbox.js';
 import { registerPacketsCommands } from './packets.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerFramesCommands(program);
   registerDecodeCommands(program);
   registerImportCommands(program);
+  registerIofCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
   registerPacketsCommands(program);

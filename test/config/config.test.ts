@@ -76,7 +76,7 @@ test('problems name the file and the key path; all of them are reported', () => 
     }),
     [
       'sinks[1].retention_policy: expected string, got number',
-      'sinks[2].type: expected "store" | "influx" | "postgres" | "archive", got "kafka"',
+      'sinks[2].type: expected "store" | "influx" | "postgres" | "archive" | "iof", got "kafka"',
     ],
   );
   assert.deepEqual(problems({ sinks: [] }), [

@@ -35,14 +35,10 @@ async function setup() {
   });
   const records = (payloads: (string | Uint8Array)[]) => {
     const out: TelemetryRecord[] = [];
-    payloads.forEach((p, i) =>
-      reader.toRecords(
-        'lora/dev/ui/800',
-        typeof p === 'string' ? Buffer.from(p) : p,
-        BigInt(1_800_000_000_000 + i) * 1_000_000n,
-        out,
-      ),
-    );
+    payloads.forEach((p, i) => {
+      const bytes = typeof p === 'string' ? Buffer.from(p) : p;
+      reader.toRecords('lora/dev/ui/800', bytes, BigInt(1_800_000_000_000 + i) * 1_000_000n, out);
+    });
     return out;
   };
   return { dir, sink, records };

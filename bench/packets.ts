@@ -5,10 +5,22 @@
  * per second on one core by the compiled `iof` spec — through the column callback (what the IoF sink uses) and
  * as row objects — beside a straightforward reference decoder written here (DataView, field by field, an object
  * per row), in the same process on the same messages. Target (issue 12): ≥ 1M messages/s.
- * Positions per second: the TDOA solver (src/geo) on synthetic detection triplets.
+ * Positions per second: the TDOA decision (src/geo locateInCage) on synthetic fish triplets beside the
+ * straightforward reference (test/geo/reference.ts), and a whole database positioned (`sigflow iof position --all`).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { positionAll } from '../src/apps/iof/index.js';
 import { loadPacketSpec } from '../src/codecs/bitfield/index.js';
+import { cageOf, locateInCage } from '../src/geo/index.js';
+import type { TelemetryRecord } from '../src/records/index.js';
+import { createSink } from '../src/sinks/index.js';
+import { type IofSink, loadProject, saveProject } from '../src/sinks/iof/index.js';
+import { PacketPayloads } from '../src/sources/mqtt/packets.js';
+import { envelope, fishProject, messages, STATION_DEPTH, transmissions } from '../test/apps/iof/fish.js';
 import { encodeIof, prng, randomMessage } from '../test/codecs/bitfield/iof-encoder.js';
+import { refLocate } from '../test/geo/reference.js';
 import { arg, fmtRate, median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
 const count = Number(arg('messages', '200000'));
@@ -150,6 +162,8 @@ async function main(): Promise<void> {
     peak_rss_mb: Math.round(peakRssMb()),
     checksum: check,
   };
+  const pos = await positions();
+  Object.assign(result, pos);
   report(
     result,
     [
@@ -158,9 +172,77 @@ async function main(): Promise<void> {
       `  sigflow iof spec, objects  ${fmtRate(rate('objects'))} msgs/s  ${(rate('objects') / rate('reference')).toFixed(2)}× reference`,
       `  reference DataView decoder ${fmtRate(rate('reference'))} msgs/s (objects, field by field)`,
       `  target ≥ 1M msgs/s; peak RSS ${result.peak_rss_mb} MB`,
+      `positions: TDOA math ${fmtRate(pos.locate_per_s)} triplets/s (${(pos.locate_per_s / pos.reference_locate_per_s).toFixed(1)}× the straightforward reference, ${fmtRate(pos.reference_locate_per_s)}/s);`,
+      `  whole database (sigflow iof position --all: triplet queries, stations, TDOA, rows) ${fmtRate(pos.positions_per_s)} positions/s over ${pos.positions} positions`,
     ].join('\n'),
   );
   note('');
+}
+
+/** Positions per second: the TDOA decision alone (beside the reference implementation) and a whole database. */
+async function positions() {
+  const txs = transmissions(Number(arg('fish', '3000')), 5);
+  const located = txs.filter((x) => !('none' in x.expect));
+  const cages = new Map(
+    txs.map((x) => [x.site, cageOf(x.site.stations[0], x.site.stations[1], x.site.stations[2], STATION_DEPTH)]),
+  );
+  const out = new Float64Array(4);
+  let ok = 0;
+  const math = () => {
+    ok = 0;
+    for (const x of located) {
+      const cage = cages.get(x.site);
+      if (cage && locateInCage(cage, x.depthRaw * 0.2, x.exact[0], x.exact[1], x.exact[2], 1500, 1.1, out) === 'ok')
+        ok++;
+    }
+  };
+  let refOk = 0;
+  const ref = () => {
+    refOk = 0;
+    for (const x of located) {
+      const s = x.site.stations;
+      if (!('reason' in refLocate(s[0], s[1], s[2], STATION_DEPTH, x.depthRaw * 0.2, x.exact))) refOk++;
+    }
+  };
+  const tMath = median(await timeRuns(math, runs, 2, false));
+  const tRef = median(await timeRuns(ref, runs, 1, false));
+  if (ok !== refOk || ok === 0) throw new Error(`located ${ok} vs reference ${refOk}`);
+  // a database of the fish's messages, then positioned whole (as `sigflow iof position --all`)
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-bench-iof-'));
+  try {
+    await saveProject(join(dir, 'iof.yaml'), fishProject());
+    const sink = createSink({
+      type: 'iof',
+      project: join(dir, 'iof.yaml'),
+      path: join(dir, 'iof.db'),
+      positioning: false,
+    }) as IofSink;
+    const reader = new PacketPayloads({
+      format: 'packets',
+      spec: 'iof',
+      envelope: true,
+      measurement_prefix: 'iof_',
+      tags: [],
+    });
+    const recs: TelemetryRecord[] = [];
+    for (const m of messages(txs)) reader.toRecords('lora/x', Buffer.from(envelope(m)), 0n, recs);
+    await sink.write(recs);
+    const project = await loadProject(join(dir, 'iof.yaml'));
+    let n = 0;
+    const whole = () => {
+      n = positionAll(sink.db, project).positions;
+    };
+    const tWhole = median(await timeRuns(whole, Math.min(runs, 3), 1, false));
+    await sink.close();
+    return {
+      locate_per_s: Math.round(located.length / tMath),
+      reference_locate_per_s: Math.round(located.length / tRef),
+      positions: n,
+      positions_per_s: Math.round(n / tWhole),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 await main();

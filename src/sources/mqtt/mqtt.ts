@@ -177,8 +177,11 @@ export class MqttSource implements LiveSource {
       });
     } else {
       const now = BigInt(Date.now()) * 1_000_000n;
-      if (this.packets) this.packets.toRecords(topic, payload, now, b.records);
-      else {
+      if (this.packets) {
+        const r = this.packets.toRecords(topic, payload, now, b.records);
+        ctx.count('packet_rows', r.rows);
+        if (!r.ok) ctx.count('packet_errors');
+      } else {
         const why = payloadToRecords(
           this.o.payload as Exclude<MqttPayloadOptions, { format: 'packets' }>,
           topic,

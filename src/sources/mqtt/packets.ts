@@ -20,8 +20,13 @@ export class PacketPayloads {
     this.tagColumns = new Set(o.tags);
   }
 
-  /** Appends the message's records to `out`. */
-  toRecords(topic: string, payload: Uint8Array, receivedNs: bigint, out: TelemetryRecord[]): void {
+  /** Appends the message's records to `out`; returns its decoded rows and whether it was read to its end. */
+  toRecords(
+    topic: string,
+    payload: Uint8Array,
+    receivedNs: bigint,
+    out: TelemetryRecord[],
+  ): { rows: number; ok: boolean } {
     const o = this.o;
     const fields: Record<string, FieldValue> = {};
     let bytes: Uint8Array | undefined;
@@ -45,7 +50,7 @@ export class PacketPayloads {
     out.push(message);
     if (!bytes) {
       fields.payload = Buffer.from(payload).toString('base64');
-      return;
+      return { rows: 0, ok: false };
     }
     fields.data = Buffer.from(bytes).toString('base64');
     fields.bytes = bytes.length;
@@ -68,5 +73,6 @@ export class PacketPayloads {
     });
     fields.rows = r.rows;
     if (r.error) fields.error = r.error.message;
+    return { rows: r.rows, ok: r.error === undefined };
   }
 }

@@ -59,6 +59,10 @@ export function registerIofCommands(program: Command): void {
     .option('--time-zone <zone>', 'IANA time zone of the local date/hour columns, e.g. Europe/Oslo', 'UTC')
     .option('--broker <url>', 'the MQTT broker, mqtt://host:1883 (without it, in a terminal, you are asked)')
     .option('--username <user>', 'broker user name')
+    .option(
+      '--postgres <url>',
+      'keep the tables in PostgreSQL too: postgres://user@host:5432/db (with broker settings)',
+    )
     .option('--no-ask', 'never ask (unattended installs): keep the existing sigflow.yaml unless --broker is given')
     .addHelpText(
       'after',
@@ -79,7 +83,14 @@ Examples:
     .action(
       async (
         dir: string,
-        opts: { workbook: string; timeZone: string; broker?: string; username?: string; ask: boolean },
+        opts: {
+          workbook: string;
+          timeZone: string;
+          broker?: string;
+          username?: string;
+          postgres?: string;
+          ask: boolean;
+        },
       ) => {
         let broker: BrokerSettings | undefined;
         if (opts.broker) {
@@ -93,7 +104,23 @@ Examples:
           process.stderr.write('The MQTT broker the LoRa gateway publishes to:\n');
           broker = await askBroker();
         }
-        const r = await initProject({ dir, workbook: opts.workbook, timeZone: opts.timeZone, broker });
+        if (opts.postgres && !/^postgres(ql)?:\/\//.test(opts.postgres))
+          throw new SigflowError(
+            'SF_ERR_USAGE',
+            `--postgres ${opts.postgres}: expected postgres://user@host:5432/database`,
+          );
+        if (opts.postgres && !broker)
+          throw new SigflowError(
+            'SF_ERR_USAGE',
+            '--postgres goes with the broker settings (--broker, or the questions in a terminal)',
+          );
+        const r = await initProject({
+          dir,
+          workbook: opts.workbook,
+          timeZone: opts.timeZone,
+          broker,
+          postgres: opts.postgres,
+        });
         const p = r.project;
         process.stdout.write(
           [

@@ -28,6 +28,8 @@ export interface InitOptions {
   readonly timeZone?: string;
   /** Broker settings; absent: keep the existing configuration (an error if there is none). */
   readonly broker?: BrokerSettings;
+  /** Keep the tables in PostgreSQL too (a connection string; its password may be a ${VAR}). */
+  readonly postgres?: string;
 }
 
 export interface InitResult {
@@ -57,7 +59,12 @@ export function projectPaths(dir: string) {
 export const PASSWORD_VARIABLE = 'IOF_MQTT_PASSWORD';
 
 /** The run configuration of a project folder. */
-export function runConfig(project: IofProject, dir: string, broker: BrokerSettings): Record<string, unknown> {
+export function runConfig(
+  project: IofProject,
+  dir: string,
+  broker: BrokerSettings,
+  postgres?: string,
+): Record<string, unknown> {
   const p = projectPaths(dir);
   return {
     outbox: { data_dir: p.data },
@@ -84,7 +91,12 @@ export function runConfig(project: IofProject, dir: string, broker: BrokerSettin
       },
     ],
     sinks: [
-      { type: 'iof', project: p.project, path: p.database },
+      {
+        type: 'iof',
+        project: p.project,
+        path: p.database,
+        ...(postgres ? { postgres: { connection_string: postgres } } : {}),
+      },
       // the decoded rows for dashboards (Grafana through `sigflow serve --store`, the console)
       { type: 'store', path: p.store, measurements: { exclude: ['iof_message'] } },
     ],
@@ -130,7 +142,7 @@ export async function initProject(o: InitOptions): Promise<InitResult> {
     if (o.broker.password?.includes("'"))
       throw new SigflowError('SF_ERR_USAGE', 'the broker password may not contain a single quote (it is kept in .env)');
     const header = `# sigflow run -c ${p.config}\n# The IoF backend of ${project.name}, written by \`sigflow iof init\` (edit freely; re-running init with\n# broker settings rewrites it). The broker password is in .env beside this file.\n`;
-    writeAtomic(p.config, header + stringify(runConfig(project, p.dir, o.broker), { lineWidth: 120 }));
+    writeAtomic(p.config, header + stringify(runConfig(project, p.dir, o.broker, o.postgres), { lineWidth: 120 }));
     configWritten = true;
     if (o.broker.password !== undefined) {
       writeAtomic(

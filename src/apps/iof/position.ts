@@ -10,6 +10,7 @@ import {
   Positioner,
   type PositionOutcome,
   ProjectIndex,
+  resetPositionsCopy,
 } from '../../sinks/iof/index.js';
 
 export interface PositionAllResult {
@@ -26,6 +27,7 @@ export function positionAll(db: IofDatabase, project: IofProject): PositionAllRe
   let detections = 0;
   db.transaction(() => {
     db.db.prepare('DELETE FROM positions').run();
+    resetPositionsCopy(db); // a PostgreSQL copy is replaced at the sink's next batch
     // Pages of 10,000 in storage order (the connection cannot run the positioner's queries inside an iterator).
     const page = db.db.prepare(
       'SELECT message_id, row, tbr_serial_id, timestamp, millisecond, tag_id, frequency, tag_data FROM tag WHERE (message_id, row) > (?, ?) ORDER BY message_id, row LIMIT 10000',

@@ -9,6 +9,7 @@ export { type IofSinkConfig, type IofSinkOptions, iofSinkConfigSchema } from './
 export { type BackupRow, type Detection, IofDatabase, type PositionRow } from './database.js';
 export { IofIngest, type RawMessage } from './ingest.js';
 export { Positioner, type PositionOutcome } from './positioning.js';
+export { IofPostgres, type IofPostgresOptions, resetPositionsCopy } from './postgres.js';
 export {
   cageKey,
   cageOfTag,

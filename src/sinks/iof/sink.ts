@@ -15,6 +15,7 @@ import type { IofSinkOptions } from './config.js';
 import { type Detection, IofDatabase } from './database.js';
 import { IofIngest } from './ingest.js';
 import { Positioner } from './positioning.js';
+import { IofPostgres } from './postgres.js';
 import { type IofProject, IofProjectError, ProjectIndex, parseProjectText } from './project.js';
 
 /** Counters since start, for logs and `sigflow iof status`. */
@@ -31,6 +32,7 @@ export class IofSink implements Sink {
   readonly db: IofDatabase;
   private readonly ingest: IofIngest;
   private readonly positioner: Positioner | undefined;
+  private readonly postgres: IofPostgres | undefined;
 
   constructor(
     private readonly o: IofSinkOptions,
@@ -44,6 +46,7 @@ export class IofSink implements Sink {
     const index = new ProjectIndex(project);
     this.ingest = new IofIngest(this.db, index, decoder, project.time_zone);
     this.positioner = o.positioning && project.positioning.enabled ? new Positioner(this.db, index) : undefined;
+    this.postgres = o.postgres ? new IofPostgres(o.postgres, this.db) : undefined;
   }
 
   async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
@@ -74,13 +77,16 @@ export class IofSink implements Sink {
         }
         if (this.positioner) for (const d of detections) this.positioner.detection(d);
       });
-      return { kind: 'ok' };
     } catch (e) {
       return { kind: 'retry', reason: `IoF database ${this.o.path}: ${(e as Error).message}` };
     }
+    // Committed in SQLite; PostgreSQL's copy catches up (a failure here has the batch sent again: SQLite then
+    // finds it stored, and the copy resumes where it stopped).
+    return this.postgres ? this.postgres.sync() : { kind: 'ok' };
   }
 
   async close(): Promise<void> {
+    await this.postgres?.close();
     this.db.close();
   }
 }

@@ -3,5 +3,7 @@
  * grammar (src/units), and booleans/numbers that may arrive as text from the environment. A folder of its own so
  * that commands which validate no config (`frames`, `decode`) do not load zod with the grammar.
  */
+
+export { type ConfigIssue, configIssues, describeConfigIssues, formatKeyPath, type RenamedAt } from './issues.js';
 export { boolFlag, numberish } from './scalars.js';
 export { type DurationSchemaOptions, durationMs, durationWholeMs, type SizeSchemaOptions, sizeBytes } from './units.js';

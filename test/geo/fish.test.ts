@@ -16,6 +16,7 @@ import {
   locate,
   locateInCage,
 } from '../../src/geo/index.js';
+import { prng } from '../harness/prng.js';
 import { refLocate } from './reference.js';
 
 const V = 1500;
@@ -48,18 +49,6 @@ const SITES: Site[] = [
     ],
   },
 ];
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A TBR's report of an arrival `frac` seconds after whole second `t0`. */
 function detect(t0: number, frac: number): Detection {

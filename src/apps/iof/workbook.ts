@@ -28,7 +28,8 @@ import { open, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import ExcelJS from 'exceljs';
 import { SigflowError } from '../../errors/index.js';
-import { checkProject, formatKeyPath, type IofProject, IofProjectError, isTimeZone } from '../../sinks/iof/index.js';
+import { formatKeyPath } from '../../schema/index.js';
+import { checkProject, type IofProject, IofProjectError, isTimeZone } from '../../sinks/iof/index.js';
 import { parseTime, rfc3339InZone, wallClockToInstant } from '../../units/index.js';
 
 export interface ReadWorkbookOptions {

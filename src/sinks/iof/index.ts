@@ -19,7 +19,6 @@ export {
   DEPTH_DATA_TYPE,
   depthTag,
   type FormatProjectOptions,
-  formatKeyPath,
   formatProject,
   IOF_TAG_ID_BYTES,
   type IofCage,

@@ -38,6 +38,7 @@ import {
 } from '../../codecs/bitfield/index.js';
 import { SigflowError } from '../../errors/index.js';
 import { makeDirectory, systemReason } from '../../io/index.js';
+import { configIssues, formatKeyPath } from '../../schema/index.js';
 import { parseDuration, parseTime } from '../../units/index.js';
 
 // ── vocabulary ────────────────────────────────────────────────────────────────────────────────────────
@@ -386,59 +387,9 @@ export interface ProjectIssue {
   message: string;
 }
 
-/** `tags[3].protocol`; keys that are not identifiers are quoted: `a["b c"]`. */
-export function formatKeyPath(path: readonly (string | number)[]): string {
-  let out = '';
-  for (const k of path) {
-    if (typeof k === 'number') out += `[${k}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) out += out ? `.${k}` : k;
-    else out += `[${JSON.stringify(k)}]`;
-  }
-  return out || '(root)';
-}
-
-function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
-  let v = value;
-  for (const k of path) {
-    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, k)) return undefined;
-    v = (v as Record<PropertyKey, unknown>)[k];
-  }
-  return v;
-}
-
-function kindOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a map';
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
-
-function describe(issue: z.ZodError['issues'][number], input: unknown): ProjectIssue[] {
-  const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((key) => ({
-        path: [...path, key],
-        message: /[A-Z]/.test(key) ? 'unknown key (keys are snake_case)' : 'unknown key',
-      }));
-    case 'invalid_type': {
-      const value = valueAt(input, path);
-      const expected = issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a map' : issue.expected;
-      return [
-        {
-          path,
-          message:
-            value === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${kindOf(value)}`,
-        },
-      ];
-    }
-    case 'invalid_union': {
-      const value = valueAt(input, path);
-      return [{ path, message: value === undefined ? 'missing' : `expected text, got ${kindOf(value)}` }];
-    }
-    default:
-      return [{ path, message: issue.message.replace(/^Invalid input: /, '') }];
-  }
+/** `tags[3].protocol` (`(root)` for the whole file). */
+function keyPath(path: readonly (string | number)[]): string {
+  return formatKeyPath(path) || '(root)';
 }
 
 /** Validates a project value: the project, or every problem with its key path (nothing thrown). */
@@ -447,7 +398,13 @@ export function checkProject(
 ): { ok: true; project: IofProject; issues?: undefined } | { ok: false; issues: ProjectIssue[]; project?: undefined } {
   const r = iofProjectSchema.safeParse(value);
   if (r.success) return { ok: true, project: r.data };
-  return { ok: false, issues: r.error.issues.flatMap((i) => describe(i, value)) };
+  return {
+    ok: false,
+    issues: configIssues(r.error, value).map((i) => ({
+      path: i.path.filter((k): k is string | number => typeof k !== 'symbol'),
+      message: i.message,
+    })),
+  };
 }
 
 /**
@@ -512,7 +469,7 @@ export function parseProjectText(text: string, file: string): IofProject {
   });
   throw new IofProjectError(
     file,
-    r.issues.map((i, n) => `${places[n]}: ${formatKeyPath(i.path)}: ${i.message}`),
+    r.issues.map((i, n) => `${places[n]}: ${keyPath(i.path)}: ${i.message}`),
     places[0],
   );
 }
@@ -571,7 +528,7 @@ export function formatProject(project: IofProjectInput | IofProject, options: Fo
   if (!r.ok) {
     throw new IofProjectError(
       '(project)',
-      r.issues.map((i) => `(project): ${formatKeyPath(i.path)}: ${i.message}`),
+      r.issues.map((i) => `(project): ${keyPath(i.path)}: ${i.message}`),
     );
   }
   const doc = new Document(r.project);

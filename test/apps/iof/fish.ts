@@ -6,6 +6,7 @@
  * by the independent encoder; and the positions the independent reference (test/geo/reference.ts) computes from
  * the same timestamps.
  */
+import assert from 'node:assert/strict';
 import type { IofProjectInput } from '../../../src/sinks/iof/index.js';
 import { encodeIof, type IofMessage, prng, type TagPacket } from '../../codecs/bitfield/iof-encoder.js';
 import { refFrame, refLocate, refToLatLon } from '../../geo/reference.js';
@@ -266,4 +267,58 @@ export function messages(txs: readonly Transmission[], t0 = 1_700_000_000): Uint
 /** A gateway envelope around a message. */
 export function envelope(bytes: Uint8Array, snr = 7.5): string {
   return JSON.stringify({ data: Buffer.from(bytes).toString('base64'), snr });
+}
+
+/**
+ * Checks a positions table against the reference: one row per transmission the reference positions — keyed by its
+ * first arrival, its cage, x/y/z within 1 cm and lat/lon within 1e-7° — and none for the others. Returns each
+ * position's distance to the truth and what 1 ms of timing allows there: rounding moves each arrival by up to
+ * ±0.5 ms and the error is (nearly) linear in those moves, so it is largest at a corner of that cube — the worst
+ * corner around the true times.
+ */
+export function checkPositions(rows: readonly Record<string, number | string>[], txs: readonly Transmission[]) {
+  const expected = txs.filter((x) => !('none' in x.expect));
+  assert.equal(
+    rows.length,
+    expected.length,
+    'one position per transmission the reference positions, none for the rest',
+  );
+  const errors: number[] = [];
+  const bounds: number[] = [];
+  for (const x of expected) {
+    const e = x.expect as { x: number; y: number; z: number; lat: number; lon: number };
+    const first = x.heard.reduce((m, h) =>
+      h && (!m || h.second * 1000 + h.millisecond < m.second * 1000 + m.millisecond) ? h : m,
+    );
+    const row = rows.find(
+      (r) => r.tag_id === x.tagId && r.frequency === x.frequency && r.timestamp === first?.second,
+    ) as Record<string, number> | undefined;
+    assert.ok(row, `position of tag ${x.tagId} at ${first?.second}`);
+    assert.equal(row.millisecond, first?.millisecond);
+    assert.equal(row.cage_name, x.site.cage);
+    for (const k of ['x', 'y', 'z'] as const) assert.ok(Math.abs(row[k] - e[k]) < 0.01, `${k}: ${row[k]} vs ${e[k]}`);
+    assert.ok(Math.abs(row.latitude - e.lat) < 1e-7 && Math.abs(row.longitude - e.lon) < 1e-7);
+    errors.push(Math.hypot(row.x - x.truth.x, row.y - x.truth.y));
+    let bound = 0;
+    for (let c = 0; c < 8; c++) {
+      const times = x.exact.map((v, i) => v + ((c >> i) & 1 ? 0.0005 : -0.0005));
+      const s = x.site.stations;
+      const r = refLocate(s[0], s[1], s[2], STATION_DEPTH, x.depthRaw * DEPTH_FACTOR, times);
+      bound = 'reason' in r ? Number.POSITIVE_INFINITY : Math.max(bound, Math.hypot(r.x - x.truth.x, r.y - x.truth.y));
+    }
+    bounds.push(bound);
+  }
+  for (const x of txs.filter((x) => 'none' in x.expect))
+    assert.ok(
+      !rows.some((r) => r.tag_id === x.tagId && Math.abs((r.timestamp as number) - (x.heard[0]?.second ?? 0)) <= 2),
+      (x.expect as { none: string }).none,
+    );
+  return { errors, bounds };
+}
+
+/** median, p95, max of distances, in metres. */
+export function spread(errors: readonly number[]): string {
+  const e = [...errors].sort((a, b) => a - b);
+  const q = (f: number) => e[Math.min(e.length - 1, Math.floor(f * e.length))].toFixed(3);
+  return `median ${q(0.5)} m, p95 ${q(0.95)} m, max ${e[e.length - 1].toFixed(3)} m`;
 }

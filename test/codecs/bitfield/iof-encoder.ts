@@ -3,6 +3,7 @@
  * the spec decoder: a BigInt bit writer, the table of protocols written out by hand, and the rows the message
  * must decode to computed from the message itself. Used by the tests, the e2e fish and the benchmark.
  */
+import { prng } from '../../harness/prng.js';
 
 export const PROTOCOLS = ['R256', 'R04K', 'R64K', 'S256', 'R01M', 'S64K', 'HS256', 'DS256'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -176,17 +177,7 @@ export function expectedRows(m: IofMessage): ExpectedRow[] {
   return out;
 }
 
-/** A seeded PRNG (mulberry32) for reproducible synthetic messages. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../harness/prng.js';
 
 /** A random valid message (`packets` packets, GPS block half the time). */
 export function randomMessage(rnd: () => number, packets = 5): IofMessage {

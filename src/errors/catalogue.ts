@@ -393,6 +393,10 @@ export const ERRORS = {
     'The HTTP endpoint (server.listen) cannot listen on its address (in use, not a local address, or not permitted).',
     'Choose another port (`server: { listen: 127.0.0.1:0 }` takes any free one) or `server: false`.',
   ),
+  SF_ERR_RUN_STATUS: failure(
+    '`sigflow status` got no answer from the HTTP endpoint of sigflow run (not running, another address, or server: false).',
+    'Check that sigflow run is running (systemctl status sigflow-run) and give the config it was started with (-c) or its --url.',
+  ),
 
   // ── serve (the query engine and the Grafana server) ─────────────────────────────────────────────────
   SF_ERR_SERVE_CONFIG: usage(
@@ -451,6 +455,56 @@ export const ERRORS = {
   SF_ERR_IOF_PROJECT: usage(
     'An IoF project folder or project file is missing or invalid.',
     'Create it with `sigflow iof init <dir> --workbook metadata.xlsx`; the message names the file and key.',
+  ),
+
+  // ── procedures (sigflow run units that measure: system-checks, external programs) ──────────────────────
+  SF_ERR_PROCEDURE_START: failure(
+    'An external procedure could not be started: its program is missing, not executable, or its folder does not exist.',
+    "Check `command` (an absolute path, or a program on PATH) and `cwd` in the procedure's source settings.",
+  ),
+  SF_ERR_PROCEDURE_EXIT: failure(
+    'A long-running external procedure (exec source, mode: long_running) ended: its unit is restarted with backoff, and marked failed at the crash-loop cap.',
+    "Read the program's stderr lines logged before it ended; run the command by hand in its cwd to see why it stops.",
+  ),
+
+  // ── uplinks (thingsboard, tenta, mqtt sinks) ──────────────────────────────────────────────────────────────
+  SF_ERR_UPLINK_CONFIG: usage(
+    'An uplink cannot work as configured: a topic template with an unknown placeholder, a rate limit that allows nothing, a TLS file that cannot be read.',
+    "Read the message; the sink's README lists every key with a working sample.yaml.",
+  ),
+
+  // ── update (software updates over the air: src/update) ─────────────────────────────────────────────
+  SF_ERR_UPDATE_VERSION: usage(
+    'An update names a version that cannot be used: not a plain version string (letters, digits, . + - _), the version already running, or one that is not staged under <root>/versions.',
+    'Give the version as in the package.json of the release (e.g. 1.4.2); stage it before switching to it.',
+  ),
+  SF_ERR_UPDATE_SPOOL: usage(
+    'The update was refused because the queue (outbox.data_dir) lies inside a version directory: it would stay behind with the old version and be deleted when that version is pruned.',
+    'Move outbox.data_dir outside <root>/versions and the running package (e.g. /var/lib/sigflow), then update.',
+  ),
+  SF_ERR_UPDATE_DOWNLOAD: failure(
+    'The release tarball could not be downloaded: not an http(s) URL, the server answered with an error, the connection failed or timed out, or it is larger than the size cap.',
+    'Check the URL in the message (with {version} filled in) from the device, e.g. with curl -I; the update can be pushed again.',
+  ),
+  SF_ERR_UPDATE_CHECKSUM: failure(
+    'The downloaded tarball’s sha256 is not the one the update named: a damaged download, a wrong URL or a tampered file. Nothing was installed.',
+    'Compare the expected and actual digests in the message with `sha256sum` of the release file; push the update with the right digest.',
+  ),
+  SF_ERR_UPDATE_PACKAGE: failure(
+    'The tarball is not an installable sigflow package: an entry outside package/, an absolute or .. path, a link or device entry, another package name or version, or tar failed.',
+    'Build the release with `npm pack` from the sigflow folder (after `npm run build`) and check its version; the message names the entry.',
+  ),
+  SF_ERR_UPDATE_INSTALL: failure(
+    'The dependencies of the new version could not be installed (copying the running version’s node_modules, or npm without network or cache).',
+    'Read npm’s output in the message; a release whose dependencies differ needs npm’s cache or registry on the device (see src/update/README.md).',
+  ),
+  SF_ERR_UPDATE_SELFTEST: failure(
+    'A version failed its self-test: a native module does not load, the config or the outbox cannot be read by it, or the codecs decode wrongly.',
+    'Read the failed check in the message (run `node <root>/versions/<v>/bin/sigflow selftest -c <config>` by hand); the running version is kept.',
+  ),
+  SF_ERR_UPDATE_LAYOUT: failure(
+    'The install root is not as an update needs it: no `current` link, no `previous` version to roll back to, or a state file that cannot be read.',
+    'Look at <root> (`ls -l <root> <root>/versions`, <root>/state/update.json); src/update/README.md describes the layout.',
   ),
 
   // ── cli ──────────────────────────────────────────────────────────────────────────────────────────

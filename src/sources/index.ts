@@ -5,10 +5,12 @@
 import { z } from 'zod';
 import type { LiveSource } from '../pipelines/live/index.js';
 import { candumpPlugin } from './candump/index.js';
+import { execPlugin } from './exec/index.js';
 import { mqttPlugin } from './mqtt/index.js';
 import type { SourceEnv, SourcePlugin } from './plugin.js';
 import { replayPlugin } from './replay/index.js';
 import { serialPlugin } from './serial/index.js';
+import { systemChecksPlugin } from './system-checks/index.js';
 
 /** Every source sigflow can read from. Add a source: a folder beside these and one entry here. */
 export const SOURCE_PLUGINS = [
@@ -16,6 +18,8 @@ export const SOURCE_PLUGINS = [
   replayPlugin,
   mqttPlugin,
   candumpPlugin,
+  systemChecksPlugin,
+  execPlugin,
 ] as const satisfies readonly SourcePlugin[];
 
 type SchemaOf<P> = P extends { schema: infer S } ? S : never;
@@ -39,4 +43,4 @@ export function createSource(config: SourceOptions, env: SourceEnv): LiveSource 
 }
 
 export type { SourceEnv, SourcePlugin } from './plugin.js';
-export { candumpPlugin, mqttPlugin, replayPlugin, serialPlugin };
+export { candumpPlugin, execPlugin, mqttPlugin, replayPlugin, serialPlugin, systemChecksPlugin };

@@ -9,9 +9,12 @@ import { archivePlugin } from './archive/index.js';
 import { influxPlugin } from './influx/index.js';
 import { iofPlugin } from './iof/index.js';
 import { describeConfigIssues, SinkConfigError, underPath } from './issues.js';
+import { mqttPlugin } from './mqtt/index.js';
 import type { SinkContext, SinkPlugin } from './plugin.js';
 import { postgresPlugin } from './postgres/index.js';
 import { storePlugin } from './store/index.js';
+import { tentaPlugin } from './tenta/index.js';
+import { thingsboardPlugin } from './thingsboard/index.js';
 
 /** Every sink sigflow can write to. Add a sink: a folder beside these and one entry here. */
 export const SINK_PLUGINS = [
@@ -20,6 +23,9 @@ export const SINK_PLUGINS = [
   postgresPlugin,
   archivePlugin,
   iofPlugin,
+  thingsboardPlugin,
+  tentaPlugin,
+  mqttPlugin,
 ] as const satisfies readonly SinkPlugin[];
 
 type Plugins = typeof SINK_PLUGINS;
@@ -75,7 +81,19 @@ export { ArchiveFormatError, ArchiveSink, listArchive, parseArchiveLine, readArc
 export { filterSink, type MeasurementFilter, measurementFilterSchema, measurementTest } from './filter.js';
 export { InfluxSink } from './influx/index.js';
 export { describeConfigIssues, formatKeyPath, type RenamedAt, SinkConfigError, underPath } from './issues.js';
+export { MqttSink } from './mqtt/index.js';
 export type { SinkContext, SinkPlugin } from './plugin.js';
 export { PostgresSink } from './postgres/index.js';
 export { createStoreSink, StoreSink, storeSinkFor } from './store/index.js';
-export { archivePlugin, influxPlugin, iofPlugin, postgresPlugin, storePlugin };
+export { TentaSink } from './tenta/index.js';
+export { ThingsboardSink } from './thingsboard/index.js';
+export {
+  archivePlugin,
+  influxPlugin,
+  iofPlugin,
+  mqttPlugin,
+  postgresPlugin,
+  storePlugin,
+  tentaPlugin,
+  thingsboardPlugin,
+};

@@ -38,7 +38,8 @@ test('a configuration made of every plugin sample validates, with defaults fille
   const c = validateConfig({ outbox, sinks }, 'all-samples.yaml');
   assert.deepEqual(
     c.sinks.map((s) => s.type),
-    SINK_PLUGINS.flatMap((p) => (p.type === 'influx' ? ['influx', 'influx'] : [p.type])),
+    // samples with two entries: influx (1.x and 2.x), thingsboard (device and gateway), mqtt (json and line)
+    SINK_PLUGINS.flatMap((p) => (['influx', 'thingsboard', 'mqtt'].includes(p.type) ? [p.type, p.type] : [p.type])),
   );
   assert.equal(c.outbox.data_dir, '/var/lib/sigflow');
   assert.equal(c.outbox.max_bytes, 1024 ** 3);
@@ -76,7 +77,7 @@ test('problems name the file and the key path; all of them are reported', () => 
     }),
     [
       'sinks[1].retention_policy: expected string, got number',
-      'sinks[2].type: expected "store" | "influx" | "postgres" | "archive" | "iof", got "kafka"',
+      'sinks[2].type: expected "store" | "influx" | "postgres" | "archive" | "iof" | "thingsboard" | "tenta" | "mqtt", got "kafka"',
     ],
   );
   assert.deepEqual(problems({ sinks: [] }), [

@@ -1,0 +1,279 @@
+/**
+ * The `thingsboard` sink: telemetry over MQTT 3.1.1 to ThingsBoard, QoS 1, each PUBLISH counted only on its PUBACK,
+ * paced under ThingsBoard's per-device rate limits (src/mqtt).
+ *
+ *   - api device:  `v1/devices/me/telemetry`  `[{"ts": <ms>, "values": {"<key>": <value>, …}}, …]`
+ *   - api gateway: `v1/gateway/connect` `{"device": "<name>"}` once per device and connection, then
+ *                  `v1/gateway/telemetry` `{"<name>": [{"ts", "values"}, …], …}` (the name from `device_tag`)
+ *
+ * Records of a batch with the same millisecond (and device) share one `{ts, values}` entry; a payload never exceeds
+ * `max_payload_bytes` (entries, and a large entry's values, are spread over several PUBLISHes). The record's own time
+ * is always sent (never the send time: seed defect 2). A record that cannot be sent — no fields, a value JSON cannot
+ * carry, a value larger than a payload, no device tag in gateway mode — is rejected by index in a `partial` result
+ * (dead-lettered with the reason), never dropped silently; the rest of the batch is sent.
+ *
+ * With a `remoteConfig` receiver the sink subscribes, on every connect, to `v1/devices/me/attributes` and
+ * `v1/devices/me/attributes/response/+` and asks for the `config_attribute` shared attribute
+ * (`v1/devices/me/attributes/request/<n>` `{"sharedKeys": "<attribute>"}`; the seed never subscribed to the
+ * response, defect 4, and subscribed only once, defect 5); the attribute's value goes to the receiver.
+ */
+
+import {
+  byteLength,
+  GroupedPacker,
+  JSON_ARRAY,
+  jsonValue,
+  type LinkSession,
+  linkOptions,
+  MqttLink,
+  type OutgoingMessage,
+  Packer,
+} from '../../mqtt/index.js';
+import type { Sink, WriteResult } from '../../outbox/index.js';
+import type { TelemetryRecord } from '../../records/index.js';
+import { type ThingsboardSinkConfig, type ThingsboardSinkOptions, thingsboardSinkConfigSchema } from './config.js';
+
+/** What the host gives the sink (src/sinks/plugin.ts UplinkContext; sibling modules are reached by index only). */
+export interface UplinkContext {
+  info?: (message: string) => void;
+  remoteConfig?: (source: string, payload: unknown) => void;
+}
+
+export const TELEMETRY_TOPIC = 'v1/devices/me/telemetry';
+export const ATTRIBUTES_TOPIC = 'v1/devices/me/attributes';
+export const ATTRIBUTES_RESPONSE_TOPIC = 'v1/devices/me/attributes/response/';
+export const ATTRIBUTES_REQUEST_TOPIC = 'v1/devices/me/attributes/request/';
+export const GATEWAY_CONNECT_TOPIC = 'v1/gateway/connect';
+export const GATEWAY_TELEMETRY_TOPIC = 'v1/gateway/telemetry';
+
+interface Encoded {
+  /** device ('' for api device) → ms → key → JSON text of the value. */
+  readonly byDevice: Map<string, Map<number, Map<string, string>>>;
+  readonly rejected: { index: number; reason: string }[];
+}
+
+/** `{"ts":<ms>,"values":{` … `}}` around the pairs. */
+function entryText(ts: number, pairs: readonly string[]): string {
+  return `{"ts":${ts},"values":{${pairs.join(',')}}}`;
+}
+
+export class ThingsboardSink implements Sink {
+  readonly name: string;
+  readonly config: ThingsboardSinkOptions;
+  private readonly link: MqttLink;
+  private requests = 0;
+  /** gateway: the devices announced (v1/gateway/connect acknowledged) on connection `session`. */
+  private announced = { session: 0, devices: new Set<string>() };
+
+  constructor(config: ThingsboardSinkConfig, context: UplinkContext = {}) {
+    const c = thingsboardSinkConfigSchema.parse(config);
+    this.config = c;
+    this.name = c.name;
+    const remote = context.remoteConfig;
+    this.link = new MqttLink(
+      linkOptions(
+        {
+          ...c,
+          // the access token is the MQTT username (never logged: reasons name the broker's address only)
+          username: c.access_token ?? c.username,
+          password: c.access_token ? undefined : c.password,
+        },
+        {
+          qos: 1,
+          retain: false,
+          subscriptions: remote ? [ATTRIBUTES_TOPIC, `${ATTRIBUTES_RESPONSE_TOPIC}+`] : [],
+          ...(remote
+            ? {
+                onConnect: (s: LinkSession) => this.requestConfig(s),
+                onMessage: (topic: string, payload: Buffer) => this.onMessage(topic, payload, remote, context.info),
+              }
+            : {}),
+          ...(context.info ? { info: context.info } : {}),
+        },
+      ),
+    );
+  }
+
+  /** Asks for the config attribute (answered on …/attributes/response/<n>). */
+  private requestConfig(s: LinkSession): void {
+    const id = ++this.requests;
+    this.link.publishAside(s, {
+      topic: `${ATTRIBUTES_REQUEST_TOPIC}${id}`,
+      payload: JSON.stringify({ sharedKeys: this.config.config_attribute }),
+    });
+  }
+
+  private onMessage(
+    topic: string,
+    payload: Buffer,
+    remote: NonNullable<UplinkContext['remoteConfig']>,
+    info: UplinkContext['info'],
+  ): void {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(payload.toString('utf8'));
+    } catch {
+      info?.(`${this.name}: a message on ${topic} is not JSON; ignored`);
+      return;
+    }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return;
+    // a push carries the changed shared attributes; a response {"client": {…}, "shared": {…}}
+    const attrs = (topic.startsWith(ATTRIBUTES_RESPONSE_TOPIC) ? (doc as { shared?: unknown }).shared : doc) as
+      | Record<string, unknown>
+      | undefined;
+    const key = this.config.config_attribute;
+    if (!attrs || typeof attrs !== 'object' || !Object.hasOwn(attrs, key)) return;
+    let value = attrs[key];
+    if (typeof value === 'string') {
+      try {
+        value = JSON.parse(value);
+      } catch {
+        /* a plain string: handed over as it is */
+      }
+    }
+    remote(this.name, value);
+  }
+
+  /** The telemetry key of field `f` of record `r`, or null. */
+  private keyOf(r: TelemetryRecord, f: string): string {
+    const c = this.config;
+    const base = c.key === 'field' ? f : `${r.measurement}.${f}`;
+    if (c.tags === 'drop') return base;
+    const names = Object.keys(r.tags)
+      .filter((k) => r.tags[k] !== '' && !(c.api === 'gateway' && k === c.device_tag))
+      .sort();
+    if (names.length === 0) return base;
+    return `${names.map((k) => r.tags[k]).join('.')}.${base}`;
+  }
+
+  /** Groups the batch by device and millisecond; rejects what cannot be sent, with the reason. */
+  encode(batch: readonly TelemetryRecord[]): Encoded {
+    const c = this.config;
+    const max = c.max_payload_bytes;
+    const byDevice = new Map<string, Map<number, Map<string, string>>>();
+    const rejected: { index: number; reason: string }[] = [];
+    const flat = new Packer(JSON_ARRAY, max);
+    const grouped = new GroupedPacker(max);
+    for (let index = 0; index < batch.length; index++) {
+      const r = batch[index];
+      const reject = (reason: string) => rejected.push({ index, reason });
+      let device = '';
+      if (c.api === 'gateway') {
+        device = r.tags[c.device_tag] ?? '';
+        if (device === '') {
+          reject(`no "${c.device_tag}" tag: the gateway api needs the device's name`);
+          continue;
+        }
+      }
+      if (r.time < 0n) {
+        reject(`time ${r.time} ns is before 1970`);
+        continue;
+      }
+      const ts = Number(r.time / 1_000_000n);
+      const pairs: [string, string][] = [];
+      const problems: string[] = [];
+      for (const f of Object.keys(r.fields)) {
+        const text = jsonValue(r.fields[f]);
+        if (typeof text !== 'string') {
+          problems.push(`field ${JSON.stringify(f)}: ${text.problem}`);
+          continue;
+        }
+        const key = this.keyOf(r, f);
+        const pair = `${JSON.stringify(key)}:${text}`;
+        const bytes = byteLength(entryText(ts, [pair]));
+        if (c.api === 'gateway' ? !grouped.fitsAlone(device, bytes) : !flat.fitsAlone(bytes)) {
+          problems.push(`field ${JSON.stringify(f)}: ${bytes} bytes do not fit in max_payload_bytes (${max})`);
+          continue;
+        }
+        pairs.push([key, text]);
+      }
+      if (problems.length > 0 || pairs.length === 0) {
+        reject(problems.length > 0 ? problems.join('; ') : 'record has no fields');
+        continue;
+      }
+      let byTs = byDevice.get(device);
+      if (!byTs) byDevice.set(device, (byTs = new Map()));
+      let values = byTs.get(ts);
+      if (!values) byTs.set(ts, (values = new Map()));
+      // same key, same ms: one value (ThingsBoard keeps one per key and ts; the later record wins, as there)
+      for (const [k, v] of pairs) values.set(k, v);
+    }
+    return { byDevice, rejected };
+  }
+
+  /** The PUBLISH payloads of the encoded batch (entries split and packed under max_payload_bytes). */
+  payloads(e: Encoded): string[] {
+    const c = this.config;
+    const max = c.max_payload_bytes;
+    const flat = new Packer(JSON_ARRAY, max);
+    const grouped = new GroupedPacker(max);
+    for (const [device, byTs] of e.byDevice) {
+      const fits = (bytes: number) => (c.api === 'gateway' ? grouped.fitsAlone(device, bytes) : flat.fitsAlone(bytes));
+      const add = (text: string) => (c.api === 'gateway' ? grouped.add(device, text) : flat.add(text));
+      for (const ts of [...byTs.keys()].sort((a, b) => a - b)) {
+        const pairs = [...(byTs.get(ts) as Map<string, string>)].map(([k, v]) => `${JSON.stringify(k)}:${v}`);
+        const whole = entryText(ts, pairs);
+        if (fits(byteLength(whole))) {
+          add(whole);
+          continue;
+        }
+        // a large entry: its values over several entries of the same ts (each pair fits alone: checked in encode)
+        let part: string[] = [];
+        for (const p of pairs) {
+          if (part.length > 0 && !fits(byteLength(entryText(ts, [...part, p])))) {
+            add(entryText(ts, part));
+            part = [];
+          }
+          part.push(p);
+        }
+        if (part.length > 0) add(entryText(ts, part));
+      }
+    }
+    return c.api === 'gateway' ? grouped.finish() : flat.finish();
+  }
+
+  /** The messages of a write on connection `s`: gateway connects for devices new to it, then the telemetry. */
+  private plan(e: Encoded, payloads: string[], s: LinkSession): OutgoingMessage[] {
+    const c = this.config;
+    if (c.api === 'device') return payloads.map((payload) => ({ topic: TELEMETRY_TOPIC, payload }));
+    if (this.announced.session !== s.id) this.announced = { session: s.id, devices: new Set() };
+    const announced = this.announced;
+    const out: OutgoingMessage[] = [];
+    for (const device of e.byDevice.keys()) {
+      if (announced.devices.has(device)) continue;
+      out.push({
+        topic: GATEWAY_CONNECT_TOPIC,
+        payload: JSON.stringify(c.device_type ? { device, type: c.device_type } : { device }),
+        onAck: () => {
+          if (this.announced === announced) announced.devices.add(device);
+        },
+      });
+    }
+    for (const payload of payloads) out.push({ topic: GATEWAY_TELEMETRY_TOPIC, payload });
+    return out;
+  }
+
+  async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
+    const e = this.encode(batch);
+    const payloads = this.payloads(e);
+    if (payloads.length > 0) {
+      const r = await this.link.deliver((s) => this.plan(e, payloads, s), batch.length > 1, signal);
+      if (r.kind !== 'ok') return r;
+    }
+    if (e.rejected.length === 0) return { kind: 'ok' };
+    return {
+      kind: 'partial',
+      rejected: e.rejected,
+      reason: `${this.name}: ${e.rejected.length} of ${batch.length} records cannot be sent to ThingsBoard: ${e.rejected[0].reason}`,
+    };
+  }
+
+  /** Connects (and stays connected: pushed configs arrive from then on). Null, or why not. */
+  probe(signal?: AbortSignal): Promise<string | null> {
+    return this.link.probe(signal);
+  }
+
+  close(): Promise<void> {
+    return this.link.close();
+  }
+}

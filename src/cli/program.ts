@@ -14,8 +14,11 @@ import { registerOutboxCommands } from './outbox.js';
 import { registerPacketsCommands } from './packets.js';
 import { rootProgram } from './root.js';
 import { registerRunCommands } from './run.js';
+import { registerSelftestCommands } from './selftest.js';
 import { registerServeCommands } from './serve.js';
+import { registerStatusCommands } from './status.js';
 import { registerStoreCommands } from './store.js';
+import { registerUpdateCommands } from './update.js';
 
 export function buildProgram(): Command {
   const program = rootProgram();
@@ -29,6 +32,9 @@ export function buildProgram(): Command {
   registerPacketsCommands(program);
   registerRunCommands(program);
   registerServeCommands(program);
+  registerStatusCommands(program);
   registerStoreCommands(program);
+  registerSelftestCommands(program);
+  registerUpdateCommands(program);
   return program;
 }

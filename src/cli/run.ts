@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { HumanLogLines } from './log-lines.js';
+import { VERSION } from './version.js';
 
 interface RunOptions {
   config: string;
@@ -74,10 +75,13 @@ async function runAction(opts: RunOptions): Promise<void> {
   const format = (opts.logFormat ?? 'auto').toLowerCase();
   if (!['auto', 'json', 'pretty'].includes(format))
     throw new SigflowError('SF_ERR_USAGE', `--log-format ${opts.logFormat}: use auto, json or pretty`);
-  const [{ default: pino }, { runService, checkConfigFile }] = await Promise.all([
+  const [{ default: pino }, { runService, checkConfigFile, adoptPendingConfig }] = await Promise.all([
     import('pino'),
     import('../supervisor/index.js'),
   ]);
+  // a config pushed with an update waits beside the file until the version it was pushed for starts
+  const adopted = adoptPendingConfig(opts.config, VERSION);
+  if (adopted) process.stderr.write(`sigflow run: ${adopted}\n`);
   // the file's logging.format unless the flag says otherwise
   const checked = checkConfigFile(opts.config);
   const fileFormat = checked.config.logging;
@@ -96,6 +100,7 @@ async function runAction(opts: RunOptions): Promise<void> {
         writeLogLine: (line) => dest.write(line.endsWith('\n') ? line : `${line}\n`),
         print,
         httpFallback: dashboards?.handler,
+        version: VERSION,
       },
       checked,
     );

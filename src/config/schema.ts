@@ -146,6 +146,36 @@ export const dashboardsConfigSchema = z
   })
   .strict();
 
+/** Configs pushed by an uplink's server (ThingsBoard shared attribute, Tenta configurations/<sensor>). */
+export const remoteConfigSchema = z
+  .object({
+    /** Accept pushed configs (validated, written, applied, acknowledged). Off unless said. */
+    enabled: z.boolean().default(true),
+    /** The measurement of the acknowledgement records (Tenta's sink routes it to acknowledgments/<sensor>). */
+    ack_measurement: z.string().min(1).default('config_ack'),
+  })
+  .strict();
+
+/** Software updates: a pushed config whose `updates.version` differs from the running one installs that version. */
+export const updatesConfigSchema = z
+  .object({
+    /** Where release tarballs are (http or https); `{version}` is replaced by the version. */
+    url: z.string().regex(/^https?:\/\/\S+$/, 'an http:// or https:// URL'),
+    /** The version to run; with it, `sha256` of its tarball (required: what is trusted is the checksum). */
+    version: z.string().min(1).optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i, '64 hex digits')
+      .optional(),
+    /** How long a new version has to answer healthy before it is rolled back. */
+    health_deadline: durationWholeMs().prefault('2m'),
+  })
+  .strict()
+  .refine((u) => u.version === undefined || u.sha256 !== undefined, {
+    message: 'a version needs the sha256 of its tarball',
+    path: ['sha256'],
+  });
+
 export const serverConfigSchema = z
   .object({
     /** host:port of /metrics, /healthz, /readyz, /status (127.0.0.1 only unless told otherwise). */
@@ -164,6 +194,10 @@ export const configSchema = z
     logging: loggingConfigSchema.prefault({}),
     /** An embedded MQTT broker for a box with none (started before the units, stopped after them). */
     broker: brokerConfigSchema.optional(),
+    /** Configs pushed by the uplinks' servers; absent: pushes are ignored (and said so in the log). */
+    remote_config: remoteConfigSchema.optional(),
+    /** Software updates over the air (src/update); a pushed config naming another version installs it. */
+    updates: updatesConfigSchema.optional(),
     /** The HTTP endpoint of `sigflow run`; `server: false` for none. */
     server: z.union([z.literal(false), serverConfigSchema]).prefault({}),
   })
@@ -202,5 +236,7 @@ export type LoggingConfig = z.output<typeof loggingConfigSchema>;
 export type ServerConfig = z.output<typeof serverConfigSchema>;
 export type DashboardsConfig = z.output<typeof dashboardsConfigSchema>;
 export type BrokerConfig = z.output<typeof brokerConfigSchema>;
+export type RemoteConfigSettings = z.output<typeof remoteConfigSchema>;
+export type UpdatesConfig = z.output<typeof updatesConfigSchema>;
 /** A validated configuration (defaults filled in; durations in ms, sizes in bytes). */
 export type SigflowConfig = z.output<typeof configSchema>;

@@ -4,11 +4,25 @@
  * until SIGINT/SIGTERM, re-read the file on SIGHUP (a valid config is applied to the units it changes, an invalid
  * one is reported and the running config kept).
  */
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
 import { Database } from '../codecs/dbc/index.js';
 import { type LoadedConfig, loadAndValidateConfig, redactSecrets, type SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
+import { parseDuration } from '../units/index.js';
+import {
+  applyUpdate,
+  installRootOf,
+  markReported,
+  pendingReport,
+  recordRunningPid,
+  runningPackageDir,
+  waitForOutcome,
+} from '../update/index.js';
 import type { HttpFallback } from './http.js';
+import { RemoteConfig } from './remote-config.js';
 import { Supervisor } from './supervisor.js';
 
 export interface CheckedConfig {
@@ -64,6 +78,8 @@ export interface RunServiceOptions {
   handleSignals?: boolean;
   /** The Grafana routes on the HTTP endpoint (the CLI builds them from `server.dashboards`; see http.ts). */
   httpFallback?: HttpFallback;
+  /** The running sigflow's version (shown by /status). */
+  version?: string;
 }
 
 /**
@@ -83,13 +99,61 @@ export async function runService(
     writeLogLine: o.writeLogLine,
     print: o.print,
     httpFallback: o.httpFallback,
+    version: o.version,
   });
+  // SIGHUP and pushed configs apply one at a time, in order
+  let reloading = Promise.resolve();
+  // an update stops this process in order once the new version is switched in (the service manager starts it)
+  let requestStop: (why: string) => void = () => {};
+  const packageDir = runningPackageDir();
+  const installRoot = installRootOf(packageDir);
+  if (installRoot && o.version) recordRunningPid(installRoot, o.version);
+  const updates = config.updates;
+  const healthUrl = sup.address ? `http://${sup.address}/healthz` : undefined;
+  // configs pushed by the uplinks' servers: checked as this file is, written over it, applied as SIGHUP applies it
+  if (config.remote_config?.enabled)
+    sup.remote = new RemoteConfig({
+      path,
+      stateDir: join(config.outbox.data_dir, 'state'),
+      ackMeasurement: config.remote_config.ack_measurement,
+      check: (file) => ({ secrets: checkConfigFile(file).loaded.secrets }),
+      apply: () => {
+        const done = reloading.then(() => sup.reload(checkConfigFile(path).config));
+        reloading = done.then(
+          () => {},
+          () => {},
+        );
+        return done;
+      },
+      enqueue: (records) => sup.record(records),
+      logger: o.logger,
+      version: o.version,
+      update:
+        updates && installRoot && healthUrl
+          ? async (version, next) => {
+              const u = parsePushedUpdate(next);
+              await applyUpdate({
+                root: installRoot,
+                version,
+                url: u.url ?? updates.url,
+                sha256: u.sha256 ?? '',
+                currentDir: packageDir,
+                spool: [config.outbox.data_dir],
+                configPath: next,
+                healthUrl,
+                deadlineMs: u.health_deadline ?? updates.health_deadline,
+              });
+              requestStop(`updating to sigflow ${version}`);
+            }
+          : undefined,
+    });
+  // the outcome of an update, told by the version that learns it (new: done; old, after a rollback: rolled_back)
+  if (installRoot && o.version) void reportUpdateOutcome(installRoot, o.version, sup, o.logger);
   o.logger.info(
     { pipelines: config.pipelines.map((p) => p.name), http: sup.address },
     `running ${config.pipelines.length} pipeline(s)${sup.address ? `; metrics and health on http://${sup.address}` : ''}`,
   );
   o.onStarted?.(sup);
-  let reloading = Promise.resolve();
   return new Promise<string[]>((resolve, reject) => {
     const handlers: [NodeJS.Signals, () => void][] = [];
     let stopping = false;
@@ -100,6 +164,7 @@ export async function runService(
       for (const [s, h] of handlers) process.off(s, h);
       reloading.then(() => sup.stop()).then(resolve, reject);
     };
+    requestStop = stop;
     const reload = () => {
       reloading = reloading
         .then(async () => {
@@ -130,4 +195,69 @@ export async function runService(
     }
     o.signal?.addEventListener('abort', () => stop('stopped'), { once: true });
   });
+}
+
+/** The `updates` section of a pushed config waiting in `<config>.next` (url, sha256, deadline). */
+function parsePushedUpdate(file: string): { url?: string; sha256?: string; health_deadline?: number } {
+  const doc = parseYaml(readFileSync(file, 'utf8')) as { updates?: Record<string, unknown> } | null;
+  const u = doc?.updates ?? {};
+  const deadline = u.health_deadline;
+  return {
+    url: typeof u.url === 'string' ? u.url : undefined,
+    sha256: typeof u.sha256 === 'string' ? u.sha256 : undefined,
+    health_deadline:
+      typeof deadline === 'number'
+        ? deadline
+        : typeof deadline === 'string'
+          ? Number(parseDuration(deadline, 'updates.health_deadline') / 1_000_000n)
+          : undefined,
+  };
+}
+
+/**
+ * Reports the last update's outcome if this version is the one to tell it: an `update` record (from, to, status,
+ * reason) and the acknowledgement of the push that asked for it. The new version waits for its guard's decision.
+ */
+async function reportUpdateOutcome(root: string, version: string, sup: Supervisor, logger: Logger): Promise<void> {
+  try {
+    let s = pendingReport(root, version);
+    if (!s) return;
+    if (s.status === 'switching') s = await waitForOutcome(root);
+    if (!s || (s.status !== 'done' && s.status !== 'rolled_back') || s.reported) return;
+    await sup.record([
+      {
+        time: BigInt(Date.now()) * 1_000_000n,
+        measurement: 'update',
+        tags: {},
+        fields: { from: s.from ?? '', to: s.to, status: s.status, ...(s.reason ? { reason: s.reason } : {}) },
+      },
+    ]);
+    await sup.remote?.reportUpdate({ status: s.status, to: s.to, reason: s.reason });
+    markReported(root, version);
+    logger.info(
+      { from: s.from, to: s.to, status: s.status },
+      `update ${s.from} → ${s.to}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`,
+    );
+  } catch (e) {
+    logger.error({ err: { message: (e as Error).message } }, 'reporting the last update failed');
+  }
+}
+
+/**
+ * At start, before the config is read: a pushed config waiting in `<path>.next` becomes the config when this is
+ * the version it was pushed for (the update switched to it); after a rollback it is set aside (`.next.rejected`).
+ * Returns what it did, or null.
+ */
+export function adoptPendingConfig(path: string, version: string): string | null {
+  const next = `${path}.next`;
+  if (!existsSync(next)) return null;
+  const root = installRootOf(runningPackageDir());
+  const s = root ? pendingReport(root, version) : null;
+  if (s && s.to === version && (s.status === 'switching' || s.status === 'done')) {
+    if (existsSync(path)) renameSync(path, `${path}.previous`);
+    renameSync(next, path);
+    return `${next} adopted as ${path} (pushed with the update to ${version})`;
+  }
+  renameSync(next, `${next}.rejected`);
+  return `${next} set aside as ${next}.rejected (not for sigflow ${version})`;
 }

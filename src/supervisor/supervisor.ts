@@ -15,6 +15,7 @@ import { createSink, filterSink } from '../sinks/index.js';
 import { type EmbeddedBroker, startBroker } from './broker.js';
 import { type HttpFallback, type MetricsServer, startMetricsServer } from './http.js';
 import { RejectArchive } from './rejects.js';
+import type { RemoteConfig } from './remote-config.js';
 import { Unit, type UnitStatus } from './unit.js';
 
 export interface SupervisorOptions {
@@ -25,12 +26,18 @@ export interface SupervisorOptions {
   print?: (line: string) => void;
   /** Requests the HTTP endpoint's own routes do not handle (the Grafana routes; see http.ts). */
   httpFallback?: HttpFallback;
+  /** The running sigflow's version (shown by /status). */
+  version?: string;
 }
 
 export interface RunStatus {
+  /** The running sigflow's version. */
+  version: string;
   uptimeMs: number;
   units: UnitStatus[];
   outbox: OutboxStatus;
+  /** The last remote config revision processed, when remote_config is on. */
+  remoteConfig: { revision: number } | null;
 }
 
 /** Counters shown in stats lines, in this order (others are in /metrics). */
@@ -59,13 +66,18 @@ export class Supervisor {
 
   /** Opens the outbox and the HTTP endpoint, starts every unit. */
   static async start(config: SigflowConfig, o: SupervisorOptions): Promise<Supervisor> {
+    // (the sinks are made before the supervisor: a push they receive reaches it once it exists)
+    let sup: Supervisor | undefined;
     // the data directory's lock first: a second instance must not touch the first one's sinks (a store file)
     const release = lockDataDir(config.outbox.data_dir);
     let outbox: Outbox;
     try {
       const sinks = config.sinks.map(({ delivery, measurements, ...sink }, i) => {
         // (the entry's `delivery` section is the outbox's, not the sink's; `measurements` filters what it is given)
-        const s = createSink(sink, `sinks[${i}]`, { info: (m) => o.logger.info({ sink: sink.name }, m) });
+        const s = createSink(sink, `sinks[${i}]`, {
+          info: (m) => o.logger.info({ sink: sink.name }, m),
+          remoteConfig: (source, payload) => sup?.remoteConfig(source, payload),
+        });
         return { sink: measurements ? filterSink(s, measurements) : s, delivery };
       });
       outbox = Outbox.open({ ...outboxOptionsFromConfig(config.outbox, sinks, o.logger), lock: false });
@@ -73,7 +85,7 @@ export class Supervisor {
       release();
       throw e;
     }
-    const sup = new Supervisor(config, outbox, o);
+    sup = new Supervisor(config, outbox, o);
     sup.releaseLock = release;
     try {
       if (config.server !== false) sup.server = await startMetricsServer(config.server.listen, sup, o.httpFallback);
@@ -121,10 +133,39 @@ export class Supervisor {
 
   status(): RunStatus {
     return {
+      version: this.o.version ?? 'unknown',
       uptimeMs: Date.now() - this.startMs,
       units: [...this.units.values()].map((u) => u.status()),
       outbox: this.outbox.status(),
+      remoteConfig: this.remote ? { revision: this.remote.revision } : null,
     };
+  }
+
+  /** Handles remote configs (set by runService when `remote_config` is on). */
+  remote: RemoteConfig | undefined;
+
+  /** A config pushed by an uplink's server: handed to the remote-config handler, or said and ignored. */
+  remoteConfig(source: string, payload: unknown): void {
+    if (!this.remote) {
+      this.o.logger.warn(
+        { sink: source },
+        `a configuration pushed through ${source} is ignored: remote_config is not enabled`,
+      );
+      return;
+    }
+    this.remote
+      .push(source, payload)
+      .catch((e: Error) =>
+        this.o.logger.error(
+          { sink: source, err: { message: e.message } },
+          `applying a configuration pushed through ${source} failed`,
+        ),
+      );
+  }
+
+  /** Adds records the supervisor makes itself (config acknowledgements) to the outbox. */
+  record(records: TelemetryRecord[]): Promise<void> {
+    return this.enqueue(records);
   }
 
   /** Ready: every unit running with its source connected, and no sink alarmed. Else the reasons. */

@@ -91,12 +91,12 @@ test('synthetic fish over mosquitto: positions match the reference within 1 cm; 
   const rows = db.db.prepare('SELECT * FROM positions ORDER BY timestamp, tag_id').all() as Record<string, number>[];
   db.close();
   const { errors, bounds } = checkPositions(rows, txs);
-  errors.forEach((e, i) =>
+  for (let i = 0; i < errors.length; i++)
     assert.ok(
-      e <= 1.05 * bounds[i] + 0.001,
-      `error ${e.toFixed(3)} m beyond the ±0.5 ms corner bound ${bounds[i].toFixed(3)} m`,
-    ),
-  );
+      errors[i] <= 1.05 * bounds[i] + 0.001,
+      `error ${errors[i].toFixed(3)} m beyond the ±0.5 ms corner bound ${bounds[i].toFixed(3)} m`,
+    );
+
   t.diagnostic(`${rows.length} positions; distance to truth ${spread(errors)}`);
   // batch over the whole database: the same rows
   const cli = spawnSync(process.execPath, [join(repoRoot, 'bin', 'sigflow'), 'iof', 'position', dir, '--all'], {

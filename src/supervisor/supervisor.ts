@@ -11,7 +11,7 @@ import type { PipelineEntry, SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
 import { lockDataDir, Outbox, type OutboxStatus, outboxOptionsFromConfig } from '../outbox/index.js';
 import type { TelemetryRecord } from '../records/index.js';
-import { createSink, filterSink } from '../sinks/index.js';
+import { createSink, filterSink, type Sink } from '../sinks/index.js';
 import { type EmbeddedBroker, startBroker } from './broker.js';
 import { type HttpFallback, type MetricsServer, startMetricsServer } from './http.js';
 import { RejectArchive } from './rejects.js';
@@ -53,6 +53,9 @@ export class Supervisor {
   private stopping = false;
   private lastStats = new Map<string, { ms: number; counters: Record<string, number> }>();
 
+  /** The sinks, closed after the outbox on stop. */
+  private sinks: Sink[] = [];
+
   /** Messages the units could not read, archived beside the outbox. */
   private readonly rejects: RejectArchive;
 
@@ -71,8 +74,9 @@ export class Supervisor {
     // the data directory's lock first: a second instance must not touch the first one's sinks (a store file)
     const release = lockDataDir(config.outbox.data_dir);
     let outbox: Outbox;
+    let sinks: { sink: Sink; delivery: unknown }[] = [];
     try {
-      const sinks = config.sinks.map(({ delivery, measurements, ...sink }, i) => {
+      sinks = config.sinks.map(({ delivery, measurements, ...sink }, i) => {
         // (the entry's `delivery` section is the outbox's, not the sink's; `measurements` filters what it is given)
         const s = createSink(sink, `sinks[${i}]`, {
           info: (m) => o.logger.info({ sink: sink.name }, m),
@@ -86,6 +90,7 @@ export class Supervisor {
       throw e;
     }
     sup = new Supervisor(config, outbox, o);
+    sup.sinks = sinks.map((x) => x.sink);
     sup.releaseLock = release;
     try {
       if (config.server !== false) sup.server = await startMetricsServer(config.server.listen, sup, o.httpFallback);
@@ -298,6 +303,12 @@ export class Supervisor {
       outboxLine(st) + (drained ? '' : ` (drain_timeout ${r.drain_timeout} ms reached: kept for the next start)`),
     );
     await this.outbox.close();
+    // the sinks' connections (an uplink's MQTT link, a database pool) end with them: nothing keeps the process
+    await Promise.all(
+      this.sinks.map((k) =>
+        Promise.race([k.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]),
+      ),
+    );
     this.releaseLock();
     await this.broker?.close();
     await this.server?.close();

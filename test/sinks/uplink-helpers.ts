@@ -162,18 +162,28 @@ export class TcpProxy {
   private server!: Server;
   private readonly sockets = new Set<Socket>();
   blackholed = false;
+  /** Nothing gets through either way, connections stay open: a half-open link. */
+  silent = false;
+  /** Connections are cut and new ones refused: the broker is down. */
+  isDown = false;
   port = 0;
 
   constructor(private readonly targetPort: number) {}
 
   async start(): Promise<void> {
     this.server = createServer((client) => {
+      if (this.isDown) {
+        client.destroy();
+        return;
+      }
       const upstream = connect(this.targetPort, '127.0.0.1');
       this.sockets.add(client);
       this.sockets.add(upstream);
-      client.on('data', (d) => upstream.write(d));
+      client.on('data', (d) => {
+        if (!this.silent) upstream.write(d);
+      });
       upstream.on('data', (d) => {
-        if (!this.blackholed) client.write(d);
+        if (!this.blackholed && !this.silent) client.write(d);
       });
       const end = () => {
         client.destroy();
@@ -200,6 +210,19 @@ export class TcpProxy {
 
   heal(): void {
     this.blackholed = false;
+    this.silent = false;
+    this.isDown = false;
+  }
+
+  /** Neither side's bytes reach the other; the sockets stay open (a half-open link). */
+  halfOpen(): void {
+    this.silent = true;
+  }
+
+  /** Cuts every connection and refuses new ones until heal(). */
+  down(): void {
+    this.isDown = true;
+    for (const s of this.sockets) s.destroy();
   }
 
   async close(): Promise<void> {

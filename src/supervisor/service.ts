@@ -148,7 +148,9 @@ export async function runService(
           : undefined,
     });
   // the outcome of an update, told by the version that learns it (new: done; old, after a rollback: rolled_back)
-  if (installRoot && o.version) void reportUpdateOutcome(installRoot, o.version, sup, o.logger);
+  // (abandoned when sigflow stops: a guard that never decides must not keep the process alive)
+  const ended = new AbortController();
+  if (installRoot && o.version) void reportUpdateOutcome(installRoot, o.version, sup, o.logger, ended.signal);
   o.logger.info(
     { pipelines: config.pipelines.map((p) => p.name), http: sup.address },
     `running ${config.pipelines.length} pipeline(s)${sup.address ? `; metrics and health on http://${sup.address}` : ''}`,
@@ -162,6 +164,7 @@ export async function runService(
       stopping = true;
       o.logger.info(`${why}: stopping the units, then draining the sinks`);
       for (const [s, h] of handlers) process.off(s, h);
+      ended.abort();
       reloading.then(() => sup.stop()).then(resolve, reject);
     };
     requestStop = stop;
@@ -218,11 +221,17 @@ function parsePushedUpdate(file: string): { url?: string; sha256?: string; healt
  * Reports the last update's outcome if this version is the one to tell it: an `update` record (from, to, status,
  * reason) and the acknowledgement of the push that asked for it. The new version waits for its guard's decision.
  */
-async function reportUpdateOutcome(root: string, version: string, sup: Supervisor, logger: Logger): Promise<void> {
+async function reportUpdateOutcome(
+  root: string,
+  version: string,
+  sup: Supervisor,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
   try {
     let s = pendingReport(root, version);
     if (!s) return;
-    if (s.status === 'switching') s = await waitForOutcome(root);
+    if (s.status === 'switching') s = await waitForOutcome(root, { signal });
     if (!s || (s.status !== 'done' && s.status !== 'rolled_back') || s.reported) return;
     await sup.record([
       {
@@ -239,6 +248,7 @@ async function reportUpdateOutcome(root: string, version: string, sup: Superviso
       `update ${s.from} → ${s.to}: ${s.status}${s.reason ? ` (${s.reason})` : ''}`,
     );
   } catch (e) {
+    if (signal.aborted) return;
     logger.error({ err: { message: (e as Error).message } }, 'reporting the last update failed');
   }
 }

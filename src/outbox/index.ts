@@ -38,7 +38,7 @@ export {
   type Synchronous,
   type WhenFull,
 } from './schema.js';
-export type { Sink, WriteResult } from './sink.js';
+export type { Sink, SinkContext, WriteResult } from './sink.js';
 export { buildStatus, type OutboxStatus, type SinkStatus } from './status.js';
 export { OutboxStore, outboxDirOf, outboxExists, type StoreOptions } from './store.js';
 export type { StepOutcome } from './worker.js';

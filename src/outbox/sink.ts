@@ -39,3 +39,15 @@ export interface Sink {
   /** Releases connections and files. */
   close(): Promise<void>;
 }
+
+/** What a running sink may tell its host (the daemon's log, the supervisor). */
+export interface SinkContext {
+  /** Something found out once and worth saying (e.g. the InfluxDB API `api: auto` chose). */
+  info?: (message: string) => void;
+  /**
+   * A configuration pushed by the uplink's server (a ThingsBoard shared attribute, a Tenta
+   * `configurations/<sensor>` message), unwrapped to `{revision, config}` as far as the sink knows its server's
+   * envelope; `source` names the sink. The supervisor validates, applies and acknowledges it (remote-config.ts).
+   */
+  remoteConfig?: (source: string, payload: unknown) => void;
+}

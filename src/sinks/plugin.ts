@@ -5,7 +5,7 @@
  * commented config); a test checks both for every registered plugin.
  */
 import type { z } from 'zod';
-import type { Sink } from '../outbox/index.js';
+import type { Sink, SinkContext } from '../outbox/index.js';
 
 export interface SinkPlugin<S extends z.ZodObject = z.ZodObject> {
   /** The `type` that selects it in a config file; also the name of its folder under src/sinks. */
@@ -27,14 +27,4 @@ export interface SinkPlugin<S extends z.ZodObject = z.ZodObject> {
   create(config: z.output<S>, context?: SinkContext): Sink;
 }
 
-/** What a running sink may tell its host (the daemon's log). */
-export interface SinkContext {
-  /** Something found out once and worth saying (e.g. the InfluxDB API `api: auto` chose). */
-  info?: (message: string) => void;
-  /**
-   * A configuration pushed by the uplink's server (a ThingsBoard shared attribute, a Tenta
-   * `configurations/<sensor>` message), unwrapped to `{revision, config}` as far as the sink knows its server's
-   * envelope; `source` names the sink. The supervisor validates, applies and acknowledges it (remote-config.ts).
-   */
-  remoteConfig?: (source: string, payload: unknown) => void;
-}
+export type { SinkContext } from '../outbox/index.js';

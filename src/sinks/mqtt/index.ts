@@ -1,6 +1,7 @@
 /** The `mqtt` sink plugin: records as JSON or line protocol to any MQTT broker, topics from a template. See README.md. */
+import type { SinkContext } from '../../outbox/index.js';
 import { type MqttSinkOptions, mqttSinkConfigSchema } from './config.js';
-import { MqttSink, type UplinkContext } from './sink.js';
+import { MqttSink } from './sink.js';
 
 export { type MqttSinkConfig, type MqttSinkOptions, mqttSinkConfigSchema } from './config.js';
 export { MqttSink } from './sink.js';
@@ -13,5 +14,5 @@ export const mqttPlugin = {
   // a broker forwards what it gets: a batch sent again reaches the subscribers twice
   idempotent: false,
   renamed: {},
-  create: (config: MqttSinkOptions, context?: UplinkContext) => new MqttSink(config, context),
+  create: (config: MqttSinkOptions, context?: SinkContext) => new MqttSink(config, context),
 } as const;

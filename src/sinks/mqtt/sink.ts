@@ -23,16 +23,11 @@ import {
   type OutgoingMessage,
   Packer,
 } from '../../mqtt/index.js';
-import type { Sink, WriteResult } from '../../outbox/index.js';
+import type { Sink, SinkContext, WriteResult } from '../../outbox/index.js';
 import { nsToIso, type TelemetryRecord } from '../../records/index.js';
 import { LineEncoder } from '../influx/index.js';
 import { type MqttSinkConfig, type MqttSinkOptions, mqttSinkConfigSchema } from './config.js';
 import { TopicTemplate } from './topic.js';
-
-/** What the host gives the sink (src/sinks/plugin.ts SinkContext; sibling modules are reached by index only). */
-export interface UplinkContext {
-  info?: (message: string) => void;
-}
 
 export class MqttSink implements Sink {
   readonly name: string;
@@ -41,7 +36,7 @@ export class MqttSink implements Sink {
   private readonly link: MqttLink;
   private readonly lines = new LineEncoder('ns');
 
-  constructor(config: MqttSinkConfig, context: UplinkContext = {}) {
+  constructor(config: MqttSinkConfig, context: SinkContext = {}) {
     const c = mqttSinkConfigSchema.parse(config);
     this.config = c;
     this.name = c.name;

@@ -1,6 +1,7 @@
 /** The `tenta` sink plugin: measurements, logs and config acknowledgements over MQTT to Tenta. See README.md. */
+import type { SinkContext } from '../../outbox/index.js';
 import { type TentaSinkOptions, tentaSinkConfigSchema } from './config.js';
-import { TentaSink, type UplinkContext } from './sink.js';
+import { TentaSink } from './sink.js';
 
 export { type TentaSinkConfig, type TentaSinkOptions, tentaSinkConfigSchema } from './config.js';
 export { TENTA_KEY, TENTA_KEY_MAX, type TentaKind, TentaSink, tentaKeyProblem } from './sink.js';
@@ -12,5 +13,5 @@ export const tentaPlugin = {
   // Tenta inserts every element it receives (no key on sensor + time): a batch sent again is stored twice
   idempotent: false,
   renamed: {},
-  create: (config: TentaSinkOptions, context?: UplinkContext) => new TentaSink(config, context),
+  create: (config: TentaSinkOptions, context?: SinkContext) => new TentaSink(config, context),
 } as const;

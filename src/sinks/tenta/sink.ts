@@ -27,15 +27,9 @@ import {
   type OutgoingMessage,
   Packer,
 } from '../../mqtt/index.js';
-import type { Sink, WriteResult } from '../../outbox/index.js';
+import type { Sink, SinkContext, WriteResult } from '../../outbox/index.js';
 import type { TelemetryRecord } from '../../records/index.js';
 import { type TentaSinkConfig, type TentaSinkOptions, tentaSinkConfigSchema } from './config.js';
-
-/** What the host gives the sink (src/sinks/plugin.ts SinkContext; sibling modules are reached by index only). */
-export interface UplinkContext {
-  info?: (message: string) => void;
-  remoteConfig?: (source: string, payload: unknown) => void;
-}
 
 /** Tenta's rule for measurement keys (server/app/validation: Pattern.KEY, at most 64 characters). */
 export const TENTA_KEY = /^[a-z0-9](_?[a-z0-9])*$/;
@@ -88,7 +82,7 @@ export class TentaSink implements Sink {
   readonly config: TentaSinkOptions;
   private readonly link: MqttLink;
 
-  constructor(config: TentaSinkConfig, context: UplinkContext = {}) {
+  constructor(config: TentaSinkConfig, context: SinkContext = {}) {
     const c = tentaSinkConfigSchema.parse(config);
     this.config = c;
     this.name = c.name;

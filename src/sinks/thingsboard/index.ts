@@ -1,6 +1,7 @@
 /** The `thingsboard` sink plugin: telemetry over MQTT (device or gateway API), QoS 1, paced. See README.md. */
+import type { SinkContext } from '../../outbox/index.js';
 import { type ThingsboardSinkOptions, thingsboardSinkConfigSchema } from './config.js';
-import { ThingsboardSink, type UplinkContext } from './sink.js';
+import { ThingsboardSink } from './sink.js';
 
 export { type ThingsboardSinkConfig, type ThingsboardSinkOptions, thingsboardSinkConfigSchema } from './config.js';
 export {
@@ -11,7 +12,6 @@ export {
   GATEWAY_TELEMETRY_TOPIC,
   TELEMETRY_TOPIC,
   ThingsboardSink,
-  type UplinkContext,
 } from './sink.js';
 
 export const thingsboardPlugin = {
@@ -22,5 +22,5 @@ export const thingsboardPlugin = {
   // see the message twice)
   idempotent: true,
   renamed: {},
-  create: (config: ThingsboardSinkOptions, context?: UplinkContext) => new ThingsboardSink(config, context),
+  create: (config: ThingsboardSinkOptions, context?: SinkContext) => new ThingsboardSink(config, context),
 } as const;

@@ -29,15 +29,9 @@ import {
   type OutgoingMessage,
   Packer,
 } from '../../mqtt/index.js';
-import type { Sink, WriteResult } from '../../outbox/index.js';
+import type { Sink, SinkContext, WriteResult } from '../../outbox/index.js';
 import type { TelemetryRecord } from '../../records/index.js';
 import { type ThingsboardSinkConfig, type ThingsboardSinkOptions, thingsboardSinkConfigSchema } from './config.js';
-
-/** What the host gives the sink (src/sinks/plugin.ts UplinkContext; sibling modules are reached by index only). */
-export interface UplinkContext {
-  info?: (message: string) => void;
-  remoteConfig?: (source: string, payload: unknown) => void;
-}
 
 export const TELEMETRY_TOPIC = 'v1/devices/me/telemetry';
 export const ATTRIBUTES_TOPIC = 'v1/devices/me/attributes';
@@ -65,7 +59,7 @@ export class ThingsboardSink implements Sink {
   /** gateway: the devices announced (v1/gateway/connect acknowledged) on connection `session`. */
   private announced = { session: 0, devices: new Set<string>() };
 
-  constructor(config: ThingsboardSinkConfig, context: UplinkContext = {}) {
+  constructor(config: ThingsboardSinkConfig, context: SinkContext = {}) {
     const c = thingsboardSinkConfigSchema.parse(config);
     this.config = c;
     this.name = c.name;
@@ -106,8 +100,8 @@ export class ThingsboardSink implements Sink {
   private onMessage(
     topic: string,
     payload: Buffer,
-    remote: NonNullable<UplinkContext['remoteConfig']>,
-    info: UplinkContext['info'],
+    remote: NonNullable<SinkContext['remoteConfig']>,
+    info: SinkContext['info'],
   ): void {
     let doc: unknown;
     try {

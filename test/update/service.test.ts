@@ -251,7 +251,12 @@ test('install, a good update, a hanging one rolled back, another good one: the q
     [readUpdateState(root)?.status, currentVersion(root), previousVersion(root)],
     ['done', '0.3.1', '0.3.0'],
   );
-  assert.equal(pendingReport(root, '0.3.1')?.status, 'done');
+  // the new version reports the outcome itself once the guard decided (an `update` record, the state marked)
+  await until('the update reported by 0.3.1', async () => {
+    const u = readUpdateState(root);
+    return u?.status === 'done' && u.reportedBy === '0.3.1';
+  });
+  assert.equal(pendingReport(root, '0.3.1'), null);
   // the queue: same files, the delivered count and the records still waiting for the unreachable sink kept
   assert.deepEqual(dataFiles(), filesBefore);
   assert.equal(readFileSync(join(data, 'sentinel'), 'utf8'), 'kept');
@@ -278,7 +283,10 @@ test('install, a good update, a hanging one rolled back, another good one: the q
   const rb = readUpdateState(root);
   assert.deepEqual([rb?.status, rb?.from, rb?.to], ['rolled_back', '0.3.1', '0.3.3-hangs']);
   assert.match(rb?.reason ?? '', /did not answer healthy/);
-  assert.equal(pendingReport(root, '0.3.1')?.status, 'rolled_back', 'reported by the version running again');
+  await until('the rollback reported by the version running again', async () => {
+    const u = readUpdateState(root);
+    return u?.status === 'rolled_back' && u.reportedBy === '0.3.1';
+  });
   assert.equal(currentVersion(root), '0.3.1');
 
   // another good update, the way the running version makes it (applyUpdate: stage, self-test, switch, a detached

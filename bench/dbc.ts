@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { rawBits, writeBits } from '../src/codecs/dbc/encoder.js';
 import { Database, DecodedBatch, type FrameColumns, type Message } from '../src/codecs/dbc/index.js';
 import { fixturesDir } from '../test/harness/paths.js';
+import { prng as rng } from '../test/harness/prng.js';
 import {
   arg,
   childCase,
@@ -35,18 +36,6 @@ const CANTOOLS: Record<string, { choices: string; raw: string }> = {
 const CANTOOLS_SOURCE = '../shared/docs/dbc.md';
 const CANTOOLS_PARSE = { figure: '444–588 ms to load ford_lincoln_base_pt.dbc', source: 'issue 16' };
 const STEMS = ['ford_lincoln_base_pt', 'vw_mlb', 'toyota_tss2_adas'];
-
-/** Small deterministic PRNG (mulberry32) so every run decodes the same frames. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random payloads with every multiplexer set to a value that is defined (so frames decode). */
 function makeFrames(db: Database, n: number, seed: number): FrameColumns {

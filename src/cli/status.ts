@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import type { RunStatus } from '../supervisor/index.js';
-import { checkConfigFile } from '../supervisor/index.js';
+import { checkConfigFile, parseListen } from '../supervisor/index.js';
 
 function baseUrl(opts: { config?: string; url?: string }): string {
   if (opts.url) return opts.url.replace(/\/+$/, '');
@@ -15,11 +15,10 @@ function baseUrl(opts: { config?: string; url?: string }): string {
   const server = checkConfigFile(opts.config).config.server;
   if (server === false)
     throw new SigflowError('SF_ERR_USAGE', `${opts.config}: server: false — sigflow run has no HTTP endpoint to ask`);
-  const [host, port] = [
-    server.listen.slice(0, server.listen.lastIndexOf(':')),
-    server.listen.slice(server.listen.lastIndexOf(':') + 1),
-  ];
-  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' || host === '[::]' ? '[::1]' : host;
+  const { host, port } = parseListen(server.listen);
+  // a wildcard listen address is asked on loopback
+  const h =
+    host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   return `http://${h}:${port}`;
 }
 

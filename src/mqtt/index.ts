@@ -12,6 +12,7 @@ export {
   THINGSBOARD_RATE_LIMITS,
 } from './config.js';
 export {
+  type BatchResult,
   type DeliveryResult,
   type LinkFailure,
   type LinkSession,

@@ -38,6 +38,11 @@ export type DeliveryResult =
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
   | { kind: 'too_large'; reason: string };
 
+/** A batch's outcome as a sink answers it: delivered, or delivered but for the records it could not encode. */
+export type BatchResult =
+  | DeliveryResult
+  | { kind: 'partial'; rejected: { index: number; reason: string }[]; reason: string };
+
 export interface OutgoingMessage {
   readonly topic: string;
   readonly payload: string | Buffer;
@@ -377,6 +382,29 @@ export class MqttLink {
    * A failure part-way (no PUBACK, connection lost, the write's signal) answers `retry` for the whole batch: the
    * messages already acknowledged are sent again with it (at least once).
    */
+  /**
+   * A sink's whole write: delivers what the batch encoded to (when anything), then answers `partial` for the
+   * records that could not be encoded — `why` says what is wrong with them ("break Tenta's rules").
+   */
+  async writeBatch(
+    plan: ((session: LinkSession) => OutgoingMessage[]) | null,
+    batchLength: number,
+    rejected: { index: number; reason: string }[],
+    why: string,
+    signal?: AbortSignal,
+  ): Promise<BatchResult> {
+    if (plan) {
+      const r = await this.deliver(plan, batchLength > 1, signal);
+      if (r.kind !== 'ok') return r;
+    }
+    if (rejected.length === 0) return { kind: 'ok' };
+    return {
+      kind: 'partial',
+      rejected,
+      reason: `${this.o.name}: ${rejected.length} of ${batchLength} records ${why}: ${rejected[0].reason}`,
+    };
+  }
+
   deliver(
     plan: (session: LinkSession) => OutgoingMessage[],
     splittable: boolean,

@@ -305,9 +305,7 @@ export class Supervisor {
     await this.outbox.close();
     // the sinks' connections (an uplink's MQTT link, a database pool) end with them: nothing keeps the process
     await Promise.all(
-      this.sinks.map((k) =>
-        Promise.race([k.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]),
-      ),
+      this.sinks.map((k) => Promise.race([k.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())])),
     );
     this.releaseLock();
     await this.broker?.close();

@@ -506,22 +506,39 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
+export interface MosquittoOptions {
+  /** Forward at once (`set_tcp_nodelay`): no Nagle bunching, for tests that time arrivals. */
+  noDelay?: boolean;
+  /** Users and passwords (a password file made with mosquitto_passwd) instead of anonymous access. */
+  users?: Record<string, string>;
+}
+
 /**
- * Mosquitto from `mosquitto` with its own config: one listener on 127.0.0.1, anonymous, persistence in the temp
- * dir (saved on shutdown and every second), no limit on queued QoS 1/2 messages. `url` is mqtt://127.0.0.1:<port>.
+ * Mosquitto from `mosquitto` with its own config: one listener on 127.0.0.1, anonymous (or `users`), persistence
+ * in the temp dir (saved on shutdown and every second), no limit on queued QoS 1/2 messages. `url` is
+ * mqtt://127.0.0.1:<port>.
  */
-export function startMosquitto(): Promise<ServiceHandle | null> {
+export function startMosquitto(o: MosquittoOptions = {}): Promise<ServiceHandle | null> {
   return withFreshPorts(async () => {
     const bin = which('mosquitto');
     if (!bin) return missing('mosquitto', 'mosquitto not found on PATH');
+    const passwd = o.users ? which('mosquitto_passwd') : undefined;
+    if (o.users && !passwd) return missing('mosquitto', 'mosquitto_passwd not found on PATH');
     const dir = mkdtempSync(join(tmpdir(), 'sigflow-mosquitto-'));
     const port = await freePort();
+    let auth = 'allow_anonymous true\n';
+    if (o.users) {
+      const pwfile = join(dir, 'passwd');
+      Object.entries(o.users).forEach(([user, password], i) => {
+        execFileSync(passwd as string, [...(i === 0 ? ['-c'] : []), '-b', pwfile, user, password], { stdio: 'ignore' });
+      });
+      auth = `allow_anonymous false\npassword_file ${pwfile}\n`;
+    }
     const conf = join(dir, 'mosquitto.conf');
     writeFileSync(
       conf,
       `listener ${port} 127.0.0.1
-allow_anonymous true
-persistence true
+${auth}${o.noDelay ? 'set_tcp_nodelay true\n' : ''}persistence true
 persistence_location ${dir}/
 autosave_interval 1
 max_queued_messages 0

@@ -15,17 +15,7 @@ import {
   rateGuardMs,
 } from '../../src/mqtt/index.js';
 import { prng } from '../harness/prng.js';
-
-/** The most sends within any interval shorter than `ms`. */
-function maxInWindow(times: readonly number[], ms: number): number {
-  let best = 0;
-  let lo = 0;
-  for (let hi = 0; hi < times.length; hi++) {
-    while (times[hi] - times[lo] >= ms) lo++;
-    best = Math.max(best, hi - lo + 1);
-  }
-  return best;
-}
+import { maxInWindow } from '../sinks/uplink-helpers.js';
 
 test('sliding windows: never more than `messages` in any `per`, for random send patterns', () => {
   const rnd = prng(7);

@@ -3,15 +3,13 @@
  * records what arrives, with arrival times, and answers requests), a mosquitto that wants a password (the harness
  * starts anonymous ones), and a TCP proxy that can stop forwarding the broker's bytes (a half-open link).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
-import { freePort, ServiceHandle } from '../harness/services.js';
+import { type ServiceHandle, startMosquitto } from '../harness/services.js';
 
 export interface Arrival {
   topic: string;
@@ -93,65 +91,9 @@ export class ServerSide {
   }
 }
 
-/**
- * A mosquitto of the test's own (null when mosquitto is missing): like the harness's (persistence in its temp dir,
- * `max_queued_messages 0`) plus `set_tcp_nodelay true` — without it mosquitto's Nagle delays forwarding by up to
- * ~40 ms, which bunches arrivals at a subscriber measuring a rate — and, with `users`, a password file
- * (mosquitto_passwd) instead of anonymous access.
- */
-export async function startOwnMosquitto(users?: Record<string, string>): Promise<ServiceHandle | null> {
-  const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].find(existsSync);
-  const passwd = ['/usr/bin/mosquitto_passwd', '/usr/local/bin/mosquitto_passwd'].find(existsSync);
-  if (!bin || (users && !passwd)) {
-    process.stderr.write('\n*** mosquitto (or mosquitto_passwd) not installed: its uplink tests are SKIPPED ***\n\n');
-    return null;
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'sigflow-mosquitto-uplink-'));
-  const port = await freePort();
-  let auth = 'allow_anonymous true\n';
-  if (users) {
-    const pwfile = join(dir, 'passwd');
-    let first = true;
-    for (const [user, password] of Object.entries(users)) {
-      execFileSync(passwd as string, [...(first ? ['-c'] : []), '-b', pwfile, user, password], { stdio: 'ignore' });
-      first = false;
-    }
-    auth = `allow_anonymous false\npassword_file ${pwfile}\n`;
-  }
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    `listener ${port} 127.0.0.1
-${auth}persistence true
-persistence_location ${dir}/
-autosave_interval 1
-max_queued_messages 0
-max_inflight_messages 0
-set_tcp_nodelay true
-log_dest stderr
-log_type error
-log_type warning
-${process.getuid?.() === 0 ? 'user root\n' : ''}`,
-  );
-  const h = new ServiceHandle(
-    { kind: 'mosquitto', cmd: bin, args: ['-c', conf], stopSignal: 'SIGTERM', ready: () => tcpOpen(port) },
-    port,
-    `mqtt://127.0.0.1:${port}`,
-    dir,
-  );
-  await h.start();
-  return h;
-}
-
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
+/** A mosquitto that forwards at once (TCP_NODELAY: arrivals timed as sent), with a password file when `users`. */
+export function startOwnMosquitto(users?: Record<string, string>): Promise<ServiceHandle | null> {
+  return startMosquitto({ noDelay: true, users });
 }
 
 /**

@@ -108,16 +108,13 @@ export class MqttSink implements Sink {
 
   async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
     const { messages, rejected } = this.encode(batch);
-    if (messages.length > 0) {
-      const r = await this.link.deliver(() => messages, batch.length > 1, signal);
-      if (r.kind !== 'ok') return r;
-    }
-    if (rejected.length === 0) return { kind: 'ok' };
-    return {
-      kind: 'partial',
+    return this.link.writeBatch(
+      messages.length ? () => messages : null,
+      batch.length,
       rejected,
-      reason: `${this.name}: ${rejected.length} of ${batch.length} records cannot be published: ${rejected[0].reason}`,
-    };
+      'cannot be published',
+      signal,
+    );
   }
 
   /** Connects (and stays connected). Null, or why not. */

@@ -200,16 +200,13 @@ export class TentaSink implements Sink {
 
   async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
     const { messages, rejected } = this.encode(batch);
-    if (messages.length > 0) {
-      const r = await this.link.deliver(() => messages, batch.length > 1, signal);
-      if (r.kind !== 'ok') return r;
-    }
-    if (rejected.length === 0) return { kind: 'ok' };
-    return {
-      kind: 'partial',
+    return this.link.writeBatch(
+      messages.length ? () => messages : null,
+      batch.length,
       rejected,
-      reason: `${this.name}: ${rejected.length} of ${batch.length} records break Tenta's rules: ${rejected[0].reason}`,
-    };
+      "break Tenta's rules",
+      signal,
+    );
   }
 
   /** Connects (and stays connected: pushed configs arrive from then on). Null, or why not. */

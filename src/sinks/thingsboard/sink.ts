@@ -250,16 +250,13 @@ export class ThingsboardSink implements Sink {
   async write(batch: readonly TelemetryRecord[], signal?: AbortSignal): Promise<WriteResult> {
     const e = this.encode(batch);
     const payloads = this.payloads(e);
-    if (payloads.length > 0) {
-      const r = await this.link.deliver((s) => this.plan(e, payloads, s), batch.length > 1, signal);
-      if (r.kind !== 'ok') return r;
-    }
-    if (e.rejected.length === 0) return { kind: 'ok' };
-    return {
-      kind: 'partial',
-      rejected: e.rejected,
-      reason: `${this.name}: ${e.rejected.length} of ${batch.length} records cannot be sent to ThingsBoard: ${e.rejected[0].reason}`,
-    };
+    return this.link.writeBatch(
+      payloads.length ? (s) => this.plan(e, payloads, s) : null,
+      batch.length,
+      e.rejected,
+      'cannot be sent to ThingsBoard',
+      signal,
+    );
   }
 
   /** Connects (and stays connected: pushed configs arrive from then on). Null, or why not. */

@@ -11,19 +11,9 @@ import { test } from 'node:test';
 import { rawBits, writeBits } from '../../../src/codecs/dbc/encoder.js';
 import { Database, type FrameResult, type Message } from '../../../src/codecs/dbc/index.js';
 import { fixturesDir } from '../../harness/paths.js';
+import { prng as rng } from '../../harness/prng.js';
 
 const dbcDir = join(fixturesDir, 'dbc', 'dbc');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random payload of the message with each multiplexer set to one of its defined values (most of the time). */
 function payload(m: Message, rand: () => number): Uint8Array {

@@ -5,7 +5,10 @@
  * batch leaves the outbox only on its PUBACKs; rate limits off) beside a do-nothing publisher on the same broker in
  * the same run (mqtt.js publishing the records as QoS 1 JSON messages, 500 in flight — what a gateway without a
  * queue does), and the resident memory of an idle agent: `sigflow run` with three procedures (system-checks and
- * two scheduled exec programs), the supervisor and its unit processes summed (issue 13's target: < 80 MB).
+ * two scheduled exec programs, every 10 s, inline: their default), the store and a ThingsBoard uplink to the same
+ * broker — the supervisor and any unit processes summed, sampled at 20, 25 and 30 s after the start, median and
+ * max (issue 13's target: < 80 MB); and the same agent with its procedures in processes of their own
+ * (`isolation: process`), for comparison.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -111,18 +114,26 @@ function treeRssMb(pid: number): number {
   return total / 1024;
 }
 
-async function idleAgentRss(dir: string): Promise<number> {
-  const file = join(dir, 'agent.yaml');
+async function idleAgentRss(
+  dir: string,
+  brokerUrl: string,
+  isolation: 'inline' | 'process',
+): Promise<{ median: number; max: number; units: number }> {
+  const file = join(dir, `agent-${isolation}.yaml`);
+  const iso = isolation === 'process' ? { isolation } : {};
   writeFileSync(
     file,
     JSON.stringify({
-      outbox: { data_dir: join(dir, 'agent-data') },
+      outbox: { data_dir: join(dir, `agent-data-${isolation}`) },
       pipelines: [
-        { name: 'system', source: { type: 'system-checks', every: '10s' } },
-        { name: 'probe-a', source: { type: 'exec', command: ['/bin/true'], every: '10s' } },
-        { name: 'probe-b', source: { type: 'exec', command: ['/bin/true'], every: '10s' } },
+        { name: 'system', source: { type: 'system-checks', every: '10s' }, ...iso },
+        { name: 'probe-a', source: { type: 'exec', command: ['/bin/true'], every: '10s' }, ...iso },
+        { name: 'probe-b', source: { type: 'exec', command: ['/bin/true'], every: '10s' }, ...iso },
       ],
-      sinks: [{ type: 'store', path: join(dir, 'agent-store.db') }],
+      sinks: [
+        { type: 'store', path: join(dir, `agent-store-${isolation}.db`) },
+        { type: 'thingsboard', url: brokerUrl, access_token: 'idle-agent' },
+      ],
       server: { listen: '127.0.0.1:0' },
       logging: { stats_interval: 0 },
     }),
@@ -130,11 +141,31 @@ async function idleAgentRss(dir: string): Promise<number> {
   const p = spawn(process.execPath, [join(repoRoot, 'bin', 'sigflow'), 'run', '-c', file, '--log-format', 'json'], {
     stdio: 'ignore',
   });
-  await new Promise((r) => setTimeout(r, 20_000));
-  const mb = treeRssMb(p.pid as number);
+  const samples: number[] = [];
+  let units = 0;
+  for (const at of [20_000, 5_000, 5_000]) {
+    await new Promise((r) => setTimeout(r, at));
+    samples.push(treeRssMb(p.pid as number));
+  }
+  units = unitProcesses(p.pid as number);
   p.kill('SIGTERM');
   await new Promise((r) => p.once('exit', r));
-  return mb;
+  return { median: median(samples), max: Math.max(...samples), units };
+}
+
+/** How many unit processes (unit-process.js) a process has as children. */
+function unitProcesses(pid: number): number {
+  let n = 0;
+  for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes('unit-process')) n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
 }
 
 async function main(): Promise<void> {
@@ -152,15 +183,20 @@ async function main(): Promise<void> {
       ours.push(await sigflowRun(broker.url, dir, sub, i));
       ref.push(await referenceRun(broker.url, sub));
     }
-    const rss = await idleAgentRss(dir);
+    const rss = await idleAgentRss(dir, broker.url, 'inline');
+    const rssProcesses = await idleAgentRss(dir, broker.url, 'process');
     const r = {
       bench: 'uplink',
       records: N,
       sigflow_records_per_s: Math.round(median(ours)),
       do_nothing_publisher_records_per_s: Math.round(median(ref)),
       ratio: Number((median(ours) / median(ref)).toFixed(2)),
-      idle_agent_rss_mb: Math.round(rss),
+      idle_agent_rss_mb: Math.round(rss.median),
+      idle_agent_rss_max_mb: Math.round(rss.max),
       idle_agent_rss_target_mb: 80,
+      idle_agent_unit_processes: rss.units,
+      idle_agent_isolation_process_rss_mb: Math.round(rssProcesses.median),
+      idle_agent_isolation_process_unit_processes: rssProcesses.units,
     };
     report(
       r,
@@ -168,7 +204,8 @@ async function main(): Promise<void> {
         `uplink: ${N} records, medians of ${RUNS} runs, mosquitto on loopback, QoS 1`,
         `  sigflow outbox → thingsboard sink   ${fmtRate(r.sigflow_records_per_s)} records/s (${r.ratio}× the do-nothing publisher)`,
         `  do-nothing publisher (mqtt.js)      ${fmtRate(r.do_nothing_publisher_records_per_s)} records/s (one QoS 1 message each, 500 in flight)`,
-        `  idle agent, 3 procedures            ${r.idle_agent_rss_mb} MB RSS (supervisor + units; target < 80 MB: ${rss < 80 ? 'met' : 'NOT met'})`,
+        `  idle agent, 3 procedures (inline)   ${r.idle_agent_rss_mb} MB RSS median, ${r.idle_agent_rss_max_mb} MB max (store + thingsboard uplink, ${rss.units} unit processes; target < 80 MB: ${rss.max < 80 ? 'met' : 'NOT met'})`,
+        `  same, isolation: process            ${r.idle_agent_isolation_process_rss_mb} MB RSS median (supervisor + ${rssProcesses.units} unit processes)`,
       ].join('\n'),
     );
   } finally {

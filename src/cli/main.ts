@@ -1,6 +1,7 @@
 /**
  * sigflow's command line. Each area registers its own subcommands from its module under src/cli/; program.ts
- * assembles them (this file loads only the command being run when it can: programFor); this file is the one place that turns an error into a line on stderr and an exit status:
+ * assembles them (this file loads only the command being run when it can: programFor); this file is the one place
+ * that turns an error into a line on stderr and an exit status:
  * - a SigflowError prints `sigflow: <message>` and exits with its catalogue status (2: the input or the invocation
  *   is wrong; 1: it could not be done) — commands never pick exit statuses themselves;
  * - a usage error found by commander (unknown option, missing argument) exits 2 after commander's own message;
@@ -18,23 +19,25 @@ import { VERSION } from './version.js';
 
 export { VERSION };
 
+/** Commands that load alone (their module registers them all): a one-shot command starts faster, and the daemon
+ * (`run`) does not keep every other command's libraries in memory — ~10 MB on a small box. */
+const ALONE: Record<string, () => Promise<(program: Command) => void>> = {
+  frames: async () => (await import('./frames.js')).registerFramesCommands,
+  decode: async () => (await import('./decode.js')).registerDecodeCommands,
+  run: async () => (await import('./run.js')).registerRunCommands,
+  check: async () => (await import('./run.js')).registerRunCommands,
+};
+
 /**
- * The program for `argv`: for `frames` and `decode` the root with that command only (loading nothing else: a
- * one-shot command starts faster; its help and behaviour are the same), else every command (program.ts).
+ * The program for `argv`: for the commands of ALONE the root with that command's module only (its help and
+ * behaviour are the same), else every command (program.ts).
  */
 async function programFor(argv: string[]): Promise<Command> {
-  const command = argv[2];
-  if (command === 'frames') {
-    const program = rootProgram();
-    (await import('./frames.js')).registerFramesCommands(program);
-    return program;
-  }
-  if (command === 'decode') {
-    const program = rootProgram();
-    (await import('./decode.js')).registerDecodeCommands(program);
-    return program;
-  }
-  return (await import('./program.js')).buildProgram();
+  const load = Object.hasOwn(ALONE, argv[2] ?? '') ? ALONE[argv[2]] : undefined;
+  if (!load) return (await import('./program.js')).buildProgram();
+  const program = rootProgram();
+  (await load())(program);
+  return program;
 }
 
 /** A failed write to stdout was reported already (by the command's error), so the stream's 'error' stays quiet. */

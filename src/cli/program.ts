@@ -1,7 +1,7 @@
 /**
  * The whole command line: the root (root.ts) with every command group registered. Each area registers its own
  * subcommands from its module under src/cli/. main.ts loads this module unless the command being run is one it can
- * load alone (`frames`, `decode`: their start-up does not pay for the store, outbox and sinks modules).
+ * load alone (main.ts ALONE: `frames`, `decode`, `run`, `check`).
  */
 import type { Command } from 'commander';
 import { registerDbcCommands } from './dbc.js';

@@ -25,8 +25,8 @@ export function registerRunCommands(program: Command): void {
     .addHelpText(
       'after',
       `
-Each pipeline runs as a unit in a child process of its own: a source (serial port, MQTT, log replay), its framer
-and DBC decoder. Records go into the durable outbox (<outbox.data_dir>) and from there to every sink. A unit that crashes
+Each pipeline runs as a unit: a source (serial port, MQTT, log replay, a procedure), its framer and DBC decoder,
+in a child process of its own (procedures: inside sigflow run; a pipeline's isolation: process|inline says). Records go into the durable outbox (<outbox.data_dir>) and from there to every sink. A unit that crashes
 restarts with backoff (runtime.restart_initial … restart_max) and is marked failed after runtime.crash_loop_count
 crashes within runtime.crash_loop_window; the others keep running.
 Signals: SIGINT/SIGTERM stop the sources, hand the last records over, give the sinks runtime.drain_timeout to

@@ -82,7 +82,7 @@ Examples:
         'units:',
         ...s.units.map(
           (u) =>
-            `  ${u.name.padEnd(16)} ${u.source.padEnd(14)} ${u.state.padEnd(9)} ${u.connected ? 'connected' : 'not connected'}, ${u.restarts} restart(s)${u.lastError ? `; last error: ${u.lastError}` : ''}`,
+            `  ${u.name.padEnd(16)} ${u.source.padEnd(14)} ${(u.isolation ?? 'process').padEnd(7)} ${u.state.padEnd(9)} ${u.connected ? 'connected' : 'not connected'}, ${u.restarts} restart(s)${u.lastError ? `; last error: ${u.lastError}` : ''}`,
         ),
         `outbox: ${s.outbox.pendingRecords} records pending, ${s.outbox.deadLetters.records} dead-lettered`,
         ...s.outbox.sinks

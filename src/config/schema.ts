@@ -63,6 +63,12 @@ export const pipelineEntrySchema = z
     source: sourceConfigSchema,
     /** DBC decoding of a source of frames (serial, replay); a source of records (mqtt) has none. */
     decode: liveDecodeConfigSchema.optional(),
+    /**
+     * Where the unit runs: `process` (a child process of its own: a crash or a leak ends that unit only) or
+     * `inline` (inside sigflow run: ~40 MB less per unit, no isolation). Default: the source's (inline for the
+     * procedures system-checks and exec, process for the others).
+     */
+    isolation: z.enum(['process', 'inline']).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {

@@ -2,7 +2,11 @@
  * UTM (WGS84) for the positioning frame: which zone a lat/lon belongs to, and the projection both ways through
  * proj4 (`+proj=utm`, Poder/Engsager series, nanometre-exact inside a zone). Bad inputs give null, never throw.
  */
-import proj4 from 'proj4';
+import { createRequire } from 'node:module';
+import type proj4Types from 'proj4';
+
+/** proj4 is loaded on first use (a process that never positions a tag does not pay its ~10 MB). */
+const require = createRequire(import.meta.url);
 
 export interface LatLon {
   lat: number;
@@ -43,14 +47,17 @@ export function utmZoneOf(lat: number, lon: number): UtmZone | null {
 
 const WGS84 = '+proj=longlat +datum=WGS84 +no_defs';
 /** One converter per (zone, hemisphere), made on first use: index (zone − 1) · 2 + (south ? 1 : 0). */
-const converters: (proj4.Converter | undefined)[] = [];
+const converters: (proj4Types.Converter | undefined)[] = [];
 
-function converter(zone: number, south: boolean): proj4.Converter | null {
+function converter(zone: number, south: boolean): proj4Types.Converter | null {
   if (!Number.isInteger(zone) || zone < 1 || zone > 60) return null;
   const i = (zone - 1) * 2 + (south ? 1 : 0);
   let c = converters[i];
   if (c === undefined) {
-    c = proj4(WGS84, `+proj=utm +zone=${zone}${south ? ' +south' : ''} +datum=WGS84 +units=m +no_defs`);
+    c = (require('proj4') as typeof proj4Types)(
+      WGS84,
+      `+proj=utm +zone=${zone}${south ? ' +south' : ''} +datum=WGS84 +units=m +no_defs`,
+    );
     converters[i] = c;
   }
   return c;

@@ -174,6 +174,8 @@ export class MqttLink {
     const o = this.o;
     const opts: IClientOptions = {
       clientId: o.clientId,
+      // no table of 65,536 pre-made packet-id buffers (~10 MB of heap for the process's life): a 2-byte buffer per packet
+      writeCache: false,
       clean: true,
       protocolVersion: 4,
       keepalive: Math.max(1, Math.round(o.keepaliveMs / 1000)),

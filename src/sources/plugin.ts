@@ -12,6 +12,8 @@ export interface SourceEnv {
   useNowTime: boolean;
   /** The pipeline's name (e.g. for a default MQTT client id). */
   pipeline: string;
+  /** The process id of `sigflow run` (the supervisor), when the source runs as one of its units. */
+  supervisorPid?: number;
 }
 
 export interface SourcePlugin<S extends z.ZodObject = z.ZodObject> {
@@ -22,6 +24,12 @@ export interface SourcePlugin<S extends z.ZodObject = z.ZodObject> {
   readonly schema: S;
   /** One line: what it promises about what it read (at most once, at least once …). */
   readonly guarantee: string;
+  /**
+   * Where its unit runs unless the pipeline says (`isolation:`): `process` — a child process of its own, so a
+   * native crash or a leak ends that unit only — or `inline`, inside the supervisor (no process to pay for: the
+   * procedures).
+   */
+  readonly isolation: 'process' | 'inline';
   /** What it hands over: CAN frames (its pipeline then needs a `decode:` section) or records it makes itself. */
   readonly produces: 'frames' | 'records';
   /** Builds the source from a validated config; opens nothing before run(). */

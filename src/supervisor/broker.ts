@@ -5,7 +5,6 @@
  * For MQTT 5, shared subscriptions and a broker that outlives sigflow, run mosquitto (see src/sources/mqtt).
  */
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
 import { SigflowError } from '../errors/index.js';
 import { parseListen } from './listen.js';
 
@@ -16,6 +15,8 @@ export interface EmbeddedBroker {
 
 export async function startBroker(listen: string): Promise<EmbeddedBroker> {
   const { host, port } = parseListen(listen);
+  // aedes is loaded only when a broker is asked for
+  const { Aedes } = await import('aedes');
   const aedes = await Aedes.createBroker();
   const server: Server = createServer(aedes.handle);
   await new Promise<void>((resolve, reject) => {

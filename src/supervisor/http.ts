@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { SigflowError } from '../errors/index.js';
 import { parseListen } from './listen.js';
 import type { RunStatus } from './supervisor.js';
@@ -32,7 +32,9 @@ const NAMED: Record<string, string> = {
   records: 'Records handed to the outbox',
 };
 
-export function metricsRegistry(src: MetricsSource): Registry {
+/** The registry of `/metrics`; prom-client is loaded by the first scrape (an agent nobody scrapes never pays for it). */
+export async function metricsRegistry(src: MetricsSource): Promise<Registry> {
+  const { Counter, Gauge, Registry } = await import('prom-client');
   const reg = new Registry();
   // one status per scrape (it reads the outbox's counters), not one per metric family
   let cached: { at: number; status: RunStatus } | null = null;
@@ -130,7 +132,7 @@ export async function startMetricsServer(
   fallback?: HttpFallback,
 ): Promise<MetricsServer> {
   const { host, port } = parseListen(listen);
-  const reg = metricsRegistry(src);
+  let reg: Promise<Registry> | null = null;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (fallback && !OWN.has(path)) {
@@ -145,10 +147,13 @@ export async function startMetricsServer(
       res.writeHead(code, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
     };
     if (path === '/metrics') {
-      reg.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': reg.contentType }).end(text),
-        (e: Error) => json(500, { error: e.message }),
-      );
+      reg ??= metricsRegistry(src);
+      reg
+        .then(async (r) => ({ text: await r.metrics(), type: r.contentType }))
+        .then(
+          ({ text, type }) => res.writeHead(200, { 'content-type': type }).end(text),
+          (e: Error) => json(500, { error: e.message }),
+        );
     } else if (path === '/healthz') {
       const why = src.health();
       json(why.length ? 503 : 200, { status: why.length ? 'failing' : 'ok', reasons: why });

@@ -1,16 +1,18 @@
 /**
- * One unit as the supervisor sees it: a pipeline running in a child process of its own, restarted with
- * exponential backoff when it crashes and marked failed (an alarm) after `crash_loop_count` crashes within
- * `crash_loop_window`. Its counters add up across restarts.
+ * One unit as the supervisor sees it: a pipeline running in a child process of its own (or inline, in the
+ * supervisor's: inline.ts), restarted with exponential backoff when it crashes and marked failed (an alarm) after
+ * `crash_loop_count` crashes within `crash_loop_window`. Its counters add up across restarts.
  *
  * Why a process and not a worker thread: serialport's native poller cannot run in a worker thread (it aborts the
  * whole process: serialport/node-serialport#2748, #1938), and a native crash of any driver addon (a segfault, an
  * abort) should end one unit — in a thread it takes the process with it.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PipelineEntry, RuntimeConfig } from '../config/index.js';
 import type { TelemetryRecord } from '../records/index.js';
+import { sourcePlugin } from '../sources/index.js';
+import { InlineWorker, type UnitWorker } from './inline.js';
 import type { SupervisorMessage, UnitMessage } from './protocol.js';
 
 export type UnitState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped' | 'failed';
@@ -48,7 +50,7 @@ export class Unit {
   private current: Record<string, number> = {};
   /** Records of this unit durable in the outbox (counted by the supervisor: the `records` counter). */
   private stored = 0;
-  private worker: ChildProcess | null = null;
+  private worker: UnitWorker | null = null;
   private timer: NodeJS.Timeout | null = null;
   private exited: Promise<void> = Promise.resolve();
   startedMs = 0;
@@ -60,6 +62,11 @@ export class Unit {
 
   get name(): string {
     return this.entry.name;
+  }
+
+  /** Where it runs: its own process, or inside the supervisor (the pipeline's `isolation`, else its source's). */
+  get isolation(): 'process' | 'inline' {
+    return this.entry.isolation ?? sourcePlugin(this.entry.source.type)?.isolation ?? 'process';
   }
 
   /** Cumulative counters across restarts (and reloads); `records` = durable in the outbox. */
@@ -83,12 +90,15 @@ export class Unit {
     if (this.worker) return;
     this.state = 'starting';
     this.startedMs = Date.now();
-    const w = fork(UNIT_MODULE, [], {
-      serialization: 'advanced',
-      // a unit that allocates without bound ends alone, not the supervisor; stdout/stderr are the supervisor's
-      execArgv: [...process.execArgv, '--max-old-space-size=512'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const w: UnitWorker =
+      this.isolation === 'inline'
+        ? new InlineWorker()
+        : fork(UNIT_MODULE, [], {
+            serialization: 'advanced',
+            // a unit that allocates without bound ends alone, not the supervisor; stdout/stderr are the supervisor's
+            execArgv: [...process.execArgv, '--max-old-space-size=512'],
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          });
     this.worker = w;
     w.send({ type: 'start', pipeline: this.entry, logLevel: this.host.logLevel() } satisfies SupervisorMessage);
     let fatal = false;
@@ -166,7 +176,7 @@ export class Unit {
     });
   }
 
-  private post(w: ChildProcess, m: SupervisorMessage): void {
+  private post(w: UnitWorker, m: SupervisorMessage): void {
     // a unit that already ended cannot take its ack: its batches were enqueued or refused all the same
     if (this.worker === w && w.connected) w.send(m);
   }
@@ -233,7 +243,8 @@ export class Unit {
       restarts: this.restarts,
       lastError: this.lastError,
       source: this.entry.source.type,
-      /** The unit's process id while it runs. */
+      isolation: this.isolation,
+      /** The unit's process id while it runs in a process of its own. */
       pid: this.worker?.pid ?? null,
       counters: this.counters(),
     };

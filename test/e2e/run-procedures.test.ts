@@ -4,7 +4,9 @@
  * procedure that exits 1 at once — a crash loop. The crashing unit is restarted with growing delays (the
  * supervisor's backoff), its log lines reach the store through the outbox and its exits are counted, while the
  * system-checks unit keeps reporting on every wall-clock second in the store, none missed. SIGTERM stops all in
- * order, exit 0. The resident memory of sigflow and its units is measured (`ps -o rss`) and reported.
+ * order, exit 0. The procedures run inline (in the supervisor's process, their default) except `co2`, which asks
+ * for a process of its own (`isolation: process`): both ways of running a unit, side by side. The resident memory
+ * of sigflow and its units is measured (`ps -o rss`) and reported.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -64,6 +66,7 @@ pipelines:
     source: { type: system-checks, every: 1s, tags: { host: edge-1 } }
   - name: co2
     source: { type: exec, command: [${co2}], every: 1s, timeout: 900ms, grace: 1s }
+    isolation: process
   - name: crashy
     source: { type: exec, command: [${crash}], mode: long_running, grace: 1s }
 runtime: { restart_initial: 200ms, restart_max: 10s, crash_loop_count: 20 }
@@ -79,6 +82,17 @@ logging: { stats_interval: 0 }
     await d.until('the endpoint', () => d.http !== null, 20_000);
     await d.until('4 crashes of the crash-looping unit', () => crashLines().length >= 4, 25_000);
     rss = rssTree(d.proc.pid as number);
+    const status = (await (await fetch(`${d.http}/status`)).json()) as {
+      units: { name: string; isolation: string; pid: number | null }[];
+    };
+    const where = Object.fromEntries(status.units.map((u) => [u.name, [u.isolation, u.pid !== null]]));
+    assert.deepEqual(where, { system: ['inline', false], co2: ['process', true], crashy: ['inline', false] });
+    const co2Pid = status.units.find((u) => u.name === 'co2')?.pid;
+    assert.ok(
+      rss.some((r) => r.pid === co2Pid && /unit-process/.test(r.cmd)),
+      'co2 runs in a unit process of its own',
+    );
+    assert.equal(rss.filter((r) => /unit-process/.test(r.cmd)).length, 1, 'the inline units have no process');
     assert.ok((await d.metric('sigflow_unit_restarts_total', { unit: 'crashy' })) >= 3);
     await d.until(
       'its exits counted',

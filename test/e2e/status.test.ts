@@ -49,7 +49,7 @@ logging: { stats_interval: 0 }
       r.stdout,
       new RegExp(`^sigflow ${version.replace(/\./g, '\\.')}, up \\d+s, config revision none pushed yet`),
     );
-    assert.match(r.stdout, /sensors\s+mqtt\s+running\s+connected, 0 restart\(s\)/);
+    assert.match(r.stdout, /sensors\s+mqtt\s+process\s+running\s+connected, 0 restart\(s\)/);
     assert.match(r.stdout, /store\s+pending 0/);
     const j = JSON.parse(sigflow(['status', '--url', `http://127.0.0.1:${httpPort}`, '--json']).stdout);
     assert.equal(j.units[0].name, 'sensors');

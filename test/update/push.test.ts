@@ -1,10 +1,12 @@
 /**
  * Updates asked for by a pushed config, end to end: sigflow installed in a versions layout and run by a restart
  * loop (as systemd's Restart=always), a ThingsBoard-style mosquitto carrying the pushes (shared attribute
- * `sigflow_config`) and the acknowledgements (telemetry). A push naming a version whose self-test fails is
- * acknowledged rejected and the running version stays; a push naming a good version makes sigflow stage it,
- * self-test it with the pushed config, switch, stop, and come back as the new version with that config — which
- * then acknowledges the push accepted.
+ * `sigflow_config`) and the acknowledgements (telemetry). The spool starts with 10,000 messages queued for the
+ * uplink, flushed at 5 PUBLISH packets (of 100 records) per second. A push naming a good version, made while
+ * most of them are still queued, makes sigflow stage it, self-test it with the pushed config, switch, stop, and
+ * come back as the new version with that config — which flushes the rest of the queue (every one of the 10,000
+ * arrives, with its own timestamp, never above the rate) and then acknowledges the push accepted. A push naming a
+ * version whose self-test fails is acknowledged rejected and the running version stays.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,15 +16,24 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
+import pino from 'pino';
+import { Outbox } from '../../src/outbox/index.js';
+import { createSink } from '../../src/sinks/index.js';
 import { guardUpdate, stageUpdate, switchVersion } from '../../src/update/index.js';
 import { repoRoot } from '../harness/paths.js';
 import { freePort, startMosquitto } from '../harness/services.js';
+import { maxInWindow } from '../sinks/uplink-helpers.js';
 import { makeRelease, serveDir, throwingMain } from './_release.js';
+
+/** Messages queued for the uplink before the agent starts; their times: T0 + seq ms. */
+const QUEUED = 10_000;
+const T0 = Date.UTC(2026, 0, 1);
+const RATE = 5; // PUBLISH packets per second towards "ThingsBoard", 100 records each
 
 const work = mkdtempSync(join(tmpdir(), 'sigflow-update-push-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-test('a pushed update: a version failing its self-test is refused; a good one is installed and acknowledged', async (t) => {
+test('a pushed update with 10,000 messages queued: every one arrives, paced; a failing version is refused', async (t) => {
   const broker = await startMosquitto();
   if (!broker) return t.skip('mosquitto is not installed');
   const [good0, good1, broken] = await Promise.all([
@@ -56,7 +67,15 @@ test('a pushed update: a version failing its self-test is refused; a good one is
   const config = (extra: Record<string, unknown> = {}) => ({
     outbox: { data_dir: data },
     pipelines: [{ name: 'system', source: { type: 'system-checks', every: '1s', paths: ['/'] } }],
-    sinks: [{ type: 'thingsboard', url: broker.url, access_token: 'device', delivery: { flush_interval: '200ms' } }],
+    sinks: [
+      {
+        type: 'thingsboard',
+        url: broker.url,
+        access_token: 'device',
+        rate_limits: [{ messages: RATE, per: '1s' }],
+        delivery: { flush_interval: '200ms', batch_size: 100 },
+      },
+    ],
     remote_config: {},
     server: { listen: `127.0.0.1:${http}` },
     logging: { stats_interval: 0, format: 'json' },
@@ -64,6 +83,22 @@ test('a pushed update: a version failing its self-test is refused; a good one is
     ...extra,
   });
   writeFileSync(cfgFile, JSON.stringify(config({ updates: { url: `${files.url}/sigflow-{version}.tgz` } })));
+  // the spool: QUEUED messages for the uplink, there before the agent starts
+  const spool = Outbox.open({
+    dataDir: data,
+    sinks: [{ sink: createSink({ type: 'thingsboard', url: broker.url, access_token: 'device' }) }],
+    logger: pino({ level: 'silent' }),
+  });
+  for (let i = 0; i < QUEUED; i += 1000)
+    await spool.enqueue(
+      Array.from({ length: 1000 }, (_, k) => ({
+        time: BigInt(T0 + i + k) * 1_000_000n,
+        measurement: 'queued',
+        tags: {},
+        fields: { seq: BigInt(i + k) },
+      })),
+    );
+  await spool.close();
 
   // the service manager
   const log: string[] = [];
@@ -84,9 +119,20 @@ test('a pushed update: a version failing its self-test is refused; a good one is
   await new Promise<void>((r) => server.once('connect', () => r()));
   await server.subscribeAsync('v1/devices/me/telemetry', { qos: 1 });
   const acks: Record<string, unknown>[] = [];
+  /** Each queued message that arrived: its seq → its ts (ms). */
+  const queued = new Map<number, number>();
+  /** When each telemetry PUBLISH arrived (ms), for the rate. */
+  const publishes: number[] = [];
   server.on('message', (_topic, payload) => {
-    for (const e of JSON.parse(payload.toString()) as { values: Record<string, unknown> }[])
+    publishes.push(performance.now());
+    for (const e of JSON.parse(payload.toString()) as { ts: number; values: Record<string, unknown> }[]) {
       if ('revision' in e.values) acks.push(e.values);
+      if (typeof e.values.seq === 'number') {
+        const seq = e.values.seq;
+        assert.equal(e.ts, T0 + seq, `message ${seq} keeps its own timestamp`);
+        queued.set(seq, e.ts);
+      }
+    }
   });
   const status = async () => {
     try {
@@ -116,28 +162,35 @@ test('a pushed update: a version failing its self-test is refused; a good one is
   try {
     await until('0.4.0 running', async () => (await status())?.version === '0.4.0');
     assert.equal((await firstGuard).status, 'done');
-    await until('telemetry flowing (the sink subscribed)', () => log.some((l) => l.includes('reporting system')));
-    await sleep(1500);
+    await until('the queue flowing (the sink connected and subscribed)', () => queued.size > 0);
 
-    await push(1, '0.4.2-broken', broken.sha256);
-    await until('revision 1 acknowledged', () => acks.some((a) => a.revision === 1));
-    const refused = acks.find((a) => a.revision === 1) as Record<string, unknown>;
-    assert.equal(refused.success, false);
-    assert.match(String(refused.detail), /update to 0\.4\.2-broken refused: .*self-test/);
-    assert.equal((await status())?.version, '0.4.0', 'the running version stays');
-
-    await push(2, '0.4.1', good1.sha256);
+    await push(1, '0.4.1', good1.sha256);
     await until('0.4.1 running', async () => (await status())?.version === '0.4.1', 90_000);
-    await until('revision 2 acknowledged', () => acks.some((a) => a.revision === 2), 60_000);
-    const accepted = acks.find((a) => a.revision === 2) as Record<string, unknown>;
+    const before = queued.size;
+    t.diagnostic(`0.4.1 took over with ${QUEUED - before} of the ${QUEUED} queued messages still to send`);
+    assert.ok(QUEUED - before >= 5000, `the update applied with ${QUEUED - before} messages queued`);
+    await until(`all ${QUEUED} queued messages`, () => queued.size === QUEUED, 120_000);
+    await until('revision 1 acknowledged', () => acks.some((a) => a.revision === 1), 60_000);
+    const accepted = acks.find((a) => a.revision === 1) as Record<string, unknown>;
     assert.equal(accepted.success, true, JSON.stringify(accepted));
     assert.match(String(accepted.detail), /running sigflow 0\.4\.1/);
     // the new version runs the pushed config (adopted from .next), the old one is kept for a rollback
-    assert.match(readFileSync(cfgFile, 'utf8'), /^# revision 2 \(sigflow 0\.4\.1\)/);
+    assert.match(readFileSync(cfgFile, 'utf8'), /^# revision 1 \(sigflow 0\.4\.1\)/);
     assert.ok(
       log.some((l) => l.includes('adopted as')),
       log.slice(-20).join('\n'),
     );
+    // the flush, across the update, at most RATE PUBLISH packets in any second (30 ms for stamping jitter)
+    const peak = maxInWindow(publishes, 1000 - 30);
+    t.diagnostic(`${publishes.length} PUBLISH packets, peak ${peak} in a second (limit ${RATE})`);
+    assert.ok(peak <= RATE, `peak ${peak} PUBLISH packets in a second, limit ${RATE}`);
+
+    await push(2, '0.4.2-broken', broken.sha256);
+    await until('revision 2 acknowledged', () => acks.some((a) => a.revision === 2));
+    const refused = acks.find((a) => a.revision === 2) as Record<string, unknown>;
+    assert.equal(refused.success, false);
+    assert.match(String(refused.detail), /update to 0\.4\.2-broken refused: .*self-test/);
+    assert.equal((await status())?.version, '0.4.1', 'the running version stays');
   } finally {
     stopped = true;
     (proc as ChildProcess | null)?.kill('SIGKILL');

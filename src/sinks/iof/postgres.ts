@@ -7,9 +7,14 @@
  * stopped — every row reaches PostgreSQL once. `sigflow iof position --all` rebuilds positions; the copy then
  * replaces PostgreSQL's positions at the next batch.
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import type { WriteResult } from '../../outbox/index.js';
 import type { IofDatabase } from './database.js';
+
+/** pg is loaded when a PostgreSQL sink is made, not by every process that could make one. */
+const require = createRequire(import.meta.url);
+const loadPg = () => require('pg') as typeof pg;
 
 export interface IofPostgresOptions {
   readonly connection_string: string;
@@ -136,7 +141,7 @@ export class IofPostgres {
 
   private async connect(): Promise<pg.Client> {
     if (this.client) return this.client;
-    const c = new pg.Client({
+    const c = new (loadPg().Client)({
       connectionString: this.o.connection_string,
       connectionTimeoutMillis: this.o.connect_timeout,
       statement_timeout: this.o.statement_timeout,

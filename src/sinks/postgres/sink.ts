@@ -11,10 +11,15 @@
  * ON CONFLICT DO UPDATE` (six array parameters whatever the batch size). The schema is created on first use;
  * `samples` becomes a TimescaleDB hypertable when the extension is available.
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import type { Sink, WriteResult } from '../../outbox/index.js';
 import { canonicalTags, TagKeyOrder, type TelemetryRecord } from '../../records/index.js';
 import { type PostgresSinkConfig, type PostgresSinkOptions, postgresSinkConfigSchema } from './config.js';
+
+/** pg is loaded when a PostgreSQL sink is made, not by every process that could make one. */
+const require = createRequire(import.meta.url);
+const loadPg = () => require('pg') as typeof pg;
 
 type Config = PostgresSinkOptions;
 
@@ -87,7 +92,7 @@ export class PostgresSink implements Sink {
     this.config = c;
     this.name = c.name;
     this.q = (t) => `"${c.schema}"."${t}"`;
-    this.pool = new pg.Pool({
+    this.pool = new (loadPg().Pool)({
       connectionString: c.connection_string,
       max: c.pool_size,
       connectionTimeoutMillis: c.connect_timeout,
@@ -102,7 +107,7 @@ export class PostgresSink implements Sink {
 
   /** pg_cancel_backend over a short-lived connection of its own; best effort. */
   private cancelBackend(pid: number): void {
-    const c = new pg.Client({
+    const c = new (loadPg().Client)({
       connectionString: this.config.connection_string,
       connectionTimeoutMillis: this.config.connect_timeout,
     });

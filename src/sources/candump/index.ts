@@ -13,5 +13,6 @@ export const candumpPlugin = {
   guarantee:
     'command: at most once (frames while it is not running are gone); file: a restarted unit reads it again from the start (from: end: from its end)',
   produces: 'frames',
+  isolation: 'process',
   create: (config: CandumpSourceOptions) => new CandumpSource(config),
 } as const;

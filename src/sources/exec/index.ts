@@ -14,5 +14,6 @@ export const execPlugin = {
   guarantee:
     "a line's records are durable before the next line is read; what the program printed but sigflow had not read when it crashed is lost unless the program itself buffers",
   produces: 'records',
+  isolation: 'inline',
   create: (config: ExecSourceOptions, env: { pipeline: string }) => new ExecSource(config, env.pipeline),
 } as const;

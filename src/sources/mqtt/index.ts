@@ -13,6 +13,7 @@ export const mqttPlugin = {
   guarantee:
     'at least once: a QoS 1/2 message is acknowledged only after its records are durable in the outbox (or it is archived as unreadable); a redelivery after a crash is written again (idempotent sinks keep one copy)',
   produces: 'records',
+  isolation: 'process',
   create: (config: MqttSourceOptions, env: { pipeline: string }) =>
     new MqttSource(config, config.client_id ?? `sigflow-${env.pipeline}`),
 } as const;

@@ -13,7 +13,7 @@
  * in-flight window never stalls (Telegraf stalls after 1000 unacknowledged messages).
  */
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { LiveSource, SourceContext } from '../../pipelines/live/index.js';
 import type { TelemetryRecord } from '../../records/index.js';
 import type { MqttPayloadOptions, MqttSourceOptions } from './config.js';
@@ -53,6 +53,8 @@ export class MqttSource implements LiveSource {
     const o = this.o;
     const opts: IClientOptions = {
       clientId: this.clientId,
+      // no table of 65,536 pre-made packet-id buffers (~10 MB of heap for the process's life): a 2-byte buffer per packet
+      writeCache: false,
       clean: o.clean,
       protocolVersion: o.protocol_version,
       keepalive: Math.max(1, Math.round(o.keepalive / 1000)),
@@ -74,6 +76,8 @@ export class MqttSource implements LiveSource {
           }
         : {}),
     };
+    // mqtt.js is loaded by the first connect, not by every process that could make an MQTT source
+    const { default: mqtt } = await import('mqtt');
     const client = mqtt.connect(o.url, opts);
     this.holdAcks(client);
     // every message is handled here, synchronously before mqtt.js writes its PUBACK (which is then held)

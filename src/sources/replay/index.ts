@@ -11,5 +11,6 @@ export const replayPlugin = {
   schema: replaySourceConfigSchema,
   guarantee: 'each pass plays every frame of the files once; a restarted unit starts the files again',
   produces: 'frames',
+  isolation: 'process',
   create: (config: ReplaySourceOptions) => new ReplaySource(config),
 } as const;

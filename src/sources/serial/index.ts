@@ -12,5 +12,6 @@ export const serialPlugin = {
   /** What it promises (README "Delivery guarantee"). */
   guarantee: 'at most once: bytes lost while the device is unplugged or the process is down cannot be read again',
   produces: 'frames',
+  isolation: 'process',
   create: (config: SerialSourceOptions, env: { useNowTime: boolean }) => new SerialSource(config, env.useNowTime),
 } as const;

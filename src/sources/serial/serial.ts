@@ -3,7 +3,7 @@
  * The device may disappear and come back (USB adapters do, and so does a replugged cable): the port is reopened
  * with backoff for as long as the unit runs, and the log says so once per outage, not once per attempt.
  */
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { CanFrameBatch, createRecords21Framer, createSlcanFramer, type Framer } from '../../framers/index.js';
 import { systemReason } from '../../io/index.js';
 import { Backoff, type LiveSource, type SourceContext, sleep } from '../../pipelines/live/index.js';
@@ -124,7 +124,9 @@ export class SerialSource implements LiveSource {
   }
 }
 
-function open(path: string, baudRate: number): Promise<SerialPort> {
+/** Opens the port; serialport (a native addon) is loaded on the first open, not by every process that could. */
+async function open(path: string, baudRate: number): Promise<SerialPort> {
+  const { SerialPort } = await import('serialport');
   return new Promise((resolve, reject) => {
     const port = new SerialPort({ path, baudRate, autoOpen: false });
     port.open((err) => (err ? reject(err) : resolve(port)));

@@ -1,4 +1,5 @@
 /** The `system-checks` source plugin: the machine's health on wall-clock multiples. See README.md. */
+
 import { type SystemChecksSourceOptions, systemChecksSourceConfigSchema } from './config.js';
 import { SystemChecksSource } from './system-checks.js';
 
@@ -17,5 +18,7 @@ export const systemChecksPlugin = {
   guarantee:
     'a tick is read once and its records are durable before the next tick is read; ticks while the unit is not running are not measured',
   produces: 'records',
-  create: (config: SystemChecksSourceOptions) => new SystemChecksSource(config),
+  isolation: 'inline',
+  create: (config: SystemChecksSourceOptions, env: { supervisorPid?: number }) =>
+    new SystemChecksSource(config, env.supervisorPid),
 } as const;

@@ -108,13 +108,11 @@ async function rssOf(pid: number): Promise<number | null> {
 }
 
 /**
- * The resident memory of sigflow as a whole: the supervisor (this unit's parent) and every child process it runs
- * (the units). Linux only (/proc), and only when this process is a unit of `sigflow run` (it has an IPC channel to
- * its parent); else null.
+ * The resident memory of sigflow as a whole: the supervisor (`sigflow run`, process `parent`) and the units it
+ * runs in processes of their own (its children running unit-process; the programs of exec procedures are not
+ * counted). Linux only (/proc); else null.
  */
-export async function agentRssBytes(): Promise<number | null> {
-  if (typeof process.send !== 'function') return null;
-  const parent = process.ppid;
+export async function agentRssBytes(parent: number): Promise<number | null> {
   const own = await rssOf(parent);
   if (own === null) return null;
   const tasks = await fsp.readdir(`/proc/${parent}/task`).catch(() => [] as string[]);
@@ -124,6 +122,9 @@ export async function agentRssBytes(): Promise<number | null> {
     for (const pid of text.split(/\s+/)) if (pid) children.add(Number(pid));
   }
   let sum = own;
-  for (const pid of children) sum += (await rssOf(pid)) ?? 0;
+  for (const pid of children) {
+    const cmd = await fsp.readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => '');
+    if (cmd.includes('unit-process')) sum += (await rssOf(pid)) ?? 0;
+  }
   return sum;
 }

@@ -26,7 +26,11 @@ export class SystemChecksSource implements LiveSource {
   /** Paths whose filesystem could not be read, with why (said once until it changes). */
   private readonly diskDown = new Map<string, string>();
 
-  constructor(private readonly o: SystemChecksSourceOptions) {}
+  constructor(
+    private readonly o: SystemChecksSourceOptions,
+    /** `sigflow run`'s process, whose memory `agent_rss_bytes` reports (none outside sigflow run). */
+    private readonly supervisorPid?: number,
+  ) {}
 
   async run(ctx: SourceContext): Promise<void> {
     const o = this.o;
@@ -74,7 +78,7 @@ export class SystemChecksSource implements LiveSource {
       if (c !== null) fields.cpu_temp_celsius = c;
     }
     fields.rss_bytes = process.memoryUsage.rss();
-    const agent = await agentRssBytes();
+    const agent = this.supervisorPid === undefined ? null : await agentRssBytes(this.supervisorPid);
     if (agent !== null) fields.agent_rss_bytes = agent;
     const records: TelemetryRecord[] = [{ time, measurement: o.measurement, tags, fields }];
     for (const path of o.paths) {

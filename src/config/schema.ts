@@ -20,6 +20,7 @@ import {
   type SinkOptions,
 } from '../sinks/index.js';
 import { sourceConfigSchema, sourcePlugin } from '../sources/index.js';
+import { formatDuration } from '../units/index.js';
 
 /** One `sinks:` entry as written: the sink's keys plus its optional `delivery` section. */
 export type SinkEntryConfig = SinkConfig & {
@@ -219,6 +220,17 @@ export const configSchema = z
           path: ['pipelines', i, 'name'],
           message: `${JSON.stringify(p.name)} is already the name of pipelines[${first}] (names must be unique)`,
         });
+    });
+    // a stopping exec unit waits up to `grace` for its program's group: the supervisor must not kill it first
+    c.pipelines.forEach((p, i) => {
+      if (p.source.type === 'exec' && p.source.grace >= c.runtime.stop_timeout) {
+        const ms = (v: number) => formatDuration(BigInt(v) * 1_000_000n);
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pipelines', i, 'source', 'grace'],
+          message: `${ms(p.source.grace)} is not below runtime.stop_timeout (${ms(c.runtime.stop_timeout)}): a stopping unit would be killed before it could SIGKILL its program, leaving the program running — lower grace or raise runtime.stop_timeout`,
+        });
+      }
     });
     // the outbox keys each sink's cursor by its name
     const seen = new Map<string, number>();

@@ -1,4 +1,14 @@
 /** The record model {time (ns bigint), measurement, tags, fields} and canonical tag sets. See README.md. */
+
+export {
+  type EncodedBatch,
+  formatFloat,
+  LineEncoder,
+  MAX_NANO_TIME,
+  MIN_NANO_TIME,
+  type Precision,
+  toPrecision,
+} from './line-protocol.js';
 export {
   type FieldValue,
   msToNs,

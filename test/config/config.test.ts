@@ -180,3 +180,17 @@ test('sink and pipeline names are unique; unknown top-level sections are refused
   );
   assert.deepEqual(problems({ outbox, sinks: [{ type: 'store', path: 'a' }], sources: {} }), ['sources: unknown key']);
 });
+
+test('an exec procedure whose grace is not below runtime.stop_timeout is refused, naming both', () => {
+  const exec = (grace: string) => ({ name: 'probe', source: { type: 'exec', command: ['/bin/true'], grace } });
+  const base = { outbox, sinks: [{ type: 'store', path: 'a' }] };
+  assert.deepEqual(problems({ ...base, pipelines: [exec('10s')] }), [
+    'pipelines[0].source.grace: 10s is not below runtime.stop_timeout (10s): a stopping unit would be killed before it could SIGKILL its program, leaving the program running — lower grace or raise runtime.stop_timeout',
+  ]);
+  assert.deepEqual(problems({ ...base, pipelines: [exec('10s')], runtime: { stop_timeout: '15s' } }), []);
+  // the default grace (5s) fits the default stop_timeout (10s)
+  assert.deepEqual(
+    problems({ ...base, pipelines: [{ name: 'p', source: { type: 'exec', command: ['/bin/true'] } }] }),
+    [],
+  );
+});

@@ -29,7 +29,7 @@ test('TagKeyOrder reuses the remembered order only for the very same keys in the
 test('tag canonicalisation does not load the store: the influx line protocol and the postgres sink run without better-sqlite3', () => {
   // Each module is loaded in a fresh process (from source, under tsx); better-sqlite3 is CommonJS, so loading it
   // anywhere in the import graph would put it in the CommonJS module cache.
-  for (const mod of ['src/records/index.ts', 'src/sinks/influx/line-protocol.ts', 'src/sinks/postgres/sink.ts']) {
+  for (const mod of ['src/records/index.ts', 'src/records/line-protocol.ts', 'src/sinks/postgres/sink.ts']) {
     const script = `
       import { createRequire } from 'node:module';
       await import(${JSON.stringify(join(repoRoot, mod))});

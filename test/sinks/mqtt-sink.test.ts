@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { SigflowError } from '../../src/errors/index.js';
+import { LineEncoder } from '../../src/records/index.js';
 import { createSink, MqttSink } from '../../src/sinks/index.js';
-import { LineEncoder } from '../../src/sinks/influx/index.js';
 import type { MqttSinkConfig } from '../../src/sinks/mqtt/index.js';
 import { rec, T0 } from '../harness/records.js';
 import { type ServiceHandle, startMosquitto } from '../harness/services.js';

@@ -61,7 +61,7 @@ test('schema: defaults; timeout only on a schedule; env values as text', () => {
     env: {},
     mode: 'schedule',
     every: 60_000,
-    grace: 10_000,
+    grace: 5_000,
     log_measurement: 'log',
     tags: {},
     max_line_bytes: 1024 * 1024,

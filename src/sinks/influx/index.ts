@@ -4,7 +4,6 @@ import { InfluxSink } from './sink.js';
 
 export { type InfluxSinkConfig, type InfluxSinkOptions, influxRenamedKeys, influxSinkConfigSchema } from './config.js';
 export { parseRetryAfter } from './http.js';
-export { formatFloat, LineEncoder, type Precision, toPrecision } from './line-protocol.js';
 export { createInfluxSink, InfluxSink, mapRejectedLines } from './sink.js';
 
 export const influxPlugin = {

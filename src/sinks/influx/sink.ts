@@ -12,10 +12,9 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Sink, WriteResult } from '../../outbox/index.js';
-import type { TelemetryRecord } from '../../records/index.js';
+import { type EncodedBatch, LineEncoder, type TelemetryRecord } from '../../records/index.js';
 import { type InfluxSinkConfig, type InfluxSinkOptions, influxSinkConfigSchema } from './config.js';
 import { HttpClient, type HttpResponse, parseRetryAfter } from './http.js';
-import { type EncodedBatch, LineEncoder } from './line-protocol.js';
 
 const gzipAsync = promisify(gzip);
 

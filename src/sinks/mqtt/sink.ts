@@ -24,8 +24,7 @@ import {
   Packer,
 } from '../../mqtt/index.js';
 import type { Sink, SinkContext, WriteResult } from '../../outbox/index.js';
-import { nsToIso, type TelemetryRecord } from '../../records/index.js';
-import { LineEncoder } from '../influx/index.js';
+import { LineEncoder, nsToIso, type TelemetryRecord } from '../../records/index.js';
 import { type MqttSinkConfig, type MqttSinkOptions, mqttSinkConfigSchema } from './config.js';
 import { TopicTemplate } from './topic.js';
 

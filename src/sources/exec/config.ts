@@ -30,7 +30,7 @@ export const execSourceConfigSchema = z
     /** schedule: the longest one run may take; then SIGTERM, and SIGKILL after `grace`. Absent: no limit. */
     timeout: durationWholeMs().optional(),
     /** Between SIGTERM and SIGKILL (a timeout, the unit stopping, processes left behind by the program). */
-    grace: durationWholeMs().prefault('10s'),
+    grace: durationWholeMs().prefault('5s'),
     /** The data records' measurement (a line's own `measurement` wins); absent: the pipeline's name. */
     measurement: z.string().min(1).optional(),
     /** The measurement of the records made from the program's log lines. */

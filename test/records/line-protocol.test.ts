@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { formatFloat, LineEncoder, toPrecision } from '../../src/records/index.js';
 import type { TelemetryRecord } from '../../src/records/record.js';
 import { parseRetryAfter } from '../../src/sinks/influx/http.js';
-import { formatFloat, LineEncoder, toPrecision } from '../../src/sinks/influx/line-protocol.js';
 
 const rec = (
   fields: TelemetryRecord['fields'],

@@ -18,7 +18,8 @@
  * A record whose fields are only partly representable is written with the good fields and reported rejected (so
  * the dead letter carries the whole record and the reason names the bad fields).
  */
-import { type FieldValue, TagKeyOrder, type TelemetryRecord } from '../../records/index.js';
+import type { FieldValue, TelemetryRecord } from './record.js';
+import { TagKeyOrder } from './tags.js';
 
 export type Precision = 'ns' | 'us' | 'ms' | 's';
 

@@ -86,7 +86,7 @@ export interface MqttConnectionOptions {
 export function linkOptions(
   c: MqttConnectionOptions,
   extra: Pick<MqttLinkOptions, 'qos' | 'retain' | 'subscriptions'> &
-    Partial<Pick<MqttLinkOptions, 'onMessage' | 'onConnect' | 'info' | 'now'>>,
+    Partial<Pick<MqttLinkOptions, 'onMessage' | 'onConnect' | 'info' | 'now' | 'stateDir'>>,
 ): MqttLinkOptions {
   let ca: Buffer | undefined;
   if (c.ca) {

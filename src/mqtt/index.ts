@@ -32,3 +32,4 @@ export {
   topicProblem,
 } from './payload.js';
 export { RateLimiter, type RateTicket, type RateWindow, rateGuardMs } from './rate.js';
+export { type JournalEntry, RateJournal } from './rate-journal.js';

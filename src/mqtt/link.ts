@@ -21,9 +21,11 @@
  *
  * mqtt.js is loaded on the first connect (it takes ~150 ms to load; commands that never publish do not pay it).
  */
+import { join } from 'node:path';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { formatDuration } from '../units/index.js';
 import { RateLimiter, type RateTicket, type RateWindow } from './rate.js';
+import { RateJournal } from './rate-journal.js';
 
 /** What kept a write from being delivered: credentials refused, or anything transient. */
 export interface LinkFailure {
@@ -86,6 +88,11 @@ export interface MqttLinkOptions {
   readonly info?: (message: string) => void;
   /** The rate limiter's clock (tests). */
   readonly now?: () => number;
+  /**
+   * A folder of the sink's own for state that outlives the process: the rate limiter's journal (`rate.journal`),
+   * so a restart does not send a second quota within a window. None: the limiter's log is in memory only.
+   */
+  readonly stateDir?: string;
 }
 
 /** In flight at once per write: enough to fill a slow link, few enough to stop soon after a failure. */
@@ -148,6 +155,7 @@ function race<T>(p: Promise<T>, signal: AbortSignal | undefined, onAbort: T): Pr
 
 export class MqttLink {
   readonly limiter: RateLimiter;
+  private readonly journal: RateJournal | undefined;
   private readonly where: string;
   private session: Session | null = null;
   private sessions = 0;
@@ -159,9 +167,22 @@ export class MqttLink {
   private lock: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: MqttLinkOptions) {
-    this.limiter = new RateLimiter(o.rateLimits, o.now);
+    this.journal = o.stateDir && o.rateLimits.length ? this.openJournal(o.stateDir) : undefined;
+    this.limiter = new RateLimiter(o.rateLimits, o.now, this.journal);
     const u = new URL(o.url);
     this.where = `${o.name}: ${u.protocol}//${u.host}`;
+  }
+
+  private openJournal(dir: string): RateJournal | undefined {
+    const path = join(dir, 'rate.journal');
+    try {
+      return RateJournal.open(path, RateLimiter.journalCap(this.o.rateLimits));
+    } catch (e) {
+      this.o.info?.(
+        `${this.o.name}: the rate journal ${path} cannot be opened (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): the rate limits start empty at each start`,
+      );
+      return undefined;
+    }
   }
 
   /** The current connection, if any. */
@@ -480,6 +501,7 @@ export class MqttLink {
   /** Disconnects (DISCONNECT, then the socket) and stops reconnecting. */
   async close(): Promise<void> {
     this.closing = true;
+    this.journal?.close();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const s = this.session;

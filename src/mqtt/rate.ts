@@ -10,8 +10,9 @@
  * treated as `rateGuardMs(D)` longer (2 % of D, 50 ms to 1 s) against clock-rate differences and jitter.
  *
  * A slot is freed oldest first (a ring of the last N sends per window): a send may go when the oldest of the last N
- * has been acknowledged and D has passed since.
+ * has been acknowledged and D has passed since. With a journal (rate-journal.ts) the log survives a restart.
  */
+import type { RateJournal } from './rate-journal.js';
 
 export interface RateWindow {
   /** Sends allowed within `perMs`. */
@@ -69,12 +70,29 @@ export class RateLimiter {
   /** Waiters woken when a ticket settles (a slot's release time became known). */
   private readonly wake = new Set<() => void>();
 
+  /** Wall-clock ms minus `now()`: the journal logs wall-clock times, the windows run on the monotonic clock. */
+  private readonly wallOffset: number;
+
   constructor(
     readonly windows: readonly RateWindow[],
     /** A monotonic clock in ms (tests pass their own). */
     readonly now: () => number = () => performance.now(),
+    /** Where the sends are also logged, and those of the previous run read back from (none: in memory only). */
+    private readonly journal?: RateJournal,
   ) {
     this.rings = windows.map((w) => new Ring(w.messages, w.perMs + rateGuardMs(w.perMs)));
+    const t = now();
+    this.wallOffset = Date.now() - t;
+    // the previous run's sends hold their slots as they would have (one never acknowledged: from now on)
+    for (const e of journal?.previous ?? []) {
+      const at = e === null ? t : Math.min(t, e - this.wallOffset);
+      for (const r of this.rings) r.push(at);
+    }
+  }
+
+  /** The journal's capacity for `windows`: the largest window's quota. */
+  static journalCap(windows: readonly RateWindow[]): number {
+    return Math.max(1, ...windows.map((w) => w.messages));
   }
 
   /** False when no window is configured (everything goes at once). */
@@ -92,11 +110,13 @@ export class RateLimiter {
   /** Logs a send acknowledged at `t` (a ticket settled at once). */
   record(t: number = this.now()): void {
     for (const r of this.rings) r.push(t);
+    this.journal?.log(t + this.wallOffset);
   }
 
   /** Takes a slot in every window now; its release time is set by settling the ticket. */
   private take(): RateTicket {
     const at = this.rings.map((r) => r.push(Number.POSITIVE_INFINITY));
+    const logged = this.journal?.sent(this.now() + this.wallOffset);
     let settled = false;
     return {
       settle: (t?: number) => {
@@ -106,6 +126,7 @@ export class RateLimiter {
         this.rings.forEach((r, i) => {
           r.times[at[i]] = when;
         });
+        if (logged !== undefined) this.journal?.settle(logged, when + this.wallOffset);
         for (const w of [...this.wake]) w();
       },
     };

@@ -50,4 +50,6 @@ export interface SinkContext {
    * envelope; `source` names the sink. The supervisor validates, applies and acknowledges it (remote-config.ts).
    */
   remoteConfig?: (source: string, payload: unknown) => void;
+  /** A folder of the sink's own for state that must survive a restart (the uplinks' rate journal); none: memory. */
+  stateDir?: string;
 }

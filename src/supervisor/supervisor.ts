@@ -81,6 +81,8 @@ export class Supervisor {
         const s = createSink(sink, `sinks[${i}]`, {
           info: (m) => o.logger.info({ sink: sink.name }, m),
           remoteConfig: (source, payload) => sup?.remoteConfig(source, payload),
+          // one folder per sink name, any name a safe file name ('..' → '%2E.')
+          stateDir: join(config.outbox.data_dir, 'state', 'sinks', encodeURIComponent(sink.name).replace(/^\./, '%2E')),
         });
         return { sink: measurements ? filterSink(s, measurements) : s, delivery };
       });

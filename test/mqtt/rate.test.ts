@@ -11,6 +11,7 @@ import {
   jsonValue,
   LINES,
   Packer,
+  RateJournal,
   RateLimiter,
   rateGuardMs,
 } from '../../src/mqtt/index.js';
@@ -136,4 +137,54 @@ test('JSON text of field values: integers exact, no NaN', () => {
   assert.equal(jsonFloat(20), '20.0');
   assert.equal(jsonFloat(1e21), '1e+21');
   assert.equal(jsonFloat(0.5), '0.5');
+});
+
+test('the journal: a restarted limiter keeps the windows of the run before it (a SIGKILL, an update)', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-rate-journal-'));
+  try {
+    const path = join(dir, 'sink', 'rate.journal');
+    const windows = [
+      { messages: 10, perMs: 1000 },
+      { messages: 25, perMs: 60_000 },
+    ];
+    const rnd = prng(11);
+    let now = 0;
+    const sent: number[] = [];
+    // three runs of the process, each "killed" at a random point; the clock goes on across them
+    for (let run = 0; run < 3; run++) {
+      const lim = new RateLimiter(windows, () => now, RateJournal.open(path, RateLimiter.journalCap(windows)));
+      for (let i = 0; i < 20 + Math.floor(rnd() * 20); i++) {
+        now = lim.nextAt(now + Math.floor(rnd() * 30));
+        lim.record(now);
+        sent.push(now);
+      }
+      // no close(): what a killed process leaves behind is enough
+      now += Math.floor(rnd() * 200);
+    }
+    for (const w of windows)
+      assert.ok(maxInWindow(sent, w.perMs) <= w.messages, `${maxInWindow(sent, w.perMs)} in ${w.perMs} ms`);
+
+    // a send never acknowledged before the process died holds its slot from the restart on
+    now = 10_000_000;
+    const one = [{ messages: 1, perMs: 1000 }];
+    const p2 = join(dir, 'one.journal');
+    const a = new RateLimiter(one, () => now, RateJournal.open(p2, 1));
+    assert.ok(await a.acquire()); // sent, never settled: the process dies here
+    now += 5000;
+    const b = new RateLimiter(one, () => now, RateJournal.open(p2, 1));
+    assert.equal(b.nextAt(now), now + 1000 + rateGuardMs(1000), 'as if acknowledged at the restart');
+
+    // a larger journal read at a smaller capacity keeps the newest sends; garbage reads as none
+    const big = RateJournal.open(join(dir, 'cap.journal'), 50);
+    for (let i = 0; i < 40; i++) big.log(1000 + i);
+    big.close();
+    assert.deepEqual(RateJournal.open(join(dir, 'cap.journal'), 5).previous, [1035, 1036, 1037, 1038, 1039]);
+    writeFileSync(join(dir, 'bad.journal'), 'not a journal at all, just text');
+    assert.deepEqual(RateJournal.open(join(dir, 'bad.journal'), 5).previous, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -14,4 +14,5 @@ export {
   ParquetWriteError,
   StringColumn,
   TimestampNsColumn,
+  TimestampUsColumn,
 } from './writer.js';

@@ -175,6 +175,24 @@ export class TimestampNsColumn extends Int64Column {
   }
 }
 
+/**
+ * Instants as INT64 microseconds since the epoch, logical type TIMESTAMP(MICROS, isAdjustedToUTC=true): what
+ * Spark, Glue and Athena read (they refuse NANOS). Takes bigint microseconds; delta-encoded like the NANOS column.
+ */
+export class TimestampUsColumn extends Int64Column {
+  override element(): SchemaElement {
+    return {
+      ...super.element(),
+      converted_type: 'TIMESTAMP_MICROS',
+      logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
+    };
+  }
+
+  override encoding(): Encoding | undefined {
+    return 'DELTA_BINARY_PACKED';
+  }
+}
+
 /** 64-bit floats (NaN and ±Infinity kept as such). Non-null columns use a Float64Array. */
 export class DoubleColumn extends Column {
   private values: Float64Array | (number | null)[];

@@ -46,6 +46,7 @@ export class MqttSink implements Sink {
         retain: c.retain,
         subscriptions: [],
         ...(context.info ? { info: context.info } : {}),
+        ...(context.stateDir ? { stateDir: context.stateDir } : {}),
       }),
     );
   }

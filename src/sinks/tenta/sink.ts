@@ -115,6 +115,7 @@ export class TentaSink implements Sink {
             }
           : {}),
         ...(context.info ? { info: context.info } : {}),
+        ...(context.stateDir ? { stateDir: context.stateDir } : {}),
       }),
     );
   }

@@ -83,6 +83,7 @@ export class ThingsboardSink implements Sink {
               }
             : {}),
           ...(context.info ? { info: context.info } : {}),
+          ...(context.stateDir ? { stateDir: context.stateDir } : {}),
         },
       ),
     );

@@ -9,6 +9,7 @@ import { registerDecodeCommands } from './decode.js';
 import { registerFramesCommands } from './frames.js';
 import { registerImportCommands } from './import.js';
 import { registerIofCommands } from './iof.js';
+import { registerLakeCommands } from './lake.js';
 import { registerLogsCommands } from './logs.js';
 import { registerOutboxCommands } from './outbox.js';
 import { registerPacketsCommands } from './packets.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerDecodeCommands(program);
   registerImportCommands(program);
   registerIofCommands(program);
+  registerLakeCommands(program);
   registerLogsCommands(program);
   registerOutboxCommands(program);
   registerPacketsCommands(program);

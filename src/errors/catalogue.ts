@@ -353,6 +353,14 @@ export const ERRORS = {
     'The run stopped at the first log file that could not be read, as asked (--fail-fast).',
     'Fix or remove the file named in the line before, or run without --fail-fast to skip it.',
   ),
+  SF_ERR_LAKE_NAME_CLASH: usage(
+    'Two logs would get the same table file names in the lake (same device and `<session>_<split>`, or the same file name outside a CANedge tree): one would overwrite the other.',
+    "Write logs from different trees to different lakes, or keep each device's logs in its CANedge tree (`<ID>/<session>/<split>.MF4`).",
+  ),
+  SF_ERR_LAKE_QUERY: failure(
+    "A lake query failed: DuckDB refused the SQL or could not read the lake; the message is DuckDB's.",
+    'Check the SQL against the views `sigflow lake query --list` shows; table names are the message folders (`CAN1_EEC1`), `<ID>_<folder>` per device.',
+  ),
   SF_ERR_LOGDECODE_RESAMPLE_LIMIT: failure(
     'The resampled (wide) table needs more cells than the memory bound allows.',
     'Use a longer --resample interval, fewer signals (--signals), a shorter --from/--to window, or raise --max-cells.',

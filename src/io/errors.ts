@@ -9,7 +9,8 @@ export type IoErrorCode =
   | 'SF_ERR_IO_READ'
   | 'SF_ERR_IO_CLOSED'
   | 'SF_ERR_IO_RANGE'
-  | 'SF_ERR_IO_TRUNCATED';
+  | 'SF_ERR_IO_TRUNCATED'
+  | 'SF_ERR_IO_WRITE';
 
 export class IoError extends SigflowError {
   declare readonly code: IoErrorCode;

@@ -48,7 +48,12 @@ export function s3Url(loc: S3Location, key = loc.prefix ?? ''): string {
   return `s3://${loc.bucket}/${key}`;
 }
 
-function s3Error(code: 'SF_ERR_IO_OPEN' | 'SF_ERR_IO_READ', name: string, what: string, err: unknown): IoError {
+function s3Error(
+  code: 'SF_ERR_IO_OPEN' | 'SF_ERR_IO_READ' | 'SF_ERR_IO_WRITE',
+  name: string,
+  what: string,
+  err: unknown,
+): IoError {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   return new IoError(
@@ -151,6 +156,41 @@ export class S3Bucket {
       return (await r.Body?.transformToByteArray()) ?? new Uint8Array(0);
     } catch (e) {
       throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), 'cannot read', e);
+    }
+  }
+
+  /**
+   * Writes a whole object (one PUT: it appears complete or not at all). `ifAbsent`: only when no object has the key
+   * (a conditional PUT, `If-None-Match: *`); false when one had it.
+   */
+  async put(key: string, body: Uint8Array | string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const { client, sdk: s } = await this.getClient();
+    const full = (this.loc.prefix ?? '') + key;
+    try {
+      await client.send(
+        new s.PutObjectCommand({
+          Bucket: this.loc.bucket,
+          Key: full,
+          Body: body,
+          ...(opts.ifAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      return true;
+    } catch (e) {
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (opts.ifAbsent && status === 412) return false;
+      throw s3Error('SF_ERR_IO_WRITE', s3Url(this.loc, full), 'cannot write', e);
+    }
+  }
+
+  /** Deletes an object (none: nothing to do). */
+  async delete(key: string): Promise<void> {
+    const { client, sdk: s } = await this.getClient();
+    const full = (this.loc.prefix ?? '') + key;
+    try {
+      await client.send(new s.DeleteObjectCommand({ Bucket: this.loc.bucket, Key: full }));
+    } catch (e) {
+      throw s3Error('SF_ERR_IO_WRITE', s3Url(this.loc, full), 'cannot delete', e);
     }
   }
 

@@ -53,6 +53,7 @@ export {
   addStats,
   type BatchView,
   emptyStats,
+  forEachDecodedFrame,
   forEachValue,
   j1939Sa,
   type LogStats,

@@ -499,6 +499,28 @@ export function forEachValue(view: BatchView, fn: (i: number, d: number, k: numb
   }
 }
 
+/**
+ * Calls `fn(i, d, start, end)` for each CAN data frame i that database d decoded: its values are the slots
+ * `start … end-1` of `view.decoded[d]` (every signal of the frame, the `--signals` filter not applied: test
+ * `config.databases[d].include` to apply it). Frames in batch order, databases in channel-set order.
+ */
+export function forEachDecodedFrame(
+  view: BatchView,
+  fn: (i: number, d: number, start: number, end: number) => void,
+): void {
+  const { frames: b, decoded, dbsOfChannel: table } = view;
+  if (!decoded || !table) return;
+  const n = b.count;
+  for (let i = 0; i < n; i++) {
+    if (b.type[i] !== EV_CAN_DATA || b.bus[i] !== BUS_CAN) continue;
+    const set = table[b.channel[i]];
+    for (let s = 0; s < set.length; s++) {
+      const out = decoded[set[s]];
+      if (out.message[i] >= 0) fn(i, set[s], out.start[i], out.start[i + 1]);
+    }
+  }
+}
+
 /** The J1939 source address of a 29-bit id (its low byte). */
 export function j1939Sa(id: number): number {
   return id & 0xff;

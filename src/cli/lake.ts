@@ -1,0 +1,155 @@
+/**
+ * `sigflow lake write` (logs → the Parquet data lake, CSS's layout, with a ledger) and `sigflow lake query` (SQL
+ * over a lake folder with DuckDB). The work: src/pipelines/lake; the layout: src/formats/lake.
+ */
+import type { Command } from 'commander';
+import { SigflowError } from '../errors/index.js';
+import { decoderConfigFrom } from '../pipelines/logdecode/index.js';
+import { addCommonOptions, type CommonOptions, collect, prepare } from './log-args.js';
+import { reportHooks } from './log-report.js';
+
+interface WriteOptions extends CommonOptions {
+  lake: string;
+  dbc: string[];
+  channel: string[];
+  transport: string[];
+  force?: boolean;
+}
+
+interface QueryOptions {
+  lake: string;
+  format: string;
+  list?: boolean;
+}
+
+const WRITE_HELP = `
+Each log becomes one Parquet file per message and UTC day, in the layout of CSS Electronics' data lake (so Athena/
+Glue, BigQuery and Synapse setups and dashboards built for it work):
+  <ID>/<ITF><CHN>_<Message>[_<Mux>_M<value>][_S<SA>]/<YYYY>/<MM>/<DD>/<session>_<split>.parquet
+  columns: t TIMESTAMP(MICROS, UTC), then one nullable DOUBLE per signal
+  <ID>/messages/2024/01/01/messages.parquet, aggregations/devicemeta/2024/01/01/devicemeta.parquet
+A ledger (<lake>/_sigflow/ledger/) records each log once all its files are written: a re-run skips logs already
+in it (same size, time and DBC files) and decodes again those that changed or were decoded with other DBC
+files; a log that fails is listed in <lake>/_sigflow/failed/ and retried by the next run. Files appear complete
+or not at all. --lake s3://bucket/prefix writes to S3 (same --s3-* options as the inputs).
+A file that cannot be read is reported and skipped (exit status 1 at the end). Bad arguments: exit status 2.
+
+Examples:
+  sigflow lake write LOG/ --dbc j1939.dbc --lake lake/
+  sigflow lake write s3://logs/ --dbc can1-j1939.dbc --channel CAN2=gnss.dbc --lake s3://logs-parquet/ --s3-endpoint http://127.0.0.1:9000`;
+
+const QUERY_HELP = `
+Views (list them with --list): one per message folder over every device ("CAN2_gnss_speed", with the columns
+device and date_created), one per device under CSS's Glue names ("tbl_2F6913DB_CAN2_gnss_speed"), and
+"messages", "devicemeta". A signal a newer DBC added is a column of the view (null where older files lack it).
+Filter on t and date_created to read less. Output: a table on a terminal, --format json (one object per line)
+or csv.
+
+Examples:
+  sigflow lake query --lake lake/ --list
+  sigflow lake query --lake lake/ "select device, count(*) from CAN1_EEC1_S00 group by device"
+  sigflow lake query --lake lake/ --format csv "select t, EngineSpeed from tbl_FCBF0606_CAN1_EEC1_S00 where t >= '2021-06-01'"`;
+
+export function registerLakeCommands(program: Command): void {
+  const lake = program
+    .command('lake')
+    .description('the Parquet data lake: write logs into it (CSS layout, with a ledger), query it with DuckDB');
+  const write = lake
+    .command('write')
+    .description('decode logs into the lake: one Parquet file per message and day, recorded in the lake’s ledger')
+    .argument('<inputs...>', 'log files or folders, or s3://bucket/prefix');
+  addCommonOptions(write, { output: false })
+    .requiredOption('--lake <folder|s3://bucket/prefix>', 'the lake to write (required)')
+    .option('--dbc <file>', 'DBC file for every CAN channel (repeatable)', collect, [])
+    .option('--channel <CANn=file>', 'DBC file for one CAN channel only, e.g. CAN2=b.dbc (repeatable)', collect, [])
+    .option('--transport <choice>', 'multi-frame messages: auto, off, or isotp,j1939,nmea2000 (as decode)', collect, [])
+    .option('--force', 'decode every log again, whatever the ledger says')
+    .addHelpText('after', WRITE_HELP)
+    .action(writeAction);
+  lake
+    .command('query')
+    .description('run SQL over a lake folder with DuckDB (views per message folder, per device, side tables)')
+    .argument('[sql]', 'one SQL statement')
+    .requiredOption('--lake <folder>', 'the lake folder (required)')
+    .option('--format <format>', 'table, json or csv', 'table')
+    .option('--list', 'list the views instead')
+    .addHelpText('after', QUERY_HELP)
+    .action(queryAction);
+}
+
+async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
+  const [{ writeLake }, { openLakeStore }] = await Promise.all([
+    import('../pipelines/lake/index.js'),
+    import('../formats/lake/index.js'),
+  ]);
+  const config = decoderConfigFrom(opts);
+  const prep = await prepare(paths, opts);
+  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const t0 = performance.now();
+  const { hooks, stop } = reportHooks('lake write', prep, opts);
+  try {
+    const s = await writeLake(
+      { inputs: prep.inputs, config, lake: store, passwords: prep.passwords, force: opts.force === true },
+      { onProgress: hooks.onProgress, onFileError: hooks.onFileError },
+    ).finally(stop);
+    const secs = (performance.now() - t0) / 1000;
+    process.stderr.write(
+      `sigflow lake write: ${s.written} log(s) written (${s.again} again), ${s.skipped} already in the lake, ` +
+        `${s.failed + prep.inputErrors} failed; ${s.tables} table file(s), ${s.rows} rows` +
+        `${s.removed ? `, ${s.removed} stale file(s) removed` : ''}; ${(s.bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(1)} s → ${store.where}\n`,
+    );
+    if (s.failed + prep.inputErrors > 0) process.exitCode = 1;
+  } finally {
+    store.close();
+  }
+}
+
+async function queryAction(sql: string | undefined, opts: QueryOptions): Promise<void> {
+  const format = opts.format.toLowerCase();
+  if (!['table', 'json', 'csv'].includes(format))
+    throw new SigflowError('SF_ERR_USAGE', `--format ${opts.format}: use table, json or csv`);
+  if (!opts.list && !sql) throw new SigflowError('SF_ERR_USAGE', 'give one SQL statement, or --list');
+  const [{ LakeQuery }, { openLakeStore }] = await Promise.all([
+    import('../pipelines/lake/index.js'),
+    import('../formats/lake/index.js'),
+  ]);
+  const q = await LakeQuery.open(openLakeStore(opts.lake));
+  try {
+    if (opts.list) {
+      for (const v of q.views) process.stdout.write(`${v.name}\t${v.kind}${v.device ? `\t${v.device}` : ''}\n`);
+      return;
+    }
+    const r = await q.query(sql as string);
+    process.stdout.write(render(r.columns, r.rows, format));
+  } finally {
+    q.close();
+  }
+}
+
+function text(v: unknown): string {
+  return v === null || v === undefined ? '' : typeof v === 'bigint' ? v.toString() : String(v);
+}
+
+function render(columns: string[], rows: Record<string, unknown>[], format: string): string {
+  if (format === 'json')
+    return rows
+      .map(
+        (r) =>
+          `${JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : v))}\n`,
+      )
+      .join('');
+  if (format === 'csv') {
+    const cell = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    return [columns, ...rows.map((r) => columns.map((c) => text(r[c])))]
+      .map((l) => `${l.map(cell).join(',')}\n`)
+      .join('');
+  }
+  const cells = rows.map((r) => columns.map((c) => text(r[c])));
+  const width = columns.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((r) => r[i].length))));
+  const line = (l: string[]) =>
+    `${l
+      .map((s, i) => s.slice(0, 60).padEnd(width[i]))
+      .join('  ')
+      .trimEnd()}\n`;
+  return `${line(columns)}${line(width.map((w) => '-'.repeat(w)))}${cells.map(line).join('')}(${rows.length} row${rows.length === 1 ? '' : 's'})\n`;
+}

@@ -1,0 +1,91 @@
+/**
+ * The lake's ledger of processed logs: one small JSON object per log, `_sigflow/ledger/<device>/<stem>.json`,
+ * written after every table of that log is in place — so "in the ledger" means "all its rows are in the lake". It
+ * names the log (path, size, modification time), the DBC set it was decoded with (a fingerprint) and the objects
+ * written. A run skips a log whose entry matches; a log changed since (size, time) or decoded with another DBC set is
+ * decoded again, and objects of its previous entry it no longer produces are deleted. A log that failed gets
+ * `_sigflow/failed/<device>/<stem>.json` (the reason) until a run decodes it. Table names are deterministic (one
+ * log, one message folder, one day → one key), so a run killed part-way leaves objects a re-run overwrites — never
+ * a second copy.
+ */
+import { LAKE_META } from './layout.js';
+import type { LakeStore } from './store.js';
+
+export interface LedgerEntry {
+  version: 1;
+  log: { path: string; size: number; mtimeMs: number | null };
+  device: string;
+  stem: string;
+  /** Fingerprint of the DBC set the log was decoded with. */
+  dbc: string;
+  /** Every table object of the log, with its rows. */
+  objects: { key: string; rows: number }[];
+  written_at: string;
+}
+
+export interface FailureEntry {
+  log: { path: string; size: number };
+  device: string;
+  stem: string;
+  error: string;
+  failed_at: string;
+}
+
+const LEDGER = `${LAKE_META}/ledger/`;
+const FAILED = `${LAKE_META}/failed/`;
+
+export class LakeLedger {
+  constructor(private readonly store: LakeStore) {}
+
+  private static key(root: string, device: string, stem: string): string {
+    return `${root}${device}/${stem}.json`;
+  }
+
+  async get(device: string, stem: string): Promise<LedgerEntry | null> {
+    const text = await this.store.getText(LakeLedger.key(LEDGER, device, stem));
+    if (text === null) return null;
+    try {
+      const e = JSON.parse(text) as LedgerEntry;
+      return e.version === 1 && Array.isArray(e.objects) ? e : null;
+    } catch {
+      return null; // an unreadable entry: the log is decoded again
+    }
+  }
+
+  /** Records a log as complete (and clears its failure). */
+  async put(entry: LedgerEntry): Promise<void> {
+    await this.store.putText(LakeLedger.key(LEDGER, entry.device, entry.stem), `${JSON.stringify(entry, null, 1)}\n`);
+    await this.store.delete(LakeLedger.key(FAILED, entry.device, entry.stem));
+  }
+
+  async fail(entry: FailureEntry): Promise<void> {
+    await this.store.putText(LakeLedger.key(FAILED, entry.device, entry.stem), `${JSON.stringify(entry)}\n`);
+  }
+
+  /** Every ledger entry. */
+  async *entries(): AsyncIterable<LedgerEntry> {
+    for await (const o of this.store.list(LEDGER)) {
+      if (!o.key.endsWith('.json')) continue;
+      const text = await this.store.getText(o.key);
+      if (text === null) continue;
+      try {
+        yield JSON.parse(text) as LedgerEntry;
+      } catch {
+        // skipped: decoded again by the next run
+      }
+    }
+  }
+
+  /** Every recorded failure. */
+  async *failures(): AsyncIterable<FailureEntry> {
+    for await (const o of this.store.list(FAILED)) {
+      const text = await this.store.getText(o.key);
+      if (text === null) continue;
+      try {
+        yield JSON.parse(text) as FailureEntry;
+      } catch {
+        // a torn failure record: the log is retried anyway
+      }
+    }
+  }
+}

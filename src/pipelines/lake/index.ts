@@ -1,0 +1,3 @@
+/** Logs → the Parquet data lake, and queries over it. See README.md. */
+export { LakeQuery, type LakeQueryResult, type LakeView, lakeDayFiles } from './query.js';
+export { dbcFingerprint, type LakeWriteHooks, type LakeWriteJob, type LakeWriteStats, writeLake } from './write.js';

@@ -1,0 +1,161 @@
+/**
+ * Queries over a lake folder with DuckDB (@duckdb/node-api, in process): one view per message folder across the
+ * fleet (`CAN2_gnss_speed`: every device's rows, with `device` and `date_created` columns — no UNION by hand), one
+ * per device and folder under CSS's Glue table names (`tbl_<ID>_<folder>`, so Athena SQL runs unchanged), and the
+ * side tables (`messages`, `devicemeta`). Views read the Parquet files by glob with `union_by_name`: a column a
+ * newer DBC added is there (null in older files), unlike tables whose columns come from the first file listed.
+ * A filter on `t` skips row groups by their statistics; `lakeDayFiles` names only the days' files of a range, for
+ * callers that know their range (the dashboards).
+ */
+import { SigflowError } from '../../errors/index.js';
+import { datePath, dayOf, LAKE_META, type LakeStore } from '../../formats/lake/index.js';
+
+type DuckDB = typeof import('@duckdb/node-api');
+type Connection = import('@duckdb/node-api').DuckDBConnection;
+
+export interface LakeView {
+  name: string;
+  /** What it reads: `fleet` (all devices), `device`, or `side`. */
+  kind: 'fleet' | 'device' | 'side';
+  folder: string;
+  device: string | null;
+}
+
+export interface LakeQueryResult {
+  columns: string[];
+  rows: Record<string, unknown>[];
+}
+
+/** A SQL string literal. */
+const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** A SQL identifier. */
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+export class LakeQuery {
+  private constructor(
+    private readonly duck: import('@duckdb/node-api').DuckDBInstance,
+    private readonly conn: Connection,
+    readonly folder: string,
+    readonly views: LakeView[],
+  ) {}
+
+  /** Opens DuckDB over a lake folder and creates its views (from a listing of the folder). */
+  static async open(lake: LakeStore): Promise<LakeQuery> {
+    if (lake.folder === null)
+      throw new SigflowError(
+        'SF_ERR_LAKE_QUERY',
+        `${lake.where}: queries read a lake folder (an S3 lake: sync it, or mount it, to a folder first)`,
+        { where: lake.where },
+      );
+    const folders = new Map<string, Set<string>>();
+    let side = { messages: false, devicemeta: false };
+    for await (const o of lake.list('')) {
+      const parts = o.key.split('/');
+      if (parts[0] === LAKE_META) continue;
+      if (parts[0] === 'aggregations' && parts[1] === 'devicemeta') side = { ...side, devicemeta: true };
+      if (parts.length !== 6 || !o.key.endsWith('.parquet') || parts[0] === 'aggregations') continue;
+      if (parts[1] === 'messages') {
+        side = { ...side, messages: true };
+        continue;
+      }
+      let set = folders.get(parts[1]);
+      if (!set) folders.set(parts[1], (set = new Set()));
+      set.add(parts[0]);
+    }
+    const duck: DuckDB = await import('@duckdb/node-api');
+    const instance = await duck.DuckDBInstance.create(':memory:');
+    const conn = await instance.connect();
+    const root = lake.folder.replace(/\/+$/, '');
+    const views: LakeView[] = [];
+    const glob = (device: string, folder: string) => `${root}/${device}/${folder}/*/*/*/*.parquet`;
+    try {
+      for (const [folder, devices] of [...folders].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+        // the device and the CSS partition column from the path: <root>/<ID>/<folder>/<YYYY>/<MM>/<DD>/<file>
+        await conn.run(
+          `CREATE VIEW ${ident(folder)} AS SELECT * EXCLUDE (filename),
+             split_part(filename, '/', -6) AS device,
+             concat_ws('/', split_part(filename, '/', -4), split_part(filename, '/', -3), split_part(filename, '/', -2)) AS date_created
+           FROM read_parquet(${lit(glob('*', folder))}, union_by_name = true, filename = true)`,
+        );
+        views.push({ name: folder, kind: 'fleet', folder, device: null });
+        for (const device of [...devices].sort()) {
+          const name = `tbl_${device}_${folder}`;
+          await conn.run(
+            `CREATE VIEW ${ident(name)} AS SELECT * EXCLUDE (filename),
+               concat_ws('/', split_part(filename, '/', -4), split_part(filename, '/', -3), split_part(filename, '/', -2)) AS date_created
+             FROM read_parquet(${lit(glob(device, folder))}, union_by_name = true, filename = true)`,
+          );
+          views.push({ name, kind: 'device', folder, device });
+        }
+      }
+      if (side.messages) {
+        await conn.run(
+          `CREATE VIEW messages AS SELECT MessageName, split_part(filename, '/', -6) AS device
+           FROM read_parquet(${lit(`${root}/*/messages/*/*/*/messages.parquet`)}, filename = true)`,
+        );
+        views.push({ name: 'messages', kind: 'side', folder: 'messages', device: null });
+      }
+      if (side.devicemeta) {
+        await conn.run(
+          `CREATE VIEW devicemeta AS SELECT * FROM read_parquet(${lit(`${root}/aggregations/devicemeta/*/*/*/*.parquet`)})`,
+        );
+        views.push({ name: 'devicemeta', kind: 'side', folder: 'devicemeta', device: null });
+      }
+    } catch (e) {
+      conn.closeSync();
+      throw queryError(lake.where, e);
+    }
+    return new LakeQuery(instance, conn, root, views);
+  }
+
+  /** Runs one SQL statement; rows as plain objects (timestamps as ISO text, big integers as bigint). */
+  async query(sql: string): Promise<LakeQueryResult> {
+    try {
+      const reader = await this.conn.runAndReadAll(sql);
+      const columns = reader.columnNames();
+      const rows = reader.getRowObjects().map((r) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(r)) out[k] = plain(v);
+        return out;
+      });
+      return { columns, rows };
+    } catch (e) {
+      throw queryError(this.folder, e);
+    }
+  }
+
+  close(): void {
+    this.conn.closeSync();
+    this.duck.closeSync();
+  }
+}
+
+/** A DuckDB value as a plain one: numbers, bigints, strings, booleans and null as they are; timestamps as ISO 8601
+ * text with microseconds (`2022-01-06T11:46:17.110600Z`); anything else as DuckDB prints it. */
+function plain(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  const micros = (v as { micros?: unknown }).micros;
+  if (typeof micros === 'bigint') {
+    const ms = micros >= 0n ? micros / 1000n : (micros - 999n) / 1000n;
+    const us = Number(micros - ms * 1000n);
+    return `${new Date(Number(ms)).toISOString().slice(0, -1)}${String(us).padStart(3, '0')}Z`;
+  }
+  return String(v);
+}
+
+function queryError(where: string, e: unknown): SigflowError {
+  return new SigflowError('SF_ERR_LAKE_QUERY', `${where}: ${(e as Error).message.split('\n')[0]}`, {
+    where,
+    cause: e,
+  });
+}
+
+/**
+ * The files of one device's message folder for the days of `[fromUs, toUs]` (globs, one per day): what a caller
+ * that knows its time range reads instead of the whole folder — the date path prunes before any file is opened.
+ */
+export function lakeDayFiles(root: string, device: string, folder: string, fromUs: number, toUs: number): string[] {
+  const out: string[] = [];
+  for (let d = dayOf(fromUs); d <= dayOf(toUs); d++) out.push(`${root}/${device}/${folder}/${datePath(d)}/*.parquet`);
+  return out;
+}

@@ -1,0 +1,335 @@
+/**
+ * Logs → the lake (`sigflow lake write`): each log decoded with the DBC set into one table file per message
+ * folder and UTC day (formats/lake: CSS's layout and schema), written complete or not at all, then recorded in
+ * the ledger; a log already in the ledger with the same size, time and DBC set is skipped. At the end each
+ * touched device's `messages` table and the lake's `devicemeta` table are rewritten from what the lake holds.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Signal } from '../../codecs/dbc/index.js';
+import { SigflowError } from '../../errors/index.js';
+import type { PasswordBook } from '../../formats/canedge/index.js';
+import {
+  DEVICEMETA_KEY,
+  dayOf,
+  isDeviceFolder,
+  LAKE_META,
+  LakeLedger,
+  type LakeStore,
+  LakeTable,
+  type LedgerEntry,
+  logStem,
+  messageFolder,
+  messagesKey,
+  safeSegment,
+  tableKey,
+  writeDeviceMetaTable,
+  writeMessagesTable,
+} from '../../formats/lake/index.js';
+import type { DecoderConfig, LogInput } from '../logdecode/index.js';
+import { type BatchView, forEachDecodedFrame, runLogPipeline } from '../logdecode/index.js';
+
+export interface LakeWriteJob {
+  /** The logs (expandInputs), in order. */
+  inputs: LogInput[];
+  config: DecoderConfig;
+  lake: LakeStore;
+  passwords?: PasswordBook;
+  /** Decode every log again, whatever the ledger says. */
+  force?: boolean;
+}
+
+export interface LakeWriteHooks {
+  /** Bytes of input done so far. */
+  onProgress?: (bytesDone: number) => void;
+  onFileDone?: (input: LogInput, result: { tables: number; rows: number; again: boolean }) => void;
+  onSkip?: (input: LogInput) => void;
+  onFileError?: (input: LogInput, error: Error) => void;
+}
+
+export interface LakeWriteStats {
+  /** Logs decoded into the lake by this run. */
+  written: number;
+  /** Of those, logs that were in the ledger already (changed since, or another DBC set). */
+  again: number;
+  /** Logs skipped: already in the ledger as they are. */
+  skipped: number;
+  failed: number;
+  tables: number;
+  rows: number;
+  /** Objects of an earlier decode of a log that this one no longer produces, deleted. */
+  removed: number;
+  bytes: number;
+}
+
+/** A fingerprint of the DBC set: the files' contents and which channels each serves. */
+export function dbcFingerprint(config: DecoderConfig): string {
+  const h = createHash('sha256');
+  for (const [i, d] of config.databases.entries()) {
+    h.update(`db${i}\n`);
+    for (const f of d.files) h.update(readFileSync(f));
+  }
+  h.update(JSON.stringify({ global: config.global, per: [...config.perChannel].sort((a, b) => a[0] - b[0]) }));
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The ledger's name of a log: its device folder and `<session>_<split>`; a log outside a tree: its path's. */
+function ledgerName(input: LogInput): { device: string; stem: string } {
+  if (input.folderDevice && input.session !== null && input.split !== null)
+    return { device: safeSegment(input.folderDevice), stem: logStem(input) };
+  const h = createHash('sha256').update(input.path).digest('hex').slice(0, 8);
+  return { device: '_files', stem: `${logStem(input)}-${h}` };
+}
+
+/** One message's table layout: its columns (global signal indexes), per multiplexer branch. */
+interface Layout {
+  /** Global signal index → column in the table (-1: not a column of this branch). */
+  columnOf: Int32Array;
+  names: string[];
+}
+
+/** The rows of one log being assembled: tables by key, and the layouts by database/message/branch. */
+class LogTables {
+  readonly tables = new Map<string, LakeTable>();
+  private readonly layouts = new Map<string, Layout>();
+  private readonly folders = new Map<string, string>();
+  device = 'unknown';
+
+  constructor(
+    private readonly config: DecoderConfig,
+    private readonly stem: string,
+  ) {}
+
+  /** Takes the decoded frames of one batch into their tables. */
+  add(view: BatchView): void {
+    const b = view.frames;
+    const decoded = view.decoded;
+    if (!decoded) return;
+    const dbs = this.config.databases;
+    forEachDecodedFrame(view, (i, d, start, end) => {
+      const out = decoded[d];
+      const db = dbs[d];
+      const mi = out.message[i];
+      const message = db.db.messages[mi];
+      // the top-level multiplexer's value picks the branch (its own folder, as CSS: _<Mux>_M<value>)
+      let mux: { signal: Signal; value: number } | undefined;
+      if (message.signals.some((s) => s.multiplexerSignal !== null)) {
+        for (let k = start; k < end; k++) {
+          const s = db.db.signals[out.signal[k]];
+          if (s.isMultiplexer && s.multiplexerSignal === null) {
+            mux = { signal: s, value: out.raw[k] };
+            break;
+          }
+        }
+      }
+      const sa = db.messageJ1939[mi] ? b.id[i] & 0xff : undefined;
+      const tUs = microseconds(view, b.offsetNs[i]);
+      const chn = b.channel[i];
+      const layoutKey = `${d}:${mi}:${mux ? mux.value : ''}`;
+      let layout = this.layouts.get(layoutKey);
+      if (!layout) {
+        layout = layoutOf(db.db.signals.length, message.signals, db.include, db.signalName, mux);
+        this.layouts.set(layoutKey, layout);
+      }
+      const folderKey = `${layoutKey}:${chn}:${sa ?? ''}`;
+      let folder = this.folders.get(folderKey);
+      if (folder === undefined) {
+        folder = messageFolder({
+          itf: 'CAN',
+          channel: chn,
+          message: db.messageName[mi],
+          ...(mux ? { mux: { signal: db.signalName[mux.signal.globalIndex], value: mux.value } } : {}),
+          ...(sa !== undefined ? { sa } : {}),
+        });
+        this.folders.set(folderKey, folder);
+      }
+      const key = tableKey(this.device, folder, dayOf(tUs), this.stem);
+      let table = this.tables.get(key);
+      if (!table) {
+        table = new LakeTable(layout.names);
+        this.tables.set(key, table);
+      }
+      const row = table.addRow(tUs);
+      for (let k = start; k < end; k++) {
+        const c = layout.columnOf[out.signal[k]];
+        if (c >= 0) table.set(row, c, out.phys[k]);
+      }
+    });
+  }
+}
+
+function layoutOf(
+  signalCount: number,
+  signals: readonly Signal[],
+  include: Uint8Array,
+  signalName: readonly string[],
+  mux: { signal: Signal; value: number } | undefined,
+): Layout {
+  const columnOf = new Int32Array(signalCount).fill(-1);
+  const names: string[] = [];
+  for (const s of signals) {
+    if (include[s.globalIndex] !== 1) continue;
+    // a signal of another branch of the top-level multiplexer is not a column of this one
+    if (
+      mux &&
+      s.multiplexerSignal === mux.signal.name &&
+      !(s.multiplexerRanges ?? []).some((r) => mux.value >= r.lo && mux.value <= r.hi)
+    )
+      continue;
+    columnOf[s.globalIndex] = names.length;
+    names.push(signalName[s.globalIndex]);
+  }
+  return { columnOf, names };
+}
+
+/** The frame's time in µs since the epoch (floor), as a double (exact until the year 2255). */
+function microseconds(view: BatchView, offsetNs: number): number {
+  const s = view.time.seconds(offsetNs);
+  if (s >= 0) return s * 1_000_000 + Math.floor(view.time.lastNs / 1000);
+  const ns = BigInt(view.time.format(offsetNs));
+  return Number(ns >= 0n ? ns / 1000n : (ns - 999n) / 1000n);
+}
+
+/** The `log_meta` of a device from `<tree>/<ID>/device.json` beside a local log, when there is one. */
+function deviceMeta(input: LogInput): string | null {
+  if (input.open || !input.folderDevice) return null;
+  try {
+    const j = JSON.parse(readFileSync(join(dirname(dirname(input.path)), 'device.json'), 'utf8')) as {
+      log_meta?: unknown;
+    };
+    return typeof j.log_meta === 'string' && j.log_meta !== '' ? j.log_meta : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): Promise<LakeWriteStats> {
+  const { lake, config } = job;
+  const ledger = new LakeLedger(lake);
+  const fp = dbcFingerprint(config);
+  const stats: LakeWriteStats = {
+    written: 0,
+    again: 0,
+    skipped: 0,
+    failed: 0,
+    tables: 0,
+    rows: 0,
+    removed: 0,
+    bytes: 0,
+  };
+  const touched = new Map<string, string | null>();
+  let done = 0;
+  for (const input of job.inputs) {
+    const name = ledgerName(input);
+    const previous = await ledger.get(name.device, name.stem);
+    if (previous && previous.log.path !== input.path)
+      throw new SigflowError(
+        'SF_ERR_LAKE_NAME_CLASH',
+        `${input.path} and ${previous.log.path} would both be ${name.device}/${name.stem} in the lake: write them to different lakes`,
+        { where: input.path },
+      );
+    if (
+      previous &&
+      !job.force &&
+      previous.log.size === input.size &&
+      (previous.log.mtimeMs === null || input.mtimeMs === undefined || previous.log.mtimeMs === input.mtimeMs) &&
+      previous.dbc === fp
+    ) {
+      stats.skipped++;
+      done += input.size;
+      hooks.onSkip?.(input);
+      hooks.onProgress?.(done);
+      continue;
+    }
+    const tables = new LogTables(config, logStem(input));
+    let failure: Error | null = null;
+    await runLogPipeline([input], {
+      passwords: job.passwords,
+      config,
+      countValues: false,
+      onFileStart: (f) => {
+        tables.device = safeSegment(f.device || input.folderDevice || 'unknown');
+      },
+      onBatch: (view) => tables.add(view),
+      onFileError: (_input, e) => {
+        failure = e;
+      },
+      onProgress: (b) => hooks.onProgress?.(done + b),
+    });
+    done += input.size;
+    stats.bytes += input.size;
+    if (failure) {
+      stats.failed++;
+      await ledger.fail({
+        log: { path: input.path, size: input.size },
+        ...name,
+        error: (failure as Error).message,
+        failed_at: new Date().toISOString(),
+      });
+      hooks.onFileError?.(input, failure);
+      continue;
+    }
+    const objects: LedgerEntry['objects'] = [];
+    for (const [key, table] of tables.tables) {
+      await lake.writeFile(key, (path) => table.write(path, { 'sigflow.log': input.path, 'sigflow.dbc': fp }));
+      objects.push({ key, rows: table.rows });
+      stats.rows += table.rows;
+    }
+    objects.sort((a, b) => (a.key < b.key ? -1 : 1));
+    // what an earlier decode of this log wrote and this one does not (another DBC set): gone
+    const now = new Set(objects.map((o) => o.key));
+    for (const o of previous?.objects ?? [])
+      if (!now.has(o.key)) {
+        await lake.delete(o.key);
+        stats.removed++;
+      }
+    await ledger.put({
+      version: 1,
+      log: { path: input.path, size: input.size, mtimeMs: input.mtimeMs ?? null },
+      ...name,
+      dbc: fp,
+      objects,
+      written_at: new Date().toISOString(),
+    });
+    stats.written++;
+    if (previous) stats.again++;
+    stats.tables += objects.length;
+    touched.set(tables.device, deviceMeta(input) ?? touched.get(tables.device) ?? null);
+    hooks.onFileDone?.(input, {
+      tables: objects.length,
+      rows: objects.reduce((a, o) => a + o.rows, 0),
+      again: !!previous,
+    });
+  }
+  if (touched.size > 0) await writeSideTables(lake, touched);
+  return stats;
+}
+
+/**
+ * Rewrites the `messages` table of each touched device (its message folders, from a listing) and `devicemeta`
+ * (every device folder of the lake; `log_meta` from device.json where this run saw one, else kept from before).
+ */
+async function writeSideTables(lake: LakeStore, touched: Map<string, string | null>): Promise<void> {
+  const folders = new Map<string, Set<string>>();
+  const devices = new Set<string>();
+  for await (const o of lake.list('')) {
+    const parts = o.key.split('/');
+    if (parts.length < 3 || parts[0] === LAKE_META || parts[0] === 'aggregations') continue;
+    devices.add(parts[0]);
+    if (!touched.has(parts[0]) || parts[1] === 'messages') continue;
+    let set = folders.get(parts[0]);
+    if (!set) folders.set(parts[0], (set = new Set()));
+    set.add(parts[1]);
+  }
+  for (const [device, set] of folders)
+    await lake.writeFile(messagesKey(device), (path) => writeMessagesTable(path, [...set]));
+  const previous = await lake.getText(`${LAKE_META}/devicemeta.json`);
+  const meta = new Map<string, string | null>(previous ? (JSON.parse(previous) as [string, string | null][]) : []);
+  for (const [d, m] of touched) if (m !== null || !meta.has(d)) meta.set(d, m);
+  const rows = [...devices]
+    .filter((d) => isDeviceFolder(d) || touched.has(d))
+    .map((id) => ({ id, meta: meta.get(id) ?? null }));
+  await lake.putText(`${LAKE_META}/devicemeta.json`, JSON.stringify([...meta]));
+  await lake.writeFile(DEVICEMETA_KEY, (path) => writeDeviceMetaTable(path, rows));
+}

@@ -1,0 +1,68 @@
+/**
+ * `sigflow lake write` and `sigflow lake query` on the command line: the summary line, a re-run that skips what
+ * the ledger has, the views, CSV and JSON output, and the errors (a query DuckDB refuses: exit 1 naming it; a
+ * missing --lake: exit 2).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { runCli } from '../harness/cli.js';
+import { repoRoot } from '../harness/paths.js';
+
+const work = mkdtempSync(join(tmpdir(), 'sigflow-cli-lake-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+const LOG = join(repoRoot, 'test', 'fixtures', 'canedge', 'serve', 'LOG');
+
+test('lake write, again, then query: summary lines, views, csv and json', async () => {
+  const lake = join(work, 'lake');
+  const args = ['lake', 'write', LOG, '--dbc', join(LOG, 'canmod-gps.dbc'), '--lake', lake];
+  const first = await runCli(args);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(
+    first.stderr,
+    /lake write: 3 log\(s\) written \(0 again\), 0 already in the lake, 0 failed; 9 table file\(s\), 5076 rows/,
+  );
+  const second = await runCli(args);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /0 log\(s\) written \(0 again\), 3 already in the lake/);
+
+  const list = await runCli(['lake', 'query', '--lake', lake, '--list']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^CAN2_gnss_speed\tfleet$/m);
+  assert.match(list.stdout, /^tbl_2F6913DB_CAN2_gnss_speed\tdevice\t2F6913DB$/m);
+  assert.match(list.stdout, /^messages\tside$/m);
+
+  const csv = await runCli([
+    'lake',
+    'query',
+    '--lake',
+    lake,
+    '--format',
+    'csv',
+    'select device, count(*) as n, max(Speed) as top from CAN2_gnss_speed group by device',
+  ]);
+  assert.equal(csv.code, 0, csv.stderr);
+  assert.equal(csv.stdout, 'device,n,top\n2F6913DB,44,0.496\n');
+  const json = await runCli([
+    'lake',
+    'query',
+    '--lake',
+    lake,
+    '--format',
+    'json',
+    'select t, Speed from tbl_2F6913DB_CAN2_gnss_speed order by t limit 1',
+  ]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(JSON.parse(json.stdout), { t: '2022-01-06T11:46:17.110600Z', Speed: 0.129 });
+});
+
+test('lake errors: bad SQL exits 1 naming DuckDB’s reason; no --lake exits 2', async () => {
+  const bad = await runCli(['lake', 'query', '--lake', join(work, 'nothing-here'), 'select * from nope']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /Table with name nope does not exist.*\(SF_ERR_LAKE_QUERY\)/);
+  const usage = await runCli(['lake', 'write', LOG, '--dbc', join(LOG, 'canmod-gps.dbc')]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--lake/);
+});

@@ -1,0 +1,336 @@
+/**
+ * The Parquet data lake (issue 14), written from real CANedge logs and from synthetic ones built for the edge
+ * cases, read back with DuckDB:
+ * - every key follows CSS's layout (../shared/docs/data-lake.md), every table file has `t` TIMESTAMP(MICROS, UTC)
+ *   and nullable DOUBLE signal columns, and the values are those `decode` gives for the same files;
+ * - multiplexed messages get a folder per switch value with that branch's columns, J1939 messages one per
+ *   source address, a log over midnight one file per UTC day;
+ * - a run that dies part-way through a log (some of its files written, no ledger entry) and a re-run give every
+ *   (log, message, day) exactly once; a re-run skips what the ledger has; a DBC that adds a signal shows the new
+ *   column next to files written before, and a DBC change decodes the logs again and removes what is stale.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, test } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { FolderLakeStore, type LakeStore } from '../../src/formats/lake/index.js';
+import { type WriteFrame, writeBusLog } from '../../src/formats/mdf4/writer.js';
+import { LakeQuery, writeLake } from '../../src/pipelines/lake/index.js';
+import { decoderConfigFrom, expandInputs, runDecodeJob } from '../../src/pipelines/logdecode/index.js';
+import { repoRoot } from '../harness/paths.js';
+
+const work = mkdtempSync(join(tmpdir(), 'sigflow-lake-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const SERVE_LOG = join(repoRoot, 'test', 'fixtures', 'canedge', 'serve', 'LOG');
+const GPS_DBC = join(SERVE_LOG, 'canmod-gps.dbc');
+
+/** Every file of a lake folder, as keys. */
+async function keysOf(store: LakeStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of store.list('')) out.push(o.key);
+  return out.sort();
+}
+
+async function duck(sql: string): Promise<Record<string, unknown>[]> {
+  const i = await DuckDBInstance.create(':memory:');
+  const c = await i.connect();
+  try {
+    return (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+  } finally {
+    c.closeSync();
+    i.closeSync();
+  }
+}
+
+const TABLE_KEY =
+  /^([0-9A-F]{8})\/(CAN|LIN)(\d+)_([A-Za-z0-9_.-]+)\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{8})_(\d{8})\.parquet$/;
+
+test('real CANedge logs: CSS paths and schema, DuckDB reads every file, values equal `decode`', async () => {
+  const lake = join(work, 'real');
+  const store = new FolderLakeStore(lake);
+  const { files } = await expandInputs([SERVE_LOG]);
+  const config = decoderConfigFrom({ dbc: [GPS_DBC], channel: [] });
+  const stats = await writeLake({ inputs: files, config, lake: store });
+  assert.equal(stats.failed, 0);
+  assert.equal(stats.written, files.length);
+  assert.ok(stats.tables > 0 && stats.rows > 0);
+
+  const keys = await keysOf(store);
+  const tables = keys.filter((k) => TABLE_KEY.test(k));
+  assert.equal(tables.length, stats.tables);
+  for (const k of keys)
+    assert.ok(
+      TABLE_KEY.test(k) ||
+        /^[0-9A-F]{8}\/messages\/2024\/01\/01\/messages\.parquet$/.test(k) ||
+        k === 'aggregations/devicemeta/2024/01/01/devicemeta.parquet' ||
+        k.startsWith('_sigflow/'),
+      `${k} is not a key of the layout`,
+    );
+  // the schema of every table file: t INT64 TIMESTAMP(MICROS, UTC) required, then nullable DOUBLEs
+  for (const k of tables) {
+    const schema = await duck(
+      `SELECT name, type, repetition_type, logical_type FROM parquet_schema('${join(lake, k)}') WHERE name <> 'root'`,
+    );
+    assert.equal(schema[0].name, 't');
+    assert.equal(schema[0].type, 'INT64');
+    assert.equal(schema[0].repetition_type, 'REQUIRED');
+    assert.match(String(schema[0].logical_type), /isAdjustedToUTC=1.*MICROS=MicroSeconds/);
+    assert.ok(schema.length > 1, `${k} has signal columns`);
+    for (const c of schema.slice(1)) {
+      assert.equal(c.type, 'DOUBLE', `${k}: ${c.name}`);
+      assert.equal(c.repetition_type, 'OPTIONAL', `${k}: ${c.name}`);
+    }
+  }
+  // the side tables
+  const messages = await duck(`SELECT MessageName FROM '${lake}/2F6913DB/messages/2024/01/01/messages.parquet'`);
+  const folders = [...new Set(tables.map((k) => k.split('/')[1]))].sort();
+  assert.deepEqual(
+    messages.map((r) => r.MessageName),
+    folders,
+  );
+  assert.deepEqual(await duck(`SELECT * FROM '${lake}/aggregations/devicemeta/2024/01/01/devicemeta.parquet'`), [
+    { MetaName: '2F6913DB', DeviceId: '2F6913DB' },
+  ]);
+
+  // the values: what `decode` gives for the same files, keyed by device, folder, signal and t (µs, floor)
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (b: Buffer) => chunks.push(b));
+  await runDecodeJob({ inputs: files, config, format: 'ndjson' }, { stream: out });
+  const want = new Map<string, number>();
+  for (const line of Buffer.concat(chunks).toString('utf8').trim().split('\n')) {
+    const v = JSON.parse(line) as {
+      t: string;
+      device: string;
+      chn: number;
+      message: string;
+      signal: string;
+      value: number;
+    };
+    const key = `${v.device}|CAN${v.chn}_${v.message}|${v.signal}|${BigInt(v.t) / 1000n}`;
+    want.set(key, (want.get(key) ?? 0) + 1);
+    want.set(`${key}=${v.value}`, (want.get(`${key}=${v.value}`) ?? 0) + 1);
+  }
+  const q = await LakeQuery.open(store);
+  const got = new Map<string, number>();
+  try {
+    for (const view of q.views.filter((v) => v.kind === 'fleet')) {
+      const r = await q.query(`SELECT epoch_us(t) AS us, * EXCLUDE (t) FROM "${view.name}"`);
+      for (const row of r.rows)
+        for (const c of r.columns) {
+          if (c === 'us' || c === 'device' || c === 'date_created' || row[c] === null) continue;
+          const key = `${row.device}|${view.folder}|${c}|${row.us}`;
+          got.set(key, (got.get(key) ?? 0) + 1);
+          got.set(`${key}=${row[c]}`, (got.get(`${key}=${row[c]}`) ?? 0) + 1);
+        }
+    }
+  } finally {
+    q.close();
+  }
+  assert.ok(want.size > 1000, `${want.size} decoded values`);
+  assert.deepEqual(got, want);
+
+  // a second run: everything is in the ledger
+  const again = await writeLake({ inputs: files, config, lake: store });
+  assert.deepEqual([again.written, again.skipped], [0, files.length]);
+  assert.deepEqual(await keysOf(store), keys);
+});
+
+// ---- synthetic logs: a multiplexed message, J1939 from two source addresses, a log over midnight ----
+
+const MIDNIGHT = BigInt(Date.UTC(2026, 5, 15)) * 1_000_000n; // ns
+const DBC = (extra = '') => `VERSION ""
+BO_ 256 Mode: 8 Vector__XXX
+ SG_ Mux M : 0|8@1+ (1,0) [0|255] "" Vector__XXX
+ SG_ Common : 8|8@1+ (1,0) [0|255] "" Vector__XXX
+ SG_ Temp m1 : 16|16@1+ (0.1,0) [0|6553.5] "C" Vector__XXX
+ SG_ Volt m2 : 16|16@1+ (0.01,0) [0|655.35] "V" Vector__XXX
+BO_ 2364540158 EEC1: 8 Vector__XXX
+ SG_ EngineSpeed : 24|16@1+ (0.125,0) [0|8031.875] "rpm" Vector__XXX
+${extra}
+BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","reserved","J1939PG";
+BA_ "VFrameFormat" BO_ 2364540158 3;
+`;
+
+/** One log of device AABBCCDD: `n` frames of each kind every 10 ms from `startNs`. */
+function syntheticLog(root: string, session: number, split: number, startNs: bigint, n: number): string {
+  const frames: WriteFrame[] = [];
+  for (let k = 0; k < n; k++) {
+    const t = startNs + BigInt(k) * 10_000_000n;
+    const mux = (k % 2) + 1;
+    frames.push({
+      timeNs: t,
+      channel: 1,
+      id: 256,
+      dlc: 8,
+      data: Uint8Array.from([mux, k & 0xff, k & 0xff, 0, 0, 0, 0, 0]),
+    });
+    const sa = k % 3 === 0 ? 0x00 : 0xab;
+    frames.push({
+      timeNs: t + 1_000_000n,
+      channel: 1,
+      id: (0x0cf004 << 8) | sa,
+      extended: true,
+      dlc: 8,
+      data: Uint8Array.from([0, 0, 0, k & 0xff, 0x10, 0, 0, 0]),
+    });
+  }
+  const dir = join(root, 'AABBCCDD', String(session).padStart(8, '0'));
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${String(split).padStart(8, '0')}.MF4`);
+  writeBusLog(path, frames, { layout: 'canedge-v2', startTimeNs: startNs, device: { serial: 'AABBCCDD' } });
+  return path;
+}
+
+test('mux branches, J1939 source addresses and midnight: one folder each, one file per UTC day', async () => {
+  const root = join(work, 'synth1', 'LOG');
+  syntheticLog(root, 1, 1, MIDNIGHT - 2_000_000_000n, 400); // 2 s before midnight to 2 s after
+  const dbc = join(work, 'synth1', 'v1.dbc');
+  writeFileSync(dbc, DBC());
+  const store = new FolderLakeStore(join(work, 'synth1', 'lake'));
+  const { files } = await expandInputs([root]);
+  await writeLake({ inputs: files, config: decoderConfigFrom({ dbc: [dbc], channel: [] }), lake: store });
+  const tables = (await keysOf(store)).filter((k) => TABLE_KEY.test(k));
+  assert.deepEqual(tables, [
+    'AABBCCDD/CAN1_EEC1_S00/2026/06/14/00000001_00000001.parquet',
+    'AABBCCDD/CAN1_EEC1_S00/2026/06/15/00000001_00000001.parquet',
+    'AABBCCDD/CAN1_EEC1_SAB/2026/06/14/00000001_00000001.parquet',
+    'AABBCCDD/CAN1_EEC1_SAB/2026/06/15/00000001_00000001.parquet',
+    'AABBCCDD/CAN1_Mode_Mux_M1/2026/06/14/00000001_00000001.parquet',
+    'AABBCCDD/CAN1_Mode_Mux_M1/2026/06/15/00000001_00000001.parquet',
+    'AABBCCDD/CAN1_Mode_Mux_M2/2026/06/14/00000001_00000001.parquet',
+    'AABBCCDD/CAN1_Mode_Mux_M2/2026/06/15/00000001_00000001.parquet',
+  ]);
+  const q = await LakeQuery.open(store);
+  try {
+    const m1 = await q.query('SELECT * FROM CAN1_Mode_Mux_M1 ORDER BY t');
+    assert.deepEqual(m1.columns, ['t', 'Mux', 'Common', 'Temp', 'device', 'date_created']);
+    assert.equal(m1.rows.length, 200);
+    assert.deepEqual(m1.rows[0], {
+      t: '2026-06-14T23:59:58.000000Z',
+      Mux: 1,
+      Common: 0,
+      Temp: 0,
+      device: 'AABBCCDD',
+      date_created: '2026/06/14',
+    });
+    const m2 = await q.query('SELECT * FROM CAN1_Mode_Mux_M2 ORDER BY t LIMIT 1');
+    assert.deepEqual(m2.columns, ['t', 'Mux', 'Common', 'Volt', 'device', 'date_created']);
+    assert.equal(m2.rows[0].Volt, 0.01);
+    // the split at midnight: rows before it in the 14th's file, from it on in the 15th's
+    const days = await q.query(
+      `SELECT date_created, count(*) AS n, min(t) AS first, max(t) AS last FROM CAN1_EEC1_SAB GROUP BY 1 ORDER BY 1`,
+    );
+    assert.deepEqual(
+      days.rows.map((r) => r.date_created),
+      ['2026/06/14', '2026/06/15'],
+    );
+    assert.ok(String(days.rows[0].last) < '2026-06-15T00:00:00' && String(days.rows[1].first) >= '2026-06-15T00:00:00');
+    const sa = await q.query(
+      'SELECT (SELECT count(*) FROM CAN1_EEC1_S00) AS a, (SELECT count(*) FROM CAN1_EEC1_SAB) AS b',
+    );
+    assert.deepEqual(sa.rows[0], { a: 134n, b: 266n });
+  } finally {
+    q.close();
+  }
+});
+
+/** A store that fails after `n` table files, as a run killed part-way through a log leaves the lake. */
+class DyingStore extends FolderLakeStore {
+  constructor(
+    folder: string,
+    private n: number,
+  ) {
+    super(folder);
+  }
+  override async writeFile(key: string, fill: (path: string) => Promise<void>): Promise<void> {
+    if (this.n-- <= 0) throw new Error('killed');
+    await super.writeFile(key, fill);
+  }
+}
+
+test('killed part-way, re-run: every (log, message, day) once; a new DBC signal shows; a DBC change redoes logs', async () => {
+  const base = join(work, 'synth2');
+  const root = join(base, 'LOG');
+  syntheticLog(root, 1, 1, MIDNIGHT - 2_000_000_000n, 400);
+  syntheticLog(root, 1, 2, MIDNIGHT + 10_000_000_000n, 300);
+  syntheticLog(root, 2, 1, MIDNIGHT + 3_600_000_000_000n, 200);
+  const v1 = join(base, 'v1.dbc');
+  writeFileSync(v1, DBC());
+  const { files } = await expandInputs([root]);
+  const config = decoderConfigFrom({ dbc: [v1], channel: [] });
+
+  // the reference: a clean lake in one run
+  const clean = new FolderLakeStore(join(base, 'clean'));
+  await writeLake({ inputs: files, config, lake: clean });
+
+  // killed after 11 table files: the first log complete (8 files), the second part-way (no ledger entry)
+  const lake = join(base, 'lake');
+  await assert.rejects(writeLake({ inputs: files, config, lake: new DyingStore(lake, 11) }), /killed/);
+  const store = new FolderLakeStore(lake);
+  const ledger = (await keysOf(store)).filter((k) => k.startsWith('_sigflow/ledger/'));
+  assert.deepEqual(ledger, ['_sigflow/ledger/AABBCCDD/00000001_00000001.json']);
+  const rerun = await writeLake({ inputs: files, config, lake: store });
+  assert.deepEqual([rerun.written, rerun.skipped, rerun.failed], [2, 1, 0]);
+  // the same files as the clean lake, with the same rows: nothing twice, nothing missing
+  const tableKeys = async (s: LakeStore) => (await keysOf(s)).filter((k) => TABLE_KEY.test(k));
+  assert.deepEqual(await tableKeys(store), await tableKeys(clean));
+  const count = async (dir: string) =>
+    (
+      await duck(
+        `SELECT count(*) AS n, count(DISTINCT (filename, t)) AS u FROM read_parquet('${dir}/AABBCCDD/CAN*/*/*/*/*.parquet', filename = true)`,
+      )
+    )[0];
+  const [a, b] = [await count(lake), await count(join(base, 'clean'))];
+  assert.deepEqual(a, b);
+  assert.equal(a.n, a.u, 'no row twice');
+
+  // a newer DBC adds a signal: a new log decoded with it shows the column; the older files give null
+  const v2 = join(base, 'v2.dbc');
+  writeFileSync(
+    v2,
+    DBC().replace(' SG_ EngineSpeed', ' SG_ Torque : 32|8@1+ (1,-125) [-125|130] "%" Vector__XXX\n SG_ EngineSpeed'),
+  );
+  const newer = syntheticLog(root, 3, 1, MIDNIGHT + 7_200_000_000_000n, 50);
+  const { files: only } = await expandInputs([newer]);
+  // (the same tree: the log keeps its device folder and session/split name)
+  only[0].folderDevice = 'AABBCCDD';
+  only[0].session = 3;
+  only[0].split = 1;
+  await writeLake({ inputs: only, config: decoderConfigFrom({ dbc: [v2], channel: [] }), lake: store });
+  const q = await LakeQuery.open(store);
+  try {
+    // the new log (from 02:00 on the 15th) has Torque in every row; the logs before it are read with null
+    const r = await q.query(
+      `SELECT t >= TIMESTAMPTZ '2026-06-15 02:00:00+00' AS newer, count(Torque) AS with_torque, count(*) AS n
+       FROM CAN1_EEC1_S00 GROUP BY 1 ORDER BY 1`,
+    );
+    assert.deepEqual(
+      r.rows.map((x) => [x.newer, x.with_torque, x.n]),
+      [
+        [false, 0n, 134n + 100n + 67n], // k % 3 === 0 of 400, 300 and 200 frames
+        [true, 17n, 17n],
+      ],
+    );
+  } finally {
+    q.close();
+  }
+
+  // the DBC of the first logs changes (EEC1 gone): those logs are decoded again and their EEC1 files removed
+  const v3 = join(base, 'v3.dbc');
+  writeFileSync(
+    v3,
+    DBC()
+      .replace(/BO_ 2364540158 EEC1[^\n]*\n SG_ EngineSpeed[^\n]*\n/, '')
+      .replace(/BA_ "VFrameFormat" BO_ 2364540158 3;\n/, ''),
+  );
+  const redo = await writeLake({ inputs: files, config: decoderConfigFrom({ dbc: [v3], channel: [] }), lake: store });
+  assert.deepEqual([redo.written, redo.again], [3, 3]);
+  assert.ok(redo.removed > 0);
+  const left = (await tableKeys(store)).filter((k) => k.includes('EEC1'));
+  assert.ok(left.length > 0 && left.every((k) => k.includes('/00000003_00000001.parquet')), left.join('\n'));
+});

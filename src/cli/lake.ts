@@ -38,6 +38,17 @@ Examples:
   sigflow lake write LOG/ --dbc j1939.dbc --lake lake/
   sigflow lake write s3://logs/ --dbc can1-j1939.dbc --channel CAN2=gnss.dbc --lake s3://logs-parquet/ --s3-endpoint http://127.0.0.1:9000`;
 
+const COMPACT_HELP = `
+CSS's layout makes one file per log, message and day: ~10,000 files per 0.25 GB. Compaction merges the files of
+each message folder and day into one (c_<hash>.parquet, in time order), checks that it holds every row of the
+files it replaces, points the ledger at it, then deletes them. Days still receiving uploads are left alone
+(--before; default: before today). Run it again any time: what a crashed run left half-done is finished or undone
+first. A log decoded again later (it changed, or the DBC did) takes its compacted files apart: give the whole tree.
+
+Examples:
+  sigflow lake compact --lake lake/
+  sigflow lake compact --lake s3://logs-parquet/ --before 2026-06-01 --s3-endpoint http://127.0.0.1:9000`;
+
 const QUERY_HELP = `
 Views (list them with --list): one per message folder over every device ("CAN2_gnss_speed", with the columns
 device and date_created), one per device under CSS's Glue names ("tbl_2F6913DB_CAN2_gnss_speed"), and
@@ -66,6 +77,17 @@ export function registerLakeCommands(program: Command): void {
     .option('--force', 'decode every log again, whatever the ledger says')
     .addHelpText('after', WRITE_HELP)
     .action(writeAction);
+  lake
+    .command('compact')
+    .description('merge the per-log files of each message folder and day into one (the ledger keeps track)')
+    .requiredOption('--lake <folder|s3://bucket/prefix>', 'the lake (required)')
+    .option('--before <date>', 'only days before this one (YYYY-MM-DD, UTC; default: before today)')
+    .option('--all', 'every day, today included')
+    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
+    .option('--s3-region <region>', 'S3 region of an s3:// lake')
+    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
+    .addHelpText('after', COMPACT_HELP)
+    .action(compactAction);
   lake
     .command('query')
     .description('run SQL over a lake folder with DuckDB (views per message folder, per device, side tables)')
@@ -99,6 +121,41 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
         `${s.removed ? `, ${s.removed} stale file(s) removed` : ''}; ${(s.bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(1)} s → ${store.where}\n`,
     );
     if (s.failed + prep.inputErrors > 0) process.exitCode = 1;
+  } finally {
+    store.close();
+  }
+}
+
+interface CompactCliOptions {
+  lake: string;
+  before?: string;
+  all?: boolean;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Ca?: string;
+}
+
+async function compactAction(opts: CompactCliOptions): Promise<void> {
+  let beforeDay: number | undefined = Math.floor(Date.now() / 86_400_000);
+  if (opts.all) beforeDay = undefined;
+  else if (opts.before !== undefined) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(opts.before);
+    const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : Number.NaN;
+    if (Number.isNaN(ms)) throw new SigflowError('SF_ERR_USAGE', `--before ${opts.before}: a date, YYYY-MM-DD`);
+    beforeDay = ms / 86_400_000;
+  }
+  const [{ compactLake }, { openLakeStore }] = await Promise.all([
+    import('../pipelines/lake/index.js'),
+    import('../formats/lake/index.js'),
+  ]);
+  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const t0 = performance.now();
+  try {
+    const s = await compactLake({ lake: store, beforeDay });
+    process.stderr.write(
+      `sigflow lake compact: ${s.groups} folder-day(s): ${s.filesBefore} file(s) → ${s.filesAfter}, ${s.rows} rows kept` +
+        `${s.recovered ? `; ${s.recovered} interrupted compaction(s) finished or undone` : ''}; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
   } finally {
     store.close();
   }

@@ -357,6 +357,14 @@ export const ERRORS = {
     'Two logs would get the same table file names in the lake (same device and `<session>_<split>`, or the same file name outside a CANedge tree): one would overwrite the other.',
     "Write logs from different trees to different lakes, or keep each device's logs in its CANedge tree (`<ID>/<session>/<split>.MF4`).",
   ),
+  SF_ERR_LAKE_COMPACT: failure(
+    'Compacting a day of a message folder failed (the merged file could not be written, or its rows did not add up); the parts it would have replaced are kept.',
+    "Check the lake's free space and permissions and run `sigflow lake compact` again: it finishes or drops what was left pending.",
+  ),
+  SF_ERR_LAKE_COMPACTED: usage(
+    'A log must be decoded again (it changed, or the DBC files did) but its rows share a compacted file with other logs that are not among the inputs of this run.',
+    'Give the whole tree (or bucket) as the input, so every log of that compacted file is decoded again with it.',
+  ),
   SF_ERR_LAKE_QUERY: failure(
     "A lake query failed: DuckDB refused the SQL or could not read the lake; the message is DuckDB's.",
     'Check the SQL against the views `sigflow lake query --list` shows; table names are the message folders (`CAN1_EEC1`), `<ID>_<folder>` per device.',

@@ -1,10 +1,12 @@
 /** The CSS-compatible Parquet data lake: layout, table files, the store (folder or S3), the ledger. See README.md. */
 
 export {
+  compactedFile,
   DEVICEMETA_KEY,
   datePath,
   dayOf,
   dayOfPath,
+  isCompactedFile,
   isDeviceFolder,
   LAKE_META,
   logStem,
@@ -16,7 +18,7 @@ export {
   tableKey,
   US_PER_DAY,
 } from './layout.js';
-export { type FailureEntry, LakeLedger, type LedgerEntry } from './ledger.js';
+export { type CompactionRecord, type FailureEntry, LakeLedger, type LedgerEntry } from './ledger.js';
 export { writeDeviceMetaTable, writeMessagesTable } from './side.js';
 export { FolderLakeStore, type LakeObject, type LakeStore, openLakeStore, S3LakeStore } from './store.js';
 export { LakeTable } from './table.js';

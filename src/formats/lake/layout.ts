@@ -89,6 +89,16 @@ export function tableKey(device: string, folder: string, day: number, stem: stri
   return `${device}/${folder}/${datePath(day)}/${stem}.parquet`;
 }
 
+/** Whether a table file is a compacted one (several logs' rows of one message folder and day). */
+export function isCompactedFile(file: string): boolean {
+  return /^c_[0-9a-f]{16}\.parquet$/.test(file);
+}
+
+/** The name of a compacted file: `c_<16 hex>.parquet`, from the logs it holds (a new set, a new name). */
+export function compactedFile(hash: string): string {
+  return `c_${hash.slice(0, 16)}.parquet`;
+}
+
 /** The key of a device's `messages` side table. */
 export function messagesKey(device: string): string {
   return `${device}/messages/${SIDE_DATE}/messages.parquet`;

@@ -31,7 +31,22 @@ export interface FailureEntry {
   failed_at: string;
 }
 
+/**
+ * A compacted file: the logs whose rows it holds (their `<session>_<split>` stems), the files it replaced, and
+ * whether the replacement is complete (`pending` while the parts may still exist: finished or undone by the next
+ * run, so a crash never leaves rows twice at rest).
+ */
+export interface CompactionRecord {
+  key: string;
+  device: string;
+  logs: string[];
+  parts: string[];
+  rows: number;
+  state: 'pending' | 'done';
+}
+
 const LEDGER = `${LAKE_META}/ledger/`;
+const COMPACTED = `${LAKE_META}/compacted/`;
 const FAILED = `${LAKE_META}/failed/`;
 
 export class LakeLedger {
@@ -60,6 +75,33 @@ export class LakeLedger {
 
   async fail(entry: FailureEntry): Promise<void> {
     await this.store.putText(LakeLedger.key(FAILED, entry.device, entry.stem), `${JSON.stringify(entry)}\n`);
+  }
+
+  /** The record of a compacted file (by its key), or null. */
+  async compaction(key: string): Promise<CompactionRecord | null> {
+    const text = await this.store.getText(`${COMPACTED}${key}.json`);
+    return text === null ? null : (JSON.parse(text) as CompactionRecord);
+  }
+
+  async putCompaction(r: CompactionRecord): Promise<void> {
+    await this.store.putText(`${COMPACTED}${r.key}.json`, `${JSON.stringify(r)}\n`);
+  }
+
+  async deleteCompaction(key: string): Promise<void> {
+    await this.store.delete(`${COMPACTED}${key}.json`);
+  }
+
+  /** Every compaction record. */
+  async *compactions(): AsyncIterable<CompactionRecord> {
+    for await (const o of this.store.list(COMPACTED)) {
+      const text = await this.store.getText(o.key);
+      if (text !== null) yield JSON.parse(text) as CompactionRecord;
+    }
+  }
+
+  /** Forgets a log (it will be decoded again). */
+  async remove(device: string, stem: string): Promise<void> {
+    await this.store.delete(LakeLedger.key(LEDGER, device, stem));
   }
 
   /** Every ledger entry. */

@@ -30,6 +30,11 @@ export interface LakeStore {
   putText(key: string, text: string, opts?: { ifAbsent?: boolean }): Promise<boolean>;
   /** A small object's text, or null when there is none. */
   getText(key: string): Promise<string | null>;
+  /**
+   * A local path holding the object's bytes while `use` runs: the file itself in a folder, a temporary copy of an
+   * S3 object (removed after).
+   */
+  withLocalFile<T>(key: string, use: (path: string) => Promise<T>): Promise<T>;
   /** Every object under `prefix` (`''`: all), in no particular order. */
   list(prefix: string): AsyncIterable<LakeObject>;
   delete(key: string): Promise<void>;
@@ -104,6 +109,10 @@ export class FolderLakeStore implements LakeStore {
     }
   }
 
+  withLocalFile<T>(key: string, use: (path: string) => Promise<T>): Promise<T> {
+    return use(this.pathOf(key));
+  }
+
   async *list(prefix: string): AsyncIterable<LakeObject> {
     const start = prefix === '' ? this.folder : this.pathOf(prefix.replace(/\/$/, ''));
     const stack: [string, string][] = [[start, prefix === '' ? '' : prefix.replace(/\/?$/, '/')]];
@@ -169,6 +178,17 @@ export class S3LakeStore implements LakeStore {
         ?.httpStatusCode;
       if (status === 404) return null;
       throw e;
+    }
+  }
+
+  async withLocalFile<T>(key: string, use: (path: string) => Promise<T>): Promise<T> {
+    const dir = mkdtempSync(join(tmpdir(), 'sigflow-lake-'));
+    try {
+      const path = join(dir, 'object.parquet');
+      writeFileSync(path, await this.bucket.getAll(key));
+      return await use(path);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }
 

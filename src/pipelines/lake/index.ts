@@ -1,3 +1,4 @@
 /** Logs → the Parquet data lake, and queries over it. See README.md. */
+export { type CompactOptions, type CompactStats, compactLake } from './compact.js';
 export { LakeQuery, type LakeQueryResult, type LakeView, lakeDayFiles } from './query.js';
 export { dbcFingerprint, type LakeWriteHooks, type LakeWriteJob, type LakeWriteStats, writeLake } from './write.js';

@@ -11,8 +11,10 @@ import type { Signal } from '../../codecs/dbc/index.js';
 import { SigflowError } from '../../errors/index.js';
 import type { PasswordBook } from '../../formats/canedge/index.js';
 import {
+  type CompactionRecord,
   DEVICEMETA_KEY,
   dayOf,
+  isCompactedFile,
   isDeviceFolder,
   LAKE_META,
   LakeLedger,
@@ -220,6 +222,8 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
   };
   const touched = new Map<string, string | null>();
   let done = 0;
+  // the plan: what each log needs, decided before anything is written
+  const plan: Planned[] = [];
   for (const input of job.inputs) {
     const name = ledgerName(input);
     const previous = await ledger.get(name.device, name.stem);
@@ -229,13 +233,16 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
         `${input.path} and ${previous.log.path} would both be ${name.device}/${name.stem} in the lake: write them to different lakes`,
         { where: input.path },
       );
-    if (
-      previous &&
-      !job.force &&
+    const current =
+      previous !== null &&
       previous.log.size === input.size &&
       (previous.log.mtimeMs === null || input.mtimeMs === undefined || previous.log.mtimeMs === input.mtimeMs) &&
-      previous.dbc === fp
-    ) {
+      previous.dbc === fp;
+    plan.push({ input, name, previous, skip: current && !job.force });
+  }
+  await takeApartCompacted(plan, ledger, lake);
+  for (const { input, name, previous, skip } of plan) {
+    if (skip) {
       stats.skipped++;
       done += input.size;
       hooks.onSkip?.(input);
@@ -304,6 +311,59 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
   }
   if (touched.size > 0) await writeSideTables(lake, touched);
   return stats;
+}
+
+interface Planned {
+  input: LogInput;
+  name: { device: string; stem: string };
+  previous: LedgerEntry | null;
+  skip: boolean;
+}
+
+/**
+ * Logs to decode again whose rows are in compacted files: each such file is taken apart first — the ledger
+ * entries of every log it holds removed, then the file — and all those logs are decoded in this run (so each row
+ * is written once more, in its log's own file, and never sits in two files). Transitively: a log decoded again
+ * takes apart every compacted file holding its rows. A log of such a file that is not among the inputs stops the
+ * run before anything changes (SF_ERR_LAKE_COMPACTED). A crash part-way leaves logs without ledger entries, which
+ * the next run decodes.
+ */
+async function takeApartCompacted(plan: Planned[], ledger: LakeLedger, lake: LakeStore): Promise<void> {
+  const byName = new Map(plan.map((p) => [`${p.name.device}/${p.name.stem}`, p]));
+  const compactedOf = (p: Planned) =>
+    (p.previous?.objects ?? []).map((o) => o.key).filter((k) => isCompactedFile(k.slice(k.lastIndexOf('/') + 1)));
+  const records = new Map<string, CompactionRecord>();
+  const work = plan.filter((p) => !p.skip).flatMap(compactedOf);
+  while (work.length > 0) {
+    const key = work.pop() as string;
+    if (records.has(key)) continue;
+    const r = await ledger.compaction(key);
+    if (!r) continue;
+    records.set(key, r);
+    for (const stem of r.logs) {
+      const p = byName.get(`${r.device}/${stem}`);
+      if (!p)
+        throw new SigflowError(
+          'SF_ERR_LAKE_COMPACTED',
+          `${key} holds the rows of ${r.device}/${stem} too, which is not among the inputs: give the whole tree to decode them again together`,
+          { where: key },
+        );
+      if (p.skip) {
+        p.skip = false;
+        work.push(...compactedOf(p));
+      }
+    }
+  }
+  for (const r of records.values()) {
+    for (const stem of r.logs) await ledger.remove(r.device, stem);
+    await lake.delete(r.key);
+    await ledger.deleteCompaction(r.key);
+    for (const stem of r.logs) {
+      const p = byName.get(`${r.device}/${stem}`) as Planned;
+      // its other files are replaced (same names) or removed as stale after its decode
+      if (p.previous) p.previous = { ...p.previous, objects: p.previous.objects.filter((o) => o.key !== r.key) };
+    }
+  }
 }
 
 /**

@@ -1,0 +1,195 @@
+/**
+ * Compaction (`sigflow lake compact`): the per-log files of one device, message folder and day — CSS's layout
+ * makes ~10,000 of them per 0.25 GB — merged into one file per folder and day, the ledger still knowing which
+ * logs each holds. Each group goes in steps that a crash between any two leaves recoverable:
+ *   1. a `pending` compaction record naming the new file, the files it replaces and the logs they hold;
+ *   2. the merged file (DuckDB: the parts read with union_by_name, in time order), its row count checked against
+ *      the parts' before anything is removed;
+ *   3. the ledger entries of those logs point to the new file;
+ *   4. the parts are deleted, then the record says `done`.
+ * A later run finishes a `pending` record whose file exists (3, 4) and drops one whose file does not (the parts are
+ * still there). A reader listing files between 2 and 4 can see that day's rows twice for that moment (an object
+ * store has no atomic swap of several objects); at rest every row is in exactly one file.
+ */
+import { createHash } from 'node:crypto';
+import { renameSync, unlinkSync } from 'node:fs';
+import { SigflowError } from '../../errors/index.js';
+import {
+  type CompactionRecord,
+  compactedFile,
+  isCompactedFile,
+  LakeLedger,
+  type LakeStore,
+  parseTableKey,
+} from '../../formats/lake/index.js';
+
+type Connection = import('@duckdb/node-api').DuckDBConnection;
+
+export interface CompactOptions {
+  lake: LakeStore;
+  /** Only days before this one (days since the epoch, UTC): leave the days still being uploaded alone. */
+  beforeDay?: number;
+  /** Called after each group. */
+  onGroup?: (g: { device: string; folder: string; day: number; files: number; rows: number }) => void;
+}
+
+export interface CompactStats {
+  groups: number;
+  /** Files replaced, and files written instead. */
+  filesBefore: number;
+  filesAfter: number;
+  rows: number;
+  /** Compactions a crashed run left pending: finished, or dropped when their file was never written. */
+  recovered: number;
+}
+
+const PART = /^\d{8}_\d{8}\.parquet$/;
+const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** The local paths of several objects while `use` runs. */
+async function withLocalFiles<T>(lake: LakeStore, keys: string[], use: (paths: string[]) => Promise<T>): Promise<T> {
+  const paths: string[] = [];
+  const step = async (i: number): Promise<T> => {
+    if (i === keys.length) return use(paths);
+    return lake.withLocalFile(keys[i], async (p) => {
+      paths.push(p);
+      return step(i + 1);
+    });
+  };
+  return step(0);
+}
+
+async function rowCount(conn: Connection, paths: string[]): Promise<number> {
+  const r = await conn.runAndReadAll(
+    `SELECT count(*)::BIGINT AS n FROM read_parquet([${paths.map(lit).join(', ')}], union_by_name = true)`,
+  );
+  return Number(r.getRowObjectsJS()[0].n);
+}
+
+/** Points the ledger entries of `logs` at `target` instead of any of `replaced`. */
+async function repoint(ledger: LakeLedger, r: CompactionRecord): Promise<void> {
+  const replaced = new Set(r.parts);
+  for (const stem of r.logs) {
+    const e = await ledger.get(r.device, stem);
+    if (!e) continue;
+    const objects = e.objects.filter((o) => !replaced.has(o.key));
+    if (!objects.some((o) => o.key === r.key)) objects.push({ key: r.key, rows: 0 });
+    objects.sort((a, b) => (a.key < b.key ? -1 : 1));
+    await ledger.put({ ...e, objects });
+  }
+}
+
+/** Steps 3 and 4 of a group whose merged file exists. */
+async function finish(lake: LakeStore, ledger: LakeLedger, r: CompactionRecord): Promise<void> {
+  await repoint(ledger, r);
+  for (const k of r.parts) {
+    if (isCompactedFile(k.slice(k.lastIndexOf('/') + 1))) await ledger.deleteCompaction(k);
+    await lake.delete(k);
+  }
+  await ledger.putCompaction({ ...r, state: 'done' });
+}
+
+/** Finishes or drops what a crashed compaction left pending. */
+async function recover(lake: LakeStore, ledger: LakeLedger): Promise<number> {
+  let n = 0;
+  for await (const r of ledger.compactions()) {
+    if (r.state !== 'pending') continue;
+    const dir = r.key.slice(0, r.key.lastIndexOf('/') + 1);
+    let exists = false;
+    for await (const o of lake.list(dir)) if (o.key === r.key) exists = true;
+    if (exists) await finish(lake, ledger, r);
+    else await ledger.deleteCompaction(r.key);
+    n++;
+  }
+  return n;
+}
+
+export async function compactLake(opts: CompactOptions): Promise<CompactStats> {
+  const { lake } = opts;
+  const ledger = new LakeLedger(lake);
+  const stats: CompactStats = { groups: 0, filesBefore: 0, filesAfter: 0, rows: 0, recovered: 0 };
+  stats.recovered = await recover(lake, ledger);
+  // the groups: device/folder/day → its per-log parts and compacted files
+  const groups = new Map<string, { device: string; folder: string; day: number; keys: string[] }>();
+  for await (const o of lake.list('')) {
+    const t = parseTableKey(o.key);
+    if (!t || (!PART.test(t.file) && !isCompactedFile(t.file))) continue;
+    if (opts.beforeDay !== undefined && t.day >= opts.beforeDay) continue;
+    const id = `${t.device}/${t.folder}/${t.day}`;
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = { device: t.device, folder: t.folder, day: t.day, keys: [] }));
+    g.keys.push(o.key);
+  }
+  const todo = [...groups.values()].filter((g) => g.keys.length > 1);
+  if (todo.length === 0) return stats;
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  try {
+    for (const g of todo.sort((a, b) => (a.keys[0] < b.keys[0] ? -1 : 1))) {
+      const keys = g.keys.sort();
+      const logs = new Set<string>();
+      for (const k of keys) {
+        const file = k.slice(k.lastIndexOf('/') + 1);
+        if (PART.test(file)) logs.add(file.slice(0, -'.parquet'.length));
+        else for (const stem of (await ledger.compaction(k))?.logs ?? []) logs.add(stem);
+      }
+      const sorted = [...logs].sort();
+      const dir = keys[0].slice(0, keys[0].lastIndexOf('/') + 1);
+      const target = dir + compactedFile(createHash('sha256').update(sorted.join('\n')).digest('hex'));
+      const record: CompactionRecord = {
+        key: target,
+        device: g.device,
+        logs: sorted,
+        parts: keys.filter((k) => k !== target),
+        rows: 0,
+        state: 'pending',
+      };
+      const rows = await withLocalFiles(lake, keys, async (paths) => {
+        const want = await rowCount(conn, paths);
+        record.rows = want;
+        await ledger.putCompaction(record);
+        await lake.writeFile(target, async (path) => {
+          const tmp = `${path}.${process.pid}.tmp`;
+          try {
+            await conn.run(
+              `COPY (SELECT * FROM read_parquet([${paths.map(lit).join(', ')}], union_by_name = true) ORDER BY t)
+               TO ${lit(tmp)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 131072)`,
+            );
+            const got = await rowCount(conn, [tmp]);
+            if (got !== want)
+              throw new SigflowError(
+                'SF_ERR_LAKE_COMPACT',
+                `${target}: the merged file has ${got} rows, its ${paths.length} parts ${want}: nothing replaced`,
+                { where: target },
+              );
+            renameSync(tmp, path);
+          } catch (e) {
+            try {
+              unlinkSync(tmp);
+            } catch {
+              // not written
+            }
+            throw e instanceof SigflowError
+              ? e
+              : new SigflowError('SF_ERR_LAKE_COMPACT', `${target}: ${(e as Error).message.split('\n')[0]}`, {
+                  where: target,
+                  cause: e,
+                });
+          }
+        });
+        return want;
+      });
+      await finish(lake, ledger, record);
+      stats.groups++;
+      stats.filesBefore += record.parts.length;
+      stats.filesAfter++;
+      stats.rows += rows;
+      opts.onGroup?.({ device: g.device, folder: g.folder, day: g.day, files: keys.length, rows });
+    }
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+  }
+  return stats;
+}

@@ -5,11 +5,15 @@
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { decoderConfigFrom } from '../pipelines/logdecode/index.js';
+import { parseDuration } from '../units/index.js';
 import { addCommonOptions, type CommonOptions, collect, prepare } from './log-args.js';
 import { reportHooks } from './log-report.js';
 
 interface WriteOptions extends CommonOptions {
   lake: string;
+  claims?: string;
+  lease: string;
+  watch?: string;
   dbc: string[];
   channel: string[];
   transport: string[];
@@ -75,6 +79,12 @@ export function registerLakeCommands(program: Command): void {
     .option('--channel <CANn=file>', 'DBC file for one CAN channel only, e.g. CAN2=b.dbc (repeatable)', collect, [])
     .option('--transport <choice>', 'multi-frame messages: auto, off, or isotp,j1939,nmea2000 (as decode)', collect, [])
     .option('--force', 'decode every log again, whatever the ledger says')
+    .option(
+      '--claims <lake|postgres://…>',
+      'share the inputs with other workers: each log is claimed before it is decoded, in the lake or in PostgreSQL',
+    )
+    .option('--lease <duration>', 'how long a claim holds before another worker may take the log over', '10m')
+    .option('--watch <interval>', 'keep going: list the inputs again every <interval> (e.g. 30s) until SIGINT/SIGTERM')
     .addHelpText('after', WRITE_HELP)
     .action(writeAction);
   lake
@@ -100,28 +110,70 @@ export function registerLakeCommands(program: Command): void {
 }
 
 async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
-  const [{ writeLake }, { openLakeStore }] = await Promise.all([
+  const [{ writeLake, PgClaims, StoreClaims }, { openLakeStore }] = await Promise.all([
     import('../pipelines/lake/index.js'),
     import('../formats/lake/index.js'),
   ]);
   const config = decoderConfigFrom(opts);
-  const prep = await prepare(paths, opts);
+  const leaseMs = Number(parseDuration(opts.lease, '--lease') / 1_000_000n);
+  const watchMs = opts.watch === undefined ? null : Number(parseDuration(opts.watch, '--watch') / 1_000_000n);
   const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
-  const t0 = performance.now();
-  const { hooks, stop } = reportHooks('lake write', prep, opts);
+  const claims =
+    opts.claims === undefined
+      ? undefined
+      : opts.claims === 'lake'
+        ? new StoreClaims(store, leaseMs)
+        : /^postgres(ql)?:\/\//.test(opts.claims)
+          ? await PgClaims.open(opts.claims, store.where, leaseMs)
+          : (() => {
+              throw new SigflowError('SF_ERR_USAGE', `--claims ${opts.claims}: use lake or a postgres:// URL`);
+            })();
+  // SIGINT/SIGTERM: finish the log being decoded, record it, stop
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let failed = 0;
   try {
-    const s = await writeLake(
-      { inputs: prep.inputs, config, lake: store, passwords: prep.passwords, force: opts.force === true },
-      { onProgress: hooks.onProgress, onFileError: hooks.onFileError },
-    ).finally(stop);
-    const secs = (performance.now() - t0) / 1000;
-    process.stderr.write(
-      `sigflow lake write: ${s.written} log(s) written (${s.again} again), ${s.skipped} already in the lake, ` +
-        `${s.failed + prep.inputErrors} failed; ${s.tables} table file(s), ${s.rows} rows` +
-        `${s.removed ? `, ${s.removed} stale file(s) removed` : ''}; ${(s.bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(1)} s → ${store.where}\n`,
-    );
-    if (s.failed + prep.inputErrors > 0) process.exitCode = 1;
+    do {
+      const prep = await prepare(paths, opts);
+      const t0 = performance.now();
+      const { hooks, stop } = reportHooks('lake write', prep, { ...opts, progress: opts.progress && watchMs === null });
+      const s = await writeLake(
+        {
+          inputs: prep.inputs,
+          config,
+          lake: store,
+          passwords: prep.passwords,
+          force: opts.force === true,
+          claims,
+          signal: ac.signal,
+        },
+        { onProgress: hooks.onProgress, onFileError: hooks.onFileError },
+      ).finally(stop);
+      const secs = (performance.now() - t0) / 1000;
+      failed += s.failed + prep.inputErrors;
+      if (watchMs === null || s.written + s.failed > 0)
+        process.stderr.write(
+          `sigflow lake write: ${s.written} log(s) written (${s.again} again), ${s.skipped} already in the lake, ` +
+            `${claims ? `${s.elsewhere} taken by other workers, ` : ''}${s.failed + prep.inputErrors} failed; ` +
+            `${s.tables} table file(s), ${s.rows} rows${s.removed ? `, ${s.removed} stale file(s) removed` : ''}; ` +
+            `${(s.bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(1)} s → ${store.where}\n`,
+        );
+      if (watchMs !== null && !ac.signal.aborted)
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, watchMs);
+          ac.signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+    } while (watchMs !== null && !ac.signal.aborted);
+    if (failed > 0) process.exitCode = 1;
   } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await claims?.close();
     store.close();
   }
 }

@@ -361,6 +361,10 @@ export const ERRORS = {
     'Compacting a day of a message folder failed (the merged file could not be written, or its rows did not add up); the parts it would have replaced are kept.',
     "Check the lake's free space and permissions and run `sigflow lake compact` again: it finishes or drops what was left pending.",
   ),
+  SF_ERR_LAKE_CLAIMS: failure(
+    'The claims database (--claims postgres://…) cannot be reached or set up; no log was decoded.',
+    'Check the URL, the server and the user\'s right to create the table sigflow_lake_claims (once).',
+  ),
   SF_ERR_LAKE_COMPACTED: usage(
     'A log must be decoded again (it changed, or the DBC files did) but its rows share a compacted file with other logs that are not among the inputs of this run.',
     'Give the whole tree (or bucket) as the input, so every log of that compacted file is decoded again with it.',

@@ -10,17 +10,17 @@
  *   column next to files written before, and a DBC change decodes the logs again and removes what is stale.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, test } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { FolderLakeStore, type LakeStore } from '../../src/formats/lake/index.js';
-import { type WriteFrame, writeBusLog } from '../../src/formats/mdf4/writer.js';
 import { LakeQuery, writeLake } from '../../src/pipelines/lake/index.js';
 import { decoderConfigFrom, expandInputs, runDecodeJob } from '../../src/pipelines/logdecode/index.js';
 import { repoRoot } from '../harness/paths.js';
+import { DBC, MIDNIGHT, syntheticLog } from './lake-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sigflow-lake-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -139,52 +139,6 @@ test('real CANedge logs: CSS paths and schema, DuckDB reads every file, values e
   assert.deepEqual([again.written, again.skipped], [0, files.length]);
   assert.deepEqual(await keysOf(store), keys);
 });
-
-// ---- synthetic logs: a multiplexed message, J1939 from two source addresses, a log over midnight ----
-
-const MIDNIGHT = BigInt(Date.UTC(2026, 5, 15)) * 1_000_000n; // ns
-const DBC = (extra = '') => `VERSION ""
-BO_ 256 Mode: 8 Vector__XXX
- SG_ Mux M : 0|8@1+ (1,0) [0|255] "" Vector__XXX
- SG_ Common : 8|8@1+ (1,0) [0|255] "" Vector__XXX
- SG_ Temp m1 : 16|16@1+ (0.1,0) [0|6553.5] "C" Vector__XXX
- SG_ Volt m2 : 16|16@1+ (0.01,0) [0|655.35] "V" Vector__XXX
-BO_ 2364540158 EEC1: 8 Vector__XXX
- SG_ EngineSpeed : 24|16@1+ (0.125,0) [0|8031.875] "rpm" Vector__XXX
-${extra}
-BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","reserved","J1939PG";
-BA_ "VFrameFormat" BO_ 2364540158 3;
-`;
-
-/** One log of device AABBCCDD: `n` frames of each kind every 10 ms from `startNs`. */
-function syntheticLog(root: string, session: number, split: number, startNs: bigint, n: number): string {
-  const frames: WriteFrame[] = [];
-  for (let k = 0; k < n; k++) {
-    const t = startNs + BigInt(k) * 10_000_000n;
-    const mux = (k % 2) + 1;
-    frames.push({
-      timeNs: t,
-      channel: 1,
-      id: 256,
-      dlc: 8,
-      data: Uint8Array.from([mux, k & 0xff, k & 0xff, 0, 0, 0, 0, 0]),
-    });
-    const sa = k % 3 === 0 ? 0x00 : 0xab;
-    frames.push({
-      timeNs: t + 1_000_000n,
-      channel: 1,
-      id: (0x0cf004 << 8) | sa,
-      extended: true,
-      dlc: 8,
-      data: Uint8Array.from([0, 0, 0, k & 0xff, 0x10, 0, 0, 0]),
-    });
-  }
-  const dir = join(root, 'AABBCCDD', String(session).padStart(8, '0'));
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${String(split).padStart(8, '0')}.MF4`);
-  writeBusLog(path, frames, { layout: 'canedge-v2', startTimeNs: startNs, device: { serial: 'AABBCCDD' } });
-  return path;
-}
 
 test('mux branches, J1939 source addresses and midnight: one folder each, one file per UTC day', async () => {
   const root = join(work, 'synth1', 'LOG');

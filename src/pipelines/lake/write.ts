@@ -31,6 +31,7 @@ import {
 } from '../../formats/lake/index.js';
 import type { DecoderConfig, LogInput } from '../logdecode/index.js';
 import { type BatchView, forEachDecodedFrame, runLogPipeline } from '../logdecode/index.js';
+import type { LakeClaims } from './claims.js';
 
 export interface LakeWriteJob {
   /** The logs (expandInputs), in order. */
@@ -40,6 +41,10 @@ export interface LakeWriteJob {
   passwords?: PasswordBook;
   /** Decode every log again, whatever the ledger says. */
   force?: boolean;
+  /** Several workers over the same inputs: each log is decoded by the one that claims it (claims.ts). */
+  claims?: LakeClaims;
+  /** Stops before the next log (the current one is finished and recorded). */
+  signal?: AbortSignal;
 }
 
 export interface LakeWriteHooks {
@@ -57,6 +62,8 @@ export interface LakeWriteStats {
   again: number;
   /** Logs skipped: already in the ledger as they are. */
   skipped: number;
+  /** Logs another worker held a claim on (left to it). */
+  elsewhere: number;
   failed: number;
   tables: number;
   rows: number;
@@ -214,6 +221,7 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
     written: 0,
     again: 0,
     skipped: 0,
+    elsewhere: 0,
     failed: 0,
     tables: 0,
     rows: 0,
@@ -233,84 +241,133 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
         `${input.path} and ${previous.log.path} would both be ${name.device}/${name.stem} in the lake: write them to different lakes`,
         { where: input.path },
       );
-    const current =
-      previous !== null &&
-      previous.log.size === input.size &&
-      (previous.log.mtimeMs === null || input.mtimeMs === undefined || previous.log.mtimeMs === input.mtimeMs) &&
-      previous.dbc === fp;
-    plan.push({ input, name, previous, skip: current && !job.force });
+    plan.push({ input, name, previous, skip: previous !== null && isCurrent(previous, input, fp) && !job.force });
   }
   await takeApartCompacted(plan, ledger, lake);
-  for (const { input, name, previous, skip } of plan) {
-    if (skip) {
-      stats.skipped++;
-      done += input.size;
-      hooks.onSkip?.(input);
-      hooks.onProgress?.(done);
-      continue;
-    }
-    const tables = new LogTables(config, logStem(input));
-    let failure: Error | null = null;
-    await runLogPipeline([input], {
-      passwords: job.passwords,
-      config,
-      countValues: false,
-      onFileStart: (f) => {
-        tables.device = safeSegment(f.device || input.folderDevice || 'unknown');
-      },
-      onBatch: (view) => tables.add(view),
-      onFileError: (_input, e) => {
-        failure = e;
-      },
-      onProgress: (b) => hooks.onProgress?.(done + b),
-    });
+  const skipped = (input: LogInput) => {
+    stats.skipped++;
     done += input.size;
-    stats.bytes += input.size;
-    if (failure) {
-      stats.failed++;
-      await ledger.fail({
-        log: { path: input.path, size: input.size },
-        ...name,
-        error: (failure as Error).message,
-        failed_at: new Date().toISOString(),
-      });
-      hooks.onFileError?.(input, failure);
+    hooks.onSkip?.(input);
+    hooks.onProgress?.(done);
+  };
+  for (const { input, name, previous, skip } of plan) {
+    if (job.signal?.aborted) break;
+    if (skip) {
+      skipped(input);
       continue;
     }
-    const objects: LedgerEntry['objects'] = [];
-    for (const [key, table] of tables.tables) {
-      await lake.writeFile(key, (path) => table.write(path, { 'sigflow.log': input.path, 'sigflow.dbc': fp }));
-      objects.push({ key, rows: table.rows });
-      stats.rows += table.rows;
-    }
-    objects.sort((a, b) => (a.key < b.key ? -1 : 1));
-    // what an earlier decode of this log wrote and this one does not (another DBC set): gone
-    const now = new Set(objects.map((o) => o.key));
-    for (const o of previous?.objects ?? [])
-      if (!now.has(o.key)) {
-        await lake.delete(o.key);
-        stats.removed++;
+    const claims = job.claims;
+    if (claims) {
+      if (!(await claims.claim(name.device, name.stem))) {
+        stats.elsewhere++;
+        done += input.size;
+        hooks.onProgress?.(done);
+        continue;
       }
-    await ledger.put({
-      version: 1,
-      log: { path: input.path, size: input.size, mtimeMs: input.mtimeMs ?? null },
-      ...name,
-      dbc: fp,
-      objects,
-      written_at: new Date().toISOString(),
-    });
-    stats.written++;
-    if (previous) stats.again++;
-    stats.tables += objects.length;
-    touched.set(tables.device, deviceMeta(input) ?? touched.get(tables.device) ?? null);
-    hooks.onFileDone?.(input, {
-      tables: objects.length,
-      rows: objects.reduce((a, o) => a + o.rows, 0),
-      again: !!previous,
-    });
+      // another worker may have finished it between the plan and the claim
+      const now = await ledger.get(name.device, name.stem);
+      if (now && isCurrent(now, input, fp) && !job.force) {
+        await claims.release(name.device, name.stem);
+        skipped(input);
+        continue;
+      }
+    }
+    try {
+      const r = await decodeLog(job, ledger, fp, input, name, previous, (b) => hooks.onProgress?.(done + b));
+      done += input.size;
+      stats.bytes += input.size;
+      if (r instanceof Error) {
+        stats.failed++;
+        hooks.onFileError?.(input, r);
+        continue;
+      }
+      stats.written++;
+      if (previous) stats.again++;
+      stats.tables += r.objects.length;
+      stats.rows += r.rows;
+      stats.removed += r.removed;
+      touched.set(r.device, deviceMeta(input) ?? touched.get(r.device) ?? null);
+      hooks.onFileDone?.(input, { tables: r.objects.length, rows: r.rows, again: !!previous });
+    } finally {
+      await claims?.release(name.device, name.stem);
+    }
   }
   if (touched.size > 0) await writeSideTables(lake, touched);
   return stats;
+}
+
+/** Whether a ledger entry is the log as it is now, decoded with these DBC files. */
+function isCurrent(e: LedgerEntry, input: LogInput, fp: string): boolean {
+  return (
+    e.log.size === input.size &&
+    (e.log.mtimeMs === null || input.mtimeMs === undefined || e.log.mtimeMs === input.mtimeMs) &&
+    e.dbc === fp
+  );
+}
+
+/**
+ * Decodes one log into its tables, writes them, removes what an earlier decode of it wrote and this one does not,
+ * and records it in the ledger; a log that cannot be read gets a failure entry and is returned as the error.
+ */
+async function decodeLog(
+  job: LakeWriteJob,
+  ledger: LakeLedger,
+  fp: string,
+  input: LogInput,
+  name: { device: string; stem: string },
+  previous: LedgerEntry | null,
+  onProgress: (bytes: number) => void,
+): Promise<Error | { device: string; objects: LedgerEntry['objects']; rows: number; removed: number }> {
+  const { lake, config } = job;
+  const tables = new LogTables(config, logStem(input));
+  let failure: Error | null = null;
+  await runLogPipeline([input], {
+    passwords: job.passwords,
+    config,
+    countValues: false,
+    onFileStart: (f) => {
+      tables.device = safeSegment(f.device || input.folderDevice || 'unknown');
+    },
+    onBatch: (view) => tables.add(view),
+    onFileError: (_input, e) => {
+      failure = e;
+    },
+    onProgress,
+  });
+  if (failure) {
+    await ledger.fail({
+      log: { path: input.path, size: input.size },
+      ...name,
+      error: (failure as Error).message,
+      failed_at: new Date().toISOString(),
+    });
+    return failure;
+  }
+  const objects: LedgerEntry['objects'] = [];
+  let rows = 0;
+  for (const [key, table] of tables.tables) {
+    await lake.writeFile(key, (path) => table.write(path, { 'sigflow.log': input.path, 'sigflow.dbc': fp }));
+    objects.push({ key, rows: table.rows });
+    rows += table.rows;
+  }
+  objects.sort((a, b) => (a.key < b.key ? -1 : 1));
+  // what an earlier decode of this log wrote and this one does not (another DBC set): gone
+  const now = new Set(objects.map((o) => o.key));
+  let removed = 0;
+  for (const o of previous?.objects ?? [])
+    if (!now.has(o.key)) {
+      await lake.delete(o.key);
+      removed++;
+    }
+  await ledger.put({
+    version: 1,
+    log: { path: input.path, size: input.size, mtimeMs: input.mtimeMs ?? null },
+    ...name,
+    dbc: fp,
+    objects,
+    written_at: new Date().toISOString(),
+  });
+  return { device: tables.device, objects, rows, removed };
 }
 
 interface Planned {

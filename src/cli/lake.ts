@@ -2,11 +2,12 @@
  * `sigflow lake write` (logs → the Parquet data lake, CSS's layout, with a ledger) and `sigflow lake query` (SQL
  * over a lake folder with DuckDB). The work: src/pipelines/lake; the layout: src/formats/lake.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { decoderConfigFrom } from '../pipelines/logdecode/index.js';
 import { parseDuration } from '../units/index.js';
-import { addCommonOptions, type CommonOptions, collect, prepare } from './log-args.js';
+import { addCommonOptions, type CommonOptions, collect, positiveInt, prepare } from './log-args.js';
 import { reportHooks } from './log-report.js';
 
 interface WriteOptions extends CommonOptions {
@@ -53,6 +54,27 @@ Examples:
   sigflow lake compact --lake lake/
   sigflow lake compact --lake s3://logs-parquet/ --before 2026-06-01 --s3-endpoint http://127.0.0.1:9000`;
 
+const EVENTS_HELP = `
+Output: aggregations/events/YYYY/MM/DD/<ID>_events.parquet, CSS's columns (t, EventName, DeviceID, EventId,
+Message, Signal, EventType Start/Stop, EventValue, SignalValue, Latitude, Longitude). An event active when a file
+or a day starts is not a lone Stop: each event's state is carried across files and days, and taken from the days
+before --from. Re-running a range rewrites its days. After a late upload, recompute its days ±1. Details:
+src/pipelines/lake/EVENTS.md.
+
+Examples:
+  sigflow lake events --lake lake/ --config events.json
+  sigflow lake events --lake lake/ --config events.json --from 2026-06-14 --to 2026-06-16`;
+
+const TRIPS_HELP = `
+Output: aggregations/tripsummary/YYYY/MM/DD/YYYYMMDD.parquet, CSS's columns (DeviceID, Message, Signal,
+Aggregation, SignalValue, SignalCount, Duration, TripStart, TripEnd, TripID, Cluster), one row per trip, message,
+signal and function. A trip is split by gaps longer than trip_gap_min and kept when at least trip_min_length_min
+long; a trip over midnight is one trip, filed on the day it starts. Details: src/pipelines/lake/EVENTS.md.
+
+Examples:
+  sigflow lake trips --lake lake/ --config aggregations.json
+  sigflow lake trips --lake lake/ --config aggregations.json --from 2026-06-01 --to 2026-06-30`;
+
 const QUERY_HELP = `
 Views (list them with --list): one per message folder over every device ("CAN2_gnss_speed", with the columns
 device and date_created), one per device under CSS's Glue names ("tbl_2F6913DB_CAN2_gnss_speed"), and
@@ -98,6 +120,26 @@ export function registerLakeCommands(program: Command): void {
     .option('--s3-ca <pem>', 'CA certificate of the S3 server')
     .addHelpText('after', COMPACT_HELP)
     .action(compactAction);
+  lake
+    .command('events')
+    .description('events from CSS’s events.json over the lake, state carried across files and days')
+    .requiredOption('--lake <folder>', 'the lake folder (required)')
+    .requiredOption('--config <events.json>', 'CSS’s events.json (required)')
+    .option('--from <day>', 'first day to (re)write, YYYY-MM-DD (default: each device’s first day)')
+    .option('--to <day>', 'last day to (re)write, YYYY-MM-DD (default: each device’s last day)')
+    .option('--device <id>', 'only this device (repeatable)', collect, [])
+    .option('--lookback-days <n>', 'read at most this many days before --from to know each event’s state there')
+    .addHelpText('after', EVENTS_HELP)
+    .action(eventsAction);
+  lake
+    .command('trips')
+    .description('trip summaries from CSS’s aggregations.json over the lake; a trip over midnight is one trip')
+    .requiredOption('--lake <folder>', 'the lake folder (required)')
+    .requiredOption('--config <aggregations.json>', 'CSS’s aggregations.json (required)')
+    .option('--from <day>', 'first day to (re)write, YYYY-MM-DD (default: the config’s date mode)')
+    .option('--to <day>', 'last day to (re)write, YYYY-MM-DD')
+    .addHelpText('after', TRIPS_HELP)
+    .action(tripsAction);
   lake
     .command('query')
     .description('run SQL over a lake folder with DuckDB (views per message folder, per device, side tables)')
@@ -207,6 +249,79 @@ async function compactAction(opts: CompactCliOptions): Promise<void> {
     process.stderr.write(
       `sigflow lake compact: ${s.groups} folder-day(s): ${s.filesBefore} file(s) → ${s.filesAfter}, ${s.rows} rows kept` +
         `${s.recovered ? `; ${s.recovered} interrupted compaction(s) finished or undone` : ''}; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+  } finally {
+    store.close();
+  }
+}
+
+/** A config file's text, or SF_ERR_USAGE naming it. */
+function readConfig(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new SigflowError(
+      'SF_ERR_USAGE',
+      `--config ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      {
+        where: '--config',
+      },
+    );
+  }
+}
+
+async function eventsAction(opts: {
+  lake: string;
+  config: string;
+  from?: string;
+  to?: string;
+  device: string[];
+  lookbackDays?: string;
+}): Promise<void> {
+  const [{ parseEventsConfig, runLakeEvents }, { openLakeStore }] = await Promise.all([
+    import('../pipelines/lake/index.js'),
+    import('../formats/lake/index.js'),
+  ]);
+  const config = parseEventsConfig(readConfig(opts.config), opts.config);
+  const lookbackDays = opts.lookbackDays === undefined ? undefined : positiveInt(opts.lookbackDays, '--lookback-days');
+  const store = openLakeStore(opts.lake);
+  const t0 = performance.now();
+  try {
+    const s = await runLakeEvents({
+      lake: store,
+      config,
+      ...(opts.from ? { from: opts.from } : {}),
+      ...(opts.to ? { to: opts.to } : {}),
+      ...(opts.device.length ? { devices: opts.device } : {}),
+      ...(lookbackDays !== undefined ? { lookbackDays } : {}),
+    });
+    process.stderr.write(
+      `sigflow lake events: ${s.devices} device(s), ${s.events} event row(s) (${s.starts} Start, ${s.stops} Stop) in ${s.files} file(s)` +
+        `${s.removed ? `, ${s.removed} emptied file(s) removed` : ''}; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+  } finally {
+    store.close();
+  }
+}
+
+async function tripsAction(opts: { lake: string; config: string; from?: string; to?: string }): Promise<void> {
+  const [{ parseAggregationsConfig, runLakeTrips }, { openLakeStore }] = await Promise.all([
+    import('../pipelines/lake/index.js'),
+    import('../formats/lake/index.js'),
+  ]);
+  const config = parseAggregationsConfig(readConfig(opts.config), opts.config);
+  const store = openLakeStore(opts.lake);
+  const t0 = performance.now();
+  try {
+    const s = await runLakeTrips({
+      lake: store,
+      config,
+      ...(opts.from ? { from: opts.from } : {}),
+      ...(opts.to ? { to: opts.to } : {}),
+    });
+    process.stderr.write(
+      `sigflow lake trips: ${s.from ? `${s.from} … ${s.to}` : 'no day to cover'}: ${s.trips} trip(s), ${s.rows} summary row(s) in ${s.files} file(s)` +
+        `${s.removed ? `, ${s.removed} emptied file(s) removed` : ''}; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
     );
   } finally {
     store.close();

@@ -363,11 +363,15 @@ export const ERRORS = {
   ),
   SF_ERR_LAKE_CLAIMS: failure(
     'The claims database (--claims postgres://…) cannot be reached or set up; no log was decoded.',
-    'Check the URL, the server and the user\'s right to create the table sigflow_lake_claims (once).',
+    "Check the URL, the server and the user's right to create the table sigflow_lake_claims (once).",
   ),
   SF_ERR_LAKE_COMPACTED: usage(
     'A log must be decoded again (it changed, or the DBC files did) but its rows share a compacted file with other logs that are not among the inputs of this run.',
     'Give the whole tree (or bucket) as the input, so every log of that compacted file is decoded again with it.',
+  ),
+  SF_ERR_LAKE_EVENTS_CONFIG: usage(
+    "An events.json or aggregations.json (CSS's formats) does not fit: the message names the file and the key path.",
+    'Fix the key named; the formats are described in src/pipelines/lake/EVENTS.md.',
   ),
   SF_ERR_LAKE_QUERY: failure(
     "A lake query failed: DuckDB refused the SQL or could not read the lake; the message is DuckDB's.",

@@ -4,7 +4,7 @@
  * missing --lake: exit 2).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -65,4 +65,61 @@ test('lake errors: bad SQL exits 1 naming DuckDB’s reason; no --lake exits 2',
   const usage = await runCli(['lake', 'write', LOG, '--dbc', join(LOG, 'canmod-gps.dbc')]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--lake/);
+});
+
+test('lake events and trips on the command line: outputs written; a bad config exits 2 naming the key path', async () => {
+  const lake = join(work, 'lake-derived');
+  const w = await runCli(['lake', 'write', LOG, '--dbc', join(LOG, 'canmod-gps.dbc'), '--lake', lake]);
+  assert.equal(w.code, 0, w.stderr);
+  const events = join(work, 'events.json');
+  writeFileSync(
+    events,
+    JSON.stringify({
+      general: { include_gps_data: true, messages_gps: ['CAN2_gnss_pos'] },
+      events: [
+        {
+          event_name: 'Moving',
+          messages_match_type: 'equals',
+          messages_filtered_list: ['CAN2_gnss_speed'],
+          trigger_signals: ['Speed'],
+          lower_threshold: 0.1,
+          upper_threshold: 0.3,
+        },
+      ],
+    }),
+  );
+  const e = await runCli(['lake', 'events', '--lake', lake, '--config', events]);
+  assert.equal(e.code, 0, e.stderr);
+  const m = /lake events: 1 device\(s\), (\d+) event row\(s\) \((\d+) Start, (\d+) Stop\) in (\d+) file\(s\)/.exec(
+    e.stderr,
+  );
+  assert.ok(m, e.stderr);
+  assert.ok(Number(m[2]) >= 1 && Number(m[4]) === 1, e.stderr);
+  assert.ok(existsSync(join(lake, 'aggregations', 'events', '2022', '01', '06', '2F6913DB_events.parquet')));
+
+  const aggregations = join(work, 'aggregations.json');
+  writeFileSync(
+    aggregations,
+    JSON.stringify({
+      config: { trip: { trip_gap_min: 10, trip_min_length_min: 0 } },
+      device_clusters: [{ devices: ['2F6913DB'], cluster: 'all' }],
+      cluster_details: [
+        {
+          clusters: ['all'],
+          details: {
+            trip_identifier: { message: 'CAN2_gnss_speed' },
+            aggregations: [{ message: 'CAN2_gnss_speed', signal: ['Speed'], aggregation: ['avg', 'max'] }],
+          },
+        },
+      ],
+    }),
+  );
+  const t = await runCli(['lake', 'trips', '--lake', lake, '--config', aggregations]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stderr, /lake trips: 2022-01-06 … 2022-01-06: 1 trip\(s\), 2 summary row\(s\) in 1 file\(s\)/);
+
+  writeFileSync(events, JSON.stringify({ events: [{ event_name: 'x', trigger_signals: 'Speed' }] }));
+  const bad = await runCli(['lake', 'events', '--lake', lake, '--config', events]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /events\.json: events\[0\]\.[a-z_]+: .*\(SF_ERR_LAKE_EVENTS_CONFIG\)/);
 });

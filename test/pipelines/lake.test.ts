@@ -19,7 +19,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { FolderLakeStore, type LakeStore } from '../../src/formats/lake/index.js';
 import { LakeQuery, writeLake } from '../../src/pipelines/lake/index.js';
 import { decoderConfigFrom, expandInputs, runDecodeJob } from '../../src/pipelines/logdecode/index.js';
-import { repoRoot } from '../harness/paths.js';
+import { repoRoot, sharedData, warnNoShared } from '../harness/paths.js';
 import { DBC, MIDNIGHT, syntheticLog } from './lake-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sigflow-lake-'));
@@ -49,11 +49,15 @@ async function duck(sql: string): Promise<Record<string, unknown>[]> {
 const TABLE_KEY =
   /^([0-9A-F]{8})\/(CAN|LIN)(\d+)_([A-Za-z0-9_.-]+)\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{8})_(\d{8})\.parquet$/;
 
-test('real CANedge logs: CSS paths and schema, DuckDB reads every file, values equal `decode`', async () => {
-  const lake = join(work, 'real');
+/**
+ * Writes a lake from `roots` with `dbc` and checks it: every key of the layout, every table file's schema (read
+ * by DuckDB), the side tables, the values against `decode` of the same files, and a re-run that skips all.
+ */
+async function checkLake(name: string, roots: string[], dbc: string[], signals?: string): Promise<void> {
+  const lake = join(work, name);
   const store = new FolderLakeStore(lake);
-  const { files } = await expandInputs([SERVE_LOG]);
-  const config = decoderConfigFrom({ dbc: [GPS_DBC], channel: [] });
+  const { files } = await expandInputs(roots);
+  const config = decoderConfigFrom({ dbc, channel: [], ...(signals ? { signals } : {}) });
   const stats = await writeLake({ inputs: files, config, lake: store });
   assert.equal(stats.failed, 0);
   assert.equal(stats.written, files.length);
@@ -86,15 +90,20 @@ test('real CANedge logs: CSS paths and schema, DuckDB reads every file, values e
     }
   }
   // the side tables
-  const messages = await duck(`SELECT MessageName FROM '${lake}/2F6913DB/messages/2024/01/01/messages.parquet'`);
-  const folders = [...new Set(tables.map((k) => k.split('/')[1]))].sort();
+  const devices = [...new Set(tables.map((k) => k.split('/')[0]))].sort();
+  for (const device of devices) {
+    const messages = await duck(`SELECT MessageName FROM '${lake}/${device}/messages/2024/01/01/messages.parquet'`);
+    const folders = [...new Set(tables.filter((k) => k.startsWith(`${device}/`)).map((k) => k.split('/')[1]))].sort();
+    assert.deepEqual(
+      messages.map((r) => r.MessageName),
+      folders,
+    );
+  }
+  const meta = await duck(`SELECT DeviceId FROM '${lake}/aggregations/devicemeta/2024/01/01/devicemeta.parquet'`);
   assert.deepEqual(
-    messages.map((r) => r.MessageName),
-    folders,
+    meta.map((r) => r.DeviceId),
+    devices,
   );
-  assert.deepEqual(await duck(`SELECT * FROM '${lake}/aggregations/devicemeta/2024/01/01/devicemeta.parquet'`), [
-    { MetaName: '2F6913DB', DeviceId: '2F6913DB' },
-  ]);
 
   // the values: what `decode` gives for the same files, keyed by device, folder, signal and t (µs, floor)
   const out = new PassThrough();
@@ -110,8 +119,11 @@ test('real CANedge logs: CSS paths and schema, DuckDB reads every file, values e
       message: string;
       signal: string;
       value: number;
+      sa?: number;
     };
-    const key = `${v.device}|CAN${v.chn}_${v.message}|${v.signal}|${BigInt(v.t) / 1000n}`;
+    // a J1939 message's folder names its source address
+    const sa = v.sa === undefined ? '' : `_S${v.sa.toString(16).toUpperCase().padStart(2, '0')}`;
+    const key = `${v.device}|CAN${v.chn}_${v.message}${sa}|${v.signal}|${BigInt(v.t) / 1000n}`;
     want.set(key, (want.get(key) ?? 0) + 1);
     want.set(`${key}=${v.value}`, (want.get(`${key}=${v.value}`) ?? 0) + 1);
   }
@@ -131,13 +143,40 @@ test('real CANedge logs: CSS paths and schema, DuckDB reads every file, values e
   } finally {
     q.close();
   }
-  assert.ok(want.size > 1000, `${want.size} decoded values`);
+  assert.ok(want.size > 100, `${name}: ${want.size} decoded values`);
   assert.deepEqual(got, want);
 
   // a second run: everything is in the ledger
   const again = await writeLake({ inputs: files, config, lake: store });
   assert.deepEqual([again.written, again.skipped], [0, files.length]);
   assert.deepEqual(await keysOf(store), keys);
+}
+
+test('real CANedge logs (in the repo): CSS paths and schema, DuckDB reads every file, values equal `decode`', async () => {
+  await checkLake('real', [SERVE_LOG], [GPS_DBC]);
+});
+
+test('the shared CANedge corpus: the same checks on every log tree with its DBC files', async (t) => {
+  if (!sharedData) {
+    warnNoShared();
+    return t.skip('../shared/data not found');
+  }
+  const ex = join(sharedData, 'canedge', 'api-examples', 'examples');
+  // (the datastore logs hold 3.8 M values: a few signals of them keep the comparison to seconds)
+  const sets: [string, string[], string[], string?][] = [
+    [
+      'shared-datastore',
+      [join(ex, 'other', 'matlab-basics', 'LOG_datastore')],
+      [join(ex, 'other', 'matlab-basics', 'dbc_files', 'canmod-gps.dbc')],
+      '^gnss_(speed|pos)\\.',
+    ],
+    [
+      'shared-j1939',
+      [join(ex, 'data-processing', 'LOG')],
+      [join(ex, 'data-processing', 'dbc_files', 'CSS-Electronics-SAE-J1939-DEMO.dbc')],
+    ],
+  ];
+  for (const [name, roots, dbc, signals] of sets) await checkLake(name, roots, dbc, signals);
 });
 
 test('mux branches, J1939 source addresses and midnight: one folder each, one file per UTC day', async () => {

@@ -70,18 +70,27 @@ export class FolderLakeStore implements LakeStore {
 
   async writeFile(key: string, fill: (path: string) => Promise<void>): Promise<void> {
     const path = this.pathOf(key);
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-    } catch (e) {
-      throw writeError(dirname(path), e);
-    }
+    this.makeDir(dirname(path));
     await fill(path);
+  }
+
+  /** Folders made by this store (each made once; a lake writes thousands of files into a few hundred). */
+  private readonly made = new Set<string>();
+
+  private makeDir(dir: string): void {
+    if (this.made.has(dir)) return;
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw writeError(dir, e);
+    }
+    this.made.add(dir);
   }
 
   async putText(key: string, text: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const path = this.pathOf(key);
+    this.makeDir(dirname(path));
     try {
-      mkdirSync(dirname(path), { recursive: true });
       if (opts.ifAbsent) {
         try {
           writeFileSync(path, text, { flag: 'wx' });

@@ -7,6 +7,8 @@
  * A filter on `t` skips row groups by their statistics; `lakeDayFiles` names only the days' files of a range, for
  * callers that know their range (the dashboards).
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
 import { datePath, dayOf, LAKE_META, type LakeStore } from '../../formats/lake/index.js';
 
@@ -47,24 +49,37 @@ export class LakeQuery {
         `${lake.where}: queries read a lake folder (an S3 lake: sync it, or mount it, to a folder first)`,
         { where: lake.where },
       );
+    // two levels of folders (devices, then their message folders) say what views there are: no need to walk the
+    // date folders, which hold the thousands of files
     const folders = new Map<string, Set<string>>();
-    let side = { messages: false, devicemeta: false };
-    for await (const o of lake.list('')) {
-      const parts = o.key.split('/');
-      if (parts[0] === LAKE_META) continue;
-      if (parts[0] === 'aggregations' && parts[1] === 'devicemeta') side = { ...side, devicemeta: true };
-      if (parts.length !== 6 || !o.key.endsWith('.parquet') || parts[0] === 'aggregations') continue;
-      if (parts[1] === 'messages') {
-        side = { ...side, messages: true };
-        continue;
+    const side = { messages: false, devicemeta: existsSync(join(lake.folder, 'aggregations', 'devicemeta')) };
+    const subdirs = (dir: string) => {
+      try {
+        return readdirSync(dir, { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => e.name);
+      } catch {
+        return [];
       }
-      let set = folders.get(parts[1]);
-      if (!set) folders.set(parts[1], (set = new Set()));
-      set.add(parts[0]);
+    };
+    for (const device of subdirs(lake.folder)) {
+      if (device === LAKE_META || device === 'aggregations') continue;
+      for (const folder of subdirs(join(lake.folder, device))) {
+        if (folder === 'messages') {
+          side.messages = true;
+          continue;
+        }
+        let set = folders.get(folder);
+        if (!set) folders.set(folder, (set = new Set()));
+        set.add(device);
+      }
     }
     const duck: DuckDB = await import('@duckdb/node-api');
     const instance = await duck.DuckDBInstance.create(':memory:');
     const conn = await instance.connect();
+    // dashboards ask the same questions again and again: keep the files' footers (schema, row-group statistics)
+    // instead of parsing them at every query
+    await conn.run('SET parquet_metadata_cache = true');
     const root = lake.folder.replace(/\/+$/, '');
     const views: LakeView[] = [];
     const glob = (device: string, folder: string) => `${root}/${device}/${folder}/*/*/*/*.parquet`;

@@ -98,17 +98,39 @@ interface Layout {
   names: string[];
 }
 
+/** Per database and message: whether it is multiplexed, and the table its last frame went to (the fast path). */
+interface MessageState {
+  /** The global index of its top-level multiplexer signal, or -1. */
+  muxGi: number;
+  last: { chn: number; sa: number; mux: number; day: number; table: LakeTable | null; layout: Layout } | null;
+}
+
 /** The rows of one log being assembled: tables by key, and the layouts by database/message/branch. */
 class LogTables {
   readonly tables = new Map<string, LakeTable>();
+  /** null: a message none of whose signals is included (`signals` filter): no table. */
+  private readonly bySlot = new Map<string, { table: LakeTable | null; layout: Layout }>();
   private readonly layouts = new Map<string, Layout>();
-  private readonly folders = new Map<string, string>();
+  private readonly states: Map<number, MessageState>[];
   device = 'unknown';
 
   constructor(
     private readonly config: DecoderConfig,
     private readonly stem: string,
-  ) {}
+  ) {
+    this.states = config.databases.map(() => new Map());
+  }
+
+  private stateOf(d: number, mi: number): MessageState {
+    let st = this.states[d].get(mi);
+    if (!st) {
+      const m = this.config.databases[d].db.messages[mi];
+      const top = m.signals.find((s) => s.isMultiplexer && s.multiplexerSignal === null);
+      st = { muxGi: top && m.signals.some((s) => s.multiplexerSignal !== null) ? top.globalIndex : -1, last: null };
+      this.states[d].set(mi, st);
+    }
+    return st;
+  }
 
   /** Takes the decoded frames of one batch into their tables. */
   add(view: BatchView): void {
@@ -118,53 +140,67 @@ class LogTables {
     const dbs = this.config.databases;
     forEachDecodedFrame(view, (i, d, start, end) => {
       const out = decoded[d];
-      const db = dbs[d];
       const mi = out.message[i];
-      const message = db.db.messages[mi];
+      const st = this.stateOf(d, mi);
       // the top-level multiplexer's value picks the branch (its own folder, as CSS: _<Mux>_M<value>)
-      let mux: { signal: Signal; value: number } | undefined;
-      if (message.signals.some((s) => s.multiplexerSignal !== null)) {
-        for (let k = start; k < end; k++) {
-          const s = db.db.signals[out.signal[k]];
-          if (s.isMultiplexer && s.multiplexerSignal === null) {
-            mux = { signal: s, value: out.raw[k] };
+      let mux = -1;
+      if (st.muxGi >= 0)
+        for (let k = start; k < end; k++)
+          if (out.signal[k] === st.muxGi) {
+            mux = out.raw[k];
             break;
           }
-        }
-      }
-      const sa = db.messageJ1939[mi] ? b.id[i] & 0xff : undefined;
+      const sa = dbs[d].messageJ1939[mi] ? b.id[i] & 0xff : -1;
       const tUs = microseconds(view, b.offsetNs[i]);
       const chn = b.channel[i];
-      const layoutKey = `${d}:${mi}:${mux ? mux.value : ''}`;
-      let layout = this.layouts.get(layoutKey);
-      if (!layout) {
-        layout = layoutOf(db.db.signals.length, message.signals, db.include, db.signalName, mux);
-        this.layouts.set(layoutKey, layout);
+      const day = dayOf(tUs);
+      let target = st.last;
+      if (!target || target.chn !== chn || target.sa !== sa || target.mux !== mux || target.day !== day) {
+        const { table, layout } = this.tableFor(d, mi, chn, sa, mux, day);
+        target = st.last = { chn, sa, mux, day, table, layout };
       }
-      const folderKey = `${layoutKey}:${chn}:${sa ?? ''}`;
-      let folder = this.folders.get(folderKey);
-      if (folder === undefined) {
-        folder = messageFolder({
-          itf: 'CAN',
-          channel: chn,
-          message: db.messageName[mi],
-          ...(mux ? { mux: { signal: db.signalName[mux.signal.globalIndex], value: mux.value } } : {}),
-          ...(sa !== undefined ? { sa } : {}),
-        });
-        this.folders.set(folderKey, folder);
-      }
-      const key = tableKey(this.device, folder, dayOf(tUs), this.stem);
-      let table = this.tables.get(key);
-      if (!table) {
-        table = new LakeTable(layout.names);
-        this.tables.set(key, table);
-      }
+      const { table, layout } = target;
+      if (!table) return;
       const row = table.addRow(tUs);
       for (let k = start; k < end; k++) {
         const c = layout.columnOf[out.signal[k]];
         if (c >= 0) table.set(row, c, out.phys[k]);
       }
     });
+  }
+
+  /** The table of a message's frames on one channel, source address, multiplexer branch and day (made once). */
+  private tableFor(d: number, mi: number, chn: number, sa: number, mux: number, day: number) {
+    const slot = `${d}:${mi}:${chn}:${sa}:${mux}:${day}`;
+    let found = this.bySlot.get(slot);
+    if (!found) {
+      const db = this.config.databases[d];
+      const message = db.db.messages[mi];
+      const muxSignal = mux >= 0 ? db.db.signals[this.stateOf(d, mi).muxGi] : undefined;
+      const layoutKey = `${d}:${mi}:${mux}`;
+      let layout = this.layouts.get(layoutKey);
+      if (!layout) {
+        layout = layoutOf(
+          db.db.signals.length,
+          message.signals,
+          db.include,
+          db.signalName,
+          muxSignal ? { signal: muxSignal, value: mux } : undefined,
+        );
+        this.layouts.set(layoutKey, layout);
+      }
+      const folder = messageFolder({
+        itf: 'CAN',
+        channel: chn,
+        message: db.messageName[mi],
+        ...(muxSignal ? { mux: { signal: db.signalName[muxSignal.globalIndex], value: mux } } : {}),
+        ...(sa >= 0 ? { sa } : {}),
+      });
+      found = { table: layout.names.length ? new LakeTable(layout.names) : null, layout };
+      this.bySlot.set(slot, found);
+      if (found.table) this.tables.set(tableKey(this.device, folder, day, this.stem), found.table);
+    }
+    return found;
   }
 }
 
@@ -345,11 +381,18 @@ async function decodeLog(
   }
   const objects: LedgerEntry['objects'] = [];
   let rows = 0;
-  for (const [key, table] of tables.tables) {
-    await lake.writeFile(key, (path) => table.write(path, { 'sigflow.log': input.path, 'sigflow.dbc': fp }));
-    objects.push({ key, rows: table.rows });
-    rows += table.rows;
-  }
+  // several at once: each file's sync (or upload) overlaps the others' encoding, and the filesystem commits the
+  // syncs together — one at a time, a log of 10 messages waits for 10 journal commits
+  const pending = [...tables.tables];
+  const writeNext = async (): Promise<void> => {
+    for (let next = pending.shift(); next; next = pending.shift()) {
+      const [key, table] = next;
+      await lake.writeFile(key, (path) => table.write(path, { 'sigflow.log': input.path, 'sigflow.dbc': fp }));
+      objects.push({ key, rows: table.rows });
+      rows += table.rows;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, pending.length) }, writeNext));
   objects.sort((a, b) => (a.key < b.key ? -1 : 1));
   // what an earlier decode of this log wrote and this one does not (another DBC set): gone
   const now = new Set(objects.map((o) => o.key));

@@ -21,6 +21,7 @@ interface ServeArgs {
   tokenFile?: string;
   workers?: string;
   store?: string;
+  lake?: string;
   basicUser?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -63,6 +64,10 @@ export function registerServeCommands(program: Command): void {
       '--store <file>',
       'also serve this embedded store (what sigflow run / import wrote): measurements, tags, fields',
     )
+    .option(
+      '--lake <folder>',
+      'also serve this Parquet lake (sigflow lake write): measurement = message folder, tag device, fields = signals',
+    )
     .option('--dbc <file>', "another DBC file (repeatable; the root's *.dbc files are always loaded)", collect, [])
     .option('--passwords <file>', 'passwords.json for encrypted logs (default: the one in the data root)')
     .option(
@@ -101,7 +106,9 @@ Routes: SimpleJson (GET /, POST /search, /query, /annotations, /tag-keys, /tag-v
 templates work unchanged), simPod JSON (POST /metrics, /metric-payload-options, /variable, /query), Infinity
 rows (GET /api/rows), GET /healthz, GET /api/stats. See src/server/README.md.
 With --store, targets {"measurement":"EEC1","field":"EngineSpeed","tags":{"device":"truck"}} (SimpleJson), the
-simPod metric "Stored series" and /api/rows?measurement=… serve the store too.
+simPod metric "Stored series" and /api/rows?measurement=… serve the store too. With --lake the same targets read
+the lake: measurement = message folder (CAN2_gnss_speed), tag device, fields = signals; only the days of the
+range are read.
 
 S3: s3://bucket/prefix (AWS, or any S3-compatible server with --s3-endpoint), or the old backend's form — the
 endpoint URL with --s3_bucket. Files are read with ranged GETs; DBC files and passwords.json are read from the
@@ -113,6 +120,7 @@ Examples:
   AWS_PROFILE=fleet sigflow serve s3://my-bucket/LOG --s3-region eu-central-1
   sigflow serve LOG --dbc extra/j1939.dbc --cache 1GiB
   sigflow serve --store .sigflow/store.db          # what sigflow run / import stored
+  sigflow serve --lake lake/                        # what sigflow lake write wrote
   SIGFLOW_SERVE_TOKENS=s3cret sigflow serve /data/LOG --bind 0.0.0.0 --tls-cert cert.pem --tls-key key.pem`,
     )
     .action(serveAction);
@@ -134,10 +142,10 @@ function readTokens(file: string | undefined): string[] {
 
 async function serveAction(data: string | undefined, a: ServeArgs): Promise<void> {
   const root = data ?? process.env.CANEDGE_DATA_URL;
-  if (!root && !a.store)
+  if (!root && !a.store && !a.lake)
     throw new SigflowError(
       'SF_ERR_USAGE',
-      'nothing to serve: give a log tree (a folder, file:// or s3:// URL; or set CANEDGE_DATA_URL) or --store FILE',
+      'nothing to serve: give a log tree (a folder, file:// or s3:// URL; or set CANEDGE_DATA_URL), --store FILE or --lake FOLDER',
     );
   const env = process.env;
   const s3 = {
@@ -187,6 +195,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
   const server = await startServe({
     data: root,
     store: a.store,
+    lake: a.lake,
     s3,
     dbc: a.dbc,
     passwords: a.passwords,

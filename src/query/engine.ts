@@ -26,7 +26,7 @@ import { dbcSpec, type LoadedDbc, type SignalRef, signalNames } from './dbcs.js'
 import { decodeFileColumns, type Interface, type SignalColumn } from './decode.js';
 import { type DownsampleMethod, downsample, lowerBound, type Point, upperBound } from './downsample.js';
 import type { DecodePool } from './pool.js';
-import type { StoreSource } from './store-source.js';
+import type { RecordSource } from './store-source.js';
 import { msToNs, nsToMs } from './time.js';
 
 export interface EngineOptions {
@@ -42,8 +42,8 @@ export interface EngineOptions {
   concurrency?: number;
   /** Worker threads that decode (omit: decode on the event loop, in batches with a turn between them). */
   pool?: DecodePool;
-  /** The embedded store, served beside the logs (measurements, tags, fields). */
-  store?: StoreSource;
+  /** Records served beside the logs (measurements, tags, fields): the embedded store, or the lake. */
+  store?: RecordSource;
 }
 
 export interface SeriesQuery {
@@ -140,7 +140,7 @@ export class QueryEngine {
   }
 
   /** The embedded store served beside the logs, if any. */
-  get store(): StoreSource | null {
+  get store(): RecordSource | null {
     return this.opts.store ?? null;
   }
 

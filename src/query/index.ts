@@ -28,4 +28,10 @@ export {
   type SeriesQuery,
 } from './engine.js';
 export { DecodePool, defaultWorkers } from './pool.js';
-export { type StoreSeries, type StoreSeriesQuery, StoreSource, storeSeriesName } from './store-source.js';
+export {
+  type RecordSource,
+  type StoreSeries,
+  type StoreSeriesQuery,
+  StoreSource,
+  storeSeriesName,
+} from './store-source.js';

@@ -45,7 +45,23 @@ export function storeSeriesName(s: SeriesInfo): string {
   return tags ? `${s.measurement}:${tags}:${s.field}` : `${s.measurement}:${s.field}`;
 }
 
-export class StoreSource {
+/**
+ * A source of records served beside the logs: the embedded store (StoreSource), or anything of the same shape —
+ * the Parquet lake (src/pipelines/lake, LakeSource). Measurements with tags and fields; series downsampled to
+ * real points (the protocols of src/server only read `name` and `points`).
+ */
+export interface RecordSource {
+  /** What it is, for messages (`the store <path>`, `the lake <folder>`). */
+  readonly what: string;
+  measurements(): string[];
+  fields(measurement?: string): string[];
+  tagKeys(measurement?: string): string[];
+  tagValues(key: string, measurement?: string): string[];
+  series(q: StoreSeriesQuery, notices: string[]): Promise<Pick<StoreSeries, 'name' | 'points' | 'raw'>[]>;
+  close(): void;
+}
+
+export class StoreSource implements RecordSource {
   private opened: TimeSeriesStore | null;
 
   private constructor(
@@ -91,8 +107,16 @@ export class StoreSource {
     return this.store?.tagValues(key, measurement) ?? [];
   }
 
+  get what(): string {
+    return `the store ${this.path}`;
+  }
+
   /** The series of a query, downsampled (see the file comment); names that match nothing go to `notices`. */
-  series(q: StoreSeriesQuery, notices: string[]): StoreSeries[] {
+  async series(q: StoreSeriesQuery, notices: string[]): Promise<StoreSeries[]> {
+    return this.seriesNow(q, notices);
+  }
+
+  private seriesNow(q: StoreSeriesQuery, notices: string[]): StoreSeries[] {
     const store = this.store;
     if (!store) {
       notices.push(`the store ${this.path} holds nothing yet`);

@@ -60,7 +60,7 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
         { measurement: q.measurement, fields: q.fields ? split(q.fields) : undefined, tags, method: q.method },
         'query',
       );
-      const r = storeTimeSeries(engine, [{ t }], { fromMs, toMs }, q.max_points ?? 1000);
+      const r = await storeTimeSeries(engine, [{ t }], { fromMs, toMs }, q.max_points ?? 1000);
       if (r.notices.length) reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));
       return rowsOf(
         r.series.map((s) => ({ name: s.target.slice(s.target.lastIndexOf(':') + 1), points: s.datapoints })),

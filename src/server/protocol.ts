@@ -85,20 +85,22 @@ export function tagValues(engine: QueryEngine, key: string): { text: string }[] 
 }
 
 /** Time series of store targets (one per matching series); notices as for the log targets. */
-export function storeTimeSeries(
+export async function storeTimeSeries(
   engine: QueryEngine,
   targets: { refId?: string; t: StoreTargetParsed }[],
   range: { fromMs: number; toMs: number },
   maxPoints: number,
-): { series: SeriesResult[]; notices: string[] } {
+): Promise<{ series: SeriesResult[]; notices: string[] }> {
   const notices: string[] = [];
   const series: SeriesResult[] = [];
   if (targets.length === 0) return { series, notices };
   const store = engine.store;
   if (!store)
-    throw badRequest('this server serves no store: start it with --store <file> (or a server: section in sigflow run)');
+    throw badRequest(
+      'this server serves no store or lake: start it with --store <file> or --lake <folder> (or a server: section in sigflow run)',
+    );
   for (const { refId, t } of targets) {
-    for (const s of store.series({ ...t, ...range, maxPoints }, notices))
+    for (const s of await store.series({ ...t, ...range, maxPoints }, notices))
       series.push({ refId, target: s.name, datapoints: s.points });
   }
   return { series, notices };

@@ -21,7 +21,15 @@ import {
   type StoreSpec,
 } from '../formats/canedge/index.js';
 import { S3Bucket } from '../io/index.js';
-import { DecodePool, defaultWorkers, LogCatalog, loadDbcs, QueryEngine, StoreSource } from '../query/index.js';
+import {
+  DecodePool,
+  defaultWorkers,
+  LogCatalog,
+  loadDbcs,
+  QueryEngine,
+  type RecordSource,
+  StoreSource,
+} from '../query/index.js';
 import { type AuthOptions, buildServer } from './server.js';
 
 /** S3 settings of a data root (the old backend's --s3_* flags). */
@@ -46,6 +54,8 @@ export interface ServeOptions {
   s3?: S3Options;
   /** An embedded store file to serve as well (read-only; `sigflow run`/`import` may write it meanwhile). */
   store?: string;
+  /** A Parquet lake folder to serve as well (`sigflow lake write`; instead of a store: one record source). */
+  lake?: string;
   /** More DBC files (besides the root's *.dbc). */
   dbc?: string[];
   /** A passwords.json (default: the root's, when there is one). */
@@ -213,11 +223,11 @@ interface Serving {
   close(): Promise<void>;
 }
 
-async function prepare(o: ServeOptions, store: StoreSource | undefined): Promise<Serving> {
+async function prepare(o: ServeOptions, store: RecordSource | undefined): Promise<Serving> {
   if (o.data === undefined && store === undefined) {
     throw new SigflowError(
       'SF_ERR_SERVE_CONFIG',
-      'nothing to serve: give a log tree (folder, file:// or S3) or a store file',
+      'nothing to serve: give a log tree (folder, file:// or S3), a store file or a lake folder',
     );
   }
   const root =
@@ -287,7 +297,14 @@ async function prepare(o: ServeOptions, store: StoreSource | undefined): Promise
 }
 
 export async function startServe(o: ServeOptions): Promise<RunningServer> {
-  const store = o.store === undefined ? undefined : StoreSource.open(o.store);
+  if (o.store !== undefined && o.lake !== undefined)
+    throw new SigflowError('SF_ERR_SERVE_CONFIG', 'serve a store or a lake, not both (one record source per server)');
+  const store: RecordSource | undefined =
+    o.store !== undefined
+      ? StoreSource.open(o.store)
+      : o.lake !== undefined
+        ? await (await import('../pipelines/lake/index.js')).LakeSource.open(o.lake)
+        : undefined;
   let s: Serving;
   try {
     s = await prepare(o, store);

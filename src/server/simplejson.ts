@@ -103,7 +103,7 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     }
     const r = await timeSeries(engine, series, range, maxPoints, body.intervalMs, signal);
     out.push(...r.series);
-    const st = storeTimeSeries(engine, stored, range, maxPoints);
+    const st = await storeTimeSeries(engine, stored, range, maxPoints);
     out.push(...st.series);
     r.notices.push(...st.notices);
     if (r.notices.length) {

@@ -15,6 +15,7 @@ export {
   runLakeEvents,
 } from './events.js';
 export { LakeQuery, type LakeQueryResult, type LakeView, lakeDayFiles } from './query.js';
+export { type LakeSeries, type LakeSeriesQuery, LakeSource } from './source.js';
 export {
   type LakeTripsJob,
   type LakeTripsStats,

@@ -1,0 +1,257 @@
+/**
+ * The lake as a data source of `sigflow serve` (`--lake <folder>`): the Grafana protocols' record targets
+ * (`{"measurement": "CAN2_gnss_speed", "field": "Speed", "tags": {"device": "2F6913DB"}}`) answered from the Parquet
+ * files with DuckDB — measurement = message folder, tag `device`, fields = signals. A request reads only the files
+ * of the days it covers (the date folders prune before any file is opened) and is downsampled in DuckDB to real
+ * points: every sample when they fit maxDataPoints, else per bucket the min and the max point (`minmax`), or one of
+ * them, or the bucket's last sample (`nearest`) — each with its own time, as the store's source does.
+ *
+ * What the lake holds (folders, devices, signal columns) is read when it opens and again every `refreshMs`
+ * (a listing of two folder levels, and the columns of a folder's newest file), so new devices and messages
+ * written by `lake write` workers show up while it serves.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SigflowError } from '../../errors/index.js';
+import { datePath, dayOf, LAKE_META } from '../../formats/lake/index.js';
+
+type Connection = import('@duckdb/node-api').DuckDBConnection;
+
+/** The query shape of src/query's record sources (StoreSeriesQuery), restated: this layer does not import it. */
+export interface LakeSeriesQuery {
+  measurement: string;
+  fields?: string | readonly string[];
+  tags?: Readonly<Record<string, string>>;
+  fromMs: number;
+  toMs: number;
+  maxPoints: number;
+  method?: 'nearest' | 'max' | 'min' | 'minmax';
+}
+
+export interface LakeSeries {
+  /** `measurement:device=<ID>:field`, as the store's series are named. */
+  name: string;
+  points: [number, number][];
+  raw: number;
+}
+
+const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** Names in Grafana's `(A|B)` form or a list. */
+function names(f: string | readonly string[] | undefined): string[] {
+  if (f === undefined) return [];
+  if (typeof f !== 'string') return [...f];
+  const m = /^\((.*)\)$/.exec(f.trim());
+  return (m ? m[1] : f)
+    .split('|')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+export class LakeSource {
+  /** folder → devices having it. */
+  private devices = new Map<string, string[]>();
+  /** folder → signal columns. */
+  private columns = new Map<string, string[]>();
+  private timer: NodeJS.Timeout | null = null;
+
+  private constructor(
+    readonly folder: string,
+    private readonly duck: import('@duckdb/node-api').DuckDBInstance,
+    private readonly conn: Connection,
+  ) {}
+
+  static async open(folder: string, refreshMs = 10_000): Promise<LakeSource> {
+    if (!existsSync(folder))
+      throw new SigflowError('SF_ERR_LAKE_QUERY', `${folder}: no such lake folder`, { where: '--lake' });
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const duck = await DuckDBInstance.create(':memory:');
+    const conn = await duck.connect();
+    await conn.run('SET parquet_metadata_cache = true');
+    const s = new LakeSource(folder, duck, conn);
+    await s.refresh();
+    if (refreshMs > 0) {
+      s.timer = setInterval(() => {
+        s.refresh().catch(() => {
+          // kept as it was: the next refresh tries again
+        });
+      }, refreshMs);
+      s.timer.unref();
+    }
+    return s;
+  }
+
+  get what(): string {
+    return `the lake ${this.folder}`;
+  }
+
+  /** Re-reads which devices have which message folders, and the columns of folders not seen before. */
+  async refresh(): Promise<void> {
+    const devices = new Map<string, string[]>();
+    for (const device of subdirs(this.folder)) {
+      if (device === LAKE_META || device === 'aggregations') continue;
+      for (const f of subdirs(join(this.folder, device))) {
+        if (f === 'messages') continue;
+        devices.set(f, [...(devices.get(f) ?? []), device]);
+      }
+    }
+    for (const [f, ds] of devices) {
+      if (this.columns.has(f)) continue;
+      const file = this.newestFile(ds, f);
+      if (!file) continue;
+      const r = await this.conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${lit(file)})`);
+      this.columns.set(
+        f,
+        r
+          .getRowObjectsJS()
+          .map((x) => String(x.column_name))
+          .filter((c) => c !== 't'),
+      );
+    }
+    this.devices = devices;
+  }
+
+  /** The last file of a folder (newest date folder first): its columns are the newest DBC's. */
+  private newestFile(devices: string[], folder: string): string | null {
+    for (const device of devices) {
+      const base = join(this.folder, device, folder);
+      for (const y of subdirs(base).reverse())
+        for (const m of subdirs(join(base, y)).reverse())
+          for (const d of subdirs(join(base, y, m)).reverse()) {
+            const files = readdirSync(join(base, y, m, d)).filter((n) => n.endsWith('.parquet'));
+            if (files.length) return join(base, y, m, d, files.sort().at(-1) as string);
+          }
+    }
+    return null;
+  }
+
+  measurements(): string[] {
+    return [...this.devices.keys()].filter((f) => this.columns.has(f)).sort();
+  }
+
+  fields(measurement?: string): string[] {
+    if (measurement !== undefined) return [...(this.columns.get(measurement) ?? [])].sort();
+    return [...new Set([...this.columns.values()].flat())].sort();
+  }
+
+  tagKeys(): string[] {
+    return ['device'];
+  }
+
+  tagValues(key: string, measurement?: string): string[] {
+    if (key !== 'device') return [];
+    const ds = measurement !== undefined ? (this.devices.get(measurement) ?? []) : [...this.devices.values()].flat();
+    return [...new Set(ds)].sort();
+  }
+
+  /** The files of a device's folder for the days of the range that exist. */
+  private files(device: string, folder: string, fromMs: number, toMs: number): string[] {
+    const out: string[] = [];
+    for (let day = dayOf(fromMs * 1000); day <= dayOf(toMs * 1000); day++) {
+      const dir = join(this.folder, device, folder, ...datePath(day).split('/'));
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir).sort()) if (f.endsWith('.parquet')) out.push(join(dir, f));
+    }
+    return out;
+  }
+
+  async series(q: LakeSeriesQuery, notices: string[]): Promise<LakeSeries[]> {
+    const m = q.measurement;
+    const known = this.columns.get(m);
+    if (!known) {
+      notices.push(`no measurement "${m}" in the lake`);
+      return [];
+    }
+    const wanted = names(q.fields).filter((f) => {
+      if (known.includes(f)) return true;
+      notices.push(`no field "${f}" in measurement "${m}"`);
+      return false;
+    });
+    const fields = names(q.fields).length ? wanted : known;
+    const tags = q.tags ?? {};
+    for (const k of Object.keys(tags)) if (k !== 'device') notices.push(`the lake has no tag "${k}" (only device)`);
+    const devices = (this.devices.get(m) ?? []).filter((d) => tags.device === undefined || d === tags.device);
+    if (q.toMs < q.fromMs) throw new SigflowError('SF_ERR_SERVE_BAD_REQUEST', 'range: "to" is before "from"');
+    const max = Math.max(1, Math.min(100_000, Math.floor(q.maxPoints)));
+    const method = q.method ?? 'minmax';
+    const out: LakeSeries[] = [];
+    for (const device of devices) {
+      const files = this.files(device, m, q.fromMs, q.toMs);
+      if (files.length === 0) continue;
+      const src = `read_parquet([${files.map(lit).join(', ')}], union_by_name = true)`;
+      // on t itself, so that the row groups' statistics prune (Grafana's `to` is inclusive, in ms)
+      const where = `t >= to_timestamp(${q.fromMs / 1000}) AND t < to_timestamp(${(q.toMs + 1) / 1000})`;
+      for (const f of fields) {
+        const col = ident(f);
+        let raw: number;
+        let points: [number, number][];
+        try {
+          const n = await this.conn.runAndReadAll(
+            `SELECT count(${col})::BIGINT AS n FROM ${src} WHERE ${where} AND ${col} IS NOT NULL`,
+          );
+          raw = Number(n.getRowObjectsJS()[0].n);
+          if (raw === 0) continue;
+          if (raw <= max) {
+            const r = await this.conn.runAndReadAll(
+              `SELECT ${col}::DOUBLE AS v, epoch_ms(t) AS ms FROM ${src} WHERE ${where} AND ${col} IS NOT NULL ORDER BY t`,
+            );
+            points = r.getRowObjectsJS().map((x) => [Number(x.v), Number(x.ms)]);
+          } else {
+            const buckets = method === 'minmax' ? Math.max(1, Math.floor(max / 2)) : max;
+            const width = Math.max(1, Math.ceil((q.toMs - q.fromMs + 1) / buckets));
+            const r = await this.conn.runAndReadAll(
+              `SELECT (epoch_ms(t) - ${q.fromMs}) // ${width} AS b,
+                      min(${col})::DOUBLE AS lo, arg_min(epoch_ms(t), ${col}) AS lo_ms,
+                      max(${col})::DOUBLE AS hi, arg_max(epoch_ms(t), ${col}) AS hi_ms,
+                      arg_max(${col}, t)::DOUBLE AS last, max(epoch_ms(t)) AS last_ms
+               FROM ${src} WHERE ${where} AND ${col} IS NOT NULL
+               GROUP BY b ORDER BY b`,
+            );
+            points = [];
+            for (const b of r.getRowObjectsJS()) {
+              const lo: [number, number] = [Number(b.lo), Number(b.lo_ms)];
+              const hi: [number, number] = [Number(b.hi), Number(b.hi_ms)];
+              if (method === 'min') points.push(lo);
+              else if (method === 'max') points.push(hi);
+              else if (method === 'nearest') points.push([Number(b.last), Number(b.last_ms)]);
+              else {
+                const [a, z] = lo[1] <= hi[1] ? [lo, hi] : [hi, lo];
+                points.push(a);
+                if (z[1] !== a[1]) points.push(z);
+              }
+            }
+          }
+        } catch (e) {
+          throw new SigflowError(
+            'SF_ERR_LAKE_QUERY',
+            `${this.folder}: ${m}.${f}: ${(e as Error).message.split('\n')[0]}`,
+            {
+              where: m,
+              cause: e,
+            },
+          );
+        }
+        out.push({ name: `${m}:device=${device}:${f}`, points, raw });
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.conn.closeSync();
+    this.duck.closeSync();
+  }
+}

@@ -9,6 +9,7 @@ import { archivePlugin } from './archive/index.js';
 import { influxPlugin } from './influx/index.js';
 import { iofPlugin } from './iof/index.js';
 import { describeConfigIssues, SinkConfigError, underPath } from './issues.js';
+import { lakePlugin } from './lake/index.js';
 import { mqttPlugin } from './mqtt/index.js';
 import type { SinkContext, SinkPlugin } from './plugin.js';
 import { postgresPlugin } from './postgres/index.js';
@@ -22,6 +23,7 @@ export const SINK_PLUGINS = [
   influxPlugin,
   postgresPlugin,
   archivePlugin,
+  lakePlugin,
   iofPlugin,
   thingsboardPlugin,
   tentaPlugin,
@@ -91,6 +93,7 @@ export {
   archivePlugin,
   influxPlugin,
   iofPlugin,
+  lakePlugin,
   mqttPlugin,
   postgresPlugin,
   storePlugin,

@@ -77,7 +77,7 @@ test('problems name the file and the key path; all of them are reported', () => 
     }),
     [
       'sinks[1].retention_policy: expected string, got number',
-      'sinks[2].type: expected "store" | "influx" | "postgres" | "archive" | "iof" | "thingsboard" | "tenta" | "mqtt", got "kafka"',
+      'sinks[2].type: expected "store" | "influx" | "postgres" | "archive" | "lake" | "iof" | "thingsboard" | "tenta" | "mqtt", got "kafka"',
     ],
   );
   assert.deepEqual(problems({ sinks: [] }), [

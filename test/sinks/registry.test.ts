@@ -28,7 +28,7 @@ test('createSink validates each sink config and names the offending key path', a
     assert.throws(
       () => createSink({ type: 'kafka' }, 'sinks[2]'),
       isConfigError(
-        /^sinks\[2\]\.type: expected "store" \| "influx" \| "postgres" \| "archive" \| "iof" \| "thingsboard" \| "tenta" \| "mqtt", got "kafka"$/,
+        /^sinks\[2\]\.type: expected "store" \| "influx" \| "postgres" \| "archive" \| "lake" \| "iof" \| "thingsboard" \| "tenta" \| "mqtt", got "kafka"$/,
       ),
     );
     assert.throws(() => createSink(null, 'sinks[2]'), isConfigError(/^sinks\[2\]: expected object, got null$/));
@@ -81,6 +81,7 @@ test('the old camelCase keys are rejected, each naming its new key', () => {
     influx: { type: 'influx', url: 'http://127.0.0.1:8086', database: 'd' },
     postgres: { type: 'postgres', connection_string: 'postgres://x' },
     archive: { type: 'archive', dir: '/tmp/a' },
+    lake: { type: 'lake', lake: '/tmp/lake' },
     iof: { type: 'iof', project: '/tmp/iof.yaml', path: '/tmp/iof.db' },
     thingsboard: { type: 'thingsboard', url: 'mqtt://127.0.0.1', access_token: 't' },
     tenta: { type: 'tenta', url: 'mqtt://127.0.0.1', sensor: 's' },

@@ -43,7 +43,8 @@ export interface CompactStats {
   recovered: number;
 }
 
-const PART = /^\d{8}_\d{8}\.parquet$/;
+/** Files compaction merges: per-log files (`<session>_<split>`) and the lake sink's per-batch files (`b_<hash>`). */
+const PART = /^(\d{8}_\d{8}|b_[0-9a-f]{16})\.parquet$/;
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** The local paths of several objects while `use` runs. */

@@ -12,22 +12,17 @@ import { SigflowError } from '../../errors/index.js';
 import type { PasswordBook } from '../../formats/canedge/index.js';
 import {
   type CompactionRecord,
-  DEVICEMETA_KEY,
   dayOf,
   isCompactedFile,
-  isDeviceFolder,
-  LAKE_META,
   LakeLedger,
   type LakeStore,
   LakeTable,
   type LedgerEntry,
   logStem,
   messageFolder,
-  messagesKey,
   safeSegment,
   tableKey,
-  writeDeviceMetaTable,
-  writeMessagesTable,
+  writeSideTables,
 } from '../../formats/lake/index.js';
 import type { DecoderConfig, LogInput } from '../logdecode/index.js';
 import { type BatchView, forEachDecodedFrame, runLogPipeline } from '../logdecode/index.js';
@@ -464,32 +459,4 @@ async function takeApartCompacted(plan: Planned[], ledger: LakeLedger, lake: Lak
       if (p.previous) p.previous = { ...p.previous, objects: p.previous.objects.filter((o) => o.key !== r.key) };
     }
   }
-}
-
-/**
- * Rewrites the `messages` table of each touched device (its message folders, from a listing) and `devicemeta`
- * (every device folder of the lake; `log_meta` from device.json where this run saw one, else kept from before).
- */
-async function writeSideTables(lake: LakeStore, touched: Map<string, string | null>): Promise<void> {
-  const folders = new Map<string, Set<string>>();
-  const devices = new Set<string>();
-  for await (const o of lake.list('')) {
-    const parts = o.key.split('/');
-    if (parts.length < 3 || parts[0] === LAKE_META || parts[0] === 'aggregations') continue;
-    devices.add(parts[0]);
-    if (!touched.has(parts[0]) || parts[1] === 'messages') continue;
-    let set = folders.get(parts[0]);
-    if (!set) folders.set(parts[0], (set = new Set()));
-    set.add(parts[1]);
-  }
-  for (const [device, set] of folders)
-    await lake.writeFile(messagesKey(device), (path) => writeMessagesTable(path, [...set]));
-  const previous = await lake.getText(`${LAKE_META}/devicemeta.json`);
-  const meta = new Map<string, string | null>(previous ? (JSON.parse(previous) as [string, string | null][]) : []);
-  for (const [d, m] of touched) if (m !== null || !meta.has(d)) meta.set(d, m);
-  const rows = [...devices]
-    .filter((d) => isDeviceFolder(d) || touched.has(d))
-    .map((id) => ({ id, meta: meta.get(id) ?? null }));
-  await lake.putText(`${LAKE_META}/devicemeta.json`, JSON.stringify([...meta]));
-  await lake.writeFile(DEVICEMETA_KEY, (path) => writeDeviceMetaTable(path, rows));
 }

@@ -1,0 +1,112 @@
+/**
+ * The `lake` sink: records from the outbox into the Parquet lake — CAN records (tags device, bus, chn, sa) under
+ * their CSS folders, other records under their measurement, one file per device, folder and day; a record without
+ * a numeric field rejected with the reason; the same batch written again replaces its files; `lake compact` merges
+ * the batch files of a day, every row kept. Read back with DuckDB.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, test } from 'node:test';
+import { FolderLakeStore } from '../../src/formats/lake/index.js';
+import { compactLake, LakeQuery } from '../../src/pipelines/lake/index.js';
+import type { TelemetryRecord } from '../../src/records/index.js';
+import { createSink } from '../../src/sinks/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sigflow-lake-sink-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function files(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }))
+      if (e.isDirectory()) walk(join(d, e.name));
+      else out.push(relative(root, join(d, e.name)));
+  };
+  walk(root);
+  return out.sort();
+}
+
+const T = 1_781_481_598_000_000_000n; // 2026-06-14T23:59:58Z, ns
+const batch = (from: number, n: number): TelemetryRecord[] => {
+  const out: TelemetryRecord[] = [];
+  for (let k = from; k < from + n; k++) {
+    const time = T + BigInt(k) * 500_000_000n; // every 0.5 s: crosses midnight at k = 4
+    out.push({
+      time,
+      measurement: 'EEC1',
+      tags: { device: 'AABBCCDD', bus: 'CAN', chn: '1', sa: '0' },
+      fields: { EngineSpeed: 800 + k, Running: k % 2 === 0, Code: BigInt(k) },
+    });
+    out.push({
+      time,
+      measurement: 'system',
+      tags: { device: 'AABBCCDD', host: 'edge' },
+      fields: { load_1: k / 10, note: 'x' },
+    });
+  }
+  return out;
+};
+
+test('records into CSS folders, per day; string-only records rejected; a batch again replaces its files', async () => {
+  const lake = join(dir, 'lake');
+  const sink = createSink({ type: 'lake', lake });
+  const b = batch(0, 8);
+  const text: TelemetryRecord = {
+    time: T,
+    measurement: 'log',
+    tags: { device: 'AABBCCDD' },
+    fields: { subject: 'hi' },
+  };
+  const r = await sink.write([...b, text]);
+  assert.deepEqual(r, {
+    kind: 'partial',
+    rejected: [{ index: 16, reason: 'no numeric field: the lake holds numbers only (strings are left out)' }],
+    reason: 'no numeric field: the lake holds numbers only (strings are left out)',
+  });
+  const first = files(lake).filter((f) => f.endsWith('.parquet'));
+  assert.deepEqual(
+    first.map((f) => f.replace(/b_[0-9a-f]{16}/, 'b_*')),
+    [
+      'AABBCCDD/CAN1_EEC1_S00/2026/06/14/b_*.parquet',
+      'AABBCCDD/CAN1_EEC1_S00/2026/06/15/b_*.parquet',
+      'AABBCCDD/messages/2024/01/01/messages.parquet',
+      'AABBCCDD/system/2026/06/14/b_*.parquet',
+      'AABBCCDD/system/2026/06/15/b_*.parquet',
+      'aggregations/devicemeta/2024/01/01/devicemeta.parquet',
+    ],
+  );
+  assert.deepEqual(await sink.write(b), { kind: 'ok' });
+  assert.deepEqual(
+    files(lake).filter((f) => f.endsWith('.parquet')),
+    first,
+    'the same batch: the same files',
+  );
+  await sink.write(batch(8, 4));
+  await sink.close();
+
+  const store = new FolderLakeStore(lake);
+  const read = async () => {
+    const q = await LakeQuery.open(store);
+    try {
+      return (await q.query('SELECT epoch_ms(t) AS ms, EngineSpeed, Running, Code FROM CAN1_EEC1_S00 ORDER BY t')).rows;
+    } finally {
+      q.close();
+    }
+  };
+  const rows = await read();
+  assert.deepEqual(
+    rows,
+    Array.from({ length: 12 }, (_, k) => ({
+      ms: BigInt(T / 1_000_000n) + BigInt(k * 500),
+      EngineSpeed: 800 + k,
+      Running: k % 2 === 0 ? 1 : 0,
+      Code: k,
+    })),
+  );
+  // the day files of two batches merged into one each, every row kept
+  const c = await compactLake({ lake: store });
+  assert.equal(c.groups, 2, 'the 15th of each folder had two batch files');
+  assert.deepEqual(await read(), rows);
+});

@@ -31,6 +31,7 @@ import {
 import { writeLake } from '../../src/pipelines/lake/index.js';
 import { parseAggregationsConfig, runLakeTrips } from '../../src/pipelines/lake/trips.js';
 import { decoderConfigFrom, expandInputs } from '../../src/pipelines/logdecode/index.js';
+import { prng } from '../harness/prng.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sigflow-lake-events-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -170,25 +171,13 @@ function resample(points: readonly Point[], step: number): Point[] {
   return out;
 }
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('detector: any chunking gives CSS’s events over the whole series; a raster sees what it samples', () => {
   const rules: EventRule[] = [
     { lower: 5, upper: 10, risingAsStart: true, exactMatch: false, rasterUs: null },
     { lower: 5, upper: 10, risingAsStart: false, exactMatch: false, rasterUs: null },
     { lower: 0, upper: 1, risingAsStart: true, exactMatch: true, rasterUs: null },
   ];
-  const next = rng(7);
+  const next = prng(7);
   for (let round = 0; round < 40; round++) {
     const points: Point[] = [];
     let t = 1_000_000;

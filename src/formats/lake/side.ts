@@ -2,30 +2,17 @@
  * The lake's side tables, as CSS writes them: a device's `messages` table (one row per message folder,
  * `MessageName`, feeding Grafana's message drop-downs) and `devicemeta` (`MetaName` "log_meta (ID)", `DeviceId`).
  */
-import { ParquetFileWriter, StringColumn } from '../parquet/index.js';
+import { StringColumn, writeParquetRows } from '../parquet/index.js';
 import { DEVICEMETA_KEY, isDeviceFolder, LAKE_META, messagesKey } from './layout.js';
 import type { LakeStore } from './store.js';
 
-async function writeStrings(
-  path: string,
-  names: readonly string[],
-  rows: readonly (readonly string[])[],
-): Promise<void> {
-  const w = await ParquetFileWriter.open(path);
-  try {
-    const cols = names.map((n) => new StringColumn(n, false));
-    w.begin(cols);
-    for (const row of rows) {
-      row.forEach((v, i) => {
-        cols[i].push(v);
-      });
-      w.endRow();
-    }
-    await w.close();
-  } catch (e) {
-    await w.abort();
-    throw e;
-  }
+function writeStrings(path: string, names: readonly string[], rows: readonly (readonly string[])[]): Promise<void> {
+  const cols = names.map((n) => new StringColumn(n, false));
+  return writeParquetRows(path, cols, rows.length, (i) => {
+    rows[i].forEach((v, c) => {
+      cols[c].push(v);
+    });
+  });
 }
 
 /** `messages.parquet`: the device's message folders, sorted. */

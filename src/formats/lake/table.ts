@@ -5,7 +5,7 @@
  * row — another multiplexer branch, a short frame — it is null). Rows are kept in growing typed arrays until
  * written; a table is one log's worth of one message, so it is bounded by the log's size.
  */
-import { DoubleColumn, ParquetFileWriter, TimestampUsColumn } from '../parquet/index.js';
+import { DoubleColumn, TimestampUsColumn, writeParquetRows } from '../parquet/index.js';
 
 export class LakeTable {
   rows = 0;
@@ -82,25 +82,21 @@ export class LakeTable {
    */
   async write(path: string, metadata: Record<string, string> = {}): Promise<void> {
     const order = this.timeOrder();
-    const w = await ParquetFileWriter.open(path, { metadata });
-    try {
-      const t = new TimestampUsColumn('t', false);
-      // min/max statistics on t only: what time-range queries prune row groups by (on every signal they cost ~15 %
-      // of the write and serve only value filters)
-      const cols = this.columns.map((name) => new DoubleColumn(name, true, { statistics: false }));
-      w.begin([t, ...cols]);
-      for (let i = 0; i < order.length; i++) {
+    const t = new TimestampUsColumn('t', false);
+    // min/max statistics on t only: what time-range queries prune row groups by (on every signal they cost ~15 %
+    // of the write and serve only value filters)
+    const cols = this.columns.map((name) => new DoubleColumn(name, true, { statistics: false }));
+    await writeParquetRows(
+      path,
+      [t, ...cols],
+      order.length,
+      (i) => {
         const r = order[i];
         t.push(BigInt(this.t[r]));
         for (let c = 0; c < cols.length; c++) cols[c].push(this.present[c][r] ? this.values[c][r] : null);
-        w.endRow();
-        if ((i & 0xffff) === 0xffff && w.hasPending) await w.drain();
-      }
-      await w.close();
-    } catch (e) {
-      await w.abort();
-      throw e;
-    }
+      },
+      { metadata },
+    );
   }
 
   /** Row indexes in time order (the identity when already sorted, the common case). */

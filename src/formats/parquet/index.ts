@@ -15,4 +15,5 @@ export {
   StringColumn,
   TimestampNsColumn,
   TimestampUsColumn,
+  writeParquetRows,
 } from './writer.js';

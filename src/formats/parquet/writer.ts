@@ -533,3 +533,30 @@ export class ParquetFileWriter {
     }
   }
 }
+
+/**
+ * Writes a whole table: `columns` are the schema, `fill(i)` pushes row i's value into every column. The file is
+ * complete or not there (the writer's temporary file and rename; removed on any error); encoded row groups go to
+ * disk as they fill.
+ */
+export async function writeParquetRows(
+  path: string,
+  columns: Column[],
+  rows: number,
+  fill: (i: number) => void,
+  opts: ParquetFileOptions = {},
+): Promise<void> {
+  const w = await ParquetFileWriter.open(path, opts);
+  try {
+    w.begin(columns);
+    for (let i = 0; i < rows; i++) {
+      fill(i);
+      w.endRow();
+      if ((i & 0xffff) === 0xffff && w.hasPending) await w.drain();
+    }
+    await w.close();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}

@@ -23,9 +23,9 @@ import { datePath, type LakeStore, safeSegment, US_PER_DAY } from '../../formats
 import {
   DoubleColumn,
   Int64Column,
-  ParquetFileWriter,
   StringColumn,
   TimestampUsColumn,
+  writeParquetRows,
 } from '../../formats/parquet/index.js';
 import { compactTime, LakeFiles, LakeRows, lakeDayRange, listKeys, parseLakeConfig } from './derived.js';
 import { LakeQuery } from './query.js';
@@ -646,21 +646,23 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Writes a day's events: CSS's columns and types (t as TIMESTAMP(MICROS, UTC), as the message tables' t). */
 export async function writeEventsTable(path: string, rows: readonly EventRow[]): Promise<void> {
-  const w = await ParquetFileWriter.open(path);
-  try {
-    const t = new TimestampUsColumn('t', false);
-    const name = new StringColumn('EventName', false, { dictionary: true });
-    const device = new StringColumn('DeviceID', false, { dictionary: true });
-    const id = new StringColumn('EventId', false);
-    const message = new StringColumn('Message', false, { dictionary: true });
-    const signal = new StringColumn('Signal', false, { dictionary: true });
-    const type = new StringColumn('EventType', false, { dictionary: true });
-    const value = new Int64Column('EventValue', false);
-    const signalValue = new DoubleColumn('SignalValue', false);
-    const lat = new DoubleColumn('Latitude', true);
-    const lon = new DoubleColumn('Longitude', true);
-    w.begin([t, name, device, id, message, signal, type, value, signalValue, lat, lon]);
-    for (const r of rows) {
+  const t = new TimestampUsColumn('t', false);
+  const name = new StringColumn('EventName', false, { dictionary: true });
+  const device = new StringColumn('DeviceID', false, { dictionary: true });
+  const id = new StringColumn('EventId', false);
+  const message = new StringColumn('Message', false, { dictionary: true });
+  const signal = new StringColumn('Signal', false, { dictionary: true });
+  const type = new StringColumn('EventType', false, { dictionary: true });
+  const value = new Int64Column('EventValue', false);
+  const signalValue = new DoubleColumn('SignalValue', false);
+  const lat = new DoubleColumn('Latitude', true);
+  const lon = new DoubleColumn('Longitude', true);
+  await writeParquetRows(
+    path,
+    [t, name, device, id, message, signal, type, value, signalValue, lat, lon],
+    rows.length,
+    (i) => {
+      const r = rows[i];
       t.push(BigInt(r.t));
       name.push(r.eventName);
       device.push(r.deviceId);
@@ -672,11 +674,6 @@ export async function writeEventsTable(path: string, rows: readonly EventRow[]):
       signalValue.push(r.signalValue);
       lat.push(r.latitude);
       lon.push(r.longitude);
-      w.endRow();
-    }
-    await w.close();
-  } catch (e) {
-    await w.abort();
-    throw e;
-  }
+    },
+  );
 }

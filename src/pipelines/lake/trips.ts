@@ -20,9 +20,9 @@ import { datePath, dayOf, type LakeStore, US_PER_DAY } from '../../formats/lake/
 import {
   DoubleColumn,
   Int64Column,
-  ParquetFileWriter,
   StringColumn,
   TimestampUsColumn,
+  writeParquetRows,
 } from '../../formats/parquet/index.js';
 import { compactTime, LakeFiles, LakeRows, lakeDayRange, listKeys, parseLakeConfig } from './derived.js';
 import { LakeQuery } from './query.js';
@@ -544,21 +544,23 @@ async function summarize(
 
 /** Writes a day's trip summaries: CSS's columns and types (TripStart/TripEnd as TIMESTAMP(MICROS, UTC)). */
 export async function writeTripSummaryTable(path: string, rows: readonly TripRow[]): Promise<void> {
-  const w = await ParquetFileWriter.open(path);
-  try {
-    const device = new StringColumn('DeviceID', false, { dictionary: true });
-    const message = new StringColumn('Message', false, { dictionary: true });
-    const signal = new StringColumn('Signal', false, { dictionary: true });
-    const aggregation = new StringColumn('Aggregation', false, { dictionary: true });
-    const value = new DoubleColumn('SignalValue', false);
-    const count = new Int64Column('SignalCount', false);
-    const duration = new DoubleColumn('Duration', false);
-    const start = new TimestampUsColumn('TripStart', false);
-    const end = new TimestampUsColumn('TripEnd', false);
-    const id = new StringColumn('TripID', false, { dictionary: true });
-    const cluster = new StringColumn('Cluster', false, { dictionary: true });
-    w.begin([device, message, signal, aggregation, value, count, duration, start, end, id, cluster]);
-    for (const r of rows) {
+  const device = new StringColumn('DeviceID', false, { dictionary: true });
+  const message = new StringColumn('Message', false, { dictionary: true });
+  const signal = new StringColumn('Signal', false, { dictionary: true });
+  const aggregation = new StringColumn('Aggregation', false, { dictionary: true });
+  const value = new DoubleColumn('SignalValue', false);
+  const count = new Int64Column('SignalCount', false);
+  const duration = new DoubleColumn('Duration', false);
+  const start = new TimestampUsColumn('TripStart', false);
+  const end = new TimestampUsColumn('TripEnd', false);
+  const id = new StringColumn('TripID', false, { dictionary: true });
+  const cluster = new StringColumn('Cluster', false, { dictionary: true });
+  await writeParquetRows(
+    path,
+    [device, message, signal, aggregation, value, count, duration, start, end, id, cluster],
+    rows.length,
+    (i) => {
+      const r = rows[i];
       device.push(r.deviceId);
       message.push(r.message);
       signal.push(r.signal);
@@ -570,11 +572,6 @@ export async function writeTripSummaryTable(path: string, rows: readonly TripRow
       end.push(BigInt(r.tripEnd));
       id.push(r.tripId);
       cluster.push(r.cluster);
-      w.endRow();
-    }
-    await w.close();
-  } catch (e) {
-    await w.abort();
-    throw e;
-  }
+    },
+  );
 }

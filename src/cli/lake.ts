@@ -15,6 +15,8 @@ interface WriteOptions extends CommonOptions {
   claims?: string;
   lease: string;
   watch?: string;
+  events?: string;
+  trips?: string;
   dbc: string[];
   channel: string[];
   transport: string[];
@@ -33,6 +35,8 @@ Glue, BigQuery and Synapse setups and dashboards built for it work):
   <ID>/<ITF><CHN>_<Message>[_<Mux>_M<value>][_S<SA>]/<YYYY>/<MM>/<DD>/<session>_<split>.parquet
   columns: t TIMESTAMP(MICROS, UTC), then one nullable DOUBLE per signal
   <ID>/messages/2024/01/01/messages.parquet, aggregations/devicemeta/2024/01/01/devicemeta.parquet
+--events/--trips recompute the events and trip summaries of the days each pass wrote, plus the day before and
+after (state crosses midnight): late uploads are revisited, not left to a nightly job.
 A ledger (<lake>/_sigflow/ledger/) records each log once all its files are written: a re-run skips logs already
 in it (same size, time and DBC files) and decodes again those that changed or were decoded with other DBC
 files; a log that fails is listed in <lake>/_sigflow/failed/ and retried by the next run. Files appear complete
@@ -107,6 +111,11 @@ export function registerLakeCommands(program: Command): void {
     )
     .option('--lease <duration>', 'how long a claim holds before another worker may take the log over', '10m')
     .option('--watch <interval>', 'keep going: list the inputs again every <interval> (e.g. 30s) until SIGINT/SIGTERM')
+    .option(
+      '--events <events.json>',
+      'after each pass, recompute the events of the days it wrote, ±1 day (a folder lake)',
+    )
+    .option('--trips <aggregations.json>', 'after each pass, recompute the trip summaries of the days it wrote, ±1 day')
     .addHelpText('after', WRITE_HELP)
     .action(writeAction);
   lake
@@ -152,14 +161,22 @@ export function registerLakeCommands(program: Command): void {
 }
 
 async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
-  const [{ writeLake, PgClaims, StoreClaims }, { openLakeStore }] = await Promise.all([
-    import('../pipelines/lake/index.js'),
-    import('../formats/lake/index.js'),
-  ]);
+  const [
+    { writeLake, PgClaims, StoreClaims, parseEventsConfig, parseAggregationsConfig, runLakeEvents, runLakeTrips },
+    { openLakeStore },
+  ] = await Promise.all([import('../pipelines/lake/index.js'), import('../formats/lake/index.js')]);
   const config = decoderConfigFrom(opts);
   const leaseMs = Number(parseDuration(opts.lease, '--lease') / 1_000_000n);
   const watchMs = opts.watch === undefined ? null : Number(parseDuration(opts.watch, '--watch') / 1_000_000n);
   const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  // late uploads: what a pass wrote changes the events and trips of its days and the days beside them
+  const events = opts.events === undefined ? undefined : parseEventsConfig(readConfig(opts.events), opts.events);
+  const trips = opts.trips === undefined ? undefined : parseAggregationsConfig(readConfig(opts.trips), opts.trips);
+  if ((events || trips) && store.folder === null)
+    throw new SigflowError(
+      'SF_ERR_USAGE',
+      '--events/--trips read the lake: give a lake folder (an S3 lake: run them on a copy)',
+    );
   const claims =
     opts.claims === undefined
       ? undefined
@@ -195,6 +212,24 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
       ).finally(stop);
       const secs = (performance.now() - t0) / 1000;
       failed += s.failed + prep.inputErrors;
+      if (s.days.size > 0 && (events || trips)) {
+        const ymd = (day: number) => new Date(day * 86_400_000).toISOString().slice(0, 10);
+        const spans = [...s.days.values()];
+        const from = ymd(Math.min(...spans.map((x) => x.first)) - 1);
+        const to = ymd(Math.max(...spans.map((x) => x.last)) + 1);
+        if (events) {
+          const e = await runLakeEvents({ lake: store, config: events, from, to, devices: [...s.days.keys()] });
+          process.stderr.write(
+            `sigflow lake write: events ${from} … ${to} recomputed: ${e.events} row(s) in ${e.files} file(s)\n`,
+          );
+        }
+        if (trips) {
+          const r = await runLakeTrips({ lake: store, config: trips, from, to });
+          process.stderr.write(
+            `sigflow lake write: trips ${from} … ${to} recomputed: ${r.trips} trip(s), ${r.rows} row(s)\n`,
+          );
+        }
+      }
       if (watchMs === null || s.written + s.failed > 0)
         process.stderr.write(
           `sigflow lake write: ${s.written} log(s) written (${s.again} again), ${s.skipped} already in the lake, ` +

@@ -4,7 +4,7 @@
  * missing --lake: exit 2).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -122,4 +122,62 @@ test('lake events and trips on the command line: outputs written; a bad config e
   const bad = await runCli(['lake', 'events', '--lake', lake, '--config', events]);
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /events\.json: events\[0\]\.[a-z_]+: .*\(SF_ERR_LAKE_EVENTS_CONFIG\)/);
+});
+
+test('lake write --events: a late upload revisits the events of its days and the day before', async () => {
+  const { DBC, MIDNIGHT, syntheticLog } = await import('../pipelines/lake-helpers.js');
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const base = join(work, 'late');
+  const root = join(base, 'LOG');
+  const dbc = join(base, 'v1.dbc');
+  // EngineSpeed of frame k is 512 + k/8: above 520 from k = 64; a new log starts again at 512
+  syntheticLog(root, 1, 1, MIDNIGHT - 2_000_000_000n, 200); // the 14th, 23:59:58 → 23:59:59.99
+  mkdirSync(base, { recursive: true });
+  writeFileSync(dbc, DBC());
+  const events = join(base, 'events.json');
+  writeFileSync(
+    events,
+    JSON.stringify({
+      general: { include_gps_data: false },
+      events: [
+        {
+          event_name: 'HighRpm',
+          messages_match_type: 'equals',
+          messages_filtered_list: ['CAN1_EEC1_SAB'],
+          trigger_signals: ['EngineSpeed'],
+          lower_threshold: 515,
+          upper_threshold: 520,
+        },
+      ],
+    }),
+  );
+  const lake = join(base, 'lake');
+  const write = () => runCli(['lake', 'write', root, '--dbc', dbc, '--lake', lake, '--events', events]);
+  const first = await write();
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stderr, /events 2026-06-13 … 2026-06-15 recomputed: 1 row\(s\)/);
+  syntheticLog(root, 1, 2, MIDNIGHT + 10_000_000_000n, 100); // uploaded late: the 15th
+  const second = await write();
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /1 log\(s\) written .* 1 already in the lake/);
+  assert.match(second.stderr, /events 2026-06-14 … 2026-06-16 recomputed: 3 row\(s\) in 2 file\(s\)/);
+  const i = await DuckDBInstance.create(':memory:');
+  const c = await i.connect();
+  try {
+    const rows = (
+      await c.runAndReadAll(
+        `SELECT strftime(t, '%Y-%m-%d %H:%M:%S.%f') AS t, EventType FROM read_parquet('${lake}/aggregations/events/*/*/*/*.parquet') ORDER BY t`,
+      )
+    ).getRowObjectsJS();
+    // the Start on the 14th (frame 64) ends at the late log's first frame on the 15th — a Stop that follows its
+    // Start, not a lone Stop — and the late log's own frame 64 starts the event again
+    assert.deepEqual(rows, [
+      { t: '2026-06-14 23:59:58.641000', EventType: 'Start' },
+      { t: '2026-06-15 00:00:10.011000', EventType: 'Stop' },
+      { t: '2026-06-15 00:00:10.641000', EventType: 'Start' },
+    ]);
+  } finally {
+    c.closeSync();
+    i.closeSync();
+  }
 });

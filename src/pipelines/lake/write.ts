@@ -20,6 +20,7 @@ import {
   type LedgerEntry,
   logStem,
   messageFolder,
+  parseTableKey,
   safeSegment,
   tableKey,
   writeSideTables,
@@ -65,6 +66,8 @@ export interface LakeWriteStats {
   /** Objects of an earlier decode of a log that this one no longer produces, deleted. */
   removed: number;
   bytes: number;
+  /** The UTC days (days since the epoch) each device got rows on in this run: first and last. */
+  days: Map<string, { first: number; last: number }>;
 }
 
 /** A fingerprint of the DBC set: the files' contents and which channels each serves. */
@@ -258,6 +261,7 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
     rows: 0,
     removed: 0,
     bytes: 0,
+    days: new Map(),
   };
   const touched = new Map<string, string | null>();
   let done = 0;
@@ -318,6 +322,16 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
       stats.rows += r.rows;
       stats.removed += r.removed;
       touched.set(r.device, deviceMeta(input) ?? touched.get(r.device) ?? null);
+      for (const o of r.objects) {
+        const day = parseTableKey(o.key)?.day;
+        if (day === undefined) continue;
+        const span = stats.days.get(r.device);
+        if (!span) stats.days.set(r.device, { first: day, last: day });
+        else {
+          span.first = Math.min(span.first, day);
+          span.last = Math.max(span.last, day);
+        }
+      }
       hooks.onFileDone?.(input, { tables: r.objects.length, rows: r.rows, again: !!previous });
     } finally {
       await claims?.release(name.device, name.stem);

@@ -14,7 +14,7 @@ export {
   parseEventsConfig,
   runLakeEvents,
 } from './events.js';
-export { LakeQuery, type LakeQueryResult, type LakeView, lakeDayFiles } from './query.js';
+export { LakeQuery, type LakeQueryResult, type LakeView } from './query.js';
 export { type LakeSeries, type LakeSeriesQuery, LakeSource } from './source.js';
 export {
   type LakeTripsJob,

@@ -4,13 +4,13 @@
  * per device and folder under CSS's Glue table names (`tbl_<ID>_<folder>`, so Athena SQL runs unchanged), and the
  * side tables (`messages`, `devicemeta`). Views read the Parquet files by glob with `union_by_name`: a column a
  * newer DBC added is there (null in older files), unlike tables whose columns come from the first file listed.
- * A filter on `t` skips row groups by their statistics; `lakeDayFiles` names only the days' files of a range, for
- * callers that know their range (the dashboards).
+ * A filter on `t` skips row groups by their statistics; the dashboards' source (source.ts) reads only the days'
+ * files of a range.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
-import { datePath, dayOf, LAKE_META, type LakeStore } from '../../formats/lake/index.js';
+import { LAKE_META, type LakeStore } from '../../formats/lake/index.js';
 
 type DuckDB = typeof import('@duckdb/node-api');
 type Connection = import('@duckdb/node-api').DuckDBConnection;
@@ -163,14 +163,4 @@ function queryError(where: string, e: unknown): SigflowError {
     where,
     cause: e,
   });
-}
-
-/**
- * The files of one device's message folder for the days of `[fromUs, toUs]` (globs, one per day): what a caller
- * that knows its time range reads instead of the whole folder — the date path prunes before any file is opened.
- */
-export function lakeDayFiles(root: string, device: string, folder: string, fromUs: number, toUs: number): string[] {
-  const out: string[] = [];
-  for (let d = dayOf(fromUs); d <= dayOf(toUs); d++) out.push(`${root}/${device}/${folder}/${datePath(d)}/*.parquet`);
-  return out;
 }

@@ -110,7 +110,8 @@ async function runningVersion(version: string): Promise<Record<string, unknown>>
   return until(`version ${version} running`, async () => {
     const s = await getJson('/status');
     const units = (s?.units ?? []) as { connected: boolean }[];
-    return s?.version === version && units.every((u) => u.connected) ? s : null;
+    // (an empty list is no answer: the units are not up yet)
+    return s?.version === version && units.length > 0 && units.every((u) => u.connected) ? s : null;
   });
 }
 
@@ -229,10 +230,13 @@ test('install, a good update, a hanging one rolled back, another good one: the q
   assert.equal(first.status, 'done', svc.tail());
   await runningVersion('0.3.0');
   await publish(20, 0);
+  let seen = '';
   const s0 = await until('20 records stored', async () => {
     const s = await getJson('/status');
+    if (s)
+      seen = `store delivered ${sink(s, 'store')?.deliveredRecords}, away pending ${sink(s, 'away')?.pendingRecords}`;
     return s && (sink(s, 'store')?.deliveredRecords ?? 0) >= 20 && (sink(s, 'away')?.pendingRecords ?? 0) >= 20 && s;
-  });
+  }).catch((e: Error) => assert.fail(`${e.message}\nlast status: ${seen}`));
   writeFileSync(join(data, 'sentinel'), 'kept');
   const filesBefore = dataFiles();
 

@@ -3,6 +3,7 @@
  * The device may disappear and come back (USB adapters do, and so does a replugged cable): the port is reopened
  * with backoff for as long as the unit runs, and the log says so once per outage, not once per attempt.
  */
+import { existsSync } from 'node:fs';
 import type { SerialPort } from 'serialport';
 import { CanFrameBatch, createRecords21Framer, createSlcanFramer, type Framer } from '../../framers/index.js';
 import { systemReason } from '../../io/index.js';
@@ -109,9 +110,14 @@ export class SerialSource implements LiveSource {
       port.on('error', (e) => void finish(reason(e)));
       port.on('close', (e: unknown) => void finish(e ? reason(e) : 'closed'));
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      // nothing read for idle_flush: resolve what the framer holds (e.g. a line cut short)
+      // nothing read for idle_flush: resolve what the framer holds (e.g. a line cut short); and a device whose node
+      // is gone was unplugged, whether or not the port's poller saw the hang-up (it can miss it while paused)
       const idle = setInterval(
         () => {
+          if (!existsSync(this.o.path)) {
+            void finish('the device was disconnected (its device node is gone)');
+            return;
+          }
           if (!flushed && busy === null && Date.now() - lastData >= this.o.idle_flush) {
             flushed = true;
             framer.flush(Date.now() * 1000, batch);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runCli } from '../harness/cli.js';
 import { repoRoot } from '../harness/paths.js';
+import { DBC, duck, MIDNIGHT, syntheticLog } from '../pipelines/lake-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sigflow-cli-lake-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -125,8 +126,6 @@ test('lake events and trips on the command line: outputs written; a bad config e
 });
 
 test('lake write --events: a late upload revisits the events of its days and the day before', async () => {
-  const { DBC, MIDNIGHT, syntheticLog } = await import('../pipelines/lake-helpers.js');
-  const { DuckDBInstance } = await import('@duckdb/node-api');
   const base = join(work, 'late');
   const root = join(base, 'LOG');
   const dbc = join(base, 'v1.dbc');
@@ -161,23 +160,14 @@ test('lake write --events: a late upload revisits the events of its days and the
   assert.equal(second.code, 0, second.stderr);
   assert.match(second.stderr, /1 log\(s\) written .* 1 already in the lake/);
   assert.match(second.stderr, /events 2026-06-14 … 2026-06-16 recomputed: 3 row\(s\) in 2 file\(s\)/);
-  const i = await DuckDBInstance.create(':memory:');
-  const c = await i.connect();
-  try {
-    const rows = (
-      await c.runAndReadAll(
-        `SELECT strftime(t, '%Y-%m-%d %H:%M:%S.%f') AS t, EventType FROM read_parquet('${lake}/aggregations/events/*/*/*/*.parquet') ORDER BY t`,
-      )
-    ).getRowObjectsJS();
-    // the Start on the 14th (frame 64) ends at the late log's first frame on the 15th — a Stop that follows its
-    // Start, not a lone Stop — and the late log's own frame 64 starts the event again
-    assert.deepEqual(rows, [
-      { t: '2026-06-14 23:59:58.641000', EventType: 'Start' },
-      { t: '2026-06-15 00:00:10.011000', EventType: 'Stop' },
-      { t: '2026-06-15 00:00:10.641000', EventType: 'Start' },
-    ]);
-  } finally {
-    c.closeSync();
-    i.closeSync();
-  }
+  const rows = await duck(
+    `SELECT strftime(t, '%Y-%m-%d %H:%M:%S.%f') AS t, EventType FROM read_parquet('${lake}/aggregations/events/*/*/*/*.parquet') ORDER BY t`,
+  );
+  // the Start on the 14th (frame 64) ends at the late log's first frame on the 15th — a Stop that follows its
+  // Start, not a lone Stop — and the late log's own frame 64 starts the event again
+  assert.deepEqual(rows, [
+    { t: '2026-06-14 23:59:58.641000', EventType: 'Start' },
+    { t: '2026-06-15 00:00:10.011000', EventType: 'Stop' },
+    { t: '2026-06-15 00:00:10.641000', EventType: 'Start' },
+  ]);
 });

@@ -15,7 +15,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { SigflowError } from '../../src/errors/index.js';
 import { FolderLakeStore, type LakeStore } from '../../src/formats/lake/index.js';
 import { type WriteFrame, writeBusLog } from '../../src/formats/mdf4/writer.js';
@@ -32,6 +31,7 @@ import { writeLake } from '../../src/pipelines/lake/index.js';
 import { parseAggregationsConfig, runLakeTrips } from '../../src/pipelines/lake/trips.js';
 import { decoderConfigFrom, expandInputs } from '../../src/pipelines/logdecode/index.js';
 import { prng } from '../harness/prng.js';
+import { duck } from './lake-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sigflow-lake-events-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -100,17 +100,6 @@ async function toLake(base: string): Promise<FolderLakeStore> {
   const stats = await writeLake({ inputs: files, config: decoderConfigFrom({ dbc: [dbc], channel: [] }), lake: store });
   assert.equal(stats.failed, 0);
   return store;
-}
-
-async function duck(sql: string): Promise<Record<string, unknown>[]> {
-  const i = await DuckDBInstance.create(':memory:');
-  const c = await i.connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
-  } finally {
-    c.closeSync();
-    i.closeSync();
-  }
 }
 
 async function keysOf(store: LakeStore, prefix: string): Promise<string[]> {

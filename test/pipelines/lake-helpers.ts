@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { type WriteFrame, writeBusLog } from '../../src/formats/mdf4/writer.js';
 
 export const MIDNIGHT = BigInt(Date.UTC(2026, 5, 15)) * 1_000_000n; // ns
@@ -48,4 +49,16 @@ export function syntheticLog(root: string, session: number, split: number, start
   const path = join(dir, `${String(split).padStart(8, '0')}.MF4`);
   writeBusLog(path, frames, { layout: 'canedge-v2', startTimeNs: startNs, device: { serial: 'AABBCCDD' } });
   return path;
+}
+
+/** One SQL statement on a fresh in-memory DuckDB: rows as plain objects. */
+export async function duck(sql: string): Promise<Record<string, unknown>[]> {
+  const i = await DuckDBInstance.create(':memory:');
+  const c = await i.connect();
+  try {
+    return (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
+  } finally {
+    c.closeSync();
+    i.closeSync();
+  }
 }

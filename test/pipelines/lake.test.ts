@@ -15,12 +15,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, test } from 'node:test';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { FolderLakeStore, type LakeStore } from '../../src/formats/lake/index.js';
-import { LakeQuery, writeLake } from '../../src/pipelines/lake/index.js';
+import { compactLake, LakeQuery, writeLake } from '../../src/pipelines/lake/index.js';
 import { decoderConfigFrom, expandInputs, runDecodeJob } from '../../src/pipelines/logdecode/index.js';
 import { repoRoot, sharedData, warnNoShared } from '../harness/paths.js';
-import { DBC, MIDNIGHT, syntheticLog } from './lake-helpers.js';
+import { DBC, duck, MIDNIGHT, syntheticLog } from './lake-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'sigflow-lake-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -33,17 +32,6 @@ async function keysOf(store: LakeStore): Promise<string[]> {
   const out: string[] = [];
   for await (const o of store.list('')) out.push(o.key);
   return out.sort();
-}
-
-async function duck(sql: string): Promise<Record<string, unknown>[]> {
-  const i = await DuckDBInstance.create(':memory:');
-  const c = await i.connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[];
-  } finally {
-    c.closeSync();
-    i.closeSync();
-  }
 }
 
 const TABLE_KEY =
@@ -353,7 +341,6 @@ class NoDeleteStore extends FolderLakeStore {
 }
 
 test('compaction: fewer files, every row kept, the ledger follows; late uploads, a crash, a DBC change', async () => {
-  const { compactLake } = await import('../../src/pipelines/lake/index.js');
   const base = join(work, 'synth3');
   const root = join(base, 'LOG');
   syntheticLog(root, 1, 1, MIDNIGHT - 2_000_000_000n, 400);

@@ -2,7 +2,7 @@
  * `sigflow lake write` (logs → the Parquet data lake, CSS's layout, with a ledger) and `sigflow lake query` (SQL
  * over a lake folder with DuckDB). The work: src/pipelines/lake; the layout: src/formats/lake.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { decoderConfigFrom } from '../pipelines/logdecode/index.js';
@@ -270,7 +270,8 @@ async function compactAction(opts: CompactCliOptions): Promise<void> {
   else if (opts.before !== undefined) {
     const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(opts.before);
     const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : Number.NaN;
-    if (Number.isNaN(ms)) throw new SigflowError('SF_ERR_USAGE', `--before ${opts.before}: a date, YYYY-MM-DD`);
+    // (Date.UTC rolls 2026-13-40 over into 2027: a date must read back as itself)
+    if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== opts.before) throw new SigflowError('SF_ERR_USAGE', `--before ${opts.before}: a date, YYYY-MM-DD`);
     beforeDay = ms / 86_400_000;
   }
   const [{ compactLake }, { openLakeStore }] = await Promise.all([
@@ -278,6 +279,8 @@ async function compactAction(opts: CompactCliOptions): Promise<void> {
     import('../formats/lake/index.js'),
   ]);
   const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  if (store.folder !== null && !existsSync(store.folder))
+    throw new SigflowError('SF_ERR_USAGE', `--lake ${opts.lake}: no such folder`, { where: '--lake' });
   const t0 = performance.now();
   try {
     const s = await compactLake({ lake: store, beforeDay });

@@ -60,7 +60,7 @@ test('lake write, again, then query: summary lines, views, csv and json', async 
 });
 
 test('lake errors: bad SQL exits 1 naming DuckDB’s reason; no --lake exits 2', async () => {
-  const bad = await runCli(['lake', 'query', '--lake', join(work, 'nothing-here'), 'select * from nope']);
+  const bad = await runCli(['lake', 'query', '--lake', join(work, 'lake'), 'select * from nope']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /Table with name nope does not exist.*\(SF_ERR_LAKE_QUERY\)/);
   const usage = await runCli(['lake', 'write', LOG, '--dbc', join(LOG, 'canmod-gps.dbc')]);

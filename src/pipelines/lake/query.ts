@@ -49,6 +49,8 @@ export class LakeQuery {
         `${lake.where}: queries read a lake folder (an S3 lake: sync it, or mount it, to a folder first)`,
         { where: lake.where },
       );
+    if (!existsSync(lake.folder))
+      throw new SigflowError('SF_ERR_LAKE_QUERY', `${lake.folder}: no such lake folder`, { where: lake.where });
     // two levels of folders (devices, then their message folders) say what views there are: no need to walk the
     // date folders, which hold the thousands of files
     const folders = new Map<string, Set<string>>();

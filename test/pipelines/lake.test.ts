@@ -215,6 +215,13 @@ test('mux branches, J1939 source addresses and midnight: one folder each, one fi
       'SELECT (SELECT count(*) FROM CAN1_EEC1_S00) AS a, (SELECT count(*) FROM CAN1_EEC1_SAB) AS b',
     );
     assert.deepEqual(sa.rows[0], { a: 134n, b: 266n });
+    // t as Athena sees it (a plain UTC timestamp); a filter on the date path opens only that day's file
+    const types = await q.query('SELECT column_name, column_type FROM (DESCRIBE CAN1_EEC1_SAB)');
+    assert.deepEqual(types.rows[0], { column_name: 't', column_type: 'TIMESTAMP' });
+    const plan = await q.query(
+      `EXPLAIN ANALYZE SELECT max(t) FROM CAN1_EEC1_SAB WHERE date_created = '2026/06/15' AND device = 'AABBCCDD'`,
+    );
+    assert.match(String(plan.rows[0].explain_value), /Total Files Read: 1\b/);
   } finally {
     q.close();
   }

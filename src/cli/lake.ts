@@ -271,7 +271,8 @@ async function compactAction(opts: CompactCliOptions): Promise<void> {
     const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(opts.before);
     const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : Number.NaN;
     // (Date.UTC rolls 2026-13-40 over into 2027: a date must read back as itself)
-    if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== opts.before) throw new SigflowError('SF_ERR_USAGE', `--before ${opts.before}: a date, YYYY-MM-DD`);
+    if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== opts.before)
+      throw new SigflowError('SF_ERR_USAGE', `--before ${opts.before}: a date, YYYY-MM-DD`);
     beforeDay = ms / 86_400_000;
   }
   const [{ compactLake }, { openLakeStore }] = await Promise.all([

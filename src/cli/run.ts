@@ -91,7 +91,18 @@ async function runAction(opts: RunOptions): Promise<void> {
   const dest = human ?? pino.destination({ fd: 2, sync: true });
   const logger = pino({ name: 'sigflow-run', level: fileFormat.level }, dest);
   const print = (line: string) => (human ? process.stderr.write(`sigflow run: ${line}\n`) : logger.info(line));
-  const dashboards = await dashboardsOf(checked.config, logger);
+  // the console shows the supervisor once it runs (its requests before that see a run starting)
+  let sup: import('../supervisor/index.js').Supervisor | null = null;
+  const { startRunWeb } = await import('../server/index.js');
+  const web = await startRunWeb(checked.config, {
+    // (warnings and errors only: an open console's requests every second would fill the log)
+    logger: logger.child({ part: 'web' }, { level: 'warn' }) as never,
+    console: {
+      version: VERSION,
+      run: { status: () => sup?.status() ?? null, outbox: () => sup?.outbox.store ?? null },
+      iof: await iofConsoleOf(checked.config),
+    },
+  });
   try {
     const final = await runService(
       opts.config,
@@ -99,35 +110,25 @@ async function runAction(opts: RunOptions): Promise<void> {
         logger,
         writeLogLine: (line) => dest.write(line.endsWith('\n') ? line : `${line}\n`),
         print,
-        httpFallback: dashboards?.handler,
+        httpFallback: web?.handler,
         version: VERSION,
+        onStarted: (s) => {
+          sup = s;
+        },
       },
       checked,
     );
     for (const line of final) print(`final: ${line}`);
   } finally {
-    await dashboards?.close();
+    await web?.close();
     human?.end();
   }
 }
 
-/** The Grafana routes of `server.dashboards` (src/server), handed to the run's HTTP endpoint; null when off. */
-async function dashboardsOf(
-  config: import('../config/index.js').SigflowConfig,
-  logger: import('pino').Logger,
-): Promise<Awaited<ReturnType<typeof import('../server/index.js').startDashboards>> | null> {
-  const d = config.server === false ? undefined : config.server.dashboards;
-  if (!d) return null;
-  const storeSink = config.sinks.find((s) => s.type === 'store') as { path?: string } | undefined;
-  const { startDashboards } = await import('../server/index.js');
-  return startDashboards({
-    data: d.logs,
-    storePath: d.store ? storeSink?.path : undefined,
-    dbc: d.dbc,
-    limitBytes: d.limit,
-    onLimit: d.on_limit,
-    cacheBytes: d.cache,
-    auth: { tokens: d.tokens, basic: d.basic_auth },
-    logger: logger.child({ part: 'dashboards' }) as never,
-  });
+/** The console's IoF view when the config has an iof sink: what its database holds (src/apps/iof). */
+async function iofConsoleOf(config: import('../config/index.js').SigflowConfig): Promise<(() => unknown) | undefined> {
+  const sink = config.sinks.find((s) => s.type === 'iof') as { path?: string; project?: string } | undefined;
+  if (!sink?.path) return undefined;
+  const { iofConsoleView } = await import('../apps/iof/index.js');
+  return iofConsoleView(sink.path, sink.project);
 }

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { parseDuration, parseSize } from '../units/index.js';
 import { collect } from './log-args.js';
+import { VERSION } from './version.js';
 
 interface ServeArgs {
   port: string;
@@ -33,6 +34,7 @@ interface ServeArgs {
   s3_sk?: string;
   s3_bucket?: string;
   s3_cert?: string;
+  console: boolean;
 }
 
 export function registerServeCommands(program: Command): void {
@@ -88,6 +90,7 @@ export function registerServeCommands(program: Command): void {
       collect,
       [],
     )
+    .option('--no-console', 'no web console at /console/ (on by default, behind the same auth and TLS)')
     .option('--loglevel <level>', 'debug, info, warn or error', 'info')
     .option('--s3_ak <key>', "S3 access key (the old backend's flag; S3 is not built yet)")
     .option('--s3_sk <secret>', 'S3 secret key (not built yet)')
@@ -104,7 +107,9 @@ passwords.json in the root opens encrypted logs.
 
 Routes: SimpleJson (GET /, POST /search, /query, /annotations, /tag-keys, /tag-values — the CANedge dashboard
 templates work unchanged), simPod JSON (POST /metrics, /metric-payload-options, /variable, /query), Infinity
-rows (GET /api/rows), GET /healthz, GET /api/stats. See src/server/README.md.
+rows (GET /api/rows, also as CSV or Parquet), GET /healthz, GET /api/stats. See src/server/README.md.
+The web console: open http://127.0.0.1:8080/console/ in a browser (the status of the server, signals plotted
+from the logs or the store, the log index; basic auth works in a browser, bearer tokens do not).
 With --store, targets {"measurement":"EEC1","field":"EngineSpeed","tags":{"device":"truck"}} (SimpleJson), the
 simPod metric "Stored series" and /api/rows?measurement=… serve the store too. With --lake the same targets read
 the lake: measurement = message folder (CAN2_gnss_speed), tag device, fields = signals; only the days of the
@@ -210,6 +215,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
     tls: a.tlsCert && a.tlsKey ? { cert: a.tlsCert, key: a.tlsKey } : undefined,
     corsOrigins: a.cors,
     logger,
+    console: a.console ? { version: VERSION } : undefined,
   });
   const cat = server.engine.catalog;
   const files = cat.lastRefresh.stats?.total ?? 0;
@@ -218,7 +224,9 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
     `sigflow serve: ${cat.devices().length} device(s), ${files} log file(s)${bad ? ` (${bad} unreadable: see /api/stats and the log)` : ''}, DBC: ${server.engine.dbcKeys().join(', ') || 'none'}\n`,
   );
   for (const e of cat.unreadable()) logger.warn(`${e.path}: ${e.error?.message} (${e.error?.code})`);
-  process.stderr.write(`sigflow serve: listening on ${server.url} (Ctrl-C stops)\n`);
+  process.stderr.write(
+    `sigflow serve: listening on ${server.url}${a.console ? `, console at ${server.url}/console/` : ''} (Ctrl-C stops)\n`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

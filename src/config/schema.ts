@@ -189,6 +189,11 @@ export const serverConfigSchema = z
     listen: listenAddress('127.0.0.1:9464'),
     /** The Grafana routes (SimpleJson, simPod, Infinity) on the same address; off when absent. */
     dashboards: dashboardsConfigSchema.optional(),
+    /**
+     * The web console at /console/ on the same address (status, signals of the store sink, dead letters); its auth
+     * is the dashboards' (tokens, basic_auth) when that section is there.
+     */
+    console: z.boolean().default(true),
   })
   .strict();
 

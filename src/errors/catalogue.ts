@@ -462,6 +462,13 @@ export const ERRORS = {
     'The server cannot listen on its address (in use, not a local address, or not permitted).',
     'Choose another --port (0 takes any free one) or --bind address.',
   ),
+  SF_ERR_SERVE_NOT_FOUND: {
+    exit: 2,
+    http: 404,
+    means:
+      'The console asked for something this server does not have: a page or asset that does not exist, the outbox of `sigflow run` on `sigflow serve`, the IoF tables where no iof sink is configured.',
+    action: 'Open the console from its start page (/console/); the views this server has are in its menu.',
+  },
 
   // ── packets (bit-field packet specs) and the IoF application ─────────────────────────────────────────
   SF_ERR_PACKETS_SPEC: usage(

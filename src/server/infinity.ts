@@ -4,11 +4,13 @@
  * row per timestamp, a column per signal (null where a signal has no sample at that time), time-ordered. Latitude
  * and longitude signals are also given as `latitude` / `longitude`, the names Geomap's auto mode looks for.
  * Optional: itf (CAN), chn (CH1), method (MINMAX, MIN, MAX, NEAREST), interval_ms. Times: ISO 8601 or epoch ms
- * (Grafana's `${__from}` / `${__to}`). Session breaks are not rows (a table has no gaps).
+ * (Grafana's `${__from}` / `${__to}`). Session breaks are not rows (a table has no gaps). `format=csv` or
+ * `format=parquet` answers the same rows as a file to download (download.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Point, QueryEngine } from '../query/index.js';
+import { sendRows } from './download.js';
 import { clientGone, storeTimeSeries } from './protocol.js';
 import {
   badRequest,
@@ -34,6 +36,7 @@ const RowsQuery = z.looseObject({
   method: z.string().max(16).optional(),
   max_points: z.coerce.number().int().positive().max(100_000).optional(),
   interval_ms: z.coerce.number().nonnegative().optional(),
+  format: z.enum(['json', 'csv', 'parquet']).optional(),
 });
 
 const GEO: Record<string, string> = {
@@ -62,9 +65,11 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
       );
       const r = await storeTimeSeries(engine, [{ t }], { fromMs, toMs }, q.max_points ?? 1000);
       if (r.notices.length) reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));
-      return rowsOf(
-        r.series.map((s) => ({ name: s.target.slice(s.target.lastIndexOf(':') + 1), points: s.datapoints })),
-      );
+      const series = r.series.map((s) => ({
+        name: s.target.slice(s.target.lastIndexOf(':') + 1),
+        points: s.datapoints,
+      }));
+      return sendRows(reply, rowsOf(series), columnsOf(series), q.format ?? 'json', q.measurement);
     }
     if (q.device === undefined || q.db === undefined || q.signals === undefined) {
       throw badRequest('/api/rows: give device, db and signals (log trees) or measurement (the store)');
@@ -90,8 +95,15 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
     );
     if (report.notices.length)
       reply.header('x-sigflow-notices', encodeURIComponent(report.notices.join(' | ')).slice(0, 4000));
-    return rowsOf(series);
+    return sendRows(reply, rowsOf(series), columnsOf(series), q.format ?? 'json', `${q.device}_${q.db}`);
   });
+}
+
+/** The columns of rowsOf's rows after `time`: the series, then the latitude/longitude aliases they add. */
+function columnsOf(series: { name: string }[]): string[] {
+  const names = series.map((s) => s.name);
+  const geo = [...new Set(series.map((s) => GEO[s.name.toLowerCase()]).filter((g) => g && !names.includes(g)))];
+  return [...names, ...geo];
 }
 
 /** One row per timestamp, a column per series (null where it has no sample then), latitude/longitude aliases. */

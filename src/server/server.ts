@@ -1,6 +1,6 @@
 /**
  * The HTTP server of `sigflow serve` (fastify): the Grafana protocols (SimpleJson, simPod JSON, Infinity rows)
- * over one query engine, plus `/healthz` and `/api/stats`. Security: 127.0.0.1 unless told otherwise (the CLI),
+ * over one query engine, plus `/healthz`, `/api/stats` and the web console (console/). Security: 127.0.0.1 unless told otherwise (the CLI),
  * bearer-token and/or basic auth on every route but `/healthz`, TLS from a certificate and key, CORS off unless
  * origins are listed, JSON bodies only and at most `bodyLimit` bytes, every body validated (requests.ts).
  * Errors answer `{code, message}` with the catalogue's HTTP status (400 bad request, 401, 404 unknown DBC, 413
@@ -11,6 +11,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ERRORS, errorCode, SigflowError } from '../errors/index.js';
 import type { QueryEngine } from '../query/index.js';
+import { type ConsoleOptions, registerConsoleApi } from './console/api.js';
+import { registerConsolePages } from './console/pages.js';
 import { registerInfinity } from './infinity.js';
 import { registerSimpleJson } from './simplejson.js';
 import { registerSimpod } from './simpod.js';
@@ -31,6 +33,10 @@ export interface ServerOptions {
   /** Largest request body (default 1 MiB). */
   bodyLimit?: number;
   logger?: FastifyBaseLogger;
+  /** The web console (/console/ and /api/console/), off when absent. */
+  console?: ConsoleOptions;
+  /** The Grafana routes (default true; off: the console alone, e.g. `sigflow run` without server.dashboards). */
+  grafana?: boolean;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -99,6 +105,10 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
   });
 
   app.get('/healthz', async () => ({ ok: true }));
+  // the connection test of the SimpleJson and simPod plugins; a browser is taken to the console
+  app.get('/', async (req, reply) =>
+    opts.console && (req.headers.accept ?? '').includes('text/html') ? reply.redirect('/console/') : 'OK',
+  );
   app.get('/api/stats', async () => {
     const m = process.memoryUsage();
     const mb = (n: number) => +(n / 1048576).toFixed(1);
@@ -113,8 +123,15 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
       },
     };
   });
-  registerSimpleJson(app, engine);
-  registerSimpod(app, engine);
+  if (opts.grafana !== false) {
+    registerSimpleJson(app, engine);
+    registerSimpod(app, engine);
+  }
+  // the rows route also feeds the console's plots and downloads
   registerInfinity(app, engine);
+  if (opts.console) {
+    registerConsolePages(app);
+    registerConsoleApi(app, engine, opts.console);
+  }
   return app;
 }

@@ -30,6 +30,7 @@ import {
   type RecordSource,
   StoreSource,
 } from '../query/index.js';
+import type { ConsoleOptions } from './console/api.js';
 import { type AuthOptions, buildServer } from './server.js';
 
 /** S3 settings of a data root (the old backend's --s3_* flags). */
@@ -77,6 +78,10 @@ export interface ServeOptions {
   tls?: { cert: string; key: string };
   corsOrigins?: string[];
   logger?: FastifyBaseLogger;
+  /** The web console at /console/ (absent: none). */
+  console?: ConsoleOptions;
+  /** The Grafana routes (default true). */
+  grafana?: boolean;
 }
 
 export interface RunningServer {
@@ -224,7 +229,7 @@ interface Serving {
 }
 
 async function prepare(o: ServeOptions, store: RecordSource | undefined): Promise<Serving> {
-  if (o.data === undefined && store === undefined) {
+  if (o.data === undefined && store === undefined && !o.console) {
     throw new SigflowError(
       'SF_ERR_SERVE_CONFIG',
       'nothing to serve: give a log tree (folder, file:// or S3), a store file or a lake folder',
@@ -261,7 +266,14 @@ async function prepare(o: ServeOptions, store: RecordSource | undefined): Promis
       onLimit: o.onLimit,
       cacheBytes: o.cacheBytes,
     });
-    const app = await buildServer(engine, { auth: o.auth, tls, corsOrigins: o.corsOrigins, logger: log });
+    const app = await buildServer(engine, {
+      auth: o.auth,
+      tls,
+      corsOrigins: o.corsOrigins,
+      logger: log,
+      console: o.console,
+      grafana: o.grafana,
+    });
     let timer: NodeJS.Timeout | null = null;
     const p = pool;
     return {

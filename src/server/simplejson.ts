@@ -42,8 +42,6 @@ import {
 import { simpodTargets } from './simpod.js';
 
 export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): void {
-  app.get('/', async () => 'OK');
-
   app.post('/search', async (req) => {
     const body = parseBody(SearchBodySchema, req.body, '/search');
     return search(engine, body.target);

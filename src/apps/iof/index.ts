@@ -3,6 +3,8 @@
  * `status`, `position --all`; it runs on `sigflow run` with the MQTT source (payload format packets) and the iof
  * sink (src/sinks/iof).
  */
+
+export { type IofConsoleData, iofConsoleView } from './console.js';
 export {
   type BrokerSettings,
   type InitOptions,

@@ -11,13 +11,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, type TestContext, test } from 'node:test';
 import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import { projectPaths, runConfig } from '../../src/apps/iof/index.js';
 import { IofDatabase, parseProjectText, saveProject } from '../../src/sinks/iof/index.js';
 import { checkPositions, envelope, fishProject, messages, spread, transmissions } from '../apps/iof/fish.js';
 import { encodeIof, expectedRows, prng, randomMessage } from '../codecs/bitfield/iof-encoder.js';
+import { accessibilityProblems, launchBrowser, screenshot } from '../harness/browser.js';
 import { Daemon } from '../harness/daemon.js';
 import { repoRoot } from '../harness/paths.js';
 import { startMosquitto } from '../harness/services.js';
@@ -57,6 +58,44 @@ async function publish(url: string, payloads: string[], onProgress?: (i: number)
   await pub.endAsync();
 }
 
+/**
+ * The console's IoF view in a real browser: one figure per cage with its three receivers and one marker per tag
+ * positioned in it, the receivers' table; no serious accessibility violation.
+ */
+async function consoleShowsCages(t: TestContext, http: string, dbPath: string): Promise<void> {
+  const browser = await launchBrowser();
+  if (!browser) return;
+  try {
+    const db = IofDatabase.open(dbPath, { readonly: true });
+    const tags = db.db
+      .prepare('SELECT cage_name, COUNT(DISTINCT tag_id) AS n FROM positions GROUP BY cage_name ORDER BY cage_name')
+      .all() as { cage_name: string; n: number }[];
+    const receivers = (db.db.prepare('SELECT COUNT(DISTINCT tbr_serial_id) AS n FROM tag').get() as { n: number }).n;
+    db.close();
+    const ctx = await browser.newContext({ bypassCSP: true, viewport: { width: 1200, height: 900 } });
+    const page = await ctx.newPage();
+    await page.goto(`${http}/console/`);
+    // the IoF view is in the menu when an iof sink is configured
+    await page.getByRole('link', { name: 'IoF' }).click();
+    await page.locator('figure svg.cage').first().waitFor();
+    for (const c of tags) {
+      const fig = page.locator('figure').filter({ hasText: new RegExp(`^${c.cage_name}:`) });
+      assert.equal(await fig.locator('[data-tag]').count(), c.n, `tags drawn in cage ${c.cage_name}`);
+      assert.equal(await fig.locator('[data-tbr]').count(), 3, `receivers drawn in cage ${c.cage_name}`);
+    }
+    assert.ok(receivers > 0);
+    assert.equal(
+      await page.locator('table[aria-label], section table, .scroll table').locator('tbody tr').count(),
+      receivers,
+    );
+    assert.deepEqual(await accessibilityProblems(page), []);
+    t.diagnostic(`screenshot: ${await screenshot(page, 'iof')}`);
+    await ctx.close();
+  } finally {
+    await browser.close();
+  }
+}
+
 const countOf = (dbPath: string, table: string) => {
   const db = IofDatabase.open(dbPath, { readonly: true });
   try {
@@ -81,6 +120,7 @@ test('synthetic fish over mosquitto: positions match the reference within 1 cm; 
       msgs.map((m) => envelope(m)),
     );
     await d.until('every message stored', () => countOf(dbPath, 'backup') === msgs.length, 60_000);
+    await consoleShowsCages(t, d.http as string, dbPath);
     const { code } = await d.stop('SIGTERM');
     assert.equal(code, 0, d.tail());
   } finally {

@@ -57,16 +57,12 @@ const require = createRequire(import.meta.url);
  */
 export async function accessibilityProblems(page: Page): Promise<string[]> {
   const source = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-  const dbg = (m: string) => process.env.SIGFLOW_TEST_STEPS === '1' && process.stderr.write(`axe: ${m}\n`);
-  dbg('adding');
   await page.addScriptTag({ content: source });
-  dbg('running');
   const violations = (await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run(o: unknown): Promise<{ violations: unknown[] }> } }).axe;
     const r = await axe.run({ runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] });
     return r.violations;
   })) as { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
-  dbg('done');
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);

@@ -39,13 +39,13 @@ function asset(path: string, type: string): Asset {
 /** The console's files: from the package (src/server/console/assets) and the uplot package. */
 function loadAssets(): Map<string, Asset> {
   const dir = join(runningPackageDir(), 'src', 'server', 'console', 'assets');
-  const uplot = require.resolve('uplot/dist/uPlot.esm.js');
+  const uplot = require.resolve('uplot/dist/uPlot.iife.min.js');
   try {
     return new Map([
       ['index.html', asset(join(dir, 'index.html'), 'text/html; charset=utf-8')],
       ['console.js', asset(join(dir, 'console.js'), 'text/javascript; charset=utf-8')],
       ['console.css', asset(join(dir, 'console.css'), 'text/css; charset=utf-8')],
-      ['uPlot.esm.js', asset(uplot, 'text/javascript; charset=utf-8')],
+      ['uPlot.iife.min.js', asset(uplot, 'text/javascript; charset=utf-8')],
       ['uPlot.min.css', asset(join(uplot, '..', 'uPlot.min.css'), 'text/css; charset=utf-8')],
     ]);
   } catch (e) {

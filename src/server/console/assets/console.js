@@ -1,6 +1,7 @@
 // sigflow console: one page, four views (status, signals, logs, iof), each at its own URL. Plain ES module, no
 // build step; uPlot draws the plots. The server's routes are in src/server/console/api.ts and infinity.ts.
-import uPlot from './uPlot.esm.js';
+// uPlot: the package's minified build, loaded by the page before this module (a global, as that build defines it)
+const uPlot = globalThis.uPlot;
 
 // ── small helpers ─────────────────────────────────────────────────────────────────────────────────────────
 /** An element: h('td', {class: 'num'}, 'text', child…); `on…` attributes are listeners, false/null are skipped. */
@@ -692,6 +693,20 @@ function viewSignals(main, params) {
           : []),
       );
       const points = res.body.filter((x) => x[name] !== null && x[name] !== undefined);
+      shown = { key: seriesKey(rows), max: Number(rows.get('max_points')), points };
+      show(points, name, r);
+    };
+
+    /** What identifies the plotted series (the rows query without its time range). */
+    const seriesKey = (rows) => {
+      const k = new URLSearchParams(rows);
+      for (const x of ['from', 'to', 'max_points']) k.delete(x);
+      return String(k);
+    };
+    /** The last full draw: its series, point budget and points (the live tail appends to them). */
+    let shown = null;
+
+    const show = (points, name, r) => {
       const xs = points.map((x) => x.time / 1000);
       const ys = points.map((x) => x[name]);
       status.textContent = `${points.length} points from ${fmtTime(r.from)} to ${fmtTime(r.to)}${points.length ? `; last ${ys[ys.length - 1]} at ${fmtTimeMs(points[points.length - 1].time)}` : ''}.`;
@@ -699,6 +714,36 @@ function viewSignals(main, params) {
       box.setAttribute('aria-label', `${title.textContent}: ${status.textContent}`);
       drawPlot(xs, ys, name, r);
       renderTable(points, name);
+    };
+
+    /**
+     * The live tail: only what arrived since the last point is asked for and appended, points older than the
+     * window dropped; the window is fetched whole again (downsampled to the plot's width) when the series changed
+     * or the appended points grew past 8× the width — so an open page costs the server one small query a second.
+     */
+    const tail = async () => {
+      const r = range();
+      const { rows, name } = state();
+      if (!r || !shown || shown.key !== seriesKey(rows) || shown.points.length > 8 * shown.max) return draw();
+      const last = shown.points.length ? shown.points[shown.points.length - 1].time : r.from;
+      rows.set('from', String(Math.floor(last)));
+      rows.set('to', String(Math.ceil(r.to)));
+      rows.set('max_points', String(shown.max));
+      const mine = ++seq;
+      let res;
+      try {
+        res = await api(`/api/rows?${rows}`);
+      } catch (e) {
+        if (mine !== seq) return;
+        status.textContent = e.message;
+        status.className = 'error';
+        return;
+      }
+      if (mine !== seq || stop || !shown) return;
+      const fresh = res.body.filter((x) => x.time > last && x[name] !== null && x[name] !== undefined);
+      const kept = shown.points.filter((x) => x.time >= r.from);
+      shown.points = kept.concat(fresh);
+      show(shown.points, name, r);
     };
 
     const drawPlot = (xs, ys, name, r) => {
@@ -744,21 +789,32 @@ function viewSignals(main, params) {
       if (xs.length) plot.setScale('x', { min: r.from / 1000, max: r.to / 1000 });
     };
 
+    /** The data table: its summary always, its rows only while it is open (a closed table costs nothing live). */
+    let tableOf = null;
     const renderTable = (points, name) => {
-      const shown = points.slice(-1000);
+      tableOf = { points, name };
+      const last = points.slice(-1000);
+      const summary = h('summary', {
+        text: `Data table (${points.length > 1000 ? `last 1,000 of ${fmtNum(points.length)}` : fmtNum(points.length)} points)`,
+      });
+      if (!data.open) {
+        data.replaceChildren(summary);
+        return;
+      }
       data.replaceChildren(
-        h('summary', {
-          text: `Data table (${points.length > 1000 ? `last 1,000 of ${fmtNum(points.length)}` : fmtNum(points.length)} points)`,
-        }),
+        summary,
         table(
           'Plotted points',
           [['Time (UTC)'], [name, 'num']],
-          shown.map((p) =>
+          last.map((p) =>
             h('tr', {}, h('td', { text: fmtTimeMs(p.time) }), h('td', { class: 'num', text: String(p[name]) })),
           ),
         ),
       );
     };
+    data.addEventListener('toggle', () => {
+      if (data.open && tableOf && !data.querySelector('table')) renderTable(tableOf.points, tableOf.name);
+    });
 
     const setLive = (on) => {
       liveBtn.setAttribute('aria-pressed', on ? 'true' : 'false');
@@ -769,7 +825,7 @@ function viewSignals(main, params) {
           rSel.input.value = '5m';
           showCustom();
         }
-        timer = setInterval(() => void draw(), 1000);
+        timer = setInterval(() => void tail(), 1000);
       }
     };
     liveBtn.addEventListener('click', () => {

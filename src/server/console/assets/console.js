@@ -639,7 +639,22 @@ function viewSignals(main, params) {
       return { q, rows, name };
     };
 
+    /** The answer of /api/rows, or null when it failed (said on the page) or a newer request was made meanwhile. */
     let seq = 0;
+    const rowsOf = async (rows) => {
+      const mine = ++seq;
+      try {
+        const res = await api(`/api/rows?${rows}`);
+        return mine === seq && !stop ? res : null;
+      } catch (e) {
+        if (mine === seq) {
+          status.textContent = e.message;
+          status.className = 'error';
+        }
+        return null;
+      }
+    };
+
     const draw = async (push) => {
       const r = range();
       if (!r) {
@@ -662,19 +677,10 @@ function viewSignals(main, params) {
         [parquet, 'parquet'],
       ])
         a.href = `/api/rows?${rows}&format=${fmt}`;
-      const mine = ++seq;
       status.className = 'muted';
       status.textContent = 'Loading…';
-      let res;
-      try {
-        res = await api(`/api/rows?${rows}`);
-      } catch (e) {
-        if (mine !== seq) return;
-        status.textContent = e.message;
-        status.className = 'error';
-        return;
-      }
-      if (mine !== seq || stop) return;
+      const res = await rowsOf(rows);
+      if (!res) return;
       if (src === 'logs' && picks.findBus && res.body.length === 0) {
         const next = CHANNELS[CHANNELS.indexOf(picks.chn.value) + 1];
         if (next) {
@@ -729,17 +735,8 @@ function viewSignals(main, params) {
       rows.set('from', String(Math.floor(last)));
       rows.set('to', String(Math.ceil(r.to)));
       rows.set('max_points', String(shown.max));
-      const mine = ++seq;
-      let res;
-      try {
-        res = await api(`/api/rows?${rows}`);
-      } catch (e) {
-        if (mine !== seq) return;
-        status.textContent = e.message;
-        status.className = 'error';
-        return;
-      }
-      if (mine !== seq || stop || !shown) return;
+      const res = await rowsOf(rows);
+      if (!res || !shown) return;
       const fresh = res.body.filter((x) => x.time > last && x[name] !== null && x[name] !== undefined);
       const kept = shown.points.filter((x) => x.time >= r.from);
       shown.points = kept.concat(fresh);

@@ -5,11 +5,14 @@
  */
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
+import { authorizationFor } from '../io/index.js';
 import type { RunStatus } from '../supervisor/index.js';
 import { checkConfigFile, parseListen } from '../supervisor/index.js';
 
-function baseUrl(opts: { config?: string; url?: string }): string {
-  if (opts.url) return opts.url.replace(/\/+$/, '');
+/** Where to ask, and the Authorization header the config's server.auth calls for (null: none). */
+function endpoint(opts: { config?: string; url?: string }): { base: string; authorization: string | null } {
+  const authorization = process.env.SIGFLOW_STATUS_AUTH ?? null;
+  if (opts.url) return { base: opts.url.replace(/\/+$/, ''), authorization };
   if (!opts.config)
     throw new SigflowError('SF_ERR_USAGE', 'give -c <config file> (its server.listen) or --url http://host:port');
   const server = checkConfigFile(opts.config).config.server;
@@ -19,7 +22,11 @@ function baseUrl(opts: { config?: string; url?: string }): string {
   // a wildcard listen address is asked on loopback
   const h =
     host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
-  return `http://${h}:${port}`;
+  const a = server.auth;
+  return {
+    base: `http://${h}:${port}`,
+    authorization: authorization ?? authorizationFor(a ? { tokens: a.tokens, basic: a.basic_auth } : undefined),
+  };
 }
 
 /** 3723456 ms → 1h2m3s (whole seconds; below a second: ms). */
@@ -54,24 +61,35 @@ export function registerStatusCommands(program: Command): void {
     .addHelpText(
       'after',
       `
-Exit status 0 when sigflow answered; 1 when it did not (not running, another address); 2 for bad arguments.
+Exit status 0 when sigflow answered; 1 when it did not (not running, another address); 2 for bad arguments or
+refused credentials (with -c, the config's server.auth is sent; with --url, $SIGFLOW_STATUS_AUTH as the
+Authorization header, e.g. "Bearer s3cret").
 
 Examples:
   sigflow status -c /etc/sigflow/agent.yaml
   sigflow status --url http://127.0.0.1:9464 --json`,
     )
     .action(async (opts: { config?: string; url?: string; json?: boolean }) => {
-      const url = `${baseUrl(opts)}/status`;
+      const { base, authorization } = endpoint(opts);
+      const url = `${base}/status`;
       const noAnswer = (why: string) =>
         new SigflowError('SF_ERR_RUN_STATUS', `${url}: no answer (${why}) — is sigflow run running there?`);
       let r: Response;
       let s: RunStatus;
       try {
-        r = await fetch(url, { signal: AbortSignal.timeout(5000) });
+        r = await fetch(url, {
+          signal: AbortSignal.timeout(5000),
+          headers: authorization ? { authorization } : {},
+        });
         s = (await r.json()) as RunStatus;
       } catch (e) {
         throw noAnswer((e as Error).message);
       }
+      if (r.status === 401)
+        throw new SigflowError(
+          'SF_ERR_SERVE_UNAUTHORIZED',
+          `${url}: credentials refused (server.auth of the config given with -c, or $SIGFLOW_STATUS_AUTH as an Authorization header value)`,
+        );
       if (!r.ok) throw noAnswer(`HTTP ${r.status}`);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);

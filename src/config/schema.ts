@@ -183,6 +183,22 @@ export const updatesConfigSchema = z
     path: ['sha256'],
   });
 
+/** Credentials the HTTP endpoint of `sigflow run` asks for (every route but /healthz and /readyz). */
+export const httpAuthConfigSchema = z
+  .object({
+    /** Accepted bearer tokens (use ${VAR}). */
+    tokens: z.array(z.string().min(1)).default([]),
+    /** Accepted basic-auth user and password (what a browser asks for: the console). */
+    basic_auth: z
+      .object({ user: z.string().min(1), password: z.string().min(1) })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((a) => a.tokens.length > 0 || a.basic_auth !== undefined, {
+    message: 'give tokens or basic_auth (or leave auth out)',
+  });
+
 export const serverConfigSchema = z
   .object({
     /** host:port of /metrics, /healthz, /readyz, /status (127.0.0.1 only unless told otherwise). */
@@ -190,10 +206,12 @@ export const serverConfigSchema = z
     /** The Grafana routes (SimpleJson, simPod, Infinity) on the same address; off when absent. */
     dashboards: dashboardsConfigSchema.optional(),
     /**
-     * The web console at /console/ on the same address (status, signals of the store sink, dead letters); its auth
-     * is the dashboards' (tokens, basic_auth) when that section is there.
+     * The web console at /console/ on the same address (status, signals of the store sink, dead letters), behind
+     * `auth` (and the dashboards' tokens or basic_auth when that section has them).
      */
     console: z.boolean().default(true),
+    /** Credentials for every route but /healthz and /readyz (metrics, status, console, dashboards); none: open. */
+    auth: httpAuthConfigSchema.optional(),
   })
   .strict();
 

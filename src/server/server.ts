@@ -7,9 +7,9 @@
  * over the limit); Grafana shows the message. Credentials are compared in constant time and never logged (the
  * request log has method, URL, status and time only).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ERRORS, errorCode, SigflowError } from '../errors/index.js';
+import { authChallenge, credentialCheck, type HttpAuth } from '../io/index.js';
 import type { QueryEngine } from '../query/index.js';
 import { type ConsoleOptions, registerConsoleApi } from './console/api.js';
 import { registerConsolePages } from './console/pages.js';
@@ -17,12 +17,8 @@ import { registerInfinity } from './infinity.js';
 import { registerSimpleJson } from './simplejson.js';
 import { registerSimpod } from './simpod.js';
 
-export interface AuthOptions {
-  /** Accepted bearer tokens (`Authorization: Bearer <token>`). */
-  tokens?: string[];
-  /** Accepted basic-auth user and password. */
-  basic?: { user: string; password: string };
-}
+/** Bearer tokens and/or basic auth (src/io/http-auth.ts). */
+export type AuthOptions = HttpAuth;
 
 export interface ServerOptions {
   auth?: AuthOptions;
@@ -39,24 +35,6 @@ export interface ServerOptions {
   grafana?: boolean;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-const same = (a: string, b: Buffer) => timingSafeEqual(digest(a), b);
-
-function authCheck(auth: AuthOptions | undefined): ((header: string | undefined) => boolean) | null {
-  const tokens = (auth?.tokens ?? []).filter((t) => t.length > 0).map(digest);
-  const basic = auth?.basic ? digest(`${auth.basic.user}:${auth.basic.password}`) : null;
-  if (tokens.length === 0 && !basic) return null;
-  return (header) => {
-    if (!header) return false;
-    const sp = header.indexOf(' ');
-    const scheme = header.slice(0, sp).toLowerCase();
-    const cred = header.slice(sp + 1).trim();
-    if (scheme === 'bearer') return tokens.some((t) => same(cred, t));
-    if (scheme === 'basic' && basic) return same(Buffer.from(cred, 'base64').toString('utf8'), basic);
-    return false;
-  };
-}
-
 export async function buildServer(engine: QueryEngine, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger,
@@ -68,7 +46,7 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
 
   // JSON only: a text/plain body is refused (415) rather than read as a string
   app.removeContentTypeParser('text/plain');
-  const check = authCheck(opts.auth);
+  const check = credentialCheck(opts.auth);
   const origins = new Set(opts.corsOrigins ?? []);
   app.addHook('onRequest', async (req, reply) => {
     const origin = req.headers.origin;
@@ -83,7 +61,7 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
       }
     }
     if (check && req.url !== '/healthz' && !check(req.headers.authorization)) {
-      reply.header('www-authenticate', opts.auth?.basic ? 'Basic realm="sigflow"' : 'Bearer');
+      reply.header('www-authenticate', authChallenge(opts.auth));
       throw new SigflowError('SF_ERR_SERVE_UNAUTHORIZED', 'missing or wrong credentials');
     }
   });

@@ -3,12 +3,14 @@
  * from the supervisor at each scrape), `/healthz` (200 unless a unit is marked failed) and `/readyz` (200 when every
  * unit runs with its source connected and no sink is alarmed; 503 with the reasons otherwise) and `/status` (the
  * units and the outbox as JSON: what `sigflow outbox status` and the console show). Anything else: 404.
+ * `server.auth` guards every route but /healthz and /readyz (bearer tokens, basic auth: src/io/http-auth.ts).
  * With a fallback (the `server.dashboards` section, wired by the CLI) every other path goes to the Grafana routes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { SigflowError } from '../errors/index.js';
+import { authChallenge, credentialCheck, type HttpAuth } from '../io/index.js';
 import { parseListen } from './listen.js';
 import type { RunStatus } from './supervisor.js';
 
@@ -125,16 +127,29 @@ export type HttpFallback = (req: IncomingMessage, res: ServerResponse) => void;
 
 const OWN = new Set(['/metrics', '/healthz', '/readyz', '/status']);
 
-/** Listens on `listen` (host:port); SF_ERR_RUN_LISTEN when it cannot. */
+/** Routes anyone may ask (service managers, load balancers, the update guard): no credentials. */
+const OPEN = new Set(['/healthz', '/readyz']);
+
+/**
+ * Listens on `listen` (host:port); SF_ERR_RUN_LISTEN when it cannot. With `auth`, every route but /healthz and
+ * /readyz answers 401 without the credentials.
+ */
 export async function startMetricsServer(
   listen: string,
   src: MetricsSource,
   fallback?: HttpFallback,
+  auth?: HttpAuth,
 ): Promise<MetricsServer> {
   const { host, port } = parseListen(listen);
   let reg: Promise<Registry> | null = null;
+  const check = credentialCheck(auth);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (check && !OPEN.has(path) && !check(req.headers.authorization)) {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': authChallenge(auth) });
+      res.end(`${JSON.stringify({ code: 'SF_ERR_SERVE_UNAUTHORIZED', message: 'missing or wrong credentials' })}\n`);
+      return;
+    }
     if (fallback && !OWN.has(path)) {
       fallback(req, res);
       return;

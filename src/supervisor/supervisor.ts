@@ -14,6 +14,7 @@ import type { TelemetryRecord } from '../records/index.js';
 import { createSink, filterSink, type Sink } from '../sinks/index.js';
 import { type EmbeddedBroker, startBroker } from './broker.js';
 import { type HttpFallback, type MetricsServer, startMetricsServer } from './http.js';
+import { isLoopback, parseListen } from './listen.js';
 import { RejectArchive } from './rejects.js';
 import type { RemoteConfig } from './remote-config.js';
 import { Unit, type UnitStatus } from './unit.js';
@@ -95,7 +96,19 @@ export class Supervisor {
     sup.sinks = sinks.map((x) => x.sink);
     sup.releaseLock = release;
     try {
-      if (config.server !== false) sup.server = await startMetricsServer(config.server.listen, sup, o.httpFallback);
+      if (config.server !== false) {
+        const a = config.server.auth;
+        sup.server = await startMetricsServer(
+          config.server.listen,
+          sup,
+          o.httpFallback,
+          a ? { tokens: a.tokens, basic: a.basic_auth } : undefined,
+        );
+        if (!a && !isLoopback(parseListen(config.server.listen).host))
+          o.logger.warn(
+            `the HTTP endpoint listens on ${config.server.listen} without server.auth: anyone who can reach it sees the status and the console, and can replay or purge dead letters`,
+          );
+      }
       if (config.broker) {
         sup.broker = await startBroker(config.broker.listen);
         o.logger.info(`embedded MQTT broker on mqtt://${sup.broker.address}`);

@@ -16,9 +16,10 @@ import type { Browser, Page } from 'playwright-core';
 import { startServe } from '../../src/server/index.js';
 import { TimeSeriesStore } from '../../src/store/index.js';
 import { accessibilityProblems, artefactsDir, launchBrowser, screenshot } from '../harness/browser.js';
+import { runCli } from '../harness/cli.js';
 import { Daemon } from '../harness/daemon.js';
 import { fixturesDir } from '../harness/paths.js';
-import { startInfluxDB } from '../harness/services.js';
+import { freePort, startInfluxDB } from '../harness/services.js';
 
 const MF4 = join(fixturesDir, 'canedge', '00000001-60B621D9.MF4');
 const DBC = join(
@@ -77,15 +78,34 @@ pipelines:
   - name: truck
     source: { type: replay, paths: [${MF4}], speed: 1, loop: true, retime: true }
     decode: { dbc: ${DBC}, mapping: message }
-server: { listen: "127.0.0.1:0" }
+server:
+  listen: "127.0.0.1:${await freePort()}"
+  auth: { basic_auth: { user: ops, password: "\${CONSOLE_PASSWORD}" } }
 logging: { stats_interval: 0 }
 `,
   );
-  const d = Daemon.start(cfg, {});
+  process.env.CONSOLE_PASSWORD = 'c0nsole';
+  const d = Daemon.start(cfg, { CONSOLE_PASSWORD: 'c0nsole' });
+  const authorization = `Basic ${Buffer.from('ops:c0nsole').toString('base64')}`;
+  /** fetch with the console's credentials. */
+  const authed = (url: string, init: RequestInit = {}) =>
+    fetch(url, { ...init, headers: { authorization, ...(init.headers as Record<string, string>) } });
   const shots: string[] = [];
   try {
     await d.until('the HTTP endpoint', () => d.http !== null);
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    step('auth: everything but the health routes asks for credentials; sigflow status sends the config’s');
+    assert.equal((await fetch(`${d.http}/console/`)).status, 401);
+    assert.equal((await fetch(`${d.http}/status`)).status, 401);
+    assert.equal((await fetch(`${d.http}/metrics`)).headers.get('www-authenticate'), 'Basic realm="sigflow"');
+    assert.equal((await fetch(`${d.http}/healthz`)).status, 200);
+    assert.equal((await authed(`${d.http}/status`)).status, 200);
+    const status = await runCli(['status', '-c', cfg]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /truck/);
+    const page = await browser.newPage({
+      viewport: { width: 1280, height: 900 },
+      httpCredentials: { username: 'ops', password: 'c0nsole' },
+    });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
 
@@ -147,11 +167,11 @@ logging: { stats_interval: 0 }
     // downloads of what is plotted
     step('signals: downloads');
     const csvHref = await page.getByRole('link', { name: 'Download CSV' }).getAttribute('href');
-    const csv = await (await fetch(`${d.http}${csvHref}`)).text();
+    const csv = await (await authed(`${d.http}${csvHref}`)).text();
     assert.match(csv.split('\n')[0], /^time,EngineSpeed$/);
     assert.ok(csv.split('\n').length > 2);
     const pqHref = await page.getByRole('link', { name: 'Download Parquet' }).getAttribute('href');
-    const pq = await (await fetch(`${d.http}${pqHref}`)).arrayBuffer();
+    const pq = await (await authed(`${d.http}${pqHref}`)).arrayBuffer();
     const rows = (await parquetReadObjects({ file: pq })) as { EngineSpeed: number | null }[];
     assert.ok(rows.length > 0 && rows.every((r) => typeof r.EngineSpeed === 'number'));
     // live tail: the last point moves on while the replay ingests
@@ -199,19 +219,19 @@ logging: { stats_interval: 0 }
       async () =>
         (await cellNumber(page, 'tr[data-sink="influx"] [data-counter="delivered"]')) >= deliveredBefore + replayed,
     );
-    const s = (await (await fetch(`${d.http}/api/console/status`)).json()) as {
+    const s = (await (await authed(`${d.http}/api/console/status`)).json()) as {
       run: { outbox: { sinks: { name: string; deadLettersStored: { count: number } }[] } };
     };
     assert.equal(s.run.outbox.sinks.find((k) => k.name === 'influx')?.deadLettersStored.count, 0);
     // a purge without the confirmation is refused by the server too
     step('dead letters: refusals');
-    const purge = await fetch(`${d.http}/api/console/dead-letters/purge`, {
+    const purge = await authed(`${d.http}/api/console/dead-letters/purge`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-sigflow-console': '1' },
       body: JSON.stringify({ sink: 'influx' }),
     });
     assert.equal(purge.status, 400);
-    const noHeader = await fetch(`${d.http}/api/console/dead-letters/replay`, {
+    const noHeader = await authed(`${d.http}/api/console/dead-letters/replay`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sink: 'influx' }),
@@ -221,7 +241,11 @@ logging: { stats_interval: 0 }
 
     // accessibility of the run's views
     step('run: accessibility');
-    const ctx = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+    const ctx = await browser.newContext({
+      bypassCSP: true,
+      viewport: { width: 1280, height: 900 },
+      httpCredentials: { username: 'ops', password: 'c0nsole' },
+    });
     const a11y = await ctx.newPage();
     for (const view of ['status', 'signals?src=records&m=EEC1&f=EngineSpeed']) {
       step(`run: accessibility of ${view}`);

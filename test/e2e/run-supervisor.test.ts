@@ -446,7 +446,7 @@ pipelines:
     stop_timeout: 10_000,
     drain_timeout: 30_000,
   });
-  assert.deepEqual(c.server, { listen: '127.0.0.1:9464' });
+  assert.deepEqual(c.server, { listen: '127.0.0.1:9464', console: true });
   assert.equal(c.logging.stats_interval, 10_000);
   assert.equal(c.pipelines[0].source.speed, 1);
   assert.equal(c.pipelines[0].source.loop, false);

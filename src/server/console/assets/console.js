@@ -243,7 +243,7 @@ function viewStatus(main) {
             h('td', { class: 'num', 'data-counter': 'records', text: fmtNum(u.counters.records ?? 0) }),
             h('td', { class: 'num', text: fmtNum(u.restarts) }),
             h('td', { class: 'num', text: fmtNum(u.counters.reconnects ?? 0) }),
-            h('td', { class: u.lastError ? 'error' : 'muted', text: u.lastError ?? '–' }),
+            h('td', { class: u.lastError && u.state !== 'running' ? 'error' : 'muted', text: u.lastError ?? '–' }),
           );
         }),
       ),
@@ -297,7 +297,13 @@ function viewStatus(main) {
                     onclick: () => showDead(k.name),
                   }),
             ),
-            h('td', { class: k.lastError ? 'error' : 'muted', text: k.lastError ?? '–' }),
+            // a past error stays listed, with its age, but is red only while the sink fails
+            h('td', {
+              class: k.alarm || k.consecutiveFailures > 0 ? 'error' : 'muted',
+              text: k.lastError
+                ? `${k.lastError}${k.lastErrorMs ? ` (${fmtAge(Date.now() - k.lastErrorMs)} ago)` : ''}`
+                : '–',
+            }),
           );
         }),
       ),

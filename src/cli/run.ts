@@ -32,7 +32,8 @@ crashes within runtime.crash_loop_window; the others keep running.
 Signals: SIGINT/SIGTERM stop the sources, hand the last records over, give the sinks runtime.drain_timeout to
 catch up (what is left stays in the outbox for the next start), print final stats and exit 0. SIGHUP re-reads the
 file: a valid config is applied to the pipelines it changes; an invalid one is reported and the old one kept.
-HTTP (server.listen, 127.0.0.1:9464 by default): /metrics (Prometheus), /healthz, /readyz, /status (JSON).
+HTTP (server.listen, 127.0.0.1:9464 by default): /metrics (Prometheus), /healthz, /readyz, /status (JSON), and
+the web console at /console/ (units, sinks, dead letters, the stored signals); server.auth asks for credentials.
 One sigflow per data directory (a lock). Config errors: exit 2, naming file, line and key path.
 
 Check a file first with "sigflow check -c FILE".

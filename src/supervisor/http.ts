@@ -18,6 +18,8 @@ export interface MetricsSource {
   status(): RunStatus;
   readiness(): string[];
   health(): string[];
+  /** The running version (said by /healthz, which the update guard asks without credentials). */
+  readonly version: string;
 }
 
 export interface MetricsServer {
@@ -171,7 +173,7 @@ export async function startMetricsServer(
         );
     } else if (path === '/healthz') {
       const why = src.health();
-      json(why.length ? 503 : 200, { status: why.length ? 'failing' : 'ok', reasons: why });
+      json(why.length ? 503 : 200, { status: why.length ? 'failing' : 'ok', reasons: why, version: src.version });
     } else if (path === '/readyz') {
       const why = src.readiness();
       json(why.length ? 503 : 200, { status: why.length ? 'not ready' : 'ready', reasons: why });

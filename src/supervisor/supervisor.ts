@@ -153,7 +153,7 @@ export class Supervisor {
 
   status(): RunStatus {
     return {
-      version: this.o.version ?? 'unknown',
+      version: this.version,
       uptimeMs: Date.now() - this.startMs,
       units: [...this.units.values()].map((u) => u.status()),
       outbox: this.outbox.status(),
@@ -198,6 +198,11 @@ export class Supervisor {
     for (const s of this.outbox.status().sinks)
       if (s.active && s.alarm) why.push(`sink ${s.name}: alarm: ${s.alarmReason ?? 'see the log'}`);
     return why;
+  }
+
+  /** The running sigflow's version. */
+  get version(): string {
+    return this.o.version ?? 'unknown';
   }
 
   /** Healthy unless a unit hit its crash-loop cap (a restart of the process may help) — else the reasons. */

@@ -60,8 +60,14 @@ async function probe(o: GuardOptions, statusUrl: string): Promise<string | null>
   };
   const h = await get(o.healthUrl);
   if (typeof h === 'string') return h;
-  await h.body?.cancel().catch(() => {});
-  if (h.status !== 200) return `${o.healthUrl} answered ${h.status}`;
+  if (h.status !== 200) {
+    await h.body?.cancel().catch(() => {});
+    return `${o.healthUrl} answered ${h.status}`;
+  }
+  // /healthz says its version (open even when server.auth guards /status: the guard has no credentials)
+  const said = ((await h.json().catch(() => null)) as { version?: unknown } | null)?.version;
+  if (typeof said === 'string')
+    return said === o.expectVersion ? null : `version ${said} answers (not ${o.expectVersion} yet)`;
   const s = await get(statusUrl);
   if (typeof s === 'string') return s;
   let version: unknown;

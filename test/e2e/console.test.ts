@@ -97,7 +97,10 @@ logging: { stats_interval: 0 }
     assert.equal((await fetch(`${d.http}/console/`)).status, 401);
     assert.equal((await fetch(`${d.http}/status`)).status, 401);
     assert.equal((await fetch(`${d.http}/metrics`)).headers.get('www-authenticate'), 'Basic realm="sigflow"');
-    assert.equal((await fetch(`${d.http}/healthz`)).status, 200);
+    const health = await fetch(`${d.http}/healthz`);
+    assert.equal(health.status, 200);
+    // (the update guard, which has no credentials, reads the version there)
+    assert.match(((await health.json()) as { version: string }).version, /^\d+\.\d+\.\d+/);
     assert.equal((await authed(`${d.http}/status`)).status, 200);
     const status = await runCli(['status', '-c', cfg]);
     assert.equal(status.code, 0, status.stderr);

@@ -131,11 +131,16 @@ describe('switchVersion, rollback, pruneVersions', () => {
   });
 });
 
-/** An HTTP server playing a running sigflow: /healthz with `health`, /status with `version`. */
-async function fakeSigflow(state: { health: number; version: string }) {
+/**
+ * An HTTP server playing a running sigflow: /healthz with `health`, /status with `version` — or, `guarded`, as
+ * one with server.auth: /status refused, the version said by /healthz.
+ */
+async function fakeSigflow(state: { health: number; version: string; guarded?: boolean }) {
   const server = createServer((req, res) => {
-    if (req.url === '/healthz') res.writeHead(state.health).end('{}');
-    else if (req.url === '/status') res.writeHead(200).end(JSON.stringify({ version: state.version }));
+    if (req.url === '/healthz')
+      res.writeHead(state.health).end(state.guarded ? JSON.stringify({ status: 'ok', version: state.version }) : '{}');
+    else if (req.url === '/status')
+      res.writeHead(state.guarded ? 401 : 200).end(JSON.stringify({ version: state.version }));
     else res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -174,6 +179,27 @@ describe('guardUpdate', () => {
       (await guardUpdate({ root, healthUrl: srv.url, expectVersion: '1.2.0', deadlineMs: 100 })).status,
       'skipped',
     );
+  });
+
+  it('with server.auth (/status refused without credentials): the version /healthz says is enough', async () => {
+    const root = rootWith('1.0.0', '1.1.0');
+    switchVersion(root, '1.0.0');
+    switchVersion(root, '1.1.0');
+    const app = { health: 200, version: '1.0.0', guarded: true };
+    const srv = await fakeSigflow(app);
+    setTimeout(() => (app.version = '1.1.0'), 300);
+    const lines: string[] = [];
+    const r = await guardUpdate({
+      root,
+      healthUrl: srv.url,
+      expectVersion: '1.1.0',
+      deadlineMs: 10_000,
+      pollMs: 100,
+      log: (l) => lines.push(l),
+    });
+    await srv.close();
+    assert.equal(r.status, 'done', lines.join('\n'));
+    assert.ok(lines.some((l) => /version 1\.0\.0 answers/.test(l)));
   });
 
   it('rolls back at the deadline and stops the process that recorded the new version (SIGTERM, SIGKILL when ignored)', async () => {

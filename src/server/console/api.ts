@@ -79,6 +79,14 @@ export function registerConsoleApi(app: FastifyInstance, engine: QueryEngine, o:
 
   app.get('/api/console/status', async () => snapshot());
 
+  // several open pages share one snapshot per tick (it reads the outbox's counters from SQLite)
+  let last: { at: number; text: string } | null = null;
+  const shared = () => {
+    const now = Date.now();
+    if (!last || now - last.at >= 500) last = { at: now, text: JSON.stringify(snapshot()) };
+    return last.text;
+  };
+
   // open event streams end when the server closes (a hijacked reply would keep it waiting)
   const streams = new Set<import('node:http').ServerResponse>();
   app.addHook('preClose', async () => {
@@ -96,7 +104,7 @@ export function registerConsoleApi(app: FastifyInstance, engine: QueryEngine, o:
     });
     const send = () => {
       try {
-        res.write(`event: status\ndata: ${JSON.stringify(snapshot())}\n\n`);
+        res.write(`event: status\ndata: ${shared()}\n\n`);
       } catch (e) {
         res.write(`event: failure\ndata: ${JSON.stringify({ message: (e as Error).message })}\n\n`);
       }

@@ -96,12 +96,14 @@ async function runAction(opts: RunOptions): Promise<void> {
   let sup: import('../supervisor/index.js').Supervisor | null = null;
   const { startRunWeb } = await import('../server/index.js');
   const web = await startRunWeb(checked.config, {
-    // (warnings and errors only: an open console's requests every second would fill the log)
-    logger: logger.child({ part: 'web' }, { level: 'warn' }) as never,
+    logger: logger.child({ part: 'web' }) as never,
     console: {
       version: VERSION,
       run: { status: () => sup?.status() ?? null, outbox: () => sup?.outbox.store ?? null },
-      iof: await iofConsoleOf(checked.config),
+      // (the IoF application is loaded only for a config with an iof sink)
+      iof: checked.config.sinks.some((s) => s.type === 'iof')
+        ? await (await import('../apps/iof/index.js')).iofConsoleOf(checked.config)
+        : undefined,
     },
   });
   try {
@@ -124,12 +126,4 @@ async function runAction(opts: RunOptions): Promise<void> {
     await web?.close();
     human?.end();
   }
-}
-
-/** The console's IoF view when the config has an iof sink: what its database holds (src/apps/iof). */
-async function iofConsoleOf(config: import('../config/index.js').SigflowConfig): Promise<(() => unknown) | undefined> {
-  const sink = config.sinks.find((s) => s.type === 'iof') as { path?: string; project?: string } | undefined;
-  if (!sink?.path) return undefined;
-  const { iofConsoleView } = await import('../apps/iof/index.js');
-  return iofConsoleView(sink.path, sink.project);
 }

@@ -4,6 +4,7 @@
  * its HTTP endpoint's /status (the address from the config file, or --url).
  */
 import type { Command } from 'commander';
+import { httpAuthOf } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
 import { authorizationFor } from '../io/index.js';
 import type { RunStatus } from '../supervisor/index.js';
@@ -22,10 +23,9 @@ function endpoint(opts: { config?: string; url?: string }): { base: string; auth
   // a wildcard listen address is asked on loopback
   const h =
     host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
-  const a = server.auth;
   return {
     base: `http://${h}:${port}`,
-    authorization: authorization ?? authorizationFor(a ? { tokens: a.tokens, basic: a.basic_auth } : undefined),
+    authorization: authorization ?? authorizationFor(httpAuthOf(server.auth)),
   };
 }
 

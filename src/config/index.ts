@@ -9,6 +9,7 @@ export {
 } from './load.js';
 export {
   configSchema,
+  httpAuthOf,
   type LoggingConfig,
   loggingConfigSchema,
   type PipelineEntry,

@@ -9,6 +9,7 @@
  *   runtime, logging, server: the process's own (restarts and stopping, log lines and stats, the HTTP endpoint)
  */
 import { z } from 'zod';
+import type { HttpAuth } from '../io/index.js';
 import { outboxConfigSchema, sinkDeliveryConfigSchema } from '../outbox/index.js';
 import { liveDecodeConfigSchema } from '../pipelines/live/index.js';
 import { durationWholeMs, numberish, sizeBytes } from '../schema/index.js';
@@ -198,6 +199,13 @@ export const httpAuthConfigSchema = z
   .refine((a) => a.tokens.length > 0 || a.basic_auth !== undefined, {
     message: 'give tokens or basic_auth (or leave auth out)',
   });
+
+/** An auth section of the config (`tokens`, `basic_auth`) as the HTTP credential check takes it. */
+export function httpAuthOf(
+  a: { tokens: string[]; basic_auth?: { user: string; password: string } } | undefined,
+): HttpAuth | undefined {
+  return a ? { tokens: a.tokens, basic: a.basic_auth } : undefined;
+}
 
 export const serverConfigSchema = z
   .object({

@@ -35,3 +35,4 @@ export {
   StoreSource,
   storeSeriesName,
 } from './store-source.js';
+export { msToNs, nsToMs } from './time.js';

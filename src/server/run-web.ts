@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import type { SigflowConfig } from '../config/index.js';
+import { httpAuthOf, type SigflowConfig } from '../config/index.js';
 import type { ConsoleOptions } from './console/api.js';
 import { startDashboards } from './service.js';
 
@@ -33,10 +33,11 @@ export async function startRunWeb(
       limitBytes: d?.limit,
       onLimit: d?.on_limit,
       cacheBytes: d?.cache,
-      auth: d ? { tokens: d.tokens, basic: d.basic_auth } : undefined,
+      auth: httpAuthOf(d),
       logger: o.logger,
       console: withConsole ? o.console : undefined,
       grafana: d !== undefined,
+      requestLog: false,
     });
   if (d) {
     const web = await start();

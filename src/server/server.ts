@@ -33,11 +33,14 @@ export interface ServerOptions {
   console?: ConsoleOptions;
   /** The Grafana routes (default true; off: the console alone, e.g. `sigflow run` without server.dashboards). */
   grafana?: boolean;
+  /** A log line per request (default true; off inside `sigflow run`, where an open console asks every second). */
+  requestLog?: boolean;
 }
 
 export async function buildServer(engine: QueryEngine, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger,
+    disableRequestLogging: opts.requestLog === false,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     // requests arriving while the server closes get 503, not a reset

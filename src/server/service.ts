@@ -82,6 +82,8 @@ export interface ServeOptions {
   console?: ConsoleOptions;
   /** The Grafana routes (default true). */
   grafana?: boolean;
+  /** A log line per request (default true). */
+  requestLog?: boolean;
 }
 
 export interface RunningServer {
@@ -273,6 +275,7 @@ async function prepare(o: ServeOptions, store: RecordSource | undefined): Promis
       logger: log,
       console: o.console,
       grafana: o.grafana,
+      requestLog: o.requestLog,
     });
     let timer: NodeJS.Timeout | null = null;
     const p = pool;

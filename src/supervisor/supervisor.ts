@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { PipelineEntry, SigflowConfig } from '../config/index.js';
+import { httpAuthOf, type PipelineEntry, type SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
 import { lockDataDir, Outbox, type OutboxStatus, outboxOptionsFromConfig } from '../outbox/index.js';
 import type { TelemetryRecord } from '../records/index.js';
@@ -97,14 +97,13 @@ export class Supervisor {
     sup.releaseLock = release;
     try {
       if (config.server !== false) {
-        const a = config.server.auth;
         sup.server = await startMetricsServer(
           config.server.listen,
           sup,
           o.httpFallback,
-          a ? { tokens: a.tokens, basic: a.basic_auth } : undefined,
+          httpAuthOf(config.server.auth),
         );
-        if (!a && !isLoopback(parseListen(config.server.listen).host))
+        if (!config.server.auth && !isLoopback(parseListen(config.server.listen).host))
           o.logger.warn(
             `the HTTP endpoint listens on ${config.server.listen} without server.auth: anyone who can reach it sees the status and the console, and can replay or purge dead letters`,
           );

@@ -7,6 +7,7 @@
  * created it, the view is empty.
  */
 import { existsSync } from 'node:fs';
+import type { SigflowConfig } from '../../config/index.js';
 import { cageOf } from '../../geo/index.js';
 import { IofDatabase, type IofProject, loadProject } from '../../sinks/iof/index.js';
 
@@ -56,6 +57,12 @@ function geometry(project: IofProject): Omit<IofConsoleCage, 'positions'>[] {
       tbrs: c.tbrs.map((serial, i) => ({ serial, x: xy[i]?.[0] ?? 0, y: xy[i]?.[1] ?? 0 })),
     };
   });
+}
+
+/** The view of a run config's iof sink (its database and project), or undefined when the config has none. */
+export async function iofConsoleOf(config: SigflowConfig): Promise<(() => IofConsoleData) | undefined> {
+  const sink = config.sinks.find((s) => s.type === 'iof') as { path?: string; project?: string } | undefined;
+  return sink?.path ? iofConsoleView(sink.path, sink.project) : undefined;
 }
 
 /** A function answering the view's data from `database` (project: the iof sink's project file). */

@@ -4,7 +4,7 @@
  * sink (src/sinks/iof).
  */
 
-export { type IofConsoleData, iofConsoleView } from './console.js';
+export { type IofConsoleData, iofConsoleOf, iofConsoleView } from './console.js';
 export {
   type BrokerSettings,
   type InitOptions,

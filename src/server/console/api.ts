@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { SigflowError } from '../../errors/index.js';
 import type { OutboxStore } from '../../outbox/index.js';
-import { entryStartMs, type QueryEngine } from '../../query/index.js';
+import { entryStartMs, nsToMs, type QueryEngine } from '../../query/index.js';
 import type { RunStatus } from '../../supervisor/index.js';
 import { badRequest, parseBody, parseDevice } from '../requests.js';
 
@@ -39,7 +39,8 @@ const MAX_TAG_VALUES = 1000;
 /** Index rows answered by one `logs` request. */
 const MAX_LOG_ROWS = 5000;
 
-const nsToMs = (ns: string | undefined) => (ns === undefined ? null : Number(BigInt(ns) / 1_000_000n));
+/** An index entry's decimal-string ns time in epoch ms, or null when the index has none. */
+const msOf = (ns: string | undefined) => (ns === undefined ? null : nsToMs(BigInt(ns)));
 
 function notFound(what: string): SigflowError {
   return new SigflowError('SF_ERR_SERVE_NOT_FOUND', what);
@@ -142,8 +143,8 @@ export function registerConsoleApi(app: FastifyInstance, engine: QueryEngine, o:
           let first: number | null = null;
           let last: number | null = null;
           for (const e of engine.catalog.files(id)) {
-            const a = nsToMs(e.firstNs) ?? entryStartMs(e);
-            const b = nsToMs(e.lastNs) ?? a;
+            const a = msOf(e.firstNs) ?? entryStartMs(e);
+            const b = msOf(e.lastNs) ?? a;
             if (a !== null && (first === null || a < first)) first = a;
             if (b !== null && (last === null || b > last)) last = b;
           }
@@ -173,8 +174,8 @@ export function registerConsoleApi(app: FastifyInstance, engine: QueryEngine, o:
           split: e.split,
           size: e.size,
           startMs: entryStartMs(e),
-          firstMs: nsToMs(e.firstNs),
-          lastMs: nsToMs(e.lastNs),
+          firstMs: msOf(e.firstNs),
+          lastMs: msOf(e.lastNs),
           damage: e.dataWarnings ? { count: e.dataWarnings.count, messages: e.dataWarnings.messages } : null,
           mismatches: e.mismatches ?? [],
         })),

@@ -130,6 +130,23 @@ export function u64(view: DataView, at: number): number {
 const META_PAGE = 64 * 1024;
 const META_PAGES = 32;
 
+/** A data-group parse that later files may reuse (BlockReader.dataGroups): the model and the proof of its input. */
+interface MemoEntry {
+  first: number;
+  /** Coalesced [start, end) byte ranges the parse read, flat, ascending; `bytes` holds their contents in order. */
+  spans: number[];
+  bytes: Uint8Array;
+  /** The largest link the parse checked against the file size. */
+  maxLink: number;
+  /** Shared between files: never mutated after the parse. */
+  groups: DataGroup[];
+  blockStarts: number[];
+}
+/** The most recently used parses, newest first (a server reads a few devices' firmwares at a time). */
+const groupMemo: MemoEntry[] = [];
+const MEMO_ENTRIES = 8;
+const MEMO_MAX_BYTES = 256 * 1024;
+
 /** Reads metadata blocks of one source, with caches for shared TX/CC/SI blocks. */
 export class BlockReader {
   private readonly texts = new Map<number, string>();
@@ -140,6 +157,8 @@ export class BlockReader {
 
   /** Metadata page cache: blocks are small and clustered, so one 64 KB page read serves many of them. */
   private readonly pages = new Map<number, Uint8Array>();
+  /** While the data groups are parsed: the byte ranges read and the largest link checked (see groupMemo). */
+  private proof: { spans: number[]; maxLink: number } | null = null;
 
   constructor(
     readonly source: ByteSource,
@@ -169,6 +188,7 @@ export class BlockReader {
   /** Checks a link value: 0 or a block start inside the file. */
   checkLink(from: number, what: string, link: number): void {
     if (link === 0) return;
+    if (this.proof && link > this.proof.maxLink) this.proof.maxLink = link;
     if (!Number.isFinite(link) || link < 64 || link + 24 > this.source.size || link % 1 !== 0)
       this.fail(from, `${what} link ${link} points outside the file (size ${this.source.size})`);
   }
@@ -176,6 +196,7 @@ export class BlockReader {
   async readHeader(offset: number): Promise<{ id: string; length: number; linkCount: number }> {
     const b = await this.meta(offset, 24);
     if (b.length < 24) this.fail(offset, 'block header truncated (file ends)');
+    this.proof?.spans.push(offset, offset + 24);
     if (b[0] !== 0x23 || b[1] !== 0x23) this.fail(offset, 'no block here (expected "##")');
     const id = String.fromCharCode(b[2], b[3]);
     const v = new DataView(b.buffer, b.byteOffset, 24);
@@ -206,6 +227,7 @@ export class BlockReader {
     const dataStart = 24 + 8 * h.linkCount;
     const data = copy.subarray(dataStart);
     this.blockStarts.push(offset);
+    this.proof?.spans.push(offset, offset + h.length);
     return {
       offset,
       id: h.id,
@@ -422,7 +444,89 @@ export class BlockReader {
     return out;
   }
 
+  /**
+   * The data groups (DG → CG → CN/CC/TX/SI) of the chain starting at `first`. The files of one device and firmware
+   * (every CANedge split) share this metadata byte for byte: a file whose bytes at the ranges a recent parse read
+   * are equal to that parse's (and whose size holds every link it checked) gets that parse's model — the same
+   * function of the same bytes — instead of reading some hundred blocks again. Parses that warned are not reused.
+   */
   async dataGroups(first: number): Promise<DataGroup[]> {
+    const hit = await this.memoHit(first);
+    if (hit) {
+      for (const b of hit.blockStarts) this.blockStarts.push(b);
+      return hit.groups;
+    }
+    // empty caches: every block the model is made of is read (and so recorded) by this parse
+    this.texts.clear();
+    this.convs.clear();
+    this.sources.clear();
+    const proof = { spans: [] as number[], maxLink: 0 };
+    this.proof = proof;
+    const warned = this.warnings.length;
+    const starts = this.blockStarts.length;
+    let groups: DataGroup[];
+    try {
+      groups = await this.parseDataGroups(first);
+    } finally {
+      this.proof = null;
+    }
+    if (this.warnings.length === warned) await this.remember(first, proof, groups, this.blockStarts.slice(starts));
+    return groups;
+  }
+
+  private async memoHit(first: number): Promise<MemoEntry | undefined> {
+    const size = this.source.size;
+    for (let i = 0; i < groupMemo.length; i++) {
+      const e = groupMemo[i];
+      if (e.first !== first || e.maxLink + 24 > size) continue;
+      let ok = true;
+      let at = 0;
+      for (let k = 0; k < e.spans.length && ok; k += 2) {
+        const len = e.spans[k + 1] - e.spans[k];
+        if (e.spans[k + 1] > size) ok = false;
+        else {
+          const b = await this.meta(e.spans[k], len);
+          ok = b.length === len && Buffer.compare(b, e.bytes.subarray(at, at + len)) === 0;
+        }
+        at += len;
+      }
+      if (!ok) continue;
+      if (i > 0) groupMemo.unshift(...groupMemo.splice(i, 1));
+      return e;
+    }
+    return undefined;
+  }
+
+  private async remember(
+    first: number,
+    proof: { spans: number[]; maxLink: number },
+    groups: DataGroup[],
+    blockStarts: number[],
+  ): Promise<void> {
+    const pairs: [number, number][] = [];
+    for (let k = 0; k < proof.spans.length; k += 2) pairs.push([proof.spans[k], proof.spans[k + 1]]);
+    pairs.sort((a, b) => a[0] - b[0]);
+    const spans: number[] = [];
+    for (const [s, e] of pairs) {
+      const n = spans.length;
+      if (n > 0 && s <= spans[n - 1]) spans[n - 1] = Math.max(spans[n - 1], e);
+      else spans.push(s, e);
+    }
+    let total = 0;
+    for (let k = 0; k < spans.length; k += 2) total += spans[k + 1] - spans[k];
+    if (total > MEMO_MAX_BYTES) return;
+    const bytes = new Uint8Array(total);
+    let at = 0;
+    for (let k = 0; k < spans.length; k += 2) {
+      const b = await this.meta(spans[k], spans[k + 1] - spans[k]);
+      bytes.set(b, at);
+      at += b.length;
+    }
+    groupMemo.unshift({ first, spans, bytes, maxLink: proof.maxLink, groups, blockStarts });
+    if (groupMemo.length > MEMO_ENTRIES) groupMemo.length = MEMO_ENTRIES;
+  }
+
+  private async parseDataGroups(first: number): Promise<DataGroup[]> {
     const out: DataGroup[] = [];
     const seen = new Set<number>();
     let link = first;
@@ -502,4 +606,9 @@ export function flattenChannels(chs: Channel[]): Channel[] {
   };
   walk(chs);
   return out;
+}
+
+/** Forgets every remembered data-group parse (tests compare a fresh parse with a reused one). */
+export function forgetMetadata(): void {
+  groupMemo.length = 0;
 }

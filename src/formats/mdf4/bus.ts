@@ -697,9 +697,18 @@ export interface ReadBusOptions {
   keep?: KeepFrame;
 }
 
-/** Bus groups that hold records, with record counts (one structural pass per unsorted, unfinalised group). */
-export async function activeBusGroups(mdf: Mdf4File): Promise<{ layout: BusGroupLayout; records: number }[]> {
-  const layouts = busGroups(mdf);
+/**
+ * Bus groups that hold records (of `types`, when given), with record counts: one structural pass per unsorted,
+ * unfinalised data group — except when a single group is wanted, which needs no count (-1: unknown; it is read
+ * alone, so nothing waits on its end, and an empty group simply yields nothing).
+ */
+export async function activeBusGroups(
+  mdf: Mdf4File,
+  types?: readonly number[],
+): Promise<{ layout: BusGroupLayout; records: number }[]> {
+  let layouts = busGroups(mdf);
+  if (types) layouts = layouts.filter((l) => types.includes(l.event));
+  if (layouts.length === 1 && !mdf.finalized) return [{ layout: layouts[0], records: -1 }];
   const out: { layout: BusGroupLayout; records: number }[] = [];
   const counted = new Map<DataGroup, Map<number, number>>();
   for (const l of layouts) {
@@ -759,8 +768,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   const to = opts.to === undefined ? Number.POSITIVE_INFINITY : Number(opts.to - start);
   const keep = opts.keep ?? null;
   const allGroups = mdf.channelGroups;
-  let active = await activeBusGroups(mdf);
-  if (opts.types) active = active.filter((a) => opts.types?.includes(a.layout.event));
+  const active = await activeBusGroups(mdf, opts.types);
   const walkers = new Map<DataGroup, GroupWalker>();
   const states: GroupState[] = [];
   const direct = active.length === 1;
@@ -783,7 +791,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
       name,
       expected: records,
       walker: w,
-      q: new Builder(direct ? cap(records) : Math.min(4096, cap(records)), start),
+      q: new Builder(direct && records >= 0 ? cap(records) : Math.min(4096, cap(records)), start),
       warnedDisorder: false,
       warnedExtra: false,
       warnedClamp: false,

@@ -91,7 +91,7 @@ async function startServer(
     let err = '';
     child.stderr?.on('data', (c: Buffer) => {
       err += c.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(err);
+      const m = /listening on (http:\/\/[^\s,]+)/.exec(err);
       if (m) resolve(m[1]);
     });
     child.on('exit', (code) => reject(new Error(`sigflow serve exited ${code}: ${err}`)));

@@ -136,8 +136,10 @@ export class LogCatalog {
     return cut.startsWith(`${path}: `) ? cut.slice(path.length + 2) : cut;
   }
 
-  open(entry: IndexEntry): Promise<ByteSource> {
-    return this.opts.store.open(entry.path);
+  /** Opens a file; `blocking`: with blocking reads where the store has them (see LogStore.openBlocking). */
+  async open(entry: IndexEntry, blocking = false): Promise<ByteSource> {
+    const store = this.opts.store;
+    return blocking && store.openBlocking ? store.openBlocking(entry.path) : store.open(entry.path);
   }
 }
 

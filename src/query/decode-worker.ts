@@ -7,7 +7,7 @@
 import { setImmediate as turn } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
 import { errorCode, SigflowError } from '../errors/index.js';
-import { LocalLogStore, type LogStore, openStore, PasswordBook } from '../formats/canedge/index.js';
+import { type LogStore, openStore, PasswordBook } from '../formats/canedge/index.js';
 import { type LoadedDbc, loadDbcSpec } from './dbcs.js';
 import { decodeFileColumns } from './decode.js';
 import type { WorkerJob, WorkerReply } from './pool.js';
@@ -50,7 +50,7 @@ async function run(job: WorkerJob): Promise<void> {
     }
     const d = dbc;
     // a worker serves nothing else: local files are read with blocking reads (faster)
-    const src = store instanceof LocalLogStore ? store.openBlocking(job.path) : await store.open(job.path);
+    const src = store.openBlocking ? store.openBlocking(job.path) : await store.open(job.path);
     const r = await decodeFileColumns(
       src,
       { itf: job.itf, channel: job.channel, dbc: d, signals: job.signals.map((i) => d.db.signals[i]) },

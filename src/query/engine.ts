@@ -326,7 +326,8 @@ export class QueryEngine {
                     abort,
                   )
                 : await decodeFileColumns(
-                    await this.catalog.open(p.entry),
+                    // decoding on the event loop: reading the file there too costs it less than a thread-pool hop
+                    await this.catalog.open(p.entry, true),
                     {
                       itf: p.itf,
                       channel: p.channel,

@@ -423,16 +423,23 @@ export function busLayout(dg: DataGroup, cg: ChannelGroup): BusGroupLayout | nul
   return { cg, dg, event, bus: event >= EV_LIN_FRAME ? BUS_LIN : BUS_CAN, master, fields };
 }
 
-/** Bus-event channel groups of a file. */
+/**
+ * Bus-event channel groups of a file. Files that share a metadata parse (blocks.ts: splits of one firmware) share
+ * their layouts, and so their extractors (compileExtractor): nothing is recompiled per split.
+ */
 export function busGroups(mdf: Mdf4File): BusGroupLayout[] {
+  const known = layoutsOf.get(mdf.groups);
+  if (known) return known;
   const out: BusGroupLayout[] = [];
   for (const dg of mdf.groups)
     for (const cg of dg.channelGroups) {
       const l = busLayout(dg, cg);
       if (l) out.push(l);
     }
+  layoutsOf.set(mdf.groups, out);
   return out;
 }
+const layoutsOf = new WeakMap<DataGroup[], BusGroupLayout[]>();
 
 function num(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
@@ -568,20 +575,44 @@ type Extractor = (
   lo: number,
   hi: number,
   gi: number,
-  keep: KeepFrame | null,
+  keep: KeepMemo | null,
 ) => number;
 
 /**
  * A reader's filter on channel and id (ReadBusOptions.keep): records it refuses are skipped after their channel
- * and id are read — no payload copied, no event emitted.
+ * and id are read — no payload copied, no event emitted. It must answer the same for the same arguments: the
+ * reader remembers its answers.
  */
 export type KeepFrame = (channel: number, id: number, extended: boolean) => boolean;
+
+/** A KeepFrame's answers for standard ids, per channel (0 not asked yet, 1 refused, 2 kept): a table read per frame. */
+class KeepMemo {
+  private readonly std: (Uint8Array | undefined)[] = [];
+  constructor(private readonly keep: KeepFrame) {}
+  /** Called by the extractors (`fl`: the frame's flags, bit 0 = extended id). */
+  kept(ch: number, id: number, fl: number): boolean {
+    if ((fl & 1) !== 0 || id >= 2048 || ch > 255) return this.keep(ch, id, (fl & 1) !== 0);
+    let t = this.std[ch];
+    if (t === undefined) {
+      t = new Uint8Array(2048);
+      this.std[ch] = t;
+    }
+    let a = t[id];
+    if (a === 0) {
+      a = this.keep(ch, id, false) ? 2 : 1;
+      t[id] = a;
+    }
+    return a === 2;
+  }
+}
 
 /**
  * Generated extractors by source text (+ lookup tables): files with the same layout (every CANedge log of a
  * firmware) share one function, so it is optimised once per process instead of once per file and group.
  */
 const extractorCache = new Map<string, Extractor>();
+/** The extractor of a layout object (shared by the files of one metadata parse: see busGroups). */
+const extractorOf = new WeakMap<BusGroupLayout, { vlsd: Channel[]; fn: Extractor }>();
 const EXTRACTOR_CACHE_MAX = 256;
 
 /**
@@ -595,6 +626,9 @@ export function compileExtractor(
   file: string,
   where: string,
 ): Extractor {
+  const made = extractorOf.get(layout);
+  if (made && made.vlsd.length === vlsdChannels.length && made.vlsd.every((c, i) => c === vlsdChannels[i]))
+    return made.fn;
   const cx: CompileCtx = { luts: [], convs: [], recordSize: layout.cg.dataBytes, file, where };
   const f = layout.fields;
   const val = (name: FieldName, dflt: string) => (f[name] ? valueExpr(f[name] as Channel, cx) : dflt);
@@ -614,7 +648,7 @@ export function compileExtractor(
   );
   if (isCan) lines.push('if(id>0x1fffffff){id&=0x1fffffff;fl|=1;}');
   lines.push(`const ch=${val('BusChannel', '0')};`);
-  lines.push('if(keep!==null&&!keep(ch,id,(fl&1)===1))continue;');
+  lines.push('if(keep!==null&&!keep.kept(ch,id,fl))continue;');
   lines.push(`const dlc=${val('DLC', '0')};`);
   // a declared length beyond the bus maximum (CAN 64, LIN 8), negative or not a number is clamped (the length
   // column is a byte; a longer payload keeps its first allowed bytes) and reported once per group
@@ -659,7 +693,10 @@ export function compileExtractor(
   if (cx.convs.length === 0 && cx.luts.reduce((a, l) => a + l.length, 0) <= 4096)
     key = `${body}\n${cx.luts.map((l) => Array.from(l).join(',')).join(';')}`;
   const hit = key === null ? undefined : extractorCache.get(key);
-  if (hit) return hit;
+  if (hit) {
+    extractorOf.set(layout, { vlsd: vlsdChannels, fn: hit });
+    return hit;
+  }
   const make = new Function(
     'LUT',
     'C',
@@ -673,6 +710,7 @@ export function compileExtractor(
     if (extractorCache.size >= EXTRACTOR_CACHE_MAX) extractorCache.clear();
     extractorCache.set(key, fn);
   }
+  extractorOf.set(layout, { vlsd: vlsdChannels, fn });
   return fn;
 }
 
@@ -766,7 +804,7 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
   const start = mdf.header.startTimeNs;
   const from = opts.from === undefined ? Number.NEGATIVE_INFINITY : Number(opts.from - start);
   const to = opts.to === undefined ? Number.POSITIVE_INFINITY : Number(opts.to - start);
-  const keep = opts.keep ?? null;
+  const keep = opts.keep ? new KeepMemo(opts.keep) : null;
   const allGroups = mdf.channelGroups;
   const active = await activeBusGroups(mdf, opts.types);
   const walkers = new Map<DataGroup, GroupWalker>();

@@ -82,25 +82,44 @@ function readRid(b: Uint8Array, p: number, size: number): number {
 }
 
 /**
- * The hot loop of the walk (1-byte record ids): dispatches the fixed-size records from `p` on and returns the
- * position of the first record it does not handle — a VLSD or unknown record id, a record that does not end
- * within `len`, or `len`. Kept small and separate from the async `pull` so that V8 optimises it within the first
- * chunk of a process (a hot loop inside a large async function is optimised late: the first pass ran interpreted).
+ * The hot loop of the walk (1-byte record ids): dispatches the records from `p` on — fixed-size ones to their
+ * targets, VLSD ones (u32 length + payload) to their entry table (`slotTable`: record id → slot, -1 none) and
+ * target — and returns the position of the first record it does not handle: an unknown record id, a record that
+ * does not end within `len` (the caller tells carry from damage), or `len`. Kept small and separate from the
+ * async `pull` so that V8 optimises it within the first chunk of a process (a hot loop inside a large async
+ * function is optimised late: the first pass ran interpreted); CANedge logs alternate fixed and VLSD records, so
+ * both are handled here.
  */
-function dispatchFixed1(
+function dispatch1(
   buf: Uint8Array,
   p: number,
   len: number,
   table: Int32Array,
   tgt: Int32Array,
   targets: WalkTarget[],
+  slotTable: Int32Array,
+  entries: VlsdEntries[],
 ): number {
   while (p < len) {
     const rid = buf[p];
     const size = table[rid];
-    if (size < 0) return p;
-    const q = p + 1 + size;
-    if (q > len) return p;
+    let q: number;
+    if (size >= 0) {
+      q = p + 1 + size;
+      if (q > len) return p;
+    } else if (size === -1) {
+      const r = p + 1;
+      if (r + 4 > len) return p;
+      const l = (buf[r] | (buf[r + 1] << 8) | (buf[r + 2] << 16) | (buf[r + 3] << 24)) >>> 0;
+      q = r + 4 + l;
+      if (q > len) return p;
+      const s = slotTable[rid];
+      if (s >= 0) {
+        const e = entries[s];
+        e.add(e.next, 0, r + 4, l);
+        e.next += 4 + l;
+      }
+    } else return p;
     const k = tgt[rid];
     if (k >= 0) {
       const t = targets[k];
@@ -325,6 +344,8 @@ export class GroupWalker {
   private readonly tgtOf = new Map<number, number>();
   private readonly slots: ChannelGroup[] = [];
   private readonly slotOfRid = new Map<number, number>();
+  /** Record id → VLSD slot, -1 none (1-byte ids; the table form of `slotOfRid` for dispatch1). */
+  private readonly slotTable = new Int32Array(256).fill(-1);
   private entries: VlsdEntries[] = [];
   private readonly quiet: boolean;
 
@@ -389,6 +410,7 @@ export class GroupWalker {
         if (slot < 0) {
           slot = this.slots.push(target) - 1;
           this.slotOfRid.set(target.recordId, slot);
+          if (target.recordId < 256) this.slotTable[target.recordId] = slot;
           this.entries.push(new VlsdEntries());
         }
       } else if (ch.dataLink !== 0) {
@@ -637,7 +659,7 @@ export class GroupWalker {
     if (t) {
       if (t.pos.length < count) t.pos = new Int32Array(count);
       const pos = t.pos;
-      t.n = count; // before the loop: nothing after it needs type feedback (see dispatchFixed1)
+      t.n = count; // before the loop: nothing after it needs type feedback (see dispatch1)
       for (let i = 0; i < count; i++) pos[i] = i * recSize;
     }
     return count * recSize;
@@ -648,8 +670,8 @@ export class GroupWalker {
     const targets = this.targets;
     let p = 0;
     while (p < len) {
-      // fixed-size records in a small function of their own (optimised early; see dispatchFixed1)
-      p = dispatchFixed1(buf, p, len, table, tgt, targets);
+      // complete records in a small function of their own (optimised early; see dispatch1)
+      p = dispatch1(buf, p, len, table, tgt, targets, this.slotTable, this.entries);
       if (p >= len) break;
       const rid = buf[p];
       const size = table[rid];
@@ -856,7 +878,7 @@ export class GroupWalker {
       const col = t.vcols[s];
       let sdDirect = sp.sd !== null;
       if (sp.slot >= 0) {
-        // a VLSD channel group of this data group: synchronous, in small methods (see dispatchFixed1)
+        // a VLSD channel group of this data group: synchronous, in small methods (see dispatch1)
         const inBuf = this.resolveFromBuffer(t, sp, view, k, starts, lens) || this.resolveSlot(t, sp, s, buf, view, k);
         const v = t.chunk.vlsd[s];
         v.data = inBuf ? buf : col.data;

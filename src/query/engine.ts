@@ -29,6 +29,14 @@ import type { DecodePool } from './pool.js';
 import type { RecordSource } from './store-source.js';
 import { msToNs, nsToMs } from './time.js';
 
+/** Where a session or a log file starts (the old backend's annotation text, and its numbers). */
+export interface Annotation {
+  text: string;
+  time: number;
+  session: number;
+  split: number;
+}
+
 export interface EngineOptions {
   catalog: LogCatalog;
   dbcs: Map<string, LoadedDbc>;
@@ -465,21 +473,21 @@ export class QueryEngine {
    * Annotations of a device in a range: `split` — one per file; `session` — one per session, at its first file
    * (lowest split the index has).
    */
-  annotations(
-    kind: 'session' | 'split',
-    device: string,
-    fromMs: number,
-    toMs: number,
-  ): { text: string; time: number }[] {
+  annotations(kind: 'session' | 'split', device: string, fromMs: number, toMs: number): Annotation[] {
     const all = this.catalog.files(device);
     const firstSplit = new Map<number, number>();
     for (const e of all) firstSplit.set(e.session, Math.min(firstSplit.get(e.session) ?? e.split, e.split));
-    const out: { text: string; time: number }[] = [];
+    const out: Annotation[] = [];
     for (const e of this.catalog.files(device, msToNs(fromMs), msToNs(toMs))) {
       if (kind === 'session' && firstSplit.get(e.session) !== e.split) continue;
       const time = entryStartMs(e);
       if (time === null || time < fromMs || time > toMs) continue;
-      out.push({ text: `${e.path}\nSession: ${e.session}\nSplit: ${e.split}\nSize: ${e.size >> 20} MB`, time });
+      out.push({
+        text: `${e.path}\nSession: ${e.session}\nSplit: ${e.split}\nSize: ${e.size >> 20} MB`,
+        time,
+        session: e.session,
+        split: e.split,
+      });
     }
     return out;
   }

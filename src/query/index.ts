@@ -20,6 +20,7 @@ export {
   upperBound,
 } from './downsample.js';
 export {
+  type Annotation,
   type EngineOptions,
   type EngineStats,
   QueryEngine,

@@ -6,6 +6,9 @@
  * Optional: itf (CAN), chn (CH1), method (MINMAX, MIN, MAX, NEAREST), interval_ms. Times: ISO 8601 or epoch ms
  * (Grafana's `${__from}` / `${__to}`). Session breaks are not rows (a table has no gaps). `format=csv` or
  * `format=parquet` answers the same rows as a file to download (download.ts).
+ * `GET /api/annotations?device=2F6913DB&kind=session&from=…&to=…` → `[{"time": epoch ms, "title": "Session 4",
+ * "text": …}]`: where sessions (or, with kind=split, log files) start — the SimpleJson `/annotations` of the old
+ * backend as rows, for an Infinity annotation query.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -39,6 +42,13 @@ const RowsQuery = z.looseObject({
   format: z.enum(['json', 'csv', 'parquet']).optional(),
 });
 
+const AnnotationsQuery = z.looseObject({
+  device: z.string().max(64),
+  kind: z.enum(['session', 'split']).optional(),
+  from: z.string().max(64),
+  to: z.string().max(64),
+});
+
 const GEO: Record<string, string> = {
   latitude: 'latitude',
   lat: 'latitude',
@@ -48,6 +58,16 @@ const GEO: Record<string, string> = {
 };
 
 export function registerInfinity(app: FastifyInstance, engine: QueryEngine): void {
+  app.get('/api/annotations', async (req) => {
+    const q = parseBody(AnnotationsQuery, req.query, '/api/annotations');
+    const kind = q.kind ?? 'session';
+    const device = parseDevice(q.device, 'device');
+    return engine.annotations(kind, device, parseTime(q.from, 'from'), parseTime(q.to, 'to')).map((a) => ({
+      time: a.time,
+      title: kind === 'session' ? `Session ${a.session}` : `Session ${a.session}, split ${a.split}`,
+      text: a.text,
+    }));
+  });
   app.get('/api/rows', async (req, reply) => {
     const q = parseBody(RowsQuery, req.query, '/api/rows');
     const fromMs = parseTime(q.from, 'from');

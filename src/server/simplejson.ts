@@ -127,7 +127,8 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
       throw badRequest(`annotation.query.annotation: ${JSON.stringify(q.annotation)} is neither "session" nor "split"`);
     }
     const device = parseDevice(typeof q.device === 'string' ? q.device : undefined, 'annotation.query.device');
-    return engine.annotations(q.annotation, device, range.fromMs, range.toMs);
+    // the old backend's shape: text and time
+    return engine.annotations(q.annotation, device, range.fromMs, range.toMs).map(({ text, time }) => ({ text, time }));
   });
 
   app.post('/tag-keys', async () => tagKeys(engine));

@@ -501,6 +501,40 @@ test('the Infinity dashboard (dashboards/sigflow-infinity.json): its URLs answer
       }
     }
   }
+  // the annotations: where sessions and log files start, as the SimpleJson /annotations answers them
+  assert.equal(dash.annotations.list.length, 2);
+  for (const a of dash.annotations.list) {
+    const t = a.target;
+    const url = new URL(subst(t.url));
+    for (const p of t.url_options.params) url.searchParams.set(p.key, subst(p.value));
+    const r = await fetch(url);
+    const rows = (await r.json()) as Record<string, unknown>[];
+    assert.equal(r.status, 200, JSON.stringify(rows));
+    const kind = url.searchParams.get('kind') as string;
+    const sj = (await (
+      await post('/annotations', {
+        range: S4,
+        annotation: { query: JSON.stringify({ annotation: kind, device: DEVICE }) },
+      })
+    ).json()) as { time: number; text: string }[];
+    assert.ok(sj.length > 0, kind);
+    assert.deepEqual(
+      rows.map((row) => [row.time, row.text]),
+      sj.map((x) => [x.time, x.text]),
+      `${a.name}: the same starts as SimpleJson's`,
+    );
+    for (const c of t.columns)
+      assert.ok(
+        rows.every((row) => row[c.selector] !== undefined),
+        `${a.name}: ${c.selector}`,
+      );
+    assert.match(String(rows[0].title), kind === 'session' ? /^Session \d+$/ : /^Session \d+, split \d+$/);
+  }
+  const bad = await fetch(`${base}/api/annotations?device=${DEVICE}&kind=bogus&from=0&to=1`);
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { message: string }).message, /kind/);
+  const escape = await fetch(`${base}/api/annotations?device=..%2F..&from=0&to=1`);
+  assert.equal(escape.status, 400);
 });
 
 test('multi-frame UDS messages (ISO-TP on CAN1) are reassembled and decoded as `sigflow decode` does', async () => {

@@ -96,7 +96,8 @@ export class TransportStage {
     const std = new Uint8Array(2048);
     for (const e of plan.isotp) if (!e.extended && e.id < 2048) std[e.id] = 1;
     const ext = new Set(plan.isotp.filter((e) => e.extended).map((e) => e.id));
-    const pgns = new Uint8Array(1 << 18);
+    // 256 KB: only when there are fast-packet PGNs to look up (a stage is made per log by the lake writer)
+    const pgns = new Uint8Array(plan.fastPacketPgns.length > 0 ? 1 << 18 : 0);
     for (const p of plan.fastPacketPgns) pgns[p] = 1;
     const fastPackets = plan.fastPacketPgns.length > 0;
     const extIsotp = ext.size > 0;

@@ -5,7 +5,7 @@
  * row — another multiplexer branch, a short frame — it is null). Rows are kept in growing typed arrays until
  * written; a table is one log's worth of one message, so it is bounded by the log's size.
  */
-import { DoubleColumn, TimestampUsColumn, writeParquetRows } from '../parquet/index.js';
+import { writeSeriesParquet } from '../parquet/index.js';
 
 export class LakeTable {
   rows = 0;
@@ -27,7 +27,7 @@ export class LakeTable {
     const r = this.rows;
     if (r === this.t.length) this.grow(r * 2);
     this.t[r] = tUs;
-    for (const p of this.present) p[r] = 0;
+    // its cells are absent already: rows are only appended, and new slots are zero (fresh or grown arrays)
     this.rows = r + 1;
     return r;
   }
@@ -81,22 +81,12 @@ export class LakeTable {
    * complete or not at all (the writer's temporary file and rename).
    */
   async write(path: string, metadata: Record<string, string> = {}): Promise<void> {
-    const order = this.timeOrder();
-    const t = new TimestampUsColumn('t', false);
-    // min/max statistics on t only: what time-range queries prune row groups by (on every signal they cost ~15 %
-    // of the write and serve only value filters)
-    const cols = this.columns.map((name) => new DoubleColumn(name, true, { statistics: false }));
-    await writeParquetRows(
-      path,
-      [t, ...cols],
-      order.length,
-      (i) => {
-        const r = order[i];
-        t.push(BigInt(this.t[r]));
-        for (let c = 0; c < cols.length; c++) cols[c].push(this.present[c][r] ? this.values[c][r] : null);
-      },
-      { metadata },
-    );
+    await writeSeriesParquet(path, {
+      t: this.t,
+      order: this.timeOrder(),
+      columns: this.columns.map((name, c) => ({ name, values: this.values[c], present: this.present[c] })),
+      metadata,
+    });
   }
 
   /** Row indexes in time order (the identity when already sorted, the common case). */

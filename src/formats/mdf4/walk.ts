@@ -131,6 +131,31 @@ function dispatch1(
   return p;
 }
 
+/**
+ * Chunk buffers of finished walkers, for the next ones: a server or a lake writer reads thousands of small files,
+ * and a fresh buffer per file (a few hundred KB, outside V8's heap) made V8 run a full garbage collection every
+ * few dozen files to account for the external memory.
+ */
+const spareBuffers: Uint8Array[] = [];
+const SPARE_MAX = 4;
+const EMPTY = new Uint8Array(0);
+
+function takeBuffer(size: number): Uint8Array {
+  for (let i = spareBuffers.length - 1; i >= 0; i--) {
+    const b = spareBuffers[i];
+    if (b.length >= size && b.length <= 2 * size) {
+      spareBuffers.splice(i, 1);
+      return b;
+    }
+  }
+  return new Uint8Array(size);
+}
+
+function giveBuffer(b: Uint8Array): void {
+  if (spareBuffers.length >= SPARE_MAX) spareBuffers.shift();
+  spareBuffers.push(b);
+}
+
 /** A byte column payloads are copied into (reused across chunks). */
 class Growable {
   data = new Uint8Array(4096);
@@ -362,7 +387,7 @@ export class GroupWalker {
     });
     this.chunkSize = Math.max(4096, this.stream.chunkSize);
     this.maxCarry = maxCarry();
-    this.buf = new Uint8Array(this.chunkSize + 4096);
+    this.buf = takeBuffer(this.chunkSize + 4096);
     this.sizeTable = this.ridSize === 1 ? new Int32Array(256).fill(-2) : null;
     this.tgtTable = this.ridSize === 1 ? new Int32Array(256).fill(-1) : null;
     for (const g of dg.channelGroups) {
@@ -476,7 +501,15 @@ export class GroupWalker {
 
   /** Walks the next chunk and hands its records to the targets. Returns false once the stream is exhausted. */
   async pull(): Promise<boolean> {
-    if (this.finished) return false;
+    if (this.finished) {
+      // asked again after the end: nothing can still read the last chunk (its consumers ran in the last pull, and
+      // a chunk is valid until the next one is requested) — the buffer goes to the next walker
+      if (this.buf.length > 0) {
+        giveBuffer(this.buf);
+        this.buf = EMPTY;
+      }
+      return false;
+    }
     const ridSize = this.ridSize;
     let buf = this.buf;
     while (this.bufBase < this.skipTo) {

@@ -1,4 +1,6 @@
-/** Streaming Parquet file writer (typed columns, row groups, temp file + rename). See README.md in this folder. */
+/** Parquet files: a streaming writer (typed columns, row groups, temp file + rename) and a one-shape encoder for time
+ * series tables (the lake's). See README.md in this folder. */
+export { encodeSeriesParquet, type SeriesColumn, type SeriesTable, writeSeriesParquet } from './series.js';
 export {
   Column,
   type ColumnOptions,

@@ -109,23 +109,24 @@ class LogTables {
   /** null: a message none of whose signals is included (`signals` filter): no table. */
   private readonly bySlot = new Map<string, { table: LakeTable | null; layout: Layout }>();
   private readonly layouts = new Map<string, Layout>();
-  private readonly states: Map<number, MessageState>[];
+  /** By database, then message index. */
+  private readonly states: (MessageState | undefined)[][];
   device = 'unknown';
 
   constructor(
     private readonly config: DecoderConfig,
     private readonly stem: string,
   ) {
-    this.states = config.databases.map(() => new Map());
+    this.states = config.databases.map(() => []);
   }
 
   private stateOf(d: number, mi: number): MessageState {
-    let st = this.states[d].get(mi);
+    let st = this.states[d][mi];
     if (!st) {
       const m = this.config.databases[d].db.messages[mi];
       const top = m.signals.find((s) => s.isMultiplexer && s.multiplexerSignal === null);
       st = { muxGi: top && m.signals.some((s) => s.multiplexerSignal !== null) ? top.globalIndex : -1, last: null };
-      this.states[d].set(mi, st);
+      this.states[d][mi] = st;
     }
     return st;
   }

@@ -209,6 +209,12 @@ function fileError(input: LogInput, e: unknown): Error {
   return err;
 }
 
+/**
+ * Decode buffers of finished runs (grown to a batch's size: ~1 MB each). The lake writer runs the pipeline once
+ * per log; a fresh set per log was a large part of what made V8 collect garbage every few logs.
+ */
+const spareDecoded: DecodedBatch[] = [];
+
 /** The decode side of a run: tables and buffers made once and reused for every file and batch. */
 class Decoding {
   private readonly config: DecoderConfig | null;
@@ -225,7 +231,7 @@ class Decoding {
     this.config = config;
     this.transport = config ? BatchReassembly.forConfig(config) : null;
     this.table = config ? channelTable(config) : null;
-    this.decoded = config ? config.databases.map(() => new DecodedBatch()) : null;
+    this.decoded = config ? config.databases.map(() => spareDecoded.pop() ?? new DecodedBatch()) : null;
     this.choices = opts.choices ?? false;
     this.countValues = opts.countValues ?? true;
   }
@@ -324,8 +330,10 @@ class Decoding {
     if (opts.onBatch) await callback(() => opts.onBatch?.(view));
   }
 
+  /** The end of the run: its decode buffers go to the next run (nothing reads a batch after its callback). */
   finish(): void {
     this.transport?.finish();
+    for (const d of this.decoded ?? []) if (spareDecoded.length < 8) spareDecoded.push(d);
   }
 
   transportStats(): LogStats['transport'] {

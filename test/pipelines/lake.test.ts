@@ -235,9 +235,9 @@ class DyingStore extends FolderLakeStore {
   ) {
     super(folder);
   }
-  override async writeFile(key: string, fill: (path: string) => Promise<void>): Promise<void> {
+  override async putBytes(key: string, bytes: Uint8Array): Promise<void> {
     if (this.n-- <= 0) throw new Error('killed');
-    await super.writeFile(key, fill);
+    await super.putBytes(key, bytes);
   }
 }
 

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, w
 import { opendir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { IoError, S3Bucket, type S3Location, s3Url, systemReason } from '../../io/index.js';
+import { IoError, S3Bucket, type S3Location, s3Url, systemReason, writeFileAtomic } from '../../io/index.js';
 
 export interface LakeObject {
   key: string;
@@ -26,6 +26,8 @@ export interface LakeStore {
    * its temporary file into place); the object appears under `key` only once it is complete.
    */
   writeFile(key: string, fill: (path: string) => Promise<void>): Promise<void>;
+  /** Writes an object's bytes; it appears under `key` only once complete (a folder: synced, then renamed). */
+  putBytes(key: string, bytes: Uint8Array): Promise<void>;
   /** Writes a small object atomically; `ifAbsent`: only if none has the key (false when one had it). */
   putText(key: string, text: string, opts?: { ifAbsent?: boolean }): Promise<boolean>;
   /** A small object's text, or null when there is none. */
@@ -72,6 +74,12 @@ export class FolderLakeStore implements LakeStore {
     const path = this.pathOf(key);
     this.makeDir(dirname(path));
     await fill(path);
+  }
+
+  async putBytes(key: string, bytes: Uint8Array): Promise<void> {
+    const path = this.pathOf(key);
+    this.makeDir(dirname(path));
+    await writeFileAtomic(path, bytes);
   }
 
   /** Folders made by this store (each made once; a lake writes thousands of files into a few hundred). */
@@ -173,6 +181,10 @@ export class S3LakeStore implements LakeStore {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  async putBytes(key: string, bytes: Uint8Array): Promise<void> {
+    await this.bucket.put(key, bytes);
   }
 
   async putText(key: string, text: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {

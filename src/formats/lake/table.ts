@@ -3,14 +3,49 @@
  * from several). Columns: `t` — TIMESTAMP(MICROS, UTC), what Spark/Glue/Athena read — and one nullable DOUBLE per
  * signal, the stable type CSS's lake uses (a signal is DOUBLE in every file, whatever its DBC type; absent from a
  * row — another multiplexer branch, a short frame — it is null). Rows are kept in growing typed arrays until
- * written; a table is one log's worth of one message, so it is bounded by the log's size.
+ * encoded; a table is one log's worth of one message, so it is bounded by the log's size.
  */
-import { writeSeriesParquet } from '../parquet/index.js';
+import { encodeSeriesParquet } from '../parquet/index.js';
+
+/**
+ * Column buffers of encoded tables, by capacity, for the next tables: a lake writer assembles thousands of tables
+ * of similar sizes, and fresh (growing) buffers for each made V8 collect garbage every few logs. Bounded in bytes.
+ */
+const spareF64 = new Map<number, Float64Array[]>();
+const spareU8 = new Map<number, Uint8Array[]>();
+let spareBytes = 0;
+const SPARE_MAX_BYTES = 32 * 1024 * 1024;
+
+function takeF64(n: number): Float64Array {
+  const a = spareF64.get(n)?.pop();
+  if (!a) return new Float64Array(n);
+  spareBytes -= a.byteLength;
+  return a;
+}
+
+/** A presence column of `n` zeros (absent cells). */
+function takeU8(n: number): Uint8Array {
+  const a = spareU8.get(n)?.pop();
+  if (!a) return new Uint8Array(n);
+  spareBytes -= a.byteLength;
+  return a.fill(0);
+}
+
+function give(a: Float64Array | Uint8Array): void {
+  if (spareBytes + a.byteLength > SPARE_MAX_BYTES) return;
+  spareBytes += a.byteLength;
+  const pool = a instanceof Float64Array ? spareF64 : spareU8;
+  const list = pool.get(a.length);
+  if (list) list.push(a as never);
+  else pool.set(a.length, [a as never]);
+}
+
+const EMPTY_F64 = new Float64Array(0);
 
 export class LakeTable {
   rows = 0;
   /** Row times, µs since the epoch (exact as doubles until the year 2255). */
-  private t = new Float64Array(256);
+  private t: Float64Array;
   private values: Float64Array[];
   private present: Uint8Array[];
 
@@ -18,8 +53,9 @@ export class LakeTable {
     /** The signal columns, in order. */
     readonly columns: readonly string[],
   ) {
-    this.values = columns.map(() => new Float64Array(256));
-    this.present = columns.map(() => new Uint8Array(256));
+    this.t = takeF64(256);
+    this.values = columns.map(() => takeF64(256));
+    this.present = columns.map(() => takeU8(256));
   }
 
   /** Starts a row at `tUs`; returns its index (cells are absent until set). */
@@ -61,32 +97,45 @@ export class LakeTable {
   }
 
   private grow(n: number): void {
-    const t = new Float64Array(n);
+    const t = takeF64(n);
     t.set(this.t);
+    give(this.t);
     this.t = t;
     this.values = this.values.map((a) => {
-      const b = new Float64Array(n);
+      const b = takeF64(n);
       b.set(a);
+      give(a);
       return b;
     });
     this.present = this.present.map((a) => {
-      const b = new Uint8Array(n);
+      const b = takeU8(n);
       b.set(a);
+      give(a);
       return b;
     });
   }
 
   /**
-   * Writes the rows to `path` in time order (stable: rows of the same time keep their order) as one Parquet file,
-   * complete or not at all (the writer's temporary file and rename).
+   * The rows in time order (stable: rows of the same time keep their order) as one Parquet file's bytes
+   * (src/formats/parquet series.ts). The table is spent: its buffers go to the next tables, its rows are gone
+   * (`rows` keeps the count).
    */
-  async write(path: string, metadata: Record<string, string> = {}): Promise<void> {
-    await writeSeriesParquet(path, {
+  encode(metadata: Record<string, string> = {}): Uint8Array {
+    // internal invariant: a table is encoded once (its buffers are given away)
+    if (this.t === EMPTY_F64) throw new Error('LakeTable encoded twice');
+    const bytes = encodeSeriesParquet({
       t: this.t,
       order: this.timeOrder(),
       columns: this.columns.map((name, c) => ({ name, values: this.values[c], present: this.present[c] })),
       metadata,
     });
+    give(this.t);
+    for (const a of this.values) give(a);
+    for (const a of this.present) give(a);
+    this.t = EMPTY_F64;
+    this.values = [];
+    this.present = [];
+    return bytes;
   }
 
   /** Row indexes in time order (the identity when already sorted, the common case). */

@@ -10,11 +10,8 @@
  * null count; the footer (thrift compact protocol) with the schema, `created_by` and key/value metadata. Read by
  * DuckDB, Arrow, Spark/Athena and hyparquet (test/formats/parquet/series.test.ts reads it back with two of them).
  */
-import { close, fdatasync, openSync, write } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { snappyCompress } from 'hyparquet-writer/src/snappy.js';
-import { ParquetWriteError } from './writer.js';
+import { writeFileAtomic } from '../../io/index.js';
 
 export interface SeriesColumn {
   name: string;
@@ -484,35 +481,7 @@ function footer(out: Bytes, table: SeriesTable, chunks: Chunk[], rows: number): 
   out.byte(0); // end of FileMetaData
 }
 
-/**
- * Writes the table as a Parquet file at `path`, complete or not at all: encoded in memory, written to
- * `<path>.<pid>.tmp`, synced and renamed into place (removed on any error). Throws ParquetWriteError naming the
- * path.
- */
+/** Writes the table as a Parquet file at `path`, complete or not at all (src/io writeFileAtomic). */
 export async function writeSeriesParquet(path: string, table: SeriesTable): Promise<void> {
-  const bytes = encodeSeriesParquet(table);
-  const tmp = `${path}.${process.pid}.tmp`;
-  let fd: number | null = null;
-  try {
-    fd = openSync(tmp, 'w');
-    let at = 0;
-    while (at < bytes.length) at += (await writeP(fd, bytes, at, bytes.length - at, null)).bytesWritten;
-    await datasyncFd(fd);
-    const f = fd;
-    fd = null;
-    await closeFd(f);
-    await rename(tmp, path);
-  } catch (e) {
-    if (fd !== null) await closeFd(fd).catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw new ParquetWriteError(
-      `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      'SF_ERR_PARQUET_WRITE',
-      { where: path, cause: e },
-    );
-  }
+  await writeFileAtomic(path, encodeSeriesParquet(table));
 }
-
-const writeP = promisify(write);
-const closeFd = promisify(close);
-const datasyncFd = promisify(fdatasync);

@@ -397,7 +397,7 @@ async function decodeLog(
   const writeNext = async (): Promise<void> => {
     for (let next = pending.shift(); next; next = pending.shift()) {
       const [key, table] = next;
-      await lake.writeFile(key, (path) => table.write(path, { 'sigflow.log': input.path, 'sigflow.dbc': fp }));
+      await lake.putBytes(key, table.encode({ 'sigflow.log': input.path, 'sigflow.dbc': fp }));
       objects.push({ key, rows: table.rows });
       rows += table.rows;
     }

@@ -90,7 +90,7 @@ export class LakeSink implements Sink {
           h.update('\n');
         }
         const key = tableKey(g.device, g.folder, g.day, `b_${h.digest('hex').slice(0, 16)}`);
-        await this.store.writeFile(key, (path) => table.write(path));
+        await this.store.putBytes(key, table.encode());
       }
       await writeSideTables(this.store, new Map([...groups.values()].map((g) => [g.device, null])));
     } catch (e) {

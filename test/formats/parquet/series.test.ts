@@ -11,12 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import fc from 'fast-check';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
-import {
-  encodeSeriesParquet,
-  ParquetWriteError,
-  type SeriesTable,
-  writeSeriesParquet,
-} from '../../../src/formats/parquet/index.js';
+import { SigflowError } from '../../../src/errors/index.js';
+import { encodeSeriesParquet, type SeriesTable, writeSeriesParquet } from '../../../src/formats/parquet/index.js';
 
 interface Case {
   t: number[];
@@ -220,7 +216,7 @@ describe('encodeSeriesParquet', () => {
     const path = join(dir, 'missing-folder', 'x.parquet');
     await assert.rejects(
       writeSeriesParquet(path, { t: Float64Array.of(T0), order: Uint32Array.of(0), columns: [] }),
-      (e: unknown) => e instanceof ParquetWriteError && e.message.includes(path),
+      (e: unknown) => e instanceof SigflowError && e.code === 'SF_ERR_IO_WRITE' && e.message.includes(path),
     );
     assert.equal(existsSync(join(dir, 'missing-folder')), false);
     const ok = join(dir, 'ok.parquet');

@@ -8,7 +8,8 @@
  */
 import type { z } from 'zod';
 import { SigflowError } from '../errors/index.js';
-import { describeConfigIssues, sinkRenamedKeys } from '../sinks/index.js';
+import { configIssues, describeConfigIssues, formatKeyPath } from '../schema/index.js';
+import { sinkRenamedKeys } from '../sinks/index.js';
 import { configSchema, type SigflowConfig } from './schema.js';
 
 /** A place in a configuration file: 1-based line and column. */
@@ -65,19 +66,17 @@ export function validateConfig(value: unknown, source: string, locate?: LocateCo
   const r = configSchema.safeParse(value);
   if (r.success) return r.data;
   if (!locate) throw new ConfigError(source, describeConfigIssues(r.error as z.ZodError, value, renamedAt(value)));
-  // one issue at a time, so each line is known to belong to its issue's path (an unrecognized_keys issue gives
-  // one line per key, in the order of its keys)
+  // each problem with its own key path (an unknown key's, or one inside a union's branch): its line
   const problems: string[] = [];
   const positions: (ConfigPosition | null)[] = [];
-  for (const issue of r.error.issues) {
-    const lines = describeConfigIssues({ issues: [issue] } as z.ZodError, value, renamedAt(value));
-    lines.forEach((line, i) => {
-      const path =
-        issue.code === 'unrecognized_keys' && i < issue.keys.length ? [...issue.path, issue.keys[i]] : issue.path;
-      const keys = path.filter((k): k is string | number => typeof k !== 'symbol');
-      problems.push(line);
-      positions.push(deepest(locate, keys));
-    });
+  for (const issue of configIssues(r.error as z.ZodError, value, renamedAt(value))) {
+    problems.push(`${formatKeyPath(issue.path) || '(root)'}: ${issue.message}`);
+    positions.push(
+      deepest(
+        locate,
+        issue.path.filter((k): k is string | number => typeof k !== 'symbol'),
+      ),
+    );
   }
   throw new ConfigError(source, problems, positions);
 }

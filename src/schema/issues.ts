@@ -54,32 +54,67 @@ export interface ConfigIssue {
 /** Every problem zod found, in its order, each with its key path and a sentence a person can act on. */
 export function configIssues(error: z.ZodError, input: unknown, renamedAt?: RenamedAt): ConfigIssue[] {
   const lines: ConfigIssue[] = [];
-  for (const issue of error.issues) {
-    const value = valueAt(input, issue.path);
-    const at = (path: readonly PropertyKey[], message: string) => lines.push({ path, message });
+  collect(error.issues, [], input, renamedAt, lines);
+  return lines;
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** A union branch the value does not even have the type of: its only issue is at the union's own path. */
+function mismatch(branch: readonly Issue[]): string | null {
+  if (branch.length !== 1 || branch[0].path.length !== 0) return null;
+  const i = branch[0];
+  if (i.code === 'invalid_type') return String(i.expected);
+  if (i.code === 'invalid_value') return i.values.map(show).join(' | ');
+  return null;
+}
+
+function collect(
+  issues: readonly Issue[],
+  prefix: readonly PropertyKey[],
+  input: unknown,
+  renamedAt: RenamedAt | undefined,
+  lines: ConfigIssue[],
+): void {
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    const value = valueAt(input, path);
+    const at = (where: readonly PropertyKey[], message: string) => lines.push({ path: where, message });
     switch (issue.code) {
       case 'unrecognized_keys':
-        for (const key of issue.keys) at([...issue.path, key], unknownKey(key, renamedAt?.(issue.path)));
+        for (const key of issue.keys) at([...path, key], unknownKey(key, renamedAt?.(path)));
         break;
       case 'invalid_type':
         // a schema's own message (e.g. a planned section's) says it better than the generic one
-        if (!issue.message.startsWith('Invalid input')) at(issue.path, issue.message);
-        else if (value === undefined) at(issue.path, `missing (expected ${issue.expected})`);
-        else at(issue.path, `expected ${issue.expected}, got ${kindOf(value)}`);
+        if (!issue.message.startsWith('Invalid input')) at(path, issue.message);
+        else if (value === undefined) at(path, `missing (expected ${issue.expected})`);
+        else at(path, `expected ${issue.expected}, got ${kindOf(value)}`);
         break;
       case 'invalid_value':
-        at(issue.path, `expected ${issue.values.map(show).join(' | ')}, got ${show(value)}`);
+        at(path, `expected ${issue.values.map(show).join(' | ')}, got ${show(value)}`);
         break;
-      case 'invalid_union':
-        if (issue.discriminator !== undefined && 'options' in issue && issue.options)
-          at(issue.path, `expected ${issue.options.map(show).join(' | ')}, got ${show(value)}`);
-        else at(issue.path, issue.message);
+      case 'invalid_union': {
+        if (issue.discriminator !== undefined && 'options' in issue && issue.options) {
+          at(path, `expected ${issue.options.map(show).join(' | ')}, got ${show(value)}`);
+          break;
+        }
+        // the branches the value has the type of say what is wrong inside it (`server: false` or a server
+        // section: a section's problems, not "Invalid input"); none of them: which types would do
+        const branches = (issue as { errors?: Issue[][] }).errors ?? [];
+        const fitting = branches.filter((b) => mismatch(b) === null);
+        if (fitting.length === 1) collect(fitting[0], path, input, renamedAt, lines);
+        else if (fitting.length === 0 && branches.length > 0)
+          at(
+            path,
+            `expected ${branches.map(mismatch).join(' or ')}, got ${value === undefined ? 'nothing' : kindOf(value)}`,
+          );
+        else at(path, issue.message);
         break;
+      }
       default:
-        at(issue.path, issue.message.replace(/^Invalid input: /, ''));
+        at(path, issue.message.replace(/^Invalid input: /, ''));
     }
   }
-  return lines;
 }
 
 /** One line per problem, each `path: what is wrong`, in the order zod found them. */

@@ -339,6 +339,36 @@ test('validation errors name the line: a wrong type deep in sinks[0], an unknown
   assert.ok(lines.includes(`${file}:11: sinks[1].connection_string: missing (expected string)`), message);
   assert.ok(lines.includes(`${file}:12: extra: unknown key`), message);
 
+  // inside a union (`server: false` or a server section): the section's own problems, each on its line
+  const srv = join(
+    folder({
+      'sigflow.yaml': [
+        'outbox:',
+        '  data_dir: /var/lib/sigflow',
+        'sinks: [{ type: store, path: /tmp/s.db }]',
+        'server:',
+        '  consol: true',
+        '  auth:',
+        '    tokens: 5',
+        '',
+      ].join('\n'),
+    }),
+    'sigflow.yaml',
+  );
+  const srvLines = configError(() => loadAndValidateConfig(srv, { loadDotEnv: false })).split('\n');
+  assert.deepEqual(srvLines, [
+    `${srv}:7: server.auth.tokens: expected array, got number`,
+    `${srv}:5: server.consol: unknown key`,
+  ]);
+  const none = join(
+    folder({ 'sigflow.yaml': 'outbox:\n  data_dir: /d\nsinks: [{ type: store, path: /tmp/s.db }]\nserver: yes\n' }),
+    'sigflow.yaml',
+  );
+  assert.equal(
+    configError(() => loadAndValidateConfig(none, { loadDotEnv: false })),
+    `${none}:4: server: expected false or object, got string`,
+  );
+
   // valid: the typed config and what was loaded
   const good = folder({
     'sigflow.yaml': 'outbox:\n  data_dir: ${DIR:-/var/lib/sigflow}\nsinks:\n  - type: store\n    path: /tmp/s.db\n',

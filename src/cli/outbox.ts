@@ -57,16 +57,15 @@ function withStore<T>(dir: string, write: boolean, fn: (store: OutboxStore) => T
   }
 }
 
-/** Dead-letter ids given with --id that do not exist: a usage error naming them (nothing is done). */
+/** Dead-letter ids given with --id that do not exist: a usage error naming them and the file (nothing is done). */
 function checkIds(store: OutboxStore, ids: number[] | undefined, sink: string | undefined): void {
-  if (!ids) return;
-  const unknown = store.unknownDeadLetters(ids, sink);
-  if (unknown.length === 0) return;
-  throw new SigflowError(
-    'SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER',
-    `--id: no dead letter ${unknown.map((i) => `#${i}`).join(', ')}${sink !== undefined ? ` of sink ${sink}` : ''} in ${store.file}; nothing done`,
-    { where: store.file },
-  );
+  try {
+    store.requireDeadLetters(ids, sink);
+  } catch (e) {
+    if (e instanceof SigflowError)
+      e.message = `--id: ${e.message.replace(/; nothing done$/, '')} in ${store.file}; nothing done`;
+    throw e;
+  }
 }
 
 const EVENT_LABEL: Record<string, string> = {

@@ -22,6 +22,7 @@ export type OutboxErrorCode = Extract<
   | 'SF_ERR_OUTBOX_NOT_IDLE'
   | 'SF_ERR_OUTBOX_DRAIN_TIMEOUT'
   | 'SF_ERR_OUTBOX_WRITE_TIMEOUT'
+  | 'SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER'
 >;
 
 export class OutboxError extends SigflowError {

@@ -611,6 +611,20 @@ export class OutboxStore {
     return [...new Set(ids)].filter((id) => !known.has(id));
   }
 
+  /**
+   * Throws SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER naming the ids that are no dead letter (of `sink`, when given): a
+   * replay or purge of a list with a wrong id does nothing (`where`: the outbox file).
+   */
+  requireDeadLetters(ids: readonly number[] | undefined, sink?: string): void {
+    const unknown = this.unknownDeadLetters(ids ?? [], sink);
+    if (unknown.length === 0) return;
+    throw new OutboxError(
+      'SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER',
+      `no dead letter ${unknown.map((i) => `#${i}`).join(', ')}${sink !== undefined ? ` of sink ${sink}` : ''}; nothing done`,
+      { where: this.file },
+    );
+  }
+
   deadLetterTotals(): { count: number; records: number; bytes: number } {
     const r = this.db
       .prepare('SELECT count(*) AS c, coalesce(sum(records), 0) AS r, coalesce(sum(bytes), 0) AS b FROM dead_letters')

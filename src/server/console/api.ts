@@ -226,14 +226,7 @@ export function registerConsoleApi(app: FastifyInstance, engine: QueryEngine, o:
         throw badRequest('/api/console/dead-letters/purge: purging deletes records for good; send "confirm": true');
       const store = outbox();
       knownSink(store, b.sink);
-      if (b.ids) {
-        const unknown = store.unknownDeadLetters(b.ids, b.sink);
-        if (unknown.length > 0)
-          throw new SigflowError(
-            'SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER',
-            `no dead letter ${unknown.map((i) => `#${i}`).join(', ')} of sink ${b.sink}; nothing done`,
-          );
-      }
+      store.requireDeadLetters(b.ids, b.sink);
       const which = { sink: b.sink, ids: b.ids };
       req.log.info(
         `console: ${name} of the dead letters of sink ${b.sink}${b.ids ? ` (ids ${b.ids.join(', ')})` : ''}`,

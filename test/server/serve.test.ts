@@ -533,8 +533,8 @@ test('the Infinity dashboard (dashboards/sigflow-infinity.json): its URLs answer
   const bad = await fetch(`${base}/api/annotations?device=${DEVICE}&kind=bogus&from=0&to=1`);
   assert.equal(bad.status, 400);
   assert.match(((await bad.json()) as { message: string }).message, /kind/);
-  const escape = await fetch(`${base}/api/annotations?device=..%2F..&from=0&to=1`);
-  assert.equal(escape.status, 400);
+  const outside = await fetch(`${base}/api/annotations?device=..%2F..&from=0&to=1`);
+  assert.equal(outside.status, 400);
 });
 
 test('multi-frame UDS messages (ISO-TP on CAN1) are reassembled and decoded as `sigflow decode` does', async () => {

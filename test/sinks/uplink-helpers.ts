@@ -5,8 +5,6 @@
  */
 import { createRequire } from 'node:module';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type ServiceHandle, startMosquitto } from '../harness/services.js';

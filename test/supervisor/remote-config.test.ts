@@ -33,6 +33,7 @@ function config(dir: string, extra = ''): Record<string, unknown> {
           type: 'mqtt',
           url: 'mqtt://127.0.0.1:1883',
           username: 'site',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's interpolation, not a JS template
           password: extra || '${MQTT_PASSWORD}',
           topics: ['a/#'],
         },

@@ -382,7 +382,7 @@ function packBits(out: Bytes, x: Float64Array, at: number, width: number): void 
     let v = x[i];
     let left = width;
     while (left > 0) {
-      const k = left < 16 ? left : 16;
+      const k = Math.min(left, 16);
       const part = (v % 65536) & ((1 << k) - 1);
       v = Math.floor(v / (1 << k));
       left -= k;

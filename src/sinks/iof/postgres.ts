@@ -212,7 +212,15 @@ export class IofPostgres {
       const rows = select.all(from) as Record<string, unknown>[];
       if (rows.length === 0) return;
       const params: unknown[] = [];
-      const tuples = rows.map((r) => `(${names.map((n) => (params.push(r[n]), `$${params.length}`)).join(', ')})`);
+      const tuples = rows.map(
+        (r) =>
+          `(${names
+            .map((n) => {
+              params.push(r[n]);
+              return `$${params.length}`;
+            })
+            .join(', ')})`,
+      );
       await c.query(
         `INSERT INTO ${this.q(t.name)} (${names.map((n) => `"${n}"`).join(', ')}) VALUES ${tuples.join(', ')} ${conflict}`,
         params,

@@ -3,8 +3,6 @@
  * the spec decoder: a BigInt bit writer, the table of protocols written out by hand, and the rows the message
  * must decode to computed from the message itself. Used by the tests, the e2e fish and the benchmark.
  */
-import { prng } from '../../harness/prng.js';
-
 export const PROTOCOLS = ['R256', 'R04K', 'R64K', 'S256', 'R01M', 'S64K', 'HS256', 'DS256'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 

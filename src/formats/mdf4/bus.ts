@@ -884,10 +884,8 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
         if (out.n >= out.cap) {
           emitted += out.n;
           ready.push(out.take());
-          const next = new Builder(
-            out.cap >= batchSize ? batchSize : Math.max(cap(st.expected), Math.min(batchSize, out.cap * 4)),
-            start,
-          );
+          // known count: what is left (1 when all was emitted: often nothing more comes); unknown: growing batches
+          const next = new Builder(st.expected >= 0 ? cap(st.expected) : Math.min(batchSize, out.cap * 4), start);
           next.lastT = out.lastT;
           next.disorder = out.disorder;
           st.q = next;

@@ -193,10 +193,12 @@ interface Chunk {
 export function encodeSeriesParquet(table: SeriesTable): Uint8Array {
   const { t, order } = table;
   const rows = order.length;
-  // the page bodies and headers are built in scratch buffers shared by every call (encoding is synchronous)
+  // the file, its page bodies and headers are built in scratch buffers shared by every call (encoding is
+  // synchronous); only the finished file is copied out
   const body = scratch.body;
   const header = scratch.header;
-  const out = new Bytes(64 + rows * (2 + 9 * table.columns.length) + 256 * (table.columns.length + 1));
+  const out = scratch.out;
+  out.n = 0;
   out.bytes(MAGIC);
   const chunks: Chunk[] = [];
 
@@ -255,11 +257,11 @@ export function encodeSeriesParquet(table: SeriesTable): Uint8Array {
   footer(out, table, chunks, rows);
   out.u32le(out.n - footerAt);
   out.bytes(MAGIC);
-  return out.take();
+  return out.take().slice(); // the file's bytes alone (the scratch buffer is the next call's)
 }
 
 const MAGIC = utf8.encode('PAR1');
-const scratch = { body: new Bytes(1 << 16), header: new Bytes(256) };
+const scratch = { out: new Bytes(1 << 16), body: new Bytes(1 << 16), header: new Bytes(256) };
 
 /** Writes one data page (header + snappy body) at the end of `out`; returns its column chunk's description. */
 function writePage(

@@ -31,6 +31,9 @@ export interface CatalogOptions {
   onSaveError?: (err: Error) => void;
 }
 
+/** The largest file an event loop reads with a blocking read (LogCatalog.open). */
+const BLOCKING_READ_MAX = 4 * 1024 * 1024;
+
 export class LogCatalog {
   private running: Promise<RefreshStats> | null = null;
   private lastStats: RefreshStats | null = null;
@@ -136,10 +139,16 @@ export class LogCatalog {
     return cut.startsWith(`${path}: `) ? cut.slice(path.length + 2) : cut;
   }
 
-  /** Opens a file; `blocking`: with blocking reads where the store has them (see LogStore.openBlocking). */
+  /**
+   * Opens a file; `blocking`: a small one (≤ 4 MiB) read whole with one blocking read where the store has them
+   * (LogStore.openBlocking) — it blocks the event loop less than decoding it does; a bigger one is read in chunks
+   * through the thread pool, which gives the loop a turn per chunk (a rare signal in a big file fills no batch).
+   */
   async open(entry: IndexEntry, blocking = false): Promise<ByteSource> {
     const store = this.opts.store;
-    return blocking && store.openBlocking ? store.openBlocking(entry.path) : store.open(entry.path);
+    return blocking && store.openBlocking && entry.size <= BLOCKING_READ_MAX
+      ? store.openBlocking(entry.path)
+      : store.open(entry.path);
   }
 }
 

@@ -145,7 +145,8 @@ export async function decodeFileColumns(
     const keep = (channel: number, id: number, ext: boolean) =>
       channel === req.channel && (wanted(id, !isLin && ext) || stage?.wants(id, ext) === true);
     const messages: TransportMessage[] = [];
-    for await (const b of readBusFrames(mdf, { types, batchSize: opts.batchSize ?? 16384, keep })) {
+    // everyChunk: control comes back per chunk walked even when nothing was kept (a rare signal in a big file)
+    for await (const b of readBusFrames(mdf, { types, batchSize: opts.batchSize ?? 16384, keep, everyChunk: true })) {
       abort?.throwIfAborted();
       const n = b.count;
       events += n;

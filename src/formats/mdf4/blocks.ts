@@ -142,6 +142,40 @@ interface MemoEntry {
   groups: DataGroup[];
   blockStarts: number[];
 }
+/** What a parse read: each block's bytes as parsed (headers and whole blocks; they overlap), and the largest link. */
+interface Proof {
+  pieces: { at: number; bytes: Uint8Array }[];
+  maxLink: number;
+}
+
+/** Keeps a parse for later files: its pieces coalesced into ascending [start, end) spans and their bytes. */
+function remember(first: number, proof: Proof, groups: DataGroup[], blockStarts: number[]): void {
+  const pieces = [...proof.pieces].sort((a, b) => a.at - b.at);
+  const spans: number[] = [];
+  for (const p of pieces) {
+    const end = p.at + p.bytes.length;
+    const n = spans.length;
+    if (n > 0 && p.at <= spans[n - 1]) spans[n - 1] = Math.max(spans[n - 1], end);
+    else spans.push(p.at, end);
+  }
+  let total = 0;
+  for (let k = 0; k < spans.length; k += 2) total += spans[k + 1] - spans[k];
+  if (total > MEMO_MAX_BYTES) return;
+  const bytes = new Uint8Array(total);
+  // each piece at its place within its span (overlapping pieces hold the same bytes: one parse of one file)
+  let k = 0;
+  let base = 0;
+  for (const p of pieces) {
+    while (p.at >= spans[k + 1]) {
+      base += spans[k + 1] - spans[k];
+      k += 2;
+    }
+    bytes.set(p.bytes, base + p.at - spans[k]);
+  }
+  groupMemo.unshift({ first, spans, bytes, maxLink: proof.maxLink, groups, blockStarts });
+  if (groupMemo.length > MEMO_ENTRIES) groupMemo.length = MEMO_ENTRIES;
+}
+
 /** The most recently used parses, newest first (a server reads a few devices' firmwares at a time). */
 const groupMemo: MemoEntry[] = [];
 const MEMO_ENTRIES = 8;
@@ -157,8 +191,8 @@ export class BlockReader {
 
   /** Metadata page cache: blocks are small and clustered, so one 64 KB page read serves many of them. */
   private readonly pages = new Map<number, Uint8Array>();
-  /** While the data groups are parsed: the byte ranges read and the largest link checked (see groupMemo). */
-  private proof: { spans: number[]; maxLink: number } | null = null;
+  /** While the data groups are parsed: the bytes read, where, and the largest link checked (see groupMemo). */
+  private proof: Proof | null = null;
 
   constructor(
     readonly source: ByteSource,
@@ -196,7 +230,7 @@ export class BlockReader {
   async readHeader(offset: number): Promise<{ id: string; length: number; linkCount: number }> {
     const b = await this.meta(offset, 24);
     if (b.length < 24) this.fail(offset, 'block header truncated (file ends)');
-    this.proof?.spans.push(offset, offset + 24);
+    this.proof?.pieces.push({ at: offset, bytes: b.slice(0, 24) });
     if (b[0] !== 0x23 || b[1] !== 0x23) this.fail(offset, 'no block here (expected "##")');
     const id = String.fromCharCode(b[2], b[3]);
     const v = new DataView(b.buffer, b.byteOffset, 24);
@@ -227,7 +261,7 @@ export class BlockReader {
     const dataStart = 24 + 8 * h.linkCount;
     const data = copy.subarray(dataStart);
     this.blockStarts.push(offset);
-    this.proof?.spans.push(offset, offset + h.length);
+    this.proof?.pieces.push({ at: offset, bytes: copy });
     return {
       offset,
       id: h.id,
@@ -460,7 +494,7 @@ export class BlockReader {
     this.texts.clear();
     this.convs.clear();
     this.sources.clear();
-    const proof = { spans: [] as number[], maxLink: 0 };
+    const proof: Proof = { pieces: [], maxLink: 0 };
     this.proof = proof;
     const warned = this.warnings.length;
     const starts = this.blockStarts.length;
@@ -470,7 +504,7 @@ export class BlockReader {
     } finally {
       this.proof = null;
     }
-    if (this.warnings.length === warned) await this.remember(first, proof, groups, this.blockStarts.slice(starts));
+    if (this.warnings.length === warned) remember(first, proof, groups, this.blockStarts.slice(starts));
     return groups;
   }
 
@@ -495,35 +529,6 @@ export class BlockReader {
       return e;
     }
     return undefined;
-  }
-
-  private async remember(
-    first: number,
-    proof: { spans: number[]; maxLink: number },
-    groups: DataGroup[],
-    blockStarts: number[],
-  ): Promise<void> {
-    const pairs: [number, number][] = [];
-    for (let k = 0; k < proof.spans.length; k += 2) pairs.push([proof.spans[k], proof.spans[k + 1]]);
-    pairs.sort((a, b) => a[0] - b[0]);
-    const spans: number[] = [];
-    for (const [s, e] of pairs) {
-      const n = spans.length;
-      if (n > 0 && s <= spans[n - 1]) spans[n - 1] = Math.max(spans[n - 1], e);
-      else spans.push(s, e);
-    }
-    let total = 0;
-    for (let k = 0; k < spans.length; k += 2) total += spans[k + 1] - spans[k];
-    if (total > MEMO_MAX_BYTES) return;
-    const bytes = new Uint8Array(total);
-    let at = 0;
-    for (let k = 0; k < spans.length; k += 2) {
-      const b = await this.meta(spans[k], spans[k + 1] - spans[k]);
-      bytes.set(b, at);
-      at += b.length;
-    }
-    groupMemo.unshift({ first, spans, bytes, maxLink: proof.maxLink, groups, blockStarts });
-    if (groupMemo.length > MEMO_ENTRIES) groupMemo.length = MEMO_ENTRIES;
   }
 
   private async parseDataGroups(first: number): Promise<DataGroup[]> {

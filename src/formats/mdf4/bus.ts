@@ -733,6 +733,12 @@ export interface ReadBusOptions {
   types?: number[];
   /** Only frames this accepts (by channel, id, extended flag): the others are skipped inside the reader. */
   keep?: KeepFrame;
+  /**
+   * With `keep`: also yield after every chunk walked (≤ 1 MiB) when no full batch was — an empty batch if nothing
+   * was kept — so a consumer whose filter keeps little still gets control back per chunk (to give its event loop a
+   * turn, to notice a cancellation) instead of once per file. (A single group read alone; several are merged.)
+   */
+  everyChunk?: boolean;
 }
 
 /**
@@ -884,8 +890,18 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
         if (out.n >= out.cap) {
           emitted += out.n;
           ready.push(out.take());
-          // known count: what is left (1 when all was emitted: often nothing more comes); unknown: growing batches
-          const next = new Builder(st.expected >= 0 ? cap(st.expected) : Math.min(batchSize, out.cap * 4), start);
+          // a known count: what is left, and a small batch once it is reached (usually nothing more comes); an
+          // unknown count, or more records than it said (a damaged cycle count): growing batches
+          const grow = Math.min(batchSize, Math.max(1024, out.cap * 4));
+          const size =
+            st.expected < 0
+              ? grow
+              : emitted < st.expected
+                ? cap(st.expected)
+                : emitted === st.expected
+                  ? Math.min(batchSize, 1024)
+                  : grow;
+          const next = new Builder(size, start);
           next.lastT = out.lastT;
           next.disorder = out.disorder;
           st.q = next;
@@ -896,7 +912,9 @@ export async function* readBusFrames(mdf: Mdf4File, opts: ReadBusOptions = {}): 
 
   if (direct && states.length === 1) {
     const st = states[0];
+    const none = opts.everyChunk ? new Builder(0, start).take() : null;
     while (await st.walker.pull()) {
+      if (none && ready.length === 0) yield none;
       for (const b of ready) yield b;
       ready.length = 0;
     }

@@ -231,3 +231,29 @@ test('not an MDF file / empty / wrong version: clear errors', async () => {
     );
   }
 });
+
+test('a cycle count lower than the records: every record read, in batches that grow (not one event each)', async () => {
+  const frames: WriteFrame[] = [];
+  for (let i = 0; i < 20_000; i++)
+    frames.push({ timeNs: START + BigInt(i) * 1000n, channel: 1, id: 0x100 + (i % 5), data: Uint8Array.of(i & 255) });
+  const buf = buildBusLog(frames, { layout: 'asammdf', startTimeNs: START });
+  // every ##CG with records: cycle count (after the header, 6 links and the record id) set to 3
+  let patched = 0;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  for (let o = 0; o + 88 <= buf.length; o += 8)
+    if (buf[o] === 0x23 && buf[o + 1] === 0x23 && buf[o + 2] === 0x43 && buf[o + 3] === 0x47)
+      if (v.getBigUint64(o + 80, true) > 3n) {
+        v.setBigUint64(o + 80, 3n, true);
+        patched++;
+      }
+  assert.ok(patched > 0);
+  const mdf = await openMdf4(new BufferSource(buf, 'low-count.MF4'));
+  let n = 0;
+  let batches = 0;
+  for await (const b of readBusFrames(mdf, { batchSize: 4096 })) {
+    n += b.count;
+    batches++;
+  }
+  assert.equal(n, 20_000);
+  assert.ok(batches <= 12, `${batches} batches for 20,000 events`);
+});

@@ -46,3 +46,42 @@ for (const file of FILES) {
     assert.deepEqual(await frames(file, () => false), []);
   });
 }
+
+test('everyChunk: a filter that keeps nothing still gets control back per chunk walked (not once per file)', async () => {
+  const file = FILES[0];
+  const count = async (everyChunk: boolean) => {
+    const mdf = await openMdf4(file, { chunkSize: 16384 });
+    let yields = 0;
+    let events = 0;
+    try {
+      for await (const b of readBusFrames(mdf, { types: [0], keep: () => false, everyChunk, batchSize: 1000 })) {
+        yields++;
+        events += b.count;
+      }
+    } finally {
+      await mdf.close();
+    }
+    return { yields, events };
+  };
+  assert.deepEqual(await count(false), { yields: 0, events: 0 });
+  const every = await count(true);
+  assert.equal(every.events, 0);
+  // the 215 kB log in 16 KiB chunks: control back about once per chunk
+  assert.ok(every.yields >= 10, `${every.yields} yields`);
+  // and with a filter that keeps frames: the same frames as without everyChunk
+  const keepSome = (_ch: number, id: number) => id % 3 === 0;
+  const read = async (everyChunk: boolean) => {
+    const mdf = await openMdf4(file, { chunkSize: 16384 });
+    const out: string[] = [];
+    try {
+      for await (const b of readBusFrames(mdf, { types: [0], keep: keepSome, everyChunk, batchSize: 1000 }))
+        for (let i = 0; i < b.count; i++) out.push(`${frameAt(b, i).timeNs} ${b.id[i]}`);
+    } finally {
+      await mdf.close();
+    }
+    return out;
+  };
+  const plain = await read(false);
+  assert.ok(plain.length > 0);
+  assert.deepEqual(await read(true), plain);
+});

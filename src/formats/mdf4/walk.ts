@@ -133,8 +133,8 @@ function dispatch1(
 
 /**
  * Chunk buffers of finished walkers, for the next ones: a server or a lake writer reads thousands of small files,
- * and a fresh buffer per file (a few hundred KB, outside V8's heap) made V8 run a full garbage collection every
- * few dozen files to account for the external memory.
+ * and fresh typed arrays of a few hundred KB per file (outside V8's heap) are what drives its full collections
+ * (the lake writer's, counted: docs/benchmarks.md).
  */
 const spareBuffers: Uint8Array[] = [];
 const SPARE_MAX = 4;

@@ -1,11 +1,11 @@
 /**
- * A file that appears complete or not at all: the bytes go to `<path>.<pid>.tmp` beside it, are synced and renamed
- * over `path`; on any error the temporary file is removed and the error (SF_ERR_IO_WRITE) names `path`. A file
- * already at `path` is replaced only by a complete one. (After SIGKILL or a power loss the `.tmp` can remain; it
- * never has the requested name.)
+ * Files that appear complete or not at all: the bytes go to a temporary name beside the file, are synced and
+ * renamed over it; a file already there is replaced only by a complete one. (After SIGKILL or a power loss the
+ * temporary file can remain; it never has the requested name.)
  */
-import { close, fdatasync, openSync, write } from 'node:fs';
+import { close, closeSync, fdatasync, fsyncSync, mkdirSync, openSync, renameSync, write, writeFileSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { writeError } from './output.js';
 
@@ -13,6 +13,10 @@ const writeP = promisify(write);
 const closeFd = promisify(close);
 const datasyncFd = promisify(fdatasync);
 
+/**
+ * Writes `bytes` to `<path>.<pid>.tmp`, datasyncs and renames it over `path` (the folder must exist); on any error
+ * the temporary file is removed and the error (SF_ERR_IO_WRITE) names `path`.
+ */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
   let fd: number | null = null;
@@ -29,5 +33,36 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     if (fd !== null) await closeFd(fd).catch(() => {});
     await unlink(tmp).catch(() => {});
     throw writeError(path, e);
+  }
+}
+
+/**
+ * The synchronous form for small state files: creates the folder, writes `<file>.tmp-<pid>`, fsyncs, renames it
+ * over `file` and syncs the folder (so the new name survives a power loss too). Errors are the system's.
+ */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  const fd = openSync(tmp, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  fsyncDir(dirname(file));
+}
+
+/** Syncs a folder's entries (a rename or a new file in it); a file system that cannot sync folders is let be. */
+export function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // not every file system lets a folder be synced; the rename itself is still atomic
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

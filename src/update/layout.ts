@@ -1,14 +1,10 @@
 /**
  * The install root of an updatable sigflow (README.md "Layout"): `versions/<v>/` (whole packages), the `current`
- * and `previous` links, `state/`. Paths, version names, links replaced atomically, files written atomically.
+ * and `previous` links, `state/`. Paths, version names, links replaced atomically (state files: src/io writeFileAtomicSync).
  */
 import {
-  closeSync,
   existsSync,
-  fsyncSync,
   lstatSync,
-  mkdirSync,
-  openSync,
   readFileSync,
   readlinkSync,
   realpathSync,
@@ -16,11 +12,11 @@ import {
   rmSync,
   statSync,
   symlinkSync,
-  writeFileSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SigflowError } from '../errors/index.js';
+import { fsyncDir } from '../io/index.js';
 
 /** Written last into a staged version (inside `<v>.partial`, before the rename): the version is complete. */
 export const COMPLETE_MARKER = '.sigflow-complete';
@@ -115,19 +111,6 @@ export function previousVersion(root: string): string | null {
   return linkVersion(root, 'previous');
 }
 
-/** fsync of a folder, so that a rename or a new link in it survives a power cut (best effort). */
-export function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // not every file system lets a folder be synced; the rename itself is still atomic
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 /**
  * Points `link` at `versions/<version>` (a relative target, so the root can be moved) atomically: a new link under
  * a temporary name, renamed over the old one — a reader sees the old target or the new one, never none.
@@ -148,21 +131,6 @@ export function removeLink(root: string, link: string): void {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   fsyncDir(layoutOf(root).root);
-}
-
-/** Writes a file under its name only when complete (temp file, fsync, rename, folder fsync). */
-export function writeFileAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  const fd = openSync(tmp, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  fsyncDir(dirname(file));
 }
 
 /** The real path of `p`, or of its longest existing ancestor joined with the rest (for paths not created yet). */

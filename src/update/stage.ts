@@ -18,11 +18,11 @@ import {
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { SigflowError } from '../errors/index.js';
+import { fsyncDir } from '../io/index.js';
 import {
   COMPLETE_MARKER,
   checkVersion,
   currentVersion,
-  fsyncDir,
   isComplete,
   isInside,
   layoutOf,

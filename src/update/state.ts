@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SigflowError } from '../errors/index.js';
-import { layoutOf, writeFileAtomic } from './layout.js';
+import { writeFileAtomicSync } from '../io/index.js';
+import { layoutOf } from './layout.js';
 
 /** `switching`: the guard has not decided yet; `done`: the new version answered healthy; `rolled_back`: it did not. */
 export type UpdateStatus = 'switching' | 'done' | 'rolled_back';
@@ -57,7 +58,7 @@ export function readUpdateState(root: string): UpdateState | null {
 }
 
 export function writeUpdateState(root: string, state: UpdateState): void {
-  writeFileAtomic(layoutOf(root).stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  writeFileAtomicSync(layoutOf(root).stateFile, `${JSON.stringify(state, null, 2)}\n`);
 }
 
 /**
@@ -113,7 +114,7 @@ export interface RunningPid {
  */
 export function recordRunningPid(root: string, version: string, pid: number = process.pid): void {
   const rec: RunningPid = { pid, version, startedAt: new Date().toISOString() };
-  writeFileAtomic(layoutOf(root).runningPidFile, `${JSON.stringify(rec)}\n`);
+  writeFileAtomicSync(layoutOf(root).runningPidFile, `${JSON.stringify(rec)}\n`);
 }
 
 export function readRunningPid(root: string): RunningPid | null {

@@ -31,9 +31,6 @@ export interface CatalogOptions {
   onSaveError?: (err: Error) => void;
 }
 
-/** The largest file an event loop reads with a blocking read (LogCatalog.open). */
-const BLOCKING_READ_MAX = 4 * 1024 * 1024;
-
 export class LogCatalog {
   private running: Promise<RefreshStats> | null = null;
   private lastStats: RefreshStats | null = null;
@@ -140,13 +137,13 @@ export class LogCatalog {
   }
 
   /**
-   * Opens a file; `blocking`: a small one (≤ 4 MiB) read whole with one blocking read where the store has them
-   * (LogStore.openBlocking) — it blocks the event loop less than decoding it does; a bigger one is read in chunks
-   * through the thread pool, which gives the loop a turn per chunk (a rare signal in a big file fills no batch).
+   * Opens a file; `blocking`: one the store reads whole (LogStore.wholeFileBytes, 4 MiB) with one blocking read
+   * where it has them (LogStore.openBlocking) — it blocks the event loop less than decoding it does; a bigger one
+   * is read in chunks through the thread pool, which gives the loop a turn per chunk.
    */
   async open(entry: IndexEntry, blocking = false): Promise<ByteSource> {
     const store = this.opts.store;
-    return blocking && store.openBlocking && entry.size <= BLOCKING_READ_MAX
+    return blocking && store.openBlocking && entry.size <= (store.wholeFileBytes ?? 0)
       ? store.openBlocking(entry.path)
       : store.open(entry.path);
   }

@@ -42,6 +42,8 @@ export interface LogStore {
    * anyway (a worker, or the event loop when a server decodes on it).
    */
   openBlocking?(path: string): ByteSource;
+  /** With `openBlocking`: files up to this size are read whole, with one read. */
+  readonly wholeFileBytes?: number;
 }
 
 /**
@@ -56,8 +58,8 @@ export class LocalLogStore implements LogStore {
     root: string,
     /** The file system of the walk (a test seam). */
     private readonly fs?: TreeFs,
-    /** Files up to this size are read whole by `open` (see there). */
-    private readonly wholeFileBytes = 4 * 1024 * 1024,
+    /** Files up to this size are read whole by `open` and `openBlocking` (see there). */
+    readonly wholeFileBytes = 4 * 1024 * 1024,
   ) {
     this.root = resolve(root);
   }

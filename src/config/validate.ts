@@ -8,7 +8,7 @@
  */
 import type { z } from 'zod';
 import { SigflowError } from '../errors/index.js';
-import { configIssues, describeConfigIssues, formatKeyPath } from '../schema/index.js';
+import { configIssues, describeIssue } from '../schema/index.js';
 import { sinkRenamedKeys } from '../sinks/index.js';
 import { configSchema, type SigflowConfig } from './schema.js';
 
@@ -65,20 +65,17 @@ function renamedAt(value: unknown) {
 export function validateConfig(value: unknown, source: string, locate?: LocateConfig): SigflowConfig {
   const r = configSchema.safeParse(value);
   if (r.success) return r.data;
-  if (!locate) throw new ConfigError(source, describeConfigIssues(r.error as z.ZodError, value, renamedAt(value)));
   // each problem with its own key path (an unknown key's, or one inside a union's branch): its line
-  const problems: string[] = [];
-  const positions: (ConfigPosition | null)[] = [];
-  for (const issue of configIssues(r.error as z.ZodError, value, renamedAt(value))) {
-    problems.push(`${formatKeyPath(issue.path) || '(root)'}: ${issue.message}`);
-    positions.push(
-      deepest(
-        locate,
-        issue.path.filter((k): k is string | number => typeof k !== 'symbol'),
-      ),
-    );
-  }
-  throw new ConfigError(source, problems, positions);
+  const issues = configIssues(r.error as z.ZodError, value, renamedAt(value));
+  const positions = locate
+    ? issues.map((i) =>
+        deepest(
+          locate,
+          i.path.filter((k): k is string | number => typeof k !== 'symbol'),
+        ),
+      )
+    : undefined;
+  throw new ConfigError(source, issues.map(describeIssue), positions);
 }
 
 /** The position of the longest prefix of `path` found in the file; the line only (one per problem). */

@@ -4,6 +4,13 @@
  * that commands which validate no config (`frames`, `decode`) do not load zod with the grammar.
  */
 
-export { type ConfigIssue, configIssues, describeConfigIssues, formatKeyPath, type RenamedAt } from './issues.js';
+export {
+  type ConfigIssue,
+  configIssues,
+  describeConfigIssues,
+  describeIssue,
+  formatKeyPath,
+  type RenamedAt,
+} from './issues.js';
 export { boolFlag, numberish } from './scalars.js';
 export { type DurationSchemaOptions, durationMs, durationWholeMs, type SizeSchemaOptions, sizeBytes } from './units.js';

@@ -117,7 +117,12 @@ function collect(
   }
 }
 
+/** A problem as a line: `path: what is wrong`. */
+export function describeIssue(i: ConfigIssue): string {
+  return `${formatKeyPath(i.path) || '(root)'}: ${i.message}`;
+}
+
 /** One line per problem, each `path: what is wrong`, in the order zod found them. */
 export function describeConfigIssues(error: z.ZodError, input: unknown, renamedAt?: RenamedAt): string[] {
-  return configIssues(error, input, renamedAt).map((i) => `${formatKeyPath(i.path) || '(root)'}: ${i.message}`);
+  return configIssues(error, input, renamedAt).map(describeIssue);
 }

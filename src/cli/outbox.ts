@@ -59,13 +59,7 @@ function withStore<T>(dir: string, write: boolean, fn: (store: OutboxStore) => T
 
 /** Dead-letter ids given with --id that do not exist: a usage error naming them and the file (nothing is done). */
 function checkIds(store: OutboxStore, ids: number[] | undefined, sink: string | undefined): void {
-  try {
-    store.requireDeadLetters(ids, sink);
-  } catch (e) {
-    if (e instanceof SigflowError)
-      e.message = `--id: ${e.message.replace(/; nothing done$/, '')} in ${store.file}; nothing done`;
-    throw e;
-  }
+  store.requireDeadLetters(ids, sink, { label: '--id: ', showFile: true });
 }
 
 const EVENT_LABEL: Record<string, string> = {

@@ -613,14 +613,21 @@ export class OutboxStore {
 
   /**
    * Throws SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER naming the ids that are no dead letter (of `sink`, when given): a
-   * replay or purge of a list with a wrong id does nothing (`where`: the outbox file).
+   * replay or purge of a list with a wrong id does nothing (`where`: the outbox file). `label` starts the message
+   * (`--id: `); `showFile` names the outbox file in it (a command does, an answer to a browser does not).
    */
-  requireDeadLetters(ids: readonly number[] | undefined, sink?: string): void {
+  requireDeadLetters(
+    ids: readonly number[] | undefined,
+    sink?: string,
+    opts: { label?: string; showFile?: boolean } = {},
+  ): void {
     const unknown = this.unknownDeadLetters(ids ?? [], sink);
     if (unknown.length === 0) return;
+    const of = sink !== undefined ? ` of sink ${sink}` : '';
+    const inFile = opts.showFile ? ` in ${this.file}` : '';
     throw new OutboxError(
       'SF_ERR_OUTBOX_NO_SUCH_DEAD_LETTER',
-      `no dead letter ${unknown.map((i) => `#${i}`).join(', ')}${sink !== undefined ? ` of sink ${sink}` : ''}; nothing done`,
+      `${opts.label ?? ''}no dead letter ${unknown.map((i) => `#${i}`).join(', ')}${of}${inFile}; nothing done`,
       { where: this.file },
     );
   }

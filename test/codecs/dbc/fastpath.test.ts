@@ -1,0 +1,177 @@
+/**
+ * The parser reads the common one-line `SG_` statements and `value "label"` pairs of `VAL_` / `VAL_TABLE_` with
+ * sticky regular expressions (syntax.ts, SG_LINE and CHOICE_PAIR) and everything else token by token. Both must
+ * give the same result: each random statement is parsed as written on one line (fast path when it fits) and with
+ * line breaks where its expression matches none (the token path, where line breaks are white space), and the
+ * two results must agree — the same signals and choices, the same warnings, or the same error code. The same
+ * method as attr-fastpath.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { DbcSyntaxError, parseDbc } from '../../../src/codecs/dbc/index.js';
+
+const HEAD = `VERSION ""
+BU_: ECU1 Node_2
+VAL_TABLE_ Base 1 "One" 0 "Zero";
+BO_ 100 Msg: 8 ECU1
+`;
+
+const gap = fc.constantFrom('', ' ', ' ', '\t', '  \t ');
+/** Mostly `valid`, sometimes `odd` (a statement of a dozen tokens should still often be valid as a whole). */
+const mostly = <T>(valid: fc.Arbitrary<T>, odd: fc.Arbitrary<T>) =>
+  fc.oneof({ arbitrary: valid, weight: 12 }, { arbitrary: odd, weight: 1 });
+
+const number = mostly(
+  fc.oneof(
+    fc.constantFrom('0', '5', '-3', '+7', '1.5', '1.', '1.e5', '1e3', '2E-2', '5e+99', '5e100', '9'.repeat(200)),
+    fc.integer({ min: -1e6, max: 1e6 }).map(String),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+  ),
+  fc.constantFrom('.5', '-.5', '1e999', '12ab', '0x10', '1e', '"1"', '9'.repeat(201)),
+);
+const bit = mostly(
+  fc.constantFrom('0', '7', '8', '63', '64', '511', '007'),
+  fc.constantFrom('65', '512', '-1', '+3', '1.5', '1e1', '9'.repeat(16)),
+);
+const name = mostly(fc.constantFrom('Sig1', 'S_2', '_x', 'm1', 'M', 'BO_'), fc.constantFrom('2Sig', '"s"'));
+const mux = mostly(
+  fc.constantFrom<string[]>([], [], [], ['M'], ['m0'], ['m12'], ['m3M']),
+  fc.constantFrom<string[]>(['mx'], ['m1m'], ['0'], ['Mm']),
+);
+const order = mostly(fc.constantFrom('0', '1'), fc.constantFrom('2', '01', '-1'));
+const sign = mostly(fc.constantFrom('+', '-'), fc.constantFrom('*', '+-'));
+const unit = mostly(fc.constantFrom('""', '"km/h"', '"a,b"', '"°C"'), fc.constantFrom('"x\\"y"', '"tab\there"', 'km'));
+const receiver = mostly(fc.constantFrom('GWM', 'Node_2', 'Vector__XXX', 'BO_', 'A1'), fc.constantFrom('2N', '"r"'));
+const separator = mostly(fc.constantFrom(',', ' ', ' , ', ', ', '\t'), fc.constantFrom(',,', ' // x'));
+const receivers = fc
+  .array(fc.tuple(separator, receiver), { maxLength: 3 })
+  .map((rs) => rs.map(([sep, r], i) => (i === 0 ? r : sep + r)).join(''));
+const lead = mostly(fc.constantFrom('', ' ', ' ', '\t'), fc.constantFrom(',', ' ,'));
+const trail = mostly(fc.constantFrom('', '', ' ', '\t'), fc.constantFrom(',', ' // note', ';', ' x'));
+
+/** Tokens from the name to the unit; `line` joins them with their gaps, `broken` turns each gap into a line break. */
+function spread(tokens: string[], gaps: string[], forced: number): { line: string; broken: string } {
+  const line = tokens.map((t, i) => (i === 0 ? t : gaps[i - 1] + t)).join('');
+  const broken = tokens.map((t, i) => (i === 0 ? t : (gaps[i - 1] === '' && i !== forced ? '' : '\n') + t)).join('');
+  return { line, broken };
+}
+
+const signal = fc
+  .tuple(
+    name,
+    mux,
+    fc.tuple(bit, bit, order, sign),
+    fc.tuple(number, number, number, number),
+    unit,
+    fc.tuple(lead, receivers, trail),
+  )
+  .chain(([n, mx, [start, length, order, sign], [factor, offset, min, max], u, rx]) => {
+    const tokens = [n, ...mx, ':', start, '|', length, '@', order, sign, '(', factor, ',', offset, ')'];
+    tokens.push('[', min, '|', max, ']', u);
+    return fc.tuple(
+      fc.constant(tokens),
+      fc.array(gap, { minLength: tokens.length, maxLength: tokens.length }),
+      fc.constant(rx),
+      fc.constant(tokens.indexOf(':')),
+    );
+  })
+  .map(([tokens, gaps, [ld, rx, tr], colon]) => {
+    // a line break before ':' is white space to the token path and never in the fast path's expression
+    const { line, broken } = spread(tokens, gaps, colon);
+    const tail = rx === '' ? tr : (ld === '' ? ' ' : ld) + rx + tr;
+    return { line: ` SG_ ${line}${tail}`, broken: ` SG_ ${broken}${tail}` };
+  });
+
+const pairValue = mostly(
+  fc.constantFrom('0', '1', '-1', '+2', '99999999999999999999'),
+  fc.constantFrom('1.0', '1.5', '12ab', '1e3', '"3"'),
+);
+const label = mostly(fc.constantFrom('""', '"On"', '"a b"', '"ä"'), fc.constantFrom('"x\\"y"', '"tab\there"', 'Off'));
+const pairs = fc.array(fc.tuple(pairValue, gap, label, gap), { maxLength: 4 });
+
+/** A VAL_ (of Sig1, of a signal that is not there) or VAL_TABLE_ statement. */
+const valueList = fc
+  .tuple(fc.constantFrom('VAL_ 100 Sig1', 'VAL_ 100 Nope', 'VAL_TABLE_ T1', 'VAL_TABLE_ Base'), pairs, fc.boolean())
+  .map(([head, ps, semi]) => {
+    const line = ps.map(([v, g, l, g2]) => ` ${v}${g}${l}${g2}`).join('');
+    const broken = ps.map(([v, g, l, g2]) => ` ${v}${g === '' && !l.startsWith('"') ? '' : '\n'}${l}${g2}`).join('');
+    const end = semi ? ';' : '';
+    return { line: head + line + end, broken: head + broken + end };
+  });
+
+/** Everything parsed, with source positions left out (the broken variant's tokens sit on other lines). */
+function outcome(text: string): string {
+  try {
+    const file = parseDbc(text, { file: 't.dbc' });
+    return JSON.stringify(file, (k, v) => {
+      if (k === 'line' || k === 'column' || k === 'pos' || k === 'message' || k === 'where') return undefined;
+      if (v instanceof Map) return [...v];
+      if (typeof v === 'bigint') return `${v}n`;
+      return v;
+    });
+  } catch (e) {
+    if (e instanceof DbcSyntaxError) return `error ${e.code}`;
+    throw e;
+  }
+}
+
+test('an SG_ statement means the same on one line (fast path) as spread over lines (token path)', () => {
+  let parsed = 0;
+  fc.assert(
+    fc.property(fc.array(signal, { minLength: 1, maxLength: 3 }), (sigs) => {
+      const one = HEAD + sigs.map((s) => s.line).join('\n');
+      const spreadText = HEAD + sigs.map((s) => s.broken).join('\n');
+      const result = outcome(one);
+      assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
+      if (!result.startsWith('error')) parsed++;
+    }),
+    { numRuns: 3000 },
+  );
+  // most runs must be valid statements: an error on both sides shows little
+  assert.ok(parsed > 300, `only ${parsed} of 3000 runs parsed`);
+});
+
+test('VAL_ and VAL_TABLE_ pairs mean the same on one line (fast path) as spread over lines (token path)', () => {
+  let parsed = 0;
+  const sig = ' SG_ Sig1 : 0|8@1+ (1,0) [0|255] "" Node_2\n';
+  fc.assert(
+    fc.property(fc.array(valueList, { minLength: 1, maxLength: 3 }), (lists) => {
+      const one = HEAD + sig + lists.map((s) => s.line).join('\n');
+      const spreadText = HEAD + sig + lists.map((s) => s.broken).join('\n');
+      const result = outcome(one);
+      assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
+      if (!result.startsWith('error')) parsed++;
+    }),
+    { numRuns: 3000 },
+  );
+  // most runs must be valid statements: an error on both sides shows little
+  assert.ok(parsed > 300, `only ${parsed} of 3000 runs parsed`);
+});
+
+test('the fast paths are taken for the common forms (their signals and choices arrive)', () => {
+  const file = parseDbc(
+    `${HEAD} SG_ Mode M : 0|4@1+ (1,0) [0|15] "" Node_2\n SG_ Speed m1 : 8|16@0- (0.01,-5) [-5|650.35] "km/h" GWM,Vector__XXX ECU1\nVAL_ 100 Mode 1 "Drive" 0 "Park" -1 "Neg";\n`,
+  );
+  const msg = file.messages[0];
+  const speed = msg.signals.find((s) => s.name === 'Speed');
+  assert.ok(speed);
+  assert.equal(speed.startBit, 8);
+  assert.equal(speed.length, 16);
+  assert.equal(speed.byteOrder, 'big_endian');
+  assert.equal(speed.signed, true);
+  assert.equal(speed.factor, 0.01);
+  assert.equal(speed.offset, -5);
+  assert.equal(speed.maximum, 650.35);
+  assert.equal(speed.unit, 'km/h');
+  assert.deepEqual(speed.receivers, ['GWM', 'ECU1']);
+  const mode = msg.signals.find((s) => s.name === 'Mode');
+  assert.deepEqual(
+    (mode?.choices ?? []).map((c) => [String(c.value), c.label]),
+    [
+      ['1', 'Drive'],
+      ['0', 'Park'],
+      ['-1', 'Neg'],
+    ],
+  );
+});

@@ -27,6 +27,12 @@ interface QueryOptions {
   lake: string;
   format: string;
   list?: boolean;
+  cache?: string;
+  from?: string;
+  to?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Ca?: string;
 }
 
 const WRITE_HELP = `
@@ -86,10 +92,17 @@ device and date_created), one per device under CSS's Glue names ("tbl_2F6913DB_C
 Filter on t and date_created to read less. Output: a table on a terminal, --format json (one object per line)
 or csv.
 
+An S3 lake (--lake s3://bucket/prefix) is queried through a local copy in the cache folder (--cache; default
+$SIGFLOW_CACHE_DIR or $XDG_CACHE_HOME/sigflow, under lake/<bucket>/<prefix>): new and changed objects are
+downloaded first, removed ones deleted; --from/--to (YYYY-MM-DD) copy only those days (and the side tables).
+DuckDB's own S3 extension is not used: it would be downloaded from the internet.
+
 Examples:
   sigflow lake query --lake lake/ --list
   sigflow lake query --lake lake/ "select device, count(*) from CAN1_EEC1_S00 group by device"
-  sigflow lake query --lake lake/ --format csv "select t, EngineSpeed from tbl_FCBF0606_CAN1_EEC1_S00 where t >= '2021-06-01'"`;
+  sigflow lake query --lake lake/ --format csv "select t, EngineSpeed from tbl_FCBF0606_CAN1_EEC1_S00 where t >= '2021-06-01'"
+  sigflow lake query --lake s3://logs-parquet/ --from 2026-06-01 --to 2026-06-30 --s3-endpoint http://127.0.0.1:9000 \
+    "select device, count(*) from CAN2_gnss_speed group by device"`;
 
 export function registerLakeCommands(program: Command): void {
   const lake = program
@@ -151,11 +164,17 @@ export function registerLakeCommands(program: Command): void {
     .action(tripsAction);
   lake
     .command('query')
-    .description('run SQL over a lake folder with DuckDB (views per message folder, per device, side tables)')
+    .description('run SQL over a lake with DuckDB (views per message folder, per device, side tables)')
     .argument('[sql]', 'one SQL statement')
-    .requiredOption('--lake <folder>', 'the lake folder (required)')
+    .requiredOption('--lake <folder|s3://bucket/prefix>', 'the lake (required)')
     .option('--format <format>', 'table, json or csv', 'table')
     .option('--list', 'list the views instead')
+    .option('--cache <folder>', 'local copy of an s3:// lake (default: under the cache folder)')
+    .option('--from <YYYY-MM-DD>', 'an s3:// lake: copy the days from this one')
+    .option('--to <YYYY-MM-DD>', 'an s3:// lake: copy the days up to this one (inclusive)')
+    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
+    .option('--s3-region <region>', 'S3 region of an s3:// lake')
+    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
     .addHelpText('after', QUERY_HELP)
     .action(queryAction);
 }
@@ -376,7 +395,10 @@ async function queryAction(sql: string | undefined, opts: QueryOptions): Promise
     import('../pipelines/lake/index.js'),
     import('../formats/lake/index.js'),
   ]);
-  const q = await LakeQuery.open(openLakeStore(opts.lake));
+  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const q = await LakeQuery.open(store, { cacheDir: opts.cache, from: opts.from, to: opts.to }).finally(() =>
+    store.close(),
+  );
   try {
     if (opts.list) {
       for (const v of q.views) process.stdout.write(`${v.name}\t${v.kind}${v.device ? `\t${v.device}` : ''}\n`);

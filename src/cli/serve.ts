@@ -67,7 +67,7 @@ export function registerServeCommands(program: Command): void {
       'also serve this embedded store (what sigflow run / import wrote): measurements, tags, fields',
     )
     .option(
-      '--lake <folder>',
+      '--lake <folder|s3://bucket/prefix>',
       'also serve this Parquet lake (sigflow lake write): measurement = message folder, tag device, fields = signals',
     )
     .option('--dbc <file>', "another DBC file (repeatable; the root's *.dbc files are always loaded)", collect, [])
@@ -92,10 +92,12 @@ export function registerServeCommands(program: Command): void {
     )
     .option('--no-console', 'no web console at /console/ (on by default, behind the same auth and TLS)')
     .option('--loglevel <level>', 'debug, info, warn or error', 'info')
-    .option('--s3_ak <key>', "S3 access key (the old backend's flag; S3 is not built yet)")
-    .option('--s3_sk <secret>', 'S3 secret key (not built yet)')
-    .option('--s3_bucket <bucket>', 'S3 bucket (not built yet)')
-    .option('--s3_cert <pem>', 'S3 CA certificate (not built yet)')
+    .option('--s3-endpoint <url>', 'S3-compatible server (MinIO …) of an s3:// data root or lake; omit for AWS')
+    .option('--s3-region <region>', 'S3 region (default $AWS_REGION or us-east-1)')
+    .option('--s3_ak <key>', "S3 access key (the old backend's flag; also $CANEDGE_S3_AK)")
+    .option('--s3_sk <secret>', 'S3 secret key (also $CANEDGE_S3_SK)')
+    .option('--s3_bucket <bucket>', 'S3 bucket, when the data root is the endpoint URL (also $CANEDGE_S3_BUCKET)')
+    .option('--s3_cert <pem>', 'CA certificate of the S3 server (also $CANEDGE_S3_CERT)')
     .addHelpText(
       'after',
       `
@@ -113,7 +115,8 @@ from the logs or the store, the log index; basic auth works in a browser, bearer
 With --store, targets {"measurement":"EEC1","field":"EngineSpeed","tags":{"device":"truck"}} (SimpleJson), the
 simPod metric "Stored series" and /api/rows?measurement=… serve the store too. With --lake the same targets read
 the lake: measurement = message folder (CAN2_gnss_speed), tag device, fields = signals; only the days of the
-range are read.
+range are read. An s3:// lake is read through a local copy in the cache folder that holds the days dashboards
+asked for (each month folder listed at most every 30 s; only new and changed files downloaded).
 
 S3: s3://bucket/prefix (AWS, or any S3-compatible server with --s3-endpoint), or the old backend's form — the
 endpoint URL with --s3_bucket. Files are read with ranged GETs; DBC files and passwords.json are read from the
@@ -126,6 +129,7 @@ Examples:
   sigflow serve LOG --dbc extra/j1939.dbc --cache 1GiB
   sigflow serve --store .sigflow/store.db          # what sigflow run / import stored
   sigflow serve --lake lake/                        # what sigflow lake write wrote
+  sigflow serve --lake s3://fleet-lake/ --s3-endpoint http://127.0.0.1:9000
   SIGFLOW_SERVE_TOKENS=s3cret sigflow serve /data/LOG --bind 0.0.0.0 --tls-cert cert.pem --tls-key key.pem`,
     )
     .action(serveAction);
@@ -150,7 +154,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
   if (!root && !a.store && !a.lake)
     throw new SigflowError(
       'SF_ERR_USAGE',
-      'nothing to serve: give a log tree (a folder, file:// or s3:// URL; or set CANEDGE_DATA_URL), --store FILE or --lake FOLDER',
+      'nothing to serve: give a log tree (a folder, file:// or s3:// URL; or set CANEDGE_DATA_URL), --store FILE or --lake FOLDER|S3-URL',
     );
   const env = process.env;
   const s3 = {

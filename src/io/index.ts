@@ -4,6 +4,7 @@
  */
 export { fsyncDir, writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 export { BufferSource } from './buffer.js';
+export { defaultCacheDir } from './cache-dir.js';
 export { makeDirectory } from './dir.js';
 export { IoError, type IoErrorCode, systemReason } from './errors.js';
 export { AsyncFileSource, FileSource } from './file.js';

@@ -133,6 +133,33 @@ export class S3Bucket {
     } while (token);
   }
 
+  /** The names of the "folders" directly under `prefix` (a `/`-delimited listing's common prefixes), all pages. */
+  async folders(prefix = ''): Promise<string[]> {
+    const { client, sdk: s } = await this.getClient();
+    const base = (this.loc.prefix ?? '') + prefix;
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
+      try {
+        page = await client.send(
+          new s.ListObjectsV2Command({
+            Bucket: this.loc.bucket,
+            Prefix: base,
+            ContinuationToken: token,
+            Delimiter: '/',
+          }),
+        );
+      } catch (e) {
+        throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, base), 'cannot list', e);
+      }
+      for (const p of page.CommonPrefixes ?? [])
+        if (p.Prefix?.startsWith(base) && p.Prefix.endsWith('/')) out.push(p.Prefix.slice(base.length, -1));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
   /** The bytes of a range of an object (`key` relative to the location's prefix). */
   async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
     const { client, sdk: s } = await this.getClient();

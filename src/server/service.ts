@@ -55,7 +55,10 @@ export interface ServeOptions {
   s3?: S3Options;
   /** An embedded store file to serve as well (read-only; `sigflow run`/`import` may write it meanwhile). */
   store?: string;
-  /** A Parquet lake folder to serve as well (`sigflow lake write`; instead of a store: one record source). */
+  /**
+   * A Parquet lake to serve as well (`sigflow lake write`; instead of a store: one record source): a folder or
+   * `s3://bucket/prefix` (with `s3`'s endpoint, region, keys and CA; read through a local copy of the days asked).
+   */
   lake?: string;
   /** More DBC files (besides the root's *.dbc). */
   dbc?: string[];
@@ -311,15 +314,27 @@ async function prepare(o: ServeOptions, store: RecordSource | undefined): Promis
   }
 }
 
+/** The lake as the record source: a folder, or `s3://bucket/prefix` (with the root's S3 settings). */
+async function openLake(where: string, s3: S3Options | undefined): Promise<RecordSource> {
+  const [{ LakeSource }, { openLakeStore }] = await Promise.all([
+    import('../pipelines/lake/index.js'),
+    import('../formats/lake/index.js'),
+  ]);
+  const store = openLakeStore(where, {
+    endpoint: s3?.endpoint,
+    region: s3?.region,
+    accessKeyId: s3?.accessKeyId,
+    secretAccessKey: s3?.secretAccessKey,
+    caFile: s3?.caFile,
+  });
+  return LakeSource.open(store); // closes the store when it closes (or fails to open)
+}
+
 export async function startServe(o: ServeOptions): Promise<RunningServer> {
   if (o.store !== undefined && o.lake !== undefined)
     throw new SigflowError('SF_ERR_SERVE_CONFIG', 'serve a store or a lake, not both (one record source per server)');
   const store: RecordSource | undefined =
-    o.store !== undefined
-      ? StoreSource.open(o.store)
-      : o.lake !== undefined
-        ? await (await import('../pipelines/lake/index.js')).LakeSource.open(o.lake)
-        : undefined;
+    o.store !== undefined ? StoreSource.open(o.store) : o.lake !== undefined ? await openLake(o.lake, o.s3) : undefined;
   let s: Serving;
   try {
     s = await prepare(o, store);

@@ -10,10 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type ErrorCode, errorCode } from '../../errors/index.js';
-import { type ByteSource, makeDirectory } from '../../io/index.js';
+import { type ByteSource, defaultCacheDir, makeDirectory } from '../../io/index.js';
 import { type ContainerKind, type OpenedLog, openLog, peekContainer } from './container.js';
 import type { LogStore } from './log-store.js';
 import { type CanedgeMetadata, readMdfHeader } from './mdf-header.js';
@@ -138,12 +137,8 @@ export interface RefreshOptions {
   onProgress?: (done: number, todo: number, path: string) => void;
 }
 
-/** Default cache folder: $SIGFLOW_CACHE_DIR, else $XDG_CACHE_HOME/sigflow, else ~/.cache/sigflow. */
-export function defaultCacheDir(): string {
-  if (process.env.SIGFLOW_CACHE_DIR) return process.env.SIGFLOW_CACHE_DIR;
-  const xdg = process.env.XDG_CACHE_HOME;
-  return join(xdg?.startsWith('/') ? xdg : join(homedir(), '.cache'), 'sigflow');
-}
+/** The cache folder rule lives in src/io (the lake's local copies use it too); re-exported where it was. */
+export { defaultCacheDir };
 
 /** Default index file for a store: `<cache>/canedge-index/<name>-<hash of store id>.json` (trees may be read-only). */
 export function defaultIndexPath(storeId: string, cacheDir = defaultCacheDir()): string {

@@ -19,6 +19,7 @@ export {
   US_PER_DAY,
 } from './layout.js';
 export { type CompactionRecord, type FailureEntry, LakeLedger, type LedgerEntry } from './ledger.js';
+export { LakeMirror, type MirrorStats, mirrorFolder } from './mirror.js';
 export { writeDeviceMetaTable, writeMessagesTable, writeSideTables } from './side.js';
 export { FolderLakeStore, type LakeObject, type LakeStore, openLakeStore, S3LakeStore } from './store.js';
 export { LakeTable } from './table.js';

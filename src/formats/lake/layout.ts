@@ -70,7 +70,9 @@ export function dayOfPath(path: string): number | null {
   const m = /^(\d{4})\/(\d{2})\/(\d{2})$/.exec(path);
   if (!m) return null;
   const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  return Number.isNaN(ms) ? null : ms / 86_400_000;
+  if (Number.isNaN(ms)) return null;
+  // a real day only (Date.UTC rolls 2026/13/01 over into the next year)
+  return datePath(ms / 86_400_000) === path ? ms / 86_400_000 : null;
 }
 
 /**

@@ -11,7 +11,10 @@ import { IoError, S3Bucket, type S3Location, s3Url, systemReason, writeFileAtomi
 
 export interface LakeObject {
   key: string;
+  /** Bytes (S3; a folder's listing says 0). */
   size: number;
+  /** Last modified, ms since the epoch (S3; a folder's listing says 0). */
+  mtimeMs: number;
 }
 
 export interface LakeStore {
@@ -145,7 +148,7 @@ export class FolderLakeStore implements LakeStore {
       for await (const ent of d) {
         if (ent.name.endsWith('.tmp')) continue; // a file being written
         if (ent.isDirectory()) stack.push([join(dir, ent.name), `${keyPrefix}${ent.name}/`]);
-        else if (ent.isFile()) yield { key: `${keyPrefix}${ent.name}`, size: 0 };
+        else if (ent.isFile()) yield { key: `${keyPrefix}${ent.name}`, size: 0, mtimeMs: 0 };
       }
     }
   }
@@ -214,7 +217,17 @@ export class S3LakeStore implements LakeStore {
   }
 
   async *list(prefix: string): AsyncIterable<LakeObject> {
-    for await (const o of this.bucket.list(prefix)) yield { key: o.key, size: o.size };
+    for await (const o of this.bucket.list(prefix)) yield { key: o.key, size: o.size, mtimeMs: o.mtimeMs };
+  }
+
+  /** The folder names directly under `prefix` (`''`: the lake's top level; else ending in `/`). */
+  folders(prefix: string): Promise<string[]> {
+    return this.bucket.folders(prefix);
+  }
+
+  /** An object's bytes. */
+  getBytes(key: string): Promise<Uint8Array> {
+    return this.bucket.getAll(key);
   }
 
   delete(key: string): Promise<void> {

@@ -12,7 +12,15 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
-import { LAKE_META, type LakeStore } from '../../formats/lake/index.js';
+import {
+  dayOfPath,
+  LAKE_META,
+  LakeMirror,
+  type LakeStore,
+  mirrorFolder,
+  parseTableKey,
+  S3LakeStore,
+} from '../../formats/lake/index.js';
 
 type DuckDB = typeof import('@duckdb/node-api');
 type Connection = import('@duckdb/node-api').DuckDBConnection;
@@ -30,6 +38,41 @@ export interface LakeQueryResult {
   rows: Record<string, unknown>[];
 }
 
+export interface LakeQueryOptions {
+  /** The local copy of an S3 lake (default: `<cache>/lake/<bucket>/<prefix>`, see defaultCacheDir). */
+  cacheDir?: string;
+  /** An S3 lake: copy only the days from … to (`YYYY-MM-DD`, UTC, inclusive). */
+  from?: string;
+  to?: string;
+}
+
+/** The folder of an S3 lake's local copy, brought up to date for the options' days. */
+async function mirrorFor(lake: LakeStore, opts: LakeQueryOptions): Promise<string> {
+  const s3 = lake as S3LakeStore;
+  // internal invariant: a store without a folder is the S3 store
+  if (!(s3 instanceof S3LakeStore)) throw new Error(`${lake.where}: a lake without a folder that is not S3`);
+  const folder = opts.cacheDir ?? mirrorFolder(s3);
+  const day = (text: string | undefined, flag: string) => {
+    if (text === undefined) return null;
+    const d = /^\d{4}-\d{2}-\d{2}$/.test(text) ? dayOfPath(text.replace(/-/g, '/')) : null;
+    if (d === null) throw new SigflowError('SF_ERR_USAGE', `${flag} ${text}: give a day as YYYY-MM-DD`);
+    return d;
+  };
+  const from = day(opts.from, '--from') ?? Number.NEGATIVE_INFINITY;
+  const to = day(opts.to, '--to') ?? Number.POSITIVE_INFINITY;
+  const mirror = new LakeMirror(s3, folder);
+  try {
+    await mirror.sync('', (key) => {
+      if (key.startsWith(`${LAKE_META}/`) || !key.endsWith('.parquet')) return false;
+      const t = parseTableKey(key);
+      return t === null || (t.day >= from && t.day <= to); // side tables: always
+    });
+  } catch (e) {
+    throw e instanceof SigflowError ? e : queryError(lake.where, e);
+  }
+  return folder;
+}
+
 /** A SQL string literal. */
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /** A SQL identifier. */
@@ -43,14 +86,23 @@ export class LakeQuery {
     readonly views: LakeView[],
   ) {}
 
-  /** Opens DuckDB over a lake folder and creates its views (from a listing of the folder). */
-  static async open(lake: LakeStore): Promise<LakeQuery> {
-    if (lake.folder === null)
+  /**
+   * Opens DuckDB over a lake and creates its views (from a listing of its folders). An S3 lake is read through a
+   * local copy (LakeMirror, in `opts.cacheDir`): the objects of the days `from`…`to` (all days without them) and
+   * the side tables are brought up to date first — only new or changed objects are downloaded.
+   */
+  static async open(lake: LakeStore, opts: LakeQueryOptions = {}): Promise<LakeQuery> {
+    if (lake.folder === null) return LakeQuery.openFolder(await mirrorFor(lake, opts), lake.where);
+    if (opts.from !== undefined || opts.to !== undefined)
       throw new SigflowError(
-        'SF_ERR_LAKE_QUERY',
-        `${lake.where}: queries read a lake folder (an S3 lake: sync it, or mount it, to a folder first)`,
-        { where: lake.where },
+        'SF_ERR_USAGE',
+        `${lake.where}: --from/--to choose what to copy from an S3 lake; over a folder, filter in SQL (WHERE t …)`,
       );
+    return LakeQuery.openFolder(lake.folder, lake.where);
+  }
+
+  private static async openFolder(folder: string, where: string): Promise<LakeQuery> {
+    const lake = { folder, where };
     if (!existsSync(lake.folder))
       throw new SigflowError('SF_ERR_LAKE_QUERY', `${lake.folder}: no such lake folder`, { where: lake.where });
     // two levels of folders (devices, then their message folders) say what views there are: no need to walk the

@@ -13,7 +13,16 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
-import { datePath, dayOf, LAKE_META } from '../../formats/lake/index.js';
+import {
+  datePath,
+  dayOf,
+  dayOfPath,
+  LAKE_META,
+  LakeMirror,
+  type LakeStore,
+  mirrorFolder,
+  S3LakeStore,
+} from '../../formats/lake/index.js';
 
 type Connection = import('@duckdb/node-api').DuckDBConnection;
 
@@ -60,6 +69,59 @@ function subdirs(dir: string): string[] {
   }
 }
 
+/** Where the source finds folders and a day's files: the lake folder itself, or an S3 lake's local copy. */
+interface LakeFiles {
+  /** Folder names under `rel` (`''`: the devices; `<ID>`: its message folders; then years, months, days), sorted. */
+  folders(rel: string): Promise<string[]>;
+  /** Local paths of the Parquet files of a device's message folder on these days (sorted by key). */
+  dayFiles(device: string, folder: string, days: number[]): Promise<string[]>;
+}
+
+function folderFiles(root: string): LakeFiles {
+  return {
+    folders: async (rel) => subdirs(rel === '' ? root : join(root, ...rel.split('/'))),
+    dayFiles: async (device, folder, days) => {
+      const out: string[] = [];
+      for (const day of days) {
+        const dir = join(root, device, folder, ...datePath(day).split('/'));
+        if (!existsSync(dir)) continue;
+        for (const f of readdirSync(dir).sort()) if (f.endsWith('.parquet')) out.push(join(dir, f));
+      }
+      return out;
+    },
+  };
+}
+
+/** An S3 lake through its local copy: one listing per month folder a request touches (cached for the TTL). */
+function mirroredFiles(mirror: LakeMirror): LakeFiles {
+  return {
+    folders: (rel) => mirror.folders(rel === '' ? '' : `${rel}/`),
+    dayFiles: async (device, folder, days) => {
+      const months = new Map<string, Set<string>>();
+      for (const day of days) {
+        const path = datePath(day);
+        const month = path.slice(0, 7);
+        let set = months.get(month);
+        if (!set) months.set(month, (set = new Set()));
+        set.add(`${device}/${folder}/${path}/`);
+      }
+      const out: string[] = [];
+      for (const [month, dayPrefixes] of months) {
+        const inDays = (key: string) => dayPrefixes.has(key.slice(0, key.lastIndexOf('/') + 1));
+        out.push(...(await mirror.sync(`${device}/${folder}/${month}/`, (k) => k.endsWith('.parquet') && inDays(k))));
+      }
+      return out;
+    },
+  };
+}
+
+export interface LakeSourceOptions {
+  /** How often the lake's folders are listed again (default 10 s; 0: never after opening). */
+  refreshMs?: number;
+  /** The local copy of an S3 lake (default: under the cache folder, see LakeMirror). */
+  cacheDir?: string;
+}
+
 export class LakeSource {
   /** folder → devices having it. */
   private devices = new Map<string, string[]>();
@@ -68,20 +130,51 @@ export class LakeSource {
   private timer: NodeJS.Timeout | null = null;
 
   private constructor(
-    readonly folder: string,
+    private readonly store: LakeStore,
+    private readonly lake: LakeFiles,
     private readonly duck: import('@duckdb/node-api').DuckDBInstance,
     private readonly conn: Connection,
   ) {}
 
-  static async open(folder: string, refreshMs = 10_000): Promise<LakeSource> {
-    if (!existsSync(folder))
-      throw new SigflowError('SF_ERR_LAKE_QUERY', `${folder}: no such lake folder`, { where: '--lake' });
-    const { DuckDBInstance } = await import('@duckdb/node-api');
-    const duck = await DuckDBInstance.create(':memory:');
-    const conn = await duck.connect();
-    await conn.run('SET parquet_metadata_cache = true');
-    const s = new LakeSource(folder, duck, conn);
-    await s.refresh();
+  /**
+   * Opens a lake: a folder, or an S3 lake read through a local copy that holds the days requests ask for (each
+   * month folder a request touches is listed at most once per 30 s; new and changed files are downloaded). The
+   * source owns the store: closing it (or failing to open) closes the store.
+   */
+  static async open(store: LakeStore, opts: LakeSourceOptions = {}): Promise<LakeSource> {
+    const refreshMs = opts.refreshMs ?? 10_000;
+    let lake: LakeFiles;
+    let s: LakeSource;
+    try {
+      if (store.folder !== null) {
+        if (!existsSync(store.folder))
+          throw new SigflowError('SF_ERR_LAKE_QUERY', `${store.folder}: no such lake folder`, { where: '--lake' });
+        lake = folderFiles(store.folder);
+      } else {
+        // internal invariant: a store without a folder is the S3 store
+        if (!(store instanceof S3LakeStore)) throw new Error(`${store.where}: a lake without a folder that is not S3`);
+        lake = mirroredFiles(new LakeMirror(store, opts.cacheDir ?? mirrorFolder(store)));
+      }
+      const { DuckDBInstance } = await import('@duckdb/node-api');
+      const duck = await DuckDBInstance.create(':memory:');
+      const conn = await duck.connect();
+      await conn.run('SET parquet_metadata_cache = true');
+      s = new LakeSource(store, lake, duck, conn);
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    try {
+      await s.refresh();
+    } catch (e) {
+      s.close();
+      throw e instanceof SigflowError
+        ? e
+        : new SigflowError('SF_ERR_LAKE_QUERY', `${store.where}: ${(e as Error).message}`, {
+            where: '--lake',
+            cause: e,
+          });
+    }
     if (refreshMs > 0) {
       s.timer = setInterval(() => {
         s.refresh().catch(() => {
@@ -93,23 +186,27 @@ export class LakeSource {
     return s;
   }
 
+  get where(): string {
+    return this.store.where;
+  }
+
   get what(): string {
-    return `the lake ${this.folder}`;
+    return `the lake ${this.where}`;
   }
 
   /** Re-reads which devices have which message folders, and the columns of folders not seen before. */
   async refresh(): Promise<void> {
     const devices = new Map<string, string[]>();
-    for (const device of subdirs(this.folder)) {
+    for (const device of await this.lake.folders('')) {
       if (device === LAKE_META || device === 'aggregations') continue;
-      for (const f of subdirs(join(this.folder, device))) {
+      for (const f of await this.lake.folders(device)) {
         if (f === 'messages') continue;
         devices.set(f, [...(devices.get(f) ?? []), device]);
       }
     }
     for (const [f, ds] of devices) {
       if (this.columns.has(f)) continue;
-      const file = this.newestFile(ds, f);
+      const file = await this.newestFile(ds, f);
       if (!file) continue;
       const r = await this.conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${lit(file)})`);
       this.columns.set(
@@ -124,14 +221,16 @@ export class LakeSource {
   }
 
   /** The last file of a folder (newest date folder first): its columns are the newest DBC's. */
-  private newestFile(devices: string[], folder: string): string | null {
+  private async newestFile(devices: string[], folder: string): Promise<string | null> {
     for (const device of devices) {
-      const base = join(this.folder, device, folder);
-      for (const y of subdirs(base).reverse())
-        for (const m of subdirs(join(base, y)).reverse())
-          for (const d of subdirs(join(base, y, m)).reverse()) {
-            const files = readdirSync(join(base, y, m, d)).filter((n) => n.endsWith('.parquet'));
-            if (files.length) return join(base, y, m, d, files.sort().at(-1) as string);
+      const base = `${device}/${folder}`;
+      for (const y of (await this.lake.folders(base)).reverse())
+        for (const m of (await this.lake.folders(`${base}/${y}`)).reverse())
+          for (const d of (await this.lake.folders(`${base}/${y}/${m}`)).reverse()) {
+            const day = dayOfPath(`${y}/${m}/${d}`);
+            if (day === null) continue;
+            const files = await this.lake.dayFiles(device, folder, [day]);
+            if (files.length) return files[files.length - 1];
           }
     }
     return null;
@@ -157,14 +256,10 @@ export class LakeSource {
   }
 
   /** The files of a device's folder for the days of the range that exist. */
-  private files(device: string, folder: string, fromMs: number, toMs: number): string[] {
-    const out: string[] = [];
-    for (let day = dayOf(fromMs * 1000); day <= dayOf(toMs * 1000); day++) {
-      const dir = join(this.folder, device, folder, ...datePath(day).split('/'));
-      if (!existsSync(dir)) continue;
-      for (const f of readdirSync(dir).sort()) if (f.endsWith('.parquet')) out.push(join(dir, f));
-    }
-    return out;
+  private files(device: string, folder: string, fromMs: number, toMs: number): Promise<string[]> {
+    const days: number[] = [];
+    for (let day = dayOf(fromMs * 1000); day <= dayOf(toMs * 1000); day++) days.push(day);
+    return this.lake.dayFiles(device, folder, days);
   }
 
   async series(q: LakeSeriesQuery, notices: string[]): Promise<LakeSeries[]> {
@@ -188,7 +283,7 @@ export class LakeSource {
     const method = q.method ?? 'minmax';
     const out: LakeSeries[] = [];
     for (const device of devices) {
-      const files = this.files(device, m, q.fromMs, q.toMs);
+      const files = await this.files(device, m, q.fromMs, q.toMs);
       if (files.length === 0) continue;
       const src = `read_parquet([${files.map(lit).join(', ')}], union_by_name = true)`;
       // on t itself, so that the row groups' statistics prune (Grafana's `to` is inclusive, in ms)
@@ -236,7 +331,7 @@ export class LakeSource {
         } catch (e) {
           throw new SigflowError(
             'SF_ERR_LAKE_QUERY',
-            `${this.folder}: ${m}.${f}: ${(e as Error).message.split('\n')[0]}`,
+            `${this.where}: ${m}.${f}: ${(e as Error).message.split('\n')[0]}`,
             {
               where: m,
               cause: e,
@@ -253,5 +348,6 @@ export class LakeSource {
     if (this.timer) clearInterval(this.timer);
     this.conn.closeSync();
     this.duck.closeSync();
+    this.store.close();
   }
 }

@@ -1,0 +1,234 @@
+/**
+ * Queries over a lake in S3 (s3rver): `LakeQuery` (sigflow lake query), `sigflow serve --lake s3://…` and the CLI
+ * read it through a local copy (LakeMirror) — and must answer exactly what the same lake in a folder answers.
+ * The copy is brought up to date: a second open downloads nothing, an object removed in S3 (compaction, a DBC
+ * change) disappears locally, a new one arrives; --from/--to copy only those days.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { FolderLakeStore, LakeMirror, openLakeStore, type S3LakeStore } from '../../src/formats/lake/index.js';
+import { LakeQuery, writeLake } from '../../src/pipelines/lake/index.js';
+import { decoderConfigFrom, expandInputs } from '../../src/pipelines/logdecode/index.js';
+import { type RunningServer, startServe } from '../../src/server/index.js';
+import { cliArgv } from '../harness/paths.js';
+import { startS3, type TestS3 } from '../harness/s3.js';
+import { DBC, MIDNIGHT, syntheticLog } from './lake-helpers.js';
+
+let dir: string;
+let s3: TestS3;
+const LAKE_URL = 's3://lakes/fleet/';
+
+function files(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name), `${rel}${e.name}/`);
+      else out.push(`${rel}${e.name}`);
+    }
+  };
+  walk(root, '');
+  return out.sort();
+}
+
+const s3Store = () =>
+  openLakeStore(LAKE_URL, { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+
+/** Every view's row count and a checksum of its rows. */
+async function summary(q: LakeQuery): Promise<string[]> {
+  const out: string[] = [];
+  for (const v of q.views) {
+    const r = await q.query(`SELECT count(*)::BIGINT AS n, sum(hash(COLUMNS(*)))::HUGEINT AS h FROM "${v.name}"`);
+    out.push(
+      `${v.name} ${v.kind} ${r.rows[0].n} ${JSON.stringify(r.rows[0], (_k, x) => (typeof x === 'bigint' ? String(x) : x))}`,
+    );
+  }
+  return out;
+}
+
+async function folderSummary(folder: string): Promise<string[]> {
+  const q = await LakeQuery.open(new FolderLakeStore(folder));
+  try {
+    return await summary(q);
+  } finally {
+    q.close();
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sigflow-lake-s3-'));
+  process.env.SIGFLOW_CACHE_DIR = join(dir, 'cache'); // serve's default copy lands here
+  const root = join(dir, 'LOG');
+  syntheticLog(root, 1, 1, MIDNIGHT - 2_000_000_000n, 400); // over midnight: two day folders
+  writeFileSync(join(dir, 'v1.dbc'), DBC());
+  await writeLake({
+    inputs: (await expandInputs([root])).files,
+    config: decoderConfigFrom({ dbc: [join(dir, 'v1.dbc')], channel: [] }),
+    lake: new FolderLakeStore(join(dir, 'lake')),
+  });
+  s3 = await startS3();
+  await s3.createBucket('lakes');
+  await s3.upload('lakes', join(dir, 'lake'), 'fleet/');
+});
+
+after(async () => {
+  await s3?.close();
+  delete process.env.SIGFLOW_CACHE_DIR;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('lake query over S3 answers what the folder answers; the copy is kept current', async () => {
+  const expected = await folderSummary(join(dir, 'lake'));
+  assert.ok(expected.length >= 8, expected.join('\n'));
+  const cache = join(dir, 'copy');
+  const q = await LakeQuery.open(s3Store(), { cacheDir: cache });
+  try {
+    assert.deepEqual(await summary(q), expected);
+  } finally {
+    q.close();
+  }
+  const parquet = (root: string) => files(root).filter((f) => f.endsWith('.parquet'));
+  assert.deepEqual(parquet(cache), parquet(join(dir, 'lake')), 'the copy holds the lake’s Parquet files');
+  assert.ok(!files(cache).some((f) => f.startsWith('_sigflow/')), 'the ledger is not copied');
+
+  // a second open downloads nothing: the copies are current (same size and time)
+  const store = s3Store() as S3LakeStore;
+  const mirror = new LakeMirror(store, cache);
+  await mirror.sync('', (k) => k.endsWith('.parquet') && !k.startsWith('_sigflow/'));
+  assert.equal(mirror.stats.fetched, 0);
+  assert.equal(mirror.stats.removed, 0);
+
+  // an object gone from S3 goes from the copy (with its folders); a changed one is downloaded again
+  const gone = parquet(cache).find((f) => f.includes('/CAN1_Mode_Mux_M2/'));
+  assert.ok(gone);
+  await s3.client.send(new DeleteObjectCommand({ Bucket: 'lakes', Key: `fleet/${gone}` }));
+  const changed = parquet(cache).find((f) => f.includes('/CAN1_EEC1_SAB/'));
+  assert.ok(changed);
+  await new Promise((r) => setTimeout(r, 1100)); // a later modification time (S3 keeps seconds)
+  await s3.put(
+    'lakes',
+    `fleet/${changed}`,
+    new Uint8Array(await (await import('node:fs/promises')).readFile(join(dir, 'lake', changed))),
+  );
+  const again = new LakeMirror(store, cache);
+  await again.sync('', (k) => k.endsWith('.parquet') && !k.startsWith('_sigflow/'));
+  store.close();
+  assert.equal(again.stats.removed, 1);
+  assert.equal(again.stats.fetched, 1);
+  assert.ok(!parquet(cache).includes(gone));
+  rmSync(join(dir, 'lake', gone));
+  assert.deepEqual(parquet(cache), parquet(join(dir, 'lake')));
+  const q2 = await LakeQuery.open(s3Store(), { cacheDir: cache });
+  try {
+    assert.deepEqual(await summary(q2), await folderSummary(join(dir, 'lake')));
+  } finally {
+    q2.close();
+  }
+  // put it back for the next tests
+  await s3.upload('lakes', join(dir, 'lake'), 'fleet/');
+});
+
+test('--from/--to copy only those days (and the side tables); bad days are usage errors', async () => {
+  const cache = join(dir, 'day-copy');
+  const day = new Date(Number(MIDNIGHT / 1_000_000n)).toISOString().slice(0, 10); // the second day
+  const q = await LakeQuery.open(s3Store(), { cacheDir: cache, from: day, to: day });
+  try {
+    const r = await q.query('SELECT min(t)::VARCHAR AS first FROM CAN1_EEC1_SAB');
+    assert.ok(String(r.rows[0].first).startsWith(day), String(r.rows[0].first));
+  } finally {
+    q.close();
+  }
+  const tables = files(cache).filter((f) => /\/CAN1_/.test(f));
+  assert.ok(tables.length > 0);
+  for (const f of tables) assert.match(f, new RegExp(`/${day.replace(/-/g, '/')}/`), f);
+  await assert.rejects(LakeQuery.open(s3Store(), { cacheDir: cache, from: '2026-13-01' }), {
+    code: 'SF_ERR_USAGE',
+  });
+  await assert.rejects(LakeQuery.open(new FolderLakeStore(join(dir, 'lake')), { from: day }), {
+    code: 'SF_ERR_USAGE',
+  });
+});
+
+test('serve --lake s3://… answers the Grafana targets as the folder lake does', async () => {
+  const servers: RunningServer[] = [];
+  try {
+    const folder = await startServe({ lake: join(dir, 'lake'), port: 0, pollMs: 0 });
+    servers.push(folder);
+    const remote = await startServe({
+      lake: LAKE_URL,
+      s3: { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      port: 0,
+      pollMs: 0,
+    });
+    servers.push(remote);
+    const post = async (server: RunningServer, path: string, body: unknown) => {
+      const r = await fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(r.status, 200);
+      return r.json();
+    };
+    const search = { target: '{"search":"measurement"}' };
+    assert.deepEqual(await post(remote, '/search', search), await post(folder, '/search', search));
+    const t0 = Number(MIDNIGHT / 1_000_000n) - 2000;
+    const query = {
+      range: { from: new Date(t0).toISOString(), to: new Date(t0 + 4000).toISOString() },
+      maxDataPoints: 100_000,
+      targets: [{ refId: 'A', target: '{"measurement":"CAN1_EEC1_SAB","field":"EngineSpeed"}' }],
+    };
+    const want = (await post(folder, '/query', query)) as { datapoints: unknown[] }[];
+    assert.ok(want[0].datapoints.length > 200);
+    assert.deepEqual(await post(remote, '/query', query), want);
+    assert.ok(statSync(join(dir, 'cache', 'lake')).isDirectory(), 'the copy is in the cache folder');
+  } finally {
+    for (const s of servers) await s.close();
+  }
+});
+
+test('sigflow lake query --lake s3://… (the CLI, credentials from the environment)', async () => {
+  const [cmd, ...pre] = cliArgv();
+  const args = [
+    ...pre,
+    'lake',
+    'query',
+    '--lake',
+    LAKE_URL,
+    '--s3-endpoint',
+    s3.endpoint,
+    '--cache',
+    join(dir, 'cli-copy'),
+    '--format',
+    'csv',
+    'select count(*) as n from CAN1_EEC1_SAB',
+  ];
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
+  // not spawnSync: s3rver answers from this process's event loop
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      const p = spawn(cmd, args, { env });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (c: Buffer) => {
+        out += c;
+      });
+      p.stderr.on('data', (c: Buffer) => {
+        err += c;
+      });
+      p.once('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
+    },
+  );
+  assert.equal(code, 0, stderr);
+  const q = await LakeQuery.open(new FolderLakeStore(join(dir, 'lake')));
+  try {
+    const n = (await q.query('select count(*)::BIGINT as n from CAN1_EEC1_SAB')).rows[0].n;
+    assert.equal(stdout, `n\n${n}\n`);
+  } finally {
+    q.close();
+  }
+});

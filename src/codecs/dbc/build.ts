@@ -9,7 +9,7 @@ import { signalBits } from './layout.js';
 import { DbcSyntaxError } from './lexer.js';
 import type { AttrValue, Choice, DbcFile, Message, MuxRange, Node, Signal } from './model.js';
 import type { QuirkLog } from './quirks.js';
-import { normaliseAttr, type RawDbc, type RawMessage, type RawSignal, refKey } from './syntax.js';
+import { normaliseAttr, type RawDbc, type RawMessage, type RawSignal } from './syntax.js';
 
 const INDEPENDENT_MSG = 'VECTOR__INDEPENDENT_SIG_MSG';
 
@@ -95,11 +95,10 @@ class DbcBuilder {
 
   private indexAttributes(): void {
     for (const a of this.raw.attrs) {
-      const key = refKey(a.ref);
-      let m = this.attrsByKey.get(key);
-      if (!m) this.attrsByKey.set(key, (m = new Map()));
+      let m = this.attrsByKey.get(a.key);
+      if (!m) this.attrsByKey.set(a.key, (m = new Map()));
       const def = this.raw.attrDefs.get(a.name);
-      m.set(a.name, def ? normaliseAttr(def, a.value, a.pos, this.quirks) : a.value);
+      m.set(a.name, def ? normaliseAttr(def, a.value, a, this.quirks) : a.value);
     }
   }
 

@@ -112,6 +112,8 @@ export class Lexer {
   constructor(
     readonly src: string,
     readonly file: string,
+    /** False: sticky() never matches, so the parser reads everything token by token (the tests' reference). */
+    private readonly fastPaths = true,
   ) {}
 
   peek(): Token {
@@ -136,14 +138,15 @@ export class Lexer {
   /**
    * Matches the sticky regular expression `re` at the next token (after white space and comments) and, when it
    * matches, moves past it; null (nothing consumed but white space) when it does not or a token was peeked. For
-   * the parser's fast paths over the most frequent one-line statements: `re` must not match a line break.
+   * the parser's fast paths over the most frequent one-line statements: `re` must not match a line break. With
+   * `accept`, a match it refuses is not taken either (null).
    */
-  sticky(re: RegExp): RegExpExecArray | null {
-    if (this.peeked !== null) return null;
+  sticky(re: RegExp, accept?: (m: RegExpExecArray) => boolean): RegExpExecArray | null {
+    if (this.peeked !== null || !this.fastPaths) return null;
     this.skipSpace();
     re.lastIndex = this.pos;
     const m = re.exec(this.src);
-    if (m === null) return null;
+    if (m === null || (accept !== undefined && !accept(m))) return null;
     this.pos = re.lastIndex;
     this.sawNewline = false;
     return m;

@@ -105,7 +105,8 @@ export interface RawDbc {
   comments: Map<string, { text: string; pos: SourcePos }>;
   /** By name; defaults already typed against their definition. */
   attrDefs: Map<string, AttributeDefinition>;
-  attrs: { name: string; ref: ObjRef; value: AttrValue; pos: SourcePos }[];
+  /** BA_ values as written: the object by its key (refKey) and the statement's line and column (no objects). */
+  attrs: { name: string; key: string; value: AttrValue; line: number; column: number }[];
   relAttrs: DbcFile['relationAttributes'];
   valueDescs: { ref: ObjRef; choices: Choice[]; pos: SourcePos }[];
   valueTables: DbcFile['valueTables'];
@@ -162,8 +163,11 @@ export function normaliseAttr(
 const BA_LINE =
   /"([^"\\\r\n]*)"[ \t]*(?:SG_[ \t]+(\d{1,15})(?!\w)[ \t]*([A-Za-z_]\w*)(?!\w)|BO_[ \t]+(\d{1,15})(?!\w)|BU_[ \t]+([A-Za-z_]\w*)(?!\w)|EV_[ \t]+([A-Za-z_]\w*)(?!\w))?[ \t]*(?:([+-]?\d{1,200}(?:\.\d+)?(?:[eE][+-]?\d{1,2})?)|"([^"\\\r\n]*)")[ \t]*;/y;
 
-/** A finite decimal number as the lexer reads it (no leading dot: that is a quirk the token path reports). */
-const NUM = String.raw`[+-]?\d{1,200}(?:\.\d*)?(?:[eE][+-]?\d{1,2})?`;
+/**
+ * A finite decimal number as the lexer reads it (no leading dot: that is a quirk the token path reports): at most
+ * 200 integer digits and an exponent of at most two digits after leading zeros (`1E-006`, as tools write them).
+ */
+const NUM = String.raw`[+-]?\d{1,200}(?:\.\d*)?(?:[eE][+-]?0*\d{1,2})?`;
 /** An identifier that starts with a letter or `_`, ending where the lexer ends it (no backtracking into it). */
 const ID = String.raw`[A-Za-z_]\w*(?!\w)`;
 
@@ -176,6 +180,21 @@ const SG_LINE = new RegExp(
   String.raw`(${ID})(?:[ \t]+(M|m\d*M?)(?!\w))?[ \t]*:[ \t]*(\d{1,15})[ \t]*\|[ \t]*(\d{1,15})[ \t]*@[ \t]*([01])[ \t]*([+-])` +
     String.raw`[ \t]*\([ \t]*(${NUM})[ \t]*,[ \t]*(${NUM})[ \t]*\)[ \t]*\[[ \t]*(${NUM})[ \t]*\|[ \t]*(${NUM})[ \t]*\]` +
     String.raw`[ \t]*"([^"\\\r\n]*)"(?:[ \t]*(${ID}(?:(?:[ \t]*,[ \t]*|[ \t]+)${ID})*))?[ \t]*(?=\r?\n|$)`,
+  'y',
+);
+/** `<message id> <signal>` after VAL_ (1 id, 2 signal); the environment-variable form goes token by token. */
+const VAL_HEAD = new RegExp(String.raw`(\d{1,15})(?!\w)[ \t]+(${ID})`, 'y');
+/** An identifier that starts with a letter or `_` (a value table's name). */
+const NAME = new RegExp(ID, 'y');
+/** A statement's closing `;`, and the place just before one. */
+const SEMICOLON = /;/y;
+const BEFORE_SEMICOLON = /(?=;)/y;
+/**
+ * The rest of a `BO_` line: 1 id, 2 name, 3 length in bytes, 4 sender — to the end of the line (without a sender,
+ * or with a line break, a comment or a quirk: the token path).
+ */
+const BO_LINE = new RegExp(
+  String.raw`(\d{1,15})(?!\w)[ \t]+(${ID})[ \t]*:[ \t]*(\d{1,15})(?!\w)[ \t]+(${ID})[ \t]*(?=\r?\n|$)`,
   'y',
 );
 /** One `value "label"` pair of a VAL_ / VAL_TABLE_ list on one line: 1 integer value, 2 label (no escapes). */
@@ -286,6 +305,7 @@ class StatementParser {
 
   /** The statement's closing ';' — missing is a quirk when the next token starts a new statement. */
   private endStatement(keyword: string, at: Token): void {
+    if (this.lx.sticky(SEMICOLON) !== null) return;
     const t = this.lx.peek();
     if (t.kind === 'punct' && t.text === ';') {
       this.lx.next();
@@ -420,6 +440,13 @@ class StatementParser {
   }
 
   private parseMessage(kw: Token): void {
+    // the common form in one native match: a valid id and a length of at most 64 (else the token path reports)
+    const m = this.lx.sticky(BO_LINE, (x) => Number(x[1]) <= 0xffffffff && Number(x[3]) <= 64);
+    if (m !== null) {
+      const pos = this.lx.posOf(kw);
+      this.raw.messages.push({ dbcId: Number(m[1]), name: m[2], length: Number(m[3]), sender: m[4], signals: [], pos });
+      return;
+    }
     const idTok = this.lx.peek();
     const dbcId = this.integer('the message id');
     if (dbcId < 0 || dbcId > 0xffffffff) this.fail(idTok, 'a message id between 0 and 4294967295');
@@ -650,24 +677,25 @@ class StatementParser {
     if (m !== null) {
       // the common forms in one native match (a file of 7000 BA_ lines spent a quarter of its parse here); the
       // same result as the token path below, which handles everything else (escapes, comments, quirks, errors)
-      const ref: ObjRef =
+      // the object's key as refKey writes it (ids as numbers: `007` is 7)
+      const key =
         m[2] !== undefined
-          ? { kind: 'signal', id: Number(m[2]), signal: m[3] }
+          ? `s:${Number(m[2])}:${m[3]}`
           : m[4] !== undefined
-            ? { kind: 'message', id: Number(m[4]) }
+            ? `m:${Number(m[4])}`
             : m[5] !== undefined
-              ? { kind: 'node', node: m[5] }
+              ? `n:${m[5]}`
               : m[6] !== undefined
-                ? { kind: 'envvar', name: m[6] }
-                : { kind: 'database' };
+                ? `e:${m[6]}`
+                : 'db';
       const value = m[7] !== undefined ? Number(m[7]) : m[8];
-      this.raw.attrs.push({ name: m[1], ref, value, pos: this.lx.posOf(kw) });
+      this.raw.attrs.push({ name: m[1], key, value, line: kw.line, column: kw.column });
       return;
     }
     const name = this.string('the attribute name');
     const ref = this.objectRef('BU_, BO_, SG_, EV_ or the value');
     const value = this.attrValue();
-    this.raw.attrs.push({ name, ref, value, pos: this.lx.posOf(kw) });
+    this.raw.attrs.push({ name, key: refKey(ref), value, line: kw.line, column: kw.column });
     this.endStatement('BA_', kw);
   }
 
@@ -708,6 +736,7 @@ class StatementParser {
         out.push({ value: BigInt(m[1]), label: m[2] });
         continue;
       }
+      if (this.lx.sticky(BEFORE_SEMICOLON) !== null) break; // the end: no token made to see it
       const t = this.lx.peek();
       if (t.kind !== 'number') break;
       const value = this.bigInteger('a raw value');
@@ -718,6 +747,14 @@ class StatementParser {
   }
 
   private parseValueDesc(kw: Token): void {
+    const h = this.lx.sticky(VAL_HEAD);
+    if (h !== null) {
+      const ref: ObjRef = { kind: 'signal', id: Number(h[1]), signal: h[2] };
+      const choices = this.choices();
+      this.raw.valueDescs.push({ ref, choices, pos: this.lx.posOf(kw) });
+      this.endStatement('VAL_', kw);
+      return;
+    }
     const t = this.lx.peek();
     let ref: ObjRef;
     if (t.kind === 'number') {
@@ -732,7 +769,7 @@ class StatementParser {
   }
 
   private parseValueTable(kw: Token): void {
-    const name = this.ident('the value table name');
+    const name = this.lx.sticky(NAME)?.[0] ?? this.ident('the value table name');
     this.raw.valueTables.push({ name, choices: this.choices() });
     this.endStatement('VAL_TABLE_', kw);
   }

@@ -1,18 +1,23 @@
 /**
- * The parser reads the common one-line `SG_` statements and `value "label"` pairs of `VAL_` / `VAL_TABLE_` with
- * sticky regular expressions (syntax.ts, SG_LINE and CHOICE_PAIR) and everything else token by token. Both must
- * give the same result: each random statement is parsed as written on one line (fast path when it fits) and with
- * line breaks where its expression matches none (the token path, where line breaks are white space), and the
- * two results must agree — the same signals and choices, the same warnings, or the same error code. The same
- * method as attr-fastpath.test.ts.
+ * The parser reads the common one-line `SG_`, `BO_`, `VAL_` and `VAL_TABLE_` statements and statement ends with
+ * sticky regular expressions (syntax.ts: SG_LINE, BO_LINE, VAL_HEAD, CHOICE_PAIR …) and everything else token by
+ * token. Both must give the same result: each random text is parsed with the fast paths and without them (the
+ * lexer's reference mode: every token scanned), and the two results must agree — the same messages, signals and
+ * choices, the same warnings, or the same error code. A second variant of each statement puts line breaks where
+ * the expressions match none, as attr-fastpath.test.ts does.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { DbcSyntaxError, parseDbc } from '../../../src/codecs/dbc/index.js';
+import { buildDbcFile } from '../../../src/codecs/dbc/build.js';
+import { parseDbc } from '../../../src/codecs/dbc/index.js';
+import { DbcSyntaxError, Lexer } from '../../../src/codecs/dbc/lexer.js';
+import { QuirkLog } from '../../../src/codecs/dbc/quirks.js';
+import { parseStatements } from '../../../src/codecs/dbc/syntax.js';
 
 const HEAD = `VERSION ""
 BU_: ECU1 Node_2
+EV_ EnvA: 0 [0|10] "" 0 1 DUMMY_NODE_VECTOR0 Vector__XXX;
 VAL_TABLE_ Base 1 "One" 0 "Zero";
 BO_ 100 Msg: 8 ECU1
 `;
@@ -25,6 +30,7 @@ const mostly = <T>(valid: fc.Arbitrary<T>, odd: fc.Arbitrary<T>) =>
 const number = mostly(
   fc.oneof(
     fc.constantFrom('0', '5', '-3', '+7', '1.5', '1.', '1.e5', '1e3', '2E-2', '5e+99', '5e100', '9'.repeat(200)),
+    fc.constantFrom('1E-006', '1.84467E+019', '1e0100', '5E+0999', '2e-0000000000001'),
     fc.integer({ min: -1e6, max: 1e6 }).map(String),
     fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
   ),
@@ -90,20 +96,63 @@ const pairValue = mostly(
 const label = mostly(fc.constantFrom('""', '"On"', '"a b"', '"ä"'), fc.constantFrom('"x\\"y"', '"tab\there"', 'Off'));
 const pairs = fc.array(fc.tuple(pairValue, gap, label, gap), { maxLength: 4 });
 
-/** A VAL_ (of Sig1, of a signal that is not there) or VAL_TABLE_ statement. */
+/** The head of a VAL_ (of Sig1, of a signal that is not there, of an environment variable) or VAL_TABLE_. */
+const valueHead = mostly(
+  fc.constantFrom<string[]>(['100', 'Sig1'], ['0100', 'Sig1'], ['100', 'Nope'], ['EnvA'], ['T1'], ['Base']),
+  fc.constantFrom<string[]>(
+    ['1.0e2', 'Sig1'],
+    ['+100', 'Sig1'],
+    ['99999999999999999', 'Sig1'],
+    ['100', '2S'],
+    ['"T"'],
+    ['2T'],
+  ),
+);
+const headGap = fc.constantFrom(' ', ' ', '\t', '  ', '');
+
+/** A VAL_ or VAL_TABLE_ statement; `broken` puts a line break between the head's tokens and in each pair. */
 const valueList = fc
-  .tuple(fc.constantFrom('VAL_ 100 Sig1', 'VAL_ 100 Nope', 'VAL_TABLE_ T1', 'VAL_TABLE_ Base'), pairs, fc.boolean())
-  .map(([head, ps, semi]) => {
-    const line = ps.map(([v, g, l, g2]) => ` ${v}${g}${l}${g2}`).join('');
-    const broken = ps.map(([v, g, l, g2]) => ` ${v}${g === '' && !l.startsWith('"') ? '' : '\n'}${l}${g2}`).join('');
-    const end = semi ? ';' : '';
-    return { line: head + line + end, broken: head + broken + end };
+  .tuple(fc.constantFrom('VAL_', 'VAL_TABLE_'), valueHead, headGap, pairs, fc.constantFrom(';', ';', ' ;', ''))
+  .map(([kw, head, g, ps, end]) => {
+    const line = ps.map(([v, gap, l, g2]) => ` ${v}${gap}${l}${g2}`).join('');
+    const broken = ps
+      .map(([v, gap, l, g2]) => ` ${v}${gap === '' && !l.startsWith('"') ? '' : '\n'}${l}${g2}`)
+      .join('');
+    return {
+      line: `${kw} ${head.join(g)}${line}${end}`,
+      broken: `${kw}\n${head.join(g === '' ? '' : '\n')}${broken}${end === ' ;' ? '\n;' : end}`,
+    };
+  });
+
+/** A BO_ line with one signal; `broken` puts line breaks between the tokens before the sender. */
+const message = fc
+  .tuple(
+    mostly(
+      fc.constantFrom('100', '200', '2147484672', '0300'),
+      fc.constantFrom('4294967296', '0x10', '+5', '1.0', '-1'),
+    ),
+    mostly(fc.constantFrom('Msg', 'M_2', '_m'), fc.constantFrom('2M', '"M"')),
+    mostly(fc.constantFrom('8', '0', '64', '3'), fc.constantFrom('65', '-1', '8.0', '1e1')),
+    mostly(
+      fc.constantFrom(' ECU1', ' Vector__XXX', '\tBO_', ' ECU1 '),
+      fc.constantFrom('', ' 2N', ' ECU1 // x', ' "s"'),
+    ),
+    fc.array(gap, { minLength: 3, maxLength: 3 }),
+  )
+  .map(([id, name, len, sender, [g1, g2, g3]]) => {
+    const sig = '\n SG_ S : 0|8@1+ (1,0) [0|255] "" ECU1';
+    const b = (g: string) => (g === '' ? '' : '\n');
+    return {
+      line: `BO_ ${id} ${name}${g1}:${g2}${len}${sender}${g3}${sig}`,
+      broken: `BO_\n${id}\n${name}${b(g1)}:${b(g2)}${len}${sender}${g3}${sig}`,
+    };
   });
 
 /** Everything parsed, with source positions left out (the broken variant's tokens sit on other lines). */
-function outcome(text: string): string {
+function outcome(text: string, fastPaths = true): string {
   try {
-    const file = parseDbc(text, { file: 't.dbc' });
+    const quirks = new QuirkLog('t.dbc', false);
+    const file = buildDbcFile(parseStatements(new Lexer(text, 't.dbc', fastPaths), quirks), 't.dbc', quirks);
     return JSON.stringify(file, (k, v) => {
       if (k === 'line' || k === 'column' || k === 'pos' || k === 'message' || k === 'where') return undefined;
       if (v instanceof Map) return [...v];
@@ -123,6 +172,7 @@ test('an SG_ statement means the same on one line (fast path) as spread over lin
       const one = HEAD + sigs.map((s) => s.line).join('\n');
       const spreadText = HEAD + sigs.map((s) => s.broken).join('\n');
       const result = outcome(one);
+      assert.equal(result, outcome(one, false), one.slice(HEAD.length));
       assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
       if (!result.startsWith('error')) parsed++;
     }),
@@ -140,12 +190,29 @@ test('VAL_ and VAL_TABLE_ pairs mean the same on one line (fast path) as spread 
       const one = HEAD + sig + lists.map((s) => s.line).join('\n');
       const spreadText = HEAD + sig + lists.map((s) => s.broken).join('\n');
       const result = outcome(one);
+      assert.equal(result, outcome(one, false), one.slice(HEAD.length));
       assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
       if (!result.startsWith('error')) parsed++;
     }),
     { numRuns: 3000 },
   );
   // most runs must be valid statements: an error on both sides shows little
+  assert.ok(parsed > 300, `only ${parsed} of 3000 runs parsed`);
+});
+
+test('a BO_ line means the same on one line (fast path) as spread over lines (token path)', () => {
+  let parsed = 0;
+  fc.assert(
+    fc.property(fc.array(message, { minLength: 1, maxLength: 3 }), (msgs) => {
+      const one = HEAD + msgs.map((s) => s.line).join('\n');
+      const spreadText = HEAD + msgs.map((s) => s.broken).join('\n');
+      const result = outcome(one);
+      assert.equal(result, outcome(one, false), one.slice(HEAD.length));
+      assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
+      if (!result.startsWith('error')) parsed++;
+    }),
+    { numRuns: 3000 },
+  );
   assert.ok(parsed > 300, `only ${parsed} of 3000 runs parsed`);
 });
 

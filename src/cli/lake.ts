@@ -69,7 +69,8 @@ Output: aggregations/events/YYYY/MM/DD/<ID>_events.parquet, CSS's columns (t, Ev
 Message, Signal, EventType Start/Stop, EventValue, SignalValue, Latitude, Longitude). An event active when a file
 or a day starts is not a lone Stop: each event's state is carried across files and days, and taken from the days
 before --from. Re-running a range rewrites its days. After a late upload, recompute its days ±1. Details:
-src/pipelines/lake/EVENTS.md.
+src/pipelines/lake/EVENTS.md. An s3:// lake is read through its local copy in the cache folder (--cache; only
+new and changed objects are downloaded); the outputs are written to the lake.
 
 Examples:
   sigflow lake events --lake lake/ --config events.json
@@ -79,7 +80,8 @@ const TRIPS_HELP = `
 Output: aggregations/tripsummary/YYYY/MM/DD/YYYYMMDD.parquet, CSS's columns (DeviceID, Message, Signal,
 Aggregation, SignalValue, SignalCount, Duration, TripStart, TripEnd, TripID, Cluster), one row per trip, message,
 signal and function. A trip is split by gaps longer than trip_gap_min and kept when at least trip_min_length_min
-long; a trip over midnight is one trip, filed on the day it starts. Details: src/pipelines/lake/EVENTS.md.
+long; a trip over midnight is one trip, filed on the day it starts. Details: src/pipelines/lake/EVENTS.md. An
+s3:// lake is read through its local copy in the cache folder (--cache); the outputs are written to the lake.
 
 Examples:
   sigflow lake trips --lake lake/ --config aggregations.json
@@ -145,21 +147,29 @@ export function registerLakeCommands(program: Command): void {
   lake
     .command('events')
     .description('events from CSS’s events.json over the lake, state carried across files and days')
-    .requiredOption('--lake <folder>', 'the lake folder (required)')
+    .requiredOption('--lake <folder|s3://bucket/prefix>', 'the lake (required)')
     .requiredOption('--config <events.json>', 'CSS’s events.json (required)')
     .option('--from <day>', 'first day to (re)write, YYYY-MM-DD (default: each device’s first day)')
     .option('--to <day>', 'last day to (re)write, YYYY-MM-DD (default: each device’s last day)')
     .option('--device <id>', 'only this device (repeatable)', collect, [])
     .option('--lookback-days <n>', 'read at most this many days before --from to know each event’s state there')
+    .option('--cache <folder>', 'local copy of an s3:// lake, read by DuckDB (default: under the cache folder)')
+    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
+    .option('--s3-region <region>', 'S3 region of an s3:// lake')
+    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
     .addHelpText('after', EVENTS_HELP)
     .action(eventsAction);
   lake
     .command('trips')
     .description('trip summaries from CSS’s aggregations.json over the lake; a trip over midnight is one trip')
-    .requiredOption('--lake <folder>', 'the lake folder (required)')
+    .requiredOption('--lake <folder|s3://bucket/prefix>', 'the lake (required)')
     .requiredOption('--config <aggregations.json>', 'CSS’s aggregations.json (required)')
     .option('--from <day>', 'first day to (re)write, YYYY-MM-DD (default: the config’s date mode)')
     .option('--to <day>', 'last day to (re)write, YYYY-MM-DD')
+    .option('--cache <folder>', 'local copy of an s3:// lake, read by DuckDB (default: under the cache folder)')
+    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
+    .option('--s3-region <region>', 'S3 region of an s3:// lake')
+    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
     .addHelpText('after', TRIPS_HELP)
     .action(tripsAction);
   lake
@@ -191,11 +201,6 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
   // late uploads: what a pass wrote changes the events and trips of its days and the days beside them
   const events = opts.events === undefined ? undefined : parseEventsConfig(readConfig(opts.events), opts.events);
   const trips = opts.trips === undefined ? undefined : parseAggregationsConfig(readConfig(opts.trips), opts.trips);
-  if ((events || trips) && store.folder === null)
-    throw new SigflowError(
-      'SF_ERR_USAGE',
-      '--events/--trips read the lake: give a lake folder (an S3 lake: run them on a copy)',
-    );
   const claims =
     opts.claims === undefined
       ? undefined
@@ -328,21 +333,31 @@ function readConfig(path: string): string {
   }
 }
 
-async function eventsAction(opts: {
-  lake: string;
-  config: string;
-  from?: string;
-  to?: string;
-  device: string[];
-  lookbackDays?: string;
-}): Promise<void> {
+/** Where an s3:// lake is and where its local copy goes (lake events, trips). */
+interface LakeReadOptions {
+  cache?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Ca?: string;
+}
+
+async function eventsAction(
+  opts: {
+    lake: string;
+    config: string;
+    from?: string;
+    to?: string;
+    device: string[];
+    lookbackDays?: string;
+  } & LakeReadOptions,
+): Promise<void> {
   const [{ parseEventsConfig, runLakeEvents }, { openLakeStore }] = await Promise.all([
     import('../pipelines/lake/index.js'),
     import('../formats/lake/index.js'),
   ]);
   const config = parseEventsConfig(readConfig(opts.config), opts.config);
   const lookbackDays = opts.lookbackDays === undefined ? undefined : positiveInt(opts.lookbackDays, '--lookback-days');
-  const store = openLakeStore(opts.lake);
+  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
   const t0 = performance.now();
   try {
     const s = await runLakeEvents({
@@ -352,6 +367,7 @@ async function eventsAction(opts: {
       ...(opts.to ? { to: opts.to } : {}),
       ...(opts.device.length ? { devices: opts.device } : {}),
       ...(lookbackDays !== undefined ? { lookbackDays } : {}),
+      cacheDir: opts.cache,
     });
     process.stderr.write(
       `sigflow lake events: ${s.devices} device(s), ${s.events} event row(s) (${s.starts} Start, ${s.stops} Stop) in ${s.files} file(s)` +
@@ -362,13 +378,15 @@ async function eventsAction(opts: {
   }
 }
 
-async function tripsAction(opts: { lake: string; config: string; from?: string; to?: string }): Promise<void> {
+async function tripsAction(
+  opts: { lake: string; config: string; from?: string; to?: string } & LakeReadOptions,
+): Promise<void> {
   const [{ parseAggregationsConfig, runLakeTrips }, { openLakeStore }] = await Promise.all([
     import('../pipelines/lake/index.js'),
     import('../formats/lake/index.js'),
   ]);
   const config = parseAggregationsConfig(readConfig(opts.config), opts.config);
-  const store = openLakeStore(opts.lake);
+  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
   const t0 = performance.now();
   try {
     const s = await runLakeTrips({
@@ -376,6 +394,7 @@ async function tripsAction(opts: { lake: string; config: string; from?: string; 
       config,
       ...(opts.from ? { from: opts.from } : {}),
       ...(opts.to ? { to: opts.to } : {}),
+      cacheDir: opts.cache,
     });
     process.stderr.write(
       `sigflow lake trips: ${s.from ? `${s.from} … ${s.to}` : 'no day to cover'}: ${s.trips} trip(s), ${s.rows} summary row(s) in ${s.files} file(s)` +

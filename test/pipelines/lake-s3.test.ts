@@ -2,7 +2,8 @@
  * Queries over a lake in S3 (s3rver): `LakeQuery` (sigflow lake query), `sigflow serve --lake s3://…` and the CLI
  * read it through a local copy (LakeMirror) — and must answer exactly what the same lake in a folder answers.
  * The copy is brought up to date: a second open downloads nothing, an object removed in S3 (compaction, a DBC
- * change) disappears locally, a new one arrives; --from/--to copy only those days.
+ * change) disappears locally, a new one arrives; --from/--to copy only those days. Events and trips over the
+ * S3 lake write the same outputs to S3 as over the folder.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,12 +13,19 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { FolderLakeStore, LakeMirror, openLakeStore, type S3LakeStore } from '../../src/formats/lake/index.js';
-import { LakeQuery, writeLake } from '../../src/pipelines/lake/index.js';
+import {
+  LakeQuery,
+  parseAggregationsConfig,
+  parseEventsConfig,
+  runLakeEvents,
+  runLakeTrips,
+  writeLake,
+} from '../../src/pipelines/lake/index.js';
 import { decoderConfigFrom, expandInputs } from '../../src/pipelines/logdecode/index.js';
 import { type RunningServer, startServe } from '../../src/server/index.js';
 import { cliArgv } from '../harness/paths.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
-import { DBC, MIDNIGHT, syntheticLog } from './lake-helpers.js';
+import { DBC, duck, MIDNIGHT, syntheticLog } from './lake-helpers.js';
 
 let dir: string;
 let s3: TestS3;
@@ -230,5 +238,67 @@ test('sigflow lake query --lake s3://… (the CLI, credentials from the environm
     assert.equal(stdout, `n\n${n}\n`);
   } finally {
     q.close();
+  }
+});
+
+test('events and trips over an S3 lake: the same outputs, written to S3', async () => {
+  const events = parseEventsConfig({
+    events: [
+      {
+        event_name: 'Revving',
+        messages_match_type: 'equals',
+        messages_filtered_list: [['CAN1_EEC1_SAB']],
+        trigger_signals: ['EngineSpeed'],
+        lower_threshold: 520, // EngineSpeed runs 512…544 rpm and back (lake-helpers)
+        upper_threshold: 530,
+        rising_as_start: true,
+        exact_match: false,
+        raster: '',
+      },
+    ],
+  });
+  const trips = parseAggregationsConfig({
+    config: { trip: { trip_gap_min: 1, trip_min_length_min: 0 } },
+    device_clusters: [{ devices: ['AABBCCDD'], cluster: 'one' }],
+    cluster_details: [
+      {
+        clusters: ['one'],
+        details: {
+          trip_identifier: { message: 'CAN1_EEC1_SAB' },
+          aggregations: [{ message: 'CAN1_EEC1_SAB', signal: ['EngineSpeed'], aggregation: ['max', 'avg'] }],
+        },
+      },
+    ],
+  });
+  const folder = new FolderLakeStore(join(dir, 'lake'));
+  const want = {
+    events: await runLakeEvents({ lake: folder, config: events }),
+    trips: await runLakeTrips({ lake: folder, config: trips }),
+  };
+  assert.ok(want.events.events > 0 && want.trips.trips > 0, JSON.stringify(want));
+  const remote = s3Store();
+  const cacheDir = join(dir, 'derived-copy');
+  try {
+    const got = {
+      events: await runLakeEvents({ lake: remote, config: events, cacheDir }),
+      trips: await runLakeTrips({ lake: remote, config: trips, cacheDir }),
+    };
+    assert.deepEqual(got, want);
+    // the outputs are in S3, the same rows as the folder's
+    const outputs = (root: string) => files(root).filter((f) => f.startsWith('aggregations/'));
+    const local = outputs(join(dir, 'lake'));
+    assert.ok(local.length >= 2, local.join(', '));
+    const q = await LakeQuery.open(remote, { cacheDir: join(dir, 'outputs-copy') });
+    q.close();
+    assert.deepEqual(outputs(join(dir, 'outputs-copy')), local);
+    for (const f of local) {
+      const rows = async (path: string) =>
+        JSON.stringify(await duck(`SELECT * FROM read_parquet('${path}')`), (_k, v) =>
+          typeof v === 'bigint' ? String(v) : v,
+        );
+      assert.equal(await rows(join(dir, 'outputs-copy', f)), await rows(join(dir, 'lake', f)), f);
+    }
+  } finally {
+    remote.close();
   }
 });

@@ -37,7 +37,13 @@ export function parseLakeConfig<T extends z.ZodType>(schema: T, source: unknown,
 export function parseLakeDay(s: string, what: string): number {
   const m = /^(\d{4})[-/](\d{2})[-/](\d{2})$/.exec(s.trim());
   const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : Number.NaN;
-  if (!m || Number.isNaN(ms) || new Date(ms).getUTCDate() !== Number(m[3]))
+  // a real day only: Date.UTC rolls 2026-13-01 and 2026-02-30 over into other months
+  if (
+    !m ||
+    Number.isNaN(ms) ||
+    new Date(ms).getUTCDate() !== Number(m[3]) ||
+    new Date(ms).getUTCMonth() + 1 !== Number(m[2])
+  )
     throw new SigflowError('SF_ERR_USAGE', `${what}: "${s}" is not a day (YYYY-MM-DD)`, { where: what });
   return ms / 86_400_000;
 }

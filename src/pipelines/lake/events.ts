@@ -28,7 +28,7 @@ import {
   writeParquetRows,
 } from '../../formats/parquet/index.js';
 import { compactTime, LakeFiles, LakeRows, lakeDayRange, listKeys, parseLakeConfig } from './derived.js';
-import { LakeQuery } from './query.js';
+import { LakeQuery, readableLake } from './query.js';
 
 const nameSchema = z.string().min(1, 'must not be empty');
 
@@ -341,6 +341,8 @@ export interface LakeEventsJob {
    * default: as far back as the lake goes. A state not found within them starts unknown (no Stop before a Start).
    */
   lookbackDays?: number;
+  /** The local copy of an S3 lake (default: under the cache folder; see readableLake). */
+  cacheDir?: string;
 }
 
 export interface LakeEventsHooks {
@@ -386,7 +388,7 @@ function eventId(name: string, device: string, tUs: number): string {
 /**
  * Computes the events of every device (or `devices`) for the days of the range and writes one file per device
  * and day that has events; a file of a day in the range that now has none is removed. Reads a lake folder (an S3
- * lake: a local copy or mount, as for `lake query`); writes through the store.
+ * lake: through its local copy, as `lake query` does); writes through the store.
  */
 export async function runLakeEvents(job: LakeEventsJob, hooks: LakeEventsHooks = {}): Promise<LakeEventsStats> {
   const range = lakeDayRange(job.from, job.to);
@@ -395,9 +397,11 @@ export async function runLakeEvents(job: LakeEventsJob, hooks: LakeEventsHooks =
       where: 'lookbackDays',
     });
   const stats: LakeEventsStats = { devices: 0, events: 0, starts: 0, stops: 0, files: 0, removed: 0 };
-  const q = await LakeQuery.open(job.lake);
+  // an S3 lake is read through its local copy (brought up to date first); the outputs go to the lake itself
+  const read = await readableLake(job.lake, { cacheDir: job.cacheDir });
+  const q = await LakeQuery.open(read);
   try {
-    const files = await LakeFiles.list(job.lake);
+    const files = await LakeFiles.list(read);
     const outputs = await listKeys(job.lake, 'aggregations/events/');
     const wanted = job.devices ? new Set(job.devices) : null;
     for (const device of files.devices()) {

@@ -13,7 +13,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
 import {
-  dayOfPath,
+  FolderLakeStore,
   LAKE_META,
   LakeMirror,
   type LakeStore,
@@ -21,6 +21,7 @@ import {
   parseTableKey,
   S3LakeStore,
 } from '../../formats/lake/index.js';
+import { lakeDayRange } from './derived.js';
 
 type DuckDB = typeof import('@duckdb/node-api');
 type Connection = import('@duckdb/node-api').DuckDBConnection;
@@ -46,31 +47,36 @@ export interface LakeQueryOptions {
   to?: string;
 }
 
-/** The folder of an S3 lake's local copy, brought up to date for the options' days. */
-async function mirrorFor(lake: LakeStore, opts: LakeQueryOptions): Promise<string> {
+/**
+ * The lake as a folder to read: a folder lake itself, an S3 lake's local copy (LakeMirror in `opts.cacheDir` or
+ * the cache folder) brought up to date for the options' days first — only new and changed objects downloaded,
+ * removed ones deleted. Queries, events and trips read through it (DuckDB reads local files).
+ */
+export async function readableLake(lake: LakeStore, opts: LakeQueryOptions = {}): Promise<FolderLakeStore> {
+  if (lake.folder !== null) {
+    if (opts.from !== undefined || opts.to !== undefined)
+      throw new SigflowError(
+        'SF_ERR_USAGE',
+        `${lake.where}: --from/--to choose what to copy from an S3 lake; over a folder, filter in SQL (WHERE t …)`,
+      );
+    return lake instanceof FolderLakeStore ? lake : new FolderLakeStore(lake.folder);
+  }
   const s3 = lake as S3LakeStore;
   // internal invariant: a store without a folder is the S3 store
   if (!(s3 instanceof S3LakeStore)) throw new Error(`${lake.where}: a lake without a folder that is not S3`);
   const folder = opts.cacheDir ?? mirrorFolder(s3);
-  const day = (text: string | undefined, flag: string) => {
-    if (text === undefined) return null;
-    const d = /^\d{4}-\d{2}-\d{2}$/.test(text) ? dayOfPath(text.replace(/-/g, '/')) : null;
-    if (d === null) throw new SigflowError('SF_ERR_USAGE', `${flag} ${text}: give a day as YYYY-MM-DD`);
-    return d;
-  };
-  const from = day(opts.from, '--from') ?? Number.NEGATIVE_INFINITY;
-  const to = day(opts.to, '--to') ?? Number.POSITIVE_INFINITY;
+  const { from, to } = lakeDayRange(opts.from, opts.to);
   const mirror = new LakeMirror(s3, folder);
   try {
     await mirror.sync('', (key) => {
       if (key.startsWith(`${LAKE_META}/`) || !key.endsWith('.parquet')) return false;
       const t = parseTableKey(key);
-      return t === null || (t.day >= from && t.day <= to); // side tables: always
+      return t === null || ((from === null || t.day >= from) && (to === null || t.day <= to)); // side tables: always
     });
   } catch (e) {
     throw e instanceof SigflowError ? e : queryError(lake.where, e);
   }
-  return folder;
+  return new FolderLakeStore(folder);
 }
 
 /** A SQL string literal. */
@@ -92,13 +98,7 @@ export class LakeQuery {
    * the side tables are brought up to date first — only new or changed objects are downloaded.
    */
   static async open(lake: LakeStore, opts: LakeQueryOptions = {}): Promise<LakeQuery> {
-    if (lake.folder === null) return LakeQuery.openFolder(await mirrorFor(lake, opts), lake.where);
-    if (opts.from !== undefined || opts.to !== undefined)
-      throw new SigflowError(
-        'SF_ERR_USAGE',
-        `${lake.where}: --from/--to choose what to copy from an S3 lake; over a folder, filter in SQL (WHERE t …)`,
-      );
-    return LakeQuery.openFolder(lake.folder, lake.where);
+    return LakeQuery.openFolder((await readableLake(lake, opts)).folder, lake.where);
   }
 
   private static async openFolder(folder: string, where: string): Promise<LakeQuery> {

@@ -25,7 +25,7 @@ import {
   writeParquetRows,
 } from '../../formats/parquet/index.js';
 import { compactTime, LakeFiles, LakeRows, lakeDayRange, listKeys, parseLakeConfig } from './derived.js';
-import { LakeQuery } from './query.js';
+import { LakeQuery, readableLake } from './query.js';
 
 export const TRIP_FUNCTIONS = [
   'avg',
@@ -324,6 +324,8 @@ export interface LakeTripsJob {
   to?: string;
   /** "Now" for previous_day, ms since the epoch (default: the clock). */
   now?: number;
+  /** The local copy of an S3 lake (default: under the cache folder; see readableLake). */
+  cacheDir?: string;
 }
 
 export interface LakeTripsHooks {
@@ -367,16 +369,18 @@ const isoDay = (day: number) => datePath(day).replaceAll('/', '-');
 
 /**
  * Computes the trips that start on the days of the range, for every device of every cluster, and writes one
- * file per day with trips (removing the file of a day in the range that has none now). Reads a lake folder;
- * writes through the store.
+ * file per day with trips (removing the file of a day in the range that has none now). Reads a lake folder (an
+ * S3 lake: through its local copy, as `lake query` does); writes through the store.
  */
 export async function runLakeTrips(job: LakeTripsJob, hooks: LakeTripsHooks = {}): Promise<LakeTripsStats> {
   const cfg = job.config;
   let { from, to } = lakeDayRange(job.from, job.to);
   const stats: LakeTripsStats = { from: null, to: null, trips: 0, rows: 0, files: 0, removed: 0 };
-  const q = await LakeQuery.open(job.lake);
+  // an S3 lake is read through its local copy (brought up to date first); the outputs go to the lake itself
+  const read = await readableLake(job.lake, { cacheDir: job.cacheDir });
+  const q = await LakeQuery.open(read);
   try {
-    const files = await LakeFiles.list(job.lake);
+    const files = await LakeFiles.list(read);
     if (from === null && to === null && cfg.date) {
       if (cfg.date.mode === 'previous_day') from = to = dayOf((job.now ?? Date.now()) * 1000) - 1;
       else ({ from, to } = lakeDayRange(cfg.date.start, cfg.date.end));

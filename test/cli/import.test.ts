@@ -3,19 +3,30 @@
  * prints; a re-run skips imported files; --force re-imports without duplicating samples (the store is idempotent).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { TimeSeriesStore } from '../../src/store/store.js';
 import { runCli } from '../harness/cli.js';
 import { fixturesDir } from '../harness/paths.js';
+
+/** Temporary folders of this file, removed when its tests end. */
+const temps: string[] = [];
+after(() => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(d);
+  return d;
+}
 
 const log = join(fixturesDir, 'mdf4', 'fw0107_00000002.MF4');
 const dbc = join(fixturesDir, 'canedge/dbc/api-examples/examples/other/concatenate-mf4-by-period/dbc_files/gnss.dbc');
 
 test('sigflow import stores every decoded value once, skips imported files (same settings only), --force is idempotent', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigflow-import-'));
+  const dir = tempDir('sigflow-import-');
   const decoded = await runCli(['decode', log, '--dbc', dbc, '--format', 'ndjson'], { timeoutMs: 120_000 });
   assert.equal(decoded.code, 0, decoded.stderr);
   const values = decoded.stdout
@@ -63,7 +74,7 @@ test('sigflow import stores every decoded value once, skips imported files (same
   check();
 
   // Other settings (a time window, a signal filter) are another import: the file is read again.
-  const dir2 = mkdtempSync(join(tmpdir(), 'sigflow-import-'));
+  const dir2 = tempDir('sigflow-import-');
   const windowed = await runCli(['import', log, '--dbc', dbc, '--data-dir', dir2, '--to', '2000-01-01T00:00:00Z']);
   assert.equal(windowed.code, 0, windowed.stderr);
   assert.match(windowed.stderr, /1 file\(s\) imported.*0 records/);

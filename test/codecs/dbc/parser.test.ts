@@ -1,9 +1,9 @@
 /** The DBC grammar, statement by statement, and the lenient/strict handling of real-world quirks. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import {
   Database,
   DbcSyntaxError,
@@ -17,6 +17,17 @@ import {
 } from '../../../src/codecs/dbc/index.js';
 import { SigflowError, WARNINGS } from '../../../src/errors/index.js';
 import { runCli } from '../../harness/cli.js';
+
+/** Temporary folders of this file, removed when its tests end. */
+const temps: string[] = [];
+after(() => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(d);
+  return d;
+}
 
 const FULL = `VERSION "1.0"
 
@@ -195,7 +206,7 @@ test('CRLF line endings and cp1252 files read the same as LF / UTF-8', () => {
   const b = parseDbc(crlf);
   assert.equal(b.comment, a.comment);
   assert.equal(b.messages[0].signals.length, 5);
-  const dir = mkdtempSync(join(tmpdir(), 'sigflow-dbc-'));
+  const dir = tempDir('sigflow-dbc-');
   const p = join(dir, 'cp1252.dbc');
   writeFileSync(
     p,
@@ -274,7 +285,7 @@ test('a signal reaching past the message end decodes only when the frame carries
 });
 
 test('several DBCs combine into one database; clashing ids are reported with both places', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigflow-dbc-'));
+  const dir = tempDir('sigflow-dbc-');
   const a = join(dir, 'a.dbc');
   const b = join(dir, 'b.dbc');
   const c = join(dir, 'c.dbc');
@@ -313,7 +324,7 @@ BO_ 2364540158 EEC1: 8 Vector__XXX
 });
 
 test('sigflow dbc inspect prints messages, layout and warnings; --json is machine-readable', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigflow-dbc-'));
+  const dir = tempDir('sigflow-dbc-');
   const p = join(dir, 'full.dbc');
   writeFileSync(p, FULL);
   const text = await runCli(['dbc', 'inspect', p]);
@@ -336,7 +347,7 @@ test('sigflow dbc inspect prints messages, layout and warnings; --json is machin
 });
 
 test('sigflow dbc decode: one output line per input line, bad lines reported, wide ints as strings', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sigflow-dbc-'));
+  const dir = tempDir('sigflow-dbc-');
   const p = join(dir, 'full.dbc');
   writeFileSync(p, FULL);
   const db = Database.fromText(FULL);
@@ -402,7 +413,7 @@ test('errors carry catalogue codes; every quirk warning carries its SF_WARN_DBC_
     code: 'SF_ERR_DBC_SYNTAX',
     where: 'bad.dbc:2:22',
   });
-  const dir = mkdtempSync(join(tmpdir(), 'sigflow-dbc-'));
+  const dir = tempDir('sigflow-dbc-');
   const a = join(dir, 'a.dbc');
   const c = join(dir, 'c.dbc');
   writeFileSync(a, 'BO_ 1 A: 1 X\n SG_ S : 0|8@1+ (1,0) [0|0] "" X\n');

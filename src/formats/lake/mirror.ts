@@ -50,6 +50,14 @@ export interface MirrorStats {
   removed: number;
 }
 
+/**
+ * A key that is a path inside the copy: S3 keys may hold anything (`a//b`, `../x`, a trailing `/`); such objects
+ * are no lake files (sigflow never writes them) and are not copied.
+ */
+function localKey(key: string): boolean {
+  return key.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
 /** Downloads at once. */
 const PARALLEL = 8;
 
@@ -69,7 +77,8 @@ export class LakeMirror {
   folders(prefix: string): Promise<string[]> {
     const hit = this.folderLists.get(prefix);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.names;
-    const names = this.store.folders(prefix).then((n) => n.sort());
+    // S3 names may be anything: `.`, `..` or an empty name are no lake folders (and no local path)
+    const names = this.store.folders(prefix).then((n) => n.filter((x) => x !== '' && x !== '.' && x !== '..').sort());
     this.folderLists.set(prefix, { at: Date.now(), names });
     names.catch(() => this.folderLists.delete(prefix));
     return names;
@@ -93,7 +102,9 @@ export class LakeMirror {
    * `keep` accepts but S3 no longer has; returns the local paths of the kept objects, sorted by key.
    */
   async sync(prefix: string, keep: (key: string) => boolean = () => true): Promise<string[]> {
-    const objects = (await this.listing(prefix)).filter((o) => keep(o.key) && !o.key.endsWith('.tmp'));
+    const objects = (await this.listing(prefix)).filter(
+      (o) => localKey(o.key) && keep(o.key) && !o.key.endsWith('.tmp'),
+    );
     const want = new Set(objects.map((o) => o.key));
     const stale = objects.filter((o) => !this.current(o));
     for (let i = 0; i < stale.length; i += PARALLEL)
@@ -105,10 +116,10 @@ export class LakeMirror {
       .map((k) => this.pathOf(k));
   }
 
-  /** The local path of a key. */
+  /** The local path of a key (one `localKey` accepts). */
   pathOf(key: string): string {
-    // internal invariant: keys come from S3 listings of the lake's own prefix
-    if (key.split('/').some((s) => s === '..' || s === '.' || s === '')) throw new Error(`bad lake key ${key}`);
+    // internal invariant: sync() copies only keys localKey accepts
+    if (!localKey(key)) throw new Error(`bad lake key ${key}`);
     return join(this.folder, ...key.split('/'));
   }
 

@@ -174,12 +174,15 @@ const ID = String.raw`[A-Za-z_]\w*(?!\w)`;
 /**
  * The rest of an `SG_` line after the keyword, in its common form: 1 name, 2 multiplexer marker, 3 start bit, 4
  * length, 5 byte order, 6 sign, 7 factor, 8 offset, 9 minimum, 10 maximum, 11 unit (no escapes), 12 receivers —
- * up to the end of the line (a comment, a line break inside, an escape or a quirk: the token path).
+ * up to the end of the line (a comment, a line break inside, an escape, a quirk, or a later line that starts with
+ * `,`: the token path).
  */
 const SG_LINE = new RegExp(
   String.raw`(${ID})(?:[ \t]+(M|m\d*M?)(?!\w))?[ \t]*:[ \t]*(\d{1,15})[ \t]*\|[ \t]*(\d{1,15})[ \t]*@[ \t]*([01])[ \t]*([+-])` +
     String.raw`[ \t]*\([ \t]*(${NUM})[ \t]*,[ \t]*(${NUM})[ \t]*\)[ \t]*\[[ \t]*(${NUM})[ \t]*\|[ \t]*(${NUM})[ \t]*\]` +
-    String.raw`[ \t]*"([^"\\\r\n]*)"(?:[ \t]*(${ID}(?:(?:[ \t]*,[ \t]*|[ \t]+)${ID})*))?[ \t]*(?=\r?\n|$)`,
+    String.raw`[ \t]*"([^"\\\r\n]*)"(?:[ \t]*(${ID}(?:(?:[ \t]*,[ \t]*|[ \t]+)${ID})*))?[ \t]*(?=\r?\n|$)` +
+    // the token path takes a `,` that starts a later line as one more receiver separator: leave that to it
+    String.raw`(?!(?:\s|\/\/[^\n]*)*,)`,
   'y',
 );
 /** `<message id> <signal>` after VAL_ (1 id, 2 signal); the environment-variable form goes token by token. */

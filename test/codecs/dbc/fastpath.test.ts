@@ -54,7 +54,11 @@ const receivers = fc
   .array(fc.tuple(separator, receiver), { maxLength: 3 })
   .map((rs) => rs.map(([sep, r], i) => (i === 0 ? r : sep + r)).join(''));
 const lead = mostly(fc.constantFrom('', ' ', ' ', '\t'), fc.constantFrom(',', ' ,'));
-const trail = mostly(fc.constantFrom('', '', ' ', '\t'), fc.constantFrom(',', ' // note', ';', ' x'));
+const trail = mostly(
+  fc.constantFrom('', '', ' ', '\t'),
+  // a later line that starts with `,`: the token path takes it as one more receiver separator
+  fc.constantFrom(',', ' // note', ';', ' x', '\n,GWM', '\n// c\n ,GWM', '\n\n, BO_'),
+);
 
 /** Tokens from the name to the unit; `line` joins them with their gaps, `broken` turns each gap into a line break. */
 function spread(tokens: string[], gaps: string[], forced: number): { line: string; broken: string } {
@@ -148,19 +152,23 @@ const message = fc
     };
   });
 
-/** Everything parsed, with source positions left out (the broken variant's tokens sit on other lines). */
-function outcome(text: string, fastPaths = true): string {
+/**
+ * Everything parsed. `positions` false leaves source positions and messages out (the broken variant's tokens sit
+ * on other lines); true keeps them (the same text through both paths: every line, column and message must agree).
+ */
+function outcome(text: string, fastPaths = true, positions = false): string {
   try {
     const quirks = new QuirkLog('t.dbc', false);
     const file = buildDbcFile(parseStatements(new Lexer(text, 't.dbc', fastPaths), quirks), 't.dbc', quirks);
     return JSON.stringify(file, (k, v) => {
-      if (k === 'line' || k === 'column' || k === 'pos' || k === 'message' || k === 'where') return undefined;
+      if (!positions && (k === 'line' || k === 'column' || k === 'pos' || k === 'message' || k === 'where'))
+        return undefined;
       if (v instanceof Map) return [...v];
       if (typeof v === 'bigint') return `${v}n`;
       return v;
     });
   } catch (e) {
-    if (e instanceof DbcSyntaxError) return `error ${e.code}`;
+    if (e instanceof DbcSyntaxError) return positions ? `error ${e.code} ${e.message}` : `error ${e.code}`;
     throw e;
   }
 }
@@ -172,7 +180,7 @@ test('an SG_ statement means the same on one line (fast path) as spread over lin
       const one = HEAD + sigs.map((s) => s.line).join('\n');
       const spreadText = HEAD + sigs.map((s) => s.broken).join('\n');
       const result = outcome(one);
-      assert.equal(result, outcome(one, false), one.slice(HEAD.length));
+      assert.equal(outcome(one, true, true), outcome(one, false, true), one.slice(HEAD.length));
       assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
       if (!result.startsWith('error')) parsed++;
     }),
@@ -190,7 +198,7 @@ test('VAL_ and VAL_TABLE_ pairs mean the same on one line (fast path) as spread 
       const one = HEAD + sig + lists.map((s) => s.line).join('\n');
       const spreadText = HEAD + sig + lists.map((s) => s.broken).join('\n');
       const result = outcome(one);
-      assert.equal(result, outcome(one, false), one.slice(HEAD.length));
+      assert.equal(outcome(one, true, true), outcome(one, false, true), one.slice(HEAD.length));
       assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
       if (!result.startsWith('error')) parsed++;
     }),
@@ -207,7 +215,7 @@ test('a BO_ line means the same on one line (fast path) as spread over lines (to
       const one = HEAD + msgs.map((s) => s.line).join('\n');
       const spreadText = HEAD + msgs.map((s) => s.broken).join('\n');
       const result = outcome(one);
-      assert.equal(result, outcome(one, false), one.slice(HEAD.length));
+      assert.equal(outcome(one, true, true), outcome(one, false, true), one.slice(HEAD.length));
       assert.equal(result, outcome(spreadText), `${one.slice(HEAD.length)}\n---\n${spreadText.slice(HEAD.length)}`);
       if (!result.startsWith('error')) parsed++;
     }),

@@ -95,8 +95,9 @@ Filter on t and date_created to read less. Output: a table on a terminal, --form
 or csv.
 
 An S3 lake (--lake s3://bucket/prefix) is queried through a local copy in the cache folder (--cache; default
-$SIGFLOW_CACHE_DIR or $XDG_CACHE_HOME/sigflow, under lake/<bucket>/<prefix>): new and changed objects are
-downloaded first, removed ones deleted; --from/--to (YYYY-MM-DD) copy only those days (and the side tables).
+$SIGFLOW_CACHE_DIR or $XDG_CACHE_HOME/sigflow, under lake/<bucket>-<hash>): new and changed objects are
+downloaded first, removed ones deleted; with --from/--to (YYYY-MM-DD) only those days (and the side tables) are
+copied and queried.
 DuckDB's own S3 extension is not used: it would be downloaded from the internet.
 
 Examples:

@@ -32,6 +32,8 @@ export interface S3Object {
   key: string;
   size: number;
   mtimeMs: number;
+  /** The object's ETag as listed (quotes included; '' when the server gives none). */
+  etag: string;
 }
 
 type Sdk = typeof import('@aws-sdk/client-s3');
@@ -127,7 +129,12 @@ export class S3Bucket {
       }
       for (const o of page.Contents ?? []) {
         if (!o.Key || o.Key.endsWith('/')) continue;
-        yield { key: o.Key.slice(base.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() ?? 0 };
+        yield {
+          key: o.Key.slice(base.length),
+          size: o.Size ?? 0,
+          mtimeMs: o.LastModified?.getTime() ?? 0,
+          etag: o.ETag ?? '',
+        };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -110,23 +110,28 @@ test('lake query over S3 answers what the folder answers; the copy is kept curre
   assert.equal(mirror.stats.fetched, 0);
   assert.equal(mirror.stats.removed, 0);
 
-  // an object gone from S3 goes from the copy (with its folders); a changed one is downloaded again
+  // an object gone from S3 goes from the copy (with its folders); a changed one is downloaded again — also when it
+  // changed within the same second and kept its size (the copy's time carries a hash of the ETag)
   const gone = parquet(cache).find((f) => f.includes('/CAN1_Mode_Mux_M2/'));
   assert.ok(gone);
   await s3.client.send(new DeleteObjectCommand({ Bucket: 'lakes', Key: `fleet/${gone}` }));
   const changed = parquet(cache).find((f) => f.includes('/CAN1_EEC1_SAB/'));
   assert.ok(changed);
-  await new Promise((r) => setTimeout(r, 1100)); // a later modification time (S3 keeps seconds)
-  await s3.put(
-    'lakes',
-    `fleet/${changed}`,
-    new Uint8Array(await (await import('node:fs/promises')).readFile(join(dir, 'lake', changed))),
-  );
+  const original = readFileSync(join(dir, 'lake', changed));
+  const flipped = Buffer.from(original);
+  flipped[flipped.length - 9] ^= 1; // a byte of the footer length: same size, other bytes (another ETag)
+  await s3.put('lakes', `fleet/${changed}`, flipped);
   const again = new LakeMirror(store, cache);
   await again.sync('', (k) => k.endsWith('.parquet') && !k.startsWith('_sigflow/'));
-  store.close();
   assert.equal(again.stats.removed, 1);
   assert.equal(again.stats.fetched, 1);
+  assert.deepEqual(readFileSync(join(cache, changed)), flipped);
+  await s3.put('lakes', `fleet/${changed}`, original); // the same size again, within the same second
+  const third = new LakeMirror(store, cache);
+  await third.sync('', (k) => k.endsWith('.parquet') && !k.startsWith('_sigflow/'));
+  store.close();
+  assert.equal(third.stats.fetched, 1);
+  assert.deepEqual(readFileSync(join(cache, changed)), original);
   assert.ok(!parquet(cache).includes(gone));
   rmSync(join(dir, 'lake', gone));
   assert.deepEqual(parquet(cache), parquet(join(dir, 'lake')));
@@ -140,25 +145,54 @@ test('lake query over S3 answers what the folder answers; the copy is kept curre
   await s3.upload('lakes', join(dir, 'lake'), 'fleet/');
 });
 
-test('--from/--to copy only those days (and the side tables); bad days are usage errors', async () => {
+test('--from/--to copy and query only those days (and the side tables); bad days are usage errors', async () => {
   const cache = join(dir, 'day-copy');
   const day = new Date(Number(MIDNIGHT / 1_000_000n)).toISOString().slice(0, 10); // the second day
-  const q = await LakeQuery.open(s3Store(), { cacheDir: cache, from: day, to: day });
-  try {
-    const r = await q.query('SELECT min(t)::VARCHAR AS first FROM CAN1_EEC1_SAB');
-    assert.ok(String(r.rows[0].first).startsWith(day), String(r.rows[0].first));
-  } finally {
-    q.close();
-  }
+  const firstOfDay = async (c: string) => {
+    const q = await LakeQuery.open(s3Store(), { cacheDir: c, from: day, to: day });
+    try {
+      return String((await q.query('SELECT min(t)::VARCHAR AS first FROM CAN1_EEC1_SAB')).rows[0].first);
+    } finally {
+      q.close();
+    }
+  };
+  assert.ok((await firstOfDay(cache)).startsWith(day));
   const tables = files(cache).filter((f) => /\/CAN1_/.test(f));
   assert.ok(tables.length > 0);
   for (const f of tables) assert.match(f, new RegExp(`/${day.replace(/-/g, '/')}/`), f);
+  // a copy that also holds the day before (a full query made it): the range still reads its own days only
+  const full = join(dir, 'copy');
+  assert.ok(files(full).some((f) => !f.includes(`/${day.replace(/-/g, '/')}/`) && /\/CAN1_EEC1_SAB\//.test(f)));
+  assert.ok((await firstOfDay(full)).startsWith(day));
   await assert.rejects(LakeQuery.open(s3Store(), { cacheDir: cache, from: '2026-13-01' }), {
     code: 'SF_ERR_USAGE',
   });
   await assert.rejects(LakeQuery.open(new FolderLakeStore(join(dir, 'lake')), { from: day }), {
     code: 'SF_ERR_USAGE',
   });
+});
+
+test('two processes sharing a copy: one never deletes a file the other downloaded after its listing', async () => {
+  const shared = join(dir, 'shared-copy');
+  const store = s3Store() as S3LakeStore;
+  try {
+    const month = 'AABBCCDD/CAN1_EEC1_SAB/2026/06/';
+    const a = new LakeMirror(store, shared); // a serve: its listing of the month is kept 30 s
+    const before = await a.sync(month);
+    const extra = `${month}15/zz_extra.parquet`;
+    await s3.put('lakes', `fleet/${extra}`, readFileSync(a.pathOf(before[0])));
+    const b = new LakeMirror(store, shared); // a lake query started later: lists again, downloads the new file
+    assert.ok((await b.sync(month)).includes(extra));
+    await a.sync(month); // the serve's cached listing does not have it: it must not delete it
+    assert.equal(a.stats.removed, 0);
+    assert.ok(statSync(b.pathOf(extra)).isFile());
+    await s3.client.send(new DeleteObjectCommand({ Bucket: 'lakes', Key: `fleet/${extra}` }));
+    const c = new LakeMirror(store, shared); // once gone from S3, a later listing removes it
+    await c.sync(month);
+    assert.equal(c.stats.removed, 1);
+  } finally {
+    store.close();
+  }
 });
 
 test('serve --lake s3://… answers the Grafana targets as the folder lake does', async () => {

@@ -4,22 +4,30 @@
  * which sigflow never does. So queries over `s3://…` bring the objects they need into a cache folder first:
  *
  * - `sync(prefix, keep)`: the objects under `prefix` (that `keep` accepts) made present locally — a new or changed
- *   object (size or modification time differ) is downloaded to a temporary name and renamed into place, so a
- *   reader never sees half a file; a local file whose object is gone (compacted, removed) is deleted, and folders
- *   left empty with it. Listings are cached for `ttlMs`, so a dashboard's repeated questions list S3 once per
- *   interval and download only what is new.
+ *   object is downloaded to a temporary name and renamed into place, so a reader never sees half a file; a local
+ *   file whose object is gone (compacted, removed) is deleted, and folders left empty with it. It returns the keys
+ *   of the objects: callers read exactly those files (other files in the folder may be days another process
+ *   copied). Listings are cached for `ttlMs`, so a dashboard's repeated questions list S3 once per interval and
+ *   download only what is new.
  * - `folders(prefix)`: the folder names under a prefix (devices, message folders, years …), cached the same way.
  *
- * The copy is a cache: deleting it loses nothing. Two processes may share one (each file is renamed into place
- * whole); what one removes the other downloads again if it still needs it.
+ * A copy is current when its size and modification time match the listing's: the local file gets the object's
+ * LastModified (whole seconds) plus a millisecond part taken from its ETag, so an object rewritten within the same
+ * second with the same size is still seen as changed (unless the ETags' hashes collide: 1 in 1,000).
+ *
+ * The copy is a cache: deleting it loses nothing. Several processes may share one (`serve`, `lake query`, events):
+ * each file is renamed into place whole, and a process deletes only files that were there before its listing was
+ * made (one another process downloaded since then is never taken away from it). Not done: bounding the copy's
+ * size — a long-running `serve` keeps every day it was asked for until the objects go from S3 (delete the folder
+ * to reclaim the space).
  */
-
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
   readdirSync,
   renameSync,
   rmdirSync,
+  rmSync,
   statSync,
   unlinkSync,
   utimesSync,
@@ -58,13 +66,32 @@ function localKey(key: string): boolean {
   return key.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
+/** Listings kept at most (a long-running `serve` asks for ever new month folders). */
+const MAX_CACHED = 1024;
+
+/** A listing or folder list, with the time it was asked for. */
+interface Cached<T> {
+  at: number;
+  value: Promise<T>;
+}
+
 /** Downloads at once. */
 const PARALLEL = 8;
 
+/** Temporary files older than this are left over from a crash: removed by prune. */
+const STALE_TMP_MS = 3_600_000;
+
+/** The local modification time of an object's copy: LastModified's second, a millisecond part from the ETag. */
+export function copyTimeMs(o: Pick<LakeObject, 'mtimeMs' | 'etag'>): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < o.etag.length; i++) h = Math.imul(h ^ o.etag.charCodeAt(i), 0x01000193);
+  return Math.floor(o.mtimeMs / 1000) * 1000 + ((h >>> 0) % 1000);
+}
+
 export class LakeMirror {
   readonly stats: MirrorStats = { fetched: 0, fetchedBytes: 0, removed: 0 };
-  private readonly listings = new Map<string, { at: number; objects: Promise<LakeObject[]> }>();
-  private readonly folderLists = new Map<string, { at: number; names: Promise<string[]> }>();
+  private readonly listings = new Map<string, Cached<LakeObject[]>>();
+  private readonly folderLists = new Map<string, Cached<string[]>>();
 
   constructor(
     readonly store: S3LakeStore,
@@ -73,47 +100,48 @@ export class LakeMirror {
     readonly ttlMs = 30_000,
   ) {}
 
-  /** The folder names directly under `prefix` (`''` or ending in `/`), sorted. */
-  folders(prefix: string): Promise<string[]> {
-    const hit = this.folderLists.get(prefix);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.names;
-    // S3 names may be anything: `.`, `..` or an empty name are no lake folders (and no local path)
-    const names = this.store.folders(prefix).then((n) => n.filter((x) => x !== '' && x !== '.' && x !== '..').sort());
-    this.folderLists.set(prefix, { at: Date.now(), names });
-    names.catch(() => this.folderLists.delete(prefix));
-    return names;
+  /** A cached value, or a fresh one (a failure is not kept; a full cache drops its expired entries first). */
+  private cached<T>(map: Map<string, Cached<T>>, key: string, make: () => Promise<T>): Cached<T> {
+    const hit = map.get(key);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit;
+    if (map.size >= MAX_CACHED) {
+      const now = Date.now();
+      for (const [k, e] of map) if (now - e.at >= this.ttlMs) map.delete(k);
+      if (map.size >= MAX_CACHED) map.clear();
+    }
+    const entry: Cached<T> = { at: Date.now(), value: make() };
+    map.set(key, entry);
+    entry.value.catch(() => {
+      if (map.get(key) === entry) map.delete(key);
+    });
+    return entry;
   }
 
-  private listing(prefix: string): Promise<LakeObject[]> {
-    const hit = this.listings.get(prefix);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.objects;
-    const objects = (async () => {
-      const out: LakeObject[] = [];
-      for await (const o of this.store.list(prefix)) out.push(o);
-      return out;
-    })();
-    this.listings.set(prefix, { at: Date.now(), objects });
-    objects.catch(() => this.listings.delete(prefix));
-    return objects;
+  /** The folder names directly under `prefix` (`''` or ending in `/`), sorted. */
+  folders(prefix: string): Promise<string[]> {
+    // S3 names may be anything: `.`, `..` or an empty name are no lake folders (and no local path)
+    return this.cached(this.folderLists, prefix, async () =>
+      (await this.store.folders(prefix)).filter((x) => x !== '' && x !== '.' && x !== '..').sort(),
+    ).value;
   }
 
   /**
-   * Makes the objects under `prefix` that `keep` accepts present locally and removes local files under it that
-   * `keep` accepts but S3 no longer has; returns the local paths of the kept objects, sorted by key.
+   * Makes the objects under `prefix` that `keep` accepts present locally, removes local files under it that `keep`
+   * accepts but S3 no longer has, and returns the kept objects' keys, sorted (their paths: `pathOf`).
    */
   async sync(prefix: string, keep: (key: string) => boolean = () => true): Promise<string[]> {
-    const objects = (await this.listing(prefix)).filter(
-      (o) => localKey(o.key) && keep(o.key) && !o.key.endsWith('.tmp'),
-    );
+    const listing = this.cached(this.listings, prefix, async () => {
+      const out: LakeObject[] = [];
+      for await (const o of this.store.list(prefix)) out.push(o);
+      return out;
+    });
+    const objects = (await listing.value).filter((o) => localKey(o.key) && keep(o.key) && !o.key.endsWith('.tmp'));
     const want = new Set(objects.map((o) => o.key));
     const stale = objects.filter((o) => !this.current(o));
     for (let i = 0; i < stale.length; i += PARALLEL)
       await Promise.all(stale.slice(i, i + PARALLEL).map((o) => this.fetch(o)));
-    this.prune(prefix, (key) => keep(key) && !want.has(key));
-    return objects
-      .map((o) => o.key)
-      .sort()
-      .map((k) => this.pathOf(k));
+    this.prune(prefix, (key) => keep(key) && !want.has(key), listing.at);
+    return [...want].sort();
   }
 
   /** The local path of a key (one `localKey` accepts). */
@@ -126,7 +154,7 @@ export class LakeMirror {
   private current(o: LakeObject): boolean {
     try {
       const st = statSync(this.pathOf(o.key));
-      return st.size === o.size && Math.round(st.mtimeMs) === o.mtimeMs;
+      return st.size === o.size && Math.round(st.mtimeMs) === copyTimeMs(o);
     } catch {
       return false;
     }
@@ -135,22 +163,28 @@ export class LakeMirror {
   private async fetch(o: LakeObject): Promise<void> {
     const path = this.pathOf(o.key);
     const bytes = await this.store.getBytes(o.key);
-    const tmp = `${path}.${process.pid}.tmp`;
+    // unique across processes and hosts sharing the folder (containers often all run as pid 1)
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(tmp, bytes);
-      // the object's own time: the next sync sees the copy is current
-      utimesSync(tmp, o.mtimeMs / 1000, o.mtimeMs / 1000);
+      const t = copyTimeMs(o) / 1000;
+      utimesSync(tmp, t, t);
       renameSync(tmp, path);
     } catch (e) {
+      rmSync(tmp, { force: true });
       throw new IoError('SF_ERR_IO_WRITE', path, `cannot write the local copy: ${systemReason(e)}`, { cause: e });
     }
     this.stats.fetched++;
     this.stats.fetchedBytes += bytes.length;
   }
 
-  /** Deletes the local files under `prefix` that `drop` names, then the folders left empty. */
-  private prune(prefix: string, drop: (key: string) => boolean): void {
+  /**
+   * Deletes the local files under `prefix` that `drop` names and that were there before `listedAt` (a file another
+   * process downloaded since is kept), temporary files left by a crash, then the folders left empty.
+   */
+  private prune(prefix: string, drop: (key: string) => boolean, listedAt: number): void {
+    const now = Date.now();
     const walk = (dir: string, keyPrefix: string): boolean => {
       let entries: import('node:fs').Dirent[];
       try {
@@ -171,10 +205,15 @@ export class LakeMirror {
               // another process put a file there meanwhile
             }
           }
-        } else if (!e.name.endsWith('.tmp') && drop(key)) {
+        } else {
+          const tmp = e.name.endsWith('.tmp');
+          if (!tmp && !drop(key)) continue;
           try {
+            // ctime: when the file was renamed into place (its mtime is the object's)
+            const changed = statSync(path).ctimeMs;
+            if (tmp ? now - changed < STALE_TMP_MS : changed >= listedAt) continue;
             unlinkSync(path);
-            this.stats.removed++;
+            if (!tmp) this.stats.removed++;
             left--;
           } catch {
             // gone already

@@ -15,6 +15,8 @@ export interface LakeObject {
   size: number;
   /** Last modified, ms since the epoch (S3; a folder's listing says 0). */
   mtimeMs: number;
+  /** S3's ETag (a folder's listing says ''). */
+  etag: string;
 }
 
 export interface LakeStore {
@@ -148,7 +150,7 @@ export class FolderLakeStore implements LakeStore {
       for await (const ent of d) {
         if (ent.name.endsWith('.tmp')) continue; // a file being written
         if (ent.isDirectory()) stack.push([join(dir, ent.name), `${keyPrefix}${ent.name}/`]);
-        else if (ent.isFile()) yield { key: `${keyPrefix}${ent.name}`, size: 0, mtimeMs: 0 };
+        else if (ent.isFile()) yield { key: `${keyPrefix}${ent.name}`, size: 0, mtimeMs: 0, etag: '' };
       }
     }
   }
@@ -217,7 +219,8 @@ export class S3LakeStore implements LakeStore {
   }
 
   async *list(prefix: string): AsyncIterable<LakeObject> {
-    for await (const o of this.bucket.list(prefix)) yield { key: o.key, size: o.size, mtimeMs: o.mtimeMs };
+    for await (const o of this.bucket.list(prefix))
+      yield { key: o.key, size: o.size, mtimeMs: o.mtimeMs, etag: o.etag };
   }
 
   /** The folder names directly under `prefix` (`''`: the lake's top level; else ending in `/`). */

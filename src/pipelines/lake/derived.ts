@@ -6,9 +6,9 @@
 
 import type { z } from 'zod';
 import { SigflowError } from '../../errors/index.js';
-import { type LakeStore, parseTableKey } from '../../formats/lake/index.js';
+import { FolderLakeStore, type LakeStore, parseTableKey } from '../../formats/lake/index.js';
 import { describeConfigIssues } from '../../schema/index.js';
-import type { LakeQuery } from './query.js';
+import type { LakeQuery, ReadableLake } from './query.js';
 
 /** A config file that does not fit: every problem as `file: key.path: what`; `where` names the first key path. */
 export function lakeConfigError(file: string, problems: readonly string[]): SigflowError {
@@ -42,7 +42,9 @@ export function parseLakeDay(s: string, what: string): number {
     !m ||
     Number.isNaN(ms) ||
     new Date(ms).getUTCDate() !== Number(m[3]) ||
-    new Date(ms).getUTCMonth() + 1 !== Number(m[2])
+    new Date(ms).getUTCMonth() + 1 !== Number(m[2]) ||
+    // Date.UTC maps the years 0–99 to 1900–1999
+    new Date(ms).getUTCFullYear() !== Number(m[1])
   )
     throw new SigflowError('SF_ERR_USAGE', `${what}: "${s}" is not a day (YYYY-MM-DD)`, { where: what });
   return ms / 86_400_000;
@@ -65,11 +67,14 @@ export class LakeFiles {
     private readonly map: Map<string, Map<string, Map<number, string[]>>>,
   ) {}
 
-  static async list(lake: LakeStore): Promise<LakeFiles> {
+  /** The table files of a lake's local files (readableLake): its keys, or a listing of its folder. */
+  static async list(lake: ReadableLake): Promise<LakeFiles> {
     const map = new Map<string, Map<string, Map<number, string[]>>>();
-    const root = (lake.folder ?? '').replace(/\/+$/, '');
-    for await (const o of lake.list('')) {
-      const k = parseTableKey(o.key);
+    const root = lake.folder.replace(/\/+$/, '');
+    const keys = lake.keys ?? [];
+    if (lake.keys === null) for await (const o of new FolderLakeStore(lake.folder).list('')) keys.push(o.key);
+    for (const key of keys) {
+      const k = parseTableKey(key);
       if (!k) continue;
       let folders = map.get(k.device);
       if (!folders) map.set(k.device, (folders = new Map()));
@@ -77,7 +82,7 @@ export class LakeFiles {
       if (!days) folders.set(k.folder, (days = new Map()));
       let files = days.get(k.day);
       if (!files) days.set(k.day, (files = []));
-      files.push(`${root}/${o.key}`);
+      files.push(`${root}/${key}`);
     }
     for (const folders of map.values())
       for (const days of folders.values()) for (const files of days.values()) files.sort();

@@ -399,7 +399,7 @@ export async function runLakeEvents(job: LakeEventsJob, hooks: LakeEventsHooks =
   const stats: LakeEventsStats = { devices: 0, events: 0, starts: 0, stops: 0, files: 0, removed: 0 };
   // an S3 lake is read through its local copy (brought up to date first); the outputs go to the lake itself
   const read = await readableLake(job.lake, { cacheDir: job.cacheDir });
-  const q = await LakeQuery.open(read);
+  const q = await LakeQuery.openReadable(read);
   try {
     const files = await LakeFiles.list(read);
     const outputs = await listKeys(job.lake, 'aggregations/events/');

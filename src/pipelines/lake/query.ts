@@ -40,7 +40,7 @@ export interface LakeQueryResult {
 }
 
 export interface LakeQueryOptions {
-  /** The local copy of an S3 lake (default: `<cache>/lake/<bucket>/<prefix>`, see defaultCacheDir). */
+  /** The local copy of an S3 lake (default: `<cache>/lake/<bucket>-<hash>`, see mirrorFolder). */
   cacheDir?: string;
   /** An S3 lake: copy only the days from … to (`YYYY-MM-DD`, UTC, inclusive). */
   from?: string;
@@ -48,18 +48,30 @@ export interface LakeQueryOptions {
 }
 
 /**
- * The lake as a folder to read: a folder lake itself, an S3 lake's local copy (LakeMirror in `opts.cacheDir` or
- * the cache folder) brought up to date for the options' days first — only new and changed objects downloaded,
- * removed ones deleted. Queries, events and trips read through it (DuckDB reads local files).
+ * A lake as local files to read: the folder of a folder lake, or an S3 lake's local copy (LakeMirror in
+ * `opts.cacheDir` or the cache folder) with the keys of the objects it holds for this read — readers take exactly
+ * those (the copy may hold other days, copied for other reads).
  */
-export async function readableLake(lake: LakeStore, opts: LakeQueryOptions = {}): Promise<FolderLakeStore> {
+export interface ReadableLake {
+  folder: string;
+  /** For messages: the lake's own name (a folder or `s3://…`). */
+  where: string;
+  /** The objects to read (keys relative to `folder`), or null: every file of the folder. */
+  keys: string[] | null;
+}
+
+/**
+ * The lake as local files (see ReadableLake). An S3 lake's copy is brought up to date for the options' days first:
+ * new and changed objects downloaded, removed ones deleted; the side tables always.
+ */
+export async function readableLake(lake: LakeStore, opts: LakeQueryOptions = {}): Promise<ReadableLake> {
   if (lake.folder !== null) {
     if (opts.from !== undefined || opts.to !== undefined)
       throw new SigflowError(
         'SF_ERR_USAGE',
         `${lake.where}: --from/--to choose what to copy from an S3 lake; over a folder, filter in SQL (WHERE t …)`,
       );
-    return lake instanceof FolderLakeStore ? lake : new FolderLakeStore(lake.folder);
+    return { folder: lake.folder, where: lake.where, keys: null };
   }
   const s3 = lake as S3LakeStore;
   // internal invariant: a store without a folder is the S3 store
@@ -68,15 +80,15 @@ export async function readableLake(lake: LakeStore, opts: LakeQueryOptions = {})
   const { from, to } = lakeDayRange(opts.from, opts.to);
   const mirror = new LakeMirror(s3, folder);
   try {
-    await mirror.sync('', (key) => {
+    const keys = await mirror.sync('', (key) => {
       if (key.startsWith(`${LAKE_META}/`) || !key.endsWith('.parquet')) return false;
       const t = parseTableKey(key);
       return t === null || ((from === null || t.day >= from) && (to === null || t.day <= to)); // side tables: always
     });
+    return { folder, where: lake.where, keys };
   } catch (e) {
     throw e instanceof SigflowError ? e : queryError(lake.where, e);
   }
-  return new FolderLakeStore(folder);
 }
 
 /** A SQL string literal. */
@@ -98,17 +110,58 @@ export class LakeQuery {
    * the side tables are brought up to date first — only new or changed objects are downloaded.
    */
   static async open(lake: LakeStore, opts: LakeQueryOptions = {}): Promise<LakeQuery> {
-    return LakeQuery.openFolder((await readableLake(lake, opts)).folder, lake.where);
+    return LakeQuery.openReadable(await readableLake(lake, opts));
   }
 
-  private static async openFolder(folder: string, where: string): Promise<LakeQuery> {
-    const lake = { folder, where };
+  /** Opens DuckDB over a lake's local files (readableLake): views over exactly its keys, or over the folder. */
+  static async openReadable(lake: ReadableLake): Promise<LakeQuery> {
     if (!existsSync(lake.folder))
       throw new SigflowError('SF_ERR_LAKE_QUERY', `${lake.folder}: no such lake folder`, { where: lake.where });
-    // two levels of folders (devices, then their message folders) say what views there are: no need to walk the
-    // date folders, which hold the thousands of files
+    const root = lake.folder.replace(/\/+$/, '');
+    // what views there are: from the keys, or from two levels of folders (devices, then their message folders) —
+    // no need to walk the date folders, which hold the thousands of files
     const folders = new Map<string, Set<string>>();
-    const side = { messages: false, devicemeta: existsSync(join(lake.folder, 'aggregations', 'devicemeta')) };
+    const addFolder = (device: string, folder: string) => {
+      let set = folders.get(folder);
+      if (!set) folders.set(folder, (set = new Set()));
+      set.add(device);
+    };
+    let src: (device: string, folder: string) => string;
+    let side: { messages: string | null; devicemeta: string | null };
+    if (lake.keys !== null) {
+      const byFolder = new Map<string, string[]>();
+      const add = (k: string, path: string) => {
+        let list = byFolder.get(k);
+        if (!list) byFolder.set(k, (list = []));
+        list.push(path);
+      };
+      const messages: string[] = [];
+      const devicemeta: string[] = [];
+      for (const key of lake.keys) {
+        const path = `${root}/${key}`;
+        const t = parseTableKey(key);
+        if (t !== null) {
+          addFolder(t.device, t.folder);
+          add(`*\0${t.folder}`, path);
+          add(`${t.device}\0${t.folder}`, path);
+        } else if (/^[^/]+\/messages\/\d{4}\/\d{2}\/\d{2}\/messages\.parquet$/.test(key)) messages.push(path);
+        else if (key.startsWith('aggregations/devicemeta/')) devicemeta.push(path);
+      }
+      const list = (paths: string[]) => `[${paths.map(lit).join(', ')}]`;
+      src = (device, folder) => list(byFolder.get(`${device}\0${folder}`) ?? []);
+      side = {
+        messages: messages.length ? list(messages) : null,
+        devicemeta: devicemeta.length ? list(devicemeta) : null,
+      };
+    } else {
+      src = (device, folder) => lit(`${root}/${device}/${folder}/*/*/*/*.parquet`);
+      side = {
+        messages: null,
+        devicemeta: existsSync(join(root, 'aggregations', 'devicemeta'))
+          ? lit(`${root}/aggregations/devicemeta/*/*/*/*.parquet`)
+          : null,
+      };
+    }
     const subdirs = (dir: string) => {
       try {
         return readdirSync(dir, { withFileTypes: true })
@@ -118,35 +171,32 @@ export class LakeQuery {
         return [];
       }
     };
-    for (const device of subdirs(lake.folder)) {
-      if (device === LAKE_META || device === 'aggregations') continue;
-      for (const folder of subdirs(join(lake.folder, device))) {
-        if (folder === 'messages') {
-          side.messages = true;
-          continue;
+    if (lake.keys === null)
+      for (const device of subdirs(lake.folder)) {
+        if (device === LAKE_META || device === 'aggregations') continue;
+        for (const folder of subdirs(join(lake.folder, device))) {
+          if (folder === 'messages') side.messages = lit(`${root}/*/messages/*/*/*/messages.parquet`);
+          else addFolder(device, folder);
         }
-        let set = folders.get(folder);
-        if (!set) folders.set(folder, (set = new Set()));
-        set.add(device);
       }
-    }
     const duck: DuckDB = await import('@duckdb/node-api');
     const instance = await duck.DuckDBInstance.create(':memory:');
-    const conn = await instance.connect();
-    // dashboards ask the same questions again and again: keep the files' footers (schema, row-group statistics)
-    // instead of parsing them at every query
-    await conn.run('SET parquet_metadata_cache = true');
-    const root = lake.folder.replace(/\/+$/, '');
+    const conn = await instance.connect().catch((e) => {
+      instance.closeSync();
+      throw queryError(lake.where, e);
+    });
     const views: LakeView[] = [];
-    const glob = (device: string, folder: string) => `${root}/${device}/${folder}/*/*/*/*.parquet`;
     try {
+      // dashboards ask the same questions again and again: keep the files' footers (schema, row-group statistics)
+      // instead of parsing them at every query
+      await conn.run('SET parquet_metadata_cache = true');
       for (const [folder, devices] of [...folders].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
         // the device and the CSS partition column from the path: <root>/<ID>/<folder>/<YYYY>/<MM>/<DD>/<file>
         await conn.run(
           `CREATE VIEW ${ident(folder)} AS SELECT * EXCLUDE (filename) REPLACE (t::TIMESTAMP AS t),
              split_part(filename, '/', -6) AS device,
              concat_ws('/', split_part(filename, '/', -4), split_part(filename, '/', -3), split_part(filename, '/', -2)) AS date_created
-           FROM read_parquet(${lit(glob('*', folder))}, union_by_name = true, filename = true)`,
+           FROM read_parquet(${src('*', folder)}, union_by_name = true, filename = true)`,
         );
         views.push({ name: folder, kind: 'fleet', folder, device: null });
         for (const device of [...devices].sort()) {
@@ -154,7 +204,7 @@ export class LakeQuery {
           await conn.run(
             `CREATE VIEW ${ident(name)} AS SELECT * EXCLUDE (filename) REPLACE (t::TIMESTAMP AS t),
                concat_ws('/', split_part(filename, '/', -4), split_part(filename, '/', -3), split_part(filename, '/', -2)) AS date_created
-             FROM read_parquet(${lit(glob(device, folder))}, union_by_name = true, filename = true)`,
+             FROM read_parquet(${src(device, folder)}, union_by_name = true, filename = true)`,
           );
           views.push({ name, kind: 'device', folder, device });
         }
@@ -162,18 +212,17 @@ export class LakeQuery {
       if (side.messages) {
         await conn.run(
           `CREATE VIEW messages AS SELECT MessageName, split_part(filename, '/', -6) AS device
-           FROM read_parquet(${lit(`${root}/*/messages/*/*/*/messages.parquet`)}, filename = true)`,
+           FROM read_parquet(${side.messages}, filename = true)`,
         );
         views.push({ name: 'messages', kind: 'side', folder: 'messages', device: null });
       }
       if (side.devicemeta) {
-        await conn.run(
-          `CREATE VIEW devicemeta AS SELECT * FROM read_parquet(${lit(`${root}/aggregations/devicemeta/*/*/*/*.parquet`)})`,
-        );
+        await conn.run(`CREATE VIEW devicemeta AS SELECT * FROM read_parquet(${side.devicemeta})`);
         views.push({ name: 'devicemeta', kind: 'side', folder: 'devicemeta', device: null });
       }
     } catch (e) {
       conn.closeSync();
+      instance.closeSync();
       throw queryError(lake.where, e);
     }
     return new LakeQuery(instance, conn, root, views);

@@ -108,7 +108,8 @@ function mirroredFiles(mirror: LakeMirror): LakeFiles {
       const out: string[] = [];
       for (const [month, dayPrefixes] of months) {
         const inDays = (key: string) => dayPrefixes.has(key.slice(0, key.lastIndexOf('/') + 1));
-        out.push(...(await mirror.sync(`${device}/${folder}/${month}/`, (k) => k.endsWith('.parquet') && inDays(k))));
+        const keys = await mirror.sync(`${device}/${folder}/${month}/`, (k) => k.endsWith('.parquet') && inDays(k));
+        for (const k of keys) out.push(mirror.pathOf(k));
       }
       return out;
     },
@@ -157,9 +158,17 @@ export class LakeSource {
       }
       const { DuckDBInstance } = await import('@duckdb/node-api');
       const duck = await DuckDBInstance.create(':memory:');
-      const conn = await duck.connect();
-      await conn.run('SET parquet_metadata_cache = true');
-      s = new LakeSource(store, lake, duck, conn);
+      try {
+        const conn = await duck.connect();
+        await conn.run('SET parquet_metadata_cache = true').catch((e) => {
+          conn.closeSync();
+          throw e;
+        });
+        s = new LakeSource(store, lake, duck, conn);
+      } catch (e) {
+        duck.closeSync();
+        throw e;
+      }
     } catch (e) {
       store.close();
       throw e;
@@ -176,10 +185,17 @@ export class LakeSource {
           });
     }
     if (refreshMs > 0) {
+      let running = false;
       s.timer = setInterval(() => {
-        s.refresh().catch(() => {
-          // kept as it was: the next refresh tries again
-        });
+        if (running) return; // a slow listing (S3) is not overtaken by the next one
+        running = true;
+        s.refresh()
+          .catch(() => {
+            // kept as it was: the next refresh tries again
+          })
+          .finally(() => {
+            running = false;
+          });
       }, refreshMs);
       s.timer.unref();
     }

@@ -378,7 +378,7 @@ export async function runLakeTrips(job: LakeTripsJob, hooks: LakeTripsHooks = {}
   const stats: LakeTripsStats = { from: null, to: null, trips: 0, rows: 0, files: 0, removed: 0 };
   // an S3 lake is read through its local copy (brought up to date first); the outputs go to the lake itself
   const read = await readableLake(job.lake, { cacheDir: job.cacheDir });
-  const q = await LakeQuery.open(read);
+  const q = await LakeQuery.openReadable(read);
   try {
     const files = await LakeFiles.list(read);
     if (from === null && to === null && cfg.date) {

@@ -13,7 +13,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
 import {
-  FolderLakeStore,
   LAKE_META,
   LakeMirror,
   type LakeStore,

@@ -17,6 +17,7 @@ interface WriteOptions extends CommonOptions {
   watch?: string;
   events?: string;
   trips?: string;
+  cache?: string;
   dbc: string[];
   channel: string[];
   transport: string[];
@@ -127,11 +128,9 @@ export function registerLakeCommands(program: Command): void {
     )
     .option('--lease <duration>', 'how long a claim holds before another worker may take the log over', '10m')
     .option('--watch <interval>', 'keep going: list the inputs again every <interval> (e.g. 30s) until SIGINT/SIGTERM')
-    .option(
-      '--events <events.json>',
-      'after each pass, recompute the events of the days it wrote, ±1 day (a folder lake)',
-    )
+    .option('--events <events.json>', 'after each pass, recompute the events of the days it wrote, ±1 day')
     .option('--trips <aggregations.json>', 'after each pass, recompute the trip summaries of the days it wrote, ±1 day')
+    .option('--cache <folder>', '--events/--trips over an s3:// lake: its local copy (default: under the cache folder)')
     .addHelpText('after', WRITE_HELP)
     .action(writeAction);
   lake
@@ -243,13 +242,20 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
         const from = ymd(Math.min(...spans.map((x) => x.first)) - 1);
         const to = ymd(Math.max(...spans.map((x) => x.last)) + 1);
         if (events) {
-          const e = await runLakeEvents({ lake: store, config: events, from, to, devices: [...s.days.keys()] });
+          const e = await runLakeEvents({
+            lake: store,
+            config: events,
+            from,
+            to,
+            devices: [...s.days.keys()],
+            cacheDir: opts.cache,
+          });
           process.stderr.write(
             `sigflow lake write: events ${from} … ${to} recomputed: ${e.events} row(s) in ${e.files} file(s)\n`,
           );
         }
         if (trips) {
-          const r = await runLakeTrips({ lake: store, config: trips, from, to });
+          const r = await runLakeTrips({ lake: store, config: trips, from, to, cacheDir: opts.cache });
           process.stderr.write(
             `sigflow lake write: trips ${from} … ${to} recomputed: ${r.trips} trip(s), ${r.rows} row(s)\n`,
           );

@@ -336,3 +336,54 @@ test('events and trips over an S3 lake: the same outputs, written to S3', async 
     remote.close();
   }
 });
+
+test('sigflow lake write --events on an s3:// lake: the events land in S3', async () => {
+  const [cmd, ...pre] = cliArgv();
+  const events = join(dir, 'events.json');
+  writeFileSync(
+    events,
+    JSON.stringify({
+      events: [
+        {
+          event_name: 'Revving',
+          messages_match_type: 'equals',
+          messages_filtered_list: [['CAN1_EEC1_SAB']],
+          trigger_signals: ['EngineSpeed'],
+          lower_threshold: 520,
+          upper_threshold: 530,
+          rising_as_start: true,
+          exact_match: false,
+          raster: '',
+        },
+      ],
+    }),
+  );
+  const args = [
+    ...pre,
+    ...['lake', 'write', join(dir, 'LOG'), '--dbc', join(dir, 'v1.dbc'), '--lake', 's3://lakes/cli-lake/'],
+    ...['--s3-endpoint', s3.endpoint, '--events', events, '--cache', join(dir, 'cli-lake-copy'), '--no-progress'],
+  ];
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
+  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => {
+      err += c;
+    });
+    p.once('close', (c) => resolve({ code: c, stderr: err }));
+  });
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /events .* recomputed: [1-9]\d* row\(s\)/);
+  const store = openLakeStore('s3://lakes/cli-lake/', {
+    endpoint: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+  });
+  try {
+    const keys: string[] = [];
+    for await (const o of store.list('aggregations/events/')) keys.push(o.key);
+    assert.ok(keys.length >= 1 && keys.every((k) => k.endsWith('_events.parquet')), keys.join(', '));
+  } finally {
+    store.close();
+  }
+});

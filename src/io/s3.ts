@@ -108,10 +108,13 @@ export class S3Bucket {
     return { client: this.client, sdk: s };
   }
 
-  /** Every object under `prefix` (relative to the location's prefix), all pages; `shallow`: not in sub-folders. */
-  async *list(prefix = '', shallow = false): AsyncIterable<S3Object> {
+  /** The pages of a listing under `prefix` (relative to the location's prefix); `shallow`: `/`-delimited. */
+  private async *pages(
+    prefix: string,
+    shallow: boolean,
+  ): AsyncIterable<import('@aws-sdk/client-s3').ListObjectsV2CommandOutput> {
     const { client, sdk: s } = await this.getClient();
-    const base = this.loc.prefix ?? '';
+    const full = (this.loc.prefix ?? '') + prefix;
     let token: string | undefined;
     do {
       let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
@@ -119,14 +122,23 @@ export class S3Bucket {
         page = await client.send(
           new s.ListObjectsV2Command({
             Bucket: this.loc.bucket,
-            Prefix: base + prefix,
+            Prefix: full,
             ContinuationToken: token,
             Delimiter: shallow ? '/' : undefined,
           }),
         );
       } catch (e) {
-        throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, base + prefix), 'cannot list', e);
+        throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, full), 'cannot list', e);
       }
+      yield page;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Every object under `prefix` (relative to the location's prefix), all pages; `shallow`: not in sub-folders. */
+  async *list(prefix = '', shallow = false): AsyncIterable<S3Object> {
+    const base = this.loc.prefix ?? '';
+    for await (const page of this.pages(prefix, shallow))
       for (const o of page.Contents ?? []) {
         if (!o.Key || o.Key.endsWith('/')) continue;
         yield {
@@ -136,34 +148,15 @@ export class S3Bucket {
           etag: o.ETag ?? '',
         };
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
   }
 
   /** The names of the "folders" directly under `prefix` (a `/`-delimited listing's common prefixes), all pages. */
   async folders(prefix = ''): Promise<string[]> {
-    const { client, sdk: s } = await this.getClient();
-    const base = (this.loc.prefix ?? '') + prefix;
+    const full = (this.loc.prefix ?? '') + prefix;
     const out: string[] = [];
-    let token: string | undefined;
-    do {
-      let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
-      try {
-        page = await client.send(
-          new s.ListObjectsV2Command({
-            Bucket: this.loc.bucket,
-            Prefix: base,
-            ContinuationToken: token,
-            Delimiter: '/',
-          }),
-        );
-      } catch (e) {
-        throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, base), 'cannot list', e);
-      }
+    for await (const page of this.pages(prefix, true))
       for (const p of page.CommonPrefixes ?? [])
-        if (p.Prefix?.startsWith(base) && p.Prefix.endsWith('/')) out.push(p.Prefix.slice(base.length, -1));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+        if (p.Prefix?.startsWith(full) && p.Prefix.endsWith('/')) out.push(p.Prefix.slice(full.length, -1));
     return out;
   }
 

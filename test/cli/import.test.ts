@@ -3,24 +3,12 @@
  * prints; a re-run skips imported files; --force re-imports without duplicating samples (the store is idempotent).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { TimeSeriesStore } from '../../src/store/store.js';
 import { runCli } from '../harness/cli.js';
 import { fixturesDir } from '../harness/paths.js';
-
-/** Temporary folders of this file, removed when its tests end. */
-const temps: string[] = [];
-after(() => {
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(d);
-  return d;
-}
+import { tempDir } from '../harness/temp.js';
 
 const log = join(fixturesDir, 'mdf4', 'fw0107_00000002.MF4');
 const dbc = join(fixturesDir, 'canedge/dbc/api-examples/examples/other/concatenate-mf4-by-period/dbc_files/gnss.dbc');

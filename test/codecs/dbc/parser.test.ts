@@ -1,9 +1,8 @@
 /** The DBC grammar, statement by statement, and the lenient/strict handling of real-world quirks. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import {
   Database,
   DbcSyntaxError,
@@ -17,17 +16,7 @@ import {
 } from '../../../src/codecs/dbc/index.js';
 import { SigflowError, WARNINGS } from '../../../src/errors/index.js';
 import { runCli } from '../../harness/cli.js';
-
-/** Temporary folders of this file, removed when its tests end. */
-const temps: string[] = [];
-after(() => {
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(d);
-  return d;
-}
+import { tempDir } from '../../harness/temp.js';
 
 const FULL = `VERSION "1.0"
 

@@ -34,6 +34,7 @@ interface QueryOptions {
   s3Endpoint?: string;
   s3Region?: string;
   s3Ca?: string;
+  progress?: boolean;
 }
 
 const WRITE_HELP = `
@@ -185,6 +186,7 @@ export function registerLakeCommands(program: Command): void {
     .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
     .option('--s3-region <region>', 'S3 region of an s3:// lake')
     .option('--s3-ca <pem>', 'CA certificate of the S3 server')
+    .option('--no-progress', 'no progress bar while an s3:// lake is copied')
     .addHelpText('after', QUERY_HELP)
     .action(queryAction);
 }
@@ -417,14 +419,45 @@ async function queryAction(sql: string | undefined, opts: QueryOptions): Promise
   if (!['table', 'json', 'csv'].includes(format))
     throw new SigflowError('SF_ERR_USAGE', `--format ${opts.format}: use table, json or csv`);
   if (!opts.list && !sql) throw new SigflowError('SF_ERR_USAGE', 'give one SQL statement, or --list');
-  const [{ LakeQuery }, { openLakeStore }] = await Promise.all([
+  const [{ LakeQuery, readableLake }, { openLakeStore }, { default: cliProgress }] = await Promise.all([
     import('../pipelines/lake/index.js'),
     import('../formats/lake/index.js'),
+    import('cli-progress'),
   ]);
   const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
-  const q = await LakeQuery.open(store, { cacheDir: opts.cache, from: opts.from, to: opts.to }).finally(() =>
-    store.close(),
-  );
+  // an S3 lake is copied first: a bar on a terminal while objects download, a line saying what the copy took
+  const bar =
+    store.s3 !== null && opts.progress !== false && process.stderr.isTTY === true
+      ? new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: 'lake query: copying [{bar}] {value}/{total} objects',
+            hideCursor: true,
+            clearOnComplete: true,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  const t0 = performance.now();
+  const read = await readableLake(store, {
+    cacheDir: opts.cache,
+    from: opts.from,
+    to: opts.to,
+    onCopyProgress: (done, todo) => {
+      if (done === 1) bar?.start(todo, 0);
+      bar?.update(done);
+    },
+  }).finally(() => {
+    bar?.stop();
+    store.close();
+  });
+  if (read.copy)
+    process.stderr.write(
+      `sigflow lake query: ${read.keys?.length ?? 0} object(s) of ${store.where} in the copy ${read.folder}: ` +
+        `${read.copy.fetched} downloaded (${(read.copy.fetchedBytes / 1e6).toFixed(1)} MB), ${read.copy.removed} removed; ` +
+        `${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
+  const q = await LakeQuery.openReadable(read);
   try {
     if (opts.list) {
       for (const v of q.views) process.stdout.write(`${v.name}\t${v.kind}${v.device ? `\t${v.device}` : ''}\n`);

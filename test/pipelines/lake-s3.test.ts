@@ -266,6 +266,7 @@ test('sigflow lake query --lake s3://… (the CLI, credentials from the environm
     },
   );
   assert.equal(code, 0, stderr);
+  assert.match(stderr, /sigflow lake query: \d+ object\(s\) of s3:\/\/lakes\/fleet\/ in the copy .*: [1-9]\d* downloaded/);
   const q = await LakeQuery.open(new FolderLakeStore(join(dir, 'lake')));
   try {
     const n = (await q.query('select count(*)::BIGINT as n from CAN1_EEC1_SAB')).rows[0].n;

@@ -98,6 +98,8 @@ export class LakeMirror {
     /** The local folder: the lake's keys are paths under it. */
     readonly folder: string,
     readonly ttlMs = 30_000,
+    /** After each download of a sync: how many of its `todo` are done (for a progress bar). */
+    private readonly onFetched?: (done: number, todo: number) => void,
   ) {}
 
   /** A cached value, or a fresh one (a failure is not kept; a full cache drops its expired entries first). */
@@ -138,8 +140,14 @@ export class LakeMirror {
     const objects = (await listing.value).filter((o) => localKey(o.key) && keep(o.key) && !o.key.endsWith('.tmp'));
     const want = new Set(objects.map((o) => o.key));
     const stale = objects.filter((o) => !this.current(o));
+    let done = 0;
     for (let i = 0; i < stale.length; i += PARALLEL)
-      await Promise.all(stale.slice(i, i + PARALLEL).map((o) => this.fetch(o)));
+      await Promise.all(
+        stale.slice(i, i + PARALLEL).map(async (o) => {
+          await this.fetch(o);
+          this.onFetched?.(++done, stale.length);
+        }),
+      );
     this.prune(prefix, (key) => keep(key) && !want.has(key), listing.at);
     return [...want].sort();
   }

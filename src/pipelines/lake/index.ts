@@ -14,7 +14,14 @@ export {
   parseEventsConfig,
   runLakeEvents,
 } from './events.js';
-export { LakeQuery, type LakeQueryResult, type LakeView } from './query.js';
+export {
+  LakeQuery,
+  type LakeQueryOptions,
+  type LakeQueryResult,
+  type LakeView,
+  type ReadableLake,
+  readableLake,
+} from './query.js';
 export { type LakeSeries, type LakeSeriesQuery, LakeSource } from './source.js';
 export {
   type LakeTripsJob,

@@ -16,6 +16,7 @@ import {
   LAKE_META,
   LakeMirror,
   type LakeStore,
+  type MirrorStats,
   mirrorFolder,
   parseTableKey,
   S3LakeStore,
@@ -44,6 +45,8 @@ export interface LakeQueryOptions {
   /** An S3 lake: copy only the days from … to (`YYYY-MM-DD`, UTC, inclusive). */
   from?: string;
   to?: string;
+  /** An S3 lake: after each object downloaded into the copy (for a progress bar). */
+  onCopyProgress?: (done: number, todo: number) => void;
 }
 
 /**
@@ -57,6 +60,8 @@ export interface ReadableLake {
   where: string;
   /** The objects to read (keys relative to `folder`), or null: every file of the folder. */
   keys: string[] | null;
+  /** An S3 lake's copy: what bringing it up to date took. */
+  copy?: MirrorStats;
 }
 
 /**
@@ -77,14 +82,14 @@ export async function readableLake(lake: LakeStore, opts: LakeQueryOptions = {})
   if (!(s3 instanceof S3LakeStore)) throw new Error(`${lake.where}: a lake without a folder that is not S3`);
   const folder = opts.cacheDir ?? mirrorFolder(s3);
   const { from, to } = lakeDayRange(opts.from, opts.to);
-  const mirror = new LakeMirror(s3, folder);
+  const mirror = new LakeMirror(s3, folder, undefined, opts.onCopyProgress);
   try {
     const keys = await mirror.sync('', (key) => {
       if (key.startsWith(`${LAKE_META}/`) || !key.endsWith('.parquet')) return false;
       const t = parseTableKey(key);
       return t === null || ((from === null || t.day >= from) && (to === null || t.day <= to)); // side tables: always
     });
-    return { folder, where: lake.where, keys };
+    return { folder, where: lake.where, keys, copy: mirror.stats };
   } catch (e) {
     throw e instanceof SigflowError ? e : queryError(lake.where, e);
   }

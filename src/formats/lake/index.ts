@@ -21,5 +21,12 @@ export {
 export { type CompactionRecord, type FailureEntry, LakeLedger, type LedgerEntry } from './ledger.js';
 export { LakeMirror, type MirrorStats, mirrorFolder } from './mirror.js';
 export { writeDeviceMetaTable, writeMessagesTable, writeSideTables } from './side.js';
-export { FolderLakeStore, type LakeObject, type LakeStore, openLakeStore, S3LakeStore } from './store.js';
+export {
+  asS3Store,
+  FolderLakeStore,
+  type LakeObject,
+  type LakeStore,
+  openLakeStore,
+  S3LakeStore,
+} from './store.js';
 export { LakeTable } from './table.js';

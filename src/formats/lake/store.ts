@@ -241,3 +241,10 @@ export class S3LakeStore implements LakeStore {
     this.bucket.destroy();
   }
 }
+
+/** The S3 store of a lake that has no folder (a mirror reads it into a local copy). */
+export function asS3Store(store: LakeStore): S3LakeStore {
+  // internal invariant: openLakeStore makes a folder store or an S3 one
+  if (!(store instanceof S3LakeStore)) throw new Error(`${store.where}: a lake without a folder that is not S3`);
+  return store;
+}

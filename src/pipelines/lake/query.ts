@@ -13,13 +13,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
 import {
+  asS3Store,
   LAKE_META,
   LakeMirror,
   type LakeStore,
   type MirrorStats,
   mirrorFolder,
   parseTableKey,
-  S3LakeStore,
 } from '../../formats/lake/index.js';
 import { lakeDayRange } from './derived.js';
 
@@ -77,9 +77,7 @@ export async function readableLake(lake: LakeStore, opts: LakeQueryOptions = {})
       );
     return { folder: lake.folder, where: lake.where, keys: null };
   }
-  const s3 = lake as S3LakeStore;
-  // internal invariant: a store without a folder is the S3 store
-  if (!(s3 instanceof S3LakeStore)) throw new Error(`${lake.where}: a lake without a folder that is not S3`);
+  const s3 = asS3Store(lake);
   const folder = opts.cacheDir ?? mirrorFolder(s3);
   const { from, to } = lakeDayRange(opts.from, opts.to);
   const mirror = new LakeMirror(s3, folder, undefined, opts.onCopyProgress);

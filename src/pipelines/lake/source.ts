@@ -14,6 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SigflowError } from '../../errors/index.js';
 import {
+  asS3Store,
   datePath,
   dayOf,
   dayOfPath,
@@ -21,7 +22,6 @@ import {
   LakeMirror,
   type LakeStore,
   mirrorFolder,
-  S3LakeStore,
 } from '../../formats/lake/index.js';
 
 type Connection = import('@duckdb/node-api').DuckDBConnection;
@@ -152,9 +152,8 @@ export class LakeSource {
           throw new SigflowError('SF_ERR_LAKE_QUERY', `${store.folder}: no such lake folder`, { where: '--lake' });
         lake = folderFiles(store.folder);
       } else {
-        // internal invariant: a store without a folder is the S3 store
-        if (!(store instanceof S3LakeStore)) throw new Error(`${store.where}: a lake without a folder that is not S3`);
-        lake = mirroredFiles(new LakeMirror(store, opts.cacheDir ?? mirrorFolder(store)));
+        const s3 = asS3Store(store);
+        lake = mirroredFiles(new LakeMirror(s3, opts.cacheDir ?? mirrorFolder(s3)));
       }
       const { DuckDBInstance } = await import('@duckdb/node-api');
       const duck = await DuckDBInstance.create(':memory:');

@@ -24,16 +24,11 @@ interface WriteOptions extends CommonOptions {
   force?: boolean;
 }
 
-interface QueryOptions {
-  lake: string;
+interface QueryOptions extends LakeReadOptions {
   format: string;
   list?: boolean;
-  cache?: string;
   from?: string;
   to?: string;
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3Ca?: string;
   progress?: boolean;
 }
 
@@ -140,9 +135,6 @@ export function registerLakeCommands(program: Command): void {
     .requiredOption('--lake <folder|s3://bucket/prefix>', 'the lake (required)')
     .option('--before <date>', 'only days before this one (YYYY-MM-DD, UTC; default: before today)')
     .option('--all', 'every day, today included')
-    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
-    .option('--s3-region <region>', 'S3 region of an s3:// lake')
-    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
     .addHelpText('after', COMPACT_HELP)
     .action(compactAction);
   lake
@@ -155,9 +147,6 @@ export function registerLakeCommands(program: Command): void {
     .option('--device <id>', 'only this device (repeatable)', collect, [])
     .option('--lookback-days <n>', 'read at most this many days before --from to know each event’s state there')
     .option('--cache <folder>', 'local copy of an s3:// lake, read by DuckDB (default: under the cache folder)')
-    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
-    .option('--s3-region <region>', 'S3 region of an s3:// lake')
-    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
     .addHelpText('after', EVENTS_HELP)
     .action(eventsAction);
   lake
@@ -168,9 +157,6 @@ export function registerLakeCommands(program: Command): void {
     .option('--from <day>', 'first day to (re)write, YYYY-MM-DD (default: the config’s date mode)')
     .option('--to <day>', 'last day to (re)write, YYYY-MM-DD')
     .option('--cache <folder>', 'local copy of an s3:// lake, read by DuckDB (default: under the cache folder)')
-    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
-    .option('--s3-region <region>', 'S3 region of an s3:// lake')
-    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
     .addHelpText('after', TRIPS_HELP)
     .action(tripsAction);
   lake
@@ -181,25 +167,40 @@ export function registerLakeCommands(program: Command): void {
     .option('--format <format>', 'table, json or csv', 'table')
     .option('--list', 'list the views instead')
     .option('--cache <folder>', 'local copy of an s3:// lake (default: under the cache folder)')
-    .option('--from <YYYY-MM-DD>', 'an s3:// lake: copy the days from this one')
-    .option('--to <YYYY-MM-DD>', 'an s3:// lake: copy the days up to this one (inclusive)')
-    .option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
-    .option('--s3-region <region>', 'S3 region of an s3:// lake')
-    .option('--s3-ca <pem>', 'CA certificate of the S3 server')
+    .option('--from <YYYY-MM-DD>', 'an s3:// lake: copy and query the days from this one')
+    .option('--to <YYYY-MM-DD>', 'an s3:// lake: copy and query the days up to this one (inclusive)')
     .option('--no-progress', 'no progress bar while an s3:// lake is copied')
     .addHelpText('after', QUERY_HELP)
     .action(queryAction);
+  // the commands that open a lake alone (lake write has these with its inputs' options)
+  for (const c of lake.commands)
+    if (c.name() !== 'write')
+      c.option('--s3-endpoint <url>', 'S3-compatible server of an s3:// lake')
+        .option('--s3-region <region>', 'S3 region of an s3:// lake')
+        .option('--s3-ca <pem>', 'CA certificate of the S3 server');
+}
+
+/** How a command names its lake: a folder or s3://, with the --s3-* options. */
+interface LakeOptions {
+  lake: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Ca?: string;
+}
+
+/** The lake a command names (the store module is loaded on first use, as the commands' work is). */
+async function openLake(opts: LakeOptions): Promise<import('../formats/lake/index.js').LakeStore> {
+  const { openLakeStore } = await import('../formats/lake/index.js');
+  return openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
 }
 
 async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
-  const [
-    { writeLake, PgClaims, StoreClaims, parseEventsConfig, parseAggregationsConfig, runLakeEvents, runLakeTrips },
-    { openLakeStore },
-  ] = await Promise.all([import('../pipelines/lake/index.js'), import('../formats/lake/index.js')]);
+  const { writeLake, PgClaims, StoreClaims, parseEventsConfig, parseAggregationsConfig, runLakeEvents, runLakeTrips } =
+    await import('../pipelines/lake/index.js');
   const config = decoderConfigFrom(opts);
   const leaseMs = Number(parseDuration(opts.lease, '--lease') / 1_000_000n);
   const watchMs = opts.watch === undefined ? null : Number(parseDuration(opts.watch, '--watch') / 1_000_000n);
-  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const store = await openLake(opts);
   // late uploads: what a pass wrote changes the events and trips of its days and the days beside them
   const events = opts.events === undefined ? undefined : parseEventsConfig(readConfig(opts.events), opts.events);
   const trips = opts.trips === undefined ? undefined : parseAggregationsConfig(readConfig(opts.trips), opts.trips);
@@ -288,13 +289,9 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
   }
 }
 
-interface CompactCliOptions {
-  lake: string;
+interface CompactCliOptions extends LakeOptions {
   before?: string;
   all?: boolean;
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3Ca?: string;
 }
 
 async function compactAction(opts: CompactCliOptions): Promise<void> {
@@ -308,11 +305,8 @@ async function compactAction(opts: CompactCliOptions): Promise<void> {
       throw new SigflowError('SF_ERR_USAGE', `--before ${opts.before}: a date, YYYY-MM-DD`);
     beforeDay = ms / 86_400_000;
   }
-  const [{ compactLake }, { openLakeStore }] = await Promise.all([
-    import('../pipelines/lake/index.js'),
-    import('../formats/lake/index.js'),
-  ]);
-  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const { compactLake } = await import('../pipelines/lake/index.js');
+  const store = await openLake(opts);
   if (store.folder !== null && !existsSync(store.folder))
     throw new SigflowError('SF_ERR_USAGE', `--lake ${opts.lake}: no such folder`, { where: '--lake' });
   const t0 = performance.now();
@@ -342,17 +336,13 @@ function readConfig(path: string): string {
   }
 }
 
-/** Where an s3:// lake is and where its local copy goes (lake events, trips). */
-interface LakeReadOptions {
+/** A lake read through DuckDB (lake events, trips): an s3:// one through its local copy (--cache). */
+interface LakeReadOptions extends LakeOptions {
   cache?: string;
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3Ca?: string;
 }
 
 async function eventsAction(
   opts: {
-    lake: string;
     config: string;
     from?: string;
     to?: string;
@@ -360,13 +350,10 @@ async function eventsAction(
     lookbackDays?: string;
   } & LakeReadOptions,
 ): Promise<void> {
-  const [{ parseEventsConfig, runLakeEvents }, { openLakeStore }] = await Promise.all([
-    import('../pipelines/lake/index.js'),
-    import('../formats/lake/index.js'),
-  ]);
+  const { parseEventsConfig, runLakeEvents } = await import('../pipelines/lake/index.js');
   const config = parseEventsConfig(readConfig(opts.config), opts.config);
   const lookbackDays = opts.lookbackDays === undefined ? undefined : positiveInt(opts.lookbackDays, '--lookback-days');
-  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const store = await openLake(opts);
   const t0 = performance.now();
   try {
     const s = await runLakeEvents({
@@ -387,15 +374,10 @@ async function eventsAction(
   }
 }
 
-async function tripsAction(
-  opts: { lake: string; config: string; from?: string; to?: string } & LakeReadOptions,
-): Promise<void> {
-  const [{ parseAggregationsConfig, runLakeTrips }, { openLakeStore }] = await Promise.all([
-    import('../pipelines/lake/index.js'),
-    import('../formats/lake/index.js'),
-  ]);
+async function tripsAction(opts: { config: string; from?: string; to?: string } & LakeReadOptions): Promise<void> {
+  const { parseAggregationsConfig, runLakeTrips } = await import('../pipelines/lake/index.js');
   const config = parseAggregationsConfig(readConfig(opts.config), opts.config);
-  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const store = await openLake(opts);
   const t0 = performance.now();
   try {
     const s = await runLakeTrips({
@@ -419,12 +401,11 @@ async function queryAction(sql: string | undefined, opts: QueryOptions): Promise
   if (!['table', 'json', 'csv'].includes(format))
     throw new SigflowError('SF_ERR_USAGE', `--format ${opts.format}: use table, json or csv`);
   if (!opts.list && !sql) throw new SigflowError('SF_ERR_USAGE', 'give one SQL statement, or --list');
-  const [{ LakeQuery, readableLake }, { openLakeStore }, { default: cliProgress }] = await Promise.all([
+  const [{ LakeQuery, readableLake }, { default: cliProgress }] = await Promise.all([
     import('../pipelines/lake/index.js'),
-    import('../formats/lake/index.js'),
     import('cli-progress'),
   ]);
-  const store = openLakeStore(opts.lake, { endpoint: opts.s3Endpoint, region: opts.s3Region, caFile: opts.s3Ca });
+  const store = await openLake(opts);
   // an S3 lake is copied first: a bar on a terminal while objects download, a line saying what the copy took
   const bar =
     store.s3 !== null && opts.progress !== false && process.stderr.isTTY === true

@@ -8,10 +8,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { input?: string | Buffer; cwd?: string; timeoutMs?: number } = {}) {
+/** `env`: the child's whole environment (default: this process's). Not blocking: servers in this process answer. */
+export function runCli(
+  args: string[],
+  opts: { input?: string | Buffer; cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+) {
   const [cmd, ...pre] = cliArgv();
   return new Promise<CliResult>((resolvePromise, reject) => {
-    const child = spawn(cmd, [...pre, ...args], { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, [...pre, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);

@@ -6,7 +6,6 @@
  * S3 lake write the same outputs to S3 as over the folder.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ import {
 } from '../../src/pipelines/lake/index.js';
 import { decoderConfigFrom, expandInputs } from '../../src/pipelines/logdecode/index.js';
 import { type RunningServer, startServe } from '../../src/server/index.js';
-import { cliArgv } from '../harness/paths.js';
+import { runCli } from '../harness/cli.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 import { DBC, duck, MIDNIGHT, syntheticLog } from './lake-helpers.js';
 
@@ -43,8 +42,11 @@ function files(root: string): string[] {
   return out.sort();
 }
 
-const s3Store = () =>
-  openLakeStore(LAKE_URL, { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+/** The environment of a CLI child: credentials of the test server (not blocking: s3rver answers from here). */
+const s3Env = () => ({ ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
+
+const s3Store = (url = LAKE_URL) =>
+  openLakeStore(url, { endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
 
 /** Every view's row count and a checksum of its rows. */
 async function summary(q: LakeQuery): Promise<string[]> {
@@ -234,39 +236,18 @@ test('serve --lake s3://… answers the Grafana targets as the folder lake does'
 });
 
 test('sigflow lake query --lake s3://… (the CLI, credentials from the environment)', async () => {
-  const [cmd, ...pre] = cliArgv();
-  const args = [
-    ...pre,
-    'lake',
-    'query',
-    '--lake',
-    LAKE_URL,
-    '--s3-endpoint',
-    s3.endpoint,
-    '--cache',
-    join(dir, 'cli-copy'),
-    '--format',
-    'csv',
-    'select count(*) as n from CAN1_EEC1_SAB',
-  ];
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
-  // not spawnSync: s3rver answers from this process's event loop
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-    (resolve) => {
-      const p = spawn(cmd, args, { env });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (c: Buffer) => {
-        out += c;
-      });
-      p.stderr.on('data', (c: Buffer) => {
-        err += c;
-      });
-      p.once('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
-    },
+  const { code, stdout, stderr } = await runCli(
+    [
+      ...['lake', 'query', '--lake', LAKE_URL, '--s3-endpoint', s3.endpoint, '--cache', join(dir, 'cli-copy')],
+      ...['--format', 'csv', 'select count(*) as n from CAN1_EEC1_SAB'],
+    ],
+    { env: s3Env(), timeoutMs: 120_000 },
   );
   assert.equal(code, 0, stderr);
-  assert.match(stderr, /sigflow lake query: \d+ object\(s\) of s3:\/\/lakes\/fleet\/ in the copy .*: [1-9]\d* downloaded/);
+  assert.match(
+    stderr,
+    /sigflow lake query: \d+ object\(s\) of s3:\/\/lakes\/fleet\/ in the copy .*: [1-9]\d* downloaded/,
+  );
   const q = await LakeQuery.open(new FolderLakeStore(join(dir, 'lake')));
   try {
     const n = (await q.query('select count(*)::BIGINT as n from CAN1_EEC1_SAB')).rows[0].n;
@@ -339,7 +320,6 @@ test('events and trips over an S3 lake: the same outputs, written to S3', async 
 });
 
 test('sigflow lake write --events on an s3:// lake: the events land in S3', async () => {
-  const [cmd, ...pre] = cliArgv();
   const events = join(dir, 'events.json');
   writeFileSync(
     events,
@@ -359,27 +339,16 @@ test('sigflow lake write --events on an s3:// lake: the events land in S3', asyn
       ],
     }),
   );
-  const args = [
-    ...pre,
-    ...['lake', 'write', join(dir, 'LOG'), '--dbc', join(dir, 'v1.dbc'), '--lake', 's3://lakes/cli-lake/'],
-    ...['--s3-endpoint', s3.endpoint, '--events', events, '--cache', join(dir, 'cli-lake-copy'), '--no-progress'],
-  ];
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (c: Buffer) => {
-      err += c;
-    });
-    p.once('close', (c) => resolve({ code: c, stderr: err }));
-  });
+  const { code, stderr } = await runCli(
+    [
+      ...['lake', 'write', join(dir, 'LOG'), '--dbc', join(dir, 'v1.dbc'), '--lake', 's3://lakes/cli-lake/'],
+      ...['--s3-endpoint', s3.endpoint, '--events', events, '--cache', join(dir, 'cli-lake-copy'), '--no-progress'],
+    ],
+    { env: s3Env(), timeoutMs: 120_000 },
+  );
   assert.equal(code, 0, stderr);
   assert.match(stderr, /events .* recomputed: [1-9]\d* row\(s\)/);
-  const store = openLakeStore('s3://lakes/cli-lake/', {
-    endpoint: s3.endpoint,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-  });
+  const store = s3Store('s3://lakes/cli-lake/');
   try {
     const keys: string[] = [];
     for await (const o of store.list('aggregations/events/')) keys.push(o.key);

@@ -6,7 +6,7 @@
 
 import type { z } from 'zod';
 import { SigflowError } from '../../errors/index.js';
-import { FolderLakeStore, type LakeStore, parseTableKey } from '../../formats/lake/index.js';
+import { dayOfPath, FolderLakeStore, type LakeStore, parseTableKey } from '../../formats/lake/index.js';
 import { describeConfigIssues } from '../../schema/index.js';
 import type { LakeQuery, ReadableLake } from './query.js';
 
@@ -36,18 +36,11 @@ export function parseLakeConfig<T extends z.ZodType>(schema: T, source: unknown,
 /** A day as `YYYY-MM-DD` (or `YYYY/MM/DD`) → days since the epoch; SF_ERR_USAGE naming `what` otherwise. */
 export function parseLakeDay(s: string, what: string): number {
   const m = /^(\d{4})[-/](\d{2})[-/](\d{2})$/.exec(s.trim());
-  const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : Number.NaN;
-  // a real day only: Date.UTC rolls 2026-13-01 and 2026-02-30 over into other months
-  if (
-    !m ||
-    Number.isNaN(ms) ||
-    new Date(ms).getUTCDate() !== Number(m[3]) ||
-    new Date(ms).getUTCMonth() + 1 !== Number(m[2]) ||
-    // Date.UTC maps the years 0–99 to 1900–1999
-    new Date(ms).getUTCFullYear() !== Number(m[1])
-  )
+  // a real day only (dayOfPath refuses what Date.UTC would roll over: 2026-13-01, 2026-02-30, the years 0–99)
+  const day = m ? dayOfPath(`${m[1]}/${m[2]}/${m[3]}`) : null;
+  if (day === null)
     throw new SigflowError('SF_ERR_USAGE', `${what}: "${s}" is not a day (YYYY-MM-DD)`, { where: what });
-  return ms / 86_400_000;
+  return day;
 }
 
 /** `from`/`to` options → day numbers (null: not given), checked to be in order. */

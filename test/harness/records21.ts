@@ -53,7 +53,18 @@ export interface StreamOptions {
   startUs?: number;
   /** Fraction of records forced to hold 0d 0a in their payload; default 0.01. */
   crlf?: number;
+  /** Fraction of records whose timestamp is moved (by at most ~4 s) to hold 0d 0a in its low bytes; default 0. */
+  crlfTimes?: number;
   filler?: boolean;
+}
+
+/** A time near `us` whose double (seconds) holds 0d 0a at bytes `at`, `at + 1` (when µs rounding keeps them). */
+function withCrlf(us: number, at: number): number {
+  const b = new DataView(new ArrayBuffer(8));
+  b.setFloat64(0, us / 1e6);
+  b.setUint8(at, 13);
+  b.setUint8(at + 1, 10);
+  return Math.round(b.getFloat64(0) * 1e6);
 }
 
 /** The byte stream and the records in it (what a correct framer must give back, in order). */
@@ -72,6 +83,7 @@ export function simulateStream(o: StreamOptions): { bytes: Uint8Array; records: 
     const n = Math.min(1 + Math.floor(r() * 4), o.records - records.length);
     for (let k = 0; k < n; k++) {
       us += o.stepUs ?? 1000 + Math.floor(r() * 100);
+      if (r() < (o.crlfTimes ?? 0)) us = withCrlf(us, 5 + Math.floor(r() * 2));
       if (o.frames) {
         const f = o.frames[records.length % o.frames.length];
         const rec = { us, id: f.id, ext: f.ext, data: f.data };

@@ -176,32 +176,37 @@ class Records21 implements Records21Framer {
         this.start = e + 2;
         continue;
       }
-      // the CR LF at e is data inside a record, or the end of a damaged line. A plausible record right after it
-      // (close in time to the last good one) makes it a line end: inside a record, what follows a CR LF is the
-      // rest of that record, whose bytes are not a timestamp.
-      // (Not when the CR LF would be the last two bytes of a record: then the next record follows it either way.)
-      // (And not before the first good record: "close in time" needs a time to be close to.)
-      if ((e + 2 - s) % RECORD_BYTES !== 0 && !Number.isNaN(this.lastGoodUs)) {
-        if (this.end - e - 2 < RECORD_BYTES && !final && this.end - s < this.maxLine + 2) return; // wait for them
-        if (this.end - e - 2 >= RECORD_BYTES && this.valid(e + 2, nowUs, true)) {
-          this.damaged(s, e, nowUs, out);
-          continue;
-        }
-      }
-      // else a later CR LF that ends a whole line of plausible records (close in time) makes it data
+      // the CR LF at e is data inside a record, or the end of a damaged line. Each CR LF from e on is weighed in
+      // turn: a plausible record right after it (close in time to the last good one) makes it a line end — inside
+      // a record, what follows a CR LF is the rest of that record, whose bytes are not a timestamp; a later one
+      // that ends a whole line of plausible records (close in time) makes those before it data.
+      // (A CR LF that would be the last two bytes of a record is no line end by the first test: the next record
+      // follows it either way. And the first test waits for the first good record: "close" needs a time.)
       let later = -1;
       let more = false;
-      for (let f = this.crlf(e + 1); ; f = this.crlf(f + 1)) {
+      let lineEnd = -1;
+      for (let f = e; ; f = this.crlf(f + 1)) {
         if (f < 0) {
           more = this.end - s < this.maxLine + 2;
           break;
         }
         const l = f - s;
         if (l > this.maxLine) break;
-        if (l % RECORD_BYTES === 0 && this.allValid(s, f, nowUs, true)) {
+        if (f > e && l % RECORD_BYTES === 0 && this.allValid(s, f, nowUs, true)) {
           later = f;
           break;
         }
+        if ((l + 2) % RECORD_BYTES !== 0 && !Number.isNaN(this.lastGoodUs)) {
+          if (this.end - f - 2 < RECORD_BYTES && !final && this.end - s < this.maxLine + 2) return; // wait for them
+          if (this.end - f - 2 >= RECORD_BYTES && this.valid(f + 2, nowUs, true)) {
+            lineEnd = f;
+            break;
+          }
+        }
+      }
+      if (lineEnd >= 0) {
+        this.damaged(s, lineEnd, nowUs, out);
+        continue;
       }
       if (later >= 0) {
         for (let i = s; i < later - 1; i++)

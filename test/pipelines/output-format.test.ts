@@ -8,7 +8,10 @@
  * control characters, line breaks, non-ASCII), times on both sides of the number fast path.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { openSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ByteWriter, writeFinite } from '../../src/pipelines/logdecode/output/byte-writer.js';
@@ -17,6 +20,7 @@ import { formatFrames } from '../../src/pipelines/logdecode/output/frames.js';
 import { deviceText, formatValues } from '../../src/pipelines/logdecode/output/values.js';
 import { writeWideCsv } from '../../src/pipelines/logdecode/output/wide.js';
 import { NsFormatter } from '../../src/pipelines/logdecode/time.js';
+import { tempDir } from '../harness/temp.js';
 
 /** Tricky doubles: -0, NaN, ±Infinity, extremes, exponent switches, 2^53 neighbours, scaled values. */
 const VALUES = [
@@ -495,5 +499,30 @@ describe('output writers: the text of the code before issue 16, byte for byte', 
     const names = Array.from({ length: 30 }, (_, i) => `${NAMES[i % NAMES.length]}.s${i}`);
     const text = await run((w) => writeWideCsv({ names, rows: () => rows }, w));
     assert.equal(sha(text), EXPECTED_WIDE_HASH);
+  });
+});
+
+describe('ByteWriter buffers', () => {
+  it('stdout on a file (a synchronous stream): 100 MB written through a few reused buffers', () => {
+    // SyncWriteStream calls back on the next tick; a job whose awaits all resolve at once never reached it, and
+    // every 1 MB chunk was a fresh buffer (330 MB of RSS for `sigflow frames … > /dev/null`)
+    const url = new URL('../../src/pipelines/logdecode/output/byte-writer.js', import.meta.url).href;
+    const script = `
+      const { ByteWriter } = await import(${JSON.stringify(url)});
+      const w = new ByteWriter(process.stdout);
+      const line = Buffer.alloc(1000, 120);
+      for (let i = 0; i < 100_000; i++) {
+        w.bytes(line);
+        if (w.full) await w.flush();
+      }
+      await w.flush();
+      process.stderr.write(String(w.allocated));`;
+    const out = openSync(join(tempDir('bytewriter'), 'out'), 'w');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', out, 'pipe'],
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(Number(r.stderr) <= 4, `${r.stderr} buffers allocated for 100 MB`);
   });
 });

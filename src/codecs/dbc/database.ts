@@ -168,13 +168,14 @@ function makeObjectBuilder(
   signals: readonly Signal[],
   signalKey: readonly string[],
   wide: readonly boolean[],
+  budget: ShapeBudget,
 ): ObjectBuilder | null {
   const keys = Array.from(sigs, (gi) => signalKey[gi]);
   if (keys.includes('__proto__') || new Set(keys).size !== keys.length) return null;
   const phys: string[] = [];
   const raw: string[] = [];
   const pre: string[] = [];
-  const chSlots: { k: number; key: string; always: boolean }[] = [];
+  const chSlots: ChoiceSlot[] = [];
   keys.forEach((name, k) => {
     const s = signals[sigs[k]];
     const key = JSON.stringify(name);
@@ -199,7 +200,9 @@ function makeObjectBuilder(
   } else ch = {};
   return { ok: true, message: m, phys: { ${phys.join(', ')} }, raw: { ${raw.join(', ')} }, choices: ch };
 };`;
-  return new Function('m', src)(m) as ObjectBuilder;
+  const shapes = new Map<number, ChoiceShape>();
+  const shapeOf = (mask: number): ChoiceShape | null => choiceShape(chSlots, mask, shapes, budget);
+  return new Function('m', 'shapes', 'shapeOf', src)(m, shapes, shapeOf) as ObjectBuilder;
 }
 
 /** True when every raw value of the signal has a VAL_ label (so its choice is always present). */
@@ -215,41 +218,88 @@ function choiceAlways(s: Signal): boolean {
 
 /** Up to this many choice signals whose label may be absent: one object literal per combination of presence. */
 const CHOICE_VARIANT_BITS = 4;
+/** Up to this many: literal builders made per combination met (choiceShape), then properties added one by one. */
+const CHOICE_SHAPE_BITS = 30;
 /** Up to this many: properties added one by one (at most 2^n hidden classes per layout); more: dictionary mode. */
 const CHOICE_ADD_BITS = 10;
+/** Literal builders per slot layout, and per database: beyond them, the adds or the dictionary. */
+const MAX_SHAPES = 64;
+const MAX_DB_SHAPES = 4096;
+
+type ChoiceSlot = { k: number; key: string; always: boolean };
+/** Builds one choices object of a fixed set of present labels (a literal: one hidden class, made once). */
+type ChoiceShape = (C: Int32Array, labels: string[]) => Record<string, string>;
+/** What is left of a database's MAX_DB_SHAPES. */
+interface ShapeBudget {
+  left: number;
+}
+
+const choiceLiteral = (present: ChoiceSlot[]) => `{ ${present.map((c) => `${c.key}: labels[C[${c.k}]]`).join(', ')} }`;
+
+/**
+ * The literal builder of the choices objects whose optional labels present are the bits of `mask` (in the order
+ * of the optional slots), made on the first frame that needs it and kept in `shapes`; null when the layout or the
+ * database has made its share (the caller then adds properties). Real traffic meets a few combinations per
+ * message (a signal's value mostly stays within its labelled states), random payloads many.
+ */
+function choiceShape(
+  slots: ChoiceSlot[],
+  mask: number,
+  shapes: Map<number, ChoiceShape>,
+  budget: ShapeBudget,
+): ChoiceShape | null {
+  if (shapes.size >= MAX_SHAPES || budget.left <= 0) return null;
+  budget.left--;
+  let bit = 0;
+  const present = slots.filter((c) => c.always || (mask & (1 << bit++)) !== 0);
+  const shape = new Function('C', 'labels', `return ${choiceLiteral(present)};`) as ChoiceShape;
+  shapes.set(mask, shape);
+  return shape;
+}
 
 /**
  * Code that sets `ch` to the choices object: the labels present, in slot order. Adding properties one by one to
  * `{}` gives a hidden class per combination of present keys, and stores that see many of them. So: with at most
  * CHOICE_VARIANT_BITS signals whose label may be absent (signals whose every raw value has a label are always
- * present), one object literal per combination (fixed shapes); up to CHOICE_ADD_BITS, adds (a bounded set of
- * hidden classes, made once); with more, varied payloads would make V8 create a new hidden class for nearly every
- * frame: a dictionary-mode object (built without a prototype, then given Object.prototype — the same own keys,
- * order and prototype as `{}` with the same properties added).
+ * present), one object literal per combination (fixed shapes); up to CHOICE_SHAPE_BITS, a literal builder per
+ * combination met (`shapes`/`shapeOf`, choiceShape), bounded; past the bound, up to CHOICE_ADD_BITS, adds (a
+ * bounded set of hidden classes, made once); with more, varied payloads would make V8 create a new hidden class
+ * for nearly every frame: a dictionary-mode object (built without a prototype, then given Object.prototype — the
+ * same own keys, order and prototype as `{}` with the same properties added).
  */
-function choicesCode(slots: { k: number; key: string; always: boolean }[]): string {
+function choicesCode(slots: ChoiceSlot[]): string {
   const bits = slots.filter((c) => !c.always);
-  const literal = (present: typeof slots) => `{ ${present.map((c) => `${c.key}: labels[C[${c.k}]]`).join(', ')} }`;
-  if (bits.length === 0) return `ch = ${literal(slots)};`;
+  if (bits.length === 0) return `ch = ${choiceLiteral(slots)};`;
+  const maskCode = bits.map((c, i) => `(C[${c.k}] >= 0 ? ${1 << i} : 0)`).join(' | ');
   if (bits.length <= CHOICE_VARIANT_BITS) {
     return [
-      `switch (${bits.map((c, i) => `(C[${c.k}] >= 0 ? ${1 << i} : 0)`).join(' | ')}) {`,
+      `switch (${maskCode}) {`,
       ...Array.from({ length: 1 << bits.length }, (_, mask) => {
         const present = slots.filter((c) => c.always || (mask & (1 << bits.indexOf(c))) !== 0);
-        return `  case ${mask}: ch = ${literal(present)}; break;`;
+        return `  case ${mask}: ch = ${choiceLiteral(present)}; break;`;
       }),
       '  default: ch = {};',
       '}',
     ].join('\n    ');
   }
-  if (bits.length <= CHOICE_ADD_BITS)
-    return ['ch = {};', ...slots.map((c) => `if (C[${c.k}] >= 0) ch[${c.key}] = labels[C[${c.k}]];`)].join('\n    ');
+  const fallback =
+    bits.length <= CHOICE_ADD_BITS
+      ? ['ch = {};', ...slots.map((c) => `if (C[${c.k}] >= 0) ch[${c.key}] = labels[C[${c.k}]];`)]
+      : [
+          'ch = Object.create(null);',
+          ...slots.map((c) =>
+            c.always ? `ch[${c.key}] = labels[C[${c.k}]];` : `if (C[${c.k}] >= 0) ch[${c.key}] = labels[C[${c.k}]];`,
+          ),
+          'Object.setPrototypeOf(ch, Object.prototype);',
+        ];
+  if (bits.length > CHOICE_SHAPE_BITS) return fallback.join('\n    ');
   return [
-    'ch = Object.create(null);',
-    ...slots.map((c) =>
-      c.always ? `ch[${c.key}] = labels[C[${c.k}]];` : `if (C[${c.k}] >= 0) ch[${c.key}] = labels[C[${c.k}]];`,
-    ),
-    'Object.setPrototypeOf(ch, Object.prototype);',
+    `const mask = ${maskCode};`,
+    'const shape = shapes.get(mask) ?? shapeOf(mask);',
+    'if (shape !== null) ch = shape(C, labels);',
+    'else {',
+    ...fallback.map((l) => `  ${l}`),
+    '}',
   ].join('\n    ');
 }
 
@@ -311,6 +361,8 @@ export class Database {
   /** Per message: has multiplexed signals (its decoder's slot order is not its signal order). */
   private readonly muxed: boolean[] = [];
   private scratch = new DecodedBatch();
+  /** The choices-object literal builders the generated builders may still make (choiceShape). */
+  private readonly shapeBudget: ShapeBudget = { left: MAX_DB_SHAPES };
 
   /** Parses DBC text. */
   static fromText(text: string, file = '<dbc>', options: LoadOptions = {}): Database {
@@ -574,6 +626,7 @@ export class Database {
           this.signals,
           this.signalKey,
           this.wide,
+          this.shapeBudget,
         );
       if (build !== null) return build(b, this.labels, choices);
     } else {
@@ -617,7 +670,7 @@ export class Database {
     if (table.count >= MAX_LAYOUTS) return null;
     table.count++;
     const sigs = S.slice(0, end);
-    const build = makeObjectBuilder(m, sigs, this.signals, this.signalKey, this.wide);
+    const build = makeObjectBuilder(m, sigs, this.signals, this.signalKey, this.wide, this.shapeBudget);
     table.byHash.set(h, { sigs, build, next: first });
     return build;
   }

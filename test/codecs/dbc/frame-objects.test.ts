@@ -106,7 +106,8 @@ test('generated builders equal the generic objects: duplicates, __proto__, wide,
   lines.push('BO_ 101 Proto: 8 X', sig('__proto__', 0, 8), sig('c', 8, 8));
   lines.push('BO_ 102 Wide: 8 X', sig('w', 0, 64));
   lines.push('BO_ 103 WideScaled: 8 X', ' SG_ ws : 0|60@1+ (3,1) [0|0] "" X');
-  // Choice strategies: always-present labels (every raw value has one) and 2 optional ones; 7 optional ones; 16.
+  // Choice strategies: always-present labels (every raw value has one) and 2 optional ones (literal variants);
+  // 7 optional ones (literal builders per combination met, then adds); 16 (literal builders, then the dictionary).
   lines.push('BO_ 110 Few: 8 X', sig('f0', 0, 1), sig('f1', 1, 3), sig('f2', 4, 2), sig('f3', 8, 4));
   lines.push('BO_ 111 Mid: 8 X', ...Array.from({ length: 7 }, (_, i) => sig(`m${i}`, i * 4, 4)));
   lines.push('BO_ 112 Many: 8 X', ...Array.from({ length: 16 }, (_, i) => sig(`d${i}`, i * 4, 4)));
@@ -122,7 +123,8 @@ test('generated builders equal the generic objects: duplicates, __proto__, wide,
   const val = (id: number, name: string, n: number) =>
     `VAL_ ${id} ${name} ${Array.from({ length: n }, (_, i) => `${i} "${name}_${i}"`).join(' ')} ;`;
   lines.push('', val(110, 'f0', 2), val(110, 'f1', 3), val(110, 'f2', 4), val(110, 'f3', 5));
-  for (let i = 0; i < 7; i++) lines.push(val(111, `m${i}`, 1 + (i % 4)));
+  // (8 labels of 16 values: each present half the time, 128 combinations: more than a layout's literal builders)
+  for (let i = 0; i < 7; i++) lines.push(val(111, `m${i}`, 8));
   for (let i = 0; i < 16; i++) lines.push(val(112, `d${i}`, 1 + (i % 8)));
   lines.push(val(120, 'M', 3), val(120, 'x', 2), val(120, 'y', 16), val(120, 'z', 3), val(101, '__proto__', 4));
   const db = Database.fromText(`${lines.join('\n')}\n`, 'inline.dbc');

@@ -3,6 +3,8 @@
  * renamed over it; a file already there is replaced only by a complete one. (After SIGKILL or a power loss the
  * temporary file can remain; it never has the requested name.)
  */
+
+import { randomBytes } from 'node:crypto';
 import { close, closeSync, fdatasync, fsyncSync, mkdirSync, openSync, renameSync, write, writeFileSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -14,11 +16,19 @@ const closeFd = promisify(close);
 const datasyncFd = promisify(fdatasync);
 
 /**
- * Writes `bytes` to `<path>.<pid>.tmp`, datasyncs and renames it over `path` (the folder must exist); on any error
+ * A temporary name beside `path`: `<path>.<pid>-<random>.tmp`. The random part keeps two processes apart that
+ * share a folder and a pid (pid 1 of two containers on one volume).
+ */
+export function tempPath(path: string): string {
+  return `${path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+}
+
+/**
+ * Writes `bytes` to `tempPath(path)`, datasyncs and renames it over `path` (the folder must exist); on any error
  * the temporary file is removed and the error (SF_ERR_IO_WRITE) names `path`.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = tempPath(path);
   let fd: number | null = null;
   try {
     fd = openSync(tmp, 'w');
@@ -37,12 +47,12 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
 }
 
 /**
- * The synchronous form for small state files: creates the folder, writes `<file>.tmp-<pid>`, fsyncs, renames it
+ * The synchronous form for small state files: creates the folder, writes `tempPath(file)`, fsyncs, renames it
  * over `file` and syncs the folder (so the new name survives a power loss too). Errors are the system's.
  */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
   mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = tempPath(file);
   writeFileSync(tmp, data);
   const fd = openSync(tmp, 'r+');
   try {

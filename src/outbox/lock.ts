@@ -8,7 +8,7 @@
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { makeDirectory } from '../io/index.js';
+import { makeDirectory, tempPath } from '../io/index.js';
 import { OutboxLockedError, OutboxOpenError } from './errors.js';
 
 /** The pid of a live process holding the data directory's lock, or null. */
@@ -70,7 +70,7 @@ export function lockDataDir(dir: string): () => void {
   const kernelLock = takeKernelLock(dir, file);
   const held = kernelLock;
   const start = processStart(process.pid);
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = tempPath(file);
   writeFileSync(tmp, start === null ? `${process.pid}\n` : `${process.pid} ${start}\n`);
   renameSync(tmp, file);
   heldLocks.add(file);

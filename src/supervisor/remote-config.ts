@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { stringify } from 'yaml';
 import { REDACTED } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
+import { tempPath } from '../io/index.js';
 import type { TelemetryRecord } from '../records/index.js';
 
 /** What came of a push. */
@@ -113,7 +114,7 @@ export class RemoteConfig {
 
   private writeState(revision: number, status: string, to?: string): void {
     mkdirSync(this.o.stateDir, { recursive: true });
-    const tmp = `${this.stateFile}.tmp-${process.pid}`;
+    const tmp = tempPath(this.stateFile);
     writeFileSync(
       tmp,
       `${JSON.stringify({ revision, status, ...(to ? { to } : {}), at: new Date().toISOString() })}\n`,

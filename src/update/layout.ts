@@ -16,7 +16,7 @@ import {
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SigflowError } from '../errors/index.js';
-import { fsyncDir } from '../io/index.js';
+import { fsyncDir, tempPath } from '../io/index.js';
 
 /** Written last into a staged version (inside `<v>.partial`, before the rename): the version is complete. */
 export const COMPLETE_MARKER = '.sigflow-complete';
@@ -116,7 +116,7 @@ export function previousVersion(root: string): string | null {
  * a temporary name, renamed over the old one — a reader sees the old target or the new one, never none.
  */
 export function pointLink(root: string, link: string, version: string): void {
-  const tmp = `${link}.tmp-${process.pid}`;
+  const tmp = tempPath(link);
   rmSync(tmp, { force: true });
   symlinkSync(join('versions', checkVersion(version)), tmp);
   renameSync(tmp, link);

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { basename, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { SigflowError } from '../../errors/index.js';
+import { tempPath } from '../../io/index.js';
 import { type IofProject, saveProject } from '../../sinks/iof/index.js';
 import { readWorkbook } from './workbook.js';
 
@@ -104,7 +105,7 @@ export function runConfig(
 }
 
 function writeAtomic(path: string, text: string, mode?: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = tempPath(path);
   try {
     writeFileSync(tmp, text, mode === undefined ? undefined : { mode });
     renameSync(tmp, path);

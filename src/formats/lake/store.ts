@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, w
 import { opendir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { IoError, S3Bucket, type S3Location, s3Url, systemReason, writeFileAtomic } from '../../io/index.js';
+import { IoError, S3Bucket, type S3Location, s3Url, systemReason, tempPath, writeFileAtomic } from '../../io/index.js';
 
 export interface LakeObject {
   key: string;
@@ -113,7 +113,7 @@ export class FolderLakeStore implements LakeStore {
           throw e;
         }
       }
-      const tmp = `${path}.${process.pid}.tmp`;
+      const tmp = tempPath(path);
       writeFileSync(tmp, text);
       renameSync(tmp, path);
       return true;

@@ -13,6 +13,7 @@ import { rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ByteWriter, ColumnSource, ParquetWriter, SchemaElement } from 'hyparquet-writer';
 import { SigflowError } from '../../errors/index.js';
+import { tempPath } from '../../io/index.js';
 
 export type ParquetErrorCode = 'SF_ERR_PARQUET_WRITE' | 'SF_ERR_PARQUET_VALUE' | 'SF_ERR_PARQUET_SCHEMA';
 
@@ -347,7 +348,7 @@ export class ParquetFileWriter {
    */
   static async open(path: string, opts: ParquetFileOptions = {}): Promise<ParquetFileWriter> {
     hw ??= await import('hyparquet-writer');
-    const tmp = `${path}.${process.pid}.tmp`;
+    const tmp = tempPath(path);
     let fd: number;
     try {
       fd = openSync(tmp, 'w');

@@ -22,6 +22,7 @@ import {
   type LakeStore,
   parseTableKey,
 } from '../../formats/lake/index.js';
+import { tempPath } from '../../io/index.js';
 
 type Connection = import('@duckdb/node-api').DuckDBConnection;
 
@@ -151,7 +152,7 @@ export async function compactLake(opts: CompactOptions): Promise<CompactStats> {
         record.rows = want;
         await ledger.putCompaction(record);
         await lake.writeFile(target, async (path) => {
-          const tmp = `${path}.${process.pid}.tmp`;
+          const tmp = tempPath(path);
           try {
             await conn.run(
               `COPY (SELECT * FROM read_parquet([${paths.map(lit).join(', ')}], union_by_name = true) ORDER BY t)

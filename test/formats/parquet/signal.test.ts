@@ -1,7 +1,7 @@
 /**
  * Issue 8 item 20: SIGINT/SIGTERM just after the temporary Parquet file is created must not leave it behind. The
  * handlers used to be installed by the command after `await open()` returned, so a signal in between (the file
- * on disk, the handler not yet there) left `<out>.<pid>.tmp`. The child (_signal-child.ts) signals itself from
+ * on disk, the handler not yet there) left `<out>.<pid>-<random>.tmp`. The child (_signal-child.ts) signals itself from
  * the writer's `onCreated` seam, i.e. at exactly that moment, every run: deterministic, no timing loop.
  */
 import assert from 'node:assert/strict';

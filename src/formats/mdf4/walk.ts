@@ -688,6 +688,9 @@ export class GroupWalker {
       return -1;
     }
     const count = Math.floor(len / recSize);
+    // computed before the loop: code after a loop optimised on the stack (OSR) has no type feedback, and the
+    // multiplication there deoptimised this method at the end of every chunk (19 times over the corpus)
+    const end = count * recSize;
     const t = targets.length && targets[0].active ? targets[0] : null;
     if (t) {
       if (t.pos.length < count) t.pos = new Int32Array(count);
@@ -695,7 +698,7 @@ export class GroupWalker {
       t.n = count; // before the loop: nothing after it needs type feedback (see dispatch1)
       for (let i = 0; i < count; i++) pos[i] = i * recSize;
     }
-    return count * recSize;
+    return end;
   }
 
   /** 1-byte record ids: tables by id. */

@@ -6,7 +6,7 @@
  * repetition so each channel group stays in time order), streamed to disk and removed at the end.
  * Reports medians of wall MB/s, MB per CPU-second, frames/s, and peak RSS, beside asammdf's open+sort reference of
  * ~30 MB/s. The synthetic log is extracted in a child process of its own, so its peak RSS (the kernel's maxRSS)
- * is that case's alone. The `cli:` cases run `sigflow frames` / `sigflow decode` (NDJSON to /dev/null, Parquet to a
+ * is that case's alone. The `cli:` cases run `sigflow frames` / `sigflow decode` (NDJSON to /dev/null by -o and by stdout, Parquet to a
  * temporary file) over the corpus and the synthetic log, each run a process with its own peak RSS.
  */
 import { spawnSync } from 'node:child_process';
@@ -261,19 +261,27 @@ const RSS_HOOK = `data:text/javascript,${encodeURIComponent(
 
 /**
  * `sigflow decode` / `sigflow frames` end to end, each in its own process (process start, read, decode, output):
- * NDJSON to /dev/null and Parquet to a temporary file, with the child's peak RSS (kernel maxRSS) beside each.
+ * NDJSON to /dev/null — through `-o` and through stdout redirected to it (`> file`: Node writes stdout on a file
+ * synchronously, another code path) — and Parquet to a temporary file, with the child's peak RSS (kernel maxRSS)
+ * beside each.
  */
 function cliCases(label: string, inputs: string[], bytes: number, runs: number, frames = true): void {
   const [cmd, ...pre] = cliArgv();
   const dbcArgs = benchDbcs().flatMap((s) => s.files.flatMap((f) => ['--dbc', f]));
   const out = join(tmpdir(), `sigflow-bench-${process.pid}.parquet`);
+  const toNull = ['-o', '/dev/null', '--no-progress'];
   const variants: [string, string[]][] = [
     ...(frames
-      ? [['cli:frames', ['frames', ...inputs, '-o', '/dev/null', '--no-progress']] as [string, string[]]]
+      ? ([
+          ['cli:frames', ['frames', ...inputs, ...toNull]],
+          ['cli:frames>file', ['frames', ...inputs, '--no-progress']],
+        ] as [string, string[]][])
       : []),
-    ['cli:decode', ['decode', ...inputs, ...dbcArgs, '-o', '/dev/null', '--no-progress']],
+    ['cli:decode', ['decode', ...inputs, ...dbcArgs, ...toNull]],
+    ['cli:decode>file', ['decode', ...inputs, ...dbcArgs, '--no-progress']],
     ['cli:decode:parquet', ['decode', ...inputs, ...dbcArgs, '--format', 'parquet', '-o', out, '--no-progress']],
   ];
+  const devNull = openSync('/dev/null', 'w');
   for (const [name, args] of variants) {
     const ts: number[] = [];
     const rss: number[] = [];
@@ -281,7 +289,11 @@ function cliCases(label: string, inputs: string[], bytes: number, runs: number, 
     let outBytes = 0;
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      const r = spawnSync(cmd, ['--import', RSS_HOOK, ...pre, ...args], { encoding: 'utf8' });
+      const r = spawnSync(cmd, ['--import', RSS_HOOK, ...pre, ...args], {
+        encoding: 'utf8',
+        // `> file`: stdout is /dev/null itself (a character device: written as a file)
+        stdio: ['ignore', name.endsWith('>file') ? devNull : 'pipe', 'pipe'],
+      });
       ts.push((performance.now() - t0) / 1000);
       if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`);
       const lines = r.stderr.trim().split('\n');
@@ -311,9 +323,10 @@ function cliCases(label: string, inputs: string[], bytes: number, runs: number, 
         peak_rss_mb: peak,
         ...(outBytes ? { out_mb: outBytes / 1e6, out_bytes_per_value: outBytes / Math.max(1, values) } : {}),
       },
-      `${case_.padEnd(30)}${(bytes / 1e6).toFixed(1)} MB, ${nFrames} frames, ${values} values in ${t.toFixed(2)} s (incl. process start): ${fmtRate(nFrames / t)} frames/s, ${fmtRate(values / t)} values/s, peak RSS ${peak.toFixed(0)} MB${outBytes ? `, ${(outBytes / 1e6).toFixed(1)} MB Parquet (${(outBytes / Math.max(1, values)).toFixed(2)} B/value)` : ''}`,
+      `${case_.padEnd(30)}${(bytes / 1e6).toFixed(1)} MB, ${nFrames} frames, ${values} values in ${t.toFixed(2)} s (incl. process start): ${(bytes / 1e6 / t).toFixed(1)} MB/s, ${fmtRate(nFrames / t)} frames/s, ${fmtRate(values / t)} values/s, peak RSS ${peak.toFixed(0)} MB${outBytes ? `, ${(outBytes / 1e6).toFixed(1)} MB Parquet (${(outBytes / Math.max(1, values)).toFixed(2)} B/value)` : ''}`,
     );
   }
+  closeSync(devNull);
 }
 
 async function main(): Promise<void> {

@@ -1,8 +1,8 @@
 /** Where a command's output goes: the file given with -o, or stdout. */
-import { createWriteStream, fstatSync, openSync, unlinkSync } from 'node:fs';
+import { fstatSync, openSync, unlinkSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { SigflowError } from '../errors/index.js';
-import { writeChunk, writeError } from '../io/index.js';
+import { FileOutput, writeChunk, writeError } from '../io/index.js';
 
 /** A command's output: the stream to write, and how to end it after success (`finish`) or failure (`fail`). */
 export interface Output {
@@ -55,8 +55,7 @@ export function openOutput(path: string | undefined): Output {
     throw new SigflowError('SF_ERR_CLI_OUTPUT', `cannot write ${path}: ${reason(e)}`, { where: path, cause: e });
   }
   const regular = fstatSync(fd).isFile();
-  const stream = createWriteStream(path, { fd });
-  stream.path = path; // Node leaves it unset when given an fd; the writers name the output by it
+  const stream = new FileOutput(fd, path);
   stream.on('error', () => {
     // reported by the writers (writeChunk) and by finish(); a listener must exist or Node would crash
   });

@@ -52,7 +52,15 @@ test('a clean stream: every record, with its time (µs), id and data', () => {
 test('damaged streams split anywhere: every record exactly once, in order, nothing invented', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 1e9 }), fc.integer({ min: 1, max: 400 }), (seed, max) => {
-      const s = simulateStream({ records: 400, ids: IDS, garbage: 0.1, crlf: 0.05, crlfTimes: 0.2, seed });
+      const s = simulateStream({
+        records: 400,
+        ids: IDS,
+        garbage: 0.1,
+        crlf: 0.05,
+        crlfTimes: 0.2,
+        damagePieces: 3,
+        seed,
+      });
       const { got, counters } = frame(randomSplits(s.bytes, seed, max));
       assert.equal(got.length, s.records.length, `seed ${seed}: ${got.length} of ${s.records.length}`);
       s.records.forEach((r, i) => {
@@ -86,9 +94,61 @@ test('a cut record whose timestamp holds CR LF, then a record whose id does: the
     Buffer.from('\r\n'),
   ]);
   for (const reads of [[bytes], [...bytes].map((b) => Uint8Array.of(b))]) {
+    for (const options of [{}, { maxRecordsPerLine: 1 }]) {
+      const { got } = frame(reads, options);
+      assert.equal(got.length, 2, `${reads.length} reads`);
+      assert.ok(same(got[0], good) && same(got[1], real), `${reads.length} reads`);
+    }
+  }
+  // the same after a long line: a CR LF is only weighed with the 21 bytes after it in hand, whatever the reads
+  const line = Array.from({ length: 15 }, (_, i) => ({
+    us: us - 1_000_000 + i * 1000,
+    id: 0x100 + i,
+    ext: false,
+    data: new Uint8Array(8).fill(i),
+  }));
+  const long = Buffer.concat([
+    encodeRecord(good),
+    Buffer.from('\r\n'),
+    ...line.map((r) => encodeRecord(r)),
+    encodeRecord(cut).subarray(0, 8),
+    Buffer.from('\r\n'),
+    encodeRecord(real),
+    Buffer.from('\r\n'),
+  ]);
+  for (let k = 1; k <= 400; k++) {
+    const reads: Uint8Array[] = [];
+    for (let p = 0; p < long.length; p += k) reads.push(long.subarray(p, p + k));
     const { got } = frame(reads);
-    assert.equal(got.length, 2, `${reads.length} reads`);
-    assert.ok(same(got[0], good) && same(got[1], real), `${reads.length} reads`);
+    assert.equal(got.length, 17, `reads of ${k} bytes`);
+    assert.ok(same(got[16], real), `reads of ${k} bytes`);
+  }
+});
+
+test('a cut record, its CR LF and a line of noise: nothing read across the CR LF', () => {
+  // (a regression of the fix above, found in review: the cut, its CR LF and the noise were salvaged as a record)
+  const a = { us: NOW - 5_000_000, id: 0x100, ext: false, data: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8) };
+  const cut = { us: NOW - 4_999_000, id: 0x200, ext: false, data: new Uint8Array(8) };
+  const b = { us: NOW - 4_998_000, id: 0x300, ext: false, data: Uint8Array.of(8, 7, 6, 5, 4, 3, 2, 1) };
+  for (let c = 1; c <= 17; c++) {
+    for (let n = 1; n <= 40; n++) {
+      if (c + 2 + n === 19 || c + 2 + n === 21) continue; // byte for byte a record holding 0d 0a (README "limits")
+      const noise = Buffer.alloc(n, 0x41);
+      const bytes = Buffer.concat([
+        encodeRecord(a),
+        Buffer.from('\r\n'),
+        encodeRecord(cut).subarray(0, c),
+        Buffer.from('\r\n'),
+        noise,
+        Buffer.from('\r\n'),
+        encodeRecord(b),
+        Buffer.from('\r\n'),
+      ]);
+      const { got, counters } = frame([bytes]);
+      assert.equal(got.length, 2, `cut ${c}, noise ${n}`);
+      assert.ok(same(got[0], a) && same(got[1], b), `cut ${c}, noise ${n}`);
+      assert.equal(counters.garbage_bytes, c + 2 + n + 2, `cut ${c}, noise ${n}`);
+    }
   }
 });
 

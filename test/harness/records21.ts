@@ -55,6 +55,8 @@ export interface StreamOptions {
   crlf?: number;
   /** Fraction of records whose timestamp is moved (by at most ~4 s) to hold 0d 0a in its low bytes; default 0. */
   crlfTimes?: number;
+  /** Damage after a line: 1 to this many pieces (noise or a cut record, each with its CR LF); default 1. */
+  damagePieces?: number;
   filler?: boolean;
 }
 
@@ -65,6 +67,11 @@ function withCrlf(us: number, at: number): number {
   b.setUint8(at, 13);
   b.setUint8(at + 1, 10);
   return Math.round(b.getFloat64(0) * 1e6);
+}
+
+function hasCrlf(b: Uint8Array): boolean {
+  for (let i = 0; i + 1 < b.length; i++) if (b[i] === 13 && b[i + 1] === 10) return true;
+  return false;
 }
 
 /** The byte stream and the records in it (what a correct framer must give back, in order). */
@@ -105,22 +112,42 @@ export function simulateStream(o: StreamOptions): { bytes: Uint8Array; records: 
       push(encodeRecord(rec, o.filler ?? true));
     }
     push(Uint8Array.of(13, 10));
-    if (r() < (o.garbage ?? 0.01)) {
+    const many = (o.damagePieces ?? 1) > 1;
+    const pieces = r() < (o.garbage ?? 0.01) ? (many ? 1 + Math.floor(r() * (o.damagePieces ?? 1)) : 1) : 0;
+    // Bytes since each cut record of this damage started, while fewer than a record's 21. A piece that puts a
+    // CR LF 19 or 21 bytes after such a start makes the cut, its CR LF and what follows byte for byte a whole
+    // record ending in, or followed by, 0d 0a (README "limits": nothing can tell them apart): such lengths are
+    // not drawn, and noise after a cut holds no CR LF of its own.
+    let sinceCut: number[] = [];
+    const clash = (n: number) => sinceCut.some((w) => w + n === 19 || w + n === 21);
+    for (let piece = 0; piece < pieces; piece++) {
       damaged++;
+      let bytes: Uint8Array;
+      let cut = false;
       if (r() < 0.5) {
-        // noise: random bytes (any value, CR LF included), then a line end
-        const g = new Uint8Array(1 + Math.floor(r() * 40));
-        for (let j = 0; j < g.length; j++) g[j] = Math.floor(r() * 256);
-        push(g);
+        // noise: random bytes (any value, CR LF included unless after a cut), then a line end
+        let n = 1 + Math.floor(r() * 40);
+        while (clash(n)) n++;
+        bytes = new Uint8Array(n);
+        for (let j = 0; j < n; j++) {
+          bytes[j] = Math.floor(r() * 256);
+          if (sinceCut.length > 0 && bytes[j] === 13) bytes[j] = 14;
+        }
       } else {
-        // a record cut short (the device reset mid-record)
-        const cut = encodeRecord({ us: us + 1, id: 1, ext: false, data: new Uint8Array(8) }).subarray(
-          0,
-          1 + Math.floor(r() * 17), // (19 bytes + CR LF would be a whole record: README "limits")
-        );
-        push(cut);
+        // a record cut short (the device reset mid-record), 1–17 bytes (19 + CR LF would be a whole record)
+        let n = 1 + Math.floor(r() * 17);
+        while (clash(n) || n === 19) n = (n % 17) + 1;
+        // (among several pieces, one whose bytes hold no CR LF: its CR LFs at all offsets would need clash() too)
+        let cutUs = us + 1;
+        const cutOf = (t: number) => encodeRecord({ us: t, id: 1, ext: false, data: new Uint8Array(8) }).subarray(0, n);
+        if (many) while (hasCrlf(cutOf(cutUs))) cutUs++;
+        bytes = cutOf(cutUs);
+        cut = true;
       }
+      push(bytes);
       push(Uint8Array.of(13, 10));
+      sinceCut = sinceCut.map((w) => w + bytes.length + 2).filter((w) => w < 21);
+      if (cut) sinceCut.push(bytes.length + 2);
     }
   }
   const bytes = new Uint8Array(total);

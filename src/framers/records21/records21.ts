@@ -176,15 +176,16 @@ class Records21 implements Records21Framer {
         this.start = e + 2;
         continue;
       }
-      // the CR LF at e is data inside a record, or the end of a damaged line. Each CR LF from e on is weighed in
-      // turn: a plausible record right after it (close in time to the last good one) makes it a line end — inside
-      // a record, what follows a CR LF is the rest of that record, whose bytes are not a timestamp; a later one
-      // that ends a whole line of plausible records (close in time) makes those before it data.
-      // (A CR LF that would be the last two bytes of a record is no line end by the first test: the next record
-      // follows it either way. And the first test waits for the first good record: "close" needs a time.)
+      // the CR LF at e is data inside a record, or the end of a damaged line. The CR LFs from e on are weighed in
+      // turn: one that ends a whole line of plausible records (close in time) makes those before it data; one with
+      // a plausible record right after it (close in time to the last good one) is a line end — inside a record,
+      // what follows a CR LF is the rest of that record, whose bytes are not a timestamp — so no later CR LF can
+      // make the bytes before it data, and e ends a damaged line. (The search stops there: otherwise a record cut
+      // inside a timestamp holding 0d 0a, its line end, then a record whose id holds 0d 0a, read as one record.)
+      // (A CR LF that would be the last two bytes of a record is no line end by that test: the next record follows
+      // it either way. And the test waits for the first good record: "close" needs a time.)
       let later = -1;
       let more = false;
-      let lineEnd = -1;
       for (let f = e; ; f = this.crlf(f + 1)) {
         if (f < 0) {
           more = this.end - s < this.maxLine + 2;
@@ -197,16 +198,10 @@ class Records21 implements Records21Framer {
           break;
         }
         if ((l + 2) % RECORD_BYTES !== 0 && !Number.isNaN(this.lastGoodUs)) {
-          if (this.end - f - 2 < RECORD_BYTES && !final && this.end - s < this.maxLine + 2) return; // wait for them
-          if (this.end - f - 2 >= RECORD_BYTES && this.valid(f + 2, nowUs, true)) {
-            lineEnd = f;
-            break;
-          }
+          // wait for the record's bytes (a line and one record at most: bounded)
+          if (this.end - f - 2 < RECORD_BYTES && !final && this.end - s < this.maxLine + 2 + RECORD_BYTES) return;
+          if (this.end - f - 2 >= RECORD_BYTES && this.valid(f + 2, nowUs, true)) break;
         }
-      }
-      if (lineEnd >= 0) {
-        this.damaged(s, lineEnd, nowUs, out);
-        continue;
       }
       if (later >= 0) {
         for (let i = s; i < later - 1; i++)

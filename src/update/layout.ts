@@ -117,7 +117,6 @@ export function previousVersion(root: string): string | null {
  */
 export function pointLink(root: string, link: string, version: string): void {
   const tmp = tempPath(link);
-  rmSync(tmp, { force: true });
   symlinkSync(join('versions', checkVersion(version)), tmp);
   renameSync(tmp, link);
   fsyncDir(layoutOf(root).root);

@@ -56,6 +56,7 @@ export class FileOutput extends Writable {
 
   override _write(chunk: Uint8Array, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     const fd = this.fd;
+    // internal invariant: Writable calls no _write after _destroy (which alone clears fd)
     if (fd === null) return cb(new Error('the file is closed'));
     try {
       for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);

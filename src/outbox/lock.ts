@@ -61,7 +61,11 @@ function lockedError(dir: string, file: string): OutboxLockedError {
   );
 }
 
-/** Takes the data directory's lock; returns its release. Throws OutboxLockedError when someone holds it. */
+/**
+ * Takes the data directory's lock; returns its release. Throws OutboxLockedError when someone holds it. The lock
+ * lasts while the release is reachable (the open outbox keeps it): its SQLite connection is closed when garbage
+ * collected.
+ */
 export function lockDataDir(dir: string): () => void {
   const file = join(dir, 'outbox.lock');
   makeDirectory(dir, 'outbox folder'); // not mkdir -p: Node's loops forever under /proc

@@ -471,7 +471,8 @@ function lockers(dir: string, n: number, holdMs: number) {
   const code = `
     const { lockDataDir } = await import(${JSON.stringify(lock)});
     await new Promise((r) => setTimeout(r, Number(process.env.START_AT) - Date.now()));
-    try { lockDataDir(${JSON.stringify(dir)}); console.log('locked'); } catch (e) { console.log('busy: ' + e.message); }
+    // (the release is kept: the lock is a SQLite connection, closed when garbage collected)
+    try { globalThis.release = lockDataDir(${JSON.stringify(dir)}); console.log('locked'); } catch (e) { console.log('busy: ' + e.message); }
     setTimeout(() => {}, ${holdMs});`;
   const startAt = String(Date.now() + 1500);
   return Array.from({ length: n }, () => {

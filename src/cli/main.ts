@@ -30,9 +30,11 @@ const ALONE: Record<string, () => Promise<(program: Command) => void>> = {
 
 /**
  * The program for `argv`: for the commands of ALONE the root with that command's module only (its help and
- * behaviour are the same), else every command (program.ts).
+ * behaviour are the same), for `--version` the root alone, else every command (program.ts).
  */
 async function programFor(argv: string[]): Promise<Command> {
+  // `sigflow --version`: the root alone (it holds the version), not every command's libraries
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) return rootProgram();
   const load = Object.hasOwn(ALONE, argv[2] ?? '') ? ALONE[argv[2]] : undefined;
   if (!load) return (await import('./program.js')).buildProgram();
   const program = rootProgram();

@@ -26,7 +26,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import ExcelJS from 'exceljs';
+import type ExcelJS from 'exceljs';
 import { SigflowError } from '../../errors/index.js';
 import { formatKeyPath } from '../../schema/index.js';
 import { checkProject, type IofProject, IofProjectError, isTimeZone } from '../../sinks/iof/index.js';
@@ -497,7 +497,9 @@ async function openWorkbook(path: string): Promise<ExcelJS.Workbook> {
   if (!head.equals(ZIP_MAGIC)) {
     throw fail('is not an .xlsx workbook (an .xlsx file is a zip archive, and this one does not start like one)');
   }
-  const wb = new ExcelJS.Workbook();
+  // loaded here, not at start-up: ~400 modules that every other command (and `sigflow --help`) would pay for
+  const { default: Excel } = await import('exceljs');
+  const wb = new Excel.Workbook();
   try {
     await wb.xlsx.readFile(path);
   } catch (e) {

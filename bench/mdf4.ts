@@ -6,8 +6,8 @@
  * repetition so each channel group stays in time order), streamed to disk and removed at the end.
  * Reports medians of wall MB/s, MB per CPU-second, frames/s, and peak RSS, beside asammdf's open+sort reference of
  * ~30 MB/s. The synthetic log is extracted in a child process of its own, so its peak RSS (the kernel's maxRSS)
- * is that case's alone. The `cli:` cases run `sigflow frames` / `sigflow decode` (NDJSON to /dev/null by -o and by stdout, Parquet to a
- * temporary file) over the corpus and the synthetic log, each run a process with its own peak RSS.
+ * is that case's alone. The `cli:` cases run `sigflow frames` / `sigflow decode` (NDJSON to /dev/null by -o and by
+ * stdout, Parquet to a temporary file) over the corpus and the synthetic log, each run a process with its own peak RSS.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';

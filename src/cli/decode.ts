@@ -38,8 +38,8 @@ address). Values: numbers; integers wider than 2^53 as decimal strings; NaN/±In
 Long CSV columns: t,device,bus,chn,message,signal,value[,label]
 Wide CSV (--resample): t (interval start),device, then one column per "message.signal" seen, sorted; a cell is
 the last value in the interval, empty when none.
-Parquet (-o file required; snappy, row groups of ${DEFAULT_ROW_GROUP_SIZE} rows; written to <file>.<pid>-<random>.tmp and
-renamed when complete, removed on failure):
+Parquet (-o file required; snappy, row groups of ${DEFAULT_ROW_GROUP_SIZE} rows; written to
+<file>.<pid>-<random>.tmp and renamed when complete, removed on failure):
   long: t TIMESTAMP(NANOS, UTC), device, bus STRING, chn INT32, message, signal STRING, value DOUBLE,
         value_int INT64, sa INT32, label STRING (--choices); value_int, sa and label may be null.
         value is always set (NaN/±Infinity kept). For integers wider than 2^53 value_int holds the exact value and

@@ -3,10 +3,10 @@
  * into column arrays and encoded as one row group every `rowGroupSize` rows (bounded memory whatever the total),
  * snappy-compressed pages, and a file that only appears under its name once complete.
  *
- * The file is written to `<path>.<pid>-<random>.tmp` beside the target; `close()` writes the footer, syncs and renames it
- * over `path`; `abort()` (or `discardSync()`, or SIGINT/SIGTERM with `removeOnSignals`) deletes it. A run that fails therefore never
- * leaves a truncated file looking like a valid Parquet file under the requested name (a pre-existing file there is
- * left untouched). See README.md in this folder.
+ * The file is written to `<path>.<pid>-<random>.tmp` beside the target; `close()` writes the footer, syncs and
+ * renames it over `path`; `abort()` (or `discardSync()`, or SIGINT/SIGTERM with `removeOnSignals`) deletes it. A run
+ * that fails therefore never leaves a truncated file looking like a valid Parquet file under the requested name (a
+ * pre-existing file there is left untouched). See README.md in this folder.
  */
 import { close, fdatasync, openSync, unlinkSync, write } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
@@ -342,8 +342,8 @@ export class ParquetFileWriter {
   }
 
   /**
-   * Creates `<path>.<pid>-<random>.tmp`; throws ParquetWriteError naming the path when it cannot be created. The file is
-   * created synchronously, together with the signal handlers of `removeOnSignals`: a signal handler runs only
+   * Creates `<path>.<pid>-<random>.tmp`; throws ParquetWriteError naming the path when it cannot be created. The
+   * file is created synchronously, together with the signal handlers of `removeOnSignals`: a signal handler runs only
    * between JavaScript steps, so it either finds no file or finds its handler installed.
    */
   static async open(path: string, opts: ParquetFileOptions = {}): Promise<ParquetFileWriter> {

@@ -180,9 +180,10 @@ export class ByteWriter {
       const whole = this.recycle && p.byteOffset === 0 && p.buffer.byteLength === CHUNK;
       await writeChunk(this.out, p, undefined, whole ? this.written(Buffer.from(p.buffer, 0, CHUNK)) : undefined);
     }
-    // a synchronous stream (stdout on a file or /dev/null: SyncWriteStream) is done with a chunk when write()
-    // returns, but calls back on the next tick — which, while this job's awaits all resolve at once, would only
-    // come after the whole file: every chunk a fresh 1 MB (page faults, 330 MB of RSS). One tick lets them back.
+    // a synchronous stream (stdout on a file or /dev/null, SyncWriteStream; `-o` files, FileOutput) is done with a
+    // chunk when write() returns, but calls back on the next tick — which, while this job's awaits all resolve at
+    // once, would only come after the whole file: every chunk a fresh 1 MB (page faults, 330 MB of RSS). One tick
+    // lets them back.
     if (this.recycle && parts.length > 0 && this.free.length === 0) await new Promise<void>((r) => process.nextTick(r));
   }
 }

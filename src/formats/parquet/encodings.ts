@@ -45,30 +45,45 @@ export function bitWidth(size: number): number {
 }
 
 /**
- * RLE_DICTIONARY data: one byte of bit width, then the `n` indices (each < 2^width, width ≤ 24) as one RLE run
- * when they are all equal, else as one bit-packed run (least significant bit first, the last group of 8 padded).
+ * RLE_DICTIONARY data: one byte of bit width, then the `n` indices (each < 2^width, width ≤ 24) in the RLE /
+ * bit-packed hybrid: runs of 8 or more equal indices as RLE runs, the rest bit-packed in groups of 8 (least
+ * significant bit first; only the last group is padded).
  */
 export function dictionaryIndices(body: Bytes, idx: Int32Array, n: number, width: number): void {
   body.byte(width);
-  if (n === 0) return;
-  let same = true;
-  const first = idx[0];
-  for (let i = 1; i < n && same; i++) same = idx[i] === first;
-  if (same) {
-    body.uvarint(n * 2);
-    for (let k = 0; k < width; k += 8) body.byte((first >>> k) & 0xff);
-    return;
+  let lit = 0; // first index not yet written (a literal run pending from here)
+  let i = 0;
+  while (i < n) {
+    const v = idx[i];
+    let j = i + 1;
+    while (j < n && idx[j] === v) j++;
+    if (j - i >= 8) {
+      // the pending literals must fill whole groups of 8: take the first few of the run into them
+      const pad = (8 - ((i - lit) & 7)) & 7;
+      if (j - i - pad >= 8) {
+        if (i + pad > lit) bitPacked(body, idx, lit, i + pad, width);
+        body.uvarint((j - i - pad) * 2);
+        for (let k = 0; k < width; k += 8) body.byte((v >>> k) & 0xff);
+        lit = j;
+      }
+    }
+    i = j;
   }
-  const groups = Math.ceil(n / 8);
+  if (n > lit) bitPacked(body, idx, lit, n, width);
+}
+
+/** One bit-packed run of idx[from, to) (a multiple of 8 values, except at the end: zero-padded). */
+function bitPacked(body: Bytes, idx: Int32Array, from: number, to: number, width: number): void {
+  const groups = Math.ceil((to - from) / 8);
   body.uvarint(groups * 2 + 1);
   body.ensure(groups * width);
   const b = body.buf;
   let p = body.n;
   let acc = 0; // pending bits, fewer than 8 + width ≤ 32
   let bits = 0;
-  const total = groups * 8;
-  for (let i = 0; i < total; i++) {
-    const v = i < n ? idx[i] : 0;
+  const end = from + groups * 8;
+  for (let i = from; i < end; i++) {
+    const v = i < to ? idx[i] : 0;
     acc = (acc | (v << bits)) >>> 0;
     bits += width;
     while (bits >= 8) {

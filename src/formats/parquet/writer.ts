@@ -1,7 +1,8 @@
 /**
- * Streaming Parquet file writer over hyparquet-writer's incremental `ParquetWriter`: typed columns, rows buffered
- * into column arrays and encoded as one row group every `rowGroupSize` rows (bounded memory whatever the total),
- * snappy-compressed pages, and a file that only appears under its name once complete.
+ * Streaming Parquet file writer: typed columns, rows buffered into column arrays and encoded as one row group every
+ * `rowGroupSize` rows (bounded memory whatever the total), snappy-compressed pages, and a file that only appears
+ * under its name once complete. The encoding is sigflow's own (encodings.ts, file.ts): per column chunk one data
+ * page, dictionary-encoded strings, delta-encoded timestamps, PLAIN numbers.
  *
  * The file is written to `<path>.<pid>-<random>.tmp` beside the target; `close()` writes the footer, syncs and
  * renames it over `path`; `abort()` (or `discardSync()`, or SIGINT/SIGTERM with `removeOnSignals`) deletes it. A run
@@ -11,9 +12,31 @@
 import { close, fdatasync, openSync, unlinkSync, write } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import type { ByteWriter, ColumnSource, ParquetWriter, SchemaElement } from 'hyparquet-writer';
 import { SigflowError } from '../../errors/index.js';
 import { tempPath } from '../../io/index.js';
+import { BitsDictionary } from './dictionary.js';
+import { bitWidth, definitionLevels, deltaInt64, dictionaryIndices } from './encodings.js';
+import {
+  BYTE_ARRAY,
+  type Chunk,
+  CONVERTED_TIMESTAMP_MICROS,
+  CONVERTED_UTF8,
+  DELTA_BINARY_PACKED,
+  DOUBLE,
+  INT32,
+  INT64,
+  type Leaf,
+  MAGIC,
+  OPTIONAL,
+  PLAIN,
+  REQUIRED,
+  RLE,
+  RLE_DICTIONARY,
+  type RowGroup,
+  writeFooter,
+  writePage,
+} from './file.js';
+import { Bytes, utf8 } from './thrift.js';
 
 export type ParquetErrorCode = 'SF_ERR_PARQUET_WRITE' | 'SF_ERR_PARQUET_VALUE' | 'SF_ERR_PARQUET_SCHEMA';
 
@@ -34,14 +57,6 @@ export class ParquetWriteError extends SigflowError {
   }
 }
 
-type Encoding = NonNullable<ColumnSource['encoding']>;
-
-/**
- * hyparquet-writer, loaded by the first `ParquetFileWriter.open` (51 modules: a command that writes no Parquet —
- * `sigflow frames`, NDJSON decoding — does not pay for them at start-up).
- */
-let hw: typeof import('hyparquet-writer') | null = null;
-
 /** The default row-group size in rows (DuckDB and Arrow use ~120k–1M; 128 Ki keeps buffers to a few MB). */
 export const DEFAULT_ROW_GROUP_SIZE = 131_072;
 
@@ -61,9 +76,75 @@ export interface ColumnOptions {
   statistics?: boolean;
 }
 
-/** One column: its schema element and the values of the rows buffered since the last row group. */
+/** Scratch buffers of one writer, lent to its columns while they encode. */
+interface Scratch {
+  /** The data page's body: definition levels, then the values. */
+  body: Bytes;
+  /** The dictionary page's body. */
+  dict: Bytes;
+  /** Dictionary indexes of the values. */
+  idx: Int32Array;
+  /** The dictionary of a number column. */
+  numbers: BitsDictionary;
+}
+
+/** `s.idx` with room for `n` indexes. */
+function indexes(s: Scratch, n: number): Int32Array {
+  if (s.idx.length < n) s.idx = new Int32Array(Math.max(n, s.idx.length * 2));
+  return s.idx;
+}
+
+/**
+ * Dictionary-encodes `n` numbers of `stride` 32-bit words each (their bits: the words of a little-endian Int32Array
+ * or Float64Array) into `s.dict` and `s.body`, if the dictionary and its indexes take at most half the PLAIN
+ * size; returns the entries, or -1 (nothing written).
+ */
+function numberDictionary(s: Scratch, words: Uint32Array, stride: 1 | 2, n: number): number {
+  if (!LITTLE_ENDIAN || n < 16) return -1;
+  const dict = s.numbers;
+  dict.reset();
+  const idx = indexes(s, n);
+  const limit = Math.min(MAX_DICTIONARY, n >> 1);
+  for (let i = 0; i < n; i++) {
+    const j = stride === 1 ? dict.index(words[i], 0, limit) : dict.index(words[2 * i], words[2 * i + 1], limit);
+    if (j < 0) return -1;
+    idx[i] = j;
+  }
+  const d = dict.size;
+  const width = bitWidth(d);
+  if (d * 4 * stride + Math.ceil((n * width) / 8) > n * 2 * stride) return -1;
+  const b = s.dict;
+  b.ensure(d * 4 * stride);
+  for (let e = 0; e < d; e++) {
+    b.u32le(dict.lo[e]);
+    if (stride === 2) b.u32le(dict.hi[e]);
+  }
+  dictionaryIndices(s.body, idx, n, width);
+  return d;
+}
+
+/** How a column wrote its values into the data page body (and the dictionary page body, when it made one). */
+interface Encoded {
+  encoding: number;
+  /** Dictionary entries written to `Scratch.dict`; -1: no dictionary. */
+  dictionary: number;
+  min: Uint8Array | null;
+  max: Uint8Array | null;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * One column: its schema leaf and the values of the rows buffered since the last row group — dense (the non-null
+ * values only), with a presence byte per row when nullable. Buffers keep their capacity from one row group to the
+ * next.
+ */
 export abstract class Column {
-  protected count = 0;
+  /** Rows buffered. */
+  protected rows = 0;
+  /** Non-null values buffered. */
+  protected n = 0;
+  private present: Uint8Array | null;
   readonly statistics: boolean;
 
   constructor(
@@ -72,21 +153,82 @@ export abstract class Column {
     opts: ColumnOptions = {},
   ) {
     this.statistics = opts.statistics ?? true;
+    this.present = nullable ? new Uint8Array(1024) : null;
   }
 
-  /** The Parquet schema element of this column. */
-  abstract element(): SchemaElement;
+  /** The column's place in the schema. */
+  abstract leaf(): Leaf;
 
-  /** The encoding to request (undefined: the library's choice — dictionary when it at least halves the size). */
-  encoding(): Encoding | undefined {
-    return undefined;
+  /** Writes the `n` buffered values into `s.body` (and a dictionary into `s.dict`); min/max when statistics. */
+  protected abstract encodeValues(s: Scratch): Encoded;
+
+  /** Counts a row holding a value (the value stored at index `n` first). */
+  protected value(): void {
+    if (this.present !== null) this.mark(1);
+    this.rows++;
+    this.n++;
   }
 
-  /** Hands over the buffered values (exactly `rows` of them; valid until the next push) and starts over. */
-  abstract take(rows: number): ColumnSource['data'];
+  /** Counts a null row (refused in a non-null column). */
+  protected nul(): void {
+    if (this.present === null) throw this.nullError();
+    this.mark(0);
+    this.rows++;
+  }
 
-  protected repetition(): 'OPTIONAL' | 'REQUIRED' {
-    return this.nullable ? 'OPTIONAL' : 'REQUIRED';
+  private mark(level: number): void {
+    let p = this.present as Uint8Array;
+    if (this.rows === p.length) {
+      const q = new Uint8Array(p.length * 2);
+      q.set(p);
+      this.present = p = q;
+    }
+    p[this.rows] = level;
+  }
+
+  /**
+   * Encodes the `rows` buffered rows as one column chunk (a dictionary page when the column made one, then one
+   * data page) at the end of `out`, whose first byte is at file offset `base`; starts over.
+   */
+  encode(rows: number, out: Bytes, base: number, s: Scratch): Chunk {
+    if (this.rows !== rows)
+      throw new ParquetWriteError(
+        `parquet column ${this.name}: ${this.rows} values for ${rows} rows`,
+        'SF_ERR_PARQUET_SCHEMA',
+      );
+    s.body.n = 0;
+    s.dict.n = 0;
+    const nulls = this.present ? definitionLevels(s.body, this.present, rows, null) : 0;
+    const e = this.encodeValues(s);
+    let dictionaryPageOffset = -1;
+    let uncompressed = 0;
+    let compressed = 0;
+    if (e.dictionary >= 0) {
+      dictionaryPageOffset = base + out.n;
+      const d = writePage(out, s.dict.take(), e.dictionary, PLAIN, true);
+      uncompressed += d.uncompressed;
+      compressed += d.compressed;
+    }
+    const dataPageOffset = base + out.n;
+    const p = writePage(out, s.body.take(), rows, e.encoding);
+    this.rows = 0;
+    this.n = 0;
+    const encodings = e.dictionary >= 0 ? [PLAIN, RLE_DICTIONARY] : [e.encoding];
+    if (this.present && !encodings.includes(RLE)) encodings.push(RLE);
+    return {
+      leaf: this.leaf(),
+      encodings,
+      dataPageOffset,
+      dictionaryPageOffset,
+      uncompressed: uncompressed + p.uncompressed,
+      compressed: compressed + p.compressed,
+      values: rows,
+      stats: this.statistics ? { nulls, min: e.min, max: e.max } : null,
+    };
+  }
+
+  protected repetition(): number {
+    return this.nullable ? OPTIONAL : REQUIRED;
   }
 
   protected nullError(): ParquetWriteError {
@@ -94,68 +236,217 @@ export abstract class Column {
   }
 }
 
-/**
- * Values kept in a plain array (strings, bigints, nullable numbers): the library needs nulls in place. The array
- * is reused from one row group to the next (the library copies the rows it encodes).
- */
-abstract class ArrayColumn<T> extends Column {
-  protected data: (T | null)[] = [];
-
-  push(v: T | null): void {
-    if (v === null && !this.nullable) throw this.nullError();
-    this.data[this.count++] = v;
+/** Byte-wise comparison of b[a, a+al) and b[c, c+cl) (Parquet's order of BYTE_ARRAY statistics). */
+function compareBytes(b: Uint8Array, a: number, al: number, c: number, cl: number): number {
+  const m = Math.min(al, cl);
+  for (let i = 0; i < m; i++) {
+    const d = b[a + i] - b[c + i];
+    if (d !== 0) return d;
   }
-
-  take(rows: number): ColumnSource['data'] {
-    if (this.count !== rows)
-      throw new ParquetWriteError(
-        `parquet column ${this.name}: ${this.count} values for ${rows} rows`,
-        'SF_ERR_PARQUET_SCHEMA',
-      );
-    if (this.data.length !== rows) this.data.length = rows;
-    this.count = 0;
-    return this.data;
-  }
+  return al - cl;
 }
 
-/** UTF-8 strings; `dictionary` forces dictionary encoding (for repetitive names). */
-export class StringColumn extends ArrayColumn<string> {
+/** Longest min/max string statistic written (a longer one is left out rather than truncated). */
+const MAX_STAT_BYTES = 256;
+/** A dictionary stops growing at this many entries (the rest of the chunk is PLAIN). */
+const MAX_DICTIONARY = 1 << 16;
+
+/**
+ * Writes `n` strings — `strings[idx[i]]`, or `strings[i]` without `idx` — as u32 length + UTF-8 bytes at the end
+ * of `b`; with `stats`, returns the byte-wise smallest and largest (null when one is longer than MAX_STAT_BYTES).
+ */
+function plainStrings(
+  b: Bytes,
+  strings: readonly string[],
+  idx: Int32Array | null,
+  n: number,
+  stats: boolean,
+): { min: Uint8Array | null; max: Uint8Array | null } {
+  let minAt = -1;
+  let minLen = 0;
+  let maxAt = -1;
+  let maxLen = 0;
+  for (let i = 0; i < n; i++) {
+    const s = strings[idx === null ? i : idx[i]];
+    const len = s.length;
+    b.ensure(4 + 3 * len);
+    const buf = b.buf;
+    const at = b.n + 4;
+    let k = 0;
+    for (; k < len; k++) {
+      const c = s.charCodeAt(k);
+      if (c >= 0x80) break;
+      buf[at + k] = c;
+    }
+    const written = k === len ? len : utf8.encodeInto(s, buf.subarray(at)).written;
+    b.u32leAt(at - 4, written);
+    b.n = at + written;
+    if (stats) {
+      if (minAt < 0 || compareBytes(buf, at, written, minAt, minLen) < 0) {
+        minAt = at;
+        minLen = written;
+      }
+      if (maxAt < 0 || compareBytes(buf, at, written, maxAt, maxLen) > 0) {
+        maxAt = at;
+        maxLen = written;
+      }
+    }
+  }
+  if (minAt < 0 || minLen > MAX_STAT_BYTES || maxLen > MAX_STAT_BYTES) return { min: null, max: null };
+  return { min: b.buf.slice(minAt, minAt + minLen), max: b.buf.slice(maxAt, maxAt + maxLen) };
+}
+
+/**
+ * UTF-8 strings, dictionary-encoded while the distinct values stay few (`dictionary: true`: up to 65 536 per row
+ * group; otherwise while they are at most half the values), else PLAIN. Statistics compare UTF-8 bytes.
+ */
+export class StringColumn extends Column {
   private readonly dictionary: boolean;
+  /** The distinct values of the row group in order of appearance, their indexes, and each value's index. */
+  private readonly index = new Map<string, number>();
+  private entries: string[] = [];
+  private idx = new Int32Array(1024);
+  /** The last value pushed and its index (names repeat row after row). */
+  private last: string | null = null;
+  private lastIdx = 0;
 
   constructor(name: string, nullable: boolean, opts: ColumnOptions & { dictionary?: boolean } = {}) {
     super(name, nullable, opts);
     this.dictionary = opts.dictionary ?? false;
   }
 
-  element(): SchemaElement {
+  push(v: string | null): void {
+    if (v === null) {
+      this.nul();
+      return;
+    }
+    if (v !== this.last) {
+      let j = this.index.get(v);
+      if (j === undefined) {
+        j = this.entries.length;
+        this.index.set(v, j);
+        this.entries.push(v);
+      }
+      this.last = v;
+      this.lastIdx = j;
+    }
+    const k = this.n;
+    if (k === this.idx.length) {
+      const a = new Int32Array(k * 2);
+      a.set(this.idx);
+      this.idx = a;
+    }
+    this.idx[k] = this.lastIdx;
+    this.value();
+  }
+
+  leaf(): Leaf {
     return {
       name: this.name,
-      type: 'BYTE_ARRAY',
-      converted_type: 'UTF8',
-      logical_type: { type: 'STRING' },
-      repetition_type: this.repetition(),
+      type: BYTE_ARRAY,
+      repetition: this.repetition(),
+      convertedType: CONVERTED_UTF8,
+      logical: 'STRING',
     };
   }
 
-  override encoding(): Encoding | undefined {
-    // a forced dictionary over a chunk of nulls only would be an empty dictionary page: let the library choose
-    return this.dictionary && !this.nullable ? 'RLE_DICTIONARY' : undefined;
+  protected encodeValues(s: Scratch): Encoded {
+    const { n, idx, entries } = this;
+    const d = entries.length;
+    const dictionary = n > 0 && d <= MAX_DICTIONARY && (this.dictionary || d <= Math.max(16, n >> 1));
+    let e: Encoded;
+    if (dictionary) {
+      const stats = plainStrings(s.dict, entries, null, d, this.statistics);
+      dictionaryIndices(s.body, idx, n, bitWidth(d));
+      e = { encoding: RLE_DICTIONARY, dictionary: d, ...stats };
+    } else e = { encoding: PLAIN, dictionary: -1, ...plainStrings(s.body, entries, idx, n, this.statistics) };
+    this.index.clear();
+    this.entries = [];
+    this.last = null;
+    return e;
   }
 }
 
-/** Signed 64-bit integers, exact (bigint); values outside the INT64 range are refused. */
-export class Int64Column extends ArrayColumn<bigint> {
-  override push(v: bigint | null): void {
-    if (v !== null && !fitsInt64(v))
-      throw new ParquetWriteError(
-        `parquet column ${this.name}: ${v} is outside the INT64 range`,
-        'SF_ERR_PARQUET_VALUE',
-      );
-    super.push(v);
+/**
+ * Signed 64-bit integers, exact (bigint in; values outside the INT64 range are refused), held as two 32-bit halves
+ * (no bigint per value while encoding). PLAIN.
+ */
+export class Int64Column extends Column {
+  private hi = new Int32Array(1024);
+  private lo = new Uint32Array(1024);
+  /** The last value pushed and its halves: repeated values (a frame's time, per signal) are split once. */
+  private last: bigint | null = null;
+  private lastHi = 0;
+  private lastLo = 0;
+
+  push(v: bigint | null): void {
+    if (v === null) {
+      this.nul();
+      return;
+    }
+    if (v !== this.last) {
+      if (!fitsInt64(v))
+        throw new ParquetWriteError(
+          `parquet column ${this.name}: ${v} is outside the INT64 range`,
+          'SF_ERR_PARQUET_VALUE',
+        );
+      this.last = v;
+      this.lastHi = Number(v >> 32n);
+      this.lastLo = Number(v & 0xffffffffn);
+    }
+    const k = this.n;
+    if (k === this.hi.length) {
+      const hi = new Int32Array(k * 2);
+      hi.set(this.hi);
+      this.hi = hi;
+      const lo = new Uint32Array(k * 2);
+      lo.set(this.lo);
+      this.lo = lo;
+    }
+    this.hi[k] = this.lastHi;
+    this.lo[k] = this.lastLo;
+    this.value();
   }
 
-  element(): SchemaElement {
-    return { name: this.name, type: 'INT64', repetition_type: this.repetition() };
+  leaf(): Leaf {
+    return { name: this.name, type: INT64, repetition: this.repetition() };
+  }
+
+  /** PLAIN (Int64Column) or DELTA_BINARY_PACKED (the timestamp columns). */
+  protected delta(): boolean {
+    return false;
+  }
+
+  protected encodeValues(s: Scratch): Encoded {
+    const { hi, lo, n } = this;
+    const body = s.body;
+    if (this.delta()) deltaInt64(body, hi, lo, n);
+    else {
+      body.ensure(8 * n);
+      for (let i = 0; i < n; i++) {
+        body.u32le(lo[i]);
+        body.u32le(hi[i]);
+      }
+    }
+    let min = -1;
+    let max = -1;
+    if (this.statistics)
+      for (let i = 0; i < n; i++) {
+        if (min < 0 || hi[i] < hi[min] || (hi[i] === hi[min] && lo[i] < lo[min])) min = i;
+        if (max < 0 || hi[i] > hi[max] || (hi[i] === hi[max] && lo[i] > lo[max])) max = i;
+      }
+    const bytes = (i: number) => {
+      const b = new Bytes(8);
+      b.u32le(lo[i]);
+      b.u32le(hi[i]);
+      return b.take();
+    };
+    return {
+      encoding: this.delta() ? DELTA_BINARY_PACKED : PLAIN,
+      dictionary: -1,
+      min: min < 0 ? null : bytes(min),
+      max: max < 0 ? null : bytes(max),
+    };
   }
 }
 
@@ -164,15 +455,12 @@ export class Int64Column extends ArrayColumn<bigint> {
  * (bigint in, bigint out; years 1677–2262). Delta-encoded: log timestamps are close to sorted.
  */
 export class TimestampNsColumn extends Int64Column {
-  override element(): SchemaElement {
-    return {
-      ...super.element(),
-      logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'NANOS' },
-    };
+  override leaf(): Leaf {
+    return { ...super.leaf(), logical: 'TIMESTAMP_NANOS' };
   }
 
-  override encoding(): Encoding | undefined {
-    return 'DELTA_BINARY_PACKED';
+  protected override delta(): boolean {
+    return true;
   }
 }
 
@@ -181,97 +469,121 @@ export class TimestampNsColumn extends Int64Column {
  * Spark, Glue and Athena read (they refuse NANOS). Takes bigint microseconds; delta-encoded like the NANOS column.
  */
 export class TimestampUsColumn extends Int64Column {
-  override element(): SchemaElement {
-    return {
-      ...super.element(),
-      converted_type: 'TIMESTAMP_MICROS',
-      logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' },
-    };
+  override leaf(): Leaf {
+    return { ...super.leaf(), convertedType: CONVERTED_TIMESTAMP_MICROS, logical: 'TIMESTAMP_MICROS' };
   }
 
-  override encoding(): Encoding | undefined {
-    return 'DELTA_BINARY_PACKED';
+  protected override delta(): boolean {
+    return true;
   }
 }
 
-/** 64-bit floats (NaN and ±Infinity kept as such). Non-null columns use a Float64Array. */
+/** 64-bit floats (NaN and ±Infinity kept as such), PLAIN. Statistics leave NaN out and widen ±0 as the spec asks. */
 export class DoubleColumn extends Column {
-  private values: Float64Array | (number | null)[];
-
-  constructor(name: string, nullable: boolean, opts: ColumnOptions = {}) {
-    super(name, nullable, opts);
-    this.values = nullable ? [] : new Float64Array(1024);
-  }
+  private values = new Float64Array(1024);
 
   push(v: number | null): void {
-    const a = this.values;
-    if (a instanceof Float64Array) {
-      if (v === null) throw this.nullError();
-      if (this.count === a.length) this.values = grow(a, new Float64Array(a.length * 2));
-      (this.values as Float64Array)[this.count] = v;
-    } else a[this.count] = v;
-    this.count++;
+    if (v === null) {
+      this.nul();
+      return;
+    }
+    const k = this.n;
+    if (k === this.values.length) {
+      const a = new Float64Array(k * 2);
+      a.set(this.values);
+      this.values = a;
+    }
+    this.values[k] = v;
+    this.value();
   }
 
-  element(): SchemaElement {
-    return { name: this.name, type: 'DOUBLE', repetition_type: this.repetition() };
+  leaf(): Leaf {
+    return { name: this.name, type: DOUBLE, repetition: this.repetition() };
   }
 
-  take(rows: number): ColumnSource['data'] {
-    if (this.count !== rows)
-      throw new ParquetWriteError(
-        `parquet column ${this.name}: ${this.count} values for ${rows} rows`,
-        'SF_ERR_PARQUET_SCHEMA',
-      );
-    const a = this.values;
-    this.count = 0;
-    // the library copies the rows it encodes (a slice per row group), so the buffer is reused
-    if (a instanceof Float64Array) return a.subarray(0, rows);
-    if (a.length !== rows) a.length = rows;
-    return a;
+  protected encodeValues(s: Scratch): Encoded {
+    const { values, n } = this;
+    const body = s.body;
+    const dictionary = numberDictionary(s, new Uint32Array(values.buffer, 0, 2 * n), 2, n);
+    const encoding = dictionary < 0 ? PLAIN : RLE_DICTIONARY;
+    if (dictionary < 0) {
+      body.ensure(8 * n);
+      if (LITTLE_ENDIAN) body.bytes(new Uint8Array(values.buffer, 0, 8 * n));
+      else {
+        const dv = new DataView(body.buf.buffer, body.buf.byteOffset);
+        for (let i = 0; i < n; i++) dv.setFloat64(body.n + 8 * i, values[i], true);
+        body.n += 8 * n;
+      }
+    }
+    if (!this.statistics) return { encoding, dictionary, min: null, max: null };
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    let any = false;
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      if (v !== v) continue; // NaN: not ordered
+      any = true;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    if (!any) return { encoding, dictionary, min: null, max: null };
+    // a zero bound is written as -0 (min) and +0 (max): readers may not know which zero they got
+    if (min === 0) min = -0;
+    if (max === 0) max = 0;
+    const b = new Bytes(16);
+    const dv = new DataView(b.buf.buffer);
+    dv.setFloat64(0, min, true);
+    dv.setFloat64(8, max, true);
+    return { encoding, dictionary, min: b.buf.slice(0, 8), max: b.buf.slice(8, 16) };
   }
 }
 
-/** 32-bit signed integers. Non-null columns use an Int32Array. */
+/** 32-bit signed integers, PLAIN. */
 export class Int32Column extends Column {
-  private values: Int32Array | (number | null)[];
-
-  constructor(name: string, nullable: boolean, opts: ColumnOptions = {}) {
-    super(name, nullable, opts);
-    this.values = nullable ? [] : new Int32Array(1024);
-  }
+  private values = new Int32Array(1024);
 
   push(v: number | null): void {
-    const a = this.values;
-    if (a instanceof Int32Array) {
-      if (v === null) throw this.nullError();
-      if (this.count === a.length) this.values = grow(a, new Int32Array(a.length * 2));
-      (this.values as Int32Array)[this.count] = v;
-    } else a[this.count] = v;
-    this.count++;
+    if (v === null) {
+      this.nul();
+      return;
+    }
+    const k = this.n;
+    if (k === this.values.length) {
+      const a = new Int32Array(k * 2);
+      a.set(this.values);
+      this.values = a;
+    }
+    this.values[k] = v;
+    this.value();
   }
 
-  element(): SchemaElement {
-    return { name: this.name, type: 'INT32', repetition_type: this.repetition() };
+  leaf(): Leaf {
+    return { name: this.name, type: INT32, repetition: this.repetition() };
   }
 
-  take(rows: number): ColumnSource['data'] {
-    if (this.count !== rows)
-      throw new ParquetWriteError(
-        `parquet column ${this.name}: ${this.count} values for ${rows} rows`,
-        'SF_ERR_PARQUET_SCHEMA',
-      );
-    const a = this.values;
-    this.count = 0;
-    if (a instanceof Int32Array) return a.subarray(0, rows);
-    if (a.length !== rows) a.length = rows;
-    return a;
+  protected encodeValues(s: Scratch): Encoded {
+    const { values, n } = this;
+    const body = s.body;
+    const dictionary = numberDictionary(s, new Uint32Array(values.buffer, 0, n), 1, n);
+    const encoding = dictionary < 0 ? PLAIN : RLE_DICTIONARY;
+    if (dictionary < 0) {
+      body.ensure(4 * n);
+      if (LITTLE_ENDIAN) body.bytes(new Uint8Array(values.buffer, 0, 4 * n));
+      else for (let i = 0; i < n; i++) body.u32le(values[i]);
+    }
+    if (!this.statistics || n === 0) return { encoding, dictionary, min: null, max: null };
+    let min = values[0];
+    let max = values[0];
+    for (let i = 1; i < n; i++) {
+      const v = values[i];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const b = new Bytes(8);
+    b.u32le(min);
+    b.u32le(max);
+    return { encoding, dictionary, min: b.buf.slice(0, 4), max: b.buf.slice(4, 8) };
   }
-}
-
-function grow<T extends Float64Array | Int32Array>(a: T, b: T): T {
-  b.set(a);
-  return b;
 }
 
 export interface ParquetFileOptions {
@@ -315,9 +627,18 @@ async function writeFd(fd: number, buf: Buffer, at: number, length: number): Pro
  * place; `abort()` removes it.
  */
 export class ParquetFileWriter {
-  private pw: ParquetWriter | null = null;
-  private cols: Column[] = [];
-  private readonly bytes: ByteWriter;
+  private cols: Column[] | null = null;
+  /** The row group being encoded, and the columns' scratch buffers. */
+  private readonly out = new Bytes(1 << 16);
+  private readonly scratch: Scratch = {
+    body: new Bytes(1 << 16),
+    dict: new Bytes(1 << 12),
+    idx: new Int32Array(1024),
+    numbers: new BitsDictionary(),
+  };
+  /** Bytes of the file encoded so far (the file offset of the next row group). */
+  private offset = 0;
+  private readonly groups: RowGroup[] = [];
   private pending: Buffer[] = [];
   private rows = 0;
   private done = false;
@@ -337,9 +658,7 @@ export class ParquetFileWriter {
     /** The temporary file's descriptor (opened synchronously, see open()). */
     private readonly fd: number,
     private readonly opts: ParquetFileOptions,
-  ) {
-    this.bytes = new (hw as typeof import('hyparquet-writer')).ByteWriter(1 << 16);
-  }
+  ) {}
 
   /**
    * Creates `<path>.<pid>-<random>.tmp`; throws ParquetWriteError naming the path when it cannot be created. The
@@ -347,7 +666,6 @@ export class ParquetFileWriter {
    * between JavaScript steps, so it either finds no file or finds its handler installed.
    */
   static async open(path: string, opts: ParquetFileOptions = {}): Promise<ParquetFileWriter> {
-    hw ??= await import('hyparquet-writer');
     const tmp = tempPath(path);
     let fd: number;
     try {
@@ -398,7 +716,7 @@ export class ParquetFileWriter {
 
   /** Fixes the schema (once, before the first row). */
   begin(columns: Column[]): void {
-    if (this.pw) throw new ParquetWriteError('parquet schema already set', 'SF_ERR_PARQUET_SCHEMA');
+    if (this.cols) throw new ParquetWriteError('parquet schema already set', 'SF_ERR_PARQUET_SCHEMA');
     const names = new Set<string>();
     for (const c of columns) {
       if (names.has(c.name))
@@ -409,18 +727,8 @@ export class ParquetFileWriter {
     const rows = Math.floor(this.opts.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE);
     const byCells = Math.floor((this.opts.maxCellsPerRowGroup ?? DEFAULT_MAX_CELLS_PER_ROW_GROUP) / columns.length);
     this.rowGroupSize = Math.max(1, Math.min(rows, byCells));
-    const schema: SchemaElement[] = [
-      { name: 'root', num_children: columns.length },
-      ...columns.map((c) => c.element()),
-    ];
-    const kv = Object.entries(this.opts.metadata ?? {}).map(([key, value]) => ({ key, value }));
-    this.pw = new (hw as typeof import('hyparquet-writer')).ParquetWriter({
-      writer: this.bytes,
-      schema,
-      codec: 'SNAPPY',
-      createdBy: this.opts.createdBy ?? 'sigflow',
-      kvMetadata: kv.length > 0 ? kv : undefined,
-    });
+    this.pending.push(Buffer.from(MAGIC));
+    this.offset = MAGIC.length;
   }
 
   /** Call after pushing one value into every column; encodes a row group when `rowGroupSize` rows are buffered. */
@@ -435,41 +743,19 @@ export class ParquetFileWriter {
 
   /** Encodes the buffered rows as one row group (no-op without rows). */
   flushRowGroup(): void {
-    const pw = this.pw;
-    if (!pw) throw new ParquetWriteError('parquet schema not set', 'SF_ERR_PARQUET_SCHEMA');
+    const cols = this.cols;
+    if (!cols) throw new ParquetWriteError('parquet schema not set', 'SF_ERR_PARQUET_SCHEMA');
     const n = this.rows;
     if (n === 0) return;
-    const columnData: ColumnSource[] = this.cols.map((c) => ({
-      name: c.name,
-      data: c.take(n),
-      encoding: c.encoding(),
-      nullable: c.nullable,
-      statistics: c.statistics,
-    }));
-    try {
-      // our ByteWriter has no async flush, so write() is synchronous
-      void pw.write({ columnData, rowGroupSize: n });
-    } catch (e) {
-      throw new ParquetWriteError(
-        `cannot encode a row group of ${this.path}: ${(e as Error).message}`,
-        'SF_ERR_PARQUET_WRITE',
-        {
-          where: this.path,
-          cause: e,
-        },
-      );
-    }
+    const out = this.out;
+    out.n = 0;
+    const chunks = cols.map((c) => c.encode(n, out, this.offset, this.scratch));
+    this.groups.push({ rows: n, chunks });
+    this.pending.push(Buffer.from(out.take())); // a copy: `out` is the next row group's
+    this.offset += out.n;
     this.rows = 0;
     this.totalRows += n;
     this.rowGroups++;
-    this.takeBytes();
-  }
-
-  private takeBytes(): void {
-    const b = this.bytes;
-    if (b.index === 0) return;
-    this.pending.push(Buffer.from(b.getBytes()));
-    b.index = 0;
   }
 
   /** Writes the encoded row groups to disk. */
@@ -493,11 +779,19 @@ export class ParquetFileWriter {
   /** Writes the last row group and the footer, syncs, and renames the file into place. */
   async close(): Promise<void> {
     if (this.done) throw new ParquetWriteError(`${this.path} already closed`, 'SF_ERR_PARQUET_SCHEMA');
-    const pw = this.pw;
-    if (!pw) throw new ParquetWriteError('parquet schema not set', 'SF_ERR_PARQUET_SCHEMA');
+    const cols = this.cols;
+    if (!cols) throw new ParquetWriteError('parquet schema not set', 'SF_ERR_PARQUET_SCHEMA');
     this.flushRowGroup();
-    void pw.finish();
-    this.takeBytes();
+    const out = this.out;
+    out.n = 0;
+    writeFooter(
+      out,
+      cols.map((c) => c.leaf()),
+      this.groups,
+      this.opts.metadata,
+      this.opts.createdBy ?? 'sigflow',
+    );
+    this.pending.push(Buffer.from(out.take()));
     await this.drain();
     try {
       await datasyncFd(this.fd);

@@ -521,7 +521,7 @@ export class DoubleColumn extends Column {
     let any = false;
     for (let i = 0; i < n; i++) {
       const v = values[i];
-      if (v !== v) continue; // NaN: not ordered
+      if (Number.isNaN(v)) continue; // not ordered
       any = true;
       if (v < min) min = v;
       if (v > max) max = v;

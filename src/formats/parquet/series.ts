@@ -2,8 +2,8 @@
  * A purpose-built encoder for one shape of Parquet file — a time series table: `t`, INT64 TIMESTAMP(MICROS, UTC),
  * not null, and nullable DOUBLE columns — written whole, in memory, in one pass. The lake writes tens of thousands
  * of such files per GB of logs (CSS's layout: a file per log × message × day), so their per-file cost is the
- * lake's speed: the general writer (writer.ts, over hyparquet-writer) spends most of a small file's time on
- * choices this shape does not need (dictionary trials, bigint values, generic thrift structs).
+ * lake's speed: the general writer (writer.ts) would spend a small file's time on what this shape does not need
+ * (column objects, dictionaries, bigint values). Both write through thrift.ts, encodings.ts and file.ts.
  *
  * The file: one row group; per column one data page (v1), snappy-compressed; `t` DELTA_BINARY_PACKED with min/max
  * statistics (what time-range queries prune by), the doubles PLAIN with RLE/bit-packed definition levels and a

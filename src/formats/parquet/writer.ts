@@ -134,6 +134,12 @@ interface Encoded {
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
+/** A signed 64-bit integer's halves, read through views of one BigInt64Array element. */
+const SPLIT64 = new BigInt64Array(1);
+const SPLIT_I32 = new Int32Array(SPLIT64.buffer);
+const SPLIT_U32 = new Uint32Array(SPLIT64.buffer);
+const HI_WORD = LITTLE_ENDIAN ? 1 : 0;
+
 /**
  * One column: its schema leaf and the values of the rows buffered since the last row group — dense (the non-null
  * values only), with a presence byte per row when nullable. Buffers keep their capacity from one row group to the
@@ -391,8 +397,9 @@ export class Int64Column extends Column {
           'SF_ERR_PARQUET_VALUE',
         );
       this.last = v;
-      this.lastHi = Number(v >> 32n);
-      this.lastLo = Number(v & 0xffffffffn);
+      SPLIT64[0] = v; // (no bigint arithmetic: a store, and two 32-bit reads)
+      this.lastHi = SPLIT_I32[HI_WORD];
+      this.lastLo = SPLIT_U32[1 - HI_WORD];
     }
     const k = this.n;
     if (k === this.hi.length) {

@@ -5,7 +5,18 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { close, closeSync, fdatasync, fsyncSync, mkdirSync, openSync, renameSync, write, writeFileSync } from 'node:fs';
+import {
+  close,
+  closeSync,
+  fdatasync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  write,
+  writeFileSync,
+} from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
@@ -47,20 +58,26 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
 }
 
 /**
- * The synchronous form for small state files: creates the folder, writes `tempPath(file)`, fsyncs, renames it
- * over `file` and syncs the folder (so the new name survives a power loss too). Errors are the system's.
+ * The synchronous form for small state files: creates the folder, writes `tempPath(file)` (with `mode` when
+ * given), fsyncs, renames it over `file` and syncs the folder (so the new name survives a power loss too). On an
+ * error the temporary file is removed; errors are the system's.
  */
-export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
+export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode?: number): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = tempPath(file);
-  writeFileSync(tmp, data);
-  const fd = openSync(tmp, 'r+');
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    writeFileSync(tmp, data, mode === undefined ? undefined : { mode });
+    const fd = openSync(tmp, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
-  renameSync(tmp, file);
   fsyncDir(dirname(file));
 }
 

@@ -13,13 +13,13 @@
  * problems and changes with every secret value of the pushed config and the environment replaced by
  * `<redacted>`.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
 import { REDACTED } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
-import { tempPath } from '../io/index.js';
+import { writeFileAtomicSync } from '../io/index.js';
 import type { TelemetryRecord } from '../records/index.js';
 
 /** What came of a push. */
@@ -113,13 +113,12 @@ export class RemoteConfig {
   }
 
   private writeState(revision: number, status: string, to?: string): void {
-    mkdirSync(this.o.stateDir, { recursive: true });
-    const tmp = tempPath(this.stateFile);
-    writeFileSync(
-      tmp,
+    // synced before and after the rename: after a power loss the state names the last revision applied, never an
+    // empty file (which would read as "none" and apply an older push again)
+    writeFileAtomicSync(
+      this.stateFile,
       `${JSON.stringify({ revision, status, ...(to ? { to } : {}), at: new Date().toISOString() })}\n`,
     );
-    renameSync(tmp, this.stateFile);
     this.lastRevision = revision;
   }
 

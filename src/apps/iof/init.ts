@@ -5,11 +5,11 @@
  * again: the project file is rewritten from the workbook; the configuration is rewritten only when broker
  * settings are given (or it does not exist yet); the databases and the outbox are never touched.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { SigflowError } from '../../errors/index.js';
-import { tempPath } from '../../io/index.js';
+import { writeFileAtomicSync } from '../../io/index.js';
 import { type IofProject, saveProject } from '../../sinks/iof/index.js';
 import { readWorkbook } from './workbook.js';
 
@@ -105,10 +105,8 @@ export function runConfig(
 }
 
 function writeAtomic(path: string, text: string, mode?: number): void {
-  const tmp = tempPath(path);
   try {
-    writeFileSync(tmp, text, mode === undefined ? undefined : { mode });
-    renameSync(tmp, path);
+    writeFileAtomicSync(path, text, mode);
   } catch (e) {
     throw new SigflowError('SF_ERR_IOF_PROJECT', `cannot write ${path}: ${(e as Error).message}`, {
       where: path,

@@ -3,11 +3,11 @@
  * or not at all: a local file is written under a temporary name in its folder and renamed into place (the
  * Parquet writer does this itself), an S3 object is one PUT. Keys are `/`-separated, relative to the lake's root.
  */
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { opendir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { IoError, S3Bucket, type S3Location, s3Url, systemReason, tempPath, writeFileAtomic } from '../../io/index.js';
+import { IoError, S3Bucket, type S3Location, s3Url, systemReason, writeFileAtomic } from '../../io/index.js';
 
 export interface LakeObject {
   key: string;
@@ -113,9 +113,8 @@ export class FolderLakeStore implements LakeStore {
           throw e;
         }
       }
-      const tmp = tempPath(path);
-      writeFileSync(tmp, text);
-      renameSync(tmp, path);
+      // synced before the rename: a ledger entry never names work whose record a power loss emptied
+      await writeFileAtomic(path, Buffer.from(text));
       return true;
     } catch (e) {
       throw writeError(path, e);

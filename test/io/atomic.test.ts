@@ -1,0 +1,51 @@
+/**
+ * Files that appear complete or not at all (src/io/atomic.ts): the synchronous form for small state files — mode,
+ * replacement of an existing file, nothing left behind when the write fails — and the asynchronous one's errors.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SigflowError } from '../../src/errors/index.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../../src/io/index.js';
+
+describe('atomic writes', () => {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sigflow-atomic-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writeFileAtomicSync makes the folder, replaces a file whole, sets the mode', () => {
+    const file = join(dir, 'a', 'b', 'state.json');
+    writeFileAtomicSync(file, 'one\n');
+    writeFileAtomicSync(file, 'two\n', 0o600);
+    assert.equal(readFileSync(file, 'utf8'), 'two\n');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(join(dir, 'a', 'b')), ['state.json'], 'no temporary file left');
+  });
+
+  it('writeFileAtomicSync leaves the old file and no temporary file when the rename fails', () => {
+    const target = join(dir, 'is-a-folder');
+    mkdirSync(join(target, 'inside'), { recursive: true }); // a non-empty folder: rename over it fails
+    assert.throws(() => writeFileAtomicSync(target, 'x'), /EISDIR|ENOTEMPTY|EEXIST/);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('is-a-folder.')),
+      [],
+      'the temporary file was removed',
+    );
+  });
+
+  it('writeFileAtomic names the file in SF_ERR_IO_WRITE and leaves nothing behind', async () => {
+    const file = join(dir, 'keep.bin');
+    writeFileSync(file, 'old');
+    await writeFileAtomic(file, Buffer.from('new'));
+    assert.equal(readFileSync(file, 'utf8'), 'new');
+    const missing = join(dir, 'no-such-folder', 'x.bin');
+    await assert.rejects(
+      writeFileAtomic(missing, Buffer.from('x')),
+      (e: unknown) => e instanceof SigflowError && e.code === 'SF_ERR_IO_WRITE' && e.message.includes(missing),
+    );
+  });
+});

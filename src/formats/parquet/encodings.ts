@@ -155,6 +155,22 @@ function packBits(out: Bytes, x: Float64Array, at: number, width: number): void 
   out.ensure(4 * width);
   const b = out.buf;
   let n = out.n;
+  if (width <= 24) {
+    // the common case (deltas of times below 16 ms in ns): whole values into a 32-bit accumulator
+    let acc = 0;
+    let bits = 0;
+    for (let i = at; i < at + PER_MINI; i++) {
+      acc = (acc | (x[i] << bits)) >>> 0;
+      bits += width;
+      while (bits >= 8) {
+        b[n++] = acc & 0xff;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
+    out.n = n;
+    return;
+  }
   let acc = 0; // pending bits (< 2^32 as an unsigned int)
   let bits = 0;
   for (let i = at; i < at + PER_MINI; i++) {

@@ -68,10 +68,16 @@ function valuesOf(kind: Kind, n: number, nullable: boolean): fc.Arbitrary<Value[
     fc.tuple(v, v).map(([a, b]) => Array.from({ length: n }, (_, i) => (i % 37 < 30 ? a : b))),
     // sorted times, as logs have them (deltas in doubles)
     kind === 'tns' || kind === 'tus'
-      ? fc.array(fc.integer({ min: 0, max: 5_000_000 }), { minLength: n, maxLength: n }).map((gaps) => {
-          let t = 1_700_000_000_000_000_000n;
-          return gaps.map((g) => (t += BigInt(g)));
-        })
+      ? fc
+          .array(
+            // gaps of up to 5 ms, or of 2^22–2^25 ns: miniblock widths on both sides of the packer's 24-bit path
+            fc.oneof(fc.integer({ min: 0, max: 5_000_000 }), fc.integer({ min: 2 ** 22, max: 2 ** 25 })),
+            { minLength: n, maxLength: n },
+          )
+          .map((gaps) => {
+            let t = 1_700_000_000_000_000_000n;
+            return gaps.map((g) => (t += BigInt(g)));
+          })
       : fc.array(v, { minLength: n, maxLength: n }),
   );
 }

@@ -28,7 +28,7 @@ import {
 } from '../../../formats/parquet/index.js';
 import { formatTime } from '../../../units/index.js';
 import type { DecoderConfig } from '../dbcset.js';
-import { type BatchView, forEachValue } from '../pipeline.js';
+import { type BatchView, forEachDecodedFrame } from '../pipeline.js';
 import type { WideSource } from './wide.js';
 
 const NO_STATS = { statistics: false };
@@ -47,9 +47,6 @@ export class LongParquetTable {
   private readonly valueInt = new Int64Column('value_int', true, NO_STATS);
   private readonly sa = new Int32Column('sa', true, NO_STATS);
   private readonly label: StringColumn | null;
-  /** Per database, per global signal index: the (qualified) message name and the signal name. */
-  private readonly sigMessage: string[][];
-  private readonly sigName: string[][];
   /** Wide values that did not fit INT64 (written to `value` as the nearest double only). */
   beyondInt64 = 0;
 
@@ -72,8 +69,6 @@ export class LongParquetTable {
     ];
     if (this.label) cols.push(this.label);
     w.begin(cols);
-    this.sigMessage = config.databases.map((d) => d.db.signalMessage.map((m) => d.messageName[m.index]));
-    this.sigName = config.databases.map((d) => d.signalName);
   }
 
   /** Adds the values of one batch (rows are encoded into row groups as they fill up). */
@@ -86,46 +81,50 @@ export class LongParquetTable {
     const decoded = view.decoded as DecodedBatch[];
     const dbs = this.config.databases;
     const { t: tCol, device: devCol, bus, chn: chnCol, message, signal, value, valueInt, sa, label, w } = this;
-    let lastI = -1;
-    let t = 0n;
-    let c = 0;
-    forEachValue(view, (i, d, k) => {
-      if (i !== lastI) {
-        lastI = i;
-        t = time.bigint(off[i]);
-        if (!fitsInt64(t)) {
-          const path = view.file.input.path;
-          throw new SigflowError(
-            'SF_ERR_LOGDECODE_TIME_RANGE',
-            `${path}: time ${formatTime(t)} is beyond the Parquet timestamp range (years 1677–2262)`,
-            { where: path },
-          );
-        }
-        c = chn[i];
+    // per frame what its values share (time, channel, message, source address), then per value
+    forEachDecodedFrame(view, (i, d, start, end) => {
+      const t = time.bigint(off[i]);
+      if (!fitsInt64(t)) {
+        const path = view.file.input.path;
+        throw new SigflowError(
+          'SF_ERR_LOGDECODE_TIME_RANGE',
+          `${path}: time ${formatTime(t)} is beyond the Parquet timestamp range (years 1677–2262)`,
+          { where: path },
+        );
       }
+      const c = chn[i];
       const out = decoded[d];
       const db = dbs[d];
-      const gi = out.signal[k];
-      tCol.push(t);
-      devCol.push(device);
-      bus.push('CAN');
-      chnCol.push(c);
-      message.push(this.sigMessage[d][gi]);
-      signal.push(this.sigName[d][gi]);
-      value.push(out.phys[k]);
-      const wv = db.wide[gi] ? out.widePhys[k] : undefined;
-      if (wv === undefined) valueInt.push(null);
-      else if (fitsInt64(wv)) valueInt.push(wv);
-      else {
-        valueInt.push(null);
-        this.beyondInt64++;
+      const m = out.message[i];
+      const msg = db.messageName[m];
+      const source = db.messageJ1939[m] ? ids[i] & 0xff : null;
+      const include = db.include;
+      const names = db.signalName;
+      const wide = db.wide;
+      for (let k = start; k < end; k++) {
+        const gi = out.signal[k];
+        if (include[gi] !== 1) continue;
+        tCol.push(t);
+        devCol.push(device);
+        bus.push('CAN');
+        chnCol.push(c);
+        message.push(msg);
+        signal.push(names[gi]);
+        value.push(out.phys[k]);
+        const wv = wide[gi] ? out.widePhys[k] : undefined;
+        if (wv === undefined) valueInt.push(null);
+        else if (fitsInt64(wv)) valueInt.push(wv);
+        else {
+          valueInt.push(null);
+          this.beyondInt64++;
+        }
+        sa.push(source);
+        if (label) {
+          const ch = db.hasChoices[gi] ? out.choice[k] : -1;
+          label.push(ch >= 0 ? db.db.labels[ch] : null);
+        }
+        w.endRow();
       }
-      sa.push(db.messageJ1939[out.message[i]] ? ids[i] & 0xff : null);
-      if (label) {
-        const ch = db.hasChoices[gi] ? out.choice[k] : -1;
-        label.push(ch >= 0 ? db.db.labels[ch] : null);
-      }
-      w.endRow();
     });
   }
 }

@@ -19,23 +19,40 @@ import { VERSION } from './version.js';
 
 export { VERSION };
 
-/** Commands that load alone (their module registers them all): a one-shot command starts faster, and the daemon
- * (`run`) does not keep every other command's libraries in memory — ~10 MB on a small box. */
-const ALONE: Record<string, () => Promise<(program: Command) => void>> = {
+/**
+ * Every command's module, by command name: a command loads its module alone (its help and behaviour are the same
+ * as in the full program), so a one-shot command starts without the ~500 modules of all the others (`sigflow
+ * store list`: 0.65 → ~0.25 s), and the daemon (`run`) does not keep every other command's libraries in memory
+ * (~10 MB on a small box). program.ts registers the same modules for `sigflow --help`, `help` and unknown names;
+ * test/cli/help.test.ts checks that this table names every command of the full program and its module.
+ */
+export const COMMAND_MODULES: Readonly<Record<string, () => Promise<(program: Command) => void>>> = {
+  dbc: async () => (await import('./dbc.js')).registerDbcCommands,
   frames: async () => (await import('./frames.js')).registerFramesCommands,
   decode: async () => (await import('./decode.js')).registerDecodeCommands,
+  import: async () => (await import('./import.js')).registerImportCommands,
+  iof: async () => (await import('./iof.js')).registerIofCommands,
+  lake: async () => (await import('./lake.js')).registerLakeCommands,
+  logs: async () => (await import('./logs.js')).registerLogsCommands,
+  outbox: async () => (await import('./outbox.js')).registerOutboxCommands,
+  packets: async () => (await import('./packets.js')).registerPacketsCommands,
   run: async () => (await import('./run.js')).registerRunCommands,
   check: async () => (await import('./run.js')).registerRunCommands,
+  serve: async () => (await import('./serve.js')).registerServeCommands,
+  status: async () => (await import('./status.js')).registerStatusCommands,
+  store: async () => (await import('./store.js')).registerStoreCommands,
+  selftest: async () => (await import('./selftest.js')).registerSelftestCommands,
+  'update-guard': async () => (await import('./update.js')).registerUpdateCommands,
 };
 
 /**
- * The program for `argv`: for the commands of ALONE the root with that command's module only (its help and
- * behaviour are the same), for `--version` the root alone, else every command (program.ts).
+ * The program for `argv`: for a command of COMMAND_MODULES the root with that command's module only, for
+ * `--version` the root alone, else (`--help`, `help`, an unknown name: commander's suggestions) every command.
  */
 async function programFor(argv: string[]): Promise<Command> {
   // `sigflow --version`: the root alone (it holds the version), not every command's libraries
   if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) return rootProgram();
-  const load = Object.hasOwn(ALONE, argv[2] ?? '') ? ALONE[argv[2]] : undefined;
+  const load = Object.hasOwn(COMMAND_MODULES, argv[2] ?? '') ? COMMAND_MODULES[argv[2]] : undefined;
   if (!load) return (await import('./program.js')).buildProgram();
   const program = rootProgram();
   (await load())(program);

@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Command } from 'commander';
-import { reportError } from '../../src/cli/main.js';
+import { COMMAND_MODULES, reportError } from '../../src/cli/main.js';
 import { buildProgram } from '../../src/cli/program.js';
+import { rootProgram } from '../../src/cli/root.js';
 import { runCli } from '../harness/cli.js';
 
 /** Every command with an action (leaf), with its path of names. */
@@ -73,6 +74,18 @@ describe('sigflow <command> --help', () => {
       'dbc decode',
     ])
       assert.ok(names.includes(n), n);
+  });
+
+  it('each command loads alone: COMMAND_MODULES names every command of the full program, and its module registers it', async () => {
+    const full = (buildProgram().commands as Command[]).map((c) => c.name()).sort();
+    assert.deepEqual(Object.keys(COMMAND_MODULES).sort(), full);
+    for (const [name, load] of Object.entries(COMMAND_MODULES)) {
+      const program = rootProgram();
+      (await load())(program);
+      const alone = (program.commands as Command[]).map((c) => c.name());
+      assert.ok(alone.includes(name), `${name}'s module registers ${alone.join(', ')}`);
+      for (const n of alone) assert.ok(full.includes(n), `${n} (from ${name}'s module) is in the full program`);
+    }
   });
 
   for (const { path, cmd } of all) {

@@ -1,7 +1,7 @@
 /**
  * Parquet value and level encodings, into a Bytes buffer: definition levels (RLE/bit-packed hybrid, bit width 1),
- * dictionary indices (the same hybrid at the dictionary's width), and DELTA_BINARY_PACKED of integers — as
- * integral doubles (|v| < 2^53: µs times) or as 64-bit integers held in two 32-bit halves (ns times, any INT64).
+ * dictionary indices (the same hybrid at the dictionary's width), and DELTA_BINARY_PACKED of 64-bit integers held
+ * in two 32-bit halves (times in ns or µs, any INT64).
  */
 import type { Bytes } from './thrift.js';
 
@@ -99,29 +99,6 @@ const BLOCK = 128;
 const MINIBLOCKS = 4;
 const PER_MINI = BLOCK / MINIBLOCKS;
 
-/**
- * DELTA_BINARY_PACKED of integral doubles: a header (block size, miniblocks, count, first value), then per block
- * of 128 deltas the minimum delta and four miniblocks of 32 (delta − minimum) bit-packed at their own width.
- * Deltas up to 2^53 (a compacted file's gaps between logs are hours of µs: more than 32 bits).
- */
-export function deltaDoubles(out: Bytes, v: Float64Array, n: number): void {
-  out.uvarint(BLOCK);
-  out.uvarint(MINIBLOCKS);
-  out.uvarint(n);
-  out.zigzag(n > 0 ? v[0] : 0);
-  const deltas = scratchDeltas;
-  for (let start = 1; start < n; start += BLOCK) {
-    const count = Math.min(BLOCK, n - start);
-    let minDelta = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < count; i++) {
-      const d = v[start + i] - v[start + i - 1];
-      deltas[i] = d;
-      if (d < minDelta) minDelta = d;
-    }
-    packBlock(out, deltas, count, minDelta);
-  }
-}
-
 const scratchDeltas = new Float64Array(BLOCK);
 
 /** One block: the minimum delta, the four widths, the miniblocks (deltas − minimum, each < 2^53). */
@@ -199,8 +176,9 @@ const scratchBig: bigint[] = new Array(BLOCK).fill(0n);
 
 /**
  * DELTA_BINARY_PACKED of signed 64-bit integers held as `hi` (signed upper 32 bits) and `lo` (unsigned lower 32
- * bits). A block whose deltas are all below 2^52 in magnitude (every block of real timestamps) is computed in
- * doubles; any other block in bigints, with the wrapping 64-bit arithmetic the encoding defines.
+ * bits). A block whose deltas differ by less than 2^20 in their upper halves — so |delta| ≤ 2^52 − 1: every block
+ * of real timestamps — is computed in doubles (the minimum delta zigzags exactly, each delta minus it is below
+ * 2^53); any other block in bigints, with the wrapping 64-bit arithmetic the encoding defines.
  */
 export function deltaInt64(out: Bytes, hi: Int32Array, lo: Uint32Array, n: number): void {
   out.uvarint(BLOCK);

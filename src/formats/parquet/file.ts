@@ -140,6 +140,15 @@ export function writeFooter(
     }
   }
   th.string(6, createdBy);
+  // column_orders: TYPE_ORDER for every leaf. Without it a reader may not trust min_value/max_value (Arrow C++
+  // then reads only the deprecated min/max fields, which are not written: no row group could be skipped)
+  th.list(7, T_STRUCT, leaves.length);
+  for (let i = 0; i < leaves.length; i++) {
+    th.beginElement(); // ColumnOrder (a union)
+    th.begin(1); // TypeDefinedOrder
+    th.end();
+    th.end();
+  }
   out.byte(0); // end of FileMetaData
   out.u32le(out.n - footerAt);
   out.bytes(MAGIC);

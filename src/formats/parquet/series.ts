@@ -11,7 +11,7 @@
  * DuckDB, Arrow, Spark/Athena and hyparquet (test/formats/parquet/series.test.ts reads it back with two of them).
  */
 import { writeFileAtomic } from '../../io/index.js';
-import { definitionLevels, deltaDoubles } from './encodings.js';
+import { definitionLevels, deltaInt64 } from './encodings.js';
 import {
   type Chunk,
   CONVERTED_TIMESTAMP_MICROS,
@@ -68,20 +68,23 @@ export function encodeSeriesParquet(table: SeriesTable): Uint8Array {
     chunks.push({ leaf, encodings, dataPageOffset, dictionaryPageOffset: -1, ...size, values, stats });
   };
 
-  // t: DELTA_BINARY_PACKED over the rows' times
-  const times = new Float64Array(rows);
+  // t: DELTA_BINARY_PACKED over the rows' times, as INT64 halves (exact for every |t| < 2^53, whatever the gaps)
+  const hi = new Int32Array(rows);
+  const lo = new Uint32Array(rows);
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < rows; i++) {
     const x = t[order[i]];
     if (!Number.isInteger(x) || Math.abs(x) >= 2 ** 53)
       throw new RangeError(`encodeSeriesParquet: time ${x} is not an integral µs count below 2^53`);
-    times[i] = x;
+    const h = Math.floor(x / 4294967296);
+    hi[i] = h;
+    lo[i] = x - h * 4294967296;
     if (x < min) min = x;
     if (x > max) max = x;
   }
   body.n = 0;
-  deltaDoubles(body, times, rows);
+  deltaInt64(body, hi, lo, rows);
   chunk(T_LEAF, [DELTA_BINARY_PACKED], rows, DELTA_BINARY_PACKED, {
     nulls: 0,
     min: rows > 0 ? int64Bytes(min) : null,

@@ -206,6 +206,12 @@ export abstract class Column {
     s.dict.n = 0;
     const nulls = this.present ? definitionLevels(s.body, this.present, rows, null) : 0;
     const e = this.encodeValues(s);
+    // a page's sizes are i32 fields of its header: a row group of long strings could pass them
+    if (s.body.n > MAX_PAGE || s.dict.n > MAX_PAGE)
+      throw new ParquetWriteError(
+        `parquet column ${this.name}: a page of ${Math.max(s.body.n, s.dict.n)} bytes is more than a Parquet page can hold (2 GiB); write fewer rows per row group`,
+        'SF_ERR_PARQUET_VALUE',
+      );
     let dictionaryPageOffset = -1;
     let uncompressed = 0;
     let compressed = 0;
@@ -254,7 +260,9 @@ function compareBytes(b: Uint8Array, a: number, al: number, c: number, cl: numbe
 
 /** Longest min/max string statistic written (a longer one is left out rather than truncated). */
 const MAX_STAT_BYTES = 256;
-/** A dictionary stops growing at this many entries (the rest of the chunk is PLAIN). */
+/** The largest page body written (page sizes are i32 header fields; room left for snappy's worst case). */
+const MAX_PAGE = 2_000_000_000;
+/** The most entries a dictionary may have: a column chunk with more distinct values is written PLAIN. */
 const MAX_DICTIONARY = 1 << 16;
 
 /**

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { SigflowError } from '../../../src/errors/index.js';
 import { encodeSeriesParquet, type SeriesTable, writeSeriesParquet } from '../../../src/formats/parquet/index.js';
+import { columnOrders } from './_footer.js';
 
 interface Case {
   t: number[];
@@ -202,6 +203,18 @@ describe('encodeSeriesParquet', () => {
       con.closeSync();
       db.closeSync();
     }
+  });
+
+  it('times anywhere below 2^53 µs, with gaps beyond 2^52, read back exactly; column_orders written', async () => {
+    const t = [-(2 ** 53) + 1, -4503599627370497, 1000, 2 ** 52 + 1, 2 ** 53 - 1, 0, 2 ** 53 - 1];
+    const c: Case = {
+      t,
+      cols: [{ name: 'v', v: t.map((_, i) => i), p: t.map(() => true) }],
+      order: t.map((_, i) => i),
+    };
+    const bytes = encodeSeriesParquet(tableOf(c));
+    same(await readHyparquet(bytes), expected(c), 'hyparquet');
+    assert.deepEqual(columnOrders(bytes), [{ field_1: {} }, { field_1: {} }]);
   });
 
   it('refuses a time that is not an integral number of µs below 2^53', () => {

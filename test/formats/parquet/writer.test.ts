@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+
 import {
   DoubleColumn,
   Int32Column,
@@ -18,6 +19,7 @@ import {
   StringColumn,
   TimestampNsColumn,
 } from '../../../src/formats/parquet/index.js';
+import { columnOrders } from './_footer.js';
 
 function read(path: string) {
   const b = readFileSync(path);
@@ -88,6 +90,7 @@ describe('ParquetFileWriter', () => {
     assert.ok(chunk(0, 's')?.encodings.includes('RLE_DICTIONARY'));
     assert.ok(f.meta.row_groups.every((g) => g.columns.every((c) => c.meta_data?.codec === 'SNAPPY')));
     assert.equal(f.meta.created_by, 'sigflow');
+    assert.deepEqual(columnOrders(readFileSync(path)), Array(8).fill({ field_1: {} }), 'column_orders: TYPE_ORDER');
     const got = await f.rows();
     assert.equal(got.length, rows.length);
     rows.forEach((r, i) => {

@@ -433,6 +433,58 @@ describe('sigflow decode --format parquet: integers wider than 2^53, row groups,
     assert.deepEqual(await pq.rows(), []);
   });
 
+  it('a frame beyond the timestamp range fails the run only when it has values to write', async () => {
+    // 2262-04-11: an Engine frame just inside the INT64 ns range, a Big frame beyond it
+    const late = join(dir, 'LATE', 'ABCD1234', '00000001');
+    mkdirSync(late, { recursive: true });
+    const start = 2n ** 63n - 1n - 500_000_000n;
+    const at = (ms: number, id: number, data: number[]): WriteFrame => ({
+      ...frame(0, id, data),
+      timeNs: start + BigInt(ms) * 1_000_000n,
+    });
+    const lateLog = join(late, '00000001.MF4');
+    writeFileSync(
+      lateLog,
+      buildBusLog([at(100, 256, [0x10, 0x27]), at(1100, 768, le64(7n))], {
+        layout: 'canedge-v2',
+        startTimeNs: start,
+        device: { serial: 'ABCD1234' },
+      }),
+    );
+    const out = join(dir, 'late.parquet');
+    const kept = await runCli([
+      'decode',
+      lateLog,
+      '--dbc',
+      dbc,
+      '--signals',
+      '^Engine',
+      '--format',
+      'parquet',
+      '-o',
+      out,
+    ]);
+    assert.equal(kept.code, 0, kept.stderr);
+    const rows = await openParquet(out).rows();
+    assert.deepEqual(
+      rows.map((x) => [x.t, x.signal, x.value]),
+      [[start + 100_000_000n, 'Rpm', 2500]],
+    );
+    const all = await runCli([
+      'decode',
+      lateLog,
+      '--dbc',
+      dbc,
+      '--format',
+      'parquet',
+      '-o',
+      join(dir, 'late2.parquet'),
+    ]);
+    assert.equal(all.code, 1, all.stderr);
+    assert.match(all.stderr, /beyond the Parquet timestamp range .*SF_ERR_LOGDECODE_TIME_RANGE/);
+    assert.equal(existsSync(join(dir, 'late2.parquet')), false);
+  });
+
   it('bad arguments: parquet needs -o (exit 2); an unwritable -o fails before decoding (exit 1)', async () => {
     const cases: [string[], number, RegExp][] = [
       [

@@ -83,15 +83,7 @@ export class LongParquetTable {
     const { t: tCol, device: devCol, bus, chn: chnCol, message, signal, value, valueInt, sa, label, w } = this;
     // per frame what its values share (time, channel, message, source address), then per value
     forEachDecodedFrame(view, (i, d, start, end) => {
-      const t = time.bigint(off[i]);
-      if (!fitsInt64(t)) {
-        const path = view.file.input.path;
-        throw new SigflowError(
-          'SF_ERR_LOGDECODE_TIME_RANGE',
-          `${path}: time ${formatTime(t)} is beyond the Parquet timestamp range (years 1677–2262)`,
-          { where: path },
-        );
-      }
+      let t: bigint | null = null; // at the frame's first value the signal filter keeps: a frame without rows is no error
       const c = chn[i];
       const out = decoded[d];
       const db = dbs[d];
@@ -104,6 +96,17 @@ export class LongParquetTable {
       for (let k = start; k < end; k++) {
         const gi = out.signal[k];
         if (include[gi] !== 1) continue;
+        if (t === null) {
+          t = time.bigint(off[i]);
+          if (!fitsInt64(t)) {
+            const path = view.file.input.path;
+            throw new SigflowError(
+              'SF_ERR_LOGDECODE_TIME_RANGE',
+              `${path}: time ${formatTime(t)} is beyond the Parquet timestamp range (years 1677–2262)`,
+              { where: path },
+            );
+          }
+        }
         tCol.push(t);
         devCol.push(device);
         bus.push('CAN');

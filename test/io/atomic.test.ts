@@ -49,3 +49,25 @@ describe('atomic writes', () => {
     );
   });
 });
+
+describe('the folder lake store writes its side files atomically', () => {
+  it('a failed write names the file and the system reason (not a wrapped code), and leaves no temporary file', async () => {
+    const { FolderLakeStore } = await import('../../src/formats/lake/index.js');
+    const root = mkdtempSync(join(tmpdir(), 'sigflow-lake-store-'));
+    try {
+      mkdirSync(join(root, '_meta', 'x.json', 'inner'), { recursive: true }); // a non-empty folder in the way
+      const store = new FolderLakeStore(root);
+      await assert.rejects(store.putText('_meta/x.json', '{}'), (e: unknown) => {
+        assert.ok(e instanceof SigflowError);
+        assert.equal(e.code, 'SF_ERR_IO_WRITE');
+        assert.match(e.message, /_meta\/x\.json: (EISDIR|ENOTEMPTY|EEXIST)/);
+        return true;
+      });
+      assert.deepEqual(readdirSync(join(root, '_meta')), ['x.json']);
+      assert.equal(await store.putText('_meta/y.json', '{"a":1}\n'), true);
+      assert.equal(readFileSync(join(root, '_meta', 'y.json'), 'utf8'), '{"a":1}\n');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

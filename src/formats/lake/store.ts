@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync
 import { opendir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { SigflowError } from '../../errors/index.js';
 import { IoError, S3Bucket, type S3Location, s3Url, systemReason, writeFileAtomic } from '../../io/index.js';
 
 export interface LakeObject {
@@ -117,6 +118,7 @@ export class FolderLakeStore implements LakeStore {
       await writeFileAtomic(path, Buffer.from(text));
       return true;
     } catch (e) {
+      if (e instanceof SigflowError) throw e; // writeFileAtomic's SF_ERR_IO_WRITE names the path and the reason
       throw writeError(path, e);
     }
   }

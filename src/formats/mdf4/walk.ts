@@ -441,7 +441,7 @@ export class GroupWalker {
       } else if (ch.dataLink !== 0) {
         sd = new SignalDataReader(
           new DataStream(streamContext(mdf), ch.dataLink, 'SD', {
-            chunkSize: 1 << 20,
+            chunkSize: mdf.options.chunkSize,
             maxDzBytes: mdf.options.maxDzBytes,
           }),
         );

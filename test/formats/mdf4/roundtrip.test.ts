@@ -41,8 +41,8 @@ function expected(f: WriteFrame) {
   };
 }
 
-async function readBack(buf: Uint8Array, name: string) {
-  const mdf = await openMdf4(new BufferSource(buf, name));
+async function readBack(buf: Uint8Array, name: string, chunkSize?: number) {
+  const mdf = await openMdf4(new BufferSource(buf, name), { chunkSize });
   const out = [];
   for await (const f of busFrames(mdf, { batchSize: 7 })) {
     const withData = f.type === 'CAN_DataFrame' || f.type === 'LIN_Frame' || f.type === 'LIN_ChecksumError';
@@ -190,6 +190,27 @@ for (const { name, opts } of configs) {
     );
   });
 }
+
+test('sorted signal data read through a small window: every chunk size, block size and compression', async () => {
+  // CAN FD payloads in SD signal data (asammdf layout), read with chunks far smaller than the signal data, so the
+  // signal-data window moves and refills in place many times, entries straddle its end and outgrow it
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(frameArb('asammdf'), { minLength: 1, maxLength: 300 }),
+      fc.constantFrom(16, 64, 100, 257, 4096),
+      fc.constantFrom(undefined, 33, 500),
+      fc.constantFrom('none', 'deflate', 'transposed') as fc.Arbitrary<'none' | 'deflate' | 'transposed'>,
+      async (raw, chunkSize, blockSize, compression) => {
+        const frames = sortFrames(raw).sort((a, b) => (a.timeNs < b.timeNs ? -1 : a.timeNs > b.timeNs ? 1 : 0));
+        const buf = buildBusLog(frames, { layout: 'asammdf', startTimeNs: START, blockSize, compression });
+        const { out, warnings } = await readBack(buf, 'sd-window', chunkSize);
+        assert.deepEqual(warnings, []);
+        assert.deepEqual(out, frames.map(expected));
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
 
 test('merge: groups interleaved out of time order on disk come out time-sorted, each group in its own order', async () => {
   // LIN frames written late (as devices write e.g. CAN9), with times earlier than the CAN frames before them

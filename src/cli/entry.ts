@@ -1,7 +1,7 @@
 /**
  * Runs the CLI when this module is the entry point: the tests run it under tsx (src/cli/entry.ts) or compiled
- * (dist/src/cli/entry.js); bin/sigflow calls main() directly.
+ * (dist/src/cli/entry.js); bin/sigflow calls runAndExit() directly.
  */
-import { main } from './main.js';
+import { runAndExit } from './main.js';
 
-await main(process.argv);
+await runAndExit(process.argv);

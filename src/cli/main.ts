@@ -86,6 +86,22 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * Runs the command line, then ends the process once standard output and error have taken everything written to
+ * them — rather than letting the event loop run dry: Node 20 can deadlock there (nodejs/node#54918: the main
+ * thread waits in the platform's DrainTasks for a compiler task that never reports back; seen on this machine as a
+ * process that had finished its work and hung, about one run in fifteen of a heavy extraction script). The daemons
+ * (`run`, `serve`) return from main() only once stopped; a command's files are closed before it returns.
+ */
+export async function runAndExit(argv: string[]): Promise<void> {
+  await main(argv);
+  // writes to a pipe are asynchronous: wait for the ones queued (an empty write calls back after them)
+  await Promise.all(
+    [process.stdout, process.stderr].map((s) => new Promise<void>((done) => s.write('', () => done()))),
+  );
+  process.exit();
+}
+
 /** Prints `err` on stderr as described in the module comment and returns the exit status. */
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {

@@ -134,6 +134,13 @@ interface Encoded {
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
+/** A copy of `a` with twice its length (the growth of every column buffer). */
+function doubled<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(a: T): T {
+  const b = new (a.constructor as new (length: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 /** A signed 64-bit integer's halves, read through views of one BigInt64Array element. */
 const SPLIT64 = new BigInt64Array(1);
 const SPLIT_I32 = new Int32Array(SPLIT64.buffer);
@@ -184,11 +191,7 @@ export abstract class Column {
 
   private mark(level: number): void {
     let p = this.present as Uint8Array;
-    if (this.rows === p.length) {
-      const q = new Uint8Array(p.length * 2);
-      q.set(p);
-      this.present = p = q;
-    }
+    if (this.rows === p.length) this.present = p = doubled(p);
     p[this.rows] = level;
   }
 
@@ -345,11 +348,7 @@ export class StringColumn extends Column {
       this.lastIdx = j;
     }
     const k = this.n;
-    if (k === this.idx.length) {
-      const a = new Int32Array(k * 2);
-      a.set(this.idx);
-      this.idx = a;
-    }
+    if (k === this.idx.length) this.idx = doubled(this.idx);
     this.idx[k] = this.lastIdx;
     this.value();
   }
@@ -411,12 +410,8 @@ export class Int64Column extends Column {
     }
     const k = this.n;
     if (k === this.hi.length) {
-      const hi = new Int32Array(k * 2);
-      hi.set(this.hi);
-      this.hi = hi;
-      const lo = new Uint32Array(k * 2);
-      lo.set(this.lo);
-      this.lo = lo;
+      this.hi = doubled(this.hi);
+      this.lo = doubled(this.lo);
     }
     this.hi[k] = this.lastHi;
     this.lo[k] = this.lastLo;
@@ -503,11 +498,7 @@ export class DoubleColumn extends Column {
       return;
     }
     const k = this.n;
-    if (k === this.values.length) {
-      const a = new Float64Array(k * 2);
-      a.set(this.values);
-      this.values = a;
-    }
+    if (k === this.values.length) this.values = doubled(this.values);
     this.values[k] = v;
     this.value();
   }
@@ -563,11 +554,7 @@ export class Int32Column extends Column {
       return;
     }
     const k = this.n;
-    if (k === this.values.length) {
-      const a = new Int32Array(k * 2);
-      a.set(this.values);
-      this.values = a;
-    }
+    if (k === this.values.length) this.values = doubled(this.values);
     this.values[k] = v;
     this.value();
   }

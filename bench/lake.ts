@@ -13,7 +13,7 @@
  *   decode` of the same range (the logs decoded on demand, as the CANedge Grafana backend does), measured once.
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -67,7 +67,7 @@ function buildFleet(root: string): number {
 
 /**
  * The filesystem's share: the lake's objects (same folders, same sizes) written again the way the store writes
- * them (tables: writeFileAtomic — temporary file, fdatasync, rename; ledger records: temporary file, rename) into a
+ * them (writeFileAtomic — temporary file, fdatasync, rename — for tables and ledger records alike) into a
  * scratch folder, with nothing to compute — the CPU-seconds that creating this many files costs here, whatever
  * the encoder.
  */
@@ -83,12 +83,8 @@ async function fileFloorCpuS(lake: FolderLakeStore, scratch: string): Promise<{ 
       mkdirSync(dir, { recursive: true });
       made.add(dir);
     }
-    const bytes = Buffer.alloc(o.size, 1);
-    if (o.key.startsWith('_sigflow/')) {
-      // the ledger's small records: temporary file and rename, as the store's putText writes them
-      writeFileSync(`${path}.tmp`, bytes);
-      renameSync(`${path}.tmp`, path);
-    } else await writeFileAtomic(path, bytes);
+    // tables and the ledger's records alike (the store's putText syncs records before their rename too)
+    await writeFileAtomic(path, Buffer.alloc(o.size, 1));
   }
   const cpu = process.cpuUsage(cpu0);
   return { files: objects.length, cpuS: (cpu.user + cpu.system) / 1e6 };

@@ -28,7 +28,7 @@ export function sha256Of(file: string): string {
 
 /**
  * Packs sigflow as version `version` into `outDir`. `mainJs` replaces dist/src/cli/main.js (a version that throws,
- * or hangs); `name` is the tarball's file name (default sigflow-<version>.tgz, as npm names it).
+ * or hangs: it exports `main` and `runAndExit`, the entry bin/sigflow calls); `name` is the tarball's file name (default sigflow-<version>.tgz, as npm names it).
  */
 export async function makeRelease(
   workDir: string,
@@ -78,6 +78,7 @@ export async function main() {
   setInterval(() => {}, 60_000);
   await new Promise(() => {});
 }
+export const runAndExit = main; // what bin/sigflow calls
 `;
 }
 
@@ -85,6 +86,7 @@ export async function main() {
 export const throwingMain = `export async function main() {
   throw new Error('this build is broken');
 }
+export const runAndExit = main; // what bin/sigflow calls
 `;
 
 export interface FileServer {

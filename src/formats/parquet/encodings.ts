@@ -77,13 +77,27 @@ function bitPacked(body: Bytes, idx: Int32Array, from: number, to: number, width
   const groups = Math.ceil((to - from) / 8);
   body.uvarint(groups * 2 + 1);
   body.ensure(groups * width);
-  const b = body.buf;
-  let p = body.n;
-  let acc = 0; // pending bits, fewer than 8 + width ≤ 32
+  body.n = packWhole(body.buf, body.n, idx, from, to, from + groups * 8, width);
+}
+
+/**
+ * Packs src[from, to) — then zeros up to `end` — at `width` bits each (≤ 24, values below 2^width), least
+ * significant bit first, into `b` at `p` through a 32-bit accumulator (pending bits stay below 8 + width); returns
+ * the position after them. `end - from` values times `width` must be a multiple of 8 bits (groups of 8 values).
+ */
+function packWhole(
+  b: Uint8Array,
+  p: number,
+  src: Int32Array | Float64Array,
+  from: number,
+  to: number,
+  end: number,
+  width: number,
+): number {
+  let acc = 0;
   let bits = 0;
-  const end = from + groups * 8;
   for (let i = from; i < end; i++) {
-    const v = i < to ? idx[i] : 0;
+    const v = i < to ? src[i] : 0;
     acc = (acc | (v << bits)) >>> 0;
     bits += width;
     while (bits >= 8) {
@@ -92,7 +106,7 @@ function bitPacked(body: Bytes, idx: Int32Array, from: number, to: number, width
       bits -= 8;
     }
   }
-  body.n = p;
+  return p;
 }
 
 const BLOCK = 128;
@@ -134,18 +148,7 @@ function packBits(out: Bytes, x: Float64Array, at: number, width: number): void 
   let n = out.n;
   if (width <= 24) {
     // the common case (deltas of times below 16 ms in ns): whole values into a 32-bit accumulator
-    let acc = 0;
-    let bits = 0;
-    for (let i = at; i < at + PER_MINI; i++) {
-      acc = (acc | (x[i] << bits)) >>> 0;
-      bits += width;
-      while (bits >= 8) {
-        b[n++] = acc & 0xff;
-        acc >>>= 8;
-        bits -= 8;
-      }
-    }
-    out.n = n;
+    out.n = packWhole(b, n, x, at, at + PER_MINI, at + PER_MINI, width);
     return;
   }
   let acc = 0; // pending bits (< 2^32 as an unsigned int)

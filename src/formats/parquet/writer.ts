@@ -488,9 +488,19 @@ export class TimestampUsColumn extends Int64Column {
   }
 }
 
-/** 64-bit floats (NaN and ±Infinity kept as such), PLAIN. Statistics leave NaN out and widen ±0 as the spec asks. */
-export class DoubleColumn extends Column {
-  private values = new Float64Array(1024);
+/**
+ * Numbers in a typed array (the non-null values, dense): a dictionary when it and its indexes take at most half the
+ * PLAIN size, else PLAIN (the array's bytes as they are on a little-endian machine).
+ */
+abstract class NumberColumn<A extends Float64Array | Int32Array> extends Column {
+  constructor(
+    name: string,
+    nullable: boolean,
+    opts: ColumnOptions,
+    protected values: A,
+  ) {
+    super(name, nullable, opts);
+  }
 
   push(v: number | null): void {
     if (v === null) {
@@ -503,25 +513,44 @@ export class DoubleColumn extends Column {
     this.value();
   }
 
+  /** The values into `s` (dictionary or PLAIN); statistics are the subclass's. */
+  protected encodeNumbers(s: Scratch): { encoding: number; dictionary: number } {
+    const { values, n } = this;
+    const size = values.BYTES_PER_ELEMENT;
+    const stride = size === 8 ? 2 : 1;
+    const dictionary = numberDictionary(s, new Uint32Array(values.buffer, 0, stride * n), stride, n);
+    if (dictionary >= 0) return { encoding: RLE_DICTIONARY, dictionary };
+    const body = s.body;
+    body.ensure(size * n);
+    if (LITTLE_ENDIAN) body.bytes(new Uint8Array(values.buffer, 0, size * n));
+    else {
+      const dv = new DataView(body.buf.buffer, body.buf.byteOffset);
+      for (let i = 0; i < n; i++)
+        if (size === 8) dv.setFloat64(body.n + 8 * i, values[i], true);
+        else dv.setInt32(body.n + 4 * i, values[i], true);
+      body.n += size * n;
+    }
+    return { encoding: PLAIN, dictionary: -1 };
+  }
+}
+
+/**
+ * 64-bit floats (NaN and ±Infinity kept as such). Statistics leave NaN out and widen ±0 as the format asks (a zero
+ * bound is written as -0 for min, +0 for max: readers may not know which zero they got).
+ */
+export class DoubleColumn extends NumberColumn<Float64Array> {
+  constructor(name: string, nullable: boolean, opts: ColumnOptions = {}) {
+    super(name, nullable, opts, new Float64Array(1024));
+  }
+
   leaf(): Leaf {
     return { name: this.name, type: DOUBLE, repetition: this.repetition() };
   }
 
   protected encodeValues(s: Scratch): Encoded {
+    const e = this.encodeNumbers(s);
+    if (!this.statistics) return { ...e, min: null, max: null };
     const { values, n } = this;
-    const body = s.body;
-    const dictionary = numberDictionary(s, new Uint32Array(values.buffer, 0, 2 * n), 2, n);
-    const encoding = dictionary < 0 ? PLAIN : RLE_DICTIONARY;
-    if (dictionary < 0) {
-      body.ensure(8 * n);
-      if (LITTLE_ENDIAN) body.bytes(new Uint8Array(values.buffer, 0, 8 * n));
-      else {
-        const dv = new DataView(body.buf.buffer, body.buf.byteOffset);
-        for (let i = 0; i < n; i++) dv.setFloat64(body.n + 8 * i, values[i], true);
-        body.n += 8 * n;
-      }
-    }
-    if (!this.statistics) return { encoding, dictionary, min: null, max: null };
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     let any = false;
@@ -532,31 +561,21 @@ export class DoubleColumn extends Column {
       if (v < min) min = v;
       if (v > max) max = v;
     }
-    if (!any) return { encoding, dictionary, min: null, max: null };
-    // a zero bound is written as -0 (min) and +0 (max): readers may not know which zero they got
+    if (!any) return { ...e, min: null, max: null };
     if (min === 0) min = -0;
     if (max === 0) max = 0;
     const b = new Bytes(16);
     const dv = new DataView(b.buf.buffer);
     dv.setFloat64(0, min, true);
     dv.setFloat64(8, max, true);
-    return { encoding, dictionary, min: b.buf.slice(0, 8), max: b.buf.slice(8, 16) };
+    return { ...e, min: b.buf.slice(0, 8), max: b.buf.slice(8, 16) };
   }
 }
 
-/** 32-bit signed integers, PLAIN. */
-export class Int32Column extends Column {
-  private values = new Int32Array(1024);
-
-  push(v: number | null): void {
-    if (v === null) {
-      this.nul();
-      return;
-    }
-    const k = this.n;
-    if (k === this.values.length) this.values = doubled(this.values);
-    this.values[k] = v;
-    this.value();
+/** 32-bit signed integers. */
+export class Int32Column extends NumberColumn<Int32Array> {
+  constructor(name: string, nullable: boolean, opts: ColumnOptions = {}) {
+    super(name, nullable, opts, new Int32Array(1024));
   }
 
   leaf(): Leaf {
@@ -564,16 +583,9 @@ export class Int32Column extends Column {
   }
 
   protected encodeValues(s: Scratch): Encoded {
+    const e = this.encodeNumbers(s);
     const { values, n } = this;
-    const body = s.body;
-    const dictionary = numberDictionary(s, new Uint32Array(values.buffer, 0, n), 1, n);
-    const encoding = dictionary < 0 ? PLAIN : RLE_DICTIONARY;
-    if (dictionary < 0) {
-      body.ensure(4 * n);
-      if (LITTLE_ENDIAN) body.bytes(new Uint8Array(values.buffer, 0, 4 * n));
-      else for (let i = 0; i < n; i++) body.u32le(values[i]);
-    }
-    if (!this.statistics || n === 0) return { encoding, dictionary, min: null, max: null };
+    if (!this.statistics || n === 0) return { ...e, min: null, max: null };
     let min = values[0];
     let max = values[0];
     for (let i = 1; i < n; i++) {
@@ -584,7 +596,7 @@ export class Int32Column extends Column {
     const b = new Bytes(8);
     b.u32le(min);
     b.u32le(max);
-    return { encoding, dictionary, min: b.buf.slice(0, 4), max: b.buf.slice(4, 8) };
+    return { ...e, min: b.buf.slice(0, 4), max: b.buf.slice(4, 8) };
   }
 }
 

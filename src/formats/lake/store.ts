@@ -7,7 +7,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync
 import { opendir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SigflowError } from '../../errors/index.js';
 import { IoError, S3Bucket, type S3Location, s3Url, systemReason, writeFileAtomic } from '../../io/index.js';
 
 export interface LakeObject {
@@ -104,23 +103,19 @@ export class FolderLakeStore implements LakeStore {
   async putText(key: string, text: string, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const path = this.pathOf(key);
     this.makeDir(dirname(path));
-    try {
-      if (opts.ifAbsent) {
-        try {
-          writeFileSync(path, text, { flag: 'wx' });
-          return true;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-          throw e;
-        }
+    if (opts.ifAbsent) {
+      try {
+        writeFileSync(path, text, { flag: 'wx' });
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw writeError(path, e);
       }
-      // synced before the rename: a ledger entry never names work whose record a power loss emptied
-      await writeFileAtomic(path, Buffer.from(text));
-      return true;
-    } catch (e) {
-      if (e instanceof SigflowError) throw e; // writeFileAtomic's SF_ERR_IO_WRITE names the path and the reason
-      throw writeError(path, e);
     }
+    // synced before the rename: a ledger entry never names work whose record a power loss emptied (its errors,
+    // SF_ERR_IO_WRITE, name the path and the system's reason)
+    await writeFileAtomic(path, Buffer.from(text));
+    return true;
   }
 
   async getText(key: string): Promise<string | null> {

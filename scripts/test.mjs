@@ -27,5 +27,12 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', ...passThrough, ...files], { stdio: 'inherit', cwd: root });
+// Every test, and each file's process as a whole, gets at most 10 minutes: a process that finished its tests but
+// does not exit (a handle left open, or Node 20's exit deadlock, nodejs/node#54918) is killed and reported as
+// cancelled under its file's name, instead of holding the run until CI's own limit. `--test-timeout=N` overrides.
+const timeout = passThrough.some((a) => a.startsWith('--test-timeout')) ? [] : ['--test-timeout=600000'];
+const r = spawnSync(process.execPath, ['--test', ...timeout, ...passThrough, ...files], {
+  stdio: 'inherit',
+  cwd: root,
+});
 process.exit(r.status ?? 1);

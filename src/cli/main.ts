@@ -14,8 +14,8 @@
 import { type Command, CommanderError } from 'commander';
 import { ERRORS, SigflowError } from '../errors/index.js';
 import { writeError } from '../io/index.js';
+import { VERSION } from '../version/index.js';
 import { rootProgram } from './root.js';
-import { VERSION } from './version.js';
 
 export { VERSION };
 

@@ -3,7 +3,7 @@
  * its own so that main.ts can build a program holding only the command being run (program.ts has them all).
  */
 import { Command } from 'commander';
-import { VERSION } from './version.js';
+import { VERSION } from '../version/index.js';
 
 export function rootProgram(): Command {
   const program = new Command();

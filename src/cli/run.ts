@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
+import { VERSION } from '../version/index.js';
 import { HumanLogLines } from './log-lines.js';
-import { VERSION } from './version.js';
 
 interface RunOptions {
   config: string;

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { parseDuration, parseSize } from '../units/index.js';
+import { VERSION } from '../version/index.js';
 import { collect } from './log-args.js';
-import { VERSION } from './version.js';
 
 interface ServeArgs {
   port: string;

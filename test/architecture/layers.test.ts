@@ -12,7 +12,7 @@ const src = join(repoRoot, 'src');
 
 /** Bottom to top. An area may import areas of a lower layer (or its own), never a higher or same-layer one. */
 export const LAYERS: readonly (readonly string[])[] = [
-  ['errors'],
+  ['errors', 'version'],
   ['units', 'io', 'geo'],
   ['records', 'schema'],
   ['codecs', 'formats'],

@@ -11,6 +11,7 @@
  * DuckDB, Arrow, Spark/Athena and hyparquet (test/formats/parquet/series.test.ts reads it back with two of them).
  */
 import { writeFileAtomic } from '../../io/index.js';
+import { CREATED_BY } from '../../version/index.js';
 import { definitionLevels, deltaInt64 } from './encodings.js';
 import {
   type Chunk,
@@ -119,7 +120,7 @@ export function encodeSeriesParquet(table: SeriesTable): Uint8Array {
     chunks.map((c) => c.leaf),
     [{ rows, chunks }],
     table.metadata,
-    table.createdBy ?? 'sigflow',
+    table.createdBy ?? CREATED_BY,
   );
   return out.take().slice(); // the file's bytes alone (the scratch buffer is the next call's)
 }

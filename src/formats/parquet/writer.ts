@@ -14,6 +14,7 @@ import { rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { SigflowError } from '../../errors/index.js';
 import { tempPath } from '../../io/index.js';
+import { CREATED_BY } from '../../version/index.js';
 import { BitsDictionary } from './dictionary.js';
 import { bitWidth, definitionLevels, deltaInt64, dictionaryIndices } from './encodings.js';
 import {
@@ -605,7 +606,7 @@ export interface ParquetFileOptions {
   rowGroupSize?: number;
   /** At most this many rows × columns per row group (default DEFAULT_MAX_CELLS_PER_ROW_GROUP). */
   maxCellsPerRowGroup?: number;
-  /** FileMetaData created_by (default "sigflow"). */
+  /** FileMetaData created_by (default "sigflow version <version>"). */
   createdBy?: string;
   /** Extra key/value metadata in the footer. */
   metadata?: Record<string, string>;
@@ -803,7 +804,7 @@ export class ParquetFileWriter {
       cols.map((c) => c.leaf()),
       this.groups,
       this.opts.metadata,
-      this.opts.createdBy ?? 'sigflow',
+      this.opts.createdBy ?? CREATED_BY,
     );
     this.pending.push(Buffer.from(out.take()));
     await this.drain();

@@ -1,6 +1,7 @@
 /**
  * sigflow's version, read once from its package.json — found by walking up from this module, so it works from the
- * sources (src/cli, under tsx) and from the build (dist/src/cli) alike.
+ * sources (src/version, under tsx) and from the build (dist/src/version) alike. The bottom layer: the command line
+ * prints it, the updater compares it, and files sigflow writes name it (Parquet's created_by).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,3 +23,9 @@ function readVersion(): string {
 }
 
 export const VERSION: string = readVersion();
+
+/**
+ * What wrote a file, as Parquet's `created_by` wants it: "<application> version <version>" — readers parse it
+ * (parquet-mr and Spark ignore the statistics of string columns written by a writer whose name they cannot parse).
+ */
+export const CREATED_BY = `sigflow version ${VERSION}`;

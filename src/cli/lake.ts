@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { decoderConfigFrom } from '../pipelines/logdecode/index.js';
-import { parseDuration } from '../units/index.js';
+import { parseDuration, parseSize } from '../units/index.js';
 import { addCommonOptions, type CommonOptions, collect, positiveInt, prepare } from './log-args.js';
 import { reportHooks } from './log-report.js';
 
@@ -18,6 +18,7 @@ interface WriteOptions extends CommonOptions {
   events?: string;
   trips?: string;
   cache?: string;
+  cacheMax: string;
   dbc: string[];
   channel: string[];
   transport: string[];
@@ -127,6 +128,7 @@ export function registerLakeCommands(program: Command): void {
     .option('--events <events.json>', 'after each pass, recompute the events of the days it wrote, ±1 day')
     .option('--trips <aggregations.json>', 'after each pass, recompute the trip summaries of the days it wrote, ±1 day')
     .option('--cache <folder>', '--events/--trips over an s3:// lake: its local copy (default: under the cache folder)')
+    .option('--cache-max <size>', 'size bound of that copy: least recently used files go first', '10GiB')
     .addHelpText('after', WRITE_HELP)
     .action(writeAction);
   lake
@@ -147,6 +149,7 @@ export function registerLakeCommands(program: Command): void {
     .option('--device <id>', 'only this device (repeatable)', collect, [])
     .option('--lookback-days <n>', 'read at most this many days before --from to know each event’s state there')
     .option('--cache <folder>', 'local copy of an s3:// lake, read by DuckDB (default: under the cache folder)')
+    .option('--cache-max <size>', 'size bound of that copy: least recently used files go first', '10GiB')
     .addHelpText('after', EVENTS_HELP)
     .action(eventsAction);
   lake
@@ -157,6 +160,7 @@ export function registerLakeCommands(program: Command): void {
     .option('--from <day>', 'first day to (re)write, YYYY-MM-DD (default: the config’s date mode)')
     .option('--to <day>', 'last day to (re)write, YYYY-MM-DD')
     .option('--cache <folder>', 'local copy of an s3:// lake, read by DuckDB (default: under the cache folder)')
+    .option('--cache-max <size>', 'size bound of that copy: least recently used files go first', '10GiB')
     .addHelpText('after', TRIPS_HELP)
     .action(tripsAction);
   lake
@@ -167,6 +171,7 @@ export function registerLakeCommands(program: Command): void {
     .option('--format <format>', 'table, json or csv', 'table')
     .option('--list', 'list the views instead')
     .option('--cache <folder>', 'local copy of an s3:// lake (default: under the cache folder)')
+    .option('--cache-max <size>', 'size bound of that copy: least recently used files go first', '10GiB')
     .option('--from <YYYY-MM-DD>', 'an s3:// lake: copy and query the days from this one')
     .option('--to <YYYY-MM-DD>', 'an s3:// lake: copy and query the days up to this one (inclusive)')
     .option('--no-progress', 'no progress bar while an s3:// lake is copied')
@@ -200,6 +205,7 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
   const config = decoderConfigFrom(opts);
   const leaseMs = Number(parseDuration(opts.lease, '--lease') / 1_000_000n);
   const watchMs = opts.watch === undefined ? null : Number(parseDuration(opts.watch, '--watch') / 1_000_000n);
+  const copy = copyOptions(opts);
   const store = await openLake(opts);
   // late uploads: what a pass wrote changes the events and trips of its days and the days beside them
   const events = opts.events === undefined ? undefined : parseEventsConfig(readConfig(opts.events), opts.events);
@@ -251,14 +257,14 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
             from,
             to,
             devices: [...s.days.keys()],
-            cacheDir: opts.cache,
+            ...copy,
           });
           process.stderr.write(
             `sigflow lake write: events ${from} … ${to} recomputed: ${e.events} row(s) in ${e.files} file(s)\n`,
           );
         }
         if (trips) {
-          const r = await runLakeTrips({ lake: store, config: trips, from, to, cacheDir: opts.cache });
+          const r = await runLakeTrips({ lake: store, config: trips, from, to, ...copy });
           process.stderr.write(
             `sigflow lake write: trips ${from} … ${to} recomputed: ${r.trips} trip(s), ${r.rows} row(s)\n`,
           );
@@ -339,6 +345,12 @@ function readConfig(path: string): string {
 /** A lake read through DuckDB (lake events, trips): an s3:// one through its local copy (--cache). */
 interface LakeReadOptions extends LakeOptions {
   cache?: string;
+  cacheMax: string;
+}
+
+/** Where and how big the local copy of an s3:// lake is (--cache, --cache-max). */
+function copyOptions(opts: { cache?: string; cacheMax: string }): { cacheDir?: string; cacheMaxBytes: number } {
+  return { cacheDir: opts.cache, cacheMaxBytes: parseSize(opts.cacheMax, '--cache-max') };
 }
 
 async function eventsAction(
@@ -363,7 +375,7 @@ async function eventsAction(
       ...(opts.to ? { to: opts.to } : {}),
       ...(opts.device.length ? { devices: opts.device } : {}),
       ...(lookbackDays !== undefined ? { lookbackDays } : {}),
-      cacheDir: opts.cache,
+      ...copyOptions(opts),
     });
     process.stderr.write(
       `sigflow lake events: ${s.devices} device(s), ${s.events} event row(s) (${s.starts} Start, ${s.stops} Stop) in ${s.files} file(s)` +
@@ -385,7 +397,7 @@ async function tripsAction(opts: { config: string; from?: string; to?: string } 
       config,
       ...(opts.from ? { from: opts.from } : {}),
       ...(opts.to ? { to: opts.to } : {}),
-      cacheDir: opts.cache,
+      ...copyOptions(opts),
     });
     process.stderr.write(
       `sigflow lake trips: ${s.from ? `${s.from} … ${s.to}` : 'no day to cover'}: ${s.trips} trip(s), ${s.rows} summary row(s) in ${s.files} file(s)` +
@@ -421,7 +433,7 @@ async function queryAction(sql: string | undefined, opts: QueryOptions): Promise
       : null;
   const t0 = performance.now();
   const read = await readableLake(store, {
-    cacheDir: opts.cache,
+    ...copyOptions(opts),
     from: opts.from,
     to: opts.to,
     onCopyProgress: (done, todo) => {

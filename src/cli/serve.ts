@@ -23,6 +23,7 @@ interface ServeArgs {
   workers?: string;
   store?: string;
   lake?: string;
+  lakeCacheMax: string;
   basicUser?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -70,6 +71,11 @@ export function registerServeCommands(program: Command): void {
       '--lake <folder|s3://bucket/prefix>',
       'also serve this Parquet lake (sigflow lake write): measurement = message folder, tag device, fields = signals',
     )
+    .option(
+      '--lake-cache-max <size>',
+      'size bound of an s3:// lake’s local copy (least recently used go first)',
+      '10GiB',
+    )
     .option('--dbc <file>', "another DBC file (repeatable; the root's *.dbc files are always loaded)", collect, [])
     .option('--passwords <file>', 'passwords.json for encrypted logs (default: the one in the data root)')
     .option(
@@ -116,7 +122,8 @@ With --store, targets {"measurement":"EEC1","field":"EngineSpeed","tags":{"devic
 simPod metric "Stored series" and /api/rows?measurement=… serve the store too. With --lake the same targets read
 the lake: measurement = message folder (CAN2_gnss_speed), tag device, fields = signals; only the days of the
 range are read. An s3:// lake is read through a local copy in the cache folder that holds the days dashboards
-asked for (each month folder listed at most every 30 s; only new and changed files downloaded).
+asked for (each month folder listed at most every 30 s; only new and changed files downloaded; at most
+--lake-cache-max, the least recently used files deleted first).
 
 S3: s3://bucket/prefix (AWS, or any S3-compatible server with --s3-endpoint), or the old backend's form — the
 endpoint URL with --s3_bucket. Files are read with ranged GETs; DBC files and passwords.json are read from the
@@ -182,6 +189,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
     throw new SigflowError('SF_ERR_USAGE', '--tls-cert and --tls-key go together');
   const limitBytes = /^\d+(\.\d+)?$/.test(a.limit) ? Number(a.limit) * 1024 * 1024 : parseSize(a.limit, '--limit');
   const cacheBytes = parseSize(a.cache, '--cache');
+  const lakeCacheMaxBytes = parseSize(a.lakeCacheMax, '--lake-cache-max');
   const pollMs = a.poll === '0' ? 0 : Number(parseDuration(a.poll, '--poll') / 1_000_000n);
   const tokens = readTokens(a.tokenFile);
   const workers = a.workers === undefined ? undefined : Number(a.workers);
@@ -205,6 +213,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
     data: root,
     store: a.store,
     lake: a.lake,
+    lakeCacheMaxBytes,
     s3,
     dbc: a.dbc,
     passwords: a.passwords,

@@ -60,6 +60,8 @@ export interface ServeOptions {
    * `s3://bucket/prefix` (with `s3`'s endpoint, region, keys and CA; read through a local copy of the days asked).
    */
   lake?: string;
+  /** The size bound of an S3 lake's local copy, in bytes (default 10 GiB; see LakeMirror). */
+  lakeCacheMaxBytes?: number;
   /** More DBC files (besides the root's *.dbc). */
   dbc?: string[];
   /** A passwords.json (default: the root's, when there is one). */
@@ -315,7 +317,7 @@ async function prepare(o: ServeOptions, store: RecordSource | undefined): Promis
 }
 
 /** The lake as the record source: a folder, or `s3://bucket/prefix` (with the root's S3 settings). */
-async function openLake(where: string, s3: S3Options | undefined): Promise<RecordSource> {
+async function openLake(where: string, s3: S3Options | undefined, cacheMaxBytes?: number): Promise<RecordSource> {
   const [{ LakeSource }, { openLakeStore }] = await Promise.all([
     import('../pipelines/lake/index.js'),
     import('../formats/lake/index.js'),
@@ -327,14 +329,18 @@ async function openLake(where: string, s3: S3Options | undefined): Promise<Recor
     secretAccessKey: s3?.secretAccessKey,
     caFile: s3?.caFile,
   });
-  return LakeSource.open(store); // closes the store when it closes (or fails to open)
+  return LakeSource.open(store, { cacheMaxBytes }); // closes the store when it closes (or fails to open)
 }
 
 export async function startServe(o: ServeOptions): Promise<RunningServer> {
   if (o.store !== undefined && o.lake !== undefined)
     throw new SigflowError('SF_ERR_SERVE_CONFIG', 'serve a store or a lake, not both (one record source per server)');
   const store: RecordSource | undefined =
-    o.store !== undefined ? StoreSource.open(o.store) : o.lake !== undefined ? await openLake(o.lake, o.s3) : undefined;
+    o.store !== undefined
+      ? StoreSource.open(o.store)
+      : o.lake !== undefined
+        ? await openLake(o.lake, o.s3, o.lakeCacheMaxBytes)
+        : undefined;
   let s: Serving;
   try {
     s = await prepare(o, store);

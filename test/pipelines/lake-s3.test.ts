@@ -6,7 +6,7 @@
  * S3 lake write the same outputs to S3 as over the folder.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -192,6 +192,66 @@ test('two processes sharing a copy: one never deletes a file the other downloade
     const c = new LakeMirror(store, shared); // once gone from S3, a later listing removes it
     await c.sync(month);
     assert.equal(c.stats.removed, 1);
+  } finally {
+    store.close();
+  }
+});
+
+test('the copy stays within its size bound: least recently used files go first, never those in use', async () => {
+  const copy = join(dir, 'bounded-copy');
+  const store = s3Store() as S3LakeStore;
+  const isTable = (k: string) => k.endsWith('.parquet') && !k.startsWith('_sigflow/');
+  const onDisk = () => files(copy).filter((f) => f.endsWith('.parquet'));
+  const bytesOnDisk = () => onDisk().reduce((a, f) => a + statSync(join(copy, f)).size, 0);
+  const age = (keys: string[], ms: number) => {
+    for (const k of keys) {
+      const st = statSync(join(copy, k));
+      utimesSync(join(copy, k), (Date.now() - ms) / 1000, st.mtimeMs / 1000);
+    }
+  };
+  try {
+    const all = await new LakeMirror(store, copy, { maxBytes: Number.POSITIVE_INFINITY }).sync('', isTable);
+    const folderOf = (k: string) => k.split('/').slice(0, 2).join('/');
+    const folders = [...new Set(all.map(folderOf))];
+    assert.ok(folders.length >= 3, folders.join(', '));
+    const [kept, other] = folders;
+    const keptKeys = all.filter((k) => folderOf(k) === kept);
+    const otherKeys = all.filter((k) => folderOf(k) === other);
+    const keptBytes = keptKeys.reduce((a, k) => a + statSync(join(copy, k)).size, 0);
+    assert.ok(bytesOnDisk() > 2 * keptBytes);
+
+    // a file used recently is never taken away, whatever the bound
+    age(all, 3_600_000);
+    age(otherKeys, 60_000); // used a minute ago (by another request or process)
+    const tight = new LakeMirror(store, copy, { maxBytes: keptBytes + 1 });
+    assert.deepEqual(await tight.sync(`${kept}/`, isTable), keptKeys);
+    for (const k of [...keptKeys, ...otherKeys]) assert.ok(statSync(join(copy, k)).isFile(), k);
+    assert.equal(tight.stats.evicted, all.length - keptKeys.length - otherKeys.length);
+    assert.equal(onDisk().length, keptKeys.length + otherKeys.length);
+    assert.ok(
+      !files(copy).some((f) => folders.slice(2).some((x) => f.startsWith(`${x}/`))),
+      'the folders emptied are removed',
+    );
+    // the sync marked its files as used (access time now): the least recently used are now the others
+    for (const k of keptKeys) assert.ok(Date.now() - statSync(join(copy, k)).atimeMs < 30_000, k);
+
+    // once they are no longer in use, the least recently used go first, down to 90 % of the bound
+    age(otherKeys, 3_600_000);
+    age(keptKeys, 1_800_000);
+    const otherBytes = otherKeys.reduce((a, k) => a + statSync(join(copy, k)).size, 0);
+    const bound = new LakeMirror(store, copy, { maxBytes: keptBytes + otherBytes - 1 });
+    await bound.sync(`${kept}/`, isTable);
+    assert.equal(bound.stats.fetched, 0);
+    assert.ok(bytesOnDisk() <= bound.maxBytes * 0.9, `${bytesOnDisk()} ≤ 90 % of ${bound.maxBytes}`);
+    assert.ok(bound.stats.evicted >= 1);
+    for (const k of keptKeys) assert.ok(statSync(join(copy, k)).isFile(), k);
+
+    // the copy is a cache: what was evicted is downloaded again when asked for
+    const present = onDisk().length;
+    const again = new LakeMirror(store, copy, { maxBytes: Number.POSITIVE_INFINITY });
+    assert.deepEqual(await again.sync('', isTable), all);
+    assert.equal(again.stats.fetched, all.length - present);
+    assert.equal(onDisk().length, all.length);
   } finally {
     store.close();
   }

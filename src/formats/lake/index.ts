@@ -19,7 +19,13 @@ export {
   US_PER_DAY,
 } from './layout.js';
 export { type CompactionRecord, type FailureEntry, LakeLedger, type LedgerEntry } from './ledger.js';
-export { LakeMirror, type MirrorStats, mirrorFolder } from './mirror.js';
+export {
+  DEFAULT_MIRROR_MAX_BYTES,
+  LakeMirror,
+  type MirrorOptions,
+  type MirrorStats,
+  mirrorFolder,
+} from './mirror.js';
 export { writeDeviceMetaTable, writeMessagesTable, writeSideTables } from './side.js';
 export {
   asS3Store,

@@ -17,9 +17,14 @@
  *
  * The copy is a cache: deleting it loses nothing. Several processes may share one (`serve`, `lake query`, events):
  * each file is renamed into place whole, and a process deletes only files that were there before its listing was
- * made (one another process downloaded since then is never taken away from it). Not done: bounding the copy's
- * size — a long-running `serve` keeps every day it was asked for until the objects go from S3 (delete the folder
- * to reclaim the space).
+ * made (one another process downloaded since then is never taken away from it).
+ *
+ * The copy's size is bounded (`maxBytes`, default 10 GiB): a sync marks the files it returns as used (their access
+ * time: set when downloaded, refreshed at most once a minute, so every process sharing the copy sees it), and when
+ * the copy grows beyond the bound the least recently used files are deleted until it is at 90 % of it — never a file
+ * of the sync at hand, nor one used in the last 10 minutes (another request or process may be reading it). Files
+ * that are all that recent can hold the copy above its bound for a while. The total is counted by a walk of the copy
+ * at the first sync and whenever it may have passed the bound; downloads in between are added as they happen.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -56,7 +61,28 @@ export interface MirrorStats {
   fetched: number;
   fetchedBytes: number;
   removed: number;
+  /** Files deleted to keep the copy within its size bound, and their bytes. */
+  evicted: number;
+  evictedBytes: number;
 }
+
+export interface MirrorOptions {
+  /** How long a listing is kept (default 30 s). */
+  ttlMs?: number;
+  /** After each download of a sync: how many of its `todo` are done (for a progress bar). */
+  onFetched?: (done: number, todo: number) => void;
+  /** The copy's size bound in bytes (default DEFAULT_MIRROR_MAX_BYTES; Infinity: none). */
+  maxBytes?: number;
+}
+
+/** The default bound of a copy's size: 10 GiB. */
+export const DEFAULT_MIRROR_MAX_BYTES = 10 * 1024 ** 3;
+
+/** A file used this recently (its access time) is never evicted: a request or another process may be reading it. */
+const IN_USE_MS = 10 * 60_000;
+
+/** A used file's access time is refreshed when older than this (one utimes per file and minute at most). */
+const TOUCH_MS = 60_000;
 
 /**
  * A key that is a path inside the copy: S3 keys may hold anything (`a//b`, `../x`, a trailing `/`); such objects
@@ -89,18 +115,26 @@ export function copyTimeMs(o: Pick<LakeObject, 'mtimeMs' | 'etag'>): number {
 }
 
 export class LakeMirror {
-  readonly stats: MirrorStats = { fetched: 0, fetchedBytes: 0, removed: 0 };
+  readonly stats: MirrorStats = { fetched: 0, fetchedBytes: 0, removed: 0, evicted: 0, evictedBytes: 0 };
   private readonly listings = new Map<string, Cached<LakeObject[]>>();
   private readonly folderLists = new Map<string, Cached<string[]>>();
+  readonly ttlMs: number;
+  readonly maxBytes: number;
+  private readonly onFetched?: (done: number, todo: number) => void;
+  /** The copy's bytes as last counted plus this process's downloads since (null: not counted yet). */
+  private bytes: number | null = null;
+  private walkedAt = 0;
 
   constructor(
     readonly store: S3LakeStore,
     /** The local folder: the lake's keys are paths under it. */
     readonly folder: string,
-    readonly ttlMs = 30_000,
-    /** After each download of a sync: how many of its `todo` are done (for a progress bar). */
-    private readonly onFetched?: (done: number, todo: number) => void,
-  ) {}
+    opts: MirrorOptions = {},
+  ) {
+    this.ttlMs = opts.ttlMs ?? 30_000;
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MIRROR_MAX_BYTES;
+    this.onFetched = opts.onFetched;
+  }
 
   /** A cached value, or a fresh one (a failure is not kept; a full cache drops its expired entries first). */
   private cached<T>(map: Map<string, Cached<T>>, key: string, make: () => Promise<T>): Cached<T> {
@@ -149,6 +183,7 @@ export class LakeMirror {
         }),
       );
     this.prune(prefix, (key) => keep(key) && !want.has(key), listing.at);
+    this.bound(want);
     return [...want].sort();
   }
 
@@ -159,10 +194,16 @@ export class LakeMirror {
     return join(this.folder, ...key.split('/'));
   }
 
+  /** True when the copy of `o` is current; then it is also marked as used (see the module comment). */
   private current(o: LakeObject): boolean {
+    const path = this.pathOf(o.key);
     try {
-      const st = statSync(this.pathOf(o.key));
-      return st.size === o.size && Math.round(st.mtimeMs) === copyTimeMs(o);
+      const st = statSync(path);
+      const mtime = copyTimeMs(o);
+      if (st.size !== o.size || Math.round(st.mtimeMs) !== mtime) return false;
+      const now = Date.now();
+      if (now - st.atimeMs > TOUCH_MS) utimesSync(path, now / 1000, mtime / 1000);
+      return true;
     } catch {
       return false;
     }
@@ -176,8 +217,7 @@ export class LakeMirror {
     try {
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(tmp, bytes);
-      const t = copyTimeMs(o) / 1000;
-      utimesSync(tmp, t, t);
+      utimesSync(tmp, Date.now() / 1000, copyTimeMs(o) / 1000); // used now; the object's time
       renameSync(tmp, path);
     } catch (e) {
       rmSync(tmp, { force: true });
@@ -185,6 +225,71 @@ export class LakeMirror {
     }
     this.stats.fetched++;
     this.stats.fetchedBytes += bytes.length;
+    if (this.bytes !== null) this.bytes += bytes.length;
+  }
+
+  /**
+   * Keeps the copy within `maxBytes`: when it may have grown beyond it, counts it (a walk) and deletes the least
+   * recently used files — not those of `keep` (the sync at hand) nor any used in the last IN_USE_MS — down to 90 %.
+   */
+  private bound(keep: Set<string>): void {
+    if (this.bytes !== null && this.bytes <= this.maxBytes) return;
+    // still beyond the bound after the last walk (its files were all in use): not another walk per sync
+    if (this.bytes !== null && Date.now() - this.walkedAt < TOUCH_MS) return;
+    this.walkedAt = Date.now();
+    const files: { key: string; path: string; size: number; used: number }[] = [];
+    const walk = (dir: string, keyPrefix: string) => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return; // not there (yet), or gone meanwhile
+      }
+      for (const e of entries) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) walk(path, `${keyPrefix}${e.name}/`);
+        else if (e.isFile() && !e.name.endsWith('.tmp')) {
+          try {
+            const st = statSync(path);
+            files.push({ key: `${keyPrefix}${e.name}`, path, size: st.size, used: st.atimeMs });
+          } catch {
+            // removed meanwhile
+          }
+        }
+      }
+    };
+    walk(this.folder, '');
+    let total = files.reduce((a, f) => a + f.size, 0);
+    if (total > this.maxBytes) {
+      const target = this.maxBytes * 0.9;
+      const recent = Date.now() - IN_USE_MS;
+      files.sort((a, b) => a.used - b.used);
+      for (const f of files) {
+        if (total <= target || f.used >= recent) break;
+        if (keep.has(f.key)) continue;
+        try {
+          unlinkSync(f.path);
+        } catch {
+          continue; // removed meanwhile (by another process)
+        }
+        total -= f.size;
+        this.stats.evicted++;
+        this.stats.evictedBytes += f.size;
+        this.removeEmptyFolders(dirname(f.path));
+      }
+    }
+    this.bytes = total;
+  }
+
+  /** Removes `dir` and its parents up to the copy's folder while they are empty. */
+  private removeEmptyFolders(dir: string): void {
+    for (let d = dir; d.length > this.folder.length && d.startsWith(this.folder); d = dirname(d)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        return; // not empty (or gone)
+      }
+    }
   }
 
   /**
@@ -218,9 +323,11 @@ export class LakeMirror {
           if (!tmp && !drop(key)) continue;
           try {
             // ctime: when the file was renamed into place (its mtime is the object's)
-            const changed = statSync(path).ctimeMs;
+            const st = statSync(path);
+            const changed = st.ctimeMs;
             if (tmp ? now - changed < STALE_TMP_MS : changed >= listedAt) continue;
             unlinkSync(path);
+            if (this.bytes !== null) this.bytes -= st.size;
             if (!tmp) this.stats.removed++;
             left--;
           } catch {

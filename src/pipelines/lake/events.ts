@@ -343,6 +343,8 @@ export interface LakeEventsJob {
   lookbackDays?: number;
   /** The local copy of an S3 lake (default: under the cache folder; see readableLake). */
   cacheDir?: string;
+  /** The copy's size bound in bytes (default 10 GiB; see LakeMirror). */
+  cacheMaxBytes?: number;
 }
 
 export interface LakeEventsHooks {
@@ -398,7 +400,7 @@ export async function runLakeEvents(job: LakeEventsJob, hooks: LakeEventsHooks =
     });
   const stats: LakeEventsStats = { devices: 0, events: 0, starts: 0, stops: 0, files: 0, removed: 0 };
   // an S3 lake is read through its local copy (brought up to date first); the outputs go to the lake itself
-  const read = await readableLake(job.lake, { cacheDir: job.cacheDir });
+  const read = await readableLake(job.lake, { cacheDir: job.cacheDir, cacheMaxBytes: job.cacheMaxBytes });
   const q = await LakeQuery.openReadable(read);
   try {
     const files = await LakeFiles.list(read);

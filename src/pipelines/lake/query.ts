@@ -42,6 +42,8 @@ export interface LakeQueryResult {
 export interface LakeQueryOptions {
   /** The local copy of an S3 lake (default: `<cache>/lake/<bucket>-<hash>`, see mirrorFolder). */
   cacheDir?: string;
+  /** The copy's size bound in bytes (default 10 GiB: least recently used files go first; see LakeMirror). */
+  cacheMaxBytes?: number;
   /** An S3 lake: copy only the days from … to (`YYYY-MM-DD`, UTC, inclusive). */
   from?: string;
   to?: string;
@@ -80,7 +82,7 @@ export async function readableLake(lake: LakeStore, opts: LakeQueryOptions = {})
   const s3 = asS3Store(lake);
   const folder = opts.cacheDir ?? mirrorFolder(s3);
   const { from, to } = lakeDayRange(opts.from, opts.to);
-  const mirror = new LakeMirror(s3, folder, undefined, opts.onCopyProgress);
+  const mirror = new LakeMirror(s3, folder, { onFetched: opts.onCopyProgress, maxBytes: opts.cacheMaxBytes });
   try {
     const keys = await mirror.sync('', (key) => {
       if (key.startsWith(`${LAKE_META}/`) || !key.endsWith('.parquet')) return false;

@@ -121,6 +121,8 @@ export interface LakeSourceOptions {
   refreshMs?: number;
   /** The local copy of an S3 lake (default: under the cache folder, see LakeMirror). */
   cacheDir?: string;
+  /** The copy's size bound in bytes (default 10 GiB; see LakeMirror). */
+  cacheMaxBytes?: number;
 }
 
 export class LakeSource {
@@ -153,7 +155,7 @@ export class LakeSource {
         lake = folderFiles(store.folder);
       } else {
         const s3 = asS3Store(store);
-        lake = mirroredFiles(new LakeMirror(s3, opts.cacheDir ?? mirrorFolder(s3)));
+        lake = mirroredFiles(new LakeMirror(s3, opts.cacheDir ?? mirrorFolder(s3), { maxBytes: opts.cacheMaxBytes }));
       }
       const { DuckDBInstance } = await import('@duckdb/node-api');
       const duck = await DuckDBInstance.create(':memory:');

@@ -326,6 +326,8 @@ export interface LakeTripsJob {
   now?: number;
   /** The local copy of an S3 lake (default: under the cache folder; see readableLake). */
   cacheDir?: string;
+  /** The copy's size bound in bytes (default 10 GiB; see LakeMirror). */
+  cacheMaxBytes?: number;
 }
 
 export interface LakeTripsHooks {
@@ -377,7 +379,7 @@ export async function runLakeTrips(job: LakeTripsJob, hooks: LakeTripsHooks = {}
   let { from, to } = lakeDayRange(job.from, job.to);
   const stats: LakeTripsStats = { from: null, to: null, trips: 0, rows: 0, files: 0, removed: 0 };
   // an S3 lake is read through its local copy (brought up to date first); the outputs go to the lake itself
-  const read = await readableLake(job.lake, { cacheDir: job.cacheDir });
+  const read = await readableLake(job.lake, { cacheDir: job.cacheDir, cacheMaxBytes: job.cacheMaxBytes });
   const q = await LakeQuery.openReadable(read);
   try {
     const files = await LakeFiles.list(read);

@@ -41,4 +41,12 @@ export {
   waitForOutcome,
 } from './state.js';
 export { pruneVersions, rollback, type SwitchOptions, switchVersion } from './switch.js';
-export { checkPackageEntries, DEFAULT_MAX_BYTES, download, listTarGz, type TarEntry } from './tarball.js';
+export {
+  checkPackageEntries,
+  DEFAULT_MAX_BYTES,
+  download,
+  type ExtractLimits,
+  extractPackage,
+  listTarGz,
+  type TarEntry,
+} from './tarball.js';

@@ -1,6 +1,6 @@
 /**
  * Staging: a release tarball becomes `<root>/versions/<v>/`, a whole package ready to run — downloaded (size cap,
- * sha256 required), its entries checked, extracted by the system tar into `<v>.partial`, its dependencies
+ * sha256 required), extracted into `<v>.partial` by a reader that checks every entry (tarball.ts), its dependencies
  * installed, a completion marker written last, then renamed to `<v>`. Nothing under `current` changes.
  */
 import { execFile } from 'node:child_process';
@@ -29,7 +29,7 @@ import {
   previousVersion,
   readMarker,
 } from './layout.js';
-import { checkPackageEntries, DEFAULT_MAX_BYTES, download, listTarGz } from './tarball.js';
+import { DEFAULT_MAX_BYTES, download, extractPackage } from './tarball.js';
 
 const run = promisify(execFile);
 
@@ -52,6 +52,8 @@ export interface StageOptions {
   readonly signal?: AbortSignal;
   /** Size cap of the tarball (default 200 MiB). */
   readonly maxBytes?: number;
+  /** Size cap of its files unpacked (default 1 GiB). */
+  readonly maxUnpackedBytes?: number;
   /** The download's time limit (default 10 min). */
   readonly timeoutMs?: number;
 }
@@ -228,20 +230,8 @@ export async function stageUpdate(o: StageOptions): Promise<StageResult> {
         `${url}: sha256 ${got.sha256} (${got.bytes} bytes), expected ${sha}; nothing was installed`,
         { where: url },
       );
-    checkPackageEntries(await listTarGz(tgz), url);
     mkdirSync(partial);
-    try {
-      // GNU tar also refuses ".." members and strips leading "/" on its own; the check above refused them already
-      await run('tar', ['-xzf', tgz, '-C', partial, '--strip-components=1', '--no-same-owner'], {
-        signal: o.signal,
-        maxBuffer: 4 * 1024 * 1024,
-      });
-    } catch (e) {
-      throw new SigflowError('SF_ERR_UPDATE_PACKAGE', `tar could not extract ${url}: ${tailOf(e)}`, {
-        where: url,
-        cause: e,
-      });
-    }
+    await extractPackage(tgz, partial, url, { maxBytes: o.maxUnpackedBytes });
     const pkg = readPackage(partial);
     if (pkg?.name !== 'sigflow' || pkg.version !== version)
       throw new SigflowError(

@@ -123,34 +123,44 @@ export async function serveDir(dir: string): Promise<FileServer> {
   };
 }
 
-/** A .tgz of raw tar entries (ustar headers written here, so names npm or GNU tar would refuse can be made). */
-export function rawTarGz(entries: { name: string; type?: string; data?: string; linkname?: string }[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const e of entries) {
-    const data = Buffer.from(e.data ?? '');
-    const h = Buffer.alloc(512);
-    h.write(e.name, 0, 100, 'utf8');
-    h.write(e.type === '5' ? '0000755\0' : '0000644\0', 100, 'latin1');
-    h.write('0000000\0', 108, 'latin1');
-    h.write('0000000\0', 116, 'latin1');
-    h.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-    h.write(
-      `${Math.floor(Date.now() / 1000)
-        .toString(8)
-        .padStart(11, '0')}\0`,
-      136,
-      'latin1',
-    );
-    h.write(e.type ?? '0', 156, 'latin1');
-    if (e.linkname) h.write(e.linkname, 157, 100, 'utf8');
-    h.write('ustar\0', 257, 'latin1');
-    h.write('00', 263, 'latin1');
-    h.fill(0x20, 148, 156);
-    let sum = 0;
-    for (const b of h) sum += b;
-    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-    blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
+/** One raw tar entry: `data` is its bytes; the header's size field says their length. */
+export interface RawTarEntry {
+  name: string;
+  type?: string;
+  data?: string | Buffer;
+  linkname?: string;
+}
+
+/** The blocks of one entry: its ustar header (written here, so names npm or GNU tar would refuse can be made), data, padding. */
+export function rawTarEntry(e: RawTarEntry): Buffer {
+  const data = Buffer.from(e.data ?? '');
+  const h = Buffer.alloc(512);
+  h.write(e.name, 0, 100, 'utf8');
+  h.write(e.type === '5' ? '0000755\0' : '0000644\0', 100, 'latin1');
+  h.write('0000000\0', 108, 'latin1');
+  h.write('0000000\0', 116, 'latin1');
+  h.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  h.write(
+    `${Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+    'latin1',
+  );
+  h.write(e.type ?? '0', 156, 'latin1');
+  if (e.linkname) h.write(e.linkname, 157, 100, 'utf8');
+  h.write('ustar\0', 257, 'latin1');
+  h.write('00', 263, 'latin1');
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return Buffer.concat([h, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
+/** A .tgz of raw tar entries (see rawTarEntry). */
+export function rawTarGz(entries: RawTarEntry[]): Buffer {
+  const blocks = entries.map(rawTarEntry);
   blocks.push(Buffer.alloc(1024));
   return gzipSync(Buffer.concat(blocks));
 }

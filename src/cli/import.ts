@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import type { ImportSummary } from '../pipelines/logimport/index.js';
-import { parseDuration } from '../units/index.js';
+import { parseTimerMs } from '../units/index.js';
 import { addCommonOptions, type CommonOptions, collect, type Prepared, prepare } from './log-args.js';
 import { HumanLogLines } from './log-lines.js';
 import { explainDecoding, reportHooks } from './log-report.js';
@@ -102,7 +102,7 @@ Examples:
 /** --drain-timeout: a duration, or a plain number of seconds (as before durations were accepted); 0 is allowed. */
 function drainTimeoutMs(text: string): number {
   const seconds = /^\s*\d+(\.\d+)?\s*$/.test(text) ? `${text.trim()}s` : text;
-  return Number(parseDuration(seconds, '--drain-timeout', { allowZero: true }) / 1_000_000n);
+  return parseTimerMs(seconds, '--drain-timeout', { allowZero: true });
 }
 
 async function importAction(paths: string[], opts: ImportOptions): Promise<void> {
@@ -121,7 +121,7 @@ async function importAction(paths: string[], opts: ImportOptions): Promise<void>
     await importOnce(paths, opts);
     return;
   }
-  const everyMs = Number(parseDuration(opts.watch, '--watch') / 1_000_000n);
+  const everyMs = parseTimerMs(opts.watch, '--watch');
   const { startImportTrigger, untilNextRound } = await import('../pipelines/logimport/index.js');
   const interrupt = onInterrupt(() => {});
   let trigger: Awaited<ReturnType<typeof startImportTrigger>> | null = null;

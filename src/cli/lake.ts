@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
 import { decoderConfigFrom } from '../pipelines/logdecode/index.js';
-import { parseDuration, parseSize } from '../units/index.js';
+import { parseDuration, parseSize, parseTimerMs } from '../units/index.js';
 import { addCommonOptions, type CommonOptions, collect, positiveInt, prepare } from './log-args.js';
 import { reportHooks } from './log-report.js';
 
@@ -204,7 +204,7 @@ async function writeAction(paths: string[], opts: WriteOptions): Promise<void> {
     await import('../pipelines/lake/index.js');
   const config = decoderConfigFrom(opts);
   const leaseMs = Number(parseDuration(opts.lease, '--lease') / 1_000_000n);
-  const watchMs = opts.watch === undefined ? null : Number(parseDuration(opts.watch, '--watch') / 1_000_000n);
+  const watchMs = opts.watch === undefined ? null : parseTimerMs(opts.watch, '--watch');
   const copy = copyOptions(opts);
   const store = await openLake(opts);
   // late uploads: what a pass wrote changes the events and trips of its days and the days beside them

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
-import { parseDuration, parseSize } from '../units/index.js';
+import { parseSize, parseTimerMs } from '../units/index.js';
 import { VERSION } from '../version/index.js';
 import { collect } from './log-args.js';
 
@@ -190,7 +190,7 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
   const limitBytes = /^\d+(\.\d+)?$/.test(a.limit) ? Number(a.limit) * 1024 * 1024 : parseSize(a.limit, '--limit');
   const cacheBytes = parseSize(a.cache, '--cache');
   const lakeCacheMaxBytes = parseSize(a.lakeCacheMax, '--lake-cache-max');
-  const pollMs = a.poll === '0' ? 0 : Number(parseDuration(a.poll, '--poll') / 1_000_000n);
+  const pollMs = a.poll === '0' ? 0 : parseTimerMs(a.poll, '--poll');
   const tokens = readTokens(a.tokenFile);
   const workers = a.workers === undefined ? undefined : Number(a.workers);
   if (workers !== undefined && (!Number.isInteger(workers) || workers < 0 || workers > 64)) {

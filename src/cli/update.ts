@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { SigflowError } from '../errors/index.js';
-import { parseDuration } from '../units/index.js';
+import { parseTimerMs } from '../units/index.js';
 
 interface GuardOpts {
   root: string;
@@ -42,7 +42,7 @@ Examples:
   sigflow update-guard --root /opt/sigflow --health http://127.0.0.1:9464/healthz --to 1.4.2 --deadline 60s`,
     )
     .action(async (opts: GuardOpts) => {
-      const ms = (text: string, what: string) => Number(parseDuration(text, what) / 1_000_000n);
+      const ms = (text: string, what: string) => parseTimerMs(text, what);
       const keep = Number(opts.keep);
       if (!Number.isSafeInteger(keep) || keep < 1)
         throw new SigflowError('SF_ERR_USAGE', `--keep ${opts.keep}: a whole number ≥ 1`);

@@ -32,7 +32,7 @@ export const outboxConfigSchema = z
     data_dir: z.string().min(1),
     max_bytes: sizeBytes().default(1024 ** 3),
     /** Absent: no age limit. */
-    max_age: durationWholeMs().optional(),
+    max_age: durationWholeMs({ long: true }).optional(),
     when_full: z.enum(['block', 'drop_oldest', 'drop_newest']).default('block'),
     block_timeout: durationWholeMs({ allowZero: true }).default(60_000),
     /** Absent: the same as max_bytes. */

@@ -8,5 +8,8 @@ export {
   formatTime,
   parseDuration,
   parseTime,
+  parseTimerMs,
+  TIMER_MAX_MS,
+  timerTooLong,
 } from './time.js';
 export { localDateHour, rfc3339InZone, wallClockToInstant, zoneOffsetMs } from './zone.js';

@@ -114,6 +114,31 @@ export function parseDuration(text: string, what: string, options: DurationOptio
   return ns;
 }
 
+/**
+ * The longest duration a timer can wait: Node's setTimeout/setInterval take at most 2^31-1 ms (24.8 days) and fire
+ * after 1 ms when given more — a `stop_timeout: 4w` would kill a unit at once, a `stats_interval: 4w` log every ms.
+ */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+
+/** The message of a duration beyond TIMER_MAX_MS. */
+export function timerTooLong(ms: number): string {
+  return `${ms} ms is longer than a timer can wait (at most ${TIMER_MAX_MS} ms, 24.8 days)`;
+}
+
+/**
+ * A duration something waits for with a timer, in whole ms (rounded up): parseDuration, then at most TIMER_MAX_MS
+ * (SF_ERR_UNITS_DURATION naming `what` beyond it).
+ */
+export function parseTimerMs(text: string, what: string, options: DurationOptions = {}): number {
+  const ns = parseDuration(text, what, options);
+  const ms = Number((ns + 999_999n) / 1_000_000n);
+  if (ms > TIMER_MAX_MS)
+    throw new SigflowError('SF_ERR_UNITS_DURATION', `${what}: ${JSON.stringify(text)}: ${timerTooLong(ms)}`, {
+      where: what,
+    });
+  return ms;
+}
+
 /** Formats ns as the shortest exact duration in the grammar (`90s` → `90s`, 1.5 h → `90m`). */
 export function formatDuration(ns: bigint): string {
   if (ns === 0n) return '0s';

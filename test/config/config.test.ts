@@ -153,6 +153,38 @@ test('durations and sizes: a number (ms, bytes) or the units grammar, in sinks a
   assert.match(bad[1], /^sinks\[0\]\.timeout: "30 parsecs" /);
 });
 
+test('a duration a timer waits for is at most 2^31-1 ms (Node fires longer timers after 1 ms); spans compared with times may be longer', () => {
+  const base = { outbox, sinks: [{ type: 'store', path: 'p' }] };
+  assert.deepEqual(problems({ ...base, runtime: { stop_timeout: '24d' } }), []);
+  for (const [value, shown] of [
+    ['4w', 2_419_200_000],
+    [2_147_483_648, 2_147_483_648],
+    ['25d', 2_160_000_000],
+  ] as const) {
+    assert.deepEqual(problems({ ...base, runtime: { stop_timeout: value } }), [
+      `runtime.stop_timeout: ${shown} ms is longer than a timer can wait (at most 2147483647 ms, 24.8 days)`,
+    ]);
+  }
+  assert.match(problems({ ...base, logging: { stats_interval: '4w' } })[0], /^logging\.stats_interval: .* timer/);
+  assert.match(
+    problems({
+      outbox,
+      sinks: [{ type: 'influx', url: 'http://h:8086', database: 'd', timeout: Number.POSITIVE_INFINITY }],
+    })[0],
+    /^sinks\[0\]\.timeout: expected a duration > 0 .*got Infinity/,
+  );
+  // a retention age and a partition interval are no timers
+  const long = validateConfig(
+    {
+      outbox: { ...outbox, max_age: '90d' },
+      sinks: [{ type: 'postgres', connection_string: 'postgres://u@h/db', chunk_interval: '30d' }],
+    },
+    'sigflow.yaml',
+  );
+  assert.equal(long.outbox.max_age, 90 * 86_400_000);
+  assert.equal((long.sinks[0] as { chunk_interval: number }).chunk_interval, 30 * 86_400_000);
+});
+
 test('sink and pipeline names are unique; unknown top-level sections are refused', () => {
   assert.deepEqual(
     problems({

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { SigflowError } from '../../src/errors/index.js';
-import { formatDuration, formatSize, formatTime, parseDuration, parseSize, parseTime } from '../../src/units/index.js';
+import {
+  formatDuration,
+  formatSize,
+  formatTime,
+  parseDuration,
+  parseSize,
+  parseTime,
+  parseTimerMs,
+} from '../../src/units/index.js';
 
 const code = (f: () => unknown) => {
   try {
@@ -105,4 +113,19 @@ test('sizes: bytes, decimal and binary units', () => {
   }
   assert.equal(formatSize(1536), '1.50 KiB');
   assert.equal(formatSize(12), '12 B');
+});
+
+test('parseTimerMs: whole ms rounded up, at most 2^31-1 (what a Node timer can wait)', () => {
+  assert.equal(parseTimerMs('30s', '--poll'), 30_000);
+  assert.equal(parseTimerMs('1.0001ms', '--poll'), 2);
+  assert.equal(parseTimerMs('2147483647ms', '--poll'), 2 ** 31 - 1);
+  assert.equal(parseTimerMs('0s', '--drain-timeout', { allowZero: true }), 0);
+  assert.throws(
+    () => parseTimerMs('4w', '--poll'),
+    (e: unknown) =>
+      e instanceof SigflowError &&
+      e.code === 'SF_ERR_UNITS_DURATION' &&
+      e.message === '--poll: "4w": 2419200000 ms is longer than a timer can wait (at most 2147483647 ms, 24.8 days)',
+  );
+  assert.throws(() => parseTimerMs('2147483648ms', '--watch'), /--watch: .* longer than a timer can wait/);
 });

@@ -19,7 +19,7 @@ export const postgresSinkConfigSchema = z
     /** 'auto': make `samples` a hypertable when the timescaledb extension is available; 'off': never. */
     timescale: z.enum(['auto', 'off']).default('auto'),
     /** Hypertable chunk interval (TimescaleDB only). A number is milliseconds. */
-    chunk_interval: durationWholeMs().prefault('1d'),
+    chunk_interval: durationWholeMs({ long: true }).prefault('1d'),
     /** Server-side statement timeout. A number is milliseconds. */
     statement_timeout: durationWholeMs().prefault('30s'),
     /** Connecting to the server. A number is milliseconds. */

@@ -83,7 +83,7 @@ export const mqttSourceConfigSchema = z
     /** false: a persistent session — what is published while sigflow is away is kept for it by the broker. */
     clean: boolFlag().default(false),
     /** MQTT 5: how long the broker keeps the session after a disconnect. */
-    session_expiry: durationWholeMs().prefault('7d'),
+    session_expiry: durationWholeMs({ long: true }).prefault('7d'),
     /** Topics (`$share/<group>/<topic>` to split the load among instances), each with its QoS (default 1). */
     topics: z.array(topic).min(1),
     keepalive: durationWholeMs().prefault('30s'),

@@ -217,8 +217,20 @@ test('timestamp formats: fixed, and auto takes the first plausible (f64 s, u64 s
   // fixed format: a record whose timestamp is implausible in that format is not a record
   assert.equal(frame([cases[1][0]], { timestamp: 'f64_s' }).got.length, 0);
   assert.equal(frame([cases[1][0]], { timestamp: 'u64_s' }).got[0].us, sec * 1e6);
-  // checks off: f64 as the seed reads it, whatever it gives
+  // checks off: f64 as the seed reads it, whatever it gives — but NaN and ±Infinity are no time at all: the
+  // records around such a line still come out
   assert.equal(frame([cases[1][0]], { timestamp: 'f64_s', checkTimestamps: false }).got.length, 1);
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    const off = frame([cases[0][0], mk((v) => v.setFloat64(0, bad)), cases[0][0]], {
+      timestamp: 'f64_s',
+      checkTimestamps: false,
+    });
+    assert.deepEqual(
+      off.got.map((r) => r.us),
+      [cases[0][2], cases[0][2]],
+      String(bad),
+    );
+  }
 });
 
 test('random bytes never throw, and the buffer stays bounded', () => {

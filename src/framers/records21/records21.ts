@@ -319,7 +319,8 @@ class Records21 implements Records21Framer {
         const u = hi * TWO32 + lo; // exact below 2^53; above it no format is plausible anyway
         us = f === 1 ? u * 1e6 : f === 2 ? u * 1e3 : u;
       }
-      if (!this.check || (us >= this.fromUs && us <= limit)) {
+      // NaN and ±Infinity are never a time, checks or not (a damaged float64 timestamp)
+      if (!this.check ? Number.isFinite(us) : us >= this.fromUs && us <= limit) {
         if (near && this.check && Math.abs(us - this.lastGoodUs) > this.maxJumpUs) continue;
         this.tsUs = us;
         this.tsFmt = f;

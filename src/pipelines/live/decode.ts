@@ -34,9 +34,17 @@ export interface LiveDecodeCounters {
   decode_errors: number;
   /** Remote and error frames (nothing to decode). */
   skipped: number;
+  /**
+   * Decoded frames whose time is no number of µs within the range of a record's ns time (±292 years around 1970;
+   * a damaged timestamp read with checks off: NaN, ±Infinity, 1e300): skipped, the other frames go on.
+   */
+  bad_times: number;
   records: number;
   values: number;
 }
+
+/** A record's time is int64 ns: a frame time in µs stays below 2^63 / 1000 (9.2e15 µs: the year 2261). */
+const MAX_TIME_US = 9.2e15;
 
 const CHANNEL_TAGS: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 
@@ -47,6 +55,7 @@ export class LiveDecoder {
     unknown_ids: 0,
     decode_errors: 0,
     skipped: 0,
+    bad_times: 0,
     records: 0,
     values: 0,
   };
@@ -89,7 +98,12 @@ export class LiveDecoder {
         continue;
       }
       c.decoded++;
-      let us = batch.timeUs[i];
+      const frameUs = batch.timeUs[i];
+      if (!(Math.abs(frameUs) < MAX_TIME_US)) {
+        c.bad_times++; // NaN too; with use_now_time as well: the frame's own time is a field (seed mapping)
+        continue;
+      }
+      let us = frameUs;
       if (this.o.useNowTime) {
         us = receivedUs > this.lastNowUs ? receivedUs : this.lastNowUs + 1;
         this.lastNowUs = us;

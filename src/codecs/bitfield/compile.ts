@@ -51,6 +51,8 @@ export type Generated = (
 
 export const ERR_TRUNCATED = 1;
 export const ERR_NO_VARIANT = 2;
+/** Bytes after the last block of a spec without packets (nothing says what they are). */
+export const ERR_TRAILING = 3;
 
 interface Slot {
   readonly name: string;
@@ -365,6 +367,11 @@ export function compileSpec(spec: PacketSpec, where = spec.name): CompiledParts 
       );
     }
     lines.push('}');
+  } else {
+    // no packets to read the rest: bytes left over are not dropped unseen
+    lines.push(
+      `if (p < n) { st[0] = ${ERR_TRAILING}; st[1] = 0; st[2] = p; st[3] = n - p; st[4] = ${sections.length - 1}; return; }`,
+    );
   }
   for (const d of deferred) lines[d.at] = d.code();
 

@@ -7,6 +7,7 @@
 import {
   compileSpec,
   ERR_NO_VARIANT,
+  ERR_TRAILING,
   ERR_TRUNCATED,
   type Generated,
   type PacketError,
@@ -14,12 +15,18 @@ import {
 } from './compile.js';
 import { type PacketSpec, type PacketSpecInput, parseSpec, readSpecText } from './spec.js';
 
+/** A record's time is int64 ns: 9.2e12 ms (the year 2261) is the furthest a row's time may be from 1970. */
+const MAX_TIME_MS = 9.2e12;
+
 /** A row as an object: column name → number or text (a column without a value in this row is left out). */
 export type RowValues = Record<string, number | string>;
 
 export interface PacketRow {
   readonly kind: string;
-  /** ms since the UNIX epoch, when the spec says how (`rows.<kind>.time`). */
+  /**
+   * ms since the UNIX epoch, when the spec says how (`rows.<kind>.time`) and the row's fields give a time a record
+   * can hold (finite, within the int64 ns range: ±292 years around 1970); else absent.
+   */
   readonly timeMs?: number;
   readonly values: RowValues;
 }
@@ -106,7 +113,8 @@ export class PacketDecoder {
     const t = kind.time;
     if (!t) return { kind: kind.name, values };
     const ms = v[t.seconds] * 1000 + (t.milliseconds === undefined ? 0 : v[t.milliseconds]);
-    return Number.isNaN(ms) ? { kind: kind.name, values } : { kind: kind.name, timeMs: ms, values };
+    // NaN (a field missing), ±Infinity or beyond int64 ns (an absurd scale in the spec): no time
+    return Math.abs(ms) < MAX_TIME_MS ? { kind: kind.name, timeMs: ms, values } : { kind: kind.name, values };
   }
 
   private describe(length: number): PacketError {
@@ -121,6 +129,12 @@ export class PacketDecoder {
         Number.isInteger(detail) && detail >= 0 ? `0x${detail.toString(16).padStart(2, '0')}` : String(detail);
       return { packet, byte, message: `${at}: unknown ${d?.name ?? 'packet type'} ${value}` };
     }
+    if (code === ERR_TRAILING)
+      return {
+        packet,
+        byte,
+        message: `${detail} byte(s) after the last ${this.sections[section]} at byte ${byte} (the spec has no packets to read them)`,
+      };
     return { packet, byte, message: `${at}: stopped (code ${code})` };
   }
 }

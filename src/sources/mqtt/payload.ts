@@ -73,9 +73,18 @@ function timeOf(
 }
 
 function fieldValue(v: unknown): FieldValue | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'boolean' || typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
   return undefined;
+}
+
+/**
+ * Why a field's number cannot be stored, or null: JSON has no Infinity, but a number beyond a double's range (1e999)
+ * parses as one — the message is refused with the reason (and archived) rather than the field dropped unseen.
+ */
+function nonFinite(name: string, v: FieldValue): string | null {
+  return typeof v === 'number' && !Number.isFinite(v)
+    ? `field ${name}: a number beyond the range of a double (read as ${v})`
+    : null;
 }
 
 /** Appends the records of one message to `out`; returns null, or why the payload cannot be read. */
@@ -115,8 +124,12 @@ export function payloadToRecords(
     const b64 = (doc as { data: string }).data;
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) return 'envelope data is not base64';
     const fields: Record<string, FieldValue> = { data: Buffer.from(b64, 'base64').toString('hex') };
-    for (const [k, v] of Object.entries(doc as Record<string, unknown>))
-      if (k !== 'data' && (typeof v === 'number' || typeof v === 'boolean')) fields[k] = v;
+    for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+      if (k === 'data' || (typeof v !== 'number' && typeof v !== 'boolean')) continue;
+      const why = nonFinite(k, v);
+      if (why) return why;
+      if (k !== '__proto__') fields[k] = v;
+    }
     const measurement = measurementOf(o.measurement, levels, doc) ?? 'mqtt';
     out.push({ time: receivedNs, measurement, tags: tagsOf(o.tags, levels, doc), fields });
     return null;
@@ -142,18 +155,27 @@ export function payloadToRecords(
       return `${where}measurement ${o.measurement}: missing`;
     }
     const fields: Record<string, FieldValue> = {};
+    let why: string | null = null;
     if (o.fields) {
       for (const [name, ref] of Object.entries(o.fields)) {
         const v = fieldValue(resolve(ref, levels, item));
-        if (v !== undefined && name !== '__proto__') fields[name] = v;
+        if (v === undefined || name === '__proto__') continue;
+        why ??= nonFinite(name, v);
+        fields[name] = v;
       }
     } else {
       const skip = new Set<string>([o.time ?? '', ...Object.values(o.tags)].map((r) => r.replace(/^path:/, '')));
       for (const [k, v] of Object.entries(item as Record<string, unknown>)) {
         if (skip.has(k) || k === '__proto__') continue;
         const f = fieldValue(v);
-        if (f !== undefined) fields[k] = f;
+        if (f === undefined) continue;
+        why ??= nonFinite(k, f);
+        fields[k] = f;
       }
+    }
+    if (why) {
+      out.length = first;
+      return `${where}${why}`;
     }
     if (Object.keys(fields).length === 0) {
       out.length = first;

@@ -197,3 +197,55 @@ test('spec errors name the key path', () => {
   }
   assert.throws(() => parseSpec('a: [', 'bad.yaml'), /bad\.yaml: not YAML\/JSON/);
 });
+
+test('a row time that no record can hold (±Infinity, beyond int64 ns) is left out, as a missing one is', () => {
+  const d = new PacketDecoder(
+    {
+      name: 'absurd',
+      endian: 'big',
+      packets: { row: 'p', fields: [{ name: 'sec', bits: 32, scale: 1e300 }] },
+      rows: { p: { time: { seconds: 'sec' } } },
+    },
+    'absurd',
+  );
+  const time = (bytes: number[]) => d.rows(Uint8Array.from(bytes)).rows.map((r) => r.timeMs);
+  assert.deepEqual(time([0, 0, 0, 0]), [0]);
+  assert.deepEqual(time([0xff, 0xff, 0xff, 0xff]), [undefined]); // 4294967295e300 s = Infinity
+  assert.deepEqual(time([0, 0, 0, 1]), [undefined]); // 1e300 s: finite, beyond 2262
+  const ok = new PacketDecoder(
+    {
+      name: 'ok',
+      endian: 'big',
+      packets: { row: 'p', fields: [{ name: 'sec', bits: 32 }] },
+      rows: { p: { time: { seconds: 'sec' } } },
+    },
+    'ok',
+  );
+  assert.deepEqual(ok.rows(Uint8Array.from([0x65, 0x92, 0x00, 0x80])).rows[0].timeMs, 0x65920080 * 1000);
+});
+
+test('a spec without packets: bytes after its header and blocks are reported, not dropped unseen', () => {
+  const d = new PacketDecoder(
+    {
+      name: 'fixed',
+      endian: 'big',
+      header: { fields: [{ name: 'ver', bits: 8 }] },
+      blocks: [{ row: 'b', fields: [{ name: 'x', bits: 8 }] }],
+    },
+    'fixed',
+  );
+  const exact = d.rows(Uint8Array.from([1, 2]));
+  assert.equal(exact.error, undefined);
+  assert.deepEqual(
+    exact.rows.map((r) => r.values),
+    [{ ver: 1, x: 2 }],
+  );
+  const longer = d.rows(Uint8Array.from([1, 2, 3, 4, 5, 6, 7]));
+  assert.deepEqual(
+    longer.rows.map((r) => r.values),
+    [{ ver: 1, x: 2 }],
+    'the rows before are kept',
+  );
+  assert.equal(longer.error?.byte, 2);
+  assert.match(longer.error?.message ?? '', /^5 byte\(s\) after the last block b at byte 2 /);
+});

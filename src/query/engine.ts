@@ -387,12 +387,14 @@ export class QueryEngine {
     toMs: number,
     maxRows: number,
     signal?: AbortSignal,
-  ): Promise<{ rows: (string | number)[][]; notices: string[] }> {
+    /** Log bytes this call may read (default the per-request limit; a request with several tables shares one). */
+    budgetBytes = this.limitBytes,
+  ): Promise<{ rows: (string | number)[][]; notices: string[]; bytes: number }> {
     const rows: (string | number)[][] = [];
     const notices: string[] = [];
     const from = msToNs(fromMs);
     const to = msToNs(toMs);
-    let budget = this.limitBytes;
+    let budget = budgetBytes;
     this.noteUnreadable(device, fromMs, toMs, notices);
     for (const entry of this.catalog.files(device, from, to)) {
       if (rows.length >= maxRows) break;
@@ -439,7 +441,7 @@ export class QueryEngine {
         );
       }
     }
-    return { rows, notices };
+    return { rows, notices, bytes: budgetBytes - budget };
   }
 
   /** One row per readable log file of a device in a range (from the index: no file is opened). */

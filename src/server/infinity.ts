@@ -17,12 +17,13 @@ import { sendRows } from './download.js';
 import { clientGone, storeTimeSeries } from './protocol.js';
 import {
   badRequest,
+  noticesHeader,
   parseBody,
   parseChannel,
   parseDevice,
   parseMethod,
+  parseRange,
   parseStoreTarget,
-  parseTime,
 } from './requests.js';
 
 const list = z.union([z.string().max(10_000), z.array(z.string().max(200)).max(200)]);
@@ -62,7 +63,8 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
     const q = parseBody(AnnotationsQuery, req.query, '/api/annotations');
     const kind = q.kind ?? 'session';
     const device = parseDevice(q.device, 'device');
-    return engine.annotations(kind, device, parseTime(q.from, 'from'), parseTime(q.to, 'to')).map((a) => ({
+    const { fromMs, toMs } = parseRange(q);
+    return engine.annotations(kind, device, fromMs, toMs).map((a) => ({
       time: a.time,
       title: kind === 'session' ? `Session ${a.session}` : `Session ${a.session}, split ${a.split}`,
       text: a.text,
@@ -70,8 +72,7 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
   });
   app.get('/api/rows', async (req, reply) => {
     const q = parseBody(RowsQuery, req.query, '/api/rows');
-    const fromMs = parseTime(q.from, 'from');
-    const toMs = parseTime(q.to, 'to');
+    const { fromMs, toMs } = parseRange(q);
     const split = (v: string | string[]) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean);
     if (q.measurement !== undefined) {
       // the embedded store: measurement, fields, tag.<key>=<value>
@@ -84,7 +85,7 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
         'query',
       );
       const r = await storeTimeSeries(engine, [{ t }], { fromMs, toMs }, q.max_points ?? 1000);
-      if (r.notices.length) reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));
+      if (r.notices.length) reply.header('x-sigflow-notices', noticesHeader(r.notices));
       const series = r.series.map((s) => ({
         name: s.target.slice(s.target.lastIndexOf(':') + 1),
         points: s.datapoints,
@@ -113,8 +114,7 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
       ],
       clientGone(req, reply),
     );
-    if (report.notices.length)
-      reply.header('x-sigflow-notices', encodeURIComponent(report.notices.join(' | ')).slice(0, 4000));
+    if (report.notices.length) reply.header('x-sigflow-notices', noticesHeader(report.notices));
     return sendRows(reply, rowsOf(series), columnsOf(series), q.format ?? 'json', `${q.device}_${q.db}`);
   });
 }

@@ -166,13 +166,34 @@ export function fileTable(
   return table(INFO_COLUMNS, engine.fileInfo(device, range.fromMs, range.toMs, max));
 }
 
+/**
+ * What the raw-frame tables of one request may take together: rows (maxDataPoints, at most 100,000) and log bytes
+ * read (the per-request limit). A table per target each with its own budget let a 7 KB request of 100 table
+ * targets build 10 M rows (4.4 GB) in memory; now the request shares one.
+ */
+export interface FrameBudget {
+  rows: number;
+  bytes: number;
+}
+
+export function frameBudget(engine: QueryEngine, maxRows: number): FrameBudget {
+  return { rows: maxRows, bytes: engine.limitBytes };
+}
+
 export async function frameTable(
   engine: QueryEngine,
   device: string,
   range: { fromMs: number; toMs: number },
-  max: number,
+  budget: FrameBudget,
   signal: AbortSignal,
 ): Promise<{ table: TableResult; notices: string[] }> {
-  const r = await engine.rawFrames(device, range.fromMs, range.toMs, max, signal);
+  if (budget.rows <= 0 || budget.bytes <= 0)
+    return {
+      table: table(RAW_COLUMNS, []),
+      notices: [`partial result: the request's raw-frame tables reached its limit before ${device}'s`],
+    };
+  const r = await engine.rawFrames(device, range.fromMs, range.toMs, budget.rows, signal, budget.bytes);
+  budget.rows -= r.rows.length;
+  budget.bytes -= r.bytes;
   return { table: table(RAW_COLUMNS, r.rows), notices: r.notices };
 }

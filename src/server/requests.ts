@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { SigflowError } from '../errors/index.js';
 import { DOWNSAMPLE_METHODS, type DownsampleMethod, type Interface } from '../query/index.js';
+import { parseTime as parseInstant } from '../units/index.js';
 
 export function badRequest(message: string): SigflowError {
   return new SigflowError('SF_ERR_SERVE_BAD_REQUEST', message);
@@ -23,12 +24,32 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string):
 const time = z.union([z.string().max(64), z.number()]);
 export const RangeSchema = z.looseObject({ from: time, to: time });
 
-/** Epoch ms of a Grafana time (ISO 8601 string, epoch ms number or digits). */
+/**
+ * Epoch ms of a Grafana time: a number or a decimal string of epoch ms (fractions kept), or RFC 3339 / ISO 8601
+ * read by the units grammar — UTC unless an offset is given, whatever the server's time zone (never Date.parse,
+ * whose legacy rules read "-1" as 2001-01-01 and "2024-01-02T03:04:05" in local time).
+ */
 export function parseTime(v: string | number, field: string): number {
-  const ms = typeof v === 'number' ? v : /^\d{1,16}$/.test(v) ? Number(v) : Date.parse(v);
-  if (!Number.isFinite(ms)) throw badRequest(`${field}: not a time: ${JSON.stringify(v)} (ISO 8601 or epoch ms)`);
+  let ms: number;
+  if (typeof v === 'number') ms = v;
+  else if (/^-?\d+(\.\d+)?$/.test(v.trim())) ms = Number(v);
+  else {
+    try {
+      const ns = parseInstant(v, field);
+      ms = Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6; // whole ms exact
+    } catch {
+      ms = Number.NaN;
+    }
+  }
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS)
+    throw badRequest(
+      `${field}: not a time: ${JSON.stringify(v)} (RFC 3339 / ISO 8601, UTC unless an offset is given, or epoch ms)`,
+    );
   return ms;
 }
+
+/** The furthest a request's time may be from 1970 (what the int64 ns times of records can hold: the year 2262). */
+const MAX_TIME_MS = 9.2e12;
 
 export function parseRange(r: z.infer<typeof RangeSchema>): { fromMs: number; toMs: number } {
   const fromMs = parseTime(r.from, 'range.from');
@@ -140,14 +161,17 @@ export function parseSignalTarget(o: Record<string, unknown>, field: string): Si
   if (!signals) throw badRequest(`${field}: no signal`);
   const { itf, channel } = parseChannel(str(o, 'itf', field), str(o, 'chn', field), field);
   const method = parseMethod(str(o, 'method', field), field);
-  const nameParts = Object.keys(o).map((key) => {
-    const raw = o[key];
-    let value = typeof raw === 'string' ? raw : JSON.stringify(raw);
-    if (key === 'itf' || key === 'chn' || key === 'method') value = value.toUpperCase();
-    if (key === 'db') value = value.toLowerCase();
-    if (key === 'device') value = device;
-    return { key, value };
-  });
+  // keys Grafana sent without a value (simPod's empty pickers) are not part of the name
+  const nameParts = Object.keys(o)
+    .filter((key) => o[key] !== undefined)
+    .map((key) => {
+      const raw = o[key];
+      let value = typeof raw === 'string' ? raw : JSON.stringify(raw);
+      if (key === 'itf' || key === 'chn' || key === 'method') value = value.toUpperCase();
+      if (key === 'db') value = value.toLowerCase();
+      if (key === 'device') value = device;
+      return { key, value };
+    });
   return { device, itf, channel, db, signals, method, nameParts };
 }
 
@@ -183,4 +207,49 @@ export interface StoreTargetParsed {
   fields?: string | string[];
   tags?: Record<string, string>;
   method?: DownsampleMethod;
+}
+
+/**
+ * The `x-sigflow-notices` header: the notices joined by " | ", percent-encoded (a header is Latin-1), cut at whole
+ * characters to at most `max` bytes — never in the middle of an escape, which the console could not decode; lone
+ * surrogates become U+FFFD (encodeURIComponent throws on them).
+ */
+export function noticesHeader(notices: readonly string[], max = 4000): string {
+  const text = (notices.join(' | ') as string & { toWellFormed(): string }).toWellFormed();
+  const all = encodeURIComponent(text);
+  if (all.length <= max) return all;
+  let out = '';
+  for (const ch of text) {
+    const e = encodeURIComponent(ch);
+    if (out.length + e.length > max) break;
+    out += e;
+  }
+  return out;
+}
+
+/** The deepest nesting a request body may have: Grafana's are a few levels; deeper ones are refused (400). */
+export const MAX_BODY_DEPTH = 64;
+
+/**
+ * True when `v` nests objects or arrays deeper than `max` — walked without recursion (a body nested 20,000 deep
+ * must not overflow the stack here, nor later in a JSON.stringify of a cache key: it is refused first).
+ */
+export function nestedDeeperThan(v: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, depth] = stack.pop() as [unknown, number];
+    if (x === null || typeof x !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(x))
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * The notices of one answer as one log line: the first ten and how many there were — one line per notice let one
+ * request of many unknown signal names write 100,000 lines.
+ */
+export function loggedNotices(notices: readonly string[]): { notices: string[]; count: number } {
+  return { notices: notices.slice(0, 10), count: notices.length };
 }

@@ -2,7 +2,8 @@
  * The HTTP server of `sigflow serve` (fastify): the Grafana protocols (SimpleJson, simPod JSON, Infinity rows)
  * over one query engine, plus `/healthz`, `/api/stats` and the web console (console/). Security: 127.0.0.1 unless told otherwise (the CLI),
  * bearer-token and/or basic auth on every route but `/healthz`, TLS from a certificate and key, CORS off unless
- * origins are listed, JSON bodies only and at most `bodyLimit` bytes, every body validated (requests.ts).
+ * origins are listed, JSON bodies only and at most `bodyLimit` bytes (nested at most 64 deep, sent within 30 s),
+ * every body validated (requests.ts).
  * Errors answer `{code, message}` with the catalogue's HTTP status (400 bad request, 401, 404 unknown DBC, 413
  * over the limit); Grafana shows the message. Credentials are compared in constant time and never logged (the
  * request log has method, URL, status and time only).
@@ -14,6 +15,7 @@ import type { QueryEngine } from '../query/index.js';
 import { type ConsoleOptions, registerConsoleApi } from './console/api.js';
 import { registerConsolePages } from './console/pages.js';
 import { registerInfinity } from './infinity.js';
+import { badRequest, MAX_BODY_DEPTH, nestedDeeperThan } from './requests.js';
 import { registerSimpleJson } from './simplejson.js';
 import { registerSimpod } from './simpod.js';
 
@@ -45,6 +47,9 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     // requests arriving while the server closes get 503, not a reset
     return503OnClosing: true,
+    // a client has 30 s to send its request (headers and body): one trickling a body a byte at a time does not
+    // hold its connection and buffers for ever (the answer may take longer: that is not limited here)
+    requestTimeout: 30_000,
   }) as unknown as FastifyInstance;
 
   // JSON only: a text/plain body is refused (415) rather than read as a string
@@ -67,6 +72,11 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
       reply.header('www-authenticate', authChallenge(opts.auth));
       throw new SigflowError('SF_ERR_SERVE_UNAUTHORIZED', 'missing or wrong credentials');
     }
+  });
+
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== null && typeof req.body === 'object' && nestedDeeperThan(req.body, MAX_BODY_DEPTH))
+      throw badRequest(`the body nests deeper than ${MAX_BODY_DEPTH} levels`);
   });
 
   app.setErrorHandler((err, req, reply) => {

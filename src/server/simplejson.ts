@@ -17,6 +17,7 @@ import { ColumnCache, type QueryEngine } from '../query/index.js';
 import {
   clientGone,
   fileTable,
+  frameBudget,
   frameTable,
   search,
   storeTimeSeries,
@@ -27,6 +28,8 @@ import {
 import {
   AnnotationBodySchema,
   badRequest,
+  loggedNotices,
+  noticesHeader,
   parseBody,
   parseDevice,
   parseRange,
@@ -65,6 +68,7 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     const maxPoints = Math.min(body.maxDataPoints ?? 1000, 100_000);
     const signal = clientGone(req, reply);
     const visible = body.targets.filter((t) => t.hide !== true);
+    const frames = frameBudget(engine, maxPoints);
     const out: unknown[] = [];
     const series: { refId?: string; t: SignalTarget }[] = [];
     const stored: { refId?: string; t: StoreTargetParsed }[] = [];
@@ -81,8 +85,8 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
         const device = parseDevice(typeof o.device === 'string' ? o.device : undefined, `${field}.device`);
         if (o.type === 'info') out.push(fileTable(engine, device, range, maxPoints));
         else {
-          const r = await frameTable(engine, device, range, maxPoints, signal);
-          for (const n of r.notices) req.log.warn({ notice: n }, 'raw frames');
+          const r = await frameTable(engine, device, range, frames, signal);
+          if (r.notices.length) req.log.warn(loggedNotices(r.notices), 'raw frames');
           out.push(r.table);
         }
         continue;
@@ -94,7 +98,7 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
       else series.push({ refId: t.refId, t: parseSignalTarget(o, field) });
     }
     if (simpod.length) {
-      const sp = await simpodTargets(engine, simpod, range, maxPoints, signal);
+      const sp = await simpodTargets(engine, simpod, range, maxPoints, frames, signal);
       out.push(...sp.tables);
       series.push(...sp.series);
       stored.push(...sp.stored);
@@ -105,8 +109,8 @@ export function registerSimpleJson(app: FastifyInstance, engine: QueryEngine): v
     out.push(...st.series);
     r.notices.push(...st.notices);
     if (r.notices.length) {
-      for (const n of r.notices) req.log.warn({ notice: n }, 'query notice');
-      reply.header('x-sigflow-notices', encodeURIComponent(r.notices.join(' | ')).slice(0, 4000));
+      req.log.warn(loggedNotices(r.notices), 'query notices');
+      reply.header('x-sigflow-notices', noticesHeader(r.notices));
       out.push({ refId: series[0]?.refId, target: `⚠ ${r.notices.join(' | ')}`, datapoints: [] });
     }
     const text = JSON.stringify(out);

@@ -12,7 +12,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { QueryEngine } from '../query/index.js';
-import { CHANNELS, fileTable, frameTable, INTERFACES, METHODS, search } from './protocol.js';
+import { CHANNELS, type FrameBudget, fileTable, frameTable, INTERFACES, METHODS, search } from './protocol.js';
 import {
   badRequest,
   parseBody,
@@ -134,6 +134,7 @@ export async function simpodTargets(
   targets: Target[],
   range: { fromMs: number; toMs: number },
   maxPoints: number,
+  frames: FrameBudget,
   signal: AbortSignal,
 ): Promise<{
   tables: unknown[];
@@ -152,7 +153,7 @@ export async function simpodTargets(
       tables.push(
         metric === 'files'
           ? fileTable(engine, device, range, maxPoints)
-          : (await frameTable(engine, device, range, maxPoints, signal)).table,
+          : (await frameTable(engine, device, range, frames, signal)).table,
       );
       continue;
     }

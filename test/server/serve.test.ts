@@ -442,6 +442,106 @@ describe('limits, bad files and bad requests', () => {
   });
 });
 
+describe('hostile requests found in review', () => {
+  test('times: decimal epoch ms or RFC 3339 read as UTC; legacy Date.parse forms refused; from after to refused everywhere', async () => {
+    const q = (range: object) => post('/query', { range, targets: [] });
+    for (const [from, to] of [
+      ['0', '-1'],
+      [RANGE.to, RANGE.from],
+    ]) {
+      const r = await q({ from, to });
+      assert.equal(r.status, 400);
+      assert.match(((await r.json()) as { message: string }).message, /is before "from"/);
+    }
+    for (const bad of ['1 2', '1.5.5', 'yesterday', '2024-13-01T00:00:00Z', '1e400']) {
+      const r = await q({ from: bad, to: RANGE.to });
+      assert.equal(r.status, 400, bad);
+      assert.match(((await r.json()) as { message: string }).message, /range\.from: not a time/, bad);
+    }
+    assert.equal((await q({ from: '1641469561949.7', to: '1641469562949.25' })).status, 200, 'fractional epoch ms');
+    const rows = await fetch(
+      `${base}/api/rows?device=${DEVICE}&db=canmod-gps&chn=CH2&signals=Speed&from=${encodeURIComponent(RANGE.to)}&to=${encodeURIComponent(RANGE.from)}`,
+    );
+    assert.equal(rows.status, 400);
+    assert.match(((await rows.json()) as { message: string }).message, /is before "from"/);
+    const ann = await fetch(`${base}/api/annotations?device=${DEVICE}&from=2&to=1`);
+    assert.equal(ann.status, 400);
+  });
+
+  test('a body nested 20,000 deep is a 400 naming the depth, not a stack overflow (500)', async () => {
+    // as text: the client's own JSON.stringify would overflow its stack on the object
+    const nested = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+    const range = JSON.stringify(RANGE);
+    for (const t of [`{"refId":"A","target":${nested}}`, `{"refId":"A","target":"signals","payload":${nested}}`]) {
+      const r = await post('/query', `{"range":${range},"targets":[${t}]}`);
+      assert.equal(r.status, 400);
+      assert.match(((await r.json()) as { message: string }).message, /nests deeper than 64 levels/);
+    }
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+
+  test('simPod: a payload without itf and chn takes the defaults (Grafana sends it so when the pickers are empty)', async () => {
+    const r = await post('/query', {
+      range: RANGE,
+      targets: [{ refId: 'A', target: 'signals', payload: { device: DEVICE, db: 'canmod-gps', signals: 'Speed' } }],
+    });
+    const text = await r.text();
+    assert.equal(r.status, 200, text);
+    assert.ok(Array.isArray(JSON.parse(text)));
+  });
+
+  test('raw-frame tables share one budget per request: 100 table targets build at most maxDataPoints rows', async () => {
+    const one = await json<{ rows: unknown[] }[]>('/query', {
+      range: RANGE,
+      maxDataPoints: 500,
+      targets: [{ refId: 'T', type: 'table', target: target({ device: DEVICE }) }],
+    });
+    assert.equal(one[0].rows.length, 500, 'the fixture has more frames than one table takes');
+    const many = await json<{ rows: unknown[] }[]>('/query', {
+      range: RANGE,
+      maxDataPoints: 500,
+      targets: Array.from({ length: 100 }, (_, i) => ({
+        refId: `T${i}`,
+        type: 'table',
+        target: target({ device: DEVICE }),
+      })),
+    });
+    const tables = many.filter((x) => Array.isArray(x.rows));
+    assert.equal(tables.length, 100);
+    assert.equal(
+      tables.reduce((a, x) => a + x.rows.length, 0),
+      500,
+    );
+    assert.deepEqual(tables[0].rows, one[0].rows);
+    const simpod = await json<{ rows: unknown[] }[]>('/query', {
+      range: RANGE,
+      maxDataPoints: 300,
+      targets: Array.from({ length: 20 }, (_, i) => ({
+        refId: `F${i}`,
+        target: 'frames',
+        payload: { device: DEVICE },
+      })),
+    });
+    assert.equal(
+      simpod.filter((x) => Array.isArray(x.rows)).reduce((a, x) => a + x.rows.length, 0),
+      300,
+    );
+  });
+
+  test('the notices header is cut at whole characters: it always decodes', async () => {
+    for (const signal of ['é'.repeat(1000), 'a b"c'.repeat(1500)]) {
+      const r = await post('/query', {
+        range: RANGE,
+        targets: [{ refId: 'A', target: target({ device: DEVICE, itf: 'CAN', chn: 'CH2', db: 'canmod-gps', signal }) }],
+      });
+      assert.equal(r.status, 200);
+      const header = r.headers.get('x-sigflow-notices') ?? '';
+      assert.ok(header.length > 3000 && header.length <= 4000, `${header.length}`);
+      assert.match(decodeURIComponent(header), /no signal/);
+    }
+  });
+});
+
 test('20 concurrent queries are served concurrently and agree with the same query alone', async () => {
   const body = (sig: string) => ({
     range: RANGE,

@@ -8,8 +8,11 @@ import { randomBytes } from 'node:crypto';
 import {
   close,
   closeSync,
+  copyFileSync,
+  existsSync,
   fdatasync,
   fsyncSync,
+  linkSync,
   mkdirSync,
   openSync,
   renameSync,
@@ -78,6 +81,38 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, mod
     rmSync(tmp, { force: true });
     throw e;
   }
+  fsyncDir(dirname(file));
+}
+
+/**
+ * Puts the complete file `ready` (written by the caller beside `file`) in place of `file`, keeping what was there as
+ * `previous`: `ready` is synced; the old file gets its second name by a hard link (a copy where links are not
+ * possible) made under a temporary name and renamed onto `previous`; then `ready` is renamed over `file` and the
+ * folder synced. At no moment is there no `file` — renaming the old file aside first left none after a crash
+ * between the two renames, and the next start had no config at all.
+ */
+export function replaceKeepingPrevious(file: string, ready: string, previous: string): void {
+  const fd = openSync(ready, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  if (existsSync(file)) {
+    const tmp = tempPath(previous);
+    try {
+      try {
+        linkSync(file, tmp);
+      } catch {
+        copyFileSync(file, tmp);
+      }
+      renameSync(tmp, previous);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+  }
+  renameSync(ready, file);
   fsyncDir(dirname(file));
 }
 

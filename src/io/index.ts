@@ -2,7 +2,7 @@
  * Byte sources: one contract (ByteSource) for random-access reads, with in-memory and local-file implementations
  * and S3 objects (s3.ts, the SDK loaded on first use). See README.md in this folder.
  */
-export { fsyncDir, tempPath, writeFileAtomic, writeFileAtomicSync } from './atomic.js';
+export { fsyncDir, replaceKeepingPrevious, tempPath, writeFileAtomic, writeFileAtomicSync } from './atomic.js';
 export { BufferSource } from './buffer.js';
 export { defaultCacheDir } from './cache-dir.js';
 export { makeDirectory } from './dir.js';

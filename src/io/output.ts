@@ -57,11 +57,15 @@ export class FileOutput extends Writable {
   override _write(chunk: Uint8Array, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     const fd = this.fd;
     // internal invariant: Writable calls no _write after _destroy (which alone clears fd)
-    if (fd === null) return cb(new Error('the file is closed'));
+    if (fd === null) {
+      cb(new Error('the file is closed'));
+      return;
+    }
     try {
       for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);
     } catch (e) {
-      return cb(e as Error);
+      cb(e as Error);
+      return;
     }
     cb();
   }
@@ -72,7 +76,8 @@ export class FileOutput extends Writable {
     try {
       if (fd !== null) closeSync(fd);
     } catch (e) {
-      return cb(err ?? (e as Error));
+      cb(err ?? (e as Error));
+      return;
     }
     cb(err);
   }

@@ -8,6 +8,7 @@
  * over the limit); Grafana shows the message. Credentials are compared in constant time and never logged (the
  * request log has method, URL, status and time only).
  */
+import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ERRORS, errorCode, SigflowError } from '../errors/index.js';
 import { authChallenge, credentialCheck, type HttpAuth } from '../io/index.js';
@@ -37,7 +38,15 @@ export interface ServerOptions {
   grafana?: boolean;
   /** A log line per request (default true; off inside `sigflow run`, where an open console asks every second). */
   requestLog?: boolean;
+  /** How long a client has to send a request's body (default 30 s; then 408 and the connection closed). */
+  bodyTimeoutMs?: number;
 }
+
+/** How long a client has to send a request's body (default). */
+const REQUEST_BODY_MS = 30_000;
+
+/** The body deadline of each request being received (cleared once the body is in). */
+const bodyTimers = new WeakMap<IncomingMessage, NodeJS.Timeout>();
 
 export async function buildServer(engine: QueryEngine, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -47,10 +56,30 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     // requests arriving while the server closes get 503, not a reset
     return503OnClosing: true,
-    // a client has 30 s to send its request (headers and body): one trickling a body a byte at a time does not
-    // hold its connection and buffers for ever (the answer may take longer: that is not limited here)
-    requestTimeout: 30_000,
+    // headers and a body sent at once: 30 s (the body's own deadline is the hook below)
+    requestTimeout: REQUEST_BODY_MS,
   }) as unknown as FastifyInstance;
+
+  const bodyMs = opts.bodyTimeoutMs ?? REQUEST_BODY_MS;
+  // A client has bodyMs to send its body: one trickling a byte every few seconds kept its connection and
+  // its buffers for ever (Node's requestTimeout did not end it). Validation starts once the body is in.
+  app.addHook('onRequest', (req, reply, done) => {
+    if (req.method === 'POST' || req.method === 'PUT') {
+      const timer = setTimeout(() => {
+        if (reply.sent || reply.raw.headersSent) return;
+        req.log.warn('the request body did not arrive in time');
+        reply.raw.writeHead(408, { 'content-type': 'application/json', connection: 'close' });
+        reply.raw.end(
+          `${JSON.stringify({ code: 'SF_ERR_SERVE_BAD_REQUEST', message: `the request body did not arrive within ${bodyMs / 1000} s` })}\n`,
+        );
+        req.raw.socket?.destroy();
+      }, bodyMs);
+      timer.unref();
+      bodyTimers.set(req.raw, timer);
+      req.raw.once('close', () => clearTimeout(timer));
+    }
+    done();
+  });
 
   // JSON only: a text/plain body is refused (415) rather than read as a string
   app.removeContentTypeParser('text/plain');
@@ -75,6 +104,7 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
   });
 
   app.addHook('preValidation', async (req) => {
+    clearTimeout(bodyTimers.get(req.raw));
     if (req.body !== null && typeof req.body === 'object' && nestedDeeperThan(req.body, MAX_BODY_DEPTH))
       throw badRequest(`the body nests deeper than ${MAX_BODY_DEPTH} levels`);
   });

@@ -89,6 +89,8 @@ export interface ServeOptions {
   grafana?: boolean;
   /** A log line per request (default true). */
   requestLog?: boolean;
+  /** How long a client has to send a request's body (default 30 s). */
+  bodyTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -281,6 +283,7 @@ async function prepare(o: ServeOptions, store: RecordSource | undefined): Promis
       console: o.console,
       grafana: o.grafana,
       requestLog: o.requestLog,
+      bodyTimeoutMs: o.bodyTimeoutMs,
     });
     let timer: NodeJS.Timeout | null = null;
     const p = pool;

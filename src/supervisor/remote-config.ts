@@ -13,13 +13,13 @@
  * problems and changes with every secret value of the pushed config and the environment replaced by
  * `<redacted>`.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { stringify } from 'yaml';
 import { REDACTED } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
-import { writeFileAtomicSync } from '../io/index.js';
+import { replaceKeepingPrevious, writeFileAtomicSync } from '../io/index.js';
 import type { TelemetryRecord } from '../records/index.js';
 
 /** What came of a push. */
@@ -177,8 +177,7 @@ export class RemoteConfig {
         await this.ack(outcome);
         return outcome;
       }
-      if (existsSync(this.o.path)) renameSync(this.o.path, `${this.o.path}.previous`);
-      renameSync(tmp, this.o.path);
+      replaceKeepingPrevious(this.o.path, tmp, `${this.o.path}.previous`);
       this.writeState(push.revision, 'accepted');
       const changes = (await this.o.apply()).map((l) => redactText(l, [...secrets, ...checked.secrets]));
       outcome = { revision: push.revision, status: 'accepted', detail: changes };
@@ -205,12 +204,10 @@ export class RemoteConfig {
     secrets: readonly string[],
   ): Promise<RemoteConfigOutcome> {
     const next = `${this.o.path}.next`;
-    writeFileSync(
+    writeFileAtomicSync(
       next,
       `# revision ${push.revision} (sigflow ${version}), pushed by ${source} at ${new Date().toISOString()}\n${stringify(push.config)}`,
-      {
-        mode: 0o600,
-      },
+      0o600,
     );
     try {
       if (!this.o.update)

@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { Database } from '../codecs/dbc/index.js';
 import { type LoadedConfig, loadAndValidateConfig, redactSecrets, type SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
+import { replaceKeepingPrevious } from '../io/index.js';
 import { parseDuration } from '../units/index.js';
 import {
   applyUpdate,
@@ -264,8 +265,7 @@ export function adoptPendingConfig(path: string, version: string): string | null
   const root = installRootOf(runningPackageDir());
   const s = root ? pendingReport(root, version) : null;
   if (s && s.to === version && (s.status === 'switching' || s.status === 'done')) {
-    if (existsSync(path)) renameSync(path, `${path}.previous`);
-    renameSync(next, path);
+    replaceKeepingPrevious(path, next, `${path}.previous`);
     return `${next} adopted as ${path} (pushed with the update to ${version})`;
   }
   renameSync(next, `${next}.rejected`);

@@ -3,12 +3,15 @@
  * replacement of an existing file, nothing left behind when the write fails — and the asynchronous one's errors.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { SigflowError } from '../../src/errors/index.js';
-import { writeFileAtomic, writeFileAtomicSync } from '../../src/io/index.js';
+import { replaceKeepingPrevious, writeFileAtomic, writeFileAtomicSync } from '../../src/io/index.js';
+import { repoRoot } from '../harness/paths.js';
 
 describe('atomic writes', () => {
   let dir = '';
@@ -70,4 +73,44 @@ describe('the folder lake store writes its side files atomically', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+  it('replaceKeepingPrevious: the new file in place, the old one as previous — and a file there whenever it dies', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigflow-replace-'));
+    try {
+      replaceAndDie(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** replaceKeepingPrevious in `dir`, then in child processes killed before each of its renames. */
+function replaceAndDie(dir: string): void {
+  const file = join(dir, 'agent.yaml');
+  const ready = join(dir, '.agent.yaml.remote-1');
+  const previous = `${file}.previous`;
+  writeFileSync(file, 'old\n');
+  writeFileSync(ready, 'new\n');
+  replaceKeepingPrevious(file, ready, previous);
+  assert.equal(readFileSync(file, 'utf8'), 'new\n');
+  assert.equal(readFileSync(previous, 'utf8'), 'old\n');
+  assert.ok(!readdirSync(dir).some((n) => n.endsWith('.tmp') || n.startsWith('.agent')), readdirSync(dir).join());
+  // killed (SIGKILL) just before each rename it makes: the config file is always there, old or new
+  const mod = pathToFileURL(join(repoRoot, 'dist', 'src', 'io', 'index.js')).href;
+  for (const k of [1, 2]) {
+    writeFileSync(file, 'old\n');
+    writeFileSync(ready, 'new\n');
+    const script = `
+        import fs from 'node:fs';
+        import { syncBuiltinESMExports } from 'node:module';
+        const rename = fs.renameSync;
+        let n = 0;
+        fs.renameSync = (a, b) => { if (++n === ${k}) process.kill(process.pid, 'SIGKILL'); return rename(a, b); };
+        syncBuiltinESMExports();
+        const { replaceKeepingPrevious } = await import(${JSON.stringify(mod)});
+        replaceKeepingPrevious(${JSON.stringify(file)}, ${JSON.stringify(ready)}, ${JSON.stringify(previous)});
+      `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script]);
+    assert.equal(r.signal, 'SIGKILL', r.stderr.toString());
+    assert.equal(readFileSync(file, 'utf8'), 'old\n', `killed before rename ${k}`);
+  }
+}

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -233,5 +234,42 @@ test('TLS: HTTPS with the given certificate', async (t) => {
     await assert.rejects(fetch(s.url.replace('https:', 'http:')));
   } finally {
     await s.close();
+  }
+});
+
+test('a client that trickles its body gets 408 and its connection closed at the deadline; others are served', async () => {
+  const server = await startServe({ data: FIX, port: 0, pollMs: 0, bodyTimeoutMs: 400 });
+  try {
+    const { port } = new URL(server.url);
+    const t0 = performance.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      const s = connect(Number(port), '127.0.0.1', () => {
+        s.write('POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
+        const drip = setInterval(() => s.write(' '), 100);
+        const giveUp = setTimeout(() => s.destroy(), 5000); // the server never ended it: the assertions below fail
+        s.on('close', () => {
+          clearInterval(drip);
+          clearTimeout(giveUp);
+          resolve(got);
+        });
+      });
+      s.on('data', (d) => {
+        got += String(d);
+      });
+      s.on('error', reject);
+    });
+    const ms = performance.now() - t0;
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /did not arrive within 0\.4 s/);
+    assert.ok(ms >= 350 && ms < 5000, `${ms} ms`);
+    const ok = await fetch(`${server.url}/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ range: RANGE, targets: [] }),
+    });
+    assert.equal(ok.status, 200, 'a whole body in time is answered');
+  } finally {
+    await server.close();
   }
 });

@@ -3,7 +3,6 @@
  * order of arrival, then the cage circle. Either a fix or one reason from a small closed set the caller can
  * count (LOCATE_REASONS).
  */
-import { SigflowError } from '../errors/index.js';
 import { type Circle, circleThrough } from './circle.js';
 import { LocalFrame } from './frame.js';
 import { solveTdoa } from './tdoa.js';
@@ -13,7 +12,10 @@ import type { LatLon } from './utm.js';
 export const LOCATE_REASONS = [
   /** a number is not finite, sound speed or cage margin ≤ 0 */
   'bad_input',
-  /** stations outside UTM's range, A = B, or the three collinear (no frame, no cage circle) */
+  /**
+   * stations outside UTM's range, A = B, or the three (nearly) collinear — the circle through them wider than
+   * 5 × their longest side (their largest angle over 174°); or a fix outside UTM's range
+   */
   'bad_stations',
   /** no real point fits both range differences (the arrivals are inconsistent with the geometry) */
   'no_solution',
@@ -38,13 +40,26 @@ export interface Cage {
   readonly stationDepth: number;
 }
 
-/** The cage of stations A, B, C at one depth; null when they give no frame or no circle ('bad_stations'). */
+/**
+ * The circle through a cage's stations is at most this many times their longest side (R = L / (2 sin θ) for the
+ * largest angle θ: 5 allows θ up to 174°). Stations on a line are never exactly collinear once projected (UTM
+ * bends a parallel), and their circle of thousands of kilometres made the cage-margin test accept anything: a fish
+ * placed 3,200 km away.
+ */
+const MAX_RADIUS_PER_SIDE = 5;
+
+/**
+ * The cage of stations A, B, C at one depth; null when they give no frame, no circle or a nearly collinear one
+ * ('bad_stations').
+ */
 export function cageOf(a: LatLon, b: LatLon, c: LatLon, stationDepth: number): Cage | null {
   if (!Number.isFinite(stationDepth)) return null;
   const frame = LocalFrame.fromStations(a, b, c);
   if (frame === null) return null;
   const circle = circleThrough(0, 0, frame.b, 0, frame.cx, frame.cy);
-  return circle === null ? null : { frame, circle, stationDepth };
+  if (circle === null) return null;
+  const longest = Math.max(frame.b, Math.hypot(frame.cx, frame.cy), Math.hypot(frame.cx - frame.b, frame.cy));
+  return circle.r <= MAX_RADIUS_PER_SIDE * longest ? { frame, circle, stationDepth } : null;
 }
 
 /** Arrival-time differences up to this are ties (seconds). */
@@ -199,8 +214,6 @@ export function locate(input: LocateInput): LocateResult {
   );
   if (status !== 'ok') return { reason: status, candidates: out[3] };
   const ll = cage.frame.toLatLon(out[0], out[1]);
-  if (ll === null) {
-    throw new SigflowError('SF_ERR_INTERNAL', `geo: a fix at (${out[0]}, ${out[1]}) has no lat/lon`);
-  }
+  if (ll === null) return { reason: 'bad_stations', candidates: out[3] };
   return { x: out[0], y: out[1], z: out[2], lat: ll.lat, lon: ll.lon, candidates: out[3] };
 }

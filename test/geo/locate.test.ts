@@ -108,6 +108,21 @@ test('bad input and bad stations are reasons, not throws', () => {
   const onAB = frame.toLatLon(2 * frame.b, 0)!; // C on the line AB
   assert.equal(reasonOf(locate({ ...ok, c: onAB })), 'bad_stations', 'collinear');
   assert.equal(reasonOf(locate({ ...ok, a: { lat: 88, lon: 0 } })), 'bad_stations');
+  // stations 20 m apart on one parallel (or one meridian): projected, not exactly collinear, but no cage — their
+  // circle was 3,200 km wide and a fish was placed near the pole (review)
+  const onParallel = [10.4, 10.4004, 10.4008].map((lon) => ({ lat: 63.4, lon }));
+  const onMeridian = [63.4, 63.4002, 63.4004].map((lat) => ({ lat, lon: 10.4 }));
+  for (const [s0, s1, s2] of [onParallel, onMeridian]) {
+    assert.equal(cageOf(s0, s1, s2, 3), null);
+    for (const arrivals of [
+      [0, 0, 0],
+      [0, 0.005, 0.01],
+    ] as [number, number, number][])
+      assert.equal(reasonOf(locate({ a: s0, b: s1, c: s2, stationDepth: 3, tagDepth: 5, arrivals })), 'bad_stations');
+  }
+  // a thin but real triangle is still a cage: its largest angle 170°
+  const thin = frame.toLatLon(frame.b / 2, (frame.b / 2) * Math.tan((5 * Math.PI) / 180))!;
+  assert.notEqual(cageOf(a, b, thin, 3), null);
   assert.equal(reasonOf(locate(ok)), 'ok', 'and the cache does not keep a bad cage');
   for (const r of ['bad_input', 'bad_stations', 'no_solution', 'order_mismatch', 'ambiguous', 'outside_cage']) {
     assert.ok((LOCATE_REASONS as readonly string[]).includes(r));

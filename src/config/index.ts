@@ -9,6 +9,7 @@ export {
 } from './load.js';
 export {
   configSchema,
+  DEFAULT_SERVER_LISTEN,
   httpAuthOf,
   type LoggingConfig,
   loggingConfigSchema,

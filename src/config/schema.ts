@@ -207,10 +207,13 @@ export function httpAuthOf(
   return a ? { tokens: a.tokens, basic: a.basic_auth } : undefined;
 }
 
+/** Where `sigflow run`'s HTTP endpoint listens unless `server.listen` says otherwise. */
+export const DEFAULT_SERVER_LISTEN = '127.0.0.1:9464';
+
 export const serverConfigSchema = z
   .object({
     /** host:port of /metrics, /healthz, /readyz, /status (127.0.0.1 only unless told otherwise). */
-    listen: listenAddress('127.0.0.1:9464'),
+    listen: listenAddress(DEFAULT_SERVER_LISTEN),
     /** The Grafana routes (SimpleJson, simPod, Infinity) on the same address; off when absent. */
     dashboards: dashboardsConfigSchema.optional(),
     /**

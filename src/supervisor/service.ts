@@ -4,25 +4,33 @@
  * until SIGINT/SIGTERM, re-read the file on SIGHUP (a valid config is applied to the units it changes, an invalid
  * one is reported and the running config kept).
  */
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { Database } from '../codecs/dbc/index.js';
-import { type LoadedConfig, loadAndValidateConfig, redactSecrets, type SigflowConfig } from '../config/index.js';
+import {
+  DEFAULT_SERVER_LISTEN,
+  type LoadedConfig,
+  loadAndValidateConfig,
+  redactSecrets,
+  type SigflowConfig,
+} from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
-import { replaceKeepingPrevious } from '../io/index.js';
+import { replaceKeepingPrevious, tempPath, writeFileAtomicSync } from '../io/index.js';
 import { parseDuration } from '../units/index.js';
 import {
   applyUpdate,
   installRootOf,
   markReported,
   pendingReport,
+  readUpdateState,
   recordRunningPid,
   runningPackageDir,
   waitForOutcome,
 } from '../update/index.js';
 import type { HttpFallback } from './http.js';
+import { parseListen } from './listen.js';
 import { RemoteConfig } from './remote-config.js';
 import { Supervisor } from './supervisor.js';
 
@@ -110,7 +118,6 @@ export async function runService(
   const installRoot = installRootOf(packageDir);
   if (installRoot && o.version) recordRunningPid(installRoot, o.version);
   const updates = config.updates;
-  const healthUrl = sup.address ? `http://${sup.address}/healthz` : undefined;
   // configs pushed by the uplinks' servers: checked as this file is, written over it, applied as SIGHUP applies it
   if (config.remote_config?.enabled)
     sup.remote = new RemoteConfig({
@@ -130,7 +137,7 @@ export async function runService(
       logger: o.logger,
       version: o.version,
       update:
-        updates && installRoot && healthUrl
+        updates && installRoot
           ? async (version, next) => {
               const u = parsePushedUpdate(next);
               await applyUpdate({
@@ -141,7 +148,7 @@ export async function runService(
                 currentDir: packageDir,
                 spool: [config.outbox.data_dir],
                 configPath: next,
-                healthUrl,
+                healthUrl: u.healthUrl,
                 deadlineMs: u.health_deadline ?? updates.health_deadline,
               });
               requestStop(`updating to sigflow ${version}`);
@@ -201,11 +208,38 @@ export async function runService(
   });
 }
 
-/** The `updates` section of a pushed config waiting in `<config>.next` (url, sha256, deadline). */
-function parsePushedUpdate(file: string): { url?: string; sha256?: string; health_deadline?: number } {
-  const doc = parseYaml(readFileSync(file, 'utf8')) as { updates?: Record<string, unknown> } | null;
+/**
+ * What a pushed config waiting in `<config>.next` says about its update: its `updates` section (url, sha256,
+ * deadline) and where the new version will answer /healthz — its own `server.listen` (the running config's
+ * address would be asked while the new version listens elsewhere: a healthy update rolled back). A pushed config
+ * without the endpoint (`server: false`) or on a port chosen at start (0) cannot be guarded: SF_ERR_UPDATE_LAYOUT.
+ */
+export function parsePushedUpdate(file: string): {
+  url?: string;
+  sha256?: string;
+  health_deadline?: number;
+  healthUrl: string;
+} {
+  const doc = parseYaml(readFileSync(file, 'utf8')) as {
+    updates?: Record<string, unknown>;
+    server?: false | { listen?: unknown };
+  } | null;
   const u = doc?.updates ?? {};
   const deadline = u.health_deadline;
+  const server = doc?.server;
+  if (server === false)
+    throw new SigflowError(
+      'SF_ERR_UPDATE_LAYOUT',
+      'the config pushed with the update has server: false — the update is guarded through the new version’s /healthz',
+    );
+  const listen = typeof server?.listen === 'string' ? server.listen : DEFAULT_SERVER_LISTEN;
+  const { host, port } = parseListen(listen);
+  if (!(port > 0 && port < 65536))
+    throw new SigflowError(
+      'SF_ERR_UPDATE_LAYOUT',
+      `the config pushed with the update listens on ${listen}: the guard needs a fixed port to ask the new version’s /healthz`,
+    );
+  const reach = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return {
     url: typeof u.url === 'string' ? u.url : undefined,
     sha256: typeof u.sha256 === 'string' ? u.sha256 : undefined,
@@ -215,6 +249,7 @@ function parsePushedUpdate(file: string): { url?: string; sha256?: string; healt
         : typeof deadline === 'string'
           ? Number(parseDuration(deadline, 'updates.health_deadline') / 1_000_000n)
           : undefined,
+    healthUrl: `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}/healthz`,
   };
 }
 
@@ -255,19 +290,56 @@ async function reportUpdateOutcome(
 }
 
 /**
- * At start, before the config is read: a pushed config waiting in `<path>.next` becomes the config when this is
- * the version it was pushed for (the update switched to it); after a rollback it is set aside (`.next.rejected`).
+ * At start, before the config is read:
+ * - a pushed config waiting in `<path>.next` becomes the config when this is the version it was pushed for (the
+ *   update switched to it) — the config it replaces kept as `<path>.previous`, and `<path>.adopted` noting for
+ *   which version; else it is set aside (`.next.rejected`);
+ * - when this version runs again because the version a config was adopted for was rolled back, `<path>.previous`
+ *   is put back (the adopted config kept as `<path>.rolled-back`): the new version's config may hold keys this
+ *   version refuses, and with it this version would never start again — nor take another push.
  * Returns what it did, or null.
  */
-export function adoptPendingConfig(path: string, version: string): string | null {
+export function adoptPendingConfig(
+  path: string,
+  version: string,
+  root: string | null = installRootOf(runningPackageDir()),
+): string | null {
   const next = `${path}.next`;
-  if (!existsSync(next)) return null;
-  const root = installRootOf(runningPackageDir());
-  const s = root ? pendingReport(root, version) : null;
-  if (s && s.to === version && (s.status === 'switching' || s.status === 'done')) {
-    replaceKeepingPrevious(path, next, `${path}.previous`);
-    return `${next} adopted as ${path} (pushed with the update to ${version})`;
+  const marker = `${path}.adopted`;
+  const done: string[] = [];
+  const adoptedFor = readAdopted(marker);
+  if (adoptedFor !== null && adoptedFor !== version && root) {
+    const s = readUpdateState(root);
+    if (s?.status === 'rolled_back' && s.to === adoptedFor && s.from === version && existsSync(`${path}.previous`)) {
+      const back = tempPath(path);
+      copyFileSync(`${path}.previous`, back);
+      replaceKeepingPrevious(path, back, `${path}.rolled-back`);
+      done.push(
+        `${path} restored from ${path}.previous (the config pushed with ${adoptedFor}, rolled back, is ${path}.rolled-back)`,
+      );
+    }
+    rmSync(marker, { force: true });
   }
-  renameSync(next, `${next}.rejected`);
-  return `${next} set aside as ${next}.rejected (not for sigflow ${version})`;
+  if (existsSync(next)) {
+    const s = root ? pendingReport(root, version) : null;
+    if (s && s.to === version && (s.status === 'switching' || s.status === 'done')) {
+      writeFileAtomicSync(marker, `${JSON.stringify({ version, at: new Date().toISOString() })}\n`);
+      replaceKeepingPrevious(path, next, `${path}.previous`);
+      done.push(`${next} adopted as ${path} (pushed with the update to ${version})`);
+    } else {
+      renameSync(next, `${next}.rejected`);
+      done.push(`${next} set aside as ${next}.rejected (not for sigflow ${version})`);
+    }
+  }
+  return done.length ? done.join('; ') : null;
+}
+
+/** The version `<path>.adopted` names, or null (none, or unreadable: then nothing is restored). */
+function readAdopted(marker: string): string | null {
+  try {
+    const v = (JSON.parse(readFileSync(marker, 'utf8')) as { version?: unknown }).version;
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
 }

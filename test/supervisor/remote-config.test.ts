@@ -13,6 +13,8 @@ import pino from 'pino';
 import type { TelemetryRecord } from '../../src/records/index.js';
 import { checkConfigFile } from '../../src/supervisor/index.js';
 import { parsePush, RemoteConfig } from '../../src/supervisor/remote-config.js';
+import { adoptPendingConfig, parsePushedUpdate } from '../../src/supervisor/service.js';
+import { writeUpdateState } from '../../src/update/state.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -133,4 +135,53 @@ test('pushes that are not {revision, config} are said and ignored', () => {
   assert.equal(parsePush({ revision: 1.5, config: {} }), 'no "revision" (a whole number ≥ 0)');
   assert.equal(parsePush({ revision: 1, config: [] }), 'no "config" object');
   assert.deepEqual(parsePush({ revision: 1, configuration: { a: 1 } }), { revision: 1, config: { a: 1 } });
+});
+
+test('a config pushed with an update: adopted by that version, put back when that version is rolled back', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-adopt-'));
+  try {
+    const root = join(dir, 'root');
+    const path = join(dir, 'agent.yaml');
+    writeFileSync(path, 'old: config\n');
+    writeFileSync(`${path}.next`, 'new: config\n');
+    const state = (status: 'switching' | 'rolled_back') =>
+      writeUpdateState(root, { from: '0.4.0', to: '0.4.1', at: new Date().toISOString(), status, deadline: '' });
+    state('switching');
+    // the old version starting again before the switch took: not its config
+    assert.match(adoptPendingConfig(path, '0.4.1', root) ?? '', /adopted as/);
+    assert.equal(readFileSync(path, 'utf8'), 'new: config\n');
+    assert.equal(readFileSync(`${path}.previous`, 'utf8'), 'old: config\n');
+    assert.equal(adoptPendingConfig(path, '0.4.1', root), null, 'once');
+    // the guard rolled 0.4.1 back: 0.4.0 starts with its own config again (the new one may hold keys it refuses)
+    state('rolled_back');
+    assert.match(adoptPendingConfig(path, '0.4.0', root) ?? '', /restored from .*\.previous/);
+    assert.equal(readFileSync(path, 'utf8'), 'old: config\n');
+    assert.equal(readFileSync(`${path}.rolled-back`, 'utf8'), 'new: config\n');
+    assert.equal(adoptPendingConfig(path, '0.4.0', root), null, 'once');
+    assert.equal(readFileSync(path, 'utf8'), 'old: config\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the guard of a pushed update asks the new version where the pushed config makes it listen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-pushed-'));
+  try {
+    const file = join(dir, 'agent.yaml.next');
+    const url = (server: unknown) => {
+      writeFileSync(
+        file,
+        JSON.stringify({ updates: { url: 'http://h/x.tgz' }, ...(server === undefined ? {} : { server }) }),
+      );
+      return parsePushedUpdate(file).healthUrl;
+    };
+    assert.equal(url({ listen: '127.0.0.1:18001' }), 'http://127.0.0.1:18001/healthz');
+    assert.equal(url({ listen: '0.0.0.0:18002' }), 'http://127.0.0.1:18002/healthz');
+    assert.equal(url({ listen: '[::]:18003' }), 'http://[::1]:18003/healthz');
+    assert.equal(url(undefined), 'http://127.0.0.1:9464/healthz');
+    assert.throws(() => url(false), /server: false/);
+    assert.throws(() => url({ listen: '127.0.0.1:0' }), /fixed port/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -152,7 +152,8 @@ export async function startMetricsServer(
       res.end(`${JSON.stringify({ code: 'SF_ERR_SERVE_UNAUTHORIZED', message: 'missing or wrong credentials' })}\n`);
       return;
     }
-    if (fallback && !OWN.has(path)) {
+    // the endpoint's own routes are GET/HEAD; another method on them is the fallback's (simPod's POST /metrics)
+    if (fallback && (!OWN.has(path) || (req.method !== 'GET' && req.method !== 'HEAD'))) {
       fallback(req, res);
       return;
     }

@@ -69,6 +69,11 @@ server:
     assert.deepEqual(dev, ['2F6913DB']);
     assert.equal((await fetch(`${d.http}/metrics`)).status, 200);
     assert.equal((await fetch(`${d.http}/status`)).status, 200);
+    // simPod's POST /metrics (its metric list) is the dashboards', GET /metrics the endpoint's own
+    const simpod = await post('/metrics', {});
+    const metrics = (await simpod.json()) as { value?: string }[];
+    assert.equal(simpod.status, 200, JSON.stringify(metrics));
+    assert.ok(Array.isArray(metrics) && metrics.some((m) => m.value === 'signals'), JSON.stringify(metrics));
   } finally {
     d.proc.kill('SIGTERM');
     const { code } = await d.exit;

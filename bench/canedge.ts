@@ -22,7 +22,7 @@ import {
   openLog,
   PasswordBook,
 } from '../src/formats/canedge/index.js';
-import { BufferSource } from '../src/io/index.js';
+import { BufferSource, exitWhenWritten } from '../src/io/index.js';
 import { fixturesDir, sharedData } from '../test/harness/paths.js';
 import { lastFirstPass, median, note, peakRssMb, report, timeRuns } from './_harness.js';
 
@@ -112,3 +112,6 @@ if (sharedData) {
 } else {
   note('../shared/data not found: corpus index cases skipped');
 }
+
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

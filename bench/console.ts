@@ -15,6 +15,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exitWhenWritten } from '../src/io/index.js';
 import { chromiumPath, launchBrowser } from '../test/harness/browser.js';
 import { Daemon } from '../test/harness/daemon.js';
 import { fixturesDir } from '../test/harness/paths.js';
@@ -236,3 +237,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawBits, writeBits } from '../src/codecs/dbc/encoder.js';
 import { Database, DecodedBatch, type FrameColumns, type Message } from '../src/codecs/dbc/index.js';
+import { exitWhenWritten } from '../src/io/index.js';
 import { fixturesDir } from '../test/harness/paths.js';
 import { prng as rng } from '../test/harness/prng.js';
 import {
@@ -199,3 +200,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

@@ -18,7 +18,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { FolderLakeStore, type LakeStore } from '../src/formats/lake/index.js';
-import { writeFileAtomic } from '../src/io/index.js';
+import { exitWhenWritten, writeFileAtomic } from '../src/io/index.js';
 import { compactLake, LakeQuery, writeLake } from '../src/pipelines/lake/index.js';
 import { decoderConfigFrom, expandInputs, runDecodeJob } from '../src/pipelines/logdecode/index.js';
 import { repoRoot } from '../test/harness/paths.js';
@@ -233,3 +233,5 @@ async function main(): Promise<void> {
 
 if (!readFileSync(SAMPLE).length) note('the sample log is missing');
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flattenChannels, openMdf4, readBusFrames } from '../src/formats/mdf4/index.js';
 import type { FileSource } from '../src/io/index.js';
+import { exitWhenWritten } from '../src/io/index.js';
 import { buildDecoderConfig, type DecoderConfig } from '../src/pipelines/logdecode/dbcset.js';
 import type { LogInput } from '../src/pipelines/logdecode/inputs.js';
 import { runLogPipeline } from '../src/pipelines/logdecode/pipeline.js';
@@ -451,4 +452,6 @@ if (isMain) {
   else if (childCase?.startsWith('synthetic+decode:'))
     await decodeCase(childCase, [arg('synthetic') ?? ''], Math.max(1, Math.min(runs, 3)), 0);
   else await main();
+  // not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+  await exitWhenWritten();
 }

@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { exitWhenWritten } from '../src/io/index.js';
 import { Outbox, type Sink } from '../src/outbox/index.js';
 import type { TelemetryRecord } from '../src/records/record.js';
 import { InfluxSink } from '../src/sinks/influx/sink.js';
@@ -213,3 +214,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

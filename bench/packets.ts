@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { positionAll } from '../src/apps/iof/index.js';
 import { loadPacketSpec } from '../src/codecs/bitfield/index.js';
 import { cageOf, locateInCage } from '../src/geo/index.js';
+import { exitWhenWritten } from '../src/io/index.js';
 import type { TelemetryRecord } from '../src/records/index.js';
 import { createSink } from '../src/sinks/index.js';
 import { type IofSink, loadProject, saveProject } from '../src/sinks/iof/index.js';
@@ -246,3 +247,5 @@ async function positions() {
 }
 
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

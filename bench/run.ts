@@ -28,6 +28,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Database } from '../src/codecs/dbc/index.js';
 import { CanFrameBatch, createRecords21Framer } from '../src/framers/index.js';
+import { exitWhenWritten } from '../src/io/index.js';
 import { LiveDecoder, type RecordMapping } from '../src/pipelines/live/index.js';
 import type { TelemetryRecord } from '../src/records/index.js';
 import { parseDuration } from '../src/units/index.js';
@@ -1076,3 +1077,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

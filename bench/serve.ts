@@ -19,6 +19,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exitWhenWritten } from '../src/io/index.js';
 import { fixturesDir, repoRoot } from '../test/harness/paths.js';
 import { arg, median, note, report } from './_harness.js';
 
@@ -304,3 +305,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

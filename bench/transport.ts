@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type WriteFrame, writeBusLog } from '../src/formats/mdf4/writer.js';
+import { exitWhenWritten } from '../src/io/index.js';
 import { buildDecoderConfig, type LogInput, runLogPipeline } from '../src/pipelines/logdecode/index.js';
 import { segmentFastPacket, segmentIsoTp, segmentJ1939 } from '../src/transport/index.js';
 import { sharedData } from '../test/harness/paths.js';
@@ -182,3 +183,6 @@ try {
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
+
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import pino from 'pino';
+import { exitWhenWritten } from '../src/io/index.js';
 import { Outbox } from '../src/outbox/index.js';
 import type { TelemetryRecord } from '../src/records/index.js';
 import { createSink } from '../src/sinks/index.js';
@@ -216,3 +217,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// not by letting the event loop run dry (Node 20 can hang there: see exitWhenWritten)
+await exitWhenWritten();

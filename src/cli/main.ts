@@ -13,7 +13,7 @@
  */
 import { type Command, CommanderError } from 'commander';
 import { ERRORS, SigflowError } from '../errors/index.js';
-import { writeError } from '../io/index.js';
+import { exitWhenWritten, writeError } from '../io/index.js';
 import { VERSION } from '../version/index.js';
 import { rootProgram } from './root.js';
 
@@ -88,18 +88,12 @@ export async function main(argv: string[]): Promise<void> {
 
 /**
  * Runs the command line, then ends the process once standard output and error have taken everything written to
- * them — rather than letting the event loop run dry: Node 20 can deadlock there (nodejs/node#54918: the main
- * thread waits in the platform's DrainTasks for a compiler task that never reports back; seen on this machine as a
- * process that had finished its work and hung, about one run in fifteen of a heavy extraction script). The daemons
- * (`run`, `serve`) return from main() only once stopped; a command's files are closed before it returns.
+ * them (exitWhenWritten: not by letting the event loop run dry, where Node 20 can deadlock). The daemons (`run`,
+ * `serve`) return from main() only once stopped; a command's files are closed before it returns.
  */
 export async function runAndExit(argv: string[]): Promise<void> {
   await main(argv);
-  // writes to a pipe are asynchronous: wait for the ones queued (an empty write calls back after them)
-  await Promise.all(
-    [process.stdout, process.stderr].map((s) => new Promise<void>((done) => s.write('', () => done()))),
-  );
-  process.exit();
+  await exitWhenWritten();
 }
 
 /** Prints `err` on stderr as described in the module comment and returns the exit status. */

@@ -120,3 +120,19 @@ export async function writeChunk(
     out.on('close', onClose);
   });
 }
+
+/**
+ * Ends the process once standard output and error have taken everything written to them (an empty write calls
+ * back after the writes queued before it: writes to a pipe are asynchronous), rather than letting the event loop
+ * run dry — Node 20 can deadlock there (nodejs/node#54918: the main thread waits in the platform's DrainTasks for
+ * a compiler task that never reports back; seen on this machine as a process that had finished its work and hung,
+ * about one run in fifteen of a heavy extraction script). For one-shot programs: the CLI, the benchmarks.
+ */
+export async function exitWhenWritten(code?: number): Promise<never> {
+  await Promise.all(
+    [process.stdout, process.stderr].map((s) => new Promise<void>((done) => s.write('', () => done()))),
+  );
+  // process.exit(undefined) would clear process.exitCode (Node counts the argument, not its value)
+  if (code === undefined) process.exit();
+  process.exit(code);
+}

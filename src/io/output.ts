@@ -56,8 +56,8 @@ export class FileOutput extends Writable {
 
   override _write(chunk: Uint8Array, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     const fd = this.fd;
-    // internal invariant: Writable calls no _write after _destroy (which alone clears fd)
     if (fd === null) {
+      // internal invariant: Writable calls no _write after _destroy (which alone clears fd)
       cb(new Error('the file is closed'));
       return;
     }

@@ -451,6 +451,14 @@ export const ERRORS = {
     action:
       'Set the token or user/password in the Grafana data source (Authorization header or Basic auth) as given to the server.',
   },
+  SF_ERR_SERVE_FOREIGN_HOST: {
+    exit: 2,
+    http: 421,
+    means:
+      'A server on 127.0.0.1 without credentials was asked under another host name (the Host header): a page on another site whose name now points at this machine (DNS rebinding) would otherwise read it and act on it.',
+    action:
+      'Use http://127.0.0.1:<port> or http://localhost:<port>; to serve other hosts, listen on their address and configure tokens or basic auth.',
+  },
   SF_ERR_SERVE_CANCELLED: {
     exit: 1,
     http: 499,

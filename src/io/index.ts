@@ -8,7 +8,14 @@ export { defaultCacheDir } from './cache-dir.js';
 export { makeDirectory } from './dir.js';
 export { IoError, type IoErrorCode, systemReason } from './errors.js';
 export { AsyncFileSource, FileSource } from './file.js';
-export { authChallenge, authorizationFor, credentialCheck, type HttpAuth } from './http-auth.js';
+export {
+  authChallenge,
+  authorizationFor,
+  credentialCheck,
+  type HttpAuth,
+  isLoopbackHost,
+  localHostGuard,
+} from './http-auth.js';
 export { copiesOnWrite, exitWhenWritten, FileOutput, streamName, writeChunk, writeError } from './output.js';
 export { S3Bucket, type S3Location, type S3Object, S3Source, s3Url } from './s3.js';
 export { type ByteSource, isValidRange, rangeError, readAll, readExact } from './source.js';

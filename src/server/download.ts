@@ -13,9 +13,14 @@ export type RowsFormat = 'json' | 'csv' | 'parquet';
 
 type Row = Record<string, number | null>;
 
-/** A CSV cell: quoted when it holds a comma, quote or line break. */
-function cell(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+/**
+ * A CSV cell of text (a column name: the values are numbers): quoted when it holds a comma, quote or line break;
+ * and, as this file is meant for a spreadsheet, text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a
+ * tab or CR first — a store field named `=HYPERLINK(…)`) gets a leading `'` (OWASP's CSV-injection advice).
+ */
+export function cell(s: string): string {
+  const text = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 export function rowsCsv(rows: readonly Row[], columns: readonly string[]): string {

@@ -11,7 +11,7 @@
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ERRORS, errorCode, SigflowError } from '../errors/index.js';
-import { authChallenge, credentialCheck, type HttpAuth } from '../io/index.js';
+import { authChallenge, credentialCheck, type HttpAuth, localHostGuard } from '../io/index.js';
 import type { QueryEngine } from '../query/index.js';
 import { type ConsoleOptions, registerConsoleApi } from './console/api.js';
 import { registerConsolePages } from './console/pages.js';
@@ -40,6 +40,11 @@ export interface ServerOptions {
   requestLog?: boolean;
   /** How long a client has to send a request's body (default 30 s; then 408 and the connection closed). */
   bodyTimeoutMs?: number;
+  /**
+   * The address the server listens on: a loopback one without credentials answers only the Host names of this
+   * machine (localHostGuard: DNS rebinding). Absent: no such guard (`sigflow run`'s endpoint guards its own).
+   */
+  bindHost?: string;
 }
 
 /** How long a client has to send a request's body (default). */
@@ -84,8 +89,11 @@ export async function buildServer(engine: QueryEngine, opts: ServerOptions = {})
   // JSON only: a text/plain body is refused (415) rather than read as a string
   app.removeContentTypeParser('text/plain');
   const check = credentialCheck(opts.auth);
+  const localOnly = opts.bindHost === undefined ? null : localHostGuard(opts.bindHost, opts.auth);
   const origins = new Set(opts.corsOrigins ?? []);
   app.addHook('onRequest', async (req, reply) => {
+    const foreign = localOnly?.(req.headers.host);
+    if (foreign) throw new SigflowError('SF_ERR_SERVE_FOREIGN_HOST', foreign);
     const origin = req.headers.origin;
     if (origin && (origins.has('*') || origins.has(origin))) {
       reply.header('access-control-allow-origin', origins.has('*') ? '*' : origin);

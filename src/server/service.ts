@@ -237,7 +237,8 @@ interface Serving {
   close(): Promise<void>;
 }
 
-async function prepare(o: ServeOptions, store: RecordSource | undefined): Promise<Serving> {
+/** `bindHost`: where the server will listen (serve), or undefined inside `sigflow run` (its endpoint guards). */
+async function prepare(o: ServeOptions, store: RecordSource | undefined, bindHost?: string): Promise<Serving> {
   if (o.data === undefined && store === undefined && !o.console) {
     throw new SigflowError(
       'SF_ERR_SERVE_CONFIG',
@@ -284,6 +285,7 @@ async function prepare(o: ServeOptions, store: RecordSource | undefined): Promis
       grafana: o.grafana,
       requestLog: o.requestLog,
       bodyTimeoutMs: o.bodyTimeoutMs,
+      bindHost,
     });
     let timer: NodeJS.Timeout | null = null;
     const p = pool;
@@ -346,7 +348,7 @@ export async function startServe(o: ServeOptions): Promise<RunningServer> {
         : undefined;
   let s: Serving;
   try {
-    s = await prepare(o, store);
+    s = await prepare(o, store, o.host ?? '127.0.0.1');
   } catch (e) {
     store?.close();
     throw e;

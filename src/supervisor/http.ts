@@ -9,8 +9,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { SigflowError } from '../errors/index.js';
-import { authChallenge, credentialCheck, type HttpAuth } from '../io/index.js';
+import { ERRORS, SigflowError } from '../errors/index.js';
+import { authChallenge, credentialCheck, type HttpAuth, localHostGuard } from '../io/index.js';
 import { parseListen } from './listen.js';
 import type { RunStatus } from './supervisor.js';
 
@@ -145,8 +145,15 @@ export async function startMetricsServer(
   const { host, port } = parseListen(listen);
   let reg: Promise<Registry> | null = null;
   const check = credentialCheck(auth);
+  const localOnly = localHostGuard(host, auth);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    const foreign = localOnly?.(req.headers.host);
+    if (foreign) {
+      res.writeHead(ERRORS.SF_ERR_SERVE_FOREIGN_HOST.http, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ code: 'SF_ERR_SERVE_FOREIGN_HOST', message: foreign })}\n`);
+      return;
+    }
     if (check && !OPEN.has(path) && !check(req.headers.authorization)) {
       res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': authChallenge(auth) });
       res.end(`${JSON.stringify({ code: 'SF_ERR_SERVE_UNAUTHORIZED', message: 'missing or wrong credentials' })}\n`);

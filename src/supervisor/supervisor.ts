@@ -9,12 +9,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { httpAuthOf, type PipelineEntry, type SigflowConfig } from '../config/index.js';
 import { SigflowError } from '../errors/index.js';
+import { isLoopbackHost } from '../io/index.js';
 import { lockDataDir, Outbox, type OutboxStatus, outboxOptionsFromConfig } from '../outbox/index.js';
 import type { TelemetryRecord } from '../records/index.js';
 import { createSink, filterSink, type Sink } from '../sinks/index.js';
 import { type EmbeddedBroker, startBroker } from './broker.js';
 import { type HttpFallback, type MetricsServer, startMetricsServer } from './http.js';
-import { isLoopback, parseListen } from './listen.js';
+import { parseListen } from './listen.js';
 import { RejectArchive } from './rejects.js';
 import type { RemoteConfig } from './remote-config.js';
 import { Unit, type UnitStatus } from './unit.js';
@@ -103,7 +104,7 @@ export class Supervisor {
           o.httpFallback,
           httpAuthOf(config.server.auth),
         );
-        if (!config.server.auth && !isLoopback(parseListen(config.server.listen).host))
+        if (!config.server.auth && !isLoopbackHost(parseListen(config.server.listen).host))
           o.logger.warn(
             `the HTTP endpoint listens on ${config.server.listen} without server.auth: anyone who can reach it sees the status and the console, and can replay or purge dead letters`,
           );

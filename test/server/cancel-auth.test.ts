@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -245,7 +246,7 @@ test('a client that trickles its body gets 408 and its connection closed at the 
     const answer = await new Promise<string>((resolve, reject) => {
       let got = '';
       const s = connect(Number(port), '127.0.0.1', () => {
-        s.write('POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
+        s.write('POST /query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
         const drip = setInterval(() => s.write(' '), 100);
         const giveUp = setTimeout(() => s.destroy(), 5000); // the server never ended it: the assertions below fail
         s.on('close', () => {
@@ -271,5 +272,48 @@ test('a client that trickles its body gets 408 and its connection closed at the 
     assert.equal(ok.status, 200, 'a whole body in time is answered');
   } finally {
     await server.close();
+  }
+});
+
+/** GET `path` of `url`'s server with this Host header (fetch does not let a caller set Host). */
+function getWithHost(url: string, path: string, host: string): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += String(d);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('DNS rebinding: on 127.0.0.1 without credentials only localhost names are answered (421 for others)', async () => {
+  const open = await startServe({ data: FIX, port: 0, pollMs: 0, indexPath: join(dir, 'i2.json') });
+  const guarded = await startServe({
+    data: FIX,
+    port: 0,
+    pollMs: 0,
+    indexPath: join(dir, 'i3.json'),
+    auth: { tokens: ['t'] },
+  });
+  try {
+    const { port } = new URL(open.url);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `[::1]:${port}`, '127.1.2.3']) {
+      assert.equal((await getWithHost(open.url, '/api/stats', host)).status, 200, host);
+    }
+    for (const host of ['rebind.attacker.example', `evil.example:${port}`, '127.0.0.1.evil.example', '10.0.0.5']) {
+      const r = await getWithHost(open.url, '/console/', host);
+      assert.equal(r.status, 421, host);
+      assert.equal(JSON.parse(r.body).code, 'SF_ERR_SERVE_FOREIGN_HOST');
+    }
+    // with credentials the token is the guard: any Host name, 401 without it
+    assert.equal((await getWithHost(guarded.url, '/api/stats', 'rebind.attacker.example')).status, 401);
+  } finally {
+    await open.close();
+    await guarded.close();
   }
 });

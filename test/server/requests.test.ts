@@ -1,6 +1,7 @@
 /** Request parsing of the Grafana routes: times read as the units grammar reads them, the notices header. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { cell, rowsCsv } from '../../src/server/download.js';
 import { nestedDeeperThan, noticesHeader, parseTime } from '../../src/server/requests.js';
 
 test('a time without an offset is UTC whatever the server’s time zone; epoch ms may have a fraction', () => {
@@ -38,4 +39,16 @@ test('nesting depth is measured without recursion', () => {
   assert.equal(nestedDeeperThan({ a: [{ b: 1 }] }, 64), false);
   assert.equal(nestedDeeperThan({ a: { b: { c: 1 } } }, 2), true);
   assert.equal(nestedDeeperThan({ a: { b: 1 } }, 2), false);
+});
+
+test('CSV downloads: a column name a spreadsheet would run as a formula is made text', () => {
+  assert.equal(cell('rpm'), 'rpm');
+  assert.equal(cell('=2+3'), "'=2+3");
+  assert.equal(cell('@SUM(1+1)'), "'@SUM(1+1)");
+  assert.equal(cell('-x'), "'-x");
+  assert.equal(cell('+1'), "'+1");
+  assert.equal(cell('=HYPERLINK("http://x","click")'), `"'=HYPERLINK(""http://x"",""click"")"`);
+  assert.equal(cell('\tx'), "'\tx");
+  assert.equal(cell('a,b'), '"a,b"');
+  assert.equal(rowsCsv([{ time: 0, '=1': 5 }], ['=1']), "time,'=1\n1970-01-01T00:00:00.000Z,5\n");
 });

@@ -406,8 +406,17 @@ export class BlockReader {
     return out;
   }
 
-  /** Records a warning (the first 1000 are kept; `onWarning` sees every one). */
+  /** Warnings already recorded (code, offset, message): each is said once per opened file. */
+  private readonly said = new Set<string>();
+
+  /**
+   * Records a warning — once: two passes over one data group (the record count of an unfinalised file, then the
+   * extraction) meet the same damage — keeping the first 1000.
+   */
   warn(offset: number, message: string, code: Mdf4WarningCode): void {
+    const key = `${code}\u0000${offset}\u0000${message}`;
+    if (this.said.has(key)) return;
+    if (this.said.size < 10_000) this.said.add(key);
     if (this.warnings.length < 1000) this.warnings.push({ code, file: this.source.name, offset, message });
   }
 

@@ -69,14 +69,15 @@ export class RecordCursor {
 
 /**
  * Number of records per record id of a data group (devices leave the CG cycle counters at 0 in unfinalised
- * files): one quiet walk that only counts. Stops at damage without a warning of its own (the extraction pass
- * reports it).
+ * files): one walk that only counts. Damage ends it with the walk's warning — the same one the extraction pass
+ * would give, said once (BlockReader.warn): when damage leaves every group without a record, no extraction pass
+ * runs, and a log that silently yielded nothing was recorded as imported.
  */
 export async function countRecords(mdf: Mdf4File, dg: DataGroup): Promise<Map<number, number>> {
   const counts = new Map<number, number>();
   for (const g of dg.channelGroups) counts.set(g.recordId, 0);
   if (dg.channelGroups.length === 0) return counts;
-  const walker = new GroupWalker(mdf, dg, { quiet: true });
+  const walker = new GroupWalker(mdf, dg);
   const targets = dg.channelGroups.map((g) => walker.addCounter(g));
   while (await walker.pull());
   for (const t of targets) counts.set(t.cg.recordId, (counts.get(t.cg.recordId) ?? 0) + t.index);

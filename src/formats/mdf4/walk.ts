@@ -16,7 +16,7 @@
  *   from a stream position on (`minPos`): records before it are skipped but still counted for the record index.
  *
  * Damage (unknown record id, record cut off, VLSD record longer than the carry bound, broken chain) ends the walk
- * after the last good record, with a warning on the file (none from a `quiet` walker).
+ * after the last good record, with a warning on the file (once per file: BlockReader.warn).
  */
 import type { Channel, ChannelGroup, DataGroup } from './blocks.js';
 import { flattenChannels } from './blocks.js';
@@ -338,11 +338,6 @@ export class WalkTarget {
   }
 }
 
-export interface WalkerOptions {
-  /** No warnings from the walk itself (damage still ends it); the data layer still reports a broken chain. */
-  quiet?: boolean;
-}
-
 export class GroupWalker {
   readonly targets: WalkTarget[] = [];
   private readonly ridSize: number;
@@ -372,14 +367,11 @@ export class GroupWalker {
   /** Record id → VLSD slot, -1 none (1-byte ids; the table form of `slotOfRid` for dispatch1). */
   private readonly slotTable = new Int32Array(256).fill(-1);
   private entries: VlsdEntries[] = [];
-  private readonly quiet: boolean;
 
   constructor(
     private readonly mdf: Mdf4File,
     readonly dg: DataGroup,
-    opts: WalkerOptions = {},
   ) {
-    this.quiet = opts.quiet === true;
     this.ridSize = dg.recIdSize;
     this.stream = new DataStream(streamContext(mdf), dg.dataLink, 'DT', {
       chunkSize: mdf.options.chunkSize,
@@ -496,7 +488,7 @@ export class GroupWalker {
   }
 
   private warn(offset: number, msg: string, code: Mdf4WarningCode): void {
-    if (!this.quiet) this.mdf.reader.warn(offset, msg, code);
+    this.mdf.reader.warn(offset, msg, code);
   }
 
   /** Walks the next chunk and hands its records to the targets. Returns false once the stream is exhausted. */

@@ -257,3 +257,33 @@ test('a cycle count lower than the records: every record read, in batches that g
   assert.equal(n, 20_000);
   assert.ok(batches <= 12, `${batches} batches for 20,000 events`);
 });
+
+test('an unknown record id in an unfinalised file is a warning, said once — also at its very first record', async () => {
+  const buf = new Uint8Array(readFileSync(join(fixturesDir, 'mdf4', 'fw0103_00000170.MF4')));
+  assert.equal(String.fromCharCode(...buf.subarray(0, 8)), 'UnFinMF ');
+  const clean = await readAll(buf, 'clean');
+  const mdf = await openMdf4(new BufferSource(buf));
+  const dg = mdf.groups.find((g) => g.recIdSize === 1 && g.channelGroups.length > 1);
+  assert.ok(dg);
+  assert.equal(String.fromCharCode(buf[dg.dataLink + 2], buf[dg.dataLink + 3]), 'DT');
+  const sizes = new Map(dg.channelGroups.map((g) => [g.recordId, g.isVlsd ? -1 : g.dataBytes + g.invalBytes]));
+  const dv = new DataView(buf.buffer, buf.byteOffset);
+  let p = dg.dataLink + 24;
+  for (let k = 0; k < 3; k++) {
+    // the k-th record on disk gets record id 0 (no group has it): the counting pass of the unfinalised file stops
+    // there (at the first record: every group counted empty, so no extraction pass would have said a word)
+    const b = buf.slice();
+    assert.ok(!sizes.has(0));
+    b[p] = 0;
+    const mdf2 = await openMdf4(new BufferSource(b, 'damaged.MF4'));
+    let frames = 0;
+    for await (const batch of readBusFrames(mdf2)) frames += batch.count;
+    assert.ok(frames < clean.frames.length);
+    const said = mdf2.warnings.map((w) => w.message);
+    assert.equal(said.filter((m) => /unknown record id 0 /.test(m)).length, 1, said.join('\n'));
+    assert.equal(new Set(said).size, said.length, 'no warning twice');
+    const size = sizes.get(buf[p]);
+    assert.ok(size !== undefined);
+    p += size >= 0 ? 1 + size : 5 + dv.getUint32(p + 1, true);
+  }
+});

@@ -197,6 +197,16 @@ export const ERRORS = {
     'Give a device id of 1–8 hex digits, a 16-byte salt, a 12-byte IV and 1…10,000,000 iterations.',
   ),
 
+  // ── zip ──────────────────────────────────────────────────────────────────────────────────────────────
+  SF_ERR_ZIP_FORMAT: usage(
+    'A zip archive (an .xlsx workbook is one) cannot be read: no central directory, a damaged entry, an unknown compression method.',
+    'Save the file again from the program that made it; the message names the archive and the entry.',
+  ),
+  SF_ERR_ZIP_BOUND: usage(
+    'A zip archive inflates to more than the limit (or has more entries): a zip bomb, or a file far larger than its kind should be.',
+    'Check the file; the message names the archive, the entry and the limit.',
+  ),
+
   // ── parquet ──────────────────────────────────────────────────────────────────────────────────────────
   SF_ERR_PARQUET_WRITE: failure(
     'A Parquet file could not be created, encoded, written, synced or renamed into place (disk full, no permission, missing folder).',

@@ -174,15 +174,27 @@ export class S3Bucket {
     }
   }
 
-  /** A whole (small) object: DBC files, passwords.json. */
+  /**
+   * A whole (small) object: DBC files, passwords.json, the lake's side files. The SDK retries a request that
+   * fails; a body cut off after the answer began ("aborted": the connection closed mid-object) is asked for again
+   * here, twice, before it is an error.
+   */
   async getAll(key: string): Promise<Uint8Array> {
     const { client, sdk: s } = await this.getClient();
     const full = (this.loc.prefix ?? '') + key;
-    try {
-      const r = await client.send(new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full }));
-      return (await r.Body?.transformToByteArray()) ?? new Uint8Array(0);
-    } catch (e) {
-      throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), 'cannot read', e);
+    for (let attempt = 1; ; attempt++) {
+      let body: { transformToByteArray(): Promise<Uint8Array> } | undefined;
+      try {
+        body = (await client.send(new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full }))).Body;
+      } catch (e) {
+        throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), 'cannot read', e);
+      }
+      try {
+        return (await body?.transformToByteArray()) ?? new Uint8Array(0);
+      } catch (e) {
+        if (attempt >= 3) throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), 'cannot read', e);
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
     }
   }
 

@@ -24,10 +24,11 @@
  * thrown together as IofWorkbookError (SF_ERR_IOF_WORKBOOK), the first one first. The project's own checks (a
  * cage with 3 TBRs, active cages that exist, QoS 0–2 …) are named by the cell they came from as well.
  */
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import type ExcelJS from 'exceljs';
 import { SigflowError } from '../../errors/index.js';
+import { zipInflatedSize } from '../../formats/zip/index.js';
 import { formatKeyPath } from '../../schema/index.js';
 import { checkProject, type IofProject, IofProjectError, isTimeZone } from '../../sinks/iof/index.js';
 import { parseTime, rfc3339InZone, wallClockToInstant } from '../../units/index.js';
@@ -118,6 +119,8 @@ const FALSE_TEXT = new Set(['false', 'no', '0']);
 const OFFSET = /(?:[zZ]|[+-]\d{2}:?\d{2})$/;
 /** Excel's day 0 for the 1900 date system, as ms since the epoch (1899-12-30). */
 const EXCEL_EPOCH_MS = Date.UTC(1899, 11, 30);
+/** Excel's last date, 9999-12-31 (serial 2958465). */
+const MAX_DATE_MS = Date.UTC(10000, 0, 1);
 
 function toNumber(v: Cell): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
@@ -131,6 +134,9 @@ function parseCell(v: Exclude<Cell, null>, kind: Kind, zone: string): Parsed {
     return { error: `expected ${EXPECTED[kind]}, got ${shown(v)}${hint}` };
   };
   if (typeof v === 'object' && !(v instanceof Date)) return { error: `the cell holds the error ${v.error}` };
+  // a date cell whose number is no date (an error value, NaN, 1e300): ExcelJS hands an Invalid Date
+  if (v instanceof Date && !(v.getTime() >= EXCEL_EPOCH_MS && v.getTime() < MAX_DATE_MS))
+    return { error: `the cell holds no date Excel can show (serial number out of range)` };
   switch (kind) {
     case 'int': {
       const n = toNumber(v);
@@ -474,6 +480,10 @@ function isDescriptionRow(columns: { field: Field }[], cells: Cell[], zone: stri
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 const OLE_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
 
+/** A metadata workbook's size on disk, and inflated: far above any real one (~100 KB), far below a zip bomb's. */
+const WORKBOOK_MAX_FILE = 64 * 1024 * 1024;
+const WORKBOOK_MAX_INFLATED = 256 * 1024 * 1024;
+
 async function openWorkbook(path: string): Promise<ExcelJS.Workbook> {
   const fail = (why: string, cause?: unknown) => new IofWorkbookError(path, [`${path}: ${why}`], path, cause);
   let head: Buffer;
@@ -497,11 +507,26 @@ async function openWorkbook(path: string): Promise<ExcelJS.Workbook> {
   if (!head.equals(ZIP_MAGIC)) {
     throw fail('is not an .xlsx workbook (an .xlsx file is a zip archive, and this one does not start like one)');
   }
+  // the reader inflates every sheet in memory: measure what the archive inflates to first (a zip bomb)
+  let bytes: Buffer;
+  try {
+    if ((await stat(path)).size > WORKBOOK_MAX_FILE)
+      throw fail(`is larger than ${WORKBOOK_MAX_FILE} bytes: not a metadata workbook`);
+    bytes = await readFile(path);
+    await zipInflatedSize(bytes, path, { maxBytes: WORKBOOK_MAX_INFLATED, maxEntries: 10_000 });
+  } catch (e) {
+    if (e instanceof IofWorkbookError) throw e;
+    const why = (e as Error).message.replace(`${path}: `, '');
+    throw fail(
+      e instanceof SigflowError && e.code === 'SF_ERR_ZIP_BOUND' ? why : `cannot be read as an .xlsx workbook (${why})`,
+      e,
+    );
+  }
   // loaded here, not at start-up: ~400 modules that every other command (and `sigflow --help`) would pay for
   const { default: Excel } = await import('exceljs');
   const wb = new Excel.Workbook();
   try {
-    await wb.xlsx.readFile(path);
+    await wb.xlsx.load(bytes as unknown as ArrayBuffer);
   } catch (e) {
     throw fail(`cannot be read as an .xlsx workbook (${(e as Error).message})`, e);
   }

@@ -3,11 +3,12 @@
  * or not at all: a local file is written under a temporary name in its folder and renamed into place (the
  * Parquet writer does this itself), an S3 object is one PUT. Keys are `/`-separated, relative to the lake's root.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { opendir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { IoError, S3Bucket, type S3Location, s3Url, systemReason, writeFileAtomic } from '../../io/index.js';
+import { SigflowError } from '../../errors/index.js';
+import { IoError, S3Bucket, type S3Location, s3Url, systemReason, tempPath, writeFileAtomic } from '../../io/index.js';
 
 export interface LakeObject {
   key: string;
@@ -104,12 +105,18 @@ export class FolderLakeStore implements LakeStore {
     const path = this.pathOf(key);
     this.makeDir(dirname(path));
     if (opts.ifAbsent) {
+      // whole or not at all, and only if absent: written and synced under a temporary name, then hard-linked to
+      // the key (link fails with EEXIST when it exists) — an O_EXCL create showed other workers an empty file
+      const tmp = tempPath(path);
       try {
-        writeFileSync(path, text, { flag: 'wx' });
+        await writeFileAtomic(tmp, Buffer.from(text));
+        linkSync(tmp, path);
         return true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-        throw writeError(path, e);
+        throw e instanceof SigflowError ? e : writeError(path, e);
+      } finally {
+        rmSync(tmp, { force: true });
       }
     }
     // synced before the rename: a ledger entry never names work whose record a power loss emptied (its errors,

@@ -50,14 +50,17 @@ export class StoreClaims implements LakeClaims {
   async claim(device: string, stem: string): Promise<boolean> {
     const dir = this.dir(device, stem);
     let last = -1;
+    let lastMtimeMs = 0;
     for await (const o of this.store.list(dir)) {
       const n = Number(o.key.slice(dir.length));
-      if (Number.isSafeInteger(n) && n > last) last = n;
+      if (Number.isSafeInteger(n) && n > last) {
+        last = n;
+        lastMtimeMs = o.mtimeMs;
+      }
     }
     if (last >= 0) {
       const text = await this.store.getText(`${dir}${last}`);
-      const held = text === null ? null : (JSON.parse(text) as { expires: number });
-      if (held && held.expires > Date.now()) return false;
+      if (text !== null && heldUntil(text, lastMtimeMs + this.leaseMs) > Date.now()) return false;
     }
     const key = `${dir}${last + 1}`;
     const won = await this.store.putText(
@@ -81,6 +84,20 @@ export class StoreClaims implements LakeClaims {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * When a claim record's lease ends. A record another worker is still writing (a folder lake creates the file, then
+ * writes it: read in between, it is empty) or one left unreadable by a crash is taken as held until `fallback` (its
+ * modification time + the lease), not as an error: it was a JSON.parse failure that stopped the worker.
+ */
+function heldUntil(text: string, fallback: number): number {
+  try {
+    const expires = (JSON.parse(text) as { expires?: unknown }).expires;
+    return typeof expires === 'number' ? expires : fallback;
+  } catch {
+    return fallback;
+  }
 }
 
 const require = createRequire(import.meta.url);

@@ -4,10 +4,12 @@
  * (made here with exceljs) and broken project files are SigflowErrors naming the sheet!cell or file:line and key.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { createDeflateRaw } from 'node:zlib';
 import ExcelJS from 'exceljs';
 import { IofWorkbookError, readWorkbook } from '../../../src/apps/iof/index.js';
 import { SigflowError } from '../../../src/errors/index.js';
@@ -37,6 +39,54 @@ async function variant(edit: (wb: ExcelJS.Workbook) => void): Promise<string> {
   const path = join(root, `variant-${n++}.xlsx`);
   await wb.xlsx.writeFile(path);
   return path;
+}
+
+/** `bytes` spaces, raw-deflated as a stream (never held whole). */
+async function deflatedSpaces(bytes: number): Promise<{ packed: Buffer; size: number }> {
+  const z = createDeflateRaw({ level: 9 });
+  const out: Buffer[] = [];
+  z.on('data', (d: Buffer) => out.push(d));
+  const chunk = Buffer.alloc(1 << 22, 0x20);
+  for (let n = 0; n < bytes; n += chunk.length) if (!z.write(chunk)) await once(z, 'drain');
+  z.end();
+  await once(z, 'end');
+  return { packed: Buffer.concat(out), size: bytes };
+}
+
+/** A zip archive of deflated entries (local headers, central directory, end record). */
+function zipOf(entries: [string, { packed: Buffer; size: number }][]): Buffer {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let at = 0;
+  for (const [name, { packed, size }] of entries) {
+    const n = Buffer.from(name);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(packed.length, 18);
+    local.writeUInt32LE(size, 22);
+    local.writeUInt16LE(n.length, 26);
+    const c = Buffer.alloc(46);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(20, 6);
+    c.writeUInt16LE(8, 10);
+    c.writeUInt32LE(packed.length, 20);
+    c.writeUInt32LE(size, 24);
+    c.writeUInt16LE(n.length, 28);
+    c.writeUInt32LE(at, 42);
+    parts.push(local, n, packed);
+    central.push(c, n);
+    at += 30 + n.length + packed.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(at, 16);
+  return Buffer.concat([...parts, cd, end]);
 }
 
 function sheet(wb: ExcelJS.Workbook, name: string): ExcelJS.Worksheet {
@@ -377,6 +427,20 @@ test('broken workbooks: each problem names sheet, cell and column', async () => 
   assert.match(e.message.split('\n')[0], /tbrs!A3 \(tbr_serial_id\)/, 'the first problem first');
   assert.match(e.where ?? '', /tbrs!A3$/);
 
+  // a date cell whose number is no date (an error value, 1e300): named, not an internal error
+  for (const bad of [new Date(Number.NaN), 1e300]) {
+    await rejection(
+      readWorkbook(
+        await variant((wb) => {
+          const c = sheet(wb, 'date_range').getCell('A3');
+          c.value = bad;
+          c.numFmt = 'yyyy-mm-dd';
+        }),
+      ),
+      W,
+      /date_range!A3 \(Project_start\): /,
+    );
+  }
   await rejection(
     readWorkbook(
       await variant((wb) => {
@@ -454,5 +518,13 @@ test('files that are not workbooks', async () => {
   writeFileSync(zip, Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(40)]));
   await rejection(readWorkbook(zip), W, /broken\.xlsx: cannot be read as an \.xlsx workbook/);
   await rejection(readWorkbook(join(root, 'missing.xlsx')), W, /missing\.xlsx: no such file/);
+  // a zip bomb: 1.6 MB that would inflate to 400 MB in memory — measured and refused first
+  const bomb = join(root, 'bomb.xlsx');
+  writeFileSync(bomb, zipOf([['xl/worksheets/sheet1.xml', await deflatedSpaces(400 * 1024 * 1024)]]));
+  await rejection(
+    readWorkbook(bomb),
+    W,
+    /bomb\.xlsx: entry xl\/worksheets\/sheet1\.xml inflates beyond .* limit of 268435456 bytes/,
+  );
   await rejection(readWorkbook(root), W, /is a folder/);
 });

@@ -11,8 +11,19 @@ import { SigflowError } from '../../errors/index.js';
 const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a name: letters, digits and _, not starting with a digit');
 
 /** `{ "0": "no fix", "3": "3D-fix" }` — keys are integers (YAML writes them as numbers, JSON as strings). */
+/** A map keyed by integers that a double holds exactly (a 400-digit key made the lookup table's size NaN). */
 const intKeyed = <T extends z.ZodType>(value: T) =>
-  z.record(z.string().regex(/^-?\d+$/, 'an integer key'), value).refine((m) => Object.keys(m).length > 0, 'empty map');
+  z.record(z.string(), value).superRefine((m, ctx) => {
+    const keys = Object.keys(m);
+    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'empty map' });
+    for (const k of keys)
+      if (!/^-?\d+$/.test(k) || !Number.isSafeInteger(Number(k)))
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: `expected an integer key (at most ±2^53-1), got ${JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k)}`,
+        });
+  });
 
 /** One entry of a field list: a value read from bits, or one derived from values read before it. */
 export const fieldSchema = z

@@ -249,3 +249,18 @@ test('a spec without packets: bytes after its header and blocks are reported, no
   assert.equal(longer.error?.byte, 2);
   assert.match(longer.error?.message ?? '', /^5 byte\(s\) after the last block b at byte 2 /);
 });
+
+test('a map key beyond a safe integer is a spec error naming the key path (it was an internal error)', () => {
+  const key = '9'.repeat(400);
+  assert.throws(
+    () =>
+      new PacketDecoder(
+        { name: 'k', endian: 'big', packets: { row: 'p', fields: [{ name: 'x', bits: 8, map: { [key]: 'big' } }] } },
+        'k.yaml',
+      ),
+    (e: unknown) =>
+      e instanceof Error &&
+      (e as { code?: string }).code === 'SF_ERR_PACKETS_SPEC' &&
+      /packets\.fields\[0\]\.map\..*an integer key/.test(e.message),
+  );
+});

@@ -26,12 +26,18 @@ export interface StoreSeriesQuery {
   method?: DownsampleMethod;
 }
 
-export interface StoreSeries {
-  series: SeriesInfo;
+/** A series of a record source, downsampled: its name for the Grafana protocols, its field and tags apart. */
+export interface RecordSeries {
   /** `measurement:k=v,k=v:field` (no tags: `measurement:field`). */
   name: string;
+  field: string;
+  tags: Record<string, string>;
   points: Point[];
   raw: number;
+}
+
+export interface StoreSeries extends RecordSeries {
+  series: SeriesInfo;
 }
 
 function num(v: FieldValue): number {
@@ -57,7 +63,7 @@ export interface RecordSource {
   fields(measurement?: string): string[];
   tagKeys(measurement?: string): string[];
   tagValues(key: string, measurement?: string): string[];
-  series(q: StoreSeriesQuery, notices: string[]): Promise<Pick<StoreSeries, 'name' | 'points' | 'raw'>[]>;
+  series(q: StoreSeriesQuery, notices: string[]): Promise<RecordSeries[]>;
   close(): void;
 }
 
@@ -167,7 +173,7 @@ export class StoreSource implements RecordSource {
           }
         }
       }
-      out.push({ series, name: storeSeriesName(series), points, raw });
+      out.push({ series, name: storeSeriesName(series), field: series.field, tags: series.tags, points, raw });
     }
     return out;
   }

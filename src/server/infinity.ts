@@ -78,7 +78,9 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
       // the embedded store: measurement, fields, tag.<key>=<value>
       const tags: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.query as Record<string, unknown>)) {
-        if (k.startsWith('tag.') && typeof v === 'string') tags[k.slice(4)] = v;
+        if (!k.startsWith('tag.')) continue;
+        if (typeof v !== 'string') throw badRequest(`/api/rows: ${k} is given more than once (one value per tag)`);
+        tags[k.slice(4)] = v;
       }
       const t = parseStoreTarget(
         { measurement: q.measurement, fields: q.fields ? split(q.fields) : undefined, tags, method: q.method },
@@ -86,10 +88,8 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
       );
       const r = await storeTimeSeries(engine, [{ t }], { fromMs, toMs }, q.max_points ?? 1000);
       if (r.notices.length) reply.header('x-sigflow-notices', noticesHeader(r.notices));
-      const series = r.series.map((s) => ({
-        name: s.target.slice(s.target.lastIndexOf(':') + 1),
-        points: s.datapoints,
-      }));
+      const names = columnNames(r.series);
+      const series = r.series.map((s, i) => ({ name: names[i], points: s.datapoints }));
       return sendRows(reply, rowsOf(series), columnsOf(series), q.format ?? 'json', q.measurement);
     }
     if (q.device === undefined || q.db === undefined || q.signals === undefined) {
@@ -120,6 +120,20 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
 }
 
 /** The columns of rowsOf's rows after `time`: the series, then the latitude/longitude aliases they add. */
+/**
+ * A column per store series: its field, or — when series of several tag sets share the field (a measurement's
+ * devices) — the field with its tags, `rpm {device=truckA}`: one column each, none overwriting another.
+ */
+function columnNames(series: readonly { field: string; tags: Record<string, string> }[]): string[] {
+  const count = new Map<string, number>();
+  for (const s of series) count.set(s.field, (count.get(s.field) ?? 0) + 1);
+  return series.map((s) => {
+    if (count.get(s.field) === 1) return s.field;
+    const tags = Object.entries(s.tags).map(([k, v]) => `${k}=${v}`);
+    return `${s.field} {${tags.join(', ')}}`;
+  });
+}
+
 function columnsOf(series: { name: string }[]): string[] {
   const names = series.map((s) => s.name);
   const geo = [...new Set(series.map((s) => GEO[s.name.toLowerCase()]).filter((g) => g && !names.includes(g)))];

@@ -28,6 +28,9 @@ export function clientGone(req: FastifyRequest, reply: FastifyReply): AbortSigna
 export type TableResult = { type: 'table'; columns: { text: string; type: string }[]; rows: unknown[][] };
 export type SeriesResult = { refId?: string; target: string; datapoints: ([number, number] | [null, null])[] };
 
+/** A series of a record source (store, lake) as answered, with its field and tags apart (for column names). */
+export type RecordSeriesResult = SeriesResult & { field: string; tags: Record<string, string> };
+
 /** `/search` answers (also the simPod `/variable` route's). */
 export function search(engine: QueryEngine, target: string | undefined): unknown[] {
   if (!target) return [];
@@ -90,9 +93,9 @@ export async function storeTimeSeries(
   targets: { refId?: string; t: StoreTargetParsed }[],
   range: { fromMs: number; toMs: number },
   maxPoints: number,
-): Promise<{ series: SeriesResult[]; notices: string[] }> {
+): Promise<{ series: RecordSeriesResult[]; notices: string[] }> {
   const notices: string[] = [];
-  const series: SeriesResult[] = [];
+  const series: RecordSeriesResult[] = [];
   if (targets.length === 0) return { series, notices };
   const store = engine.store;
   if (!store)
@@ -101,7 +104,7 @@ export async function storeTimeSeries(
     );
   for (const { refId, t } of targets) {
     for (const s of await store.series({ ...t, ...range, maxPoints }, notices))
-      series.push({ refId, target: s.name, datapoints: s.points });
+      series.push({ refId, target: s.name, field: s.field, tags: s.tags, datapoints: s.points });
   }
   return { series, notices };
 }

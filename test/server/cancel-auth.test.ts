@@ -246,7 +246,9 @@ test('a client that trickles its body gets 408 and its connection closed at the 
     const answer = await new Promise<string>((resolve, reject) => {
       let got = '';
       const s = connect(Number(port), '127.0.0.1', () => {
-        s.write('POST /query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{');
+        s.write(
+          'POST /query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+        );
         const drip = setInterval(() => s.write(' '), 100);
         const giveUp = setTimeout(() => s.destroy(), 5000); // the server never ended it: the assertions below fail
         s.on('close', () => {

@@ -150,6 +150,22 @@ test('simPod "store" metric and Infinity rows', async () => {
     { time: T0 + 100, EngineSpeed: -1 },
   ]);
   assert.equal(rows.length, 10);
+  // both devices: a column each, named with its tags (one column per field overwrote one device with the other)
+  q.delete('tag.device');
+  const both = (await (await fetch(`${server.url}/api/rows?${q}`)).json()) as Record<string, number>[];
+  assert.deepEqual(Object.keys(both[0]).sort(), [
+    'EngineSpeed {bus=CAN, device=truck}',
+    'EngineSpeed {bus=CAN, device=van}',
+    'time',
+  ]);
+  assert.equal(both[1]['EngineSpeed {bus=CAN, device=van}'], -1);
+  assert.notEqual(both[1]['EngineSpeed {bus=CAN, device=truck}'], -1);
+  q.set('format', 'csv');
+  const csv = await (await fetch(`${server.url}/api/rows?${q}`)).text();
+  assert.equal(csv.split('\n')[0], 'time,"EngineSpeed {bus=CAN, device=truck}","EngineSpeed {bus=CAN, device=van}"');
+  const twice = await fetch(`${server.url}/api/rows?${q}&tag.device=van&tag.device=truck`);
+  assert.equal(twice.status, 400);
+  assert.match(((await twice.json()) as { message: string }).message, /tag\.device is given more than once/);
 });
 
 test('store answers follow the store as it grows (never served from the answer cache)', async () => {

@@ -40,6 +40,8 @@ export interface LakeSeriesQuery {
 export interface LakeSeries {
   /** `measurement:device=<ID>:field`, as the store's series are named. */
   name: string;
+  field: string;
+  tags: { device: string };
   points: [number, number][];
   raw: number;
 }
@@ -355,7 +357,7 @@ export class LakeSource {
             },
           );
         }
-        out.push({ name: `${m}:device=${device}:${f}`, points, raw });
+        out.push({ name: `${m}:device=${device}:${f}`, field: f, tags: { device }, points, raw });
       }
     }
     return out;

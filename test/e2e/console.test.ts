@@ -7,7 +7,7 @@
  * Screenshots of each view go to the artefacts folder (test/harness/browser.ts) and are named in the output.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -357,6 +357,41 @@ test('console on sigflow serve: the log index, a decoded plot one click away, ke
     assert.deepEqual(errors, []);
   } finally {
     t.diagnostic(`last step: ${at}; screenshots: ${shots.join(', ') || 'none'} (in ${artefactsDir})`);
+    await serve.close();
+  }
+});
+
+test('console: a DBC signal of two messages is plotted (the answer names it per message)', async (t) => {
+  browser ??= await launchBrowser();
+  if (!browser) return t.skip('chromium is not installed');
+  const logs = join(dir, 'shared-signal-LOG');
+  cpSync(LOG, logs, { recursive: true });
+  const dbcFile = join(logs, 'canmod-gps.dbc');
+  writeFileSync(
+    dbcFile,
+    `${readFileSync(dbcFile, 'utf8')}\nBO_ 99 dup_msg: 8 Vector__XXX\n SG_ Satellites : 0|8@1+ (1,0) [0|255] "" Vector__XXX\n`,
+  );
+  const serve = await startServe({
+    data: logs,
+    port: 0,
+    indexPath: join(dir, 'index2.json'),
+    pollMs: 0,
+    console: { version: 'test' },
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(
+      `${serve.url}/console/signals?src=logs&device=2F6913DB&db=canmod-gps&signal=Satellites&chn=CAN2&range=all`,
+    );
+    await eventually(
+      'a plot of the shared signal',
+      async () => Number((await page.locator('.plot').getAttribute('data-points')) ?? 0) > 0,
+    );
+    assert.match(await page.content(), /Satellites is a signal of several messages: this is gnss_status\.Satellites/);
+    assert.deepEqual(errors, []);
+  } finally {
     await serve.close();
   }
 });

@@ -704,9 +704,22 @@ function viewSignals(main, params) {
               .map((n) => h('li', { text: n }))
           : []),
       );
-      const points = res.body.filter((x) => x[name] !== null && x[name] !== undefined);
-      shown = { key: seriesKey(rows), max: Number(rows.get('max_points')), points };
-      show(points, name, r);
+      const col = columnOf(res.body, name);
+      const points = res.body.filter((x) => x[col] !== null && x[col] !== undefined);
+      shown = { key: seriesKey(rows), max: Number(rows.get('max_points')), points, col };
+      show(points, col, r);
+      if (col !== name)
+        status.textContent += ` ${name} is a signal of several messages: this is ${col} (the others are in the list).`;
+    };
+
+    /**
+     * The column of the answer to plot: the name asked for, or — a DBC signal of several messages is answered as
+     * one column per message (`gnss_status.Satellites`, `dup_msg.Satellites`) — the first of those.
+     */
+    const columnOf = (body, name) => {
+      if (body.length === 0 || name in body[0]) return name;
+      const cols = Object.keys(body[0]).filter((k) => k !== 'time' && k !== 'latitude' && k !== 'longitude');
+      return cols.find((k) => k.endsWith(`.${name}`)) ?? cols[0] ?? name;
     };
 
     /** What identifies the plotted series (the rows query without its time range). */
@@ -735,7 +748,7 @@ function viewSignals(main, params) {
      */
     const tail = async () => {
       const r = range();
-      const { rows, name } = state();
+      const { rows } = state();
       if (!r || !shown || shown.key !== seriesKey(rows) || shown.points.length > 8 * shown.max) return draw();
       const last = shown.points.length ? shown.points[shown.points.length - 1].time : r.from;
       rows.set('from', String(Math.floor(last)));
@@ -743,10 +756,11 @@ function viewSignals(main, params) {
       rows.set('max_points', String(shown.max));
       const res = await rowsOf(rows);
       if (!res || !shown) return;
-      const fresh = res.body.filter((x) => x.time > last && x[name] !== null && x[name] !== undefined);
+      const col = shown.col;
+      const fresh = res.body.filter((x) => x.time > last && x[col] !== null && x[col] !== undefined);
       const kept = shown.points.filter((x) => x.time >= r.from);
       shown.points = kept.concat(fresh);
-      show(shown.points, name, r);
+      show(shown.points, col, r);
     };
 
     const drawPlot = (xs, ys, name, r) => {

@@ -395,3 +395,36 @@ test('console: a DBC signal of two messages is plotted (the answer names it per 
     await serve.close();
   }
 });
+
+test('console: a series without one of its measurement’s tag keys is picked with "(any)" for that key', async (t) => {
+  browser ??= await launchBrowser();
+  if (!browser) return t.skip('chromium is not installed');
+  const path = join(dir, 'tagsets.db');
+  const st = TimeSeriesStore.open(path);
+  const t0 = Date.UTC(2026, 0, 1);
+  const recs = [];
+  for (let i = 0; i < 50; i++) {
+    const time = BigInt(t0 + i * 1000) * 1_000_000n;
+    recs.push({ time, measurement: 'eng', tags: { device: 'truckA' }, fields: { rpm: 1000 + i } });
+    recs.push({ time, measurement: 'eng', tags: { device: 'truckB', unit: 'x' }, fields: { rpm: 5000 + i } });
+  }
+  st.write(recs);
+  st.close();
+  const serve = await startServe({ store: path, port: 0, pollMs: 0, console: { version: 'test' } });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const base = `${serve.url}/console/signals?src=records&m=eng&f=rpm&range=custom&from=2026-01-01T00:00:00Z&to=2026-01-01T00:01:00Z`;
+    await page.goto(`${base}&tag.device=truckA&tag.unit=`);
+    await eventually(
+      'truckA plotted',
+      async () => Number((await page.locator('.plot').getAttribute('data-points')) ?? 0) === 50,
+    );
+    const ys = (await page.evaluate(
+      () => (globalThis as unknown as { __sigflowPlot: { data: number[][] } }).__sigflowPlot.data[1],
+    )) as number[];
+    assert.equal(ys[0], 1000, 'truckA’s values');
+    assert.equal(await page.locator('select[name="tag.unit"]').inputValue(), '');
+  } finally {
+    await serve.close();
+  }
+});

@@ -485,8 +485,14 @@ function viewSignals(main, params) {
       what.append(mSel.el);
       picks.tags = {};
       for (const [key, values] of Object.entries(m.tags)) {
+        // "(any)": no filter on this key — a series without it (or with several values) can be picked too
         const want = params.get(`tag.${key}`);
-        const t = sel(`tag.${key}`, key, values, values.includes(want) ? want : values[0]);
+        const t = sel(
+          `tag.${key}`,
+          key,
+          [['', '(any)'], ...values],
+          want === '' || values.includes(want) ? want : values[0],
+        );
         picks.tags[key] = t.input;
         what.append(t.el);
       }
@@ -620,12 +626,14 @@ function viewSignals(main, params) {
         rows.set('measurement', picks.m.value);
         for (const [k, s] of Object.entries(picks.tags)) {
           q.set(`tag.${k}`, s.value);
-          rows.set(`tag.${k}`, s.value);
+          if (s.value !== '') rows.set(`tag.${k}`, s.value);
         }
         q.set('f', picks.field.value);
         rows.set('fields', picks.field.value);
         name = picks.field.value;
-        const tags = Object.entries(picks.tags).map(([k, s]) => `${k}=${s.value}`);
+        const tags = Object.entries(picks.tags)
+          .filter(([, s]) => s.value !== '')
+          .map(([k, s]) => `${k}=${s.value}`);
         title.textContent = `${picks.m.value}${tags.length ? ` {${tags.join(', ')}}` : ''} · ${picks.field.value}`;
       } else {
         for (const k of ['device', 'db', 'signal', 'chn']) q.set(k, picks[k].value);

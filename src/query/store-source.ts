@@ -128,12 +128,19 @@ export class StoreSource implements RecordSource {
       notices.push(`the store ${this.path} holds nothing yet`);
       return [];
     }
-    const fields = q.fields === undefined ? [] : signalNames(q.fields);
     if (!this.measurements().includes(q.measurement)) {
       notices.push(`no measurement "${q.measurement}" in the store`);
       return [];
     }
     const known = new Set(this.fields(q.measurement));
+    // a field whose name holds the selection's separators (`a,b`, `x|y`, `(p)`) is taken by its exact name first
+    const exact = (sel: string) => (known.has(sel) ? [sel] : signalNames(sel));
+    const fields =
+      q.fields === undefined
+        ? []
+        : typeof q.fields === 'string'
+          ? exact(q.fields)
+          : [...new Set(q.fields.flatMap(exact))];
     const wanted = fields.filter((f) => {
       if (known.has(f)) return true;
       notices.push(`no field "${f}" in measurement "${q.measurement}"`);

@@ -82,8 +82,11 @@ export function registerInfinity(app: FastifyInstance, engine: QueryEngine): voi
         if (typeof v !== 'string') throw badRequest(`/api/rows: ${k} is given more than once (one value per tag)`);
         tags[k.slice(4)] = v;
       }
+      // a field whose name holds a comma is taken by its exact name before the list is split
+      const fieldList = (f: string | string[]) =>
+        typeof f === 'string' && engine.store?.fields(q.measurement).includes(f) ? [f] : split(f);
       const t = parseStoreTarget(
-        { measurement: q.measurement, fields: q.fields ? split(q.fields) : undefined, tags, method: q.method },
+        { measurement: q.measurement, fields: q.fields ? fieldList(q.fields) : undefined, tags, method: q.method },
         'query',
       );
       const r = await storeTimeSeries(engine, [{ t }], { fromMs, toMs }, q.max_points ?? 1000);

@@ -190,3 +190,32 @@ test('store answers follow the store as it grows (never served from the answer c
   assert.equal(after[0].datapoints.length, N + 1);
   assert.deepEqual(after[0].datapoints.at(-1), [7, T0 + N * 100]);
 });
+
+test('fields whose names hold the selection separators are served by their exact names', async () => {
+  const path = join(dir, 'odd.db');
+  const st = TimeSeriesStore.open(path);
+  const names = ['a:b', 'x,y', '(p)', 'q|r', '{s}'];
+  st.write(
+    [0, 1, 2].map((i) => ({
+      time: BigInt(T0 + i * 100) * 1_000_000n,
+      measurement: 'odd',
+      tags: {},
+      fields: Object.fromEntries(names.map((n, k) => [n, k * 10 + i])),
+    })),
+  );
+  st.close();
+  const odd = await startServe({ store: path, port: 0, pollMs: 0 });
+  try {
+    for (const [k, name] of names.entries()) {
+      const q = new URLSearchParams({ measurement: 'odd', fields: name, from: String(T0), to: String(T0 + 999) });
+      const rows = (await (await fetch(`${odd.url}/api/rows?${q}`)).json()) as Record<string, number>[];
+      assert.deepEqual(
+        rows,
+        [0, 1, 2].map((i) => ({ time: T0 + i * 100, [name]: k * 10 + i })),
+        name,
+      );
+    }
+  } finally {
+    await odd.close();
+  }
+});

@@ -97,7 +97,7 @@ export const runtimeConfigSchema = z
     restart_max: durationWholeMs().prefault('1m'),
     /** This many crashes within crash_loop_window: the unit is marked failed (alarm) and left stopped. */
     crash_loop_count: numberish({ integer: true, min: 1 }).default(5),
-    crash_loop_window: durationWholeMs().prefault('5m'),
+    crash_loop_window: durationWholeMs({ long: true }).prefault('5m'),
     /** On SIGINT/SIGTERM: time for the units to stop and hand over their last records… */
     stop_timeout: durationWholeMs().prefault('10s'),
     /** …then for the sinks to take what is pending (what is left stays in the outbox for the next start). */

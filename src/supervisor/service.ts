@@ -7,12 +7,12 @@
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parse as parseYaml } from 'yaml';
 import { Database } from '../codecs/dbc/index.js';
 import {
   DEFAULT_SERVER_LISTEN,
   type LoadedConfig,
   loadAndValidateConfig,
+  loadConfigFile,
   redactSecrets,
   type SigflowConfig,
 } from '../config/index.js';
@@ -220,7 +220,8 @@ export function parsePushedUpdate(file: string): {
   health_deadline?: number;
   healthUrl: string;
 } {
-  const doc = parseYaml(readFileSync(file, 'utf8')) as {
+  // as the new version will read it: `${VAR}`s substituted from the environment (and .env beside it)
+  const doc = loadConfigFile(file).value as {
     updates?: Record<string, unknown>;
     server?: false | { listen?: unknown };
   } | null;

@@ -207,9 +207,8 @@ async function readTarGz(file: string, visit: (e: TarEntry) => DataSink | null):
     sink = null;
   };
   const gunzip = createGunzip();
-  createReadStream(file)
-    .on('error', (e) => gunzip.destroy(e))
-    .pipe(gunzip);
+  const source = createReadStream(file);
+  source.on('error', (e) => gunzip.destroy(e)).pipe(gunzip);
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       let off = 0;
@@ -243,7 +242,9 @@ async function readTarGz(file: string, visit: (e: TarEntry) => DataSink | null):
     if (e instanceof SigflowError) throw e;
     throw fail((e as Error).message, e);
   } finally {
+    // the file too: a destroyed pipe destination leaves its source open (a refused release leaked its fd)
     gunzip.destroy();
+    source.destroy();
   }
   if (!ended && (dataLeft > 0 || headerLen > 0 || capture)) throw fail('it ends in the middle of an entry');
 }

@@ -47,7 +47,7 @@ logging: { stats_interval: 0 }
     const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
     assert.match(
       r.stdout,
-      new RegExp(`^sigflow ${version.replace(/\./g, '\\.')}, up \\d+s, config revision none pushed yet`),
+      new RegExp(`^sigflow ${version.replace(/\./g, '\\.')}, up \\d+m?s, config revision none pushed yet`),
     );
     assert.match(r.stdout, /sensors\s+mqtt\s+process\s+running\s+connected, 0 restart\(s\)/);
     assert.match(r.stdout, /store\s+pending 0/);

@@ -180,6 +180,12 @@ test('the guard of a pushed update asks the new version where the pushed config 
     assert.equal(url({ listen: '[::]:18003' }), 'http://[::1]:18003/healthz');
     assert.equal(url(undefined), 'http://127.0.0.1:9464/healthz');
     assert.throws(() => url(false), /server: false/);
+    // as the new version reads it: variables substituted
+    writeFileSync(
+      file,
+      'updates: { url: "http://h/x.tgz" }\nserver:\n  listen: ${SIGFLOW_TEST_LISTEN:-127.0.0.1:18004}\n',
+    );
+    assert.equal(parsePushedUpdate(file).healthUrl, 'http://127.0.0.1:18004/healthz');
     assert.throws(() => url({ listen: '127.0.0.1:0' }), /fixed port/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

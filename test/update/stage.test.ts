@@ -4,7 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +24,7 @@ import { OutboxStore } from '../../src/outbox/index.js';
 import {
   COMPLETE_MARKER,
   checkPackageEntries,
+  extractPackage,
   listTarGz,
   runSelftestChecks,
   selftest,
@@ -276,6 +286,21 @@ describe('stageUpdate', () => {
     assert.ok(!existsSync(evil), 'nothing written outside');
     assert.equal(readFileSync(victim, 'utf8'), 'untouched');
     assert.deepEqual(readdirSync(join(root, 'versions')), []);
+  });
+
+  it('a refused tarball leaves no file open (the reader closes its file however it ends)', async (t) => {
+    if (!existsSync('/proc/self/fd')) return t.skip('no /proc/self/fd');
+    const file = join(work, 'releases', 'evil-symlink.tgz');
+    writeFileSync(file, rawTarGz([{ name: 'package/lib', type: '2', linkname: '/etc' }]));
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 20; i++) {
+      const into = join(work, `fd-${i}`);
+      mkdirSync(into, { recursive: true });
+      await assert.rejects(extractPackage(file, into), /tar type 2/);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(open() - before < 5, `${open() - before} more open files after 20 refused extractions`);
   });
 
   it('lists the entries of a real npm pack tarball, all regular files under package/', async () => {

@@ -44,11 +44,15 @@ export async function zipInflatedSize(zip: Uint8Array, name: string, bound: ZipB
     throw new SigflowError('SF_ERR_ZIP_BOUND', `${name}: ${entries} entries (at most ${bound.maxEntries})`, {
       where: name,
     });
-  if (cdAt + cdSize > eocd) throw bad('its central directory lies outside the file');
+  // readers differ in what they trust (JSZip reads records while their signature matches, whatever the count,
+  // and shifts offsets for bytes before the archive): only an archive every reader reads the same way is measured
+  // — its directory right before the end record, holding exactly the records it counts
+  if (cdAt + cdSize !== eocd) throw bad('its central directory does not end where the end record begins');
   let total = 0;
   let p = cdAt;
-  for (let i = 0; i < entries; i++) {
-    if (p + 46 > zip.length || v.getUint32(p, true) !== CENTRAL) throw bad(`central directory entry ${i} is damaged`);
+  for (let i = 0; p < eocd || i < entries; i++) {
+    if (i >= entries || p + 46 > eocd || v.getUint32(p, true) !== CENTRAL)
+      throw bad(`its central directory does not hold the ${entries} entries it counts`);
     const method = v.getUint16(p + 10, true);
     const compressed = v.getUint32(p + 20, true);
     const nameLen = v.getUint16(p + 28, true);
@@ -57,6 +61,7 @@ export async function zipInflatedSize(zip: Uint8Array, name: string, bound: ZipB
     const local = v.getUint32(p + 42, true);
     const entry = Buffer.from(zip.subarray(p + 46, p + 46 + nameLen)).toString('utf8');
     p += 46 + nameLen + extraLen + commentLen;
+    if (p > eocd) throw bad(`central directory entry ${entry} runs into the end record`);
     if (local + 30 > zip.length || v.getUint32(local, true) !== LOCAL) throw bad(`entry ${entry} has no local header`);
     const dataAt = local + 30 + v.getUint16(local + 26, true) + v.getUint16(local + 28, true);
     if (dataAt + compressed > zip.length) throw bad(`entry ${entry} runs past the end of the file`);

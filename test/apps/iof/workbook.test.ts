@@ -526,5 +526,15 @@ test('files that are not workbooks', async () => {
     W,
     /bomb\.xlsx: entry xl\/worksheets\/sheet1\.xml inflates beyond .* limit of 268435456 bytes/,
   );
+  // the same with an end record that counts no entries (the zip reader reads the records anyway), or with bytes
+  // before the archive (the zip reader shifts every offset): refused, not measured as empty
+  const zeroCount = readFileSync(bomb);
+  zeroCount.writeUInt16LE(0, zeroCount.length - 22 + 8);
+  zeroCount.writeUInt16LE(0, zeroCount.length - 22 + 10);
+  writeFileSync(bomb, zeroCount);
+  await rejection(readWorkbook(bomb), W, /bomb\.xlsx: cannot be read .*does not hold the 0 entries it counts/);
+  const small = zipOf([['xl/workbook.xml', await deflatedSpaces(10)]]);
+  writeFileSync(bomb, Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(96), small]));
+  await rejection(readWorkbook(bomb), W, /does not end where the end record begins/);
   await rejection(readWorkbook(root), W, /is a folder/);
 });

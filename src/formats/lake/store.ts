@@ -110,7 +110,13 @@ export class FolderLakeStore implements LakeStore {
       const tmp = tempPath(path);
       try {
         await writeFileAtomic(tmp, Buffer.from(text));
-        linkSync(tmp, path);
+        try {
+          linkSync(tmp, path);
+        } catch (e) {
+          // a file system without hard links (SMB, exFAT): an exclusive create, as best it can
+          if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+          writeFileSync(path, text, { flag: 'wx' });
+        }
         return true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;

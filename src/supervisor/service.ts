@@ -293,11 +293,11 @@ async function reportUpdateOutcome(
 /**
  * At start, before the config is read:
  * - a pushed config waiting in `<path>.next` becomes the config when this is the version it was pushed for (the
- *   update switched to it) — the config it replaces kept as `<path>.previous`, and `<path>.adopted` noting for
- *   which version; else it is set aside (`.next.rejected`);
- * - when this version runs again because the version a config was adopted for was rolled back, `<path>.previous`
- *   is put back (the adopted config kept as `<path>.rolled-back`): the new version's config may hold keys this
- *   version refuses, and with it this version would never start again — nor take another push.
+ *   update switched to it) — the config it replaces kept as `<path>.previous` and `<path>.before-update`, and
+ *   `<path>.adopted` noting for which version; else it is set aside (`.next.rejected`);
+ * - when this version runs again because the version a config was adopted for was rolled back,
+ *   `<path>.before-update` is put back (the adopted config kept as `<path>.rolled-back`): the new version's config
+ *   may hold keys this version refuses, and with it this version would never start again — nor take another push.
  * Returns what it did, or null.
  */
 export function adoptPendingConfig(
@@ -309,14 +309,17 @@ export function adoptPendingConfig(
   const marker = `${path}.adopted`;
   const done: string[] = [];
   const adoptedFor = readAdopted(marker);
+  // the config from before the update, kept apart from `.previous` (which a push to the new version would replace)
+  const beforeUpdate = `${path}.before-update`;
   if (adoptedFor !== null && adoptedFor !== version && root) {
     const s = readUpdateState(root);
-    if (s?.status === 'rolled_back' && s.to === adoptedFor && s.from === version && existsSync(`${path}.previous`)) {
+    const from = existsSync(beforeUpdate) ? beforeUpdate : `${path}.previous`;
+    if (s?.status === 'rolled_back' && s.to === adoptedFor && s.from === version && existsSync(from)) {
       const back = tempPath(path);
-      copyFileSync(`${path}.previous`, back);
+      copyFileSync(from, back);
       replaceKeepingPrevious(path, back, `${path}.rolled-back`);
       done.push(
-        `${path} restored from ${path}.previous (the config pushed with ${adoptedFor}, rolled back, is ${path}.rolled-back)`,
+        `${path} restored from ${from} (the config pushed with ${adoptedFor}, rolled back, is ${path}.rolled-back)`,
       );
     }
     rmSync(marker, { force: true });
@@ -324,6 +327,7 @@ export function adoptPendingConfig(
   if (existsSync(next)) {
     const s = root ? pendingReport(root, version) : null;
     if (s && s.to === version && (s.status === 'switching' || s.status === 'done')) {
+      if (existsSync(path)) writeFileAtomicSync(beforeUpdate, readFileSync(path));
       writeFileAtomicSync(marker, `${JSON.stringify({ version, at: new Date().toISOString() })}\n`);
       replaceKeepingPrevious(path, next, `${path}.previous`);
       done.push(`${next} adopted as ${path} (pushed with the update to ${version})`);

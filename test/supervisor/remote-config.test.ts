@@ -152,9 +152,11 @@ test('a config pushed with an update: adopted by that version, put back when tha
     assert.equal(readFileSync(path, 'utf8'), 'new: config\n');
     assert.equal(readFileSync(`${path}.previous`, 'utf8'), 'old: config\n');
     assert.equal(adoptPendingConfig(path, '0.4.1', root), null, 'once');
+    // a push accepted by 0.4.1 during its health window replaced .previous: the config from before is kept apart
+    writeFileSync(`${path}.previous`, 'pushed: to 0.4.1\n');
     // the guard rolled 0.4.1 back: 0.4.0 starts with its own config again (the new one may hold keys it refuses)
     state('rolled_back');
-    assert.match(adoptPendingConfig(path, '0.4.0', root) ?? '', /restored from .*\.previous/);
+    assert.match(adoptPendingConfig(path, '0.4.0', root) ?? '', /restored from .*\.before-update/);
     assert.equal(readFileSync(path, 'utf8'), 'old: config\n');
     assert.equal(readFileSync(`${path}.rolled-back`, 'utf8'), 'new: config\n');
     assert.equal(adoptPendingConfig(path, '0.4.0', root), null, 'once');

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeBusLog } from '../../src/formats/mdf4/index.js';
 import { startServe } from '../../src/server/index.js';
+import { getWithHost } from '../harness/http.js';
 import { fixturesDir } from '../harness/paths.js';
 
 const FIX = join(fixturesDir, 'canedge', 'serve', 'LOG');
@@ -276,22 +276,6 @@ test('a client that trickles its body gets 408 and its connection closed at the 
     await server.close();
   }
 });
-
-/** GET `path` of `url`'s server with this Host header (fetch does not let a caller set Host). */
-function getWithHost(url: string, path: string, host: string): Promise<{ status: number; body: string }> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, path, headers: { host } }, (res) => {
-      let body = '';
-      res.on('data', (d) => {
-        body += String(d);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 test('DNS rebinding: on 127.0.0.1 without credentials only localhost names are answered (421 for others)', async () => {
   const open = await startServe({ data: FIX, port: 0, pollMs: 0, indexPath: join(dir, 'i2.json') });

@@ -3,9 +3,9 @@
  * page on another site whose name was pointed at 127.0.0.1 (DNS rebinding) gets 421, not /status or the console.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { test } from 'node:test';
 import { startMetricsServer } from '../../src/supervisor/index.js';
+import { getWithHost as get } from '../harness/http.js';
 
 const source = {
   status: () => ({}) as never,
@@ -13,24 +13,6 @@ const source = {
   health: () => [],
   version: '0.0.0-test',
 };
-
-function get(address: string, path: string, host: string): Promise<{ status: number; body: string }> {
-  const i = address.lastIndexOf(':');
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: address.slice(0, i), port: Number(address.slice(i + 1)), path, headers: { host } },
-      (res) => {
-        let body = '';
-        res.on('data', (d) => {
-          body += String(d);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 test('a foreign Host gets 421 on a loopback endpoint without credentials; with them, the credentials decide', async () => {
   const open = await startMetricsServer('127.0.0.1:0', source, (_req, res) => res.end('fallback'));

@@ -145,6 +145,19 @@ function paxRecords(data: Buffer): { path?: string; size?: number } {
   return out;
 }
 
+/** A header's checksum: the sum of its bytes with the checksum field as spaces (unsigned, or signed as old tars). */
+function checksumOk(h: Buffer): boolean {
+  const want = octal(h, 148, 8);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < 512; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : h[i];
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return want === unsigned || want === signed;
+}
+
 /** Receives an entry's data (null: its end); see readTarGz. */
 type DataSink = (chunk: Buffer | null) => void;
 
@@ -165,6 +178,7 @@ async function readTarGz(file: string, visit: (e: TarEntry) => DataSink | null):
   let captureKind = '';
   let next: { path?: string; size?: number } = {};
   let ended = false;
+  let headers = 0;
   const finishCapture = () => {
     const data = Buffer.concat(capture ?? []);
     if (captureKind === 'x') next = { ...next, ...paxRecords(data) };
@@ -176,6 +190,8 @@ async function readTarGz(file: string, visit: (e: TarEntry) => DataSink | null):
       ended = true;
       return;
     }
+    headers++;
+    if (!checksumOk(header)) throw fail(`tar header ${headers} is damaged (its checksum does not match)`);
     const type = String.fromCharCode(header[156] || 0x30);
     let size = octal(header, 124, 12);
     if (!Number.isSafeInteger(size) || size < 0) throw fail(`a header with a size field of ${size}`);

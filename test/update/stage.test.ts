@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import Sqlite from 'better-sqlite3';
 import { SigflowError } from '../../src/errors/index.js';
 import { OutboxStore } from '../../src/outbox/index.js';
@@ -286,6 +287,16 @@ describe('stageUpdate', () => {
     assert.ok(!existsSync(evil), 'nothing written outside');
     assert.equal(readFileSync(victim, 'utf8'), 'untouched');
     assert.deepEqual(readdirSync(join(root, 'versions')), []);
+  });
+
+  it('a damaged tar header is refused (its checksum), not read as some other entry', async () => {
+    const entry = rawTarEntry({ name: 'package/package.json', data: '{}' });
+    entry[10] ^= 0x20; // a letter of the name changes case
+    const file = join(work, 'releases', 'damaged-header.tgz');
+    writeFileSync(file, gzipSync(Buffer.concat([entry, Buffer.alloc(1024)])));
+    const into = join(work, 'damaged-header');
+    mkdirSync(into, { recursive: true });
+    await assert.rejects(extractPackage(file, into), /tar header 1 is damaged \(its checksum does not match\)/);
   });
 
   it('a refused tarball leaves no file open (the reader closes its file however it ends)', async (t) => {

@@ -161,38 +161,38 @@ export class S3Bucket {
   }
 
   /** The bytes of a range of an object (`key` relative to the location's prefix). */
-  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
-    const { client, sdk: s } = await this.getClient();
-    const full = (this.loc.prefix ?? '') + key;
-    try {
-      const r = await client.send(
-        new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full, Range: `bytes=${offset}-${offset + length - 1}` }),
-      );
-      return (await r.Body?.transformToByteArray()) ?? new Uint8Array(0);
-    } catch (e) {
-      throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), `cannot read bytes ${offset}–${offset + length - 1}`, e);
-    }
+  getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.get(
+      key,
+      `bytes=${offset}-${offset + length - 1}`,
+      `cannot read bytes ${offset}–${offset + length - 1}`,
+    );
+  }
+
+  /** A whole (small) object: DBC files, passwords.json, the lake's side files. */
+  getAll(key: string): Promise<Uint8Array> {
+    return this.get(key, undefined, 'cannot read');
   }
 
   /**
-   * A whole (small) object: DBC files, passwords.json, the lake's side files. The SDK retries a request that
-   * fails; a body cut off after the answer began ("aborted": the connection closed mid-object) is asked for again
-   * here, twice, before it is an error.
+   * One GET (of a range, or whole). The SDK retries a request that fails; a body cut off after the answer began
+   * ("aborted": the connection closed mid-object) is asked for again here, twice, before it is an error.
    */
-  async getAll(key: string): Promise<Uint8Array> {
+  private async get(key: string, range: string | undefined, what: string): Promise<Uint8Array> {
     const { client, sdk: s } = await this.getClient();
     const full = (this.loc.prefix ?? '') + key;
     for (let attempt = 1; ; attempt++) {
       let body: { transformToByteArray(): Promise<Uint8Array> } | undefined;
       try {
-        body = (await client.send(new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full }))).Body;
+        const cmd = new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full, ...(range ? { Range: range } : {}) });
+        body = (await client.send(cmd)).Body;
       } catch (e) {
-        throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), 'cannot read', e);
+        throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), what, e);
       }
       try {
         return (await body?.transformToByteArray()) ?? new Uint8Array(0);
       } catch (e) {
-        if (attempt >= 3) throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), 'cannot read', e);
+        if (attempt >= 3) throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), what, e);
         await new Promise((r) => setTimeout(r, 100 * attempt));
       }
     }

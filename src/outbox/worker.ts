@@ -670,19 +670,16 @@ export class SinkWorker implements LiveWorkerState {
     try {
       this.settle();
     } catch (e) {
-      // The outcome could not be recorded: undo and write the unit again later (at-least-once, never lost).
-      this.held = this.held.filter((o) => o !== outcome);
-      for (const [b, r] of ranges) {
-        b.doneRanges = b.doneRanges.filter((x) => x !== r);
-        updatePrefix(b);
-      }
+      // The outcome could not be recorded (the disk is full): it stays done in memory and only the recording is
+      // tried again — by the next settle, after a backoff, before any new write is handed to the sink. Writing
+      // the unit again instead sent the same records to the sink on every backoff, for as long as the disk stayed
+      // full. If the process dies before it is recorded, the restart writes the unit again (at-least-once).
       if (this.ob.store.isClosed) return;
-      this.retryQueue.unshift(unit);
       this.consecutiveFailures++;
       this.backoffUntil = this.ob.now() + this.backoffDelay();
       this.ob.log.error(
         { err: e, sink: this.name },
-        'could not record a delivery in the outbox; the batch will be written again',
+        'could not record a delivery in the outbox (the batch is delivered; recording it is tried again)',
       );
     }
   }

@@ -545,3 +545,31 @@ test('an error while acting on an answer (e.g. disk full) does not lose the writ
   assert.equal(ob.status().sinks[0].pendingRecords, 0);
   await ob.close();
 });
+
+test('a delivery that cannot be recorded (disk full) is not written again: only the recording is retried', async (t) => {
+  const dir = tempDir(t);
+  const a = new ScriptedSink('a', []);
+  const ob = open(dir, [{ sink: a, backoffInitialMs: 1, backoffMaxMs: 1 }]);
+  const store = ob.store as unknown as { complete: (...args: unknown[]) => void };
+  const real = store.complete.bind(store);
+  let refused = 0;
+  store.complete = () => {
+    refused++;
+    throw new Error('SQLITE_FULL: database or disk is full');
+  };
+  await ob.enqueue(seqRecords(0, 20));
+  await ob.deliverOnce('a'); // written; its recording refused
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 3));
+    await assert.rejects(ob.deliverOnce('a'), /SQLITE_FULL/); // nothing new is written while it cannot record
+  }
+  assert.ok(refused >= 6);
+  assert.deepEqual(a.times(), range(0, 20), 'written once, not once per retry');
+  store.complete = real;
+  while ((await ob.deliverOnce('a')).kind !== 'idle');
+  assert.deepEqual(a.times(), range(0, 20), 'still once: the recording was retried, not the write');
+  const s = ob.status().sinks[0];
+  assert.equal(s.pendingRecords, 0);
+  assert.equal(s.deliveredRecords, 20);
+  await ob.close();
+});

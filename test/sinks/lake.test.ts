@@ -110,3 +110,22 @@ test('records into CSS folders, per day; string-only records rejected; a batch a
   assert.equal(c.groups, 2, 'the 15th of each folder had two batch files');
   assert.deepEqual(await read(), rows);
 });
+
+test('a device or measurement no folder can be named after is rejected by itself; the records beside it are written', async () => {
+  const lake = join(dir, 'lake-long');
+  const sink = createSink({ type: 'lake', lake });
+  const rec = (measurement: string, device: string): TelemetryRecord => ({
+    time: T,
+    measurement,
+    tags: { device },
+    fields: { v: 1 },
+  });
+  const r = await sink.write([rec('x'.repeat(300), 'AABBCCDD'), rec('ok', 'AABBCCDD'), rec('ok', 'd'.repeat(300))]);
+  assert.equal(r.kind, 'partial');
+  assert.deepEqual(
+    (r as { rejected: { index: number; reason: string }[] }).rejected.map((x) => x.index),
+    [0, 2],
+  );
+  assert.match((r as { reason: string }).reason, /measurement x+… is longer than 200 characters/);
+  assert.ok(files(lake).some((f) => /^AABBCCDD\/ok\/.*\.parquet$/.test(f)));
+});

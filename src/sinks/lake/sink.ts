@@ -30,6 +30,9 @@ function numeric(v: FieldValue): number | null {
   return null;
 }
 
+/** The longest device or message folder name (file systems allow 255 bytes; the names are ASCII). */
+const MAX_SEGMENT = 200;
+
 /** The message folder of a record (see the file comment). */
 function folderOf(r: TelemetryRecord): string {
   const { bus, chn, sa } = r.tags;
@@ -59,6 +62,16 @@ export class LakeSink implements Sink {
       }
       const device = safeSegment(r.tags[this.o.device_tag] || 'unknown');
       const folder = folderOf(r);
+      // a folder is named after each: one no file system can name would fail every write of its batch for ever
+      const long =
+        device.length > MAX_SEGMENT ? `device ${device}` : folder.length > MAX_SEGMENT ? `measurement ${folder}` : null;
+      if (long) {
+        rejected.push({
+          index: i,
+          reason: `${long.slice(0, 60)}… is longer than ${MAX_SEGMENT} characters: no lake folder can be named after it`,
+        });
+        return;
+      }
       const day = dayOf(Number(r.time / 1000n));
       const id = `${device}/${folder}/${day}`;
       let g = groups.get(id);

@@ -302,6 +302,15 @@ describe('influx sink: statuses real servers rarely produce (local HTTP responde
       kind: 'permanent',
       reason: `influx: HTTP 418 from ${new URL(url).host}: teapot`,
     });
+    // a request timeout (proxy) is temporary; a redirect is a wrong URL: neither dead-letters the batch
+    for (const status of [408, 425]) {
+      next = { status, body: 'later' };
+      assert.equal((await sink.write([rec(T0, { v: 1 })])).kind, 'retry', String(status));
+    }
+    next = { status: 307, headers: { location: 'https://influx.example/api/v2/write' }, body: '' };
+    const moved = await sink.write([rec(T0, { v: 1 })]);
+    assert.equal(moved.kind, 'misconfigured');
+    assert.match((moved as { reason: string }).reason, /HTTP 307 .*redirected to https:\/\/influx\.example/);
     await sink.close();
   });
 

@@ -291,7 +291,16 @@ export class InfluxSink implements Sink {
     const where = `${this.name}: HTTP ${s} from ${this.client.base.host}`;
     if (s === 413) return { kind: 'too_large', reason: `${where}: ${msg || 'request entity too large'}` };
     if (s === 401 || s === 403) return { kind: 'auth', reason: `${where}: ${msg}` };
-    if (s === 429 || s >= 500) {
+    if (s >= 300 && s < 400) {
+      // a redirect (http → https, a moved endpoint) is not followed with the batch: the URL is to be fixed
+      const to = res.headers.location;
+      return {
+        kind: 'misconfigured',
+        reason: `${where}: redirected${to ? ` to ${String(to).slice(0, 200)}` : ''} — set the sink's url to the server's address`,
+      };
+    }
+    // 408 Request Timeout and 425 Too Early are temporary: the same write later
+    if (s === 429 || s === 408 || s === 425 || s >= 500) {
       const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
       return retryAfterMs === undefined
         ? { kind: 'retry', reason: `${where}: ${msg}` }

@@ -5,10 +5,18 @@
  * by config.ts, the lock, the store), enqueue with its disk budget and waiters, expiry, drain, close/abort, status.
  */
 import pino, { type Logger } from 'pino';
+import { SigflowError } from '../errors/index.js';
 import type { TelemetryRecord } from '../records/index.js';
 import { encodeBatch } from './codec.js';
 import { type OutboxOptions, type ResolvedOutboxOptions, resolveOutboxOptions } from './config.js';
-import { BatchTooLargeError, OutboxClosedError, OutboxError, OutboxFullError, OutboxInputError } from './errors.js';
+import {
+  BatchTooLargeError,
+  OutboxClosedError,
+  OutboxError,
+  OutboxFullError,
+  OutboxInputError,
+  OutboxOpenError,
+} from './errors.js';
 import { HotBatches } from './hot.js';
 import { lockDataDir } from './lock.js';
 import type { Synchronous, WhenFull } from './schema.js';
@@ -110,7 +118,13 @@ export class Outbox implements DeliveryHost {
       });
     } catch (e) {
       release?.();
-      throw e;
+      if (e instanceof SigflowError) throw e;
+      // a system or SQLite condition (a full disk, a read-only folder): said with the folder it concerns
+      const code = (e as { code?: string }).code;
+      throw new OutboxOpenError(
+        `cannot open the outbox in ${o.dataDir}: ${(e as Error).message}${code && !(e as Error).message.includes(code) ? ` (${code})` : ''}`,
+        { where: o.dataDir, cause: e },
+      );
     }
     store.ensureSinks(o.sinks.map((s) => s.sink.name));
     const ob = new Outbox(store, o, log);

@@ -1,7 +1,7 @@
 /** Delivery semantics: what the outbox does with each WriteResult class, batching, ordering, backoff. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -572,4 +572,15 @@ test('a delivery that cannot be recorded (disk full) is not written again: only 
   assert.equal(s.pendingRecords, 0);
   assert.equal(s.deliveredRecords, 20);
   await ob.close();
+});
+
+test('an outbox that cannot be opened for a system reason names its folder (SF_ERR_OUTBOX_OPEN)', (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'outbox.db')); // a folder where the database file should be: SQLite cannot open it
+  assert.throws(
+    () => open(dir, [{ sink: new ScriptedSink('a', []) }]),
+    (e: unknown) =>
+      (e as { code?: string }).code === 'SF_ERR_OUTBOX_OPEN' &&
+      (e as Error).message.startsWith(`cannot open the outbox in ${dir}: `),
+  );
 });

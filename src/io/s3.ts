@@ -26,6 +26,8 @@ export interface S3Location {
   caFile?: string;
   /** Path-style addressing (default: true with an endpoint, as MinIO wants). */
   forcePathStyle?: boolean;
+  /** A request with no byte from the server for this long fails (and is retried by the SDK); default 60 s. */
+  idleTimeoutMs?: number;
 }
 
 export interface S3Object {
@@ -82,7 +84,14 @@ export class S3Bucket {
     const s = await loadSdk();
     if (!this.client) {
       const { loc } = this;
-      let requestHandler: unknown;
+      // a server that stops answering fails the request (the SDK retries it) instead of holding the caller for ever:
+      // 10 s to connect, 60 s without a byte (the handler's options, given as a plain object)
+      const requestHandler: Record<string, unknown> = {
+        connectionTimeout: 10_000,
+        requestTimeout: loc.idleTimeoutMs ?? 60_000,
+        // (without it the handler only warns when the time is up, and the request hangs on)
+        throwOnRequestTimeout: true,
+      };
       if (loc.caFile) {
         const { Agent } = await import('node:https');
         let ca: Buffer;
@@ -91,8 +100,7 @@ export class S3Bucket {
         } catch (e) {
           throw new IoError('SF_ERR_IO_OPEN', loc.caFile, `cannot read the S3 CA certificate: ${(e as Error).message}`);
         }
-        // the client takes the node HTTP handler's options as a plain object
-        requestHandler = { httpsAgent: new Agent({ ca }) };
+        requestHandler.httpsAgent = new Agent({ ca });
       }
       this.client = new s.S3Client({
         endpoint: loc.endpoint,
@@ -102,7 +110,7 @@ export class S3Bucket {
           loc.accessKeyId && loc.secretAccessKey
             ? { accessKeyId: loc.accessKeyId, secretAccessKey: loc.secretAccessKey }
             : undefined,
-        ...(requestHandler ? { requestHandler: requestHandler as never } : {}),
+        requestHandler: requestHandler as never,
       });
     }
     return { client: this.client, sdk: s };
@@ -116,6 +124,7 @@ export class S3Bucket {
     const { client, sdk: s } = await this.getClient();
     const full = (this.loc.prefix ?? '') + prefix;
     let token: string | undefined;
+    const seen = new Set<string>();
     do {
       let page: import('@aws-sdk/client-s3').ListObjectsV2CommandOutput;
       try {
@@ -131,7 +140,24 @@ export class S3Bucket {
         throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, full), 'cannot list', e);
       }
       yield page;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (!page.IsTruncated) return;
+      // a server's listing that says "more" without saying where, or that comes back to a page it gave, would
+      // end early unseen (files never imported) or never (a hang): both are errors naming the listing
+      const next = page.NextContinuationToken;
+      if (!next)
+        throw new IoError(
+          'SF_ERR_IO_OPEN',
+          s3Url(this.loc, full),
+          'cannot list: a truncated listing page gives no continuation token',
+        );
+      if (seen.has(next))
+        throw new IoError(
+          'SF_ERR_IO_OPEN',
+          s3Url(this.loc, full),
+          'cannot list: the listing returns to a page it already gave (a loop)',
+        );
+      seen.add(next);
+      token = next;
     } while (token);
   }
 

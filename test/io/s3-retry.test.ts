@@ -54,3 +54,49 @@ test('a body cut off mid-object is asked for again; after three cut answers it i
   }
   assert.ok(requests.length >= 8, requests.join('\n'));
 });
+
+test('a server that stops answering fails the read, naming the object (no hang); a listing that loops or stops short is an error', async () => {
+  let mode: 'stall' | 'loop' | 'short' = 'stall';
+  const server = createServer((req, res) => {
+    if (mode === 'stall') return; // never answers
+    const list = (body: string) => {
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>${body}</ListBucketResult>`);
+    };
+    const key =
+      '<Contents><Key>LOG/a.MF4</Key><Size>1</Size><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"x"</ETag></Contents>';
+    if (mode === 'loop')
+      list(`<IsTruncated>true</IsTruncated><NextContinuationToken>SAME</NextContinuationToken>${key}`);
+    else list(`<IsTruncated>true</IsTruncated>${key}`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  const bucket = new S3Bucket({
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket: 'b',
+    accessKeyId: 'k',
+    secretAccessKey: 's',
+    idleTimeoutMs: 300,
+  });
+  try {
+    const t0 = performance.now();
+    await assert.rejects(bucket.getAll('x.json'), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'SF_ERR_IO_READ');
+      assert.match((e as Error).message, /s3:\/\/b\/x\.json/);
+      return true;
+    });
+    assert.ok(performance.now() - t0 < 20_000, `${performance.now() - t0} ms`);
+    const listAll = async () => {
+      const keys: string[] = [];
+      for await (const o of bucket.list('LOG/')) keys.push(o.key);
+      return keys;
+    };
+    mode = 'loop';
+    await assert.rejects(listAll(), /returns to a page it already gave/);
+    mode = 'short';
+    await assert.rejects(listAll(), /truncated listing page gives no continuation token/);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

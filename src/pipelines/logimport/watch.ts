@@ -22,14 +22,23 @@ export interface ImportTrigger {
 
 /** The object keys a notification names (for the log line); [] when the body has none. */
 export function notifiedKeys(body: unknown): string[] {
-  const b = body as { Records?: { s3?: { bucket?: { name?: string }; object?: { key?: string } } }[]; Key?: string };
+  // any JSON may arrive (the listener is a trigger: what a body names is only logged) — never a throw
+  const b = (body !== null && typeof body === 'object' ? body : {}) as { Records?: unknown; Key?: unknown };
   const out: string[] = [];
-  for (const r of b?.Records ?? []) {
-    const key = r.s3?.object?.key;
-    if (typeof key === 'string')
-      out.push(`${r.s3?.bucket?.name ?? '?'}/${decodeURIComponent(key.replace(/\+/g, ' '))}`);
+  for (const r of Array.isArray(b.Records) ? b.Records : []) {
+    const s3 = (r as { s3?: { bucket?: { name?: unknown }; object?: { key?: unknown } } } | null)?.s3;
+    const key = s3?.object?.key;
+    if (typeof key !== 'string') continue;
+    const bucket = typeof s3?.bucket?.name === 'string' ? s3.bucket.name : '?';
+    let name = key.replace(/\+/g, ' ');
+    try {
+      name = decodeURIComponent(name);
+    } catch {
+      // not percent-encoded as S3 does it (`100%ZZ`): the key as it came
+    }
+    out.push(`${bucket}/${name}`);
   }
-  if (out.length === 0 && typeof b?.Key === 'string') out.push(b.Key);
+  if (out.length === 0 && typeof b.Key === 'string') out.push(b.Key);
   return out;
 }
 
@@ -93,7 +102,11 @@ export async function startImportTrigger(
         return;
       }
       trigger.received++;
-      opts.onNotice?.(notifiedKeys(body));
+      try {
+        opts.onNotice?.(notifiedKeys(body));
+      } catch {
+        // the log line of a notice is no reason to miss the round it asks for
+      }
       res.writeHead(204).end();
       const w = waiters;
       waiters = [];

@@ -301,11 +301,26 @@ export class S3Source implements ByteSource {
       return b;
     }
     const start = i * this.blockSize;
-    b = this.bucket.getRange(this.key, start, Math.min(this.blockSize, this.size - start));
+    b = this.range(start, Math.min(this.blockSize, this.size - start));
     this.blocks.set(i, b);
     b.catch(() => this.blocks.delete(i));
     while (this.blocks.size > this.keep) this.blocks.delete(this.blocks.keys().next().value as number);
     return b;
+  }
+
+  /**
+   * `length` bytes at `offset`, exactly: an answer of another length (the object replaced by a shorter one since the
+   * open, a server that ignores Range) is an error — it was copied into a zeroed buffer, and zeros decoded as data.
+   */
+  private async range(offset: number, length: number): Promise<Uint8Array> {
+    const bytes = await this.bucket.getRange(this.key, offset, length);
+    if (bytes.length !== length)
+      throw new IoError(
+        'SF_ERR_IO_READ',
+        this.name,
+        `bytes ${offset}–${offset + length - 1} came back ${bytes.length} long: the object changed since it was opened (${this.size} bytes then), or the server ignores ranges`,
+      );
+    return bytes;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -314,7 +329,7 @@ export class S3Source implements ByteSource {
     const len = Math.max(0, Math.min(length, this.size - offset));
     if (len === 0) return new Uint8Array(0);
     // a read of more than two blocks goes straight to the server (sequential data reads)
-    if (len > 2 * this.blockSize) return this.bucket.getRange(this.key, offset, len);
+    if (len > 2 * this.blockSize) return this.range(offset, len);
     const first = Math.floor(offset / this.blockSize);
     const last = Math.floor((offset + len - 1) / this.blockSize);
     if (first === last) {

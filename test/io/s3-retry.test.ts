@@ -100,3 +100,37 @@ test('a server that stops answering fails the read, naming the object (no hang);
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test('an object that comes back shorter than it was at open is an error, not zero-padded data', async () => {
+  let size = 10_000;
+  const server = createServer((req, res) => {
+    const obj = BODY.subarray(0, size);
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-length': String(obj.length) });
+      res.end();
+      return;
+    }
+    const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '') as RegExpExecArray;
+    const part = obj.subarray(Number(m[1]), Math.min(Number(m[2]) + 1, obj.length));
+    res.writeHead(206, { 'content-length': String(part.length) });
+    res.end(part);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  const bucket = new S3Bucket({
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket: 'b',
+    accessKeyId: 'k',
+    secretAccessKey: 's',
+  });
+  try {
+    const src = await bucket.open('LOG/a.MF4', { blockSize: 1024 });
+    assert.deepEqual(Buffer.from(await src.read(0, 100)), BODY.subarray(0, 100));
+    size = 1500; // replaced by a shorter object
+    await assert.rejects(src.read(1000, 1000), /came back 476 long: the object changed since it was opened/);
+    await assert.rejects(src.read(0, 5000), /came back 1500 long/);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

@@ -11,6 +11,7 @@ export {
 } from './line-protocol.js';
 export {
   type FieldValue,
+  MAX_RECORD_TIME_MS,
   msToNs,
   NS_PER_MS,
   NS_PER_S,

@@ -23,6 +23,12 @@ export const NS_PER_MS = 1_000_000n;
 export const NS_PER_S = 1_000_000_000n;
 
 /**
+ * The farthest from 1970 a time may be, in ms, for a record to hold it (its time is int64 ns: ±292 years; 9.2e12 ms
+ * is the year 2261). Times read from the field (a damaged timestamp, an absurd scale) are checked against it.
+ */
+export const MAX_RECORD_TIME_MS = 9.2e12;
+
+/**
  * Milliseconds since the epoch as a double → ns bigint, rounded to the microsecond (a double holding present-day
  * epoch milliseconds resolves ~0.25 µs, so finer digits would be noise).
  */

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { SigflowError } from '../errors/index.js';
 import { DOWNSAMPLE_METHODS, type DownsampleMethod, type Interface } from '../query/index.js';
+import { MAX_RECORD_TIME_MS, nsToMs } from '../records/index.js';
 import { parseTime as parseInstant } from '../units/index.js';
 
 export function badRequest(message: string): SigflowError {
@@ -35,21 +36,17 @@ export function parseTime(v: string | number, field: string): number {
   else if (/^-?\d+(\.\d+)?$/.test(v.trim())) ms = Number(v);
   else {
     try {
-      const ns = parseInstant(v, field);
-      ms = Number(ns / 1_000_000n) + Number(ns % 1_000_000n) / 1e6; // whole ms exact
+      ms = nsToMs(parseInstant(v, field));
     } catch {
       ms = Number.NaN;
     }
   }
-  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS)
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_RECORD_TIME_MS)
     throw badRequest(
       `${field}: not a time: ${JSON.stringify(v)} (RFC 3339 / ISO 8601, UTC unless an offset is given, or epoch ms)`,
     );
   return ms;
 }
-
-/** The furthest a request's time may be from 1970 (what the int64 ns times of records can hold: the year 2262). */
-const MAX_TIME_MS = 9.2e12;
 
 export function parseRange(r: z.infer<typeof RangeSchema>): { fromMs: number; toMs: number } {
   const fromMs = parseTime(r.from, 'range.from');

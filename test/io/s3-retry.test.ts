@@ -3,12 +3,33 @@
  * is asked for again: a small server that cuts the first answers of each object short stands in for S3.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { S3Bucket } from '../../src/io/index.js';
+import { S3Bucket, type S3Location } from '../../src/io/index.js';
 
 const BODY = Buffer.from('0123456789'.repeat(1000));
+
+/** An S3Bucket over `server` (listening on 127.0.0.1, any port), and how to stop it. */
+async function bucketOn(
+  server: Server,
+  extra: Partial<S3Location> = {},
+): Promise<{ bucket: S3Bucket; close: () => Promise<void> }> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  const bucket = new S3Bucket({
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket: 'b',
+    accessKeyId: 'k',
+    secretAccessKey: 's',
+    ...extra,
+  });
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return { bucket, close };
+}
 
 test('a body cut off mid-object is asked for again; after three cut answers it is an error naming the object', async () => {
   let cutsLeft = 0;
@@ -29,14 +50,7 @@ test('a body cut off mid-object is asked for again; after three cut answers it i
     }
     res.end(body);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  const bucket = new S3Bucket({
-    endpoint: `http://127.0.0.1:${port}`,
-    bucket: 'b',
-    accessKeyId: 'k',
-    secretAccessKey: 's',
-  });
+  const { bucket, close } = await bucketOn(server);
   try {
     cutsLeft = 2;
     assert.deepEqual(Buffer.from(await bucket.getAll('x.json')), BODY);
@@ -49,8 +63,7 @@ test('a body cut off mid-object is asked for again; after three cut answers it i
       return true;
     });
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await close();
   }
   assert.ok(requests.length >= 8, requests.join('\n'));
 });
@@ -69,15 +82,7 @@ test('a server that stops answering fails the read, naming the object (no hang);
       list(`<IsTruncated>true</IsTruncated><NextContinuationToken>SAME</NextContinuationToken>${key}`);
     else list(`<IsTruncated>true</IsTruncated>${key}`);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  const bucket = new S3Bucket({
-    endpoint: `http://127.0.0.1:${port}`,
-    bucket: 'b',
-    accessKeyId: 'k',
-    secretAccessKey: 's',
-    idleTimeoutMs: 300,
-  });
+  const { bucket, close } = await bucketOn(server, { idleTimeoutMs: 300 });
   try {
     const t0 = performance.now();
     await assert.rejects(bucket.getAll('x.json'), (e: unknown) => {
@@ -96,8 +101,7 @@ test('a server that stops answering fails the read, naming the object (no hang);
     mode = 'short';
     await assert.rejects(listAll(), /truncated listing page gives no continuation token/);
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await close();
   }
 });
 
@@ -115,14 +119,7 @@ test('an object that comes back shorter than it was at open is an error, not zer
     res.writeHead(206, { 'content-length': String(part.length) });
     res.end(part);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  const bucket = new S3Bucket({
-    endpoint: `http://127.0.0.1:${port}`,
-    bucket: 'b',
-    accessKeyId: 'k',
-    secretAccessKey: 's',
-  });
+  const { bucket, close } = await bucketOn(server);
   try {
     const src = await bucket.open('LOG/a.MF4', { blockSize: 1024 });
     assert.deepEqual(Buffer.from(await src.read(0, 100)), BODY.subarray(0, 100));
@@ -130,7 +127,6 @@ test('an object that comes back shorter than it was at open is an error, not zer
     await assert.rejects(src.read(1000, 1000), /came back 476 long: the object changed since it was opened/);
     await assert.rejects(src.read(0, 5000), /came back 1500 long/);
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
+    await close();
   }
 });

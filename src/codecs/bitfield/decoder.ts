@@ -4,6 +4,8 @@
  * convenience form that makes an object per row. A message that stops early (unknown discriminator, cut short)
  * keeps the rows before the stop and says where it stopped: `packet 3 at byte 17: unknown comm_code 0x57`.
  */
+
+import { MAX_RECORD_TIME_MS } from '../../records/index.js';
 import {
   compileSpec,
   ERR_NO_VARIANT,
@@ -14,9 +16,6 @@ import {
   type RowKind,
 } from './compile.js';
 import { type PacketSpec, type PacketSpecInput, parseSpec, readSpecText } from './spec.js';
-
-/** A record's time is int64 ns: 9.2e12 ms (the year 2261) is the furthest a row's time may be from 1970. */
-const MAX_TIME_MS = 9.2e12;
 
 /** A row as an object: column name → number or text (a column without a value in this row is left out). */
 export type RowValues = Record<string, number | string>;
@@ -114,7 +113,7 @@ export class PacketDecoder {
     if (!t) return { kind: kind.name, values };
     const ms = v[t.seconds] * 1000 + (t.milliseconds === undefined ? 0 : v[t.milliseconds]);
     // NaN (a field missing), ±Infinity or beyond int64 ns (an absurd scale in the spec): no time
-    return Math.abs(ms) < MAX_TIME_MS ? { kind: kind.name, timeMs: ms, values } : { kind: kind.name, values };
+    return Math.abs(ms) < MAX_RECORD_TIME_MS ? { kind: kind.name, timeMs: ms, values } : { kind: kind.name, values };
   }
 
   private describe(length: number): PacketError {

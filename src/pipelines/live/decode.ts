@@ -12,7 +12,7 @@
  */
 import { type Database, DecodedBatch, ERR_UNKNOWN_ID } from '../../codecs/dbc/index.js';
 import { type CanFrameBatch, FRAME_ERROR, FRAME_RTR } from '../../framers/index.js';
-import type { TelemetryRecord } from '../../records/index.js';
+import { MAX_RECORD_TIME_MS, type TelemetryRecord } from '../../records/index.js';
 
 export type RecordMapping = 'message' | 'seed';
 
@@ -42,9 +42,6 @@ export interface LiveDecodeCounters {
   records: number;
   values: number;
 }
-
-/** A record's time is int64 ns: a frame time in µs stays below 2^63 / 1000 (9.2e15 µs: the year 2261). */
-const MAX_TIME_US = 9.2e15;
 
 const CHANNEL_TAGS: string[] = Array.from({ length: 256 }, (_, i) => String(i));
 
@@ -99,7 +96,7 @@ export class LiveDecoder {
       }
       c.decoded++;
       const frameUs = batch.timeUs[i];
-      if (!(Math.abs(frameUs) < MAX_TIME_US)) {
+      if (!(Math.abs(frameUs) < MAX_RECORD_TIME_MS * 1000)) {
         c.bad_times++; // NaN too; with use_now_time as well: the frame's own time is a field (seed mapping)
         continue;
       }

@@ -15,47 +15,25 @@ import { type Command, CommanderError } from 'commander';
 import { ERRORS, SigflowError } from '../errors/index.js';
 import { exitWhenWritten, writeError } from '../io/index.js';
 import { VERSION } from '../version/index.js';
+import { COMMANDS, indexProgram } from './commands.js';
 import { rootProgram } from './root.js';
 
 export { VERSION };
 
 /**
- * Every command's module, by command name: a command loads its module alone (its help and behaviour are the same
- * as in the full program), so a one-shot command starts without the ~500 modules of all the others (`sigflow
- * store list`: 0.65 → ~0.25 s), and the daemon (`run`) does not keep every other command's libraries in memory
- * (~10 MB on a small box). program.ts registers the same modules for `sigflow --help`, `help` and unknown names;
- * test/cli/help.test.ts checks that this table names every command of the full program and its module.
- */
-export const COMMAND_MODULES: Readonly<Record<string, () => Promise<(program: Command) => void>>> = {
-  dbc: async () => (await import('./dbc.js')).registerDbcCommands,
-  frames: async () => (await import('./frames.js')).registerFramesCommands,
-  decode: async () => (await import('./decode.js')).registerDecodeCommands,
-  import: async () => (await import('./import.js')).registerImportCommands,
-  iof: async () => (await import('./iof.js')).registerIofCommands,
-  lake: async () => (await import('./lake.js')).registerLakeCommands,
-  logs: async () => (await import('./logs.js')).registerLogsCommands,
-  outbox: async () => (await import('./outbox.js')).registerOutboxCommands,
-  packets: async () => (await import('./packets.js')).registerPacketsCommands,
-  run: async () => (await import('./run.js')).registerRunCommands,
-  check: async () => (await import('./run.js')).registerRunCommands,
-  serve: async () => (await import('./serve.js')).registerServeCommands,
-  status: async () => (await import('./status.js')).registerStatusCommands,
-  store: async () => (await import('./store.js')).registerStoreCommands,
-  selftest: async () => (await import('./selftest.js')).registerSelftestCommands,
-  'update-guard': async () => (await import('./update.js')).registerUpdateCommands,
-};
-
-/**
- * The program for `argv`: for a command of COMMAND_MODULES the root with that command's module only, for
- * `--version` the root alone, else (`--help`, `help`, an unknown name: commander's suggestions) every command.
+ * The program for `argv`: for a command of COMMANDS the root with that command's module only, for `--version` the
+ * root alone, for the index (`sigflow`, `sigflow --help`, `sigflow help`) the root with COMMANDS' placeholders,
+ * else (`help <command>`, an unknown name: commander's suggestions) every command.
  */
 async function programFor(argv: string[]): Promise<Command> {
+  const args = argv.slice(2);
   // `sigflow --version`: the root alone (it holds the version), not every command's libraries
-  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) return rootProgram();
-  const load = Object.hasOwn(COMMAND_MODULES, argv[2] ?? '') ? COMMAND_MODULES[argv[2]] : undefined;
-  if (!load) return (await import('./program.js')).buildProgram();
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) return rootProgram();
+  if (args.length === 0 || (args.length === 1 && ['--help', '-h', 'help'].includes(args[0]))) return indexProgram();
+  const entry = Object.hasOwn(COMMANDS, args[0]) ? COMMANDS[args[0]] : undefined;
+  if (!entry) return (await import('./program.js')).buildProgram();
   const program = rootProgram();
-  (await load())(program);
+  (await entry.load())(program);
   return program;
 }
 

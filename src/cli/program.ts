@@ -1,7 +1,7 @@
 /**
  * The whole command line: the root (root.ts) with every command group registered. Each area registers its own
- * subcommands from its module under src/cli/. main.ts loads this module only for `sigflow --help`, `help` and
- * unknown command names: a command loads its own module alone (main.ts COMMAND_MODULES).
+ * subcommands from its module under src/cli/. main.ts loads this module only for `help <command>` and
+ * unknown command names: a command loads its own module alone (commands.ts COMMANDS).
  */
 import type { Command } from 'commander';
 import { registerDbcCommands } from './dbc.js';

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Command } from 'commander';
-import { COMMAND_MODULES, reportError } from '../../src/cli/main.js';
+import { COMMANDS, indexProgram } from '../../src/cli/commands.js';
+import { reportError } from '../../src/cli/main.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { rootProgram } from '../../src/cli/root.js';
 import { runCli } from '../harness/cli.js';
@@ -76,16 +77,42 @@ describe('sigflow <command> --help', () => {
       assert.ok(names.includes(n), n);
   });
 
-  it('each command loads alone: COMMAND_MODULES names every command of the full program, and its module registers it', async () => {
+  it('each command loads alone: COMMANDS names every command of the full program, and its module registers it', async () => {
     const full = (buildProgram().commands as Command[]).map((c) => c.name()).sort();
-    assert.deepEqual(Object.keys(COMMAND_MODULES).sort(), full);
-    for (const [name, load] of Object.entries(COMMAND_MODULES)) {
+    assert.deepEqual(Object.keys(COMMANDS).sort(), full);
+    for (const [name, { load }] of Object.entries(COMMANDS)) {
       const program = rootProgram();
       (await load())(program);
       const alone = (program.commands as Command[]).map((c) => c.name());
       assert.ok(alone.includes(name), `${name}'s module registers ${alone.join(', ')}`);
       for (const n of alone) assert.ok(full.includes(n), `${n} (from ${name}'s module) is in the full program`);
     }
+  });
+
+  it("the index (sigflow --help) printed from COMMANDS alone is the full program's, at any width", async () => {
+    const helpOf = async (program: Command, width: number, args: string[]) => {
+      let text = '';
+      program.configureOutput({
+        writeOut: (s) => {
+          text += s;
+        },
+        writeErr: (s) => {
+          text += s;
+        },
+        getOutHelpWidth: () => width,
+        getErrHelpWidth: () => width,
+      });
+      await assert.rejects(program.parseAsync(['node', 'sigflow', ...args]), (e: { code?: string }) =>
+        /^commander\.(helpDisplayed|help)$/.test(e.code ?? ''),
+      );
+      return text;
+    };
+    for (const width of [60, 80, 200])
+      for (const args of [['--help'], ['help'], []]) {
+        const full = await helpOf(buildProgram(), width, args);
+        assert.match(full, /update-guard/);
+        assert.equal(await helpOf(indexProgram(), width, args), full, `width ${width}, args ${args.join(' ')}`);
+      }
   });
 
   for (const { path, cmd } of all) {

@@ -5,7 +5,7 @@
  *   command starts without the ~500 modules of all the others (`sigflow store list`: 0.65 → ~0.25 s), and the
  *   daemon (`run`) does not keep every other command's libraries in memory (~10 MB on a small box);
  * - `sigflow`, `sigflow --help` and `sigflow help` print the index from this table alone (0.46 → ~0.15 s).
- * program.ts registers the same modules for `help <command>` and unknown names (commander's suggestions);
+ * program.ts registers the same modules for unknown names (commander's suggestions);
  * test/cli/help.test.ts checks that this table names every command of the full program, its module, and that the
  * index prints exactly what the full program prints.
  */

@@ -21,16 +21,18 @@ import { rootProgram } from './root.js';
 export { VERSION };
 
 /**
- * The program for `argv`: for a command of COMMANDS the root with that command's module only, for `--version` the
+ * The program for `argv`: for a command of COMMANDS (or `help <command>`) the root with that command's module only, for `--version` the
  * root alone, for the index (`sigflow`, `sigflow --help`, `sigflow help`) the root with COMMANDS' placeholders,
- * else (`help <command>`, an unknown name: commander's suggestions) every command.
+ * else (an unknown name: commander's suggestions) every command.
  */
 async function programFor(argv: string[]): Promise<Command> {
   const args = argv.slice(2);
   // `sigflow --version`: the root alone (it holds the version), not every command's libraries
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) return rootProgram();
   if (args.length === 0 || (args.length === 1 && ['--help', '-h', 'help'].includes(args[0]))) return indexProgram();
-  const entry = Object.hasOwn(COMMANDS, args[0]) ? COMMANDS[args[0]] : undefined;
+  // `sigflow help <command>` is `<command> --help`: that command's module alone
+  const name = args[0] === 'help' && args.length === 2 ? args[1] : args[0];
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) return (await import('./program.js')).buildProgram();
   const program = rootProgram();
   (await entry.load())(program);

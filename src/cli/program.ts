@@ -1,6 +1,6 @@
 /**
  * The whole command line: the root (root.ts) with every command group registered. Each area registers its own
- * subcommands from its module under src/cli/. main.ts loads this module only for `help <command>` and
+ * subcommands from its module under src/cli/. main.ts loads this module only for
  * unknown command names: a command loads its own module alone (commands.ts COMMANDS).
  */
 import type { Command } from 'commander';

@@ -191,4 +191,16 @@ describe('sigflow <command> --help', () => {
     const help = await runCli(['import', '--help']);
     assert.doesNotMatch(help.stdout, /-o, --output/);
   });
+
+  it('through the real CLI: `sigflow help <command>` prints `<command> --help`; `sigflow --help` the index', async () => {
+    for (const name of ['frames', 'store']) {
+      const [viaHelp, direct] = await Promise.all([runCli(['help', name]), runCli([name, '--help'])]);
+      assert.equal(viaHelp.code, 0, viaHelp.stderr);
+      assert.match(viaHelp.stdout, new RegExp(`^Usage: sigflow ${name} `));
+      assert.equal(viaHelp.stdout, direct.stdout);
+    }
+    const index = await runCli(['--help']);
+    assert.equal(index.code, 0, index.stderr);
+    for (const name of Object.keys(COMMANDS)) assert.match(index.stdout, new RegExp(`\\n  ${name}\\b`));
+  });
 });

@@ -186,12 +186,16 @@ export class S3Bucket {
     return out;
   }
 
-  /** The bytes of a range of an object (`key` relative to the location's prefix). */
-  getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+  /**
+   * The bytes of a range of an object (`key` relative to the location's prefix). `etag`: the object must still be
+   * that version (If-Match, and the answer's ETag compared: a server that ignores If-Match is caught too).
+   */
+  getRange(key: string, offset: number, length: number, etag?: string): Promise<Uint8Array> {
     return this.get(
       key,
       `bytes=${offset}-${offset + length - 1}`,
       `cannot read bytes ${offset}–${offset + length - 1}`,
+      etag,
     );
   }
 
@@ -204,15 +208,31 @@ export class S3Bucket {
    * One GET (of a range, or whole). The SDK retries a request that fails; a body cut off after the answer began
    * ("aborted": the connection closed mid-object) is asked for again here, twice, before it is an error.
    */
-  private async get(key: string, range: string | undefined, what: string): Promise<Uint8Array> {
+  private async get(key: string, range: string | undefined, what: string, etag?: string): Promise<Uint8Array> {
     const { client, sdk: s } = await this.getClient();
     const full = (this.loc.prefix ?? '') + key;
+    const changed = (now: string) =>
+      new IoError(
+        'SF_ERR_IO_READ',
+        s3Url(this.loc, full),
+        `${what}: the object changed since it was opened (ETag ${etag} then, ${now} now); read it again`,
+      );
     for (let attempt = 1; ; attempt++) {
       let body: { transformToByteArray(): Promise<Uint8Array> } | undefined;
       try {
-        const cmd = new s.GetObjectCommand({ Bucket: this.loc.bucket, Key: full, ...(range ? { Range: range } : {}) });
-        body = (await client.send(cmd)).Body;
+        const cmd = new s.GetObjectCommand({
+          Bucket: this.loc.bucket,
+          Key: full,
+          ...(range ? { Range: range } : {}),
+          ...(etag ? { IfMatch: etag } : {}),
+        });
+        const res = await client.send(cmd);
+        if (etag && res.ETag && res.ETag !== etag) throw changed(res.ETag);
+        body = res.Body;
       } catch (e) {
+        if (e instanceof IoError) throw e;
+        if (etag && (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)
+          throw changed('another');
         throw s3Error('SF_ERR_IO_READ', s3Url(this.loc, full), what, e);
       }
       try {
@@ -264,13 +284,15 @@ export class S3Bucket {
     const { client, sdk: s } = await this.getClient();
     const full = (this.loc.prefix ?? '') + key;
     let size: number;
+    let etag: string | undefined;
     try {
       const h = await client.send(new s.HeadObjectCommand({ Bucket: this.loc.bucket, Key: full }));
       size = h.ContentLength ?? 0;
+      etag = h.ETag || undefined;
     } catch (e) {
       throw s3Error('SF_ERR_IO_OPEN', s3Url(this.loc, full), 'cannot open', e);
     }
-    return new S3Source(this, key, s3Url(this.loc, full), size, opts.blockSize ?? 1 << 20, opts.blocks ?? 4);
+    return new S3Source(this, key, s3Url(this.loc, full), size, opts.blockSize ?? 1 << 20, opts.blocks ?? 4, etag);
   }
 
   destroy(): void {
@@ -291,6 +313,8 @@ export class S3Source implements ByteSource {
     readonly size: number,
     private readonly blockSize: number,
     private readonly keep: number,
+    /** The version opened: every range must come from it (an object replaced mid-read would be spliced). */
+    private readonly etag?: string,
   ) {}
 
   private block(i: number): Promise<Uint8Array> {
@@ -313,7 +337,7 @@ export class S3Source implements ByteSource {
    * open, a server that ignores Range) is an error — it was copied into a zeroed buffer, and zeros decoded as data.
    */
   private async range(offset: number, length: number): Promise<Uint8Array> {
-    const bytes = await this.bucket.getRange(this.key, offset, length);
+    const bytes = await this.bucket.getRange(this.key, offset, length, this.etag);
     if (bytes.length !== length)
       throw new IoError(
         'SF_ERR_IO_READ',

@@ -130,3 +130,49 @@ test('an object that comes back shorter than it was at open is an error, not zer
     await close();
   }
 });
+
+test('an object replaced by another of the same size while it is read is an error, not two versions spliced', async () => {
+  let version = 1;
+  let honourIfMatch = false;
+  const ifMatch: string[] = [];
+  const server = createServer((req, res) => {
+    const etag = `"v${version}"`;
+    const obj = Buffer.from(BODY.map((b) => b + version));
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-length': String(obj.length), etag });
+      res.end();
+      return;
+    }
+    ifMatch.push(String(req.headers['if-match']));
+    if (honourIfMatch && req.headers['if-match'] && req.headers['if-match'] !== etag) {
+      res.writeHead(412, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code></Error>');
+      return;
+    }
+    const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '') as RegExpExecArray;
+    const part = obj.subarray(Number(m[1]), Number(m[2]) + 1);
+    res.writeHead(206, { 'content-length': String(part.length), etag });
+    res.end(part);
+  });
+  const { bucket, close } = await bucketOn(server);
+  try {
+    for (const honour of [false, true]) {
+      honourIfMatch = honour;
+      version = 1;
+      const src = await bucket.open('LOG/a.MF4', { blockSize: 1024 });
+      assert.deepEqual(Buffer.from(await src.read(0, 100)), Buffer.from(BODY.subarray(0, 100).map((b) => b + 1)));
+      version = 2; // replaced: same size, other bytes
+      await assert.rejects(src.read(5000, 100), (e: unknown) => {
+        assert.equal((e as { code?: string }).code, 'SF_ERR_IO_READ');
+        assert.match((e as Error).message, /s3:\/\/b\/LOG\/a\.MF4.*changed since it was opened \(ETag "v1" then/);
+        return true;
+      });
+    }
+    assert.ok(
+      ifMatch.every((h) => h === '"v1"'),
+      ifMatch.join(' '),
+    );
+  } finally {
+    await close();
+  }
+});

@@ -199,16 +199,25 @@ export class S3Bucket {
     );
   }
 
-  /** A whole (small) object: DBC files, passwords.json, the lake's side files. */
-  getAll(key: string): Promise<Uint8Array> {
-    return this.get(key, undefined, 'cannot read');
+  /**
+   * A whole (small) object: DBC files, passwords.json, the lake's side files. `maxBytes`: a larger object is an
+   * error before its body is read (a bucket's stray multi-GB file named .dbc must not exhaust memory).
+   */
+  getAll(key: string, maxBytes?: number): Promise<Uint8Array> {
+    return this.get(key, undefined, 'cannot read', undefined, maxBytes);
   }
 
   /**
    * One GET (of a range, or whole). The SDK retries a request that fails; a body cut off after the answer began
    * ("aborted": the connection closed mid-object) is asked for again here, twice, before it is an error.
    */
-  private async get(key: string, range: string | undefined, what: string, etag?: string): Promise<Uint8Array> {
+  private async get(
+    key: string,
+    range: string | undefined,
+    what: string,
+    etag?: string,
+    maxBytes?: number,
+  ): Promise<Uint8Array> {
     const { client, sdk: s } = await this.getClient();
     const full = (this.loc.prefix ?? '') + key;
     const changed = (now: string) =>
@@ -228,6 +237,14 @@ export class S3Bucket {
         });
         const res = await client.send(cmd);
         if (etag && res.ETag && res.ETag !== etag) throw changed(res.ETag);
+        if (maxBytes !== undefined && (res.ContentLength ?? 0) > maxBytes) {
+          (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
+          throw new IoError(
+            'SF_ERR_IO_READ',
+            s3Url(this.loc, full),
+            `${what}: ${res.ContentLength} bytes, more than the ${maxBytes} this file may have`,
+          );
+        }
         body = res.Body;
       } catch (e) {
         if (e instanceof IoError) throw e;

@@ -145,6 +145,13 @@ export function dataRoot(data: string, s3: S3Options = {}): DataRoot {
   return { kind: 'dir', root };
 }
 
+/**
+ * Bounds on the side files of an S3 data root, read whole into memory at start: the largest real DBC files are a
+ * few MB; a passwords file a few KB. A larger object is refused naming it (a stray huge `.dbc` in a bucket).
+ */
+const MAX_DBC_OBJECT = 64 * 1024 * 1024;
+const MAX_PASSWORDS_OBJECT = 1024 * 1024;
+
 /** The store of a data root, its DBC files (the root's *.dbc, then the given ones) and its passwords. */
 async function openRoot(
   where: DataRoot,
@@ -183,11 +190,11 @@ async function openRoot(
         dbcs.push({
           path: `${bucket.loc.bucket}/${(bucket.loc.prefix ?? '') + name}`,
           mtimeMs: o.mtimeMs,
-          text: Buffer.from(await bucket.getAll(name)).toString('utf8'),
+          text: Buffer.from(await bucket.getAll(name, MAX_DBC_OBJECT)).toString('utf8'),
         });
       } else if (name === 'passwords.json' && !given) {
         passwords = parsePasswords(
-          Buffer.from(await bucket.getAll(name)).toString('utf8'),
+          Buffer.from(await bucket.getAll(name, MAX_PASSWORDS_OBJECT)).toString('utf8'),
           `s3://${bucket.loc.bucket}/${(bucket.loc.prefix ?? '') + name}`,
         );
       }

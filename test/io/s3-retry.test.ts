@@ -176,3 +176,21 @@ test('an object replaced by another of the same size while it is read is an erro
     await close();
   }
 });
+
+test('a whole object larger than the bound it is read with is refused before its body is read, naming it', async () => {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(BODY.length) });
+    res.end(BODY);
+  });
+  const { bucket, close } = await bucketOn(server);
+  try {
+    await assert.rejects(bucket.getAll('huge.dbc', 4096), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'SF_ERR_IO_READ');
+      assert.match((e as Error).message, /s3:\/\/b\/huge\.dbc.*10000 bytes, more than the 4096/);
+      return true;
+    });
+    assert.equal((await bucket.getAll('small.dbc', 10_000)).length, BODY.length);
+  } finally {
+    await close();
+  }
+});

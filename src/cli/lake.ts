@@ -320,8 +320,11 @@ async function compactAction(opts: CompactCliOptions): Promise<void> {
     const s = await compactLake({ lake: store, beforeDay });
     process.stderr.write(
       `sigflow lake compact: ${s.groups} folder-day(s): ${s.filesBefore} file(s) → ${s.filesAfter}, ${s.rows} rows kept` +
-        `${s.recovered ? `; ${s.recovered} interrupted compaction(s) finished or undone` : ''}; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+        `${s.recovered ? `; ${s.recovered} interrupted compaction(s) finished or undone` : ''}` +
+        `${s.duplicates ? `; ${s.duplicates} sink batch file(s) written again deleted (their rows were compacted already)` : ''}` +
+        `; ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
     );
+    for (const c of s.conflicts) process.stderr.write(`sigflow lake compact: warning: ${c}\n`);
   } finally {
     store.close();
   }

@@ -21,8 +21,19 @@ BA_DEF_ BO_ "VFrameFormat" ENUM "StandardCAN","ExtendedCAN","reserved","J1939PG"
 BA_ "VFrameFormat" BO_ 2364540158 3;
 `;
 
-/** One log of device AABBCCDD: `n` frames of each kind every 10 ms from `startNs`. */
-export function syntheticLog(root: string, session: number, split: number, startNs: bigint, n: number): string {
+/**
+ * One log of device AABBCCDD (header serial): `n` frames of each kind every 10 ms from `startNs`, in the device
+ * folder `folder` (default the serial; another: a log copied under another device's folder). `first`: the value
+ * of the first frame's counter byte (other data, same size).
+ */
+export function syntheticLog(
+  root: string,
+  session: number,
+  split: number,
+  startNs: bigint,
+  n: number,
+  opts: { folder?: string; first?: number } = {},
+): string {
   const frames: WriteFrame[] = [];
   for (let k = 0; k < n; k++) {
     const t = startNs + BigInt(k) * 10_000_000n;
@@ -32,7 +43,7 @@ export function syntheticLog(root: string, session: number, split: number, start
       channel: 1,
       id: 256,
       dlc: 8,
-      data: Uint8Array.from([mux, k & 0xff, k & 0xff, 0, 0, 0, 0, 0]),
+      data: Uint8Array.from([mux, (k + (opts.first ?? 0)) & 0xff, k & 0xff, 0, 0, 0, 0, 0]),
     });
     const sa = k % 3 === 0 ? 0x00 : 0xab;
     frames.push({
@@ -44,7 +55,7 @@ export function syntheticLog(root: string, session: number, split: number, start
       data: Uint8Array.from([0, 0, 0, k & 0xff, 0x10, 0, 0, 0]),
     });
   }
-  const dir = join(root, 'AABBCCDD', String(session).padStart(8, '0'));
+  const dir = join(root, opts.folder ?? 'AABBCCDD', String(session).padStart(8, '0'));
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${String(split).padStart(8, '0')}.MF4`);
   writeBusLog(path, frames, { layout: 'canedge-v2', startTimeNs: startNs, device: { serial: 'AABBCCDD' } });

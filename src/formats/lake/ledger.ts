@@ -48,6 +48,8 @@ export interface CompactionRecord {
 const LEDGER = `${LAKE_META}/ledger/`;
 const COMPACTED = `${LAKE_META}/compacted/`;
 const FAILED = `${LAKE_META}/failed/`;
+/** Compacted files being taken apart (a marker per file: usually none, so every write run can list them). */
+const TAKING_APART = `${LAKE_META}/taking-apart/`;
 
 export class LakeLedger {
   constructor(private readonly store: LakeStore) {}
@@ -89,6 +91,23 @@ export class LakeLedger {
 
   async deleteCompaction(key: string): Promise<void> {
     await this.store.delete(`${COMPACTED}${key}.json`);
+  }
+
+  /** Marks a compacted file as being taken apart (before anything of it is removed): recover with takingApart(). */
+  async putTakingApart(r: CompactionRecord): Promise<void> {
+    await this.store.putText(`${TAKING_APART}${r.key}.json`, `${JSON.stringify(r)}\n`);
+  }
+
+  async deleteTakingApart(key: string): Promise<void> {
+    await this.store.delete(`${TAKING_APART}${key}.json`);
+  }
+
+  /** The compacted files a run began to take apart and did not finish (a crash). */
+  async *takingApart(): AsyncIterable<CompactionRecord> {
+    for await (const o of this.store.list(TAKING_APART)) {
+      const text = await this.store.getText(o.key);
+      if (text !== null) yield JSON.parse(text) as CompactionRecord;
+    }
   }
 
   /** Every compaction record. */

@@ -42,6 +42,10 @@ export interface CompactStats {
   rows: number;
   /** Compactions a crashed run left pending: finished, or dropped when their file was never written. */
   recovered: number;
+  /** Sink batch files deleted because a compacted file of their folder and day holds the same batch already. */
+  duplicates: number;
+  /** Groups left alone, and why. */
+  conflicts: string[];
 }
 
 /** Files compaction merges: per-log files (`<session>_<split>`) and the lake sink's per-batch files (`b_<hash>`). */
@@ -91,9 +95,41 @@ async function finish(lake: LakeStore, ledger: LakeLedger, r: CompactionRecord):
   await ledger.putCompaction({ ...r, state: 'done' });
 }
 
-/** Finishes or drops what a crashed compaction left pending. */
-async function recover(lake: LakeStore, ledger: LakeLedger): Promise<number> {
+/**
+ * Takes compacted files apart (their logs are to be decoded again, each into its own files): every one marked
+ * first, then per file the ledger entries of its logs that point at it removed (those logs are decoded again by
+ * the next write that is given them), the file and its record deleted, then its mark. A crash at any step leaves
+ * marks, and the next write or compaction finishes them all (recoverTakingApart) — never a ledger entry saying a
+ * log is in the lake while its rows are gone, nor a compacted file left beside its logs' new files (rows twice).
+ */
+export async function takeApart(lake: LakeStore, ledger: LakeLedger, records: CompactionRecord[]): Promise<void> {
+  for (const r of records) await ledger.putTakingApart(r);
+  for (const r of records) await finishTakingApart(lake, ledger, r);
+}
+
+async function finishTakingApart(lake: LakeStore, ledger: LakeLedger, r: CompactionRecord): Promise<void> {
+  for (const stem of r.logs) {
+    const e = await ledger.get(r.device, stem);
+    if (e?.objects.some((o) => o.key === r.key)) await ledger.remove(r.device, stem);
+  }
+  await lake.delete(r.key);
+  await ledger.deleteCompaction(r.key);
+  await ledger.deleteTakingApart(r.key);
+}
+
+/** Finishes what a crashed run began taking apart; the number finished. */
+export async function recoverTakingApart(lake: LakeStore, ledger: LakeLedger): Promise<number> {
   let n = 0;
+  for await (const r of ledger.takingApart()) {
+    await finishTakingApart(lake, ledger, r);
+    n++;
+  }
+  return n;
+}
+
+/** Finishes or drops what a crashed compaction left pending, and finishes any interrupted taking apart. */
+async function recover(lake: LakeStore, ledger: LakeLedger): Promise<number> {
+  let n = await recoverTakingApart(lake, ledger);
   for await (const r of ledger.compactions()) {
     if (r.state !== 'pending') continue;
     const dir = r.key.slice(0, r.key.lastIndexOf('/') + 1);
@@ -109,7 +145,15 @@ async function recover(lake: LakeStore, ledger: LakeLedger): Promise<number> {
 export async function compactLake(opts: CompactOptions): Promise<CompactStats> {
   const { lake } = opts;
   const ledger = new LakeLedger(lake);
-  const stats: CompactStats = { groups: 0, filesBefore: 0, filesAfter: 0, rows: 0, recovered: 0 };
+  const stats: CompactStats = {
+    groups: 0,
+    filesBefore: 0,
+    filesAfter: 0,
+    rows: 0,
+    recovered: 0,
+    duplicates: 0,
+    conflicts: [],
+  };
   stats.recovered = await recover(lake, ledger);
   // the groups: device/folder/day → its per-log parts and compacted files
   const groups = new Map<string, { device: string; folder: string; day: number; keys: string[] }>();
@@ -129,13 +173,29 @@ export async function compactLake(opts: CompactOptions): Promise<CompactStats> {
   const conn = await instance.connect();
   try {
     for (const g of todo.sort((a, b) => (a.keys[0] < b.keys[0] ? -1 : 1))) {
-      const keys = g.keys.sort();
-      const logs = new Set<string>();
-      for (const k of keys) {
-        const file = k.slice(k.lastIndexOf('/') + 1);
-        if (PART.test(file)) logs.add(file.slice(0, -'.parquet'.length));
-        else for (const stem of (await ledger.compaction(k))?.logs ?? []) logs.add(stem);
+      const stemOf = (k: string) => k.slice(k.lastIndexOf('/') + 1, -'.parquet'.length);
+      // what the group's compacted files hold already
+      const held = new Set<string>();
+      for (const k of g.keys)
+        if (isCompactedFile(k.slice(k.lastIndexOf('/') + 1)))
+          for (const stem of (await ledger.compaction(k))?.logs ?? []) held.add(stem);
+      // a sink batch written again beside the compacted file that holds it (its name is its rows' hash): a copy
+      for (const k of g.keys.filter((k) => held.has(stemOf(k)) && stemOf(k).startsWith('b_'))) {
+        await lake.delete(k);
+        stats.duplicates++;
       }
+      const keys = g.keys.filter((k) => !(held.has(stemOf(k)) && stemOf(k).startsWith('b_'))).sort();
+      // a log's own file beside a compacted file holding it: which is right is not known here — left alone
+      const clash = keys.find((k) => !isCompactedFile(k.slice(k.lastIndexOf('/') + 1)) && held.has(stemOf(k)));
+      if (clash) {
+        stats.conflicts.push(
+          `${clash}: its log's rows are in a compacted file of the same folder and day too; group left as it is (decode that log's tree again with lake write --force)`,
+        );
+        continue;
+      }
+      if (keys.length < 2) continue;
+      const logs = new Set<string>(held);
+      for (const k of keys) if (PART.test(k.slice(k.lastIndexOf('/') + 1))) logs.add(stemOf(k));
       const sorted = [...logs].sort();
       const dir = keys[0].slice(0, keys[0].lastIndexOf('/') + 1);
       const target = dir + compactedFile(createHash('sha256').update(sorted.join('\n')).digest('hex'));

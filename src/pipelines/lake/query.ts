@@ -175,12 +175,24 @@ export class LakeQuery {
         return [];
       }
     };
+    // a message folder with no table file (its files removed as stale, a crash before the first rename) has no
+    // view: a view over a glob that matches nothing fails every query of the lake
+    const hasTableFile = (dir: string, depth: number): boolean =>
+      depth === 0
+        ? (() => {
+            try {
+              return readdirSync(dir).some((n) => n.endsWith('.parquet'));
+            } catch {
+              return false;
+            }
+          })()
+        : subdirs(dir).some((d) => hasTableFile(join(dir, d), depth - 1));
     if (lake.keys === null)
       for (const device of subdirs(lake.folder)) {
         if (device === LAKE_META || device === 'aggregations') continue;
         for (const folder of subdirs(join(lake.folder, device))) {
           if (folder === 'messages') side.messages = lit(`${root}/*/messages/*/*/*/messages.parquet`);
-          else addFolder(device, folder);
+          else if (hasTableFile(join(lake.folder, device, folder), 3)) addFolder(device, folder);
         }
       }
     const duck: DuckDB = await import('@duckdb/node-api');
@@ -194,6 +206,9 @@ export class LakeQuery {
       // dashboards ask the same questions again and again: keep the files' footers (schema, row-group statistics)
       // instead of parsing them at every query
       await conn.run('SET parquet_metadata_cache = true');
+      // `t` is stored as UTC instants; the views' `t::TIMESTAMP` and literals in queries are UTC whatever the
+      // host's time zone (DuckDB's session zone is the host's otherwise)
+      await conn.run("SET TimeZone = 'UTC'");
       for (const [folder, devices] of [...folders].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
         // the device and the CSS partition column from the path: <root>/<ID>/<folder>/<YYYY>/<MM>/<DD>/<file>
         await conn.run(

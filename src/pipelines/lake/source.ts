@@ -7,8 +7,9 @@
  * them, or the bucket's last sample (`nearest`) — each with its own time, as the store's source does.
  *
  * What the lake holds (folders, devices, signal columns) is read when it opens and again every `refreshMs`
- * (a listing of two folder levels, and the columns of a folder's newest file), so new devices and messages
- * written by `lake write` workers show up while it serves.
+ * (a listing of two folder levels; a folder's columns — the union over each device's newest file — when it is
+ * new, gains a device, or every COLUMNS_TTL_MS), so new devices, messages and signals written by `lake write`
+ * workers show up while it serves.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,6 +48,8 @@ export interface LakeSeries {
 }
 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** How long a folder's columns are kept before they are read again (a DBC that gained a signal shows then). */
+const COLUMNS_TTL_MS = 5 * 60_000;
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 /** Names in Grafana's `(A|B)` form or a list. */
@@ -132,6 +135,8 @@ export class LakeSource {
   private devices = new Map<string, string[]>();
   /** folder → signal columns. */
   private columns = new Map<string, string[]>();
+  /** folder → when its columns were read (Date.now()). */
+  private readonly columnsReadAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
   private constructor(
@@ -223,11 +228,21 @@ export class LakeSource {
         devices.set(f, [...(devices.get(f) ?? []), device]);
       }
     }
+    const now = Date.now();
     for (const [f, ds] of devices) {
-      if (this.columns.has(f)) continue;
-      const file = await this.newestFile(ds, f);
-      if (!file) continue;
-      const r = await this.conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${lit(file)})`);
+      // a folder's columns are read again now and then (a DBC that added a signal, a device with more of them)
+      const seen = this.columnsReadAt.get(f);
+      if (seen !== undefined && now - seen < COLUMNS_TTL_MS && this.devices.get(f)?.length === ds.length) continue;
+      // the union over each device's newest file: devices of one folder may run different DBC versions
+      const files: string[] = [];
+      for (const d of ds) {
+        const file = await this.newestFile(d, f);
+        if (file) files.push(file);
+      }
+      if (files.length === 0) continue;
+      const r = await this.conn.runAndReadAll(
+        `DESCRIBE SELECT * FROM read_parquet([${files.map(lit).join(', ')}], union_by_name = true)`,
+      );
       this.columns.set(
         f,
         r
@@ -235,23 +250,22 @@ export class LakeSource {
           .map((x) => String(x.column_name))
           .filter((c) => c !== 't'),
       );
+      this.columnsReadAt.set(f, now);
     }
     this.devices = devices;
   }
 
-  /** The last file of a folder (newest date folder first): its columns are the newest DBC's. */
-  private async newestFile(devices: string[], folder: string): Promise<string | null> {
-    for (const device of devices) {
-      const base = `${device}/${folder}`;
-      for (const y of (await this.lake.folders(base)).reverse())
-        for (const m of (await this.lake.folders(`${base}/${y}`)).reverse())
-          for (const d of (await this.lake.folders(`${base}/${y}/${m}`)).reverse()) {
-            const day = dayOfPath(`${y}/${m}/${d}`);
-            if (day === null) continue;
-            const files = await this.lake.dayFiles(device, folder, [day]);
-            if (files.length) return files[files.length - 1];
-          }
-    }
+  /** A device's last file of a folder (newest date folder first): its columns are the newest DBC's. */
+  private async newestFile(device: string, folder: string): Promise<string | null> {
+    const base = `${device}/${folder}`;
+    for (const y of (await this.lake.folders(base)).reverse())
+      for (const m of (await this.lake.folders(`${base}/${y}`)).reverse())
+        for (const d of (await this.lake.folders(`${base}/${y}/${m}`)).reverse()) {
+          const day = dayOfPath(`${y}/${m}/${d}`);
+          if (day === null) continue;
+          const files = await this.lake.dayFiles(device, folder, [day]);
+          if (files.length) return files[files.length - 1];
+        }
     return null;
   }
 

@@ -28,6 +28,7 @@ import {
 import type { DecoderConfig, LogInput } from '../logdecode/index.js';
 import { type BatchView, forEachDecodedFrame, runLogPipeline } from '../logdecode/index.js';
 import type { LakeClaims } from './claims.js';
+import { recoverTakingApart, takeApart } from './compact.js';
 
 export interface LakeWriteJob {
   /** The logs (expandInputs), in order. */
@@ -86,8 +87,11 @@ function ledgerName(input: LogInput): { device: string; stem: string } {
   if (input.folderDevice && input.session !== null && input.split !== null)
     return { device: safeSegment(input.folderDevice), stem: logStem(input) };
   const h = createHash('sha256').update(input.path).digest('hex').slice(0, 8);
-  return { device: '_files', stem: `${logStem(input)}-${h}` };
+  return { device: OUTSIDE_TREE, stem: `${logStem(input)}-${h}` };
 }
+
+/** The ledger's device name for logs outside a `<ID>/<session>/<split>` tree. */
+const OUTSIDE_TREE = '_files';
 
 /** One message's table layout: its columns (global signal indexes), per multiplexer branch. */
 interface Layout {
@@ -266,6 +270,8 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
   };
   const touched = new Map<string, string | null>();
   let done = 0;
+  // a compacted file a crashed run began taking apart: finished first (its logs lose their ledger entries)
+  await recoverTakingApart(lake, ledger);
   // the plan: what each log needs, decided before anything is written
   const plan: Planned[] = [];
   for (const input of job.inputs) {
@@ -365,14 +371,19 @@ async function decodeLog(
   onProgress: (bytes: number) => void,
 ): Promise<Error | { device: string; objects: LedgerEntry['objects']; rows: number; removed: number }> {
   const { lake, config } = job;
-  const tables = new LogTables(config, logStem(input));
+  // the tables are named as the ledger names the log: the device folder it came from (CSS: the output mirrors the
+  // input key), not the header's serial — a log copied under another device's folder must not overwrite that
+  // device's rows, and compaction finds its ledger entry under the table's device; a log outside a tree: the
+  // header's serial, and its file named with its path's hash as in the ledger (two `00000001.MF4` from different
+  // folders are two logs)
+  const tables = new LogTables(config, name.stem);
   let failure: Error | null = null;
   await runLogPipeline([input], {
     passwords: job.passwords,
     config,
     countValues: false,
     onFileStart: (f) => {
-      tables.device = safeSegment(f.device || input.folderDevice || 'unknown');
+      tables.device = name.device !== OUTSIDE_TREE ? name.device : safeSegment(f.device || 'unknown');
     },
     onBatch: (view) => tables.add(view),
     onFileError: (_input, e) => {
@@ -432,8 +443,8 @@ interface Planned {
 
 /**
  * Logs to decode again whose rows are in compacted files: each such file is taken apart first — the ledger
- * entries of every log it holds removed, then the file — and all those logs are decoded in this run (so each row
- * is written once more, in its log's own file, and never sits in two files). Transitively: a log decoded again
+ * entries of every log it holds removed, then the file (compact.ts takeApart: crash-safe) — and all those logs are
+ * decoded in this run (so each row is written once more, in its log's own file, and never sits in two files). Transitively: a log decoded again
  * takes apart every compacted file holding its rows. A log of such a file that is not among the inputs stops the
  * run before anything changes (SF_ERR_LAKE_COMPACTED). A crash part-way leaves logs without ledger entries, which
  * the next run decodes.
@@ -464,10 +475,8 @@ async function takeApartCompacted(plan: Planned[], ledger: LakeLedger, lake: Lak
       }
     }
   }
+  await takeApart(lake, ledger, [...records.values()]);
   for (const r of records.values()) {
-    for (const stem of r.logs) await ledger.remove(r.device, stem);
-    await lake.delete(r.key);
-    await ledger.deleteCompaction(r.key);
     for (const stem of r.logs) {
       const p = byName.get(`${r.device}/${stem}`) as Planned;
       // its other files are replaced (same names) or removed as stale after its decode

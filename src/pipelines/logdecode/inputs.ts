@@ -34,11 +34,16 @@ export interface InputProblem {
 const LOG_EXT = /\.(mf4|mfc|mfe|mfm)$/i;
 
 /** The folder's log files (path → size) through the shared log-tree walker: the files `logs index` sees. */
-async function walk(root: string, problems: InputProblem[], fs?: TreeFs): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+async function walk(
+  root: string,
+  problems: InputProblem[],
+  fs?: TreeFs,
+): Promise<Map<string, { size: number; mtimeMs: number }>> {
+  const out = new Map<string, { size: number; mtimeMs: number }>();
   const accept = (name: string) => LOG_EXT.test(name);
   try {
-    for await (const f of walkTree(root, { accept, fs, onProblem: (p) => problems.push(p) })) out.set(f.path, f.size);
+    for await (const f of walkTree(root, { accept, fs, onProblem: (p) => problems.push(p) }))
+      out.set(f.path, { size: f.size, mtimeMs: f.mtimeMs });
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     problems.push({ path: root, message: `cannot list folder: ${why}` });
@@ -73,9 +78,17 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function describe(path: string, size: number): LogInput {
+/** A local log: `mtimeMs` (whole ms) tells a rewritten log of the same size from the one a ledger saw. */
+function describe(path: string, st: { size: number; mtimeMs: number }): LogInput {
   const lp = parseLogPath(resolve(path).split(sep).join('/'));
-  return { path, size, folderDevice: lp?.device ?? null, session: lp?.session ?? null, split: lp?.split ?? null };
+  return {
+    path,
+    size: st.size,
+    mtimeMs: Math.trunc(st.mtimeMs),
+    folderDevice: lp?.device ?? null,
+    session: lp?.session ?? null,
+    split: lp?.split ?? null,
+  };
 }
 
 /**
@@ -110,13 +123,13 @@ export async function expandInputs(
         const key = resolve(p);
         if (seen.has(key)) continue;
         seen.add(key);
-        files.push(describe(p, found.get(p) as number));
+        files.push(describe(p, found.get(p) as { size: number; mtimeMs: number }));
       }
     } else if (st.isFile()) {
       const key = resolve(a);
       if (seen.has(key)) continue;
       seen.add(key);
-      files.push(describe(a, st.size));
+      files.push(describe(a, st));
     } else {
       problems.push({ path: a, message: 'not a regular file or folder' });
     }

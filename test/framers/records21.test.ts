@@ -258,3 +258,26 @@ test('limit: 19 bytes of a record then CR LF read as a whole record (indistingui
   assert.equal(got.length, 2);
   assert.ok(same(got[0], rec) && same(got[1], next));
 });
+
+test('a clock jump while the bus is quiet: the held line waits through idle flushes for the next to confirm it', () => {
+  const f = createRecords21Framer();
+  const out = new CanFrameBatch();
+  const line = (us: number, id: number) =>
+    Buffer.concat([encodeRecord({ us, id, ext: false, data: new Uint8Array(8) }), Buffer.from('\r\n')]);
+  const HOUR = 3_600e6;
+  for (let k = 0; k < 3; k++) {
+    f.push(line(NOW - 3 * HOUR + k * 1e6, 0x100 + k), NOW, out);
+    f.flush(NOW, out, true); // nothing for idle_flush: one line a second
+  }
+  // two hours of silence with the port open, then the device's clock says now
+  for (let k = 0; k < 8; k++) {
+    f.push(line(NOW + k * 1e6, 0x200 + k), NOW + k * 1e6, out);
+    f.flush(NOW + k * 1e6, out, true);
+  }
+  f.flush(NOW + 9e6, out);
+  assert.equal(out.count, 11, JSON.stringify(f.counters));
+  assert.deepEqual(Array.from(out.id.subarray(0, 11)), [
+    0x100, 0x101, 0x102, 0x200, 0x201, 0x202, 0x203, 0x204, 0x205, 0x206, 0x207,
+  ]);
+  assert.equal(f.counters.garbage_bytes, 0);
+});

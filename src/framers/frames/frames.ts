@@ -108,8 +108,11 @@ export class CanFrameBatch {
 export interface Framer {
   /** Appends the frames `chunk` completes to `out`; `nowUs` is the receive time (µs since the epoch). */
   push(chunk: Uint8Array, nowUs: number, out: CanFrameBatch): void;
-  /** Resolves what waits for more bytes (end of stream, or nothing arrived for a while). */
-  flush(nowUs: number, out: CanFrameBatch): void;
+  /**
+   * Resolves what waits for more bytes: at the end of the stream (`idle` false), or when nothing arrived for a
+   * while (`idle` true: what a later byte could still confirm — records21's held line — is kept).
+   */
+  flush(nowUs: number, out: CanFrameBatch, idle?: boolean): void;
   /**
    * Counters since the framer was made: at least `frames` (appended) and `garbage_bytes` (bytes that were not
    * part of a frame); each framer documents its others (resyncs, layouts, error replies …).

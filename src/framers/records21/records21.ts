@@ -129,9 +129,11 @@ class Records21 implements Records21Framer {
     this.scan(nowUs, out, false);
   }
 
-  flush(nowUs: number, out: CanFrameBatch): void {
+  flush(nowUs: number, out: CanFrameBatch, idle = false): void {
     this.scan(nowUs, out, true);
-    this.dropHeld(); // a far-off line nothing confirmed
+    // a far-off line nothing confirmed: noise at the end of the stream; after a quiet spell it waits for the next
+    // line (a device whose clock jumped while the bus was quiet: dropping it at every idle flush lost every line)
+    if (!idle) this.dropHeld();
     // what is left has no line end: the records in it, then nothing
     if (this.end > this.start) this.salvage(this.start, this.end, nowUs, out);
     this.start = this.end = 0;

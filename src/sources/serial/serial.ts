@@ -120,7 +120,7 @@ export class SerialSource implements LiveSource {
           }
           if (!flushed && busy === null && Date.now() - lastData >= this.o.idle_flush) {
             flushed = true;
-            framer.flush(Date.now() * 1000, batch);
+            framer.flush(Date.now() * 1000, batch, true);
             hand(Date.now() * 1000);
           }
         },

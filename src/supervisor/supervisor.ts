@@ -283,7 +283,8 @@ export class Supervisor {
       const c = u.counters();
       const last = this.lastStats.get(u.name);
       const secs = last ? (now - last.ms) / 1000 : (now - u.startedMs) / 1000;
-      const rate = secs > 0 ? (c.decoded - (last?.counters.decoded ?? 0)) / secs : 0;
+      // (a unit's counters are empty until its first report)
+      const rate = secs > 0 ? ((c.decoded ?? 0) - (last?.counters.decoded ?? 0)) / secs : 0;
       this.lastStats.set(u.name, { ms: now, counters: c });
       const parts = STAT_KEYS.map((k) => `${k}=${c[k] ?? 0}`);
       this.print(

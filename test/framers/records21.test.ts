@@ -276,8 +276,9 @@ test('a clock jump while the bus is quiet: the held line waits through idle flus
   }
   f.flush(NOW + 9e6, out);
   assert.equal(out.count, 11, JSON.stringify(f.counters));
-  assert.deepEqual(Array.from(out.id.subarray(0, 11)), [
-    0x100, 0x101, 0x102, 0x200, 0x201, 0x202, 0x203, 0x204, 0x205, 0x206, 0x207,
-  ]);
+  assert.deepEqual(
+    Array.from(out.id.subarray(0, 11)),
+    [0x100, 0x101, 0x102, 0x200, 0x201, 0x202, 0x203, 0x204, 0x205, 0x206, 0x207],
+  );
   assert.equal(f.counters.garbage_bytes, 0);
 });

@@ -1,7 +1,8 @@
 /**
  * LiveDecoder: live frames → records. A frame whose time is no usable number (a damaged timestamp read with the
  * framer's checks off: NaN, ±Infinity, beyond the int64 ns range) is counted and skipped — the frames around it
- * still become records (it once threw from BigInt(NaN) and the unit crashed, losing the batch).
+ * still become records (it once threw from BigInt(NaN) and the unit crashed, losing the batch). With
+ * use_now_time the frame's own time is not used: such a frame is counted and kept (without can_timestamp).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -18,7 +19,7 @@ BO_ 291 Speed: 2 ECU
 
 for (const mapping of ['message', 'seed'] as const) {
   for (const useNowTime of [false, true]) {
-    test(`a frame with an unusable time is counted and skipped, its neighbours kept (${mapping}, use_now_time ${useNowTime})`, () => {
+    test(`a frame with an unusable time is counted, and skipped unless use_now_time; its neighbours kept (${mapping}, use_now_time ${useNowTime})`, () => {
       const dec = new LiveDecoder({ db: Database.fromText(DBC, 'speed.dbc'), mapping, device: 'd', useNowTime });
       const batch = new CanFrameBatch();
       const data = new Uint8Array([0x10, 0x27]); // 1000.0 km/h
@@ -27,9 +28,17 @@ for (const mapping of ['message', 'seed'] as const) {
       for (const us of times) batch.push(us, 291, false, 0, 1, data, 0, 2);
       const out: TelemetryRecord[] = [];
       dec.decode(batch, t0 + 10_000, out);
-      assert.equal(out.length, 4);
+      const kept = useNowTime ? 8 : 4;
+      assert.equal(out.length, kept);
       assert.equal(dec.counters.bad_times, 4);
-      assert.equal(dec.counters.records, 4);
+      assert.equal(dec.counters.records, kept);
+      if (mapping === 'seed')
+        assert.deepEqual(
+          out.map((r) => r.fields.can_timestamp),
+          useNowTime
+            ? times.map((us) => (Math.abs(us) < 9e15 ? us / 1e6 : undefined))
+            : [t0, t0 + 1, t0 + 2, t0 + 3].map((us) => us / 1e6),
+        );
       if (!useNowTime)
         assert.deepEqual(
           out.map((r) => r.time),

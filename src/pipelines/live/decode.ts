@@ -96,9 +96,12 @@ export class LiveDecoder {
       }
       c.decoded++;
       const frameUs = batch.timeUs[i];
-      if (!(Math.abs(frameUs) < MAX_RECORD_TIME_MS * 1000)) {
-        c.bad_times++; // NaN too; with use_now_time as well: the frame's own time is a field (seed mapping)
-        continue;
+      // a time no record can hold (NaN too): the frame is dropped and counted — unless use_now_time stamps it,
+      // then it is counted and kept (its own time is then not written as the seed mapping's can_timestamp)
+      const frameTimeOk = Math.abs(frameUs) < MAX_RECORD_TIME_MS * 1000;
+      if (!frameTimeOk) {
+        c.bad_times++;
+        if (!this.o.useNowTime) continue;
       }
       let us = frameUs;
       if (this.o.useNowTime) {
@@ -119,7 +122,7 @@ export class LiveDecoder {
         values++;
       }
       if (seed) {
-        fields.can_timestamp = batch.timeUs[i] / 1e6;
+        if (frameTimeOk) fields.can_timestamp = frameUs / 1e6;
         const s = this.seedOf[mi];
         out.push({ time, measurement: s.measurement, tags: s.tags, fields });
       } else {

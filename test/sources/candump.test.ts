@@ -273,6 +273,21 @@ test('command: an unfinished last line is dropped as malformed, not guessed at',
   assert.equal(f.tracked?.malformed_lines, 1);
 });
 
+test('command: a last line cut right after its id is dropped as malformed, not an empty frame', async () => {
+  const f = new FakeContext();
+  const cut = L(2).slice(0, L(2).indexOf('#'));
+  const run = source({
+    command: node(`process.stdout.write(${JSON.stringify(lines(0, 2) + cut)})`),
+    restart_initial: 5000,
+  }).run(f.ctx);
+  await until('the exit', () => f.states.some((s) => !s.connected));
+  f.ac.abort();
+  await run;
+  assert.deepEqual(ks(f), [0, 1]);
+  assert.equal(f.tracked?.malformed_lines, 1);
+  assert.equal(f.tracked?.frames, 2);
+});
+
 test('command: backpressure pauses reading until the pipeline takes the frames', async () => {
   const f = new FakeContext();
   let release: () => void = () => {};

@@ -20,6 +20,12 @@ export interface CandumpFramer extends Framer {
   readonly interfaces: ReadonlyMap<string, number>;
   /** Bytes of an unfinished line held (≤ CANDUMP_MAX_LINE). */
   readonly pending: number;
+  /**
+   * The stream ended mid-line (a command exited, a file was replaced): the unfinished line is dropped, counted as
+   * malformed with its bytes as garbage — never a frame guessed from part of a line (`can0 123` cut before `#…`
+   * would read as an empty frame).
+   */
+  cut(): void;
 }
 
 /** The longest line kept (CR included, LF not); a valid line is under 200 bytes. */
@@ -110,6 +116,15 @@ class Candump implements CandumpFramer {
   /** Log files often lack the last LF: what is held is taken as a whole line. */
   flush(nowUs: number, out: CanFrameBatch): void {
     if (!this.overflow && this.len > 0) this.endLine(this.line, 0, this.len, nowUs, out);
+    this.len = 0;
+    this.overflow = false;
+  }
+
+  cut(): void {
+    if (this.len > 0 && !this.overflow) {
+      this.counters.malformed_lines++;
+      this.counters.garbage_bytes += this.len;
+    }
     this.len = 0;
     this.overflow = false;
   }

@@ -25,14 +25,6 @@ const STDERR_EVERY = 1000;
 const STDERR_MAX = 500;
 const FOREVER = 2 ** 31 - 1;
 
-/**
- * candump ends every line with LF: a line still unfinished when its stream ends (the command exited, the file was
- * replaced) was cut. Ending it with `#` makes it a malformed line (counted; its bytes, and this one, as garbage)
- * instead of a frame guessed from part of its data — while a frame already complete before a cut trailer (` T`)
- * stays a frame, and with nothing held it is a comment line, which is not counted.
- */
-const CUT = Uint8Array.of(0x23, 0x0a);
-
 export class CandumpSource implements LiveSource {
   constructor(private readonly o: CandumpSourceOptions) {}
 
@@ -345,11 +337,13 @@ async function hand(batch: CanFrameBatch, nowUs: number, ctx: SourceContext): Pr
   batch.clear();
 }
 
-/** A stream ended: an unfinished line is dropped as malformed (see CUT), the last frames handed over. */
+/**
+ * A stream ended: candump ends every line with LF, so a line still unfinished (the command exited, the file was
+ * replaced) was cut — dropped as malformed (framer.cut), the last frames handed over.
+ */
 async function endStream(framer: CandumpFramer, batch: CanFrameBatch, ctx: SourceContext): Promise<void> {
-  const now = Date.now() * 1000;
-  framer.push(CUT, now, batch);
-  await hand(batch, now, ctx);
+  framer.cut();
+  await hand(batch, Date.now() * 1000, ctx);
 }
 
 /**

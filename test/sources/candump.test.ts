@@ -288,6 +288,27 @@ test('command: a last line cut right after its id is dropped as malformed, not a
   assert.equal(f.tracked?.frames, 2);
 });
 
+test('command: exits while the pipeline holds a batch: every frame handed over once (no duplicates)', async () => {
+  const f = new FakeContext();
+  let release: () => void = () => {};
+  f.hold = new Promise<void>((r) => {
+    release = r;
+  });
+  // several writes, then exit while the first batch is still held (Node resumes a paused stdout to drain it)
+  const script = `const l = ${JSON.stringify(lines(0, 3000))}; let i = 0;
+const t = setInterval(() => { process.stdout.write(l.slice(i, i + 20000)); i += 20000; if (i >= l.length) clearInterval(t); }, 5);`;
+  const run = source({ command: node(script), restart_initial: 60_000 }).run(f.ctx);
+  await until('the first batch', () => f.frames.length > 0);
+  await delay(1500); // the command wrote everything (~30 ms) and exited meanwhile
+  f.hold = null;
+  release();
+  await until('every line', () => f.frames.length >= 3000);
+  await delay(100);
+  assert.deepEqual(ks(f), range(0, 3000));
+  f.ac.abort();
+  await run;
+});
+
 test('command: backpressure pauses reading until the pipeline takes the frames', async () => {
   const f = new FakeContext();
   let release: () => void = () => {};

@@ -250,7 +250,8 @@ export class CandumpSource implements LiveSource {
         ctx.signal.removeEventListener('abort', onAbort);
         if (errText) errLine(errText);
         errText = '';
-        if (busy) await busy;
+        // (each batch taken may start another from the chunks queued meanwhile)
+        while (busy) await busy;
         await endStream(framer, batch, ctx);
         resolve(why);
       };
@@ -274,7 +275,15 @@ export class CandumpSource implements LiveSource {
       child.on('close', (code, signal) => void finish(signal ? `killed by ${signal}` : `exited with code ${code}`));
       out.on('error', () => {});
       err.on('error', () => {});
-      out.on('data', (chunk: Buffer) => {
+      // chunks that arrive while the pipeline still holds the batch: a paused stdout is resumed by Node when the
+      // child exits, to drain the pipe (bounded: the child is gone) — pushed into the held batch they were handed
+      // over again with it (duplicates); they wait here for the batch to be taken
+      const queued: Buffer[] = [];
+      const take = (chunk: Buffer) => {
+        if (busy) {
+          queued.push(chunk);
+          return;
+        }
         markUp();
         const now = Date.now() * 1000;
         framer.push(bytes(chunk, chunk.length), now, batch);
@@ -287,11 +296,13 @@ export class CandumpSource implements LiveSource {
           const done = () => {
             batch.clear();
             busy = null;
-            if (!out.destroyed) out.resume();
+            for (let c = queued.shift(); c && !busy; c = busy ? undefined : queued.shift()) take(c);
+            if (!busy && !out.destroyed) out.resume();
           };
           busy = r.then(done, done);
         } else batch.clear();
-      });
+      };
+      out.on('data', take);
       err.setEncoding('utf8');
       err.on('data', (s: string) => {
         errText += s;

@@ -44,3 +44,33 @@ test('a number beyond a double refuses the message, naming the field; finite one
     snr: -7.5,
   });
 });
+
+test('a time no record can hold refuses the message (archived), not the outbox batch; items without a time are distinct points', () => {
+  const json = { format: 'json', measurement: 'env', time: 't' };
+  for (const text of ['{"t": 1e19, "v": 2}', '{"t": 9.3e18, "v": 2}', '{"t": "9999-01-01T00:00:00Z", "v": 2}']) {
+    const r = read({ ...json, ...(text.includes('1e19') ? { time_unit: 'ns' } : {}) }, text);
+    assert.match(r.why ?? '', /beyond the times a record can hold/, text);
+    assert.equal(r.out.length, 0);
+  }
+  assert.equal(read(json, '{"t": 1700000001, "v": 3}').out[0].time, 1_700_000_001_000_000_000n);
+  const arr = read({ format: 'json', measurement: 'env' }, '[{"v": 1}, {"v": 2}, {"v": 3}]');
+  assert.deepEqual(
+    arr.out.map((r) => r.time),
+    [T, T + 1n, T + 2n],
+  );
+});
+
+test('topic filters are checked in the config: # last and alone, + alone, $share/<group>/<filter>', () => {
+  const parse = (topics: unknown[]) =>
+    mqttSourceConfigSchema.safeParse({
+      type: 'mqtt',
+      url: 'mqtt://127.0.0.1:1883',
+      topics,
+      payload: { format: 'raw' },
+    });
+  for (const good of ['a/#', '#', 'a/+/b', '+', '$share/g/t8/#', 'a/b', '$SYS/#'])
+    assert.ok(parse([good]).success, good);
+  for (const bad of ['a/#/b', 'a#', 'a/b+', '$share//x', '$share/g+/x', '$share/g'])
+    assert.ok(!parse([{ topic: bad }]).success && !parse([bad]).success, bad);
+  assert.match(JSON.stringify(parse(['a/#/b']).error?.issues), /not a topic filter: # stands alone/);
+});

@@ -5,9 +5,39 @@
 import { z } from 'zod';
 import { boolFlag, durationWholeMs, numberish, sizeBytes } from '../../schema/index.js';
 
+/**
+ * Why `filter` is not an MQTT topic filter, or null: `#` only as the whole last level, `+` only as a whole level,
+ * no NUL; `$share/<group>/<filter>` with a group of neither wildcard. (A broker refuses a bad one at SUBSCRIBE —
+ * and with it the whole subscription, valid filters included.)
+ */
+export function topicFilterProblem(filter: string): string | null {
+  if (filter.includes('\0')) return 'a topic filter holds no NUL character';
+  let f = filter;
+  if (f.startsWith('$share/')) {
+    const [, group, ...rest] = f.split('/');
+    if (!group || /[+#]/.test(group) || rest.length === 0 || rest.join('/') === '')
+      return 'a shared subscription is $share/<group>/<filter>, the group without + or #';
+    f = rest.join('/');
+  }
+  const levels = f.split('/');
+  for (const [i, l] of levels.entries()) {
+    if (l.includes('#') && (l !== '#' || i !== levels.length - 1)) return '# stands alone as the last level (a/#)';
+    if (l.includes('+') && l !== '+') return '+ stands alone as a level (a/+/b)';
+  }
+  return null;
+}
+
+const filter = z
+  .string()
+  .min(1)
+  .superRefine((v, ctx) => {
+    const why = topicFilterProblem(v);
+    if (why) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a topic filter: ${why}` });
+  });
+
 const topic = z.union([
-  z.string().min(1),
-  z.object({ topic: z.string().min(1), qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1) }).strict(),
+  filter,
+  z.object({ topic: filter, qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1) }).strict(),
 ]);
 
 /** Where a value comes from: a JSON path (`a.b.0.c`) in the payload, or a topic level (`topic:2`, 0-based). */

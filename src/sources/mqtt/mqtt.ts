@@ -67,13 +67,12 @@ export class MqttSource implements LiveSource {
       ...(o.ca ? { ca: readFileSync(o.ca) } : {}),
       ...(o.cert ? { cert: readFileSync(o.cert) } : {}),
       ...(o.key ? { key: readFileSync(o.key) } : {}),
+      // a refused CONNACK (bad credentials, a client id the broker refuses) is retried too: the broker's settings
+      // can be fixed while sigflow runs (mqtt.js stops after the first refusal otherwise)
+      reconnectOnConnackError: true,
+      // (no maximumPacketSize: an MQTT 5 broker drops a larger message unseen; here it is archived as too large)
       ...(o.protocol_version === 5
-        ? {
-            properties: {
-              sessionExpiryInterval: Math.round(o.session_expiry / 1000),
-              maximumPacketSize: o.max_payload_bytes + 65_536,
-            },
-          }
+        ? { properties: { sessionExpiryInterval: Math.round(o.session_expiry / 1000) } }
         : {}),
     };
     // mqtt.js is loaded by the first connect, not by every process that could make an MQTT source
@@ -136,6 +135,8 @@ export class MqttSource implements LiveSource {
 
   /** Connection counter: acks are only sent on the connection their message came on. */
   private conn = 0;
+  /** The last receive time given to a record (ns): receive times are kept strictly increasing. */
+  private lastReceivedNs = 0n;
   private current: Batch = { records: [], rejects: [], acks: [], messages: 0 };
   private timer: NodeJS.Timeout | null = null;
   /** The batch of the message being handled, until the wrapped packet writer takes its PUBACK. */
@@ -180,7 +181,11 @@ export class MqttSource implements LiveSource {
         payload: Uint8Array.from(payload.subarray(0, ARCHIVE_BYTES)),
       });
     } else {
-      const now = BigInt(Date.now()) * 1_000_000n;
+      // receive times strictly increasing (ms clock, then +1 ns per record): two messages of one millisecond are two
+      // points, not one overwriting the other (a record without a time of its own is stamped with it)
+      const clock = BigInt(Date.now()) * 1_000_000n;
+      const now = clock > this.lastReceivedNs ? clock : this.lastReceivedNs + 1n;
+      const before = b.records.length;
       if (this.packets) {
         const r = this.packets.toRecords(topic, payload, now, b.records);
         ctx.count('packet_rows', r.rows);
@@ -195,6 +200,7 @@ export class MqttSource implements LiveSource {
         );
         if (why !== null) b.rejects.push({ topic, reason: why, payload: Uint8Array.from(payload) });
       }
+      this.lastReceivedNs = now + BigInt(Math.max(0, b.records.length - before - 1));
     }
     if (b.messages >= this.o.batch_messages) void this.flush(ctx);
     else if (this.timer === null) this.timer = setTimeout(() => void this.flush(ctx), this.o.batch_wait);

@@ -4,7 +4,7 @@
  * `envelope` (`{"data": "<base64>", "snr": …}`: the bytes as hex, the other numbers as fields). A payload that
  * cannot be read returns the reason instead (the source archives it and acknowledges it).
  */
-import { type FieldValue, type TelemetryRecord, validateRecord } from '../../records/index.js';
+import { type FieldValue, MAX_RECORD_TIME_MS, type TelemetryRecord, validateRecord } from '../../records/index.js';
 import { parseTime } from '../../units/index.js';
 import type { MqttPayloadOptions } from './config.js';
 
@@ -53,7 +53,27 @@ function numberTimeNs(v: number, unit: string): bigint | null {
   return BigInt(whole) * BigInt(scale) + BigInt(Math.round((v - whole) * scale));
 }
 
+/** The latest time a record can hold, in ns (MAX_RECORD_TIME_MS). */
+const MAX_TIME_NS = BigInt(MAX_RECORD_TIME_MS) * 1_000_000n;
+
+/**
+ * The record time of a message (ns), or why it has none: a time a record cannot hold (beyond ±MAX_RECORD_TIME_MS,
+ * e.g. `1e19`) is the message's fault — refused and archived with it, not a batch the outbox refuses (the unit
+ * crashed and the broker sent the message again, forever).
+ */
 function timeOf(
+  o: { time?: string; time_unit: string },
+  topicLevels: string[],
+  doc: unknown,
+  receivedNs: bigint,
+): bigint | string {
+  const t = timeOfRaw(o, topicLevels, doc, receivedNs);
+  if (typeof t === 'bigint' && (t > MAX_TIME_NS || t < -MAX_TIME_NS))
+    return `time ${o.time}: ${t} ns is beyond the times a record can hold (years 1678–2261)`;
+  return t;
+}
+
+function timeOfRaw(
   o: { time?: string; time_unit: string },
   topicLevels: string[],
   doc: unknown,
@@ -87,7 +107,10 @@ function nonFinite(name: string, v: FieldValue): string | null {
     : null;
 }
 
-/** Appends the records of one message to `out`; returns null, or why the payload cannot be read. */
+/**
+ * Appends the records of one message to `out`; returns null, or why the payload cannot be read. Records without a
+ * time of their own get `receivedNs` + their index in the message (so one message uses up to `receivedNs + n - 1`).
+ */
 export function payloadToRecords(
   o: Exclude<MqttPayloadOptions, { format: 'packets' }>,
   topic: string,
@@ -144,7 +167,10 @@ export function payloadToRecords(
       out.length = first;
       return `${where}expected a JSON object`;
     }
-    const time = timeOf(o, levels, item, receivedNs);
+    // without a time in the payload each item is stamped receivedNs + its index: the items of one message, and
+    // (the source keeps receive times increasing) messages of one millisecond, are distinct points, not one
+    // overwriting the other in every sink keyed by series and time
+    const time = timeOf(o, levels, item, receivedNs + BigInt(i));
     if (typeof time === 'string') {
       out.length = first;
       return `${where}${time}`;

@@ -27,6 +27,7 @@ export type UnitMessage =
 export type SupervisorMessage =
   /** The first message: what to run. */
   | { type: 'start'; pipeline: PipelineEntry; logLevel: string }
-  | { type: 'ack'; seq: number; error: string | null }
+  /** `code`: the error's catalogue code when it has one (SF_ERR_OUTBOX_FULL: a source may offer the batch again). */
+  | { type: 'ack'; seq: number; error: string | null; code?: string }
   /** Stop the source, hand over the last records, wait for their acks, then post `stopped` and exit. */
   | { type: 'stop' };

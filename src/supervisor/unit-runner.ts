@@ -76,7 +76,12 @@ export class UnitRunner {
       this.waiting.delete(m.seq);
       if (w) {
         if (m.error === null) w.resolve();
-        else w.reject(new SigflowError('SF_ERR_RUN_ENQUEUE', m.error, { where: this.pipeline.name }));
+        else
+          w.reject(
+            new SigflowError(m.code === 'SF_ERR_OUTBOX_FULL' ? 'SF_ERR_OUTBOX_FULL' : 'SF_ERR_RUN_ENQUEUE', m.error, {
+              where: this.pipeline.name,
+            }),
+          );
       }
       if (this.waiting.size < MAX_IN_FLIGHT) {
         const r = this.roomWaiters;

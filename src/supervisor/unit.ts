@@ -115,7 +115,8 @@ export class Unit {
                 this.stored += m.records.length;
                 this.post(w, { type: 'ack', seq: m.seq, error: null });
               },
-              (e: Error) => this.post(w, { type: 'ack', seq: m.seq, error: e.message }),
+              (e: Error) =>
+                this.post(w, { type: 'ack', seq: m.seq, error: e.message, code: (e as { code?: string }).code }),
             );
             break;
           case 'reject':

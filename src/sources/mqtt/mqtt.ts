@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import type { LiveSource, SourceContext } from '../../pipelines/live/index.js';
+import { type LiveSource, type SourceContext, sleep } from '../../pipelines/live/index.js';
 import type { TelemetryRecord } from '../../records/index.js';
 import type { MqttPayloadOptions, MqttSourceOptions } from './config.js';
 import { PacketPayloads } from './packets.js';
@@ -123,15 +123,29 @@ export class MqttSource implements LiveSource {
     client.on('error', (e) => disconnected(e.message));
     client.on('close', () => disconnected('connection closed'));
     client.on('offline', () => disconnected('offline'));
-    await new Promise<void>((resolve) => {
-      if (ctx.signal.aborted) resolve();
-      else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+    // runs until stopped, or until a batch could not be stored (the unit then ends without acknowledging it, and
+    // restarts: the broker sends the unacknowledged messages again)
+    const failed = new Promise<void>((_resolve, reject) => {
+      this.fail = reject;
     });
-    // stop: no new messages; what was received is handed over and acknowledged before the client closes
-    await this.flush(ctx);
-    await this.chain;
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    try {
+      await Promise.race([
+        failed,
+        new Promise<void>((resolve) => {
+          if (ctx.signal.aborted) resolve();
+          else ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+        }),
+      ]);
+      // stop: no new messages; what was received is handed over and acknowledged before the client closes
+      await this.flush(ctx);
+      await this.chain;
+    } finally {
+      await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    }
   }
+
+  /** Ends run() with the error of a batch that could not be stored. */
+  private fail: (e: Error) => void = () => {};
 
   /** Connection counter: acks are only sent on the connection their message came on. */
   private conn = 0;
@@ -202,8 +216,9 @@ export class MqttSource implements LiveSource {
       }
       this.lastReceivedNs = now + BigInt(Math.max(0, b.records.length - before - 1));
     }
-    if (b.messages >= this.o.batch_messages) void this.flush(ctx);
-    else if (this.timer === null) this.timer = setTimeout(() => void this.flush(ctx), this.o.batch_wait);
+    // (a failure is reported through this.fail: run() ends)
+    if (b.messages >= this.o.batch_messages) this.flush(ctx).catch(() => {});
+    else if (this.timer === null) this.timer = setTimeout(() => this.flush(ctx).catch(() => {}), this.o.batch_wait);
   }
 
   /** Hands the current batch over; its acks are sent once it is durable (after the batches before it). */
@@ -217,7 +232,7 @@ export class MqttSource implements LiveSource {
     // time this promise chain reaches it
     this.unstored++;
     const stored = Promise.all([
-      b.records.length ? ctx.records(b.records) : undefined,
+      b.records.length ? this.store(b.records, ctx) : undefined,
       ...b.rejects.map((r) => ctx.reject(r.topic, r.payload, r.reason)),
     ]).finally(() => {
       this.unstored--;
@@ -236,10 +251,35 @@ export class MqttSource implements LiveSource {
         (e: Error) => {
           // not durable: nothing is acknowledged (the broker sends them again); the unit ends and restarts
           ctx.logger.error({ err: { message: e.message } }, 'records could not be stored: not acknowledged');
+          this.fail(e);
           throw e;
         },
       ),
     );
     return this.chain;
+  }
+
+  /**
+   * Stores a batch. A full outbox (its sinks down longer than block_timeout) is backpressure, not a failure: the
+   * batch is offered again with backoff while its messages stay unacknowledged at the broker and the source reads
+   * no more (MAX_UNSTORED) — the unit does not crash-loop into "failed" during a long outage.
+   */
+  private async store(records: TelemetryRecord[], ctx: SourceContext): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await ctx.records(records);
+        if (attempt > 0) ctx.logger.info('the outbox took the held batch: reading again');
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'SF_ERR_OUTBOX_FULL' || ctx.signal.aborted) throw e;
+        if (attempt === 0)
+          ctx.logger.warn(
+            { err: { message: (e as Error).message } },
+            'outbox full: the batch is held (its messages unacknowledged at the broker) and offered again',
+          );
+        ctx.count('outbox_full_waits');
+        await sleep(Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)), ctx.signal).catch(() => {});
+      }
+    }
   }
 }

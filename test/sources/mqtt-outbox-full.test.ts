@@ -1,0 +1,65 @@
+/**
+ * The MQTT source under a full outbox (its sinks down longer than block_timeout): the batch is offered again with
+ * backoff, its messages stay unacknowledged meanwhile, and once the outbox takes it every message is stored and
+ * acknowledged — the unit does not end (it crash-looped into "failed" before, and stayed there after the sink came
+ * back). A broker in this process (aedes).
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import { Aedes } from 'aedes';
+import mqtt from 'mqtt';
+import { SigflowError } from '../../src/errors/index.js';
+import { MqttSource, mqttSourceConfigSchema } from '../../src/sources/mqtt/index.js';
+import { until } from './fake-context.js';
+import { RecordsContext } from './records-context.js';
+
+test('a full outbox holds the batch (unacknowledged) and offers it again; then every message is stored and acked', async () => {
+  const aedes = await Aedes.createBroker();
+  const server = createServer(aedes.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  let acks = 0;
+  aedes.on('ack', (_p, client) => {
+    if (client?.id === 'src') acks++;
+  });
+  const f = new RecordsContext();
+  f.refuse = new SigflowError('SF_ERR_OUTBOX_FULL', 'outbox full: waited 60000 ms for space', { where: 'p' });
+  const o = mqttSourceConfigSchema.parse({
+    type: 'mqtt',
+    url,
+    topics: ['t/#'],
+    batch_wait: '20ms',
+    payload: { format: 'json', measurement: 'm', time: 't' },
+  });
+  const run = new MqttSource(o, 'src').run(f.ctx);
+  let ended = false;
+  run.then(
+    () => {
+      ended = true;
+    },
+    () => {
+      ended = true;
+    },
+  );
+  const pub = await mqtt.connectAsync(url, { clientId: 'pub' });
+  try {
+    await until('connected', () => f.states.some((s) => s.connected));
+    for (let i = 0; i < 5; i++) pub.publish(`t/${i}`, JSON.stringify({ t: 1_700_000_000 + i, v: i }), { qos: 1 });
+    await until('held and offered again', () => (f.counts.outbox_full_waits ?? 0) >= 2, 15_000);
+    assert.equal(ended, false, 'the unit keeps running');
+    assert.equal(acks, 0, 'nothing acknowledged while the outbox is full');
+    assert.equal(f.records.length, 0);
+    f.refuse = null; // the sink is back: the outbox has room
+    await until('stored', () => f.records.length === 5, 40_000);
+    await until('acknowledged', () => acks === 5, 5_000);
+    assert.deepEqual(f.records.map((h) => h.record.fields.v).sort(), [0, 1, 2, 3, 4]);
+    assert.equal(f.problems().filter((m) => /outbox full: the batch is held/.test(m)).length, 1);
+  } finally {
+    f.ac.abort();
+    await run;
+    await pub.endAsync();
+    await new Promise<void>((r) => aedes.close(() => r()));
+    server.close();
+  }
+});

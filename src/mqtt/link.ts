@@ -7,9 +7,10 @@
  *   - **subscribed on every connect** (`clean: true`: the broker keeps nothing for us, so every new connection
  *     subscribes again — the seed subscribed once and lost config pushes after an automatic reconnect), then
  *     `onConnect` runs (e.g. ThingsBoard's attribute request);
- *   - **PUBACK-gated**: at QoS 1 a publish counts only once its PUBACK arrived; none within `publish_timeout` →
- *     the write is `retry` and the connection is torn down (a half-open link is found out here, not after the
- *     keepalive), and the next write reconnects;
+ *   - **PUBACK-gated**: at QoS 1 a publish counts only once its PUBACK arrived; while one waits, no PUBACK at all
+ *     on the connection within `publish_timeout` (a watchdog on progress: a slow link that keeps acknowledging is
+ *     no timeout) → the write is `retry` and the connection is torn down (a half-open link is found out here, not
+ *     after the keepalive), and the next write reconnects;
  *   - **paced**: every PUBLISH — the writes' and `onConnect`'s — takes a slot from one RateLimiter first, held
  *     until a window after its PUBACK (rate.ts);
  *   - **classified**: CONNACK 4/5 (MQTT 5: 134/135) → `auth`; anything else that keeps a write from its PUBACKs
@@ -119,6 +120,8 @@ class Session implements LinkSession {
   failure: LinkFailure | null = null;
   /** Settles every publish in flight on this connection when it closes. */
   readonly inflight = new Set<(f: LinkFailure) => void>();
+  /** When a message was last acknowledged on this connection (ms): the publish timeout counts from progress. */
+  lastAckMs = 0;
   /** Aborted on close: cancels `publishAside` waits. */
   readonly gone = new AbortController();
   readonly ready: Promise<LinkFailure | null>;
@@ -341,15 +344,28 @@ export class MqttLink {
       };
       if (s.closed) return finish(s.failure ?? { kind: 'retry', reason: `${this.where}: connection closed` });
       s.inflight.add(finish);
-      timer = setTimeout(() => {
+      // a watchdog on progress, not a deadline per message: a message waits behind the others in flight on a slow
+      // link (32 × 64 KiB at 50 KB/s is 40 s) — it times out only when nothing at all was acknowledged on the
+      // connection for publish_timeout (a deadline from the hand-over reset the connection forever on such links)
+      const sentMs = Date.now();
+      const check = () => {
+        const idle = Date.now() - Math.max(sentMs, s.lastAckMs);
+        if (idle < this.o.publishTimeoutMs) {
+          timer = setTimeout(check, this.o.publishTimeoutMs - idle);
+          return;
+        }
         finish({
           kind: 'retry',
-          reason: `${this.where}: no ${this.o.qos === 1 ? 'PUBACK' : 'socket write'} within ${fmtMs(this.o.publishTimeoutMs)} for a message to ${m.topic}; connection reset`,
+          reason: `${this.where}: no ${this.o.qos === 1 ? 'PUBACK' : 'socket write'} within ${fmtMs(this.o.publishTimeoutMs)} for a message to ${m.topic} (nothing acknowledged on the connection meanwhile); connection reset`,
         });
         this.reset(s);
-      }, this.o.publishTimeoutMs);
+      };
+      timer = setTimeout(check, this.o.publishTimeoutMs);
       s.client.publishAsync(m.topic, m.payload, { qos: this.o.qos, retain: this.o.retain }).then(
-        () => finish(null),
+        () => {
+          s.lastAckMs = Date.now();
+          finish(null);
+        },
         (e: Error) => finish({ kind: 'retry', reason: `${this.where}: publish to ${m.topic} failed: ${e.message}` }),
       );
     });

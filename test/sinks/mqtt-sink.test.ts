@@ -169,3 +169,47 @@ test('qos 0 and retain', async (t) => {
   assert.equal(late.arrivals[0].retain, true);
   assert.equal(late.arrivals[0].topic, 'retained/b');
 });
+
+test('a slow link that keeps acknowledging is no timeout: publish_timeout watches progress, not each message', async () => {
+  // a broker that takes 250 ms per PUBLISH: the 16th message of a batch is acknowledged 4 s after it was handed
+  // over, twice publish_timeout — but something is acknowledged every 250 ms
+  const { Aedes } = await import('aedes');
+  const { createServer } = await import('node:net');
+  const aedes = await Aedes.createBroker();
+  let published = 0;
+  let line = Promise.resolve(); // one PUBLISH after the other, 250 ms each
+  aedes.authorizePublish = (_client, packet, callback) => {
+    if (!packet.topic.startsWith('slow/')) return callback(null);
+    line = line.then(
+      () =>
+        new Promise<void>((r) =>
+          setTimeout(() => {
+            published++;
+            callback(null);
+            r();
+          }, 250),
+        ),
+    );
+  };
+  const server = createServer(aedes.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const s = new MqttSink({
+    type: 'mqtt',
+    url,
+    topic: 'slow/x',
+    max_payload_bytes: 300,
+    publish_timeout: '2s',
+  } as MqttSinkConfig);
+  try {
+    const batch = Array.from({ length: 64 }, (_, i) => rec(T0 + BigInt(i), { i, pad: 'x'.repeat(40) }, {}, 'm'));
+    const t0 = performance.now();
+    assert.deepEqual(await s.write(batch), { kind: 'ok' });
+    assert.ok(published >= 16, `${published} PUBLISHes`);
+    assert.ok(performance.now() - t0 > 2000 * 1.5, 'the batch took longer than publish_timeout');
+  } finally {
+    await s.close();
+    await new Promise<void>((r) => aedes.close(() => r()));
+    server.close();
+  }
+});

@@ -80,7 +80,9 @@ test('device api: one array per PUBLISH, the records’ own ms timestamps, split
   const msgs = srv.on('v1/devices/me/telemetry');
   assert.ok(msgs.length > 5, `split into ${msgs.length} PUBLISHes`);
   for (const m of msgs) {
-    assert.ok(Buffer.byteLength(m.payload) <= 512, `${Buffer.byteLength(m.payload)} bytes`);
+    // ThingsBoard's limit is on the packet's remaining length: payload + topic (2 + 23 bytes) + packet id (2)
+    const remaining = Buffer.byteLength(m.payload) + 2 + 'v1/devices/me/telemetry'.length + 2;
+    assert.ok(remaining <= 512, `${remaining} bytes`);
     assert.equal(m.qos, 1);
     assert.equal(m.retain, false);
   }
@@ -162,7 +164,8 @@ test('a backlog flushed through the outbox: split and retried as the sink asks, 
 test('pacing decisions: a batch the limits cannot take → too_large; a busy window → retry with retryAfterMs; nothing sent', async (t) => {
   if (!mosq) return t.skip('mosquitto not installed');
   const srv = await server(['v1/devices/me/telemetry']);
-  const s = sink({ rate_limits: [{ messages: 5, per: '2s' }], max_rate_wait: '500ms', max_payload_bytes: 100 });
+  // (127: 100 bytes of payload once the topic and packet id are counted)
+  const s = sink({ rate_limits: [{ messages: 5, per: '2s' }], max_rate_wait: '500ms', max_payload_bytes: 127 });
   const many = Array.from({ length: 40 }, (_, i) => rec(T0 + BigInt(i) * MS, { v: i }));
   const big = await s.write(many);
   assert.equal(big.kind, 'too_large', JSON.stringify(big));

@@ -141,10 +141,20 @@ export class ThingsboardSink implements Sink {
     return `${names.map((k) => r.tags[k]).join('.')}.${base}`;
   }
 
+  /**
+   * The payload bytes a PUBLISH may carry: ThingsBoard's limit (netty's max_payload_size, 64 KiB by default) is
+   * on the packet's remaining length — topic (2-byte length + name) and packet id (2) included — so a payload of
+   * exactly max_payload_bytes was refused (the connection closed) and the batch retried forever.
+   */
+  private payloadBudget(): number {
+    const topic = this.config.api === 'device' ? TELEMETRY_TOPIC : GATEWAY_TELEMETRY_TOPIC;
+    return this.config.max_payload_bytes - (4 + byteLength(topic));
+  }
+
   /** Groups the batch by device and millisecond; rejects what cannot be sent, with the reason. */
   encode(batch: readonly TelemetryRecord[]): Encoded {
     const c = this.config;
-    const max = c.max_payload_bytes;
+    const max = this.payloadBudget();
     const byDevice = new Map<string, Map<number, Map<string, string>>>();
     const rejected: { index: number; reason: string }[] = [];
     const flat = new Packer(JSON_ARRAY, max);
@@ -199,7 +209,7 @@ export class ThingsboardSink implements Sink {
   /** The PUBLISH payloads of the encoded batch (entries split and packed under max_payload_bytes). */
   payloads(e: Encoded): string[] {
     const c = this.config;
-    const max = c.max_payload_bytes;
+    const max = this.payloadBudget();
     const flat = new Packer(JSON_ARRAY, max);
     const grouped = new GroupedPacker(max);
     for (const [device, byTs] of e.byDevice) {

@@ -82,7 +82,11 @@ export class Supervisor {
         // (the entry's `delivery` section is the outbox's, not the sink's; `measurements` filters what it is given)
         const s = createSink(sink, `sinks[${i}]`, {
           info: (m) => o.logger.info({ sink: sink.name }, m),
-          remoteConfig: (source, payload) => sup?.remoteConfig(source, payload),
+          // only with remote_config on: a receiver makes ThingsBoard/Tenta subscribe and ask for the config on
+          // every connect (rate-limit quota), which the READMEs promise not to do without it
+          ...(config.remote_config?.enabled
+            ? { remoteConfig: (source: string, payload: unknown) => sup?.remoteConfig(source, payload) }
+            : {}),
           // one folder per sink name, any name a safe file name ('..' → '%2E.')
           stateDir: join(config.outbox.data_dir, 'state', 'sinks', encodeURIComponent(sink.name).replace(/^\./, '%2E')),
         });
@@ -120,6 +124,17 @@ export class Supervisor {
       throw e;
     }
     outbox.start();
+    // an uplink that brings pushed configs connects now, not at its first record: a device whose pipelines are
+    // all failing (or write rarely) must still get the config that fixes it (the link then reconnects by itself)
+    if (config.remote_config?.enabled)
+      for (const [i, { sink }] of sinks.entries())
+        if (sink.probe && (config.sinks[i].type === 'thingsboard' || config.sinks[i].type === 'tenta'))
+          sink.probe().then(
+            (why) => {
+              if (why) o.logger.info({ sink: sink.name }, `${sink.name}: not connected yet (${why}); retrying`);
+            },
+            () => {},
+          );
     for (const p of config.pipelines) sup.add(p);
     sup.scheduleStats();
     return sup;

@@ -126,3 +126,43 @@ test('telemetry, a config push after a reconnect, a rejected one, and no secret 
     for (const [i, text] of everything.entries())
       assert.ok(!text.includes(secret), `${secret} found in ${['payloads', 'logs', 'archive'][i]}`);
 });
+
+test('remote config: the uplink connects and asks for the config at start, with no record to send; without remote_config it asks nothing', async (t) => {
+  const broker = await startMosquitto();
+  if (!broker) return t.skip('mosquitto is not installed');
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-agent-'));
+  dirs.push(dir);
+  const requests: string[] = [];
+  const server = mqtt.connect(broker.url, { clientId: 'tb-server', reconnectPeriod: 200 });
+  await new Promise<void>((r) => server.once('connect', () => r()));
+  await server.subscribeAsync('v1/devices/me/attributes/request/+', { qos: 1 });
+  server.on('message', (topic) => requests.push(topic));
+  const config = (remote: boolean) => ({
+    outbox: { data_dir: join(dir, remote ? 'data' : 'data2') },
+    // a pipeline that writes nothing (its program is missing: it fails and is restarted with backoff)
+    pipelines: [{ name: 'broken', source: { type: 'exec', command: [join(dir, 'missing')], every: '1h' } }],
+    sinks: [{ type: 'thingsboard', url: broker.url, access_token: TOKEN }],
+    ...(remote ? { remote_config: {} } : {}),
+    server: { listen: '127.0.0.1:0' },
+    logging: { stats_interval: 0 },
+  });
+  try {
+    const quiet = join(dir, 'quiet.yaml');
+    writeFileSync(quiet, JSON.stringify(config(false)));
+    const q = Daemon.start(quiet, {});
+    await new Promise((r) => setTimeout(r, 3000));
+    await q.stop('SIGTERM');
+    assert.equal(requests.length, 0, 'no attribute request without remote_config');
+    const file = join(dir, 'agent.yaml');
+    writeFileSync(file, JSON.stringify(config(true)));
+    const d = Daemon.start(file, {});
+    try {
+      await d.until('the attribute request at start', () => requests.length > 0, 20_000);
+    } finally {
+      await d.stop('SIGTERM');
+    }
+  } finally {
+    await server.endAsync();
+    await broker.dispose();
+  }
+});

@@ -237,8 +237,14 @@ async function serveAction(data: string | undefined, a: ServeArgs): Promise<void
     `sigflow serve: ${cat.devices().length} device(s), ${files} log file(s)${bad ? ` (${bad} unreadable: see /api/stats and the log)` : ''}, DBC: ${server.engine.dbcKeys().join(', ') || 'none'}\n`,
   );
   for (const e of cat.unreadable()) logger.warn(`${e.path}: ${e.error?.message} (${e.error?.code})`);
+  // bound beyond this machine: say so (Fastify's URL names 127.0.0.1 for a 0.0.0.0 bind)
+  const bound = new URL(server.url);
+  const where =
+    bound.hostname === a.bind || bound.hostname === `[${a.bind}]`
+      ? server.url
+      : `${a.bind}:${bound.port} (from this machine: ${server.url})`;
   process.stderr.write(
-    `sigflow serve: listening on ${server.url}${a.console ? `, console at ${server.url}/console/` : ''} (Ctrl-C stops)\n`,
+    `sigflow serve: listening on ${where}${a.console ? `, console at ${server.url}/console/` : ''} (Ctrl-C stops)\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

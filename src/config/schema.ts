@@ -120,6 +120,7 @@ function listenAddress(dflt: string) {
   return z
     .string()
     .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, `expected host:port, e.g. ${dflt}`)
+    .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'the port is 0–65535 (0: any free one)')
     .default(dflt);
 }
 

@@ -9,7 +9,7 @@
  * request log has method, URL, status and time only).
  */
 import type { IncomingMessage } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { ERRORS, errorCode, SigflowError } from '../errors/index.js';
 import { authChallenge, credentialCheck, type HttpAuth, localHostGuard } from '../io/index.js';
 import type { QueryEngine } from '../query/index.js';
@@ -56,7 +56,8 @@ const bodyTimers = new WeakMap<IncomingMessage, NodeJS.Timeout>();
 export async function buildServer(engine: QueryEngine, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger,
-    disableRequestLogging: opts.requestLog === false,
+    // (through a LogController: the top-level option is deprecated, and printed a warning at every start)
+    logController: new LogController({ disableRequestLogging: opts.requestLog === false }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key } } : {}),
     // requests arriving while the server closes get 503, not a reset

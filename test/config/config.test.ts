@@ -226,3 +226,17 @@ test('an exec procedure whose grace is not below runtime.stop_timeout is refused
     [],
   );
 });
+
+test('a listen address: host:port with a port of 0–65535 (99999 was accepted by check, then crashed run)', () => {
+  const sinks = [{ type: 'store', path: 'a' }];
+  assert.deepEqual(problems({ outbox, sinks, server: { listen: '127.0.0.1:99999' } }), [
+    'server.listen: the port is 0–65535 (0: any free one)',
+  ]);
+  assert.deepEqual(problems({ outbox, sinks, broker: { listen: '127.0.0.1:65536' } }), [
+    'broker.listen: the port is 0–65535 (0: any free one)',
+  ]);
+  assert.deepEqual(
+    problems({ outbox, sinks, server: { listen: '[::1]:65535' }, broker: { listen: '127.0.0.1:0' } }),
+    [],
+  );
+});

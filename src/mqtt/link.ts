@@ -28,9 +28,12 @@ import { formatDuration } from '../units/index.js';
 import { RateLimiter, type RateTicket, type RateWindow } from './rate.js';
 import { RateJournal } from './rate-journal.js';
 
-/** What kept a write from being delivered: credentials refused, or anything transient. */
+/**
+ * What kept a write from being delivered: credentials refused, a broker certificate that does not verify (a
+ * setting to fix, not a passing fault: the sink's alarm says so), or anything transient.
+ */
 export interface LinkFailure {
-  readonly kind: 'auth' | 'retry';
+  readonly kind: 'auth' | 'misconfigured' | 'retry';
   readonly reason: string;
 }
 
@@ -38,6 +41,7 @@ export interface LinkFailure {
 export type DeliveryResult =
   | { kind: 'ok' }
   | { kind: 'auth'; reason: string }
+  | { kind: 'misconfigured'; reason: string }
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
   | { kind: 'too_large'; reason: string };
 
@@ -101,6 +105,19 @@ const MAX_INFLIGHT = 32;
 const MAX_RECONNECT_MS = 30_000;
 /** MQTT 3.1.1 CONNACK 4/5, MQTT 5 134/135: credentials refused. */
 const AUTH_CODES = new Set([4, 5, 134, 135]);
+/** Node's codes of a TLS certificate that does not verify (self-signed, unknown CA, expired, wrong name …). */
+const TLS_VERIFY_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
 type Connect = (url: string, opts: IClientOptions) => MqttClient;
 let mqttConnect: Connect | null = null;
@@ -220,7 +237,12 @@ export class MqttLink {
       s.lastError =
         typeof code === 'number' && AUTH_CODES.has(code)
           ? { kind: 'auth', reason: `${this.where}: ${e.message} (credentials refused)` }
-          : { kind: 'retry', reason: `${this.where}: ${e.message}` };
+          : typeof code === 'string' && TLS_VERIFY_CODES.has(code)
+            ? {
+                kind: 'misconfigured',
+                reason: `${this.where}: the broker's certificate does not verify: ${e.message} (set ca: to its CA file)`,
+              }
+            : { kind: 'retry', reason: `${this.where}: ${e.message}` };
     });
     client.on('close', () => this.onClose(s));
     client.on('end', () => this.onClose(s));

@@ -213,3 +213,61 @@ test('a slow link that keeps acknowledging is no timeout: publish_timeout watche
     server.close();
   }
 });
+
+test('a broker certificate that does not verify is misconfigured (an alarm to fix), not retried as a passing fault', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-tls-'));
+  try {
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
+    } catch {
+      return t.skip('openssl is not installed');
+    }
+    const { Aedes } = await import('aedes');
+    const { createServer } = await import('node:tls');
+    const aedes = await Aedes.createBroker();
+    const server = createServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      aedes.handle,
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const s = new MqttSink({
+      type: 'mqtt',
+      url: `mqtts://127.0.0.1:${(server.address() as { port: number }).port}`,
+      topic: 'x',
+      connect_timeout: '3s',
+    } as MqttSinkConfig);
+    try {
+      const r = await s.write([rec(T0, { v: 1 }, {}, 'm')]);
+      assert.equal(r.kind, 'misconfigured', JSON.stringify(r));
+      assert.match((r as { reason: string }).reason, /certificate does not verify: self[- ]signed/);
+    } finally {
+      await s.close();
+      await new Promise<void>((r) => aedes.close(() => r()));
+      server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

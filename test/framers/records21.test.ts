@@ -282,3 +282,50 @@ test('a clock jump while the bus is quiet: the held line waits through idle flus
   );
   assert.equal(f.counters.garbage_bytes, 0);
 });
+
+test('a record that lost bytes (a serial overrun) inside a damaged line: no frame made up, the next record kept', () => {
+  const recs = Array.from({ length: 8 }, (_, k) => ({
+    us: NOW - 5000 + k * 100,
+    id: 0x100 + k,
+    ext: false,
+    data: Uint8Array.of(k, 0x41, 0xda, 0xc5, 0xb0, 0x87, 0xfe, 0x14),
+  }));
+  const first = Buffer.concat([...recs.slice(0, 4).map((r) => encodeRecord(r)), Buffer.from('\r\n')]);
+  // the second line: records 4–7, record 5 lost its last 7 bytes
+  const damaged = Buffer.concat([
+    encodeRecord(recs[4]),
+    encodeRecord(recs[5]).subarray(0, 14),
+    encodeRecord(recs[6]),
+    encodeRecord(recs[7]),
+    Buffer.from('\r\n'),
+  ]);
+  const { got, counters } = frame([first, damaged]);
+  assert.deepEqual(
+    got.map((r) => r.id),
+    [0x100, 0x101, 0x102, 0x103, 0x104, 0x106, 0x107],
+  );
+  for (const r of got) assert.ok(same(r, recs[r.id - 0x100]), `record ${r.id - 0x100} exact`);
+  assert.equal(counters.garbage_bytes, 14 + 2);
+});
+
+test('lines longer than max_records_per_line: every record, whatever the read size', () => {
+  const recs = Array.from({ length: 400 }, (_, k) => ({
+    us: NOW - 100_000 + k * 10,
+    id: 0x200 + (k % 0x500),
+    ext: false,
+    data: Uint8Array.of(k & 0xff, 1, 2, 3, 4, 5, 6, 7),
+  }));
+  const lines: Buffer[] = [];
+  for (let i = 0; i < recs.length; i += 40)
+    lines.push(Buffer.concat([...recs.slice(i, i + 40).map((r) => encodeRecord(r)), Buffer.from('\r\n')]));
+  const stream = Buffer.concat(lines);
+  for (const size of [1, 7, 64, 4096]) {
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size));
+    const { got } = frame(chunks);
+    assert.equal(got.length, recs.length, `reads of ${size} bytes`);
+    got.forEach((r, i) => {
+      assert.ok(same(r, recs[i]), `reads of ${size}: record ${i}`);
+    });
+  }
+});

@@ -164,12 +164,11 @@ class Records21 implements Records21Framer {
       const s = this.start;
       const e = this.crlf(s);
       if (e < 0) {
-        // no line end: keep at most one line (bytes beyond it cannot be part of a good line any more)
-        if (this.end - s > this.maxLine + 1) {
-          const cut = this.end - this.maxLine - 1;
-          this.salvage(s, cut, nowUs, out);
-          this.start = cut;
-        }
+        // no line end: keep at most one line (bytes beyond it cannot be part of a good line any more) — the records
+        // before the cut are found; one that crosses it stays for the next read (cutting it there lost it: a line
+        // longer than max_records_per_line lost records, more the smaller the reads)
+        if (this.end - s > this.maxLine + 1)
+          this.start = this.salvage(s, this.end - this.maxLine - 1, nowUs, out, false);
         return;
       }
       const len = e - s;
@@ -342,13 +341,19 @@ class Records21 implements Records21Framer {
     }
   }
 
-  /** The records inside damaged bytes [s, e): found one by one, resynchronising byte by byte; the rest counted. */
-  private salvage(s: number, e: number, nowUs: number, out: CanFrameBatch): void {
+  /**
+   * The records inside damaged bytes [s, e): found one by one, resynchronising byte by byte; the rest counted.
+   * `whole` false ([s, e) is the part of a stream to decide now, more bytes follow): a record that starts before e
+   * but ends after it is left for later — returns where the undecided bytes start (e when `whole`).
+   */
+  private salvage(s: number, e: number, nowUs: number, out: CanFrameBatch, whole = true): number {
     let p = s;
     let garbage = 0;
+    const limit = whole ? e : this.end;
     // (before the first good record, plausibility alone; with checks off, every position is a record)
-    while (p + RECORD_BYTES <= e) {
-      if (this.valid(p, nowUs, true)) {
+    while (p < e && p + RECORD_BYTES <= limit) {
+      if (this.valid(p, nowUs, true) && !this.overlapped(p, limit, nowUs)) {
+        this.valid(p, nowUs, true); // (overlapped read others)
         this.emit(p, out);
         this.counters.salvaged++;
         p += RECORD_BYTES;
@@ -357,7 +362,27 @@ class Records21 implements Records21Framer {
         garbage++;
       }
     }
+    if (!whole) {
+      this.counters.garbage_bytes += garbage;
+      return p;
+    }
     this.counters.garbage_bytes += garbage + (e - p);
+    return e;
+  }
+
+  /**
+   * Whether another plausible record (close in time) starts inside the 21 bytes at p and fits before `limit`: then
+   * the record at p lost bytes (a serial overrun) and its 21 bytes would take the next record's timestamp as its
+   * data — a frame made up, and the next record skipped. (With checks off every position is plausible: no test.)
+   */
+  private overlapped(p: number, limit: number, nowUs: number): boolean {
+    if (!this.check) return false;
+    // (in the same timestamp format as the record at p: a device writes one; without that, a u64 reading of id
+    // and data bytes is a plausible time now and then, before the first good record gives "close in time")
+    const fmt = this.tsFmt;
+    for (let q = p + 1; q < p + RECORD_BYTES && q + RECORD_BYTES <= limit; q++)
+      if (this.valid(q, nowUs, true) && this.tsFmt === fmt) return true;
+    return false;
   }
 
   /** Appends the record at p (its timestamp already read by valid()). */

@@ -47,6 +47,19 @@ test('Tenta’s key rule', () => {
     assert.notEqual(tentaKeyProblem(bad), null, bad);
 });
 
+test("a procedure's log line (exec: level, subject, body) is a Tenta log: message from subject and body, severity from the level", () => {
+  const s = sink();
+  const log = (fields: Record<string, string>) => s.element(rec(T0, fields, {}, 'log'));
+  assert.equal(
+    log({ level: 'WARNING', subject: 'disk almost full', body: '91 % used' }),
+    '{"message":"disk almost full\\n91 % used","severity":"warning","timestamp":1700000000.0}',
+  );
+  assert.match(String(log({ level: 'EXCEPTION', subject: 'crashed' })), /"severity":"error"/);
+  assert.match(String(log({ level: 'DEBUG', subject: 'x' })), /"message":"x","severity":"info"/);
+  assert.match(String(log({ message: 'plain', severity: 'error' })), /"message":"plain","severity":"error"/);
+  assert.deepEqual(log({ level: 'INFO' }), { problem: 'a log needs a string field "message" (or "subject")' });
+});
+
 test('routing and shapes: measurements, logs, acknowledgements with the records’ own timestamps; rule breakers rejected with the reason, the rest sent', async (t) => {
   if (!mosq) return t.skip('mosquitto not installed');
   const srv = await ServerSide.start((mosq as ServiceHandle).url, [

@@ -142,9 +142,21 @@ export class TentaSink implements Sink {
       return `{"success":${r.fields.success},"revision":${rev},"timestamp":${ts}}`;
     }
     if (kind === 'logs') {
-      const m = r.fields.message;
-      if (typeof m !== 'string') return { problem: 'a log needs a string field "message"' };
-      const sev = r.fields.severity ?? r.tags.severity ?? 'info';
+      // Tenta's shape (message, severity), or a procedure's log line (src/sources/exec: level, subject, body)
+      const { subject, body, level } = r.fields;
+      const m =
+        r.fields.message ??
+        (typeof subject === 'string'
+          ? typeof body === 'string' && body !== ''
+            ? `${subject}\n${body}`
+            : subject
+          : null);
+      if (typeof m !== 'string') return { problem: 'a log needs a string field "message" (or "subject")' };
+      const sev =
+        r.fields.severity ??
+        r.tags.severity ??
+        (typeof level === 'string' ? severityOfLevel(level) : undefined) ??
+        'info';
       if (typeof sev !== 'string' || !SEVERITIES.has(sev))
         return { problem: `severity ${JSON.stringify(sev)} is not one of info, warning, error` };
       const message = m.length > LOG_MESSAGE_MAX ? [...m].slice(0, LOG_MESSAGE_MAX).join('') : m;
@@ -218,4 +230,12 @@ export class TentaSink implements Sink {
   close(): Promise<void> {
     return this.link.close();
   }
+}
+
+/** A program's log level (Ivy's DEBUG … EXCEPTION, syslog's names) as Tenta's severity (info, warning, error). */
+function severityOfLevel(level: string): 'info' | 'warning' | 'error' {
+  const l = level.toUpperCase();
+  if (l === 'WARN' || l === 'WARNING') return 'warning';
+  if (/^(ERR|ERROR|EXCEPTION|CRIT|CRITICAL|FATAL|ALERT|EMERG|EMERGENCY)$/.test(l)) return 'error';
+  return 'info';
 }

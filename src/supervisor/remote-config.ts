@@ -90,6 +90,9 @@ export function parsePush(payload: unknown): { revision: number; config: Record<
 
 export class RemoteConfig {
   private lastRevision: number;
+  /** The last revision's status, and whether its acknowledgement was handed to the outbox. */
+  private lastStatus = '';
+  private lastAcked = true;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly stateFile: string;
 
@@ -105,21 +108,35 @@ export class RemoteConfig {
 
   private readState(): number {
     try {
-      const s = JSON.parse(readFileSync(this.stateFile, 'utf8')) as { revision?: unknown };
+      const s = JSON.parse(readFileSync(this.stateFile, 'utf8')) as {
+        revision?: unknown;
+        status?: unknown;
+        acked?: unknown;
+      };
+      this.lastStatus = typeof s.status === 'string' ? s.status : '';
+      this.lastAcked = s.acked !== false; // (a state written before acks were recorded: taken as acknowledged)
       return typeof s.revision === 'number' ? s.revision : -1;
     } catch {
       return -1;
     }
   }
 
-  private writeState(revision: number, status: string, to?: string): void {
+  private writeState(revision: number, status: string, to?: string, acked = false): void {
     // synced before and after the rename: after a power loss the state names the last revision applied, never an
     // empty file (which would read as "none" and apply an older push again)
     writeFileAtomicSync(
       this.stateFile,
-      `${JSON.stringify({ revision, status, ...(to ? { to } : {}), at: new Date().toISOString() })}\n`,
+      `${JSON.stringify({ revision, status, ...(to ? { to } : {}), acked, at: new Date().toISOString() })}\n`,
     );
     this.lastRevision = revision;
+    this.lastStatus = status;
+    this.lastAcked = acked;
+  }
+
+  /** Acknowledges an outcome (hands it to the outbox), then records that it was. */
+  private async ackAndRecord(o: RemoteConfigOutcome): Promise<void> {
+    await this.ack(o);
+    if (o.revision === this.lastRevision) this.writeState(o.revision, this.lastStatus, undefined, true);
   }
 
   /** A push from `source` (an uplink's name); pushes are handled one at a time, in arrival order. */
@@ -137,6 +154,25 @@ export class RemoteConfig {
       return undefined;
     }
     const secrets = secretValues(push.config);
+    // the revision processed last, whose acknowledgement a crash kept from the outbox (during apply): the server
+    // sends it again (ThingsBoard on every connect), and gets its answer now — it was ignored without one
+    if (
+      push.revision === this.lastRevision &&
+      !this.lastAcked &&
+      (this.lastStatus === 'accepted' || this.lastStatus === 'rejected')
+    ) {
+      const outcome: RemoteConfigOutcome = {
+        revision: push.revision,
+        status: this.lastStatus,
+        detail: [`revision ${push.revision} was ${this.lastStatus} before a restart`],
+      };
+      log.info(
+        { source, revision: push.revision },
+        `remote config revision ${push.revision}: acknowledged after a restart`,
+      );
+      await this.ackAndRecord(outcome);
+      return outcome;
+    }
     if (push.revision <= this.lastRevision) {
       log.info(
         { source, revision: push.revision },
@@ -174,7 +210,7 @@ export class RemoteConfig {
           { source, revision: push.revision, problems },
           `remote config revision ${push.revision} from ${source} rejected; the running config is kept`,
         );
-        await this.ack(outcome);
+        await this.ackAndRecord(outcome);
         return outcome;
       }
       replaceKeepingPrevious(this.o.path, tmp, `${this.o.path}.previous`);
@@ -188,7 +224,7 @@ export class RemoteConfig {
     } finally {
       rmSync(tmp, { force: true });
     }
-    await this.ack(outcome);
+    await this.ackAndRecord(outcome);
     return outcome;
   }
 
@@ -235,7 +271,7 @@ export class RemoteConfig {
         { source, revision: push.revision, version },
         `remote config revision ${push.revision}: ${outcome.detail[0]}`,
       );
-      await this.ack(outcome);
+      await this.ackAndRecord(outcome);
       return outcome;
     }
   }
@@ -254,7 +290,7 @@ export class RemoteConfig {
     if (st.status !== 'updating' || st.to !== outcome.to || typeof st.revision !== 'number') return;
     const ok = outcome.status === 'done';
     this.writeState(st.revision, ok ? 'accepted' : 'rejected');
-    await this.ack({
+    await this.ackAndRecord({
       revision: st.revision,
       status: ok ? 'accepted' : 'rejected',
       detail: [

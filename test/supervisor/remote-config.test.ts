@@ -193,3 +193,34 @@ test('the guard of a pushed update asks the new version where the pushed config 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('killed after a push was accepted but before its acknowledgement was queued: the re-sent push is acknowledged then', async () => {
+  const s = setup();
+  // the first process dies during apply: its ack never reaches the outbox
+  let dies = true;
+  const rc = new RemoteConfig({
+    path: s.path,
+    stateDir: join(s.dir, 'data', 'state'),
+    ackMeasurement: 'config_ack',
+    check: (file) => ({ secrets: checkConfigFile(file).loaded.secrets }),
+    apply: async () => {
+      if (dies) throw new Error('killed');
+      return [];
+    },
+    enqueue: async (r) => {
+      s.acks.push(...r);
+    },
+    logger: pino({ level: 'silent' }),
+  });
+  await assert.rejects(rc.push('thingsboard', { revision: 7, config: config(s.dir) }), /killed/);
+  dies = false;
+  assert.equal(s.acks.length, 0);
+  // after the restart ThingsBoard sends the shared attribute again
+  const again = await s.make().push('thingsboard', { revision: 7, config: config(s.dir) });
+  assert.equal(again?.status, 'accepted');
+  assert.equal(s.acks.length, 1);
+  assert.deepEqual([s.acks[0].fields.revision, s.acks[0].fields.success], [7, true]);
+  // once: the next re-send is ignored
+  assert.equal((await s.make().push('thingsboard', { revision: 7, config: config(s.dir) }))?.status, 'ignored');
+  assert.equal(s.acks.length, 1);
+});

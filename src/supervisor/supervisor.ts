@@ -151,6 +151,7 @@ export class Supervisor {
       archive: (unit, topic, reason, payload) => this.rejects.write(unit, topic, reason, payload),
       logLine: this.o.writeLogLine,
       info: (unit, msg, fields) => this.o.logger.info({ unit, ...fields }, msg),
+      warn: (unit, msg, fields) => this.o.logger.warn({ unit, ...fields }, msg),
       error: (unit, msg, fields) => this.o.logger.error({ unit, ...fields }, msg),
       runtime: this.config.runtime,
       logLevel: () => this.config.logging.level,

@@ -26,11 +26,17 @@ export interface UnitHost {
   /** A pino JSON line of the unit's logger, and the supervisor's own messages about the unit. */
   logLine(line: string): void;
   info(unit: string, msg: string, fields?: Record<string, unknown>): void;
+  warn(unit: string, msg: string, fields?: Record<string, unknown>): void;
   error(unit: string, msg: string, fields?: Record<string, unknown>): void;
   runtime: RuntimeConfig;
   /** The log level for a unit starting now. */
   logLevel: () => string;
 }
+
+/** The input watch (watchInput): its window, how often it may warn, and the bytes of a typical frame on the wire. */
+const INPUT_WINDOW_MS = 10_000;
+const INPUT_WARN_MS = 10 * 60_000;
+const RECORD_BYTES_TYPICAL = 21;
 
 /** The unit's module: the compiled .js next to this file, or the .ts when running from sources (tsx). */
 const UNIT_MODULE = fileURLToPath(
@@ -70,6 +76,47 @@ export class Unit {
   }
 
   /** Cumulative counters across restarts (and reloads); `records` = durable in the outbox. */
+  /**
+   * Says (a warning, at most every INPUT_WARN_MS) when a unit's input is mostly not frames — a wrong baud rate,
+   * framer or timestamp setting, a device clock far from wall time — or has malformed lines: counted in
+   * framer_garbage_bytes / framer_malformed_lines, which nobody reads until the data is missed.
+   */
+  private watchInput(): void {
+    const c = this.counters();
+    const now = Date.now();
+    const w = this.inputWatch;
+    const garbage = (c.framer_garbage_bytes ?? 0) - w.garbage;
+    const malformed = (c.framer_malformed_lines ?? 0) - w.malformed;
+    const frames = (c.framer_frames ?? 0) - w.frames;
+    if (now - w.atMs < INPUT_WINDOW_MS) return;
+    const mostlyGarbage = garbage >= 4096 && garbage > RECORD_BYTES_TYPICAL * frames;
+    if ((mostlyGarbage || malformed > 0) && now - w.warnedMs >= INPUT_WARN_MS) {
+      w.warnedMs = now;
+      const secs = Math.round((now - w.atMs) / 1000);
+      if (mostlyGarbage)
+        this.host.warn(
+          this.name,
+          `${garbage} bytes of input in ${secs} s were not frames (${frames} frames): check the baud rate, the framer and its timestamp settings (check_timestamps), and the device's clock (framer_garbage_bytes; said at most every ${INPUT_WARN_MS / 60_000} min)`,
+          { garbage_bytes: garbage, frames },
+        );
+      if (malformed > 0)
+        this.host.warn(
+          this.name,
+          `${malformed} malformed line(s) skipped in ${secs} s (framer_malformed_lines; said at most every ${INPUT_WARN_MS / 60_000} min)`,
+          { malformed_lines: malformed },
+        );
+    }
+    this.inputWatch = {
+      ...w,
+      atMs: now,
+      garbage: c.framer_garbage_bytes ?? 0,
+      malformed: c.framer_malformed_lines ?? 0,
+      frames: c.framer_frames ?? 0,
+    };
+  }
+
+  private inputWatch = { atMs: Date.now(), warnedMs: 0, garbage: 0, malformed: 0, frames: 0 };
+
   counters(): Record<string, number> {
     const out = { ...this.totals };
     for (const [k, v] of Object.entries(this.current)) out[k] = (out[k] ?? 0) + v;
@@ -134,6 +181,7 @@ export class Unit {
             break;
           case 'counters':
             this.current = m.counters;
+            this.watchInput();
             if (this.state === 'starting') this.state = 'running';
             break;
           case 'log':

@@ -214,3 +214,44 @@ logging: { stats_interval: 0 }
     final.join('\n'),
   );
 });
+
+test('input that is mostly not frames, and malformed lines, are warned about (once per window), naming the counters', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sigflow-run-candump-'));
+  dirs.push(dir);
+  const log = join(dir, 'can0.log');
+  const good = '(1714521600.000000) can0 123#0011\n';
+  // a baud mismatch or the wrong file: 8 KiB of noise lines, then a couple of good lines
+  const noise = Array.from({ length: 200 }, (_, i) => `garbage ${'x'.repeat(30)} ${i}\n`).join('');
+  writeFileSync(log, noise + good + good);
+  writeFileSync(
+    join(dir, 'sigflow.yaml'),
+    `outbox: { data_dir: ${dir}/data }
+sinks:
+  - { type: archive, dir: ${dir}/archive }
+pipelines:
+  - name: can0
+    source: { type: candump, file: ${log}, poll_interval: 50ms }
+    decode: { dbc: ${DBC}, mapping: message, device: adapter1 }
+server: { listen: "127.0.0.1:0" }
+logging: { stats_interval: 0 }
+`,
+  );
+  const d = Daemon.start(join(dir, 'sigflow.yaml'), {});
+  try {
+    await d.until(
+      'the warnings',
+      () =>
+        d.lines.some((l) => /bytes of input in \d+ s were not frames/.test(l)) &&
+        d.lines.some((l) => /200 malformed line\(s\) skipped/.test(l)),
+      30_000,
+    );
+    const warns = d.lines.filter((l) => /were not frames|malformed line/.test(l));
+    assert.equal(warns.length, 2, warns.join('\n'));
+    assert.ok(
+      warns.every((l) => /"level":40|warn/i.test(l)),
+      warns.join('\n'),
+    );
+  } finally {
+    await d.stop('SIGTERM');
+  }
+});

@@ -400,6 +400,25 @@ console.log(JSON.stringify({ variant: 'data', data: { after: 1 } }));`);
   assert.equal(f.counts.bad_lines, 1);
 });
 
+test('a line that is not UTF-8, and a timestamp given as a string of digits, are bad lines (archived), not stored altered', async () => {
+  const prog = script(`
+process.stdout.write(Buffer.from('{"variant":"data","data":{"name":"caf\\xe9"}}\\n', 'latin1'));
+console.log(JSON.stringify({ variant: 'data', data: { v: 1 }, timestamp: '1717171717' }));
+console.log(JSON.stringify({ variant: 'data', data: { after: 1 }, timestamp: 1717171717 }));`);
+  const f = new RecordsContext();
+  const run = source({ command: [prog], every: '2s' }).run(f.ctx);
+  await until('the line after', () => f.records.length === 1, 10_000);
+  f.ac.abort();
+  await run;
+  assert.deepEqual(f.records[0].record.fields, { after: 1 });
+  assert.equal(f.records[0].record.time, 1_717_171_717_000_000_000n);
+  assert.deepEqual(
+    f.rejects.map((r) => r.reason.replace(/;.*/, '')),
+    ['not valid UTF-8', 'timestamp: "1717171717" is a number in a string'],
+  );
+  assert.equal(f.counts.bad_lines, 2);
+});
+
 test('records that cannot be stored: the program is stopped and run() fails with the outbox error', async () => {
   const prog = script(`
 setInterval(() => console.log(JSON.stringify({ variant: 'data', data: { pid: process.pid } })), 50);`);

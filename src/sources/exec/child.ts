@@ -23,7 +23,8 @@ const PIPE_WAIT_MS = 1000;
 
 export interface ProcedureHooks {
   /** A whole stdout line (without its LF or CR) and when it was read (µs since the epoch). */
-  line(text: string, readUs: number): Promise<void>;
+  /** A line of stdout; `invalid`: why it is no text (not valid UTF-8), to be counted and archived. */
+  line(text: string, readUs: number, invalid?: string): Promise<void>;
   /** A line longer than the limit: its first LONG_LINE_HEAD bytes (the rest is skipped). */
   tooLong(head: Uint8Array): Promise<void>;
   /** A non-blank stderr line (cut at STDERR_MAX characters). */
@@ -48,7 +49,18 @@ export interface Ended {
   error: Error | null;
 }
 
-type Item = { kind: 'line'; text: string; readUs: number } | { kind: 'long'; head: Uint8Array };
+type Item = { kind: 'line'; text: string; readUs: number; invalid?: string } | { kind: 'long'; head: Uint8Array };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A line's bytes as text (CR LF ends trimmed), or as much as can be shown and why it is not text. */
+function lineOf(b: Buffer, readUs: number): Item {
+  try {
+    return { kind: 'line', text: trimCr(utf8.decode(b)), readUs };
+  } catch {
+    return { kind: 'line', text: trimCr(b.toString('utf8')), readUs, invalid: 'not valid UTF-8' };
+  }
+}
 
 export class Procedure {
   readonly pid: number;
@@ -229,11 +241,11 @@ export class Procedure {
     const whole = this.partialLen > 0 ? Buffer.concat([...this.partial, b]) : b;
     this.partial = [];
     this.partialLen = 0;
-    this.queue.push({ kind: 'line', text: trimCr(whole.toString('utf8')), readUs });
+    this.queue.push(lineOf(whole, readUs));
   }
 
   private push(whole: Buffer): void {
-    this.queue.push({ kind: 'line', text: trimCr(whole.toString('utf8')), readUs: Date.now() * 1000 });
+    this.queue.push(lineOf(whole, Date.now() * 1000));
   }
 
   private async pump(): Promise<void> {
@@ -243,7 +255,7 @@ export class Procedure {
       const item = this.queue.shift() as Item;
       if (this.error) continue; // stopped: the rest is not handled
       try {
-        if (item.kind === 'line') await this.hooks.line(item.text, item.readUs);
+        if (item.kind === 'line') await this.hooks.line(item.text, item.readUs, item.invalid);
         else await this.hooks.tooLong(item.head);
       } catch (e) {
         this.error = e as Error;

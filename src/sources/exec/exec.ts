@@ -186,7 +186,7 @@ export class ExecSource implements LiveSource {
 
   private hooks(ctx: SourceContext): ProcedureHooks {
     return {
-      line: (text, readUs) => this.onLine(text, readUs, ctx),
+      line: (text, readUs, invalid) => (invalid ? this.bad(text, invalid, ctx) : this.onLine(text, readUs, ctx)),
       tooLong: async (head) => {
         ctx.count('bad_lines');
         await ctx.reject(

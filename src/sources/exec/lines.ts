@@ -44,6 +44,9 @@ function timeOf(v: unknown): bigint | null | string {
     return secondsToNs(v);
   }
   if (typeof v === 'string') {
+    // a string of digits would be read as ns since the epoch: "1717171717" (seconds, quoted by mistake) dated 1970
+    if (/^\s*-?\d+(\.\d+)?\s*$/.test(v))
+      return `timestamp: "${v}" is a number in a string; give seconds since the epoch as a number, or an RFC 3339 string`;
     try {
       return parseTime(v, 'timestamp');
     } catch (e) {

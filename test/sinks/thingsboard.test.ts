@@ -58,6 +58,29 @@ async function server(topics: string[], onMessage?: Parameters<typeof ServerSide
 
 type Entry = { ts: number; values: Record<string, unknown> };
 
+test('records of one ms: a burst of one series moved to the next free ms, a record sent twice one value, another series (tags dropped) refused', () => {
+  const s = sink();
+  const burst = [
+    rec(T0 + 100n, { v: 1 }, { path: '/' }, 'exec'),
+    rec(T0 + 200n, { v: 2 }, { path: '/' }, 'exec'),
+    rec(T0 + 200n, { v: 2 }, { path: '/' }, 'exec'), // sent twice
+    rec(T0 + MS, { v: 3 }, { path: '/' }, 'exec'), // its own ms, taken by the burst: after it
+    rec(T0 + 300n, { v: 9 }, { path: '/tmp' }, 'exec'), // another series, its tag dropped: same key
+    rec(T0 + 400n, { w: 1 }, { path: '/tmp' }, 'exec'), // another key: fine
+  ];
+  const e = s.encode(burst);
+  const t0 = Number(T0 / MS);
+  const got = [...(e.byDevice.get('') ?? new Map())].map(([ts, values]) => [ts - t0, Object.fromEntries(values)]);
+  assert.deepEqual(got, [
+    [0, { v: '1', w: '1' }],
+    [1, { v: '2' }],
+    [2, { v: '3' }],
+  ]);
+  assert.equal(e.rejected.length, 1);
+  assert.equal(e.rejected[0].index, 4);
+  assert.match(e.rejected[0].reason, /key "v" at .* is also another series' \(its tags are dropped: use tags: prefix\)/);
+});
+
 test('device api: one array per PUBLISH, the records’ own ms timestamps, split under max_payload_bytes; unsendable records rejected by index', async (t) => {
   if (!mosq) return t.skip('mosquitto not installed');
   const srv = await server(['v1/devices/me/telemetry']);

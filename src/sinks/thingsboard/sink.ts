@@ -159,6 +159,8 @@ export class ThingsboardSink implements Sink {
     const rejected: { index: number; reason: string }[] = [];
     const flat = new Packer(JSON_ARRAY, max);
     const grouped = new GroupedPacker(max);
+    /** Who set each device/ms/key of this batch: its series (measurement and tags) and exact time. */
+    const owners = new Map<string, { series: string; time: bigint }>();
     for (let index = 0; index < batch.length; index++) {
       const r = batch[index];
       const reject = (reason: string) => rejected.push({ index, reason });
@@ -174,7 +176,7 @@ export class ThingsboardSink implements Sink {
         reject(`time ${r.time} ns is before 1970`);
         continue;
       }
-      const ts = Number(r.time / 1_000_000n);
+      let ts = Number(r.time / 1_000_000n);
       const pairs: [string, string][] = [];
       const problems: string[] = [];
       for (const f of Object.keys(r.fields)) {
@@ -196,12 +198,33 @@ export class ThingsboardSink implements Sink {
         reject(problems.length > 0 ? problems.join('; ') : 'record has no fields');
         continue;
       }
+      // ThingsBoard keeps one value per key and ms. A key another record of this batch set at the same ms:
+      // - the same series at the same time (a record sent twice): one value, the later — as ThingsBoard would;
+      // - the same series at another time within the ms (a burst): moved to the next free ms, so both are points;
+      // - another series (tags dropped by `tags: drop`): refused, named — it would overwrite that series' value.
+      const series = `${r.measurement}\0${JSON.stringify(Object.entries(r.tags).sort((a, b) => (a[0] < b[0] ? -1 : 1)))}`;
+      const at = (t: number, k: string) => owners.get(`${device}\0${t}\0${k}`);
+      const clash = pairs.map(([k]) => ({ k, o: at(ts, k) })).find(({ o }) => o && o.series !== series);
+      if (clash) {
+        reject(
+          `key ${JSON.stringify(clash.k)} at ${new Date(ts).toISOString()} is also another series' (its tags are dropped: use tags: prefix)`,
+        );
+        continue;
+      }
+      const moves = (t: number) =>
+        pairs.some(([k]) => {
+          const o = at(t, k);
+          return o !== undefined && o.time !== r.time;
+        });
+      while (moves(ts) && !pairs.some(([k]) => (at(ts + 1, k)?.series ?? series) !== series)) ts++;
       let byTs = byDevice.get(device);
       if (!byTs) byDevice.set(device, (byTs = new Map()));
       let values = byTs.get(ts);
       if (!values) byTs.set(ts, (values = new Map()));
-      // same key, same ms: one value (ThingsBoard keeps one per key and ts; the later record wins, as there)
-      for (const [k, v] of pairs) values.set(k, v);
+      for (const [k, v] of pairs) {
+        values.set(k, v);
+        owners.set(`${device}\0${ts}\0${k}`, { series, time: r.time });
+      }
     }
     return { byDevice, rejected };
   }

@@ -113,7 +113,8 @@ export function registerLakeCommands(program: Command): void {
     .command('write')
     .description('decode logs into the lake: one Parquet file per message and day, recorded in the lake’s ledger')
     .argument('<inputs...>', 'log files or folders, or s3://bucket/prefix');
-  addCommonOptions(write, { output: false })
+  // (whole logs: the ledger records a log as decoded, so a time range would leave the rest of it out for good)
+  addCommonOptions(write, { output: false, range: false })
     .requiredOption('--lake <folder|s3://bucket/prefix>', 'the lake to write (required)')
     .option('--dbc <file>', 'DBC file for every CAN channel (repeatable)', collect, [])
     .option('--channel <CANn=file>', 'DBC file for one CAN channel only, e.g. CAN2=b.dbc (repeatable)', collect, [])

@@ -28,8 +28,14 @@ export function collect(value: string, previous: string[]): string[] {
 
 const TIME = 'RFC 3339 / ISO 8601, UTC unless an offset is given, or integer ns since the epoch';
 
-/** Adds the options the log commands share (`output: false`: no -o, for a command that writes no output file). */
-export function addCommonOptions(cmd: Command, { output = true }: { output?: boolean } = {}): Command {
+/**
+ * Adds the options the log commands share (`output: false`: no -o, for a command that writes no output file;
+ * `range: false`: no --from/--to, for a command that takes whole logs).
+ */
+export function addCommonOptions(
+  cmd: Command,
+  { output = true, range = true }: { output?: boolean; range?: boolean } = {},
+): Command {
   cmd
     .option(
       '--passwords <file>',
@@ -40,9 +46,11 @@ export function addCommonOptions(cmd: Command, { output = true }: { output?: boo
       'S3-compatible server for s3://bucket/prefix inputs (MinIO: http://host:9000); AWS when omitted. Keys: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY or the AWS chain',
     )
     .option('--s3-region <region>', 'S3 region of s3:// inputs (default $AWS_REGION or us-east-1)')
-    .option('--s3-ca <pem>', 'CA certificate of the S3 server (a private MinIO)')
-    .option('--from <time>', `only events at or after this time (${TIME})`)
-    .option('--to <time>', `only events at or before this time (${TIME})`);
+    .option('--s3-ca <pem>', 'CA certificate of the S3 server (a private MinIO)');
+  if (range)
+    cmd
+      .option('--from <time>', `only events at or after this time (${TIME})`)
+      .option('--to <time>', `only events at or before this time (${TIME})`);
   if (output) cmd.option('-o, --output <file>', 'write here instead of stdout');
   return cmd
     .option('--fail-fast', 'stop at the first file that cannot be read')

@@ -171,3 +171,19 @@ test('lake write --events: a late upload revisits the events of its days and the
     { t: '2026-06-15 00:00:10.641000', EventType: 'Start' },
   ]);
 });
+
+test('lake write takes whole logs: --from/--to are refused (they were accepted and ignored)', async () => {
+  const r = await runCli([
+    'lake',
+    'write',
+    'LOG',
+    '--lake',
+    'lake',
+    '--dbc',
+    'x.dbc',
+    '--from',
+    '2026-01-10T00:00:01Z',
+  ]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /unknown option '--from'/);
+});

@@ -13,6 +13,7 @@ import { FolderLakeStore } from '../../src/formats/lake/index.js';
 import { compactLake, LakeQuery } from '../../src/pipelines/lake/index.js';
 import type { TelemetryRecord } from '../../src/records/index.js';
 import { createSink } from '../../src/sinks/index.js';
+import { duck } from '../pipelines/lake-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sigflow-lake-sink-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,21 +112,54 @@ test('records into CSS folders, per day; string-only records rejected; a batch a
   assert.deepEqual(await read(), rows);
 });
 
-test('a device or measurement no folder can be named after is rejected by itself; the records beside it are written', async () => {
+test('folder names: a device or measurement too long for a folder is cut with its hash; names the replacement merges stay apart; case-folded columns too', async () => {
   const lake = join(dir, 'lake-long');
   const sink = createSink({ type: 'lake', lake });
-  const rec = (measurement: string, device: string): TelemetryRecord => ({
+  const rec = (measurement: string, device: string, fields: Record<string, number> = { v: 1 }): TelemetryRecord => ({
     time: T,
     measurement,
     tags: { device },
-    fields: { v: 1 },
+    fields,
   });
-  const r = await sink.write([rec('x'.repeat(300), 'AABBCCDD'), rec('ok', 'AABBCCDD'), rec('ok', 'd'.repeat(300))]);
-  assert.equal(r.kind, 'partial');
-  assert.deepEqual(
-    (r as { rejected: { index: number; reason: string }[] }).rejected.map((x) => x.index),
-    [0, 2],
+  const r = await sink.write([
+    rec('x'.repeat(300), 'AABBCCDD'),
+    rec('ok', 'AABBCCDD'),
+    rec('ok', 'd'.repeat(300)),
+    rec('Température moteur', 'AABBCCDD', { v: 2 }),
+    rec('Temp_rature_moteur', 'AABBCCDD', { v: 3 }),
+    rec('speeds', 'AABBCCDD', { Speed: 1, SPEED: 2, t: 3 }),
+  ]);
+  assert.deepEqual(r, { kind: 'ok' });
+  const fs = files(lake);
+  const folders = [...new Set(fs.map((f) => f.split('/').slice(0, 2).join('/')))].filter((f) => !/messages|_sigflow|aggregations/.test(f));
+  for (const f of folders) for (const seg of f.split('/')) assert.ok(seg.length <= 200, seg);
+  assert.equal(folders.filter((f) => f.startsWith('AABBCCDD/Temp_rature_moteur')).length, 2, folders.join('\n'));
+  assert.ok(folders.some((f) => /^AABBCCDD\/x{191}_[0-9a-f]{8}$/.test(f)), folders.join('\n'));
+  assert.ok(folders.some((f) => /^d{191}_[0-9a-f]{8}\/ok$/.test(f)), folders.join('\n'));
+  const [cols] = await duck(
+    `SELECT list(column_name ORDER BY column_name) AS c FROM (DESCRIBE SELECT * FROM read_parquet('${lake}/AABBCCDD/speeds/*/*/*/*.parquet'))`,
   );
-  assert.match((r as { reason: string }).reason, /measurement x+… is longer than 200 characters/);
-  assert.ok(files(lake).some((f) => /^AABBCCDD\/ok\/.*\.parquet$/.test(f)));
+  assert.deepEqual(cols.c, ['SPEED_2', 'Speed', 't', 't_2']);
+});
+
+test('message folders differing only by case get views of their own (engine, ENGINE → ENGINE, engine_2)', async () => {
+  const lake = join(dir, 'lake-case');
+  const sink = createSink({ type: 'lake', lake });
+  const r = await sink.write([
+    { time: T, measurement: 'engine', tags: { device: 'AABBCCDD' }, fields: { v: 1 } },
+    { time: T, measurement: 'ENGINE', tags: { device: 'AABBCCDD' }, fields: { v: 2 } },
+  ]);
+  assert.deepEqual(r, { kind: 'ok' });
+  const q = await LakeQuery.open(new FolderLakeStore(lake));
+  try {
+    const fleet = q.views.filter((v) => v.kind === 'fleet').map((v) => [v.name, v.folder]);
+    assert.deepEqual(fleet, [
+      ['ENGINE', 'ENGINE'],
+      ['engine_2', 'engine'],
+    ]);
+    const got = await q.query('SELECT (SELECT max(v) FROM "ENGINE") AS a, (SELECT max(v) FROM engine_2) AS b');
+    assert.deepEqual([Number(got.rows[0].a), Number(got.rows[0].b)], [2, 1]);
+  } finally {
+    q.close();
+  }
 });

@@ -1,6 +1,7 @@
 /** The CSS-compatible Parquet data lake: layout, table files, the store (folder or S3), the ledger. See README.md. */
 
 export {
+  columnNames,
   compactedFile,
   DEVICEMETA_KEY,
   datePath,
@@ -10,6 +11,7 @@ export {
   isDeviceFolder,
   LAKE_META,
   logStem,
+  MAX_SEGMENT,
   type MessageFolderSpec,
   messageFolder,
   messagesKey,
@@ -17,6 +19,7 @@ export {
   safeSegment,
   tableKey,
   US_PER_DAY,
+  uniqueSegment,
 } from './layout.js';
 export { type CompactionRecord, type FailureEntry, LakeLedger, type LedgerEntry } from './ledger.js';
 export {

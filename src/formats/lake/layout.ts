@@ -40,12 +40,51 @@ export function safeSegment(s: string): string {
   return /^\.+$/.test(out) || out === '' ? `_${out}` : out;
 }
 
+/** The longest folder name written (file systems allow 255 bytes; the names are ASCII). */
+export const MAX_SEGMENT = 200;
+
+/** A short stable hash of a name (FNV-1a, 32 bits, 8 hex digits): tells apart names shortened or replaced alike. */
+function nameHash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/**
+ * `safeSegment`, and distinct for distinct names: a name the replacement changed gets its hash appended
+ * ("Température moteur" and "Temp_rature_moteur" were one folder, their rows mixed), and one longer than
+ * MAX_SEGMENT is cut and given its hash (a folder no file system can name stopped the whole run).
+ */
+export function uniqueSegment(s: string): string {
+  const safe = safeSegment(s);
+  const named = safe === s ? safe : `${safe}_${nameHash(s)}`;
+  return named.length <= MAX_SEGMENT ? named : `${named.slice(0, MAX_SEGMENT - 9)}_${nameHash(s)}`;
+}
+
 /** `CAN2_GnssSpeed`, `CAN1_Mode_Mux_M3`, `CAN1_EEC1_S00` (the SA in two upper-case hex digits). */
 export function messageFolder(m: MessageFolderSpec): string {
   let name = `${m.itf}${m.channel}_${safeSegment(m.message)}`;
   if (m.mux) name += `_${safeSegment(m.mux.signal)}_M${m.mux.value}`;
   if (m.sa !== undefined) name += `_S${m.sa.toString(16).toUpperCase().padStart(2, '0')}`;
-  return name;
+  return name.length <= MAX_SEGMENT ? name : `${name.slice(0, MAX_SEGMENT - 9)}_${nameHash(name)}`;
+}
+
+/** Column names every lake view adds or has: a table column of one of these names (any case) is renamed. */
+const RESERVED_COLUMNS = ['t', 'device', 'date_created', 'filename'];
+
+/**
+ * A table's column names for its signals or fields: distinct ignoring case, and none of `t`, `device`,
+ * `date_created` (which the time and the views' columns are) — Athena, Spark and DuckDB fold case, so `Speed` and
+ * `SPEED` were one column twice, and a signal named `t` a second time column. A clash gets `_2`, `_3` … .
+ */
+export function columnNames(names: readonly string[]): string[] {
+  const taken = new Set(RESERVED_COLUMNS);
+  return names.map((n) => {
+    let c = n;
+    for (let k = 2; taken.has(c.toLowerCase()); k++) c = `${n}_${k}`;
+    taken.add(c.toLowerCase());
+    return c;
+  });
 }
 
 /** Whether a top-level folder is a device's (CANedge ids: 8 upper-case hex digits), as CSS's mapping jobs test. */

@@ -209,17 +209,26 @@ export class LakeQuery {
       // `t` is stored as UTC instants; the views' `t::TIMESTAMP` and literals in queries are UTC whatever the
       // host's time zone (DuckDB's session zone is the host's otherwise)
       await conn.run("SET TimeZone = 'UTC'");
+      // view names are case-insensitive in SQL: message folders differing only by case (Foo, FOO) get _2 …
+      const taken = new Set<string>();
+      const viewName = (name: string) => {
+        let v = name;
+        for (let k = 2; taken.has(v.toLowerCase()); k++) v = `${name}_${k}`;
+        taken.add(v.toLowerCase());
+        return v;
+      };
       for (const [folder, devices] of [...folders].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
         // the device and the CSS partition column from the path: <root>/<ID>/<folder>/<YYYY>/<MM>/<DD>/<file>
+        const fleetView = viewName(folder);
         await conn.run(
-          `CREATE VIEW ${ident(folder)} AS SELECT * EXCLUDE (filename) REPLACE (t::TIMESTAMP AS t),
+          `CREATE VIEW ${ident(fleetView)} AS SELECT * EXCLUDE (filename) REPLACE (t::TIMESTAMP AS t),
              split_part(filename, '/', -6) AS device,
              concat_ws('/', split_part(filename, '/', -4), split_part(filename, '/', -3), split_part(filename, '/', -2)) AS date_created
            FROM read_parquet(${src('*', folder)}, union_by_name = true, filename = true)`,
         );
-        views.push({ name: folder, kind: 'fleet', folder, device: null });
+        views.push({ name: fleetView, kind: 'fleet', folder, device: null });
         for (const device of [...devices].sort()) {
-          const name = `tbl_${device}_${folder}`;
+          const name = viewName(`tbl_${device}_${folder}`);
           await conn.run(
             `CREATE VIEW ${ident(name)} AS SELECT * EXCLUDE (filename) REPLACE (t::TIMESTAMP AS t),
                concat_ws('/', split_part(filename, '/', -4), split_part(filename, '/', -3), split_part(filename, '/', -2)) AS date_created

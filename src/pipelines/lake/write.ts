@@ -12,6 +12,7 @@ import { SigflowError } from '../../errors/index.js';
 import type { PasswordBook } from '../../formats/canedge/index.js';
 import {
   type CompactionRecord,
+  columnNames,
   dayOf,
   isCompactedFile,
   LakeLedger,
@@ -228,7 +229,7 @@ function layoutOf(
     columnOf[s.globalIndex] = names.length;
     names.push(signalName[s.globalIndex]);
   }
-  return { columnOf, names };
+  return { columnOf, names: columnNames(names) };
 }
 
 /** The frame's time in µs since the epoch (floor), as a double (exact until the year 2255). */

@@ -10,12 +10,14 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  columnNames,
   dayOf,
   type LakeStore,
   LakeTable,
   openLakeStore,
   safeSegment,
   tableKey,
+  uniqueSegment,
   writeSideTables,
 } from '../../formats/lake/index.js';
 import type { Sink, WriteResult } from '../../outbox/index.js';
@@ -30,17 +32,14 @@ function numeric(v: FieldValue): number | null {
   return null;
 }
 
-/** The longest device or message folder name (file systems allow 255 bytes; the names are ASCII). */
-const MAX_SEGMENT = 200;
-
 /** The message folder of a record (see the file comment). */
 function folderOf(r: TelemetryRecord): string {
   const { bus, chn, sa } = r.tags;
   if (bus && chn && /^\d+$/.test(chn)) {
     const suffix = sa && /^\d+$/.test(sa) ? `_S${Number(sa).toString(16).toUpperCase().padStart(2, '0')}` : '';
-    return `${safeSegment(bus)}${chn}_${safeSegment(r.measurement)}${suffix}`;
+    return uniqueSegment(`${safeSegment(bus)}${chn}_${uniqueSegment(r.measurement)}${suffix}`);
   }
-  return safeSegment(r.measurement);
+  return uniqueSegment(r.measurement);
 }
 
 export class LakeSink implements Sink {
@@ -60,18 +59,9 @@ export class LakeSink implements Sink {
         rejected.push({ index: i, reason: 'no numeric field: the lake holds numbers only (strings are left out)' });
         return;
       }
-      const device = safeSegment(r.tags[this.o.device_tag] || 'unknown');
+      // folders named after each, distinct for distinct names and never too long (uniqueSegment)
+      const device = uniqueSegment(r.tags[this.o.device_tag] || 'unknown');
       const folder = folderOf(r);
-      // a folder is named after each: one no file system can name would fail every write of its batch for ever
-      const long =
-        device.length > MAX_SEGMENT ? `device ${device}` : folder.length > MAX_SEGMENT ? `measurement ${folder}` : null;
-      if (long) {
-        rejected.push({
-          index: i,
-          reason: `${long.slice(0, 60)}… is longer than ${MAX_SEGMENT} characters: no lake folder can be named after it`,
-        });
-        return;
-      }
       const day = dayOf(Number(r.time / 1000n));
       const id = `${device}/${folder}/${day}`;
       let g = groups.get(id);
@@ -88,7 +78,7 @@ export class LakeSink implements Sink {
               seen.set(k, columns.length);
               columns.push(k);
             }
-        const table = new LakeTable(columns);
+        const table = new LakeTable(columnNames(columns));
         const h = createHash('sha256');
         for (const i of g.rows) {
           const r = batch[i];

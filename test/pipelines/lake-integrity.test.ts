@@ -163,3 +163,20 @@ test('a sink batch written again beside the compacted file that holds it is drop
   const [r] = await duck(`SELECT count(*)::INT AS n FROM read_parquet('${lake}/AABBCCDD/engine/*/*/*/*.parquet')`);
   assert.equal(Number(r.n), 6);
 });
+
+test('the same logs given by another path to the same files (relative, from another folder) are the same logs', async () => {
+  const { base, root, dbc, lake } = setup('paths');
+  syntheticLog(root, 1, 1, MIDNIGHT + 1_000_000_000n, 20);
+  writeFileSync(dbc, DBC());
+  const config = decoderConfigFrom({ dbc: [dbc], channel: [] });
+  const store = new FolderLakeStore(lake);
+  await writeLake({ inputs: (await expandInputs([root])).files, config, lake: store });
+  const cwd = process.cwd();
+  process.chdir(base);
+  try {
+    const again = await writeLake({ inputs: (await expandInputs(['LOG'])).files, config, lake: store });
+    assert.deepEqual([again.written, again.skipped], [0, 1]);
+  } finally {
+    process.chdir(cwd);
+  }
+});

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Signal } from '../../codecs/dbc/index.js';
 import { SigflowError } from '../../errors/index.js';
 import type { PasswordBook } from '../../formats/canedge/index.js';
@@ -87,8 +87,16 @@ export function dbcFingerprint(config: DecoderConfig): string {
 function ledgerName(input: LogInput): { device: string; stem: string } {
   if (input.folderDevice && input.session !== null && input.split !== null)
     return { device: safeSegment(input.folderDevice), stem: logStem(input) };
-  const h = createHash('sha256').update(input.path).digest('hex').slice(0, 8);
+  const h = createHash('sha256').update(ledgerPath(input)).digest('hex').slice(0, 8);
   return { device: OUTSIDE_TREE, stem: `${logStem(input)}-${h}` };
+}
+
+/**
+ * The path a ledger records for a log: a local file's absolute path (the same log given as `LOG/` from one folder
+ * and `../x/LOG` from another is the same log, not a name clash), an S3 object's URL.
+ */
+function ledgerPath(input: LogInput): string {
+  return input.open ? input.path : resolve(input.path);
 }
 
 /** The ledger's device name for logs outside a `<ID>/<session>/<split>` tree. */
@@ -278,7 +286,7 @@ export async function writeLake(job: LakeWriteJob, hooks: LakeWriteHooks = {}): 
   for (const input of job.inputs) {
     const name = ledgerName(input);
     const previous = await ledger.get(name.device, name.stem);
-    if (previous && previous.log.path !== input.path)
+    if (previous && previous.log.path !== ledgerPath(input) && previous.log.path !== input.path)
       throw new SigflowError(
         'SF_ERR_LAKE_NAME_CLASH',
         `${input.path} and ${previous.log.path} would both be ${name.device}/${name.stem} in the lake: write them to different lakes`,
@@ -394,7 +402,7 @@ async function decodeLog(
   });
   if (failure) {
     await ledger.fail({
-      log: { path: input.path, size: input.size },
+      log: { path: ledgerPath(input), size: input.size },
       ...name,
       error: (failure as Error).message,
       failed_at: new Date().toISOString(),
@@ -426,7 +434,7 @@ async function decodeLog(
     }
   await ledger.put({
     version: 1,
-    log: { path: input.path, size: input.size, mtimeMs: input.mtimeMs ?? null },
+    log: { path: ledgerPath(input), size: input.size, mtimeMs: input.mtimeMs ?? null },
     ...name,
     dbc: fp,
     objects,

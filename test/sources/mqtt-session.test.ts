@@ -1,8 +1,9 @@
 /**
- * The MQTT source under a full outbox (its sinks down longer than block_timeout): the batch is offered again with
- * backoff, its messages stay unacknowledged meanwhile, and once the outbox takes it every message is stored and
- * acknowledged — the unit does not end (it crash-looped into "failed" before, and stayed there after the sink came
- * back). A broker in this process (aedes).
+ * The MQTT source against a broker in this process (aedes):
+ * - under a full outbox (its sinks down longer than block_timeout) the batch is offered again with backoff, its
+ *   messages stay unacknowledged meanwhile, and once the outbox takes it every message is stored and acknowledged
+ *   — the unit does not end (it crash-looped into "failed" before, and stayed there after the sink came back);
+ * - a retained message is stored once, not again each time the persistent session is resumed.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
@@ -58,6 +59,42 @@ test('a full outbox holds the batch (unacknowledged) and offers it again; then e
   } finally {
     f.ac.abort();
     await run;
+    await pub.endAsync();
+    await new Promise<void>((r) => aedes.close(() => r()));
+    server.close();
+  }
+});
+
+test('a retained message is stored once, not again at every reconnect of the persistent session', async () => {
+  const aedes = await Aedes.createBroker();
+  const server = createServer(aedes.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const pub = await mqtt.connectAsync(url, { clientId: 'pub' });
+  await pub.publishAsync('cfg/setpoint', JSON.stringify({ setpoint: 42 }), { qos: 1, retain: true });
+  const o = mqttSourceConfigSchema.parse({
+    type: 'mqtt',
+    url,
+    topics: ['cfg/#'],
+    batch_wait: '20ms',
+    payload: { format: 'json', measurement: 'cfg' },
+  });
+  const f = new RecordsContext();
+  try {
+    for (let round = 0; round < 3; round++) {
+      const ac = new AbortController();
+      const ctx = { ...f.ctx, signal: ac.signal };
+      const before = f.states.length;
+      const run = new MqttSource(o, 'keeper').run(ctx);
+      await until('subscribed', () => f.states.slice(before).some((s) => s.connected));
+      await new Promise((r) => setTimeout(r, 300));
+      ac.abort();
+      await run;
+    }
+    assert.equal(f.records.length, 1, 'stored once');
+    assert.equal(f.records[0].record.fields.setpoint, 42);
+    assert.ok((f.counts.retained_skipped ?? 0) >= 2, JSON.stringify(f.counts));
+  } finally {
     await pub.endAsync();
     await new Promise<void>((r) => aedes.close(() => r()));
     server.close();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, test } from 'node:test';
 import { FolderLakeStore } from '../../src/formats/lake/index.js';
-import { compactLake, LakeQuery } from '../../src/pipelines/lake/index.js';
+import { compactLake, LakeQuery, LakeSource } from '../../src/pipelines/lake/index.js';
 import type { TelemetryRecord } from '../../src/records/index.js';
 import { createSink } from '../../src/sinks/index.js';
 import { duck } from '../pipelines/lake-helpers.js';
@@ -131,11 +131,19 @@ test('folder names: a device or measurement too long for a folder is cut with it
   ]);
   assert.deepEqual(r, { kind: 'ok' });
   const fs = files(lake);
-  const folders = [...new Set(fs.map((f) => f.split('/').slice(0, 2).join('/')))].filter((f) => !/messages|_sigflow|aggregations/.test(f));
+  const folders = [...new Set(fs.map((f) => f.split('/').slice(0, 2).join('/')))].filter(
+    (f) => !/messages|_sigflow|aggregations/.test(f),
+  );
   for (const f of folders) for (const seg of f.split('/')) assert.ok(seg.length <= 200, seg);
   assert.equal(folders.filter((f) => f.startsWith('AABBCCDD/Temp_rature_moteur')).length, 2, folders.join('\n'));
-  assert.ok(folders.some((f) => /^AABBCCDD\/x{191}_[0-9a-f]{8}$/.test(f)), folders.join('\n'));
-  assert.ok(folders.some((f) => /^d{191}_[0-9a-f]{8}\/ok$/.test(f)), folders.join('\n'));
+  assert.ok(
+    folders.some((f) => /^AABBCCDD\/x{191}_[0-9a-f]{8}$/.test(f)),
+    folders.join('\n'),
+  );
+  assert.ok(
+    folders.some((f) => /^d{191}_[0-9a-f]{8}\/ok$/.test(f)),
+    folders.join('\n'),
+  );
   const [cols] = await duck(
     `SELECT list(column_name ORDER BY column_name) AS c FROM (DESCRIBE SELECT * FROM read_parquet('${lake}/AABBCCDD/speeds/*/*/*/*.parquet'))`,
   );
@@ -161,5 +169,26 @@ test('message folders differing only by case get views of their own (engine, ENG
     assert.deepEqual([Number(got.rows[0].a), Number(got.rows[0].b)], [2, 1]);
   } finally {
     q.close();
+  }
+});
+
+test('serve --lake: a folder offers the union of its devices’ columns, and a device added later with more is seen', async () => {
+  const lake = join(dir, 'lake-columns');
+  const sink = createSink({ type: 'lake', lake });
+  assert.deepEqual(
+    await sink.write([
+      { time: T, measurement: 'm', tags: { device: 'AAAAAAAA' }, fields: { a: 1 } },
+      { time: T, measurement: 'm', tags: { device: 'BBBBBBBB' }, fields: { a: 1, b: 2 } },
+    ]),
+    { kind: 'ok' },
+  );
+  const src = await LakeSource.open(new FolderLakeStore(lake), { refreshMs: 0 });
+  try {
+    assert.deepEqual(src.fields('m'), ['a', 'b']);
+    await sink.write([{ time: T, measurement: 'm', tags: { device: 'CCCCCCCC' }, fields: { c: 3 } }]);
+    await src.refresh(); // a new device in the folder: its columns are read
+    assert.deepEqual(src.fields('m'), ['a', 'b', 'c']);
+  } finally {
+    src.close();
   }
 });

@@ -2,10 +2,12 @@
  * The archive of messages the units could not read (malformed JSON, invalid UTF-8, oversized payloads):
  * `<data_dir>/rejected/<unit>.ndjson`, one JSON line each — time, topic, reason, the payload in base64 — so nothing
  * is dropped without a trace and a source can acknowledge the message (a broker's queue never stalls on it).
- * Bounded: at MAX_BYTES a file is renamed to `.1` (replacing the previous one) and a new one begun.
+ * Bounded: at MAX_BYTES a file is renamed to `.1` (replacing the previous one) and a new one begun. Each line is
+ * synced before the write resolves (the source acknowledges the message then).
  */
-import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fsyncDir } from '../io/index.js';
 
 const MAX_BYTES = 64 * 1024 * 1024;
 
@@ -29,7 +31,16 @@ export class RejectArchive {
           () => 0,
         );
         if (size + line.length > MAX_BYTES) await rename(file, `${file}.1`);
-        await appendFile(file, line);
+        // synced before the source acknowledges the message: the broker forgets it then, so the archive must
+        // outlast a power loss (the folder too, when the file is new)
+        const fh = await open(file, 'a');
+        try {
+          await fh.appendFile(line);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        if (size === 0 || size + line.length > MAX_BYTES) fsyncDir(this.dir);
       });
     this.queues.set(
       file,

@@ -125,6 +125,14 @@ function withPassword(existing: string | undefined, password: string): string {
 
 export async function initProject(o: InitOptions): Promise<InitResult> {
   const p = projectPaths(o.dir);
+  // what would fail is said before anything is written (a project file without a config was left behind)
+  if (!o.broker && !existsSync(p.config))
+    throw new SigflowError(
+      'SF_ERR_USAGE',
+      `${p.config} does not exist yet: give the broker (--broker mqtt://host:1883, --username, and the password in $${PASSWORD_VARIABLE}) or run init in a terminal to be asked`,
+    );
+  if (o.broker?.password?.includes("'"))
+    throw new SigflowError('SF_ERR_USAGE', 'the broker password may not contain a single quote (it is kept in .env)');
   const project = await readWorkbook(o.workbook, {
     timeZone: o.timeZone ?? 'UTC',
     name: basename(p.dir),
@@ -138,9 +146,8 @@ export async function initProject(o: InitOptions): Promise<InitResult> {
   let configWritten = false;
   let envFile: string | undefined;
   if (o.broker) {
-    if (o.broker.password?.includes("'"))
-      throw new SigflowError('SF_ERR_USAGE', 'the broker password may not contain a single quote (it is kept in .env)');
-    const header = `# sigflow run -c ${p.config}\n# The IoF backend of ${project.name}, written by \`sigflow iof init\` (edit freely; re-running init with\n# broker settings rewrites it). The broker password is in .env beside this file.\n`;
+    const secret = o.broker.password !== undefined ? ' The broker password is in .env beside this file.' : '';
+    const header = `# sigflow run -c ${p.config}\n# The IoF backend of ${project.name}, written by \`sigflow iof init\` (edit freely; re-running init with\n# broker settings rewrites it).${secret}\n`;
     writeAtomic(p.config, header + stringify(runConfig(project, p.dir, o.broker, o.postgres), { lineWidth: 120 }));
     configWritten = true;
     if (o.broker.password !== undefined) {
@@ -151,11 +158,6 @@ export async function initProject(o: InitOptions): Promise<InitResult> {
       );
       envFile = p.env;
     }
-  } else if (!existsSync(p.config)) {
-    throw new SigflowError(
-      'SF_ERR_USAGE',
-      `${p.config} does not exist yet: give the broker (--broker mqtt://host:1883, --username, and the password in $${PASSWORD_VARIABLE}) or run init in a terminal to be asked`,
-    );
   }
   return { project, projectFile: p.project, configFile: p.config, configWritten, envFile };
 }

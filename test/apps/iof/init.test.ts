@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -100,6 +100,7 @@ test('a broken workbook names sheet and cell; no broker for a new folder says ho
   const none = sigflow(['iof', 'init', join(root, 'y'), '--workbook', workbook, '--no-ask']);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /give the broker \(--broker mqtt:\/\/host:1883/);
+  assert.equal(existsSync(join(root, 'y', 'iof.yaml')), false, 'nothing written before the refusal');
   const bad = sigflow(['iof', 'init', join(root, 'z'), '--workbook', workbook, '--broker', 'http://x', '--no-ask']);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--broker http:\/\/x: expected mqtt:\/\/host:port/);

@@ -20,6 +20,11 @@ function endpoint(opts: { config?: string; url?: string }): { base: string; auth
   if (server === false)
     throw new SigflowError('SF_ERR_USAGE', `${opts.config}: server: false — sigflow run has no HTTP endpoint to ask`);
   const { host, port } = parseListen(server.listen);
+  if (port === 0)
+    throw new SigflowError(
+      'SF_ERR_USAGE',
+      `${opts.config}: server.listen ${server.listen} is a port chosen at start: give --url with the address sigflow run logged at start ("metrics and health on http://…")`,
+    );
   // a wildcard listen address is asked on loopback
   const h =
     host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;

@@ -60,4 +60,9 @@ logging: { stats_interval: 0 }
   const gone = sigflow(['status', '-c', file]);
   assert.equal(gone.status, 1);
   assert.match(gone.stderr, /no answer .* is sigflow run running there\?/);
+  // a config whose endpoint takes any free port: status cannot know it, and says to give --url
+  writeFileSync(file, readFileSync(file, 'utf8').replace(`127.0.0.1:${httpPort}`, '127.0.0.1:0'));
+  const any = sigflow(['status', '-c', file]);
+  assert.equal(any.status, 2, any.stderr);
+  assert.match(any.stderr, /server\.listen 127\.0\.0\.1:0 is a port chosen at start: give --url/);
 });

@@ -78,7 +78,30 @@ test('records of one ms: a burst of one series moved to the next free ms, a reco
   ]);
   assert.equal(e.rejected.length, 1);
   assert.equal(e.rejected[0].index, 4);
-  assert.match(e.rejected[0].reason, /key "v" at .* is also another series' \(its tags are dropped: use tags: prefix\)/);
+  assert.match(
+    e.rejected[0].reason,
+    /key "v" at .* is also another series' \(its tags are dropped: use tags: prefix\)/,
+  );
+
+  // a moved value never lands on a ms another series holds, and overwrites nothing: A, B (next ms), A again
+  const e2 = s.encode([
+    rec(T0, { speed: 1 }, { bus: 'a' }),
+    rec(T0 + MS, { speed: 2 }, { bus: 'b' }),
+    rec(T0 + MS / 2n, { speed: 3 }, { bus: 'a' }),
+  ]);
+  assert.deepEqual(
+    [...(e2.byDevice.get('') ?? new Map())].map(([ts, v]) => [ts - t0, Object.fromEntries(v)]),
+    [
+      [0, { speed: '1' }],
+      [1, { speed: '2' }],
+      [2, { speed: '3' }],
+    ],
+  );
+  assert.deepEqual(e2.rejected, []);
+  // a burst of 5,000 in one ms (a JSON array's items): 5,000 points, placed in one pass each
+  const burst5k = Array.from({ length: 5000 }, (_, i) => rec(T0 + BigInt(i), { v: i }));
+  const e3 = s.encode(burst5k);
+  assert.equal(e3.byDevice.get('')?.size, 5000);
 });
 
 test('device api: one array per PUBLISH, the records’ own ms timestamps, split under max_payload_bytes; unsendable records rejected by index', async (t) => {

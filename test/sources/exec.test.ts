@@ -416,6 +416,8 @@ console.log(JSON.stringify({ variant: 'data', data: { after: 1 }, timestamp: 171
     f.rejects.map((r) => r.reason.replace(/;.*/, '')),
     ['not valid UTF-8', 'timestamp: "1717171717" is a number in a string'],
   );
+  // archived as read: the byte that is no UTF-8 kept (not U+FFFD)
+  assert.ok(f.rejects[0].payload.includes(Buffer.from([0xe9])), f.rejects[0].payload.toString('hex'));
   assert.equal(f.counts.bad_lines, 2);
 });
 

@@ -161,6 +161,9 @@ export class ThingsboardSink implements Sink {
     const grouped = new GroupedPacker(max);
     /** Who set each device/ms/key of this batch: its series (measurement and tags) and exact time. */
     const owners = new Map<string, { series: string; time: bigint }>();
+    /** The latest ms each device/key has in this batch; the ms each device/series/time was placed at. */
+    const lastMs = new Map<string, number>();
+    const placed = new Map<string, number>();
     for (let index = 0; index < batch.length; index++) {
       const r = batch[index];
       const reject = (reason: string) => rejected.push({ index, reason });
@@ -200,7 +203,7 @@ export class ThingsboardSink implements Sink {
       }
       // ThingsBoard keeps one value per key and ms. A key another record of this batch set at the same ms:
       // - the same series at the same time (a record sent twice): one value, the later — as ThingsBoard would;
-      // - the same series at another time within the ms (a burst): moved to the next free ms, so both are points;
+      // - the same series at another time within the ms (a burst): moved after the key's last ms, so both are points;
       // - another series (tags dropped by `tags: drop`): refused, named — it would overwrite that series' value.
       const series = `${r.measurement}\0${JSON.stringify(Object.entries(r.tags).sort((a, b) => (a[0] < b[0] ? -1 : 1)))}`;
       const at = (t: number, k: string) => owners.get(`${device}\0${t}\0${k}`);
@@ -211,12 +214,14 @@ export class ThingsboardSink implements Sink {
         );
         continue;
       }
-      const moves = (t: number) =>
-        pairs.some(([k]) => {
-          const o = at(t, k);
-          return o !== undefined && o.time !== r.time;
-        });
-      while (moves(ts) && !pairs.some(([k]) => (at(ts + 1, k)?.series ?? series) !== series)) ts++;
+      // a record of this series and time placed already (sent twice): the same ms; else, when a key of its ms is
+      // taken, moved to the first ms after every ms any of its keys has in this batch (nothing overwritten; O(keys))
+      const point = `${device}\0${series}\0${r.time}`;
+      const again = placed.get(point);
+      if (again !== undefined) ts = again;
+      else if (pairs.some(([k]) => at(ts, k) !== undefined))
+        for (const [k] of pairs) ts = Math.max(ts, (lastMs.get(`${device}\0${k}`) ?? ts) + 1);
+      placed.set(point, ts);
       let byTs = byDevice.get(device);
       if (!byTs) byDevice.set(device, (byTs = new Map()));
       let values = byTs.get(ts);
@@ -224,6 +229,8 @@ export class ThingsboardSink implements Sink {
       for (const [k, v] of pairs) {
         values.set(k, v);
         owners.set(`${device}\0${ts}\0${k}`, { series, time: r.time });
+        const dk = `${device}\0${k}`;
+        lastMs.set(dk, Math.max(lastMs.get(dk) ?? ts, ts));
       }
     }
     return { byDevice, rejected };

@@ -23,8 +23,8 @@ const PIPE_WAIT_MS = 1000;
 
 export interface ProcedureHooks {
   /** A whole stdout line (without its LF or CR) and when it was read (µs since the epoch). */
-  /** A line of stdout; `invalid`: why it is no text (not valid UTF-8), to be counted and archived. */
-  line(text: string, readUs: number, invalid?: string): Promise<void>;
+  /** A line of stdout; `invalid`: why it is no text (not valid UTF-8) and its bytes, to be counted and archived. */
+  line(text: string, readUs: number, invalid?: { reason: string; bytes: Uint8Array }): Promise<void>;
   /** A line longer than the limit: its first LONG_LINE_HEAD bytes (the rest is skipped). */
   tooLong(head: Uint8Array): Promise<void>;
   /** A non-blank stderr line (cut at STDERR_MAX characters). */
@@ -49,7 +49,9 @@ export interface Ended {
   error: Error | null;
 }
 
-type Item = { kind: 'line'; text: string; readUs: number; invalid?: string } | { kind: 'long'; head: Uint8Array };
+type Item =
+  | { kind: 'line'; text: string; readUs: number; invalid?: { reason: string; bytes: Uint8Array } }
+  | { kind: 'long'; head: Uint8Array };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -58,7 +60,12 @@ function lineOf(b: Buffer, readUs: number): Item {
   try {
     return { kind: 'line', text: trimCr(utf8.decode(b)), readUs };
   } catch {
-    return { kind: 'line', text: trimCr(b.toString('utf8')), readUs, invalid: 'not valid UTF-8' };
+    return {
+      kind: 'line',
+      text: trimCr(b.toString('utf8')),
+      readUs,
+      invalid: { reason: 'not valid UTF-8', bytes: Uint8Array.from(b) },
+    };
   }
 }
 

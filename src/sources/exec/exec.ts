@@ -186,7 +186,8 @@ export class ExecSource implements LiveSource {
 
   private hooks(ctx: SourceContext): ProcedureHooks {
     return {
-      line: (text, readUs, invalid) => (invalid ? this.bad(text, invalid, ctx) : this.onLine(text, readUs, ctx)),
+      line: (text, readUs, invalid) =>
+        invalid ? this.bad(text, invalid.reason, ctx, invalid.bytes) : this.onLine(text, readUs, ctx),
       tooLong: async (head) => {
         ctx.count('bad_lines');
         await ctx.reject(
@@ -236,9 +237,10 @@ export class ExecSource implements LiveSource {
     await ctx.records([record]);
   }
 
-  private async bad(text: string, reason: string, ctx: SourceContext): Promise<void> {
+  /** A bad line, archived as it was read (`raw`: its bytes when they are no text). */
+  private async bad(text: string, reason: string, ctx: SourceContext, raw?: Uint8Array): Promise<void> {
     ctx.count('bad_lines');
-    await ctx.reject(this.name, encoder.encode(text), reason);
+    await ctx.reject(this.name, raw ?? encoder.encode(text), reason);
   }
 
   /** The time a line without a timestamp gets: when it was read, each one later than the one before. */

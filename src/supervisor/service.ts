@@ -155,6 +155,8 @@ export async function runService(
             }
           : undefined,
     });
+  // (after the handler is set: the config a server answers on connect must find it)
+  if (config.remote_config?.enabled) sup.connectConfigUplinks();
   // the outcome of an update, told by the version that learns it (new: done; old, after a rollback: rolled_back)
   // (abandoned when sigflow stops: a guard that never decides must not keep the process alive)
   const ended = new AbortController();

@@ -124,17 +124,6 @@ export class Supervisor {
       throw e;
     }
     outbox.start();
-    // an uplink that brings pushed configs connects now, not at its first record: a device whose pipelines are
-    // all failing (or write rarely) must still get the config that fixes it (the link then reconnects by itself)
-    if (config.remote_config?.enabled)
-      for (const [i, { sink }] of sinks.entries())
-        if (sink.probe && (config.sinks[i].type === 'thingsboard' || config.sinks[i].type === 'tenta'))
-          sink.probe().then(
-            (why) => {
-              if (why) o.logger.info({ sink: sink.name }, `${sink.name}: not connected yet (${why}); retrying`);
-            },
-            () => {},
-          );
     for (const p of config.pipelines) sup.add(p);
     sup.scheduleStats();
     return sup;
@@ -179,6 +168,22 @@ export class Supervisor {
 
   /** Handles remote configs (set by runService when `remote_config` is on). */
   remote: RemoteConfig | undefined;
+
+  /**
+   * Connects the uplinks that bring pushed configs (ThingsBoard, Tenta) now, not at their first record: a device
+   * whose pipelines all fail (or write rarely) must still get the config that fixes it (a link then reconnects by
+   * itself). Called once `remote` is set, so that the config answered on connect finds its handler.
+   */
+  connectConfigUplinks(): void {
+    for (const [i, sink] of this.sinks.entries())
+      if (sink.probe && (this.config.sinks[i].type === 'thingsboard' || this.config.sinks[i].type === 'tenta'))
+        sink.probe().then(
+          (why) => {
+            if (why) this.o.logger.info({ sink: sink.name }, `${sink.name}: not connected yet (${why}); retrying`);
+          },
+          () => {},
+        );
+  }
 
   /** A config pushed by an uplink's server: handed to the remote-config handler, or said and ignored. */
   remoteConfig(source: string, payload: unknown): void {

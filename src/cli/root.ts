@@ -29,6 +29,12 @@ Exit status: 0 done; 1 could not be done (e.g. a file failed); 2 bad arguments o
     )
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
+    // commander's usage errors in sigflow's one-line form with their code, as every other error (main.ts);
+    // inherited by the subcommands created below
+    .configureOutput({
+      outputError: (text, write) =>
+        write(text.replace(/^error: (.*)$/m, (_m, what: string) => `sigflow: ${what} (SF_ERR_USAGE)`)),
+    })
     // throw instead of exiting, here and in every subcommand (they inherit it when created below): main() decides
     .exitOverride();
   return program;

@@ -188,6 +188,7 @@ describe('sigflow <command> --help', () => {
     const r = await runCli(['import', 'x.MF4', '--dbc', 'x.dbc', '-o', 'out.csv']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /unknown option '-o'/);
+    assert.match(r.stderr, /^sigflow: unknown option '-o' \(SF_ERR_USAGE\)$/m, 'the one-line form every error has');
     const help = await runCli(['import', '--help']);
     assert.doesNotMatch(help.stdout, /-o, --output/);
   });

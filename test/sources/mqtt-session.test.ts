@@ -100,3 +100,34 @@ test('a retained message whose batch could not be stored is stored when the pers
     server.close();
   }
 });
+
+test('two instances with one client id (they take the session from each other): a warning that says so, once', async () => {
+  const aedes = await Aedes.createBroker();
+  const server = createServer(aedes.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const o = mqttSourceConfigSchema.parse({
+    type: 'mqtt',
+    url,
+    topics: ['x/#'],
+    reconnect_period: '100ms',
+    payload: { format: 'raw' },
+  });
+  const a = new RecordsContext();
+  const b = new RecordsContext();
+  const runs = [new MqttSource(o, 'same-id').run(a.ctx), new MqttSource(o, 'same-id').run(b.ctx)];
+  try {
+    const said = () =>
+      [...a.problems(), ...b.problems()].filter((m) => /another client may be connected as same-id/.test(m));
+    await until('the warning', () => said().length > 0, 20_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(a.problems().filter((m) => /another client/.test(m)).length <= 1);
+    assert.ok(b.problems().filter((m) => /another client/.test(m)).length <= 1);
+  } finally {
+    a.ac.abort();
+    b.ac.abort();
+    await Promise.all(runs);
+    await new Promise<void>((r) => aedes.close(() => r()));
+    server.close();
+  }
+});

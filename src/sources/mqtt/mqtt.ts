@@ -38,6 +38,9 @@ const ARCHIVE_BYTES = 4096;
 /** Batches handed over and not yet durable before reading stops. */
 const MAX_UNSTORED = 4;
 
+/** A connection closed sooner than this after it was made counts towards the client-id takeover warning. */
+const QUICK_CLOSE_MS = 2000;
+
 export class MqttSource implements LiveSource {
   /** `payload.format: packets`: the compiled spec (loaded at start, so a bad spec stops the unit at once). */
   private readonly packets: PacketPayloads | undefined;
@@ -120,8 +123,25 @@ export class MqttSource implements LiveSource {
       down = why;
       ctx.state(false, `${o.url}: ${why}; reconnecting every ${o.reconnect_period} ms`);
     };
+    // a connection the broker closes right after it was made, again and again: another client has the same id
+    // (a broker lets one of two have it, and they take it from each other) — said once, with the fix
+    let connectedAt = 0;
+    let quickCloses = 0;
+    let saidTakeover = false;
     client.on('connect', () => {
       down = null;
+      connectedAt = Date.now();
+    });
+    client.on('close', () => {
+      if (connectedAt === 0) return;
+      quickCloses = Date.now() - connectedAt < QUICK_CLOSE_MS ? quickCloses + 1 : 0;
+      connectedAt = 0;
+      if (quickCloses >= 3 && !saidTakeover) {
+        saidTakeover = true;
+        ctx.logger.warn(
+          `${o.url}: the broker closed the connection right after it was made ${quickCloses} times in a row: another client may be connected as ${this.clientId} (two clients with one id take the session from each other) — give each instance its own client_id`,
+        );
+      }
     });
     client.on('error', (e) => disconnected(e.message));
     client.on('close', () => disconnected('connection closed'));

@@ -9,7 +9,7 @@ import { currentVersion } from './layout.js';
 import { selftest } from './selftest.js';
 import { type StageOptions, type StageResult, stageUpdate } from './stage.js';
 import type { UpdateState } from './state.js';
-import { switchVersion } from './switch.js';
+import { rollback, switchVersion } from './switch.js';
 
 export interface ApplyUpdateOptions extends StageOptions {
   /** The config `sigflow run` runs with: the new version's self-test checks it and its outbox. */
@@ -23,6 +23,8 @@ export interface ApplyUpdateOptions extends StageOptions {
   readonly deadlineMs?: number;
   /** The self-test's time limit (default 60 s). */
   readonly selftestTimeoutMs?: number;
+  /** Start the guard through systemd-run (default: when running under systemd); tests set it. */
+  readonly systemd?: boolean;
 }
 
 export interface ApplyUpdateResult {
@@ -52,6 +54,14 @@ export async function applyUpdate(o: ApplyUpdateOptions): Promise<ApplyUpdateRes
     expectVersion: o.version,
     deadlineMs,
     packageDir: o.currentDir,
+    ...(o.systemd !== undefined ? { systemd: o.systemd } : {}),
   });
+  // no guard, no rollback: the switch is undone and the update refused, rather than run without its safety net
+  const notStarted = await guard.started;
+  if (notStarted !== null) {
+    const reason = `the update guard could not be started (${notStarted}): under systemd the service's user must be allowed to start transient units (systemd-run)`;
+    rollback(o.root, reason);
+    throw new SigflowError('SF_ERR_UPDATE_INSTALL', `${o.version} not switched to: ${reason}`, { where: o.root });
+  }
   return { staged, state, guard };
 }

@@ -188,6 +188,8 @@ export interface SpawnGuardOptions {
   readonly deadlineMs: number;
   /** The package whose bin/sigflow runs the guard: the running (old) version's, runningPackageDir(). */
   readonly packageDir: string;
+  /** Start it through systemd-run (default: when running under systemd); tests set it. */
+  readonly systemd?: boolean;
 }
 
 /** The command line of the guard. */
@@ -212,13 +214,23 @@ export function guardArgv(o: SpawnGuardOptions): string[] {
  * transient unit of its own (`systemd-run --collect`), since stopping the service kills everything in its control
  * group; otherwise as a detached process in a session of its own. Its output goes to `<root>/state/guard.log`.
  */
-export function spawnGuard(o: SpawnGuardOptions): { pid: number | undefined; argv: string[]; via: string } {
+export function spawnGuard(o: SpawnGuardOptions): {
+  pid: number | undefined;
+  argv: string[];
+  via: string;
+  /**
+   * Null once the guard runs, else why it could not be started: `systemd-run` refused (a service user without the
+   * right to start transient units) or the command could not be run. An update without its guard would not roll
+   * back: applyUpdate undoes the switch then.
+   */
+  started: Promise<string | null>;
+} {
   const l = layoutOf(o.root);
   mkdirSync(l.stateDir, { recursive: true });
   const argv = guardArgv(o);
   const logFile = join(l.stateDir, 'guard.log');
   const logFd = openSync(logFile, 'a');
-  const systemd = process.env.INVOCATION_ID !== undefined && existsSync('/run/systemd/system');
+  const systemd = o.systemd ?? (process.env.INVOCATION_ID !== undefined && existsSync('/run/systemd/system'));
   const cmd = systemd
     ? [
         'systemd-run',
@@ -231,8 +243,17 @@ export function spawnGuard(o: SpawnGuardOptions): { pid: number | undefined; arg
       ]
     : argv;
   const child = spawn(cmd[0], cmd.slice(1), { detached: true, stdio: ['ignore', logFd, logFd] });
-  child.on('error', () => {});
-  child.unref();
+  // systemd-run returns once the transient unit runs (exit 0) or was refused; a detached guard runs once spawned
+  const started = new Promise<string | null>((resolve) => {
+    child.once('error', (e) => resolve(`${cmd[0]}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    if (systemd)
+      child.once('exit', (code, signal) =>
+        resolve(code === 0 ? null : `systemd-run ended with ${signal ?? `code ${code}`} (its words: ${logFile})`),
+      );
+    else child.once('spawn', () => resolve(null));
+  });
+  // (a detached guard outlives this process: not waited for; systemd-run ends at once, and its answer is awaited)
+  if (!systemd) child.unref();
   closeSync(logFd);
-  return { pid: child.pid, argv: cmd, via: systemd ? 'systemd-run' : 'detached' };
+  return { pid: child.pid, argv: cmd, via: systemd ? 'systemd-run' : 'detached', started };
 }

@@ -238,3 +238,42 @@ describe('guardUpdate', () => {
     assert.ok(existsSync(join(root, 'versions', '1.1.0')), 'kept for a look until the next prune');
   });
 });
+
+describe('spawnGuard', () => {
+  it('says whether the guard started: systemd-run refused (a service user without the right) is a reason, not silence', async () => {
+    const { spawnGuard } = await import('../../src/update/index.js');
+    const root = rootWith('1.0.0', '1.1.0');
+    switchVersion(root, '1.0.0');
+    switchVersion(root, '1.1.0');
+    const bin = mkdtempSync(join(work, 'bin-'));
+    const fake = (code: number) => {
+      writeFileSync(
+        join(bin, 'systemd-run'),
+        `#!/bin/sh\necho "Failed to start transient service unit: Access denied" >&2\nexit ${code}\n`,
+        {
+          mode: 0o755,
+        },
+      );
+    };
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const o = {
+        root,
+        healthUrl: 'http://127.0.0.1:9/healthz',
+        expectVersion: '1.1.0',
+        deadlineMs: 1000,
+        packageDir: work,
+      };
+      fake(1);
+      const refused = spawnGuard({ ...o, systemd: true });
+      assert.equal(refused.via, 'systemd-run');
+      assert.match(String(await refused.started), /^systemd-run ended with code 1 \(its words: .*guard\.log\)$/);
+      assert.match(readFileSync(join(root, 'state', 'guard.log'), 'utf8'), /Access denied/);
+      fake(0);
+      assert.equal(await spawnGuard({ ...o, systemd: true }).started, null);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});

@@ -8,7 +8,7 @@ import { spawnGuard } from './guard.js';
 import { currentVersion } from './layout.js';
 import { selftest } from './selftest.js';
 import { type StageOptions, type StageResult, stageUpdate } from './stage.js';
-import type { UpdateState } from './state.js';
+import { markReported, type UpdateState } from './state.js';
 import { rollback, switchVersion } from './switch.js';
 
 export interface ApplyUpdateOptions extends StageOptions {
@@ -60,7 +60,9 @@ export async function applyUpdate(o: ApplyUpdateOptions): Promise<ApplyUpdateRes
   const notStarted = await guard.started;
   if (notStarted !== null) {
     const reason = `the update guard could not be started (${notStarted}): under systemd the service's user must be allowed to start transient units (systemd-run)`;
-    rollback(o.root, reason);
+    const back = rollback(o.root, reason);
+    // the caller answers the refusal (this error): not reported again at the next start
+    markReported(o.root, back.from);
     throw new SigflowError('SF_ERR_UPDATE_INSTALL', `${o.version} not switched to: ${reason}`, { where: o.root });
   }
   return { staged, state, guard };

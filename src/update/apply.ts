@@ -62,7 +62,7 @@ export async function applyUpdate(o: ApplyUpdateOptions): Promise<ApplyUpdateRes
     const reason = `the update guard could not be started (${notStarted}): under systemd the service's user must be allowed to start transient units (systemd-run)`;
     const back = rollback(o.root, reason);
     // the caller answers the refusal (this error): not reported again at the next start
-    markReported(o.root, back.from);
+    markReported(o.root, back.from ?? undefined);
     throw new SigflowError('SF_ERR_UPDATE_INSTALL', `${o.version} not switched to: ${reason}`, { where: o.root });
   }
   return { staged, state, guard };

@@ -82,13 +82,13 @@ export class Unit {
    * framer_garbage_bytes / framer_malformed_lines, which nobody reads until the data is missed.
    */
   private watchInput(): void {
-    const c = this.counters();
     const now = Date.now();
     const w = this.inputWatch;
+    if (now - w.atMs < INPUT_WINDOW_MS) return;
+    const c = this.counters();
     const garbage = (c.framer_garbage_bytes ?? 0) - w.garbage;
     const malformed = (c.framer_malformed_lines ?? 0) - w.malformed;
     const frames = (c.framer_frames ?? 0) - w.frames;
-    if (now - w.atMs < INPUT_WINDOW_MS) return;
     const mostlyGarbage = garbage >= 4096 && garbage > RECORD_BYTES_TYPICAL * frames;
     if ((mostlyGarbage || malformed > 0) && now - w.warnedMs >= INPUT_WARN_MS) {
       w.warnedMs = now;

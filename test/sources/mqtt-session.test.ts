@@ -16,11 +16,21 @@ import { MqttSource, mqttSourceConfigSchema } from '../../src/sources/mqtt/index
 import { until } from './fake-context.js';
 import { RecordsContext } from './records-context.js';
 
-test('a full outbox holds the batch (unacknowledged) and offers it again; then every message is stored and acked', async () => {
+/** An MQTT broker in this process on 127.0.0.1 (any free port), and how to stop it. */
+async function broker() {
   const aedes = await Aedes.createBroker();
   const server = createServer(aedes.handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const close = async () => {
+    await new Promise<void>((r) => aedes.close(() => r()));
+    server.close();
+  };
+  return { aedes, url, close };
+}
+
+test('a full outbox holds the batch (unacknowledged) and offers it again; then every message is stored and acked', async () => {
+  const { aedes, url, close } = await broker();
   let acks = 0;
   aedes.on('ack', (_p, client) => {
     if (client?.id === 'src') acks++;
@@ -61,16 +71,12 @@ test('a full outbox holds the batch (unacknowledged) and offers it again; then e
     f.ac.abort();
     await run;
     await pub.endAsync();
-    await new Promise<void>((r) => aedes.close(() => r()));
-    server.close();
+    await close();
   }
 });
 
 test('a retained message whose batch could not be stored is stored when the persistent session resumes', async () => {
-  const aedes = await Aedes.createBroker();
-  const server = createServer(aedes.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { url, close } = await broker();
   const pub = await mqtt.connectAsync(url, { clientId: 'pub' });
   await pub.publishAsync('cfg/setpoint', JSON.stringify({ setpoint: 42 }), { qos: 1, retain: true });
   const o = mqttSourceConfigSchema.parse({
@@ -96,16 +102,12 @@ test('a retained message whose batch could not be stored is stored when the pers
     assert.equal(f.records[0].record.fields.setpoint, 42);
   } finally {
     await pub.endAsync();
-    await new Promise<void>((r) => aedes.close(() => r()));
-    server.close();
+    await close();
   }
 });
 
 test('two instances with one client id (they take the session from each other): a warning that says so, once', async () => {
-  const aedes = await Aedes.createBroker();
-  const server = createServer(aedes.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const url = `mqtt://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { url, close } = await broker();
   const o = mqttSourceConfigSchema.parse({
     type: 'mqtt',
     url,
@@ -127,7 +129,6 @@ test('two instances with one client id (they take the session from each other): 
     a.ac.abort();
     b.ac.abort();
     await Promise.all(runs);
-    await new Promise<void>((r) => aedes.close(() => r()));
-    server.close();
+    await close();
   }
 });

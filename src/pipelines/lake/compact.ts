@@ -51,6 +51,9 @@ export interface CompactStats {
 /** Files compaction merges: per-log files (`<session>_<split>`) and the lake sink's per-batch files (`b_<hash>`). */
 const PART = /^(\d{8}_\d{8}|b_[0-9a-f]{16})\.parquet$/;
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** A key's file name, and its stem (the name without `.parquet`). */
+const fileOf = (key: string) => key.slice(key.lastIndexOf('/') + 1);
+const stemOf = (key: string) => fileOf(key).slice(0, -'.parquet'.length);
 
 /** The local paths of several objects while `use` runs. */
 async function withLocalFiles<T>(lake: LakeStore, keys: string[], use: (paths: string[]) => Promise<T>): Promise<T> {
@@ -173,20 +176,19 @@ export async function compactLake(opts: CompactOptions): Promise<CompactStats> {
   const conn = await instance.connect();
   try {
     for (const g of todo.sort((a, b) => (a.keys[0] < b.keys[0] ? -1 : 1))) {
-      const stemOf = (k: string) => k.slice(k.lastIndexOf('/') + 1, -'.parquet'.length);
       // what the group's compacted files hold already
       const held = new Set<string>();
       for (const k of g.keys)
-        if (isCompactedFile(k.slice(k.lastIndexOf('/') + 1)))
-          for (const stem of (await ledger.compaction(k))?.logs ?? []) held.add(stem);
+        if (isCompactedFile(fileOf(k))) for (const stem of (await ledger.compaction(k))?.logs ?? []) held.add(stem);
       // a sink batch written again beside the compacted file that holds it (its name is its rows' hash): a copy
-      for (const k of g.keys.filter((k) => held.has(stemOf(k)) && stemOf(k).startsWith('b_'))) {
+      const copies = new Set(g.keys.filter((k) => held.has(stemOf(k)) && stemOf(k).startsWith('b_')));
+      for (const k of copies) {
         await lake.delete(k);
         stats.duplicates++;
       }
-      const keys = g.keys.filter((k) => !(held.has(stemOf(k)) && stemOf(k).startsWith('b_'))).sort();
+      const keys = g.keys.filter((k) => !copies.has(k)).sort();
       // a log's own file beside a compacted file holding it: which is right is not known here — left alone
-      const clash = keys.find((k) => !isCompactedFile(k.slice(k.lastIndexOf('/') + 1)) && held.has(stemOf(k)));
+      const clash = keys.find((k) => !isCompactedFile(fileOf(k)) && held.has(stemOf(k)));
       if (clash) {
         stats.conflicts.push(
           `${clash}: its log's rows are in a compacted file of the same folder and day too; group left as it is (decode that log's tree again with lake write --force)`,
@@ -195,7 +197,7 @@ export async function compactLake(opts: CompactOptions): Promise<CompactStats> {
       }
       if (keys.length < 2) continue;
       const logs = new Set<string>(held);
-      for (const k of keys) if (PART.test(k.slice(k.lastIndexOf('/') + 1))) logs.add(stemOf(k));
+      for (const k of keys) if (PART.test(fileOf(k))) logs.add(stemOf(k));
       const sorted = [...logs].sort();
       const dir = keys[0].slice(0, keys[0].lastIndexOf('/') + 1);
       const target = dir + compactedFile(createHash('sha256').update(sorted.join('\n')).digest('hex'));

@@ -177,16 +177,14 @@ export class LakeQuery {
     };
     // a message folder with no table file (its files removed as stale, a crash before the first rename) has no
     // view: a view over a glob that matches nothing fails every query of the lake
-    const hasTableFile = (dir: string, depth: number): boolean =>
-      depth === 0
-        ? (() => {
-            try {
-              return readdirSync(dir).some((n) => n.endsWith('.parquet'));
-            } catch {
-              return false;
-            }
-          })()
-        : subdirs(dir).some((d) => hasTableFile(join(dir, d), depth - 1));
+    const hasTableFile = (dir: string, depth: number): boolean => {
+      if (depth > 0) return subdirs(dir).some((d) => hasTableFile(join(dir, d), depth - 1));
+      try {
+        return readdirSync(dir).some((n) => n.endsWith('.parquet'));
+      } catch {
+        return false;
+      }
+    };
     if (lake.keys === null)
       for (const device of subdirs(lake.folder)) {
         if (device === LAKE_META || device === 'aggregations') continue;

@@ -453,10 +453,10 @@ interface Planned {
 /**
  * Logs to decode again whose rows are in compacted files: each such file is taken apart first — the ledger
  * entries of every log it holds removed, then the file (compact.ts takeApart: crash-safe) — and all those logs are
- * decoded in this run (so each row is written once more, in its log's own file, and never sits in two files). Transitively: a log decoded again
- * takes apart every compacted file holding its rows. A log of such a file that is not among the inputs stops the
- * run before anything changes (SF_ERR_LAKE_COMPACTED). A crash part-way leaves logs without ledger entries, which
- * the next run decodes.
+ * decoded in this run (so each row is written once more, in its log's own file, and never sits in two files).
+ * Transitively: a log decoded again takes apart every compacted file holding its rows. A log of such a file that
+ * is not among the inputs stops the run before anything changes (SF_ERR_LAKE_COMPACTED). A crash part-way leaves
+ * marks the next write or compaction finishes.
  */
 async function takeApartCompacted(plan: Planned[], ledger: LakeLedger, lake: LakeStore): Promise<void> {
   const byName = new Map(plan.map((p) => [`${p.name.device}/${p.name.stem}`, p]));

@@ -159,8 +159,8 @@ export class ThingsboardSink implements Sink {
     const rejected: { index: number; reason: string }[] = [];
     const flat = new Packer(JSON_ARRAY, max);
     const grouped = new GroupedPacker(max);
-    /** Who set each device/ms/key of this batch: its series (measurement and tags) and exact time. */
-    const owners = new Map<string, { series: string; time: bigint }>();
+    /** Whose each device/ms/key of this batch is: its series (measurement and tags). */
+    const owners = new Map<string, string>();
     /** The latest ms each device/key has in this batch; the ms each device/series/time was placed at. */
     const lastMs = new Map<string, number>();
     const placed = new Map<string, number>();
@@ -207,7 +207,7 @@ export class ThingsboardSink implements Sink {
       // - another series (tags dropped by `tags: drop`): refused, named — it would overwrite that series' value.
       const series = `${r.measurement}\0${JSON.stringify(Object.entries(r.tags).sort((a, b) => (a[0] < b[0] ? -1 : 1)))}`;
       const at = (t: number, k: string) => owners.get(`${device}\0${t}\0${k}`);
-      const clash = pairs.map(([k]) => ({ k, o: at(ts, k) })).find(({ o }) => o && o.series !== series);
+      const clash = pairs.map(([k]) => ({ k, o: at(ts, k) })).find(({ o }) => o !== undefined && o !== series);
       if (clash) {
         reject(
           `key ${JSON.stringify(clash.k)} at ${new Date(ts).toISOString()} is also another series' (its tags are dropped: use tags: prefix)`,
@@ -228,7 +228,7 @@ export class ThingsboardSink implements Sink {
       if (!values) byTs.set(ts, (values = new Map()));
       for (const [k, v] of pairs) {
         values.set(k, v);
-        owners.set(`${device}\0${ts}\0${k}`, { series, time: r.time });
+        owners.set(`${device}\0${ts}\0${k}`, series);
         const dk = `${device}\0${k}`;
         lastMs.set(dk, Math.max(lastMs.get(dk) ?? ts, ts));
       }

@@ -296,7 +296,7 @@ export class CandumpSource implements LiveSource {
           const done = () => {
             batch.clear();
             busy = null;
-            for (let c = queued.shift(); c && !busy; c = busy ? undefined : queued.shift()) take(c);
+            while (!busy && queued.length > 0) take(queued.shift() as Buffer);
             if (!busy && !out.destroyed) out.resume();
           };
           busy = r.then(done, done);

@@ -159,11 +159,13 @@ export class ThingsboardSink implements Sink {
     const rejected: { index: number; reason: string }[] = [];
     const flat = new Packer(JSON_ARRAY, max);
     const grouped = new GroupedPacker(max);
-    /** Whose each device/ms/key of this batch is: its series (measurement and tags). */
-    const owners = new Map<string, string>();
-    /** The latest ms each device/key has in this batch; the ms each device/series/time was placed at. */
-    const lastMs = new Map<string, number>();
-    const placed = new Map<string, number>();
+    /** device → ms → key → the index of the record that set it; device → key → its latest ms in this batch. */
+    const owners = new Map<string, Map<number, Map<string, number>>>();
+    const lastMs = new Map<string, Map<string, number>>();
+    /** device/series/time → the ms a record was moved to (a copy of it sent again goes there too). */
+    const moved = new Map<string, number>();
+    const seriesOf = (x: TelemetryRecord) =>
+      `${x.measurement}\0${JSON.stringify(Object.entries(x.tags).sort((a, b) => (a[0] < b[0] ? -1 : 1)))}`;
     for (let index = 0; index < batch.length; index++) {
       const r = batch[index];
       const reject = (reason: string) => rejected.push({ index, reason });
@@ -205,32 +207,46 @@ export class ThingsboardSink implements Sink {
       // - the same series at the same time (a record sent twice): one value, the later — as ThingsBoard would;
       // - the same series at another time within the ms (a burst): moved after the key's last ms, so both are points;
       // - another series (tags dropped by `tags: drop`): refused, named — it would overwrite that series' value.
-      const series = `${r.measurement}\0${JSON.stringify(Object.entries(r.tags).sort((a, b) => (a[0] < b[0] ? -1 : 1)))}`;
-      const at = (t: number, k: string) => owners.get(`${device}\0${t}\0${k}`);
-      const clash = pairs.map(([k]) => ({ k, o: at(ts, k) })).find(({ o }) => o !== undefined && o !== series);
-      if (clash) {
-        reject(
-          `key ${JSON.stringify(clash.k)} at ${new Date(ts).toISOString()} is also another series' (its tags are dropped: use tags: prefix)`,
-        );
-        continue;
+      // (Records in time order find their ms free: nothing more is done for them.)
+      let devOwners = owners.get(device);
+      if (!devOwners) owners.set(device, (devOwners = new Map()));
+      let devLast = lastMs.get(device);
+      if (!devLast) lastMs.set(device, (devLast = new Map()));
+      const atTs = devOwners.get(ts);
+      if (atTs && pairs.some(([k]) => atTs.has(k))) {
+        const series = seriesOf(r);
+        const clash = pairs.find(([k]) => {
+          const o = atTs.get(k);
+          return o !== undefined && seriesOf(batch[o]) !== series;
+        });
+        if (clash) {
+          reject(
+            `key ${JSON.stringify(clash[0])} at ${new Date(ts).toISOString()} is also another series' (its tags are dropped: use tags: prefix)`,
+          );
+          continue;
+        }
+        if (pairs.some(([k]) => atTs.has(k) && batch[atTs.get(k) as number].time !== r.time)) {
+          // moved to the first ms after every ms any of its keys has in this batch (nothing overwritten; O(keys)),
+          // or where the same record went before
+          const point = `${device}\0${series}\0${r.time}`;
+          const again = moved.get(point);
+          if (again !== undefined) ts = again;
+          else {
+            for (const [k] of pairs) ts = Math.max(ts, (devLast.get(k) ?? ts) + 1);
+            moved.set(point, ts);
+          }
+        }
       }
-      // a record of this series and time placed already (sent twice): the same ms; else, when a key of its ms is
-      // taken, moved to the first ms after every ms any of its keys has in this batch (nothing overwritten; O(keys))
-      const point = `${device}\0${series}\0${r.time}`;
-      const again = placed.get(point);
-      if (again !== undefined) ts = again;
-      else if (pairs.some(([k]) => at(ts, k) !== undefined))
-        for (const [k] of pairs) ts = Math.max(ts, (lastMs.get(`${device}\0${k}`) ?? ts) + 1);
-      placed.set(point, ts);
       let byTs = byDevice.get(device);
       if (!byTs) byDevice.set(device, (byTs = new Map()));
       let values = byTs.get(ts);
       if (!values) byTs.set(ts, (values = new Map()));
+      let mine = devOwners.get(ts);
+      if (!mine) devOwners.set(ts, (mine = new Map()));
       for (const [k, v] of pairs) {
         values.set(k, v);
-        owners.set(`${device}\0${ts}\0${k}`, series);
-        const dk = `${device}\0${k}`;
-        lastMs.set(dk, Math.max(lastMs.get(dk) ?? ts, ts));
+        mine.set(k, index);
+        if ((devLast.get(k) ?? ts) <= ts) devLast.set(k, ts);
       }
     }
     return { byDevice, rejected };
